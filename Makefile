@@ -1,0 +1,41 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    set up, then validate and plan the example tasks.md (the main job)
+#   make test   set up, then ruff, mypy --strict, and pytest with coverage >= 90%
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+EXAMPLE ?= examples/tasks.md
+
+.PHONY: setup run test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/taskexec validate $(EXAMPLE)
+	$(BIN)/taskexec plan $(EXAMPLE)
+
+lint: setup
+	$(BIN)/ruff check taskexec_nb tests benchmarks
+	$(BIN)/ruff format --check taskexec_nb
+
+typecheck: setup
+	$(BIN)/mypy --strict taskexec_nb
+
+unit: setup
+	$(BIN)/pytest --cov --cov-report=term-missing
+
+test: lint typecheck unit
+
+bench: setup
+	$(BIN)/python benchmarks/bench_load.py
+
+clean:
+	rm -rf $(VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis

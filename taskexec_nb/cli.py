@@ -1,0 +1,186 @@
+"""The ``taskexec`` command line: validate and plan a tasks.md.
+
+Exit codes: 0 success, 1 task failures (``run``), 2 usage or validation error,
+130 interrupted. Heavy libraries (pandas, plotly, widgets) are not imported
+here, so ``taskexec --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from taskexec_nb import __version__
+from taskexec_nb.errors import TaskexecError
+from taskexec_nb.model import DependencyMode, Diagnostic, Severity
+from taskexec_nb.plan import ExecutionPlan
+from taskexec_nb.validate import Validation, validate_taskfile
+
+EXIT_OK = 0
+EXIT_TASKS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taskexec",
+        description="Validate, plan and run a spec-kit tasks.md.",
+        epilog="Exit codes: 0 ok, 1 task failures, 2 usage or validation error, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"taskexec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modes = [m.value for m in DependencyMode]
+    for name, help_text in (
+        ("validate", "check a tasks.md and print every problem"),
+        ("plan", "print the execution plan of a tasks.md"),
+    ):
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("file", help="the tasks.md file")
+        cmd.add_argument(
+            "--mode",
+            choices=modes,
+            default="template",
+            help="dependency inference mode (default: template)",
+        )
+        cmd.add_argument("--json", action="store_true", help="print JSON for tools")
+        if name == "validate":
+            cmd.add_argument(
+                "--strict", action="store_true", help="treat warnings as errors (exit 2)"
+            )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit code.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "validate":
+            return _validate(args, sys.stdout)
+        return _plan(args, sys.stdout)
+    except TaskexecError as exc:
+        print(f"taskexec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("taskexec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _check(args: argparse.Namespace) -> Validation:
+    from taskexec_nb.parse import parse_file
+
+    return validate_taskfile(parse_file(args.file), args.mode)
+
+
+def _print_diagnostics(diags: Sequence[Diagnostic], out: TextIO) -> None:
+    for d in diags:
+        print(d.format(), file=out)
+    n_err = sum(1 for d in diags if d.is_error)
+    n_warn = sum(1 for d in diags if d.severity is Severity.WARNING)
+    print(f"{n_err} error(s), {n_warn} warning(s)", file=out)
+
+
+def _validate(args: argparse.Namespace, out: TextIO) -> int:
+    result = _check(args)
+    failed = not result.ok or (args.strict and bool(result.warnings))
+    if args.json:
+        doc = {
+            "file": args.file,
+            "ok": not failed,
+            "tasks": len(result.taskfile.tasks),
+            "diagnostics": [d.to_dict() for d in result.diagnostics],
+        }
+        print(json.dumps(doc, indent=2, ensure_ascii=False), file=out)
+    else:
+        _print_diagnostics(result.diagnostics, out)
+        if not failed:
+            print(f"{args.file}: {len(result.taskfile.tasks)} task(s), valid", file=out)
+    return EXIT_USAGE if failed else EXIT_OK
+
+
+def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    result = _check(args)
+    plan = (
+        ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
+        if result.ok
+        else None
+    )
+    if args.json:
+        if plan is not None:
+            doc = plan.to_dict()
+        else:
+            doc = {
+                "file": args.file,
+                "mode": result.mode.value,
+                "tasks": [],
+                "diagnostics": [d.to_dict() for d in result.diagnostics],
+            }
+        print(json.dumps(doc, indent=2, ensure_ascii=False), file=out)
+    else:
+        if plan is None:
+            _print_diagnostics(result.diagnostics, sys.stderr)
+        else:
+            print(format_plan(plan), file=out)
+            if result.diagnostics:
+                _print_diagnostics(result.diagnostics, out)
+    return EXIT_OK if plan is not None else EXIT_USAGE
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_plan(plan: ExecutionPlan, width: int = 120) -> str:
+    """Render a plan as a plain-text table (no pandas needed).
+
+    Args:
+        plan: The plan.
+        width: Target line width.
+
+    Returns:
+        The table with a summary line above it.
+    """
+    header = ("ID", "PHASE", "STORY", "P", "STATUS", "WAVE", "DEPENDS ON", "ACTION", "DESCRIPTION")
+    rows = []
+    waves = {tid: str(i) for i, wave in enumerate(plan.waves) for tid in wave}
+    for t in plan.tasks:
+        deps = plan.depends_on(t.id)
+        dep_text = ", ".join(deps[:3]) + (f" +{len(deps) - 3}" if len(deps) > 3 else "")
+        rows.append(
+            (
+                t.id,
+                t.phase.number or "-",
+                t.story or "-",
+                "P" if t.parallel else "",
+                t.state.value,
+                waves.get(t.id, "-"),
+                dep_text or "-",
+                t.action.kind.value,
+                t.description,
+            )
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    rest = max(20, width - sum(widths) - 2 * len(widths))
+    lines = [plan.summary(), ""]
+    for r in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(r, widths, strict=False)]
+        lines.append("  ".join([*cells, _cut(r[-1], rest)]).rstrip())
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,782 @@
+"""tasks.md text to tasks, with source line numbers; nothing else.
+
+markdown-it-py (with mdit-py-plugins' front matter) gives the block structure:
+headings, list items, fences, tables and HTML blocks, each with the source
+lines it spans. Per-task details (checkbox, ID, tags, dependencies,
+annotations) are read from those source lines. Only the block-level rules run:
+the inline rules are not needed and are most of markdown-it's cost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from taskexec_nb import annotations as ann
+from taskexec_nb.deps import ID_PATTERN, find_phrases, read_statement
+from taskexec_nb.model import (
+    NO_ACTION,
+    Action,
+    ActionKind,
+    DepRef,
+    Diagnostic,
+    ExecParams,
+    Phase,
+    Severity,
+    Task,
+    TaskForm,
+    TaskState,
+)
+
+SHELL_LANGUAGES = frozenset({"sh", "bash", "shell"})
+PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
+_PLAIN_FENCES = frozenset({"", "text", "txt", "plain", "plaintext"})
+
+_EMPH = r"(?:~~|\*\*|__|\*|_)*"
+_CHECKBOX_RE = re.compile(r"^\[(?P<box>[ xX~-])\][ \t]+(?P<rest>.*)$", re.DOTALL)
+_TASK_START_RE = re.compile(
+    rf"^(?P<pre>{_EMPH})\s*(?P<lead>(?:\[[^\]\n]{{1,30}}\]\s*)*)(?P<pre2>{_EMPH})"
+    rf"(?P<id>{ID_PATTERN})(?!\w)(?P<post>{_EMPH})(?P<rest>.*)$",
+    re.DOTALL,
+)
+_BRACKET_RE = re.compile(r"\[([^\[\]\n]{1,40})\](?!\()")
+_STORY_RE = re.compile(r"^US\d+[A-Za-z0-9-]*$")
+_LEAD_SEP_RE = re.compile(r"^(?:\s|[:.–—-]|~~|\*\*|__)+")
+_PHASE_RE = re.compile(
+    r"^[^\w]*Phase\s+(?P<num>\d+(?:\.\d+)*[a-z]?)\b\s*(?:[:.–—-]+\s*)?(?P<title>.*)$",
+    re.IGNORECASE,
+)
+_DEP_SECTION_RE = re.compile(r"dependenc|execution\s+order|critical\s+path", re.IGNORECASE)
+_STORY_PHASE_RE = re.compile(r"user\s+story\s*(\d+)|\bUS\s?(\d+)\b", re.IGNORECASE)
+_PATH_RE = re.compile(
+    r"(?<![\w/.@:-])((?:\.{0,2}/)?(?:[\w@.-]+/)+[\w@.-]*[\w]|[\w-]+\.(?:py|ipynb|ts|tsx|js|jsx|"
+    r"mjs|cjs|go|rs|rb|java|kt|swift|cs|c|h|cpp|hpp|md|json|ya?ml|toml|ini|cfg|sh|sql|html|"
+    r"css|scss|vue|svelte|txt|env|lock|xml|gradle|dart|php|tf|proto))(?![\w/])"
+)
+_BACKTICK_RE = re.compile(r"`([^`\n]+)`")
+_TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IGNORECASE)
+_TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
+_TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
+_ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A dependency statement read from a dependencies section.
+
+    Attributes:
+        before: References that must finish first.
+        after: References that wait for them.
+        line: 1-based line of the statement.
+    """
+
+    before: tuple[DepRef, ...]
+    after: tuple[DepRef, ...]
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFile:
+    """A parsed tasks.md.
+
+    Attributes:
+        path: The file as given (or ``<string>``).
+        tasks: One Task per ID, in file order of first appearance.
+        phases: The phases in file order (implicit groups included).
+        statements: Dependency statements from dependencies sections.
+        diagnostics: Problems found while parsing (validation adds more).
+        newline: The line ending the file uses (CRLF or LF).
+        bom: Whether the file starts with a UTF-8 byte order mark.
+        line_count: Number of lines.
+    """
+
+    path: str
+    tasks: tuple[Task, ...]
+    phases: tuple[Phase, ...]
+    statements: tuple[Statement, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    newline: str = "\n"
+    bom: bool = False
+    line_count: int = 0
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Task IDs in file order."""
+        return tuple(t.id for t in self.tasks)
+
+    def task(self, task_id: str) -> Task:
+        """Return the task with this ID.
+
+        Args:
+            task_id: A task ID as written.
+
+        Returns:
+            The task.
+
+        Raises:
+            KeyError: If there is no such task.
+        """
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise KeyError(task_id)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def parse_file(path: str | Path) -> TaskFile:
+    """Read and parse a tasks.md file; problems become diagnostics, never exceptions.
+
+    Args:
+        path: The tasks.md to read.
+
+    Returns:
+        The parsed file. An unreadable file gives a TaskFile with no tasks and
+        a ``TX001`` error diagnostic.
+    """
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        diag = Diagnostic(
+            "TX001",
+            Severity.ERROR,
+            f"cannot read file: {reason}",
+            name,
+            hint="check the path and that it is a readable file",
+        )
+        return TaskFile(name, (), (), (), (diag,))
+    return parse_bytes(data, name)
+
+
+def parse_bytes(data: bytes, path: str = "<string>") -> TaskFile:
+    r"""Decode bytes as UTF-8 (with or without BOM) and parse them.
+
+    Args:
+        data: The file's content.
+        path: Name used in diagnostics.
+
+    Returns:
+        The parsed file; undecodable input gives a ``TX002`` error diagnostic.
+    """
+    bom = data.startswith(b"\xef\xbb\xbf")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        diag = Diagnostic(
+            "TX002",
+            Severity.ERROR,
+            "file is UTF-16, not UTF-8",
+            path,
+            1,
+            hint="save the file as UTF-8",
+        )
+        return TaskFile(path, (), (), (), (diag,))
+    try:
+        text = data[3 if bom else 0 :].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        diag = Diagnostic(
+            "TX002",
+            Severity.ERROR,
+            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            path,
+            line,
+            hint="save the file as UTF-8",
+        )
+        return TaskFile(path, (), (), (), (diag,))
+    return parse_text(text, path, bom=bom)
+
+
+def parse_text(text: str, path: str = "<string>", *, bom: bool = False) -> TaskFile:
+    """Parse tasks.md text.
+
+    Args:
+        text: The Markdown text (a leading BOM character is ignored).
+        path: Name used in diagnostics.
+        bom: Whether the original bytes had a UTF-8 BOM (recorded only).
+
+    Returns:
+        The parsed file with its parse diagnostics.
+    """
+    if text.startswith("\ufeff"):
+        text, bom = text[1:], True
+    newline = "\r\n" if "\r\n" in text else "\n"
+    normal = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _Parser(normal, path).run(newline, bom)
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.front_matter import front_matter_plugin
+
+    md = MarkdownIt("commonmark").enable("table").use(front_matter_plugin)
+    md.disable("inline")
+    return md
+
+
+def block_tokens(text: str) -> list[Any]:
+    r"""Return markdown-it-py's block-level tokens for ``text`` (the benchmark's baseline).
+
+    Args:
+        text: Markdown text with ``\\n`` line endings.
+
+    Returns:
+        The token stream, inline rules not run.
+    """
+    return list(_markdown().parse(text))
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Site:
+    """One place where a task ID is written, before sites are merged into tasks."""
+
+    id: str
+    form: TaskForm
+    line: int  # 0-based
+    first_text: str  # first source line (tags are read from it)
+    head_text: str  # the whole first paragraph / heading / description cell
+    checked: bool | None
+    cancelled: bool
+    phase: Phase
+    section: str | None
+    body_start: int  # 0-based, inclusive
+    body_end: int  # 0-based, exclusive
+    level: int = 0  # heading level for heading sites
+    extra_deps: list[DepRef] = field(default_factory=list)
+    parallel_cell: bool = False
+    fences: list[tuple[int, int, str, str]] = field(default_factory=list)
+    owner_span: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class _Heading:
+    line: int
+    level: int
+    text: str
+    end: int = -1  # 0-based exclusive end of its section
+
+
+class _Parser:
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.lines = text.split("\n")
+        self.diags: list[Diagnostic] = []
+        self.phases: list[Phase] = []
+        self.sites: list[_Site] = []
+        self.headings: list[_Heading] = []
+        self.fences: list[tuple[int, int, str, str]] = []  # start, end, lang, content
+        self._implicit: Phase | None = None
+
+    # -- diagnostics
+    def diag(
+        self,
+        code: str,
+        sev: Severity,
+        msg: str,
+        line: int | None,
+        hint: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        self.diags.append(Diagnostic(code, sev, msg, self.path, line, hint, task_id))
+
+    # -- walk
+    def run(self, newline: str, bom: bool) -> TaskFile:
+        tokens = _markdown().parse(self.text)
+        self._walk(tokens)
+        self._close_sections()
+        tasks = self._build_tasks()
+        statements = self._read_statements()
+        if not tasks and not any(d.is_error for d in self.diags):
+            self.diag(
+                "TX003",
+                Severity.ERROR,
+                "no tasks found",
+                None,
+                "tasks are lines like '- [ ] T001 Do something' (see README)",
+            )
+        self.diags.sort(key=lambda d: (d.line or 0, d.code))
+        return TaskFile(
+            self.path,
+            tuple(tasks),
+            tuple(self.phases),
+            tuple(statements),
+            tuple(self.diags),
+            newline,
+            bom,
+            len(self.lines),
+        )
+
+    def _walk(self, tokens: list[Any]) -> None:
+        phase_stack: list[tuple[int, Phase]] = []  # (heading level, phase)
+        item_stack: list[_Site | None] = []
+        section: str | None = None
+        n = len(tokens)
+        i = 0
+        while i < n:
+            tok = tokens[i]
+            typ = tok.type
+            if typ == "list_item_open":
+                site = self._list_item(tokens, i, phase_stack, section)
+                item_stack.append(site)
+            elif typ == "list_item_close":
+                item_stack.pop()
+            elif typ == "fence":
+                start, end = tok.map
+                lang = (tok.info.strip().split() or [""])[0].lower()
+                fence = (start, end, lang, tok.content)
+                self.fences.append(fence)
+                owner = next((s for s in reversed(item_stack) if s is not None), None)
+                if owner is not None:
+                    owner.fences.append(fence)
+            elif typ == "heading_open" and not item_stack:
+                level = int(tok.tag[1])
+                text = tokens[i + 1].content.strip()
+                line = tok.map[0]
+                while phase_stack and phase_stack[-1][0] >= level:
+                    phase_stack.pop()
+                self.headings.append(_Heading(line, level, text))
+                m = _PHASE_RE.match(text.replace("**", ""))
+                if m:
+                    phase_stack.append((level, self._new_phase(m, text, line)))
+                section = text
+                self._heading_task(text, line, level, phase_stack, section)
+            elif typ == "table_open":
+                i = self._table(tokens, i, phase_stack, section)
+            i += 1
+
+    def _current_phase(self, phase_stack: list[tuple[int, Phase]]) -> Phase:
+        if phase_stack:
+            self._implicit = None
+            return phase_stack[-1][1]
+        if self._implicit is None:
+            self._implicit = Phase(len(self.phases), None, "(no phase)", "", None)
+            self.phases.append(self._implicit)
+        return self._implicit
+
+    def _new_phase(self, m: re.Match[str], heading: str, line: int) -> Phase:
+        title = m.group("title").strip().strip("*").strip()
+        kind, story = _phase_kind(title)
+        phase = Phase(len(self.phases), m.group("num"), title, heading, line + 1, kind, story)
+        self.phases.append(phase)
+        return phase
+
+    def _list_item(
+        self, tokens: list[Any], i: int, phase_stack: list[tuple[int, Phase]], section: str | None
+    ) -> _Site | None:
+        if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open":
+            return None
+        inline = tokens[i + 2]
+        box = _CHECKBOX_RE.match(inline.content)
+        if not box:
+            return None
+        start = _TASK_START_RE.match(box.group("rest"))
+        if not start:
+            return None
+        item_start, item_end = tokens[i].map
+        para_end = tokens[i + 1].map[1]
+        mark = box.group("box")
+        emph = start.group("pre") + start.group("pre2") + start.group("post")
+        site = _Site(
+            id=start.group("id"),
+            form=TaskForm.CHECKBOX,
+            line=item_start,
+            first_text=self.lines[item_start],
+            head_text=inline.content.replace("\n", " "),
+            checked=mark in "xX",
+            cancelled="~~" in emph or mark in "~-",
+            phase=self._current_phase(phase_stack),
+            section=section,
+            body_start=para_end,
+            body_end=item_end,
+            owner_span=(item_start, item_end),
+        )
+        self.sites.append(site)
+        return site
+
+    def _heading_task(
+        self,
+        text: str,
+        line: int,
+        level: int,
+        phase_stack: list[tuple[int, Phase]],
+        section: str | None,
+    ) -> None:
+        start = _TASK_START_RE.match(text)
+        if not start:
+            return
+        emph = start.group("pre") + start.group("pre2") + start.group("post")
+        self.sites.append(
+            _Site(
+                id=start.group("id"),
+                form=TaskForm.HEADING,
+                line=line,
+                first_text=self.lines[line],
+                head_text=text,
+                checked=None,
+                cancelled="~~" in emph,
+                phase=self._current_phase(phase_stack),
+                section=section,
+                body_start=line + 1,
+                body_end=-1,
+                level=level,
+                owner_span=(line, line + 1),
+            )
+        )
+
+    def _table(
+        self, tokens: list[Any], i: int, phase_stack: list[tuple[int, Phase]], section: str | None
+    ) -> int:
+        headers: list[str] = []
+        row: list[str] = []
+        row_line = 0
+        in_head = False
+        n = len(tokens)
+        while i < n and tokens[i].type != "table_close":
+            tok = tokens[i]
+            if tok.type == "thead_open":
+                in_head = True
+            elif tok.type == "thead_close":
+                in_head = False
+            elif tok.type == "tr_open":
+                row = []
+                row_line = tok.map[0]
+            elif tok.type == "inline":
+                row.append(tok.content.strip())
+            elif tok.type == "tr_close":
+                if in_head:
+                    headers = row
+                else:
+                    self._table_row(row, headers, row_line, phase_stack, section)
+            i += 1
+        return i
+
+    def _table_row(
+        self,
+        cells: list[str],
+        headers: list[str],
+        line: int,
+        phase_stack: list[tuple[int, Phase]],
+        section: str | None,
+    ) -> None:
+        found = [
+            (col, m)
+            for col, m in enumerate(_TASK_START_RE.match(c) for c in cells[:2])
+            if m and not m.group("rest").strip(" *~_")
+        ]
+        if not found:
+            return
+        col, start = found[0]
+        rest = [c for c in cells[col + 1 :] if c]
+        site = _Site(
+            id=start.group("id"),
+            form=TaskForm.TABLE,
+            line=line,
+            first_text=self.lines[line],
+            head_text=" ".join(rest[:1]),
+            checked=None,
+            cancelled="~~" in start.group("pre"),
+            phase=self._current_phase(phase_stack),
+            section=section,
+            body_start=line + 1,
+            body_end=line + 1,
+            owner_span=(line, line + 1),
+        )
+        for header, value in zip(headers, cells, strict=False):
+            if _TABLE_DEP_HEADER_RE.search(header):
+                site.extra_deps.extend(
+                    DepRef(a, None, line + 1, "inline") for a in _ALL_IDS_RE.findall(value)
+                )
+            elif _TABLE_PARALLEL_HEADER_RE.search(header) and value.lower() in _TRUTHY_CELL:
+                site.parallel_cell = True
+        self.sites.append(site)
+
+    def _close_sections(self) -> None:
+        """Give each heading (and heading task) the end line of its section."""
+        stack: list[_Heading] = []
+        for h in self.headings:
+            while stack and stack[-1].level >= h.level:
+                stack.pop().end = h.line
+            stack.append(h)
+        for h in stack:
+            h.end = len(self.lines)
+        ends = {h.line: h.end for h in self.headings}
+        for s in self.sites:
+            if s.form is TaskForm.HEADING:
+                s.body_end = ends[s.line]
+                s.owner_span = (s.line, s.line + 1)
+                s.fences.extend(f for f in self.fences if s.line < f[0] < s.body_end)
+
+    # -- sites to tasks
+    def _build_tasks(self) -> list[Task]:
+        owned = self._owned_lines()
+        fence_lines = {ln for f in self.fences for ln in range(f[0], f[1])}
+        heading_deps = self._heading_deps()
+        by_id: dict[str, list[_Site]] = {}
+        for s in self.sites:
+            by_id.setdefault(s.id, []).append(s)
+        tasks: list[Task] = []
+        for sites in by_id.values():
+            primary = self._merge_sites(sites)
+            tasks.append(self._make_task(primary, sites, owned, fence_lines, heading_deps))
+        tasks.sort(key=lambda t: t.line)
+        return tasks
+
+    def _owned_lines(self) -> dict[int, _Site]:
+        owned: dict[int, _Site] = {}
+        for s in self.sites:
+            if s.form is TaskForm.CHECKBOX:
+                for ln in range(*s.owner_span):
+                    owned[ln] = s  # inner items come later and win
+        return owned
+
+    def _heading_deps(self) -> list[tuple[int, int, list[DepRef]]]:
+        out: list[tuple[int, int, list[DepRef]]] = []
+        task_heading_lines = {s.line for s in self.sites if s.form is TaskForm.HEADING}
+        for h in self.headings:
+            if h.line in task_heading_lines or _DEP_SECTION_RE.search(h.text):
+                continue
+            refs = find_phrases(h.text)
+            if refs:
+                out.append((h.line, h.end, [DepRef(a, b, h.line + 1, "heading") for a, b in refs]))
+        return out
+
+    def _merge_sites(self, sites: list[_Site]) -> _Site:
+        """Pick the site that defines the task; report true duplicates."""
+        primary = sites[0]
+        for other in sites[1:]:
+            detail = (
+                TaskForm.CHECKBOX not in (primary.form, other.form) or primary.form != other.form
+            )
+            if primary.form == other.form or not detail:
+                self.diag(
+                    "TX101",
+                    Severity.ERROR,
+                    f"duplicate task ID {other.id} (first defined at line {primary.line + 1})",
+                    other.line + 1,
+                    f"give one of them a new ID, e.g. {other.id}a",
+                    other.id,
+                )
+            elif other.form is TaskForm.CHECKBOX and primary.form is not TaskForm.CHECKBOX:
+                # A heading or table row came first: the checkbox holds the state.
+                primary.checked, primary.cancelled = other.checked, other.cancelled
+        return primary
+
+    def _make_task(
+        self,
+        primary: _Site,
+        sites: list[_Site],
+        owned: dict[int, _Site],
+        fence_lines: set[int],
+        heading_deps: list[tuple[int, int, list[DepRef]]],
+    ) -> Task:
+        tid = primary.id
+        deps: list[DepRef] = []
+        body_lines: list[str] = []
+        builder = ann.new_builder()
+        fences: list[tuple[int, int, str, str]] = []
+        last = primary.line
+        for site in sites:
+            head_refs = find_phrases(site.head_text)
+            deps.extend(DepRef(a, b, site.line + 1, "inline") for a, b in head_refs)
+            deps.extend(site.extra_deps)
+            fences.extend(site.fences)
+            for ln in range(site.body_start, site.body_end):
+                owner = owned.get(ln)
+                if owner is not None and owner is not site:
+                    continue  # a nested task's line, or another task under this heading
+                line = self.lines[ln]
+                body_lines.append(line)
+                last = max(last, ln)
+                if ln in fence_lines or not line.strip():
+                    continue
+                m = ann.ANNOTATION_RE.match(line)
+                if m:
+                    for problem in ann.apply_annotation(builder, m.group("rest"), ln + 1):
+                        self.diag(
+                            "TX107", Severity.ERROR, f"{tid}: {problem}", ln + 1, problem.hint, tid
+                        )
+                    continue
+                deps.extend(DepRef(a, b, ln + 1, "body") for a, b in find_phrases(line))
+            for h_start, h_end, refs in heading_deps:
+                if h_start < site.line < h_end:
+                    deps.extend(refs)
+        head = primary.head_text
+        start = _TASK_START_RE.match(head)
+        description, lead_tags = _description(start.group("rest") if start else head)
+        if start:
+            lead_tags = _BRACKET_RE.findall(start.group("lead")) + lead_tags
+        brackets = _BRACKET_RE.findall(primary.first_text)
+        parallel = primary.parallel_cell or any(b.strip() == "P" for b in brackets)
+        stories = _stories(brackets)
+        tags = tuple(
+            t.strip()
+            for t in lead_tags
+            if t.strip() != "P" and not _STORY_RE.match(t.strip()) and t.strip()
+        )
+        files = _files(description)
+        params = builder.build()
+        action = self._action(tid, fences, builder.actions, params, files)
+        checked = primary.checked
+        state = (
+            TaskState.CANCELLED
+            if primary.cancelled
+            else TaskState.DONE
+            if checked
+            else TaskState.PENDING
+        )
+        return Task(
+            id=tid,
+            description=description,
+            state=state,
+            form=primary.form,
+            parallel=parallel,
+            stories=stories,
+            tags=tuple(dict.fromkeys(tags)),
+            files=files,
+            phase=primary.phase,
+            section=primary.section,
+            line=primary.line + 1,
+            end_line=last + 1,
+            checked=checked,
+            body="\n".join(body_lines).strip("\n"),
+            deps=tuple(dict.fromkeys(deps)),
+            action=action,
+            params=params,
+            raw=primary.first_text,
+        )
+
+    def _action(
+        self,
+        tid: str,
+        fences: Iterable[tuple[int, int, str, str]],
+        declared: list[Action],
+        params: ExecParams,
+        files: tuple[str, ...],
+    ) -> Action:
+        runnable: list[Action] = []
+        for start, _end, lang, content in fences:
+            if lang in SHELL_LANGUAGES:
+                runnable.append(Action(ActionKind.SHELL, content, lang, line=start + 1))
+            elif lang in PYTHON_LANGUAGES:
+                runnable.append(Action(ActionKind.PYTHON, content, lang, line=start + 1))
+            elif lang not in _PLAIN_FENCES:
+                self.diag(
+                    "TX106",
+                    Severity.WARNING,
+                    f"{tid}: fenced '{lang}' block is not run (runnable: sh, bash, python)",
+                    start + 1,
+                    "use a sh, bash or python block, or a taskexec: run= line",
+                    tid,
+                )
+        kinds = {a.kind for a in runnable}
+        if len(kinds) > 1 or (runnable and declared) or len(declared) > 1:
+            where = ", ".join(str(a.line) for a in [*runnable, *declared])
+            self.diag(
+                "TX108",
+                Severity.ERROR,
+                f"{tid}: more than one action (lines {where}); a task runs one action",
+                (runnable or declared)[0].line,
+                "keep one fenced block or one run=/notebook=/callable= annotation",
+                tid,
+            )
+            return (runnable or declared)[0]
+        if runnable:
+            first = runnable[0]
+            code = "\n".join(a.code or "" for a in runnable)
+            return Action(first.kind, code, first.language, line=first.line)
+        if declared:
+            return declared[0]
+        if params.executor == "agent":
+            return Action(ActionKind.AGENT, line=params.line)
+        notebooks = [f for f in files if f.endswith(".ipynb")]
+        if notebooks:
+            return Action(ActionKind.NOTEBOOK, target=notebooks[0])
+        return NO_ACTION
+
+    # -- dependencies sections
+    def _read_statements(self) -> list[Statement]:
+        out: list[Statement] = []
+        task_lines = {ln for s in self.sites for ln in range(*s.owner_span)}
+        skip = {ln for f in self.fences if f[2] not in _PLAIN_FENCES for ln in range(f[0], f[1])}
+        fence_marks = {ln for f in self.fences for ln in (f[0], f[1] - 1)}
+        seen: set[int] = set()
+        for h in self.headings:
+            if not _DEP_SECTION_RE.search(h.text) or _PHASE_RE.match(h.text):
+                continue
+            for ln in range(h.line + 1, h.end):
+                if ln in seen or ln in task_lines or ln in skip or ln in fence_marks:
+                    continue
+                seen.add(ln)
+                for before, after in read_statement(self.lines[ln]):
+                    out.append(
+                        Statement(
+                            tuple(DepRef(a, b, ln + 1, "section") for a, b in before),
+                            tuple(DepRef(a, b, ln + 1, "section") for a, b in after),
+                            ln + 1,
+                        )
+                    )
+        return out
+
+
+# --- small helpers --------------------------------------------------------------------------
+
+
+def _phase_kind(title: str) -> tuple[str, str | None]:
+    low = title.lower()
+    m = _STORY_PHASE_RE.search(title)
+    if m:
+        return "story", f"US{m.group(1) or m.group(2)}"
+    if "foundation" in low or "blocking prereq" in low:
+        return "foundational", None
+    if "setup" in low:
+        return "setup", None
+    if "polish" in low or "cross-cutting" in low:
+        return "polish", None
+    return "other", None
+
+
+def _description(rest: str) -> tuple[str, list[str]]:
+    """Strip the separator and leading tags after an ID; return (description, tags)."""
+    text = _LEAD_SEP_RE.sub("", rest)
+    tags: list[str] = []
+    while text.startswith("["):
+        m = _BRACKET_RE.match(text)
+        if not m:
+            break
+        tags.append(m.group(1))
+        text = _LEAD_SEP_RE.sub("", text[m.end() :])
+    text = text.replace("~~", "").strip()
+    return " ".join(text.split()), tags
+
+
+def _stories(brackets: list[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for b in brackets:
+        for part in b.split(","):
+            part = part.strip()
+            if _STORY_RE.match(part):
+                out.append(part)
+    return tuple(dict.fromkeys(out))
+
+
+def _files(description: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for quoted in _BACKTICK_RE.findall(description):
+        q = quoted.strip()
+        if " " not in q and "://" not in q and _PATH_RE.fullmatch(q):
+            found.append(q)
+    for m in _PATH_RE.finditer(_BACKTICK_RE.sub(" ", description)):
+        candidate = m.group(1).rstrip(".")
+        if "://" not in candidate and not candidate.startswith("//"):
+            found.append(candidate)
+    return tuple(dict.fromkeys(found))

@@ -1,0 +1,730 @@
+"""Dependency inference and the execution plan; nothing here runs a task.
+
+:func:`build_graph` turns a parsed file into dependency edges (inferred by the
+chosen :class:`~taskexec_nb.model.DependencyMode`, plus every explicit edge),
+with diagnostics for unknown IDs and cycles. :class:`ExecutionPlan` is the
+validated result: a DataFrame view, waves, the critical path, and a
+graphlib-style ready/done tracker for the scheduler.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.model import DependencyMode, DepRef, Diagnostic, Severity, Task, TaskState
+from taskexec_nb.parse import TaskFile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_ID_KEY_RE = re.compile(
+    r"^(?P<prefix>T(?:-[A-Z]+)?)(?P<num>\d+)(?:\.(?P<frac>\d+))?(?P<suf>[a-z]?)$"
+)
+
+
+def id_key(task_id: str) -> tuple[str, int, int, str]:
+    """Sort key of a task ID: ``T011.5`` sorts between ``T011`` and ``T012``.
+
+    Args:
+        task_id: A task ID.
+
+    Returns:
+        (prefix, number, fraction, suffix); unknown shapes sort by text.
+    """
+    m = _ID_KEY_RE.match(task_id)
+    if not m:
+        return (task_id, -1, 0, "")
+    return (m.group("prefix"), int(m.group("num")), int(m.group("frac") or 0), m.group("suf"))
+
+
+def parse_mode(mode: str | DependencyMode) -> DependencyMode:
+    """Return the DependencyMode for ``mode``.
+
+    Args:
+        mode: ``template``, ``stories`` or ``explicit`` (or the enum).
+
+    Returns:
+        The mode.
+
+    Raises:
+        UsageError: If the mode is unknown.
+    """
+    if isinstance(mode, DependencyMode):
+        return mode
+    try:
+        return DependencyMode(str(mode).strip().lower())
+    except ValueError:
+        names = ", ".join(m.value for m in DependencyMode)
+        raise UsageError(f"unknown dependency mode {mode!r} (choose one of: {names})") from None
+
+
+@dataclass
+class Graph:
+    """Dependency edges of a file, before they become a plan.
+
+    Attributes:
+        deps: Task ID to the IDs it waits for (inferred and explicit), in order.
+        explicit: Task ID to the IDs declared for it in the file.
+        reasons: (task, prerequisite) to why the edge exists.
+        diagnostics: Unknown IDs, bad ranges, self-dependencies, cycles.
+    """
+
+    deps: dict[str, list[str]]
+    explicit: dict[str, list[str]]
+    reasons: dict[tuple[str, str], str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, task: str, prereq: str, reason: str) -> None:
+        """Add the edge ``task`` waits for ``prereq`` (once)."""
+        if (task, prereq) not in self.reasons:
+            self.reasons[(task, prereq)] = reason
+            self.deps[task].append(prereq)
+
+
+class _Resolver:
+    """Expands references (``T002-T005``) into existing IDs, reporting problems."""
+
+    def __init__(self, tf: TaskFile, graph: Graph) -> None:
+        self.tf = tf
+        self.graph = graph
+        self.ids = [t.id for t in tf.tasks]
+        self.known = set(self.ids)
+        self.sorted = sorted(self.ids, key=id_key)
+
+    def resolve(self, ref: DepRef, who: str | None, severity: Severity) -> list[str]:
+        out: list[str] = []
+        for end in (ref.start, ref.end):
+            if end is not None and end not in self.known:
+                self._unknown(end, ref, who, severity)
+        if ref.end is None:
+            return [ref.start] if ref.start in self.known else []
+        lo, hi = id_key(ref.start), id_key(ref.end)
+        if lo[0] != hi[0] or hi < lo:
+            self.graph.diagnostics.append(
+                Diagnostic(
+                    "TX112",
+                    severity,
+                    f"bad dependency range {ref.start}-{ref.end}",
+                    self.tf.path,
+                    ref.line,
+                    "write the lower ID first, with the same prefix",
+                    who,
+                )
+            )
+            return out
+        return [i for i in self.sorted if lo <= id_key(i) <= hi]
+
+    def _unknown(self, task_id: str, ref: DepRef, who: str | None, severity: Severity) -> None:
+        close = difflib.get_close_matches(task_id, self.ids, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}?" if close else "no task has a similar ID"
+        subject = f"{who} depends on" if who else "dependency statement names"
+        self.graph.diagnostics.append(
+            Diagnostic(
+                "TX102",
+                severity,
+                f"{subject} unknown task {task_id}",
+                self.tf.path,
+                ref.line,
+                hint,
+                who,
+            )
+        )
+
+
+def build_graph(tf: TaskFile, mode: str | DependencyMode = DependencyMode.TEMPLATE) -> Graph:
+    """Compute the dependency edges of a parsed file.
+
+    Args:
+        tf: The parsed file.
+        mode: How to infer edges on top of the explicit ones.
+
+    Returns:
+        The graph with its diagnostics (unknown IDs, bad ranges, cycles).
+    """
+    mode = parse_mode(mode)
+    graph = Graph({t.id: [] for t in tf.tasks}, {t.id: [] for t in tf.tasks})
+    resolver = _Resolver(tf, graph)
+    for task in tf.tasks:
+        for ref in task.deps:
+            for dep in resolver.resolve(ref, task.id, Severity.ERROR):
+                if dep == task.id:
+                    graph.diagnostics.append(
+                        Diagnostic(
+                            "TX110",
+                            Severity.ERROR,
+                            f"{task.id} depends on itself",
+                            tf.path,
+                            ref.line,
+                            "remove it from its own dependency list",
+                            task.id,
+                        )
+                    )
+                    continue
+                if dep not in graph.explicit[task.id]:
+                    graph.explicit[task.id].append(dep)
+                graph.add(task.id, dep, f"declared at line {ref.line}")
+    for st in tf.statements:
+        before = [d for r in st.before for d in resolver.resolve(r, None, Severity.WARNING)]
+        after = [d for r in st.after for d in resolver.resolve(r, None, Severity.WARNING)]
+        for task_id in after:
+            for dep in before:
+                if dep != task_id:
+                    if dep not in graph.explicit[task_id]:
+                        graph.explicit[task_id].append(dep)
+                    graph.add(task_id, dep, f"dependency statement at line {st.line}")
+    if mode is DependencyMode.TEMPLATE:
+        _infer_template(tf, graph)
+    elif mode is DependencyMode.STORIES:
+        _infer_stories(tf, graph)
+    for cycle in find_cycles(graph.deps, [t.id for t in tf.tasks]):
+        graph.diagnostics.append(_cycle_diagnostic(tf, graph, cycle))
+    return graph
+
+
+# --- inference ------------------------------------------------------------------------------
+
+
+def _phase_groups(tasks: Sequence[Task], graph: Graph) -> list[list[str]]:
+    """Split one phase's tasks (file order) into groups that may run together.
+
+    A group is one non-``[P]`` task or a run of consecutive ``[P]`` tasks; in a
+    run, a task naming a file an earlier task of the run names waits for it.
+    """
+    groups: list[list[str]] = []
+    run: list[Task] = []
+
+    def flush() -> None:
+        if run:
+            groups.append([t.id for t in run])
+            run.clear()
+
+    for task in tasks:
+        if not task.parallel:
+            flush()
+            groups.append([task.id])
+            continue
+        for earlier in run:
+            shared = set(earlier.files) & set(task.files)
+            if shared:
+                graph.add(task.id, earlier.id, f"[P] tasks both name {sorted(shared)[0]}")
+        run.append(task)
+    flush()
+    return groups
+
+
+def _by_phase(tf: TaskFile) -> list[list[Task]]:
+    buckets: dict[int, list[Task]] = {}
+    for task in tf.tasks:
+        buckets.setdefault(task.phase.index, []).append(task)
+    return [buckets[i] for i in sorted(buckets)]
+
+
+def _chain(graph: Graph, groups: list[list[str]], before: Iterable[str], reason: str) -> list[str]:
+    """Make each group wait for the previous one; return the last group."""
+    prev = list(before)
+    for group in groups:
+        for task_id in group:
+            for dep in prev:
+                graph.add(task_id, dep, reason)
+        prev = group
+    return prev
+
+
+def _infer_template(tf: TaskFile, graph: Graph) -> None:
+    prev: list[str] = []
+    for tasks in _by_phase(tf):
+        reason = f"file order in {tasks[0].phase.label}"
+        prev = _chain(graph, _phase_groups(tasks, graph), prev, reason)
+
+
+def _is_story_phase(tasks: Sequence[Task]) -> bool:
+    if tasks[0].phase.kind == "story":
+        return True
+    tagged = sum(1 for t in tasks if t.stories)
+    return tasks[0].phase.kind == "other" and tagged * 2 > len(tasks)
+
+
+def _infer_stories(tf: TaskFile, graph: Graph) -> None:
+    barrier: list[str] = []
+    open_ends: list[str] = []
+    story_ends: dict[str, list[str]] = {}
+    for tasks in _by_phase(tf):
+        phase = tasks[0].phase
+        groups = _phase_groups(tasks, graph)
+        reason = f"file order in {phase.label}"
+        if _is_story_phase(tasks):
+            story = phase.story or (tasks[0].story or f"phase-{phase.index}")
+            before = barrier + story_ends.get(story, [])
+            ends = _chain(graph, groups, before, reason)
+            open_ends = [i for i in open_ends if i not in story_ends.get(story, [])] + ends
+            story_ends[story] = ends
+        else:
+            before = open_ends if open_ends else barrier
+            barrier = _chain(graph, groups, before, reason)
+            open_ends = []
+            story_ends = {}
+
+
+# --- cycles ---------------------------------------------------------------------------------
+
+
+def find_cycles(deps: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[list[str]]:
+    """Find one cycle in each strongly connected part of the graph that has one.
+
+    Args:
+        deps: Node to the nodes it waits for.
+        order: Nodes in a stable order (file order).
+
+    Returns:
+        Cycles as paths in run order, first node repeated at the end
+        (``["T004", "T007", "T004"]``: T004 runs before T007, which runs before T004).
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    comps: list[list[str]] = []
+    counter = 0
+    for root in order:
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(deps.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            child = next(it, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(deps.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp: list[str] = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                if len(comp) > 1 or node in deps.get(node, ()):
+                    comps.append(comp)
+    position = {n: i for i, n in enumerate(order)}
+    return [_cycle_in(deps, set(c), min(c, key=lambda n: position.get(n, 0))) for c in comps]
+
+
+def _cycle_in(deps: Mapping[str, Sequence[str]], members: set[str], start: str) -> list[str]:
+    """Shortest cycle through ``start`` inside one strongly connected part (BFS)."""
+    parent: dict[str, str] = {}
+    frontier = [start]
+    seen = {start}
+    while frontier:
+        nxt: list[str] = []
+        for node in frontier:
+            for dep in deps.get(node, ()):
+                if dep == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    # path: node, the task waiting for node, ..., start. Each waits for the
+                    # one before it, so in run order start comes first, then node, ...
+                    return [start, *path[:-1], start]
+                if dep in members and dep not in seen:
+                    seen.add(dep)
+                    parent[dep] = node
+                    nxt.append(dep)
+        frontier = nxt
+    return [start, start]  # pragma: no cover - a strongly connected part always has a cycle
+
+
+def _cycle_diagnostic(tf: TaskFile, graph: Graph, cycle: list[str]) -> Diagnostic:
+    text = " → ".join(cycle)
+    reasons = []
+    for a, b in itertools.pairwise(cycle):
+        reasons.append(f"{b} after {a}: {graph.reasons.get((b, a), 'declared')}")
+    inferred = any("order" in r or "[P]" in r for r in reasons)
+    hint = "; ".join(reasons)
+    if inferred:
+        hint += ". An inferred order is part of the cycle: reorder the tasks or use --mode explicit"
+    first = min(cycle[:-1], key=lambda i: tf.task(i).line)
+    return Diagnostic(
+        "TX103",
+        Severity.ERROR,
+        f"dependency cycle: {text}",
+        tf.path,
+        tf.task(first).line,
+        hint,
+        first,
+    )
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+class ExecutionPlan:
+    """A validated tasks.md with its dependencies: what will run, in which order.
+
+    Build one with :func:`taskexec_nb.load`. The plan never runs anything; the
+    scheduler asks :meth:`tracker` for ready tasks and reports completions.
+    """
+
+    def __init__(
+        self,
+        taskfile: TaskFile,
+        graph: Graph,
+        mode: DependencyMode,
+        diagnostics: Sequence[Diagnostic] = (),
+    ) -> None:
+        self.taskfile = taskfile
+        self.mode = mode
+        self.diagnostics = tuple(diagnostics)
+        self._tasks = {t.id: t for t in taskfile.tasks}
+        self._deps = {k: tuple(v) for k, v in graph.deps.items()}
+        self._explicit = {k: tuple(v) for k, v in graph.explicit.items()}
+        self._reasons = dict(graph.reasons)
+        self._dependents: dict[str, list[str]] = {k: [] for k in self._tasks}
+        for task_id, deps in self._deps.items():
+            for dep in deps:
+                self._dependents[dep].append(task_id)
+        self._order = self._topological()
+        self._levels = self._compute_levels()
+
+    # -- basic access
+    @property
+    def path(self) -> str:
+        """The tasks.md this plan comes from."""
+        return self.taskfile.path
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """All tasks in file order."""
+        return self.taskfile.tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.taskfile.tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def __getitem__(self, task_id: str) -> Task:
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            raise UsageError(f"no task {task_id!r} in {self.path}") from None
+
+    def depends_on(self, task_id: str) -> tuple[str, ...]:
+        """IDs ``task_id`` waits for (inferred and explicit)."""
+        return self._deps[self[task_id].id]
+
+    def explicit_deps(self, task_id: str) -> tuple[str, ...]:
+        """IDs declared as dependencies of ``task_id`` in the file."""
+        return self._explicit[self[task_id].id]
+
+    def dependents(self, task_id: str) -> tuple[str, ...]:
+        """IDs that wait for ``task_id``."""
+        return tuple(self._dependents[self[task_id].id])
+
+    def why(self, task_id: str, prereq: str) -> str | None:
+        """Why ``task_id`` waits for ``prereq`` (None if it does not directly)."""
+        return self._reasons.get((task_id, prereq))
+
+    @property
+    def to_run(self) -> tuple[str, ...]:
+        """IDs of pending tasks (not checked, not cancelled), in file order."""
+        return tuple(t.id for t in self.tasks if t.state is TaskState.PENDING)
+
+    # -- order
+    def _topological(self) -> list[str]:
+        position = {t.id: i for i, t in enumerate(self.tasks)}
+        missing = {k: len(v) for k, v in self._deps.items()}
+        import heapq
+
+        heap = [(position[k], k) for k, n in missing.items() if n == 0]
+        heapq.heapify(heap)
+        order: list[str] = []
+        while heap:
+            _, node = heapq.heappop(heap)
+            order.append(node)
+            for nxt in self._dependents[node]:
+                missing[nxt] -= 1
+                if missing[nxt] == 0:
+                    heapq.heappush(heap, (position[nxt], nxt))
+        if len(order) != len(position):  # pragma: no cover - plans are built acyclic
+            raise UsageError("the dependency graph has a cycle")
+        return order
+
+    def topological_order(self) -> list[str]:
+        """All task IDs, each after everything it waits for; ties in file order."""
+        return list(self._order)
+
+    def _compute_levels(self) -> dict[str, int]:
+        """Wave number of each pending task (finished tasks impose nothing)."""
+        levels: dict[str, int] = {}
+        for node in self._order:
+            if self._tasks[node].state is not TaskState.PENDING:
+                continue
+            pending = [levels[d] for d in self._deps[node] if d in levels]
+            levels[node] = 1 + max(pending) if pending else 0
+        return levels
+
+    @property
+    def waves(self) -> list[list[str]]:
+        """Pending tasks grouped into waves: each wave can run once the ones before are done."""
+        out: list[list[str]] = [[] for _ in range(max(self._levels.values(), default=-1) + 1)]
+        for node in self.to_run:
+            out[self._levels[node]].append(node)
+        return out
+
+    def critical_path(self, durations: Mapping[str, float] | None = None) -> list[str]:
+        """The longest chain of pending tasks, each waiting for the one before.
+
+        Args:
+            durations: Expected seconds per task ID; 1 for tasks not listed.
+
+        Returns:
+            Task IDs in run order (empty when nothing is pending).
+        """
+        weight = durations or {}
+        best: dict[str, float] = {}
+        prev: dict[str, str | None] = {}
+        for node in self._order:
+            if node not in self._levels:
+                continue
+            cands = [(best[d], d) for d in self._deps[node] if d in best]
+            base, via = (
+                max(cands, key=lambda c: (c[0], -self._tasks[c[1]].line)) if cands else (0.0, None)
+            )
+            best[node] = base + float(weight.get(node, 1.0))
+            prev[node] = via
+        if not best:
+            return []
+        end = max(best, key=lambda n: (best[n], -self._tasks[n].line))
+        path = [end]
+        while (p := prev[path[-1]]) is not None:
+            path.append(p)
+        return path[::-1]
+
+    def tracker(self, only: Iterable[str] | None = None) -> ReadyTracker:
+        """A ready/done tracker over the pending tasks (or a subset).
+
+        Args:
+            only: Task IDs to run; None means every pending task.
+
+        Returns:
+            A fresh tracker.
+        """
+        return ReadyTracker(self, self.to_run if only is None else only)
+
+    # -- views
+    def to_frame(self) -> pd.DataFrame:
+        """One row per task: id, phase, story, parallel, status, dependencies, files, action, line.
+
+        Returns:
+            A DataFrame in file order.
+        """
+        import pandas as pd
+
+        rows = [self._row(t) for t in self.tasks]
+        columns = [
+            "id",
+            "phase",
+            "phase_title",
+            "story",
+            "parallel",
+            "status",
+            "depends_on",
+            "explicit_deps",
+            "files",
+            "action",
+            "wave",
+            "line",
+            "description",
+        ]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["wave"] = frame["wave"].astype("Int64")
+        return frame
+
+    def _row(self, t: Task) -> dict[str, Any]:
+        return {
+            "id": t.id,
+            "phase": t.phase.number or "",
+            "phase_title": t.phase.title,
+            "story": t.story,
+            "parallel": t.parallel,
+            "status": t.state.value,
+            "depends_on": list(self._deps[t.id]),
+            "explicit_deps": list(self._explicit[t.id]),
+            "files": list(t.files),
+            "action": t.action.kind.value,
+            "wave": self._levels.get(t.id),
+            "line": t.line,
+            "description": t.description,
+        }
+
+    def summary(self) -> str:
+        """One line: tasks, phases, mode, what will run, waves and the critical path."""
+        n_done = sum(1 for t in self.tasks if t.state is TaskState.DONE)
+        n_cancel = sum(1 for t in self.tasks if t.state is TaskState.CANCELLED)
+        phases = len({t.phase.index for t in self.tasks})
+        return (
+            f"{len(self)} tasks in {phases} phase(s) from {self.path}, mode {self.mode.value}: "
+            f"{len(self.to_run)} to run in {len(self.waves)} wave(s), {n_done} done, "
+            f"{n_cancel} cancelled; critical path {len(self.critical_path())} task(s)"
+        )
+
+    def __repr__(self) -> str:
+        lines = [f"<ExecutionPlan {self.summary()}>"]
+        for i, wave in enumerate(self.waves[:10]):
+            shown = ", ".join(wave[:12]) + (f", … (+{len(wave) - 12})" if len(wave) > 12 else "")
+            lines.append(f"  wave {i}: {shown}")
+        if len(self.waves) > 10:
+            lines.append(f"  … {len(self.waves) - 10} more wave(s)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        frame = self.to_frame()[
+            [
+                "id",
+                "phase",
+                "story",
+                "parallel",
+                "status",
+                "depends_on",
+                "action",
+                "wave",
+                "line",
+                "description",
+            ]
+        ]
+        for col in ("depends_on",):
+            frame[col] = frame[col].map(", ".join)
+        table = frame.to_html(index=False, max_rows=60, border=0, na_rep="")
+        return (
+            f'<div class="taskexec-plan"><p><strong>Execution plan</strong>: '
+            f"{html.escape(self.summary())}</p>{table}</div>"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the plan (what ``taskexec plan --json`` prints)."""
+        return {
+            "file": self.path,
+            "mode": self.mode.value,
+            "tasks": [self._json_task(t) for t in self.tasks],
+            "waves": self.waves,
+            "critical_path": self.critical_path(),
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+    def _json_task(self, t: Task) -> dict[str, Any]:
+        return {
+            "id": t.id,
+            "line": t.line,
+            "end_line": t.end_line,
+            "form": t.form.value,
+            "checked": t.checked,
+            "cancelled": t.cancelled,
+            "status": t.state.value,
+            "parallel": t.parallel,
+            "story": t.story,
+            "stories": list(t.stories),
+            "tags": list(t.tags),
+            "phase": t.phase.number,
+            "phase_title": t.phase.title,
+            "section": t.section,
+            "description": t.description,
+            "files": list(t.files),
+            "explicit_deps": list(self._explicit[t.id]),
+            "depends_on": list(self._deps[t.id]),
+            "action": t.action.kind.value,
+            "params": t.params.as_dict(),
+            "wave": self._levels.get(t.id),
+        }
+
+
+class ReadyTracker:
+    """The graphlib-style protocol the scheduler drives: get_ready / done / is_active.
+
+    Tasks outside the selection, and tasks the file marks done or cancelled,
+    count as finished. A failed task's dependents (transitively) are skipped.
+    """
+
+    def __init__(self, plan: ExecutionPlan, selected: Iterable[str]) -> None:
+        self._plan = plan
+        chosen = set(selected)
+        for task_id in chosen:
+            plan[task_id]
+        self._waiting: dict[str, int] = {}
+        for task_id in plan.topological_order():
+            if task_id in chosen:
+                self._waiting[task_id] = sum(1 for d in plan.depends_on(task_id) if d in chosen)
+        self._ready = [t for t, n in self._waiting.items() if n == 0]
+        self._active: set[str] = set()
+        self.skipped: dict[str, str] = {}
+
+    def get_ready(self) -> tuple[str, ...]:
+        """Return the tasks that became ready since the last call (in run order)."""
+        ready, self._ready = self._ready, []
+        self._active.update(ready)
+        return tuple(ready)
+
+    def done(self, task_id: str, ok: bool = True) -> list[str]:
+        """Record a finished task.
+
+        Args:
+            task_id: A task returned by :meth:`get_ready`.
+            ok: False if it failed; its dependents are then skipped.
+
+        Returns:
+            The tasks skipped because of this failure (empty when ok).
+
+        Raises:
+            UsageError: If the task was not handed out by :meth:`get_ready`.
+        """
+        if task_id not in self._active:
+            raise UsageError(f"{task_id} is not running, so it cannot be done")
+        self._active.discard(task_id)
+        self._waiting.pop(task_id, None)
+        if not ok:
+            return self._skip_dependents(task_id)
+        for nxt in self._plan.dependents(task_id):
+            if nxt in self._waiting and nxt not in self.skipped:
+                self._waiting[nxt] -= 1
+                if self._waiting[nxt] == 0:
+                    self._ready.append(nxt)
+        return []
+
+    def _skip_dependents(self, failed: str) -> list[str]:
+        out: list[str] = []
+        todo = [failed]
+        while todo:
+            for nxt in self._plan.dependents(todo.pop()):
+                if nxt in self._waiting and nxt not in self.skipped:
+                    self.skipped[nxt] = failed
+                    self._waiting.pop(nxt)
+                    out.append(nxt)
+                    todo.append(nxt)
+        return out
+
+    def is_active(self) -> bool:
+        """Whether anything is ready, running or still waiting."""
+        return bool(self._ready or self._active or self._waiting)

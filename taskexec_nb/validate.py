@@ -1,0 +1,158 @@
+"""Validation: every problem of a tasks.md, collected in one pass before anything runs.
+
+Diagnostic codes (also in the README):
+
+======  ========  ==========================================================
+code    severity  meaning
+======  ========  ==========================================================
+TX001   error     the file cannot be read
+TX002   error     the file is not UTF-8
+TX003   error     the file has no tasks
+TX101   error     duplicate task ID (a checkbox plus a detail heading is one task)
+TX102   error     dependency on an unknown task (warning in a dependencies section)
+TX103   error     dependency cycle, with its full path
+TX104   warning   ``[P]`` tasks of one phase name the same file (they run one at a time)
+TX105   warning   tasks with no action (what running does with them is stated)
+TX106   warning   fenced block in a language that is not run
+TX107   error     bad ``taskexec:`` annotation (unknown key, bad value)
+TX108   error     more than one action on one task
+TX109   warning   dependency on a cancelled task
+TX110   error     a task depends on itself
+TX112   error     a dependency range that is reversed or mixes prefixes
+======  ========  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from taskexec_nb.model import ActionKind, DependencyMode, Diagnostic, Severity, Task, TaskState
+from taskexec_nb.parse import TaskFile
+from taskexec_nb.plan import Graph, build_graph, parse_mode
+
+NO_ACTION_EFFECT = (
+    "running hands each one to the no-action policy (setting no_action: 'agent' sends the "
+    "task to the configured agent command, 'skip' records it as skipped, 'fail' fails it); "
+    "a task is never reported done without running"
+)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of validating a parsed file.
+
+    Attributes:
+        taskfile: The parsed file.
+        graph: Its dependency graph (usable only when there are no errors).
+        diagnostics: Every diagnostic, sorted by line.
+        mode: The dependency mode used.
+    """
+
+    taskfile: TaskFile
+    graph: Graph
+    diagnostics: tuple[Diagnostic, ...]
+    mode: DependencyMode
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """Error-severity diagnostics."""
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Warning-severity diagnostics."""
+        return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        """Whether there is no error."""
+        return not self.errors
+
+
+def validate_taskfile(tf: TaskFile, mode: str | DependencyMode = "template") -> Validation:
+    """Run every check on a parsed file.
+
+    Args:
+        tf: The parsed file.
+        mode: Dependency mode for inference and cycle checks.
+
+    Returns:
+        The validation result with every diagnostic.
+    """
+    dep_mode = parse_mode(mode)
+    graph = build_graph(tf, dep_mode)
+    found = list(tf.diagnostics) + graph.diagnostics
+    found += _same_file_parallel(tf)
+    found += _no_action(tf)
+    found += _cancelled_deps(tf, graph)
+    found.sort(key=lambda d: (d.line or 0, d.code, d.message))
+    return Validation(tf, graph, tuple(found), dep_mode)
+
+
+def _same_file_parallel(tf: TaskFile) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: dict[tuple[int, str], Task] = {}
+    for task in tf.tasks:
+        if not task.parallel or task.state is not TaskState.PENDING:
+            continue
+        for path in task.files:
+            first = seen.setdefault((task.phase.index, path), task)
+            if first is not task:
+                out.append(
+                    Diagnostic(
+                        "TX104",
+                        Severity.WARNING,
+                        f"{task.id} and {first.id} are both [P] and both name {path}; "
+                        "they will run one after the other",
+                        tf.path,
+                        task.line,
+                        f"drop [P] from {task.id} or split the file",
+                        task.id,
+                    )
+                )
+                break
+    return out
+
+
+def _no_action(tf: TaskFile) -> list[Diagnostic]:
+    bare = [
+        t for t in tf.tasks if t.action.kind is ActionKind.NONE and t.state is TaskState.PENDING
+    ]
+    if not bare:
+        return []
+    shown = ", ".join(f"{t.id} (line {t.line})" for t in bare[:5])
+    more = f" and {len(bare) - 5} more" if len(bare) > 5 else ""
+    return [
+        Diagnostic(
+            "TX105",
+            Severity.WARNING,
+            f"{len(bare)} task(s) have no action: {shown}{more}; {NO_ACTION_EFFECT}",
+            tf.path,
+            bare[0].line,
+            "add a ```bash or ```python block under a task, or a 'taskexec: run=...' line",
+            bare[0].id,
+        )
+    ]
+
+
+def _cancelled_deps(tf: TaskFile, graph: Graph) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    index = {t.id: t for t in tf.tasks}
+    for task in tf.tasks:
+        if task.state is not TaskState.PENDING:
+            continue
+        for dep in graph.explicit[task.id]:
+            if index[dep].state is TaskState.CANCELLED:
+                out.append(
+                    Diagnostic(
+                        "TX109",
+                        Severity.WARNING,
+                        f"{task.id} depends on {dep}, which is cancelled; "
+                        f"{task.id} will not wait for it",
+                        tf.path,
+                        task.line,
+                        f"remove {dep} from the dependencies of {task.id}",
+                        task.id,
+                    )
+                )
+    return out
