@@ -53,7 +53,7 @@ _PHASE_RE = re.compile(
 _DEP_SECTION_RE = re.compile(r"dependenc|execution\s+order|critical\s+path", re.IGNORECASE)
 _STORY_PHASE_RE = re.compile(r"user\s+story\s*(\d+)|\bUS\s?(\d+)\b", re.IGNORECASE)
 _PATH_RE = re.compile(
-    r"(?<![\w/.@:-])((?:\.{0,2}/)?(?:[\w@.-]+/)+[\w@.-]*[\w]|[\w-]+\.(?:py|ipynb|ts|tsx|js|jsx|"
+    r"(?<![\w/.@:-])((?:\.{0,2}/)?(?:[\w@.-]+/)+(?:[\w@.-]*\w)?|[\w-]+\.(?:py|ipynb|ts|tsx|js|jsx|"
     r"mjs|cjs|go|rs|rb|java|kt|swift|cs|c|h|cpp|hpp|md|json|ya?ml|toml|ini|cfg|sh|sql|html|"
     r"css|scss|vue|svelte|txt|env|lock|xml|gradle|dart|php|tf|proto))(?![\w/])"
 )
@@ -61,6 +61,7 @@ _BACKTICK_RE = re.compile(r"`([^`\n]+)`")
 _TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IGNORECASE)
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
+_INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
 
 
@@ -391,7 +392,7 @@ class _Parser:
             form=TaskForm.CHECKBOX,
             line=item_start,
             first_text=self.lines[item_start],
-            head_text=inline.content.replace("\n", " "),
+            head_text=box.group("rest").replace("\n", " "),
             checked=mark in "xX",
             cancelled="~~" in emph or mark in "~-",
             phase=self._current_phase(phase_stack),
@@ -590,13 +591,16 @@ class _Parser:
             deps.extend(DepRef(a, b, site.line + 1, "inline") for a, b in head_refs)
             deps.extend(site.extra_deps)
             fences.extend(site.fences)
+            if site is primary:
+                last = max(last, site.body_start - 1)
             for ln in range(site.body_start, site.body_end):
                 owner = owned.get(ln)
                 if owner is not None and owner is not site:
                     continue  # a nested task's line, or another task under this heading
                 line = self.lines[ln]
                 body_lines.append(line)
-                last = max(last, ln)
+                if site is primary and line.strip():
+                    last = max(last, ln)
                 if ln in fence_lines or not line.strip():
                     continue
                 m = ann.ANNOTATION_RE.match(line)
@@ -755,7 +759,7 @@ def _description(rest: str) -> tuple[str, list[str]]:
             break
         tags.append(m.group(1))
         text = _LEAD_SEP_RE.sub("", text[m.end() :])
-    text = text.replace("~~", "").strip()
+    text = _INLINE_TAG_RE.sub(" ", text).replace("~~", "").strip()
     return " ".join(text.split()), tags
 
 
@@ -769,14 +773,26 @@ def _stories(brackets: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _looks_like_path(candidate: str, quoted: bool) -> bool:
+    """Tell a file path from prose such as ``OR/CR`` or ``iOS/Android``."""
+    if "://" in candidate or candidate.startswith("//"):
+        return False
+    last = candidate.rstrip("/").rsplit("/", 1)[-1]
+    has_ext = "." in last.strip(".")
+    if quoted:
+        return "/" in candidate or has_ext
+    return has_ext or candidate.count("/") >= 2 or candidate.endswith("/")
+
+
 def _files(description: str) -> tuple[str, ...]:
+    """File paths named in a task description, backticked ones first."""
     found: list[str] = []
     for quoted in _BACKTICK_RE.findall(description):
         q = quoted.strip()
-        if " " not in q and "://" not in q and _PATH_RE.fullmatch(q):
+        if " " not in q and _PATH_RE.fullmatch(q) and _looks_like_path(q, True):
             found.append(q)
     for m in _PATH_RE.finditer(_BACKTICK_RE.sub(" ", description)):
         candidate = m.group(1).rstrip(".")
-        if "://" not in candidate and not candidate.startswith("//"):
+        if _looks_like_path(candidate, False):
             found.append(candidate)
     return tuple(dict.fromkeys(found))

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real-world corpus and the golden fixtures folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def corpus_dir() -> Path:
+    """The real tasks.md corpus: $TASKEXEC_CORPUS or ../shared/corpus/real."""
+    env = os.environ.get("TASKEXEC_CORPUS")
+    return Path(env) if env else ROOT.parent / "shared" / "corpus" / "real"
+
+
+def corpus_files() -> list[Path]:
+    folder = corpus_dir()
+    return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+
+@pytest.fixture
+def corpus() -> Path:
+    folder = corpus_dir()
+    if not folder.is_dir():
+        pytest.skip(f"corpus folder {folder} is absent (set TASKEXEC_CORPUS)")
+    return folder
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES

@@ -1,0 +1,164 @@
+"""Dependency inference by mode, waves, critical path, the tracker and the plan's views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import taskexec_nb
+from taskexec_nb import DependencyMode, UsageError
+from taskexec_nb.plan import find_cycles, id_key, parse_mode
+
+
+def test_template_mode_follows_phases_order_and_parallel_runs(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "diamond.md")
+    assert plan.mode is DependencyMode.TEMPLATE
+    assert plan.depends_on("T001") == ()
+    assert plan.depends_on("T002") == ("T001",)
+    assert plan.depends_on("T003") == ("T001",)
+    assert set(plan.depends_on("T004")) == {"T002", "T003"}
+    assert plan.waves == [["T001"], ["T002", "T003"], ["T004"]]
+    assert plan.critical_path() == ["T001", "T002", "T004"]  # ties go to file order
+    assert plan.critical_path({"T003": 5}) == ["T001", "T003", "T004"]
+    assert plan.topological_order() == ["T001", "T002", "T003", "T004"]
+    assert plan.why("T002", "T001") == "file order in Phase 2: Branches"
+    assert plan.why("T004", "T002") == "declared at line 23"
+    assert plan.dependents("T001") == ("T002", "T003")
+
+
+def test_same_file_parallel_tasks_are_serialized(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "same_file_parallel.md")
+    assert plan.depends_on("T002") == ("T001",)
+    assert plan.depends_on("T003") == ()
+    assert plan.waves == [["T001", "T003"], ["T002"]]
+    assert [d.code for d in plan.diagnostics if d.code == "TX104"] == ["TX104"]
+
+
+def test_stories_mode_runs_story_phases_side_by_side(fixtures: Path) -> None:
+    template = taskexec_nb.load(fixtures / "stories.md")
+    assert template.depends_on("T005") == ("T004",)
+    stories = taskexec_nb.load(fixtures / "stories.md", mode="stories")
+    assert stories.depends_on("T003") == ("T002",)
+    assert stories.depends_on("T004") == ("T003",)
+    assert stories.depends_on("T005") == ("T002",)  # not after US1
+    assert set(stories.depends_on("T006")) == {"T004", "T005"}  # Polish waits for both
+    assert stories.waves == [["T001"], ["T002"], ["T003", "T005"], ["T004"], ["T006"]]
+
+
+def test_explicit_mode_uses_only_declared_edges(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "stories.md", mode="explicit")
+    assert all(plan.depends_on(t.id) == () for t in plan.tasks)
+    assert plan.waves == [["T001", "T002", "T003", "T004", "T005", "T006"]]
+    explicit = taskexec_nb.load(fixtures / "diamond.md", mode=DependencyMode.EXPLICIT)
+    assert explicit.depends_on("T002") == ()
+    assert explicit.depends_on("T004") == ("T002", "T003")
+
+
+def test_explicit_edges_add_to_inferred_ones(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "dependency_section.md")
+    # all seven are [P] in one phase, so only the statements order them
+    assert plan.depends_on("T005") == ("T003", "T004")
+    assert plan.why("T005", "T003") == "dependency statement at line 16"
+    assert plan.waves == [["T001", "T004"], ["T002", "T003"], ["T005"], ["T006"], ["T007"]]
+
+
+def test_done_and_cancelled_tasks_do_not_run_or_block(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "cancelled.md")
+    assert plan.to_run == ("T003",)
+    assert plan.waves == [["T003"]]
+    tracker = plan.tracker()
+    assert tracker.get_ready() == ("T003",)
+    done = taskexec_nb.load(fixtures / "bold_and_odd_ids.md")
+    assert "T002" not in done.to_run and "T011.5" not in done.to_run
+
+
+def test_tracker_protocol_and_failure_skips_dependents(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "diamond.md")
+    tr = plan.tracker()
+    assert tr.is_active()
+    assert tr.get_ready() == ("T001",)
+    assert tr.get_ready() == ()
+    assert tr.done("T001") == []
+    assert tr.get_ready() == ("T002", "T003")
+    assert tr.done("T002", ok=False) == ["T004"]
+    assert tr.skipped == {"T004": "T002"}
+    assert tr.done("T003") == []
+    assert tr.get_ready() == ()
+    assert not tr.is_active()
+    with pytest.raises(UsageError, match="T003 is not running"):
+        tr.done("T003")
+
+
+def test_tracker_on_a_selection(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "diamond.md")
+    tr = plan.tracker(only=["T002", "T004"])
+    assert tr.get_ready() == ("T002",)  # T001 is outside the selection
+    tr.done("T002")
+    assert tr.get_ready() == ("T004",)
+    with pytest.raises(UsageError, match="no task 'T999'"):
+        plan.tracker(only=["T999"])
+
+
+def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "diamond.md")
+    frame = plan.to_frame()
+    assert list(frame["id"]) == ["T001", "T002", "T003", "T004"]
+    for column in ("id", "phase", "story", "parallel", "status", "depends_on", "files",
+                   "action", "line"):
+        assert column in frame.columns
+    row = frame.set_index("id").loc["T004"]
+    assert sorted(row["depends_on"]) == ["T002", "T003"]
+    assert row["explicit_deps"] == ["T002", "T003"]
+    assert (row["action"], row["line"], row["phase"], row["status"]) == ("command", 23, "3",
+                                                                         "pending")
+    assert list(frame["wave"]) == [0, 1, 1, 2]
+    assert frame.set_index("id").loc["T002", "files"] == ["src/left.py"]
+
+
+def test_reprs_and_json(fixtures: Path) -> None:
+    plan = taskexec_nb.load(fixtures / "diamond.md")
+    text = repr(plan)
+    assert "4 tasks in 3 phase(s)" in text and "wave 1: T002, T003" in text
+    html = plan._repr_html_()
+    assert html.startswith('<div class="taskexec-plan">') and "<table" in html
+    assert "T002, T003" in html  # depends_on of T004 rendered as text
+    doc = plan.to_dict()
+    t4 = doc["tasks"][3]
+    assert (t4["id"], t4["explicit_deps"], t4["params"]) == ("T004", ["T002", "T003"],
+                                                             {"timeout": 5.0})
+    assert doc["critical_path"] == ["T001", "T002", "T004"]
+    assert len(plan) == 4 and "T001" in plan and [t.id for t in plan][0] == "T001"
+    with pytest.raises(UsageError, match="no task 'T404'"):
+        plan["T404"]
+
+
+def test_html_escapes_task_text() -> None:
+    plan = taskexec_nb.loads("## Phase 1: X\n- [ ] T001 Render <script>alert(1)</script>\n")
+    assert "<script>" not in plan._repr_html_()
+
+
+def test_modes_and_id_order() -> None:
+    assert parse_mode("Stories") is DependencyMode.STORIES
+    with pytest.raises(UsageError, match="choose one of: template, stories, explicit"):
+        parse_mode("random")
+    ids = ["T012", "T011.5", "T011", "T-C001", "T007a", "T007"]
+    assert sorted(ids, key=id_key) == ["T007", "T007a", "T011", "T011.5", "T012", "T-C001"]
+
+
+def test_find_cycles_reports_each_cycle_once_in_run_order() -> None:
+    deps = {"A": ["C"], "B": ["A"], "C": ["B"], "D": ["D"], "E": []}
+    cycles = find_cycles(deps, ["A", "B", "C", "D", "E"])
+    # A waits for C, B waits for A, C waits for B: A runs before B runs before C runs before A
+    assert cycles == [["A", "B", "C", "A"], ["D", "D"]] or cycles == [["D", "D"], ["A", "B", "C", "A"]]
+
+
+def test_inferred_edge_in_a_cycle_is_explained() -> None:
+    text = "## Phase 1: X\n- [ ] T001 First (depends on T002)\n- [ ] T002 Second\n"
+    with pytest.raises(taskexec_nb.ValidationError) as info:
+        taskexec_nb.loads(text, path="loop.md")
+    (diag,) = info.value.errors
+    assert diag.message == "dependency cycle: T001 → T002 → T001"
+    assert diag.hint is not None and "use --mode explicit" in diag.hint
+    assert diag.line == 2
+    assert taskexec_nb.loads(text, mode="explicit").depends_on("T001") == ("T002",)
