@@ -122,7 +122,8 @@ class _Resolver:
         return [i for i in self.sorted if lo <= id_key(i) <= hi]
 
     def _unknown(self, task_id: str, ref: DepRef, who: str | None, severity: Severity) -> None:
-        close = difflib.get_close_matches(task_id, self.ids, n=1, cutoff=0.5)
+        others = [i for i in self.ids if i != who]
+        close = difflib.get_close_matches(task_id, others, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]}?" if close else "no task has a similar ID"
         subject = f"{who} depends on" if who else "dependency statement names"
         self.graph.diagnostics.append(
