@@ -17,6 +17,7 @@ Values are shell-quoted words (``run="make docs"``). Keys are listed in
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import shlex
 from collections.abc import Callable
@@ -45,10 +46,9 @@ KEYS: dict[str, str] = {
     "param.NAME": "a notebook parameter, e.g. param.epochs=3",
 }
 
-_DURATION_RE = re.compile(
-    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)s?)?(?:(?P<ms>\d+)ms)?$"
-)
+_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESOURCE_RE = re.compile(r"^[A-Za-z_][\w-]*$")
 _TRUE = {"yes", "true", "on", "1", "y"}
@@ -75,13 +75,20 @@ def parse_duration(text: str) -> float:
     Raises:
         AnnotationError: If the text is not a duration.
     """
-    m = _DURATION_RE.match(text.strip().lower())
-    if not text.strip() or not m or not any(m.groupdict().values()):
+    clean = text.strip().lower()
+    try:
+        value = float(clean)
+    except ValueError:
+        value = -1.0
+        if _DURATION_RE.match(clean):
+            value = sum(
+                float(num) * _UNIT_SECONDS[unit] for num, unit in _DURATION_PART_RE.findall(clean)
+            )
+    if not math.isfinite(value) or value < 0:
         raise AnnotationError(
             f"{text!r} is not a duration", "write seconds (90) or units: 90s, 5m, 1h30m, 250ms"
         )
-    h, mi, s, ms = (float(m.group(g) or 0) for g in ("h", "m", "s", "ms"))
-    return h * 3600 + mi * 60 + s + ms / 1000
+    return value
 
 
 def parse_bool(text: str) -> bool:
@@ -128,7 +135,7 @@ def parse_resources(text: str) -> dict[str, float]:
             raise AnnotationError(
                 f"resource amount {amount!r} for {name!r} is not a number", "write needs=gpu:1"
             ) from None
-        if value <= 0:
+        if not math.isfinite(value) or value <= 0:
             raise AnnotationError(f"resource amount for {name!r} must be positive, got {amount}")
         out[name] = value
     if not out:
@@ -261,6 +268,8 @@ def _apply_one(builder: _Builder, key: str, value: str, line: int) -> None:
                 f"write {prefix}.NAME=value with letters, digits and _",
             )
         (builder.env if prefix == "env" else builder.params)[name] = value
+    elif key in ("env", "param"):
+        raise AnnotationError(f"{key}= needs a name", f"write {key}.NAME=value")
     else:
         guess = suggest(key, [k.split(".")[0] for k in KEYS])
         hint = f"did you mean {guess!r}?" if guess else None

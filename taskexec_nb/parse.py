@@ -180,11 +180,12 @@ def parse_bytes(data: bytes, path: str = "<string>") -> TaskFile:
     try:
         text = data[3 if bom else 0 :].decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        offset = exc.start + (3 if bom else 0)  # exc.start counts from after the BOM
+        line = data[:offset].count(b"\n") + 1
         diag = Diagnostic(
             "TX002",
             Severity.ERROR,
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            f"not valid UTF-8 (byte 0x{data[offset]:02x} at offset {offset})",
             path,
             line,
             hint="save the file as UTF-8",

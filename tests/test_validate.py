@@ -1,0 +1,690 @@
+"""Validation: one test per diagnostic code, and all problems in one pass."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import taskexec_nb
+from taskexec_nb import Diagnostic, Severity, Validation
+from taskexec_nb.parse import parse_bytes, parse_text
+from taskexec_nb.validate import NO_ACTION_EFFECT, validate_taskfile
+
+FENCE = "```"
+
+
+def md(text: str) -> str:
+    """Dedent a tasks.md snippet; ``~~~`` stands for a backtick fence."""
+    return textwrap.dedent(text).replace("~~~", FENCE)
+
+
+def line_of(text: str, needle: str, nth: int = 0) -> int:
+    """1-based line of the ``nth`` line of ``text`` containing ``needle``."""
+    hits = [i + 1 for i, line in enumerate(text.split("\n")) if needle in line]
+    assert len(hits) > nth, f"{needle!r} not in text"
+    return hits[nth]
+
+
+def write(tmp_path: Path, text: str, name: str = "tasks.md") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check(text: str, mode: str = "template") -> Validation:
+    return validate_taskfile(parse_text(text, "tasks.md"), mode)
+
+
+def only(result: Validation, code: str) -> list[Diagnostic]:
+    return [d for d in result.diagnostics if d.code == code]
+
+
+# --- TX001 / TX002 / TX003: the file itself ---------------------------------------------------
+
+
+def test_tx001_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope" / "tasks.md"
+    result = taskexec_nb.validate(path)
+    assert not result.ok
+    (d,) = result.diagnostics
+    assert d.code == "TX001"
+    assert d.severity is Severity.ERROR
+    assert d.line is None
+    assert d.file == str(path)
+    assert "cannot read file" in d.message
+    assert d.hint is not None
+    assert d.format().startswith(f"{path}: error TX001: cannot read file")
+    assert result.taskfile.tasks == ()
+
+
+def test_tx001_directory(tmp_path: Path) -> None:
+    result = taskexec_nb.validate(tmp_path)
+    assert [d.code for d in result.errors] == ["TX001"]
+
+
+def test_tx001_load_raises_validation_error_not_oserror(tmp_path: Path) -> None:
+    path = tmp_path / "missing.md"
+    with pytest.raises(taskexec_nb.ValidationError) as info:
+        taskexec_nb.load(path)
+    assert [d.code for d in info.value.errors] == ["TX001"]
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, taskexec_nb.TaskexecError)
+
+
+def test_tx002_bad_byte_gives_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_bytes(b"# Tasks\n\n- [ ] T001 ok\n- [ ] T002 caf\xe9 here\n")
+    result = taskexec_nb.validate(path)
+    (d,) = result.diagnostics
+    assert d.code == "TX002"
+    assert d.severity is Severity.ERROR
+    assert d.line == 4
+    assert "not valid UTF-8" in d.message
+    assert "0xe9" in d.message
+    assert d.hint is not None
+    assert "UTF-8" in d.hint
+
+
+def test_tx002_bad_byte_after_a_bom_gives_its_line() -> None:
+    # The BOM is skipped before decoding; the reported line, byte and offset must
+    # still be those of the bad byte in the file.
+    data = b"\xef\xbb\xbf- [ ] T001 a\n\xff\n"
+    (d,) = parse_bytes(data, "tasks.md").diagnostics
+    assert d.code == "TX002"
+    assert d.line == 2
+    assert "0xff" in d.message
+    offset = data.index(b"\xff")
+    assert f"offset {offset}" in d.message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_tx002_utf16(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "tasks.md"
+    text = "- [ ] T001 Do it\n"
+    data = text.encode(encoding)
+    if encoding != "utf-16":  # utf-16 writes its own BOM
+        data = "\ufeff".encode(encoding) + data
+    path.write_bytes(data)
+    result = taskexec_nb.validate(path)
+    (d,) = result.diagnostics
+    assert d.code == "TX002"
+    assert d.severity is Severity.ERROR
+    assert d.line == 1
+    assert "UTF-16" in d.message
+
+
+def test_utf8_bom_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_bytes("\ufeff- [ ] T001 Café\n  - taskexec: run=true\n".encode())
+    result = taskexec_nb.validate(path)
+    assert result.ok
+    assert result.diagnostics == ()
+    assert result.taskfile.bom
+
+
+@pytest.mark.parametrize(
+    "text", ["", "# Tasks\n\nNothing to do here.\n", "- [ ] not a task\n- [ ] TODO later\n"]
+)
+def test_tx003_no_tasks(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    result = taskexec_nb.validate(path)
+    (d,) = result.diagnostics
+    assert d.code == "TX003"
+    assert d.severity is Severity.ERROR
+    assert d.line is None
+    assert "no tasks" in d.message
+    assert d.hint is not None
+    assert "T001" in d.hint
+
+
+# --- TX101 duplicate IDs -----------------------------------------------------------------------
+
+
+def test_tx101_duplicate_checkboxes() -> None:
+    text = md(
+        """\
+        ## Phase 1: Setup
+
+        - [ ] T001 First
+        - [ ] T002 Second
+        - [ ] T001 First again
+        """
+    )
+    result = check(text)
+    (d,) = only(result, "TX101")
+    assert d.severity is Severity.ERROR
+    assert d.line == line_of(text, "First again")
+    assert d.task_id == "T001"
+    assert "duplicate task ID T001" in d.message
+    assert f"line {line_of(text, 'T001 First')}" in d.message
+    assert d.hint is not None
+    assert "T001a" in d.hint
+
+
+def test_tx101_duplicate_headings() -> None:
+    text = "### T005 — One\n\nbody\n\n### T005 — Two\n\nbody\n"
+    (d,) = only(check(text), "TX101")
+    assert d.line == 5
+
+
+def test_checkbox_plus_detail_heading_is_one_task() -> None:
+    text = md(
+        """\
+        ## Phase 1: Setup
+
+        - [ ] T001 Create the project
+        - [ ] T010 Build the store
+
+        ## Task details
+
+        ### T010 — Build the store
+
+        **Depends on**: T001
+
+        ~~~bash
+        make store
+        ~~~
+        """
+    )
+    result = check(text, "explicit")
+    assert not only(result, "TX101")
+    assert result.taskfile.ids == ("T001", "T010")
+    task = result.taskfile.task("T010")
+    assert task.line == line_of(text, "T010 Build")
+    assert result.graph.explicit["T010"] == ["T001"]
+    assert task.action.code == "make store\n"
+
+
+# --- TX102 unknown dependencies ----------------------------------------------------------------
+
+
+def test_tx102_unknown_dependency_with_closest_id() -> None:
+    text = md(
+        """\
+        ## Phase 1
+
+        - [ ] T001 One
+        - [ ] T002 Two
+        - [ ] T011 Eleven
+        - [ ] T020 Twenty (depends on T111)
+        """
+    )
+    result = check(text)
+    (d,) = only(result, "TX102")
+    assert d.severity is Severity.ERROR
+    assert d.line == line_of(text, "T020")
+    assert d.task_id == "T020"
+    assert "T020 depends on unknown task T111" in d.message
+    assert d.hint == "did you mean T011?"
+    assert not result.ok
+
+
+def test_tx102_in_a_task_body_gives_the_body_line() -> None:
+    text = md(
+        """\
+        - [ ] T001 One
+        - [ ] T002 Two
+          - Blocked by T009
+        """
+    )
+    (d,) = only(check(text), "TX102")
+    assert d.line == line_of(text, "Blocked by")
+    assert "unknown task T009" in d.message
+
+
+def test_tx102_no_similar_id() -> None:
+    text = "- [ ] T001 One\n- [ ] T002 Two (after T-X999)\n"
+    (d,) = only(check(text), "TX102")
+    assert d.hint == "no task has a similar ID"
+
+
+def test_tx102_is_a_warning_for_a_dependencies_section_statement(tmp_path: Path) -> None:
+    text = md(
+        """\
+        ## Phase 1: Setup
+
+        - [ ] T001 One
+          - taskexec: run=true
+        - [ ] T002 Two
+          - taskexec: run=true
+
+        ## Dependencies & Execution Order
+
+        - T001 before T099
+        """
+    )
+    result = check(text)
+    (d,) = only(result, "TX102")
+    assert d.severity is Severity.WARNING
+    assert d.line == line_of(text, "T099")
+    assert "unknown task T099" in d.message
+    assert d.hint is not None
+    assert "did you mean" in d.hint
+    assert result.ok
+    # load() does not raise for it; the plan carries it.
+    plan = taskexec_nb.load(write(tmp_path, text))
+    assert [x.code for x in plan.diagnostics] == ["TX102"]
+
+
+# --- TX103 cycles ------------------------------------------------------------------------------
+
+
+def test_tx103_cycle_with_its_full_path() -> None:
+    text = md(
+        """\
+        ## Phase 1
+
+        - [ ] T004 Four (depends on T007)
+        - [ ] T007 Seven (depends on T004)
+        """
+    )
+    result = check(text)
+    (d,) = only(result, "TX103")
+    assert d.severity is Severity.ERROR
+    assert "T004 → T007 → T004" in d.message
+    assert d.line == line_of(text, "T004 Four")
+    assert d.task_id == "T004"
+    assert d.hint is not None
+    assert f"declared at line {line_of(text, 'T004 Four')}" in d.hint
+    assert f"declared at line {line_of(text, 'T007 Seven')}" in d.hint
+
+
+def test_tx103_three_step_cycle_in_run_order() -> None:
+    text = md(
+        """\
+        - [ ] T004 A (depends on T009)
+        - [ ] T007 B (depends on T004)
+        - [ ] T009 C (depends on T007)
+        """
+    )
+    (d,) = only(check(text, "explicit"), "TX103")
+    assert "T004 → T007 → T009 → T004" in d.message
+    assert d.hint is not None
+    assert "T007 after T004" in d.hint
+    assert "T009 after T007" in d.hint
+    assert "T004 after T009" in d.hint
+
+
+def test_tx103_cycle_through_inferred_order_suggests_explicit_mode() -> None:
+    text = md(
+        """\
+        ## Phase 1
+
+        - [ ] T001 First (depends on T002)
+        - [ ] T002 Second
+        """
+    )
+    (d,) = only(check(text), "TX103")
+    assert "T001 → T002 → T001" in d.message
+    assert d.hint is not None
+    assert "file order" in d.hint
+    assert "--mode explicit" in d.hint
+    # Without inference the same file has no cycle.
+    assert not only(check(text, "explicit"), "TX103")
+
+
+# --- TX104 [P] tasks naming the same file ------------------------------------------------------
+
+
+def test_tx104_parallel_tasks_name_the_same_file(tmp_path: Path) -> None:
+    text = md(
+        """\
+        ## Phase 2: Models
+
+        - [ ] T013 [P] Create the user model in src/models.py
+          - taskexec: run=true
+        - [ ] T014 [P] Add the order model to src/models.py
+          - taskexec: run=true
+        - [ ] T015 [P] Create src/other.py
+          - taskexec: run=true
+        """
+    )
+    result = check(text)
+    (d,) = only(result, "TX104")
+    assert d.severity is Severity.WARNING
+    assert d.line == line_of(text, "T014")
+    assert d.task_id == "T014"
+    assert "T014 and T013" in d.message
+    assert "src/models.py" in d.message
+    assert "one after the other" in d.message
+    assert result.ok
+    plan = taskexec_nb.load(write(tmp_path, text))
+    assert plan.depends_on("T014") == ("T013",)
+    assert plan.depends_on("T015") == ()
+
+
+def test_no_tx104_across_phases_or_without_p() -> None:
+    text = md(
+        """\
+        ## Phase 1
+
+        - [ ] T001 [P] Edit src/a.py
+        - [ ] T002 Edit src/a.py again
+
+        ## Phase 2
+
+        - [ ] T003 [P] Edit src/a.py in phase 2
+        """
+    )
+    assert not only(check(text), "TX104")
+
+
+# --- TX105 tasks with no action ------------------------------------------------------------------
+
+
+def test_tx105_groups_tasks_without_action_and_states_what_running_does() -> None:
+    text = md(
+        """\
+        ## Phase 1
+
+        - [ ] T001 Has a command
+          - taskexec: run=true
+        - [ ] T002 Bare one
+        - [x] T003 Done already
+        - [ ] ~~T004 Cancelled~~
+        - [ ] T005 Bare two
+        """
+    )
+    result = check(text)
+    (d,) = only(result, "TX105")
+    assert d.severity is Severity.WARNING
+    assert d.line == line_of(text, "T002")
+    assert d.task_id == "T002"
+    assert d.message.startswith("2 task(s) have no action")
+    assert f"T002 (line {line_of(text, 'T002')})" in d.message
+    assert f"T005 (line {line_of(text, 'T005')})" in d.message
+    for absent in ("T001", "T003", "T004"):
+        assert absent not in d.message
+    assert NO_ACTION_EFFECT in d.message
+    assert "no_action" in d.message
+    assert "never reported done without running" in d.message
+    assert d.hint is not None
+    assert "run=" in d.hint
+    assert result.ok
+
+
+def test_tx105_lists_five_and_counts_the_rest() -> None:
+    text = "".join(f"- [ ] T{i:03d} Task {i}\n" for i in range(1, 9))
+    (d,) = only(check(text), "TX105")
+    assert d.message.startswith("8 task(s) have no action")
+    assert "T005 (line 5)" in d.message
+    assert "T006" not in d.message
+    assert "and 3 more" in d.message
+
+
+def test_no_tx105_when_every_task_has_an_action() -> None:
+    text = "- [ ] T001 A\n  - taskexec: run=true\n- [ ] T002 Run notebooks/a.ipynb\n"
+    assert check(text).diagnostics == ()
+
+
+# --- TX106 / TX107 / TX108 through validation --------------------------------------------------
+
+
+def test_tx106_fence_language_not_run(tmp_path: Path) -> None:
+    text = md(
+        """\
+        - [ ] T001 Configure
+          ~~~toml
+          a = 1
+          ~~~
+        """
+    )
+    result = taskexec_nb.validate(write(tmp_path, text))
+    (d,) = only(result, "TX106")
+    assert d.severity is Severity.WARNING
+    assert d.line == line_of(text, FENCE + "toml")
+    assert "'toml'" in d.message
+    assert result.ok
+
+
+def test_tx107_bad_annotation(tmp_path: Path) -> None:
+    text = md(
+        """\
+        - [ ] T001 Build
+          - taskexec: timout=5m
+        """
+    )
+    result = taskexec_nb.validate(write(tmp_path, text))
+    (d,) = only(result, "TX107")
+    assert d.severity is Severity.ERROR
+    assert d.line == 2
+    assert d.task_id == "T001"
+    assert "unknown annotation key 'timout'" in d.message
+    assert d.hint is not None
+    assert "timeout" in d.hint
+    assert not result.ok
+
+
+def test_tx108_two_actions(tmp_path: Path) -> None:
+    text = md(
+        """\
+        - [ ] T001 Build
+          - taskexec: run="make"
+          ~~~python
+          print("build")
+          ~~~
+        """
+    )
+    result = taskexec_nb.validate(write(tmp_path, text))
+    (d,) = only(result, "TX108")
+    assert d.severity is Severity.ERROR
+    assert d.task_id == "T001"
+    assert "more than one action" in d.message
+    assert not result.ok
+
+
+# --- TX109 / TX110 / TX112 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cancelled", ["- [ ] ~~T002 Old way~~", "- [~] T002 Old way"])
+def test_tx109_dependency_on_a_cancelled_task(cancelled: str) -> None:
+    text = f"- [ ] T001 Start\n{cancelled}\n- [ ] T003 Finish (depends on T002)\n"
+    result = check(text, "explicit")
+    (d,) = only(result, "TX109")
+    assert d.severity is Severity.WARNING
+    assert d.line == 3
+    assert d.task_id == "T003"
+    assert "T003 depends on T002, which is cancelled" in d.message
+    assert "will not wait" in d.message
+    assert d.hint is not None
+    assert "T002" in d.hint
+    assert result.ok
+
+
+def test_no_tx109_for_a_done_dependency() -> None:
+    text = "- [x] T001 Done\n- [ ] T002 Next (depends on T001)\n"
+    assert not only(check(text), "TX109")
+
+
+def test_tx110_task_depends_on_itself() -> None:
+    text = "- [ ] T001 Start\n- [ ] T002 Loop (depends on T001, T002)\n"
+    result = check(text)
+    (d,) = only(result, "TX110")
+    assert d.severity is Severity.ERROR
+    assert d.line == 2
+    assert d.task_id == "T002"
+    assert "T002 depends on itself" in d.message
+    assert not only(result, "TX103")
+
+
+def test_tx110_through_a_range() -> None:
+    text = "- [ ] T001 A\n- [ ] T002 B\n- [ ] T003 C (depends on T001-T003)\n"
+    result = check(text, "explicit")
+    assert [d.code for d in result.errors] == ["TX110"]
+    assert result.graph.explicit["T003"] == ["T001", "T002"]
+
+
+def test_tx112_reversed_range() -> None:
+    text = "- [ ] T001 A\n- [ ] T002 B\n- [ ] T003 C\n- [ ] T004 D (depends on T003-T001)\n"
+    result = check(text, "explicit")
+    (d,) = only(result, "TX112")
+    assert d.severity is Severity.ERROR
+    assert d.line == 4
+    assert d.task_id == "T004"
+    assert "bad dependency range T003-T001" in d.message
+    assert d.hint is not None
+    assert "lower ID first" in d.hint
+    assert result.graph.explicit["T004"] == []
+
+
+def test_tx112_range_mixing_prefixes() -> None:
+    text = "- [ ] T-C001 A\n- [ ] T003 B\n- [ ] T004 C (depends on T-C001-T003)\n"
+    result = check(text, "explicit")
+    (d,) = only(result, "TX112")
+    assert d.line == 3
+    assert "T-C001-T003" in d.message
+    assert d.hint is not None
+    assert "same prefix" in d.hint
+
+
+# --- everything at once ------------------------------------------------------------------------
+
+MANY_PROBLEMS = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Create the project
+      - taskexec: timout=5m
+    - [ ] T001 Create it again
+    - [ ] T002 Depends on a ghost (depends on T099)
+    - [ ] T003 Self (depends on T003)
+    - [ ] T004 Reversed range (depends on T003-T001)
+    - [ ] T005 Two actions
+      - taskexec: run=true
+      ~~~bash
+      true
+      ~~~
+    - [ ] T006 A (depends on T007)
+    - [ ] T007 B (depends on T006)
+    - [ ] T008 [P] Edit src/app.py
+    - [ ] T009 [P] Edit src/app.py too
+    - [ ] T010 Config
+      ~~~yaml
+      a: 1
+      ~~~
+    """
+)
+
+
+def test_all_problems_are_collected_in_one_pass(tmp_path: Path) -> None:
+    path = write(tmp_path, MANY_PROBLEMS)
+    result = taskexec_nb.validate(path, mode="explicit")
+    by_code = {d.code: d for d in result.diagnostics}
+    assert set(by_code) == {
+        "TX101",
+        "TX102",
+        "TX103",
+        "TX104",
+        "TX105",
+        "TX106",
+        "TX107",
+        "TX108",
+        "TX110",
+        "TX112",
+    }
+    assert by_code["TX107"].line == line_of(MANY_PROBLEMS, "timout")
+    assert by_code["TX101"].line == line_of(MANY_PROBLEMS, "again")
+    assert by_code["TX102"].line == line_of(MANY_PROBLEMS, "ghost")
+    assert by_code["TX110"].line == line_of(MANY_PROBLEMS, "Self")
+    assert by_code["TX112"].line == line_of(MANY_PROBLEMS, "Reversed")
+    assert by_code["TX108"].task_id == "T005"
+    assert "T006 → T007 → T006" in by_code["TX103"].message
+    assert by_code["TX104"].line == line_of(MANY_PROBLEMS, "T009")
+    assert by_code["TX106"].line == line_of(MANY_PROBLEMS, FENCE + "yaml")
+    assert all(d.file == str(path) for d in result.diagnostics)
+    # Sorted by line.
+    lines = [d.line or 0 for d in result.diagnostics]
+    assert lines == sorted(lines)
+    # Errors and warnings partition the diagnostics.
+    assert {d.code for d in result.warnings} == {"TX104", "TX105", "TX106"}
+    assert len(result.errors) + len(result.warnings) == len(result.diagnostics)
+    assert not result.ok
+
+
+def test_load_raises_validation_error_listing_every_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, MANY_PROBLEMS)
+    with pytest.raises(taskexec_nb.ValidationError) as info:
+        taskexec_nb.load(path, mode="explicit")
+    exc = info.value
+    assert isinstance(exc, taskexec_nb.TaskexecError)
+    expected = taskexec_nb.validate(path, mode="explicit")
+    assert exc.diagnostics == expected.diagnostics
+    assert exc.errors == expected.errors
+    assert {d.code for d in exc.errors} == {
+        "TX101",
+        "TX102",
+        "TX103",
+        "TX107",
+        "TX108",
+        "TX110",
+        "TX112",
+    }
+    assert all(d.is_error for d in exc.errors)
+    text = str(exc)
+    assert text.startswith(f"{len(exc.errors)} error(s)")
+    for d in exc.errors:
+        assert f"{path}:{d.line}: error {d.code}: {d.message}" in text
+    # Warnings are kept in .diagnostics but are not in the message.
+    assert "TX105" in [d.code for d in exc.diagnostics]
+    assert "warning" not in text
+
+
+def test_loads_names_the_given_path() -> None:
+    with pytest.raises(taskexec_nb.ValidationError, match=r"specs/x/tasks\.md:2: error TX110"):
+        taskexec_nb.loads("- [ ] T001 A\n- [ ] T002 B (after T002)\n", path="specs/x/tasks.md")
+
+
+# --- the Validation object ---------------------------------------------------------------------
+
+
+def test_validation_properties_with_warnings_only() -> None:
+    text = "- [ ] T001 A\n- [ ] T002 B\n  ~~~yaml\n  a: 1\n  ~~~\n".replace("~~~", FENCE)
+    result = check(text, "stories")
+    assert result.ok
+    assert result.errors == ()
+    assert {d.code for d in result.warnings} == {"TX105", "TX106"}
+    assert result.mode is taskexec_nb.DependencyMode.STORIES
+    assert result.taskfile.ids == ("T001", "T002")
+    assert result.graph.deps["T002"] == ["T001"]
+
+
+def test_validation_properties_clean() -> None:
+    result = check("- [ ] T001 A\n  - taskexec: run=true\n")
+    assert result.ok
+    assert result.diagnostics == ()
+    assert result.errors == ()
+    assert result.warnings == ()
+
+
+def test_validation_properties_with_errors() -> None:
+    result = check("- [ ] T001 A (depends on T404)\n")
+    assert not result.ok
+    assert [d.code for d in result.errors] == ["TX102"]
+    assert [d.code for d in result.warnings] == ["TX105"]
+
+
+def test_unknown_mode_is_a_usage_error() -> None:
+    with pytest.raises(taskexec_nb.UsageError, match="unknown dependency mode 'bogus'"):
+        check("- [ ] T001 A\n", "bogus")
+
+
+def test_diagnostic_format_and_dict() -> None:
+    d = Diagnostic("TX102", Severity.ERROR, "bad", "f.md", 3, "fix it", "T001")
+    assert d.format() == "f.md:3: error TX102: bad\n    hint: fix it"
+    assert d.is_error
+    assert d.to_dict() == {
+        "code": "TX102",
+        "severity": "error",
+        "message": "bad",
+        "file": "f.md",
+        "line": 3,
+        "hint": "fix it",
+        "task_id": "T001",
+    }
+    w = Diagnostic("TX003", Severity.WARNING, "meh", "f.md")
+    assert w.format() == "f.md: warning TX003: meh"
+    assert not w.is_error
