@@ -69,10 +69,14 @@ def _compare(path: Path) -> tuple[int, list[tuple[str, str, Any, Any]]]:
         if task is None:
             diffs.append((site["id"], "missing", site["line"], None))
             continue
-        got = {"line": task.line, "checked": task.checked, "parallel": task.parallel,
-               "story": task.story, "deps": sorted(deps[task.id])}
-        want = {**{k: site[k] for k in FIELDS if k != "deps"},
-                "deps": sorted(exp_deps[site["id"]])}
+        got = {
+            "line": task.line,
+            "checked": task.checked,
+            "parallel": task.parallel,
+            "story": task.story,
+            "deps": sorted(deps[task.id]),
+        }
+        want = {**{k: site[k] for k in FIELDS if k != "deps"}, "deps": sorted(exp_deps[site["id"]])}
         diffs.extend((task.id, k, want[k], got[k]) for k in FIELDS if want[k] != got[k])
     extra = set(tasks) - {s["id"] for s in expected["tasks"]}
     diffs.extend((tid, "extra", None, tasks[tid].line) for tid in sorted(extra))
@@ -96,8 +100,14 @@ def test_at_least_99_percent_of_tasks_agree_and_every_disagreement_is_explained(
         count, diffs = _compare(path)
         total += count
         for task_id, fld, want, got in diffs:
-            key = next((k for k in DISAGREEMENTS
-                        if path.name.startswith(k[0]) and k[1:] == (task_id, fld)), None)
+            key = next(
+                (
+                    k
+                    for k in DISAGREEMENTS
+                    if path.name.startswith(k[0]) and k[1:] == (task_id, fld)
+                ),
+                None,
+            )
             disagreeing_tasks.add((path.name, task_id))
             if key is None:
                 unexplained.append(f"{path.name} {task_id} {fld}: expected {want!r}, got {got!r}")

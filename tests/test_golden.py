@@ -53,7 +53,11 @@ def test_heading_and_table_tasks(fixtures: Path) -> None:
     assert _deps(tf, "T001") == []  # "**Depends on**: none"
     assert _deps(tf, "T002") == ["T001"]
     assert t3.form is TaskForm.TABLE and t3.line == 18
-    assert (t3.description, t3.story, t3.parallel) == ("Write the index in docs/index.md", "US1", True)
+    assert (t3.description, t3.story, t3.parallel) == (
+        "Write the index in docs/index.md",
+        "US1",
+        True,
+    )
     assert _deps(tf, "T003") == ["T002"]  # from the "Depends on" column
     assert (t4.description, t4.parallel) == ("Write the glossary", True)  # "yes" in Parallel column
     assert [t.phase.number for t in (t1, t2, t3, t4)] == ["1", "1", "2", "2"]
@@ -72,8 +76,12 @@ def test_detail_heading_is_the_same_task(fixtures: Path) -> None:
 def test_cancelled_tasks(fixtures: Path) -> None:
     tf = _parse(fixtures, "cancelled.md")
     states = {t.id: t.state for t in tf.tasks}
-    assert states == {"T001": TaskState.CANCELLED, "T002": TaskState.CANCELLED,
-                      "T003": TaskState.PENDING, "T004": TaskState.CANCELLED}
+    assert states == {
+        "T001": TaskState.CANCELLED,
+        "T002": TaskState.CANCELLED,
+        "T003": TaskState.PENDING,
+        "T004": TaskState.CANCELLED,
+    }
     assert tf.task("T001").description.startswith("Add thought leadership content")
     assert "~~" not in tf.task("T002").description
 
@@ -115,8 +123,13 @@ def test_dependency_section_statements(fixtures: Path) -> None:
     tf = _parse(fixtures, "dependency_section.md")
     graph = validate_taskfile(tf, "explicit").graph
     assert graph.explicit == {
-        "T001": [], "T002": ["T001"], "T003": ["T001"], "T004": [],
-        "T005": ["T003", "T004"], "T006": ["T005"], "T007": ["T006"],
+        "T001": [],
+        "T002": ["T001"],
+        "T003": ["T001"],
+        "T004": [],
+        "T005": ["T003", "T004"],
+        "T006": ["T005"],
+        "T007": ["T006"],
     }  # the prose line and the mermaid graph (T007 --> T001) add nothing
 
 
@@ -141,8 +154,12 @@ def test_cjk_cyrillic_and_tabs(fixtures: Path) -> None:
 def test_actions_of_the_diamond(fixtures: Path) -> None:
     tf = _parse(fixtures, "diamond.md")
     kinds = {t.id: t.action.kind for t in tf.tasks}
-    assert kinds == {"T001": ActionKind.SHELL, "T002": ActionKind.SHELL,
-                     "T003": ActionKind.PYTHON, "T004": ActionKind.COMMAND}
+    assert kinds == {
+        "T001": ActionKind.SHELL,
+        "T002": ActionKind.SHELL,
+        "T003": ActionKind.PYTHON,
+        "T004": ActionKind.COMMAND,
+    }
     assert tf.task("T001").action.code == "echo prepare\n"
     assert tf.task("T003").action.code == 'print("right")\n'
     t4 = tf.task("T004")

@@ -104,14 +104,27 @@ def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
     plan = taskexec_nb.load(fixtures / "diamond.md")
     frame = plan.to_frame()
     assert list(frame["id"]) == ["T001", "T002", "T003", "T004"]
-    for column in ("id", "phase", "story", "parallel", "status", "depends_on", "files",
-                   "action", "line"):
+    for column in (
+        "id",
+        "phase",
+        "story",
+        "parallel",
+        "status",
+        "depends_on",
+        "files",
+        "action",
+        "line",
+    ):
         assert column in frame.columns
     row = frame.set_index("id").loc["T004"]
     assert sorted(row["depends_on"]) == ["T002", "T003"]
     assert row["explicit_deps"] == ["T002", "T003"]
-    assert (row["action"], row["line"], row["phase"], row["status"]) == ("command", 23, "3",
-                                                                         "pending")
+    assert (row["action"], row["line"], row["phase"], row["status"]) == (
+        "command",
+        23,
+        "3",
+        "pending",
+    )
     assert list(frame["wave"]) == [0, 1, 1, 2]
     assert frame.set_index("id").loc["T002", "files"] == ["src/left.py"]
 
@@ -125,10 +138,13 @@ def test_reprs_and_json(fixtures: Path) -> None:
     assert "T002, T003" in html  # depends_on of T004 rendered as text
     doc = plan.to_dict()
     t4 = doc["tasks"][3]
-    assert (t4["id"], t4["explicit_deps"], t4["params"]) == ("T004", ["T002", "T003"],
-                                                             {"timeout": 5.0})
+    assert (t4["id"], t4["explicit_deps"], t4["params"]) == (
+        "T004",
+        ["T002", "T003"],
+        {"timeout": 5.0},
+    )
     assert doc["critical_path"] == ["T001", "T002", "T004"]
-    assert len(plan) == 4 and "T001" in plan and [t.id for t in plan][0] == "T001"
+    assert len(plan) == 4 and "T001" in plan and next(t.id for t in plan) == "T001"
     with pytest.raises(UsageError, match="no task 'T404'"):
         plan["T404"]
 
@@ -150,7 +166,10 @@ def test_find_cycles_reports_each_cycle_once_in_run_order() -> None:
     deps = {"A": ["C"], "B": ["A"], "C": ["B"], "D": ["D"], "E": []}
     cycles = find_cycles(deps, ["A", "B", "C", "D", "E"])
     # A waits for C, B waits for A, C waits for B: A runs before B runs before C runs before A
-    assert cycles == [["A", "B", "C", "A"], ["D", "D"]] or cycles == [["D", "D"], ["A", "B", "C", "A"]]
+    assert cycles == [["A", "B", "C", "A"], ["D", "D"]] or cycles == [
+        ["D", "D"],
+        ["A", "B", "C", "A"],
+    ]
 
 
 def test_inferred_edge_in_a_cycle_is_explained() -> None:
