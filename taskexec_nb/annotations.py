@@ -153,8 +153,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+DEFAULT_PARAMS = ExecParams()
+"""The parameters of a task with no annotation (shared: ExecParams is immutable)."""
+
+
 @dataclass
-class _Builder:
+class AnnotationBuilder:
     """Accumulates annotations of one task; then :meth:`build` makes ExecParams."""
 
     values: dict[str, object] = field(default_factory=dict)
@@ -165,6 +169,7 @@ class _Builder:
     line: int | None = None
 
     def build(self) -> ExecParams:
+        """Return the accumulated parameters."""
         v = self.values
         return ExecParams(
             timeout=v.get("timeout"),  # type: ignore[arg-type]
@@ -209,7 +214,7 @@ def suggest(name: str, choices: list[str]) -> str | None:
     return found[0] if found else None
 
 
-def apply_annotation(builder: _Builder, rest: str, line: int) -> list[AnnotationError]:
+def apply_annotation(builder: AnnotationBuilder, rest: str, line: int) -> list[AnnotationError]:
     """Parse one annotation's ``key=value`` words into ``builder``.
 
     Args:
@@ -224,7 +229,8 @@ def apply_annotation(builder: _Builder, rest: str, line: int) -> list[Annotation
     if builder.line is None:
         builder.line = line
     try:
-        words = shlex.split(rest, comments=False, posix=True)
+        plain = not any(c in rest for c in "\"'\\")
+        words = rest.split() if plain else shlex.split(rest, comments=False, posix=True)
     except ValueError as exc:
         return [AnnotationError(f"cannot split annotation: {exc}", "close the quote")]
     if not words:
@@ -246,7 +252,7 @@ def apply_annotation(builder: _Builder, rest: str, line: int) -> list[Annotation
     return problems
 
 
-def _apply_one(builder: _Builder, key: str, value: str, line: int) -> None:
+def _apply_one(builder: AnnotationBuilder, key: str, value: str, line: int) -> None:
     if key in _SCALARS:
         if key in ("cwd", "executor") and not value.strip():
             raise AnnotationError(f"{key}= needs a value")
@@ -284,6 +290,6 @@ def _normal_key(key: str) -> str:
     return f"{head}.{name}" if dot else head
 
 
-def new_builder() -> _Builder:
+def new_builder() -> AnnotationBuilder:
     """Return an empty annotation builder for one task."""
-    return _Builder()
+    return AnnotationBuilder()

@@ -40,7 +40,6 @@ _LIST_START_RE = re.compile(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
 )
-_QUICK_RE = re.compile(r"depend|block|requir|after|need", re.IGNORECASE)
 
 _NOTE_RE = re.compile(r"\([^()\n]*\)")
 
@@ -71,7 +70,10 @@ def find_phrases(text: str) -> list[Ref]:
     Returns:
         References in the order written; ranges are not expanded here.
     """
-    if not _QUICK_RE.search(text):
+    low = text.lower()
+    if not (
+        "depend" in low or "block" in low or "requir" in low or "after" in low or "need" in low
+    ):
         return []
     label = _LABEL_RE.match(text)
     if label:
