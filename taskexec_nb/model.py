@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from taskexec_nb.paths import files_in
+
 
 class Severity(str, enum.Enum):
     """How serious a diagnostic is: only errors stop a run."""
@@ -237,7 +239,6 @@ class Task:
         parallel: Whether ``[P]`` marks it.
         stories: Story tags in order (``US1``); the first is its story.
         tags: Other bracketed tags (``CRITICAL``).
-        files: File paths the task names.
         phase: The phase the task is in.
         section: Nearest heading above the task.
         line: 1-based first line.
@@ -257,7 +258,6 @@ class Task:
     parallel: bool
     stories: tuple[str, ...]
     tags: tuple[str, ...]
-    files: tuple[str, ...]
     phase: Phase
     section: str | None
     line: int
@@ -268,6 +268,15 @@ class Task:
     action: Action
     params: ExecParams
     raw: str
+    _files: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """File paths the description names (found on first use, then kept)."""
+        if self._files is None:
+            object.__setattr__(self, "_files", files_in(self.description))
+        assert self._files is not None
+        return self._files
 
     @property
     def story(self) -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from taskexec_nb import annotations as ann
 from taskexec_nb.deps import ID_PATTERN, find_phrases, read_statement
+from taskexec_nb.paths import files_in
 from taskexec_nb.model import (
     NO_ACTION,
     Action,
@@ -37,9 +38,11 @@ PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
 _PLAIN_FENCES = frozenset({"", "text", "txt", "plain", "plaintext"})
 
 _EMPH = r"(?:~~|\*\*|__|\*|_)*"
+_SEP = r"[\s:.–—~*_-]*"
 _TASK_START = (
     rf"(?P<pre>{_EMPH})\s*(?P<lead>(?:\[[^\]\n]{{1,30}}\]\s*)*)(?P<pre2>{_EMPH})"
-    rf"(?P<id>{ID_PATTERN})(?!\w)(?P<post>{_EMPH})(?P<rest>.*)$"
+    rf"(?P<id>{ID_PATTERN})(?!\w)(?P<post>{_EMPH}){_SEP}"
+    rf"(?P<tags>(?:\[[^\[\]\n]{{1,40}}\](?!\(){_SEP})*)(?P<rest>.*)$"
 )
 _TASK_START_RE = re.compile("^" + _TASK_START, re.DOTALL)
 _CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[ xX~-])\][ \t]+" + _TASK_START, re.DOTALL)
@@ -51,12 +54,6 @@ _PHASE_RE = re.compile(
 )
 _DEP_SECTION_RE = re.compile(r"dependenc|execution\s+order|critical\s+path", re.IGNORECASE)
 _STORY_PHASE_RE = re.compile(r"user\s+story\s*(\d+)|\bUS\s?(\d+)\b", re.IGNORECASE)
-_PATH_RE = re.compile(r"[\w@.~/-]+")
-_EXT_RE = re.compile(
-    r"\.(?:py|ipynb|ts|tsx|js|jsx|mjs|cjs|go|rs|rb|java|kt|swift|cs|c|h|cpp|hpp|md|json|ya?ml|"
-    r"toml|ini|cfg|sh|sql|html|css|scss|vue|svelte|txt|env|lock|xml|gradle|dart|php|tf|proto)$"
-)
-_BACKTICK_RE = re.compile(r"`([^`\n]+)`")
 _TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IGNORECASE)
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
@@ -319,6 +316,7 @@ class _Site:
     head_text: str  # the whole first paragraph / heading / description cell
     after_id: str  # the text after the ID (description and trailing tags)
     lead: str  # bracket tags written before the ID
+    tags: str  # bracket tags written right after the ID
     checked: bool | None
     cancelled: bool
     phase: Phase
@@ -465,6 +463,7 @@ class _Parser:
             head_text=content[start.start("pre") :].replace("\n", " "),
             after_id=start.group("rest").replace("\n", " "),
             lead=start.group("lead"),
+            tags=start.group("tags"),
             checked=mark in "xX",
             cancelled="~~" in emph or mark in "~-",
             phase=self._current_phase(phase_stack),
@@ -497,6 +496,7 @@ class _Parser:
                 head_text=text,
                 after_id=start.group("rest"),
                 lead=start.group("lead"),
+                tags=start.group("tags"),
                 checked=None,
                 cancelled="~~" in emph,
                 phase=self._current_phase(phase_stack),
@@ -546,7 +546,7 @@ class _Parser:
         found = [
             (col, m)
             for col, m in enumerate(_TASK_START_RE.match(c) for c in cells[:2])
-            if m and not m.group("rest").strip(" *~_")
+            if m and not (m.group("tags") + m.group("rest")).strip(" *~_")
         ]
         if not found:
             return
@@ -560,6 +560,7 @@ class _Parser:
             head_text=" ".join(rest[:1]),
             after_id=" ".join(rest[:1]),
             lead="",
+            tags="",
             checked=None,
             cancelled="~~" in start.group("pre"),
             phase=self._current_phase(phase_stack),
@@ -714,18 +715,17 @@ class _Parser:
             for h_start, h_end, h_refs in heading_deps:
                 if h_start < site.line < h_end:
                     deps.extend(h_refs)
-        description, lead_tags = _description(primary.after_id)
+        description = _description(primary.after_id)
         brackets = _BRACKET_RE.findall(primary.first_text)
         tags: tuple[str, ...] = ()
-        if primary.lead or lead_tags:
-            tags = _other_tags(_BRACKET_RE.findall(primary.lead) + lead_tags)
-        files = _files(description)
+        if primary.lead or primary.tags:
+            tags = _other_tags(_BRACKET_RE.findall(primary.lead + primary.tags))
         if builder is None:
             params, declared = ann.DEFAULT_PARAMS, []
         else:
             params, declared = builder.build(), builder.actions
         if fences or declared or params.executor or ".ipynb" in description:
-            action = self._action(tid, fences, declared, params, files)
+            action = self._action(tid, fences, declared, params, description)
         else:
             action = NO_ACTION
         if primary.cancelled:
@@ -740,7 +740,6 @@ class _Parser:
             parallel=primary.parallel_cell or "P" in brackets,
             stories=_stories(brackets) if "US" in primary.first_text else (),
             tags=tags,
-            files=files,
             phase=primary.phase,
             section=primary.section,
             line=primary.line + 1,
@@ -759,7 +758,7 @@ class _Parser:
         fences: Iterable[tuple[int, int, str, str]],
         declared: list[Action],
         params: ExecParams,
-        files: tuple[str, ...],
+        description: str,
     ) -> Action:
         runnable: list[Action] = []
         for start, _end, lang, content in fences:
@@ -796,7 +795,7 @@ class _Parser:
             return declared[0]
         if params.executor == "agent":
             return Action(ActionKind.AGENT, line=params.line)
-        notebooks = [f for f in files if f.endswith(".ipynb")]
+        notebooks = [f for f in files_in(description) if f.endswith(".ipynb")]
         if notebooks:
             return Action(ActionKind.NOTEBOOK, target=notebooks[0])
         return NO_ACTION
@@ -843,16 +842,9 @@ def _phase_kind(title: str) -> tuple[str, str | None]:
     return "other", None
 
 
-def _description(rest: str) -> tuple[str, list[str]]:
-    """Strip the separator and leading tags after an ID; return (description, tags)."""
-    text = rest.lstrip(" \t:.–—-~*_")
-    tags: list[str] = []
-    while text.startswith("["):
-        m = _BRACKET_RE.match(text)
-        if not m:
-            break
-        tags.append(m.group(1))
-        text = text[m.end() :].lstrip(" \t:.–—-~*_")
+def _description(rest: str) -> str:
+    """Clean the text after an ID and its tags: inline tags, strike-through, spacing."""
+    text = rest
     if "[" in text:
         text = _INLINE_TAG_RE.sub(" ", text)
     if "~~" in text:
@@ -860,7 +852,7 @@ def _description(rest: str) -> tuple[str, list[str]]:
     text = text.strip()
     if "  " in text or "\t" in text:
         text = " ".join(text.split())
-    return text, tags
+    return text
 
 
 def _other_tags(found: list[str]) -> tuple[str, ...]:
@@ -882,39 +874,3 @@ def _stories(brackets: list[str]) -> tuple[str, ...]:
             if _STORY_RE.match(part):
                 out.append(part)
     return tuple(dict.fromkeys(out)) if out else ()
-
-
-def _looks_like_path(candidate: str, quoted: bool) -> bool:
-    """Tell a file path from prose such as ``OR/CR``, ``e.g.`` or ``iOS/Android``."""
-    if "://" in candidate or candidate.startswith("//"):
-        return False
-    last = candidate.rstrip("/").rsplit("/", 1)[-1]
-    has_ext = "." in last.strip(".")
-    if quoted:
-        return "/" in candidate or has_ext
-    if "/" not in candidate:
-        return _EXT_RE.search(candidate) is not None
-    return has_ext or candidate.count("/") >= 2 or candidate.endswith("/")
-
-
-_TOKEN_TRIM = "\"'()[]{}<>,;:!?*"
-
-
-def _files(description: str) -> tuple[str, ...]:
-    """File paths named in a task description, backticked ones first."""
-    if "/" not in description and "." not in description:
-        return ()
-    found: list[str] = []
-    if "`" in description:
-        for quoted in _BACKTICK_RE.findall(description):
-            q = quoted.strip()
-            if " " not in q and _PATH_RE.fullmatch(q) and _looks_like_path(q, True):
-                found.append(q)
-        description = _BACKTICK_RE.sub(" ", description)
-    for token in description.split():
-        if "/" not in token and "." not in token:
-            continue
-        candidate = token.strip(_TOKEN_TRIM).rstrip(".-~").lstrip("-~")
-        if candidate and _PATH_RE.fullmatch(candidate) and _looks_like_path(candidate, False):
-            found.append(candidate)
-    return tuple(dict.fromkeys(found)) if found else ()

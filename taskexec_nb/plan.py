@@ -206,15 +206,18 @@ def _phase_groups(tasks: Sequence[Task], graph: Graph) -> list[list[str]]:
             groups.append([t.id for t in run])
             run.clear()
 
+    last_for: dict[str, str] = {}  # file -> latest [P] task of the current run naming it
     for task in tasks:
         if not task.parallel:
             flush()
+            last_for.clear()
             groups.append([task.id])
             continue
-        for earlier in run:
-            shared = set(earlier.files) & set(task.files)
-            if shared:
-                graph.add(task.id, earlier.id, f"[P] tasks both name {sorted(shared)[0]}")
+        for path in task.files:
+            earlier = last_for.get(path)
+            if earlier is not None:
+                graph.add(task.id, earlier, f"[P] tasks both name {path}")
+            last_for[path] = task.id
         run.append(task)
     flush()
     return groups
