@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    set up, then validate and plan the example tasks.md (the main job)
-#   make test   set up, then ruff, mypy --strict, and pytest with coverage >= 90%
+#   make test   set up, then ruff, mypy --strict, pytest with coverage >= 90%, and the
+#               notebooks executed by nbval
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -30,7 +31,8 @@ typecheck: setup
 	$(BIN)/mypy --strict taskexec_nb
 
 unit: setup
-	$(BIN)/pytest --cov --cov-report=term-missing
+	$(BIN)/pytest --cov --cov-report=term-missing tests
+	$(BIN)/pytest --nbval-lax notebooks
 
 test: lint typecheck unit
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from taskexec_nb import annotations as ann
 from taskexec_nb.deps import ID_PATTERN, find_phrases, read_statement
-from taskexec_nb.paths import files_in
 from taskexec_nb.model import (
     NO_ACTION,
     Action,
@@ -32,6 +31,7 @@ from taskexec_nb.model import (
     TaskForm,
     TaskState,
 )
+from taskexec_nb.paths import files_in
 
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell"})
 PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
