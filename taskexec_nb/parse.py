@@ -58,6 +58,7 @@ _TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IG
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
+_WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
 
 
@@ -391,24 +392,21 @@ class _Parser:
 
     def _walk(self, tokens: list[Any]) -> None:
         phase_stack: list[tuple[int, Phase]] = []  # (heading level, phase)
-        item_stack: list[_Site | None] = []
         section: str | None = None
-        n = len(tokens)
-        i = 0
-        while i < n:
-            tok = tokens[i]
+        skip_to = -1
+        for i, tok in enumerate(tokens):
             typ = tok.type
+            if typ not in _WALKED or i < skip_to:
+                continue
             if typ == "list_item_open":
-                site = self._list_item(tokens, i, phase_stack, section)
-                item_stack.append(site)
-            elif typ == "list_item_close":
-                item_stack.pop()
+                self._list_item(tokens, i, phase_stack, section)
             elif typ == "fence":
                 start, end = tok.map
                 lang = (tok.info.strip().split() or [""])[0].lower()
-                fence = (start, end, lang, tok.content)
-                self.fences.append(fence)
-            elif typ == "heading_open" and not item_stack:
+                self.fences.append((start, end, lang, tok.content))
+            elif typ == "heading_open":
+                if tok.level:
+                    continue  # a heading inside a list or quote does not open a section
                 level = int(tok.tag[1])
                 text = tokens[i + 1].content.strip()
                 line = tok.map[0]
@@ -420,9 +418,8 @@ class _Parser:
                     phase_stack.append((level, self._new_phase(m, text, line)))
                 section = text
                 self._heading_task(text, line, level, phase_stack, section)
-            elif typ == "table_open":
-                i = self._table(tokens, i, phase_stack, section)
-            i += 1
+            else:  # table_open
+                skip_to = self._table(tokens, i, phase_stack, section)
 
     def _current_phase(self, phase_stack: list[tuple[int, Phase]]) -> Phase:
         if phase_stack:
@@ -442,15 +439,15 @@ class _Parser:
 
     def _list_item(
         self, tokens: list[Any], i: int, phase_stack: list[tuple[int, Phase]], section: str | None
-    ) -> _Site | None:
+    ) -> None:
         if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open":
-            return None
+            return
         content = tokens[i + 2].content
         if content[:1] != "[":
-            return None
+            return
         start = _CHECKBOX_TASK_RE.match(content)
         if not start:
-            return None
+            return
         item_start, item_end = tokens[i].map
         para_end = tokens[i + 1].map[1]
         mark = start.group("box")
@@ -473,7 +470,6 @@ class _Parser:
             owner_span=(item_start, item_end),
         )
         self.sites.append(site)
-        return site
 
     def _heading_task(
         self,

@@ -10,6 +10,7 @@ graphlib-style ready/done tracker for the scheduler.
 from __future__ import annotations
 
 import difflib
+import heapq
 import html
 import itertools
 import re
@@ -74,12 +75,14 @@ class Graph:
         explicit: Task ID to the IDs declared for it in the file.
         reasons: (task, prerequisite) to why the edge exists.
         diagnostics: Unknown IDs, bad ranges, self-dependencies, cycles.
+        order: A topological order (file order for ties), None when there is a cycle.
     """
 
     deps: dict[str, list[str]]
     explicit: dict[str, list[str]]
     reasons: dict[tuple[str, str], str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    order: list[str] | None = None
 
     def add(self, task: str, prereq: str, reason: str) -> None:
         """Add the edge ``task`` waits for ``prereq`` (once)."""
@@ -96,7 +99,14 @@ class _Resolver:
         self.graph = graph
         self.ids = [t.id for t in tf.tasks]
         self.known = set(self.ids)
-        self.sorted = sorted(self.ids, key=id_key)
+        self._sorted: list[str] | None = None
+
+    @property
+    def sorted(self) -> list[str]:
+        """IDs in ID order, for expanding ranges (sorted on first use)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.ids, key=id_key)
+        return self._sorted
 
     def resolve(self, ref: DepRef, who: str | None, severity: Severity) -> list[str]:
         out: list[str] = []
@@ -184,9 +194,42 @@ def build_graph(tf: TaskFile, mode: str | DependencyMode = DependencyMode.TEMPLA
         _infer_template(tf, graph)
     elif mode is DependencyMode.STORIES:
         _infer_stories(tf, graph)
-    for cycle in find_cycles(graph.deps, [t.id for t in tf.tasks]):
-        graph.diagnostics.append(_cycle_diagnostic(tf, graph, cycle))
+    ids = [t.id for t in tf.tasks]
+    order = topological_order(graph.deps, ids)
+    if len(order) == len(ids):
+        graph.order = order
+    else:
+        for cycle in find_cycles(graph.deps, ids):
+            graph.diagnostics.append(_cycle_diagnostic(tf, graph, cycle))
     return graph
+
+
+def topological_order(deps: Mapping[str, Sequence[str]], ids: Sequence[str]) -> list[str]:
+    """Order ``ids`` so each comes after what it waits for; ties go to file order.
+
+    Args:
+        deps: Node to the nodes it waits for.
+        ids: Every node, in file order.
+
+    Returns:
+        The order; shorter than ``ids`` when there is a cycle.
+    """
+    position = {node: i for i, node in enumerate(ids)}
+    missing = {node: len(deps[node]) for node in ids}
+    dependents: dict[str, list[str]] = {node: [] for node in ids}
+    for node in ids:
+        for dep in deps[node]:
+            dependents[dep].append(node)
+    heap = [position[n] for n in ids if missing[n] == 0]
+    order: list[str] = []
+    while heap:
+        node = ids[heapq.heappop(heap)]
+        order.append(node)
+        for nxt in dependents[node]:
+            missing[nxt] -= 1
+            if missing[nxt] == 0:
+                heapq.heappush(heap, position[nxt])
+    return order
 
 
 # --- inference ------------------------------------------------------------------------------
@@ -407,7 +450,11 @@ class ExecutionPlan:
         for task_id, deps in self._deps.items():
             for dep in deps:
                 self._dependents[dep].append(task_id)
-        self._order = self._topological()
+        if graph.order is None:
+            raise UsageError(
+                f"{taskfile.path}: the dependency graph has a cycle; validate it first"
+            )
+        self._order = graph.order
         self._levels = self._compute_levels()
 
     # -- basic access
@@ -458,25 +505,6 @@ class ExecutionPlan:
         return tuple(t.id for t in self.tasks if t.state is TaskState.PENDING)
 
     # -- order
-    def _topological(self) -> list[str]:
-        position = {t.id: i for i, t in enumerate(self.tasks)}
-        missing = {k: len(v) for k, v in self._deps.items()}
-        import heapq
-
-        heap = [(position[k], k) for k, n in missing.items() if n == 0]
-        heapq.heapify(heap)
-        order: list[str] = []
-        while heap:
-            _, node = heapq.heappop(heap)
-            order.append(node)
-            for nxt in self._dependents[node]:
-                missing[nxt] -= 1
-                if missing[nxt] == 0:
-                    heapq.heappush(heap, (position[nxt], nxt))
-        if len(order) != len(position):  # pragma: no cover - plans are built acyclic
-            raise UsageError("the dependency graph has a cycle")
-        return order
-
     def topological_order(self) -> list[str]:
         """All task IDs, each after everything it waits for; ties in file order."""
         return list(self._order)
