@@ -36,6 +36,7 @@ _LABEL_RE = re.compile(
     r"requires|prerequisites?|after)\s*\**\s*:\s*\**\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
+_QUICK_WORDS = ("depend", "block", "requir", "after", "need")
 _LIST_START_RE = re.compile(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
@@ -79,10 +80,19 @@ def find_phrases(text: str) -> list[Ref]:
     if label:
         start = _LIST_START_RE.match(label.group("rest"))
         return _items(start.group("list")) if start else []
-    refs: list[Ref] = []
-    for m in _PHRASE_RE.finditer(text):
-        refs.extend(_items(m.group("list")))
-    return refs
+    if len(low) != len(text):  # lower() changed some lengths: positions would not line up
+        return [r for m in _PHRASE_RE.finditer(text) for r in _items(m.group("list"))]
+    # Try the phrase only where a keyword starts, instead of at every position.
+    found: list[tuple[int, str]] = []
+    for word in _QUICK_WORDS:
+        pos = low.find(word)
+        while pos != -1:
+            m = _PHRASE_RE.match(text, pos)
+            if m:
+                found.append((pos, m.group("list")))
+            pos = low.find(word, pos + 1)
+    found.sort()
+    return [r for _, id_list in found for r in _items(id_list)]
 
 
 # --- statements in a dependencies section -------------------------------------------------

@@ -48,6 +48,9 @@ _TASK_START_RE = re.compile("^" + _TASK_START, re.DOTALL)
 _CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[ xX~-])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = re.compile(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = re.compile(r"^US\d+[A-Za-z0-9-]*$")
+_STORY_TAG_RE = re.compile(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
+_ONLY_MARKERS_RE = re.compile(r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][\s:.–—~*_-]*)*")
+_LOOSE_P_RE = re.compile(r"\[\s+P\s*\]|\[\s*P\s+\]")
 _PHASE_RE = re.compile(
     r"^[^\w]*Phase\s+(?P<num>\d+(?:\.\d+)*[a-z]?)\b\s*(?:[:.–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
@@ -211,12 +214,15 @@ def parse_text(text: str, path: str = "<string>", *, bom: bool = False) -> TaskF
     return _Parser(normal, path).run(newline, bom)
 
 
-@lru_cache(maxsize=1)
-def _markdown() -> Any:
+@lru_cache(maxsize=2)
+def _markdown(front_matter: bool = True) -> Any:
+    """The parser's markdown-it; the front matter rule only where the text starts with ``-``."""
     from markdown_it import MarkdownIt
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    md = MarkdownIt("commonmark").enable("table").use(front_matter_plugin)
+    md = MarkdownIt("commonmark").enable("table")
+    if front_matter:
+        md.use(front_matter_plugin)
     # Inline rules are not needed: task details are read from the source lines.
     # Neither are three block rules, which only cost time on a tasks.md:
     # indented code (a 4-space-indented line is prose to us either way),
@@ -231,7 +237,6 @@ def _markdown() -> Any:
 _RULE_FIRST_CHARS = {
     "fence": "`~",
     "blockquote": ">",
-    "hr": "*-_",
     "list": "*-+0123456789",
     "html_block": "<",
     "heading": "#",
@@ -252,6 +257,8 @@ def _guard_block_rules(md: Any) -> None:
             rule.fn = _first_char_guard(rule.fn, chars)
         elif rule.name == "table":
             rule.fn = _table_guard(rule.fn)
+        elif rule.name == "hr":
+            rule.fn = _hr_guard(rule.fn)
     md.block.ruler.__cache__ = None
 
 
@@ -259,6 +266,19 @@ def _first_char_guard(fn: Any, chars: str) -> Any:
     def guarded(state: Any, start: int, end: int, silent: bool) -> Any:
         pos = state.bMarks[start] + state.tShift[start]
         if pos >= state.eMarks[start] or state.src[pos] not in chars:
+            return False
+        return fn(state, start, end, silent)
+
+    return guarded
+
+
+def _hr_guard(fn: Any) -> Any:
+    def guarded(state: Any, start: int, end: int, silent: bool) -> Any:
+        # A thematic break is 3+ of one marker, spaces allowed between: "- [ ] T001"
+        # (a list item) fails on its third character, "---" and "- - -" pass.
+        pos = state.bMarks[start] + state.tShift[start]
+        head = state.src[pos : pos + 3]
+        if not head or head[0] not in "*-_" or head.strip(head[0] + " \t"):
             return False
         return fn(state, start, end, silent)
 
@@ -365,7 +385,7 @@ class _Parser:
 
     # -- walk
     def run(self, newline: str, bom: bool) -> TaskFile:
-        tokens = _markdown().parse(self.text)
+        tokens = _markdown(self.text.startswith("-")).parse(self.text)
         self._walk(tokens)
         self._close_sections()
         tasks = self._build_tasks()
@@ -450,17 +470,17 @@ class _Parser:
             return
         item_start, item_end = tokens[i].map
         para_end = tokens[i + 1].map[1]
-        mark = start.group("box")
-        emph = start.group("pre") + start.group("pre2") + start.group("post")
+        mark, pre, lead, pre2, task_id, post, tags, rest = start.groups()
+        emph = pre + pre2 + post
         site = _Site(
-            id=start.group("id"),
+            id=task_id,
             form=TaskForm.CHECKBOX,
             line=item_start,
             first_text=self.lines[item_start],
             head_text=content[start.start("pre") :].replace("\n", " "),
-            after_id=start.group("rest").replace("\n", " "),
-            lead=start.group("lead"),
-            tags=start.group("tags"),
+            after_id=rest.replace("\n", " ") if "\n" in rest else rest,
+            lead=lead,
+            tags=tags,
             checked=mark in "xX",
             cancelled="~~" in emph or mark in "~-",
             phase=self._current_phase(phase_stack),
@@ -712,10 +732,11 @@ class _Parser:
                 if h_start < site.line < h_end:
                     deps.extend(h_refs)
         description = _description(primary.after_id)
-        brackets = _BRACKET_RE.findall(primary.first_text)
+        first = primary.first_text
         tags: tuple[str, ...] = ()
-        if primary.lead or primary.tags:
-            tags = _other_tags(_BRACKET_RE.findall(primary.lead + primary.tags))
+        tag_text = primary.lead + primary.tags
+        if tag_text and not _ONLY_MARKERS_RE.fullmatch(tag_text):
+            tags = _other_tags(_BRACKET_RE.findall(tag_text))
         if builder is None:
             params, declared = ann.DEFAULT_PARAMS, []
         else:
@@ -733,8 +754,8 @@ class _Parser:
             description=description,
             state=state,
             form=primary.form,
-            parallel=primary.parallel_cell or "P" in brackets,
-            stories=_stories(brackets) if "US" in primary.first_text else (),
+            parallel=primary.parallel_cell or "[P]" in first or _loose_p(first),
+            stories=_stories(first) if "[" in first and "US" in first else (),
             tags=tags,
             phase=primary.phase,
             section=primary.section,
@@ -860,13 +881,14 @@ def _other_tags(found: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _stories(brackets: list[str]) -> tuple[str, ...]:
+def _stories(first_line: str) -> tuple[str, ...]:
+    """Story tags of a task's first line: ``[US1]``, ``[US2-NEW]``, ``[US1, US3]``."""
     out: list[str] = []
-    for b in brackets:
-        if b[:2] != "US":
-            continue
-        for part in b.split(","):
-            part = part.strip()
-            if _STORY_RE.match(part):
-                out.append(part)
+    for group in _STORY_TAG_RE.findall(first_line):
+        out.extend(part.strip() for part in group.split(","))
     return tuple(dict.fromkeys(out)) if out else ()
+
+
+def _loose_p(first_line: str) -> bool:
+    """``[ P ]`` with spaces, which is still the parallel marker."""
+    return "P" in first_line and "[" in first_line and _LOOSE_P_RE.search(first_line) is not None
