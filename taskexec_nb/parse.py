@@ -472,22 +472,28 @@ class _Parser:
         para_end = tokens[i + 1].map[1]
         mark, pre, lead, pre2, task_id, post, tags, rest = start.groups()
         emph = pre + pre2 + post
+        # Positional arguments, in _Site's field order: this runs once per task and
+        # keyword arguments cost a third more.
         site = _Site(
-            id=task_id,
-            form=TaskForm.CHECKBOX,
-            line=item_start,
-            first_text=self.lines[item_start],
-            head_text=content[start.start("pre") :].replace("\n", " "),
-            after_id=rest.replace("\n", " ") if "\n" in rest else rest,
-            lead=lead,
-            tags=tags,
-            checked=mark in "xX",
-            cancelled="~~" in emph or mark in "~-",
-            phase=self._current_phase(phase_stack),
-            section=section,
-            body_start=para_end,
-            body_end=item_end,
-            owner_span=(item_start, item_end),
+            task_id,
+            TaskForm.CHECKBOX,
+            item_start,
+            self.lines[item_start],
+            content[start.start("pre") :].replace("\n", " "),
+            rest.replace("\n", " ") if "\n" in rest else rest,
+            lead,
+            tags,
+            mark in "xX",
+            "~~" in emph or mark in "~-",
+            self._current_phase(phase_stack),
+            section,
+            para_end,
+            item_end,
+            0,
+            [],
+            False,
+            [],
+            (item_start, item_end),
         )
         self.sites.append(site)
 
@@ -623,10 +629,12 @@ class _Parser:
         for s in self.sites:
             by_id.setdefault(s.id, []).append(s)
         tasks: list[Task] = []
+        make = self._make_task
         for sites in by_id.values():
-            primary = self._merge_sites(sites)
-            tasks.append(self._make_task(primary, sites, owned, fence_lines, heading_deps))
-        tasks.sort(key=lambda t: t.line)
+            primary = sites[0] if len(sites) == 1 else self._merge_sites(sites)
+            tasks.append(make(primary, sites, owned, fence_lines, heading_deps))
+        # Sites are collected in file order and a task is placed at its first site,
+        # so the tasks are already in file order.
         return tasks
 
     def _owned_lines(self) -> dict[int, _Site]:
@@ -749,24 +757,25 @@ class _Parser:
             state = TaskState.CANCELLED
         else:
             state = TaskState.DONE if primary.checked else TaskState.PENDING
+        # Positional arguments in Task's field order (see model.Task): once per task.
         return Task(
-            id=tid,
-            description=description,
-            state=state,
-            form=primary.form,
-            parallel=primary.parallel_cell or "[P]" in first or _loose_p(first),
-            stories=_stories(first) if "[" in first and "US" in first else (),
-            tags=tags,
-            phase=primary.phase,
-            section=primary.section,
-            line=primary.line + 1,
-            end_line=max(last, primary.line) + 1,
-            checked=primary.checked,
-            body="\n".join(body_lines).strip("\n") if body_lines else "",
-            deps=tuple(dict.fromkeys(deps)) if deps else (),
-            action=action,
-            params=params,
-            raw=primary.first_text,
+            tid,
+            description,
+            state,
+            primary.form,
+            primary.parallel_cell or "[P]" in first or _loose_p(first),
+            _stories(first) if "[" in first and "US" in first else (),
+            tags,
+            primary.phase,
+            primary.section,
+            primary.line + 1,
+            max(last, primary.line) + 1,
+            primary.checked,
+            "\n".join(body_lines).strip("\n") if body_lines else "",
+            tuple(dict.fromkeys(deps)) if deps else (),
+            action,
+            params,
+            first,
         )
 
     def _action(

@@ -25,8 +25,7 @@ def _looks_like_path(candidate: str, quoted: bool) -> bool:
     return has_ext or candidate.count("/") >= 2 or candidate.endswith("/")
 
 
-_PATHISH_RE = re.compile(r"(?<!\S)\S*?[/.]\S*")
-_TOKEN_TRIM = "\"'()[]{}<>,;:!?*"
+_PATHISH_RE = re.compile(r"(?<![^\s\"'(\[{<,;:!?*])[\w@.~/-]*[/.][\w@.~/-]*")
 
 
 def files_in(description: str) -> tuple[str, ...]:
@@ -41,7 +40,7 @@ def files_in(description: str) -> tuple[str, ...]:
                 found.append(q)
         description = _BACKTICK_RE.sub(" ", description)
     for token in _PATHISH_RE.findall(description):
-        candidate = token.strip(_TOKEN_TRIM).rstrip(".-~").lstrip("-~")
-        if candidate and _PATH_RE.fullmatch(candidate) and _looks_like_path(candidate, False):
+        candidate = token.rstrip(".-~").lstrip("-~")
+        if candidate and _looks_like_path(candidate, False):
             found.append(candidate)
     return tuple(dict.fromkeys(found)) if found else ()
