@@ -233,7 +233,8 @@ def _markdown(front_matter: bool = True) -> Any:
     return md
 
 
-# The first character (after indentation) each block rule needs before it can match.
+# The first character (after indentation) each block rule needs before it can match
+# (hr is "*-_" with a stronger check of its own).
 _RULE_FIRST_CHARS = {
     "fence": "`~",
     "blockquote": ">",
@@ -249,17 +250,49 @@ def _guard_block_rules(md: Any) -> None:
     markdown-it tries every block rule at every line; each rule bails out when
     the line's first character cannot start it, but only after a Python call
     and a debug log. Checking that character first skips those calls: the
-    rules still decide every line they could match.
+    rules still decide every line they could match. On the main chain, the
+    rules keyed by first character are then reached through one dispatch on
+    that character, in their original order.
     """
-    for rule in md.block.ruler.__rules__:
+    ruler = md.block.ruler
+    keyed: dict[str, Any] = {}  # rule name -> rule that needs its first character
+    for rule in ruler.__rules__:
         chars = _RULE_FIRST_CHARS.get(rule.name)
         if chars is not None:
+            keyed[rule.name] = rule.fn
             rule.fn = _first_char_guard(rule.fn, chars)
         elif rule.name == "table":
             rule.fn = _table_guard(rule.fn)
         elif rule.name == "hr":
             rule.fn = _hr_guard(rule.fn)
-    md.block.ruler.__cache__ = None
+            keyed[rule.name] = rule.fn
+    ruler.__cache__ = None
+    _dispatch_main_chain(ruler, keyed)
+
+
+def _dispatch_main_chain(ruler: Any, keyed: dict[str, Any]) -> None:
+    """Replace the main chain's run of first-character rules by one dispatch."""
+    enabled = [r for r in ruler.__rules__ if r.enabled]
+    chain = ruler.getRules("")
+    positions = [i for i, r in enumerate(enabled) if r.name in keyed]
+    if len(chain) != len(enabled) or positions != list(range(positions[0], positions[-1] + 1)):
+        return  # pragma: no cover - another markdown-it layout: keep the guarded rules
+    by_char: dict[str, list[Any]] = {}
+    for i in positions:
+        name = enabled[i].name
+        for char in _RULE_FIRST_CHARS.get(name, "*-_"):
+            by_char.setdefault(char, []).append(keyed[name])
+
+    def dispatch(state: Any, start: int, end: int, silent: bool) -> bool:
+        pos = state.bMarks[start] + state.tShift[start]
+        if pos >= state.eMarks[start]:
+            return False
+        for fn in by_char.get(state.src[pos], ()):
+            if fn(state, start, end, silent):
+                return True
+        return False
+
+    ruler.__cache__[""] = [*chain[: positions[0]], dispatch, *chain[positions[-1] + 1 :]]
 
 
 def _first_char_guard(fn: Any, chars: str) -> Any:

@@ -25,11 +25,18 @@ def _looks_like_path(candidate: str, quoted: bool) -> bool:
     return has_ext or candidate.count("/") >= 2 or candidate.endswith("/")
 
 
-_PATHISH_RE = re.compile(r"(?<![^\s\"'(\[{<,;:!?*])[\w@.~/-]*[/.][\w@.~/-]*")
+_TRIM = "\"'()[]{}<>,;:!?*"
 
 
 def files_in(description: str) -> tuple[str, ...]:
-    """File paths named in a task description, backticked ones first."""
+    """File paths named in a task description, backticked ones first.
+
+    Args:
+        description: The task's description.
+
+    Returns:
+        The paths in the order written, each once.
+    """
     if "/" not in description and "." not in description:
         return ()
     found: list[str] = []
@@ -39,8 +46,9 @@ def files_in(description: str) -> tuple[str, ...]:
             if " " not in q and _PATH_RE.fullmatch(q) and _looks_like_path(q, True):
                 found.append(q)
         description = _BACKTICK_RE.sub(" ", description)
-    for token in _PATHISH_RE.findall(description):
-        candidate = token.rstrip(".-~").lstrip("-~")
-        if candidate and _looks_like_path(candidate, False):
-            found.append(candidate)
+    for token in description.split():
+        if "/" in token or "." in token:
+            candidate = token.strip(_TRIM).rstrip(".-~").lstrip("-~")
+            if candidate and _PATH_RE.fullmatch(candidate) and _looks_like_path(candidate, False):
+                found.append(candidate)
     return tuple(dict.fromkeys(found)) if found else ()
