@@ -256,6 +256,7 @@ def _guard_block_rules(md: Any) -> None:
     """
     ruler = md.block.ruler
     keyed: dict[str, Any] = {}  # rule name -> rule that needs its first character
+    raw = {rule.name: rule.fn for rule in ruler.__rules__}
     for rule in ruler.__rules__:
         chars = _RULE_FIRST_CHARS.get(rule.name)
         if chars is not None:
@@ -267,32 +268,53 @@ def _guard_block_rules(md: Any) -> None:
             rule.fn = _hr_guard(rule.fn)
             keyed[rule.name] = rule.fn
     ruler.__cache__ = None
-    _dispatch_main_chain(ruler, keyed)
+    _dispatch_main_chain(ruler, keyed, raw)
 
 
-def _dispatch_main_chain(ruler: Any, keyed: dict[str, Any]) -> None:
-    """Replace the main chain's run of first-character rules by one dispatch."""
+def _dispatch_main_chain(ruler: Any, keyed: dict[str, Any], raw: dict[str, Any]) -> None:
+    """Replace the main chain's rules before ``paragraph`` by one function.
+
+    It runs them in their original order, each only where it can match:
+    front matter at line 0, a table where the next line can be a delimiter
+    row, the others by the line's first character.
+    """
     enabled = [r for r in ruler.__rules__ if r.enabled]
     chain = ruler.getRules("")
-    positions = [i for i, r in enumerate(enabled) if r.name in keyed]
-    if len(chain) != len(enabled) or positions != list(range(positions[0], positions[-1] + 1)):
+    names = [r.name for r in enabled]
+    positions = [i for i, name in enumerate(names) if name in keyed]
+    head = names[: positions[0]] if positions else names
+    if (
+        len(chain) != len(enabled)
+        or not positions
+        or positions != list(range(positions[0], positions[-1] + 1))
+        or not set(head) <= {"front_matter", "table"}
+    ):
         return  # pragma: no cover - another markdown-it layout: keep the guarded rules
     by_char: dict[str, list[Any]] = {}
     for i in positions:
-        name = enabled[i].name
-        for char in _RULE_FIRST_CHARS.get(name, "*-_"):
-            by_char.setdefault(char, []).append(keyed[name])
+        for char in _RULE_FIRST_CHARS.get(names[i], "*-_"):
+            by_char.setdefault(char, []).append(keyed[names[i]])
+    front_matter = raw.get("front_matter") if "front_matter" in head else None
+    table = raw.get("table") if "table" in head else None
 
     def dispatch(state: Any, start: int, end: int, silent: bool) -> bool:
+        src = state.src
+        if start == 0 and front_matter is not None and front_matter(state, start, end, silent):
+            return True
+        if table is not None and start + 1 < end:
+            nxt = start + 1
+            pos = state.bMarks[nxt] + state.tShift[nxt]
+            if pos < state.eMarks[nxt] and src[pos] in "|-:" and table(state, start, end, silent):
+                return True
         pos = state.bMarks[start] + state.tShift[start]
         if pos >= state.eMarks[start]:
             return False
-        for fn in by_char.get(state.src[pos], ()):
+        for fn in by_char.get(src[pos], ()):
             if fn(state, start, end, silent):
                 return True
         return False
 
-    ruler.__cache__[""] = [*chain[: positions[0]], dispatch, *chain[positions[-1] + 1 :]]
+    ruler.__cache__[""] = [dispatch, *chain[positions[-1] + 1 :]]
 
 
 def _first_char_guard(fn: Any, chars: str) -> Any:
@@ -683,8 +705,12 @@ class _Parser:
                     owned[ln] = s
         for s in self.sites:
             if s.form is TaskForm.CHECKBOX:
-                for ln in range(*s.owner_span):
-                    owned[ln] = s
+                start, end = s.owner_span
+                if end - start == 1:
+                    owned[start] = s
+                else:
+                    for ln in range(start, end):
+                        owned[ln] = s
         return owned
 
     def _heading_deps(self) -> list[tuple[int, int, list[DepRef]]]:
@@ -925,10 +951,11 @@ def _other_tags(found: list[str]) -> tuple[str, ...]:
 
 def _stories(first_line: str) -> tuple[str, ...]:
     """Story tags of a task's first line: ``[US1]``, ``[US2-NEW]``, ``[US1, US3]``."""
-    out: list[str] = []
-    for group in _STORY_TAG_RE.findall(first_line):
-        out.extend(part.strip() for part in group.split(","))
-    return tuple(dict.fromkeys(out)) if out else ()
+    found = _STORY_TAG_RE.findall(first_line)
+    if len(found) == 1 and "," not in found[0]:
+        return (found[0],)
+    out = [part.strip() for group in found for part in group.split(",")]
+    return tuple(dict.fromkeys(out))
 
 
 def _loose_p(first_line: str) -> bool:
