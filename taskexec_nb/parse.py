@@ -309,7 +309,7 @@ def _dispatch_main_chain(ruler: Any, keyed: dict[str, Any], raw: dict[str, Any])
         pos = state.bMarks[start] + state.tShift[start]
         if pos >= state.eMarks[start]:
             return False
-        for fn in by_char.get(src[pos], ()):
+        for fn in by_char.get(src[pos], ()):  # noqa: SIM110 - a plain loop is faster here
             if fn(state, start, end, silent):
                 return True
         return False

@@ -215,6 +215,8 @@ def topological_order(deps: Mapping[str, Sequence[str]], ids: Sequence[str]) -> 
         The order; shorter than ``ids`` when there is a cycle.
     """
     position = {node: i for i, node in enumerate(ids)}
+    if all(position[dep] < i for i, node in enumerate(ids) for dep in deps[node]):
+        return list(ids)  # every edge points back in the file: file order is the order
     missing = {node: len(deps[node]) for node in ids}
     dependents: dict[str, list[str]] = {node: [] for node in ids}
     for node in ids:

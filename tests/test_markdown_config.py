@@ -7,7 +7,6 @@ with the same configuration run without them.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from mdit_py_plugins.front_matter import front_matter_plugin
 from taskexec_nb.parse import _markdown
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from generate import generate_tasks_md  # noqa: E402
+from generate import generate_tasks_md
 
 TRICKY = [
     "- [ ] T001 a\n---\n- - -\n***\n_ _ _\n* * *\n-\n--\n- [x] T002\n",
