@@ -10,6 +10,7 @@ graphlib-style ready/done tracker for the scheduler.
 from __future__ import annotations
 
 import difflib
+import functools
 import heapq
 import html
 import itertools
@@ -445,13 +446,10 @@ class ExecutionPlan:
         self.mode = mode
         self.diagnostics = tuple(diagnostics)
         self._tasks = {t.id: t for t in taskfile.tasks}
-        self._deps = {k: tuple(v) for k, v in graph.deps.items()}
-        self._explicit = {k: tuple(v) for k, v in graph.explicit.items()}
-        self._reasons = dict(graph.reasons)
-        self._dependents: dict[str, list[str]] = {k: [] for k in self._tasks}
-        for task_id, deps in self._deps.items():
-            for dep in deps:
-                self._dependents[dep].append(task_id)
+        # The plan owns the graph's lists from here on; accessors hand out tuples.
+        self._deps = graph.deps
+        self._explicit = graph.explicit
+        self._reasons = graph.reasons
         if graph.order is None:
             raise UsageError(
                 f"{taskfile.path}: the dependency graph has a cycle; validate it first"
@@ -487,15 +485,23 @@ class ExecutionPlan:
 
     def depends_on(self, task_id: str) -> tuple[str, ...]:
         """IDs ``task_id`` waits for (inferred and explicit)."""
-        return self._deps[self[task_id].id]
+        return tuple(self._deps[self[task_id].id])
 
     def explicit_deps(self, task_id: str) -> tuple[str, ...]:
         """IDs declared as dependencies of ``task_id`` in the file."""
-        return self._explicit[self[task_id].id]
+        return tuple(self._explicit[self[task_id].id])
 
     def dependents(self, task_id: str) -> tuple[str, ...]:
         """IDs that wait for ``task_id``."""
         return tuple(self._dependents[self[task_id].id])
+
+    @functools.cached_property
+    def _dependents(self) -> dict[str, list[str]]:
+        dependents: dict[str, list[str]] = {k: [] for k in self._tasks}
+        for task_id, deps in self._deps.items():
+            for dep in deps:
+                dependents[dep].append(task_id)
+        return dependents
 
     def why(self, task_id: str, prereq: str) -> str | None:
         """Why ``task_id`` waits for ``prereq`` (None if it does not directly)."""
