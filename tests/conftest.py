@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,21 @@ def corpus_dir() -> Path:
 def corpus_files() -> list[Path]:
     folder = corpus_dir()
     return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+
+FENCE = "```"
+
+
+def md(text: str) -> str:
+    """Dedent a tasks.md snippet; ``~~~`` stands for a backtick fence."""
+    return textwrap.dedent(text).replace("~~~", FENCE)
+
+
+def line_of(text: str, needle: str, nth: int = 0) -> int:
+    """1-based line of the ``nth`` line of ``text`` containing ``needle``."""
+    hits = [i + 1 for i, line in enumerate(text.split("\n")) if needle in line]
+    assert len(hits) > nth, f"{needle!r} not in text"
+    return hits[nth]
 
 
 @pytest.fixture

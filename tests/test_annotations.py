@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from conftest import FENCE, line_of, md
 
 import taskexec_nb
 from taskexec_nb import ActionKind, Severity
@@ -17,20 +16,6 @@ from taskexec_nb.annotations import (
     suggest,
 )
 from taskexec_nb.parse import TaskFile, parse_text
-
-FENCE = "```"
-
-
-def md(text: str) -> str:
-    """Dedent a tasks.md snippet; ``~~~`` stands for a backtick fence."""
-    return textwrap.dedent(text).replace("~~~", FENCE)
-
-
-def line_of(text: str, needle: str, nth: int = 0) -> int:
-    """1-based line of the ``nth`` line of ``text`` containing ``needle``."""
-    hits = [i + 1 for i, line in enumerate(text.split("\n")) if needle in line]
-    assert len(hits) > nth, f"{needle!r} not in text"
-    return hits[nth]
 
 
 def parse(text: str) -> TaskFile:

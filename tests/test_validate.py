@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import FENCE, line_of, md
 
 import taskexec_nb
 from taskexec_nb import Diagnostic, Severity, Validation
 from taskexec_nb.parse import parse_bytes, parse_text
 from taskexec_nb.validate import NO_ACTION_EFFECT, validate_taskfile
-
-FENCE = "```"
-
-
-def md(text: str) -> str:
-    """Dedent a tasks.md snippet; ``~~~`` stands for a backtick fence."""
-    return textwrap.dedent(text).replace("~~~", FENCE)
-
-
-def line_of(text: str, needle: str, nth: int = 0) -> int:
-    """1-based line of the ``nth`` line of ``text`` containing ``needle``."""
-    hits = [i + 1 for i, line in enumerate(text.split("\n")) if needle in line]
-    assert len(hits) > nth, f"{needle!r} not in text"
-    return hits[nth]
 
 
 def write(tmp_path: Path, text: str, name: str = "tasks.md") -> Path:
