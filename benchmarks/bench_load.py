@@ -2,7 +2,7 @@
 
 For generated tasks.md files of 1,000 and 10,000 tasks, this measures in one run:
 
-* baseline: ``taskexec_nb.parse.block_tokens(text)``, markdown-it-py's own
+* baseline: ``taskexec_nb.markdown.block_tokens(text)``, markdown-it-py's own
   block-level parse (commonmark + tables + front matter, inline rules off),
   which is the floor for any parser built on it;
 * load: ``taskexec_nb.loads(text)``, i.e. parse + validate + plan.
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from generate import generate_tasks_md
 
 import taskexec_nb
-from taskexec_nb.parse import block_tokens
+from taskexec_nb.markdown import block_tokens
 
 SIZES: tuple[tuple[int, int], ...] = ((1_000, 7), (10_000, 5))
 """(number of tasks, repeats) per benchmarked size."""
@@ -132,7 +132,7 @@ def report(results: Sequence[Result], checks: Sequence[Goal]) -> str:
             f"{r.size:>7,} {r.lines:>7,} {r.baseline_ms:>12.1f} {r.load_ms:>9.1f} {r.ratio:>6.2f}x"
         )
     rows.append("")
-    rows.append("baseline = markdown-it-py block-level parse (taskexec_nb.parse.block_tokens)")
+    rows.append("baseline = markdown-it-py block-level parse (taskexec_nb.markdown.block_tokens)")
     rows.append("load     = taskexec_nb.loads (parse + validate + plan)")
     rows.append("")
     for g in checks:

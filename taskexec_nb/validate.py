@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taskexec_nb.graph import Graph, build_graph, parse_mode
 from taskexec_nb.model import ActionKind, DependencyMode, Diagnostic, Severity, Task, TaskState
 from taskexec_nb.parse import TaskFile
-from taskexec_nb.plan import Graph, build_graph, parse_mode
 
 NO_ACTION_EFFECT = (
     "running hands each one to the no-action policy (setting no_action: 'agent' sends the "

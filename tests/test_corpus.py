@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from conftest import corpus_files
 
+from taskexec_nb.graph import build_graph
 from taskexec_nb.model import Severity
 from taskexec_nb.parse import TaskFile, parse_file
-from taskexec_nb.plan import build_graph
 from taskexec_nb.validate import validate_taskfile
 
 FIELDS = ("line", "checked", "parallel", "story", "deps")

@@ -14,7 +14,7 @@ from conftest import FIXTURES, ROOT, corpus_files
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from taskexec_nb.parse import _markdown
+from taskexec_nb.markdown import parser_markdown
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import generate_tasks_md
@@ -52,4 +52,4 @@ def _texts() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("front_matter", [True, False])
 def test_same_tokens_as_without_the_shortcuts(name: str, text: str, front_matter: bool) -> None:
     text = text.replace("\r\n", "\n")
-    assert _stream(_markdown(front_matter), text) == _stream(_plain(front_matter), text), name
+    assert _stream(parser_markdown(front_matter), text) == _stream(_plain(front_matter), text), name

@@ -8,7 +8,7 @@ import pytest
 
 import taskexec_nb
 from taskexec_nb import DependencyMode, UsageError
-from taskexec_nb.plan import find_cycles, id_key, parse_mode
+from taskexec_nb.graph import find_cycles, id_key, parse_mode
 
 
 def test_template_mode_follows_phases_order_and_parallel_runs(fixtures: Path) -> None:

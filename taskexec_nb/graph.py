@@ -1,0 +1,418 @@
+"""Dependency inference: explicit edges plus the ones a mode infers, and cycle search.
+
+:func:`build_graph` turns a parsed file into dependency edges (inferred by the
+chosen :class:`~taskexec_nb.model.DependencyMode`, plus every explicit edge),
+with diagnostics for unknown IDs, bad ranges and cycles. Nothing here runs a
+task or knows about pandas.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.model import DependencyMode, DepRef, Diagnostic, Severity, Task
+from taskexec_nb.parse import TaskFile
+
+_ID_KEY_RE = re.compile(
+    r"^(?P<prefix>T(?:-[A-Z]+)?)(?P<num>\d+)(?:\.(?P<frac>\d+))?(?P<suf>[a-z]?)$"
+)
+
+
+def id_key(task_id: str) -> tuple[str, int, int, str]:
+    """Sort key of a task ID: ``T011.5`` sorts between ``T011`` and ``T012``.
+
+    Args:
+        task_id: A task ID.
+
+    Returns:
+        (prefix, number, fraction, suffix); unknown shapes sort by text.
+    """
+    m = _ID_KEY_RE.match(task_id)
+    if not m:
+        return (task_id, -1, 0, "")
+    return (m.group("prefix"), int(m.group("num")), int(m.group("frac") or 0), m.group("suf"))
+
+
+def parse_mode(mode: str | DependencyMode) -> DependencyMode:
+    """Return the DependencyMode for ``mode``.
+
+    Args:
+        mode: ``template``, ``stories`` or ``explicit`` (or the enum).
+
+    Returns:
+        The mode.
+
+    Raises:
+        UsageError: If the mode is unknown.
+    """
+    if isinstance(mode, DependencyMode):
+        return mode
+    try:
+        return DependencyMode(str(mode).strip().lower())
+    except ValueError:
+        names = ", ".join(m.value for m in DependencyMode)
+        raise UsageError(f"unknown dependency mode {mode!r} (choose one of: {names})") from None
+
+
+@dataclass
+class Graph:
+    """Dependency edges of a file, before they become a plan.
+
+    Attributes:
+        deps: Task ID to the IDs it waits for (inferred and explicit), in order.
+        explicit: Task ID to the IDs declared for it in the file.
+        reasons: (task, prerequisite) to why the edge exists.
+        diagnostics: Unknown IDs, bad ranges, self-dependencies, cycles.
+        order: A topological order (file order for ties), None when there is a cycle.
+    """
+
+    deps: dict[str, list[str]]
+    explicit: dict[str, list[str]]
+    reasons: dict[tuple[str, str], str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    order: list[str] | None = None
+
+    def add(self, task: str, prereq: str, reason: str) -> None:
+        """Add the edge ``task`` waits for ``prereq`` (once)."""
+        if (task, prereq) not in self.reasons:
+            self.reasons[(task, prereq)] = reason
+            self.deps[task].append(prereq)
+
+
+class _Resolver:
+    """Expands references (``T002-T005``) into existing IDs, reporting problems."""
+
+    def __init__(self, tf: TaskFile, graph: Graph) -> None:
+        self.tf = tf
+        self.graph = graph
+        self.ids = [t.id for t in tf.tasks]
+        self.known = set(self.ids)
+        self._sorted: list[str] | None = None
+
+    @property
+    def sorted(self) -> list[str]:
+        """IDs in ID order, for expanding ranges (sorted on first use)."""
+        if self._sorted is None:
+            self._sorted = sorted(self.ids, key=id_key)
+        return self._sorted
+
+    def resolve(self, ref: DepRef, who: str | None, severity: Severity) -> list[str]:
+        out: list[str] = []
+        for end in (ref.start, ref.end):
+            if end is not None and end not in self.known:
+                self._unknown(end, ref, who, severity)
+        if ref.end is None:
+            return [ref.start] if ref.start in self.known else []
+        lo, hi = id_key(ref.start), id_key(ref.end)
+        if lo[0] != hi[0] or hi < lo:
+            self.graph.diagnostics.append(
+                Diagnostic(
+                    "TX112",
+                    severity,
+                    f"bad dependency range {ref.start}-{ref.end}",
+                    self.tf.path,
+                    ref.line,
+                    "write the lower ID first, with the same prefix",
+                    who,
+                )
+            )
+            return out
+        return [i for i in self.sorted if lo <= id_key(i) <= hi]
+
+    def _unknown(self, task_id: str, ref: DepRef, who: str | None, severity: Severity) -> None:
+        others = [i for i in self.ids if i != who]
+        close = difflib.get_close_matches(task_id, others, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}?" if close else "no task has a similar ID"
+        subject = f"{who} depends on" if who else "dependency statement names"
+        self.graph.diagnostics.append(
+            Diagnostic(
+                "TX102",
+                severity,
+                f"{subject} unknown task {task_id}",
+                self.tf.path,
+                ref.line,
+                hint,
+                who,
+            )
+        )
+
+
+def build_graph(tf: TaskFile, mode: str | DependencyMode = DependencyMode.TEMPLATE) -> Graph:
+    """Compute the dependency edges of a parsed file.
+
+    Args:
+        tf: The parsed file.
+        mode: How to infer edges on top of the explicit ones.
+
+    Returns:
+        The graph with its diagnostics (unknown IDs, bad ranges, cycles).
+    """
+    mode = parse_mode(mode)
+    graph = Graph({t.id: [] for t in tf.tasks}, {t.id: [] for t in tf.tasks})
+    resolver = _Resolver(tf, graph)
+    for task in tf.tasks:
+        for ref in task.deps:
+            for dep in resolver.resolve(ref, task.id, Severity.ERROR):
+                if dep == task.id:
+                    graph.diagnostics.append(
+                        Diagnostic(
+                            "TX110",
+                            Severity.ERROR,
+                            f"{task.id} depends on itself",
+                            tf.path,
+                            ref.line,
+                            "remove it from its own dependency list",
+                            task.id,
+                        )
+                    )
+                    continue
+                if dep not in graph.explicit[task.id]:
+                    graph.explicit[task.id].append(dep)
+                graph.add(task.id, dep, f"declared at line {ref.line}")
+    for st in tf.statements:
+        before = [d for r in st.before for d in resolver.resolve(r, None, Severity.WARNING)]
+        after = [d for r in st.after for d in resolver.resolve(r, None, Severity.WARNING)]
+        for task_id in after:
+            for dep in before:
+                if dep != task_id:
+                    if dep not in graph.explicit[task_id]:
+                        graph.explicit[task_id].append(dep)
+                    graph.add(task_id, dep, f"dependency statement at line {st.line}")
+    if mode is DependencyMode.TEMPLATE:
+        _infer_template(tf, graph)
+    elif mode is DependencyMode.STORIES:
+        _infer_stories(tf, graph)
+    ids = [t.id for t in tf.tasks]
+    order = topological_order(graph.deps, ids)
+    if len(order) == len(ids):
+        graph.order = order
+    else:
+        for cycle in find_cycles(graph.deps, ids):
+            graph.diagnostics.append(_cycle_diagnostic(tf, graph, cycle))
+    return graph
+
+
+def topological_order(deps: Mapping[str, Sequence[str]], ids: Sequence[str]) -> list[str]:
+    """Order ``ids`` so each comes after what it waits for; ties go to file order.
+
+    Args:
+        deps: Node to the nodes it waits for.
+        ids: Every node, in file order.
+
+    Returns:
+        The order; shorter than ``ids`` when there is a cycle.
+    """
+    position = {node: i for i, node in enumerate(ids)}
+    if all(position[dep] < i for i, node in enumerate(ids) for dep in deps[node]):
+        return list(ids)  # every edge points back in the file: file order is the order
+    missing = {node: len(deps[node]) for node in ids}
+    dependents: dict[str, list[str]] = {node: [] for node in ids}
+    for node in ids:
+        for dep in deps[node]:
+            dependents[dep].append(node)
+    heap = [position[n] for n in ids if missing[n] == 0]
+    order: list[str] = []
+    while heap:
+        node = ids[heapq.heappop(heap)]
+        order.append(node)
+        for nxt in dependents[node]:
+            missing[nxt] -= 1
+            if missing[nxt] == 0:
+                heapq.heappush(heap, position[nxt])
+    return order
+
+
+# --- inference ------------------------------------------------------------------------------
+
+
+def _phase_groups(tasks: Sequence[Task], graph: Graph) -> list[list[str]]:
+    """Split one phase's tasks (file order) into groups that may run together.
+
+    A group is one non-``[P]`` task or a run of consecutive ``[P]`` tasks; in a
+    run, a task naming a file an earlier task of the run names waits for it.
+    """
+    groups: list[list[str]] = []
+    run: list[Task] = []
+
+    def flush() -> None:
+        if run:
+            groups.append([t.id for t in run])
+            run.clear()
+
+    last_for: dict[str, str] = {}  # file -> latest [P] task of the current run naming it
+    for task in tasks:
+        if not task.parallel:
+            flush()
+            last_for.clear()
+            groups.append([task.id])
+            continue
+        for path in task.files:
+            earlier = last_for.get(path)
+            if earlier is not None:
+                graph.add(task.id, earlier, f"[P] tasks both name {path}")
+            last_for[path] = task.id
+        run.append(task)
+    flush()
+    return groups
+
+
+def _by_phase(tf: TaskFile) -> list[list[Task]]:
+    buckets: dict[int, list[Task]] = {}
+    for task in tf.tasks:
+        buckets.setdefault(task.phase.index, []).append(task)
+    return [buckets[i] for i in sorted(buckets)]
+
+
+def _chain(graph: Graph, groups: list[list[str]], before: Iterable[str], reason: str) -> list[str]:
+    """Make each group wait for the previous one; return the last group."""
+    prev = list(before)
+    for group in groups:
+        for task_id in group:
+            for dep in prev:
+                graph.add(task_id, dep, reason)
+        prev = group
+    return prev
+
+
+def _infer_template(tf: TaskFile, graph: Graph) -> None:
+    prev: list[str] = []
+    for tasks in _by_phase(tf):
+        reason = f"file order in {tasks[0].phase.label}"
+        prev = _chain(graph, _phase_groups(tasks, graph), prev, reason)
+
+
+def _is_story_phase(tasks: Sequence[Task]) -> bool:
+    if tasks[0].phase.kind == "story":
+        return True
+    tagged = sum(1 for t in tasks if t.stories)
+    return tasks[0].phase.kind == "other" and tagged * 2 > len(tasks)
+
+
+def _infer_stories(tf: TaskFile, graph: Graph) -> None:
+    barrier: list[str] = []
+    open_ends: list[str] = []
+    story_ends: dict[str, list[str]] = {}
+    for tasks in _by_phase(tf):
+        phase = tasks[0].phase
+        groups = _phase_groups(tasks, graph)
+        reason = f"file order in {phase.label}"
+        if _is_story_phase(tasks):
+            story = phase.story or (tasks[0].story or f"phase-{phase.index}")
+            before = barrier + story_ends.get(story, [])
+            ends = _chain(graph, groups, before, reason)
+            open_ends = [i for i in open_ends if i not in story_ends.get(story, [])] + ends
+            story_ends[story] = ends
+        else:
+            before = open_ends if open_ends else barrier
+            barrier = _chain(graph, groups, before, reason)
+            open_ends = []
+            story_ends = {}
+
+
+# --- cycles ---------------------------------------------------------------------------------
+
+
+def find_cycles(deps: Mapping[str, Sequence[str]], order: Sequence[str]) -> list[list[str]]:
+    """Find one cycle in each strongly connected part of the graph that has one.
+
+    Args:
+        deps: Node to the nodes it waits for.
+        order: Nodes in a stable order (file order).
+
+    Returns:
+        Cycles as paths in run order, first node repeated at the end
+        (``["T004", "T007", "T004"]``: T004 runs before T007, which runs before T004).
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    comps: list[list[str]] = []
+    counter = 0
+    for root in order:
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(deps.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            child = next(it, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(deps.get(child, ()))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp: list[str] = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                if len(comp) > 1 or node in deps.get(node, ()):
+                    comps.append(comp)
+    position = {n: i for i, n in enumerate(order)}
+    return [_cycle_in(deps, set(c), min(c, key=lambda n: position.get(n, 0))) for c in comps]
+
+
+def _cycle_in(deps: Mapping[str, Sequence[str]], members: set[str], start: str) -> list[str]:
+    """Shortest cycle through ``start`` inside one strongly connected part (BFS)."""
+    parent: dict[str, str] = {}
+    frontier = [start]
+    seen = {start}
+    while frontier:
+        nxt: list[str] = []
+        for node in frontier:
+            for dep in deps.get(node, ()):
+                if dep == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    # path: node, the task waiting for node, ..., start. Each waits for the
+                    # one before it, so in run order start comes first, then node, ...
+                    return [start, *path[:-1], start]
+                if dep in members and dep not in seen:
+                    seen.add(dep)
+                    parent[dep] = node
+                    nxt.append(dep)
+        frontier = nxt
+    return [start, start]  # pragma: no cover - a strongly connected part always has a cycle
+
+
+def _cycle_diagnostic(tf: TaskFile, graph: Graph, cycle: list[str]) -> Diagnostic:
+    text = " → ".join(cycle)
+    reasons = []
+    for a, b in itertools.pairwise(cycle):
+        reasons.append(f"{b} after {a}: {graph.reasons.get((b, a), 'declared')}")
+    inferred = any("order" in r or "[P]" in r for r in reasons)
+    hint = "; ".join(reasons)
+    if inferred:
+        hint += ". An inferred order is part of the cycle: reorder the tasks or use --mode explicit"
+    first = min(cycle[:-1], key=lambda i: tf.task(i).line)
+    return Diagnostic(
+        "TX103",
+        Severity.ERROR,
+        f"dependency cycle: {text}",
+        tf.path,
+        tf.task(first).line,
+        hint,
+        first,
+    )
