@@ -9,6 +9,8 @@ the inline rules are not needed and are most of markdown-it's cost.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -93,6 +95,7 @@ class TaskFile:
         newline: The line ending the file uses (CRLF or LF).
         bom: Whether the file starts with a UTF-8 byte order mark.
         line_count: Number of lines.
+        digest: SHA-256 of the file's bytes (empty for text not read from a file).
     """
 
     path: str
@@ -103,6 +106,7 @@ class TaskFile:
     newline: str = "\n"
     bom: bool = False
     line_count: int = 0
+    digest: str = ""
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -153,7 +157,7 @@ def parse_file(path: str | Path) -> TaskFile:
             hint="check the path and that it is a readable file",
         )
         return TaskFile(name, (), (), (), (diag,))
-    return parse_bytes(data, name)
+    return dataclasses.replace(parse_bytes(data, name), digest=hashlib.sha256(data).hexdigest())
 
 
 def parse_bytes(data: bytes, path: str = "<string>") -> TaskFile:

@@ -1,0 +1,284 @@
+"""The built-in executors: shell, python, notebook, agent and callable."""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import inspect
+import json
+import shutil
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from taskexec_nb.events import TaskStatus
+from taskexec_nb.executors.base import AttemptContext, Outcome
+from taskexec_nb.executors.process import run_process
+from taskexec_nb.model import ActionKind, Task
+
+
+def _shell_for(language: str | None, default: str) -> list[str]:
+    if language == "bash":
+        bash = shutil.which("bash")
+        if bash:
+            return [bash, "--noprofile", "--norc", "-e", "-o", "pipefail"]
+    return [default, "-e"]
+
+
+class ShellExecutor:
+    """Runs a fenced ``sh``/``bash`` block (``-e``: stop at the first failing command).
+
+    A ``run=`` command line runs through the configured shell with ``-c``.
+    """
+
+    name = "shell"
+
+    async def run(self, ctx: AttemptContext) -> Outcome:
+        """Run the task's shell code or command."""
+        action = ctx.task.action
+        if action.kind is ActionKind.COMMAND:
+            return await run_process(ctx, [ctx.settings.shell, "-c", action.code or ""])
+        script = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.sh"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(action.code or "", encoding="utf-8")
+        return await run_process(ctx, [*_shell_for(action.language, ctx.settings.shell), str(script)])
+
+
+class PythonExecutor:
+    """Runs a fenced ``python`` block in a subprocess of this interpreter."""
+
+    name = "python"
+
+    async def run(self, ctx: AttemptContext) -> Outcome:
+        """Run the task's Python code."""
+        script = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.py"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(ctx.task.action.code or "", encoding="utf-8")
+        return await run_process(ctx, [sys.executable, "-u", str(script)])
+
+
+class NotebookExecutor:
+    """Runs a notebook through papermill, saving the executed copy beside the logs.
+
+    Parameters: ``task_id``, ``task_description``, ``run_id``, plus the task's
+    ``param.NAME`` annotations.
+    """
+
+    name = "notebook"
+
+    async def run(self, ctx: AttemptContext) -> Outcome:
+        """Execute the task's notebook with papermill in a subprocess."""
+        target = ctx.task.action.target or ""
+        source = (ctx.cwd / target).resolve()
+        if not source.is_file():
+            message = f"notebook {target!r} not found (looked in {ctx.cwd})"
+            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        output = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.ipynb"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        parameters = {
+            "task_id": ctx.task.id,
+            "task_description": ctx.task.description,
+            "run_id": ctx.run_id,
+            **dict(ctx.task.params.params),
+        }
+        argv = [
+            sys.executable, "-m", "papermill", str(source), str(output),
+            "-y", json.dumps(parameters), "--cwd", str(ctx.cwd), "--no-progress-bar",
+        ]
+        outcome = await run_process(ctx, argv)
+        if output.exists():
+            return Outcome(
+                outcome.status, outcome.exit_code, outcome.signal, outcome.error,
+                outcome.tail, outcome.stderr_tail, {"notebook": str(output)},
+            )
+        return outcome
+
+
+PLACEHOLDERS = ("id", "description", "files", "phase", "story", "tasks_file", "prompt")
+
+
+def agent_prompt(task: Task, tasks_file: str) -> str:
+    """The prompt handed to an agent for one task.
+
+    Args:
+        task: The task.
+        tasks_file: Path of the tasks.md.
+
+    Returns:
+        Plain text naming the task, its details and what not to do.
+    """
+    lines = [
+        f"Implement task {task.id} from {tasks_file}.",
+        f"Task: {task.description}",
+    ]
+    if task.phase.number is not None or task.phase.title:
+        lines.append(f"Phase: {task.phase.label}")
+    if task.story:
+        lines.append(f"User story: {task.story}")
+    if task.files:
+        lines.append("Files: " + ", ".join(task.files))
+    if task.body.strip():
+        lines += ["Details:", task.body.strip()]
+    lines.append(
+        "Do only this task. Do not edit the checkboxes in the tasks file: "
+        "the task runner ticks them after verifying the result."
+    )
+    return "\n".join(lines)
+
+
+def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[list[str], bool]:
+    """Fill an agent argv template; task text only ever becomes whole argv elements' text.
+
+    Args:
+        template: The argv template with ``{placeholder}`` fields.
+        task: The task.
+        tasks_file: Path of the tasks.md.
+
+    Returns:
+        (argv, prompt_in_argv): whether the prompt went into an argument.
+
+    Raises:
+        ValueError: For an unknown placeholder or stray brace, naming it.
+    """
+    values = {
+        "id": task.id,
+        "description": task.description,
+        "files": " ".join(task.files),
+        "phase": task.phase.label,
+        "story": task.story or "",
+        "tasks_file": tasks_file,
+        "prompt": agent_prompt(task, tasks_file),
+    }
+    argv: list[str] = []
+    used_prompt = False
+    for element in template:
+        try:
+            argv.append(element.format_map(values))
+        except KeyError as exc:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            raise ValueError(f"agent_command: unknown placeholder {{{exc.args[0]}}} in {element!r} "
+                             f"(known: {known})") from None
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"agent_command: bad template element {element!r}: {exc}") from None
+        used_prompt = used_prompt or "{prompt}" in element
+    return argv, used_prompt
+
+
+class AgentExecutor:
+    """Hands a task to an AI coding agent's CLI (``agent_command``), as argv, never a shell."""
+
+    name = "agent"
+
+    async def run(self, ctx: AttemptContext) -> Outcome:
+        """Start the agent for this task."""
+        template = ctx.settings.agent_command
+        if not template:
+            message = ("no agent_command is configured; set agent_command to an argv such as "
+                       "['my-agent', '--prompt', '{prompt}'], or no_action='skip'")
+            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        try:
+            argv, in_argv = agent_argv(template, ctx.task, str(ctx.tasks_file))
+        except ValueError as exc:
+            return Outcome(TaskStatus.FAILED, error=str(exc), tail=str(exc), stderr_tail=str(exc))
+        stdin = None if in_argv else agent_prompt(ctx.task, str(ctx.tasks_file)).encode()
+        return await run_process(ctx, argv, stdin_data=stdin)
+
+
+TaskFunction = Callable[..., Any]
+
+
+class CallableExecutor:
+    """Runs Python callables registered for a task ID, a story or an ID pattern.
+
+    A callable receives the :class:`AttemptContext` if it takes an argument.
+    It fails the task by raising or by returning False. Async callables run on
+    the event loop (a timeout cancels them); plain ones run in a worker
+    thread, where a timeout is reported but cannot stop the thread.
+    """
+
+    name = "callable"
+
+    def __init__(self, functions: Mapping[str, TaskFunction] | None = None) -> None:
+        self.functions: dict[str, TaskFunction] = dict(functions or {})
+
+    def registered(self, task: Task) -> TaskFunction | None:
+        """The callable registered for a task: by ID, then story, then the first pattern."""
+        if task.id in self.functions:
+            return self.functions[task.id]
+        if task.story and task.story in self.functions:
+            return self.functions[task.story]
+        for pattern, fn in self.functions.items():
+            if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(task.id, pattern):
+                return fn
+        return None
+
+    def find(self, task: Task) -> TaskFunction | None:
+        """The registered callable, else the one a ``callable=`` annotation names."""
+        fn = self.registered(task)
+        if fn is not None:
+            return fn
+        target = task.action.target
+        if task.action.kind is ActionKind.CALLABLE and target:
+            return _import_callable(target)
+        return None
+
+    async def run(self, ctx: AttemptContext) -> Outcome:
+        """Call the task's function."""
+        try:
+            fn = self.find(ctx.task)
+        except (ImportError, AttributeError, ValueError) as exc:
+            message = f"cannot import callable {ctx.task.action.target!r}: {exc}"
+            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        if fn is None:
+            message = f"no callable is registered for {ctx.task.id}"
+            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        args = (ctx,) if _takes_argument(fn) else ()
+        try:
+            if inspect.iscoroutinefunction(fn):
+                call: Awaitable[Any] = fn(*args)
+            else:
+                call = asyncio.to_thread(fn, *args)
+            result = await (asyncio.wait_for(call, ctx.timeout) if ctx.timeout else call)
+        except asyncio.TimeoutError:
+            return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the task's own failure is its result
+            text = "".join(traceback.format_exception(exc)).rstrip()
+            lines = text.splitlines()[-ctx.settings.tail_lines :]
+            _log(ctx, text)
+            return Outcome(TaskStatus.FAILED, error=f"{type(exc).__name__}: {exc}",
+                           tail="\n".join(lines), stderr_tail="\n".join(lines))
+        if result is False:
+            return Outcome(TaskStatus.FAILED, error="the callable returned False")
+        return Outcome(TaskStatus.COMPLETED)
+
+
+def _log(ctx: AttemptContext, text: str) -> None:
+    ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(ctx.log_path, "a", encoding="utf-8") as f:
+        f.write(text + "\n")
+
+
+def _takes_argument(fn: TaskFunction) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+               for p in params)
+
+
+def _import_callable(reference: str) -> TaskFunction:
+    module_name, sep, attr = reference.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError("write callable=package.module:function")
+    import importlib
+
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{reference} is not callable")
+    return obj  # type: ignore[no-any-return]

@@ -1,0 +1,197 @@
+"""Running one attempt as a process group: output to a log, timeout, stop, no leftovers.
+
+Every process starts in a new session (its own process group), so a timeout
+or a cancel ends the whole tree: SIGTERM to the group, then SIGKILL after the
+grace period. When the main process exits, anything it left in its group is
+killed too, so no process outlives its task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+from collections.abc import Sequence
+
+from taskexec_nb.events import TaskStatus
+from taskexec_nb.executors.base import AttemptContext, Outcome
+
+_CHUNK = 65536
+
+
+class _Tail:
+    """The last ``n`` lines of a stream, fed in chunks."""
+
+    def __init__(self, n: int) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=max(1, n))
+        self.partial = ""
+
+    def feed(self, text: str) -> None:
+        text = self.partial + text
+        *complete, self.partial = text.split("\n")
+        self.lines.extend(complete)
+
+    def text(self) -> str:
+        lines = list(self.lines)
+        if self.partial:
+            lines.append(self.partial)
+        return "\n".join(lines[-(self.lines.maxlen or 1) :])
+
+
+async def run_process(
+    ctx: AttemptContext, argv: Sequence[str], *, stdin_data: bytes | None = None
+) -> Outcome:
+    """Run ``argv`` for an attempt and report how it ended.
+
+    Args:
+        ctx: The attempt.
+        argv: The command; never passed through a shell by this function.
+        stdin_data: Bytes written to the process's stdin (then closed).
+
+    Returns:
+        COMPLETED on exit code 0; FAILED otherwise (with exit code or signal);
+        TIMED_OUT or CANCELLED when stopped.
+    """
+    ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
+    both = _Tail(ctx.settings.tail_lines)
+    errors = _Tail(ctx.settings.tail_lines)
+    with open(ctx.log_path, "ab", buffering=0) as log:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if stdin_data is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=ctx.cwd,
+                env=ctx.env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            message = f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}"
+            log.write((message + "\n").encode())
+            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        ctx.control.attach(proc.pid)
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            pumps = [
+                asyncio.ensure_future(_pump(proc.stdout, "stdout", log, ctx, (both,))),
+                asyncio.ensure_future(_pump(proc.stderr, "stderr", log, ctx, (both, errors))),
+            ]
+            if stdin_data is not None:
+                assert proc.stdin is not None
+                await _feed_stdin(proc.stdin, stdin_data)
+            ended = await _wait(proc, ctx)
+            # Whatever the task left running in its group goes too.
+            ctx.control.signal(signal.SIGKILL)
+            await asyncio.gather(*pumps)
+        finally:
+            ctx.control.detach()
+    code = proc.returncode
+    status, error = _status(ended, code, ctx)
+    return Outcome(
+        status,
+        exit_code=code if code is not None and code >= 0 else None,
+        signal=-code if code is not None and code < 0 else None,
+        error=error,
+        tail=both.text(),
+        stderr_tail=errors.text(),
+    )
+
+
+def _status(ended: str, code: int | None, ctx: AttemptContext) -> tuple[TaskStatus, str | None]:
+    if ended == "timed_out":
+        return TaskStatus.TIMED_OUT, f"timed out after {ctx.timeout:g} s"
+    if ended == "cancelled":
+        return TaskStatus.CANCELLED, "cancelled"
+    if code == 0:
+        return TaskStatus.COMPLETED, None
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        return TaskStatus.FAILED, f"killed by signal {name}"
+    return TaskStatus.FAILED, f"exit code {code}"
+
+
+async def _feed_stdin(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    try:
+        stdin.write(data)
+        await stdin.drain()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the process did not read its input; its exit status tells the rest
+    finally:
+        stdin.close()
+
+
+async def _pump(
+    stream: asyncio.StreamReader,
+    name: str,
+    log: object,
+    ctx: AttemptContext,
+    tails: tuple[_Tail, ...],
+) -> None:
+    write = log.write  # type: ignore[attr-defined]
+    while True:
+        chunk = await stream.read(_CHUNK)
+        if not chunk:
+            return
+        write(chunk)
+        text = chunk.decode("utf-8", errors="replace")
+        for tail in tails:
+            tail.feed(text)
+        ctx.on_output(name, text)
+
+
+async def _wait(proc: asyncio.subprocess.Process, ctx: AttemptContext) -> str:
+    """Wait for exit, a stop request or the timeout (paused time does not count)."""
+    loop = asyncio.get_running_loop()
+    waiter = asyncio.ensure_future(proc.wait())
+    stop = asyncio.ensure_future(ctx.control.stop_requested.wait())
+    start, paused_at_start = loop.time(), ctx.paused_time()
+    try:
+        while True:
+            remaining = None
+            if ctx.timeout is not None:
+                used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
+                remaining = max(0.0, ctx.timeout - used)
+            done, _ = await asyncio.wait(
+                {waiter, stop}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if waiter in done:
+                return "exited"
+            if stop in done:
+                await terminate(proc, ctx)
+                return "cancelled"
+            used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
+            if ctx.timeout is not None and used >= ctx.timeout and not ctx.is_paused():
+                await terminate(proc, ctx)
+                return "timed_out"
+    finally:
+        stop.cancel()
+
+
+async def terminate(proc: asyncio.subprocess.Process, ctx: AttemptContext) -> None:
+    """SIGTERM the process group, then SIGKILL it after the grace period."""
+    ctx.control.signal(signal.SIGTERM)
+    ctx.control.signal(signal.SIGCONT)  # a suspended group must run to handle SIGTERM
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=ctx.settings.kill_grace)
+    except asyncio.TimeoutError:
+        ctx.control.signal(signal.SIGKILL)
+        await proc.wait()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (zombies count as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return state != "Z"

@@ -1,0 +1,439 @@
+"""The one asyncio loop that owns a run's state: dispatch, retries, pause, cancel.
+
+The scheduler asks the plan's :class:`~taskexec_nb.plan.ReadyTracker` for
+ready tasks, starts them within ``max_workers`` and the resource capacities,
+and reports every state change as an event. It never renders anything and
+never writes the store itself: those are observers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus
+from taskexec_nb.executors import AttemptContext, ExecutorRegistry, Outcome, ProcessControl
+from taskexec_nb.executors.base import Executor
+from taskexec_nb.model import Task
+from taskexec_nb.plan import ExecutionPlan
+from taskexec_nb.settings import RunSettings
+from taskexec_nb.writeback import CheckboxWriter
+
+_FAILED = (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+
+
+@dataclass
+class TaskState:
+    """The live state of one task in a run."""
+
+    task_id: str
+    status: TaskStatus = TaskStatus.PENDING
+    attempt: int = 0
+    started: float | None = None
+    finished: float | None = None
+    waiting_on: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    log_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: RunSettings) -> None:
+    """Refuse a run whose tasks need more of a resource than exists.
+
+    Raises:
+        UsageError: Naming each task, the resource, what it needs and what exists.
+    """
+    problems = []
+    for task_id in selection:
+        task = plan[task_id]
+        for name, amount in task.params.resources.items():
+            have = settings.resources.get(name, 0)
+            if amount > have:
+                where = f"{plan.path}:{task.params.line or task.line}"
+                problems.append(f"{where}: {task_id} needs {name}={amount:g} but the run has "
+                                f"{name}={have:g} (set resources, e.g. --resource {name}={amount:g})")
+    if problems:
+        raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
+
+
+class Scheduler:
+    """Runs the selected tasks of a plan once (see the module docstring).
+
+    Args:
+        plan: The plan.
+        settings: Run settings.
+        registry: Executors.
+        bus: Where events go.
+        run_id: The run's ID.
+        selection: IDs of the tasks to run, in plan order.
+        log_dir: Folder for this run's logs and artifacts.
+        writer: Ticks checkboxes after success (None: write-back off).
+        attempts_before: Attempts already made per task (resume continues the count).
+        on_process: Called with (task_id, attempt, pgid) when a task's process starts.
+        on_process_end: Called with the pgid when that process group is gone.
+    """
+
+    def __init__(
+        self,
+        plan: ExecutionPlan,
+        settings: RunSettings,
+        registry: ExecutorRegistry,
+        bus: EventBus,
+        *,
+        run_id: str,
+        selection: Sequence[str],
+        log_dir: Path,
+        writer: CheckboxWriter | None = None,
+        attempts_before: Mapping[str, int] | None = None,
+        on_process: Callable[[str, int, int], None] | None = None,
+        on_process_end: Callable[[int], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.registry = registry
+        self.bus = bus
+        self.run_id = run_id
+        self.selection = list(selection)
+        self.log_dir = log_dir
+        self.writer = writer
+        self.attempts_before = dict(attempts_before or {})
+        self.on_process = on_process
+        self.on_process_end = on_process_end
+        self.states = {tid: TaskState(tid) for tid in self.selection}
+        self.status = RunStatus.RUNNING
+        self._controls: dict[str, ProcessControl] = {}
+        self._paused = False
+        self._paused_since = 0.0
+        self._paused_total = 0.0
+        self._cancelled = False
+        self._interrupted = False
+        self._stop_reason: str | None = None
+        self._wake: asyncio.Event | None = None
+        self._cancel_event: asyncio.Event | None = None
+        self._in_use: dict[str, float] = {}
+        self._workers = 0
+        self._tasks_dir = Path(plan.path).resolve().parent
+        self._base_env = {**os.environ, **settings.env}
+
+    # -- control (call on the loop's thread) -----------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """Whether dispatch is paused."""
+        return self._paused
+
+    def pause(self, suspend: bool = False) -> None:
+        """Stop starting tasks; with ``suspend``, also SIGSTOP the running ones."""
+        if self._paused or self.status is not RunStatus.RUNNING:
+            return
+        self._paused = True
+        self._paused_since = asyncio.get_running_loop().time()
+        if suspend:
+            for task_id, control in self._controls.items():
+                control.suspend()
+                if control.suspended:
+                    self.states[task_id].status = TaskStatus.PAUSED
+        self._emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, suspend=suspend)
+        self._poke()
+
+    def resume(self) -> None:
+        """Start dispatching again and continue suspended tasks."""
+        if not self._paused:
+            return
+        self._paused = False
+        self._paused_total += asyncio.get_running_loop().time() - self._paused_since
+        for task_id, control in self._controls.items():
+            if control.suspended:
+                control.resume()
+                self.states[task_id].status = TaskStatus.RUNNING
+        self._emit(EventKind.RUN_RESUMED, status=RunStatus.RUNNING.value)
+        self._poke()
+
+    def cancel(self, interrupted: bool = False) -> None:
+        """End everything: running tasks are stopped, the rest recorded as cancelled."""
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._interrupted = interrupted
+        if self._paused:
+            self.resume()
+        for control in self._controls.values():
+            control.cancel()
+        if self._cancel_event is not None:
+            self._cancel_event.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    def paused_time(self) -> float:
+        """Seconds spent paused so far."""
+        extra = asyncio.get_running_loop().time() - self._paused_since if self._paused else 0.0
+        return self._paused_total + extra
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def run(self) -> RunStatus:
+        """Run to the end; return the run's final status."""
+        self._wake = asyncio.Event()
+        self._cancel_event = asyncio.Event()
+        tracker = self.plan.tracker(self.selection)
+        self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value,
+                   tasks=len(self.selection))
+        ready: list[str] = []
+        running: dict[asyncio.Future[Any], str] = {}
+        waker: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
+        try:
+            while True:
+                ready.extend(tracker.get_ready())
+                if self._cancelled or self._stop_reason:
+                    ready.clear()
+                elif not self._paused:
+                    self._dispatch(ready, running)
+                if not running and (self._cancelled or self._stop_reason or not ready):
+                    break
+                done, _ = await asyncio.wait(
+                    [*running, waker], return_when=asyncio.FIRST_COMPLETED
+                )
+                if waker in done:
+                    self._wake.clear()
+                    waker = asyncio.ensure_future(self._wake.wait())
+                for fut in done:
+                    if fut is not waker:
+                        self._finished(running.pop(fut), fut.result(), tracker)
+        finally:
+            waker.cancel()
+            for fut in running:
+                fut.cancel()
+        return self._finish_run()
+
+    def _dispatch(self, ready: list[str], running: dict[asyncio.Future[Any], str]) -> None:
+        keep: list[str] = []
+        for task_id in ready:
+            task = self.plan[task_id]
+            waiting = self._waiting_on(task)
+            state = self.states[task_id]
+            if waiting is None:
+                self._reserve(task, +1)
+                fut = asyncio.ensure_future(self._run_task(task))
+                running[fut] = task_id
+                continue
+            if state.status is not TaskStatus.QUEUED or state.waiting_on != waiting:
+                state.status = TaskStatus.QUEUED
+                state.waiting_on = waiting
+                self._emit(EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value,
+                           waiting_on=waiting)
+            keep.append(task_id)
+        ready[:] = keep
+
+    def _waiting_on(self, task: Task) -> str | None:
+        if self._workers >= self.settings.max_workers:
+            return "a worker"
+        for name, amount in task.params.resources.items():
+            if self._in_use.get(name, 0) + amount > self.settings.resources.get(name, 0):
+                return name
+        return None
+
+    def _reserve(self, task: Task, sign: int) -> None:
+        self._workers += sign
+        for name, amount in task.params.resources.items():
+            self._in_use[name] = self._in_use.get(name, 0) + sign * amount
+
+    def _finished(self, task_id: str, status: TaskStatus, tracker: Any) -> None:
+        task = self.plan[task_id]
+        self._reserve(task, -1)
+        allowed = status in _FAILED and bool(task.params.allow_failure)
+        ok = status is TaskStatus.COMPLETED or allowed
+        for skipped in tracker.done(task_id, ok):
+            root = tracker.skipped[skipped]
+            reason = f"prerequisite {root} {self.states[root].status.value}"
+            self._finish_task(skipped, TaskStatus.SKIPPED, reason=reason, blocked_by=root)
+        if not ok and status is not TaskStatus.CANCELLED and self.settings.fail_fast:
+            self._stop_reason = f"not started: fail-fast after {task_id} {status.value}"
+
+    def _finish_run(self) -> RunStatus:
+        for state in self.states.values():
+            if state.status.finished:
+                continue
+            if self._cancelled:
+                self._finish_task(state.task_id, TaskStatus.CANCELLED,
+                                  reason="interrupted" if self._interrupted else "run cancelled")
+            else:
+                reason = self._stop_reason or "not started"
+                self._finish_task(state.task_id, TaskStatus.SKIPPED, reason=reason)
+        statuses = [s.status for s in self.states.values()]
+        if self._cancelled:
+            final = RunStatus.INTERRUPTED if self._interrupted else RunStatus.CANCELLED
+        elif any(self._counts_as_failure(s) for s in self.states.values()):
+            final = RunStatus.FAILED
+        else:
+            final = RunStatus.COMPLETED
+        self.status = final
+        counts: dict[str, int] = {}
+        for st in statuses:
+            counts[st.value] = counts.get(st.value, 0) + 1
+        self._emit(EventKind.RUN_FINISHED, status=final.value, counts=counts)
+        return final
+
+    def _counts_as_failure(self, state: TaskState) -> bool:
+        if state.status in _FAILED:
+            return not self.plan[state.task_id].params.allow_failure
+        if state.status is TaskStatus.SKIPPED:
+            return "no_action" not in state.extra
+        return False
+
+    # -- one task -----------------------------------------------------------------------------
+    def _policy_outcome(self, task: Task) -> tuple[Executor | None, TaskStatus | None, str]:
+        try:
+            executor = self.registry.for_task(task)
+        except UsageError as exc:
+            return None, TaskStatus.FAILED, str(exc)
+        if executor is not None:
+            return executor, None, ""
+        policy = self.settings.effective_no_action
+        if policy == "agent":
+            return self.registry.get("agent"), None, ""
+        if policy == "skip":
+            return None, TaskStatus.SKIPPED, "no action (no_action=skip): not run, not done"
+        return None, TaskStatus.FAILED, "no action (no_action=fail)"
+
+    async def _run_task(self, task: Task) -> TaskStatus:
+        executor, final, reason = self._policy_outcome(task)
+        if executor is None:
+            status = final or TaskStatus.FAILED
+            data: dict[str, Any] = {"reason": reason, "error": reason}
+            if status is TaskStatus.SKIPPED:
+                data["no_action"] = True
+                self.states[task.id].extra["no_action"] = True
+            self._finish_task(task.id, status, None, None, **data)
+            return status
+        retries = task.params.retries if task.params.retries is not None else self.settings.retries
+        backoff = task.params.backoff if task.params.backoff is not None else self.settings.backoff
+        attempt = self.attempts_before.get(task.id, 0)
+        for i in range(retries + 1):
+            attempt += 1
+            outcome = await self._attempt(task, executor, attempt)
+            if outcome.status is TaskStatus.COMPLETED:
+                self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
+                self._tick(task)
+                return TaskStatus.COMPLETED
+            last = i == retries
+            if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:
+                status = TaskStatus.CANCELLED if self._cancelled else outcome.status
+                self._finish_task(task.id, status, attempt, outcome)
+                return status
+            delay = backoff * (2**i)
+            self._emit(EventKind.TASK_RETRYING, task.id, attempt, TaskStatus.QUEUED.value,
+                       attempt_status=outcome.status.value, delay=delay, **_outcome_data(outcome))
+            self.states[task.id].status = TaskStatus.QUEUED
+            assert self._cancel_event is not None
+            try:
+                await asyncio.wait_for(self._cancel_event.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            if self._cancelled:
+                self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
+                return TaskStatus.CANCELLED
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, task: Task, executor: Executor, attempt: int) -> Outcome:
+        control = ProcessControl(
+            on_attach=lambda pgid: self._process_started(task.id, attempt, pgid),
+            on_detach=self.on_process_end,
+        )
+        self._controls[task.id] = control
+        log_path = self.log_dir / f"{task.id}.{attempt}.log"
+        state = self.states[task.id]
+        state.status, state.attempt, state.waiting_on = TaskStatus.RUNNING, attempt, None
+        state.log_path = str(log_path)
+        self._emit(EventKind.TASK_STARTED, task.id, attempt, TaskStatus.RUNNING.value,
+                   log_path=str(log_path), executor=executor.name)
+        timeout = task.params.timeout if task.params.timeout is not None else self.settings.timeout
+        ctx = AttemptContext(
+            run_id=self.run_id, task=task, attempt=attempt, settings=self.settings,
+            tasks_file=Path(self.plan.path), cwd=self._cwd(task), env=self._env(task, attempt),
+            timeout=timeout, log_path=log_path, artifact_dir=self.log_dir, control=control,
+            on_output=lambda stream, text: self._emit(
+                EventKind.TASK_OUTPUT, task.id, attempt, stream=stream, text=text),
+            paused_time=self.paused_time, is_paused=lambda: self._paused,
+        )
+        try:
+            if self._cancelled:
+                return Outcome(TaskStatus.CANCELLED, error="cancelled")
+            return await executor.run(ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an executor bug is this task's failure
+            message = f"executor {executor.name!r} failed: {type(exc).__name__}: {exc}"
+            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        finally:
+            self._controls.pop(task.id, None)
+
+    def _process_started(self, task_id: str, attempt: int, pgid: int) -> None:
+        if self.on_process is not None:
+            self.on_process(task_id, attempt, pgid)
+        if self._paused and self.states[task_id].status is TaskStatus.RUNNING:
+            pass  # started before the pause took effect; it runs on
+
+    def _cwd(self, task: Task) -> Path:
+        base = self.settings.cwd or self._tasks_dir
+        return (base / task.params.cwd) if task.params.cwd else base
+
+    def _env(self, task: Task, attempt: int) -> dict[str, str]:
+        env = dict(self._base_env)
+        env.update(task.params.env)
+        env.update(
+            TASKEXEC_RUN_ID=self.run_id,
+            TASKEXEC_TASK_ID=task.id,
+            TASKEXEC_ATTEMPT=str(attempt),
+            TASKEXEC_TASKS_FILE=str(Path(self.plan.path).resolve()),
+        )
+        return env
+
+    def _tick(self, task: Task) -> None:
+        if self.writer is None or task.form.value != "checkbox":
+            return
+        conflict = self.writer.tick(task.id, task.line)
+        if conflict:
+            self._emit(EventKind.NOTICE, task.id, warning=conflict)
+
+    def _finish_task(self, task_id: str, status: TaskStatus, attempt: int | None = None,
+                     outcome: Outcome | None = None, **data: Any) -> None:
+        state = self.states[task_id]
+        state.status = status
+        state.waiting_on = None
+        if outcome is not None:
+            state.error, state.exit_code = outcome.error, outcome.exit_code
+            data.update(_outcome_data(outcome))
+        elif "reason" in data:
+            state.error = data["reason"]
+        self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
+
+    def _emit(self, kind: EventKind, task_id: str | None = None, attempt: int | None = None,
+              status: str | None = None, **data: Any) -> None:
+        event = Event(kind, self.run_id, task_id, attempt, status, data)
+        if task_id is not None and task_id in self.states:
+            state = self.states[task_id]
+            if kind is EventKind.TASK_STARTED and state.started is None:
+                state.started = event.time
+            elif kind is EventKind.TASK_FINISHED:
+                state.finished = event.time
+        self.bus.emit(event)
+
+
+def _outcome_data(outcome: Outcome) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "exit_code": outcome.exit_code,
+        "signal": outcome.signal,
+        "error": outcome.error,
+        "tail": outcome.tail,
+        "stderr_tail": outcome.stderr_tail,
+    }
+    if outcome.artifacts:
+        data["artifacts"] = dict(outcome.artifacts)
+    return data

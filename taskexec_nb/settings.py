@@ -1,0 +1,153 @@
+"""Run settings: one declared, documented object shared by the API and the CLI.
+
+Where settings come from (files, profiles, environment) is the configuration
+layer's work; this module only declares them, with defaults and checks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from taskexec_nb.errors import UsageError
+
+NO_ACTION_CHOICES = ("agent", "skip", "fail")
+
+
+def _default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a run executes. Every field has a documented default.
+
+    Attributes:
+        max_workers: Tasks running at once (default: the number of CPUs).
+        resources: Named capacities, e.g. ``{"gpu": 1, "agent": 1}``; a task's
+            ``needs`` must fit within them.
+        fail_fast: Stop starting tasks after the first failure.
+        retries: Extra attempts after a failure, for tasks that set none.
+        backoff: Seconds before the first retry; doubles for each next one.
+        timeout: Seconds a task may run, for tasks that set none (None: no limit).
+        kill_grace: Seconds between SIGTERM and SIGKILL when a task is stopped.
+        no_action: What to do with a task that has no action: ``agent`` (hand it
+            to ``agent_command``), ``skip`` (record it as skipped, not done) or
+            ``fail``. None: ``agent`` when an agent command is set, else ``skip``.
+        agent_command: argv template of an AI coding agent's CLI, with
+            placeholders ``{id}``, ``{description}``, ``{files}``, ``{phase}``,
+            ``{story}``, ``{tasks_file}`` and ``{prompt}``; without ``{prompt}``
+            the prompt is written to the agent's stdin.
+        writeback: Tick ``[X]`` in tasks.md after verified success.
+        state_dir: Folder of the state store and logs (default: ``.taskexec``
+            beside the tasks.md).
+        env: Extra environment variables for every task.
+        cwd: Working directory of tasks (default: the tasks.md folder).
+        shell: Shell used for ``sh``/``shell`` blocks and ``run=`` commands.
+        tail_lines: Lines of output kept in the state for each attempt.
+    """
+
+    max_workers: int = field(default_factory=_default_workers)
+    resources: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    fail_fast: bool = False
+    retries: int = 0
+    backoff: float = 1.0
+    timeout: float | None = None
+    kill_grace: float = 5.0
+    no_action: str | None = None
+    agent_command: Sequence[str] | None = None
+    writeback: bool = True
+    state_dir: Path | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    cwd: Path | None = None
+    shell: str = "/bin/sh"
+    tail_lines: int = 50
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.max_workers, int) or self.max_workers < 1:
+            problems.append(f"max_workers must be a whole number >= 1, got {self.max_workers!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            problems.append(f"retries must be a whole number >= 0, got {self.retries!r}")
+        for name in ("backoff", "kill_grace"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.timeout is not None and self.timeout <= 0:
+            problems.append(f"timeout must be > 0 seconds, got {self.timeout!r}")
+        if self.no_action is not None and self.no_action not in NO_ACTION_CHOICES:
+            problems.append(
+                f"no_action must be one of {', '.join(NO_ACTION_CHOICES)}, got {self.no_action!r}"
+            )
+        if self.agent_command is not None and (
+            isinstance(self.agent_command, str)
+            or not self.agent_command
+            or not all(isinstance(a, str) for a in self.agent_command)
+        ):
+            problems.append(
+                "agent_command must be a non-empty list of strings (an argv), "
+                f"got {self.agent_command!r}"
+            )
+        for name, amount in self.resources.items():
+            if not isinstance(amount, int | float) or amount <= 0:
+                problems.append(f"resources.{name} must be a positive number, got {amount!r}")
+        if problems:
+            raise UsageError("invalid run settings: " + "; ".join(problems))
+
+    @property
+    def effective_no_action(self) -> str:
+        """The no-action policy after applying the default."""
+        if self.no_action is not None:
+            return self.no_action
+        return "agent" if self.agent_command else "skip"
+
+    def with_overrides(self, **overrides: Any) -> RunSettings:
+        """Return a copy with some settings changed (unknown names are an error).
+
+        Args:
+            **overrides: Setting names and values; None values are ignored.
+
+        Returns:
+            The new settings.
+
+        Raises:
+            UsageError: For an unknown setting name or a bad value.
+        """
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            import difflib
+
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise UsageError(f"unknown run setting(s): {', '.join(hints)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "resources" in given:
+            given["resources"] = MappingProxyType(dict(given["resources"]))
+        if "env" in given:
+            given["env"] = MappingProxyType(dict(given["env"]))
+        if "agent_command" in given and not isinstance(given["agent_command"], str):
+            given["agent_command"] = tuple(given["agent_command"])
+        for name in ("state_dir", "cwd"):
+            if name in given:
+                given[name] = Path(given[name])
+        return replace(self, **given)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of every setting."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                value = dict(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out

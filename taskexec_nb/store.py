@@ -1,0 +1,353 @@
+"""The embedded state store: runs, tasks, attempts and events in one SQLite file (WAL).
+
+The store is an observer of the event stream. A task's final state is
+committed before anyone else hears of it (the store subscribes first), so
+killing the runner at any moment loses no finished task's record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskexec_nb.errors import TaskexecError
+from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, tasks_file TEXT NOT NULL, mode TEXT, status TEXT NOT NULL,
+    started REAL, finished REAL, pid INTEGER, host TEXT, settings TEXT, selection TEXT
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT, status TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL, exit_code INTEGER,
+    signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT, stderr_tail TEXT, log_path TEXT,
+    line INTEGER, phase TEXT, story TEXT, description TEXT,
+    PRIMARY KEY (run_id, task_id)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL, task_id TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL,
+    started REAL, finished REAL, exit_code INTEGER, signal INTEGER, error TEXT, log_path TEXT,
+    pgid INTEGER, tail TEXT, stderr_tail TEXT, artifacts TEXT,
+    PRIMARY KEY (run_id, task_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
+    kind TEXT NOT NULL, task_id TEXT, attempt INTEGER, status TEXT, data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
+"""
+
+# Events after which the store commits at once: anything a resume depends on.
+_DURABLE = frozenset(
+    {EventKind.RUN_STARTED, EventKind.TASK_STARTED, EventKind.TASK_FINISHED,
+     EventKind.RUN_FINISHED, EventKind.RUN_PAUSED, EventKind.RUN_RESUMED}
+)
+
+
+class StoreError(TaskexecError):
+    """The state store cannot be opened or read."""
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task of a run, as stored."""
+
+    task_id: str
+    status: str
+    attempt: int
+    def_hash: str | None
+    error: str | None
+    started: float | None
+    finished: float | None
+
+
+class StateStore:
+    """Runs, tasks, attempts and events of one project, in ``<state_dir>/state.db``.
+
+    Args:
+        path: The database file (created with its folder if missing).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            self._db.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the state store: {exc}") from None
+        self._dirty = False
+
+    def close(self) -> None:
+        """Commit and close."""
+        self.commit()
+        self._db.close()
+
+    def commit(self) -> None:
+        """Commit pending writes."""
+        if self._dirty:
+            self._db.commit()
+            self._dirty = False
+
+    @contextmanager
+    def _write(self, durable: bool) -> Iterator[sqlite3.Connection]:
+        yield self._db
+        self._dirty = True
+        if durable:
+            self.commit()
+
+    # -- writing
+    def create_run(
+        self,
+        run_id: str,
+        tasks_file: str,
+        mode: str,
+        settings: Mapping[str, Any],
+        selection: Iterable[str],
+        tasks: Iterable[Mapping[str, Any]],
+    ) -> None:
+        """Record a new run and its tasks (all pending)."""
+        with self._write(durable=True) as db:
+            db.execute(
+                "INSERT INTO runs (run_id, tasks_file, mode, status, started, pid, host, settings,"
+                " selection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, tasks_file, mode, RunStatus.RUNNING.value, time.time(), os.getpid(),
+                 socket.gethostname(), json.dumps(settings, default=str),
+                 json.dumps(list(selection))),
+            )
+            db.executemany(
+                "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story,"
+                " description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, t["task_id"], t["def_hash"], t.get("status", "pending"), t["line"],
+                  t["phase"], t["story"], t["description"]) for t in tasks],
+            )
+
+    def reopen_run(self, run_id: str, settings: Mapping[str, Any],
+                   tasks: Iterable[Mapping[str, Any]]) -> None:
+        """Mark a run as running again (resume); reset unfinished tasks to pending."""
+        with self._write(durable=True) as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished = NULL, pid = ?, settings = ? WHERE run_id = ?",
+                (RunStatus.RUNNING.value, os.getpid(), json.dumps(settings, default=str), run_id),
+            )
+            for t in tasks:
+                db.execute(
+                    "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story,"
+                    " description) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id)"
+                    " DO UPDATE SET def_hash = excluded.def_hash, status = excluded.status,"
+                    " line = excluded.line, waiting_on = NULL",
+                    (run_id, t["task_id"], t["def_hash"], t.get("status", "pending"), t["line"],
+                     t["phase"], t["story"], t["description"]),
+                )
+
+    def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
+        """Remember an attempt's process group at once (a resume ends it if it outlives us)."""
+        with self._write(durable=True) as db:
+            db.execute(
+                "UPDATE attempts SET pgid = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
+                (pgid, run_id, task_id, attempt),
+            )
+
+    def __call__(self, event: Event) -> None:
+        """Observer entry point: record one event."""
+        if event.kind is EventKind.TASK_OUTPUT:
+            return  # output lives in the log files
+        durable = event.kind in _DURABLE
+        with self._write(durable) as db:
+            db.execute(
+                "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event.run_id, event.time, event.kind.value, event.task_id, event.attempt,
+                 event.status, json.dumps(dict(event.data), default=str) if event.data else None),
+            )
+            handler = _HANDLERS.get(event.kind)
+            if handler is not None:
+                handler(db, event)
+
+    # -- reading
+    def runs(self, tasks_file: str | None = None) -> list[dict[str, Any]]:
+        """Runs, newest first, with task counts by status."""
+        query = "SELECT * FROM runs" + (" WHERE tasks_file = ?" if tasks_file else "")
+        rows = self._rows(query + " ORDER BY started DESC, rowid DESC",
+                          (tasks_file,) if tasks_file else ())
+        for row in rows:
+            counts = self._db.execute(
+                "SELECT status, COUNT(*) FROM tasks WHERE run_id = ? GROUP BY status",
+                (row["run_id"],),
+            ).fetchall()
+            row["counts"] = dict(counts)
+        return rows
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run's row.
+
+        Raises:
+            StoreError: If there is no such run (the message lists recent ones).
+        """
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            recent = [r["run_id"] for r in self._rows(
+                "SELECT run_id FROM runs ORDER BY started DESC LIMIT 5", ())]
+            known = ", ".join(recent) if recent else "none yet"
+            raise StoreError(f"no run {run_id!r} in {self.path} (recent runs: {known})")
+        return rows[0]
+
+    def latest_run(self, tasks_file: str | None = None) -> str | None:
+        """The newest run's ID (of one tasks file, if given)."""
+        runs = self.runs(tasks_file)
+        return runs[0]["run_id"] if runs else None
+
+    def tasks(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's task rows, in file order."""
+        return self._rows("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
+
+    def task_records(self, run_id: str) -> dict[str, TaskRecord]:
+        """A run's tasks by ID."""
+        return {
+            r["task_id"]: TaskRecord(r["task_id"], r["status"], r["attempt"], r["def_hash"],
+                                     r["error"], r["started"], r["finished"])
+            for r in self.tasks(run_id)
+        }
+
+    def attempts(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's attempts, in start order."""
+        return self._rows(
+            "SELECT * FROM attempts WHERE run_id = ? ORDER BY started, task_id, attempt", (run_id,)
+        )
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's stored events, in order."""
+        rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+        for row in rows:
+            row["data"] = json.loads(row["data"]) if row["data"] else {}
+        return rows
+
+    def orphans(self) -> list[dict[str, Any]]:
+        """Attempts still marked running whose runner process is gone."""
+        rows = self._rows(
+            "SELECT a.run_id, a.task_id, a.attempt, a.pgid, r.pid, r.host FROM attempts a"
+            " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL", ())
+        host = socket.gethostname()
+        return [r for r in rows if r["host"] == host and not _alive(r["pid"])]
+
+    def close_orphan(self, run_id: str, task_id: str, attempt: int) -> None:
+        """Mark an orphaned attempt as cancelled (its runner died)."""
+        with self._write(durable=True) as db:
+            db.execute(
+                "UPDATE attempts SET status = ?, finished = ?, error = ? WHERE run_id = ? AND"
+                " task_id = ? AND attempt = ? AND finished IS NULL",
+                (TaskStatus.CANCELLED.value, time.time(), "runner died; ended on resume",
+                 run_id, task_id, attempt),
+            )
+
+    def mark_interrupted(self, run_id: str) -> None:
+        """Mark a run whose runner died as interrupted (so it can be resumed)."""
+        with self._write(durable=True) as db:
+            db.execute("UPDATE runs SET status = ? WHERE run_id = ? AND status IN (?, ?)",
+                       (RunStatus.INTERRUPTED.value, run_id, RunStatus.RUNNING.value,
+                        RunStatus.PAUSED.value))
+
+    def _rows(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        cur = self._db.execute(query, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    from taskexec_nb.executors.process import process_alive
+
+    return process_alive(pid)
+
+
+def _run_started(db: sqlite3.Connection, e: Event) -> None:
+    db.execute("UPDATE runs SET status = ? WHERE run_id = ?", (RunStatus.RUNNING.value, e.run_id))
+
+
+def _task_queued(db: sqlite3.Connection, e: Event) -> None:
+    db.execute(
+        "UPDATE tasks SET status = ?, waiting_on = ? WHERE run_id = ? AND task_id = ?",
+        (TaskStatus.QUEUED.value, e.data.get("waiting_on"), e.run_id, e.task_id),
+    )
+
+
+def _task_started(db: sqlite3.Connection, e: Event) -> None:
+    db.execute(
+        "UPDATE tasks SET status = ?, attempt = ?, started = COALESCE(started, ?), waiting_on ="
+        " NULL, log_path = ?, finished = NULL WHERE run_id = ? AND task_id = ?",
+        (TaskStatus.RUNNING.value, e.attempt, e.time, e.data.get("log_path"), e.run_id,
+         e.task_id),
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, status, started, log_path)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (e.run_id, e.task_id, e.attempt, TaskStatus.RUNNING.value, e.time,
+         e.data.get("log_path")),
+    )
+
+
+def _attempt_end(db: sqlite3.Connection, e: Event, status: str) -> None:
+    d = e.data
+    db.execute(
+        "UPDATE attempts SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
+        " tail = ?, stderr_tail = ?, artifacts = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
+        (status, e.time, d.get("exit_code"), d.get("signal"), d.get("error"), d.get("tail"),
+         d.get("stderr_tail"), json.dumps(d.get("artifacts") or {}), e.run_id, e.task_id,
+         e.attempt),
+    )
+
+
+def _task_retrying(db: sqlite3.Connection, e: Event) -> None:
+    _attempt_end(db, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
+    db.execute("UPDATE tasks SET status = ? WHERE run_id = ? AND task_id = ?",
+               (TaskStatus.QUEUED.value, e.run_id, e.task_id))
+
+
+def _task_finished(db: sqlite3.Connection, e: Event) -> None:
+    d = e.data
+    if e.attempt:
+        _attempt_end(db, e, e.status or "")
+    db.execute(
+        "UPDATE tasks SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
+        " tail = ?, stderr_tail = ?, waiting_on = NULL, attempt = COALESCE(?, attempt)"
+        " WHERE run_id = ? AND task_id = ?",
+        (e.status, e.time, d.get("exit_code"), d.get("signal"), d.get("error") or d.get("reason"),
+         d.get("tail"), d.get("stderr_tail"), e.attempt, e.run_id, e.task_id),
+    )
+
+
+def _run_status(db: sqlite3.Connection, e: Event) -> None:
+    finished = e.time if e.kind is EventKind.RUN_FINISHED else None
+    db.execute("UPDATE runs SET status = ?, finished = ? WHERE run_id = ?",
+               (e.status, finished, e.run_id))
+
+
+_HANDLERS = {
+    EventKind.RUN_STARTED: _run_started,
+    EventKind.TASK_QUEUED: _task_queued,
+    EventKind.TASK_STARTED: _task_started,
+    EventKind.TASK_RETRYING: _task_retrying,
+    EventKind.TASK_FINISHED: _task_finished,
+    EventKind.RUN_PAUSED: _run_status,
+    EventKind.RUN_RESUMED: _run_status,
+    EventKind.RUN_FINISHED: _run_status,
+}
