@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--strict", action="store_true", help="treat warnings as errors (exit 2)"
             )
+    from taskexec_nb import cli_run
+
+    cli_run.add_parsers(sub, modes)
     return parser
 
 
@@ -71,7 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return _validate(args, sys.stdout)
-        return _plan(args, sys.stdout)
+        if args.command == "plan":
+            return _plan(args, sys.stdout)
+        from taskexec_nb import cli_run
+
+        command = {"run": cli_run.run_command, "status": cli_run.status_command,
+                   "runs": cli_run.runs_command}[args.command]
+        return command(args, sys.stdout)
     except TaskexecError as exc:
         print(f"taskexec: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,233 @@
+"""The ``taskexec run``, ``status`` and ``runs`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from taskexec_nb.errors import UsageError, ValidationError
+
+EXIT_OK = 0
+EXIT_TASKS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def add_parsers(sub: Any, modes: list[str]) -> None:
+    """Register ``run``, ``status`` and ``runs`` on the CLI's subparsers."""
+    run = sub.add_parser("run", help="run a tasks.md", description="Run the pending tasks of a "
+                         "tasks.md: parallel where independent, resumable, ticking [X] on success.")
+    run.add_argument("file", help="the tasks.md file")
+    run.add_argument("-j", "--jobs", type=int, dest="max_workers", metavar="N",
+                     help="tasks running at once (default: number of CPUs)")
+    run.add_argument("--mode", choices=modes, default="template",
+                     help="dependency inference mode (default: template)")
+    run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    run.add_argument("--resume", nargs="?", const="", metavar="RUN",
+                     help="continue a run (default: the latest run of this file)")
+    run.add_argument("--fail-fast", action="store_true", help="stop starting tasks after a failure")
+    run.add_argument("--only", action="append", metavar="SEL",
+                     help="task IDs, stories (US1) or phases (phase:3), comma-separated")
+    run.add_argument("--from", dest="from_task", metavar="TASK", help="start at this task")
+    run.add_argument("--until", metavar="TASK", help="stop after this task")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="default task timeout")
+    run.add_argument("--retries", type=int, metavar="N", help="default retries after a failure")
+    run.add_argument("--resource", action="append", metavar="NAME=AMOUNT",
+                     help="a resource capacity, e.g. gpu=1 (repeatable)")
+    run.add_argument("--no-action", choices=["agent", "skip", "fail"],
+                     help="what to do with tasks that have no action")
+    run.add_argument("--agent-command", metavar="ARGV",
+                     help="agent CLI as a shell-quoted argv or a JSON list, e.g. "
+                          "'my-agent --prompt {prompt}'")
+    run.add_argument("--no-writeback", action="store_true", help="do not tick [X] in tasks.md")
+    run.add_argument("--state-dir", metavar="DIR", help="state store folder (default: .taskexec)")
+    run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
+
+    status = sub.add_parser("status", help="show the state of a run",
+                            description="Show one row per task of a run, from the state store.")
+    status.add_argument("run", nargs="?", help="run ID (default: the latest)")
+    status.add_argument("--state-dir", default=".taskexec", metavar="DIR",
+                        help="state store folder (default: .taskexec)")
+    status.add_argument("--json", action="store_true", help="print JSON for tools")
+
+    runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
+    runs.add_argument("--state-dir", default=".taskexec", metavar="DIR",
+                      help="state store folder (default: .taskexec)")
+    runs.add_argument("--json", action="store_true", help="print JSON for tools")
+
+
+def _resources(items: list[str] | None) -> dict[str, float] | None:
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, amount = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(amount)
+        except ValueError:
+            raise UsageError(f"--resource {item!r}: write NAME=AMOUNT, e.g. gpu=1") from None
+    return out
+
+
+def _agent_command(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--agent-command: not a JSON list: {exc}") from None
+        if not isinstance(value, list):
+            raise UsageError("--agent-command: the JSON must be a list of strings")
+        return [str(v) for v in value]
+    try:
+        return shlex.split(stripped)
+    except ValueError as exc:
+        raise UsageError(f"--agent-command: {exc}") from None
+
+
+def run_command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec run``."""
+    import taskexec_nb
+    from taskexec_nb.runner import RunHandle, select_tasks, state_dir_for
+    from taskexec_nb.settings import RunSettings
+    from taskexec_nb.store import StateStore
+    from taskexec_nb.terminal import TerminalView
+
+    try:
+        plan = taskexec_nb.load(args.file, mode=args.mode)
+    except ValidationError as exc:
+        for d in exc.diagnostics:
+            print(d.format(), file=sys.stderr)
+        return EXIT_USAGE
+    for d in plan.diagnostics:
+        print(d.format(), file=sys.stderr)
+    settings = RunSettings().with_overrides(
+        max_workers=args.max_workers, fail_fast=args.fail_fast or None, timeout=args.timeout,
+        retries=args.retries, resources=_resources(args.resource), no_action=args.no_action,
+        agent_command=_agent_command(args.agent_command),
+        writeback=False if args.no_writeback else None, state_dir=args.state_dir,
+    )
+    only = [s for group in (args.only or []) for s in group.split(",") if s.strip()]
+    selection = select_tasks(plan, only or None, args.from_task, args.until)
+    resume = None
+    if args.resume is not None:
+        store = StateStore(state_dir_for(plan, settings) / "state.db")
+        try:
+            resume = args.resume or store.latest_run(str(Path(plan.path).resolve()))
+            if resume is None:
+                raise UsageError(f"--resume: no earlier run of {plan.path} in {store.path}")
+            store.run(resume)
+        finally:
+            store.close()
+    if args.dry_run:
+        return _dry_run(plan, selection, settings, out)
+    view = TerminalView(sys.stderr, len(selection), verbose=args.verbose)
+    handle = RunHandle(plan, settings, selection=selection, resume=resume, observers=[view])
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        handle.run_blocking()
+    except KeyboardInterrupt:
+        print(f"interrupted; resume with: taskexec run {args.file} --resume {handle.run_id}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    view.total = len(handle.selection)
+    print(f"state: {handle.store_path}  logs: {handle.state_dir / 'logs' / handle.run_id}",
+          file=out)
+    from taskexec_nb.events import RunStatus
+
+    if handle.result is RunStatus.COMPLETED:
+        return EXIT_OK
+    if handle.result in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
+        return EXIT_INTERRUPTED
+    return EXIT_TASKS_FAILED
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _dry_run(plan: Any, selection: list[str], settings: Any, out: TextIO) -> int:
+    chosen = set(selection)
+    print(f"dry run: {len(selection)} task(s) would run with max_workers={settings.max_workers}, "
+          f"no_action={settings.effective_no_action}", file=out)
+    for i, wave in enumerate(plan.waves):
+        ids = [t for t in wave if t in chosen]
+        if not ids:
+            continue
+        print(f"wave {i}:", file=out)
+        for tid in ids:
+            task = plan[tid]
+            kind = task.action.kind.value
+            if kind == "none":
+                kind = f"none -> {settings.effective_no_action}"
+            print(f"  {tid:<8} {kind:<16} {task.description[:70]}", file=out)
+    return EXIT_OK
+
+
+def _open_store(state_dir: str) -> Any:
+    from taskexec_nb.store import StateStore
+
+    path = Path(state_dir) / "state.db"
+    if not path.exists():
+        raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
+    return StateStore(path)
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def status_command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec status [RUN]``."""
+    store = _open_store(args.state_dir)
+    try:
+        run_id = args.run or store.latest_run()
+        if run_id is None:
+            raise UsageError(f"no runs in {store.path}")
+        run = store.run(run_id)
+        tasks = store.tasks(run_id)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"run": run, "tasks": tasks}, indent=2, default=str), file=out)
+        return EXIT_OK
+    print(f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
+          f"finished {_when(run['finished'])}  file {run['tasks_file']}", file=out)
+    header = f"{'ID':<8} {'STATUS':<10} {'TRY':>3} {'SECONDS':>8}  DETAIL"
+    print(header, file=out)
+    for t in tasks:
+        seconds = f"{t['finished'] - t['started']:.1f}" if t["started"] and t["finished"] else "-"
+        detail = t["error"] or t["waiting_on"] or ""
+        print(f"{t['task_id']:<8} {t['status']:<10} {t['attempt']:>3} {seconds:>8}  "
+              f"{detail[:80]}", file=out)
+    return EXIT_OK
+
+
+def runs_command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec runs``."""
+    store = _open_store(args.state_dir)
+    try:
+        runs = store.runs()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(runs, indent=2, default=str), file=out)
+        return EXIT_OK
+    print(f"{'RUN':<22} {'STATUS':<12} {'STARTED':<20} TASKS", file=out)
+    for r in runs:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].items()))
+        print(f"{r['run_id']:<22} {r['status']:<12} {_when(r['started']):<20} {counts}", file=out)
+    return EXIT_OK

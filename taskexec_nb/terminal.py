@@ -1,0 +1,143 @@
+"""The terminal view of a run: a live line on a TTY, plain lines otherwise.
+
+It is an observer of the event stream. Events only update counters; on a TTY
+a separate thread redraws the status line at a fixed rate from a snapshot, so
+rendering never slows the run. Failures, retries and notices are printed as
+permanent lines as they happen.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TextIO
+
+from taskexec_nb.events import Event, EventKind, TaskStatus
+
+_MARK = {
+    TaskStatus.COMPLETED.value: "ok",
+    TaskStatus.FAILED.value: "FAILED",
+    TaskStatus.TIMED_OUT.value: "TIMED OUT",
+    TaskStatus.SKIPPED.value: "skipped",
+    TaskStatus.CANCELLED.value: "cancelled",
+}
+
+
+class TerminalView:
+    """Progress of a run on a terminal.
+
+    Args:
+        stream: Where to write (usually stderr or stdout).
+        total: Number of tasks in the run.
+        live: Redraw a status line in place (default: when ``stream`` is a TTY).
+        verbose: Also print a line when a task starts or succeeds.
+        rate: Redraws per second in live mode.
+    """
+
+    def __init__(self, stream: TextIO, total: int, live: bool | None = None,
+                 verbose: bool = False, rate: float = 10.0) -> None:
+        self.stream = stream
+        self.total = total
+        self.live = stream.isatty() if live is None else live
+        self.verbose = verbose or not self.live
+        self.interval = 1.0 / rate
+        self.counts: dict[str, int] = {}
+        self.running: dict[str, float] = {}
+        self.paused = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._line_len = 0
+
+    def __call__(self, event: Event) -> None:
+        """Observer entry point."""
+        kind = event.kind
+        if kind is EventKind.TASK_OUTPUT:
+            return
+        lines: list[str] = []
+        with self._lock:
+            if kind is EventKind.RUN_STARTED:
+                lines.append(f"run {event.run_id}: {self.total} task(s)")
+                if self.live:
+                    self._start_thread()
+            elif kind is EventKind.TASK_STARTED and event.task_id:
+                self.running[event.task_id] = event.time
+                if self.verbose:
+                    lines.append(f"  start  {event.task_id} (attempt {event.attempt})")
+            elif kind is EventKind.TASK_RETRYING and event.task_id:
+                self.running.pop(event.task_id, None)
+                delay = event.data.get("delay", 0)
+                lines.append(f"  retry  {event.task_id} after attempt {event.attempt}: "
+                             f"{event.data.get('error')} (next in {delay:g} s)")
+            elif kind is EventKind.TASK_FINISHED and event.task_id and event.status:
+                self.running.pop(event.task_id, None)
+                self.counts[event.status] = self.counts.get(event.status, 0) + 1
+                if self.verbose or event.status != TaskStatus.COMPLETED.value:
+                    lines.append(self._finished_line(event))
+            elif kind is EventKind.RUN_PAUSED:
+                self.paused = True
+                lines.append("paused")
+            elif kind is EventKind.RUN_RESUMED:
+                self.paused = False
+                lines.append("resumed")
+            elif kind is EventKind.NOTICE:
+                lines.append(f"  note   {event.data.get('warning') or event.data.get('error')}")
+            elif kind is EventKind.RUN_FINISHED:
+                self._stop.set()
+                lines.append(f"run {event.run_id} {event.status}: {self.summary()}")
+            self._print(lines)
+        if kind is EventKind.RUN_FINISHED and self._thread is not None:
+            self._thread.join(timeout=1)
+
+    def _finished_line(self, event: Event) -> str:
+        status = event.status or ""
+        mark = _MARK.get(status, status)
+        text = f"  {mark:<7}{event.task_id}"
+        detail = event.data.get("error") or event.data.get("reason")
+        if detail and status != TaskStatus.COMPLETED.value:
+            text += f": {detail}"
+        log = event.data.get("log_path")
+        if status in (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value):
+            tail = (event.data.get("stderr_tail") or event.data.get("tail") or "").splitlines()
+            text += "".join(f"\n         | {line}" for line in tail[-5:])
+            if log:
+                text += f"\n         log: {log}"
+        return text
+
+    def summary(self) -> str:
+        """Counts by status, e.g. ``7/8 done: 7 ok, 1 FAILED``."""
+        done = sum(self.counts.values())
+        parts = [f"{n} {_MARK.get(s, s)}" for s, n in sorted(self.counts.items())]
+        return f"{done}/{self.total} finished" + (": " + ", ".join(parts) if parts else "")
+
+    def status_line(self) -> str:
+        """The live line: progress, running tasks and how long they have run."""
+        now = time.time()
+        running = sorted(self.running.items(), key=lambda kv: kv[1])
+        shown = ", ".join(f"{tid} {now - t0:.0f}s" for tid, t0 in running[:4])
+        more = f" +{len(running) - 4}" if len(running) > 4 else ""
+        state = " [paused]" if self.paused else ""
+        return f"{self.summary()}{state} | running: {shown or '-'}{more}"
+
+    def _print(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        if self.live and self._line_len:
+            self.stream.write("\r" + " " * self._line_len + "\r")
+            self._line_len = 0
+        for line in lines:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _start_thread(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                with self._lock:
+                    line = self.status_line()
+                    pad = max(0, self._line_len - len(line))
+                    self.stream.write("\r" + line + " " * pad)
+                    self.stream.flush()
+                    self._line_len = len(line)
+
+        self._thread = threading.Thread(target=loop, name="taskexec-terminal", daemon=True)
+        self._thread.start()
