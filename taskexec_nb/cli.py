@@ -78,8 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args, sys.stdout)
         from taskexec_nb import cli_run
 
-        command = {"run": cli_run.run_command, "status": cli_run.status_command,
-                   "runs": cli_run.runs_command}[args.command]
+        command = {
+            "run": cli_run.run_command,
+            "status": cli_run.status_command,
+            "runs": cli_run.runs_command,
+        }[args.command]
         return command(args, sys.stdout)
     except TaskexecError as exc:
         print(f"taskexec: error: {exc}", file=sys.stderr)

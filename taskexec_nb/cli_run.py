@@ -21,44 +21,87 @@ EXIT_INTERRUPTED = 130
 
 def add_parsers(sub: Any, modes: list[str]) -> None:
     """Register ``run``, ``status`` and ``runs`` on the CLI's subparsers."""
-    run = sub.add_parser("run", help="run a tasks.md", description="Run the pending tasks of a "
-                         "tasks.md: parallel where independent, resumable, ticking [X] on success.")
+    run = sub.add_parser(
+        "run",
+        help="run a tasks.md",
+        description="Run the pending tasks of a "
+        "tasks.md: parallel where independent, resumable, ticking [X] on success.",
+    )
     run.add_argument("file", help="the tasks.md file")
-    run.add_argument("-j", "--jobs", type=int, dest="max_workers", metavar="N",
-                     help="tasks running at once (default: number of CPUs)")
-    run.add_argument("--mode", choices=modes, default="template",
-                     help="dependency inference mode (default: template)")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        dest="max_workers",
+        metavar="N",
+        help="tasks running at once (default: number of CPUs)",
+    )
+    run.add_argument(
+        "--mode",
+        choices=modes,
+        default="template",
+        help="dependency inference mode (default: template)",
+    )
     run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
-    run.add_argument("--resume", nargs="?", const="", metavar="RUN",
-                     help="continue a run (default: the latest run of this file)")
+    run.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="RUN",
+        help="continue a run (default: the latest run of this file)",
+    )
     run.add_argument("--fail-fast", action="store_true", help="stop starting tasks after a failure")
-    run.add_argument("--only", action="append", metavar="SEL",
-                     help="task IDs, stories (US1) or phases (phase:3), comma-separated")
+    run.add_argument(
+        "--only",
+        action="append",
+        metavar="SEL",
+        help="task IDs, stories (US1) or phases (phase:3), comma-separated",
+    )
     run.add_argument("--from", dest="from_task", metavar="TASK", help="start at this task")
     run.add_argument("--until", metavar="TASK", help="stop after this task")
     run.add_argument("--timeout", type=float, metavar="SECONDS", help="default task timeout")
     run.add_argument("--retries", type=int, metavar="N", help="default retries after a failure")
-    run.add_argument("--resource", action="append", metavar="NAME=AMOUNT",
-                     help="a resource capacity, e.g. gpu=1 (repeatable)")
-    run.add_argument("--no-action", choices=["agent", "skip", "fail"],
-                     help="what to do with tasks that have no action")
-    run.add_argument("--agent-command", metavar="ARGV",
-                     help="agent CLI as a shell-quoted argv or a JSON list, e.g. "
-                          "'my-agent --prompt {prompt}'")
+    run.add_argument(
+        "--resource",
+        action="append",
+        metavar="NAME=AMOUNT",
+        help="a resource capacity, e.g. gpu=1 (repeatable)",
+    )
+    run.add_argument(
+        "--no-action",
+        choices=["agent", "skip", "fail"],
+        help="what to do with tasks that have no action",
+    )
+    run.add_argument(
+        "--agent-command",
+        metavar="ARGV",
+        help="agent CLI as a shell-quoted argv or a JSON list, e.g. 'my-agent --prompt {prompt}'",
+    )
     run.add_argument("--no-writeback", action="store_true", help="do not tick [X] in tasks.md")
     run.add_argument("--state-dir", metavar="DIR", help="state store folder (default: .taskexec)")
     run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
 
-    status = sub.add_parser("status", help="show the state of a run",
-                            description="Show one row per task of a run, from the state store.")
+    status = sub.add_parser(
+        "status",
+        help="show the state of a run",
+        description="Show one row per task of a run, from the state store.",
+    )
     status.add_argument("run", nargs="?", help="run ID (default: the latest)")
-    status.add_argument("--state-dir", default=".taskexec", metavar="DIR",
-                        help="state store folder (default: .taskexec)")
+    status.add_argument(
+        "--state-dir",
+        default=".taskexec",
+        metavar="DIR",
+        help="state store folder (default: .taskexec)",
+    )
     status.add_argument("--json", action="store_true", help="print JSON for tools")
 
     runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
-    runs.add_argument("--state-dir", default=".taskexec", metavar="DIR",
-                      help="state store folder (default: .taskexec)")
+    runs.add_argument(
+        "--state-dir",
+        default=".taskexec",
+        metavar="DIR",
+        help="state store folder (default: .taskexec)",
+    )
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
 
 
@@ -112,10 +155,15 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     for d in plan.diagnostics:
         print(d.format(), file=sys.stderr)
     settings = RunSettings().with_overrides(
-        max_workers=args.max_workers, fail_fast=args.fail_fast or None, timeout=args.timeout,
-        retries=args.retries, resources=_resources(args.resource), no_action=args.no_action,
+        max_workers=args.max_workers,
+        fail_fast=args.fail_fast or None,
+        timeout=args.timeout,
+        retries=args.retries,
+        resources=_resources(args.resource),
+        no_action=args.no_action,
         agent_command=_agent_command(args.agent_command),
-        writeback=False if args.no_writeback else None, state_dir=args.state_dir,
+        writeback=False if args.no_writeback else None,
+        state_dir=args.state_dir,
     )
     only = [s for group in (args.only or []) for s in group.split(",") if s.strip()]
     selection = select_tasks(plan, only or None, args.from_task, args.until)
@@ -138,14 +186,17 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     try:
         handle.run_blocking()
     except KeyboardInterrupt:
-        print(f"interrupted; resume with: taskexec run {args.file} --resume {handle.run_id}",
-              file=sys.stderr)
+        print(
+            f"interrupted; resume with: taskexec run {args.file} --resume {handle.run_id}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
     view.total = len(handle.selection)
-    print(f"state: {handle.store_path}  logs: {handle.state_dir / 'logs' / handle.run_id}",
-          file=out)
+    print(
+        f"state: {handle.store_path}  logs: {handle.state_dir / 'logs' / handle.run_id}", file=out
+    )
     from taskexec_nb.events import RunStatus
 
     if handle.result is RunStatus.COMPLETED:
@@ -161,8 +212,11 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def _dry_run(plan: Any, selection: list[str], settings: Any, out: TextIO) -> int:
     chosen = set(selection)
-    print(f"dry run: {len(selection)} task(s) would run with max_workers={settings.max_workers}, "
-          f"no_action={settings.effective_no_action}", file=out)
+    print(
+        f"dry run: {len(selection)} task(s) would run with max_workers={settings.max_workers}, "
+        f"no_action={settings.effective_no_action}",
+        file=out,
+    )
     for i, wave in enumerate(plan.waves):
         ids = [t for t in wave if t in chosen]
         if not ids:
@@ -204,15 +258,20 @@ def status_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         print(json.dumps({"run": run, "tasks": tasks}, indent=2, default=str), file=out)
         return EXIT_OK
-    print(f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
-          f"finished {_when(run['finished'])}  file {run['tasks_file']}", file=out)
+    print(
+        f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
+        f"finished {_when(run['finished'])}  file {run['tasks_file']}",
+        file=out,
+    )
     header = f"{'ID':<8} {'STATUS':<10} {'TRY':>3} {'SECONDS':>8}  DETAIL"
     print(header, file=out)
     for t in tasks:
         seconds = f"{t['finished'] - t['started']:.1f}" if t["started"] and t["finished"] else "-"
         detail = t["error"] or t["waiting_on"] or ""
-        print(f"{t['task_id']:<8} {t['status']:<10} {t['attempt']:>3} {seconds:>8}  "
-              f"{detail[:80]}", file=out)
+        print(
+            f"{t['task_id']:<8} {t['status']:<10} {t['attempt']:>3} {seconds:>8}  {detail[:80]}",
+            file=out,
+        )
     return EXIT_OK
 
 

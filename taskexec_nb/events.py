@@ -145,7 +145,7 @@ class EventBus:
         for observer in tuple(self._observers):
             try:
                 observer(event)
-            except Exception as exc:  # noqa: BLE001 - an observer must not break the run
+            except Exception as exc:  # an observer must not break the run
                 self._observers.remove(observer)
                 name = getattr(observer, "__qualname__", repr(observer))
                 self.emit(
@@ -164,6 +164,7 @@ class EventRecorder:
         self.events: list[Event] = []
 
     def __call__(self, event: Event) -> None:
+        """Keep the event."""
         self.events.append(event)
 
     def kinds(self, task_id: str | None = None) -> list[str]:

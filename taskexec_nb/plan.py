@@ -172,9 +172,17 @@ class ExecutionPlan:
         return ReadyTracker(self, self.to_run if only is None else only)
 
     # -- running
-    def _run_handle(self, settings: Any, only: Any, from_task: str | None, until: str | None,
-                    resume: str | None, callables: Any, observers: Any,
-                    overrides: dict[str, Any]) -> Any:
+    def _run_handle(
+        self,
+        settings: Any,
+        only: Any,
+        from_task: str | None,
+        until: str | None,
+        resume: str | None,
+        callables: Any,
+        observers: Any,
+        overrides: dict[str, Any],
+    ) -> Any:
         from taskexec_nb.runner import RunHandle, select_tasks
         from taskexec_nb.settings import RunSettings
 
@@ -183,12 +191,27 @@ class ExecutionPlan:
         if isinstance(only, str):
             only = [s for s in only.split(",") if s.strip()]
         selection = select_tasks(self, only, from_task, until)
-        return RunHandle(self, chosen, selection=selection, resume=resume,
-                         callables=callables, observers=observers)
+        return RunHandle(
+            self,
+            chosen,
+            selection=selection,
+            resume=resume,
+            callables=callables,
+            observers=observers,
+        )
 
-    def run(self, settings: Any = None, *, only: Any = None, from_task: str | None = None,
-            until: str | None = None, resume: str | None = None, callables: Any = None,
-            observers: Any = (), **overrides: Any) -> Any:
+    def run(
+        self,
+        settings: Any = None,
+        *,
+        only: Any = None,
+        from_task: str | None = None,
+        until: str | None = None,
+        resume: str | None = None,
+        callables: Any = None,
+        observers: Any = (),
+        **overrides: Any,
+    ) -> Any:
         """Run the plan's pending tasks and block until the run ends.
 
         Args:
@@ -208,20 +231,30 @@ class ExecutionPlan:
             UsageError: For bad settings, selections or resources.
             KeyboardInterrupt: When interrupted (the run is saved and resumable).
         """
-        handle = self._run_handle(settings, only, from_task, until, resume, callables,
-                                  observers, overrides)
+        handle = self._run_handle(
+            settings, only, from_task, until, resume, callables, observers, overrides
+        )
         return handle.run_blocking()
 
-    async def arun(self, settings: Any = None, *, only: Any = None,
-                   from_task: str | None = None, until: str | None = None,
-                   resume: str | None = None, callables: Any = None, observers: Any = (),
-                   **overrides: Any) -> Any:
+    async def arun(
+        self,
+        settings: Any = None,
+        *,
+        only: Any = None,
+        from_task: str | None = None,
+        until: str | None = None,
+        resume: str | None = None,
+        callables: Any = None,
+        observers: Any = (),
+        **overrides: Any,
+    ) -> Any:
         """Start the run on the running event loop and return its handle at once.
 
         Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end.
         """
-        handle = self._run_handle(settings, only, from_task, until, resume, callables,
-                                  observers, overrides)
+        handle = self._run_handle(
+            settings, only, from_task, until, resume, callables, observers, overrides
+        )
         return await handle.start()
 
     # -- views

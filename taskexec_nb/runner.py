@@ -77,7 +77,7 @@ def select_tasks(
     order = [t for t in plan.topological_order() if plan[t].state is TaskState.PENDING]
     for name, ref in (("--from", from_task), ("--until", until)):
         if ref is not None:
-            plan[ref]  # noqa: B018 - raises UsageError naming the unknown task
+            plan[ref]  # raises UsageError naming an unknown task
             if ref not in order:
                 raise UsageError(f"{name} {ref}: the task is not pending (done or cancelled)")
     if from_task is not None:
@@ -207,18 +207,20 @@ class RunHandle:
             st = states.get(task_id)
             started = st.started if st else None
             finished = st.finished if st else None
-            rows.append({
-                "id": task_id,
-                "phase": task.phase.number or "",
-                "story": task.story,
-                "status": st.status.value if st else TaskStatus.PENDING.value,
-                "attempt": st.attempt if st else 0,
-                "start": started,
-                "end": finished,
-                "duration": (finished - started) if started and finished else None,
-                "waiting_on": st.waiting_on if st else None,
-                "error": st.error if st else None,
-            })
+            rows.append(
+                {
+                    "id": task_id,
+                    "phase": task.phase.number or "",
+                    "story": task.story,
+                    "status": st.status.value if st else TaskStatus.PENDING.value,
+                    "attempt": st.attempt if st else 0,
+                    "start": started,
+                    "end": finished,
+                    "duration": (finished - started) if started and finished else None,
+                    "waiting_on": st.waiting_on if st else None,
+                    "error": st.error if st else None,
+                }
+            )
         return rows
 
     def status(self) -> pd.DataFrame:
@@ -227,8 +229,18 @@ class RunHandle:
 
         frame = pd.DataFrame(
             self.snapshot(),
-            columns=["id", "phase", "story", "status", "attempt", "start", "end", "duration",
-                     "waiting_on", "error"],
+            columns=[
+                "id",
+                "phase",
+                "story",
+                "status",
+                "attempt",
+                "start",
+                "end",
+                "duration",
+                "waiting_on",
+                "error",
+            ],
         )
         for col in ("start", "end"):
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
@@ -266,9 +278,16 @@ class RunHandle:
                 store.record_pgid(self.run_id, task_id, attempt, pgid)
 
             self._scheduler = Scheduler(
-                self.plan, self.settings, self.registry, self.bus, run_id=self.run_id,
-                selection=self.selection, log_dir=self.state_dir / "logs" / self.run_id,
-                writer=writer, attempts_before=attempts_before, on_process=started,
+                self.plan,
+                self.settings,
+                self.registry,
+                self.bus,
+                run_id=self.run_id,
+                selection=self.selection,
+                log_dir=self.state_dir / "logs" / self.run_id,
+                writer=writer,
+                attempts_before=attempts_before,
+                on_process=started,
                 on_process_end=reaper.remove,
             )
             self.result = await self._scheduler.run()
@@ -285,7 +304,8 @@ class RunHandle:
             if end_process_group(orphan["pgid"]):
                 self.notices.append(
                     f"ended process group {orphan['pgid']} left by run {orphan['run_id']} "
-                    f"({orphan['task_id']}, attempt {orphan['attempt']})")
+                    f"({orphan['task_id']}, attempt {orphan['attempt']})"
+                )
             store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
             store.mark_interrupted(orphan["run_id"])
         for run in store.runs():
@@ -315,21 +335,35 @@ class RunHandle:
                     if rec.def_hash == digest:
                         continue
                     self.notices.append(
-                        f"{task_id} changed since run {self.run_id} completed it: it runs again")
+                        f"{task_id} changed since run {self.run_id} completed it: it runs again"
+                    )
                 keep.append(task_id)
             selection = keep
         self.selection = selection
         for task_id in selection:
             task = self.plan[task_id]
-            rows.append({"task_id": task_id, "def_hash": task_hash(task), "line": task.line,
-                         "phase": task.phase.label, "story": task.story,
-                         "description": task.description})
+            rows.append(
+                {
+                    "task_id": task_id,
+                    "def_hash": task_hash(task),
+                    "line": task.line,
+                    "phase": task.phase.label,
+                    "story": task.story,
+                    "description": task.description,
+                }
+            )
         settings = self.settings.to_dict()
         if self.resumed:
             store.reopen_run(self.run_id, settings, rows)
         else:
-            store.create_run(self.run_id, str(Path(self.plan.path).resolve()),
-                             self.plan.mode.value, settings, selection, rows)
+            store.create_run(
+                self.run_id,
+                str(Path(self.plan.path).resolve()),
+                self.plan.mode.value,
+                settings,
+                selection,
+                rows,
+            )
         return attempts_before
 
     def start_in_thread(self) -> None:
@@ -339,7 +373,7 @@ class RunHandle:
         def target() -> None:
             try:
                 asyncio.run(self._main())
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
                 self._done.set()
 

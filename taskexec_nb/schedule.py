@@ -9,6 +9,7 @@ never writes the store itself: those are observers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,8 +57,10 @@ def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: Run
             have = settings.resources.get(name, 0)
             if amount > have:
                 where = f"{plan.path}:{task.params.line or task.line}"
-                problems.append(f"{where}: {task_id} needs {name}={amount:g} but the run has "
-                                f"{name}={have:g} (set resources, e.g. --resource {name}={amount:g})")
+                problems.append(
+                    f"{where}: {task_id} needs {name}={amount:g} but the run has "
+                    f"{name}={have:g} (set resources, e.g. --resource {name}={amount:g})"
+                )
     if problems:
         raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
 
@@ -118,8 +121,15 @@ class Scheduler:
         self._cancel_event: asyncio.Event | None = None
         self._in_use: dict[str, float] = {}
         self._workers = 0
-        self._tasks_dir = Path(plan.path).resolve().parent
-        self._base_env = {**os.environ, **settings.env}
+        tasks_file = Path(plan.path).resolve()
+        self._tasks_file = Path(plan.path)
+        self._tasks_dir = tasks_file.parent
+        self._base_env = {
+            **os.environ,
+            **settings.env,
+            "TASKEXEC_RUN_ID": run_id,
+            "TASKEXEC_TASKS_FILE": str(tasks_file),
+        }
 
     # -- control (call on the loop's thread) -----------------------------------------------
     @property
@@ -183,23 +193,23 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._cancel_event = asyncio.Event()
         tracker = self.plan.tracker(self.selection)
-        self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value,
-                   tasks=len(self.selection))
+        self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))
         ready: list[str] = []
         running: dict[asyncio.Future[Any], str] = {}
         waker: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
         try:
             while True:
-                ready.extend(tracker.get_ready())
+                new = tracker.get_ready()
+                if new:
+                    self._announce(new)
+                    ready.extend(new)
                 if self._cancelled or self._stop_reason:
                     ready.clear()
                 elif not self._paused:
                     self._dispatch(ready, running)
                 if not running and (self._cancelled or self._stop_reason or not ready):
                     break
-                done, _ = await asyncio.wait(
-                    [*running, waker], return_when=asyncio.FIRST_COMPLETED
-                )
+                done, _ = await asyncio.wait([*running, waker], return_when=asyncio.FIRST_COMPLETED)
                 if waker in done:
                     self._wake.clear()
                     waker = asyncio.ensure_future(self._wake.wait())
@@ -212,9 +222,23 @@ class Scheduler:
                 fut.cancel()
         return self._finish_run()
 
+    def _announce(self, task_ids: Sequence[str]) -> None:
+        """Report newly ready tasks as queued (waiting for a worker when none is free)."""
+        free = self.settings.max_workers - self._workers
+        for n, task_id in enumerate(task_ids):
+            waiting = "a worker" if n >= free else None
+            state = self.states[task_id]
+            state.status, state.waiting_on = TaskStatus.QUEUED, waiting
+            self._emit(
+                EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value, waiting_on=waiting
+            )
+
     def _dispatch(self, ready: list[str], running: dict[asyncio.Future[Any], str]) -> None:
         keep: list[str] = []
-        for task_id in ready:
+        for n, task_id in enumerate(ready):
+            if self._workers >= self.settings.max_workers:
+                keep.extend(ready[n:])  # every task needs a worker: no need to look further
+                break
             task = self.plan[task_id]
             waiting = self._waiting_on(task)
             state = self.states[task_id]
@@ -223,11 +247,15 @@ class Scheduler:
                 fut = asyncio.ensure_future(self._run_task(task))
                 running[fut] = task_id
                 continue
-            if state.status is not TaskStatus.QUEUED or state.waiting_on != waiting:
+            if state.waiting_on != waiting:
                 state.status = TaskStatus.QUEUED
                 state.waiting_on = waiting
-                self._emit(EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value,
-                           waiting_on=waiting)
+                self._emit(
+                    EventKind.TASK_QUEUED,
+                    task_id,
+                    status=TaskStatus.QUEUED.value,
+                    waiting_on=waiting,
+                )
             keep.append(task_id)
         ready[:] = keep
 
@@ -261,8 +289,11 @@ class Scheduler:
             if state.status.finished:
                 continue
             if self._cancelled:
-                self._finish_task(state.task_id, TaskStatus.CANCELLED,
-                                  reason="interrupted" if self._interrupted else "run cancelled")
+                self._finish_task(
+                    state.task_id,
+                    TaskStatus.CANCELLED,
+                    reason="interrupted" if self._interrupted else "run cancelled",
+                )
             else:
                 reason = self._stop_reason or "not started"
                 self._finish_task(state.task_id, TaskStatus.SKIPPED, reason=reason)
@@ -328,14 +359,19 @@ class Scheduler:
                 self._finish_task(task.id, status, attempt, outcome)
                 return status
             delay = backoff * (2**i)
-            self._emit(EventKind.TASK_RETRYING, task.id, attempt, TaskStatus.QUEUED.value,
-                       attempt_status=outcome.status.value, delay=delay, **_outcome_data(outcome))
+            self._emit(
+                EventKind.TASK_RETRYING,
+                task.id,
+                attempt,
+                TaskStatus.QUEUED.value,
+                attempt_status=outcome.status.value,
+                delay=delay,
+                **_outcome_data(outcome),
+            )
             self.states[task.id].status = TaskStatus.QUEUED
             assert self._cancel_event is not None
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._cancel_event.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
             if self._cancelled:
                 self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
@@ -351,16 +387,32 @@ class Scheduler:
         state = self.states[task.id]
         state.status, state.attempt, state.waiting_on = TaskStatus.RUNNING, attempt, None
         state.log_path = str(log_path)
-        self._emit(EventKind.TASK_STARTED, task.id, attempt, TaskStatus.RUNNING.value,
-                   log_path=str(log_path), executor=executor.name)
+        self._emit(
+            EventKind.TASK_STARTED,
+            task.id,
+            attempt,
+            TaskStatus.RUNNING.value,
+            log_path=str(log_path),
+            executor=executor.name,
+        )
         timeout = task.params.timeout if task.params.timeout is not None else self.settings.timeout
         ctx = AttemptContext(
-            run_id=self.run_id, task=task, attempt=attempt, settings=self.settings,
-            tasks_file=Path(self.plan.path), cwd=self._cwd(task), env=self._env(task, attempt),
-            timeout=timeout, log_path=log_path, artifact_dir=self.log_dir, control=control,
+            run_id=self.run_id,
+            task=task,
+            attempt=attempt,
+            settings=self.settings,
+            tasks_file=self._tasks_file,
+            cwd=self._cwd(task),
+            env=self._env(task, attempt),
+            timeout=timeout,
+            log_path=log_path,
+            artifact_dir=self.log_dir,
+            control=control,
             on_output=lambda stream, text: self._emit(
-                EventKind.TASK_OUTPUT, task.id, attempt, stream=stream, text=text),
-            paused_time=self.paused_time, is_paused=lambda: self._paused,
+                EventKind.TASK_OUTPUT, task.id, attempt, stream=stream, text=text
+            ),
+            paused_time=self.paused_time,
+            is_paused=lambda: self._paused,
         )
         try:
             if self._cancelled:
@@ -368,7 +420,7 @@ class Scheduler:
             return await executor.run(ctx)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - an executor bug is this task's failure
+        except Exception as exc:  # an executor bug is this task's failure
             message = f"executor {executor.name!r} failed: {type(exc).__name__}: {exc}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         finally:
@@ -385,14 +437,9 @@ class Scheduler:
         return (base / task.params.cwd) if task.params.cwd else base
 
     def _env(self, task: Task, attempt: int) -> dict[str, str]:
-        env = dict(self._base_env)
-        env.update(task.params.env)
-        env.update(
-            TASKEXEC_RUN_ID=self.run_id,
-            TASKEXEC_TASK_ID=task.id,
-            TASKEXEC_ATTEMPT=str(attempt),
-            TASKEXEC_TASKS_FILE=str(Path(self.plan.path).resolve()),
-        )
+        env = {**self._base_env, **task.params.env}
+        env["TASKEXEC_TASK_ID"] = task.id
+        env["TASKEXEC_ATTEMPT"] = str(attempt)
         return env
 
     def _tick(self, task: Task) -> None:
@@ -402,8 +449,14 @@ class Scheduler:
         if conflict:
             self._emit(EventKind.NOTICE, task.id, warning=conflict)
 
-    def _finish_task(self, task_id: str, status: TaskStatus, attempt: int | None = None,
-                     outcome: Outcome | None = None, **data: Any) -> None:
+    def _finish_task(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        attempt: int | None = None,
+        outcome: Outcome | None = None,
+        **data: Any,
+    ) -> None:
         state = self.states[task_id]
         state.status = status
         state.waiting_on = None
@@ -414,8 +467,14 @@ class Scheduler:
             state.error = data["reason"]
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
 
-    def _emit(self, kind: EventKind, task_id: str | None = None, attempt: int | None = None,
-              status: str | None = None, **data: Any) -> None:
+    def _emit(
+        self,
+        kind: EventKind,
+        task_id: str | None = None,
+        attempt: int | None = None,
+        status: str | None = None,
+        **data: Any,
+    ) -> None:
         event = Event(kind, self.run_id, task_id, attempt, status, data)
         if task_id is not None and task_id in self.states:
             state = self.states[task_id]

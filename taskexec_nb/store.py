@@ -7,6 +7,7 @@ killing the runner at any moment loses no finished task's record.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -49,11 +50,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
 """
 
-# Events after which the store commits at once: anything a resume depends on.
+# Events after which the store commits at once.
 _DURABLE = frozenset(
-    {EventKind.RUN_STARTED, EventKind.TASK_STARTED, EventKind.TASK_FINISHED,
-     EventKind.RUN_FINISHED, EventKind.RUN_PAUSED, EventKind.RUN_RESUMED}
+    {EventKind.RUN_STARTED, EventKind.RUN_FINISHED, EventKind.RUN_PAUSED, EventKind.RUN_RESUMED}
 )
+_BUFFER_LIMIT = 5000
+
+Statement = tuple[str, tuple[Any, ...]]
 
 
 class StoreError(TaskexecError):
@@ -95,6 +98,8 @@ class StateStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the state store: {exc}") from None
         self._dirty = False
+        self._buffer: list[Statement] = []
+        self._flush_scheduled = False
 
     def close(self) -> None:
         """Commit and close."""
@@ -102,13 +107,41 @@ class StateStore:
         self._db.close()
 
     def commit(self) -> None:
-        """Commit pending writes."""
+        """Write buffered statements (grouped with ``executemany``) and commit."""
+        self._flush_scheduled = False
+        buffer, self._buffer = self._buffer, []
+        start = 0
+        while start < len(buffer):
+            query = buffer[start][0]
+            end = start + 1
+            while end < len(buffer) and buffer[end][0] == query:
+                end += 1
+            self._db.executemany(query, [params for _, params in buffer[start:end]])
+            self._dirty = True
+            start = end
         if self._dirty:
             self._db.commit()
             self._dirty = False
 
+    def _commit_soon(self) -> None:
+        """Commit at the end of the current event-loop step (several finishes, one commit).
+
+        The scheduler starts a finished task's dependents only on a later step,
+        so the commit is always on disk before any of them runs.
+        """
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.commit()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.commit)
+
     @contextmanager
     def _write(self, durable: bool) -> Iterator[sqlite3.Connection]:
+        self.commit()
         yield self._db
         self._dirty = True
         if durable:
@@ -129,23 +162,44 @@ class StateStore:
             db.execute(
                 "INSERT INTO runs (run_id, tasks_file, mode, status, started, pid, host, settings,"
                 " selection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, tasks_file, mode, RunStatus.RUNNING.value, time.time(), os.getpid(),
-                 socket.gethostname(), json.dumps(settings, default=str),
-                 json.dumps(list(selection))),
+                (
+                    run_id,
+                    tasks_file,
+                    mode,
+                    RunStatus.RUNNING.value,
+                    time.time(),
+                    os.getpid(),
+                    socket.gethostname(),
+                    json.dumps(settings, default=str),
+                    json.dumps(list(selection)),
+                ),
             )
             db.executemany(
                 "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story,"
                 " description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, t["task_id"], t["def_hash"], t.get("status", "pending"), t["line"],
-                  t["phase"], t["story"], t["description"]) for t in tasks],
+                [
+                    (
+                        run_id,
+                        t["task_id"],
+                        t["def_hash"],
+                        t.get("status", "pending"),
+                        t["line"],
+                        t["phase"],
+                        t["story"],
+                        t["description"],
+                    )
+                    for t in tasks
+                ],
             )
 
-    def reopen_run(self, run_id: str, settings: Mapping[str, Any],
-                   tasks: Iterable[Mapping[str, Any]]) -> None:
+    def reopen_run(
+        self, run_id: str, settings: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]]
+    ) -> None:
         """Mark a run as running again (resume); reset unfinished tasks to pending."""
         with self._write(durable=True) as db:
             db.execute(
-                "UPDATE runs SET status = ?, finished = NULL, pid = ?, settings = ? WHERE run_id = ?",
+                "UPDATE runs SET status = ?, finished = NULL, pid = ?, settings = ?"
+                " WHERE run_id = ?",
                 (RunStatus.RUNNING.value, os.getpid(), json.dumps(settings, default=str), run_id),
             )
             for t in tasks:
@@ -154,40 +208,63 @@ class StateStore:
                     " description) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id)"
                     " DO UPDATE SET def_hash = excluded.def_hash, status = excluded.status,"
                     " line = excluded.line, waiting_on = NULL",
-                    (run_id, t["task_id"], t["def_hash"], t.get("status", "pending"), t["line"],
-                     t["phase"], t["story"], t["description"]),
+                    (
+                        run_id,
+                        t["task_id"],
+                        t["def_hash"],
+                        t.get("status", "pending"),
+                        t["line"],
+                        t["phase"],
+                        t["story"],
+                        t["description"],
+                    ),
                 )
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
         """Remember an attempt's process group at once (a resume ends it if it outlives us)."""
-        with self._write(durable=True) as db:
-            db.execute(
+        self._buffer.append(
+            (
                 "UPDATE attempts SET pgid = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
                 (pgid, run_id, task_id, attempt),
             )
+        )
+        self.commit()
 
     def __call__(self, event: Event) -> None:
         """Observer entry point: record one event."""
         if event.kind is EventKind.TASK_OUTPUT:
             return  # output lives in the log files
-        durable = event.kind in _DURABLE
-        with self._write(durable) as db:
-            db.execute(
+        buf = self._buffer
+        buf.append(
+            (
                 "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event.run_id, event.time, event.kind.value, event.task_id, event.attempt,
-                 event.status, json.dumps(dict(event.data), default=str) if event.data else None),
+                (
+                    event.run_id,
+                    event.time,
+                    event.kind.value,
+                    event.task_id,
+                    event.attempt,
+                    event.status,
+                    json.dumps(dict(event.data), default=str) if event.data else None,
+                ),
             )
-            handler = _HANDLERS.get(event.kind)
-            if handler is not None:
-                handler(db, event)
+        )
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(buf, event)
+        if event.kind in _DURABLE or len(buf) > _BUFFER_LIMIT:
+            self.commit()
+        elif event.kind is EventKind.TASK_FINISHED:
+            self._commit_soon()
 
     # -- reading
     def runs(self, tasks_file: str | None = None) -> list[dict[str, Any]]:
         """Runs, newest first, with task counts by status."""
         query = "SELECT * FROM runs" + (" WHERE tasks_file = ?" if tasks_file else "")
-        rows = self._rows(query + " ORDER BY started DESC, rowid DESC",
-                          (tasks_file,) if tasks_file else ())
+        rows = self._rows(
+            query + " ORDER BY started DESC, rowid DESC", (tasks_file,) if tasks_file else ()
+        )
         for row in rows:
             counts = self._db.execute(
                 "SELECT status, COUNT(*) FROM tasks WHERE run_id = ? GROUP BY status",
@@ -204,8 +281,10 @@ class StateStore:
         """
         rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if not rows:
-            recent = [r["run_id"] for r in self._rows(
-                "SELECT run_id FROM runs ORDER BY started DESC LIMIT 5", ())]
+            recent = [
+                r["run_id"]
+                for r in self._rows("SELECT run_id FROM runs ORDER BY started DESC LIMIT 5", ())
+            ]
             known = ", ".join(recent) if recent else "none yet"
             raise StoreError(f"no run {run_id!r} in {self.path} (recent runs: {known})")
         return rows[0]
@@ -222,8 +301,15 @@ class StateStore:
     def task_records(self, run_id: str) -> dict[str, TaskRecord]:
         """A run's tasks by ID."""
         return {
-            r["task_id"]: TaskRecord(r["task_id"], r["status"], r["attempt"], r["def_hash"],
-                                     r["error"], r["started"], r["finished"])
+            r["task_id"]: TaskRecord(
+                r["task_id"],
+                r["status"],
+                r["attempt"],
+                r["def_hash"],
+                r["error"],
+                r["started"],
+                r["finished"],
+            )
             for r in self.tasks(run_id)
         }
 
@@ -244,7 +330,9 @@ class StateStore:
         """Attempts still marked running whose runner process is gone."""
         rows = self._rows(
             "SELECT a.run_id, a.task_id, a.attempt, a.pgid, r.pid, r.host FROM attempts a"
-            " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL", ())
+            " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL",
+            (),
+        )
         host = socket.gethostname()
         return [r for r in rows if r["host"] == host and not _alive(r["pid"])]
 
@@ -254,18 +342,32 @@ class StateStore:
             db.execute(
                 "UPDATE attempts SET status = ?, finished = ?, error = ? WHERE run_id = ? AND"
                 " task_id = ? AND attempt = ? AND finished IS NULL",
-                (TaskStatus.CANCELLED.value, time.time(), "runner died; ended on resume",
-                 run_id, task_id, attempt),
+                (
+                    TaskStatus.CANCELLED.value,
+                    time.time(),
+                    "runner died; ended on resume",
+                    run_id,
+                    task_id,
+                    attempt,
+                ),
             )
 
     def mark_interrupted(self, run_id: str) -> None:
         """Mark a run whose runner died as interrupted (so it can be resumed)."""
         with self._write(durable=True) as db:
-            db.execute("UPDATE runs SET status = ? WHERE run_id = ? AND status IN (?, ?)",
-                       (RunStatus.INTERRUPTED.value, run_id, RunStatus.RUNNING.value,
-                        RunStatus.PAUSED.value))
+            db.execute(
+                "UPDATE runs SET status = ? WHERE run_id = ? AND status IN (?, ?)",
+                (
+                    RunStatus.INTERRUPTED.value,
+                    run_id,
+                    RunStatus.RUNNING.value,
+                    RunStatus.PAUSED.value,
+                ),
+            )
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        if self._buffer:
+            self.commit()
         cur = self._db.execute(query, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -279,66 +381,117 @@ def _alive(pid: int | None) -> bool:
     return process_alive(pid)
 
 
-def _run_started(db: sqlite3.Connection, e: Event) -> None:
-    db.execute("UPDATE runs SET status = ? WHERE run_id = ?", (RunStatus.RUNNING.value, e.run_id))
+def _run_started(buf: list[Statement], e: Event) -> None:
+    buf.append(("UPDATE runs SET status = ? WHERE run_id = ?", (RunStatus.RUNNING.value, e.run_id)))
 
 
-def _task_queued(db: sqlite3.Connection, e: Event) -> None:
-    db.execute(
-        "UPDATE tasks SET status = ?, waiting_on = ? WHERE run_id = ? AND task_id = ?",
-        (TaskStatus.QUEUED.value, e.data.get("waiting_on"), e.run_id, e.task_id),
+def _task_queued(buf: list[Statement], e: Event) -> None:
+    buf.append(
+        (
+            "UPDATE tasks SET status = ?, waiting_on = ? WHERE run_id = ? AND task_id = ?",
+            (TaskStatus.QUEUED.value, e.data.get("waiting_on"), e.run_id, e.task_id),
+        )
     )
 
 
-def _task_started(db: sqlite3.Connection, e: Event) -> None:
-    db.execute(
-        "UPDATE tasks SET status = ?, attempt = ?, started = COALESCE(started, ?), waiting_on ="
-        " NULL, log_path = ?, finished = NULL WHERE run_id = ? AND task_id = ?",
-        (TaskStatus.RUNNING.value, e.attempt, e.time, e.data.get("log_path"), e.run_id,
-         e.task_id),
+def _task_started(buf: list[Statement], e: Event) -> None:
+    buf.append(
+        (
+            "UPDATE tasks SET status = ?, attempt = ?, started = COALESCE(started, ?), waiting_on ="
+            " NULL, log_path = ?, finished = NULL WHERE run_id = ? AND task_id = ?",
+            (
+                TaskStatus.RUNNING.value,
+                e.attempt,
+                e.time,
+                e.data.get("log_path"),
+                e.run_id,
+                e.task_id,
+            ),
+        )
     )
-    db.execute(
-        "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, status, started, log_path)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (e.run_id, e.task_id, e.attempt, TaskStatus.RUNNING.value, e.time,
-         e.data.get("log_path")),
+    buf.append(
+        (
+            "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, status, started, log_path)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                e.run_id,
+                e.task_id,
+                e.attempt,
+                TaskStatus.RUNNING.value,
+                e.time,
+                e.data.get("log_path"),
+            ),
+        )
     )
 
 
-def _attempt_end(db: sqlite3.Connection, e: Event, status: str) -> None:
+def _attempt_end(buf: list[Statement], e: Event, status: str) -> None:
     d = e.data
-    db.execute(
-        "UPDATE attempts SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
-        " tail = ?, stderr_tail = ?, artifacts = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
-        (status, e.time, d.get("exit_code"), d.get("signal"), d.get("error"), d.get("tail"),
-         d.get("stderr_tail"), json.dumps(d.get("artifacts") or {}), e.run_id, e.task_id,
-         e.attempt),
+    buf.append(
+        (
+            "UPDATE attempts SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
+            " tail = ?, stderr_tail = ?, artifacts = ?"
+            " WHERE run_id = ? AND task_id = ? AND attempt = ?",
+            (
+                status,
+                e.time,
+                d.get("exit_code"),
+                d.get("signal"),
+                d.get("error"),
+                d.get("tail"),
+                d.get("stderr_tail"),
+                json.dumps(d.get("artifacts") or {}),
+                e.run_id,
+                e.task_id,
+                e.attempt,
+            ),
+        )
     )
 
 
-def _task_retrying(db: sqlite3.Connection, e: Event) -> None:
-    _attempt_end(db, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
-    db.execute("UPDATE tasks SET status = ? WHERE run_id = ? AND task_id = ?",
-               (TaskStatus.QUEUED.value, e.run_id, e.task_id))
+def _task_retrying(buf: list[Statement], e: Event) -> None:
+    _attempt_end(buf, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
+    buf.append(
+        (
+            "UPDATE tasks SET status = ? WHERE run_id = ? AND task_id = ?",
+            (TaskStatus.QUEUED.value, e.run_id, e.task_id),
+        )
+    )
 
 
-def _task_finished(db: sqlite3.Connection, e: Event) -> None:
+def _task_finished(buf: list[Statement], e: Event) -> None:
     d = e.data
     if e.attempt:
-        _attempt_end(db, e, e.status or "")
-    db.execute(
-        "UPDATE tasks SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
-        " tail = ?, stderr_tail = ?, waiting_on = NULL, attempt = COALESCE(?, attempt)"
-        " WHERE run_id = ? AND task_id = ?",
-        (e.status, e.time, d.get("exit_code"), d.get("signal"), d.get("error") or d.get("reason"),
-         d.get("tail"), d.get("stderr_tail"), e.attempt, e.run_id, e.task_id),
+        _attempt_end(buf, e, e.status or "")
+    buf.append(
+        (
+            "UPDATE tasks SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
+            " tail = ?, stderr_tail = ?, waiting_on = NULL, attempt = COALESCE(?, attempt)"
+            " WHERE run_id = ? AND task_id = ?",
+            (
+                e.status,
+                e.time,
+                d.get("exit_code"),
+                d.get("signal"),
+                d.get("error") or d.get("reason"),
+                d.get("tail"),
+                d.get("stderr_tail"),
+                e.attempt,
+                e.run_id,
+                e.task_id,
+            ),
+        )
     )
 
 
-def _run_status(db: sqlite3.Connection, e: Event) -> None:
+def _run_status(buf: list[Statement], e: Event) -> None:
     finished = e.time if e.kind is EventKind.RUN_FINISHED else None
-    db.execute("UPDATE runs SET status = ?, finished = ? WHERE run_id = ?",
-               (e.status, finished, e.run_id))
+    buf.append(
+        (
+            "UPDATE runs SET status = ?, finished = ? WHERE run_id = ?",
+            (e.status, finished, e.run_id),
+        )
+    )
 
 
 _HANDLERS = {

@@ -34,8 +34,14 @@ class TerminalView:
         rate: Redraws per second in live mode.
     """
 
-    def __init__(self, stream: TextIO, total: int, live: bool | None = None,
-                 verbose: bool = False, rate: float = 10.0) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int,
+        live: bool | None = None,
+        verbose: bool = False,
+        rate: float = 10.0,
+    ) -> None:
         self.stream = stream
         self.total = total
         self.live = stream.isatty() if live is None else live
@@ -67,8 +73,10 @@ class TerminalView:
             elif kind is EventKind.TASK_RETRYING and event.task_id:
                 self.running.pop(event.task_id, None)
                 delay = event.data.get("delay", 0)
-                lines.append(f"  retry  {event.task_id} after attempt {event.attempt}: "
-                             f"{event.data.get('error')} (next in {delay:g} s)")
+                lines.append(
+                    f"  retry  {event.task_id} after attempt {event.attempt}: "
+                    f"{event.data.get('error')} (next in {delay:g} s)"
+                )
             elif kind is EventKind.TASK_FINISHED and event.task_id and event.status:
                 self.running.pop(event.task_id, None)
                 self.counts[event.status] = self.counts.get(event.status, 0) + 1

@@ -83,8 +83,10 @@ class CheckboxWriter:
         except OSError as exc:
             return f"{self.path}: cannot read to tick {task_id}: {exc.strerror or exc}"
         if digest(data) != self.expected:
-            return (f"{self.path} changed on disk since it was loaded; {task_id} was not ticked "
-                    "(nothing was overwritten): reload the file or tick it by hand")
+            return (
+                f"{self.path} changed on disk since it was loaded; {task_id} was not ticked "
+                "(nothing was overwritten): reload the file or tick it by hand"
+            )
         new = tick(data, line, task_id)
         if new is None:
             return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"

@@ -51,8 +51,11 @@ class ProcessControl:
     :meth:`suspend`, :meth:`resume` and :meth:`stop`.
     """
 
-    def __init__(self, on_attach: Callable[[int], None] | None = None,
-                 on_detach: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_attach: Callable[[int], None] | None = None,
+        on_detach: Callable[[int], None] | None = None,
+    ) -> None:
         self.pgid: int | None = None
         self.cancelled = False
         self.suspended = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import inspect
 import json
 import shutil
@@ -42,7 +43,9 @@ class ShellExecutor:
         script = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.sh"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(action.code or "", encoding="utf-8")
-        return await run_process(ctx, [*_shell_for(action.language, ctx.settings.shell), str(script)])
+        return await run_process(
+            ctx, [*_shell_for(action.language, ctx.settings.shell), str(script)]
+        )
 
 
 class PythonExecutor:
@@ -83,14 +86,27 @@ class NotebookExecutor:
             **dict(ctx.task.params.params),
         }
         argv = [
-            sys.executable, "-m", "papermill", str(source), str(output),
-            "-y", json.dumps(parameters), "--cwd", str(ctx.cwd), "--no-progress-bar",
+            sys.executable,
+            "-m",
+            "papermill",
+            str(source),
+            str(output),
+            "-y",
+            json.dumps(parameters),
+            "--cwd",
+            str(ctx.cwd),
+            "--no-progress-bar",
         ]
         outcome = await run_process(ctx, argv)
         if output.exists():
             return Outcome(
-                outcome.status, outcome.exit_code, outcome.signal, outcome.error,
-                outcome.tail, outcome.stderr_tail, {"notebook": str(output)},
+                outcome.status,
+                outcome.exit_code,
+                outcome.signal,
+                outcome.error,
+                outcome.tail,
+                outcome.stderr_tail,
+                {"notebook": str(output)},
             )
         return outcome
 
@@ -157,8 +173,10 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
             argv.append(element.format_map(values))
         except KeyError as exc:
             known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise ValueError(f"agent_command: unknown placeholder {{{exc.args[0]}}} in {element!r} "
-                             f"(known: {known})") from None
+            raise ValueError(
+                f"agent_command: unknown placeholder {{{exc.args[0]}}} in {element!r} "
+                f"(known: {known})"
+            ) from None
         except (ValueError, IndexError) as exc:
             raise ValueError(f"agent_command: bad template element {element!r}: {exc}") from None
         used_prompt = used_prompt or "{prompt}" in element
@@ -174,8 +192,10 @@ class AgentExecutor:
         """Start the agent for this task."""
         template = ctx.settings.agent_command
         if not template:
-            message = ("no agent_command is configured; set agent_command to an argv such as "
-                       "['my-agent', '--prompt', '{prompt}'], or no_action='skip'")
+            message = (
+                "no agent_command is configured; set agent_command to an argv such as "
+                "['my-agent', '--prompt', '{prompt}'], or no_action='skip'"
+            )
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         try:
             argv, in_argv = agent_argv(template, ctx.task, str(ctx.tasks_file))
@@ -244,12 +264,16 @@ class CallableExecutor:
             return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the task's own failure is its result
+        except Exception as exc:  # the task's own failure is its result
             text = "".join(traceback.format_exception(exc)).rstrip()
             lines = text.splitlines()[-ctx.settings.tail_lines :]
             _log(ctx, text)
-            return Outcome(TaskStatus.FAILED, error=f"{type(exc).__name__}: {exc}",
-                           tail="\n".join(lines), stderr_tail="\n".join(lines))
+            return Outcome(
+                TaskStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}",
+                tail="\n".join(lines),
+                stderr_tail="\n".join(lines),
+            )
         if result is False:
             return Outcome(TaskStatus.FAILED, error="the callable returned False")
         return Outcome(TaskStatus.COMPLETED)
@@ -261,13 +285,15 @@ def _log(ctx: AttemptContext, text: str) -> None:
         f.write(text + "\n")
 
 
+@functools.lru_cache(maxsize=256)
 def _takes_argument(fn: TaskFunction) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-               for p in params)
+    return any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+    )
 
 
 def _import_callable(reference: str) -> TaskFunction:
