@@ -98,7 +98,10 @@ class StateStore:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the state store: {exc}") from None
         self._dirty = False
-        self._buffer: list[Statement] = []
+        self._events: list[tuple[Any, ...]] = []
+        self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._attempt_rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self._statements: list[Statement] = []
         self._flush_scheduled = False
 
     def close(self) -> None:
@@ -107,20 +110,51 @@ class StateStore:
         self._db.close()
 
     def commit(self) -> None:
-        """Write buffered statements (grouped with ``executemany``) and commit."""
+        """Write what is buffered and commit.
+
+        Events are inserted with one ``executemany``; the updates of each task
+        and attempt row are merged first, so a task that was queued, started
+        and finished since the last commit costs one statement, not three.
+        """
         self._flush_scheduled = False
-        buffer, self._buffer = self._buffer, []
-        start = 0
-        while start < len(buffer):
-            query = buffer[start][0]
-            end = start + 1
-            while end < len(buffer) and buffer[end][0] == query:
-                end += 1
-            self._db.executemany(query, [params for _, params in buffer[start:end]])
+        db = self._db
+        if self._events:
+            db.executemany(
+                "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self._events,
+            )
+            self._events = []
             self._dirty = True
-            start = end
+        if self._attempt_rows:
+            for cols, rows in _group(self._attempt_rows).items():
+                names = ("run_id", "task_id", "attempt", *cols)
+                sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+                db.executemany(
+                    f"INSERT INTO attempts ({', '.join(names)}) VALUES"
+                    f" ({', '.join('?' * len(names))}) ON CONFLICT (run_id, task_id, attempt)"
+                    f" DO UPDATE SET {sets}",
+                    [(*key, *vals) for key, vals in rows],
+                )
+            self._attempt_rows = {}
+            self._dirty = True
+        if self._task_rows:
+            for cols, rows in _group(self._task_rows).items():
+                sets = ", ".join(
+                    f"{c} = COALESCE({c}, ?)" if c == "started" else f"{c} = ?" for c in cols
+                )
+                db.executemany(
+                    f"UPDATE tasks SET {sets} WHERE run_id = ? AND task_id = ?",
+                    [(*vals, *key) for key, vals in rows],
+                )
+            self._task_rows = {}
+            self._dirty = True
+        for query, params in self._statements:
+            db.execute(query, params)
+            self._dirty = True
+        self._statements = []
         if self._dirty:
-            self._db.commit()
+            db.commit()
             self._dirty = False
 
     def _commit_soon(self) -> None:
@@ -222,7 +256,7 @@ class StateStore:
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
         """Remember an attempt's process group at once (a resume ends it if it outlives us)."""
-        self._buffer.append(
+        self._statements.append(
             (
                 "UPDATE attempts SET pgid = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
                 (pgid, run_id, task_id, attempt),
@@ -234,26 +268,21 @@ class StateStore:
         """Observer entry point: record one event."""
         if event.kind is EventKind.TASK_OUTPUT:
             return  # output lives in the log files
-        buf = self._buffer
-        buf.append(
+        self._events.append(
             (
-                "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.run_id,
-                    event.time,
-                    event.kind.value,
-                    event.task_id,
-                    event.attempt,
-                    event.status,
-                    json.dumps(dict(event.data), default=str) if event.data else None,
-                ),
+                event.run_id,
+                event.time,
+                event.kind.value,
+                event.task_id,
+                event.attempt,
+                event.status,
+                json.dumps(dict(event.data), default=str) if event.data else None,
             )
         )
         handler = _HANDLERS.get(event.kind)
         if handler is not None:
-            handler(buf, event)
-        if event.kind in _DURABLE or len(buf) > _BUFFER_LIMIT:
+            handler(self, event)
+        if event.kind in _DURABLE or len(self._events) > _BUFFER_LIMIT:
             self.commit()
         elif event.kind is EventKind.TASK_FINISHED:
             self._commit_soon()
@@ -366,7 +395,7 @@ class StateStore:
             )
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        if self._buffer:
+        if self._events or self._task_rows or self._attempt_rows or self._statements:
             self.commit()
         cur = self._db.execute(query, params)
         names = [d[0] for d in cur.description]
@@ -381,112 +410,91 @@ def _alive(pid: int | None) -> bool:
     return process_alive(pid)
 
 
-def _run_started(buf: list[Statement], e: Event) -> None:
-    buf.append(("UPDATE runs SET status = ? WHERE run_id = ?", (RunStatus.RUNNING.value, e.run_id)))
+def _group(
+    rows: dict[Any, dict[str, Any]],
+) -> dict[tuple[str, ...], list[tuple[Any, tuple[Any, ...]]]]:
+    """Rows by the set of columns they change (one ``executemany`` per set)."""
+    out: dict[tuple[str, ...], list[tuple[Any, tuple[Any, ...]]]] = {}
+    for key, values in rows.items():
+        cols = tuple(sorted(values))
+        out.setdefault(cols, []).append((key, tuple(values[c] for c in cols)))
+    return out
 
 
-def _task_queued(buf: list[Statement], e: Event) -> None:
-    buf.append(
-        (
-            "UPDATE tasks SET status = ?, waiting_on = ? WHERE run_id = ? AND task_id = ?",
-            (TaskStatus.QUEUED.value, e.data.get("waiting_on"), e.run_id, e.task_id),
-        )
+def _task(store: StateStore, e: Event) -> dict[str, Any]:
+    return store._task_rows.setdefault((e.run_id, e.task_id or ""), {})
+
+
+def _attempt(store: StateStore, e: Event) -> dict[str, Any]:
+    return store._attempt_rows.setdefault((e.run_id, e.task_id or "", e.attempt or 0), {})
+
+
+def _run_started(store: StateStore, e: Event) -> None:
+    store._statements.append(
+        ("UPDATE runs SET status = ? WHERE run_id = ?", (RunStatus.RUNNING.value, e.run_id))
     )
 
 
-def _task_started(buf: list[Statement], e: Event) -> None:
-    buf.append(
-        (
-            "UPDATE tasks SET status = ?, attempt = ?, started = COALESCE(started, ?), waiting_on ="
-            " NULL, log_path = ?, finished = NULL WHERE run_id = ? AND task_id = ?",
-            (
-                TaskStatus.RUNNING.value,
-                e.attempt,
-                e.time,
-                e.data.get("log_path"),
-                e.run_id,
-                e.task_id,
-            ),
-        )
+def _task_queued(store: StateStore, e: Event) -> None:
+    _task(store, e).update(status=TaskStatus.QUEUED.value, waiting_on=e.data.get("waiting_on"))
+
+
+def _task_started(store: StateStore, e: Event) -> None:
+    row = _task(store, e)
+    row.update(
+        status=TaskStatus.RUNNING.value,
+        attempt=e.attempt,
+        waiting_on=None,
+        log_path=e.data.get("log_path"),
+        finished=None,
     )
-    buf.append(
-        (
-            "INSERT OR REPLACE INTO attempts (run_id, task_id, attempt, status, started, log_path)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                e.run_id,
-                e.task_id,
-                e.attempt,
-                TaskStatus.RUNNING.value,
-                e.time,
-                e.data.get("log_path"),
-            ),
-        )
+    row.setdefault("started", e.time)
+    _attempt(store, e).update(
+        status=TaskStatus.RUNNING.value, started=e.time, log_path=e.data.get("log_path")
     )
 
 
-def _attempt_end(buf: list[Statement], e: Event, status: str) -> None:
+def _attempt_end(store: StateStore, e: Event, status: str) -> None:
     d = e.data
-    buf.append(
-        (
-            "UPDATE attempts SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
-            " tail = ?, stderr_tail = ?, artifacts = ?"
-            " WHERE run_id = ? AND task_id = ? AND attempt = ?",
-            (
-                status,
-                e.time,
-                d.get("exit_code"),
-                d.get("signal"),
-                d.get("error"),
-                d.get("tail"),
-                d.get("stderr_tail"),
-                json.dumps(d.get("artifacts") or {}),
-                e.run_id,
-                e.task_id,
-                e.attempt,
-            ),
-        )
+    _attempt(store, e).update(
+        status=status,
+        finished=e.time,
+        exit_code=d.get("exit_code"),
+        signal=d.get("signal"),
+        error=d.get("error"),
+        tail=d.get("tail"),
+        stderr_tail=d.get("stderr_tail"),
+        artifacts=json.dumps(d.get("artifacts") or {}),
     )
 
 
-def _task_retrying(buf: list[Statement], e: Event) -> None:
-    _attempt_end(buf, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
-    buf.append(
-        (
-            "UPDATE tasks SET status = ? WHERE run_id = ? AND task_id = ?",
-            (TaskStatus.QUEUED.value, e.run_id, e.task_id),
-        )
-    )
+def _task_retrying(store: StateStore, e: Event) -> None:
+    _attempt_end(store, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
+    _task(store, e)["status"] = TaskStatus.QUEUED.value
 
 
-def _task_finished(buf: list[Statement], e: Event) -> None:
+def _task_finished(store: StateStore, e: Event) -> None:
     d = e.data
     if e.attempt:
-        _attempt_end(buf, e, e.status or "")
-    buf.append(
-        (
-            "UPDATE tasks SET status = ?, finished = ?, exit_code = ?, signal = ?, error = ?,"
-            " tail = ?, stderr_tail = ?, waiting_on = NULL, attempt = COALESCE(?, attempt)"
-            " WHERE run_id = ? AND task_id = ?",
-            (
-                e.status,
-                e.time,
-                d.get("exit_code"),
-                d.get("signal"),
-                d.get("error") or d.get("reason"),
-                d.get("tail"),
-                d.get("stderr_tail"),
-                e.attempt,
-                e.run_id,
-                e.task_id,
-            ),
-        )
+        _attempt_end(store, e, e.status or "")
+    row = _task(store, e)
+    row.update(
+        status=e.status,
+        finished=e.time,
+        exit_code=d.get("exit_code"),
+        signal=d.get("signal"),
+        error=d.get("error") or d.get("reason"),
+        tail=d.get("tail"),
+        stderr_tail=d.get("stderr_tail"),
+        waiting_on=None,
     )
+    if e.attempt:
+        row["attempt"] = e.attempt
 
 
-def _run_status(buf: list[Statement], e: Event) -> None:
+def _run_status(store: StateStore, e: Event) -> None:
     finished = e.time if e.kind is EventKind.RUN_FINISHED else None
-    buf.append(
+    store._statements.append(
         (
             "UPDATE runs SET status = ?, finished = ? WHERE run_id = ?",
             (e.status, finished, e.run_id),

@@ -69,7 +69,7 @@ class TerminalView:
             elif kind is EventKind.TASK_STARTED and event.task_id:
                 self.running[event.task_id] = event.time
                 if self.verbose:
-                    lines.append(f"  start  {event.task_id} (attempt {event.attempt})")
+                    lines.append(f"  {'start':<9} {event.task_id} (attempt {event.attempt})")
             elif kind is EventKind.TASK_RETRYING and event.task_id:
                 self.running.pop(event.task_id, None)
                 delay = event.data.get("delay", 0)
@@ -89,7 +89,8 @@ class TerminalView:
                 self.paused = False
                 lines.append("resumed")
             elif kind is EventKind.NOTICE:
-                lines.append(f"  note   {event.data.get('warning') or event.data.get('error')}")
+                note = event.data.get("warning") or event.data.get("error")
+                lines.append(f"  {'note':<9} {note}")
             elif kind is EventKind.RUN_FINISHED:
                 self._stop.set()
                 lines.append(f"run {event.run_id} {event.status}: {self.summary()}")
@@ -100,16 +101,16 @@ class TerminalView:
     def _finished_line(self, event: Event) -> str:
         status = event.status or ""
         mark = _MARK.get(status, status)
-        text = f"  {mark:<7}{event.task_id}"
+        text = f"  {mark:<9} {event.task_id}"
         detail = event.data.get("error") or event.data.get("reason")
         if detail and status != TaskStatus.COMPLETED.value:
             text += f": {detail}"
         log = event.data.get("log_path")
         if status in (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value):
             tail = (event.data.get("stderr_tail") or event.data.get("tail") or "").splitlines()
-            text += "".join(f"\n         | {line}" for line in tail[-5:])
+            text += "".join(f"\n            | {line}" for line in tail[-5:])
             if log:
-                text += f"\n         log: {log}"
+                text += f"\n            log: {log}"
         return text
 
     def summary(self) -> str:
