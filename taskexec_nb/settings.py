@@ -69,9 +69,23 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         problems = []
-        if not isinstance(self.max_workers, int) or self.max_workers < 1:
+        for name in ("backoff", "kill_grace", "timeout"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise UsageError(f"invalid run settings: {name} must be a number, got {value!r}")
+        for name in ("max_workers", "retries", "tail_lines"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(
+                    f"invalid run settings: {name} must be a whole number, got {value!r}"
+                )
+        if self.tail_lines < 1:
+            problems.append(f"tail_lines must be >= 1, got {self.tail_lines!r}")
+        if self.max_workers < 1:
             problems.append(f"max_workers must be a whole number >= 1, got {self.max_workers!r}")
-        if not isinstance(self.retries, int) or self.retries < 0:
+        if self.retries < 0:
             problems.append(f"retries must be a whole number >= 0, got {self.retries!r}")
         for name in ("backoff", "kill_grace"):
             if getattr(self, name) < 0:

@@ -57,6 +57,7 @@ class ProcessControl:
         on_detach: Callable[[int], None] | None = None,
     ) -> None:
         self.pgid: int | None = None
+        self.active = False
         self.cancelled = False
         self.suspended = False
         self._on_attach = on_attach
@@ -66,6 +67,7 @@ class ProcessControl:
     def attach(self, pgid: int) -> None:
         """Record the process group of the attempt's process."""
         self.pgid = pgid
+        self.active = True
         if self._on_attach:
             self._on_attach(pgid)
 
@@ -73,10 +75,11 @@ class ProcessControl:
         """Forget the process group once its leader has exited."""
         if self.pgid is not None and self._on_detach:
             self._on_detach(self.pgid)
+        self.active = False  # the number may be reused: no more signals to it
 
     def signal(self, signum: int) -> bool:
         """Send ``signum`` to the whole process group; False if it is gone."""
-        if self.pgid is None:
+        if self.pgid is None or not self.active:
             return False
         try:
             os.killpg(self.pgid, signum)

@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import shutil
+import string
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -179,7 +180,9 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
             ) from None
         except (ValueError, IndexError) as exc:
             raise ValueError(f"agent_command: bad template element {element!r}: {exc}") from None
-        used_prompt = used_prompt or "{prompt}" in element
+        used_prompt = used_prompt or any(
+            field == "prompt" for _, field, _, _ in string.Formatter().parse(element)
+        )
     return argv, used_prompt
 
 
@@ -247,22 +250,27 @@ class CallableExecutor:
         """Call the task's function."""
         try:
             fn = self.find(ctx.task)
-        except (ImportError, AttributeError, ValueError) as exc:
+        except Exception as exc:  # an import error of any kind is this task's failure
             message = f"cannot import callable {ctx.task.action.target!r}: {exc}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         if fn is None:
             message = f"no callable is registered for {ctx.task.id}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         args = (ctx,) if _takes_argument(fn) else ()
+        if inspect.iscoroutinefunction(fn):
+            call: Awaitable[Any] = fn(*args)
+        else:
+            call = asyncio.to_thread(fn, *args)
+        job = asyncio.ensure_future(call)
         try:
-            if inspect.iscoroutinefunction(fn):
-                call: Awaitable[Any] = fn(*args)
-            else:
-                call = asyncio.to_thread(fn, *args)
-            result = await (asyncio.wait_for(call, ctx.timeout) if ctx.timeout else call)
-        except asyncio.TimeoutError:
-            return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
+            if ctx.timeout is not None:
+                done, _ = await asyncio.wait({job}, timeout=ctx.timeout)
+                if not done:  # our timeout, not a TimeoutError raised by the callable
+                    job.cancel()
+                    return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
+            result = await job
         except asyncio.CancelledError:
+            job.cancel()
             raise
         except Exception as exc:  # the task's own failure is its result
             text = "".join(traceback.format_exception(exc)).rstrip()

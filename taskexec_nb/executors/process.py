@@ -9,10 +9,13 @@ killed too, so no process outlives its task.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import os
 import signal
+import subprocess
 from collections.abc import Sequence
+from typing import Any, BinaryIO
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
@@ -21,22 +24,50 @@ _CHUNK = 65536
 
 
 class _Tail:
-    """The last ``n`` lines of a stream, fed in chunks."""
+    """The last ``n`` complete lines written by one or more streams."""
 
     def __init__(self, n: int) -> None:
         self.lines: collections.deque[str] = collections.deque(maxlen=max(1, n))
-        self.partial = ""
 
-    def feed(self, text: str) -> None:
-        text = self.partial + text
-        *complete, self.partial = text.split("\n")
-        self.lines.extend(complete)
-
-    def text(self) -> str:
-        lines = list(self.lines)
-        if self.partial:
-            lines.append(self.partial)
+    def text(self, partials: Sequence[str] = ()) -> str:
+        lines = list(self.lines) + [p for p in partials if p]
         return "\n".join(lines[-(self.lines.maxlen or 1) :])
+
+
+class _Stream:
+    """One output stream: decodes UTF-8 across chunk borders and splits lines."""
+
+    def __init__(self, name: str, tails: tuple[_Tail, ...]) -> None:
+        self.name = name
+        self.tails = tails
+        self.partial = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, chunk: bytes, final: bool = False) -> str:
+        text = self._decoder.decode(chunk, final)
+        if text:
+            *complete, self.partial = (self.partial + text).split("\n")
+            for tail in self.tails:
+                tail.lines.extend(complete)
+        return text
+
+
+class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Stream protocol that also reports the moment the process exits.
+
+    ``Process.wait()`` returns only once the output pipes are closed too, which
+    a background child holding them can delay forever; the scheduler needs the
+    exit itself, to end what the task left behind.
+    """
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited: asyncio.Future[None] = loop.create_future()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        if not self.exited.done():
+            self.exited.set_result(None)
 
 
 async def run_process(
@@ -56,15 +87,17 @@ async def run_process(
     ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
     both = _Tail(ctx.settings.tail_lines)
     errors = _Tail(ctx.settings.tail_lines)
+    out_stream = _Stream("stdout", (both,))
+    err_stream = _Stream("stderr", (both, errors))
+    loop = asyncio.get_running_loop()
     with open(ctx.log_path, "ab", buffering=0) as log:
         try:
-            proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitProtocol(_CHUNK, loop),
                 *argv,
-                stdin=asyncio.subprocess.PIPE
-                if stdin_data is not None
-                else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 cwd=ctx.cwd,
                 env=ctx.env,
                 start_new_session=True,
@@ -74,31 +107,34 @@ async def run_process(
             message = f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}"
             log.write((message + "\n").encode())
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        proc = asyncio.subprocess.Process(transport, protocol, loop)
         ctx.control.attach(proc.pid)
         try:
             assert proc.stdout is not None and proc.stderr is not None
             pumps = [
-                asyncio.ensure_future(_pump(proc.stdout, "stdout", log, ctx, (both,))),
-                asyncio.ensure_future(_pump(proc.stderr, "stderr", log, ctx, (both, errors))),
+                asyncio.ensure_future(_pump(proc.stdout, out_stream, log, ctx)),
+                asyncio.ensure_future(_pump(proc.stderr, err_stream, log, ctx)),
             ]
             if stdin_data is not None:
                 assert proc.stdin is not None
                 await _feed_stdin(proc.stdin, stdin_data)
-            ended = await _wait(proc, ctx)
+            ended = await _wait(proc, protocol.exited, ctx)
             # Whatever the task left running in its group goes too.
             ctx.control.signal(signal.SIGKILL)
             await asyncio.gather(*pumps)
+            await proc.wait()
         finally:
             ctx.control.detach()
     code = proc.returncode
     status, error = _status(ended, code, ctx)
+    partials = (out_stream.partial, err_stream.partial)
     return Outcome(
         status,
         exit_code=code if code is not None and code >= 0 else None,
         signal=-code if code is not None and code < 0 else None,
         error=error,
-        tail=both.text(),
-        stderr_tail=errors.text(),
+        tail=both.text(partials),
+        stderr_tail=errors.text((err_stream.partial,)),
     )
 
 
@@ -126,28 +162,24 @@ async def _feed_stdin(stdin: asyncio.StreamWriter, data: bytes) -> None:
 
 
 async def _pump(
-    stream: asyncio.StreamReader,
-    name: str,
-    log: object,
-    ctx: AttemptContext,
-    tails: tuple[_Tail, ...],
+    stream: asyncio.StreamReader, decoded: _Stream, log: BinaryIO, ctx: AttemptContext
 ) -> None:
-    write = log.write  # type: ignore[attr-defined]
     while True:
         chunk = await stream.read(_CHUNK)
         if not chunk:
+            decoded.feed(b"", final=True)
             return
-        write(chunk)
-        text = chunk.decode("utf-8", errors="replace")
-        for tail in tails:
-            tail.feed(text)
-        ctx.on_output(name, text)
+        log.write(chunk)
+        text = decoded.feed(chunk)
+        if text:
+            ctx.on_output(decoded.name, text)
 
 
-async def _wait(proc: asyncio.subprocess.Process, ctx: AttemptContext) -> str:
+async def _wait(
+    proc: asyncio.subprocess.Process, exited: asyncio.Future[None], ctx: AttemptContext
+) -> str:
     """Wait for exit, a stop request or the timeout (paused time does not count)."""
     loop = asyncio.get_running_loop()
-    waiter = asyncio.ensure_future(proc.wait())
     stop = asyncio.ensure_future(ctx.control.stop_requested.wait())
     start, paused_at_start = loop.time(), ctx.paused_time()
     try:
@@ -156,31 +188,34 @@ async def _wait(proc: asyncio.subprocess.Process, ctx: AttemptContext) -> str:
             if ctx.timeout is not None:
                 used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
                 remaining = max(0.0, ctx.timeout - used)
+            waiters: set[asyncio.Future[Any]] = {exited, stop}
             done, _ = await asyncio.wait(
-                {waiter, stop}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
-            if waiter in done:
+            if exited in done:
                 return "exited"
             if stop in done:
-                await terminate(proc, ctx)
+                await terminate(proc, exited, ctx)
                 return "cancelled"
             used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
             if ctx.timeout is not None and used >= ctx.timeout and not ctx.is_paused():
-                await terminate(proc, ctx)
+                await terminate(proc, exited, ctx)
                 return "timed_out"
     finally:
         stop.cancel()
 
 
-async def terminate(proc: asyncio.subprocess.Process, ctx: AttemptContext) -> None:
+async def terminate(
+    proc: asyncio.subprocess.Process, exited: asyncio.Future[None], ctx: AttemptContext
+) -> None:
     """SIGTERM the process group, then SIGKILL it after the grace period."""
     ctx.control.signal(signal.SIGTERM)
     ctx.control.signal(signal.SIGCONT)  # a suspended group must run to handle SIGTERM
     try:
-        await asyncio.wait_for(proc.wait(), timeout=ctx.settings.kill_grace)
+        await asyncio.wait_for(asyncio.shield(exited), timeout=ctx.settings.kill_grace)
     except asyncio.TimeoutError:
         ctx.control.signal(signal.SIGKILL)
-        await proc.wait()
+        await exited
 
 
 def process_alive(pid: int) -> bool:

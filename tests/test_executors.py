@@ -1,0 +1,1221 @@
+"""Executors: one contract every registered executor meets, then each backend's own behaviour.
+
+Everything runs for real: processes, process groups, a Jupyter kernel through
+papermill, a fake agent CLI. Only the entry-point lookup is simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+import taskexec_nb.executors as executors_pkg
+from taskexec_nb.errors import UsageError
+from taskexec_nb.events import TaskStatus
+from taskexec_nb.executors import (
+    ENTRY_POINT_GROUP,
+    AttemptContext,
+    Executor,
+    ExecutorRegistry,
+    Outcome,
+    ProcessControl,
+)
+from taskexec_nb.executors.builtin import (
+    AgentExecutor,
+    CallableExecutor,
+    NotebookExecutor,
+    PythonExecutor,
+    ShellExecutor,
+    agent_argv,
+    agent_prompt,
+)
+from taskexec_nb.executors.process import process_alive, run_process
+from taskexec_nb.model import ActionKind, Task
+from taskexec_nb.parse import parse_text
+from taskexec_nb.settings import RunSettings
+
+FENCE = "```"
+TAIL = 4  # tail_lines of the contract runs: small, so bounding is visible
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def task_from(text: str, task_id: str | None = None) -> Task:
+    """Parse a tiny tasks.md (no error diagnostics allowed) and return one task."""
+    parsed = parse_text(text)
+    errors = [d.format() for d in parsed.diagnostics if d.is_error]
+    assert not errors, errors
+    return parsed.task(task_id) if task_id else parsed.tasks[0]
+
+
+def block_task(lang: str, code: str, task_id: str = "T001", description: str = "Run it") -> Task:
+    fence = textwrap.indent(f"{FENCE}{lang}\n{code}{FENCE}\n", "  ")
+    return task_from(f"- [ ] {task_id} {description}\n{fence}")
+
+
+def annotated_task(annotation: str, task_id: str = "T001", description: str = "Do it") -> Task:
+    return task_from(f"- [ ] {task_id} {description}\n  - taskexec: {annotation}\n")
+
+
+PLAIN = task_from("- [ ] T001 A plain task\n")
+
+
+@dataclass
+class Attempt:
+    """An AttemptContext plus what its on_output received."""
+
+    ctx: AttemptContext
+    chunks: list[tuple[str, str]]
+    outcome: Outcome | None = None
+    seconds: float = 0.0
+
+    def output(self, stream: str | None = None) -> str:
+        return "".join(text for name, text in self.chunks if stream in (None, name))
+
+    def log(self) -> bytes:
+        return self.ctx.log_path.read_bytes()
+
+    @property
+    def result(self) -> Outcome:
+        assert self.outcome is not None
+        return self.outcome
+
+
+def make_attempt(
+    tmp: Path,
+    task: Task = PLAIN,
+    *,
+    settings: RunSettings | None = None,
+    cwd: Path | None = None,
+    make_cwd: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    hook: Callable[[Attempt, str, str], None] | None = None,
+    run_id: str = "run-test-1",
+) -> Attempt:
+    work = cwd if cwd is not None else tmp / "work"
+    if make_cwd:
+        work.mkdir(parents=True, exist_ok=True)
+    chunks: list[tuple[str, str]] = []
+
+    def on_output(stream: str, text: str) -> None:
+        chunks.append((stream, text))
+        if hook is not None:
+            hook(attempt, stream, text)
+
+    ctx = AttemptContext(
+        run_id=run_id,
+        task=task,
+        attempt=1,
+        settings=settings or RunSettings(),
+        tasks_file=tmp / "tasks.md",
+        cwd=work,
+        env=dict(os.environ) if env is None else env,
+        timeout=timeout,
+        log_path=tmp / "logs" / f"{task.id}.1.log",
+        artifact_dir=tmp / "logs",
+        control=ProcessControl(),
+        on_output=on_output,
+    )
+    attempt = Attempt(ctx, chunks)
+    return attempt
+
+
+def run_with(attempt: Attempt, executor: Executor) -> Outcome:
+    start = time.monotonic()
+    attempt.outcome = asyncio.run(executor.run(attempt.ctx))
+    attempt.seconds = time.monotonic() - start
+    return attempt.outcome
+
+
+def run_argv(attempt: Attempt, argv: Sequence[str], *, stdin_data: bytes | None = None) -> Outcome:
+    start = time.monotonic()
+    attempt.outcome = asyncio.run(run_process(attempt.ctx, argv, stdin_data=stdin_data))
+    attempt.seconds = time.monotonic() - start
+    return attempt.outcome
+
+
+def last_lines(text: str, n: int) -> str:
+    """The last ``n`` lines of ``text``, as a tail should report them."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines[-n:])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def eventually(predicate: Callable[[], bool], seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def read_pid(path: Path) -> int:
+    assert eventually(lambda: path.exists() and path.read_text().strip() != "")
+    return int(path.read_text())
+
+
+# --- 1. the contract every registered executor meets ---------------------------------------
+
+PY_OK = """\
+import sys
+print("hi", flush=True)
+print("err-marker", file=sys.stderr, flush=True)
+for i in range(1, 11):
+    print("line" + str(i))  # no braces: agent_command elements are templates
+"""
+PY_FAIL = """\
+print("hi", flush=True)
+raise RuntimeError("err-marker")
+"""
+SH_OK = """\
+echo hi
+echo err-marker >&2
+for i in 1 2 3 4 5 6 7 8 9 10; do echo "line$i"; done
+"""
+SH_FAIL = """\
+echo hi
+echo err-marker >&2
+exit 1
+"""
+
+
+def write_notebook(path: Path, *, fail: bool) -> None:
+    """A tiny notebook with a ``parameters`` cell that prints what it was given."""
+    params = new_code_cell('task_id = "unset"\nrun_id = "unset"\ngreeting = "default"')
+    params.metadata["tags"] = ["parameters"]
+    cells = [
+        params,
+        new_code_cell("import os\nprint(task_id, run_id, greeting)\nprint(os.getcwd())"),
+    ]
+    if fail:
+        cells.append(new_code_cell('raise RuntimeError("notebook boom")'))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+@dataclass
+class Case:
+    """A task suited to one executor, and what its run must show."""
+
+    task: Task
+    settings: RunSettings = field(default_factory=lambda: RunSettings(tail_lines=TAIL))
+    callables: dict[str, Any] = field(default_factory=dict)
+    process: bool = True  # runs a process: output is logged and tailed
+    out_marker: str | None = None  # must be in the log
+    err_marker: str | None = None  # must be in stderr_tail
+    last_line: str | None = None  # must be among the tail's lines
+    check: Callable[[Attempt], None] | None = None
+
+
+def shell_case(work: Path, succeed: bool) -> Case:
+    return Case(
+        block_task("bash", SH_OK if succeed else SH_FAIL),
+        out_marker="hi",
+        err_marker="err-marker",
+        last_line="line10" if succeed else None,
+    )
+
+
+def python_case(work: Path, succeed: bool) -> Case:
+    return Case(
+        block_task("python", PY_OK if succeed else PY_FAIL, "T002"),
+        out_marker="hi",
+        err_marker="err-marker" if succeed else "RuntimeError: err-marker",
+        last_line="line10" if succeed else None,
+    )
+
+
+def notebook_case(work: Path, succeed: bool) -> Case:
+    write_notebook(work / "nb" / "probe.ipynb", fail=not succeed)
+    return Case(
+        annotated_task("notebook=nb/probe.ipynb param.greeting=hello", "T003", "[US1] Probe"),
+        out_marker="Input Notebook:",  # papermill's own log; cell output is in the notebook
+        err_marker=None if succeed else "RuntimeError: notebook boom",
+    )
+
+
+def agent_case(work: Path, succeed: bool) -> Case:
+    command = [sys.executable, "-c", PY_OK if succeed else PY_FAIL, "{id}"]
+    return Case(
+        annotated_task("executor=agent", "T004"),
+        settings=RunSettings(tail_lines=TAIL, agent_command=command),
+        out_marker="hi",
+        err_marker="err-marker" if succeed else "RuntimeError: err-marker",
+        last_line="line10" if succeed else None,
+    )
+
+
+def callable_case(work: Path, succeed: bool) -> Case:
+    calls: list[str] = []
+
+    def ok(ctx: AttemptContext) -> None:
+        calls.append(ctx.task.id)
+
+    def fail(ctx: AttemptContext) -> None:
+        calls.append(ctx.task.id)
+        raise ValueError("err-marker")
+
+    def check(attempt: Attempt) -> None:
+        assert calls == ["T005"]
+
+    return Case(
+        task_from("- [ ] T005 Call a function\n"),
+        callables={"T005": ok if succeed else fail},
+        process=False,
+        err_marker=None if succeed else "ValueError: err-marker",
+        check=check,
+    )
+
+
+CASES: dict[str, Callable[[Path, bool], Case]] = {
+    "shell": shell_case,
+    "python": python_case,
+    "notebook": notebook_case,
+    "agent": agent_case,
+    "callable": callable_case,
+}
+
+
+@dataclass
+class ContractRun:
+    executor: Executor
+    case: Case
+    attempt: Attempt
+
+
+@pytest.fixture(scope="module")
+def contract(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, bool], ContractRun]:
+    """Runs each (executor, succeed) case once; the notebook tests reuse the kernel runs."""
+    cache: dict[tuple[str, bool], ContractRun] = {}
+
+    def get(name: str, succeed: bool) -> ContractRun:
+        if (name, succeed) not in cache:
+            if name not in CASES:
+                pytest.fail(f"executor {name!r} has no contract case: add one to CASES")
+            tmp = tmp_path_factory.mktemp(f"{name}-{'ok' if succeed else 'fail'}")
+            case = CASES[name](tmp / "work", succeed)
+            registry = ExecutorRegistry(case.callables)
+            executor = registry.get(name)
+            assert registry.for_task(case.task) is executor, "the case's task suits its executor"
+            attempt = make_attempt(tmp, case.task, settings=case.settings)
+            run_with(attempt, executor)
+            cache[name, succeed] = ContractRun(executor, case, attempt)
+        return cache[name, succeed]
+
+    return get
+
+
+@pytest.mark.parametrize("succeed", [True, False], ids=["succeeds", "fails"])
+@pytest.mark.parametrize("name", ExecutorRegistry().names())
+def test_every_executor_meets_the_contract(
+    name: str, succeed: bool, contract: Callable[[str, bool], ContractRun]
+) -> None:
+    run = contract(name, succeed)
+    executor, case, attempt = run.executor, run.case, run.attempt
+    outcome = attempt.result
+    assert isinstance(executor, Executor)
+    assert isinstance(executor.name, str) and executor.name.strip()
+    assert executor.name == name
+    assert isinstance(outcome, Outcome)
+    if succeed:
+        assert outcome.status is TaskStatus.COMPLETED, outcome
+        assert outcome.error is None
+    else:
+        assert outcome.status is TaskStatus.FAILED, outcome
+        assert isinstance(outcome.error, str) and outcome.error
+    tail = outcome.tail.split("\n") if outcome.tail else []
+    assert len(tail) <= TAIL
+    assert len(outcome.stderr_tail.split("\n")) <= TAIL
+    if case.process:
+        assert outcome.exit_code == (0 if succeed else 1)
+        assert outcome.signal is None
+        everything, errors = attempt.output(), attempt.output("stderr")
+        assert everything and errors, "on_output received the process's output"
+        log = attempt.log().decode("utf-8")
+        assert log == everything  # the log holds exactly the output, both streams
+        if case.out_marker:
+            assert case.out_marker in log
+        assert outcome.tail == last_lines(everything, TAIL)
+        assert outcome.stderr_tail == last_lines(errors, TAIL)
+    elif not succeed:
+        assert case.err_marker and case.err_marker in attempt.log().decode("utf-8")
+        assert tail[-1] == case.err_marker
+    if case.err_marker:
+        assert case.err_marker in outcome.stderr_tail
+    if case.last_line:
+        assert case.last_line in tail
+        assert "line1" not in tail  # older lines fell out of the tail
+    if case.check:
+        case.check(attempt)
+
+
+# --- 2. run_process --------------------------------------------------------------------------
+
+
+def test_process_gets_the_tasks_env_and_cwd_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TASKEXEC_TEST_LEAK", "leaked")
+    cwd = tmp_path / "some dir"
+    attempt = make_attempt(
+        tmp_path,
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], "TASK_VAR": "value with spaces $x"},
+    )
+    script = 'pwd -P; printf "%s\\n" "$TASK_VAR"; printf "[%s]\\n" "${TASKEXEC_TEST_LEAK-unset}"'
+    outcome = run_argv(attempt, ["/bin/sh", "-c", script])
+    assert outcome.status is TaskStatus.COMPLETED
+    assert attempt.output("stdout").splitlines() == [
+        str(cwd.resolve()),
+        "value with spaces $x",
+        "[unset]",  # the env is the task's whole environment, not merged with ours
+    ]
+
+
+def test_missing_command_fails_with_cannot_start(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path)
+    outcome = run_argv(attempt, ["taskexec-no-such-command-xyz", "--flag"])
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and "cannot start" in outcome.error
+    assert "taskexec-no-such-command-xyz" in outcome.error
+    assert outcome.exit_code is None and outcome.signal is None
+    assert "cannot start" in attempt.log().decode()
+    assert attempt.ctx.control.pgid is None
+
+
+def test_missing_cwd_fails_without_raising(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, cwd=tmp_path / "absent", make_cwd=False)
+    outcome = run_argv(attempt, ["/bin/sh", "-c", "true"])
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and "cannot start" in outcome.error and "absent" in outcome.error
+
+
+def test_exit_by_signal_is_reported(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path)
+    outcome = run_argv(attempt, ["/bin/sh", "-c", "echo before; kill -9 $$"])
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.signal == signal.SIGKILL
+    assert outcome.exit_code is None
+    assert outcome.error == "killed by signal SIGKILL"
+    assert outcome.tail == "before"
+
+
+def test_nonzero_exit_code_is_reported(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path)
+    outcome = run_argv(attempt, ["/bin/sh", "-c", "exit 7"])
+    assert (outcome.status, outcome.exit_code, outcome.error) == (
+        TaskStatus.FAILED,
+        7,
+        "exit code 7",
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "grace", "minimum"),
+    [("", 5.0, 0.5), ("trap '' TERM; ", 0.3, 0.8)],
+    ids=["sigterm", "ignores-sigterm-then-sigkill"],
+)
+def test_timeout_ends_the_whole_process_group(
+    tmp_path: Path, prefix: str, grace: float, minimum: float
+) -> None:
+    attempt = make_attempt(tmp_path, settings=RunSettings(kill_grace=grace), timeout=0.5)
+    script = prefix + "sleep 30 & echo $! > grandchild.pid; echo started; wait"
+    outcome = run_argv(attempt, ["/bin/sh", "-c", script])
+    assert outcome.status is TaskStatus.TIMED_OUT
+    assert outcome.error == "timed out after 0.5 s"
+    assert outcome.tail == "started"
+    assert minimum <= attempt.seconds < minimum + 4
+    grandchild = read_pid(attempt.ctx.cwd / "grandchild.pid")
+    pgid = attempt.ctx.control.pgid
+    assert pgid is not None
+    assert eventually(lambda: not group_members(pgid)), group_members(pgid)
+    assert not process_alive(grandchild)
+
+
+def test_cancel_while_running_ends_the_group(tmp_path: Path) -> None:
+    def cancel_once_started(attempt: Attempt, stream: str, text: str) -> None:
+        if "started" in text:
+            attempt.ctx.control.cancel()
+
+    attempt = make_attempt(tmp_path, hook=cancel_once_started, timeout=20)
+    script = "sleep 30 & echo $! > child.pid; echo started; wait"
+    outcome = run_argv(attempt, ["/bin/sh", "-c", script])
+    assert outcome.status is TaskStatus.CANCELLED
+    assert outcome.error == "cancelled"
+    assert attempt.seconds < 4
+    child = read_pid(attempt.ctx.cwd / "child.pid")
+    pgid = attempt.ctx.control.pgid
+    assert pgid is not None
+    assert eventually(lambda: not group_members(pgid))
+    assert not process_alive(child)
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    ["", " >/dev/null 2>&1 </dev/null"],
+    ids=["holding-the-output-pipes", "detached-from-the-pipes"],
+)
+def test_background_leftovers_are_killed_when_the_task_exits(tmp_path: Path, redirect: str) -> None:
+    attempt = make_attempt(tmp_path, timeout=5)  # a hang ends as TIMED_OUT, failing fast
+    script = f"sleep 30{redirect} & echo $! > leftover.pid\necho done\n"
+    outcome = run_argv(attempt, ["/bin/sh", "-c", script])
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    assert outcome.tail == "done"
+    assert attempt.seconds < 4  # did not wait for the leftover
+    leftover = read_pid(attempt.ctx.cwd / "leftover.pid")
+    assert eventually(lambda: not process_alive(leftover))
+    pgid = attempt.ctx.control.pgid
+    assert pgid is not None and eventually(lambda: not group_members(pgid))
+
+
+def test_stdin_data_reaches_the_process(tmp_path: Path) -> None:
+    payload = bytes(range(256)) * 1200  # bigger than a pipe buffer
+    attempt = make_attempt(tmp_path, timeout=20)
+    code = (
+        "import hashlib, sys; data = sys.stdin.buffer.read(); "
+        "print(len(data), hashlib.sha256(data).hexdigest())"
+    )
+    outcome = run_argv(attempt, [sys.executable, "-c", code], stdin_data=payload)
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail == f"{len(payload)} {hashlib.sha256(payload).hexdigest()}"
+
+
+def test_unread_stdin_data_does_not_break_the_attempt(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, timeout=20)
+    outcome = run_argv(attempt, ["/bin/sh", "-c", "echo ignored"], stdin_data=b"x" * 2_000_000)
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail == "ignored"
+
+
+def test_without_stdin_data_stdin_is_empty(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, timeout=20)
+    outcome = run_argv(attempt, ["/bin/sh", "-c", "cat; echo eof"])
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail == "eof"
+
+
+def test_tails_are_bounded_by_tail_lines(tmp_path: Path) -> None:
+    settings = RunSettings(tail_lines=5)
+    out = make_attempt(tmp_path / "out", settings=settings)
+    outcome = run_argv(out, [sys.executable, "-c", "for i in range(1, 101): print(i)"])
+    assert outcome.tail == "96\n97\n98\n99\n100"
+    assert outcome.stderr_tail == ""
+    assert out.log().decode().splitlines() == [str(i) for i in range(1, 101)]
+
+    err = make_attempt(tmp_path / "err", settings=settings)
+    code = "import sys\nfor i in range(1, 31): print(f'e{i}', file=sys.stderr)"
+    outcome = run_argv(err, [sys.executable, "-c", code])
+    assert outcome.stderr_tail == "e26\ne27\ne28\ne29\ne30"
+    assert outcome.tail == outcome.stderr_tail
+
+
+SPLIT_WRITER = """\
+import os, sys, time
+for part in sys.argv[1:]:
+    os.write(1, bytes.fromhex(part))
+    time.sleep(0.15)
+"""
+
+
+def test_lines_split_across_chunks_give_correct_tail_lines(tmp_path: Path) -> None:
+    parts = [b"alpha-", b"beta\ngam", b"ma\nlast without newline"]
+    attempt = make_attempt(tmp_path)
+    outcome = run_argv(attempt, [sys.executable, "-c", SPLIT_WRITER, *(p.hex() for p in parts)])
+    assert len(attempt.chunks) >= 2, "the output really arrived in several chunks"
+    assert outcome.tail == "alpha-beta\ngamma\nlast without newline"
+    assert attempt.output() == b"".join(parts).decode()
+
+
+def test_utf8_character_split_across_chunks_is_not_garbled(tmp_path: Path) -> None:
+    parts = [b"caf\xc3", b"\xa9 ok \xe2\x9c", b"\x93\n"]  # "café ok ✓\n", cut mid-character
+    attempt = make_attempt(tmp_path)
+    outcome = run_argv(attempt, [sys.executable, "-c", SPLIT_WRITER, *(p.hex() for p in parts)])
+    assert outcome.status is TaskStatus.COMPLETED
+    assert attempt.log() == b"".join(parts)
+    assert outcome.tail == "café ok ✓"
+    assert attempt.output() == "café ok ✓\n"
+
+
+def test_non_utf8_output_does_not_crash(tmp_path: Path) -> None:
+    raw = b"bad \xff\xfe\x80 bytes\nok\n"
+    attempt = make_attempt(tmp_path)
+    code = f"import os; os.write(1, {raw!r}); os.write(2, b'\\xff err\\n')"
+    outcome = run_argv(attempt, [sys.executable, "-c", code])
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail.splitlines()[-1] in ("ok", "\ufffd err")
+    assert "bad \ufffd\ufffd\ufffd bytes" in outcome.tail.splitlines()
+    assert outcome.stderr_tail == "\ufffd err"
+    assert raw in attempt.log()  # the log keeps the bytes as written
+
+
+# --- 3. shell --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["bash", "sh"])
+def test_shell_block_stops_at_the_first_failing_command(tmp_path: Path, language: str) -> None:
+    attempt = make_attempt(tmp_path, block_task(language, "echo before\nfalse\necho after\n"))
+    outcome = run_with(attempt, ShellExecutor())
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.exit_code == 1
+    assert outcome.tail == "before"
+    assert b"after" not in attempt.log()
+
+
+def test_bash_block_uses_pipefail(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, block_task("bash", "false | true\necho after\n"))
+    outcome = run_with(attempt, ShellExecutor())
+    assert outcome.status is TaskStatus.FAILED
+    assert "after" not in attempt.output()
+
+
+def test_shell_block_keeps_going_when_commands_succeed(tmp_path: Path) -> None:
+    code = 'x=1\nif [ "$x" = 1 ]; then\n  echo "one $x"\nfi\necho two | tr a-z A-Z\n'
+    attempt = make_attempt(tmp_path, block_task("bash", code))
+    outcome = run_with(attempt, ShellExecutor())
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail == "one 1\nTWO"
+
+
+def test_run_command_goes_through_the_configured_shell(tmp_path: Path) -> None:
+    task = annotated_task('run="echo one && echo two | tr a-z A-Z"')
+    assert task.action.kind is ActionKind.COMMAND
+    assert isinstance(ExecutorRegistry().for_task(task), ShellExecutor)
+    attempt = make_attempt(tmp_path, task)
+    outcome = run_with(attempt, ShellExecutor())
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail == "one\nTWO"
+
+    bash = shutil.which("bash")
+    assert bash is not None
+    which = make_attempt(
+        tmp_path / "which", annotated_task("run='echo \"$0\"'"), settings=RunSettings(shell=bash)
+    )
+    assert run_with(which, ShellExecutor()).tail == bash
+
+
+def test_failing_run_command_reports_its_exit_code(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, annotated_task('run="echo partial; exit 3"'))
+    outcome = run_with(attempt, ShellExecutor())
+    assert (outcome.status, outcome.exit_code, outcome.tail) == (TaskStatus.FAILED, 3, "partial")
+
+
+# --- 4. agent --------------------------------------------------------------------------------
+
+FAKE_AGENT = """\
+import json, os, sys
+record = {"argv": sys.argv[1:], "stdin": sys.stdin.read(), "cwd": os.getcwd()}
+with open(os.environ["FAKE_AGENT_OUT"], "w", encoding="utf-8") as f:
+    json.dump(record, f)
+print("agent done")
+"""
+
+
+def hostile_task(victim: Path) -> Task:
+    """An agent task whose text is full of shell metacharacters."""
+    text = (
+        f"Fix it; rm -rf {victim} $(touch pwned) `touch pwned` 'single' \"double\" "
+        "&& echo injected > pwned | cat\nsecond line {id} {nope} $HOME * \\ end"
+    )
+    task = annotated_task("executor=agent", "T007", "[US3] placeholder")
+    return dataclasses.replace(task, description=text, body=task.body + "\n" + text)
+
+
+@pytest.fixture
+def fake_agent(tmp_path: Path) -> Callable[..., Attempt]:
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE_AGENT, encoding="utf-8")
+
+    def make(task: Task, *template: str) -> Attempt:
+        env = {**os.environ, "FAKE_AGENT_OUT": str(tmp_path / "agent.json")}
+        settings = RunSettings(agent_command=[sys.executable, str(script), *template])
+        return make_attempt(tmp_path, task, settings=settings, env=env, timeout=30)
+
+    return make
+
+
+def agent_record(tmp_path: Path) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((tmp_path / "agent.json").read_text(encoding="utf-8"))
+    return record
+
+
+def test_agent_argv_puts_task_text_into_whole_elements(tmp_path: Path) -> None:
+    task = hostile_task(tmp_path / "victim")
+    template = ["agent", "--id={id}", "{description}", "-p", "{prompt}", "{story}", "{phase}"]
+    argv, in_argv = agent_argv(template, task, "specs/tasks.md")
+    assert in_argv is True
+    assert argv == [
+        "agent",
+        "--id=T007",
+        task.description,
+        "-p",
+        agent_prompt(task, "specs/tasks.md"),
+        "US3",
+        task.phase.label,
+    ]
+    assert task.description in argv[4]  # the prompt carries the text too, still one element
+
+
+def test_hostile_description_reaches_the_agent_byte_for_byte(
+    tmp_path: Path, fake_agent: Callable[..., Attempt]
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("still here")
+    task = hostile_task(victim)
+    attempt = fake_agent(task, "{description}", "--task={id}: {description}", "{prompt}")
+    executor = ExecutorRegistry().for_task(task)
+    assert isinstance(executor, AgentExecutor)
+    outcome = run_with(attempt, executor)
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    assert outcome.tail == "agent done"
+    record = agent_record(tmp_path)
+    assert record["argv"] == [
+        task.description,
+        f"--task=T007: {task.description}",
+        agent_prompt(task, str(attempt.ctx.tasks_file)),
+    ]
+    assert record["stdin"] == ""  # the prompt went into argv, so nothing on stdin
+    assert record["cwd"] == str(attempt.ctx.cwd)
+    assert not list(tmp_path.rglob("pwned*"))
+    assert (victim / "keep.txt").read_text() == "still here"
+    assert "injected" not in attempt.output()
+
+
+def test_without_prompt_placeholder_the_prompt_arrives_on_stdin(
+    tmp_path: Path, fake_agent: Callable[..., Attempt]
+) -> None:
+    task = hostile_task(tmp_path / "victim")
+    attempt = fake_agent(task, "--id", "{id}")
+    assert agent_argv(["x", "{id}"], task, "t.md")[1] is False
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    record = agent_record(tmp_path)
+    assert record["argv"] == ["--id", "T007"]
+    assert record["stdin"] == agent_prompt(task, str(attempt.ctx.tasks_file))
+
+
+def test_escaped_prompt_braces_do_not_swallow_the_prompt(
+    tmp_path: Path, fake_agent: Callable[..., Attempt]
+) -> None:
+    # "{{prompt}}" is a literal "{prompt}" argument, not the prompt: the agent
+    # must still receive the prompt, on stdin.
+    task = annotated_task("executor=agent", "T008", "Write the docs")
+    attempt = fake_agent(task, "--literal={{prompt}}")
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    record = agent_record(tmp_path)
+    assert record["argv"] == ["--literal={prompt}"]
+    assert record["stdin"] == agent_prompt(task, str(attempt.ctx.tasks_file))
+
+
+def test_agent_prompt_names_the_task_and_forbids_ticking() -> None:
+    task = annotated_task("executor=agent", "T009", "[US2] Add src/app/cli.py")
+    prompt = agent_prompt(task, "specs/001/tasks.md")
+    assert prompt.startswith("Implement task T009 from specs/001/tasks.md.")
+    assert "Task: Add src/app/cli.py" in prompt
+    assert "User story: US2" in prompt
+    assert "Files: src/app/cli.py" in prompt
+    assert "Do not edit the checkboxes" in prompt
+
+
+@pytest.mark.parametrize(
+    ("element", "expected"),
+    [("--x={nope}", "{nope}"), ("{", "bad template element"), ("{0}", "bad template element")],
+)
+def test_bad_agent_template_is_a_failed_outcome(
+    tmp_path: Path, element: str, expected: str
+) -> None:
+    task = annotated_task("executor=agent")
+    settings = RunSettings(agent_command=[sys.executable, "-c", "pass", element])
+    attempt = make_attempt(tmp_path, task, settings=settings)
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and expected in outcome.error and "agent_command" in outcome.error
+    assert attempt.ctx.control.pgid is None  # nothing was started
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        agent_argv(settings.agent_command or [], task, "t.md")
+
+
+def test_unknown_placeholder_message_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown placeholder \{nope\}") as info:
+        agent_argv(["a", "{nope}"], PLAIN, "t.md")
+    assert "{prompt}" in str(info.value) and "{description}" in str(info.value)
+
+
+def test_agent_without_agent_command_explains_how_to_set_it(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, annotated_task("executor=agent"))
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and "agent_command" in outcome.error
+    assert "{prompt}" in outcome.error  # shows an example argv
+    assert attempt.ctx.control.pgid is None
+
+
+# --- 5. notebook -----------------------------------------------------------------------------
+
+
+def tagged(nb: Any, tag: str) -> list[Any]:
+    return [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+
+
+def stream_text(cell: Any) -> str:
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_notebook_runs_for_real_with_injected_parameters(
+    contract: Callable[[str, bool], ContractRun],
+) -> None:
+    run = contract("notebook", True)
+    ctx, outcome = run.attempt.ctx, run.attempt.result
+    assert outcome.status is TaskStatus.COMPLETED
+    saved = Path(outcome.artifacts["notebook"])
+    assert saved.parent == ctx.artifact_dir and saved.is_file()
+    nb = nbformat.read(str(saved), as_version=4)
+    [injected] = tagged(nb, "injected-parameters")
+    assert nb.cells.index(injected) == nb.cells.index(tagged(nb, "parameters")[0]) + 1
+    assert f'task_id = "{ctx.task.id}"' in injected.source
+    assert f'run_id = "{ctx.run_id}"' in injected.source
+    assert 'greeting = "hello"' in injected.source  # from param.greeting=hello
+    assert f'task_description = "{ctx.task.description}"' in injected.source
+    printed = stream_text(nb.cells[-1]).splitlines()
+    assert printed == [f"{ctx.task.id} {ctx.run_id} hello", str(ctx.cwd)]
+
+
+def test_failing_notebook_fails_and_keeps_the_executed_copy(
+    contract: Callable[[str, bool], ContractRun],
+) -> None:
+    run = contract("notebook", False)
+    outcome = run.attempt.result
+    assert outcome.status is TaskStatus.FAILED
+    assert "RuntimeError: notebook boom" in outcome.stderr_tail
+    saved = Path(outcome.artifacts["notebook"])
+    nb = nbformat.read(str(saved), as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert [(e.ename, e.evalue) for e in errors] == [("RuntimeError", "notebook boom")]
+    # the cells before the failure ran
+    [printer] = [c for c in nb.cells if "print(task_id" in c.source]
+    assert stream_text(printer).startswith(f"{run.attempt.ctx.task.id} {run.attempt.ctx.run_id}")
+
+
+def test_missing_notebook_fails_with_not_found(tmp_path: Path) -> None:
+    task = annotated_task("notebook=nb/missing.ipynb")
+    attempt = make_attempt(tmp_path, task)
+    outcome = run_with(attempt, NotebookExecutor())
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and "not found" in outcome.error and "nb/missing.ipynb" in outcome.error
+    assert not outcome.artifacts
+    assert attempt.ctx.control.pgid is None
+    assert attempt.seconds < 2
+
+
+# --- 6. callable -----------------------------------------------------------------------------
+
+CALL_TASK = "- [ ] T003 [US2] Do it with a function\n"
+
+
+@pytest.mark.parametrize("key", ["T003", "US2", "T00[0-9]", "T*", "?003"])
+def test_callable_found_by_id_story_or_pattern(tmp_path: Path, key: str) -> None:
+    seen: list[str] = []
+    executor = CallableExecutor({key: lambda ctx: seen.append(ctx.task.id)})
+    attempt = make_attempt(tmp_path, task_from(CALL_TASK))
+    outcome = run_with(attempt, executor)
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    assert seen == ["T003"]
+
+
+def test_callable_lookup_order_is_id_then_story_then_pattern() -> None:
+    task = task_from(CALL_TASK)
+
+    def by_id() -> None: ...
+
+    def by_story() -> None: ...
+
+    def by_pattern() -> None: ...
+
+    assert (
+        CallableExecutor({"T*": by_pattern, "US2": by_story, "T003": by_id}).registered(task)
+        is by_id
+    )
+    assert CallableExecutor({"T*": by_pattern, "US2": by_story}).registered(task) is by_story
+    assert CallableExecutor({"T*": by_pattern}).registered(task) is by_pattern
+    # a key without wildcards is not a pattern, and other patterns do not match
+    assert CallableExecutor({"T00": by_id, "X*": by_id, "US1": by_id}).registered(task) is None
+
+
+def test_unregistered_task_is_a_failed_outcome(tmp_path: Path) -> None:
+    attempt = make_attempt(tmp_path, task_from(CALL_TASK))
+    outcome = run_with(attempt, CallableExecutor({"X*": print}))
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error == "no callable is registered for T003"
+
+
+def test_callable_without_parameters_and_false_result(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ok = make_attempt(tmp_path / "a", task_from(CALL_TASK))
+    assert run_with(ok, CallableExecutor({"T003": lambda: calls.append("x")})).status is (
+        TaskStatus.COMPLETED
+    )
+    assert calls == ["x"]
+    no = make_attempt(tmp_path / "b", task_from(CALL_TASK))
+    outcome = run_with(no, CallableExecutor({"T003": lambda: False}))
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error == "the callable returned False"
+
+
+def test_async_callable_runs_on_the_loop(tmp_path: Path) -> None:
+    async def work(ctx: AttemptContext) -> None:
+        await asyncio.sleep(0)
+        (ctx.cwd / "done.txt").write_text(ctx.task.id)
+
+    attempt = make_attempt(tmp_path, task_from(CALL_TASK))
+    assert run_with(attempt, CallableExecutor({"T003": work})).status is TaskStatus.COMPLETED
+    assert (attempt.ctx.cwd / "done.txt").read_text() == "T003"
+
+
+def test_async_callable_timeout_is_timed_out_and_cancels_it(tmp_path: Path) -> None:
+    cancelled: list[bool] = []
+
+    async def slow(ctx: AttemptContext) -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    attempt = make_attempt(tmp_path, task_from(CALL_TASK), timeout=0.3)
+    outcome = run_with(attempt, CallableExecutor({"T003": slow}))
+    assert outcome.status is TaskStatus.TIMED_OUT
+    assert outcome.error == "timed out after 0.3 s"
+    assert attempt.seconds < 3
+    assert cancelled == [True]
+
+
+def test_callable_raising_timeout_error_itself_is_a_failure(tmp_path: Path) -> None:
+    # A TimeoutError from the task's own code (a socket timeout, say) is the
+    # task failing, not the attempt's timeout, and must not crash the executor.
+    def flaky() -> None:
+        raise TimeoutError("socket read timed out")
+
+    attempt = make_attempt(tmp_path, task_from(CALL_TASK))
+    outcome = run_with(attempt, CallableExecutor({"T003": flaky}))
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error == "TimeoutError: socket read timed out"
+
+
+MODULE_SOURCE = """\
+CALLS = []
+
+
+def work(ctx):
+    CALLS.append(ctx.task.id)
+
+
+class Tools:
+    @staticmethod
+    def nested():
+        CALLS.append("nested")
+
+
+not_callable = 42
+"""
+
+
+@pytest.fixture
+def task_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A module on sys.path for ``callable=module:function`` annotations."""
+    name = "taskexec_test_callables_mod"
+    folder = tmp_path / "pymods"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(MODULE_SOURCE, encoding="utf-8")
+    (folder / "taskexec_test_broken_mod.py").write_text(
+        'raise RuntimeError("broken at import")\n', encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(folder))
+    yield name
+    for mod in (name, "taskexec_test_broken_mod"):
+        sys.modules.pop(mod, None)
+
+
+@pytest.mark.parametrize(("attr", "expected"), [("work", ["T005"]), ("Tools.nested", ["nested"])])
+def test_callable_annotation_imports_module_function(
+    tmp_path: Path, task_module: str, attr: str, expected: list[str]
+) -> None:
+    task = annotated_task(f"callable={task_module}:{attr}", "T005")
+    registry = ExecutorRegistry()
+    assert registry.for_task(task) is registry.callables
+    attempt = make_attempt(tmp_path, task)
+    outcome = run_with(attempt, registry.callables)
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    calls = sys.modules[task_module].CALLS
+    assert calls == expected
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("taskexec_no_such_module_xyz:work", "No module named"),
+        ("taskexec_test_callables_mod:missing", "missing"),
+        ("taskexec_test_callables_mod", "module:function"),
+        ("taskexec_test_callables_mod:not_callable", "not callable"),
+        ("taskexec_test_broken_mod:work", "broken at import"),
+    ],
+    ids=["no-module", "no-attribute", "no-colon", "not-callable", "import-raises"],
+)
+def test_bad_callable_reference_is_a_failed_outcome(
+    tmp_path: Path, task_module: str, reference: str, expected: str
+) -> None:
+    attempt = make_attempt(tmp_path, annotated_task(f"callable={reference}", "T005"))
+    outcome = run_with(attempt, CallableExecutor())
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and reference in outcome.error and expected in outcome.error
+
+
+# --- 7. registry -----------------------------------------------------------------------------
+
+
+def test_unknown_executor_name_suggests_the_closest() -> None:
+    registry = ExecutorRegistry()
+    with pytest.raises(UsageError, match=r"unknown executor 'shel' \(did you mean 'shell'\?\)"):
+        registry.get("shel")
+    with pytest.raises(UsageError, match="unknown executor 'zzzz'; known: ") as info:
+        registry.get("zzzz")
+    assert "did you mean" not in str(info.value)
+    with pytest.raises(UsageError, match="did you mean 'notebook'"):
+        registry.for_task(annotated_task("executor=notebok"))
+
+
+def test_builtin_names() -> None:
+    assert {"shell", "python", "notebook", "agent", "callable"} <= set(ExecutorRegistry().names())
+
+
+@dataclass
+class EchoExecutor:
+    name: str = "echo"
+    runs: list[str] = field(default_factory=list)
+
+    async def run(self, ctx: AttemptContext) -> Outcome:
+        self.runs.append(ctx.task.id)
+        return Outcome(TaskStatus.COMPLETED, tail=f"echo {ctx.task.id}")
+
+
+def test_register_adds_an_executor(tmp_path: Path) -> None:
+    registry = ExecutorRegistry()
+    custom = EchoExecutor()
+    registry.register("echo", custom)
+    assert "echo" in registry.names()
+    assert registry.get("echo") is custom
+    task = annotated_task("executor=echo")
+    assert registry.for_task(task) is custom
+    outcome = run_with(make_attempt(tmp_path, task), custom)
+    assert outcome.tail == "echo T001" and custom.runs == ["T001"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"- [ ] T001 Shell\n  {FENCE}sh\n  true\n  {FENCE}\n", "shell"),
+        ('- [ ] T001 Command\n  - taskexec: run="true"\n', "shell"),
+        (f"- [ ] T001 Python\n  {FENCE}python\n  pass\n  {FENCE}\n", "python"),
+        ("- [ ] T001 Notebook\n  - taskexec: notebook=nb/a.ipynb\n", "notebook"),
+        ("- [ ] T001 Notebook named in the text: run nb/b.ipynb\n", "notebook"),
+        ("- [ ] T001 Callable\n  - taskexec: callable=pkg.mod:fn\n", "callable"),
+        ("- [ ] T001 Agent\n  - taskexec: executor=agent\n", "agent"),
+        (
+            f"- [ ] T001 Explicit\n  - taskexec: executor=shell\n  {FENCE}python\n  pass\n"
+            f"  {FENCE}\n",
+            "shell",
+        ),
+        ("- [ ] T001 Nothing to run\n", None),
+    ],
+)
+def test_for_task_maps_action_kinds(text: str, expected: str | None) -> None:
+    registry = ExecutorRegistry()
+    executor = registry.for_task(task_from(text))
+    if expected is None:
+        assert executor is None
+    else:
+        assert executor is registry.get(expected)
+
+
+def test_registered_callable_wins_over_the_tasks_block() -> None:
+    registry = ExecutorRegistry({"T001": print})
+    assert registry.for_task(block_task("bash", "true\n")) is registry.callables
+
+
+class FakeEntryPoint:
+    def __init__(self, name: str, factory: Callable[[], Any]) -> None:
+        self.name = name
+        self.factory = factory
+        self.loads = 0
+
+    def load(self) -> Callable[[], Any]:
+        self.loads += 1
+        return self.factory
+
+
+def test_entry_point_plugins_are_loaded_once_and_cannot_replace_builtins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    remote = FakeEntryPoint("remote", lambda: EchoExecutor(name="remote"))
+    hijack = FakeEntryPoint("shell", lambda: EchoExecutor(name="shell"))
+    groups: list[str] = []
+
+    def fake_entry_points(*, group: str) -> list[FakeEntryPoint]:
+        groups.append(group)
+        return [remote, hijack]
+
+    monkeypatch.setattr(executors_pkg, "entry_points", fake_entry_points)
+    registry = ExecutorRegistry()
+    plugin = registry.get("remote")  # an unknown name loads the plugins first
+    assert isinstance(plugin, EchoExecutor) and plugin.name == "remote"
+    assert "remote" in registry.names()
+    assert registry.for_task(annotated_task("executor=remote")) is plugin
+    assert isinstance(registry.get("shell"), ShellExecutor)
+    assert hijack.loads == 0
+    assert remote.loads == 1
+    registry.names()
+    assert groups == [ENTRY_POINT_GROUP] == ["taskexec_nb.executors"]
+
+
+def test_builtins_do_not_need_the_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*, group: str) -> list[FakeEntryPoint]:
+        raise AssertionError("plugins looked up for a built-in name")
+
+    monkeypatch.setattr(executors_pkg, "entry_points", broken)
+    registry = ExecutorRegistry()
+    assert isinstance(registry.get("python"), PythonExecutor)
+    assert isinstance(registry.for_task(block_task("bash", "true\n")), ShellExecutor)
+
+
+# --- 8. RunSettings --------------------------------------------------------------------------
+
+BAD_SETTINGS = [
+    ({"max_workers": 0}, "max_workers"),
+    ({"max_workers": 1.5}, "max_workers"),
+    ({"retries": -1}, "retries"),
+    ({"backoff": -0.5}, "backoff"),
+    ({"kill_grace": -1}, "kill_grace"),
+    ({"timeout": 0}, "timeout"),
+    ({"timeout": -3}, "timeout"),
+    ({"no_action": "maybe"}, "no_action"),
+    ({"agent_command": "claude -p {prompt}"}, "agent_command"),
+    ({"agent_command": []}, "agent_command"),
+    ({"agent_command": ["agent", 3]}, "agent_command"),
+    ({"resources": {"gpu": 0}}, "resources.gpu"),
+    ({"resources": {"gpu": -1}}, "resources.gpu"),
+    ({"resources": {"gpu": "1"}}, "resources.gpu"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), BAD_SETTINGS)
+def test_invalid_setting_is_a_usage_error_naming_it(kwargs: dict[str, Any], name: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(name)) as direct:
+        RunSettings(**kwargs)
+    assert str(direct.value).startswith("invalid run settings: ")
+    with pytest.raises(UsageError, match=re.escape(name)):
+        RunSettings().with_overrides(**kwargs)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(UsageError) as info:
+        RunSettings(max_workers=0, retries=-1, no_action="x")
+    message = str(info.value)
+    assert all(n in message for n in ("max_workers", "retries", "no_action"))
+
+
+def test_with_overrides_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(UsageError, match=r"'max_worker' \(did you mean 'max_workers'\?\)"):
+        RunSettings().with_overrides(max_worker=2)
+    with pytest.raises(UsageError, match="unknown run setting") as info:
+        RunSettings().with_overrides(zzzzzz=1)
+    assert "did you mean" not in str(info.value)
+
+
+def test_with_overrides_converts_and_ignores_none(tmp_path: Path) -> None:
+    base = RunSettings(retries=2, timeout=30)
+    env = {"A": "1"}
+    new = base.with_overrides(
+        retries=None,
+        timeout=5,
+        env=env,
+        agent_command=["agent", "{prompt}"],
+        state_dir=str(tmp_path),
+        resources={"gpu": 1},
+    )
+    env["A"] = "changed later"
+    assert (new.retries, new.timeout) == (2, 5)
+    assert base.timeout == 30  # the original is unchanged
+    assert dict(new.env) == {"A": "1"}
+    assert new.agent_command == ("agent", "{prompt}")
+    assert new.state_dir == tmp_path
+    assert dict(new.resources) == {"gpu": 1}
+
+
+def test_effective_no_action_defaults() -> None:
+    assert RunSettings().effective_no_action == "skip"
+    assert RunSettings(agent_command=["agent"]).effective_no_action == "agent"
+    assert RunSettings(agent_command=["agent"], no_action="fail").effective_no_action == "fail"
+    assert RunSettings(no_action="agent").effective_no_action == "agent"
+
+
+def test_to_dict_is_json_serializable(tmp_path: Path) -> None:
+    settings = RunSettings().with_overrides(
+        max_workers=3,
+        resources={"gpu": 1, "agent": 0.5},
+        timeout=60,
+        agent_command=["agent", "-p", "{prompt}"],
+        state_dir=tmp_path / "state",
+        cwd=tmp_path,
+        env={"X": "1"},
+    )
+    data = json.loads(json.dumps(settings.to_dict()))
+    assert set(data) == {f.name for f in dataclasses.fields(RunSettings)}
+    assert data["resources"] == {"gpu": 1, "agent": 0.5}
+    assert data["agent_command"] == ["agent", "-p", "{prompt}"]
+    assert data["state_dir"] == str(tmp_path / "state")
+    assert data["cwd"] == str(tmp_path)
+    assert data["env"] == {"X": "1"}
+    assert (data["max_workers"], data["timeout"], data["no_action"]) == (3, 60, None)
+    assert json.loads(json.dumps(RunSettings().to_dict()))["shell"] == "/bin/sh"
