@@ -211,11 +211,11 @@ class Scheduler:
                     break
                 done, _ = await asyncio.wait([*running, waker], return_when=asyncio.FIRST_COMPLETED)
                 if waker in done:
+                    done.discard(waker)
                     self._wake.clear()
                     waker = asyncio.ensure_future(self._wake.wait())
                 for fut in done:
-                    if fut is not waker:
-                        self._finished(running.pop(fut), fut.result(), tracker)
+                    self._finished(running.pop(fut), fut.result(), tracker)
         finally:
             waker.cancel()
             for fut in running:
@@ -277,7 +277,8 @@ class Scheduler:
         self._reserve(task, -1)
         allowed = status in _FAILED and bool(task.params.allow_failure)
         ok = status is TaskStatus.COMPLETED or allowed
-        for skipped in tracker.done(task_id, ok):
+        # After a cancel, dependents are not skipped: the run's end records them cancelled.
+        for skipped in tracker.done(task_id, ok or self._cancelled):
             root = tracker.skipped[skipped]
             reason = f"prerequisite {root} {self.states[root].status.value}"
             self._finish_task(skipped, TaskStatus.SKIPPED, reason=reason, blocked_by=root)

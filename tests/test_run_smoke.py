@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import taskexec_nb
 from conftest import ROOT
+
+import taskexec_nb
 from taskexec_nb.events import EventRecorder, RunStatus
 from taskexec_nb.store import StateStore
 

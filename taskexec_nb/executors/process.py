@@ -118,9 +118,12 @@ async def run_process(
             if stdin_data is not None:
                 assert proc.stdin is not None
                 await _feed_stdin(proc.stdin, stdin_data)
-            ended = await _wait(proc, protocol.exited, ctx)
-            # Whatever the task left running in its group goes too.
-            ctx.control.signal(signal.SIGKILL)
+            try:
+                ended = await _wait(proc, protocol.exited, ctx)
+            finally:
+                # Whatever the task left running in its group goes too, also when the
+                # attempt itself is cancelled (the event loop is shutting down).
+                ctx.control.signal(signal.SIGKILL)
             await asyncio.gather(*pumps)
             await proc.wait()
         finally:
