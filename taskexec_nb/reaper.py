@@ -16,6 +16,7 @@ import sys
 REAPER_CODE = r"""
 import os, signal, sys, time
 grace = float(sys.argv[1])
+marker = ("TASKEXEC_RUNNER=" + sys.argv[2]).encode() + b"\0"
 groups = set()
 for line in sys.stdin:
     line = line.strip()
@@ -32,26 +33,54 @@ def send(sig):
         except (ProcessLookupError, PermissionError):
             groups.discard(g)
     return alive
-if send(signal.SIGTERM):
+def marked():
+    # Processes started for this runner that it may not have registered yet (a kill
+    # between spawn and registration), or that left their process group.
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                with open("/proc/" + name + "/environ", "rb") as f:
+                    if marker in f.read():
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
+def kill_marked(sig):
+    for pid in marked():
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+alive = send(signal.SIGTERM)
+kill_marked(signal.SIGTERM)
+if alive or marked():
     send(signal.SIGCONT)
+    kill_marked(signal.SIGCONT)
     end = time.monotonic() + grace
-    while groups and time.monotonic() < end:
+    while (groups or marked()) and time.monotonic() < end:
         time.sleep(0.05)
         send(0)
     send(signal.SIGKILL)
+    kill_marked(signal.SIGKILL)
 """
 
 
 class Reaper:
     """The runner's side of the watchdog (see the module docstring).
 
+    Every task process gets ``TASKEXEC_RUNNER=<token>`` in its environment, so
+    the reaper also finds processes the runner started but had not registered
+    yet when it died.
+
     Args:
         grace: Seconds between SIGTERM and SIGKILL when it has to act.
     """
 
     def __init__(self, grace: float) -> None:
+        self.token = f"{os.getpid()}-{os.urandom(6).hex()}"
         self._proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", REAPER_CODE, str(grace)],
+            [sys.executable, "-S", "-c", REAPER_CODE, str(grace), self.token],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -77,6 +106,11 @@ class Reaper:
     def remove(self, pgid: int) -> None:
         """Stop watching a process group (it has ended)."""
         self._send(f"-{pgid}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment variable that marks this runner's task processes."""
+        return {"TASKEXEC_RUNNER": self.token}
 
     def close(self) -> None:
         """End the watchdog after a normal finish (it has nothing left to end)."""

@@ -142,6 +142,7 @@ class RunHandle:
         self.result: RunStatus | None = None
         self.notices: list[str] = []
         self.selection: list[str] = []
+        self._to_tick: list[str] = []
 
     # -- control -------------------------------------------------------------------------
     def _call(self, fn: Callable[[], None]) -> None:
@@ -266,6 +267,12 @@ class RunHandle:
             writer = None
             if self.settings.writeback and self.plan.taskfile.digest:
                 writer = CheckboxWriter(Path(self.plan.path), self.plan.taskfile.digest)
+                for task_id in self._to_tick:  # completed before a kill that beat the tick
+                    task = self.plan[task_id]
+                    if task.form.value == "checkbox":
+                        conflict = writer.tick(task_id, task.line)
+                        if conflict:
+                            self.notices.append(conflict)
             self.bus.subscribe(store)
             for obs in self._observers:
                 self.bus.subscribe(obs)
@@ -289,6 +296,7 @@ class RunHandle:
                 attempts_before=attempts_before,
                 on_process=started,
                 on_process_end=reaper.remove,
+                extra_env=reaper.env,
             )
             self.result = await self._scheduler.run()
             return self.result
@@ -333,6 +341,7 @@ class RunHandle:
                     attempts_before[task_id] = rec.attempt
                 if rec is not None and rec.status == TaskStatus.COMPLETED.value:
                     if rec.def_hash == digest:
+                        self._to_tick.append(task_id)  # done, but the box may not be ticked yet
                         continue
                     self.notices.append(
                         f"{task_id} changed since run {self.run_id} completed it: it runs again"

@@ -80,6 +80,7 @@ class Scheduler:
         attempts_before: Attempts already made per task (resume continues the count).
         on_process: Called with (task_id, attempt, pgid) when a task's process starts.
         on_process_end: Called with the pgid when that process group is gone.
+        extra_env: Variables added to every task's environment (the reaper's marker).
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class Scheduler:
         attempts_before: Mapping[str, int] | None = None,
         on_process: Callable[[str, int, int], None] | None = None,
         on_process_end: Callable[[int], None] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
@@ -127,6 +129,7 @@ class Scheduler:
         self._base_env = {
             **os.environ,
             **settings.env,
+            **(extra_env or {}),
             "TASKEXEC_RUN_ID": run_id,
             "TASKEXEC_TASKS_FILE": str(tasks_file),
         }
@@ -352,7 +355,9 @@ class Scheduler:
             outcome = await self._attempt(task, executor, attempt)
             if outcome.status is TaskStatus.COMPLETED:
                 self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
-                self._tick(task)
+                # After the store's commit of this finish (scheduled first), before any
+                # dependent starts (they start on a later loop step).
+                asyncio.get_running_loop().call_soon(self._tick, task)
                 return TaskStatus.COMPLETED
             last = i == retries
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:

@@ -1,8 +1,9 @@
 """The embedded state store: runs, tasks, attempts and events in one SQLite file (WAL).
 
-The store is an observer of the event stream. A task's final state is
-committed before anyone else hears of it (the store subscribes first), so
-killing the runner at any moment loses no finished task's record.
+The store is an observer of the event stream. Writes are buffered and
+committed once per event-loop step; a task's finish is on disk before its box
+is ticked and before any task that depends on it starts, so killing the
+runner at any moment loses no finished task's record that anything relied on.
 """
 
 from __future__ import annotations

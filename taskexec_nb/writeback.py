@@ -15,7 +15,8 @@ import re
 import tempfile
 from pathlib import Path
 
-_BOX_RE = re.compile(rb"^([ \t]*(?:>[ \t]*)*(?:[-*+]|\d+[.)])[ \t]+)\[([ xX])\]")
+_BOX_RE = re.compile(rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*(?:[-*+]|\d+[.)])[ \t]+)\[([ xX])\]")
+_FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?![\w.])")
 
 
 def digest(data: bytes) -> str:
@@ -52,8 +53,9 @@ def tick(data: bytes, line: int, task_id: str) -> bytes | None:
     start, end = span
     text = data[start:end]
     m = _BOX_RE.match(text)
-    if not m or task_id.encode() not in text[m.end() :]:
-        return None
+    first = _FIRST_ID_RE.search(text, m.end()) if m else None
+    if m is None or first is None or first.group() != task_id.encode():
+        return None  # the first ID after the box must be this task's
     if m.group(2) != b" ":
         return data
     pos = start + m.start(2)

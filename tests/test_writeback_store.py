@@ -1,0 +1,667 @@
+"""Checkbox write-back (byte-exact, atomic, never clobbering) and the SQLite state store."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import closing, suppress
+from pathlib import Path
+
+import pytest
+from conftest import md
+
+import taskexec_nb
+from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
+from taskexec_nb.store import StateStore, StoreError
+from taskexec_nb.writeback import CheckboxWriter, digest, line_span, tick
+
+# -- helpers ------------------------------------------------------------------------------
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def _lines(data: bytes) -> list[tuple[int, bytes]]:
+    """(start offset, content) of each line, LF, CRLF and lone CR all ending a line."""
+    out, start = [], 0
+    for m in _EOL.finditer(data):
+        out.append((start, data[start : m.start()]))
+        start = m.end()
+    out.append((start, data[start:]))
+    return out
+
+
+def _box_of(data: bytes, task_id: str) -> tuple[int, int]:
+    """(1-based line, offset of the space in the box) of the line whose box holds task_id."""
+    found = [
+        (number, start + content.index(b"[ ]") + 1)
+        for number, (start, content) in enumerate(_lines(data), 1)
+        if b"[ ]" in content and re.search(rb"\[ \][ \t]+\**" + task_id.encode() + rb"\b", content)
+    ]
+    assert len(found) == 1, f"{task_id} has {len(found)} box lines in {data!r}"
+    return found[0]
+
+
+def _diff(a: bytes, b: bytes) -> list[int]:
+    assert len(a) == len(b), "tick must not change the file's length"
+    return [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    """Pids of live (non-zombie) processes in a process group, read from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != b"Z" and int(fields[2]) == pgid:
+            pids.append(int(entry))
+    return pids
+
+
+# -- tick: byte-exact ---------------------------------------------------------------------
+
+LF = b"# Tasks\n\n## Phase 1\n\n- [ ] T001 First\n- [ ] T002 Second\n\nText after.\n"
+
+TICK_CASES = {
+    "lf": (LF, "T002"),
+    "lf-first": (LF, "T001"),
+    "crlf": (LF.replace(b"\n", b"\r\n"), "T002"),
+    "crlf-first": (LF.replace(b"\n", b"\r\n"), "T001"),
+    "lone-cr": (LF.replace(b"\n", b"\r"), "T002"),
+    "mixed-endings": (b"# T\r\n\r- [ ] T001 a\n- [ ] T002 b\r\n- [ ] T003 c\r", "T003"),
+    "bom": (b"\xef\xbb\xbf" + LF, "T001"),
+    "tabs": (b"# T\n\t- [ ]\tT003\tTab\tseparated\n-\t[ ] T004 tab after dash\n", "T003"),
+    "tab-after-dash": (b"# T\n\t- [ ]\tT003\tTab\tseparated\n-\t[ ] T004 tab after dash\n", "T004"),
+    "cjk": (
+        "# 任务\n\n- [ ] T001 写入配置文件 設定を書く\n- [ ] T002 다음 작업\n".encode(),
+        "T002",
+    ),
+    "cjk-same-line": ("# 任务\n\n- [ ] T001 写入配置文件 設定を書く\n".encode(), "T001"),
+    "trailing-spaces": (b"# T\n- [ ] T005 trailing   \n- [ ] T006 x  \t\n", "T005"),
+    "no-final-newline": (b"# T\n- [ ] T005 a\n- [ ] T006 last line", "T006"),
+    "no-final-newline-crlf": (b"# T\r\n- [ ] T005 a\r\n- [ ] T006 last line", "T006"),
+    "star": (b"* [ ] T001 star\n* [ ] T002 star\n", "T002"),
+    "plus": (b"+ [ ] T001 plus\n+ [ ] T002 plus\n", "T001"),
+    "numbered-dot": (b"1. [ ] T001 one\n2. [ ] T002 two\n", "T002"),
+    "numbered-paren": (b"1) [ ] T001 one\n10) [ ] T002 ten\n", "T002"),
+    "bold-id": (b"- [ ] **T007** bold id\n- [ ] **T008** [P] bold\n", "T008"),
+    "nested-child": (b"- [ ] T001 parent\n  - [ ] T002 child\n    - [ ] T003 grandchild\n", "T002"),
+    "nested-grandchild": (
+        b"- [ ] T001 parent\n  - [ ] T002 child\n    - [ ] T003 grandchild\n",
+        "T003",
+    ),
+    "nested-parent": (b"- [ ] T001 parent\n  - [ ] T002 child\n", "T001"),
+    "blockquote": (b"> - [ ] T001 quoted\n", "T001"),
+}
+
+
+@pytest.mark.parametrize("name", list(TICK_CASES))
+def test_tick_changes_exactly_the_one_space_in_the_box(name: str) -> None:
+    data, task_id = TICK_CASES[name]
+    line, pos = _box_of(data, task_id)
+    new = tick(data, line, task_id)
+    assert new is not None
+    assert _diff(data, new) == [pos]
+    assert data[pos : pos + 1] == b" " and new[pos : pos + 1] == b"X"
+    assert new[pos - 1 : pos + 2] == b"[X]"
+    # Ticking again is a no-op that returns the same bytes.
+    assert tick(new, line, task_id) == new
+
+
+def test_tick_with_a_bom_and_the_task_on_line_one() -> None:
+    # A file that starts with its first task right after the BOM: the parser sees T001 on
+    # line 1, so write-back must be able to tick it there.
+    data = b"\xef\xbb\xbf- [ ] T001 first\n- [ ] T002 second\n"
+    assert [(t.id, t.line) for t in taskexec_nb.loads(data.decode("utf-8")).tasks] == [
+        ("T001", 1),
+        ("T002", 2),
+    ]
+    new = tick(data, 1, "T001")
+    assert new == b"\xef\xbb\xbf- [X] T001 first\n- [ ] T002 second\n"
+
+
+@pytest.mark.parametrize("box", [b"[x]", b"[X]"])
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_tick_leaves_an_already_ticked_box_identical(box: bytes, eol: bytes) -> None:
+    data = eol.join([b"# T", b"- " + box + b" T001 done", b"- [ ] T002 open", b""])
+    assert tick(data, 2, "T001") == data
+
+
+NOT_THE_BOX = {
+    "another-task": (b"- [ ] T001 a\n- [ ] T002 b\n", 1, "T002"),
+    "heading": (b"# T001 heading\n- [ ] T001 a\n", 1, "T001"),
+    "prose": (b"T001 is described here\n- [ ] T001 a\n", 1, "T001"),
+    "no-list-marker": (b"[ ] T001 not a list item\n", 1, "T001"),
+    "blank-line": (b"\n- [ ] T001 a\n", 1, "T001"),
+    "past-the-end": (b"- [ ] T001 a\n", 5, "T001"),
+    "past-the-end-no-newline": (b"- [ ] T001 a", 2, "T001"),
+    "longer-id": (b"- [ ] T0010 a\n", 1, "T001"),
+    "id-mentioned-by-another-task": (b"- [ ] T002 b (depends on T001)\n", 1, "T001"),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_THE_BOX))
+def test_tick_returns_none_when_the_line_does_not_hold_the_box(name: str) -> None:
+    data, line, task_id = NOT_THE_BOX[name]
+    assert tick(data, line, task_id) is None
+
+
+def test_line_span_counts_lf_crlf_and_cr() -> None:
+    data = b"a\r\nbb\rccc\nd"
+    spans = [line_span(data, n) for n in (1, 2, 3, 4)]
+    assert spans == [(0, 1), (3, 5), (6, 9), (10, 11)]
+    assert line_span(data, 5) is None
+
+
+# -- CheckboxWriter -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o755, 0o600])
+def test_writer_replaces_atomically_and_keeps_the_mode(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\r\n- [ ] T001 a\r\n- [ ] T002 b\r\n"
+    path.write_bytes(data)
+    path.chmod(mode)
+    inode = path.stat().st_ino
+    writer = CheckboxWriter(path, digest(data))
+    assert writer.tick("T002", 3) is None
+    assert path.read_bytes() == b"# T\r\n- [ ] T001 a\r\n- [X] T002 b\r\n"
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert path.stat().st_ino != inode  # replaced, not rewritten in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]  # no temp file left
+
+
+def test_writer_refuses_a_file_changed_since_load(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n- [ ] T002 b\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data))
+    edited = data + b"- [ ] T003 added by someone else\n"
+    path.write_bytes(edited)
+    message = writer.tick("T001", 2)
+    assert message is not None
+    assert str(path) in message and "T001" in message
+    assert "changed on disk" in message
+    assert path.read_bytes() == edited
+    # Still refused later: the writer does not adopt someone else's content.
+    assert writer.tick("T002", 3) is not None
+    assert path.read_bytes() == edited
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]
+
+
+def test_writer_follows_its_own_writes(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n  - [ ] T002 nested\n- [ ] T003 c\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data))
+    assert writer.tick("T001", 2) is None
+    assert writer.tick("T003", 4) is None
+    assert writer.tick("T003", 4) is None  # already ticked: fine, unchanged
+    assert writer.tick("T002", 3) is None
+    assert path.read_bytes() == b"# T\n- [X] T001 a\n  - [X] T002 nested\n- [X] T003 c\n"
+    assert writer.expected == digest(path.read_bytes())
+    # ...but not someone else's.
+    path.write_bytes(path.read_bytes() + b"more\n")
+    assert writer.tick("T001", 2) is not None
+
+
+def test_writer_reports_a_wrong_line_and_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data))
+    message = writer.tick("T001", 1)
+    assert message is not None and "T001" in message and str(path) in message
+    assert path.read_bytes() == data
+    path.unlink()
+    message = writer.tick("T001", 2)
+    assert message is not None and "T001" in message and str(path) in message
+    assert not path.exists()
+
+
+# -- write-back through a real run --------------------------------------------------------
+
+MIXED = md(
+    """\
+    # Tasks: demo
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Write hello
+      ~~~bash
+      echo hello-T001
+      echo T001 >> effects.log
+      ~~~
+    - [ ] T002 [P] Fail on purpose
+      ~~~bash
+      echo oops-T002 >&2
+      exit 3
+      ~~~
+    - [ ] T003 [P] Write world
+      ~~~bash
+      echo world-T003
+      echo T003 >> effects.log
+      ~~~
+    """
+)
+
+
+def _write(tmp_path: Path, text: str = MIXED) -> Path:
+    path = tmp_path / "tasks.md"
+    path.write_bytes(text.encode())
+    return path
+
+
+def _ticked(data: bytes, *task_ids: str) -> bytes:
+    for task_id in task_ids:
+        line, _ = _box_of(data, task_id)
+        new = tick(data, line, task_id)
+        assert new is not None
+        data = new
+    return data
+
+
+def test_run_ticks_only_completed_tasks(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    before = path.read_bytes()
+    handle = taskexec_nb.load(path).run(max_workers=2, kill_grace=0.5)
+    assert handle.result is RunStatus.FAILED
+    assert {r["id"]: r["status"] for r in handle.snapshot()} == {
+        "T001": "completed",
+        "T002": "failed",
+        "T003": "completed",
+    }
+    after = path.read_bytes()
+    assert after == _ticked(before, "T001", "T003")
+    assert b"- [ ] T002 [P] Fail on purpose" in after
+    # The next load only has the failed task left to run.
+    assert taskexec_nb.load(path).to_run == ("T002",)
+
+
+@pytest.mark.parametrize(
+    "variant", ["lf", "crlf", "cr", "bom", "bom-task-on-line-1", "trailing-no-final-newline"]
+)
+def test_run_write_back_keeps_every_other_byte(tmp_path: Path, variant: str) -> None:
+    base = (
+        "## Phase 1: Setup 設定\n\n"
+        '- [ ] T001 First 第一  \n  - taskexec: run="echo T001 >> effects.log"\n'
+        "- [ ] T002 Second\n  ```bash\n  echo T002 >> effects.log\n  ```\n"
+        '* [ ] **T003** Third\n  - taskexec: run="echo T003 >> effects.log"'
+    )
+    text = {
+        "lf": "# Tasks\n\n" + base + "\n",
+        "crlf": ("# Tasks\n\n" + base + "\n").replace("\n", "\r\n"),
+        "cr": ("# Tasks\n\n" + base + "\n").replace("\n", "\r"),
+        "bom": "\ufeff# Tasks\n\n" + base + "\n",
+        "bom-task-on-line-1": "\ufeff" + base[base.index("- [ ] T001") :] + "\n",
+        "trailing-no-final-newline": "# Tasks\t \n\n" + base,
+    }[variant]
+    path = _write(tmp_path, text)
+    before = path.read_bytes()
+    recorder = EventRecorder()
+    handle = taskexec_nb.load(path).run(max_workers=1, observers=[recorder])
+    assert handle.result is RunStatus.COMPLETED
+    assert (tmp_path / "effects.log").read_text() == "T001\nT002\nT003\n"
+    notices = [e.data for e in recorder.events if e.kind is EventKind.NOTICE]
+    assert notices == []
+    assert path.read_bytes() == _ticked(before, "T001", "T002", "T003")
+
+
+def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
+    path = _write(tmp_path, MIXED.replace("\n", "\r\n"))
+    before = path.read_bytes()
+    mtime = path.stat().st_mtime_ns
+    handle = taskexec_nb.load(path).run(max_workers=2, writeback=False)
+    assert handle.result is RunStatus.FAILED
+    assert (tmp_path / "effects.log").read_text().split() == ["T001", "T003"]
+    assert path.read_bytes() == before
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_run_does_not_clobber_a_file_edited_after_load(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    plan = taskexec_nb.load(path)
+    edited = path.read_bytes() + b"\n- a note someone else added while the plan was loaded\n"
+    path.write_bytes(edited)
+    recorder = EventRecorder()
+    handle = plan.run(max_workers=2, observers=[recorder])
+    assert handle.result is RunStatus.FAILED
+    assert {r["id"]: r["status"] for r in handle.snapshot()}["T001"] == "completed"
+    assert path.read_bytes() == edited
+    notices = [e for e in recorder.events if e.kind is EventKind.NOTICE]
+    warned = {e.task_id: str(e.data.get("warning")) for e in notices}
+    assert set(warned) == {"T001", "T003"}  # one per completed task, none for the failure
+    for task_id, text in warned.items():
+        assert str(path) in text and task_id in text and "changed on disk" in text
+    # The notices are part of the run's record too.
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        stored = [e for e in store.events(handle.run_id) if e["kind"] == "notice"]
+    assert {e["task_id"] for e in stored} == {"T001", "T003"}
+
+
+# -- the state store ----------------------------------------------------------------------
+
+
+def test_store_records_a_real_run(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    recorder = EventRecorder()
+    handle = taskexec_nb.load(path).run(max_workers=2, observers=[recorder], kill_grace=0.5)
+    db = tmp_path / ".taskexec" / "state.db"
+    assert db.is_file()
+
+    with closing(sqlite3.connect(db)) as raw:
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"meta", "runs", "tasks", "attempts", "events"} <= tables
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+
+    with closing(StateStore(db)) as store:
+        run = store.run(handle.run_id)
+        assert run["status"] == "failed"
+        assert run["tasks_file"] == str(path.resolve())
+        assert run["pid"] == os.getpid()
+        assert run["finished"] is not None and run["finished"] >= run["started"]
+
+        tasks = {t["task_id"]: t for t in store.tasks(handle.run_id)}
+        assert list(tasks) == ["T001", "T002", "T003"]
+        assert {k: t["status"] for k, t in tasks.items()} == {
+            "T001": "completed",
+            "T002": "failed",
+            "T003": "completed",
+        }
+        assert {k: t["attempt"] for k, t in tasks.items()} == {"T001": 1, "T002": 1, "T003": 1}
+        assert {k: t["exit_code"] for k, t in tasks.items()} == {"T001": 0, "T002": 3, "T003": 0}
+        assert tasks["T001"]["tail"] == "hello-T001"
+        assert tasks["T003"]["tail"] == "world-T003"
+        assert tasks["T002"]["stderr_tail"] == "oops-T002"
+        assert "3" in (tasks["T002"]["error"] or "")
+        for task_id, t in tasks.items():
+            log = Path(t["log_path"])
+            assert log.is_file(), task_id
+            assert t["finished"] >= t["started"]
+        assert "hello-T001" in Path(tasks["T001"]["log_path"]).read_text()
+        assert "oops-T002" in Path(tasks["T002"]["log_path"]).read_text()
+        records = store.task_records(handle.run_id)
+        assert (
+            records["T002"].status == "failed" and records["T002"].error == tasks["T002"]["error"]
+        )
+
+        attempts = store.attempts(handle.run_id)
+        assert sorted(
+            (a["task_id"], a["attempt"], a["status"], a["exit_code"]) for a in attempts
+        ) == [
+            ("T001", 1, "completed", 0),
+            ("T002", 1, "failed", 3),
+            ("T003", 1, "completed", 0),
+        ]
+        for a in attempts:
+            assert isinstance(a["pgid"], int) and a["pgid"] > 1
+            assert a["finished"] is not None
+            assert a["log_path"] == tasks[a["task_id"]]["log_path"]
+        assert len({a["pgid"] for a in attempts}) == 3
+
+        events = store.events(handle.run_id)
+        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
+        assert "task_output" not in {e["kind"] for e in events}
+        assert "task_output" in recorder.kinds()  # the output happened, it is just not stored
+        expected = [
+            (e.kind.value, e.task_id, e.status)
+            for e in recorder.events
+            if e.kind is not EventKind.TASK_OUTPUT
+        ]
+        assert [(e["kind"], e["task_id"], e["status"]) for e in events] == expected
+        assert events[0]["kind"] == "run_started" and events[-1]["kind"] == "run_finished"
+        assert events[-1]["data"]["counts"] == {"completed": 2, "failed": 1}
+        times = [e["time"] for e in events]
+        assert times == sorted(times)
+
+
+def test_store_lists_runs_newest_first_and_names_recent_runs(tmp_path: Path) -> None:
+    path = _write(tmp_path)
+    first = taskexec_nb.load(path).run(max_workers=2)
+    time.sleep(0.01)
+    second = taskexec_nb.load(path).run(max_workers=2)  # only the failed T002 is left
+    assert first.run_id != second.run_id
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        runs = store.runs()
+        assert [r["run_id"] for r in runs] == [second.run_id, first.run_id]
+        assert runs[0]["counts"] == {"failed": 1}
+        assert runs[1]["counts"] == {"completed": 2, "failed": 1}
+        assert store.latest_run() == second.run_id
+        assert store.latest_run(str(path.resolve())) == second.run_id
+        assert store.runs(str(tmp_path / "other.md")) == []
+        assert store.latest_run(str(tmp_path / "other.md")) is None
+
+        with pytest.raises(StoreError) as info:
+            store.run("no-such-run")
+        message = str(info.value)
+        assert "no-such-run" in message
+        assert first.run_id in message and second.run_id in message
+
+    # Resuming an unknown run fails the same way, before running anything.
+    with pytest.raises(StoreError, match="no-such-run") as info:
+        taskexec_nb.load(path).run(resume="no-such-run")
+    assert second.run_id in str(info.value)
+    assert (tmp_path / "effects.log").read_text().split() == ["T001", "T003"]
+
+
+def test_store_on_an_empty_database_says_so(tmp_path: Path) -> None:
+    with closing(StateStore(tmp_path / "state" / "state.db")) as store:
+        assert store.runs() == []
+        assert store.latest_run() is None
+        with pytest.raises(StoreError, match="none yet"):
+            store.run("x")
+
+
+_DEAD_RUNNER = textwrap.dedent(
+    """
+    import os, subprocess, sys
+    from taskexec_nb.events import Event, EventKind
+    from taskexec_nb.store import StateStore
+
+    store = StateStore(sys.argv[1])
+    rows = [dict(task_id=t, def_hash="h" + t, line=n, phase="Phase 1", story=None,
+                 description="d") for n, t in enumerate(["T001", "T002", "T003"], 1)]
+    store.create_run("dead-run", sys.argv[2], "template", {}, ["T001", "T002", "T003"], rows)
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    store(Event(EventKind.TASK_STARTED, "dead-run", "T001", 1, "running", {"log_path": "l"}))
+    store.record_pgid("dead-run", "T001", 1, sleeper.pid)
+    store(Event(EventKind.TASK_STARTED, "dead-run", "T002", 1, "running", {"log_path": "l"}))
+    store.record_pgid("dead-run", "T002", 1, 999999)
+    store(Event(EventKind.TASK_FINISHED, "dead-run", "T002", 1, "completed", {"exit_code": 0}))
+    store(Event(EventKind.TASK_STARTED, "dead-run", "T003", 1, "running", {"log_path": "l"}))
+    store.close()
+    print(os.getpid(), sleeper.pid, flush=True)
+    os._exit(0)  # dies like a killed runner: nothing cleaned up, the sleeper left behind
+    """
+)
+
+
+def test_orphans_are_attempts_of_a_dead_runner(tmp_path: Path) -> None:
+    db = tmp_path / ".taskexec" / "state.db"
+    out = subprocess.run(
+        [sys.executable, "-c", _DEAD_RUNNER, str(db), str(tmp_path / "tasks.md")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    dead_pid, sleeper = (int(x) for x in out.split())
+    try:
+        assert _alive_in_group(sleeper) == [sleeper]
+        with closing(StateStore(db)) as store:
+            # A run of a live runner (this process) with a running attempt is no orphan.
+            store.create_run(
+                "live-run",
+                "x.md",
+                "template",
+                {},
+                ["T001"],
+                [
+                    dict(
+                        task_id="T001", def_hash="h", line=1, phase="P", story=None, description="d"
+                    )
+                ],
+            )
+            store(Event(EventKind.TASK_STARTED, "live-run", "T001", 1, "running", {}))
+            store.record_pgid("live-run", "T001", 1, os.getpgid(0))
+
+            orphans = store.orphans()
+            # T002 finished and T003 never got a process group: only T001 is an orphan.
+            assert [
+                (o["run_id"], o["task_id"], o["attempt"], o["pgid"], o["pid"]) for o in orphans
+            ] == [("dead-run", "T001", 1, sleeper, dead_pid)]
+            store.close_orphan("dead-run", "T001", 1)
+            store.mark_interrupted("dead-run")
+            assert store.orphans() == []
+            assert store.run("dead-run")["status"] == "interrupted"
+            attempt = next(a for a in store.attempts("dead-run") if a["task_id"] == "T001")
+            assert attempt["status"] == "cancelled" and attempt["finished"] is not None
+            assert store.run("live-run")["status"] == "running"
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(sleeper, signal.SIGKILL)
+
+
+def test_a_new_run_ends_the_processes_a_dead_runner_left(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        md("""\
+        # Tasks
+
+        - [ ] T001 Something
+          - taskexec: run="true"
+        """),
+    )
+    db = tmp_path / ".taskexec" / "state.db"
+    out = subprocess.run(
+        [sys.executable, "-c", _DEAD_RUNNER, str(db), str(path.resolve())],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    _, sleeper = (int(x) for x in out.split())
+    try:
+        assert _alive_in_group(sleeper) == [sleeper]
+        recorder = EventRecorder()
+        handle = taskexec_nb.load(path).run(max_workers=1, observers=[recorder])
+        assert handle.result is RunStatus.COMPLETED
+        deadline = time.monotonic() + 2
+        while _alive_in_group(sleeper) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _alive_in_group(sleeper) == []
+        assert any(str(sleeper) in n and "dead-run" in n for n in handle.notices)
+        warnings = [
+            str(e.data.get("warning")) for e in recorder.events if e.kind is EventKind.NOTICE
+        ]
+        assert any(str(sleeper) in w for w in warnings)
+        with closing(StateStore(db)) as store:
+            assert store.run("dead-run")["status"] == "interrupted"
+            assert store.orphans() == []
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(sleeper, signal.SIGKILL)
+
+
+# -- task definition hash and resume ------------------------------------------------------
+
+HASHED = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 [P] Write the first file
+      ~~~bash
+      echo T001 >> effects.log
+      ~~~
+    - [ ] T002 [P] Needs the flag file
+      ~~~bash
+      test -e flag
+      echo T002 >> effects.log
+      ~~~
+    - [ ] T003 [P] Write the third file
+      ~~~bash
+      echo T003 >> effects.log
+      ~~~
+    """
+)
+
+
+def _effects(folder: Path) -> list[str]:
+    log = folder / "effects.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def test_resume_reruns_a_completed_task_whose_definition_changed(tmp_path: Path) -> None:
+    # Write-back off: the boxes stay open, so only the store decides what a resume skips.
+    path = _write(tmp_path, HASHED)
+    first = taskexec_nb.load(path).run(max_workers=2, writeback=False)
+    assert first.result is RunStatus.FAILED
+    assert sorted(_effects(tmp_path)) == ["T001", "T003"]
+
+    path.write_text(HASHED.replace("Write the first file", "Write the first file, edited"))
+    (tmp_path / "flag").write_text("")
+    recorder = EventRecorder()
+    second = taskexec_nb.load(path).run(
+        max_workers=2, writeback=False, resume=first.run_id, observers=[recorder]
+    )
+    assert second.run_id == first.run_id
+    assert second.result is RunStatus.COMPLETED
+    assert sorted(second.selection) == ["T001", "T002"]
+    assert sorted(_effects(tmp_path)) == ["T001", "T001", "T002", "T003"]
+    expected = f"T001 changed since run {first.run_id} completed it: it runs again"
+    assert second.notices == [expected]
+    assert [e.data.get("warning") for e in recorder.events if e.kind is EventKind.NOTICE] == [
+        expected
+    ]
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        records = store.task_records(first.run_id)
+        assert {k: (r.status, r.attempt) for k, r in records.items()} == {
+            "T001": ("completed", 2),
+            "T002": ("completed", 2),
+            "T003": ("completed", 1),
+        }
+        assert store.run(first.run_id)["status"] == "completed"
+        assert sorted((a["task_id"], a["attempt"]) for a in store.attempts(first.run_id)) == [
+            ("T001", 1),
+            ("T001", 2),
+            ("T002", 1),
+            ("T002", 2),
+            ("T003", 1),
+        ]
+
+    # Resuming again with nothing changed runs nothing.
+    third = taskexec_nb.load(path).run(max_workers=2, writeback=False, resume=first.run_id)
+    assert third.result is RunStatus.COMPLETED
+    assert third.selection == []
+    assert third.notices == []
+    assert sorted(_effects(tmp_path)) == ["T001", "T001", "T002", "T003"]
+
+
+def test_resume_does_not_rerun_unchanged_completed_tasks(tmp_path: Path) -> None:
+    path = _write(tmp_path, HASHED)
+    first = taskexec_nb.load(path).run(max_workers=2, writeback=False)
+    assert first.result is RunStatus.FAILED
+    (tmp_path / "flag").write_text("")
+    # An edit elsewhere in the file (not in any task) changes no task's hash.
+    path.write_text(HASHED + "\n## Notes\n\nSomething unrelated.\n")
+    second = taskexec_nb.load(path).run(max_workers=2, writeback=False, resume=first.run_id)
+    assert second.result is RunStatus.COMPLETED
+    assert second.selection == ["T002"]
+    assert second.notices == []
+    assert sorted(_effects(tmp_path)) == ["T001", "T002", "T003"]
