@@ -469,6 +469,8 @@ class Scheduler:
         if outcome is not None:
             state.error, state.exit_code = outcome.error, outcome.exit_code
             data.update(_outcome_data(outcome))
+            if state.log_path:
+                data["log_path"] = state.log_path
         elif "reason" in data:
             state.error = data["reason"]
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)

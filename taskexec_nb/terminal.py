@@ -74,7 +74,7 @@ class TerminalView:
                 self.running.pop(event.task_id, None)
                 delay = event.data.get("delay", 0)
                 lines.append(
-                    f"  retry  {event.task_id} after attempt {event.attempt}: "
+                    f"  {'retry':<9} {event.task_id} after attempt {event.attempt}: "
                     f"{event.data.get('error')} (next in {delay:g} s)"
                 )
             elif kind is EventKind.TASK_FINISHED and event.task_id and event.status:

@@ -1,0 +1,325 @@
+"""``taskexec run``, ``status`` and ``runs``: real runs through the CLI, exit codes, the view."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import md
+
+from taskexec_nb.cli import main
+from taskexec_nb.events import Event, EventKind
+from taskexec_nb.terminal import TerminalView
+
+TASKS = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 First
+      ~~~bash
+      echo one >> out.txt
+      ~~~
+    - [ ] T002 [US1] Second
+      ~~~bash
+      echo two >> out.txt
+      ~~~
+    - [ ] T003 [US2] Third
+      ~~~bash
+      echo three >> out.txt
+      ~~~
+    """
+)
+
+FAILING = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Breaks
+      ~~~bash
+      echo oops >&2
+      exit 4
+      ~~~
+    - [ ] T002 After it
+      ~~~bash
+      echo never > never.txt
+      ~~~
+    """
+)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tasks.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_run_executes_ticks_and_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, TASKS)
+    assert main(["run", str(path), "-j", "1"]) == 0
+    assert (tmp_path / "out.txt").read_text() == "one\ntwo\nthree\n"
+    assert path.read_text().count("- [X] T") == 3
+    captured = capsys.readouterr()
+    assert "state:" in captured.out
+    assert "3/3 finished: 3 ok" in captured.err  # plain lines: stderr is not a TTY here
+    assert main(["runs", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    listing = capsys.readouterr().out
+    assert "completed" in listing and "3 completed" in listing
+    assert main(["status", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    status = capsys.readouterr().out
+    assert "T003     completed" in status
+
+
+def test_json_status_and_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, TASKS)
+    assert main(["run", str(path), "--no-writeback"]) == 0
+    capsys.readouterr()
+    state = str(tmp_path / ".taskexec")
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert len(runs) == 1 and runs[0]["status"] == "completed"
+    assert main(["status", runs[0]["run_id"], "--state-dir", state, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [t["task_id"] for t in doc["tasks"]] == ["T001", "T002", "T003"]
+    assert path.read_text() == TASKS  # --no-writeback
+
+
+def test_failure_exits_1_and_shows_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, FAILING)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED    T001: exit code 4" in err
+    assert "| oops" in err and "log:" in err
+    assert "skipped   T002: prerequisite T001 failed" in err
+    assert not (tmp_path / "never.txt").exists()
+    assert "- [ ] T001" in path.read_text()
+
+
+def test_dry_run_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, TASKS + "- [ ] T004 No action here\n")
+    assert main(["run", str(path), "--dry-run", "--only", "T002,T004"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: 2 task(s)" in out
+    assert "T002     shell" in out and "T004     none -> skip" in out
+    assert "T001" not in out
+    assert not (tmp_path / "out.txt").exists()
+    assert not (tmp_path / ".taskexec").exists()
+
+
+def test_selection_options(tmp_path: Path) -> None:
+    path = write(tmp_path, TASKS)
+    assert main(["run", str(path), "--only", "US2", "--no-writeback"]) == 0
+    assert (tmp_path / "out.txt").read_text() == "three\n"
+    assert main(["run", str(path), "--from", "T002", "--until", "T002", "--no-writeback"]) == 0
+    assert (tmp_path / "out.txt").read_text() == "three\ntwo\n"
+
+
+def test_resume_reruns_only_what_did_not_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, FAILING)
+    assert main(["run", str(path), "--no-writeback"]) == 1
+    path.write_text(FAILING.replace("exit 4", "true"))
+    assert main(["run", str(path), "--resume", "--no-writeback"]) == 0
+    err = capsys.readouterr().err
+    assert "T001 changed since run" not in err  # T001 had failed: it simply runs again
+    assert (tmp_path / "never.txt").read_text() == "never\n"
+    state = str(tmp_path / ".taskexec")
+    assert main(["runs", "--state-dir", state]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == 1 and "completed" in rows[0]  # one run, resumed in place
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resource", "gpu"], "--resource 'gpu': write NAME=AMOUNT"),
+        (["--agent-command", "[1, 2"], "--agent-command: not a JSON list"),
+        (["--agent-command", "agent 'unclosed"], "--agent-command:"),
+        (["--only", "T01"], "--only T01: matches no task (did you mean T001?)"),
+        (["--resume", "nope"], "no run 'nope'"),
+        (["-j", "0"], "max_workers must be a whole number >= 1"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    path = write(tmp_path, TASKS)
+    if args[0] == "--resume":
+        assert main(["run", str(path), "--no-writeback"]) == 0
+    assert main(["run", str(path), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_without_any_run_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, TASKS)
+    assert main(["run", str(path), "--resume"]) == 2
+    assert "no earlier run of" in capsys.readouterr().err
+
+
+def test_invalid_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "- [ ] T001 A (depends on T002)\n- [ ] T002 B (depends on T001)\n")
+    assert main(["run", str(path)]) == 2
+    assert "TX103" in capsys.readouterr().err
+
+
+def test_status_without_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--state-dir", str(tmp_path / "none")]) == 2
+    assert "no state store at" in capsys.readouterr().err
+    assert main(["runs", "--state-dir", str(tmp_path / "none")]) == 2
+
+
+def test_agent_command_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 Ask the agent; rm -rf $(pwd)\n")
+    agent = [sys.executable, "-c", "import sys; open('got.txt', 'w').write(sys.argv[1])", "{id}"]
+    assert main(["run", str(path), "--agent-command", json.dumps(agent)]) == 0
+    assert (tmp_path / "got.txt").read_text() == "T001"
+    assert path.exists()
+
+
+def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
+    text = md(
+        """\
+        ## Phase 1: X
+
+        - [ ] T001 Slow
+          ~~~bash
+          sleep 30
+          ~~~
+        - [ ] T002 Then this
+          ~~~bash
+          echo ok > done.txt
+          ~~~
+        """
+    )
+    path = write(tmp_path, text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline and not list(
+        (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+    ):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    path.write_text(text.replace("sleep 30", "true"))
+    done = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path), "--resume"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+
+
+def test_sigterm_is_an_interrupt_too(tmp_path: Path) -> None:
+    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 30"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.time() + 20
+    while time.time() < deadline and not list(
+        (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _event(
+    kind: EventKind, task: str | None = None, status: str | None = None, **data: object
+) -> Event:
+    return Event(kind, "R1", task, 1 if task else None, status, data)
+
+
+def test_terminal_view_live_line_and_permanent_lines() -> None:
+    stream = _Tty()
+    view = TerminalView(stream, total=2, rate=100)
+    assert view.live and not view.verbose
+    view(_event(EventKind.RUN_STARTED))
+    view(_event(EventKind.TASK_STARTED, "T001"))
+    view(_event(EventKind.TASK_OUTPUT, "T001", stream="stdout", text="x"))
+    time.sleep(0.1)
+    assert "running: T001" in view.status_line()
+    view(_event(EventKind.RUN_PAUSED))
+    assert "[paused]" in view.status_line()
+    view(_event(EventKind.RUN_RESUMED))
+    view(_event(EventKind.TASK_RETRYING, "T001", error="exit code 1", delay=0.5))
+    view(
+        _event(
+            EventKind.TASK_FINISHED,
+            "T001",
+            "timed_out",
+            error="timed out after 1 s",
+            stderr_tail="late",
+            log_path="/tmp/T001.1.log",
+        )
+    )
+    view(_event(EventKind.NOTICE, warning="tasks.md changed"))
+    view(_event(EventKind.TASK_FINISHED, "T002", "completed"))
+    view(_event(EventKind.RUN_FINISHED, status="failed"))
+    text = stream.getvalue()
+    assert "\r" in text  # the live line was drawn in place
+    assert "TIMED OUT T001: timed out after 1 s" in text and "| late" in text
+    assert "retry     T001 after attempt 1: exit code 1 (next in 0.5 s)" in text
+    assert "note      tasks.md changed" in text
+    assert "start" not in text  # starts and successes only in verbose mode
+    assert "run R1 failed: 2/2 finished: 1 ok, 1 TIMED OUT" in text
+
+
+def test_terminal_view_plain_mode_prints_every_step() -> None:
+    stream = io.StringIO()
+    view = TerminalView(stream, total=1)
+    assert not view.live and view.verbose
+    view(_event(EventKind.RUN_STARTED))
+    view(_event(EventKind.TASK_STARTED, "T001"))
+    view(_event(EventKind.TASK_FINISHED, "T001", "completed"))
+    view(_event(EventKind.RUN_FINISHED, status="completed"))
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "run R1: 1 task(s)",
+        "  start     T001 (attempt 1)",
+        "  ok        T001",
+        "run R1 completed: 1/1 finished: 1 ok",
+    ]
+    assert "\r" not in stream.getvalue()
+    many = TerminalView(io.StringIO(), total=6)
+    for i in range(6):
+        many(_event(EventKind.TASK_STARTED, f"T00{i}"))
+    assert many.status_line().endswith("+2")
