@@ -263,7 +263,9 @@ class StateStore:
                 (pgid, run_id, task_id, attempt),
             )
         )
-        self.commit()
+        # With the next batch (this step's end): until then the reaper, which also finds
+        # unregistered task processes, covers a runner that dies.
+        self._commit_soon()
 
     def __call__(self, event: Event) -> None:
         """Observer entry point: record one event."""
