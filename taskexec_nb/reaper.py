@@ -9,6 +9,7 @@ taskexec_nb, so it starts in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -93,11 +94,8 @@ class Reaper:
         stdin = self._proc.stdin
         if stdin is None or stdin.closed:
             return
-        try:
-            stdin.write(line.encode() + b"\n")
-            stdin.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+        with contextlib.suppress(OSError, ValueError):  # the reaper is gone: nothing to tell
+            os.write(stdin.fileno(), line.encode() + b"\n")  # one small write, no buffering
 
     def add(self, pgid: int) -> None:
         """Watch a process group."""

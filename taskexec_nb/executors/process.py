@@ -15,12 +15,31 @@ import os
 import signal
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
 
 _CHUNK = 65536
+
+
+_made_dirs: set[Path] = set()
+_null: list[int] = []
+
+
+def _ensure_dir(path: Path) -> None:
+    """Create a log folder once per process (not once per attempt)."""
+    if path not in _made_dirs or not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(path)
+
+
+def _devnull() -> int:
+    """One read-only /dev/null descriptor for every task's stdin."""
+    if not _null:
+        _null.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    return _null[0]
 
 
 class _Tail:
@@ -84,7 +103,7 @@ async def run_process(
         COMPLETED on exit code 0; FAILED otherwise (with exit code or signal);
         TIMED_OUT or CANCELLED when stopped.
     """
-    ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_dir(ctx.log_path.parent)
     both = _Tail(ctx.settings.tail_lines)
     errors = _Tail(ctx.settings.tail_lines)
     out_stream = _Stream("stdout", (both,))
@@ -95,7 +114,7 @@ async def run_process(
             transport, protocol = await loop.subprocess_exec(
                 lambda: _ExitProtocol(_CHUNK, loop),
                 *argv,
-                stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+                stdin=subprocess.PIPE if stdin_data is not None else _devnull(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 cwd=ctx.cwd,
