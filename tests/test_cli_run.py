@@ -323,3 +323,24 @@ def test_terminal_view_plain_mode_prints_every_step() -> None:
     for i in range(6):
         many(_event(EventKind.TASK_STARTED, f"T00{i}"))
     assert many.status_line().endswith("+2")
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "## Phase 1: X\n\n"
+        + "".join(
+            f"- [ ] T{i:04d} Task {i}, described at length to fill the pipe\n"
+            for i in range(1, 4000)
+        ),
+    )
+    proc = subprocess.run(
+        f"{sys.executable} -m taskexec_nb.cli run {path} --dry-run | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout.startswith("dry run: 3999 task(s)")
+    assert "Traceback" not in proc.stderr
