@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import collections
+import contextlib
+import functools
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -89,6 +91,129 @@ class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
             self.exited.set_result(None)
 
 
+class _Spawned:
+    """A started process: its pid, output readers, stdin writer and exit future."""
+
+    def __init__(
+        self,
+        pid: int,
+        stdout: asyncio.StreamReader,
+        stderr: asyncio.StreamReader,
+        stdin: asyncio.StreamWriter | None,
+        exited: asyncio.Future[None],
+        reap: Callable[[], Awaitable[int]],
+        abandon: Callable[[], None],
+    ) -> None:
+        self.pid, self.stdout, self.stderr, self.stdin = pid, stdout, stderr, stdin
+        self.exited = exited
+        self.reap = reap
+        self.abandon = abandon  # the attempt was cancelled: reap and close without awaiting
+
+
+async def _spawn_pidfd(ctx: AttemptContext, argv: Sequence[str], with_stdin: bool) -> _Spawned:
+    """Start with ``subprocess.Popen`` and learn of the exit from a pidfd on the loop.
+
+    asyncio's default child watcher on Python 3.11 starts a thread per process;
+    a pidfd in the selector does the same job without threads.
+    """
+    loop = asyncio.get_running_loop()
+    popen = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.PIPE if with_stdin else _devnull(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ctx.cwd,
+        env=ctx.env,
+        start_new_session=True,
+    )
+    try:
+        pidfd = os.pidfd_open(popen.pid)
+    except OSError:
+        os.killpg(popen.pid, signal.SIGKILL)  # never leave a process we cannot watch
+        popen.communicate()
+        raise
+    exited: asyncio.Future[None] = loop.create_future()
+
+    def on_exit() -> None:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, on_exit)
+    readers = []
+    transports: list[asyncio.BaseTransport] = []
+    for pipe in (popen.stdout, popen.stderr):
+        reader = asyncio.StreamReader(limit=_CHUNK, loop=loop)
+        read_transport, _ = await loop.connect_read_pipe(
+            functools.partial(asyncio.StreamReaderProtocol, reader), pipe
+        )
+        readers.append(reader)
+        transports.append(read_transport)
+    writer = None
+    if with_stdin:
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, popen.stdin
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        transports.append(transport)
+
+    async def reap() -> int:
+        await exited
+        return popen.wait()
+
+    def abandon() -> None:
+        for each in transports:
+            each.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=2)  # the group was just SIGKILLed: this returns at once
+        if not exited.done():
+            on_exit()
+
+    return _Spawned(popen.pid, readers[0], readers[1], writer, exited, reap, abandon)
+
+
+async def _spawn_asyncio(ctx: AttemptContext, argv: Sequence[str], with_stdin: bool) -> _Spawned:
+    """Start through asyncio's subprocess support (where pidfds are not available)."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _ExitProtocol(_CHUNK, loop),
+        *argv,
+        stdin=subprocess.PIPE if with_stdin else _devnull(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ctx.cwd,
+        env=ctx.env,
+        start_new_session=True,
+    )
+    proc = asyncio.subprocess.Process(transport, protocol, loop)
+    assert proc.stdout is not None and proc.stderr is not None
+    return _Spawned(
+        proc.pid, proc.stdout, proc.stderr, proc.stdin, protocol.exited, proc.wait, transport.close
+    )
+
+
+_PIDFD: bool | None = None if hasattr(os, "pidfd_open") else False
+
+
+def _pidfds_work() -> bool:
+    """Whether this kernel has pidfds (probed once, on our own pid)."""
+    global _PIDFD
+    if _PIDFD is None:
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+            _PIDFD = True
+        except OSError:
+            _PIDFD = False
+    return _PIDFD
+
+
+async def _spawn(ctx: AttemptContext, argv: Sequence[str], with_stdin: bool) -> _Spawned:
+    if _pidfds_work():
+        return await _spawn_pidfd(ctx, argv, with_stdin)
+    return await _spawn_asyncio(ctx, argv, with_stdin)
+
+
 async def run_process(
     ctx: AttemptContext, argv: Sequence[str], *, stdin_data: bytes | None = None
 ) -> Outcome:
@@ -108,28 +233,16 @@ async def run_process(
     errors = _Tail(ctx.settings.tail_lines)
     out_stream = _Stream("stdout", (both,))
     err_stream = _Stream("stderr", (both, errors))
-    loop = asyncio.get_running_loop()
     with open(ctx.log_path, "ab", buffering=0) as log:
         try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitProtocol(_CHUNK, loop),
-                *argv,
-                stdin=subprocess.PIPE if stdin_data is not None else _devnull(),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=ctx.cwd,
-                env=ctx.env,
-                start_new_session=True,
-            )
+            proc = await _spawn(ctx, argv, stdin_data is not None)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             message = f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}"
             log.write((message + "\n").encode())
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
-        proc = asyncio.subprocess.Process(transport, protocol, loop)
         ctx.control.attach(proc.pid)
         try:
-            assert proc.stdout is not None and proc.stderr is not None
             pumps = [
                 asyncio.ensure_future(_pump(proc.stdout, out_stream, log, ctx)),
                 asyncio.ensure_future(_pump(proc.stderr, err_stream, log, ctx)),
@@ -138,22 +251,27 @@ async def run_process(
                 assert proc.stdin is not None
                 await _feed_stdin(proc.stdin, stdin_data)
             try:
-                ended = await _wait(proc, protocol.exited, ctx)
-            finally:
-                # Whatever the task left running in its group goes too, also when the
-                # attempt itself is cancelled (the event loop is shutting down).
+                ended = await _wait(proc.exited, ctx)
+            except BaseException:
+                # The attempt itself is cancelled (the event loop is shutting down): end the
+                # group and reap it now, there may be no later step to do it in.
                 ctx.control.signal(signal.SIGKILL)
+                for pump in pumps:
+                    pump.cancel()
+                proc.abandon()
+                raise
+            # Whatever the task left running in its group goes too.
+            ctx.control.signal(signal.SIGKILL)
             await asyncio.gather(*pumps)
-            await proc.wait()
+            code = await proc.reap()
         finally:
             ctx.control.detach()
-    code = proc.returncode
     status, error = _status(ended, code, ctx)
     partials = (out_stream.partial, err_stream.partial)
     return Outcome(
         status,
-        exit_code=code if code is not None and code >= 0 else None,
-        signal=-code if code is not None and code < 0 else None,
+        exit_code=code if code >= 0 else None,
+        signal=-code if code < 0 else None,
         error=error,
         tail=both.text(partials),
         stderr_tail=errors.text((err_stream.partial,)),
@@ -197,9 +315,7 @@ async def _pump(
             ctx.on_output(decoded.name, text)
 
 
-async def _wait(
-    proc: asyncio.subprocess.Process, exited: asyncio.Future[None], ctx: AttemptContext
-) -> str:
+async def _wait(exited: asyncio.Future[None], ctx: AttemptContext) -> str:
     """Wait for exit, a stop request or the timeout (paused time does not count)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.ensure_future(ctx.control.stop_requested.wait())
@@ -217,19 +333,17 @@ async def _wait(
             if exited in done:
                 return "exited"
             if stop in done:
-                await terminate(proc, exited, ctx)
+                await terminate(exited, ctx)
                 return "cancelled"
             used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
             if ctx.timeout is not None and used >= ctx.timeout and not ctx.is_paused():
-                await terminate(proc, exited, ctx)
+                await terminate(exited, ctx)
                 return "timed_out"
     finally:
         stop.cancel()
 
 
-async def terminate(
-    proc: asyncio.subprocess.Process, exited: asyncio.Future[None], ctx: AttemptContext
-) -> None:
+async def terminate(exited: asyncio.Future[None], ctx: AttemptContext) -> None:
     """SIGTERM the process group, then SIGKILL it after the grace period."""
     ctx.control.signal(signal.SIGTERM)
     ctx.control.signal(signal.SIGCONT)  # a suspended group must run to handle SIGTERM
