@@ -57,6 +57,27 @@ _DURABLE = frozenset(
 )
 _BUFFER_LIMIT = 5000
 
+_TASK_UPSERT = (
+    "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story, description)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id) DO UPDATE SET"
+    " def_hash = excluded.def_hash, status = excluded.status, line = excluded.line,"
+    " waiting_on = NULL"
+)
+
+
+def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        run_id,
+        t["task_id"],
+        t["def_hash"],
+        t.get("status", "pending"),
+        t["line"],
+        t["phase"],
+        t["story"],
+        t["description"],
+    )
+
+
 Statement = tuple[str, tuple[Any, ...]]
 
 
@@ -209,23 +230,7 @@ class StateStore:
                     json.dumps(list(selection)),
                 ),
             )
-            db.executemany(
-                "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story,"
-                " description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        t["task_id"],
-                        t["def_hash"],
-                        t.get("status", "pending"),
-                        t["line"],
-                        t["phase"],
-                        t["story"],
-                        t["description"],
-                    )
-                    for t in tasks
-                ],
-            )
+            db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
 
     def reopen_run(
         self, run_id: str, settings: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]]
@@ -237,23 +242,7 @@ class StateStore:
                 " WHERE run_id = ?",
                 (RunStatus.RUNNING.value, os.getpid(), json.dumps(settings, default=str), run_id),
             )
-            for t in tasks:
-                db.execute(
-                    "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story,"
-                    " description) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id)"
-                    " DO UPDATE SET def_hash = excluded.def_hash, status = excluded.status,"
-                    " line = excluded.line, waiting_on = NULL",
-                    (
-                        run_id,
-                        t["task_id"],
-                        t["def_hash"],
-                        t.get("status", "pending"),
-                        t["line"],
-                        t["phase"],
-                        t["story"],
-                        t["description"],
-                    ),
-                )
+            db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
         """Remember an attempt's process group at once (a resume ends it if it outlives us)."""
