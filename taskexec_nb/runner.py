@@ -25,7 +25,7 @@ from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import StateStore
+from taskexec_nb.store import StateStore, runner_alive
 from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
@@ -317,11 +317,9 @@ class RunHandle:
             store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
             store.mark_interrupted(orphan["run_id"])
         for run in store.runs():
-            if run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value):
-                from taskexec_nb.store import _alive
-
-                if not _alive(run["pid"]):
-                    store.mark_interrupted(run["run_id"])
+            active = run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
+            if active and not runner_alive(run["pid"]):
+                store.mark_interrupted(run["run_id"])
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
         selection = list(self._selection_arg) if self._selection_arg is not None else None

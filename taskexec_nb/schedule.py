@@ -435,8 +435,6 @@ class Scheduler:
     def _process_started(self, task_id: str, attempt: int, pgid: int) -> None:
         if self.on_process is not None:
             self.on_process(task_id, attempt, pgid)
-        if self._paused and self.states[task_id].status is TaskStatus.RUNNING:
-            pass  # started before the pause took effect; it runs on
 
     def _cwd(self, task: Task) -> Path:
         base = self.settings.cwd or self._tasks_dir

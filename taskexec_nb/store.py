@@ -355,7 +355,7 @@ class StateStore:
             (),
         )
         host = socket.gethostname()
-        return [r for r in rows if r["host"] == host and not _alive(r["pid"])]
+        return [r for r in rows if r["host"] == host and not runner_alive(r["pid"])]
 
     def close_orphan(self, run_id: str, task_id: str, attempt: int) -> None:
         """Mark an orphaned attempt as cancelled (its runner died)."""
@@ -394,7 +394,8 @@ class StateStore:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _alive(pid: int | None) -> bool:
+def runner_alive(pid: int | None) -> bool:
+    """Whether the runner process recorded for a run still exists."""
     if not pid:
         return False
     from taskexec_nb.executors.process import process_alive

@@ -38,6 +38,26 @@ def line_of(text: str, needle: str, nth: int = 0) -> int:
     return hits[nth]
 
 
+def procs() -> list[tuple[int, str, int]]:
+    """(pid, state, process group) of every process, read from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out.append((int(entry), fields[0].decode(), int(fields[2])))
+    return out
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie, not dead) processes of a process group."""
+    return [pid for pid, state, pgrp in procs() if pgrp == pgid and state not in ("Z", "X")]
+
+
 @pytest.fixture
 def corpus() -> Path:
     folder = corpus_dir()

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import line_of
+from conftest import group_members, line_of
 
 import taskexec_nb
 from taskexec_nb import UsageError
@@ -102,17 +102,6 @@ def proc_state(pid: int) -> str | None:
 def gone(pid: int) -> bool:
     """The process no longer runs (a zombie awaiting its reaper counts as gone)."""
     return proc_state(pid) in (None, "Z", "X")
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = proc_stat(int(entry))
-            if fields and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                members.append(int(entry))
-    return members
 
 
 def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:

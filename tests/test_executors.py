@@ -24,6 +24,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from conftest import group_members
 from nbformat.v4 import new_code_cell, new_notebook
 
 import taskexec_nb.executors as executors_pkg
@@ -158,22 +159,6 @@ def last_lines(text: str, n: int) -> str:
     if lines[-1] == "":
         lines.pop()
     return "\n".join(lines[-n:])
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
-        except OSError:
-            continue
-        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 def eventually(predicate: Callable[[], bool], seconds: float = 3.0) -> bool:

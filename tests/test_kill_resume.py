@@ -27,6 +27,7 @@ from contextlib import closing, suppress
 from pathlib import Path
 
 import pytest
+from conftest import procs
 
 import taskexec_nb
 from taskexec_nb.events import RunStatus
@@ -95,21 +96,6 @@ def tasks_md() -> str:
 # -- processes ----------------------------------------------------------------------------
 
 
-def _procs() -> list[tuple[int, str, int]]:
-    """(pid, state, pgrp) of every process, from /proc."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        out.append((int(entry), fields[0].decode(), int(fields[2])))
-    return out
-
-
 def _environ(pid: int) -> list[bytes]:
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
@@ -125,7 +111,7 @@ def leftovers(pgids: set[int], tasks_file: Path) -> list[str]:
     """
     marker = b"TASKEXEC_TASKS_FILE=" + str(tasks_file.resolve()).encode()
     found = []
-    for pid, state, pgrp in _procs():
+    for pid, state, pgrp in procs():
         if state == "Z" or pid == os.getpid():
             continue
         if pgrp in pgids or marker in _environ(pid):
@@ -160,7 +146,7 @@ def wait_gone(pgids: set[int], tasks_file: Path, within: float, settle: float = 
 
 
 def _group_alive(pgid: int) -> bool:
-    return any(pgrp == pgid and state != "Z" for _, state, pgrp in _procs())
+    return any(pgrp == pgid and state != "Z" for _, state, pgrp in procs())
 
 
 # -- the store and the files --------------------------------------------------------------
@@ -533,7 +519,7 @@ def test_reaper_ends_the_groups_of_a_killed_owner(grace: float) -> None:
         # A group the runner said had ended is left alone.
         assert _group_alive(released)
         # The reaper exits once its work is done.
-        while any(p == reaper and s != "Z" for p, s, _ in _procs()):
+        while any(p == reaper and s != "Z" for p, s, _ in procs()):
             assert time.monotonic() < killed + grace + 2.0, "the reaper did not exit"
             time.sleep(0.02)
     finally:

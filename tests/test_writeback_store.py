@@ -15,7 +15,7 @@ from contextlib import closing, suppress
 from pathlib import Path
 
 import pytest
-from conftest import md
+from conftest import group_members, md
 
 import taskexec_nb
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
@@ -51,22 +51,6 @@ def _box_of(data: bytes, task_id: str) -> tuple[int, int]:
 def _diff(a: bytes, b: bytes) -> list[int]:
     assert len(a) == len(b), "tick must not change the file's length"
     return [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
-
-
-def _alive_in_group(pgid: int) -> list[int]:
-    """Pids of live (non-zombie) processes in a process group, read from /proc."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != b"Z" and int(fields[2]) == pgid:
-            pids.append(int(entry))
-    return pids
 
 
 # -- tick: byte-exact ---------------------------------------------------------------------
@@ -501,7 +485,7 @@ def test_orphans_are_attempts_of_a_dead_runner(tmp_path: Path) -> None:
     ).stdout
     dead_pid, sleeper = (int(x) for x in out.split())
     try:
-        assert _alive_in_group(sleeper) == [sleeper]
+        assert group_members(sleeper) == [sleeper]
         with closing(StateStore(db)) as store:
             # A run of a live runner (this process) with a running attempt is no orphan.
             store.create_run(
@@ -556,14 +540,14 @@ def test_a_new_run_ends_the_processes_a_dead_runner_left(tmp_path: Path) -> None
     ).stdout
     _, sleeper = (int(x) for x in out.split())
     try:
-        assert _alive_in_group(sleeper) == [sleeper]
+        assert group_members(sleeper) == [sleeper]
         recorder = EventRecorder()
         handle = taskexec_nb.load(path).run(max_workers=1, observers=[recorder])
         assert handle.result is RunStatus.COMPLETED
         deadline = time.monotonic() + 2
-        while _alive_in_group(sleeper) and time.monotonic() < deadline:
+        while group_members(sleeper) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _alive_in_group(sleeper) == []
+        assert group_members(sleeper) == []
         assert any(str(sleeper) in n and "dead-run" in n for n in handle.notices)
         warnings = [
             str(e.data.get("warning")) for e in recorder.events if e.kind is EventKind.NOTICE
