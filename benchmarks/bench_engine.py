@@ -167,17 +167,21 @@ def _doit(dag: dict[int, list[int]]) -> float:
         return time.perf_counter() - start
 
 
-def bench_b() -> tuple[str, bool]:
+def bench_b(rounds: int = 3) -> tuple[str, bool]:
     n, width, fan_in = 2000, 20, 3
     dag = _dag(n, width, fan_in)
-    start = time.perf_counter()
-    asyncio.run(_bare_loop(dag, 2, ["sh", "-c", "true"]))
-    base = time.perf_counter() - start
-    wall = _run_file(_layers(n, width, fan_in, 'run="true"'), max_workers=2)
+    text = _layers(n, width, fan_in, 'run="true"')
+    bases, walls = [], []
+    for _ in range(rounds):  # interleaved, best of each: this machine's load comes and goes
+        start = time.perf_counter()
+        asyncio.run(_bare_loop(dag, 2, ["sh", "-c", "true"]))
+        bases.append(time.perf_counter() - start)
+        walls.append(_run_file(text, max_workers=2))
+    base, wall = min(bases), min(walls)
     ratio = wall / base
     line = (
-        f"(b) {n} `true` tasks, 2 workers: {wall:.2f} s vs bare loop {base:.2f} s = "
-        f"{ratio:.2f}x (goal <= 1.15)"
+        f"(b) {n} `true` tasks, 2 workers, best of {rounds}: {wall:.2f} s vs bare loop "
+        f"{base:.2f} s = {ratio:.2f}x (goal <= 1.15)"
     )
     ok = ratio <= 1.15
     others = []

@@ -9,10 +9,13 @@ taskexec_nb, so it starts in milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import sys
+
+_BATCH_SECONDS = 0.05
 
 REAPER_CODE = r"""
 import os, signal, sys, time
@@ -89,13 +92,32 @@ class Reaper:
             close_fds=True,
         )
         self.pid = self._proc.pid
+        self._lines: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def _send(self, line: str) -> None:
+        """Queue a line for the watchdog; queued lines go out together within 50 ms.
+
+        A process the watchdog has not heard of yet still carries the run's
+        marker, so a runner that dies in between leaves nothing behind.
+        """
+        self._lines.append(line)
+        if self._timer is not None:
+            return
+        try:
+            self._timer = asyncio.get_running_loop().call_later(_BATCH_SECONDS, self._flush)
+        except RuntimeError:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._timer = None
+        data = "".join(f"{line}\n" for line in self._lines).encode()
+        self._lines.clear()
         stdin = self._proc.stdin
-        if stdin is None or stdin.closed:
+        if not data or stdin is None or stdin.closed:
             return
         with contextlib.suppress(OSError, ValueError):  # the reaper is gone: nothing to tell
-            os.write(stdin.fileno(), line.encode() + b"\n")  # one small write, no buffering
+            os.write(stdin.fileno(), data)  # one write per batch, no buffering
 
     def add(self, pgid: int) -> None:
         """Watch a process group."""
@@ -112,6 +134,9 @@ class Reaper:
 
     def close(self) -> None:
         """End the watchdog after a normal finish (it has nothing left to end)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._flush()
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             self._proc.stdin.close()
         try:

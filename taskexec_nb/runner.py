@@ -297,6 +297,7 @@ class RunHandle:
                 on_process=started,
                 on_process_end=reaper.remove,
                 extra_env=reaper.env,
+                durable=store.durable,
             )
             self.result = await self._scheduler.run()
             return self.result

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,8 @@ class Scheduler:
         on_process: Called with (task_id, attempt, pgid) when a task's process starts.
         on_process_end: Called with the pgid when that process group is gone.
         extra_env: Variables added to every task's environment (the reaper's marker).
+        durable: Awaited after tasks finish and before their boxes are ticked or
+            their dependents start (the state store's commit).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class Scheduler:
         on_process: Callable[[str, int, int], None] | None = None,
         on_process_end: Callable[[int], None] | None = None,
         extra_env: Mapping[str, str] | None = None,
+        durable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
@@ -110,6 +113,8 @@ class Scheduler:
         self.attempts_before = dict(attempts_before or {})
         self.on_process = on_process
         self.on_process_end = on_process_end
+        self.durable = durable
+        self._ticks: list[Task] = []
         self.states = {tid: TaskState(tid) for tid in self.selection}
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
@@ -219,11 +224,21 @@ class Scheduler:
                     waker = asyncio.ensure_future(self._wake.wait())
                 for fut in done:
                     self._finished(running.pop(fut), fut.result(), tracker)
+                if done:
+                    await self._settle()
         finally:
             waker.cancel()
             for fut in running:
                 fut.cancel()
         return self._finish_run()
+
+    async def _settle(self) -> None:
+        """Make this step's finishes durable, then tick their boxes (dependents start after)."""
+        if self.durable is not None:
+            await self.durable()
+        ticks, self._ticks = self._ticks, []
+        for task in ticks:
+            self._tick(task)
 
     def _announce(self, task_ids: Sequence[str]) -> None:
         """Report newly ready tasks as queued (waiting for a worker when none is free)."""
@@ -355,9 +370,7 @@ class Scheduler:
             outcome = await self._attempt(task, executor, attempt)
             if outcome.status is TaskStatus.COMPLETED:
                 self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
-                # After the store's commit of this finish (scheduled first), before any
-                # dependent starts (they start on a later loop step).
-                asyncio.get_running_loop().call_soon(self._tick, task)
+                self._ticks.append(task)  # ticked once the finish is durable
                 return TaskStatus.COMPLETED
             last = i == retries
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:

@@ -1,9 +1,10 @@
 """The embedded state store: runs, tasks, attempts and events in one SQLite file (WAL).
 
 The store is an observer of the event stream. Writes are buffered and
-committed once per event-loop step; a task's finish is on disk before its box
-is ticked and before any task that depends on it starts, so killing the
-runner at any moment loses no finished task's record that anything relied on.
+committed once per event-loop step. The scheduler awaits
+:meth:`StateStore.durable` before it ticks a box or starts a task that depends
+on a finished one: killing the runner at any moment loses no finished task's
+record that anything relied on.
 """
 
 from __future__ import annotations
@@ -137,54 +138,44 @@ class StateStore:
         Events are inserted with one ``executemany``; the updates of each task
         and attempt row are merged first, so a task that was queued, started
         and finished since the last commit costs one statement, not three.
+
+        Raises:
+            StoreError: If the database cannot be written.
         """
         self._flush_scheduled = False
-        db = self._db
-        if self._events:
-            db.executemany(
-                "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._events,
-            )
-            self._events = []
-            self._dirty = True
-        if self._attempt_rows:
-            for cols, rows in _group(self._attempt_rows).items():
-                names = ("run_id", "task_id", "attempt", *cols)
-                sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-                db.executemany(
-                    f"INSERT INTO attempts ({', '.join(names)}) VALUES"
-                    f" ({', '.join('?' * len(names))}) ON CONFLICT (run_id, task_id, attempt)"
-                    f" DO UPDATE SET {sets}",
-                    [(*key, *vals) for key, vals in rows],
-                )
-            self._attempt_rows = {}
-            self._dirty = True
-        if self._task_rows:
-            for cols, rows in _group(self._task_rows).items():
-                sets = ", ".join(
-                    f"{c} = COALESCE({c}, ?)" if c == "started" else f"{c} = ?" for c in cols
-                )
-                db.executemany(
-                    f"UPDATE tasks SET {sets} WHERE run_id = ? AND task_id = ?",
-                    [(*vals, *key) for key, vals in rows],
-                )
-            self._task_rows = {}
-            self._dirty = True
-        for query, params in self._statements:
-            db.execute(query, params)
-            self._dirty = True
-        self._statements = []
-        if self._dirty:
-            db.commit()
+        batch = self._take()
+        if batch is not None or self._dirty:
+            self._write_batch(batch)
             self._dirty = False
 
-    def _commit_soon(self) -> None:
-        """Commit at the end of the current event-loop step (several finishes, one commit).
+    async def durable(self) -> None:
+        """Commit everything recorded so far.
 
-        The scheduler starts a finished task's dependents only on a later step,
-        so the commit is always on disk before any of them runs.
+        The scheduler awaits this before it ticks a box or starts a task that
+        depends on a finished one.
+
+        Raises:
+            StoreError: If the database cannot be written.
         """
+        self.commit()
+
+    def _take(self) -> _Batch | None:
+        if not (self._events or self._attempt_rows or self._task_rows or self._statements):
+            return None
+        batch = _Batch(self._events, self._attempt_rows, self._task_rows, self._statements)
+        self._events, self._attempt_rows, self._task_rows, self._statements = [], {}, {}, []
+        return batch
+
+    def _write_batch(self, batch: _Batch | None) -> None:
+        try:
+            if batch is not None:
+                _execute(self._db, batch)
+            self._db.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot write the state store: {exc}") from None
+
+    def _commit_soon(self) -> None:
+        """Commit at the end of the current event-loop step (several finishes, one commit)."""
         if self._flush_scheduled:
             return
         try:
@@ -287,11 +278,11 @@ class StateStore:
             query + " ORDER BY started DESC, rowid DESC", (tasks_file,) if tasks_file else ()
         )
         for row in rows:
-            counts = self._db.execute(
-                "SELECT status, COUNT(*) FROM tasks WHERE run_id = ? GROUP BY status",
+            counts = self._rows(
+                "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status",
                 (row["run_id"],),
-            ).fetchall()
-            row["counts"] = dict(counts)
+            )
+            row["counts"] = {c["status"]: c["n"] for c in counts}
         return rows
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -387,8 +378,7 @@ class StateStore:
             )
 
     def _rows(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        if self._events or self._task_rows or self._attempt_rows or self._statements:
-            self.commit()
+        self.commit()
         cur = self._db.execute(query, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -401,6 +391,43 @@ def runner_alive(pid: int | None) -> bool:
     from taskexec_nb.executors.process import process_alive
 
     return process_alive(pid)
+
+
+@dataclass
+class _Batch:
+    """Buffered writes, taken off the loop thread in one piece."""
+
+    events: list[tuple[Any, ...]]
+    attempt_rows: dict[tuple[str, str, int], dict[str, Any]]
+    task_rows: dict[tuple[str, str], dict[str, Any]]
+    statements: list[Statement]
+
+
+def _execute(db: sqlite3.Connection, batch: _Batch) -> None:
+    """Execute one batch (the caller commits)."""
+    if batch.events:
+        db.executemany(
+            "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            batch.events,
+        )
+    for cols, rows in _group(batch.attempt_rows).items():
+        names = ("run_id", "task_id", "attempt", *cols)
+        sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+        db.executemany(
+            f"INSERT INTO attempts ({', '.join(names)}) VALUES"
+            f" ({', '.join('?' * len(names))}) ON CONFLICT (run_id, task_id, attempt)"
+            f" DO UPDATE SET {sets}",
+            [(*key, *vals) for key, vals in rows],
+        )
+    for cols, rows in _group(batch.task_rows).items():
+        sets = ", ".join(f"{c} = COALESCE({c}, ?)" if c == "started" else f"{c} = ?" for c in cols)
+        db.executemany(
+            f"UPDATE tasks SET {sets} WHERE run_id = ? AND task_id = ?",
+            [(*vals, *key) for key, vals in rows],
+        )
+    for query, params in batch.statements:
+        db.execute(query, params)
 
 
 def _group(

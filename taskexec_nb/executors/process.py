@@ -26,15 +26,7 @@ from taskexec_nb.executors.base import AttemptContext, Outcome
 _CHUNK = 65536
 
 
-_made_dirs: set[Path] = set()
 _null: list[int] = []
-
-
-def _ensure_dir(path: Path) -> None:
-    """Create a log folder once per process (not once per attempt)."""
-    if path not in _made_dirs or not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        _made_dirs.add(path)
 
 
 def _devnull() -> int:
@@ -42,6 +34,30 @@ def _devnull() -> int:
     if not _null:
         _null.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
     return _null[0]
+
+
+class _LazyLog:
+    """An attempt's log file, created on the first write (most no-op tasks write nothing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.file is None:
+            try:
+                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
+        self.file.write(data)
+
+    def __enter__(self) -> _LazyLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class _Tail:
@@ -228,12 +244,11 @@ async def run_process(
         COMPLETED on exit code 0; FAILED otherwise (with exit code or signal);
         TIMED_OUT or CANCELLED when stopped.
     """
-    _ensure_dir(ctx.log_path.parent)
     both = _Tail(ctx.settings.tail_lines)
     errors = _Tail(ctx.settings.tail_lines)
     out_stream = _Stream("stdout", (both,))
     err_stream = _Stream("stderr", (both, errors))
-    with open(ctx.log_path, "ab", buffering=0) as log:
+    with _LazyLog(ctx.log_path) as log:
         try:
             proc = await _spawn(ctx, argv, stdin_data is not None)
         except OSError as exc:
@@ -302,7 +317,7 @@ async def _feed_stdin(stdin: asyncio.StreamWriter, data: bytes) -> None:
 
 
 async def _pump(
-    stream: asyncio.StreamReader, decoded: _Stream, log: BinaryIO, ctx: AttemptContext
+    stream: asyncio.StreamReader, decoded: _Stream, log: _LazyLog, ctx: AttemptContext
 ) -> None:
     while True:
         chunk = await stream.read(_CHUNK)
