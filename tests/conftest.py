@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# A harness that starts pytest in the background (SIGINT ignored) would make the Ctrl-C
+# tests meaningless; with Python's handler, task subprocesses get the default again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
