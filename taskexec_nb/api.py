@@ -42,21 +42,34 @@ def _plan(result: Validation) -> ExecutionPlan:
     return ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
 
 
-def load(path: str | Path, mode: str | DependencyMode = "template") -> ExecutionPlan:
+def load(
+    path: str | Path, mode: str | DependencyMode | None = None, *, profile: str | None = None
+) -> ExecutionPlan:
     """Load a tasks.md as an execution plan.
 
     Args:
         path: The tasks.md file.
-        mode: Dependency mode: ``template`` (default), ``stories`` or ``explicit``.
+        mode: Dependency mode: ``template``, ``stories`` or ``explicit``; None
+            takes it from the configuration (default ``template``).
+        profile: Config profile for the plan's mode and its runs (see
+            :mod:`taskexec_nb.config`).
 
     Returns:
         The plan; warnings are in ``plan.diagnostics``.
 
     Raises:
         ValidationError: If the file has error-severity diagnostics (all are listed).
-        UsageError: If the mode is unknown.
+        UsageError: If the mode is unknown, or the configuration is wrong
+            (:class:`~taskexec_nb.config.ConfigError`).
     """
-    return _plan(validate(path, mode))
+    if mode is None or profile is not None:
+        from taskexec_nb.config import resolve
+
+        config = resolve(path, profile=profile)
+        mode = mode if mode is not None else config.mode
+    plan = _plan(validate(path, mode))
+    plan.profile = profile
+    return plan
 
 
 def loads(

@@ -45,17 +45,18 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--mode",
             choices=modes,
-            default="template",
-            help="dependency inference mode (default: template)",
+            help="dependency inference mode (default: from the config, else template)",
         )
+        cmd.add_argument("--profile", metavar="NAME", help="config profile (for its mode)")
         cmd.add_argument("--json", action="store_true", help="print JSON for tools")
         if name == "validate":
             cmd.add_argument(
                 "--strict", action="store_true", help="treat warnings as errors (exit 2)"
             )
-    from taskexec_nb import cli_run
+    from taskexec_nb import cli_config, cli_run
 
     cli_run.add_parsers(sub, modes)
+    cli_config.add_parsers(sub)
     return parser
 
 
@@ -78,12 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args, sys.stdout)
         if args.command == "plan":
             return _plan(args, sys.stdout)
-        from taskexec_nb import cli_run
+        from taskexec_nb import cli_config, cli_run
 
         command = {
             "run": cli_run.run_command,
             "status": cli_run.status_command,
             "runs": cli_run.runs_command,
+            "config": cli_config.config_command,
         }[args.command]
         return command(args, sys.stdout)
     except TaskexecError as exc:
@@ -102,7 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check(args: argparse.Namespace) -> Validation:
     from taskexec_nb.parse import parse_file
 
-    return validate_taskfile(parse_file(args.file), args.mode)
+    mode = args.mode
+    if mode is None or args.profile is not None:
+        from taskexec_nb.config import resolve
+
+        config = resolve(args.file, profile=args.profile)
+        for warning in config.warnings:
+            print(f"taskexec: warning: {warning}", file=sys.stderr)
+        mode = mode or config.mode
+    return validate_taskfile(parse_file(args.file), mode)
 
 
 def _print_diagnostics(diags: Sequence[Diagnostic], out: TextIO) -> None:

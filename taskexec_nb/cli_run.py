@@ -39,8 +39,10 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     run.add_argument(
         "--mode",
         choices=modes,
-        default="template",
-        help="dependency inference mode (default: template)",
+        help="dependency inference mode (default: from the config, else template)",
+    )
+    run.add_argument(
+        "--profile", metavar="NAME", help="config profile (default: $TASKEXEC_PROFILE)"
     )
     run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     run.add_argument(
@@ -89,20 +91,35 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     status.add_argument("run", nargs="?", help="run ID (default: the latest)")
     status.add_argument(
         "--state-dir",
-        default=".taskexec",
         metavar="DIR",
-        help="state store folder (default: .taskexec)",
+        help="state store folder (default: the configured one, else .taskexec)",
     )
     status.add_argument("--json", action="store_true", help="print JSON for tools")
 
     runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
     runs.add_argument(
         "--state-dir",
-        default=".taskexec",
         metavar="DIR",
-        help="state store folder (default: .taskexec)",
+        help="state store folder (default: the configured one, else .taskexec)",
     )
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
+
+
+_FLAGS = {
+    "mode": "--mode",
+    "max_workers": "--jobs",
+    "fail_fast": "--fail-fast",
+    "timeout": "--timeout",
+    "retries": "--retries",
+    "resources": "--resource",
+    "no_action": "--no-action",
+    "agent_command": "--agent-command",
+    "writeback": "--no-writeback",
+    "state_dir": "--state-dir",
+    "only": "--only",
+    "from_task": "--from",
+    "until": "--until",
+}
 
 
 def _resources(items: list[str] | None) -> dict[str, float] | None:
@@ -141,32 +158,42 @@ def _agent_command(text: str | None) -> list[str] | None:
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec run``."""
     import taskexec_nb
+    from taskexec_nb.config import resolve
     from taskexec_nb.runner import RunHandle, select_tasks, state_dir_for
-    from taskexec_nb.settings import RunSettings
     from taskexec_nb.store import StateStore
     from taskexec_nb.terminal import TerminalView
 
+    if not Path(args.file).is_file():
+        raise UsageError(f"{args.file}: no such file")
+    only = [s for group in (args.only or []) for s in group.split(",") if s.strip()]
+    arguments = {
+        "mode": args.mode,
+        "max_workers": args.max_workers,
+        "fail_fast": args.fail_fast or None,
+        "timeout": args.timeout,
+        "retries": args.retries,
+        "resources": _resources(args.resource),
+        "no_action": args.no_action,
+        "agent_command": _agent_command(args.agent_command),
+        "writeback": False if args.no_writeback else None,
+        "state_dir": str(Path(args.state_dir).resolve()) if args.state_dir else None,
+        "only": only or None,
+        "from_task": args.from_task,
+        "until": args.until,
+    }
+    config = resolve(args.file, profile=args.profile, arguments=arguments, argument_names=_FLAGS)
+    for warning in config.warnings:
+        print(f"taskexec: warning: {warning}", file=sys.stderr)
+    settings = config.settings
     try:
-        plan = taskexec_nb.load(args.file, mode=args.mode)
+        plan = taskexec_nb.load(args.file, mode=config.mode)
     except ValidationError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
         return EXIT_USAGE
     for d in plan.diagnostics:
         print(d.format(), file=sys.stderr)
-    settings = RunSettings().with_overrides(
-        max_workers=args.max_workers,
-        fail_fast=args.fail_fast or None,
-        timeout=args.timeout,
-        retries=args.retries,
-        resources=_resources(args.resource),
-        no_action=args.no_action,
-        agent_command=_agent_command(args.agent_command),
-        writeback=False if args.no_writeback else None,
-        state_dir=args.state_dir,
-    )
-    only = [s for group in (args.only or []) for s in group.split(",") if s.strip()]
-    selection = select_tasks(plan, only or None, args.from_task, args.until)
+    selection = select_tasks(plan, config.only, config.from_task, config.until)
     resume = None
     if args.resume is not None:
         store = StateStore(state_dir_for(plan, settings) / "state.db")
@@ -180,7 +207,9 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     if args.dry_run:
         return _dry_run(plan, selection, settings, out)
     view = TerminalView(sys.stderr, len(selection), verbose=args.verbose)
-    handle = RunHandle(plan, settings, selection=selection, resume=resume, observers=[view])
+    handle = RunHandle(
+        plan, settings, selection=selection, resume=resume, observers=[view], config=config
+    )
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -194,9 +223,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     view.total = len(handle.selection)
-    print(
-        f"state: {handle.store_path}  logs: {handle.state_dir / 'logs' / handle.run_id}", file=out
-    )
+    print(f"state: {handle.store_path}  logs: {handle.log_dir}", file=out)
     from taskexec_nb.events import RunStatus
 
     if handle.result is RunStatus.COMPLETED:
@@ -231,9 +258,15 @@ def _dry_run(plan: Any, selection: list[str], settings: Any, out: TextIO) -> int
     return EXIT_OK
 
 
-def _open_store(state_dir: str) -> Any:
+def _open_store(state_dir: str | None) -> Any:
     from taskexec_nb.store import StateStore
 
+    if state_dir is None:
+        from taskexec_nb.config import find_config, resolve
+
+        found = find_config(Path.cwd())
+        configured = resolve(config_file=found.path).settings.state_dir if found else None
+        state_dir = str(configured) if configured else ".taskexec"
     path = Path(state_dir) / "state.db"
     if not path.exists():
         raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")

@@ -40,6 +40,7 @@ class ExecutionPlan:
     ) -> None:
         self.taskfile = taskfile
         self.mode = mode
+        self.profile: str | None = None  # the config profile it was loaded with
         self.diagnostics = tuple(diagnostics)
         self._tasks = {t.id: t for t in taskfile.tasks}
         # The plan owns the graph's lists from here on; accessors hand out tuples.
@@ -181,13 +182,25 @@ class ExecutionPlan:
         resume: str | None,
         callables: Any,
         observers: Any,
+        profile: str | None,
         overrides: dict[str, Any],
     ) -> Any:
         from taskexec_nb.runner import RunHandle, select_tasks
-        from taskexec_nb.settings import RunSettings
 
-        base = settings if settings is not None else RunSettings()
-        chosen = base.with_overrides(**overrides)
+        config = None
+        if settings is not None:
+            chosen = settings.with_overrides(**overrides)
+        else:
+            from taskexec_nb.config import resolve
+
+            config = resolve(
+                None if self.path == "<string>" else self.path,
+                profile=profile or self.profile,
+                arguments=overrides,
+            )
+            chosen = config.settings
+            if only is None and from_task is None and until is None:
+                only, from_task, until = config.only, config.from_task, config.until
         if isinstance(only, str):
             only = [s for s in only.split(",") if s.strip()]
         selection = select_tasks(self, only, from_task, until)
@@ -198,6 +211,7 @@ class ExecutionPlan:
             resume=resume,
             callables=callables,
             observers=observers,
+            config=config,
         )
 
     def run(
@@ -210,18 +224,22 @@ class ExecutionPlan:
         resume: str | None = None,
         callables: Any = None,
         observers: Any = (),
+        profile: str | None = None,
         **overrides: Any,
     ) -> Any:
         """Run the plan's pending tasks and block until the run ends.
 
         Args:
-            settings: A :class:`~taskexec_nb.settings.RunSettings` (default settings if None).
+            settings: A complete :class:`~taskexec_nb.settings.RunSettings`; None (the
+                default) works them out from the config file, profile and
+                ``TASKEXEC_*`` variables (see :mod:`taskexec_nb.config`).
             only: Task IDs, stories (``US1``) or phases (``phase:3``) to run.
             from_task: Start at this task.
             until: Stop after this task.
             resume: ID of an earlier run to continue: its completed tasks are not run again.
             callables: Python functions by task ID, story or ID pattern.
             observers: Extra event observers.
+            profile: Config profile to use (default: the one the plan was loaded with).
             **overrides: Settings to change, e.g. ``max_workers=4``.
 
         Returns:
@@ -232,7 +250,7 @@ class ExecutionPlan:
             KeyboardInterrupt: When interrupted (the run is saved and resumable).
         """
         handle = self._run_handle(
-            settings, only, from_task, until, resume, callables, observers, overrides
+            settings, only, from_task, until, resume, callables, observers, profile, overrides
         )
         return handle.run_blocking()
 
@@ -246,6 +264,7 @@ class ExecutionPlan:
         resume: str | None = None,
         callables: Any = None,
         observers: Any = (),
+        profile: str | None = None,
         **overrides: Any,
     ) -> Any:
         """Start the run on the running event loop and return its handle at once.
@@ -253,7 +272,7 @@ class ExecutionPlan:
         Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end.
         """
         handle = self._run_handle(
-            settings, only, from_task, until, resume, callables, observers, overrides
+            settings, only, from_task, until, resume, callables, observers, profile, overrides
         )
         return await handle.start()
 

@@ -31,6 +31,8 @@ from taskexec_nb.writeback import CheckboxWriter
 if TYPE_CHECKING:
     import pandas as pd
 
+    from taskexec_nb.config import Config
+
 
 def new_run_id() -> str:
     """A sortable, readable run ID such as ``20261124-051200-3fa9``."""
@@ -124,10 +126,13 @@ class RunHandle:
         resume: str | None = None,
         callables: Mapping[str, TaskFunction] | None = None,
         observers: Iterable[Observer] = (),
+        config: Config | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
+        self.config = config
         self.state_dir = state_dir_for(plan, settings)
+        self.log_root = settings.log_dir or self.state_dir / "logs"
         self.store_path = self.state_dir / "state.db"
         self.run_id = resume or new_run_id()
         self.resumed = resume is not None
@@ -143,6 +148,11 @@ class RunHandle:
         self.notices: list[str] = []
         self.selection: list[str] = []
         self._to_tick: list[str] = []
+
+    @property
+    def log_dir(self) -> Path:
+        """This run's folder of logs and artifacts."""
+        return self.log_root / self.run_id
 
     # -- control -------------------------------------------------------------------------
     def _call(self, fn: Callable[[], None]) -> None:
@@ -291,7 +301,7 @@ class RunHandle:
                 self.bus,
                 run_id=self.run_id,
                 selection=self.selection,
-                log_dir=self.state_dir / "logs" / self.run_id,
+                log_dir=self.log_dir,
                 writer=writer,
                 attempts_before=attempts_before,
                 on_process=started,
@@ -360,7 +370,14 @@ class RunHandle:
                     "description": task.description,
                 }
             )
-        settings = self.settings.to_dict()
+        settings = self.settings.to_dict()  # secrets masked
+        if self.config is not None:
+            settings["config"] = {
+                "file": str(self.config.file) if self.config.file else None,
+                "profile": self.config.profile,
+                "mode": self.config.mode,
+                "sources": dict(self.config.sources),
+            }
         if self.resumed:
             store.reopen_run(self.run_id, settings, rows)
         else:
@@ -372,7 +389,29 @@ class RunHandle:
                 selection,
                 rows,
             )
+        self._prune_logs(store)
         return attempts_before
+
+    def _prune_logs(self, store: StateStore) -> None:
+        """Remove the log folders of all but the newest ``log_retention`` runs."""
+        keep = self.settings.log_retention
+        if keep is None:
+            return
+        import shutil
+
+        runs = [r["run_id"] for r in store.runs()]
+        old = [r for r in runs[keep:] if r != self.run_id]
+        removed = 0
+        for run_id in old:
+            folder = self.log_root / run_id
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        if removed:
+            self.notices.append(
+                f"removed the logs of {removed} older run(s) in {self.log_root} "
+                f"(log_retention={keep})"
+            )
 
     def start_in_thread(self) -> None:
         """Run in a new thread with its own event loop (used by the blocking API)."""

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus
 from taskexec_nb.executors import AttemptContext, ExecutorRegistry, Outcome, ProcessControl
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
 from taskexec_nb.plan import ExecutionPlan
+from taskexec_nb.secrets import Masker, secret_values
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.writeback import CheckboxWriter
 
@@ -52,7 +54,7 @@ def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: Run
     """
     problems = []
     for task_id in selection:
-        task = plan[task_id]
+        task = effective_task(plan[task_id], settings.overrides)
         for name, amount in task.params.resources.items():
             have = settings.resources.get(name, 0)
             if amount > have:
@@ -116,6 +118,8 @@ class Scheduler:
         self.durable = durable
         self._ticks: list[Task] = []
         self.states = {tid: TaskState(tid) for tid in self.selection}
+        # Each task with the config file's overrides applied under its own annotation.
+        self.tasks = {tid: effective_task(plan[tid], settings.overrides) for tid in self.selection}
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
         self._paused = False
@@ -127,6 +131,7 @@ class Scheduler:
         self._wake: asyncio.Event | None = None
         self._cancel_event: asyncio.Event | None = None
         self._in_use: dict[str, float] = {}
+        self._base_masker: Masker | None = None
         self._workers = 0
         tasks_file = Path(plan.path).resolve()
         self._tasks_file = Path(plan.path)
@@ -257,7 +262,7 @@ class Scheduler:
             if self._workers >= self.settings.max_workers:
                 keep.extend(ready[n:])  # every task needs a worker: no need to look further
                 break
-            task = self.plan[task_id]
+            task = self.tasks[task_id]
             waiting = self._waiting_on(task)
             state = self.states[task_id]
             if waiting is None:
@@ -285,15 +290,19 @@ class Scheduler:
                 return name
         return None
 
+    def _allows_failure(self, task: Task) -> bool:
+        own = task.params.allow_failure
+        return self.settings.allow_failure if own is None else own
+
     def _reserve(self, task: Task, sign: int) -> None:
         self._workers += sign
         for name, amount in task.params.resources.items():
             self._in_use[name] = self._in_use.get(name, 0) + sign * amount
 
     def _finished(self, task_id: str, status: TaskStatus, tracker: Any) -> None:
-        task = self.plan[task_id]
+        task = self.tasks[task_id]
         self._reserve(task, -1)
-        allowed = status in _FAILED and bool(task.params.allow_failure)
+        allowed = status in _FAILED and self._allows_failure(task)
         ok = status is TaskStatus.COMPLETED or allowed
         # After a cancel, dependents are not skipped: the run's end records them cancelled.
         for skipped in tracker.done(task_id, ok or self._cancelled):
@@ -332,7 +341,7 @@ class Scheduler:
 
     def _counts_as_failure(self, state: TaskState) -> bool:
         if state.status in _FAILED:
-            return not self.plan[state.task_id].params.allow_failure
+            return not self._allows_failure(self.tasks[state.task_id])
         if state.status is TaskStatus.SKIPPED:
             return "no_action" not in state.extra
         return False
@@ -415,6 +424,8 @@ class Scheduler:
             executor=executor.name,
         )
         timeout = task.params.timeout if task.params.timeout is not None else self.settings.timeout
+        env = self._env(task, attempt)
+        masker = self._masker(task, env)
         ctx = AttemptContext(
             run_id=self.run_id,
             task=task,
@@ -422,7 +433,7 @@ class Scheduler:
             settings=self.settings,
             tasks_file=self._tasks_file,
             cwd=self._cwd(task),
-            env=self._env(task, attempt),
+            env=env,
             timeout=timeout,
             log_path=log_path,
             artifact_dir=self.log_dir,
@@ -432,15 +443,16 @@ class Scheduler:
             ),
             paused_time=self.paused_time,
             is_paused=lambda: self._paused,
+            masker=masker,
         )
         try:
             if self._cancelled:
                 return Outcome(TaskStatus.CANCELLED, error="cancelled")
-            return await executor.run(ctx)
+            return _masked(await executor.run(ctx), masker)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an executor bug is this task's failure
-            message = f"executor {executor.name!r} failed: {type(exc).__name__}: {exc}"
+            message = masker.text(f"executor {executor.name!r} failed: {type(exc).__name__}: {exc}")
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         finally:
             self._controls.pop(task.id, None)
@@ -458,6 +470,14 @@ class Scheduler:
         env["TASKEXEC_TASK_ID"] = task.id
         env["TASKEXEC_ATTEMPT"] = str(attempt)
         return env
+
+    def _masker(self, task: Task, env: Mapping[str, str]) -> Masker:
+        """The masker for a task's secrets (shared by tasks without their own variables)."""
+        if not task.params.env:
+            if self._base_masker is None:
+                self._base_masker = Masker(secret_values(self._base_env, self.settings.secrets))
+            return self._base_masker
+        return Masker(secret_values(env, self.settings.secrets))
 
     def _tick(self, task: Task) -> None:
         if self.writer is None or task.form.value != "checkbox":
@@ -502,6 +522,21 @@ class Scheduler:
             elif kind is EventKind.TASK_FINISHED:
                 state.finished = event.time
         self.bus.emit(event)
+
+
+def _masked(outcome: Outcome, masker: Masker) -> Outcome:
+    """The outcome with secrets masked in its texts (output was masked at the source)."""
+    if not masker:
+        return outcome
+    return Outcome(
+        outcome.status,
+        outcome.exit_code,
+        outcome.signal,
+        masker.optional(outcome.error),
+        masker.text(outcome.tail),
+        masker.text(outcome.stderr_tail),
+        outcome.artifacts,
+    )
 
 
 def _outcome_data(outcome: Outcome) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class RunSettings:
         resources: Named capacities, e.g. ``{"gpu": 1, "agent": 1}``; a task's
             ``needs`` must fit within them.
         fail_fast: Stop starting tasks after the first failure.
+        allow_failure: A failed task leaves its dependents free to run (for
+            tasks that set none).
         retries: Extra attempts after a failure, for tasks that set none.
         backoff: Seconds before the first retry; doubles for each next one.
         timeout: Seconds a task may run, for tasks that set none (None: no limit).
@@ -46,14 +48,26 @@ class RunSettings:
         state_dir: Folder of the state store and logs (default: ``.taskexec``
             beside the tasks.md).
         env: Extra environment variables for every task.
+        secrets: Names of variables whose values are masked (``****``) in logs,
+            events, the store and displays, besides names containing TOKEN,
+            SECRET, PASSWORD or KEY.
         cwd: Working directory of tasks (default: the tasks.md folder).
         shell: Shell used for ``sh``/``shell`` blocks and ``run=`` commands.
         tail_lines: Lines of output kept in the state for each attempt.
+        log_dir: Folder of the runs' logs and artifacts (default:
+            ``<state_dir>/logs``); each run writes into a subfolder.
+        log_retention: How many runs' log folders to keep (None: all); older
+            ones are removed when a run starts.
+        executors: Options per executor, e.g. ``{"notebook": {"kernel": "python3"},
+            "python": {"interpreter": "/usr/bin/python3"}}``.
+        overrides: Per-task settings from the config file's ``[[overrides]]``
+            (see :mod:`taskexec_nb.config`).
     """
 
     max_workers: int = field(default_factory=_default_workers)
     resources: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     fail_fast: bool = False
+    allow_failure: bool = False
     retries: int = 0
     backoff: float = 1.0
     timeout: float | None = None
@@ -66,6 +80,11 @@ class RunSettings:
     cwd: Path | None = None
     shell: str = "/bin/sh"
     tail_lines: int = 50
+    secrets: tuple[str, ...] = ()
+    log_dir: Path | None = None
+    log_retention: int | None = None
+    executors: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    overrides: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -75,6 +94,14 @@ class RunSettings:
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):
                 raise UsageError(f"invalid run settings: {name} must be a number, got {value!r}")
+        if self.log_retention is not None and (
+            isinstance(self.log_retention, bool)
+            or not isinstance(self.log_retention, int)
+            or self.log_retention < 1
+        ):
+            problems.append(
+                f"log_retention must be a whole number >= 1, got {self.log_retention!r}"
+            )
         for name in ("max_workers", "retries", "tail_lines"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -147,17 +174,52 @@ class RunSettings:
             given["env"] = MappingProxyType(dict(given["env"]))
         if "agent_command" in given and not isinstance(given["agent_command"], str):
             given["agent_command"] = tuple(given["agent_command"])
-        for name in ("state_dir", "cwd"):
+        for name in ("state_dir", "cwd", "log_dir"):
             if name in given:
                 given[name] = Path(given[name])
+        if "executors" in given:
+            given["executors"] = MappingProxyType(
+                {k: MappingProxyType(dict(v)) for k, v in dict(given["executors"]).items()}
+            )
+        for name in ("secrets", "overrides"):
+            if name in given and not isinstance(given[name], tuple):
+                given[name] = tuple(given[name])
         return replace(self, **given)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view of every setting."""
+    def to_dict(self, masked: bool = True) -> dict[str, Any]:
+        """A JSON-ready view of every setting.
+
+        Args:
+            masked: Show secret environment values as ``****`` (see
+                :mod:`taskexec_nb.secrets`).
+
+        Returns:
+            Setting names and plain values.
+        """
+        from taskexec_nb.secrets import mask_env
+
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, Mapping):
+            if f.name == "env" and masked:
+                value = mask_env(value, self.secrets)
+            elif f.name == "overrides":
+                value = [
+                    {
+                        "phases": list(o.phases),
+                        "stories": list(o.stories),
+                        "tasks": list(o.tasks),
+                        "settings": {
+                            k: (mask_env(v, self.secrets) if k == "env" and masked else v)
+                            for k, v in o.values.items()
+                        },
+                        "source": o.source,
+                    }
+                    for o in value
+                ]
+            elif f.name == "executors":
+                value = {k: dict(v) for k, v in value.items()}
+            elif isinstance(value, Mapping):
                 value = dict(value)
             elif isinstance(value, Path):
                 value = str(value)

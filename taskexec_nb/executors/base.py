@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.model import Task
+from taskexec_nb.secrets import Masker
 from taskexec_nb.settings import RunSettings
 
 
@@ -123,6 +124,8 @@ class AttemptContext:
         on_output: Called with (stream, text) for each chunk of output.
         paused_time: Seconds the run has spent paused so far (not counted in timeouts).
         is_paused: Whether the run is paused now.
+        masker: Hides secret values in what the attempt writes or reports
+            (the process output is masked before it reaches the log).
     """
 
     run_id: str
@@ -139,6 +142,7 @@ class AttemptContext:
     on_output: Callable[[str, str], None]
     paused_time: Callable[[], float] = lambda: 0.0
     is_paused: Callable[[], bool] = lambda: False
+    masker: Masker = field(default_factory=Masker)
 
 
 @runtime_checkable

@@ -19,6 +19,19 @@ from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
 
+EXECUTOR_OPTIONS: dict[str, tuple[str, ...]] = {
+    "shell": (),
+    "python": ("interpreter",),
+    "notebook": ("kernel",),
+    "agent": (),
+    "callable": (),
+}
+"""Options the built-in executors take from the ``executors`` setting."""
+
+
+def _option(ctx: AttemptContext, executor: str, name: str, default: Any) -> Any:
+    return ctx.settings.executors.get(executor, {}).get(name, default)
+
 
 def _shell_for(language: str | None, default: str) -> list[str]:
     if language == "bash":
@@ -59,7 +72,8 @@ class PythonExecutor:
         script = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.py"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(ctx.task.action.code or "", encoding="utf-8")
-        return await run_process(ctx, [sys.executable, "-u", str(script)])
+        interpreter = str(_option(ctx, "python", "interpreter", sys.executable))
+        return await run_process(ctx, [interpreter, "-u", str(script)])
 
 
 class NotebookExecutor:
@@ -98,8 +112,16 @@ class NotebookExecutor:
             str(ctx.cwd),
             "--no-progress-bar",
         ]
+        kernel = _option(ctx, "notebook", "kernel", None)
+        if kernel:
+            argv += ["-k", str(kernel)]
         outcome = await run_process(ctx, argv)
         if output.exists():
+            if ctx.masker:  # cell outputs are saved in the notebook: mask them there too
+                text = output.read_text(encoding="utf-8")
+                masked = ctx.masker.text(text)
+                if masked != text:
+                    output.write_text(masked, encoding="utf-8")
             return Outcome(
                 outcome.status,
                 outcome.exit_code,
@@ -290,7 +312,7 @@ class CallableExecutor:
 def _log(ctx: AttemptContext, text: str) -> None:
     ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(ctx.log_path, "a", encoding="utf-8") as f:
-        f.write(text + "\n")
+        f.write(ctx.masker.text(text) + "\n")
 
 
 @functools.lru_cache(maxsize=256)

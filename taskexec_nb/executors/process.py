@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
+from taskexec_nb.secrets import Masker
 
 _CHUNK = 65536
 
@@ -74,11 +75,19 @@ class _Tail:
 class _Stream:
     """One output stream: decodes UTF-8 across chunk borders and splits lines."""
 
-    def __init__(self, name: str, tails: tuple[_Tail, ...]) -> None:
+    def __init__(self, name: str, tails: tuple[_Tail, ...], masker: Masker) -> None:
         self.name = name
         self.tails = tails
         self.partial = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.masker = masker.stream() if masker else None
+
+    def mask(self, chunk: bytes, final: bool = False) -> bytes:
+        """The chunk with secrets masked (a possible secret's start waits for more)."""
+        if self.masker is None:
+            return chunk
+        out = self.masker.feed(chunk)
+        return out + self.masker.close() if final else out
 
     def feed(self, chunk: bytes, final: bool = False) -> str:
         text = self._decoder.decode(chunk, final)
@@ -246,14 +255,14 @@ async def run_process(
     """
     both = _Tail(ctx.settings.tail_lines)
     errors = _Tail(ctx.settings.tail_lines)
-    out_stream = _Stream("stdout", (both,))
-    err_stream = _Stream("stderr", (both, errors))
+    out_stream = _Stream("stdout", (both,), ctx.masker)
+    err_stream = _Stream("stderr", (both, errors), ctx.masker)
     with _LazyLog(ctx.log_path) as log:
         try:
             proc = await _spawn(ctx, argv, stdin_data is not None)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            message = f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}"
+            message = ctx.masker.text(f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}")
             log.write((message + "\n").encode())
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         ctx.control.attach(proc.pid)
@@ -320,14 +329,16 @@ async def _pump(
     stream: asyncio.StreamReader, decoded: _Stream, log: _LazyLog, ctx: AttemptContext
 ) -> None:
     while True:
-        chunk = await stream.read(_CHUNK)
-        if not chunk:
+        raw = await stream.read(_CHUNK)
+        chunk = decoded.mask(raw, final=not raw)  # the log and the events never see a secret
+        if chunk:
+            log.write(chunk)
+            text = decoded.feed(chunk)
+            if text:
+                ctx.on_output(decoded.name, text)
+        if not raw:
             decoded.feed(b"", final=True)
             return
-        log.write(chunk)
-        text = decoded.feed(chunk)
-        if text:
-            ctx.on_output(decoded.name, text)
 
 
 async def _wait(exited: asyncio.Future[None], ctx: AttemptContext) -> str:

@@ -1,0 +1,50 @@
+"""The ``taskexec config show`` command: the effective settings and where each came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, TextIO
+
+from taskexec_nb.errors import UsageError
+
+EXIT_OK = 0
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``config`` (with ``show``) on the CLI's subparsers."""
+    config = sub.add_parser(
+        "config",
+        help="show the effective configuration",
+        description="Work with the configuration (taskexec.toml or [tool.taskexec]).",
+    )
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION")
+    show = actions.add_parser(
+        "show",
+        help="print the effective settings for a tasks.md, each with its source",
+        description="Print the effective settings for a tasks.md, each with the source it "
+        "came from: default, config file (with line), profile, TASKEXEC_* variable or "
+        "argument. Secret values are masked.",
+    )
+    show.add_argument(
+        "file", nargs="?", help="the tasks.md (default: search from the current folder)"
+    )
+    show.add_argument("--profile", metavar="NAME", help="config profile to apply")
+    show.add_argument("--json", action="store_true", help="print JSON for tools")
+
+
+def config_command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec config show``."""
+    from taskexec_nb.config import resolve
+
+    if args.config_command != "show":
+        raise UsageError("taskexec config: say what to do, e.g. taskexec config show tasks.md")
+    if args.file is not None and not Path(args.file).exists():
+        raise UsageError(f"{args.file}: no such file")
+    config = resolve(args.file, profile=args.profile)
+    if args.json:
+        print(json.dumps(config.to_dict(), indent=2, default=str), file=out)
+    else:
+        print(config.show(), file=out)
+    return EXIT_OK
