@@ -74,3 +74,11 @@ def corpus() -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _no_taskexec_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no TASKEXEC_* settings from the machine that runs them."""
+    for name in list(os.environ):
+        if name.startswith("TASKEXEC_") and name != "TASKEXEC_CORPUS":
+            monkeypatch.delenv(name)

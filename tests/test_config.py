@@ -1,0 +1,674 @@
+"""Configuration: every source, the whole precedence chain, overrides, and secrets masked."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import md
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import taskexec_nb
+from taskexec_nb.cli import main
+from taskexec_nb.config import (
+    SCALAR_SETTINGS,
+    Config,
+    ConfigError,
+    _schema,
+    find_config,
+    resolve,
+)
+from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
+from taskexec_nb.settings import RunSettings
+from taskexec_nb.store import StateStore
+from taskexec_nb.terminal import TerminalView
+
+TASKS = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 First
+    - [ ] T002 [US1] Second
+    """
+)
+
+
+def project(tmp_path: Path, toml: str | None = None, *, tasks: str = TASKS) -> Path:
+    """A project folder (a git root) with tasks.md in specs/ and taskexec.toml at the top."""
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    spec = tmp_path / "specs"
+    spec.mkdir(exist_ok=True)
+    (spec / "tasks.md").write_text(tasks)
+    if toml is not None:
+        (tmp_path / "taskexec.toml").write_text(md(toml))
+    return spec / "tasks.md"
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+def test_defaults_apply_without_any_config(tmp_path: Path) -> None:
+    tasks = project(tmp_path)
+    config = resolve(tasks, environ={})
+    assert config.file is None and config.profile is None
+    assert config.settings == RunSettings()
+    assert config.mode == "template"
+    assert set(config.sources) == set()
+    assert "default" in config.show()
+
+
+def test_taskexec_toml_is_found_by_walking_up_and_lines_are_named(tmp_path: Path) -> None:
+    tasks = project(
+        tmp_path,
+        """\
+        # comment
+        max_workers = 3
+        mode = "stories"
+        shell = "/bin/bash"
+        """,
+    )
+    config = resolve(tasks, environ={})
+    assert config.file == tmp_path / "taskexec.toml"
+    assert config.settings.max_workers == 3 and config.mode == "stories"
+    assert config.settings.shell == "/bin/bash"
+    assert config.sources["max_workers"] == f"{tmp_path / 'taskexec.toml'}:2"
+    assert config.sources["mode"].endswith("taskexec.toml:3")
+
+
+def test_pyproject_tool_table_is_used_and_a_pyproject_without_it_is_not(tmp_path: Path) -> None:
+    tasks = project(tmp_path)
+    (tasks.parent / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert find_config(tasks) is None  # no [tool.taskexec] here, nothing above
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.taskexec]\nretries = 2\n\n'
+        "[tool.taskexec.profiles.ci]\nretries = 5\n"
+    )
+    config = resolve(tasks, environ={})
+    assert config.file == tmp_path / "pyproject.toml"
+    assert config.settings.retries == 2
+    assert config.sources["retries"].endswith("pyproject.toml:5")
+    ci = resolve(tasks, profile="ci", environ={})
+    assert ci.settings.retries == 5
+    assert ci.sources["retries"].endswith("pyproject.toml:8 (profile ci)")
+
+
+def test_taskexec_toml_wins_over_pyproject_in_the_same_folder(tmp_path: Path) -> None:
+    tasks = project(tmp_path, "retries = 1\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.taskexec]\nretries = 9\n")
+    assert resolve(tasks, environ={}).settings.retries == 1
+
+
+def test_the_search_stops_at_the_project_root(tmp_path: Path) -> None:
+    (tmp_path / "taskexec.toml").write_text("retries = 7\n")
+    inner = tmp_path / "repo"
+    inner.mkdir()
+    tasks = project(inner)
+    assert resolve(tasks, environ={}).settings.retries == 0
+    (inner / ".git").rmdir()
+    assert resolve(tasks, environ={}).settings.retries == 7
+
+
+def test_profiles_extend_and_can_be_chosen_four_ways(tmp_path: Path) -> None:
+    tasks = project(
+        tmp_path,
+        """\
+        default_profile = "local"
+        timeout = 10
+
+        [profiles.local]
+        max_workers = 4
+
+        [profiles.ci]
+        extends = "local"
+        fail_fast = true
+
+        [profiles.gpu]
+        extends = "ci"
+        resources = {gpu = 1}
+        """,
+    )
+    assert resolve(tasks, environ={}).profile == "local"
+    by_env = resolve(tasks, environ={"TASKEXEC_PROFILE": "ci"})
+    by_arg = resolve(tasks, profile="gpu", environ={"TASKEXEC_PROFILE": "ci"})
+    assert by_env.profile == "ci" and by_arg.profile == "gpu"
+    assert by_env.settings.max_workers == 4 and by_env.settings.fail_fast
+    assert dict(by_arg.settings.resources) == {"gpu": 1}
+    assert by_arg.settings.fail_fast and by_arg.settings.max_workers == 4
+    assert by_arg.settings.timeout == 10
+    plan = taskexec_nb.load(tasks, profile="gpu")
+    assert plan.profile == "gpu"
+
+
+def test_environment_variables_set_scalar_settings(tmp_path: Path) -> None:
+    tasks = project(tmp_path)
+    environ = {
+        "TASKEXEC_MAX_WORKERS": "5",
+        "TASKEXEC_FAIL_FAST": "yes",
+        "TASKEXEC_WRITEBACK": "0",
+        "TASKEXEC_TIMEOUT": "2.5",
+        "TASKEXEC_NO_ACTION": "fail",
+        "TASKEXEC_AGENT_COMMAND": "my-agent --prompt '{prompt}'",
+        "TASKEXEC_SECRETS": "HOST, PORT",
+        "TASKEXEC_ONLY": "T001,US1",
+        "TASKEXEC_MODE": "explicit",
+        "TASKEXEC_RUN_ID": "not a setting, set by the runner for tasks",
+    }
+    config = resolve(tasks, environ=environ)
+    s = config.settings
+    assert (s.max_workers, s.fail_fast, s.writeback, s.timeout) == (5, True, False, 2.5)
+    assert s.no_action == "fail" and s.agent_command == ("my-agent", "--prompt", "{prompt}")
+    assert s.secrets == ("HOST", "PORT")
+    assert config.only == ("T001", "US1") and config.mode == "explicit"
+    assert config.sources["max_workers"] == "environment TASKEXEC_MAX_WORKERS"
+    assert config.warnings == ()
+    as_json = resolve(tasks, environ={"TASKEXEC_AGENT_COMMAND": '["a", "b c"]'})
+    assert as_json.settings.agent_command == ("a", "b c")
+
+
+def test_every_scalar_setting_is_readable_from_the_environment() -> None:
+    fields = _schema()["Settings"].model_fields
+    assert set(SCALAR_SETTINGS) == set(fields) - {"env", "resources", "executors"}
+
+
+def test_env_files_and_inline_env_merge_key_by_key(tmp_path: Path) -> None:
+    tasks = project(
+        tmp_path,
+        """\
+        env_file = [".env", ".env.local"]
+
+        [env]
+        A = "inline"
+        N = 3
+
+        [profiles.ci]
+        env = {B = "ci"}
+        """,
+    )
+    (tmp_path / ".env").write_text("A=from-dotenv\nB=dotenv\nC='quoted value'\nexport D=4\n")
+    (tmp_path / ".env.local").write_text("# local\nC=local\n")
+    config = resolve(tasks, profile="ci", environ={})
+    assert dict(config.settings.env) == {"A": "inline", "B": "ci", "C": "local", "D": "4", "N": "3"}
+    assert config.sources["env.A"].endswith("taskexec.toml:4")
+    assert config.sources["env.C"].endswith("taskexec.toml:1 (env_file)")
+    assert config.sources["env.B"].endswith("(profile ci)")
+
+
+def test_paths_in_the_config_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    tasks = project(tmp_path, 'state_dir = "state"\nlog_dir = "logs"\ncwd = "."\n')
+    s = resolve(tasks, environ={}).settings
+    assert s.state_dir == tmp_path / "state" and s.log_dir == tmp_path / "logs"
+    assert s.cwd == tmp_path
+
+
+# --- the precedence chain ------------------------------------------------------------------
+
+CHAIN_TOML = """\
+retries = 1
+backoff = 0
+
+[profiles.ci]
+retries = 2
+
+[[overrides]]
+tasks = "T00[23]"
+retries = 5
+"""
+
+
+@pytest.mark.parametrize(
+    ("profile", "environ", "arguments", "expected", "source"),
+    [
+        (None, {}, {}, 1, "taskexec.toml:1"),
+        ("ci", {}, {}, 2, "taskexec.toml:5 (profile ci)"),
+        ("ci", {"TASKEXEC_RETRIES": "3"}, {}, 3, "environment TASKEXEC_RETRIES"),
+        ("ci", {"TASKEXEC_RETRIES": "3"}, {"retries": 4}, 4, "--retries"),
+    ],
+    ids=["file", "profile", "environment", "argument"],
+)
+def test_each_layer_wins_over_the_one_below(
+    tmp_path: Path,
+    profile: str | None,
+    environ: dict[str, str],
+    arguments: dict[str, Any],
+    expected: int,
+    source: str,
+) -> None:
+    tasks = project(tmp_path, CHAIN_TOML)
+    config = resolve(
+        tasks,
+        profile=profile,
+        environ=environ,
+        arguments=arguments,
+        argument_names={"retries": "--retries"},
+    )
+    assert config.settings.retries == expected
+    assert config.sources["retries"].endswith(source)
+    shown = config.show()
+    assert any(
+        line.split()[:2] == ["retries", str(expected)] and line.endswith(source)
+        for line in shown.splitlines()
+    ), shown
+
+
+CHAIN_TASKS = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 [P] Plain
+      ~~~bash
+      echo x >> tries-T001
+      exit 1
+      ~~~
+    - [ ] T002 [P] Overridden
+      ~~~bash
+      echo x >> tries-T002
+      exit 1
+      ~~~
+    - [ ] T003 [P] Overridden and annotated
+      - taskexec: retries=6
+      ~~~bash
+      echo x >> tries-T003
+      exit 1
+      ~~~
+    """
+)
+
+
+def test_the_whole_chain_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    """defaults < file < profile < environment < CLI < overrides < annotation, in a real run."""
+    tasks = project(tmp_path, CHAIN_TOML, tasks=CHAIN_TASKS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKEXEC_")}
+    env["TASKEXEC_RETRIES"] = "3"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "taskexec_nb.cli", "run", str(tasks)),
+            *("--profile", "ci", "--retries", "4", "--no-writeback"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    tries = {t: len((tasks.parent / f"tries-{t}").read_text().split()) for t in ("T001", "T002")}
+    tries["T003"] = len((tasks.parent / "tries-T003").read_text().split())
+    # T001: the CLI's 4 (over env 3, profile 2, file 1); T002: the override's 5;
+    # T003: its own annotation's 6.
+    assert tries == {"T001": 5, "T002": 6, "T003": 7}
+    with closing(StateStore(tasks.parent / ".taskexec" / "state.db")) as store:
+        run_id = store.latest_run()
+        assert run_id is not None
+        recorded = json.loads(store.run(run_id)["settings"])
+    assert recorded["retries"] == 4
+    assert recorded["config"]["profile"] == "ci"
+    assert recorded["config"]["sources"]["retries"] == "--retries"
+    assert recorded["overrides"][0]["tasks"] == ["T00[23]"]
+
+
+def test_overrides_match_phase_story_and_id_pattern(tmp_path: Path) -> None:
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Setup thing
+
+        ## Phase 2: User Story 1 - Login
+
+        - [ ] T010 [US1] Model
+        - [ ] T011 [US1] Endpoint
+          - taskexec: timeout=99 env.MODE=own
+        """
+    )
+    tasks = project(
+        tmp_path,
+        """\
+        [[overrides]]
+        phase = "setup"
+        retries = 2
+
+        [[overrides]]
+        story = "US1"
+        timeout = 30
+        env = {MODE = "story", EXTRA = "1"}
+
+        [[overrides]]
+        tasks = ["T01[1-9]"]
+        allow_failure = true
+        needs = {gpu = 1}
+
+        [[overrides]]
+        phase = 2
+        executor = "agent"
+        """,
+        tasks=text,
+    )
+    config = resolve(tasks, environ={})
+    plan = taskexec_nb.load(tasks)
+    t1, t10, t11 = (config.task_params(plan[t]) for t in ("T001", "T010", "T011"))
+    assert t1.retries == 2 and t1.timeout is None and t1.executor is None
+    assert t10.timeout == 30 and dict(t10.env) == {"MODE": "story", "EXTRA": "1"}
+    assert t10.allow_failure is None and t10.executor == "agent"
+    assert t11.timeout == 99  # the annotation wins over the override
+    assert dict(t11.env) == {"MODE": "own", "EXTRA": "1"}
+    assert t11.allow_failure is True and dict(t11.resources) == {"gpu": 1}
+    assert plan["T001"].params is config.task_params(plan["T001"]) or t1.retries == 2
+    listed = config.to_dict()["overrides"]
+    assert [o["source"].rsplit(":", 1)[1] for o in listed] == ["1", "5", "10", "15"]
+
+
+def test_an_override_changes_what_the_scheduler_does(tmp_path: Path) -> None:
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Fails but is allowed to
+          ~~~bash
+          exit 3
+          ~~~
+        - [ ] T002 Runs after it
+          ~~~bash
+          echo ok > after.txt
+          ~~~
+        """
+    )
+    tasks = project(tmp_path, '[[overrides]]\ntasks = "T001"\nallow_failure = true\n', tasks=text)
+    handle = taskexec_nb.load(tasks).run(writeback=False)
+    assert handle.result.value == "completed"
+    assert (tasks.parent / "after.txt").read_text() == "ok\n"
+
+
+def test_config_settings_for_which_tasks_to_run(tmp_path: Path) -> None:
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 [P] One
+          ~~~bash
+          touch one
+          ~~~
+        - [ ] T002 [P] Two
+          ~~~bash
+          touch two
+          ~~~
+        """
+    )
+    tasks = project(tmp_path, 'only = "T002"\n', tasks=text)
+    handle = taskexec_nb.load(tasks).run(writeback=False)
+    assert handle.selection == ["T002"]
+    assert (tasks.parent / "two").exists() and not (tasks.parent / "one").exists()
+
+
+def test_log_dir_and_retention(tmp_path: Path) -> None:
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Talk
+          ~~~bash
+          echo hello
+          ~~~
+        """
+    )
+    tasks = project(
+        tmp_path, 'log_dir = "logs"\nlog_retention = 2\nwriteback = false\n', tasks=text
+    )
+    run_ids = [taskexec_nb.load(tasks).run().run_id for _ in range(3)]
+    kept = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    assert kept == sorted(run_ids[1:])
+    assert (tmp_path / "logs" / run_ids[2] / "T001.1.log").read_text() == "hello\n"
+
+
+def test_executor_options_reach_the_executors(tmp_path: Path) -> None:
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Which python
+          ~~~python
+          import sys
+          print(sys.executable)
+          ~~~
+        """
+    )
+    fake = tmp_path / "mypython"
+    fake.write_text(f'#!/bin/sh\necho "wrapped"\nexec {sys.executable} "$@"\n')
+    fake.chmod(0o755)
+    toml = f'writeback = false\n[executors.python]\ninterpreter = "{fake}"\n'
+    tasks = project(tmp_path, toml, tasks=text)
+    handle = taskexec_nb.load(tasks).run()
+    log = (handle.log_dir / "T001.1.log").read_text()
+    assert log.startswith("wrapped\n")
+
+
+# --- the CLI and the API --------------------------------------------------------------------
+
+
+def test_config_show_prints_values_and_sources(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = project(tmp_path, 'max_workers = 2\n[env]\nAPI_TOKEN = "tok-123456"\nHOST = "h"\n')
+    monkeypatch.setenv("TASKEXEC_RETRIES", "3")
+    assert main(["config", "show", str(tasks)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line and " " in line}
+    assert lines["max_workers"].split()[1] == "2" and lines["max_workers"].endswith(":1")
+    assert lines["retries"].endswith("environment TASKEXEC_RETRIES")
+    assert lines["env.API_TOKEN"].split()[1] == MASK and "tok-123456" not in out
+    assert lines["env.HOST"].split()[1] == "h"
+    assert main(["config", "show", str(tasks), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"]["max_workers"] == {"value": 2, "source": f"{tmp_path}/taskexec.toml:1"}
+    assert doc["env"]["API_TOKEN"]["value"] == MASK
+    monkeypatch.chdir(tasks.parent)
+    assert main(["config", "show"]) == 0
+    assert "taskexec.toml" in capsys.readouterr().out
+
+
+def test_config_show_needs_an_action_and_an_existing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["config"]) == 2
+    assert "taskexec config show" in capsys.readouterr().err
+    assert main(["config", "show", str(tmp_path / "nope.md")]) == 2
+    assert "nope.md: no such file" in capsys.readouterr().err
+
+
+def test_cli_mode_comes_from_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = project(tmp_path, 'mode = "explicit"\n')
+    assert main(["plan", str(tasks), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "explicit"
+    assert main(["plan", str(tasks), "--json", "--mode", "stories"]) == 0
+    assert json.loads(capsys.readouterr().out)["mode"] == "stories"
+
+
+def test_status_and_runs_find_the_configured_state_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = TASKS.replace("- [ ] T002 [US1] Second\n", "")
+    tasks = project(tmp_path, 'state_dir = "state"\nno_action = "skip"\n', tasks=text)
+    assert main(["run", str(tasks), "--no-writeback"]) == 0  # skipped by the no-action policy
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs"]) == 0
+    assert "skipped" in capsys.readouterr().out
+    assert (tmp_path / "state" / "state.db").is_file()
+
+
+def test_an_explicit_settings_object_skips_the_config(tmp_path: Path) -> None:
+    tasks = project(tmp_path, "max_workers = 1\nretries = 3\n")
+    plan = taskexec_nb.load(tasks)
+    handle = plan._run_handle(
+        RunSettings(max_workers=2), None, None, None, None, None, (), None, {}
+    )
+    assert handle.settings.retries == 0 and handle.config is None
+    handle = plan._run_handle(None, None, None, None, None, None, (), None, {"retries": 1})
+    assert handle.settings.retries == 1 and handle.settings.max_workers == 1
+    assert isinstance(handle.config, Config)
+
+
+def test_a_plan_from_text_uses_no_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project(tmp_path, "retries = 3\n")
+    monkeypatch.chdir(tmp_path)
+    plan = taskexec_nb.loads(TASKS)
+    handle = plan._run_handle(None, None, None, None, None, None, (), None, {})
+    assert handle.config is not None and handle.config.file == tmp_path / "taskexec.toml"
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+SECRET_TASKS = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Leaks the token
+      ~~~bash
+      echo "token=$API_TOKEN"
+      echo "password=$DB_PASSWORD" >&2
+      echo "host=$DEPLOY_HOST"
+      printf '%s' "$API_TOKEN" | sha256sum | cut -d' ' -f1 > token.sha
+      ~~~
+    - [ ] T002 Leaks it in pieces, then fails
+      ~~~python
+      import os, sys, time
+      token = os.environ["API_TOKEN"]
+      sys.stdout.write("split:" + token[:4]); sys.stdout.flush()
+      time.sleep(0.2)
+      sys.stdout.write(token[4:] + "\\n"); sys.stdout.flush()
+      raise SystemExit("failed with " + token)
+      ~~~
+    """
+)
+TOKEN = "tok-5up3r-s3cr3t-value"
+PASSWORD = "pw-hunter2-long"
+HOST = "deploy.internal.example"
+
+
+def test_a_secret_a_task_prints_is_masked_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = project(
+        tmp_path,
+        f"""\
+        env_file = ".env"
+        secrets = ["DEPLOY_HOST"]
+        writeback = false
+
+        [env]
+        API_TOKEN = "{TOKEN}"
+        DEPLOY_HOST = "{HOST}"
+        """,
+        tasks=SECRET_TASKS,
+    )
+    (tmp_path / ".env").write_text(f"DB_PASSWORD={PASSWORD}\n")
+    view_out = io.StringIO()
+    plan = taskexec_nb.load(tasks)
+    handle = plan.run(observers=[TerminalView(view_out, 2, verbose=True)])
+    assert handle.result.value == "failed"
+    # The task itself got the real value.
+    expected = hashlib.sha256(TOKEN.encode()).hexdigest()
+    assert (tasks.parent / "token.sha").read_text().strip() == expected
+    secrets = [TOKEN, PASSWORD, HOST]
+
+    def clean(text: str | bytes, where: str) -> None:
+        data = text.encode() if isinstance(text, str) else text
+        for secret in secrets:
+            assert secret.encode() not in data, f"{secret!r} unmasked in {where}"
+
+    state = tasks.parent / ".taskexec"
+    logs = sorted(handle.log_dir.glob("*.log"))
+    assert logs, "the tasks wrote logs"
+    t1_log = (handle.log_dir / "T001.1.log").read_text()
+    assert f"token={MASK}" in t1_log and f"password={MASK}" in t1_log and f"host={MASK}" in t1_log
+    assert f"split:{MASK}" in (handle.log_dir / "T002.1.log").read_text()
+    for path in state.rglob("*"):
+        if path.is_file():
+            clean(path.read_bytes(), str(path))
+    db = sqlite3.connect(state / "state.db")
+    dump = "\n".join(db.iterdump())
+    db.close()
+    clean(dump, "the state store")
+    assert f"failed with {MASK}" in dump
+    frame = handle.status()
+    clean(frame.to_string(), "run.status()")
+    clean(repr(handle), "the run handle")
+    clean(view_out.getvalue(), "the terminal view")
+    assert main(["status", "--state-dir", str(state)]) == 0
+    assert main(["status", "--state-dir", str(state), "--json"]) == 0
+    assert main(["config", "show", str(tasks), "--json"]) == 0
+    assert main(["config", "show", str(tasks)]) == 0
+    captured = capsys.readouterr()
+    clean(captured.out + captured.err, "the CLI")
+    assert MASK in captured.out
+
+
+def test_secret_names_and_values() -> None:
+    assert is_secret_name("GITHUB_TOKEN") and is_secret_name("aws_secret_access_key")
+    assert is_secret_name("DB_PASSWORD") and is_secret_name("API_KEY")
+    assert is_secret_name("HOST", ["HOST"]) and not is_secret_name("HOST")
+    env = {"API_KEY": "abcdef", "USE_KEYRING": "1", "HOST": "h", "MARKED": "x", "EMPTY_TOKEN": ""}
+    assert secret_values(env, ["MARKED"]) == {"abcdef", "x"}
+    assert mask_env(env, ["MARKED"]) == {
+        "API_KEY": MASK,
+        "USE_KEYRING": MASK,
+        "HOST": "h",
+        "MARKED": MASK,
+        "EMPTY_TOKEN": "",
+    }
+    masker = Masker(["abc", "abcdef"])
+    assert masker.text("xabcdefx abc") == f"x{MASK}x {MASK}"
+    assert masker.data(b"abcdef") == MASK.encode() and masker.optional(None) is None
+    assert not Masker() and Masker().text("abc") == "abc"
+    assert RunSettings(env={"MY_TOKEN": "v"}).to_dict()["env"] == {"MY_TOKEN": MASK}
+    assert RunSettings(env={"MY_TOKEN": "v"}).to_dict(masked=False)["env"] == {"MY_TOKEN": "v"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(
+        st.sampled_from([b"hunter22", b"s3cr3t-t0ken", b"hunt", b"s3c", b"x", b"\n", b"ab "]),
+        max_size=30,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
+)
+def test_a_stream_is_masked_wherever_the_chunks_are_cut(
+    parts: list[bytes], cuts: list[int]
+) -> None:
+    masker = Masker(["hunter22", "s3cr3t-t0ken"])
+    data = b"".join(parts)
+    points = sorted({min(c, len(data)) for c in cuts})
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    stream = masker.stream()
+    out = b"".join(stream.feed(c) for c in chunks) + stream.close()
+    assert out == masker.data(data)
+    assert Masker().stream().feed(b"abc") == b"abc"
+
+
+def test_config_errors_are_usage_errors() -> None:
+    assert issubclass(ConfigError, taskexec_nb.UsageError)
