@@ -507,20 +507,45 @@ def _errors(
 ) -> list[str]:
     """One line per problem: ``file:line: key.path: message``."""
     out = []
+    by_loc: dict[tuple[Any, ...], list[Any]] = {}
     for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("int", "str")))]
-        loc = _clean_loc(loc)
+        by_loc.setdefault(tuple(_clean_loc(list(err["loc"]))), []).append(err)
+    for loc_key, errs in by_loc.items():
+        loc = list(loc_key)
+        first = errs[0]
         name = key(loc)
-        if err["type"] == "extra_forbidden":
+        if first["type"] == "extra_forbidden":
             known = _known_for(loc, models)
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             out.append(f"{where(loc)}: unknown key {name!r}{hint}")
             continue
-        got = err.get("input")
+        got = first.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-        out.append(f"{where(loc)}: {name}: {_message(err)}{shown}")
+        message = _message(first) if len(errs) == 1 else _wrong_type(errs)
+        out.append(f"{where(loc)}: {name}: {message}{shown}")
     return out
+
+
+_KINDS = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a table",
+}
+
+
+def _wrong_type(errs: Sequence[Mapping[str, Any]]) -> str:
+    kinds = list(dict.fromkeys(_KINDS.get(str(e["type"]), str(e["type"])) for e in errs))
+    return "must be " + (
+        " or ".join(kinds) if len(kinds) < 3 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+    )
 
 
 def _clean_loc(loc: list[Any]) -> list[Any]:
@@ -549,6 +574,11 @@ def _known_for(loc: Sequence[Any], models: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _line_of(problem: str) -> int:
+    match = re.match(r"[^\n]*?:(\d+): ", problem)
+    return int(match.group(1)) if match else 0
+
+
 def _validate_file(cf: ConfigFile) -> Any:
     from pydantic import ValidationError as PydanticError
 
@@ -556,7 +586,7 @@ def _validate_file(cf: ConfigFile) -> Any:
     try:
         return models["File"].model_validate(dict(cf.table))
     except PydanticError as exc:
-        problems = _errors(exc, cf.where, cf.key, models)
+        problems = sorted(_errors(exc, cf.where, cf.key, models), key=_line_of)
         raise ConfigError(
             f"invalid configuration in {cf.path}:\n" + "\n".join(f"  {p}" for p in problems)
         ) from None
@@ -622,17 +652,19 @@ def resolve(
     warnings: list[str] = []
     overrides: tuple[Override, ...] = ()
     chosen = profile or environ.get(PROFILE_VAR) or None
+    origin = "argument" if profile else ("env" if chosen else None)
     if cf is not None:
         file_model = _validate_file(cf)
         base = file_model.model_dump(
             exclude_none=True, exclude={"profiles", "overrides", "default_profile"}
         )
         _apply_file_layer(layers, cf, base, ())
-        chosen = chosen or file_model.default_profile
+        if not chosen and file_model.default_profile:
+            chosen, origin = file_model.default_profile, "default_profile"
         overrides = _overrides(cf, file_model)
     if chosen:
         profiles = (file_model.profiles or {}) if file_model is not None else {}
-        chain = _profile_chain(chosen, profiles, cf, via_env=not profile and PROFILE_VAR in environ)
+        chain = _profile_chain(chosen, profiles, cf, origin, start)
         for name in chain:
             data = profiles[name].model_dump(exclude_none=True, exclude={"extends"})
             assert cf is not None
@@ -642,7 +674,7 @@ def resolve(
     layers.apply(env_values, lambda k, sub: f"environment {ENV_PREFIX}{k.upper()}")
     names = dict(argument_names or {})
     given = {k: v for k, v in (arguments or {}).items() if v is not None}
-    _check_arguments(given)
+    _check_arguments(given, names)
     layers.apply(given, lambda k, sub: names.get(k, f"argument {k}"))
     return _build(layers, cf, chosen, overrides, tuple(warnings))
 
@@ -661,6 +693,12 @@ def _apply_file_layer(
     for key in ("state_dir", "log_dir", "cwd"):
         if key in data:
             data[key] = str((cf.path.parent / data[key]).resolve())
+    for name, given in (data.get("executors") or {}).items():
+        for option in given:
+            loc = (*table, "executors", name, option)
+            problem = _executor_option_problem(name, option)
+            if problem:
+                raise ConfigError(f"{cf.where(loc)}: {cf.key(loc)}: {problem}")
     suffix = f" (profile {table[1]})" if table else ""
     layers.apply(data, lambda k, sub: cf.where((*table, k, sub) if sub else (*table, k)) + suffix)
 
@@ -679,29 +717,40 @@ def _read_dotenv(cf: ConfigFile, loc: tuple[str, ...], name: str) -> dict[str, s
 
 
 def _profile_chain(
-    name: str, profiles: Mapping[str, Any], cf: ConfigFile | None, via_env: bool
+    name: str, profiles: Mapping[str, Any], cf: ConfigFile | None, origin: Any, start: Path
 ) -> list[str]:
+    if cf is None:
+        start = start if start.is_dir() else start.parent
+        by = f" (from {PROFILE_VAR})" if origin == "env" else ""
+        raise ConfigError(
+            f"profile {name!r}{by} was asked for, but there is no config file: no "
+            f"{CONFIG_FILE} or [tool.taskexec] in {PYPROJECT} from {start} up to the "
+            "project root"
+        )
+    known = ", ".join(sorted(profiles)) or "none"
     chain: list[str] = []
     current: str | None = name
     while current is not None:
         if current not in profiles:
-            where = str(cf.path) if cf else "no config file"
-            known = ", ".join(sorted(profiles)) or "none"
-            if chain:
-                loc = ("profiles", chain[-1], "extends")
-                prefix = f"{cf.where(loc)}: " if cf else ""
-                raise ConfigError(
-                    f"{prefix}profile {chain[-1]!r} extends {current!r}, which is not "
-                    f"defined in {where} (profiles: {known})"
-                )
-            by = f" (from {PROFILE_VAR})" if via_env else ""
             close = difflib.get_close_matches(current, sorted(profiles), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            if chain:
+                loc: tuple[str, ...] = ("profiles", chain[-1], "extends")
+                raise ConfigError(
+                    f"{cf.where(loc)}: {cf.key(loc)}: profile {chain[-1]!r} extends "
+                    f"{current!r}, which is not defined in {cf.path} (profiles: {known}){hint}"
+                )
+            if origin == "default_profile":
+                loc = ("default_profile",)
+                raise ConfigError(
+                    f"{cf.where(loc)}: {cf.key(loc)}: profile {current!r} is not defined "
+                    f"(profiles: {known}){hint}"
+                )
+            by = f" (from {PROFILE_VAR})" if origin == "env" else ""
             raise ConfigError(
-                f"profile {current!r}{by} is not defined in {where} (profiles: {known}){hint}"
+                f"profile {current!r}{by} is not defined in {cf.path} (profiles: {known}){hint}"
             )
         if current in chain:
-            assert cf is not None
             cycle = " -> ".join([*chain[chain.index(current) :], current])
             raise ConfigError(
                 f"{cf.where(('profiles', current))}: profiles extend each other in a cycle: {cycle}"
@@ -844,7 +893,8 @@ def _env_bool(var: str, raw: str) -> bool:
     raise ConfigError(f"environment variable {var}: expected true or false, got {raw!r}")
 
 
-def _check_arguments(given: Mapping[str, Any]) -> None:
+def _check_arguments(given: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    """Unknown names and bad values of arguments, naming the option or argument."""
     known = {f.name for f in fields(RunSettings)} | {"mode", *_SELECTION}
     unknown = sorted(set(given) - known)
     if unknown:
@@ -853,26 +903,53 @@ def _check_arguments(given: Mapping[str, Any]) -> None:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ConfigError(f"unknown setting(s): {', '.join(hints)}")
-    if "mode" in given and str(given["mode"]) not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {given['mode']!r}")
+    if not given:
+        return
+    from pydantic import ValidationError as PydanticError
+
+    models = _schema()
+    checkable = {k: _plain(v) for k, v in given.items() if k in models["Settings"].model_fields}
+    try:
+        models["Settings"].model_validate(checkable)
+    except PydanticError as exc:
+
+        def where(loc: Sequence[Any]) -> str:
+            return names.get(str(loc[0]), f"argument {loc[0]}")
+
+        problems = _errors(exc, where, lambda loc: ".".join(map(str, loc)), models)
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _executor_option_problem(executor: str, option: str) -> str | None:
+    """Why ``option`` is not an option of a built-in executor (None: it is, or a plugin's)."""
+    from taskexec_nb.executors.builtin import EXECUTOR_OPTIONS
+
+    known = EXECUTOR_OPTIONS.get(executor)
+    if known is None or option in known:
+        return None  # a plugin executor's options are its own business
+    close = difflib.get_close_matches(option, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    takes = ", ".join(known) or "no options"
+    return f"unknown option {option!r}{hint}; the {executor} executor takes: {takes}"
 
 
 def _check_executor_options(options: Mapping[str, Any], sources: Mapping[str, str]) -> None:
-    from taskexec_nb.executors.builtin import EXECUTOR_OPTIONS
-
     for name, given in options.items():
-        known = EXECUTOR_OPTIONS.get(name)
-        if known is None:
-            continue  # a plugin executor: its options are its own business
         for option in given:
-            if option not in known:
-                close = difflib.get_close_matches(option, known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                takes = ", ".join(known) or "no options"
-                raise ConfigError(
-                    f"{sources.get(f'executors.{name}', 'executors')}: executors.{name}: "
-                    f"unknown option {option!r}{hint}; the {name} executor takes: {takes}"
-                )
+            problem = _executor_option_problem(name, option)
+            if problem:
+                where = sources.get(f"executors.{name}", "executors")
+                raise ConfigError(f"{where}: executors.{name}.{option}: {problem}")
 
 
 def _build(

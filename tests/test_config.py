@@ -672,3 +672,45 @@ def test_a_stream_is_masked_wherever_the_chunks_are_cut(
 
 def test_config_errors_are_usage_errors() -> None:
     assert issubclass(ConfigError, taskexec_nb.UsageError)
+
+
+def test_the_readme_example_config_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("```toml\n# taskexec.toml\n", 1)[1].split("```", 1)[0]
+    tasks = project(tmp_path, tasks=TASKS)
+    (tmp_path / "taskexec.toml").write_text(example)
+    (tmp_path / ".env").write_text("API_TOKEN=from-dotenv\n")
+    local = resolve(tasks, environ={})
+    ci = resolve(tasks, environ={"TASKEXEC_PROFILE": "ci"})
+    assert local.profile == "local" and local.settings.max_workers == 8
+    assert ci.profile == "ci" and ci.settings.max_workers == 2 and ci.settings.fail_fast
+    assert ci.only == ("US1", "US2") and not ci.settings.writeback
+    assert len(ci.overrides) == 3
+
+
+def test_a_secret_printed_by_a_notebook_is_masked_in_the_executed_copy(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("import os\nprint(os.environ['API_TOKEN'])")])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Run the notebook
+          - taskexec: notebook=probe.ipynb
+        """
+    )
+    tasks = project(tmp_path, f'writeback = false\n[env]\nAPI_TOKEN = "{TOKEN}"\n', tasks=text)
+    nbformat.write(nb, str(tasks.parent / "probe.ipynb"))
+    handle = taskexec_nb.load(tasks).run()
+    assert handle.result.value == "completed", handle.status().to_dict("records")
+    executed = (handle.log_dir / "T001.attempt1.ipynb").read_text()
+    assert TOKEN not in executed and MASK in executed

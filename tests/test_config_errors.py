@@ -1,0 +1,417 @@
+"""Bad configurations: every error names the file, the line, the key and a hint.
+
+Each test writes real files (a ``.git`` folder stops the upward search at
+``tmp_path``) and checks the parts of the message a user needs to fix the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taskexec_nb.cli import main
+from taskexec_nb.config import ConfigError, resolve
+
+TASKS = "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Do it\n"
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    """A project (a git root) with tasks.md and ``files``; returns the tasks.md."""
+    (root / ".git").mkdir(exist_ok=True)
+    tasks = root / "tasks.md"
+    tasks.write_text(TASKS, encoding="utf-8")
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return tasks
+
+
+def line(text: str, needle: str, nth: int = 0) -> int:
+    """1-based number of the ``nth`` line of ``text`` that contains ``needle``."""
+    hits = [i for i, row in enumerate(text.splitlines(), 1) if needle in row]
+    assert len(hits) > nth, f"{needle!r} is not in the text"
+    return hits[nth]
+
+
+def config_error(tasks: Path, environ: dict[str, str] | None = None, **kwargs: Any) -> str:
+    """The message of the ConfigError that resolving ``tasks`` raises."""
+    with pytest.raises(ConfigError) as info:
+        resolve(tasks, environ={} if environ is None else environ, **kwargs)
+    return str(info.value)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """``tmp_path`` with symlinks resolved, as the paths in messages are."""
+    return tmp_path.resolve()
+
+
+# --- unknown keys ----------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_names_file_line_and_suggests(root: Path) -> None:
+    toml = "# settings for the runner\nretries = 1\nmax_worker = 2\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert msg.startswith(f"invalid configuration in {cfg}:\n")
+    n = line(toml, "max_worker =")
+    assert f"{cfg}:{n}: unknown key 'max_worker' (did you mean 'max_workers'?)" in msg
+
+
+def test_unknown_key_in_a_profile_has_its_key_path_and_line(root: Path) -> None:
+    toml = "max_workers = 2\n\n[profiles.ci]\nretries = 0\nretrys = 1\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    n = line(toml, "retrys")
+    assert f"{cfg}:{n}: unknown key 'profiles.ci.retrys' (did you mean 'retries'?)" in msg
+
+
+def test_unknown_key_in_an_overrides_entry_names_the_entry(root: Path) -> None:
+    toml = (
+        "max_workers = 2\n\n"
+        "[[overrides]]\nphase = 1\ntimeout = 5\n\n"
+        "[[overrides]]\ntasks = 'T001'\ntimout = 3\n"
+    )
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    n = line(toml, "timout")
+    # The second [[overrides]] entry: index 1, as in the parsed TOML array.
+    assert f"{cfg}:{n}: unknown key 'overrides[1].timout' (did you mean 'timeout'?)" in msg
+
+
+# --- wrong types and values ------------------------------------------------------------------
+
+
+def test_wrong_type_names_file_line_key_and_the_value(root: Path) -> None:
+    toml = 'retries = 1\nmax_workers = "four"\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    n = line(toml, "max_workers")
+    assert f"{cfg}:{n}: max_workers: input should be a valid integer" in msg
+    assert "(got 'four')" in msg
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("retries = -1", "retries: input should be greater than or equal to 0 (got -1)"),
+        (
+            'no_action = "maybe"',
+            "no_action: must be one of 'agent', 'skip' or 'fail' (got 'maybe')",
+        ),
+        ("timeout = 0", "timeout: input should be greater than 0 (got 0)"),
+    ],
+    ids=["retries-negative", "no_action-not-allowed", "timeout-zero"],
+)
+def test_bad_value_names_file_line_key_and_what_is_allowed(
+    root: Path, setting: str, expected: str
+) -> None:
+    toml = f"# runner settings\nmax_workers = 2\n\n{setting}\nshell = 'bash'\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert f"{cfg}:{line(toml, setting)}: {expected}" in msg
+
+
+def test_wrong_type_in_pyproject_uses_the_tool_key_path_and_its_line(root: Path) -> None:
+    pyproject = (
+        '[project]\nname = "demo"\nversion = "0.1"\n\n'
+        '[tool.taskexec]\nretries = 1\nmax_workers = "four"\n'
+    )
+    tasks = project(root, {"pyproject.toml": pyproject})
+    msg = config_error(tasks)
+    cfg = root / "pyproject.toml"
+    assert msg.startswith(f"invalid configuration in {cfg}:\n")
+    n = line(pyproject, "max_workers")
+    assert f"{cfg}:{n}: tool.taskexec.max_workers: input should be a valid integer" in msg
+    assert "(got 'four')" in msg
+
+
+def test_unknown_profile_key_in_pyproject_uses_the_full_key_path(root: Path) -> None:
+    pyproject = (
+        '[project]\nname = "demo"\n\n'
+        "[tool.taskexec]\nmax_workers = 2\n\n"
+        "[tool.taskexec.profiles.ci]\nretrys = 1\n"
+    )
+    tasks = project(root, {"pyproject.toml": pyproject})
+    msg = config_error(tasks)
+    cfg = root / "pyproject.toml"
+    n = line(pyproject, "retrys")
+    assert (
+        f"{cfg}:{n}: unknown key 'tool.taskexec.profiles.ci.retrys' (did you mean 'retries'?)"
+        in msg
+    )
+
+
+# --- not TOML --------------------------------------------------------------------------------
+
+
+def test_invalid_toml_names_file_and_line(root: Path) -> None:
+    toml = "max_workers = 2\nretries = 1\ntimeout = \n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert msg.startswith(f"{cfg}:{line(toml, 'timeout')}: not valid TOML: ")
+
+
+def test_invalid_toml_in_pyproject_names_file_and_line(root: Path) -> None:
+    pyproject = '[project]\nname = "demo"\n\n[tool.taskexec\nretries = 1\n'
+    tasks = project(root, {"pyproject.toml": pyproject})
+    msg = config_error(tasks)
+    cfg = root / "pyproject.toml"
+    assert msg.startswith(f"{cfg}:{line(pyproject, '[tool.taskexec')}: not valid TOML: ")
+
+
+# --- profiles --------------------------------------------------------------------------------
+
+PROFILES = "[profiles.ci]\nretries = 1\n\n[profiles.nightly]\nretries = 3\n"
+
+
+def test_missing_profile_chosen_by_argument_lists_profiles_and_suggests(root: Path) -> None:
+    tasks = project(root, {"taskexec.toml": PROFILES})
+    # The argument wins over the variable, so the message must not blame the variable.
+    msg = config_error(tasks, environ={"TASKEXEC_PROFILE": "ci"}, profile="nightli")
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"profile 'nightli' is not defined in {cfg} (profiles: ci, nightly); "
+        "did you mean 'nightly'?"
+    )
+
+
+def test_missing_profile_chosen_by_variable_says_it_came_from_the_variable(root: Path) -> None:
+    tasks = project(root, {"taskexec.toml": PROFILES})
+    msg = config_error(tasks, environ={"TASKEXEC_PROFILE": "staging"})
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"profile 'staging' (from TASKEXEC_PROFILE) is not defined in {cfg} (profiles: ci, nightly)"
+    )
+
+
+def test_missing_profile_without_any_config_file(root: Path) -> None:
+    tasks = project(root, {})
+    msg = config_error(tasks, profile="ci")
+    assert msg.startswith("profile 'ci' was asked for, but there is no config file")
+    assert f"from {tasks.parent} up to the project root" in msg
+
+
+def test_missing_default_profile_names_the_default_profile_key_and_line(root: Path) -> None:
+    toml = 'max_workers = 2\ndefault_profile = "nightli"\n\n' + PROFILES
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert "profile 'nightli'" in msg
+    assert "(profiles: ci, nightly)" in msg
+    # Where the name came from, as for TASKEXEC_PROFILE: the key and its line.
+    assert f"{cfg}:{line(toml, 'default_profile')}: default_profile: " in msg
+
+
+def test_profile_extending_a_missing_profile_names_the_extends_line(root: Path) -> None:
+    toml = "[profiles.ci]\nretries = 1\n\n[profiles.nightly]\nretries = 3\nextends = 'cii'\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks, profile="nightly")
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"{cfg}:{line(toml, 'extends')}: profiles.nightly.extends: profile 'nightly' extends "
+        f"'cii', which is not defined in {cfg} (profiles: ci, nightly); did you mean 'ci'?"
+    )
+
+
+def test_profiles_extending_each_other_in_a_cycle_show_the_cycle(root: Path) -> None:
+    toml = (
+        "max_workers = 2\n\n"
+        "[profiles.a]\nextends = 'b'\n\n"
+        "[profiles.b]\nextends = 'c'\n\n"
+        "[profiles.c]\nextends = 'a'\n"
+    )
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks, profile="a")
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"{cfg}:{line(toml, '[profiles.a]')}: profiles extend each other in a cycle: "
+        "a -> b -> c -> a"
+    )
+
+
+# --- dotenv files ----------------------------------------------------------------------------
+
+
+def test_missing_env_file_names_file_line_key_and_the_path_looked_for(root: Path) -> None:
+    toml = 'max_workers = 2\nenv_file = ".env.missing"\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"{cfg}:{line(toml, 'env_file')}: env_file: dotenv file '.env.missing' does not exist "
+        f"(looked for {root / '.env.missing'})"
+    )
+
+
+def test_missing_env_file_in_a_list_names_only_the_missing_one(root: Path) -> None:
+    toml = 'max_workers = 2\nenv_file = [".env", ".env.local"]\n'
+    tasks = project(root, {"taskexec.toml": toml, ".env": "A=1\n"})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"{cfg}:{line(toml, 'env_file')}: env_file: dotenv file '.env.local' does not exist "
+        f"(looked for {root / '.env.local'})"
+    )
+
+
+def test_missing_env_file_in_a_profile_has_the_profile_key_path(root: Path) -> None:
+    toml = "max_workers = 2\n\n[profiles.ci]\nretries = 1\nenv_file = '.env.ci'\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks, profile="ci")
+    cfg = root / "taskexec.toml"
+    assert msg == (
+        f"{cfg}:{line(toml, 'env_file')}: profiles.ci.env_file: dotenv file '.env.ci' "
+        f"does not exist (looked for {root / '.env.ci'})"
+    )
+
+
+def test_a_profile_env_file_is_only_needed_when_the_profile_is_used(root: Path) -> None:
+    toml = "max_workers = 2\n\n[profiles.ci]\nenv_file = '.env.ci'\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    assert resolve(tasks, environ={}).settings.max_workers == 2
+    assert ".env.ci" in config_error(tasks, profile="ci")
+
+
+# --- environment variables -------------------------------------------------------------------
+
+
+def test_bad_integer_variable_names_the_variable_and_the_value(root: Path) -> None:
+    tasks = project(root, {})
+    msg = config_error(tasks, environ={"TASKEXEC_MAX_WORKERS": "abc"})
+    assert msg.startswith("environment variable TASKEXEC_MAX_WORKERS: ")
+    assert "valid integer" in msg
+    assert "(got 'abc')" in msg
+
+
+def test_bad_boolean_variable_names_the_variable_and_what_is_expected(root: Path) -> None:
+    tasks = project(root, {})
+    msg = config_error(tasks, environ={"TASKEXEC_FAIL_FAST": "perhaps"})
+    assert msg == "environment variable TASKEXEC_FAIL_FAST: expected true or false, got 'perhaps'"
+
+
+def test_misspelt_variable_is_a_warning_with_a_suggestion_not_an_error(root: Path) -> None:
+    tasks = project(root, {})
+    config = resolve(tasks, environ={"TASKEXEC_MAX_WORKER": "7", "TASKEXEC_RUN_ID": "x"})
+    assert config.warnings == (
+        "environment variable TASKEXEC_MAX_WORKER is not a setting; "
+        "did you mean TASKEXEC_MAX_WORKERS?",
+    )
+    # Not applied under the setting it resembles.
+    assert config.settings.max_workers != 7
+    assert "max_workers" not in config.sources
+
+
+# --- overrides, executors, arguments ---------------------------------------------------------
+
+
+def test_overrides_entry_without_a_selector_names_the_entry_line(root: Path) -> None:
+    toml = (
+        "max_workers = 2\n\n[[overrides]]\nphase = 1\ntimeout = 5\n\n[[overrides]]\ntimeout = 10\n"
+    )
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    n = line(toml, "[[overrides]]", nth=1)
+    assert msg == f"{cfg}:{n}: overrides[1]: say which tasks it is for (phase, story or tasks)"
+
+
+def test_unknown_executor_option_suggests_and_points_at_the_option(root: Path) -> None:
+    toml = 'max_workers = 2\n\n[executors.notebook]\nkernal = "python3"\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert "unknown option 'kernal' (did you mean 'kernel'?)" in msg
+    assert "the notebook executor takes: kernel" in msg
+    # Like every other unknown key: the line of the key itself, not its table's header.
+    assert msg.startswith(f"{cfg}:{line(toml, 'kernal')}: ")
+
+
+def test_unknown_executor_option_in_a_profile_has_the_profile_key_path(root: Path) -> None:
+    toml = 'max_workers = 2\n\n[profiles.ci.executors.notebook]\nkernal = "python3"\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks, profile="ci")
+    cfg = root / "taskexec.toml"
+    assert "unknown option 'kernal' (did you mean 'kernel'?)" in msg
+    # The key path as written in the file, as for every other key in a profile ...
+    assert ": profiles.ci.executors.notebook.kernal: " in msg
+    # ... and the line of the option itself.
+    assert re.match(rf"{re.escape(str(cfg))}:{line(toml, 'kernal')}\b", msg), msg
+
+
+def test_unknown_argument_name_suggests_the_setting(root: Path) -> None:
+    tasks = project(root, {})
+    msg = config_error(tasks, arguments={"max_wrkers": 2})
+    assert msg == "unknown setting(s): 'max_wrkers' (did you mean 'max_workers'?)"
+
+
+# --- the CLI end to end ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, root: Path) -> pytest.MonkeyPatch:
+    """No TASKEXEC_* variable from the outside; the current folder is the project."""
+    for var in list(os.environ):
+        if var.startswith("TASKEXEC_"):
+            monkeypatch.delenv(var)
+    monkeypatch.chdir(root)
+    return monkeypatch
+
+
+COMMANDS: dict[str, Callable[[Path], list[str]]] = {
+    "run": lambda tasks: ["run", str(tasks)],
+    "validate": lambda tasks: ["validate", str(tasks)],
+    "config-show": lambda tasks: ["config", "show", str(tasks)],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_cli_bad_config_file_exits_2_and_changes_nothing(
+    root: Path,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    toml = "# runner\nmax_worker = 2\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    before = tasks.read_bytes()
+    assert main(COMMANDS[command](tasks)) == 2
+    out, err = capsys.readouterr()
+    cfg = root / "taskexec.toml"
+    assert err.startswith(f"taskexec: error: invalid configuration in {cfg}:\n")
+    assert f"{cfg}:2: unknown key 'max_worker' (did you mean 'max_workers'?)" in err
+    assert out == ""
+    assert tasks.read_bytes() == before
+    assert not list(root.rglob(".taskexec"))
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_cli_bad_variable_exits_2_and_names_it(
+    root: Path,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    tasks = project(root, {"taskexec.toml": PROFILES})
+    before = tasks.read_bytes()
+    clean_env.setenv("TASKEXEC_PROFILE", "staging")
+    assert main(COMMANDS[command](tasks)) == 2
+    out, err = capsys.readouterr()
+    cfg = root / "taskexec.toml"
+    assert err == (
+        f"taskexec: error: profile 'staging' (from TASKEXEC_PROFILE) is not defined in {cfg} "
+        "(profiles: ci, nightly)\n"
+    )
+    assert out == ""
+    assert tasks.read_bytes() == before
+    assert not list(root.rglob(".taskexec"))
