@@ -559,8 +559,17 @@ _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "function
 def _message(err: Mapping[str, Any]) -> str:
     msg = str(err["msg"])
     ctx = err.get("ctx") or {}
-    if err["type"] == "literal_error" and "expected" in ctx:
+    kind = err["type"]
+    if kind == "literal_error" and "expected" in ctx:
         return f"must be one of {ctx['expected']}"
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<="}
+    for name, sign in bounds.items():
+        if kind == name:
+            limit = next(iter(ctx.values()), None)
+            shown = f"{limit:g}" if isinstance(limit, int | float) else limit
+            return f"must be {sign} {shown}"
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return "must not be empty"
     return msg[0].lower() + msg[1:] if msg else msg
 
 

@@ -150,7 +150,7 @@ def test_resume_reruns_only_what_did_not_complete(
         (["--agent-command", "agent 'unclosed"], "--agent-command:"),
         (["--only", "T01"], "--only T01: matches no task (did you mean T001?)"),
         (["--resume", "nope"], "no run 'nope'"),
-        (["-j", "0"], "max_workers must be a whole number >= 1"),
+        (["-j", "0"], "--jobs: max_workers: must be >= 1 (got 0)"),
     ],
 )
 def test_usage_errors_exit_2_with_a_message(

@@ -102,12 +102,12 @@ def test_wrong_type_names_file_line_key_and_the_value(root: Path) -> None:
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ("retries = -1", "retries: input should be greater than or equal to 0 (got -1)"),
+        ("retries = -1", "retries: must be >= 0 (got -1)"),
         (
             'no_action = "maybe"',
             "no_action: must be one of 'agent', 'skip' or 'fail' (got 'maybe')",
         ),
-        ("timeout = 0", "timeout: input should be greater than 0 (got 0)"),
+        ("timeout = 0", "timeout: must be > 0 (got 0)"),
     ],
     ids=["retries-negative", "no_action-not-allowed", "timeout-zero"],
 )
