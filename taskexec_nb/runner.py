@@ -368,6 +368,7 @@ class RunHandle:
                     "phase": task.phase.label,
                     "story": task.story,
                     "description": task.description,
+                    "deps": self.plan.depends_on(task_id),
                 }
             )
         settings = self.settings.to_dict()  # secrets masked

@@ -24,7 +24,7 @@ from typing import Any
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT, status TEXT NOT NULL,
     attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL, exit_code INTEGER,
     signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT, stderr_tail TEXT, log_path TEXT,
-    line INTEGER, phase TEXT, story TEXT, description TEXT,
+    line INTEGER, phase TEXT, story TEXT, description TEXT, deps TEXT,
     PRIMARY KEY (run_id, task_id)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -59,11 +59,13 @@ _DURABLE = frozenset(
 _BUFFER_LIMIT = 5000
 
 _TASK_UPSERT = (
-    "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story, description)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id) DO UPDATE SET"
+    "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story, description,"
+    " deps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id) DO UPDATE SET"
     " def_hash = excluded.def_hash, status = excluded.status, line = excluded.line,"
-    " waiting_on = NULL"
+    " deps = excluded.deps, waiting_on = NULL"
 )
+# Columns added since version 1, with their types (added to an older store on open).
+_ADDED_COLUMNS = {"tasks": {"deps": "TEXT"}}
 
 
 def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -76,6 +78,7 @@ def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
         t["phase"],
         t["story"],
         t["description"],
+        json.dumps(list(t.get("deps") or [])),
     )
 
 
@@ -114,8 +117,13 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns.items():
+                    if name not in have:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
             self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:

@@ -1,0 +1,857 @@
+"""Reports of runs, built from the state store: DataFrames, a summary, comparisons, exports.
+
+``ExecutionReport.load(state_dir, run_id)`` (or :func:`report`) reads one run:
+
+* ``tasks``: one row per task (status, attempts, times, exit code or signal,
+  error, the last lines of stderr, the log, dependencies, critical path);
+* ``attempts``: one row per attempt; ``events``: the stored event stream;
+* ``summary``: counts by status, success rate, wall time, summed task time,
+  achieved parallelism, the critical path and its length, the slowest tasks;
+* ``errors``: what went wrong with each task that did not complete.
+
+Exports: CSV, JSON, Parquet, Markdown, a self-contained HTML page (tables and
+figures, working offline) and JUnit XML (one testcase per task).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.events import TaskStatus
+from taskexec_nb.store import StateStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+STATUSES = tuple(s.value for s in TaskStatus)
+FINAL_FAILURES = ("failed", "timed_out")
+FORMATS = ("html", "junit", "csv", "json", "md", "parquet")
+
+TASK_COLUMNS = [
+    "id",
+    "phase",
+    "story",
+    "description",
+    "status",
+    "attempts",
+    "start",
+    "end",
+    "duration",
+    "exit_code",
+    "signal",
+    "timed_out",
+    "error",
+    "stderr_tail",
+    "log_path",
+    "depends_on",
+    "waiting_on",
+    "line",
+    "critical",
+]
+ATTEMPT_COLUMNS = [
+    "id",
+    "attempt",
+    "status",
+    "start",
+    "end",
+    "duration",
+    "exit_code",
+    "signal",
+    "error",
+    "stderr_tail",
+    "log_path",
+    "phase",
+    "story",
+]
+
+
+class ReportError(UsageError):
+    """A report cannot be made (no such run, no store, bad format)."""
+
+
+def report(
+    run_id: str | None = None,
+    *,
+    state_dir: str | Path | None = None,
+    tasks_file: str | Path | None = None,
+) -> ExecutionReport:
+    """The report of a run.
+
+    Args:
+        run_id: The run (default: the latest run of ``tasks_file``, else the
+            latest in the store).
+        state_dir: The state folder (default: ``.taskexec`` beside ``tasks_file``,
+            else in the current folder).
+        tasks_file: The tasks.md whose runs to look at.
+
+    Returns:
+        The report.
+
+    Raises:
+        ReportError: If there is no store or no such run.
+    """
+    if state_dir is None:
+        base = Path(tasks_file).resolve().parent if tasks_file else Path.cwd()
+        state_dir = base / ".taskexec"
+    return ExecutionReport.load(state_dir, run_id, tasks_file=tasks_file)
+
+
+class ExecutionReport:
+    """One run as stored: tables, summary, figures and exports.
+
+    Args:
+        run: The run's row (``StateStore.run``).
+        tasks: Its task rows (``StateStore.tasks``).
+        attempts: Its attempt rows (``StateStore.attempts``).
+        events: Its events (``StateStore.events``), or None to skip them.
+    """
+
+    def __init__(
+        self,
+        run: Mapping[str, Any],
+        tasks: Sequence[Mapping[str, Any]],
+        attempts: Sequence[Mapping[str, Any]],
+        events: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.run = dict(run)
+        self.run_id = str(run["run_id"])
+        self._task_rows = list(tasks)
+        self._attempt_rows = list(attempts)
+        self._event_rows = list(events) if events is not None else []
+
+    @classmethod
+    def load(
+        cls,
+        state_dir: str | Path,
+        run_id: str | None = None,
+        *,
+        tasks_file: str | Path | None = None,
+    ) -> ExecutionReport:
+        """Read a run from the store in ``state_dir``.
+
+        Args:
+            state_dir: Folder holding ``state.db``.
+            run_id: The run (default: the latest of ``tasks_file``, else the latest).
+            tasks_file: Limit "latest" to this tasks.md's runs.
+
+        Returns:
+            The report.
+
+        Raises:
+            ReportError: If there is no store or no such run.
+        """
+        path = Path(state_dir) / "state.db"
+        if not path.is_file():
+            raise ReportError(f"no state store at {path} (run a tasks.md first)")
+        store = StateStore(path)
+        try:
+            if run_id is None:
+                wanted = str(Path(tasks_file).resolve()) if tasks_file else None
+                run_id = store.latest_run(wanted)
+                if run_id is None:
+                    where = f" of {tasks_file}" if tasks_file else ""
+                    raise ReportError(f"no runs{where} in {path}")
+            try:
+                run = store.run(run_id)
+            except Exception as exc:  # StoreError names the recent runs
+                raise ReportError(str(exc)) from None
+            return cls(run, store.tasks(run_id), store.attempts(run_id), store.events(run_id))
+        finally:
+            store.close()
+
+    # -- tables ---------------------------------------------------------------------------
+    @cached_property
+    def attempts(self) -> pd.DataFrame:
+        """One row per attempt: id, attempt, status, start, end, duration, exit code, ..."""
+        import pandas as pd
+
+        phase = {r["task_id"]: r["phase"] for r in self._task_rows}
+        story = {r["task_id"]: r["story"] for r in self._task_rows}
+        rows = [
+            (
+                a["task_id"],
+                a["attempt"],
+                a["status"],
+                a["started"],
+                a["finished"],
+                (a["finished"] - a["started"]) if a["started"] and a["finished"] else None,
+                a["exit_code"],
+                a["signal"],
+                a["error"],
+                a["stderr_tail"],
+                a["log_path"],
+                phase.get(a["task_id"]),
+                story.get(a["task_id"]),
+            )
+            for a in self._attempt_rows
+        ]
+        frame = pd.DataFrame.from_records(rows, columns=ATTEMPT_COLUMNS)
+        return _with_times(frame)
+
+    @cached_property
+    def tasks(self) -> pd.DataFrame:
+        """One row per task of the run, in file order (see the module docstring)."""
+        import pandas as pd
+
+        critical = set(self.critical_path)
+        rows = []
+        for r in self._task_rows:
+            start, end = r["started"], r["finished"]
+            rows.append(
+                (
+                    r["task_id"],
+                    r["phase"],
+                    r["story"],
+                    r["description"],
+                    r["status"],
+                    r["attempt"],
+                    start,
+                    end,
+                    (end - start) if start and end else None,
+                    r["exit_code"],
+                    r["signal"],
+                    r["status"] == TaskStatus.TIMED_OUT.value,
+                    r["error"],
+                    r["stderr_tail"],
+                    r["log_path"],
+                    self._deps.get(r["task_id"], []),
+                    r["waiting_on"],
+                    r["line"],
+                    r["task_id"] in critical,
+                )
+            )
+        frame = pd.DataFrame.from_records(rows, columns=TASK_COLUMNS)
+        return _with_times(frame)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """The stored events: seq, time, kind, id, attempt, status, data."""
+        import pandas as pd
+
+        rows = [
+            (e["seq"], e["time"], e["kind"], e["task_id"], e["attempt"], e["status"], e["data"])
+            for e in self._event_rows
+        ]
+        frame = pd.DataFrame.from_records(
+            rows, columns=["seq", "time", "kind", "id", "attempt", "status", "data"]
+        )
+        frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+        return frame
+
+    @cached_property
+    def errors(self) -> pd.DataFrame:
+        """Each task that did not complete: how and where it ended, stderr's last lines, the log."""
+        import pandas as pd
+
+        rows = []
+        for r in self._task_rows:
+            if r["status"] in (TaskStatus.COMPLETED.value, TaskStatus.PENDING.value):
+                continue
+            rows.append(
+                (
+                    r["task_id"],
+                    r["status"],
+                    r["attempt"],
+                    r["exit_code"],
+                    r["signal"],
+                    r["status"] == TaskStatus.TIMED_OUT.value,
+                    _failure_point(r),
+                    r["error"],
+                    r["stderr_tail"],
+                    r["log_path"],
+                )
+            )
+        return pd.DataFrame.from_records(
+            rows,
+            columns=[
+                "id",
+                "status",
+                "attempts",
+                "exit_code",
+                "signal",
+                "timed_out",
+                "failure_point",
+                "error",
+                "stderr_tail",
+                "log_path",
+            ],
+        )
+
+    @cached_property
+    def _deps(self) -> dict[str, list[str]]:
+        out = {}
+        for r in self._task_rows:
+            raw = r.get("deps")
+            out[r["task_id"]] = json.loads(raw) if raw else []
+        return out
+
+    @cached_property
+    def _durations(self) -> dict[str, float]:
+        return {
+            r["task_id"]: (r["finished"] - r["started"]) if r["started"] and r["finished"] else 0.0
+            for r in self._task_rows
+        }
+
+    @cached_property
+    def critical_path(self) -> list[str]:
+        """The chain of dependent tasks with the longest summed duration."""
+        return critical_path([r["task_id"] for r in self._task_rows], self._deps, self._durations)
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """Counts, rates, times, parallelism, critical path and slowest tasks (JSON-ready)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for r in self._task_rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        total = len(self._task_rows)
+        started, finished = self.run.get("started"), self.run.get("finished")
+        times = [(a["started"], a["finished"]) for a in self._attempt_rows if a["started"]]
+        if finished is None and times:
+            finished = max((e or s) for s, e in times)
+        wall = (finished - started) if started and finished else 0.0
+        task_time = sum((e - s) for s, e in times if e)
+        slow = sorted(self._durations.items(), key=lambda kv: kv[1], reverse=True)[:5]
+        path = self.critical_path
+        return {
+            "run_id": self.run_id,
+            "tasks_file": self.run.get("tasks_file"),
+            "status": self.run.get("status"),
+            "started": _iso(started),
+            "finished": _iso(finished),
+            "total": total,
+            "counts": counts,
+            "success_rate": (counts["completed"] / total) if total else 0.0,
+            "wall_time": wall,
+            "task_time": task_time,
+            "parallelism": (task_time / wall) if wall > 0 else 0.0,
+            "critical_path": path,
+            "critical_path_time": sum(self._durations.get(t, 0.0) for t in path),
+            "slowest": [{"id": t, "duration": d} for t, d in slow if d > 0],
+            "attempts": len(self._attempt_rows),
+            "retried": sorted({a["task_id"] for a in self._attempt_rows if a["attempt"] > 1}),
+        }
+
+    @cached_property
+    def settings(self) -> dict[str, Any]:
+        """The settings the run used (secrets masked), with their sources."""
+        raw = self.run.get("settings")
+        return dict(json.loads(raw)) if raw else {}
+
+    def progress(self, by: str = "phase") -> pd.DataFrame:
+        """Roll-up per phase or story: done/total and percent, plus counts by status.
+
+        Args:
+            by: ``phase`` or ``story``.
+
+        Returns:
+            One row per group, in file order.
+        """
+        return rollup(self.tasks, by)
+
+    # -- comparing ----------------------------------------------------------------------------
+    def compare(self, other: ExecutionReport, threshold: float = 0.2) -> pd.DataFrame:
+        """What changed from this run to ``other`` (see :func:`compare`)."""
+        return compare(self, other, threshold)
+
+    # -- figures -----------------------------------------------------------------------------
+    def gantt(self, group_by: str = "phase") -> go.Figure:
+        """A Gantt timeline: one bar per attempt (see :func:`taskexec_nb.figures.gantt`)."""
+        from taskexec_nb.figures import gantt
+
+        return gantt(self.attempts, self.tasks, group_by=group_by, title=self._title("Timeline"))
+
+    def dag(self) -> go.Figure:
+        """The run's dependency graph by status, critical path highlighted."""
+        from taskexec_nb.figures import dag
+
+        return dag(self.tasks, title=self._title("Dependencies"))
+
+    def progress_figure(self, by: str = "phase") -> go.Figure:
+        """Progress per phase or story as a bar chart."""
+        from taskexec_nb.figures import progress
+
+        return progress(self.progress(by), by=by, title=self._title(f"Progress by {by}"))
+
+    def _title(self, what: str) -> str:
+        return f"{what} of run {self.run_id} ({self.run.get('status')})"
+
+    # -- exports ------------------------------------------------------------------------------
+    def to_csv(self, path: str | Path | None = None) -> str | None:
+        """The tasks table as CSV (returned as text when no path is given)."""
+        frame = _flat(self.tasks)
+        if path is None:
+            return str(frame.to_csv(index=False))
+        frame.to_csv(path, index=False)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Run, settings, summary, tasks and attempts as JSON-ready data."""
+        return {
+            "run": {k: v for k, v in self.run.items() if k != "settings"},
+            "settings": self.settings,
+            "summary": self.summary,
+            "tasks": _records(self.tasks),
+            "attempts": _records(self.attempts),
+        }
+
+    def to_json(self, path: str | Path | None = None) -> str | None:
+        """:meth:`to_dict` as JSON (returned as text when no path is given)."""
+        text = json.dumps(self.to_dict(), indent=2, default=str)
+        if path is None:
+            return text
+        Path(path).write_text(text + "\n", encoding="utf-8")
+        return None
+
+    def to_parquet(self, path: str | Path) -> None:
+        """The tasks table as Parquet (needs pyarrow)."""
+        frame = self.tasks.copy()
+        frame["depends_on"] = [list(d) for d in frame["depends_on"]]
+        frame.to_parquet(path, index=False)
+
+    def to_markdown(self) -> str:
+        """A Markdown summary: counts, times, critical path, failures and the task table."""
+        s = self.summary
+        lines = [
+            f"# Run {self.run_id}: {s['status']}",
+            "",
+            f"- File: `{s['tasks_file']}`",
+            f"- Started {s['started']}, finished {s['finished']}",
+            f"- Tasks: {s['total']}; " + ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n),
+            f"- Success rate: {s['success_rate']:.0%}",
+            f"- Wall time {s['wall_time']:.1f} s; task time {s['task_time']:.1f} s; "
+            f"parallelism {s['parallelism']:.2f}",
+            f"- Critical path ({s['critical_path_time']:.1f} s): "
+            + (" → ".join(s["critical_path"]) or "none"),
+            "",
+        ]
+        errors = self.errors
+        failing = errors[errors["status"].isin(FINAL_FAILURES)]
+        if len(failing):
+            lines += ["## Failures", ""]
+            for row in failing.to_dict("records"):
+                lines.append(f"- **{row['id']}** {row['status']}: {row['failure_point']}")
+                if row["log_path"]:
+                    lines.append(f"  log: `{row['log_path']}`")
+                if row["stderr_tail"]:
+                    last = str(row["stderr_tail"]).splitlines()[-5:]
+                    tail = "\n".join(f"    {x}" for x in last)
+                    lines.append(tail)
+            lines.append("")
+        lines += ["## Tasks", ""]
+        header = ["ID", "Phase", "Story", "Status", "Attempts", "Seconds", "Description"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join("---" for _ in header) + "|")
+        for r in self._task_rows:
+            seconds = self._durations.get(r["task_id"]) or 0.0
+            cells = [
+                r["task_id"],
+                r["phase"] or "",
+                r["story"] or "",
+                r["status"],
+                str(r["attempt"]),
+                f"{seconds:.1f}" if seconds else "",
+                r["description"] or "",
+            ]
+            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_junit(self) -> str:
+        """JUnit XML: a testsuite per phase, a testcase per task.
+
+        ``failed`` is a failure, ``timed_out`` an error, ``skipped`` and
+        ``cancelled`` are skipped (with the reason), ``pending`` tasks (never
+        started) are skipped too. The document follows the strict Ant JUnit
+        schema (properties, system-out and system-err present, timestamps
+        without a zone), which CI systems read.
+        """
+        root = ET.Element("testsuites", name=f"taskexec run {self.run_id}")
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for r in self._task_rows:
+            groups.setdefault(r["phase"] or "tasks", []).append(r)
+        host = str(self.run.get("host") or socket.gethostname() or "localhost")
+        package = Path(str(self.run.get("tasks_file") or "tasks.md")).name
+        for index, (phase, rows) in enumerate(groups.items()):
+            times = [self._durations.get(r["task_id"], 0.0) for r in rows]
+            starts = [r["started"] for r in rows if r["started"]]
+            stamp = min(starts) if starts else self.run.get("started") or 0.0
+            suite = ET.SubElement(
+                root,
+                "testsuite",
+                name=phase,
+                package=package,
+                id=str(index),
+                hostname=host,
+                timestamp=dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime(
+                    "%Y-%m-%dT%H:%M:%S"
+                ),
+                tests=str(len(rows)),
+                failures=str(sum(r["status"] == "failed" for r in rows)),
+                errors=str(sum(r["status"] == "timed_out" for r in rows)),
+                skipped=str(sum(r["status"] in ("skipped", "cancelled", "pending") for r in rows)),
+                time=f"{sum(times):.3f}",
+            )
+            props = ET.SubElement(suite, "properties")
+            ET.SubElement(props, "property", name="run_id", value=self.run_id)
+            ET.SubElement(props, "property", name="tasks_file", value=str(self.run["tasks_file"]))
+            for r, seconds in zip(rows, times, strict=True):
+                case = ET.SubElement(
+                    suite,
+                    "testcase",
+                    name=f"{r['task_id']} {r['description'] or ''}".strip(),
+                    classname=phase,
+                    time=f"{seconds:.3f}",
+                )
+                _junit_outcome(case, r)
+            ET.SubElement(suite, "system-out").text = ""
+            ET.SubElement(suite, "system-err").text = ""
+        ET.indent(root)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+    def to_html(self, path: str | Path | None = None) -> str | None:
+        """A self-contained HTML report (summary, tables, Gantt, DAG), working offline."""
+        from taskexec_nb.figures import alt_text, to_html_fragment
+
+        s = self.summary
+        figures = [self.progress_figure("phase"), self.gantt(), self.dag()]
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>taskexec run {html.escape(self.run_id)}</title>",
+            f"<style>{_CSS}</style></head><body><main>",
+            f"<h1>Run {html.escape(self.run_id)}: {html.escape(str(s['status']))}</h1>",
+            _summary_html(s),
+        ]
+        for i, fig in enumerate(figures):
+            parts.append(
+                "<figure>"
+                + to_html_fragment(fig, include_plotlyjs=i == 0)
+                + f"<figcaption>{html.escape(alt_text(fig))}</figcaption></figure>"
+            )
+        errors = self.errors
+        if len(errors):
+            parts.append("<h2>Problems</h2>")
+            parts.append(_table_html(_flat(errors), "Tasks that did not complete"))
+        parts.append("<h2>Tasks</h2>")
+        shown = _flat(self.tasks).drop(columns=["stderr_tail"])
+        parts.append(_table_html(shown, "Every task of the run"))
+        parts.append("</main></body></html>")
+        text = "\n".join(parts)
+        if path is None:
+            return text
+        Path(path).write_text(text, encoding="utf-8")
+        return None
+
+    def export(self, fmt: str, path: str | Path) -> None:
+        """Write the report in one format: html, junit, csv, json, md or parquet.
+
+        Raises:
+            ReportError: For an unknown format.
+        """
+        if fmt not in FORMATS:
+            raise ReportError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        path = Path(path)
+        if fmt == "csv":
+            self.to_csv(path)
+        elif fmt == "json":
+            self.to_json(path)
+        elif fmt == "parquet":
+            self.to_parquet(path)
+        elif fmt == "html":
+            self.to_html(path)
+        elif fmt == "md":
+            path.write_text(self.to_markdown(), encoding="utf-8")
+        else:
+            path.write_text(self.to_junit() + "\n", encoding="utf-8")
+
+    def _repr_html_(self) -> str:
+        return _summary_html(self.summary)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n)
+        return f"<ExecutionReport {self.run_id} {s['status']}: {counts or 'no tasks'}>"
+
+
+# --- helpers used by the report and the live status ----------------------------------------
+
+
+def critical_path(
+    order: Sequence[str], deps: Mapping[str, Sequence[str]], durations: Mapping[str, float]
+) -> list[str]:
+    """The dependency chain with the longest summed duration.
+
+    Args:
+        order: Task IDs (any order; dependencies outside it are ignored).
+        deps: Each task's prerequisites.
+        durations: Seconds per task (missing: 0).
+
+    Returns:
+        The chain, first task first (empty for no tasks).
+    """
+    ids = set(order)
+    indegree = {t: 0 for t in order}
+    children: dict[str, list[str]] = {t: [] for t in order}
+    for t in order:
+        for d in deps.get(t, ()):
+            if d in ids:
+                indegree[t] += 1
+                children[d].append(t)
+    best: dict[str, float] = {}
+    back: dict[str, str | None] = {}
+    ready = [t for t in order if indegree[t] == 0]
+    for t in ready:
+        best[t], back[t] = durations.get(t, 0.0), None
+    while ready:
+        t = ready.pop()
+        for c in children[t]:
+            length = best[t] + durations.get(c, 0.0)
+            if c not in best or length > best[c]:
+                best[c], back[c] = length, t
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                ready.append(c)
+    if not best:
+        return []
+    end: str | None = max(order, key=lambda t: (best.get(t, -1.0), -order.index(t)))
+    path = []
+    while end is not None:
+        path.append(end)
+        end = back.get(end)
+    return path[::-1]
+
+
+def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
+    """Done/total and percent per phase or story, with counts by status.
+
+    Args:
+        frame: A table with ``status`` and the ``by`` column (``run.status()``
+            or ``report.tasks``).
+        by: ``phase`` or ``story``.
+
+    Returns:
+        One row per group (file order): the group, done, total, percent, and a
+        column per status.
+
+    Raises:
+        ReportError: If ``by`` is not a column.
+    """
+    import pandas as pd
+
+    if by not in frame.columns:
+        raise ReportError(f"cannot roll up by {by!r}: use phase or story")
+    keys = frame[by].fillna("(none)").replace("", "(none)")
+    counts = pd.crosstab(keys, frame["status"]).reindex(columns=list(STATUSES), fill_value=0)
+    counts = counts.reindex(list(dict.fromkeys(keys)))
+    out = pd.DataFrame(
+        {
+            by: counts.index,
+            "done": counts["completed"].to_numpy(),
+            "total": counts.sum(axis=1).to_numpy(),
+        }
+    )
+    out["percent"] = (100.0 * out["done"] / out["total"]).round(1)
+    for status in STATUSES:
+        out[status] = counts[status].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> pd.DataFrame:
+    """What changed between two runs, task by task.
+
+    Args:
+        a: The earlier run.
+        b: The later run.
+        threshold: Relative change in duration (and at least 0.1 s) that counts
+            as slower or faster.
+
+    Returns:
+        One row per task in either run: id, status and duration in each, and
+        ``change``: ``newly failing``, ``fixed``, ``slower``, ``faster``,
+        ``added``, ``removed``, ``status changed`` or ``same``.
+    """
+    import pandas as pd
+
+    left = {r["task_id"]: r for r in a._task_rows}
+    right = {r["task_id"]: r for r in b._task_rows}
+    rows = []
+    for tid in list(dict.fromkeys([*left, *right])):
+        ra, rb = left.get(tid), right.get(tid)
+        da = a._durations.get(tid) if ra else None
+        db = b._durations.get(tid) if rb else None
+        sa = ra["status"] if ra else None
+        sb = rb["status"] if rb else None
+        rows.append((tid, sa, sb, da, db, _change(sa, sb, da, db, threshold)))
+    return pd.DataFrame.from_records(
+        rows, columns=["id", "status_a", "status_b", "duration_a", "duration_b", "change"]
+    )
+
+
+def _change(
+    sa: str | None, sb: str | None, da: float | None, db: float | None, threshold: float
+) -> str:
+    if sa is None:
+        return "added"
+    if sb is None:
+        return "removed"
+    bad_a, bad_b = sa in FINAL_FAILURES, sb in FINAL_FAILURES
+    if bad_b and not bad_a:
+        return "newly failing"
+    if bad_a and sb == TaskStatus.COMPLETED.value:
+        return "fixed"
+    if sa != sb:
+        return "status changed"
+    if sa == TaskStatus.COMPLETED.value and da and db:
+        if db - da > max(0.1, threshold * da):
+            return "slower"
+        if da - db > max(0.1, threshold * da):
+            return "faster"
+    return "same"
+
+
+def _failure_point(r: Mapping[str, Any]) -> str:
+    status = r["status"]
+    attempt = r["attempt"] or 0
+    if status == TaskStatus.TIMED_OUT.value:
+        return f"attempt {attempt}: {r['error'] or 'timed out'}"
+    if status == TaskStatus.FAILED.value:
+        if r["signal"]:
+            how = f"killed by signal {r['signal']}"
+        elif r["exit_code"] is not None:
+            how = f"exit code {r['exit_code']}"
+        else:
+            how = r["error"] or "failed"
+        return f"attempt {attempt}: {how}" if attempt else how
+    return str(r["error"] or status)
+
+
+def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:
+    status = r["status"]
+    detail = "\n".join(
+        x
+        for x in (r["error"], r["stderr_tail"], f"log: {r['log_path']}" if r["log_path"] else "")
+        if x
+    )
+    if status == TaskStatus.FAILED.value:
+        el = ET.SubElement(case, "failure", message=_failure_point(r), type="failed")
+        el.text = detail
+    elif status == TaskStatus.TIMED_OUT.value:
+        el = ET.SubElement(case, "error", message=_failure_point(r), type="timed_out")
+        el.text = detail
+    elif status in ("skipped", "cancelled", "pending", "queued", "running", "paused"):
+        ET.SubElement(case, "skipped", message=str(r["error"] or status))
+
+
+def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    for col in ("start", "end"):
+        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    return frame
+
+
+def _flat(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose list cells are comma-joined text (for CSV and HTML)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object and any(isinstance(v, list) for v in out[col]):
+            out[col] = [", ".join(v) if isinstance(v, list) else v for v in out[col]]
+    return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in frame.to_dict("records"):
+        clean = {}
+        for k, v in rec.items():
+            if hasattr(v, "isoformat"):
+                v = None if str(v) == "NaT" else v.isoformat()
+            elif isinstance(v, float) and v != v:  # NaN
+                v = None
+            clean[str(k)] = v
+        out.append(clean)
+    return out
+
+
+def _iso(ts: float | None) -> str | None:
+    return (
+        dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds") if ts else None
+    )
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;color:#1a1a1a;background:#fff;margin:2rem}"
+    "table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #767676;"
+    "padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f0f0f0}"
+    "caption{font-weight:bold;text-align:left;padding:.5rem 0}figure{margin:1rem 0}"
+    "figcaption{font-size:.9rem;color:#333}dl{display:grid;grid-template-columns:max-content auto;"
+    "gap:.25rem 1rem}dt{font-weight:bold}"
+)
+
+
+def _summary_html(s: Mapping[str, Any]) -> str:
+    counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no tasks"
+    items = [
+        ("Status", s["status"]),
+        ("File", s["tasks_file"]),
+        ("Started", s["started"]),
+        ("Finished", s["finished"]),
+        ("Tasks", f"{s['total']}: {counts}"),
+        ("Success rate", f"{s['success_rate']:.0%}"),
+        ("Wall time", f"{s['wall_time']:.1f} s"),
+        ("Task time", f"{s['task_time']:.1f} s"),
+        ("Parallelism", f"{s['parallelism']:.2f}"),
+        (
+            "Critical path",
+            f"{' → '.join(s['critical_path']) or 'none'} ({s['critical_path_time']:.1f} s)",
+        ),
+        ("Slowest", ", ".join(f"{x['id']} {x['duration']:.1f} s" for x in s["slowest"]) or "-"),
+    ]
+    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in items)
+    return f'<section aria-label="Summary"><dl>{rows}</dl></section>'
+
+
+def _table_html(frame: pd.DataFrame, caption: str) -> str:
+    head = "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in frame.columns)
+    body = []
+    for rec in frame.itertuples(index=False):
+        cells = "".join(f"<td>{html.escape('' if _missing(v) else str(v))}</td>" for v in rec)
+        body.append(f"<tr>{cells}</tr>")
+    return (
+        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT
+    except (TypeError, ValueError):
+        return False
+
+
+def latest_runs(state_dir: str | Path, tasks_file: str | None = None) -> Iterable[str]:
+    """Run IDs in a store, newest first (of one tasks.md, if given)."""
+    path = Path(state_dir) / "state.db"
+    if not path.is_file():
+        return []
+    store = StateStore(path)
+    try:
+        return [r["run_id"] for r in store.runs(tasks_file)]
+    finally:
+        store.close()
