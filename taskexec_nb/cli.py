@@ -53,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "--strict", action="store_true", help="treat warnings as errors (exit 2)"
             )
-    from taskexec_nb import cli_config, cli_run
+    from taskexec_nb import cli_config, cli_report, cli_run
 
     cli_run.add_parsers(sub, modes)
+    cli_report.add_parsers(sub)
     cli_config.add_parsers(sub)
     return parser
 
@@ -79,9 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args, sys.stdout)
         if args.command == "plan":
             return _plan(args, sys.stdout)
-        from taskexec_nb import cli_config, cli_run
+        from taskexec_nb import cli_config, cli_report, cli_run
 
         command = {
+            "report": cli_report.report_command,
             "run": cli_run.run_command,
             "status": cli_run.status_command,
             "runs": cli_run.runs_command,

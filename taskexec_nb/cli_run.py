@@ -95,6 +95,14 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         help="state store folder (default: the configured one, else .taskexec)",
     )
     status.add_argument("--json", action="store_true", help="print JSON for tools")
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="refresh in place until the run ends (Ctrl-C stops watching)",
+    )
+    status.add_argument(
+        "--interval", type=float, default=0.5, metavar="S", help="--watch refresh period"
+    )
 
     runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
     runs.add_argument(
@@ -258,15 +266,32 @@ def _dry_run(plan: Any, selection: list[str], settings: Any, out: TextIO) -> int
     return EXIT_OK
 
 
+def state_dir_default(tasks_file: Path | None = None) -> str:
+    """The state folder when none is given: the configured one, else ``.taskexec``.
+
+    Args:
+        tasks_file: The tasks.md (its folder is where the config search and the
+            default ``.taskexec`` are); None: the current folder.
+
+    Returns:
+        The folder.
+    """
+    from taskexec_nb.config import find_config, resolve
+
+    start = tasks_file if tasks_file is not None else Path.cwd()
+    found = find_config(start)
+    configured = resolve(config_file=found.path).settings.state_dir if found else None
+    if configured:
+        return str(configured)
+    base = tasks_file.resolve().parent if tasks_file is not None else Path(".")
+    return str(base / ".taskexec")
+
+
 def _open_store(state_dir: str | None) -> Any:
     from taskexec_nb.store import StateStore
 
     if state_dir is None:
-        from taskexec_nb.config import find_config, resolve
-
-        found = find_config(Path.cwd())
-        configured = resolve(config_file=found.path).settings.state_dir if found else None
-        state_dir = str(configured) if configured else ".taskexec"
+        state_dir = state_dir_default()
     path = Path(state_dir) / "state.db"
     if not path.exists():
         raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
@@ -278,34 +303,96 @@ def _when(ts: float | None) -> str:
 
 
 def status_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec status [RUN]``."""
+    """``taskexec status [RUN] [--watch]``."""
+    if not args.watch:
+        return _status_once(args, out)
+    interactive = out.isatty()
+    last = ""
+    try:
+        while True:
+            text, active = _status_text(args)
+            if text != last:
+                if interactive:
+                    out.write("\x1b[H\x1b[2J")  # home, clear: redraw in place
+                out.write(text + "\n")
+                out.flush()
+                last = text
+            if not active:
+                return EXIT_OK
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _status_once(args: argparse.Namespace, out: TextIO) -> int:
+    if args.json:
+        store = _open_store(args.state_dir)
+        try:
+            run_id = _pick_run(store, args.run)
+            doc = {"run": store.run(run_id), "tasks": store.tasks(run_id)}
+        finally:
+            store.close()
+        print(json.dumps(doc, indent=2, default=str), file=out)
+        return EXIT_OK
+    print(_status_text(args)[0], file=out)
+    return EXIT_OK
+
+
+def _pick_run(store: Any, run_id: str | None) -> str:
+    chosen = run_id or store.latest_run()
+    if chosen is None:
+        raise UsageError(f"no runs in {store.path}")
+    return str(chosen)
+
+
+def _status_text(args: argparse.Namespace) -> tuple[str, bool]:
+    """The status table and roll-ups of a run, and whether it is still going."""
     store = _open_store(args.state_dir)
     try:
-        run_id = args.run or store.latest_run()
-        if run_id is None:
-            raise UsageError(f"no runs in {store.path}")
+        run_id = _pick_run(store, args.run)
         run = store.run(run_id)
         tasks = store.tasks(run_id)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps({"run": run, "tasks": tasks}, indent=2, default=str), file=out)
-        return EXIT_OK
-    print(
+    lines = [
         f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
         f"finished {_when(run['finished'])}  file {run['tasks_file']}",
-        file=out,
-    )
-    header = f"{'ID':<8} {'STATUS':<10} {'TRY':>3} {'SECONDS':>8}  DETAIL"
-    print(header, file=out)
+        f"{'ID':<8} {'STATUS':<10} {'TRY':>3} {'SECONDS':>8}  DETAIL",
+    ]
+    now = time.time()
     for t in tasks:
-        seconds = f"{t['finished'] - t['started']:.1f}" if t["started"] and t["finished"] else "-"
-        detail = t["error"] or t["waiting_on"] or ""
-        print(
-            f"{t['task_id']:<8} {t['status']:<10} {t['attempt']:>3} {seconds:>8}  {detail[:80]}",
-            file=out,
+        if t["started"] and t["finished"]:
+            seconds = f"{t['finished'] - t['started']:.1f}"
+        elif t["started"] and t["status"] in ("running", "paused"):
+            seconds = f"{now - t['started']:.0f}+"
+        else:
+            seconds = "-"
+        detail = t["error"] or (f"waiting on {t['waiting_on']}" if t["waiting_on"] else "")
+        lines.append(
+            f"{t['task_id']:<8} {t['status']:<10} {t['attempt']:>3} {seconds:>8}  {detail[:80]}"
         )
-    return EXIT_OK
+    for key, title in (("phase", "BY PHASE"), ("story", "BY STORY")):
+        groups: dict[str, list[str]] = {}
+        for t in tasks:
+            if t[key]:
+                groups.setdefault(t[key], []).append(t["status"])
+        if not groups:
+            continue
+        lines.append(title)
+        for name, statuses in groups.items():
+            done = statuses.count("completed")
+            extra = ", ".join(
+                f"{statuses.count(s)} {s}"
+                for s in ("failed", "timed_out", "running", "skipped", "cancelled")
+                if statuses.count(s)
+            )
+            pct = 100.0 * done / len(statuses)
+            lines.append(
+                f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
+                + (f"  ({extra})" if extra else "")
+            )
+    active = run["status"] in ("running", "paused")
+    return "\n".join(lines), active
 
 
 def runs_command(args: argparse.Namespace, out: TextIO) -> int:

@@ -118,6 +118,12 @@ def _layout(title: str, alt: str, height: int) -> dict[str, Any]:
     }
 
 
+def _present(value: Any) -> bool:
+    import pandas as pd
+
+    return value is not None and not bool(pd.isna(value))
+
+
 def _counts_text(statuses: Sequence[str]) -> str:
     counts: dict[str, int] = {}
     for s in statuses:
@@ -175,7 +181,7 @@ def gantt(
             f"<b>{html.escape(t)}</b> {html.escape(desc.get(t, '')[:80])}<br>"
             f"status: {st.label}, attempt {a}<br>start: {s:%H:%M:%S}, "
             f"duration: {(e - s).total_seconds():.2f} s"
-            + (f"<br>exit code: {int(x)}" if x == x and x is not None else "")
+            + (f"<br>exit code: {x}" if _present(x) else "")
             + (f"<br>{html.escape(str(err))[:120]}" if isinstance(err, str) and err else "")
             for t, a, s, e, x, err in zip(
                 part["id"],

@@ -271,7 +271,7 @@ class ExecutionReport:
                     r["log_path"],
                 )
             )
-        return pd.DataFrame.from_records(
+        frame = pd.DataFrame.from_records(
             rows,
             columns=[
                 "id",
@@ -286,6 +286,9 @@ class ExecutionReport:
                 "log_path",
             ],
         )
+        for col in ("exit_code", "signal"):
+            frame[col] = frame[col].astype("Int64")
+        return frame
 
     @cached_property
     def _deps(self) -> dict[str, list[str]]:
@@ -756,6 +759,8 @@ def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
 
     for col in ("start", "end"):
         frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    for col in ("exit_code", "signal"):
+        frame[col] = frame[col].astype("Int64")
     return frame
 
 
@@ -773,10 +778,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for rec in frame.to_dict("records"):
         clean = {}
         for k, v in rec.items():
-            if hasattr(v, "isoformat"):
-                v = None if str(v) == "NaT" else v.isoformat()
-            elif isinstance(v, float) and v != v:  # NaN
+            if _missing(v):
                 v = None
+            elif hasattr(v, "isoformat"):
+                v = v.isoformat()
+            elif hasattr(v, "item"):  # numpy scalars
+                v = v.item()
             clean[str(k)] = v
         out.append(clean)
     return out
@@ -837,10 +844,15 @@ def _table_html(frame: pd.DataFrame, caption: str) -> str:
 
 
 def _missing(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA (a list is never missing)."""
+    import pandas as pd
+
     if value is None:
         return True
+    if isinstance(value, list | tuple | dict):
+        return False
     try:
-        return bool(value != value)  # NaN, NaT
+        return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
 

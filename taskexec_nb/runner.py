@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from taskexec_nb.config import Config
+    from taskexec_nb.report import ExecutionReport
 
 
 def new_run_id() -> str:
@@ -221,7 +222,7 @@ class RunHandle:
             rows.append(
                 {
                     "id": task_id,
-                    "phase": task.phase.number or "",
+                    "phase": task.phase.label,
                     "story": task.story,
                     "status": st.status.value if st else TaskStatus.PENDING.value,
                     "attempt": st.attempt if st else 0,
@@ -256,6 +257,25 @@ class RunHandle:
         for col in ("start", "end"):
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
         return frame
+
+    def progress(self, by: str = "phase") -> pd.DataFrame:
+        """Roll-up of :meth:`status` per phase or story: done/total, percent, counts.
+
+        Args:
+            by: ``phase`` or ``story``.
+
+        Returns:
+            One row per group, in file order.
+        """
+        from taskexec_nb.report import rollup
+
+        return rollup(self.status(), by)
+
+    def report(self) -> ExecutionReport:
+        """The run's :class:`~taskexec_nb.report.ExecutionReport`, read from the store."""
+        from taskexec_nb.report import ExecutionReport
+
+        return ExecutionReport.load(self.state_dir, self.run_id)
 
     def __repr__(self) -> str:
         counts: dict[str, int] = {}

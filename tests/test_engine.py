@@ -1042,7 +1042,10 @@ def test_status_frame_shows_what_happened(tmp_path: Path) -> None:
         "error",
     ]
     assert list(frame["id"]) == ["T001", "T002", "T003", "T004"]
-    assert list(frame["phase"]) == ["1", "3", "3", "3"]
+    assert list(frame["phase"]) == [
+        "Phase 1: Setup",
+        *["Phase 3: User Story 1 - Things (Priority: P1)"] * 3,
+    ]
     assert list(frame["story"].fillna("")) == ["", "US1", "US1", "US1"]
     assert list(frame["status"]) == ["completed", "completed", "failed", "skipped"]
     assert list(frame["attempt"]) == [1, 3, 1, 0]

@@ -1,0 +1,80 @@
+"""``taskexec report``: a run as HTML, JUnit, CSV, JSON, Markdown or Parquet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from taskexec_nb.errors import UsageError
+
+EXIT_OK = 0
+_SUFFIXES = {
+    ".html": "html",
+    ".htm": "html",
+    ".xml": "junit",
+    ".csv": "csv",
+    ".json": "json",
+    ".md": "md",
+    ".parquet": "parquet",
+}
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``report`` on the CLI's subparsers."""
+    report = sub.add_parser(
+        "report",
+        help="write the report of a run",
+        description="Write the report of a run: html (self-contained, with figures), junit "
+        "(for CI), csv, json, md or parquet. Without RUN: the latest run of the tasks.md in "
+        "the current folder (or the latest run in the store).",
+    )
+    report.add_argument("run", nargs="?", help="run ID (default: the latest)")
+    report.add_argument(
+        "--format",
+        "-f",
+        choices=["html", "junit", "csv", "json", "md", "parquet"],
+        help="the format (default: from the -o suffix, else md)",
+    )
+    report.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    report.add_argument(
+        "--tasks", metavar="TASKS_MD", help="report runs of this tasks.md (default: ./tasks.md)"
+    )
+    report.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="state store folder (default: the configured one, else .taskexec)",
+    )
+
+
+def report_command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec report``."""
+    from taskexec_nb.cli_run import state_dir_default
+    from taskexec_nb.report import ExecutionReport
+
+    fmt = args.format
+    if fmt is None:
+        suffix = Path(args.output).suffix.lower() if args.output else ""
+        fmt = _SUFFIXES.get(suffix, "md")
+    if fmt == "parquet" and not args.output:
+        raise UsageError("--format parquet needs -o FILE (Parquet is binary)")
+    tasks = Path(args.tasks) if args.tasks else Path("tasks.md")
+    if args.tasks and not tasks.is_file():
+        raise UsageError(f"{args.tasks}: no such file")
+    tasks_file = tasks if tasks.is_file() else None
+    state_dir = args.state_dir or state_dir_default(tasks_file)
+    report = ExecutionReport.load(state_dir, args.run, tasks_file=tasks_file)
+    if args.output:
+        report.export(fmt, args.output)
+        print(f"wrote {fmt} report of run {report.run_id} to {args.output}", file=sys.stderr)
+        return EXIT_OK
+    text = {
+        "html": report.to_html,
+        "junit": report.to_junit,
+        "csv": report.to_csv,
+        "json": report.to_json,
+        "md": report.to_markdown,
+    }[fmt]()
+    out.write(str(text).rstrip("\n") + "\n")
+    return EXIT_OK
