@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXAMPLE ?= examples/tasks.md
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test lint typecheck unit bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: setup
 	cat build/example/build/report.md
 
 lint: setup
-	$(BIN)/ruff check taskexec_nb tests benchmarks
+	$(BIN)/ruff check taskexec_nb tests benchmarks scripts
 	$(BIN)/ruff format --check taskexec_nb
 
 typecheck: setup
@@ -45,6 +45,12 @@ bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_report.py
+
+# PNGs of the report figures for a 50- and a 500-task run (needs kaleido and Chromium).
+figures: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,figures]'
+	$(BIN)/python scripts/render_figures.py build/figures
 
 clean:
 	rm -rf $(VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis

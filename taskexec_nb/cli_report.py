@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -69,12 +70,13 @@ def report_command(args: argparse.Namespace, out: TextIO) -> int:
         report.export(fmt, args.output)
         print(f"wrote {fmt} report of run {report.run_id} to {args.output}", file=sys.stderr)
         return EXIT_OK
-    text = {
+    writers: dict[str, Callable[[], Any]] = {
         "html": report.to_html,
         "junit": report.to_junit,
         "csv": report.to_csv,
         "json": report.to_json,
         "md": report.to_markdown,
-    }[fmt]()
+    }
+    text = writers[fmt]()
     out.write(str(text).rstrip("\n") + "\n")
     return EXIT_OK

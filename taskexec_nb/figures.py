@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,9 @@ def _layout(title: str, alt: str, height: int) -> dict[str, Any]:
         "font": FONT,
         "legend": {"title": {"text": "Status"}},
         "margin": {"l": 10, "r": 10, "t": 60, "b": 40},
+        # Text that would be drawn smaller than this is hidden (legend, pattern and
+        # hover still say the status) rather than shrunk out of legibility.
+        "uniformtext": {"minsize": 9, "mode": "hide"},
     }
 
 
@@ -122,6 +126,15 @@ def _present(value: Any) -> bool:
     import pandas as pd
 
     return value is not None and not bool(pd.isna(value))
+
+
+_DEPENDS = re.compile(r"\s*\((?:depends on|after|requires|blocked by)[^)]*\)", re.IGNORECASE)
+
+
+def _short(description: str, width: int = 32) -> str:
+    """A row label: the description without its dependency note, cut to ``width``."""
+    text = _DEPENDS.sub("", description).strip()
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _counts_text(statuses: Sequence[str]) -> str:
@@ -166,13 +179,28 @@ def gantt(
     rows["order"] = rows["id"].map(order).fillna(len(order))
     rows = rows.sort_values(["order", "attempt"])
     groups = list(dict.fromkeys(rows["group"]))
-    traces = []
+    rows["label"] = [f"{t} {_short(desc.get(t, ''))}".strip() for t in rows["id"]]
+    # An invisible first trace fixes the rows' order (a category axis follows the
+    # order in which categories first appear, trace by trace).
+    firsts = rows.drop_duplicates("id")
+    traces: list[Any] = [
+        go.Bar(
+            orientation="h",
+            base=[t.isoformat() for t in firsts["start"]],
+            x=[0] * len(firsts),
+            y=[list(firsts["group"]), list(firsts["label"])],
+            showlegend=False,
+            hoverinfo="skip",
+            marker={"opacity": 0},
+            name="order",
+        )
+    ]
     for status in STYLES:
         part = rows[rows["status"] == status]
         if part.empty:
             continue
         st = style(status)
-        labels = [f"{t} {desc.get(t, '')[:28]}".strip() for t in part["id"]]
+        labels = list(part["label"])
         millis = [
             max(1.0, (e - s).total_seconds() * 1000)
             for s, e in zip(part["start"], part["end_shown"], strict=True)
@@ -236,7 +264,8 @@ def gantt(
         f"{group_by} ({len(groups)} groups): {_counts_text(list(rows['status'])) or 'none'}."
         + longest
     )
-    height = max(320, min(24 * max(1, len(rows)) + 140, 12000))
+    per_row = 24 if len(firsts) <= 150 else 14
+    height = max(320, min(per_row * max(1, len(firsts)) + 140, 12000))
     layout = _layout(title, alt, height)
     layout.update(
         barmode="overlay",
@@ -515,6 +544,7 @@ def progress(rollup: pd.DataFrame, *, by: str = "phase", title: str = "Progress"
     most = max((int(t) for t in rollup["total"]), default=1)
     layout = _layout(title, alt + ".", max(260, 40 * len(groups) + 140))
     layout.update(
+        legend={"title": {"text": "Status"}, "traceorder": "normal"},
         barmode="stack",
         annotations=notes,
         xaxis={"title": {"text": "tasks"}, "range": [0, most * 1.25 + 1], "gridcolor": "#D9D9D9"},

@@ -113,7 +113,8 @@ class ExecutionReport:
         run: The run's row (``StateStore.run``).
         tasks: Its task rows (``StateStore.tasks``).
         attempts: Its attempt rows (``StateStore.attempts``).
-        events: Its events (``StateStore.events``), or None to skip them.
+        events: Its events (``StateStore.events``); None reads them from the
+            store on first use (a report loaded with :meth:`load`) or has none.
     """
 
     def __init__(
@@ -127,7 +128,8 @@ class ExecutionReport:
         self.run_id = str(run["run_id"])
         self._task_rows = list(tasks)
         self._attempt_rows = list(attempts)
-        self._event_rows = list(events) if events is not None else []
+        self._event_rows = list(events) if events is not None else None
+        self._store_path: Path | None = None  # where to read the events from, on demand
 
     @classmethod
     def load(
@@ -165,7 +167,9 @@ class ExecutionReport:
                 run = store.run(run_id)
             except Exception as exc:  # StoreError names the recent runs
                 raise ReportError(str(exc)) from None
-            return cls(run, store.tasks(run_id), store.attempts(run_id), store.events(run_id))
+            made = cls(run, store.tasks(run_id), store.attempts(run_id))
+            made._store_path = path
+            return made
         finally:
             store.close()
 
@@ -238,9 +242,18 @@ class ExecutionReport:
         """The stored events: seq, time, kind, id, attempt, status, data."""
         import pandas as pd
 
+        stored: list[Mapping[str, Any]] = []
+        if self._event_rows is not None:
+            stored = self._event_rows
+        elif self._store_path is not None:
+            store = StateStore(self._store_path)
+            try:
+                stored = list(store.events(self.run_id))
+            finally:
+                store.close()
         rows = [
             (e["seq"], e["time"], e["kind"], e["task_id"], e["attempt"], e["status"], e["data"])
-            for e in self._event_rows
+            for e in stored
         ]
         frame = pd.DataFrame.from_records(
             rows, columns=["seq", "time", "kind", "id", "attempt", "status", "data"]
@@ -625,7 +638,8 @@ def critical_path(
                 ready.append(c)
     if not best:
         return []
-    end: str | None = max(order, key=lambda t: (best.get(t, -1.0), -order.index(t)))
+    position = {t: i for i, t in enumerate(order)}
+    end: str | None = max(order, key=lambda t: (best.get(t, -1.0), -position[t]))
     path = []
     while end is not None:
         path.append(end)
