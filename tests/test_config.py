@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from conftest import md
 from hypothesis import given, settings
@@ -619,6 +620,16 @@ def test_a_secret_a_task_prints_is_masked_everywhere(
     clean(frame.to_string(), "run.status()")
     clean(repr(handle), "the run handle")
     clean(view_out.getvalue(), "the terminal view")
+    report = handle.report()
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    for fmt in ("csv", "json", "md", "html", "junit", "parquet"):
+        report.export(fmt, exports / f"report.{fmt}")
+        clean((exports / f"report.{fmt}").read_bytes(), f"the {fmt} report")
+    # Parquet is compressed: look at what it holds, too.
+    clean(pd.read_parquet(exports / "report.parquet").to_string(), "the parquet report")
+    assert MASK in (exports / "report.json").read_text()
+    clean(report.errors.to_string() + report.events.to_string(), "the report tables")
     assert main(["status", "--state-dir", str(state)]) == 0
     assert main(["status", "--state-dir", str(state), "--json"]) == 0
     assert main(["config", "show", str(tasks), "--json"]) == 0
