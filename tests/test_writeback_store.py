@@ -19,7 +19,7 @@ from conftest import group_members, md
 
 import taskexec_nb
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
-from taskexec_nb.store import StateStore, StoreError
+from taskexec_nb.store import SCHEMA_VERSION, StateStore, StoreError
 from taskexec_nb.writeback import CheckboxWriter, digest, line_span, tick
 
 # -- helpers ------------------------------------------------------------------------------
@@ -348,7 +348,8 @@ def test_store_records_a_real_run(tmp_path: Path) -> None:
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"meta", "runs", "tasks", "attempts", "events"} <= tables
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("1",)
+        version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert version == (str(SCHEMA_VERSION),)
 
     with closing(StateStore(db)) as store:
         run = store.run(handle.run_id)
@@ -649,3 +650,30 @@ def test_resume_does_not_rerun_unchanged_completed_tasks(tmp_path: Path) -> None
     assert second.selection == ["T002"]
     assert second.notices == []
     assert sorted(_effects(tmp_path)) == ["T001", "T002", "T003"]
+
+
+def test_a_store_from_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    raw = sqlite3.connect(db)
+    raw.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE tasks (run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT,"
+        " status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL,"
+        " exit_code INTEGER, signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT,"
+        " stderr_tail TEXT, log_path TEXT, line INTEGER, phase TEXT, story TEXT,"
+        " description TEXT, PRIMARY KEY (run_id, task_id));"
+        "INSERT INTO tasks (run_id, task_id, status) VALUES ('old', 'T001', 'completed');"
+    )
+    raw.commit()
+    raw.close()
+    store = StateStore(db)
+    try:
+        rows = store.tasks("old")
+        assert rows[0]["deps"] is None and rows[0]["status"] == "completed"
+    finally:
+        store.close()
+    raw = sqlite3.connect(db)
+    version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    raw.close()
+    assert version == (str(SCHEMA_VERSION),)
