@@ -374,10 +374,9 @@ def _status_text(args: argparse.Namespace) -> tuple[str, bool]:
     for key, title in (("phase", "BY PHASE"), ("story", "BY STORY")):
         groups: dict[str, list[str]] = {}
         for t in tasks:
-            if t[key]:
-                groups.setdefault(t[key], []).append(t["status"])
-        if not groups:
-            continue
+            groups.setdefault(t[key] or "(none)", []).append(t["status"])
+        if not groups or list(groups) == ["(none)"]:
+            continue  # e.g. no task has a story
         lines.append(title)
         for name, statuses in groups.items():
             done = statuses.count("completed")

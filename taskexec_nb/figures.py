@@ -88,22 +88,25 @@ def alt_text(fig: go.Figure) -> str:
 
 
 def to_html_fragment(fig: go.Figure, include_plotlyjs: bool = True) -> str:
-    """The figure as an HTML fragment with its text alternative, working offline.
+    """The figure as an HTML fragment, working offline.
+
+    The plot stays interactive for keyboard and screen-reader users (no
+    ``role="img"`` hiding its controls); put it in a ``figure`` whose
+    ``figcaption`` is :func:`alt_text`, as the HTML report does.
 
     Args:
         fig: The figure.
         include_plotlyjs: Inline plotly.js (once per page).
 
     Returns:
-        A ``div`` with ``role="img"`` and ``aria-label``, the plot inside.
+        A ``div`` holding the plot.
     """
     inner = fig.to_html(
         full_html=False,
         include_plotlyjs=bool(include_plotlyjs),
         config={"displaylogo": False, "responsive": True},
     )
-    label = html.escape(alt_text(fig), quote=True)
-    return f'<div role="img" aria-label="{label}">{inner}</div>'
+    return f'<div class="taskexec-figure">{inner}</div>'
 
 
 def _layout(title: str, alt: str, height: int) -> dict[str, Any]:
@@ -154,6 +157,7 @@ def gantt(
     group_by: str = "phase",
     title: str = "Timeline",
     figure: go.Figure | None = None,
+    now: pd.Timestamp | None = None,
 ) -> go.Figure:
     """A timeline with one bar per attempt, grouped by phase or story.
 
@@ -164,6 +168,7 @@ def gantt(
         group_by: ``phase`` or ``story``.
         title: The figure's title.
         figure: A figure (or ``FigureWidget``) to update in place instead of a new one.
+        now: Where an attempt without an end (still running) stops (default: now).
 
     Returns:
         The figure: one bar trace per status, on a time axis.
@@ -172,8 +177,11 @@ def gantt(
 
     desc = dict(zip(tasks["id"], tasks["description"].fillna(""), strict=True))
     order = {tid: i for i, tid in enumerate(tasks["id"])}
+    import pandas as pd
+
     rows = attempts[attempts["start"].notna()].copy()
-    now = rows["end"].max() if len(rows) else None
+    if now is None:
+        now = pd.Timestamp.now(tz="UTC")
     rows["end_shown"] = rows["end"].fillna(now)
     rows["group"] = rows[group_by].fillna("(none)").replace("", "(none)")
     rows["order"] = rows["id"].map(order).fillna(len(order))
@@ -292,7 +300,8 @@ def layers(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> dict[str, i
     depth: dict[str, int] = {}
     for tid in _topological(ids, deps):
         parents = [d for d in deps.get(tid, ()) if d in known]
-        depth[tid] = 1 + max((depth[p] for p in parents), default=-1)
+        # In a cycle a parent may have no depth yet: count it as a root.
+        depth[tid] = 1 + max((depth.get(p, 0) for p in parents), default=-1)
     return depth
 
 

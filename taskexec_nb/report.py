@@ -19,6 +19,7 @@ import datetime as dt
 import html
 import json
 import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -332,9 +333,13 @@ class ExecutionReport:
         total = len(self._task_rows)
         started, finished = self.run.get("started"), self.run.get("finished")
         times = [(a["started"], a["finished"]) for a in self._attempt_rows if a["started"]]
-        if finished is None and times:
-            finished = max((e or s) for s, e in times)
-        wall = (finished - started) if started and finished else 0.0
+        if finished is not None:
+            wall = finished - started if started else 0.0
+        elif self.run.get("status") in ("running", "paused") and started:
+            wall = time.time() - started  # still going
+        else:  # the runner died: up to the last thing it recorded
+            ends = [e or s for s, e in times]
+            wall = (max(ends) - started) if ends and started else 0.0
         task_time = sum((e - s) for s, e in times if e)
         slow = sorted(self._durations.items(), key=lambda kv: kv[1], reverse=True)[:5]
         path = self.critical_path
@@ -382,15 +387,22 @@ class ExecutionReport:
     # -- figures -----------------------------------------------------------------------------
     def gantt(self, group_by: str = "phase") -> go.Figure:
         """A Gantt timeline: one bar per attempt (see :func:`taskexec_nb.figures.gantt`)."""
+        import pandas as pd
+
         from taskexec_nb.figures import gantt
 
-        return gantt(self.attempts, self.tasks, group_by=group_by, title=self._title("Timeline"))
+        finished = self.run.get("finished")
+        # An attempt without an end is drawn up to the run's end, or to now while it runs.
+        now = pd.Timestamp(finished, unit="s", tz="UTC") if finished else None
+        return gantt(
+            self.attempts, self.tasks, group_by=group_by, title=self._title("Timeline"), now=now
+        )
 
     def dag(self) -> go.Figure:
         """The run's dependency graph by status, critical path highlighted."""
         from taskexec_nb.figures import dag
 
-        return dag(self.tasks, title=self._title("Dependencies"))
+        return dag(self.tasks, title=self._title("Dependencies"), critical=self.critical_path)
 
     def progress_figure(self, by: str = "phase") -> go.Figure:
         """Progress per phase or story as a bar chart."""
@@ -549,9 +561,10 @@ class ExecutionReport:
         ]
         for i, fig in enumerate(figures):
             parts.append(
-                "<figure>"
+                f'<figure aria-labelledby="figure-{i}">'
                 + to_html_fragment(fig, include_plotlyjs=i == 0)
-                + f"<figcaption>{html.escape(alt_text(fig))}</figcaption></figure>"
+                + f'<figcaption id="figure-{i}">{html.escape(alt_text(fig))}</figcaption>'
+                "</figure>"
             )
         errors = self.errors
         if len(errors):
@@ -667,13 +680,14 @@ def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
     if by not in frame.columns:
         raise ReportError(f"cannot roll up by {by!r}: use phase or story")
     keys = frame[by].fillna("(none)").replace("", "(none)")
-    counts = pd.crosstab(keys, frame["status"]).reindex(columns=list(STATUSES), fill_value=0)
-    counts = counts.reindex(list(dict.fromkeys(keys)))
+    order = list(dict.fromkeys(keys))
+    every = pd.crosstab(keys, frame["status"]).reindex(order)
+    counts = every.reindex(columns=list(STATUSES), fill_value=0)
     out = pd.DataFrame(
         {
             by: counts.index,
             "done": counts["completed"].to_numpy(),
-            "total": counts.sum(axis=1).to_numpy(),
+            "total": every.sum(axis=1).to_numpy(),  # statuses of every kind count
         }
     )
     out["percent"] = (100.0 * out["done"] / out["total"]).round(1)

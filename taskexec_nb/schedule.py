@@ -394,6 +394,7 @@ class Scheduler:
                 TaskStatus.QUEUED.value,
                 attempt_status=outcome.status.value,
                 delay=delay,
+                log_path=self._written_log(self.states[task.id]),
                 **_outcome_data(outcome),
             )
             self.states[task.id].status = TaskStatus.QUEUED
@@ -500,11 +501,17 @@ class Scheduler:
         if outcome is not None:
             state.error, state.exit_code = outcome.error, outcome.exit_code
             data.update(_outcome_data(outcome))
-            if state.log_path:
-                data["log_path"] = state.log_path
+            data["log_path"] = self._written_log(state)
         elif "reason" in data:
             state.error = data["reason"]
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
+
+    @staticmethod
+    def _written_log(state: TaskState) -> str | None:
+        """The attempt's log path if the attempt wrote one (logs start at the first output)."""
+        if state.log_path and os.path.exists(state.log_path):
+            return state.log_path
+        return None
 
     def _emit(
         self,

@@ -484,6 +484,8 @@ def _task_started(store: StateStore, e: Event) -> None:
 
 def _attempt_end(store: StateStore, e: Event, status: str) -> None:
     d = e.data
+    if "log_path" in d:  # None: the attempt wrote nothing, so it has no log file
+        _attempt(store, e)["log_path"] = d["log_path"]
     _attempt(store, e).update(
         status=status,
         finished=e.time,
@@ -506,6 +508,8 @@ def _task_finished(store: StateStore, e: Event) -> None:
     if e.attempt:
         _attempt_end(store, e, e.status or "")
     row = _task(store, e)
+    if "log_path" in d:
+        row["log_path"] = d["log_path"]
     row.update(
         status=e.status,
         finished=e.time,

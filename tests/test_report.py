@@ -75,7 +75,7 @@ RETRY_DIAMOND = """\
 - [ ] T002 [P] [US1] Left branch in src/left.py
   - taskexec: run="sleep 0.5; echo left-out"
 - [ ] T003 [P] [US2] Right branch in src/right.py
-  - taskexec: run="test -f once || { touch once; echo boom >&2; exit 3; }; sleep 0.1; echo right-out" retries=1 backoff=0
+  - taskexec: run="test -f once || { touch once; echo boom >&2; exit 3; }; sleep 0.3; echo right-out" retries=1 backoff=0
 
 ## Phase 3: Join
 
@@ -157,7 +157,7 @@ DESCRIPTIONS = {
     "T004": "Join the branches (depends on T002, T003)",
 }
 DIAMOND_DEPS = {"T001": [], "T002": ["T001"], "T003": ["T001"], "T004": ["T002", "T003"]}
-RETRY_SLEEPS = {"T001": 0.1, "T002": 0.5, "T003": 0.1, "T004": 0.1}
+RETRY_SLEEPS = {"T001": 0.1, "T002": 0.5, "T003": 0.3, "T004": 0.1}
 FAIL_SLEEPS = {"T001": 0.1, "T002": 0.3}
 
 
@@ -288,6 +288,19 @@ def edges_of(trace: Any, ids: dict[tuple[float, float], str]) -> set[tuple[str, 
     return out
 
 
+def status_traces(fig: go.Figure) -> list[Any]:
+    """The traces drawn in the legend (helper traces, such as the one fixing the row order
+    of a Gantt chart, are invisible and not in the legend)."""
+    shown = []
+    for trace in fig.data:
+        if trace.showlegend is False:
+            assert trace.hoverinfo == "skip"
+            assert trace.marker.opacity == 0 or trace.visible is False
+        else:
+            shown.append(trace)
+    return shown
+
+
 def check_log(path: Any, *needles: str) -> None:
     assert not missing(path)
     log = Path(path)
@@ -362,7 +375,7 @@ def test_retry_diamond_task_table(retry_run: Ran) -> None:
         assert rows["T004"]["start"] >= rows[branch]["end"]
     # The branches ran side by side.
     assert rows["T003"]["start"] < rows["T002"]["end"]
-    # The critical path is the long branch (T002 sleeps 0.5 s, T003 0.1 s after a quick failure).
+    # The critical path is the long branch (T002 sleeps 0.5 s, T003 0.3 s after a quick failure).
     assert {t: bool(rows[t]["critical"]) for t in rows} == {
         "T001": True,
         "T002": True,
@@ -659,6 +672,31 @@ def test_progress_rollups(fail_run: Ran, retry_run: Ran, by: str) -> None:
     assert fail.loc["Phase 3: Join", "skipped"] == 1
 
 
+def test_run_handle_status_matches_the_report(retry_run: Ran, fail_run: Ran) -> None:
+    for ran in (retry_run, fail_run):
+        live = ran.handle.status()
+        assert list(live.columns) == [
+            "id",
+            "phase",
+            "story",
+            "status",
+            "attempt",
+            "start",
+            "end",
+            "duration",
+            "waiting_on",
+            "error",
+        ]
+        stored = ran.report.tasks
+        assert list(live["id"]) == list(stored["id"])
+        assert list(live["status"]) == list(stored["status"])
+        assert list(live["attempt"]) == list(stored["attempts"])
+        assert list(live["phase"]) == list(stored["phase"])
+        for a, b in zip(live["duration"], stored["duration"], strict=True):
+            assert (missing(a) and missing(b)) or a == pytest.approx(b, abs=1e-3)
+        assert ran.handle.report().run_id == ran.handle.run_id
+
+
 # --- 3. comparing runs -------------------------------------------------------------------------
 
 
@@ -903,12 +941,16 @@ def test_html_export_is_self_contained_and_accessible(fail_run: Ran, tmp_path: P
     assert "http://" not in visible and "https://" not in visible
     styles = " ".join(data for stack, data in page.text if stack and stack[-1] == "style")
     assert "url(" not in styles and "@import" not in styles
-    # Each figure's text alternative: in a figcaption and in the aria-label of role=img.
+    # Each figure's text alternative is its figcaption, which labels the figure (the plot
+    # itself keeps its interactive controls: no role=img hiding them).
     alts = [alt_text(rep.progress_figure("phase")), alt_text(rep.gantt()), alt_text(rep.dag())]
     captions = [d for s, d in page.text if s and s[-1] == "figcaption"]
     assert captions == alts
-    labels = [a.get("aria-label") for t, a in page.tags if t == "div" and a.get("role") == "img"]
-    assert labels == alts
+    figures = [a for t, a in page.tags if t == "figure"]
+    caption_ids = [a.get("id") for t, a in page.tags if t == "figcaption"]
+    assert [a.get("aria-labelledby") for a in figures] == caption_ids
+    assert len(set(caption_ids)) == 3
+    assert not [a for t, a in page.tags if a.get("role") == "img"]
     assert "2 completed, 1 failed, 1 skipped" in alts[2]
     # Tables with a caption and column headers.
     table_captions = [d for s, d in page.text if s and s[-1] == "caption"]
@@ -1098,7 +1140,7 @@ def test_cli_status_rollups(fail_run: Ran, capsys: pytest.CaptureFixture[str]) -
     phase_part = lines[lines.index("BY PHASE") + 1 : lines.index("BY STORY")]
     story_part = lines[lines.index("BY STORY") + 1 :]
     for part, by in ((phase_part, "phase"), (story_part, "story")):
-        want = {g: v for g, v in expected_rollup(rep, by).items() if g != "(none)"}
+        want = expected_rollup(rep, by)  # tasks without a story count under "(none)"
         assert len(part) == len(want)
         for line, (group, (done, total, pct)) in zip(part, want.items(), strict=True):
             assert re.match(rf"\s+{re.escape(group)}\s+{done}/{total}\s+{pct:.1f}%", line), line
@@ -1119,11 +1161,11 @@ WATCHED = """\
 ## Phase 1: Setup
 
 - [ ] T001 First
-  - taskexec: run="sleep 0.6"
+  - taskexec: run="echo one; sleep 0.6"
 - [ ] T002 Second
-  - taskexec: run="sleep 0.6"
+  - taskexec: run="echo two; sleep 0.6"
 - [ ] T003 [US1] Third
-  - taskexec: run="sleep 0.6"
+  - taskexec: run="echo three; sleep 0.6"
 """
 
 
@@ -1194,12 +1236,13 @@ def test_gantt_traces_of_the_retry_diamond(retry_run: Ran) -> None:
     rep = retry_run.report
     fig = rep.gantt()
     att = attempt_rows(rep)
-    names = [t.name for t in fig.data]
+    bars = status_traces(fig)
+    names = [t.name for t in bars]
     assert names == ["completed", "failed"]
-    assert sum(len(t.x) for t in fig.data) == 5 == len(att)
+    assert sum(len(t.x) for t in bars) == 5 == len(att)
     labels = {sty.label: status for status, sty in STYLES.items()}
     seen = set()
-    for trace in fig.data:
+    for trace in bars:
         status = labels[trace.name]
         assert trace.orientation == "h"
         assert trace.marker.color == STYLES[status].color
@@ -1218,19 +1261,19 @@ def test_gantt_traces_of_the_retry_diamond(retry_run: Ran) -> None:
             assert pd.Timestamp(trace.base[i]) == row["start"]
             seen.add((tid, n))
     assert seen == set(att)
-    failed = fig.data[names.index("failed")]
+    failed = bars[names.index("failed")]
     assert failed.marker.pattern.shape == "x"
     assert list(failed.y[1]) == ["T003 Right branch in src/right.py"]
     assert failed.text == ("failed #1",)
     assert "exit code 3" in failed.hovertext[0] and "attempt 1" in failed.hovertext[0]
-    completed = fig.data[names.index("completed")]
+    completed = bars[names.index("completed")]
     assert "completed #2" in completed.text  # the successful retry says which attempt it was
     assert fig.layout.title.text and rep.run_id in fig.layout.title.text
     alt = fig.layout.meta["alt"]
     assert "5 attempts of 4 tasks" in alt and "4 completed, 1 failed" in alt
     assert "T002" in alt  # the longest attempt
     by_story = rep.gantt(group_by="story")
-    groups = [g for t in by_story.data for g in t.y[0]]
+    groups = [g for t in status_traces(by_story) for g in t.y[0]]
     assert set(groups) == {"(none)", "US1", "US2"}
 
 
@@ -1238,11 +1281,11 @@ def test_gantt_updates_a_figure_in_place(retry_run: Ran, fail_run: Ran) -> None:
     fig = go.Figure()
     same = gantt(fail_run.report.attempts, fail_run.report.tasks, figure=fig, title="first")
     assert same is fig
-    assert [t.name for t in fig.data] == ["completed", "failed"]
-    assert sum(len(t.x) for t in fig.data) == 4
+    assert [t.name for t in status_traces(fig)] == ["completed", "failed"]
+    assert sum(len(t.x) for t in status_traces(fig)) == 4
     again = gantt(retry_run.report.attempts, retry_run.report.tasks, figure=fig, title="second")
     assert again is fig
-    assert sum(len(t.x) for t in fig.data) == 5
+    assert sum(len(t.x) for t in status_traces(fig)) == 5
     assert fig.layout.title.text == "second"
     assert "5 attempts" in fig.layout.meta["alt"]
 
@@ -1382,9 +1425,9 @@ LIVE = """\
 ## Phase 1: Setup
 
 - [ ] T001 First
-  - taskexec: run="sleep 0.1"
+  - taskexec: run="echo one; sleep 0.1"
 - [ ] T002 Second
-  - taskexec: run="sleep 1.2"
+  - taskexec: run="echo two; sleep 1.2"
 """
 
 
