@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -542,6 +543,11 @@ class ExecutionReport:
                 _junit_outcome(case, r)
             ET.SubElement(suite, "system-out").text = ""
             ET.SubElement(suite, "system-err").text = ""
+        for element in root.iter():
+            if element.text:
+                element.text = xml_safe(element.text)
+            for name, value in element.attrib.items():
+                element.set(name, xml_safe(value))
         ET.indent(root)
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 
@@ -763,6 +769,19 @@ def _failure_point(r: Mapping[str, Any]) -> str:
             how = r["error"] or "failed"
         return f"attempt {attempt}: {how}" if attempt else how
     return str(r["error"] or status)
+
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text that XML 1.0 can hold.
+
+    Terminal colour codes are dropped and other control characters shown as
+    U+FFFD: task output often has both.
+    """
+    return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
 
 
 def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:

@@ -1550,3 +1550,26 @@ def test_layers_survive_a_cycle() -> None:
     assert depth["D"] == 0
     assert all(isinstance(v, int) and v >= 0 for v in depth.values())
     assert set(layout_positions(ids, deps)) == set(ids)
+
+
+def test_junit_stays_valid_xml_with_colour_codes_and_control_characters(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.md"
+    fence = "`" * 3
+    tasks.write_text(
+        '## Phase 1: Setup\n\n- [ ] T001 Colourful <failure> & "quotes"\n'
+        f"  {fence}bash\n"
+        "  printf '\\033[31mred\\033[0m \\001\\002 bell\\007\\n' >&2\n"
+        "  exit 1\n"
+        f"  {fence}\n"
+    )
+    handle = taskexec_nb.load(tasks).run(writeback=False)
+    assert handle.result.value == "failed"
+    report = handle.report()
+    assert "\x1b[31mred" in report.tasks.loc[0, "stderr_tail"]  # the raw output has them
+    xml = report.to_junit()
+    assert "\x1b" not in xml and "\x01" not in xml and "\x07" not in xml
+    assert "red" in xml and "\ufffd" in xml
+    schema = xmlschema.XMLSchema(str(FIXTURES / "schemas" / "junit.xsd"))
+    schema.validate(xml)
+    case = ET.fromstring(xml).find(".//testcase")
+    assert case is not None and case.get("name") == 'T001 Colourful <failure> & "quotes"'
