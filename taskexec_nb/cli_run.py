@@ -390,7 +390,11 @@ def _status_text(args: argparse.Namespace) -> tuple[str, bool]:
                 f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
                 + (f"  ({extra})" if extra else "")
             )
-    active = run["status"] in ("running", "paused")
+    from taskexec_nb.store import runner_alive
+
+    active = run["status"] in ("running", "paused") and runner_alive(run["pid"])
+    if run["status"] in ("running", "paused") and not active:
+        lines[0] += "  (its runner is gone: resume it with taskexec run --resume)"
     return "\n".join(lines), active
 
 

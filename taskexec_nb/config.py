@@ -436,10 +436,18 @@ def _schema() -> dict[str, Any]:
     """The pydantic models (built on first use: pydantic stays out of ``--help``)."""
     if _models:
         return _models
-    from typing import Literal
+    from typing import Annotated, Literal
 
-    from pydantic import BaseModel, ConfigDict, Field, StrictBool
+    from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
+    def no_bool(value: Any) -> Any:
+        if isinstance(value, bool):  # TOML true is not the number 1
+            raise ValueError("must be a number, not true or false")
+        return value
+
+    whole = Annotated[int, BeforeValidator(no_bool)]
+    number = Annotated[float, BeforeValidator(no_bool)]
+    amount = Annotated[float, BeforeValidator(no_bool), Field(gt=0)]
     positive = Field(default=None, gt=0)
     scalar = str | int | float | bool
 
@@ -447,15 +455,15 @@ def _schema() -> dict[str, Any]:
         model_config = ConfigDict(extra="forbid")
 
     class Settings(Strict):
-        max_workers: int | None = Field(default=None, ge=1)
-        resources: dict[str, float] | None = None
+        max_workers: whole | None = Field(default=None, ge=1)
+        resources: dict[str, amount] | None = None
         mode: Literal["template", "stories", "explicit"] | None = None
         fail_fast: StrictBool | None = None
         allow_failure: StrictBool | None = None
-        retries: int | None = Field(default=None, ge=0)
-        backoff: float | None = Field(default=None, ge=0)
-        timeout: float | None = positive
-        kill_grace: float | None = Field(default=None, ge=0)
+        retries: whole | None = Field(default=None, ge=0)
+        backoff: number | None = Field(default=None, ge=0)
+        timeout: number | None = positive
+        kill_grace: number | None = Field(default=None, ge=0)
         no_action: Literal["agent", "skip", "fail"] | None = None
         agent_command: list[str] | None = Field(default=None, min_length=1)
         executors: dict[str, dict[str, scalar]] | None = None
@@ -466,12 +474,12 @@ def _schema() -> dict[str, Any]:
         secrets: list[str] | None = None
         state_dir: str | None = None
         log_dir: str | None = None
-        log_retention: int | None = Field(default=None, ge=1)
+        log_retention: whole | None = Field(default=None, ge=1)
         writeback: StrictBool | None = None
         only: str | list[str] | None = None
         from_task: str | None = None
         until: str | None = None
-        tail_lines: int | None = Field(default=None, ge=1)
+        tail_lines: whole | None = Field(default=None, ge=1)
 
     class Profile(Settings):
         extends: str | None = None
@@ -480,13 +488,13 @@ def _schema() -> dict[str, Any]:
         phase: int | str | list[int | str] | None = None
         story: str | list[str] | None = None
         tasks: str | list[str] | None = None
-        timeout: float | None = positive
-        retries: int | None = Field(default=None, ge=0)
-        backoff: float | None = Field(default=None, ge=0)
+        timeout: number | None = positive
+        retries: whole | None = Field(default=None, ge=0)
+        backoff: number | None = Field(default=None, ge=0)
         allow_failure: StrictBool | None = None
         env: dict[str, scalar] | None = None
         cwd: str | None = None
-        needs: dict[str, float] | None = None
+        needs: dict[str, amount] | None = None
         executor: str | None = None
 
     class FileModel(Settings):
@@ -503,13 +511,17 @@ def _names(model: Any) -> list[str]:
 
 
 def _errors(
-    exc: pydantic.ValidationError, where: Any, key: Any, models: Mapping[str, Any]
+    exc: pydantic.ValidationError,
+    where: Any,
+    key: Any,
+    models: Mapping[str, Any],
+    data: Mapping[str, Any],
 ) -> list[str]:
     """One line per problem: ``file:line: key.path: message``."""
     out = []
     by_loc: dict[tuple[Any, ...], list[Any]] = {}
     for err in exc.errors():
-        by_loc.setdefault(tuple(_clean_loc(list(err["loc"]))), []).append(err)
+        by_loc.setdefault(tuple(_clean_loc(list(err["loc"]), data)), []).append(err)
     for loc_key, errs in by_loc.items():
         loc = list(loc_key)
         first = errs[0]
@@ -521,7 +533,10 @@ def _errors(
             out.append(f"{where(loc)}: unknown key {name!r}{hint}")
             continue
         got = first.get("input")
-        shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+        if isinstance(got, dict | list):
+            shown = ""
+        else:
+            shown = f" (got {json.dumps(got) if isinstance(got, bool) else repr(got)})"
         message = _message(first) if len(errs) == 1 else _wrong_type(errs)
         out.append(f"{where(loc)}: {name}: {message}{shown}")
     return out
@@ -548,18 +563,37 @@ def _wrong_type(errs: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def _clean_loc(loc: list[Any]) -> list[Any]:
-    # pydantic adds the member type of a union to the path ("str", "list[str]", ...).
-    return [p for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))]
+def _clean_loc(loc: list[Any], data: Any) -> list[Any]:
+    """The key path as the user wrote it.
+
+    pydantic adds the member type of a union to an error's path (``str``,
+    ``list[str]``, ...); following the path through the data tells them apart
+    from the user's own keys, even a key that happens to be named ``str``.
+    """
+    out: list[Any] = []
+    current = data
+    for part in loc:
+        if _has(current, part):
+            current = current[part]
+            out.append(part)
+        # else: a type tag pydantic added, not a key
+    return out or [str(p) for p in loc[:1]]
 
 
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "function-after"})
+def _has(container: Any, part: Any) -> bool:
+    if isinstance(container, Mapping):
+        return part in container
+    if isinstance(container, list):
+        return isinstance(part, int) and 0 <= part < len(container)
+    return False
 
 
 def _message(err: Mapping[str, Any]) -> str:
     msg = str(err["msg"])
     ctx = err.get("ctx") or {}
     kind = err["type"]
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
     if kind == "literal_error" and "expected" in ctx:
         return f"must be one of {ctx['expected']}"
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<="}
@@ -595,7 +629,7 @@ def _validate_file(cf: ConfigFile) -> Any:
     try:
         return models["File"].model_validate(dict(cf.table))
     except PydanticError as exc:
-        problems = sorted(_errors(exc, cf.where, cf.key, models), key=_line_of)
+        problems = sorted(_errors(exc, cf.where, cf.key, models, cf.table), key=_line_of)
         raise ConfigError(
             f"invalid configuration in {cf.path}:\n" + "\n".join(f"  {p}" for p in problems)
         ) from None
@@ -614,7 +648,11 @@ class _Layers:
         for key, value in data.items():
             if value is None:
                 continue
-            if key in _MERGED:
+            if key == "secrets":  # a narrower layer adds secrets, never un-marks one
+                merged = list(dict.fromkeys([*(self.values.get(key) or []), *value]))
+                self.values[key] = merged
+                self.sources[key] = source(key, None)
+            elif key in _MERGED:
                 table = dict(self.values.get(key) or {})
                 for sub, item in value.items():
                     table[sub] = item
@@ -782,6 +820,12 @@ def _overrides(cf: ConfigFile, model: Any) -> tuple[Override, ...]:
                 f"{where}: {cf.key(('overrides', i))}: say which tasks it is for "
                 "(phase, story or tasks)"
             )
+        for name, value in (("phase", phases), ("story", stories), ("tasks", tasks)):
+            if value is not None and not _strs(value):
+                loc = ("overrides", i, name)
+                raise ConfigError(f"{cf.where(loc)}: {cf.key(loc)}: an empty list selects nothing")
+        if "cwd" in data:  # relative to the config file, like the top-level cwd
+            data["cwd"] = str((cf.path.parent / data["cwd"]).resolve())
         if "env" in data:
             data["env"] = {k: _env_str(v) for k, v in data["env"].items()}
         out.append(
@@ -846,6 +890,12 @@ def _from_environ(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]
         if not var.startswith(ENV_PREFIX) or var in _RESERVED_VARS:
             continue
         name = var[len(ENV_PREFIX) :].lower()
+        if name in ("resources", "env", "executors"):
+            warnings.append(
+                f"environment variable {var} is ignored: {name} is a table; set it in the "
+                "config file or with an argument"
+            )
+            continue
         if name not in scalars:
             close = difflib.get_close_matches(name, scalars, n=1)
             if close:
@@ -882,7 +932,7 @@ def _from_environ(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]
         def where(loc: Sequence[Any]) -> str:
             return f"environment variable {ENV_PREFIX}{str(loc[0]).upper()}"
 
-        problems = _errors(exc, where, lambda loc: str(loc[0]), models)
+        problems = _errors(exc, where, lambda loc: str(loc[0]), models, values)
         raise ConfigError("\n".join(problems)) from None
     out = checked.model_dump(exclude_none=True)
     if "env_file" in out:
@@ -925,7 +975,7 @@ def _check_arguments(given: Mapping[str, Any], names: Mapping[str, str]) -> None
         def where(loc: Sequence[Any]) -> str:
             return names.get(str(loc[0]), f"argument {loc[0]}")
 
-        problems = _errors(exc, where, lambda loc: ".".join(map(str, loc)), models)
+        problems = _errors(exc, where, lambda loc: ".".join(map(str, loc)), models, checkable)
         raise ConfigError("\n".join(problems)) from None
 
 

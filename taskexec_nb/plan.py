@@ -199,8 +199,10 @@ class ExecutionPlan:
                 arguments=overrides,
             )
             chosen = config.settings
-            if only is None and from_task is None and until is None:
-                only, from_task, until = config.only, config.from_task, config.until
+            # Each selector not given here comes from the configuration (as in the CLI).
+            only = config.only if only is None else only
+            from_task = config.from_task if from_task is None else from_task
+            until = config.until if until is None else until
         if isinstance(only, str):
             only = [s for s in only.split(",") if s.strip()]
         selection = select_tasks(self, only, from_task, until)

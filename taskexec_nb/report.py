@@ -169,6 +169,8 @@ class ExecutionReport:
                 run = store.run(run_id)
             except Exception as exc:  # StoreError names the recent runs
                 raise ReportError(str(exc)) from None
+            if _runner_died(run):
+                run = {**run, "status": "interrupted"}  # what the next run will record
             made = cls(run, store.tasks(run_id), store.attempts(run_id))
             made._store_path = path
             return made
@@ -454,7 +456,7 @@ class ExecutionReport:
             f"# Run {self.run_id}: {s['status']}",
             "",
             f"- File: `{s['tasks_file']}`",
-            f"- Started {s['started']}, finished {s['finished']}",
+            f"- Started {s['started'] or '-'}, finished {s['finished'] or 'not yet'}",
             f"- Tasks: {s['total']}; " + ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n),
             f"- Success rate: {s['success_rate']:.0%}",
             f"- Wall time {s['wall_time']:.1f} s; task time {s['task_time']:.1f} s; "
@@ -473,7 +475,9 @@ class ExecutionReport:
                     lines.append(f"  log: `{row['log_path']}`")
                 if row["stderr_tail"]:
                     last = str(row["stderr_tail"]).splitlines()[-5:]
-                    tail = "\n".join(f"    {x}" for x in last)
+                    longest = max((len(m) for m in re.findall(r"`+", "\n".join(last))), default=0)
+                    fence = "`" * max(3, longest + 1)  # the tail is shown, never rendered
+                    tail = "\n".join(f"  {x}" for x in [fence, *last, fence])
                     lines.append(tail)
             lines.append("")
         lines += ["## Tasks", ""]
@@ -526,7 +530,7 @@ class ExecutionReport:
                 tests=str(len(rows)),
                 failures=str(sum(r["status"] == "failed" for r in rows)),
                 errors=str(sum(r["status"] == "timed_out" for r in rows)),
-                skipped=str(sum(r["status"] in ("skipped", "cancelled", "pending") for r in rows)),
+                skipped=str(sum(r["status"] in _JUNIT_SKIPPED for r in rows)),
                 time=f"{sum(times):.3f}",
             )
             props = ET.SubElement(suite, "properties")
@@ -771,6 +775,8 @@ def _failure_point(r: Mapping[str, Any]) -> str:
     return str(r["error"] or status)
 
 
+# Statuses a JUnit testcase reports as skipped (a count and the elements must agree).
+_JUNIT_SKIPPED = frozenset({"skipped", "cancelled", "pending", "queued", "running", "paused"})
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -797,7 +803,7 @@ def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:
     elif status == TaskStatus.TIMED_OUT.value:
         el = ET.SubElement(case, "error", message=_failure_point(r), type="timed_out")
         el.text = detail
-    elif status in ("skipped", "cancelled", "pending", "queued", "running", "paused"):
+    elif status in _JUNIT_SKIPPED:
         ET.SubElement(case, "skipped", message=str(r["error"] or status))
 
 
@@ -834,6 +840,15 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             clean[str(k)] = v
         out.append(clean)
     return out
+
+
+def _runner_died(run: Mapping[str, Any]) -> bool:
+    """A run still marked running or paused whose runner process (on this host) is gone."""
+    from taskexec_nb.store import runner_alive
+
+    if run.get("status") not in ("running", "paused"):
+        return False
+    return run.get("host") == socket.gethostname() and not runner_alive(run.get("pid"))
 
 
 def _iso(ts: float | None) -> str | None:

@@ -357,6 +357,12 @@ class RunHandle:
         if selection is None:
             selection = select_tasks(self.plan)
         check_resources(self.plan, selection, self.settings)
+        for override in self.settings.overrides:
+            if not any(override.matches(t) for t in self.plan.tasks):
+                self.notices.append(
+                    f"{override.source}: this [[overrides]] entry matches no task in "
+                    f"{self.plan.path}"
+                )
         rows = []
         attempts_before: dict[str, int] = {}
         if self.resumed:

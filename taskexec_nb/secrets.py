@@ -8,8 +8,8 @@ files, events, the state store, reports, displays) it reads ``****``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+from typing import AnyStr
 
 MASK = "****"
 SECRET_NAME_PARTS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
@@ -32,12 +32,23 @@ def is_secret_name(name: str, marked: Iterable[str] = ()) -> bool:
     return name in set(marked) or any(part in upper for part in SECRET_NAME_PARTS)
 
 
+_NOT_SECRET_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null"})
+
+
+def _looks_secret(value: str) -> bool:
+    """For a variable only *named* like a secret: skip flags and small numbers."""
+    text = value.strip()
+    if len(text) < MIN_PATTERN_VALUE or text.lower() in _NOT_SECRET_WORDS:
+        return False
+    return not (text.isdigit() and len(text) < 8)  # e.g. TOKEN_TTL=3600
+
+
 def secret_values(env: Mapping[str, str], marked: Iterable[str] = ()) -> set[str]:
     """The values of an environment that must not be shown.
 
     Args:
         env: Variable names and values.
-        marked: Names listed as secret in the settings.
+        marked: Names listed as secret in the settings (always masked).
 
     Returns:
         The values to mask.
@@ -47,21 +58,52 @@ def secret_values(env: Mapping[str, str], marked: Iterable[str] = ()) -> set[str
     for name, value in env.items():
         if not value:
             continue
-        if name in marked or (
-            len(value) >= MIN_PATTERN_VALUE and is_secret_name(name) and not value.isspace()
-        ):
+        if name in marked or (is_secret_name(name) and _looks_secret(value)):
             out.add(value)
     return out
 
 
 def mask_env(env: Mapping[str, str], marked: Iterable[str] = ()) -> dict[str, str]:
-    """A copy of ``env`` for display, secret values replaced by ``****``."""
+    """A copy of ``env`` for display.
+
+    Secret variables read ``****``, and a secret value inside another variable
+    (``DATABASE_URL=postgres://u:${DB_PASSWORD}@h``) is masked there too.
+    """
     marked = set(marked)
-    return {k: (MASK if is_secret_name(k, marked) and v else v) for k, v in env.items()}
+    masker = Masker(secret_values(env, marked))
+    return {
+        k: (
+            MASK
+            if v and (k in marked or (is_secret_name(k) and _looks_secret(v)))
+            else masker.text(v)
+        )
+        for k, v in env.items()
+    }
+
+
+def _spans(haystack: AnyStr, needles: Iterable[AnyStr]) -> list[tuple[int, int]]:
+    """Where any needle occurs, overlapping occurrences merged, in order."""
+    found = []
+    for needle in needles:
+        start = haystack.find(needle)
+        while start != -1:
+            found.append((start, start + len(needle)))
+            start = haystack.find(needle, start + 1)
+    found.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in found:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 class Masker:
     """Replaces secret values in text and bytes.
+
+    Overlapping or nested secrets are masked as one span, so no piece of any
+    secret shows.
 
     Args:
         values: The secret values (empty ones are ignored).
@@ -69,27 +111,23 @@ class Masker:
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self.values = tuple(sorted({v for v in values if v}, key=len, reverse=True))
-        self.longest = len(self.values[0].encode()) if self.values else 0
-        if self.values:
-            self._text: re.Pattern[str] | None = re.compile("|".join(map(re.escape, self.values)))
-            self._bytes: re.Pattern[bytes] | None = re.compile(
-                b"|".join(re.escape(v.encode()) for v in self.values)
-            )
-        else:
-            self._text = self._bytes = None
+        self.encoded = tuple(v.encode() for v in self.values)
+        self.longest = max((len(v) for v in self.encoded), default=0)
 
     def __bool__(self) -> bool:
         return bool(self.values)
 
     def text(self, value: str) -> str:
         """``value`` with every secret replaced by ``****``."""
-        return self._text.sub(MASK, value) if self._text is not None and value else value
+        if not self.values or not value:
+            return value
+        return _replace(value, _spans(value, self.values), MASK)
 
     def data(self, value: bytes) -> bytes:
         """Bytes with every secret (UTF-8) replaced by ``****``."""
-        if self._bytes is None or not value:
+        if not self.values or not value:
             return value
-        return self._bytes.sub(MASK.encode(), value)
+        return _replace(value, _spans(value, self.encoded), MASK.encode())
 
     def optional(self, value: str | None) -> str | None:
         """Like :meth:`text`, passing None through."""
@@ -100,41 +138,50 @@ class Masker:
         return StreamMasker(self)
 
 
-class StreamMasker:
-    """Masks a chunked byte stream without missing a secret split across chunks.
+def _replace(value: AnyStr, spans: list[tuple[int, int]], mask: AnyStr) -> AnyStr:
+    if not spans:
+        return value
+    parts: list[AnyStr] = []
+    pos = 0
+    for start, end in spans:
+        parts += [value[pos:start], mask]
+        pos = end
+    parts.append(value[pos:])
+    return value[:0].join(parts)
 
-    Everything goes out at once except a chunk's last bytes when they are the
-    start of a secret: those wait for the next chunk (or :meth:`close`).
+
+class StreamMasker:
+    """Masks a chunked byte stream without showing any piece of a secret.
+
+    Everything goes out at once except a chunk's last bytes when a secret may
+    be in progress there (a secret's start, or a secret that a longer one could
+    extend): those wait for the next chunk (or :meth:`close`).
     """
 
     def __init__(self, masker: Masker) -> None:
         self.masker = masker
-        self._secrets = [v.encode() for v in masker.values]
         self._held = b""
 
     def feed(self, chunk: bytes) -> bytes:
         """Mask what can be decided now; return it."""
-        pattern = self.masker._bytes
-        if pattern is None:
+        secrets = self.masker.encoded
+        if not secrets:
             return chunk
         data = self._held + chunk
-        out: list[bytes] = []
-        pos = 0
-        for match in pattern.finditer(data):
-            out.append(data[pos : match.start()])
-            out.append(MASK.encode())
-            pos = match.end()
         hold = len(data)
-        for start in range(max(pos, len(data) - self.masker.longest + 1), len(data)):
+        for start in range(max(0, len(data) - self.masker.longest + 1), len(data)):
             tail = data[start:]
-            if any(secret.startswith(tail) for secret in self._secrets):
+            if any(len(s) > len(tail) and s.startswith(tail) for s in secrets):
                 hold = start
                 break
-        out.append(data[pos:hold])
+        spans = _spans(data, secrets)
+        for start, end in spans:  # a masked span must not be cut where we stop
+            if start < hold < end:
+                hold = start
         self._held = data[hold:]
-        return b"".join(out)
+        return _replace(data[:hold], [(s, e) for s, e in spans if e <= hold], MASK.encode())
 
     def close(self) -> bytes:
-        """Return whatever is still held (an unfinished secret start is shown as is)."""
+        """Mask and return whatever is still held."""
         held, self._held = self._held, b""
-        return held
+        return self.masker.data(held)

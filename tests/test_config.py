@@ -643,27 +643,46 @@ def test_secret_names_and_values() -> None:
     assert is_secret_name("GITHUB_TOKEN") and is_secret_name("aws_secret_access_key")
     assert is_secret_name("DB_PASSWORD") and is_secret_name("API_KEY")
     assert is_secret_name("HOST", ["HOST"]) and not is_secret_name("HOST")
-    env = {"API_KEY": "abcdef", "USE_KEYRING": "1", "HOST": "h", "MARKED": "x", "EMPTY_TOKEN": ""}
-    assert secret_values(env, ["MARKED"]) == {"abcdef", "x"}
+    env = {
+        "API_KEY": "abcdef",
+        "USE_KEYRING": "1",
+        "KEY_ENABLED": "true",
+        "TOKEN_TTL": "3600",
+        "HOST": "h",
+        "MARKED": "x",
+        "EMPTY_TOKEN": "",
+        "DB_PASSWORD": "hunter22",
+        "DATABASE_URL": "postgres://u:hunter22@h/db",
+    }
+    # Flags and small numbers in secret-named variables are not secrets; marked ones are.
+    assert secret_values(env, ["MARKED"]) == {"abcdef", "x", "hunter22"}
     assert mask_env(env, ["MARKED"]) == {
         "API_KEY": MASK,
-        "USE_KEYRING": MASK,
+        "USE_KEYRING": "1",
+        "KEY_ENABLED": "true",
+        "TOKEN_TTL": "3600",
         "HOST": "h",
         "MARKED": MASK,
         "EMPTY_TOKEN": "",
+        "DB_PASSWORD": MASK,
+        "DATABASE_URL": f"postgres://u:{MASK}@h/db",  # a secret inside another value
     }
     masker = Masker(["abc", "abcdef"])
     assert masker.text("xabcdefx abc") == f"x{MASK}x {MASK}"
     assert masker.data(b"abcdef") == MASK.encode() and masker.optional(None) is None
+    assert Masker(["abcd", "cdef"]).text("abcdef") == MASK  # overlapping: no piece shows
     assert not Masker() and Masker().text("abc") == "abc"
-    assert RunSettings(env={"MY_TOKEN": "v"}).to_dict()["env"] == {"MY_TOKEN": MASK}
-    assert RunSettings(env={"MY_TOKEN": "v"}).to_dict(masked=False)["env"] == {"MY_TOKEN": "v"}
+    settings = RunSettings(env={"MY_TOKEN": "value-123", "URL": "x://value-123@h"})
+    assert settings.to_dict()["env"] == {"MY_TOKEN": MASK, "URL": f"x://{MASK}@h"}
+    assert settings.to_dict(masked=False)["env"]["MY_TOKEN"] == "value-123"
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     parts=st.lists(
-        st.sampled_from([b"hunter22", b"s3cr3t-t0ken", b"hunt", b"s3c", b"x", b"\n", b"ab "]),
+        st.sampled_from(
+            [b"hunter22", b"s3cr3t-t0ken", b"hunt", b"s3c", b"x", b"\n", b"ab ", b"t0ken-x", b"-"]
+        ),
         max_size=30,
     ),
     cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6),
@@ -671,13 +690,15 @@ def test_secret_names_and_values() -> None:
 def test_a_stream_is_masked_wherever_the_chunks_are_cut(
     parts: list[bytes], cuts: list[int]
 ) -> None:
-    masker = Masker(["hunter22", "s3cr3t-t0ken"])
+    # Nested ("hunter22" in a longer one) and overlapping ("t0ken" in two) secrets.
+    masker = Masker(["hunter22", "s3cr3t-t0ken", "url://hunter22@h", "t0ken-x"])
     data = b"".join(parts)
     points = sorted({min(c, len(data)) for c in cuts})
     chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
     stream = masker.stream()
     out = b"".join(stream.feed(c) for c in chunks) + stream.close()
     assert out == masker.data(data)
+    assert not any(secret in out for secret in masker.encoded)
     assert Masker().stream().feed(b"abc") == b"abc"
 
 
@@ -725,3 +746,65 @@ def test_a_secret_printed_by_a_notebook_is_masked_in_the_executed_copy(tmp_path:
     assert handle.result.value == "completed", handle.status().to_dict("records")
     executed = (handle.log_dir / "T001.attempt1.ipynb").read_text()
     assert TOKEN not in executed and MASK in executed
+
+
+def test_review_findings_on_configuration(tmp_path: Path) -> None:
+    """Cases a review found: each once wrong, each now a clear behaviour."""
+    tasks = project(
+        tmp_path,
+        """\
+        secrets = ["DEPLOY_HOST"]
+
+        [env]
+        DEPLOY_HOST = "prod-db.internal.example"
+
+        [profiles.ci]
+        secrets = ["CI_ONLY"]
+
+        [[overrides]]
+        tasks = "T001"
+        cwd = "tools"
+        """,
+    )
+    ci = resolve(tasks, profile="ci", environ={"TASKEXEC_SECRETS": "OTHER"})
+    # A narrower layer adds secrets; it never un-marks the file's.
+    assert ci.settings.secrets == ("DEPLOY_HOST", "CI_ONLY", "OTHER")
+    # An override's cwd is relative to the config file, like the top-level one.
+    assert ci.overrides[0].values["cwd"] == str(tmp_path / "tools")
+
+    def error(toml: str) -> str:
+        (tmp_path / "taskexec.toml").write_text(md(toml))
+        with pytest.raises(ConfigError) as caught:
+            resolve(tasks, environ={})
+        return str(caught.value)
+
+    assert "retries: must be a number, not true or false (got true)" in error("retries = true\n")
+    assert "timeout: must be a number" in error("timeout = true\n")
+    assert "overrides[0].needs.gpu: must be > 0 (got -5)" in error(
+        '[[overrides]]\ntasks = "T001"\nneeds = {gpu = -5}\n'
+    )
+    assert "taskexec.toml:2: resources.gpu: must be > 0 (got 0)" in error(
+        "retries = 1\nresources = {gpu = 0}\n"
+    )
+    # Keys named like pydantic's type tags are still the user's keys.
+    message = error('retries = 1\nstr = "oops"\n[profiles.ci]\nint = 3\n')
+    assert "taskexec.toml:2: unknown key 'str'" in message
+    assert "taskexec.toml:4: unknown key 'profiles.ci.int'" in message
+    assert "overrides[0].story: an empty list selects nothing" in error(
+        "[[overrides]]\nstory = []\nretries = 1\n"
+    )
+    (tmp_path / "taskexec.toml").write_text("")
+    warned = resolve(tasks, environ={"TASKEXEC_RESOURCES": '{"gpu": 1}'}).warnings
+    assert warned == (
+        "environment variable TASKEXEC_RESOURCES is ignored: resources is a table; set it in "
+        "the config file or with an argument",
+    )
+
+
+def test_an_override_that_matches_no_task_is_reported(tmp_path: Path) -> None:
+    text = TASKS.replace("- [ ] T002 [US1] Second\n", "")
+    tasks = project(tmp_path, '[[overrides]]\nstory = "US9"\nretries = 2\n', tasks=text)
+    handle = taskexec_nb.load(tasks).run(writeback=False, no_action="skip")
+    assert any("matches no task" in n and "taskexec.toml:1" in n for n in handle.notices), (
+        handle.notices
+    )

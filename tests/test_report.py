@@ -14,6 +14,7 @@ import io
 import itertools
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -1573,3 +1574,40 @@ def test_junit_stays_valid_xml_with_colour_codes_and_control_characters(tmp_path
     schema.validate(xml)
     case = ET.fromstring(xml).find(".//testcase")
     assert case is not None and case.get("name") == 'T001 Colourful <failure> & "quotes"'
+
+
+def test_a_run_whose_runner_died_reads_as_interrupted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = tmp_path / "tasks.md"
+    fence = "`" * 3
+    tasks.write_text(
+        "## Phase 1: Setup\n\n- [ ] T001 Fails\n"
+        f"  {fence}bash\n  echo '# Heading' >&2\n  echo '<img src=x>' >&2\n  exit 2\n  {fence}\n"
+        '- [ ] T002 [P] Other\n  - taskexec: run="true"\n'
+    )
+    handle = taskexec_nb.load(tasks).run(writeback=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    db = tmp_path / ".taskexec" / "state.db"
+    with closing(sqlite3.connect(db)) as raw:  # as a runner killed mid-run leaves it
+        raw.execute(
+            "UPDATE runs SET status = 'running', finished = NULL, pid = ? WHERE run_id = ?",
+            (dead.pid, handle.run_id),
+        )
+        raw.execute("UPDATE tasks SET status = 'running', finished = NULL WHERE task_id = 'T002'")
+        raw.commit()
+    report = ExecutionReport.load(tmp_path / ".taskexec", handle.run_id)
+    assert report.summary["status"] == "interrupted"
+    root = ET.fromstring(report.to_junit())
+    for suite in root.iter("testsuite"):
+        assert int(suite.get("skipped") or 0) == len(suite.findall("testcase/skipped"))
+        assert int(suite.get("failures") or 0) == len(suite.findall("testcase/failure"))
+    markdown = report.to_markdown()
+    block = markdown.split("## Failures", 1)[1].split("## Tasks", 1)[0]
+    assert "  ```\n  # Heading\n  <img src=x>\n  ```" in block  # shown as code, not rendered
+    assert "finished not yet" in markdown
+    t0 = time.monotonic()
+    assert main(["status", "--watch", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    assert time.monotonic() - t0 < 5  # a dead runner's run is not watched forever
+    assert "its runner is gone" in capsys.readouterr().out
