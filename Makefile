@@ -27,6 +27,8 @@ run: setup
 	rm -rf build/example && mkdir -p build && cp -r $(dir $(EXAMPLE)) build/example
 	$(BIN)/taskexec run build/example/$(notdir $(EXAMPLE))
 	cat build/example/build/report.md
+	$(BIN)/taskexec report --tasks build/example/$(notdir $(EXAMPLE)) -o build/example-report.html
+	$(BIN)/taskexec report --tasks build/example/$(notdir $(EXAMPLE)) --format md
 
 lint: setup
 	$(BIN)/ruff check taskexec_nb tests benchmarks scripts
