@@ -24,6 +24,8 @@ _SUFFIXES = {
 
 def add_parsers(sub: Any) -> None:
     """Register ``report`` on the CLI's subparsers."""
+    from taskexec_nb.cli_run import add_state_dir
+
     report = sub.add_parser(
         "report",
         help="write the report of a run",
@@ -42,11 +44,7 @@ def add_parsers(sub: Any) -> None:
     report.add_argument(
         "--tasks", metavar="TASKS_MD", help="report runs of this tasks.md (default: ./tasks.md)"
     )
-    report.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="state store folder (default: the configured one, else .taskexec)",
-    )
+    add_state_dir(report)
 
 
 def report_command(args: argparse.Namespace, out: TextIO) -> int:

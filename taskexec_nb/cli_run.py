@@ -19,6 +19,15 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def add_state_dir(parser: Any) -> None:
+    """The ``--state-dir`` option of the commands that read the state store."""
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="state store folder (default: the configured one, else .taskexec)",
+    )
+
+
 def add_parsers(sub: Any, modes: list[str]) -> None:
     """Register ``run``, ``status`` and ``runs`` on the CLI's subparsers."""
     run = sub.add_parser(
@@ -89,11 +98,7 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         description="Show one row per task of a run, from the state store.",
     )
     status.add_argument("run", nargs="?", help="run ID (default: the latest)")
-    status.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="state store folder (default: the configured one, else .taskexec)",
-    )
+    add_state_dir(status)
     status.add_argument("--json", action="store_true", help="print JSON for tools")
     status.add_argument(
         "--watch",
@@ -105,11 +110,7 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     )
 
     runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
-    runs.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="state store folder (default: the configured one, else .taskexec)",
-    )
+    add_state_dir(runs)
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
 
 

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -36,7 +36,7 @@ import tomllib
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.model import ExecParams, Task
-from taskexec_nb.secrets import MASK, is_secret_name
+from taskexec_nb.secrets import mask_env
 from taskexec_nb.settings import RunSettings
 
 if TYPE_CHECKING:
@@ -162,16 +162,7 @@ class Config:
                 name: {"value": value, "source": self.sources.get(f"env.{name}", "default")}
                 for name, value in _display_env(self.settings).items()
             },
-            "overrides": [
-                {
-                    "phases": list(o.phases),
-                    "stories": list(o.stories),
-                    "tasks": list(o.tasks),
-                    "settings": _display_values(dict(o.values), self.settings.secrets),
-                    "source": o.source,
-                }
-                for o in self.overrides
-            ],
+            "overrides": self.settings.to_dict()["overrides"],
             "warnings": list(self.warnings),
         }
 
@@ -204,14 +195,13 @@ class Config:
         vwidth = min(40, max(len(r[1]) for r in rows))
         lines.append(f"{'SETTING':<{width}}  {'VALUE':<{vwidth}}  SOURCE")
         lines += [f"{n:<{width}}  {v:<{vwidth}}  {s}" for n, v, s in rows]
-        for o in self.overrides:
+        for o in self.settings.to_dict()["overrides"]:
             selector = ", ".join(
-                f"{k}={','.join(v)}"
-                for k, v in (("phase", o.phases), ("story", o.stories), ("tasks", o.tasks))
-                if v
+                f"{k}={','.join(o[key])}"
+                for k, key in (("phase", "phases"), ("story", "stories"), ("tasks", "tasks"))
+                if o[key]
             )
-            shown = _display_values(dict(o.values), self.settings.secrets)
-            lines.append(f"override [{selector}]: {_fmt(shown)}  ({o.source})")
+            lines.append(f"override [{selector}]: {_fmt(o['settings'])}  ({o['source']})")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -223,18 +213,7 @@ def _fmt(value: Any) -> str:
 
 
 def _display_env(settings: RunSettings) -> dict[str, str]:
-    return {
-        k: (MASK if is_secret_name(k, settings.secrets) and v else v)
-        for k, v in sorted(settings.env.items())
-    }
-
-
-def _display_values(values: dict[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
-    if "env" in values:
-        values["env"] = {
-            k: (MASK if is_secret_name(k, secrets) and v else v) for k, v in values["env"].items()
-        }
-    return values
+    return dict(sorted(mask_env(settings.env, settings.secrets).items()))
 
 
 # --- per-task overrides ---------------------------------------------------------------------

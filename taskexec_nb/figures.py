@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import itertools
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -560,13 +559,3 @@ def progress(rollup: pd.DataFrame, *, by: str = "phase", title: str = "Progress"
         yaxis={"autorange": "reversed", "automargin": True},
     )
     return go.Figure(data=traces, layout=layout)
-
-
-def nice_seconds(value: float) -> str:
-    """``95.2`` -> ``1 min 35 s``; short values keep one decimal."""
-    if not math.isfinite(value):
-        return "-"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(round(value), 60)
-    return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"

@@ -21,7 +21,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -917,15 +917,3 @@ def _missing(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
-
-
-def latest_runs(state_dir: str | Path, tasks_file: str | None = None) -> Iterable[str]:
-    """Run IDs in a store, newest first (of one tasks.md, if given)."""
-    path = Path(state_dir) / "state.db"
-    if not path.is_file():
-        return []
-    store = StateStore(path)
-    try:
-        return [r["run_id"] for r in store.runs(tasks_file)]
-    finally:
-        store.close()

@@ -54,13 +54,12 @@ def secret_values(env: Mapping[str, str], marked: Iterable[str] = ()) -> set[str
         The values to mask.
     """
     marked = set(marked)
-    out = set()
-    for name, value in env.items():
-        if not value:
-            continue
-        if name in marked or (is_secret_name(name) and _looks_secret(value)):
-            out.add(value)
-    return out
+    return {value for name, value in env.items() if _is_secret(name, value, marked)}
+
+
+def _is_secret(name: str, value: str, marked: set[str]) -> bool:
+    """Whether this variable's value is masked (marked, or a secret-looking name and value)."""
+    return bool(value) and (name in marked or (is_secret_name(name) and _looks_secret(value)))
 
 
 def mask_env(env: Mapping[str, str], marked: Iterable[str] = ()) -> dict[str, str]:
@@ -71,14 +70,7 @@ def mask_env(env: Mapping[str, str], marked: Iterable[str] = ()) -> dict[str, st
     """
     marked = set(marked)
     masker = Masker(secret_values(env, marked))
-    return {
-        k: (
-            MASK
-            if v and (k in marked or (is_secret_name(k) and _looks_secret(v)))
-            else masker.text(v)
-        )
-        for k, v in env.items()
-    }
+    return {k: MASK if _is_secret(k, v, marked) else masker.text(v) for k, v in env.items()}
 
 
 def _spans(haystack: AnyStr, needles: Iterable[AnyStr]) -> list[tuple[int, int]]:

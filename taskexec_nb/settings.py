@@ -198,11 +198,18 @@ class RunSettings:
         """
         from taskexec_nb.secrets import mask_env
 
+        def shown(env: Mapping[str, str]) -> dict[str, str]:
+            # An override's variables are masked with the run's own: its secrets may appear.
+            if not masked:
+                return dict(env)
+            both = mask_env({**self.env, **env}, self.secrets)
+            return {name: both[name] for name in env}
+
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "env" and masked:
-                value = mask_env(value, self.secrets)
+            if f.name == "env":
+                value = shown(value)
             elif f.name == "overrides":
                 value = [
                     {
@@ -210,8 +217,7 @@ class RunSettings:
                         "stories": list(o.stories),
                         "tasks": list(o.tasks),
                         "settings": {
-                            k: (mask_env(v, self.secrets) if k == "env" and masked else v)
-                            for k, v in o.values.items()
+                            k: (shown(v) if k == "env" else v) for k, v in o.values.items()
                         },
                         "source": o.source,
                     }
