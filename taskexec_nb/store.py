@@ -403,7 +403,7 @@ def runner_alive(pid: int | None) -> bool:
 
 @dataclass
 class _Batch:
-    """Buffered writes, taken off the loop thread in one piece."""
+    """Buffered writes, taken out of the store in one piece and written together."""
 
     events: list[tuple[Any, ...]]
     attempt_rows: dict[tuple[str, str, int], dict[str, Any]]
