@@ -64,6 +64,7 @@ class ProcessControl:
         self._on_attach = on_attach
         self._on_detach = on_detach
         self.stop_requested = asyncio.Event()
+        self._on_stop: list[Callable[[], None]] = []
 
     def attach(self, pgid: int) -> None:
         """Record the process group of the attempt's process."""
@@ -103,6 +104,22 @@ class ProcessControl:
         """Ask the attempt to end; the executor stops its process group."""
         self.cancelled = True
         self.stop_requested.set()
+        for callback in list(self._on_stop):
+            callback()
+
+    def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on the loop's thread) when a stop is requested.
+
+        Returns:
+            A function that removes the callback again.
+        """
+        self._on_stop.append(callback)
+
+        def remove() -> None:
+            if callback in self._on_stop:
+                self._on_stop.remove(callback)
+
+        return remove
 
 
 @dataclass

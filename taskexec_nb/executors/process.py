@@ -12,13 +12,13 @@ import asyncio
 import codecs
 import collections
 import contextlib
-import functools
 import os
 import signal
 import subprocess
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
@@ -98,124 +98,207 @@ class _Stream:
         return text
 
 
-class _ExitProtocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Stream protocol that also reports the moment the process exits.
+class _Child:
+    """A started process whose pipes and exit are watched by callbacks on the loop.
 
-    ``Process.wait()`` returns only once the output pipes are closed too, which
-    a background child holding them can delay forever; the scheduler needs the
-    exit itself, to end what the task left behind.
+    No transports, stream readers or helper tasks: each output chunk is read,
+    masked, logged and reported in one callback, and the exit is seen through a
+    pidfd in the selector (or, where the kernel has none, a waiting thread).
     """
-
-    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=limit, loop=loop)
-        self.exited: asyncio.Future[None] = loop.create_future()
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        if not self.exited.done():
-            self.exited.set_result(None)
-
-
-class _Spawned:
-    """A started process: its pid, output readers, stdin writer and exit future."""
 
     def __init__(
         self,
-        pid: int,
-        stdout: asyncio.StreamReader,
-        stderr: asyncio.StreamReader,
-        stdin: asyncio.StreamWriter | None,
-        exited: asyncio.Future[None],
-        reap: Callable[[], Awaitable[int]],
-        abandon: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+        popen: subprocess.Popen[bytes],
+        streams: dict[int, _Stream],
+        log: _LazyLog,
+        ctx: AttemptContext,
     ) -> None:
-        self.pid, self.stdout, self.stderr, self.stdin = pid, stdout, stderr, stdin
-        self.exited = exited
-        self.reap = reap
-        self.abandon = abandon  # the attempt was cancelled: reap and close without awaiting
+        self.loop = loop
+        self.popen = popen
+        self.pid = popen.pid
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.error: BaseException | None = None
+        self._streams = streams
+        self._log = log
+        self._ctx = ctx
+        self._drained: asyncio.Future[None] | None = None
+        self._pidfd: int | None = None
+        self._stdin: int | None = None
+        self._pending = memoryview(b"")
+        self._writing = False
 
+    @classmethod
+    def start(
+        cls,
+        ctx: AttemptContext,
+        argv: Sequence[str],
+        stdin_data: bytes | None,
+        streams: tuple[_Stream, _Stream],
+        log: _LazyLog,
+    ) -> _Child:
+        """Start ``argv`` in a new session with its output on two pipes.
 
-async def _spawn_pidfd(ctx: AttemptContext, argv: Sequence[str], with_stdin: bool) -> _Spawned:
-    """Start with ``subprocess.Popen`` and learn of the exit from a pidfd on the loop.
+        Raises:
+            OSError: If the process cannot be started or watched (nothing is left running).
+        """
+        loop = asyncio.get_running_loop()
+        fds: list[int] = []
+        try:
+            out_r, out_w = os.pipe()
+            fds += (out_r, out_w)
+            err_r, err_w = os.pipe()
+            fds += (err_r, err_w)
+            in_r = in_w = -1
+            if stdin_data is not None:
+                in_r, in_w = os.pipe()
+                fds += (in_r, in_w)
+            popen = subprocess.Popen(
+                list(argv),
+                stdin=in_r if stdin_data is not None else _devnull(),
+                stdout=out_w,
+                stderr=err_w,
+                cwd=ctx.cwd,
+                env=ctx.env,
+                start_new_session=True,
+            )
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        for fd in (out_w, err_w, in_r):
+            if fd >= 0:
+                os.close(fd)
+        child = cls(loop, popen, {out_r: streams[0], err_r: streams[1]}, log, ctx)
+        try:
+            child._watch_exit()
+        except OSError:
+            os.killpg(popen.pid, signal.SIGKILL)  # never leave a process we cannot watch
+            popen.wait()
+            for fd in (out_r, err_r, in_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        for fd in (out_r, err_r):
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, child._readable, fd)
+        if stdin_data is not None:
+            child._stdin = in_w
+            child._pending = memoryview(stdin_data)
+            os.set_blocking(in_w, False)
+            child._write_stdin()
+        return child
 
-    asyncio's default child watcher on Python 3.11 starts a thread per process;
-    a pidfd in the selector does the same job without threads.
-    """
-    loop = asyncio.get_running_loop()
-    popen = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.PIPE if with_stdin else _devnull(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ctx.cwd,
-        env=ctx.env,
-        start_new_session=True,
-    )
-    try:
-        pidfd = os.pidfd_open(popen.pid)
-    except OSError:
-        os.killpg(popen.pid, signal.SIGKILL)  # never leave a process we cannot watch
-        popen.communicate()
-        raise
-    exited: asyncio.Future[None] = loop.create_future()
-
-    def on_exit() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
-        if not exited.done():
-            exited.set_result(None)
-
-    loop.add_reader(pidfd, on_exit)
-    readers = []
-    transports: list[asyncio.BaseTransport] = []
-    for pipe in (popen.stdout, popen.stderr):
-        reader = asyncio.StreamReader(limit=_CHUNK, loop=loop)
-        read_transport, _ = await loop.connect_read_pipe(
-            functools.partial(asyncio.StreamReaderProtocol, reader), pipe
+    # -- exit
+    def _watch_exit(self) -> None:
+        if _pidfds_work():
+            self._pidfd = os.pidfd_open(self.pid)
+            self.loop.add_reader(self._pidfd, self._on_exit)
+            return
+        thread = threading.Thread(
+            target=_wait_in_thread, args=(self.pid, self.loop, self._on_exit), daemon=True
         )
-        readers.append(reader)
-        transports.append(read_transport)
-    writer = None
-    if with_stdin:
-        transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, popen.stdin
-        )
-        writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        transports.append(transport)
+        thread.start()
 
-    async def reap() -> int:
-        await exited
-        return popen.wait()
+    def _on_exit(self) -> None:
+        if self._pidfd is not None:
+            self.loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        if not self.exited.done():
+            self.exited.set_result(None)
 
-    def abandon() -> None:
-        for each in transports:
-            each.close()
+    # -- output
+    def _readable(self, fd: int) -> None:
+        stream = self._streams[fd]
+        try:
+            try:
+                raw = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                raw = b""
+            if not raw:
+                self._close(fd)
+            chunk = stream.mask(raw, final=not raw)  # the log and the events never see a secret
+            if chunk:
+                self._log.write(chunk)
+                text = stream.feed(chunk)
+                if text:
+                    self._ctx.on_output(stream.name, text)
+            if not raw:
+                stream.feed(b"", final=True)
+        except Exception as exc:  # a failing log or observer: end the attempt with it
+            self.error = self.error or exc
+            self.close()
+            if not self.exited.done():
+                self.exited.set_result(None)
+
+    def _close(self, fd: int) -> None:
+        if self._streams.pop(fd, None) is not None:
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        if not self._streams and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    async def drained(self, grace: float) -> None:
+        """Wait for the end of both outputs (closing them after ``grace`` s if still held)."""
+        if self._streams:
+            self._drained = self.loop.create_future()
+            # Only a process that left the task's group can still hold them open.
+            await asyncio.wait((self._drained,), timeout=grace)
+            self.close()
+
+    # -- input
+    def _write_stdin(self) -> None:
+        assert self._stdin is not None
+        try:
+            while self._pending:
+                written = os.write(self._stdin, self._pending[:_CHUNK])
+                self._pending = self._pending[written:]
+        except BlockingIOError:
+            if not self._writing:
+                self._writing = True
+                self.loop.add_writer(self._stdin, self._write_stdin)
+            return
+        except OSError:
+            pass  # the process did not read its input; its exit status tells the rest
+        self._close_stdin()
+
+    def _close_stdin(self) -> None:
+        if self._stdin is None:
+            return
+        if self._writing:
+            self.loop.remove_writer(self._stdin)
+            self._writing = False
+        os.close(self._stdin)
+        self._stdin = None
+
+    # -- the end
+    def close(self) -> None:
+        """Stop reading and writing (what is still unread is dropped)."""
+        for fd in list(self._streams):
+            self._close(fd)
+        self._close_stdin()
+
+    def reap(self) -> int:
+        """The exit status (the process has exited)."""
+        return self.popen.wait()
+
+    def abandon(self) -> None:
+        """The attempt was cancelled after its group was killed: close and reap now."""
+        self.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout=2)  # the group was just SIGKILLed: this returns at once
-        if not exited.done():
-            on_exit()
-
-    return _Spawned(popen.pid, readers[0], readers[1], writer, exited, reap, abandon)
+            self.popen.wait(timeout=2)  # the group was just SIGKILLed: this returns at once
+        self._on_exit()
 
 
-async def _spawn_asyncio(ctx: AttemptContext, argv: Sequence[str], with_stdin: bool) -> _Spawned:
-    """Start through asyncio's subprocess support (where pidfds are not available)."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.subprocess_exec(
-        lambda: _ExitProtocol(_CHUNK, loop),
-        *argv,
-        stdin=subprocess.PIPE if with_stdin else _devnull(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=ctx.cwd,
-        env=ctx.env,
-        start_new_session=True,
-    )
-    proc = asyncio.subprocess.Process(transport, protocol, loop)
-    assert proc.stdout is not None and proc.stderr is not None
-    return _Spawned(
-        proc.pid, proc.stdout, proc.stderr, proc.stdin, protocol.exited, proc.wait, transport.close
-    )
+def _wait_in_thread(pid: int, loop: asyncio.AbstractEventLoop, on_exit: Callable[[], None]) -> None:
+    """Wait for ``pid`` to exit (leaving it to be reaped), then tell the loop."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(on_exit)
 
 
 _PIDFD: bool | None = None if hasattr(os, "pidfd_open") else False
@@ -231,12 +314,6 @@ def _pidfds_work() -> bool:
         except OSError:
             _PIDFD = False
     return _PIDFD
-
-
-async def _spawn(ctx: AttemptContext, argv: Sequence[str], with_stdin: bool) -> _Spawned:
-    if _pidfds_work():
-        return await _spawn_pidfd(ctx, argv, with_stdin)
-    return await _spawn_asyncio(ctx, argv, with_stdin)
 
 
 async def run_process(
@@ -259,37 +336,30 @@ async def run_process(
     err_stream = _Stream("stderr", (both, errors), ctx.masker)
     with _LazyLog(ctx.log_path) as log:
         try:
-            proc = await _spawn(ctx, argv, stdin_data is not None)
+            child = _Child.start(ctx, argv, stdin_data, (out_stream, err_stream), log)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             message = ctx.masker.text(f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}")
             log.write((message + "\n").encode())
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
-        ctx.control.attach(proc.pid)
+        ctx.control.attach(child.pid)
         try:
-            pumps = [
-                asyncio.ensure_future(_pump(proc.stdout, out_stream, log, ctx)),
-                asyncio.ensure_future(_pump(proc.stderr, err_stream, log, ctx)),
-            ]
-            if stdin_data is not None:
-                assert proc.stdin is not None
-                await _feed_stdin(proc.stdin, stdin_data)
             try:
-                ended = await _wait(proc.exited, ctx)
+                ended = await _wait(child.exited, ctx)
             except BaseException:
                 # The attempt itself is cancelled (the event loop is shutting down): end the
                 # group and reap it now, there may be no later step to do it in.
                 ctx.control.signal(signal.SIGKILL)
-                for pump in pumps:
-                    pump.cancel()
-                proc.abandon()
+                child.abandon()
                 raise
             # Whatever the task left running in its group goes too.
             ctx.control.signal(signal.SIGKILL)
-            await asyncio.gather(*pumps)
-            code = await proc.reap()
+            await child.drained(ctx.settings.kill_grace)
+            code = child.reap()
         finally:
             ctx.control.detach()
+    if child.error is not None:
+        raise child.error
     status, error = _status(ended, code, ctx)
     partials = (out_stream.partial, err_stream.partial)
     return Outcome(
@@ -315,58 +385,44 @@ def _status(ended: str, code: int | None, ctx: AttemptContext) -> tuple[TaskStat
     return TaskStatus.FAILED, f"exit code {code}"
 
 
-async def _feed_stdin(stdin: asyncio.StreamWriter, data: bytes) -> None:
-    try:
-        stdin.write(data)
-        await stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the process did not read its input; its exit status tells the rest
-    finally:
-        stdin.close()
-
-
-async def _pump(
-    stream: asyncio.StreamReader, decoded: _Stream, log: _LazyLog, ctx: AttemptContext
-) -> None:
-    while True:
-        raw = await stream.read(_CHUNK)
-        chunk = decoded.mask(raw, final=not raw)  # the log and the events never see a secret
-        if chunk:
-            log.write(chunk)
-            text = decoded.feed(chunk)
-            if text:
-                ctx.on_output(decoded.name, text)
-        if not raw:
-            decoded.feed(b"", final=True)
-            return
-
-
 async def _wait(exited: asyncio.Future[None], ctx: AttemptContext) -> str:
     """Wait for exit, a stop request or the timeout (paused time does not count)."""
+    if exited.done():
+        return "exited"
     loop = asyncio.get_running_loop()
-    stop = asyncio.ensure_future(ctx.control.stop_requested.wait())
+    wake: asyncio.Future[None] = loop.create_future()
+
+    def poke(*_: object) -> None:
+        if not wake.done():
+            wake.set_result(None)
+
+    exited.add_done_callback(poke)
+    unsubscribe = ctx.control.on_stop(poke)
     start, paused_at_start = loop.time(), ctx.paused_time()
+    timer: asyncio.TimerHandle | None = None
     try:
         while True:
-            remaining = None
-            if ctx.timeout is not None:
-                used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
-                remaining = max(0.0, ctx.timeout - used)
-            waiters: set[asyncio.Future[Any]] = {exited, stop}
-            done, _ = await asyncio.wait(
-                waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            if exited in done:
+            if exited.done():
                 return "exited"
-            if stop in done:
+            if ctx.control.stop_requested.is_set():
                 await terminate(exited, ctx)
                 return "cancelled"
-            used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
-            if ctx.timeout is not None and used >= ctx.timeout and not ctx.is_paused():
-                await terminate(exited, ctx)
-                return "timed_out"
+            if ctx.timeout is not None:
+                used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
+                if used >= ctx.timeout and not ctx.is_paused():
+                    await terminate(exited, ctx)
+                    return "timed_out"
+                # While paused the clock stands still: look again a little later.
+                timer = loop.call_later(max(ctx.timeout - used, 0.05), poke)
+            await wake
+            wake = loop.create_future()
+            if timer is not None:
+                timer.cancel()
     finally:
-        stop.cancel()
+        if timer is not None:
+            timer.cancel()
+        exited.remove_done_callback(poke)
+        unsubscribe()
 
 
 async def terminate(exited: asyncio.Future[None], ctx: AttemptContext) -> None:
