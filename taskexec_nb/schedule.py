@@ -9,6 +9,7 @@ never writes the store itself: those are observers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +29,8 @@ from taskexec_nb.settings import RunSettings
 from taskexec_nb.writeback import CheckboxWriter
 
 _FAILED = (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+SAVE_DELAY = 0.05
+"""Seconds a finish may wait to be saved (and its box ticked) when nothing needs it sooner."""
 
 
 @dataclass
@@ -117,6 +120,9 @@ class Scheduler:
         self.on_process_end = on_process_end
         self.durable = durable
         self._ticks: list[Task] = []
+        self._deps = {tid: frozenset(plan.depends_on(tid)) for tid in self.selection}
+        self._unsaved: set[str] = set()  # finished since the last durable()
+        self._unsaved_since: float | None = None
         self.states = {tid: TaskState(tid) for tid in self.selection}
         # Each task with the config file's overrides applied under its own annotation.
         self.tasks = {tid: effective_task(plan[tid], settings.overrides) for tid in self.selection}
@@ -209,7 +215,12 @@ class Scheduler:
         self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))
         ready: list[str] = []
         running: dict[asyncio.Future[Any], str] = {}
-        waker: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
+        ended: collections.deque[asyncio.Future[Any]] = collections.deque()
+
+        def on_done(fut: asyncio.Future[Any]) -> None:
+            ended.append(fut)
+            self._poke()
+
         try:
             while True:
                 new = tracker.get_ready()
@@ -219,26 +230,34 @@ class Scheduler:
                 if self._cancelled or self._stop_reason:
                     ready.clear()
                 elif not self._paused:
-                    self._dispatch(ready, running)
+                    await self._dispatch(ready, running, on_done)
                 if not running and (self._cancelled or self._stop_reason or not ready):
                     break
-                done, _ = await asyncio.wait([*running, waker], return_when=asyncio.FIRST_COMPLETED)
-                if waker in done:
-                    done.discard(waker)
-                    self._wake.clear()
-                    waker = asyncio.ensure_future(self._wake.wait())
-                for fut in done:
+                if not ended:
+                    await self._wake.wait()
+                self._wake.clear()
+                while ended:
+                    fut = ended.popleft()
                     self._finished(running.pop(fut), fut.result(), tracker)
-                if done:
+                if self._unsaved_since is not None and (
+                    asyncio.get_running_loop().time() - self._unsaved_since >= SAVE_DELAY
+                ):
                     await self._settle()
+            await self._settle()
         finally:
-            waker.cancel()
             for fut in running:
                 fut.cancel()
         return self._finish_run()
 
     async def _settle(self) -> None:
-        """Make this step's finishes durable, then tick their boxes (dependents start after)."""
+        """Make the finishes so far durable, then tick their boxes.
+
+        Called before a task whose prerequisite's finish is not saved yet starts,
+        within :data:`SAVE_DELAY` of a finish, and at the end: one commit covers
+        many finishes.
+        """
+        self._unsaved.clear()
+        self._unsaved_since = None
         if self.durable is not None:
             await self.durable()
         ticks, self._ticks = self._ticks, []
@@ -256,31 +275,54 @@ class Scheduler:
                 EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value, waiting_on=waiting
             )
 
-    def _dispatch(self, ready: list[str], running: dict[asyncio.Future[Any], str]) -> None:
-        keep: list[str] = []
-        for n, task_id in enumerate(ready):
-            if self._workers >= self.settings.max_workers:
-                keep.extend(ready[n:])  # every task needs a worker: no need to look further
-                break
-            task = self.tasks[task_id]
-            waiting = self._waiting_on(task)
-            state = self.states[task_id]
-            if waiting is None:
-                self._reserve(task, +1)
-                fut = asyncio.ensure_future(self._run_task(task))
-                running[fut] = task_id
-                continue
-            if state.waiting_on != waiting:
-                state.status = TaskStatus.QUEUED
-                state.waiting_on = waiting
-                self._emit(
-                    EventKind.TASK_QUEUED,
-                    task_id,
-                    status=TaskStatus.QUEUED.value,
-                    waiting_on=waiting,
-                )
-            keep.append(task_id)
-        ready[:] = keep
+    async def _dispatch(
+        self,
+        ready: list[str],
+        running: dict[asyncio.Future[Any], str],
+        on_done: Callable[[asyncio.Future[Any]], None],
+    ) -> None:
+        """Start ready tasks while workers and resources allow, in ready order.
+
+        A task whose prerequisite's finish is not saved yet is passed over while
+        others can start; when only such tasks are left, the finishes are saved
+        (one commit for all of them) and the tasks start.
+        """
+        unsaved_first = True
+        while True:
+            keep: list[str] = []
+            blocked = False
+            for n, task_id in enumerate(ready):
+                if self._workers >= self.settings.max_workers:
+                    keep.extend(ready[n:])  # every task needs a worker: no need to look further
+                    break
+                task = self.tasks[task_id]
+                waiting = self._waiting_on(task)
+                if waiting is None:
+                    if self._unsaved and not self._unsaved.isdisjoint(self._deps[task_id]):
+                        blocked = True  # a prerequisite's finish must be saved first
+                        keep.append(task_id)
+                        continue
+                    self._reserve(task, +1)
+                    fut = asyncio.ensure_future(self._run_task(task))
+                    fut.add_done_callback(on_done)
+                    running[fut] = task_id
+                    continue
+                state = self.states[task_id]
+                if state.waiting_on != waiting:
+                    state.status = TaskStatus.QUEUED
+                    state.waiting_on = waiting
+                    self._emit(
+                        EventKind.TASK_QUEUED,
+                        task_id,
+                        status=TaskStatus.QUEUED.value,
+                        waiting_on=waiting,
+                    )
+                keep.append(task_id)
+            ready[:] = keep
+            if not (blocked and unsaved_first and self._workers < self.settings.max_workers):
+                return
+            await self._settle()
+            unsaved_first = False
 
     def _waiting_on(self, task: Task) -> str | None:
         if self._workers >= self.settings.max_workers:
@@ -505,6 +547,11 @@ class Scheduler:
         elif "reason" in data:
             state.error = data["reason"]
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
+        self._unsaved.add(task_id)
+        if self._unsaved_since is None:
+            loop = asyncio.get_running_loop()
+            self._unsaved_since = loop.time()
+            loop.call_later(SAVE_DELAY, self._poke)
 
     @staticmethod
     def _written_log(state: TaskState) -> str | None:

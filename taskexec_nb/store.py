@@ -1,10 +1,12 @@
 """The embedded state store: runs, tasks, attempts and events in one SQLite file (WAL).
 
 The store is an observer of the event stream. Writes are buffered and
-committed once per event-loop step. The scheduler awaits
-:meth:`StateStore.durable` before it ticks a box or starts a task that depends
-on a finished one: killing the runner at any moment loses no finished task's
-record that anything relied on.
+committed together: within :data:`SAVE_DELAY` seconds, at once for run-level
+events, and whenever the scheduler awaits :meth:`StateStore.durable`, which it
+does before it ticks a box or starts a task that depends on a finished one.
+Killing the runner at any moment therefore loses no finished task's record
+that anything relied on; a task whose finish was not yet saved counts as in
+flight and runs again on resume.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ _DURABLE = frozenset(
     {EventKind.RUN_STARTED, EventKind.RUN_FINISHED, EventKind.RUN_PAUSED, EventKind.RUN_RESUMED}
 )
 _BUFFER_LIMIT = 5000
+SAVE_DELAY = 0.05
+"""Seconds within which buffered writes are committed (``taskexec status`` sees them then)."""
 
 _TASK_UPSERT = (
     "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story, description,"
@@ -133,7 +137,7 @@ class StateStore:
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._attempt_rows: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._statements: list[Statement] = []
-        self._flush_scheduled = False
+        self._flush: asyncio.TimerHandle | None = None
 
     def close(self) -> None:
         """Commit and close."""
@@ -150,7 +154,9 @@ class StateStore:
         Raises:
             StoreError: If the database cannot be written.
         """
-        self._flush_scheduled = False
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
         batch = self._take()
         if batch is not None or self._dirty:
             self._write_batch(batch)
@@ -183,16 +189,15 @@ class StateStore:
             raise StoreError(f"{self.path}: cannot write the state store: {exc}") from None
 
     def _commit_soon(self) -> None:
-        """Commit at the end of the current event-loop step (several finishes, one commit)."""
-        if self._flush_scheduled:
+        """Commit within :data:`SAVE_DELAY` (every write until then goes in the same commit)."""
+        if self._flush is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             self.commit()
             return
-        self._flush_scheduled = True
-        loop.call_soon(self.commit)
+        self._flush = loop.call_later(SAVE_DELAY, self.commit)
 
     @contextmanager
     def _write(self, durable: bool) -> Iterator[sqlite3.Connection]:
@@ -251,8 +256,8 @@ class StateStore:
                 (pgid, run_id, task_id, attempt),
             )
         )
-        # With the next batch (this step's end): until then the reaper, which also finds
-        # unregistered task processes, covers a runner that dies.
+        # With the next batch: until then the reaper, which also finds unregistered
+        # task processes, covers a runner that dies.
         self._commit_soon()
 
     def __call__(self, event: Event) -> None:
@@ -275,7 +280,7 @@ class StateStore:
             handler(self, event)
         if event.kind in _DURABLE or len(self._events) > _BUFFER_LIMIT:
             self.commit()
-        elif event.kind is EventKind.TASK_FINISHED:
+        else:
             self._commit_soon()
 
     # -- reading
