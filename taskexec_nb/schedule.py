@@ -46,6 +46,7 @@ class TaskState:
     error: str | None = None
     exit_code: int | None = None
     log_path: str | None = None
+    log_written: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -488,10 +489,13 @@ class Scheduler:
             is_paused=lambda: self._paused,
             masker=masker,
         )
+        state.log_written = None
         try:
             if self._cancelled:
                 return Outcome(TaskStatus.CANCELLED, error="cancelled")
-            return _masked(await executor.run(ctx), masker)
+            outcome = await executor.run(ctx)
+            state.log_written = ctx.log_written
+            return _masked(outcome, masker)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an executor bug is this task's failure
@@ -556,7 +560,9 @@ class Scheduler:
     @staticmethod
     def _written_log(state: TaskState) -> str | None:
         """The attempt's log path if the attempt wrote one (logs start at the first output)."""
-        if state.log_path and os.path.exists(state.log_path):
+        if not state.log_path or state.log_written is False:
+            return None
+        if state.log_written or os.path.exists(state.log_path):
             return state.log_path
         return None
 

@@ -59,6 +59,7 @@ _DURABLE = frozenset(
     {EventKind.RUN_STARTED, EventKind.RUN_FINISHED, EventKind.RUN_PAUSED, EventKind.RUN_RESUMED}
 )
 _BUFFER_LIMIT = 5000
+_JSON = json.JSONEncoder(default=str)  # one encoder for every event (dumps makes one per call)
 SAVE_DELAY = 0.05
 """Seconds within which buffered writes are committed (``taskexec status`` sees them then)."""
 
@@ -70,6 +71,10 @@ _TASK_UPSERT = (
 )
 # Columns added since version 1, with their types (added to an older store on open).
 _ADDED_COLUMNS = {"tasks": {"deps": "TEXT"}}
+
+
+def _encode(data: Mapping[str, Any]) -> str:
+    return _JSON.encode(data if type(data) is dict else dict(data))
 
 
 def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -272,7 +277,7 @@ class StateStore:
                 event.task_id,
                 event.attempt,
                 event.status,
-                json.dumps(dict(event.data), default=str) if event.data else None,
+                _encode(event.data) if event.data else None,
             )
         )
         handler = _HANDLERS.get(event.kind)
@@ -499,7 +504,7 @@ def _attempt_end(store: StateStore, e: Event, status: str) -> None:
         error=d.get("error"),
         tail=d.get("tail"),
         stderr_tail=d.get("stderr_tail"),
-        artifacts=json.dumps(d.get("artifacts") or {}),
+        artifacts=_JSON.encode(d["artifacts"]) if d.get("artifacts") else "{}",
     )
 
 

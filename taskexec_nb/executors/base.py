@@ -143,6 +143,8 @@ class AttemptContext:
         is_paused: Whether the run is paused now.
         masker: Hides secret values in what the attempt writes or reports
             (the process output is masked before it reaches the log).
+        log_written: Set by an executor that knows whether it wrote the log file
+            (None: the scheduler looks for the file).
     """
 
     run_id: str
@@ -160,6 +162,7 @@ class AttemptContext:
     paused_time: Callable[[], float] = lambda: 0.0
     is_paused: Callable[[], bool] = lambda: False
     masker: Masker = field(default_factory=Masker)
+    log_written: bool | None = None
 
 
 @runtime_checkable

@@ -12,13 +12,16 @@ import asyncio
 import codecs
 import collections
 import contextlib
+import functools
 import os
+import select
 import signal
 import subprocess
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
@@ -98,6 +101,64 @@ class _Stream:
         return text
 
 
+class _Watcher:
+    """Readiness of many short-lived descriptors through one epoll registered with the loop.
+
+    Adding a pipe or pidfd to the loop costs a selector key and a handle each
+    time; an inner epoll costs one system call. Where there is no epoll the
+    loop's own readers are used.
+    """
+
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watcher]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._handlers: dict[int, Callable[[], None]] = {}
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Watcher:
+        """The loop's watcher."""
+        watcher = cls._by_loop.get(loop)
+        if watcher is None:
+            watcher = cls._by_loop[loop] = cls(loop)
+        return watcher
+
+    def add(self, fd: int, handler: Callable[[], None]) -> None:
+        """Call ``handler`` whenever ``fd`` is readable (or at its end)."""
+        loop = self._loop()
+        assert loop is not None
+        if self._epoll is None:
+            loop.add_reader(fd, handler)
+            return
+        self._epoll.register(fd, select.EPOLLIN)
+        if not self._handlers:
+            loop.add_reader(self._epoll.fileno(), self._ready)
+        self._handlers[fd] = handler
+
+    def remove(self, fd: int) -> None:
+        """Stop watching ``fd`` (before it is closed)."""
+        loop = self._loop()
+        if self._epoll is None:
+            if loop is not None:
+                loop.remove_reader(fd)
+            return
+        if self._handlers.pop(fd, None) is None:
+            return
+        self._epoll.unregister(fd)
+        if not self._handlers and loop is not None:
+            loop.remove_reader(self._epoll.fileno())  # an idle run leaves nothing in the loop
+
+    def _ready(self) -> None:
+        assert self._epoll is not None
+        for fd, _ in self._epoll.poll(0):
+            handler = self._handlers.get(fd)
+            if handler is not None:
+                handler()
+
+
 class _Child:
     """A started process whose pipes and exit are watched by callbacks on the loop.
 
@@ -115,6 +176,7 @@ class _Child:
         ctx: AttemptContext,
     ) -> None:
         self.loop = loop
+        self.watcher = _Watcher.of(loop)
         self.popen = popen
         self.pid = popen.pid
         self.exited: asyncio.Future[None] = loop.create_future()
@@ -181,7 +243,7 @@ class _Child:
             raise
         for fd in (out_r, err_r):
             os.set_blocking(fd, False)
-            loop.add_reader(fd, child._readable, fd)
+            child.watcher.add(fd, functools.partial(child._readable, fd))
         if stdin_data is not None:
             child._stdin = in_w
             child._pending = memoryview(stdin_data)
@@ -193,7 +255,7 @@ class _Child:
     def _watch_exit(self) -> None:
         if _pidfds_work():
             self._pidfd = os.pidfd_open(self.pid)
-            self.loop.add_reader(self._pidfd, self._on_exit)
+            self.watcher.add(self._pidfd, self._on_exit)
             return
         thread = threading.Thread(
             target=_wait_in_thread, args=(self.pid, self.loop, self._on_exit), daemon=True
@@ -202,7 +264,7 @@ class _Child:
 
     def _on_exit(self) -> None:
         if self._pidfd is not None:
-            self.loop.remove_reader(self._pidfd)
+            self.watcher.remove(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
         if not self.exited.done():
@@ -236,7 +298,7 @@ class _Child:
 
     def _close(self, fd: int) -> None:
         if self._streams.pop(fd, None) is not None:
-            self.loop.remove_reader(fd)
+            self.watcher.remove(fd)
             os.close(fd)
         if not self._streams and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
@@ -358,6 +420,7 @@ async def run_process(
             code = child.reap()
         finally:
             ctx.control.detach()
+    ctx.log_written = log.file is not None
     if child.error is not None:
         raise child.error
     status, error = _status(ended, code, ctx)
