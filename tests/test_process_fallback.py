@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,86 @@ def test_a_pidfd_failure_after_the_start_fails_the_attempt_and_ends_the_process(
     monkeypatch.setattr(os, "pidfd_open", broken)
     out = _run(_ctx(tmp_path), ["sh", "-c", "echo $$ > pid; sleep 30"])
     assert out.status is TaskStatus.FAILED and "Too many open files" in (out.error or "")
+
+
+# -- the inner epoll and its absence; stdin; failures inside the output callback ------------
+
+
+def test_without_epoll_the_loops_own_readers_are_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import select
+
+    monkeypatch.delattr(select, "epoll")
+    monkeypatch.setattr(process._Watcher, "_by_loop", process.weakref.WeakKeyDictionary())
+    out = _run(_ctx(tmp_path), ["sh", "-c", "echo out; echo err >&2; exit 4"])
+    assert (out.status, out.exit_code, out.tail, out.stderr_tail) == (
+        TaskStatus.FAILED,
+        4,
+        "out\nerr",
+        "err",
+    )
+    assert all(w._epoll is None for w in process._Watcher._by_loop.values())
+
+
+def test_an_idle_loop_keeps_no_reader_of_ours(tmp_path: Path) -> None:
+    async def scenario() -> tuple[Outcome, bool]:
+        loop = asyncio.get_running_loop()
+        outcome = await process.run_process(_ctx(tmp_path), ["sh", "-c", "echo hi"])
+        watcher = process._Watcher.of(loop)
+        assert watcher._epoll is not None
+        registered = loop.remove_reader(watcher._epoll.fileno())  # False: nothing was left
+        return outcome, registered
+
+    outcome, registered = asyncio.run(scenario())
+    assert (outcome.status, outcome.tail) == (TaskStatus.COMPLETED, "hi")
+    assert registered is False
+
+
+def test_stdin_larger_than_a_pipe_buffer_arrives_whole(tmp_path: Path) -> None:
+    data = os.urandom(1 << 20)
+    code = "import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())"
+    out = _run(_ctx(tmp_path), [sys.executable, "-c", code], data)
+    import hashlib
+
+    assert (out.status, out.tail) == (TaskStatus.COMPLETED, hashlib.sha256(data).hexdigest())
+
+
+def test_stdin_a_process_never_reads_is_dropped_without_error(tmp_path: Path) -> None:
+    out = _run(_ctx(tmp_path), ["sh", "-c", "exec 0<&-; echo done"], os.urandom(1 << 20))
+    assert (out.status, out.tail) == (TaskStatus.COMPLETED, "done")
+
+
+def test_an_output_callback_that_raises_ends_the_attempt_and_its_process(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+
+    def broken(stream: str, text: str) -> None:
+        raise RuntimeError("observer broke")
+
+    ctx.on_output = broken
+    pid_file = tmp_path / "pid"
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="observer broke"):
+        _run(ctx, ["sh", "-c", f"echo $$ > {pid_file}; echo hi; sleep 30"])
+    assert time.monotonic() - started < 10
+    pid = int(pid_file.read_text())
+    assert not process.process_alive(pid)
+
+
+def test_output_held_by_a_process_outside_the_group_is_closed_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    # setsid puts the sleeper in its own session: the group kill misses it, and it keeps
+    # the output pipes open. The attempt ends kill_grace (0.5 s) after the task's exit.
+    pid_file = tmp_path / "escaped"
+    script = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 30' & sleep 0.2; echo main done"
+    started = time.monotonic()
+    try:
+        out = _run(_ctx(tmp_path), ["sh", "-c", script])
+        took = time.monotonic() - started
+        assert (out.status, out.tail) == (TaskStatus.COMPLETED, "main done")
+        assert took < 5, took
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -677,3 +678,96 @@ def test_a_store_from_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     raw.close()
     assert version == (str(SCHEMA_VERSION),)
+
+
+# -- group commits: saved before a dependent starts, and within SAVE_DELAY otherwise ------
+
+CHAINS = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Chains
+
+    - [ ] T001 [P] First a
+      - taskexec: run="true"
+    - [ ] T002 [P] First b
+      - taskexec: run="true"
+    - [ ] T003 [P] First c
+      - taskexec: run="true"
+    - [ ] T004 [P] Second a (depends on T001, T002)
+      - taskexec: run="true"
+    - [ ] T005 [P] Second b (depends on T002, T003)
+      - taskexec: run="true"
+    - [ ] T006 [P] Third (depends on T004, T005)
+      - taskexec: run="true"
+    - [ ] T007 [P] Alone
+      - taskexec: run="true"
+    """
+)
+
+
+def _saved_statuses(db: Path) -> dict[str, str]:
+    """Task statuses as another process sees them (committed rows only)."""
+    with closing(sqlite3.connect(db)) as raw:
+        return dict(raw.execute("SELECT task_id, status FROM tasks").fetchall())
+
+
+def test_a_task_starts_only_after_its_prerequisites_finishes_are_saved(tmp_path: Path) -> None:
+    path = _write(tmp_path, CHAINS)
+    plan = taskexec_nb.load(path)
+    db = tmp_path / ".taskexec" / "state.db"
+    seen: dict[str, dict[str, str]] = {}
+
+    def at_start(event: Event) -> None:
+        if event.kind is EventKind.TASK_STARTED and event.task_id:
+            seen[event.task_id] = _saved_statuses(db)
+
+    handle = plan.run(max_workers=2, writeback=False, observers=[at_start])
+    assert handle.result is RunStatus.COMPLETED
+    assert set(seen) == {f"T00{i}" for i in range(1, 8)}
+    for task_id, saved in seen.items():
+        for dep in plan.depends_on(task_id):
+            assert saved[dep] == "completed", (task_id, dep, saved)
+
+
+def test_a_finish_is_saved_within_the_save_delay_while_the_run_goes_on(tmp_path: Path) -> None:
+    from taskexec_nb.store import SAVE_DELAY
+
+    path = _write(
+        tmp_path,
+        md(
+            """\
+            # Tasks
+
+            - [ ] T001 [P] Quick
+              - taskexec: run="true"
+            - [ ] T002 [P] Slow
+              - taskexec: run="sleep 30"
+            """
+        ),
+    )
+    db = tmp_path / ".taskexec" / "state.db"
+
+    async def scenario() -> tuple[str, RunStatus]:
+        finished = asyncio.Event()
+
+        def on_event(event: Event) -> None:
+            if event.kind is EventKind.TASK_FINISHED and event.task_id == "T001":
+                finished.set()
+
+        handle = await taskexec_nb.load(path).arun(
+            max_workers=2, writeback=False, observers=[on_event]
+        )
+        await asyncio.wait_for(finished.wait(), 10)
+        deadline = time.monotonic() + SAVE_DELAY + 2.0
+        status = _saved_statuses(db).get("T001", "")
+        while status != "completed" and time.monotonic() < deadline:
+            await asyncio.sleep(SAVE_DELAY / 5)
+            status = _saved_statuses(db).get("T001", "")
+        running = _saved_statuses(db).get("T002", "")
+        handle.cancel()
+        return f"{status}/{running}", await handle.wait()
+
+    seen, final = asyncio.run(scenario())
+    assert seen == "completed/running"  # saved while T002 still runs: no commit waited for it
+    assert final is RunStatus.CANCELLED
