@@ -170,3 +170,30 @@ def test_output_held_by_a_process_outside_the_group_is_closed_after_the_grace(
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_an_attempt_cancelled_while_its_output_drains_closes_and_reaps(tmp_path: Path) -> None:
+    # The escaped sleeper holds the pipes after the task exits, so the attempt sits in
+    # its drain wait; cancelling it there must still close the pipes and reap the child.
+    pid_file = tmp_path / "escaped"
+    script = f"setsid sh -c 'echo $$ > {pid_file}; exec sleep 30' & sleep 0.2; echo main"
+
+    async def scenario() -> tuple[bool, int]:
+        loop = asyncio.get_running_loop()
+        attempt = asyncio.ensure_future(
+            process.run_process(_ctx(tmp_path), ["sh", "-c", script])
+        )
+        await asyncio.sleep(0.6)  # the task exited at 0.2 s; the drain lasts until 0.7 s
+        attempt.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await attempt
+        watcher = process._Watcher.of(loop)
+        return attempt.cancelled(), len(watcher._handlers)
+
+    try:
+        cancelled, left = asyncio.run(scenario())
+        assert cancelled and left == 0
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)

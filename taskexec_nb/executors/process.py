@@ -416,7 +416,11 @@ async def run_process(
                 raise
             # Whatever the task left running in its group goes too.
             ctx.control.signal(signal.SIGKILL)
-            await child.drained(ctx.settings.kill_grace)
+            try:
+                await child.drained(ctx.settings.kill_grace)
+            except BaseException:
+                child.abandon()  # cancelled while the last output drains: close and reap now
+                raise
             code = child.reap()
         finally:
             ctx.control.detach()
