@@ -37,7 +37,7 @@ import tomllib
 from taskexec_nb.errors import UsageError
 from taskexec_nb.model import ExecParams, Task
 from taskexec_nb.secrets import mask_env
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.settings import RunSettings, unknown_names
 
 if TYPE_CHECKING:
     import pydantic
@@ -933,14 +933,9 @@ def _env_bool(var: str, raw: str) -> bool:
 
 def _check_arguments(given: Mapping[str, Any], names: Mapping[str, str]) -> None:
     """Unknown names and bad values of arguments, naming the option or argument."""
-    known = {f.name for f in fields(RunSettings)} | {"mode", *_SELECTION}
-    unknown = sorted(set(given) - known)
+    unknown = unknown_names(given, {f.name for f in fields(RunSettings)} | {"mode", *_SELECTION})
     if unknown:
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(f"unknown setting(s): {', '.join(hints)}")
+        raise ConfigError(f"unknown setting(s): {unknown}")
     if not given:
         return
     from pydantic import ValidationError as PydanticError

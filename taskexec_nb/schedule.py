@@ -26,11 +26,10 @@ from taskexec_nb.model import Task
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.secrets import Masker, secret_values
 from taskexec_nb.settings import RunSettings
+from taskexec_nb.store import SAVE_DELAY
 from taskexec_nb.writeback import CheckboxWriter
 
 _FAILED = (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
-SAVE_DELAY = 0.05
-"""Seconds a finish may wait to be saved (and its box ticked) when nothing needs it sooner."""
 
 
 @dataclass
@@ -288,42 +287,47 @@ class Scheduler:
         others can start; when only such tasks are left, the finishes are saved
         (one commit for all of them) and the tasks start.
         """
-        unsaved_first = True
-        while True:
-            keep: list[str] = []
-            blocked = False
-            for n, task_id in enumerate(ready):
-                if self._workers >= self.settings.max_workers:
-                    keep.extend(ready[n:])  # every task needs a worker: no need to look further
-                    break
-                task = self.tasks[task_id]
-                waiting = self._waiting_on(task)
-                if waiting is None:
-                    if self._unsaved and not self._unsaved.isdisjoint(self._deps[task_id]):
-                        blocked = True  # a prerequisite's finish must be saved first
-                        keep.append(task_id)
-                        continue
-                    self._reserve(task, +1)
-                    fut = asyncio.ensure_future(self._run_task(task))
-                    fut.add_done_callback(on_done)
-                    running[fut] = task_id
-                    continue
-                state = self.states[task_id]
-                if state.waiting_on != waiting:
-                    state.status = TaskStatus.QUEUED
-                    state.waiting_on = waiting
-                    self._emit(
-                        EventKind.TASK_QUEUED,
-                        task_id,
-                        status=TaskStatus.QUEUED.value,
-                        waiting_on=waiting,
-                    )
-                keep.append(task_id)
-            ready[:] = keep
-            if not (blocked and unsaved_first and self._workers < self.settings.max_workers):
-                return
+        blocked = self._start_ready(ready, running, on_done)
+        if blocked and self._workers < self.settings.max_workers:
             await self._settle()
-            unsaved_first = False
+            self._start_ready(ready, running, on_done)
+
+    def _start_ready(
+        self,
+        ready: list[str],
+        running: dict[asyncio.Future[Any], str],
+        on_done: Callable[[asyncio.Future[Any]], None],
+    ) -> bool:
+        """Start what can start now; True if a task waits only for a save."""
+        keep: list[str] = []
+        blocked = False
+        for n, task_id in enumerate(ready):
+            if self._workers >= self.settings.max_workers:
+                keep.extend(ready[n:])  # every task needs a worker: no need to look further
+                break
+            task = self.tasks[task_id]
+            waiting = self._waiting_on(task)
+            if waiting is None and not self._unsaved.isdisjoint(self._deps[task_id]):
+                blocked = True  # a prerequisite's finish must be saved first
+            elif waiting is None:
+                self._reserve(task, +1)
+                fut = asyncio.ensure_future(self._run_task(task))
+                fut.add_done_callback(on_done)
+                running[fut] = task_id
+                continue
+            elif self.states[task_id].waiting_on != waiting:
+                state = self.states[task_id]
+                state.status = TaskStatus.QUEUED
+                state.waiting_on = waiting
+                self._emit(
+                    EventKind.TASK_QUEUED,
+                    task_id,
+                    status=TaskStatus.QUEUED.value,
+                    waiting_on=waiting,
+                )
+            keep.append(task_id)
+        ready[:] = keep
+        return blocked
 
     def _waiting_on(self, task: Task) -> str | None:
         if self._workers >= self.settings.max_workers:

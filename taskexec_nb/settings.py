@@ -7,7 +7,7 @@ layer's work; this module only declares them, with defaults and checks.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -20,6 +20,29 @@ NO_ACTION_CHOICES = ("agent", "skip", "fail")
 
 def _default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+def unknown_names(given: Iterable[str], known: Collection[str]) -> str:
+    """The names in ``given`` that are not in ``known``, each with a did-you-mean hint.
+
+    Args:
+        given: Names as written.
+        known: The valid names.
+
+    Returns:
+        ``'tiemout' (did you mean 'timeout'?), 'x'``, sorted; empty if all are known.
+    """
+    unknown = sorted(set(given) - set(known))
+    if not unknown:
+        return ""
+    import difflib
+
+    choices = sorted(known)
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, choices, n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(hints)
 
 
 @dataclass(frozen=True)
@@ -157,16 +180,9 @@ class RunSettings:
         Raises:
             UsageError: For an unknown setting name or a bad value.
         """
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
+        unknown = unknown_names(overrides, {f.name for f in fields(self)})
         if unknown:
-            import difflib
-
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, sorted(known), n=1)
-                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise UsageError(f"unknown run setting(s): {', '.join(hints)}")
+            raise UsageError(f"unknown run setting(s): {unknown}")
         given = {k: v for k, v in overrides.items() if v is not None}
         if "resources" in given:
             given["resources"] = MappingProxyType(dict(given["resources"]))

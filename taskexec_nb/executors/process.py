@@ -164,7 +164,8 @@ class _Child:
 
     No transports, stream readers or helper tasks: each output chunk is read,
     masked, logged and reported in one callback, and the exit is seen through a
-    pidfd in the selector (or, where the kernel has none, a waiting thread).
+    pidfd (or, where the kernel has none, a waiting thread); both go through the
+    loop's :class:`_Watcher`.
     """
 
     def __init__(
