@@ -187,6 +187,11 @@ class ExecutionPlan:
     ) -> Any:
         from taskexec_nb.runner import RunHandle, select_tasks
 
+        if isinstance(only, Iterable) and not isinstance(only, str):
+            only = list(only)  # a generator is read once: here, not by the check below
+        if isinstance(observers, Iterable):
+            observers = list(observers)
+        _check_run_arguments(self, settings, only, callables, observers, overrides)
         config = None
         if settings is not None:
             chosen = settings.with_overrides(**overrides)
@@ -206,7 +211,7 @@ class ExecutionPlan:
         if isinstance(only, str):
             only = [s for s in only.split(",") if s.strip()]
         selection = select_tasks(self, only, from_task, until)
-        return RunHandle(
+        handle = RunHandle(
             self,
             chosen,
             selection=selection,
@@ -215,6 +220,12 @@ class ExecutionPlan:
             observers=observers,
             config=config,
         )
+        for key in callables or {}:
+            if not any(_registers(key, task) for task in self.tasks):
+                handle.notices.append(
+                    f"callables: {key!r} matches no task ID, story or ID pattern in {self.path}"
+                )
+        return handle
 
     def run(
         self,
@@ -471,3 +482,56 @@ class ReadyTracker:
     def is_active(self) -> bool:
         """Whether anything is ready, running or still waiting."""
         return bool(self._ready or self._active or self._waiting)
+
+
+def _registers(key: str, task: Task) -> bool:
+    """Whether a ``callables`` key (task ID, story or ID pattern) covers ``task``."""
+    import fnmatch
+
+    return key in (task.id, task.story) or fnmatch.fnmatchcase(task.id, key)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
+
+
+def _check_run_arguments(
+    plan: ExecutionPlan,
+    settings: Any,
+    only: Any,
+    callables: Any,
+    observers: Any,
+    overrides: Mapping[str, Any],
+) -> None:
+    """Refuse arguments of the wrong kind with a message naming them.
+
+    Raises:
+        UsageError: For the first wrong argument.
+    """
+    from taskexec_nb.settings import RunSettings
+
+    if settings is not None and not isinstance(settings, RunSettings):
+        raise UsageError(
+            f"settings must be a RunSettings, not {type(settings).__name__}; pass single "
+            "settings as keywords instead, e.g. run(max_workers=2)"
+        )
+    if "mode" in overrides and overrides["mode"] != plan.mode.value:
+        raise UsageError(
+            f"mode={overrides['mode']!r}: the dependency mode is chosen when the plan is "
+            f"loaded (this one uses {plan.mode.value!r}); use load(path, mode=...)"
+        )
+    if not (only is None or isinstance(only, str) or _strings(only)):
+        raise UsageError(
+            f"only must be a string or a list of task IDs, stories or phases, not {only!r}"
+        )
+    if callables is not None:
+        if not isinstance(callables, Mapping):
+            raise UsageError(
+                "callables must map task IDs, stories or ID patterns to functions, e.g. "
+                f"{{'T001': fn}}, not {type(callables).__name__}"
+            )
+        for key, fn in callables.items():
+            if not isinstance(key, str) or not callable(fn):
+                raise UsageError(f"callables[{key!r}] must be a function named by a string")
+    if not isinstance(observers, Iterable) or not all(callable(o) for o in observers):
+        raise UsageError(f"observers must be a list of functions that take an event: {observers!r}")

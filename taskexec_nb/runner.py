@@ -286,6 +286,13 @@ class RunHandle:
         return f"<RunHandle {self.run_id} {state}: {text or 'no tasks'}>"
 
     # -- running -------------------------------------------------------------------------
+    def _collect_notice(self, event: Event) -> None:
+        """Keep the run's warnings (e.g. a box not ticked) in :attr:`notices`."""
+        if event.kind is EventKind.NOTICE:
+            note = event.data.get("warning") or event.data.get("error")
+            if note and note not in self.notices:
+                self.notices.append(str(note))
+
     async def _main(self) -> RunStatus:
         self._loop = asyncio.get_running_loop()
         store = StateStore(self.store_path)
@@ -308,6 +315,7 @@ class RunHandle:
                 self.bus.subscribe(obs)
             for note in self.notices:
                 self.bus.emit(Event(EventKind.NOTICE, self.run_id, data={"warning": note}))
+            self.bus.subscribe(self._collect_notice)
 
             def started(task_id: str, attempt: int, pgid: int) -> None:
                 assert reaper is not None

@@ -136,6 +136,7 @@ class Scheduler:
         self._stop_reason: str | None = None
         self._wake: asyncio.Event | None = None
         self._cancel_event: asyncio.Event | None = None
+        self._unpaused: asyncio.Event | None = None
         self._in_use: dict[str, float] = {}
         self._base_masker: Masker | None = None
         self._workers = 0
@@ -157,11 +158,17 @@ class Scheduler:
         return self._paused
 
     def pause(self, suspend: bool = False) -> None:
-        """Stop starting tasks; with ``suspend``, also SIGSTOP the running ones."""
-        if self._paused or self.status is not RunStatus.RUNNING:
+        """Stop starting tasks; with ``suspend``, also SIGSTOP the running ones.
+
+        A paused run can be paused again with ``suspend`` to suspend its tasks too.
+        """
+        if self.status is not RunStatus.RUNNING or (self._paused and not suspend):
             return
-        self._paused = True
-        self._paused_since = asyncio.get_running_loop().time()
+        if not self._paused:
+            self._paused = True
+            self._paused_since = asyncio.get_running_loop().time()
+            if self._unpaused is not None:
+                self._unpaused.clear()
         if suspend:
             for task_id, control in self._controls.items():
                 control.suspend()
@@ -176,6 +183,8 @@ class Scheduler:
             return
         self._paused = False
         self._paused_total += asyncio.get_running_loop().time() - self._paused_since
+        if self._unpaused is not None:
+            self._unpaused.set()
         for task_id, control in self._controls.items():
             if control.suspended:
                 control.resume()
@@ -211,6 +220,9 @@ class Scheduler:
         """Run to the end; return the run's final status."""
         self._wake = asyncio.Event()
         self._cancel_event = asyncio.Event()
+        self._unpaused = asyncio.Event()
+        if not self._paused:
+            self._unpaused.set()
         tracker = self.plan.tracker(self.selection)
         self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))
         ready: list[str] = []
@@ -448,6 +460,9 @@ class Scheduler:
             assert self._cancel_event is not None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._cancel_event.wait(), delay)
+            if self._paused and not self._cancelled:  # no new attempt starts while paused
+                assert self._unpaused is not None
+                await self._unpaused.wait()
             if self._cancelled:
                 self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED

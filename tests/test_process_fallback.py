@@ -180,9 +180,7 @@ def test_an_attempt_cancelled_while_its_output_drains_closes_and_reaps(tmp_path:
 
     async def scenario() -> tuple[bool, int]:
         loop = asyncio.get_running_loop()
-        attempt = asyncio.ensure_future(
-            process.run_process(_ctx(tmp_path), ["sh", "-c", script])
-        )
+        attempt = asyncio.ensure_future(process.run_process(_ctx(tmp_path), ["sh", "-c", script]))
         await asyncio.sleep(0.6)  # the task exited at 0.2 s; the drain lasts until 0.7 s
         attempt.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ class ProcessControl:
         self.active = False
         self.cancelled = False
         self.suspended = False
+        self._suspended_since = 0.0
+        self._suspended_total = 0.0
         self._on_attach = on_attach
         self._on_detach = on_detach
         self.stop_requested = asyncio.Event()
@@ -91,14 +94,21 @@ class ProcessControl:
 
     def suspend(self) -> None:
         """Stop (SIGSTOP) the process group."""
-        if self.signal(signal.SIGSTOP):
+        if not self.suspended and self.signal(signal.SIGSTOP):
             self.suspended = True
+            self._suspended_since = time.monotonic()
 
     def resume(self) -> None:
         """Continue (SIGCONT) the process group."""
         if self.suspended:
             self.signal(signal.SIGCONT)
             self.suspended = False
+            self._suspended_total += time.monotonic() - self._suspended_since
+
+    def suspended_time(self) -> float:
+        """Seconds the process group has spent suspended (not counted in its timeout)."""
+        extra = time.monotonic() - self._suspended_since if self.suspended else 0.0
+        return self._suspended_total + extra
 
     def cancel(self) -> None:
         """Ask the attempt to end; the executor stops its process group."""
@@ -139,7 +149,8 @@ class AttemptContext:
         artifact_dir: Folder for files this attempt produces.
         control: Process control shared with the scheduler.
         on_output: Called with (stream, text) for each chunk of output.
-        paused_time: Seconds the run has spent paused so far (not counted in timeouts).
+        paused_time: Seconds the run has spent paused so far (a process's timeout
+            leaves out only the time it was suspended: ``control.suspended_time()``).
         is_paused: Whether the run is paused now.
         masker: Hides secret values in what the attempt writes or reports
             (the process output is masked before it reaches the log).

@@ -238,8 +238,9 @@ class CallableExecutor:
 
     A callable receives the :class:`AttemptContext` if it takes an argument.
     It fails the task by raising or by returning False. Async callables run on
-    the event loop (a timeout cancels them); plain ones run in a worker
-    thread, where a timeout is reported but cannot stop the thread.
+    the event loop (a timeout or a cancel cancels them); plain ones run in a
+    worker thread, which a timeout or cancel cannot stop: the attempt ends at
+    once as timed out or cancelled, and the run ends when the thread returns.
     """
 
     name = "callable"
@@ -284,13 +285,27 @@ class CallableExecutor:
         else:
             call = asyncio.to_thread(fn, *args)
         job = asyncio.ensure_future(call)
+        loop = asyncio.get_running_loop()
+        wake = loop.create_future()
+
+        def poke(*_: object) -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        job.add_done_callback(poke)
+        unsubscribe = ctx.control.on_stop(poke)
+        timer = None if ctx.timeout is None else loop.call_later(ctx.timeout, poke)
+        if ctx.control.stop_requested.is_set():
+            poke()
         try:
-            if ctx.timeout is not None:
-                done, _ = await asyncio.wait({job}, timeout=ctx.timeout)
-                if not done:  # our timeout, not a TimeoutError raised by the callable
-                    job.cancel()
-                    return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
-            result = await job
+            await wake
+            if not job.done():  # cancelled, or our timeout (not a TimeoutError it raised)
+                job.cancel()
+                if ctx.control.stop_requested.is_set():
+                    return Outcome(TaskStatus.CANCELLED, error="cancelled")
+                assert ctx.timeout is not None
+                return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
+            result = job.result()
         except asyncio.CancelledError:
             job.cancel()
             raise
@@ -304,6 +319,11 @@ class CallableExecutor:
                 tail="\n".join(lines),
                 stderr_tail="\n".join(lines),
             )
+        finally:
+            unsubscribe()
+            job.remove_done_callback(poke)
+            if timer is not None:
+                timer.cancel()
         if result is False:
             return Outcome(TaskStatus.FAILED, error="the callable returned False")
         return Outcome(TaskStatus.COMPLETED)

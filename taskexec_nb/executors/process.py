@@ -18,6 +18,7 @@ import select
 import signal
 import subprocess
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -466,7 +467,8 @@ async def _wait(exited: asyncio.Future[None], ctx: AttemptContext) -> str:
 
     exited.add_done_callback(poke)
     unsubscribe = ctx.control.on_stop(poke)
-    start, paused_at_start = loop.time(), ctx.paused_time()
+    control = ctx.control
+    start, suspended_at_start = time.monotonic(), control.suspended_time()
     timer: asyncio.TimerHandle | None = None
     try:
         while True:
@@ -476,11 +478,11 @@ async def _wait(exited: asyncio.Future[None], ctx: AttemptContext) -> str:
                 await terminate(exited, ctx)
                 return "cancelled"
             if ctx.timeout is not None:
-                used = (loop.time() - start) - (ctx.paused_time() - paused_at_start)
-                if used >= ctx.timeout and not ctx.is_paused():
+                used = (time.monotonic() - start) - (control.suspended_time() - suspended_at_start)
+                if used >= ctx.timeout and not control.suspended:
                     await terminate(exited, ctx)
                     return "timed_out"
-                # While paused the clock stands still: look again a little later.
+                # While suspended the clock stands still: look again a little later.
                 timer = loop.call_later(max(ctx.timeout - used, 0.05), poke)
             await wake
             wake = loop.create_future()
