@@ -367,7 +367,12 @@ class Scheduler:
         for skipped in tracker.done(task_id, ok or self._cancelled):
             root = tracker.skipped[skipped]
             reason = f"prerequisite {root} {self.states[root].status.value}"
-            self._finish_task(skipped, TaskStatus.SKIPPED, reason=reason, blocked_by=root)
+            data: dict[str, Any] = {"reason": reason, "blocked_by": root}
+            if "no_action" in self.states[root].extra and self._has_no_action(skipped):
+                # Nothing to run here either: as for its prerequisite, that is no failure.
+                self.states[skipped].extra["no_action"] = True
+                data["no_action"] = True
+            self._finish_task(skipped, TaskStatus.SKIPPED, **data)
         if not ok and status is not TaskStatus.CANCELLED and self.settings.fail_fast:
             self._stop_reason = f"not started: fail-fast after {task_id} {status.value}"
 
@@ -397,6 +402,11 @@ class Scheduler:
             counts[st.value] = counts.get(st.value, 0) + 1
         self._emit(EventKind.RUN_FINISHED, status=final.value, counts=counts)
         return final
+
+    def _has_no_action(self, task_id: str) -> bool:
+        """Whether the no-action policy would skip this task (it has nothing to run)."""
+        executor, final, _ = self._policy_outcome(self.tasks[task_id])
+        return executor is None and final is TaskStatus.SKIPPED
 
     def _counts_as_failure(self, state: TaskState) -> bool:
         if state.status in _FAILED:
