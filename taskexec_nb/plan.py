@@ -39,6 +39,8 @@ class ExecutionPlan:
         diagnostics: Sequence[Diagnostic] = (),
     ) -> None:
         self.taskfile = taskfile
+        # The file as this plan last saw it: as loaded, then as its own runs ticked it.
+        self.file_digest = taskfile.digest
         self.mode = mode
         self.profile: str | None = None  # the config profile it was loaded with
         self.diagnostics = tuple(diagnostics)
@@ -211,7 +213,7 @@ class ExecutionPlan:
         if isinstance(only, str):
             only = [s for s in only.split(",") if s.strip()]
         selection = select_tasks(self, only, from_task, until)
-        handle = RunHandle(
+        return RunHandle(
             self,
             chosen,
             selection=selection,
@@ -220,12 +222,6 @@ class ExecutionPlan:
             observers=observers,
             config=config,
         )
-        for key in callables or {}:
-            if not any(_registers(key, task) for task in self.tasks):
-                handle.notices.append(
-                    f"callables: {key!r} matches no task ID, story or ID pattern in {self.path}"
-                )
-        return handle
 
     def run(
         self,
@@ -482,13 +478,6 @@ class ReadyTracker:
     def is_active(self) -> bool:
         """Whether anything is ready, running or still waiting."""
         return bool(self._ready or self._active or self._waiting)
-
-
-def _registers(key: str, task: Task) -> bool:
-    """Whether a ``callables`` key (task ID, story or ID pattern) covers ``task``."""
-    import fnmatch
-
-    return key in (task.id, task.story) or fnmatch.fnmatchcase(task.id, key)
 
 
 def _strings(value: Any) -> bool:

@@ -146,7 +146,10 @@ class RunHandle:
         self._done = threading.Event()
         self._future: asyncio.Future[RunStatus] | None = None
         self.result: RunStatus | None = None
-        self.notices: list[str] = []
+        self.notices: list[str] = [
+            f"callables: {key!r} matches no task ID, story or ID pattern in {plan.path}"
+            for key in self.registry.callables.unmatched(plan.tasks)
+        ]
         self.selection: list[str] = []
         self._to_tick: list[str] = []
 
@@ -297,13 +300,13 @@ class RunHandle:
         self._loop = asyncio.get_running_loop()
         store = StateStore(self.store_path)
         reaper: Reaper | None = None
+        writer: CheckboxWriter | None = None
         try:
             self._sweep(store)
             attempts_before = self._prepare(store)
             reaper = Reaper(self.settings.kill_grace)
-            writer = None
-            if self.settings.writeback and self.plan.taskfile.digest:
-                writer = CheckboxWriter(Path(self.plan.path), self.plan.taskfile.digest)
+            if self.settings.writeback and self.plan.file_digest:
+                writer = CheckboxWriter(Path(self.plan.path), self.plan.file_digest)
                 for task_id in self._to_tick:  # completed before a kill that beat the tick
                     task = self.plan[task_id]
                     if task.form.value == "checkbox":
@@ -340,6 +343,8 @@ class RunHandle:
             self.result = await self._scheduler.run()
             return self.result
         finally:
+            if writer is not None:  # the plan's next run accepts this run's own ticks
+                self.plan.file_digest = writer.expected
             if reaper is not None:
                 reaper.close()
             store.close()

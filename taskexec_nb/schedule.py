@@ -136,7 +136,8 @@ class Scheduler:
         self._stop_reason: str | None = None
         self._wake: asyncio.Event | None = None
         self._cancel_event: asyncio.Event | None = None
-        self._unpaused: asyncio.Event | None = None
+        self._unpaused = asyncio.Event()  # set while not paused: retries wait on it
+        self._unpaused.set()
         self._in_use: dict[str, float] = {}
         self._base_masker: Masker | None = None
         self._workers = 0
@@ -167,8 +168,7 @@ class Scheduler:
         if not self._paused:
             self._paused = True
             self._paused_since = asyncio.get_running_loop().time()
-            if self._unpaused is not None:
-                self._unpaused.clear()
+            self._unpaused.clear()
         if suspend:
             for task_id, control in self._controls.items():
                 control.suspend()
@@ -183,8 +183,7 @@ class Scheduler:
             return
         self._paused = False
         self._paused_total += asyncio.get_running_loop().time() - self._paused_since
-        if self._unpaused is not None:
-            self._unpaused.set()
+        self._unpaused.set()
         for task_id, control in self._controls.items():
             if control.suspended:
                 control.resume()
@@ -220,9 +219,6 @@ class Scheduler:
         """Run to the end; return the run's final status."""
         self._wake = asyncio.Event()
         self._cancel_event = asyncio.Event()
-        self._unpaused = asyncio.Event()
-        if not self._paused:
-            self._unpaused.set()
         tracker = self.plan.tracker(self.selection)
         self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))
         ready: list[str] = []
@@ -470,9 +466,7 @@ class Scheduler:
             assert self._cancel_event is not None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._cancel_event.wait(), delay)
-            if self._paused and not self._cancelled:  # no new attempt starts while paused
-                assert self._unpaused is not None
-                await self._unpaused.wait()
+            await self._unpaused.wait()  # no new attempt starts while paused (cancel resumes)
             if self._cancelled:
                 self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED

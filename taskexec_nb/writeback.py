@@ -84,8 +84,7 @@ class CheckboxWriter:
             data = self.path.read_bytes()
         except OSError as exc:
             return f"{self.path}: cannot read to tick {task_id}: {exc.strerror or exc}"
-        current = digest(data)
-        if current != self.expected and not _ticked_from(current, self.expected):
+        if digest(data) != self.expected:
             return (
                 f"{self.path} changed on disk since it was loaded; {task_id} was not ticked "
                 "(nothing was overwritten): reload the file or tick it by hand"
@@ -93,37 +92,13 @@ class CheckboxWriter:
         new = tick(data, line, task_id)
         if new is None:
             return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
-        self.expected = current
         if new != data:
             try:
                 _atomic_write(self.path, new)
             except OSError as exc:
                 return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
-            self.expected = digest(new)
-            if len(_TICKED) > _TICKED_MAX:
-                _TICKED.clear()
-            _TICKED[self.expected] = current
+        self.expected = digest(new)
         return None
-
-
-_TICKED: dict[str, str] = {}
-"""Digest of a file we ticked -> digest of what it was before (this process's own writes)."""
-_TICKED_MAX = 10_000
-
-
-def _ticked_from(current: str, origin: str) -> bool:
-    """Whether ``current`` is ``origin`` with boxes ticked by this process, nothing else.
-
-    A plan loaded once and run again (a resume from a notebook) finds its file
-    changed by its own earlier ticks; only an edit from elsewhere is a conflict.
-    """
-    seen = set()
-    while current in _TICKED and current not in seen:
-        seen.add(current)
-        current = _TICKED[current]
-        if current == origin:
-            return True
-    return False
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

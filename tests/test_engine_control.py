@@ -10,8 +10,10 @@ wrong kind that failed deep inside.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,19 @@ from test_engine import (
 import taskexec_nb
 from taskexec_nb import UsageError
 from taskexec_nb.events import RunStatus
+
+
+@contextlib.asynccontextmanager
+async def running(plan: Any, **settings: Any) -> AsyncIterator[Any]:
+    """A started run, cancelled and awaited on the way out if a check failed midway."""
+    handle = await plan.arun(**settings)
+    try:
+        yield handle
+    finally:
+        if not handle.done:
+            handle.cancel()
+            await handle.wait()
+
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="checks processes through /proc (Linux only)"
@@ -93,8 +108,7 @@ def test_a_plain_pause_does_not_stop_the_timeout_of_a_task_that_keeps_running(
     plan = taskexec_nb.load(write(tmp_path, text))
 
     async def main() -> None:
-        handle = await plan.arun(state_dir=tmp_path / "state", kill_grace=0.5)
-        try:
+        async with running(plan, state_dir=tmp_path / "state", kill_grace=0.5) as handle:
             pid = await aread_pid(tmp_path / "t.pid")
             handle.pause()  # no suspend: the process goes on running, so its clock does too
             assert proc_state(pid) in ("S", "R")
@@ -102,10 +116,6 @@ def test_a_plain_pause_does_not_stop_the_timeout_of_a_task_that_keeps_running(
             assert handle.paused
             handle.resume()
             assert await handle.wait() is RunStatus.FAILED
-        finally:
-            if not handle.done:
-                handle.cancel()
-                await handle.wait()
 
     run_async(main)
 
@@ -115,8 +125,7 @@ def test_pausing_a_paused_run_with_suspend_suspends_its_tasks(tmp_path: Path) ->
     plan = taskexec_nb.load(write(tmp_path, f"- [ ] T001 Loop\n{loop}"))
 
     async def main() -> None:
-        handle = await plan.arun(state_dir=tmp_path / "state")
-        try:
+        async with running(plan, state_dir=tmp_path / "state") as handle:
             pid = await aread_pid(tmp_path / "loop.pid")
             handle.pause()
             await asyncio.sleep(0.1)
@@ -127,10 +136,6 @@ def test_pausing_a_paused_run_with_suspend_suspends_its_tasks(tmp_path: Path) ->
             handle.resume()
             await until(lambda: proc_state(pid) in ("S", "R", None), 2.0)
             assert await handle.wait() is RunStatus.COMPLETED
-        finally:
-            if not handle.done:
-                handle.cancel()
-                await handle.wait()
 
     run_async(main)
 
@@ -145,8 +150,7 @@ def test_no_retry_starts_while_the_run_is_paused(tmp_path: Path) -> None:
         return len(attempts.read_text().splitlines()) if attempts.exists() else 0
 
     async def main() -> None:
-        handle = await plan.arun(state_dir=tmp_path / "state")
-        try:
+        async with running(plan, state_dir=tmp_path / "state") as handle:
             await until(lambda: count() >= 1)
             handle.pause()
             await asyncio.sleep(0.8)  # several backoffs long
@@ -154,10 +158,6 @@ def test_no_retry_starts_while_the_run_is_paused(tmp_path: Path) -> None:
             assert statuses(handle)["T001"] == "queued"
             handle.resume()
             assert await handle.wait() is RunStatus.FAILED
-        finally:
-            if not handle.done:
-                handle.cancel()
-                await handle.wait()
 
     run_async(main)
     assert count() == 3

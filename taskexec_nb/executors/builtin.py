@@ -11,7 +11,7 @@ import shutil
 import string
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from taskexec_nb.events import TaskStatus
@@ -255,9 +255,14 @@ class CallableExecutor:
         if task.story and task.story in self.functions:
             return self.functions[task.story]
         for pattern, fn in self.functions.items():
-            if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(task.id, pattern):
+            if covers(pattern, task):
                 return fn
         return None
+
+    def unmatched(self, tasks: Iterable[Task]) -> list[str]:
+        """Registered keys that cover none of ``tasks`` (most likely typos)."""
+        tasks = list(tasks)
+        return [key for key in self.functions if not any(covers(key, t) for t in tasks)]
 
     def find(self, task: Task) -> TaskFunction | None:
         """The registered callable, else the one a ``callable=`` annotation names."""
@@ -327,6 +332,13 @@ class CallableExecutor:
         if result is False:
             return Outcome(TaskStatus.FAILED, error="the callable returned False")
         return Outcome(TaskStatus.COMPLETED)
+
+
+def covers(key: str, task: Task) -> bool:
+    """Whether a ``callables`` key names ``task``: its ID, its story or a pattern of IDs."""
+    if key in (task.id, task.story):
+        return True
+    return any(c in key for c in "*?[") and fnmatch.fnmatchcase(task.id, key)
 
 
 def _log(ctx: AttemptContext, text: str) -> None:
