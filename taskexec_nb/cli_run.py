@@ -70,7 +70,9 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     )
     run.add_argument("--from", dest="from_task", metavar="TASK", help="start at this task")
     run.add_argument("--until", metavar="TASK", help="stop after this task")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="default task timeout")
+    run.add_argument(
+        "--timeout", type=_duration, metavar="TIME", help="default task timeout: 90, 90s, 5m, 1h30m"
+    )
     run.add_argument("--retries", type=int, metavar="N", help="default retries after a failure")
     run.add_argument(
         "--resource",
@@ -164,17 +166,45 @@ def _agent_command(text: str | None) -> list[str] | None:
         raise UsageError(f"--agent-command: {exc}") from None
 
 
+def _tasks_file(name: str) -> None:
+    """Refuse a tasks.md argument that is not a regular file, saying what it is."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(name).st_mode
+    except FileNotFoundError:
+        broken = " (a broken symbolic link)" if os.path.islink(name) else ""
+        raise UsageError(f"{name}: no such file{broken}") from None
+    except OSError as exc:  # e.g. a symlink loop, a permission
+        raise UsageError(f"{name}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{name}: is a folder; give the tasks.md file in it")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{name}: not a regular file (a tasks.md is read, then ticked in place)")
+
+
+def _duration(text: str) -> float:
+    """``--timeout`` values: seconds or units (90, 90s, 5m, 1h30m)."""
+    from taskexec_nb.annotations import AnnotationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except AnnotationError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}: {exc.hint}") from None
+
+
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec run``."""
     import taskexec_nb
     from taskexec_nb.config import resolve
-    from taskexec_nb.runner import RunHandle, select_tasks, state_dir_for
-    from taskexec_nb.store import StateStore
+    from taskexec_nb.runner import RunHandle, find_run, select_tasks
     from taskexec_nb.terminal import TerminalView
 
-    if not Path(args.file).is_file():
-        raise UsageError(f"{args.file}: no such file")
-    only = [s for group in (args.only or []) for s in group.split(",") if s.strip()]
+    _tasks_file(args.file)
+    only = None
+    if args.only is not None:
+        only = [s for group in args.only for s in group.split(",")]
     arguments = {
         "mode": args.mode,
         "max_workers": args.max_workers,
@@ -186,7 +216,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         "agent_command": _agent_command(args.agent_command),
         "writeback": False if args.no_writeback else None,
         "state_dir": str(Path(args.state_dir).resolve()) if args.state_dir else None,
-        "only": only or None,
+        "only": only,
         "from_task": args.from_task,
         "until": args.until,
     }
@@ -194,44 +224,58 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     for warning in config.warnings:
         print(f"taskexec: warning: {warning}", file=sys.stderr)
     settings = config.settings
+    mode = config.mode
+    resume = None
+    if args.resume is not None:
+        given = [
+            f
+            for f, v in (("--only", only), ("--from", args.from_task), ("--until", args.until))
+            if v is not None
+        ]
+        if given:
+            raise UsageError(
+                f"--resume continues the run's own selection: leave out {', '.join(given)} "
+                "(or start a new run with them)"
+            )
+        state_dir = settings.state_dir or Path(args.file).resolve().parent / ".taskexec"
+        run = find_run(args.file, Path(state_dir), args.resume)
+        resume = run["run_id"]
+        if args.mode is not None and run["mode"] and args.mode != run["mode"]:
+            raise UsageError(
+                f"--mode {args.mode}: run {resume} used --mode {run['mode']}; "
+                "a resume keeps its run's mode (leave --mode out)"
+            )
+        mode = run["mode"] or mode  # the run's mode, whatever the config says now
     try:
-        plan = taskexec_nb.load(args.file, mode=config.mode)
+        plan = taskexec_nb.load(args.file, mode=mode)
     except ValidationError as exc:
         for d in exc.diagnostics:
             print(d.format(), file=sys.stderr)
         return EXIT_USAGE
     for d in plan.diagnostics:
         print(d.format(), file=sys.stderr)
-    selection = select_tasks(plan, config.only, config.from_task, config.until)
-    resume = None
-    if args.resume is not None:
-        store = StateStore(state_dir_for(plan, settings) / "state.db")
-        try:
-            resume = args.resume or store.latest_run(str(Path(plan.path).resolve()))
-            if resume is None:
-                raise UsageError(f"--resume: no earlier run of {plan.path} in {store.path}")
-            store.run(resume)
-        finally:
-            store.close()
-    if args.dry_run:
-        return _dry_run(plan, selection, settings, out)
-    view = TerminalView(sys.stderr, len(selection), verbose=args.verbose)
+    selection = None
+    if resume is None:
+        selection = select_tasks(plan, config.only, config.from_task, config.until)
+    view = TerminalView(sys.stderr, len(selection or ()), verbose=args.verbose)
     handle = RunHandle(
         plan, settings, selection=selection, resume=resume, observers=[view], config=config
     )
+    if args.dry_run:
+        return _dry_run(plan, handle, out)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         handle.run_blocking()
     except KeyboardInterrupt:
         print(
-            f"interrupted; resume with: taskexec run {args.file} --resume {handle.run_id}",
+            f"interrupted; resume with: taskexec run {shlex.quote(args.file)} "
+            f"--resume {handle.run_id}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
-    view.total = len(handle.selection)
     print(f"state: {handle.store_path}  logs: {handle.log_dir}", file=out)
     from taskexec_nb.events import RunStatus
 
@@ -246,17 +290,20 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _dry_run(plan: Any, selection: list[str], settings: Any, out: TextIO) -> int:
+def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
+    selection = handle.preview()
+    settings = handle.settings
     chosen = set(selection)
+    for note in handle.notices:
+        print(f"taskexec: note: {note}", file=sys.stderr)
+    what = f"resume of run {handle.run_id}" if handle.resumed else "dry run"
     print(
-        f"dry run: {len(selection)} task(s) would run with max_workers={settings.max_workers}, "
+        f"{what}: {len(selection)} task(s) would run with max_workers={settings.max_workers}, "
         f"no_action={settings.effective_no_action}",
         file=out,
     )
-    for i, wave in enumerate(plan.waves):
-        ids = [t for t in wave if t in chosen]
-        if not ids:
-            continue
+    waves = [[t for t in wave if t in chosen] for wave in plan.waves]
+    for i, ids in enumerate(w for w in waves if w):
         print(f"wave {i}:", file=out)
         for tid in ids:
             task = plan[tid]

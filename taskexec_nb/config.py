@@ -309,7 +309,10 @@ def find_config(start: str | Path) -> ConfigFile | None:
     Raises:
         ConfigError: If a candidate file is not valid TOML.
     """
-    here = Path(start).resolve()
+    try:
+        here = Path(start).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: search from where it was named
+        here = Path(os.path.abspath(start))
     folder = here if here.is_dir() else here.parent
     for candidate in (folder, *folder.parents):
         own = candidate / CONFIG_FILE

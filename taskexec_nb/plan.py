@@ -7,6 +7,7 @@ protocol the scheduler drives.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -111,6 +112,29 @@ class ExecutionPlan:
         """IDs of pending tasks (not checked, not cancelled), in file order."""
         return tuple(t.id for t in self.tasks if t.state is TaskState.PENDING)
 
+    def note_ticked(self, task_ids: Iterable[str], file_digest: str) -> None:
+        """Record what a run of this plan wrote: ticked boxes, and the file's new digest.
+
+        The ticked tasks become done here as in the file, so a later run of the same
+        plan (as in a notebook) does not run them again.
+
+        Args:
+            task_ids: Tasks whose boxes were ticked.
+            file_digest: Digest of the file after the ticks.
+        """
+        self.file_digest = file_digest
+        done = {
+            tid: dataclasses.replace(self._tasks[tid], state=TaskState.DONE)
+            for tid in task_ids
+            if tid in self._tasks and self._tasks[tid].state is TaskState.PENDING
+        }
+        if not done:
+            return
+        self._tasks.update(done)
+        tasks = tuple(done.get(t.id, t) for t in self.taskfile.tasks)
+        self.taskfile = dataclasses.replace(self.taskfile, tasks=tasks)
+        self._levels = self._compute_levels()
+
     # -- order
     def topological_order(self) -> list[str]:
         """All task IDs, each after everything it waits for; ties in file order."""
@@ -181,14 +205,17 @@ class ExecutionPlan:
         only: Any,
         from_task: str | None,
         until: str | None,
-        resume: str | None,
+        resume: str | bool | None,
         callables: Any,
         observers: Any,
         profile: str | None,
         overrides: dict[str, Any],
     ) -> Any:
-        from taskexec_nb.runner import RunHandle, select_tasks
+        from taskexec_nb.runner import API_NAMES, RunHandle, select_tasks
 
+        given = (only, from_task, until)
+        if not (resume is None or isinstance(resume, (str, bool))):
+            raise UsageError(f"resume must be a run ID, True (the latest run) or None: {resume!r}")
         if isinstance(only, Iterable) and not isinstance(only, str):
             only = list(only)  # a generator is read once: here, not by the check below
         if isinstance(observers, Iterable):
@@ -212,12 +239,24 @@ class ExecutionPlan:
             until = config.until if until is None else until
         if isinstance(only, str):
             only = [s for s in only.split(",") if s.strip()]
-        selection = select_tasks(self, only, from_task, until)
+        run_id = None
+        selection = None
+        if resume is not None and resume is not False:
+            if any(v is not None for v in given):
+                raise UsageError(
+                    "resume= continues the run's own selection: leave out only=, from_task= "
+                    "and until= (or start a new run with them)"
+                )
+            from taskexec_nb.runner import find_run, state_dir_for
+
+            run_id = find_run(self.path, state_dir_for(self, chosen), resume)["run_id"]
+        else:
+            selection = select_tasks(self, only, from_task, until, names=API_NAMES)
         return RunHandle(
             self,
             chosen,
             selection=selection,
-            resume=resume,
+            resume=run_id,
             callables=callables,
             observers=observers,
             config=config,
@@ -230,7 +269,7 @@ class ExecutionPlan:
         only: Any = None,
         from_task: str | None = None,
         until: str | None = None,
-        resume: str | None = None,
+        resume: str | bool | None = None,
         callables: Any = None,
         observers: Any = (),
         profile: str | None = None,
@@ -245,7 +284,9 @@ class ExecutionPlan:
             only: Task IDs, stories (``US1``) or phases (``phase:3``) to run.
             from_task: Start at this task.
             until: Stop after this task.
-            resume: ID of an earlier run to continue: its completed tasks are not run again.
+            resume: An earlier run to continue, by ID, or ``True`` (or ``"latest"``) for
+                this file's newest run: its own selection runs, less what it completed.
+                A run still going, of another file or another mode is refused.
             callables: Python functions by task ID, story or ID pattern.
             observers: Extra event observers.
             profile: Config profile to use (default: the one the plan was loaded with).
@@ -270,7 +311,7 @@ class ExecutionPlan:
         only: Any = None,
         from_task: str | None = None,
         until: str | None = None,
-        resume: str | None = None,
+        resume: str | bool | None = None,
         callables: Any = None,
         observers: Any = (),
         profile: str | None = None,

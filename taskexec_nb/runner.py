@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
@@ -25,7 +25,7 @@ from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import StateStore, runner_alive
+from taskexec_nb.store import StateStore, TaskRecord, runner_alive
 from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
@@ -57,49 +57,166 @@ def state_dir_for(plan: ExecutionPlan, settings: RunSettings) -> Path:
     return settings.state_dir or Path(plan.path).resolve().parent / ".taskexec"
 
 
+CLI_NAMES = {"only": "--only", "from_task": "--from", "until": "--until"}
+"""How selection errors name the selectors, by default."""
+API_NAMES = {"only": "only=", "from_task": "from_task=", "until": "until="}
+"""How selection errors name the selectors of :meth:`ExecutionPlan.run`."""
+
+
 def select_tasks(
     plan: ExecutionPlan,
     only: Iterable[str] | None = None,
     from_task: str | None = None,
     until: str | None = None,
+    *,
+    names: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The pending tasks to run, in plan order.
 
+    Every selector is a task ID, a story tag (``US1``) or a phase (``phase:3``).
+
     Args:
         plan: The plan.
-        only: Task IDs, story tags (``US1``) or phases (``phase:3``) to keep.
-        from_task: Start at this task (in run order), skipping the ones before.
-        until: Stop after this task (in run order).
+        only: Selectors to keep; None keeps every pending task.
+        from_task: Start at this task (for a story or phase: its first task in run order).
+        until: Stop after this task (for a story or phase: its last task in run order).
+        names: How errors name ``only``, ``from_task`` and ``until`` (default: the
+            CLI's ``--only``, ``--from`` and ``--until``).
 
     Returns:
         Task IDs.
 
     Raises:
-        UsageError: For a selector that matches nothing, with the closest task ID.
+        UsageError: For a selector that matches nothing (with the closest task ID), an
+            empty ``only``, or a ``from_task`` that comes after ``until``.
     """
+    name = {**CLI_NAMES, **(names or {})}
     order = [t for t in plan.topological_order() if plan[t].state is TaskState.PENDING]
-    for name, ref in (("--from", from_task), ("--until", until)):
-        if ref is not None:
-            plan[ref]  # raises UsageError naming an unknown task
-            if ref not in order:
-                raise UsageError(f"{name} {ref}: the task is not pending (done or cancelled)")
+    position = {t: i for i, t in enumerate(order)}
+    start, stop = 0, len(order) - 1
     if from_task is not None:
-        order = order[order.index(from_task) :]
-    if until is not None and until in order:
-        order = order[: order.index(until) + 1]
-    if only:
+        hits = _pending_matches(plan, name["from_task"], from_task, position)
+        start = min(position[t] for t in hits)
+    if until is not None:
+        stop = max(position[t] for t in _pending_matches(plan, name["until"], until, position))
+    if start > stop:
+        raise UsageError(
+            f"{_said(name['from_task'], from_task)} comes after "
+            f"{_said(name['until'], until)} in run order "
+            f"({order[start]} runs after {order[stop]}): nothing would run"
+        )
+    order = order[start : stop + 1]
+    if only is not None:
+        selectors = [sel.strip() for sel in only]
+        if not any(selectors):
+            raise UsageError(
+                f"{name['only']}: the selection is empty (leave it out to run every task)"
+            )
         wanted: set[str] = set()
-        for sel in only:
-            hits = _match(plan, sel.strip())
-            if not hits:
-                import difflib
-
-                close = difflib.get_close_matches(sel, [t.id for t in plan.tasks], n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                raise UsageError(f"--only {sel}: matches no task{hint}")
-            wanted |= hits
+        for sel in selectors:
+            if sel:
+                wanted |= _matches(plan, name["only"], sel)
         order = [t for t in order if t in wanted]
     return order
+
+
+def _matches(plan: ExecutionPlan, option: str, sel: str) -> set[str]:
+    """The tasks a selector names; UsageError naming the option if none."""
+    hits = _match(plan, sel)
+    if hits:
+        return hits
+    import difflib
+
+    names = [t.id for t in plan.tasks] + sorted({s for t in plan.tasks for s in t.stories})
+    close = difflib.get_close_matches(sel, names, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    kinds = "a task ID, a story such as US1 or a phase such as phase:3"
+    raise UsageError(f"{_said(option, sel)}: matches no task{hint}; give {kinds}")
+
+
+def _pending_matches(
+    plan: ExecutionPlan, option: str, sel: str, position: Mapping[str, int]
+) -> list[str]:
+    hits = [t for t in _matches(plan, option, sel.strip()) if t in position]
+    if not hits:
+        raise UsageError(f"{_said(option, sel)}: no pending task there (all done or cancelled)")
+    return hits
+
+
+def _said(option: str, value: str | None) -> str:
+    """An option as the user wrote it: ``--only US9`` or ``only='US9'``."""
+    return f"{option}{value!r}" if option.endswith("=") else f"{option} {value}"
+
+
+def find_run(tasks_file: str | Path, state_dir: Path, resume: str | bool) -> dict[str, Any]:
+    """The recorded run that a resume continues, checked to be resumable.
+
+    Args:
+        tasks_file: The tasks.md being run.
+        state_dir: Folder of the state store.
+        resume: A run ID; ``True``, ``""`` or ``"latest"`` for the newest run of this file.
+
+    Returns:
+        The run's row in the store.
+
+    Raises:
+        UsageError: If there is no store or no such run, the run is of another
+            file, or its runner is still running.
+    """
+    path = state_dir / "state.db"
+    target = str(Path(tasks_file).resolve())
+    if not path.is_file():
+        raise UsageError(f"resume: no earlier run of {tasks_file}: no state store at {path}")
+    from taskexec_nb.store import StoreError
+
+    store = StateStore(path)
+    try:
+        run_id = store.latest_run(target) if resume in (True, "", "latest") else str(resume)
+        if run_id is None:
+            raise UsageError(f"resume: no earlier run of {tasks_file} in {path}")
+        try:
+            run = store.run(run_id)
+        except StoreError as exc:
+            raise UsageError(f"resume: {exc}") from None
+    finally:
+        store.close()
+    check_resumable(run, target)
+    return run
+
+
+def check_resumable(run: Mapping[str, Any], tasks_file: str, mode: str | None = None) -> None:
+    """Refuse to resume a run of another file, of another mode, or one still running.
+
+    Args:
+        run: The run's row in the store.
+        tasks_file: The resolved path of the tasks.md being run.
+        mode: The plan's dependency mode (None: not checked).
+
+    Raises:
+        UsageError: Naming the reason.
+    """
+    run_id = run["run_id"]
+    if run["tasks_file"] != tasks_file:
+        raise UsageError(
+            f"resume: run {run_id} ran {run['tasks_file']}, not {tasks_file}; "
+            "resume it with that file, or leave the run ID out for this file's latest run"
+        )
+    if mode is not None and run["mode"] and run["mode"] != mode:
+        raise UsageError(
+            f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
+            f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)"
+        )
+    active = run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
+    if active and runner_alive(run["pid"]):
+        raise UsageError(still_running(run_id, run["pid"]))
+
+
+def still_running(run_id: str, pid: int | None) -> str:
+    """The message for a resume of a run whose runner is alive."""
+    return (
+        f"resume: run {run_id} is still running (runner pid {pid}); wait for it to end, or "
+        f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice"
+    )
 
 
 def _match(plan: ExecutionPlan, sel: str) -> set[str]:
@@ -109,6 +226,13 @@ def _match(plan: ExecutionPlan, sel: str) -> set[str]:
     if sel in plan:
         return {sel}
     return {t.id for t in plan.tasks if sel in t.stories}
+
+
+class _Choice(NamedTuple):
+    selection: list[str]
+    attempts_before: dict[str, int]
+    to_tick: list[str]
+    notices: list[str]
 
 
 class RunHandle:
@@ -343,8 +467,8 @@ class RunHandle:
             self.result = await self._scheduler.run()
             return self.result
         finally:
-            if writer is not None:  # the plan's next run accepts this run's own ticks
-                self.plan.file_digest = writer.expected
+            if writer is not None:  # the plan's next run skips these and accepts the file
+                self.plan.note_ticked(writer.ticked, writer.expected)
             if reaper is not None:
                 reaper.close()
             store.close()
@@ -366,37 +490,12 @@ class RunHandle:
                 store.mark_interrupted(run["run_id"])
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
-        selection = list(self._selection_arg) if self._selection_arg is not None else None
-        if selection is None:
-            selection = select_tasks(self.plan)
-        check_resources(self.plan, selection, self.settings)
-        for override in self.settings.overrides:
-            if not any(override.matches(t) for t in self.plan.tasks):
-                self.notices.append(
-                    f"{override.source}: this [[overrides]] entry matches no task in "
-                    f"{self.plan.path}"
-                )
+        run = self._resumed_run(store)
+        choice = self._choose(run, store.task_records(self.run_id) if run else {})
+        self.notices.extend(choice.notices)
+        self._to_tick = choice.to_tick
+        self.selection = selection = choice.selection
         rows = []
-        attempts_before: dict[str, int] = {}
-        if self.resumed:
-            previous = store.task_records(self.run_id)
-            store.run(self.run_id)  # raises StoreError for an unknown run
-            keep = []
-            for task_id in selection:
-                rec = previous.get(task_id)
-                digest = task_hash(self.plan[task_id])
-                if rec is not None:
-                    attempts_before[task_id] = rec.attempt
-                if rec is not None and rec.status == TaskStatus.COMPLETED.value:
-                    if rec.def_hash == digest:
-                        self._to_tick.append(task_id)  # done, but the box may not be ticked yet
-                        continue
-                    self.notices.append(
-                        f"{task_id} changed since run {self.run_id} completed it: it runs again"
-                    )
-                keep.append(task_id)
-            selection = keep
-        self.selection = selection
         for task_id in selection:
             task = self.plan[task_id]
             rows.append(
@@ -418,8 +517,9 @@ class RunHandle:
                 "mode": self.config.mode,
                 "sources": dict(self.config.sources),
             }
-        if self.resumed:
-            store.reopen_run(self.run_id, settings, rows)
+        if run is not None:
+            if not store.reopen_run(self.run_id, settings, rows):  # another runner took it
+                raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
         else:
             store.create_run(
                 self.run_id,
@@ -430,7 +530,119 @@ class RunHandle:
                 rows,
             )
         self._prune_logs(store)
-        return attempts_before
+        return choice.attempts_before
+
+    def _resumed_run(self, store: StateStore) -> dict[str, Any] | None:
+        """The run being resumed, checked (None for a new run)."""
+        if not self.resumed:
+            return None
+        from taskexec_nb.store import StoreError
+
+        try:
+            run = store.run(self.run_id)
+        except StoreError as exc:
+            raise UsageError(f"resume: {exc}") from None
+        check_resumable(run, str(Path(self.plan.path).resolve()), self.plan.mode.value)
+        return run
+
+    def preview(self) -> list[str]:
+        """What starting this run would run, without running or recording anything.
+
+        The same checks as a start apply (resumable run, resources), and the
+        notices a start would give are added to :attr:`notices`.
+
+        Returns:
+            The task IDs, in run order.
+
+        Raises:
+            UsageError: Where a start would fail.
+        """
+        run: dict[str, Any] | None = None
+        previous: dict[str, TaskRecord] = {}
+        if self.resumed:
+            if not self.store_path.is_file():
+                raise UsageError(f"resume: no state store at {self.store_path}")
+            store = StateStore(self.store_path)
+            try:
+                run = self._resumed_run(store)
+                previous = store.task_records(self.run_id)
+            finally:
+                store.close()
+        choice = self._choose(run, previous)
+        self.notices.extend(n for n in choice.notices if n not in self.notices)
+        return choice.selection
+
+    def _choose(self, run: Mapping[str, Any] | None, previous: Mapping[str, TaskRecord]) -> _Choice:
+        """The tasks to run: the selection given, a resumed run's own, or every pending one.
+
+        A resumed run leaves out what it completed (unless the task changed since).
+        """
+        notices: list[str] = []
+        if self._selection_arg is not None:
+            selection = list(self._selection_arg)
+        elif run is not None:
+            selection = self._stored_selection(run, previous, notices)
+        else:
+            selection = select_tasks(self.plan)
+        check_resources(self.plan, selection, self.settings)
+        for override in self.settings.overrides:
+            if not any(override.matches(t) for t in self.plan.tasks):
+                notices.append(
+                    f"{override.source}: this [[overrides]] entry matches no task in "
+                    f"{self.plan.path}"
+                )
+        attempts_before: dict[str, int] = {}
+        to_tick: list[str] = []
+        if run is not None:
+            keep = []
+            for task_id in selection:
+                rec = previous.get(task_id)
+                digest = task_hash(self.plan[task_id])
+                if rec is not None:
+                    attempts_before[task_id] = rec.attempt
+                if rec is not None and rec.status == TaskStatus.COMPLETED.value:
+                    if rec.def_hash == digest:
+                        to_tick.append(task_id)  # done, but the box may not be ticked yet
+                        continue
+                    notices.append(
+                        f"{task_id} changed since run {self.run_id} completed it: it runs again"
+                    )
+                keep.append(task_id)
+            selection = keep
+        headings = [t for t in selection if self.plan[t].form.value != "checkbox"]
+        if headings and self.settings.writeback:
+            more = len(headings) - 5
+            shown = ", ".join(headings[:5]) + (f" and {more} more" if more > 0 else "")
+            notices.append(
+                f"{shown}: written as headings, not checkboxes, in {self.plan.path}, so "
+                "nothing is ticked for them; their results are in the state store"
+            )
+        return _Choice(selection, attempts_before, to_tick, notices)
+
+    def _stored_selection(
+        self, run: Mapping[str, Any], previous: Mapping[str, TaskRecord], notices: list[str]
+    ) -> list[str]:
+        """A resumed run's own selection, less tasks gone from the file or done by hand."""
+        stored = json.loads(run["selection"] or "[]")
+        gone = [t for t in stored if t not in self.plan]
+        if gone:
+            notices.append(
+                f"run {self.run_id} selected {', '.join(gone)}, no longer in {self.plan.path}"
+            )
+        selection = []
+        for task_id in stored:
+            if task_id not in self.plan:
+                continue
+            if self.plan[task_id].state is TaskState.PENDING:
+                selection.append(task_id)
+                continue
+            rec = previous.get(task_id)
+            if rec is None or rec.status != TaskStatus.COMPLETED.value:
+                notices.append(
+                    f"{task_id} is marked {self.plan[task_id].state.value} in {self.plan.path} "
+                    f"since run {self.run_id} started: not run"
+                )
+        return selection
 
     def _prune_logs(self, store: StateStore) -> None:
         """Remove the log folders of all but the newest ``log_retention`` runs."""

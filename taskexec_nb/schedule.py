@@ -64,7 +64,8 @@ def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: Run
                 where = f"{plan.path}:{task.params.line or task.line}"
                 problems.append(
                     f"{where}: {task_id} needs {name}={amount:g} but the run has "
-                    f"{name}={have:g} (set resources, e.g. --resource {name}={amount:g})"
+                    f"{name}={have:g} (set resources: --resource {name}={amount:g}, "
+                    f"or resources={{{name!r}: {amount:g}}})"
                 )
     if problems:
         raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
@@ -573,6 +574,8 @@ class Scheduler:
             data["log_path"] = self._written_log(state)
         elif "reason" in data:
             state.error = data["reason"]
+        if status in _FAILED and self._allows_failure(self.tasks[task_id]):
+            data["allowed"] = True  # allow_failure: the run does not fail for it
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
         self._unsaved.add(task_id)
         if self._unsaved_since is None:

@@ -243,15 +243,29 @@ class StateStore:
 
     def reopen_run(
         self, run_id: str, settings: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]]
-    ) -> None:
-        """Mark a run as running again (resume); reset unfinished tasks to pending."""
+    ) -> bool:
+        """Mark a run as running again (resume); reset unfinished tasks to pending.
+
+        Returns:
+            False, changing nothing, if the run is marked running or paused (another
+            runner has it: the check and the claim are one write).
+        """
         with self._write(durable=True) as db:
-            db.execute(
+            claimed = db.execute(
                 "UPDATE runs SET status = ?, finished = NULL, pid = ?, settings = ?"
-                " WHERE run_id = ?",
-                (RunStatus.RUNNING.value, os.getpid(), json.dumps(settings, default=str), run_id),
-            )
-            db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
+                " WHERE run_id = ? AND status NOT IN (?, ?)",
+                (
+                    RunStatus.RUNNING.value,
+                    os.getpid(),
+                    json.dumps(settings, default=str),
+                    run_id,
+                    RunStatus.RUNNING.value,
+                    RunStatus.PAUSED.value,
+                ),
+            ).rowcount
+            if claimed:
+                db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
+        return bool(claimed)
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
         """Remember an attempt's process group at once (a resume ends it if it outlives us)."""

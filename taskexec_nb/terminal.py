@@ -8,6 +8,7 @@ permanent lines as they happen.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TextIO
@@ -21,6 +22,14 @@ _MARK = {
     TaskStatus.SKIPPED.value: "skipped",
     TaskStatus.CANCELLED.value: "cancelled",
 }
+_ALLOWED = ":allowed"  # suffix of the count key of a failure under allow_failure
+
+
+def _mark(key: str) -> str:
+    """How a count key reads: ``failed:allowed`` is ``failed (allowed)``."""
+    if key.endswith(_ALLOWED):
+        return key[: -len(_ALLOWED)].replace("_", " ") + " (allowed)"
+    return _MARK.get(key, key)
 
 
 class TerminalView:
@@ -63,6 +72,7 @@ class TerminalView:
         lines: list[str] = []
         with self._lock:
             if kind is EventKind.RUN_STARTED:
+                self.total = int(event.data.get("tasks", self.total))
                 lines.append(f"run {event.run_id}: {self.total} task(s)")
                 if self.live:
                     self._start_thread()
@@ -79,7 +89,8 @@ class TerminalView:
                 )
             elif kind is EventKind.TASK_FINISHED and event.task_id and event.status:
                 self.running.pop(event.task_id, None)
-                self.counts[event.status] = self.counts.get(event.status, 0) + 1
+                key = event.status + (_ALLOWED if event.data.get("allowed") else "")
+                self.counts[key] = self.counts.get(key, 0) + 1
                 if self.verbose or event.status != TaskStatus.COMPLETED.value:
                     lines.append(self._finished_line(event))
             elif kind is EventKind.RUN_PAUSED:
@@ -100,7 +111,7 @@ class TerminalView:
 
     def _finished_line(self, event: Event) -> str:
         status = event.status or ""
-        mark = _MARK.get(status, status)
+        mark = _mark(status + (_ALLOWED if event.data.get("allowed") else ""))
         text = f"  {mark:<9} {event.task_id}"
         detail = event.data.get("error") or event.data.get("reason")
         if detail and status != TaskStatus.COMPLETED.value:
@@ -116,7 +127,7 @@ class TerminalView:
     def summary(self) -> str:
         """Counts by status, e.g. ``7/8 done: 7 ok, 1 FAILED``."""
         done = sum(self.counts.values())
-        parts = [f"{n} {_MARK.get(s, s)}" for s, n in sorted(self.counts.items())]
+        parts = [f"{n} {_mark(s)}" for s, n in sorted(self.counts.items())]
         return f"{done}/{self.total} finished" + (": " + ", ".join(parts) if parts else "")
 
     def status_line(self) -> str:
@@ -126,7 +137,20 @@ class TerminalView:
         shown = ", ".join(f"{tid} {now - t0:.0f}s" for tid, t0 in running[:4])
         more = f" +{len(running) - 4}" if len(running) > 4 else ""
         state = " [paused]" if self.paused else ""
-        return f"{self.summary()}{state} | running: {shown or '-'}{more}"
+        line = f"{self.summary()}{state} | running: {shown or '-'}{more}"
+        width = self.width() - 1  # never the last column: some terminals wrap there
+        return line if len(line) <= width else line[: max(0, width - 3)] + "..."
+
+    def width(self) -> int:
+        """Columns of the terminal (``$COLUMNS``, else the stream's, else 80)."""
+        try:
+            return max(20, int(os.environ["COLUMNS"]))
+        except (KeyError, ValueError):
+            pass
+        try:
+            return max(20, os.get_terminal_size(self.stream.fileno()).columns)
+        except (AttributeError, OSError, ValueError):
+            return 80
 
     def _print(self, lines: list[str]) -> None:
         if not lines:

@@ -73,6 +73,7 @@ class CheckboxWriter:
     def __init__(self, path: Path, expected_digest: str) -> None:
         self.path = path
         self.expected = expected_digest
+        self.ticked: list[str] = []  # tasks whose boxes this writer ticked (or found ticked)
 
     def tick(self, task_id: str, line: int) -> str | None:
         """Tick one task's box.
@@ -98,6 +99,7 @@ class CheckboxWriter:
             except OSError as exc:
                 return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
         self.expected = digest(new)
+        self.ticked.append(task_id)
         return None
 
 

@@ -1119,10 +1119,10 @@ def test_selection_runs_exactly_the_chosen_tasks(
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"only": "T0003"}, r"--only T0003: matches no task \(did you mean T003\?\)"),
-        ({"only": ["US1", "US9"]}, r"--only US9: matches no task"),
-        ({"from_task": "T0002"}, r"no task 'T0002'"),
-        ({"until": "T999"}, r"no task 'T999'"),
+        ({"only": "T0003"}, r"only='T0003': matches no task \(did you mean T003\?\)"),
+        ({"only": ["US1", "US9"]}, r"only='US9': matches no task"),
+        ({"from_task": "T0002"}, r"from_task='T0002': matches no task \(did you mean T002\?\)"),
+        ({"until": "T999"}, r"until='T999': matches no task"),
         ({"max_wrokers": 2}, r"'max_wrokers' \(did you mean 'max_workers'\?\)"),
     ],
 )

@@ -19,6 +19,7 @@ import pytest
 from conftest import group_members, md
 
 import taskexec_nb
+from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
 from taskexec_nb.store import SCHEMA_VERSION, StateStore, StoreError
 from taskexec_nb.writeback import CheckboxWriter, digest, line_span, tick
@@ -436,7 +437,7 @@ def test_store_lists_runs_newest_first_and_names_recent_runs(tmp_path: Path) -> 
         assert first.run_id in message and second.run_id in message
 
     # Resuming an unknown run fails the same way, before running anything.
-    with pytest.raises(StoreError, match="no-such-run") as info:
+    with pytest.raises(UsageError, match="resume: no run 'no-such-run'") as info:
         taskexec_nb.load(path).run(resume="no-such-run")
     assert second.run_id in str(info.value)
     assert (tmp_path / "effects.log").read_text().split() == ["T001", "T003"]

@@ -1,0 +1,397 @@
+"""Resuming and selecting through the CLI and the API: what a resume may continue, with what.
+
+Real runs on real files: a runner in a subprocess for "still running", the state
+store on disk for everything a resume reads back.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from conftest import md
+
+import taskexec_nb
+from taskexec_nb.cli import main
+from taskexec_nb.config import find_config
+from taskexec_nb.errors import UsageError
+from taskexec_nb.events import Event, EventKind
+from taskexec_nb.store import StateStore
+from taskexec_nb.terminal import TerminalView
+
+
+def counted(name: str, fail_unless: str | None = None) -> str:
+    """A bash block that appends the task's name to count.txt (and fails without a file)."""
+    gate = f"test -e {fail_unless} || exit 3\n  " if fail_unless else ""
+    return f"  ~~~bash\n  {gate}echo {name} >> count.txt\n  ~~~\n"
+
+
+TASKS = md(
+    "# Tasks\n\n## Phase 1: Setup\n\n"
+    f"- [ ] T001 First\n{counted('T001')}"
+    f"- [ ] T002 [US1] Second\n{counted('T002')}"
+    f"- [ ] T003 [US2] Third\n{counted('T003', fail_unless='fixed')}"
+    "\n## Phase 2: Polish\n\n"
+    f"- [ ] T004 [US2] Fourth\n{counted('T004')}"
+)
+
+
+def write(folder: Path, text: str = TASKS, name: str = "tasks.md") -> Path:
+    (folder / ".git").mkdir(exist_ok=True)  # the config search stops here
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def counts(folder: Path) -> list[str]:
+    path = folder / "count.txt"
+    return path.read_text().split() if path.exists() else []
+
+
+def cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def latest_run(folder: Path) -> dict[str, object]:
+    with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
+        run_id = store.latest_run()
+        assert run_id is not None
+        return store.run(run_id)
+
+
+# -- what a resume may continue ------------------------------------------------------------
+
+
+def test_resume_of_a_run_whose_runner_is_alive_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 30"\n')
+    proc = cli("run", str(path))
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not list(
+            (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ):
+            time.sleep(0.05)
+        run = latest_run(tmp_path)
+        assert run["status"] == "running"
+        assert main(["run", str(path), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert f"run {run['run_id']} is still running (runner pid {proc.pid})" in err
+        # The dry run of the same resume is refused the same way.
+        assert main(["run", str(path), "--resume", str(run["run_id"]), "--dry-run"]) == 2
+        assert "is still running" in capsys.readouterr().err
+        assert proc.poll() is None  # the refusal did not disturb the running runner
+        # The API refuses too, by run ID and as "the latest run".
+        plan = taskexec_nb.load(path)
+        for resume in (str(run["run_id"]), True):
+            with pytest.raises(UsageError, match="is still running"):
+                plan.run(resume=resume)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    # Once its runner has stopped, the same run resumes.
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume"]) == 0
+    assert latest_run(tmp_path)["status"] == "completed"
+
+
+def test_a_run_claimed_by_another_runner_is_not_reopened(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    handle = taskexec_nb.load(path).run(max_workers=1)
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        assert store.reopen_run(handle.run_id, {}, []) is True  # this process claims it
+        assert store.run(handle.run_id)["status"] == "running"
+        assert store.reopen_run(handle.run_id, {}, []) is False  # a second claim fails
+        assert store.run(handle.run_id)["pid"] == os.getpid()
+
+
+def test_resume_of_a_run_of_another_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path)
+    other = write(tmp_path, name="other.md")
+    assert main(["run", str(first)]) == 1  # T003 fails
+    run_id = str(latest_run(tmp_path)["run_id"])
+    assert main(["run", str(other), "--resume", run_id]) == 2
+    err = capsys.readouterr().err
+    assert f"run {run_id} ran {first.resolve()}, not {other.resolve()}" in err
+    with pytest.raises(UsageError, match=f"run {run_id} ran "):
+        taskexec_nb.load(other).run(resume=run_id)
+    # "The latest run" of the other file: there is none.
+    assert main(["run", str(other), "--resume"]) == 2
+    assert "no earlier run of" in capsys.readouterr().err
+    assert counts(tmp_path).count("T001") == 1  # nothing ran again
+
+
+def test_resume_runs_the_runs_own_selection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path), "--only", "T001,T003"]) == 1
+    assert counts(tmp_path) == ["T001"]
+    # Selectors do not mix with a resume: the run keeps its own.
+    assert main(["run", str(path), "--resume", "--only", "T002"]) == 2
+    assert "leave out --only" in capsys.readouterr().err
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(path), "--resume"]) == 0
+    # Only T003 ran: T001 was done, and T002 and T004 were never selected.
+    assert counts(tmp_path) == ["T001", "T003"]
+    out = capsys.readouterr()
+    assert "1 task(s)" in out.err and "1/1 finished: 1 ok" in out.err  # the resumed counts
+    assert "[X] T003" in path.read_text() and "[ ] T002" in path.read_text()
+
+
+def test_api_resume_true_is_the_latest_run_and_keeps_its_selection(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    first = taskexec_nb.load(path).run(only="T003")
+    assert first.result.value == "failed"
+    with pytest.raises(UsageError, match="leave out only=, from_task= and until="):
+        taskexec_nb.load(path).run(resume=True, only="T001")
+    with pytest.raises(UsageError, match="resume must be a run ID, True"):
+        taskexec_nb.load(path).run(resume=5)
+    (tmp_path / "fixed").touch()
+    again = taskexec_nb.load(path).run(resume="latest")
+    assert again.run_id == first.run_id and again.result.value == "completed"
+    assert again.selection == ["T003"]
+    assert counts(tmp_path) == ["T003"]
+
+
+def test_resume_keeps_the_runs_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path), "--mode", "stories"]) == 1
+    assert latest_run(tmp_path)["mode"] == "stories"
+    assert main(["run", str(path), "--resume", "--mode", "template"]) == 2
+    assert "a resume keeps its run's mode" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="used dependency mode 'stories'"):
+        taskexec_nb.load(path, mode="template").run(resume=True)
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(path), "--resume"]) == 0  # loads the plan in stories mode
+    assert latest_run(tmp_path)["mode"] == "stories"
+
+
+def test_resume_notes_tasks_gone_or_ticked_by_hand(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    first = taskexec_nb.load(path).run(max_workers=1)  # T003 fails, T004 is skipped
+    text = path.read_text().replace("- [ ] T004", "- [X] T004")
+    path.write_text(text.replace("T002 [US1]", "T012 [US1]"))  # T002 renamed
+    (tmp_path / "fixed").touch()
+    again = taskexec_nb.load(path).run(resume=first.run_id)
+    assert again.selection == ["T003"]
+    assert any("selected T002, no longer in" in n for n in again.notices)
+    assert any("T004 is marked done in" in n for n in again.notices)
+    assert counts(tmp_path).count("T004") == 0
+
+
+# -- dry runs ---------------------------------------------------------------------------------
+
+
+def test_dry_run_of_a_resume_lists_what_is_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path)]) == 1
+    run_id = latest_run(tmp_path)["run_id"]
+    capsys.readouterr()
+    assert main(["run", str(path), "--resume", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"resume of run {run_id}: 2 task(s) would run" in out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert listed == ["T003", "T004"]
+    assert counts(tmp_path) == ["T001", "T002"]  # nothing ran
+    assert latest_run(tmp_path)["status"] == "failed"  # nor was anything recorded
+
+
+def test_dry_run_checks_resources_like_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path, "## Phase 1: X\n\n- [ ] T001 Train\n  - taskexec: run=true needs=gpu:1\n"
+    )
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "T001 needs gpu=1 but the run has gpu=0" in err
+    assert "--resource gpu=1" in err and "resources={'gpu': 1}" in err
+    assert not (tmp_path / ".taskexec").exists()
+    assert main(["run", str(path), "--dry-run", "--resource", "gpu=1"]) == 0
+
+
+# -- selection --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "T004", "--until", "T002"], "--from T004 comes after --until T002"),
+        (["--from", "US9"], "--from US9: matches no task"),
+        (["--until", "phase:7"], "--until phase:7: matches no task"),
+        (["--only", ""], "--only: the selection is empty"),
+        (["--only", " , "], "--only: the selection is empty"),
+    ],
+)
+def test_bad_selections_name_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert counts(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"from_task": "US2"}, ["T003", "T004"]),
+        ({"from_task": "US1", "until": "US1"}, ["T002"]),
+        ({"until": "phase:1"}, ["T001", "T002", "T003"]),
+        ({"from_task": "phase:2"}, ["T004"]),
+    ],
+)
+def test_from_and_until_take_stories_and_phases(
+    tmp_path: Path, kwargs: dict[str, str], expected: list[str]
+) -> None:
+    from taskexec_nb.runner import select_tasks
+
+    plan = taskexec_nb.load(write(tmp_path))
+    assert select_tasks(plan, **kwargs) == expected
+
+
+def test_from_a_task_that_is_done_is_refused(tmp_path: Path) -> None:
+    from taskexec_nb.runner import select_tasks
+
+    path = write(tmp_path, TASKS.replace("- [ ] T001", "- [X] T001"))
+    with pytest.raises(UsageError, match="--from T001: no pending task there"):
+        select_tasks(taskexec_nb.load(path), from_task="T001")
+
+
+# -- the tasks file argument ------------------------------------------------------------------
+
+
+def test_what_is_not_a_tasks_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    expected = {
+        "folder": "is a folder",
+        "fifo": "not a regular file",
+        "loop1": "Too many levels of symbolic links",
+        "dangling": "no such file (a broken symbolic link)",
+        "missing": "no such file",
+    }
+    for name, message in expected.items():
+        assert main(["run", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: {message}" in err, err
+        assert "Traceback" not in err
+    # The config search copes with a symlink loop too (the API reaches it directly).
+    assert find_config(tmp_path / "loop1") is None
+
+
+def test_timeout_takes_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 20"\n')
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(path), "--timeout", "5x"])
+    assert info.value.code == 2
+    assert "'5x' is not a duration" in capsys.readouterr().err
+    started = time.monotonic()
+    assert main(["run", str(path), "--timeout", "500ms"]) == 1
+    assert time.monotonic() - started < 15  # half a second, not 500 minutes or 20 s
+    assert "TIMED OUT T001" in capsys.readouterr().err
+
+
+# -- what the run shows -----------------------------------------------------------------------
+
+
+def test_an_allowed_failure_is_marked_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n',
+    )
+    assert main(["run", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "failed (allowed) T001: exit code 3" in err
+    assert "1/1 finished: 1 failed (allowed)" in err
+    assert "FAILED" not in err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_live_line_fits_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    view = TerminalView(_Tty(), total=3, rate=100)
+    view(Event(EventKind.RUN_STARTED, "R1", data={"tasks": 12}))
+    assert view.total == 12  # the run's own count, e.g. after a resume
+    for n in range(6):
+        view(Event(EventKind.TASK_STARTED, "R1", f"T{n:03d}", 1))
+    line = view.status_line()
+    assert len(line) == 39 and line.endswith("...")
+    monkeypatch.setenv("COLUMNS", "300")
+    assert not view.status_line().endswith("...")
+    assert "running: T000" in view.status_line()
+    view(Event(EventKind.RUN_FINISHED, "R1", status="cancelled"))
+
+
+def test_heading_tasks_get_a_notice_that_they_are_not_ticked(tmp_path: Path) -> None:
+    text = "## Phase 1: X\n\n### T001 — A heading task\n\n  - taskexec: run=true\n"
+    path = write(tmp_path, text)
+    handle = taskexec_nb.load(path).run()
+    assert handle.result.value == "completed"
+    assert any("T001: written as headings, not checkboxes" in n for n in handle.notices)
+    assert path.read_text() == text
+    quiet = taskexec_nb.load(path).run(writeback=False)
+    assert not any("headings" in n for n in quiet.notices)
+
+
+def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    plan = taskexec_nb.load(path)
+    first = plan.run(max_workers=1)
+    assert counts(tmp_path) == ["T001", "T002"]
+    frame = plan.to_frame().set_index("id")
+    assert frame.loc["T001", "status"] == "done" and frame.loc["T003", "status"] == "pending"
+    (tmp_path / "fixed").touch()
+    second = plan.run(max_workers=1)
+    assert second.run_id != first.run_id
+    assert second.selection == ["T003", "T004"]
+    assert counts(tmp_path) == ["T001", "T002", "T003", "T004"]
+    assert plan.to_run == ()
+
+
+def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    first = taskexec_nb.load(path).run(only=["T003", "T004"])
+    (tmp_path / "fixed").touch()
+    taskexec_nb.load(path).run(resume=first.run_id)
+    db = sqlite3.connect(tmp_path / ".taskexec" / "state.db")
+    try:
+        (selection,) = db.execute(
+            "SELECT selection FROM runs WHERE run_id = ?", (first.run_id,)
+        ).fetchone()
+    finally:
+        db.close()
+    assert json.loads(selection) == ["T003", "T004"]
