@@ -351,16 +351,21 @@ def _when(ts: float | None) -> str:
 
 
 def status_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec status [RUN] [--watch]``."""
+    """``taskexec status [RUN] [--watch] [--json]``.
+
+    With ``--watch --json`` a JSON document is printed on one line each time the
+    run changes (JSON Lines), until the run ends.
+    """
     if not args.watch:
-        return _status_once(args, out)
-    interactive = out.isatty()
+        print(_status_render(args, indent=2)[0], file=out)
+        return EXIT_OK
+    redraw = out.isatty() and not args.json
     last = ""
     try:
         while True:
-            text, active = _status_text(args)
+            text, active = _status_render(args, indent=None)
             if text != last:
-                if interactive:
+                if redraw:
                     out.write("\x1b[H\x1b[2J")  # home, clear: redraw in place
                 out.write(text + "\n")
                 out.flush()
@@ -372,18 +377,43 @@ def status_command(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
 
 
-def _status_once(args: argparse.Namespace, out: TextIO) -> int:
+_JSON_COLUMNS = frozenset({"settings", "selection", "deps", "artifacts"})
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A store row for JSON output: the columns stored as JSON text decoded."""
+    return {
+        k: json.loads(v) if k in _JSON_COLUMNS and isinstance(v, str) and v else v
+        for k, v in row.items()
+    }
+
+
+def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
+    """A run row whose status says ``interrupted`` if it claims to run but its runner is gone."""
+    from taskexec_nb.store import runner_alive
+
+    out = dict(run)
+    out["runner_alive"] = runner_alive(run["pid"])
+    if run["status"] in ("running", "paused") and not out["runner_alive"]:
+        out["recorded_status"] = run["status"]
+        out["status"] = "interrupted"
+    return out
+
+
+def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
+    """The run's status as text or JSON, and whether the run is still going."""
+    store = _open_store(args.state_dir)
+    try:
+        run_id = _pick_run(store, args.run)
+        run = _with_runner(store.run(run_id))
+        tasks = store.tasks(run_id)
+    finally:
+        store.close()
+    active = run["status"] in ("running", "paused")
     if args.json:
-        store = _open_store(args.state_dir)
-        try:
-            run_id = _pick_run(store, args.run)
-            doc = {"run": store.run(run_id), "tasks": store.tasks(run_id)}
-        finally:
-            store.close()
-        print(json.dumps(doc, indent=2, default=str), file=out)
-        return EXIT_OK
-    print(_status_text(args)[0], file=out)
-    return EXIT_OK
+        doc = {"run": _plain(run), "tasks": [_plain(t) for t in tasks]}
+        return json.dumps(doc, indent=indent, default=str), active
+    return _status_text(run, tasks), active
 
 
 def _pick_run(store: Any, run_id: str | None) -> str:
@@ -393,15 +423,9 @@ def _pick_run(store: Any, run_id: str | None) -> str:
     return str(chosen)
 
 
-def _status_text(args: argparse.Namespace) -> tuple[str, bool]:
-    """The status table and roll-ups of a run, and whether it is still going."""
-    store = _open_store(args.state_dir)
-    try:
-        run_id = _pick_run(store, args.run)
-        run = store.run(run_id)
-        tasks = store.tasks(run_id)
-    finally:
-        store.close()
+def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
+    """The status table and roll-ups of a run."""
+    run_id = run["run_id"]
     lines = [
         f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
         f"finished {_when(run['finished'])}  file {run['tasks_file']}",
@@ -438,12 +462,12 @@ def _status_text(args: argparse.Namespace) -> tuple[str, bool]:
                 f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
                 + (f"  ({extra})" if extra else "")
             )
-    from taskexec_nb.store import runner_alive
-
-    active = run["status"] in ("running", "paused") and runner_alive(run["pid"])
-    if run["status"] in ("running", "paused") and not active:
-        lines[0] += "  (its runner is gone: resume it with taskexec run --resume)"
-    return "\n".join(lines), active
+    if "recorded_status" in run:
+        lines[0] += (
+            f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "
+            f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id})"
+        )
+    return "\n".join(lines)
 
 
 def runs_command(args: argparse.Namespace, out: TextIO) -> int:
@@ -453,8 +477,9 @@ def runs_command(args: argparse.Namespace, out: TextIO) -> int:
         runs = store.runs()
     finally:
         store.close()
+    runs = [_with_runner(r) for r in runs]
     if args.json:
-        print(json.dumps(runs, indent=2, default=str), file=out)
+        print(json.dumps([_plain(r) for r in runs], indent=2, default=str), file=out)
         return EXIT_OK
     print(f"{'RUN':<22} {'STATUS':<12} {'STARTED':<20} TASKS", file=out)
     for r in runs:

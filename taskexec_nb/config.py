@@ -37,7 +37,7 @@ import tomllib
 from taskexec_nb.errors import UsageError
 from taskexec_nb.model import ExecParams, Task
 from taskexec_nb.secrets import mask_env
-from taskexec_nb.settings import RunSettings, unknown_names
+from taskexec_nb.settings import RunSettings, agent_template_problems, unknown_names
 
 if TYPE_CHECKING:
     import pydantic
@@ -1007,6 +1007,11 @@ def _build(
         values["secrets"] = tuple(values["secrets"])
     values["overrides"] = overrides
     _check_executor_options(values.get("executors") or {}, layers.sources)
+    template = values.get("agent_command")
+    problems = agent_template_problems(template) if isinstance(template, list | tuple) else []
+    if problems:
+        where = layers.sources.get("agent_command", "agent_command")
+        raise ConfigError(f"{where}: " + "; ".join(problems))
     try:
         settings = RunSettings().with_overrides(**values)
     except UsageError as exc:

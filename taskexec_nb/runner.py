@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
-from taskexec_nb.schedule import Scheduler, check_resources
+from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive
 from taskexec_nb.writeback import CheckboxWriter
@@ -308,9 +309,21 @@ class RunHandle:
         """End the run: stop running tasks, record the rest as cancelled."""
         self._call(lambda: self._scheduler.cancel() if self._scheduler else None)
 
-    def interrupt(self) -> None:
-        """Like cancel, but the run is recorded as interrupted (resumable)."""
-        self._call(lambda: self._scheduler.cancel(interrupted=True) if self._scheduler else None)
+    def interrupt(self, force: bool = False) -> None:
+        """Like cancel, but the run is recorded as interrupted (resumable).
+
+        Args:
+            force: Also kill running process groups at once, without waiting out
+                ``kill_grace`` after SIGTERM (a second Ctrl-C).
+        """
+
+        def stop() -> None:
+            if self._scheduler is not None:
+                self._scheduler.cancel(interrupted=True)
+                if force:
+                    self._scheduler.kill()
+
+        self._call(stop)
 
     @property
     def done(self) -> bool:
@@ -363,7 +376,11 @@ class RunHandle:
         return rows
 
     def status(self) -> pd.DataFrame:
-        """A DataFrame snapshot: one row per selected task."""
+        """A DataFrame snapshot: one row per selected task.
+
+        Text columns have pandas' ``string`` dtype: a missing story, wait or error
+        is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps.
+        """
         import pandas as pd
 
         frame = pd.DataFrame(
@@ -383,6 +400,8 @@ class RunHandle:
         )
         for col in ("start", "end"):
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+        for col in ("id", "phase", "story", "status", "waiting_on", "error"):
+            frame[col] = frame[col].astype("string")  # missing text is <NA>, as in Int64
         return frame
 
     def progress(self, by: str = "phase") -> pd.DataFrame:
@@ -609,6 +628,15 @@ class RunHandle:
                     )
                 keep.append(task_id)
             selection = keep
+        tasks_dir = Path(self.plan.path).resolve().parent
+        for task_id in selection:
+            task = effective_task(self.plan[task_id], self.settings.overrides)
+            folder = task_cwd(tasks_dir, self.settings, task)
+            if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
+                notices.append(
+                    f"{task_id}: its working folder {folder} does not exist (yet): unless an "
+                    "earlier task creates it, the task fails"
+                )
         headings = [t for t in selection if self.plan[t].form.value != "checkbox"]
         if headings and self.settings.writeback:
             more = len(headings) - 5
@@ -683,6 +711,9 @@ class RunHandle:
     def run_blocking(self) -> RunHandle:
         """Run to the end on a worker thread; Ctrl-C or a kernel interrupt stops it gracefully.
 
+        A first interrupt stops the run (SIGTERM to running tasks, SIGKILL after
+        ``kill_grace``); a second one kills the running tasks at once.
+
         Returns:
             This handle, finished.
 
@@ -694,9 +725,9 @@ class RunHandle:
         while not self._done.is_set():
             try:
                 self._done.wait(0.1)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # the second one skips the grace period
+                self.interrupt(force=interrupted)
                 interrupted = True
-                self.interrupt()
         self._thread.join()
         if self._errors:
             raise self._errors[0]

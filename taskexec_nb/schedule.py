@@ -12,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,21 @@ def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: Run
                 )
     if problems:
         raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
+
+
+def task_cwd(tasks_dir: Path, settings: RunSettings, task: Task) -> Path:
+    """A task's working folder: its ``cwd``, under the run's ``cwd`` or the tasks.md's folder.
+
+    Args:
+        tasks_dir: The folder of the tasks.md (resolved).
+        settings: The run's settings.
+        task: The task, overrides applied.
+
+    Returns:
+        The folder (it may not exist yet: an earlier task may create it).
+    """
+    base = settings.cwd or tasks_dir
+    return (base / task.params.cwd) if task.params.cwd else base
 
 
 class Scheduler:
@@ -205,6 +221,13 @@ class Scheduler:
         if self._cancel_event is not None:
             self._cancel_event.set()
         self._poke()
+
+    def kill(self) -> None:
+        """After a cancel, end the running process groups at once (SIGKILL, no grace period)."""
+        if not self._cancelled:
+            return
+        for control in self._controls.values():
+            control.signal(signal.SIGKILL)
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -533,8 +556,7 @@ class Scheduler:
             self.on_process(task_id, attempt, pgid)
 
     def _cwd(self, task: Task) -> Path:
-        base = self.settings.cwd or self._tasks_dir
-        return (base / task.params.cwd) if task.params.cwd else base
+        return task_cwd(self._tasks_dir, self.settings, task)
 
     def _env(self, task: Task, attempt: int) -> dict[str, str]:
         env = {**self._base_env, **task.params.env}

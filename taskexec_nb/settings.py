@@ -15,6 +15,40 @@ from typing import Any
 
 from taskexec_nb.errors import UsageError
 
+AGENT_PLACEHOLDERS = ("id", "description", "files", "phase", "story", "tasks_file", "prompt")
+"""The fields an ``agent_command`` element may use, e.g. ``{prompt}``."""
+
+
+def agent_template_problems(template: Sequence[str]) -> list[str]:
+    """What is wrong with an ``agent_command`` template: unknown fields, stray braces.
+
+    Args:
+        template: The argv template.
+
+    Returns:
+        One message per problem (empty when the template is good).
+    """
+    import string
+
+    known = ", ".join("{" + p + "}" for p in AGENT_PLACEHOLDERS)
+    problems = []
+    for element in template:
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(element) if f is not None]
+        except ValueError as exc:
+            problems.append(
+                f"agent_command: bad template element {element!r}: {exc} "
+                "(write {{ and }} for literal braces)"
+            )
+            continue
+        problems.extend(
+            f"agent_command: unknown placeholder {{{name}}} in {element!r} (known: {known})"
+            for name in names
+            if name not in AGENT_PLACEHOLDERS
+        )
+    return problems
+
+
 NO_ACTION_CHOICES = ("agent", "skip", "fail")
 
 
@@ -155,6 +189,8 @@ class RunSettings:
                 "agent_command must be a non-empty list of strings (an argv), "
                 f"got {self.agent_command!r}"
             )
+        elif self.agent_command is not None:
+            problems.extend(agent_template_problems(self.agent_command))
         for name, amount in self.resources.items():
             if not isinstance(amount, int | float) or amount <= 0:
                 problems.append(f"resources.{name} must be a positive number, got {amount!r}")

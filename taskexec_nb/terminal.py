@@ -119,7 +119,8 @@ class TerminalView:
         log = event.data.get("log_path")
         if status in (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value):
             tail = (event.data.get("stderr_tail") or event.data.get("tail") or "").splitlines()
-            text += "".join(f"\n            | {line}" for line in tail[-5:])
+            if tail != [detail]:  # not the error said again
+                text += "".join(f"\n            | {line}" for line in tail[-5:])
             if log:
                 text += f"\n            log: {log}"
         return text

@@ -1,4 +1,4 @@
-"""Resuming and selecting through the CLI and the API: what a resume may continue, with what.
+"""Resume, selection, status and stopping, through the CLI and the API (review fixes).
 
 Real runs on real files: a runner in a subprocess for "still running", the state
 store on disk for everything a resume reads back.
@@ -395,3 +395,130 @@ def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
     finally:
         db.close()
     assert json.loads(selection) == ["T003", "T004"]
+
+
+# -- status, runs and stopping ----------------------------------------------------------------
+
+
+def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:
+    """A run whose runner was SIGKILLed mid-task: recorded running, runner gone."""
+    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 30"\n')
+    proc = cli("run", str(path))
+    deadline = time.time() + 30
+    while time.time() < deadline and not list(
+        (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+    ):
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate(timeout=30)
+    run = latest_run(tmp_path)
+    assert run["status"] == "running"  # as recorded: the runner had no time to say more
+    return path, str(run["run_id"])
+
+
+def test_runs_and_status_tell_a_dead_runner_from_a_live_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, run_id = _sigkilled_runner(tmp_path)
+    state = str(tmp_path / ".taskexec")
+    assert main(["runs", "--state-dir", state]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith(run_id)]
+    assert row and row[0].split()[1] == "interrupted"
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "interrupted" and doc["recorded_status"] == "running"
+    assert doc["runner_alive"] is False
+    assert main(["status", "--state-dir", state]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert (
+        f"its runner is gone: resume it with taskexec run {path.resolve()} --resume {run_id}"
+        in first
+    )
+    # The hint is true: the run resumes (the sweep ends the orphaned sleep first).
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume", run_id]) == 0
+
+
+def test_json_output_holds_json_not_json_strings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(path), "--only", "T001,T002", "-j", "1"]) == 0
+    state = str(tmp_path / ".taskexec")
+    capsys.readouterr()
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["selection"] == ["T001", "T002"]
+    assert run["settings"]["max_workers"] == 1
+    assert main(["status", "--state-dir", state, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["run"]["selection"] == ["T001", "T002"]
+    deps = {t["task_id"]: t["deps"] for t in doc["tasks"]}
+    assert deps["T001"] == [] and "T001" in deps["T002"]
+
+
+def test_status_watch_json_prints_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path)]) == 1
+    capsys.readouterr()
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state, "--watch", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1  # the run has ended: one document, on one line
+    doc = json.loads(lines[0])
+    assert doc["run"]["status"] == "failed" and len(doc["tasks"]) == 4
+
+
+def test_a_missing_working_folder_is_noted_before_and_said_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=nope\n")
+    assert main(["run", str(path), "--dry-run"]) == 0
+    folder = tmp_path / "nope"
+    assert f"T001: its working folder {folder} does not exist (yet)" in capsys.readouterr().err
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    said = f"the working folder {folder} does not exist"
+    assert err.count(said) == 1, err
+    assert f"FAILED    T001: {said}" in err
+
+
+def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
+    text = (
+        "## Phase 1: X\n\n- [ ] T001 Stubborn\n"
+        "  ~~~bash\n  trap '' TERM\n  echo $$ > pid\n  sleep 60\n  ~~~\n"
+    )
+    path = write(tmp_path, md(text))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKEXEC_KILL_GRACE": "60"},
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline and not (tmp_path / "pid").exists():
+        time.sleep(0.05)
+    pid = int((tmp_path / "pid").read_text())
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert proc.poll() is None  # the task ignores TERM: the runner waits out the grace
+    assert os.path.exists(f"/proc/{pid}")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)  # not 60 s
+    assert proc.returncode == 130, err
+    assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None:
+    handle = taskexec_nb.load(write(tmp_path)).run(max_workers=1)
+    frame = handle.status().set_index("id")
+    for col in ("story", "waiting_on", "error"):
+        assert str(frame[col].dtype) == "string"
+    assert frame["error"].isna().tolist() == [True, True, False, False]
+    assert frame.loc["T003", "error"] == "exit code 3"
+    assert frame["waiting_on"].isna().all()
+    assert frame["story"].isna().tolist() == [True, False, False, False]

@@ -415,3 +415,22 @@ def test_cli_bad_variable_exits_2_and_names_it(
     assert out == ""
     assert tasks.read_bytes() == before
     assert not list(root.rglob(".taskexec"))
+
+
+# --- agent_command templates -----------------------------------------------------------------
+
+
+def test_agent_command_placeholders_are_checked_before_the_run(root: Path) -> None:
+    toml = 'retries = 1\nagent_command = ["my-agent", "--task", "{task_id}", "{prompt}"]\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    assert msg.startswith(f"{root / 'taskexec.toml'}:2")
+    assert "unknown placeholder {task_id} in '{task_id}'" in msg
+    assert "known: {id}, {description}" in msg
+    env = {"TASKEXEC_AGENT_COMMAND": "my-agent {prompt"}
+    msg = config_error(project(root, {"taskexec.toml": "retries = 1\n"}), environ=env)
+    assert msg.startswith("environment TASKEXEC_AGENT_COMMAND: ")
+    assert "bad template element '{prompt'" in msg and "{{ and }}" in msg
+    # Literal braces written doubled are fine, as are all the known fields.
+    good = "my-agent --json {{}} {id} {description} {files} {phase} {story} {tasks_file} {prompt}"
+    assert resolve(tasks, environ={"TASKEXEC_AGENT_COMMAND": good}, config_file=None)

@@ -18,6 +18,7 @@ from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
+from taskexec_nb.settings import AGENT_PLACEHOLDERS
 
 EXECUTOR_OPTIONS: dict[str, tuple[str, ...]] = {
     "shell": (),
@@ -134,7 +135,7 @@ class NotebookExecutor:
         return outcome
 
 
-PLACEHOLDERS = ("id", "description", "files", "phase", "story", "tasks_file", "prompt")
+PLACEHOLDERS = AGENT_PLACEHOLDERS
 
 
 def agent_prompt(task: Task, tasks_file: str) -> str:

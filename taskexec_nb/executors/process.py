@@ -403,7 +403,10 @@ async def run_process(
             child = _Child.start(ctx, argv, stdin_data, (out_stream, err_stream), log)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            message = ctx.masker.text(f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}")
+            if not ctx.cwd.is_dir():
+                message = f"the working folder {ctx.cwd} does not exist (see the task's cwd)"
+            else:
+                message = ctx.masker.text(f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}")
             log.write((message + "\n").encode())
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         ctx.control.attach(child.pid)
