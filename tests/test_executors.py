@@ -420,7 +420,16 @@ def test_missing_cwd_fails_without_raising(tmp_path: Path) -> None:
     attempt = make_attempt(tmp_path, cwd=tmp_path / "absent", make_cwd=False)
     outcome = run_argv(attempt, ["/bin/sh", "-c", "true"])
     assert outcome.status is TaskStatus.FAILED
-    assert outcome.error and "cannot start" in outcome.error and "absent" in outcome.error
+    assert outcome.error == (
+        f"the working folder {tmp_path / 'absent'} does not exist (see the task's cwd)"
+    )
+    # A program that is not there is told apart from a folder that is not.
+    attempt = make_attempt(tmp_path)
+    outcome = run_argv(attempt, [str(tmp_path / "no-such-program")])
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error and outcome.error.startswith(
+        f"cannot start '{tmp_path / 'no-such-program'}' in {tmp_path}"
+    )
 
 
 def test_exit_by_signal_is_reported(tmp_path: Path) -> None:
@@ -753,20 +762,18 @@ def test_agent_prompt_names_the_task_and_forbids_ticking() -> None:
 
 @pytest.mark.parametrize(
     ("element", "expected"),
-    [("--x={nope}", "{nope}"), ("{", "bad template element"), ("{0}", "bad template element")],
+    [
+        ("--x={nope}", "unknown placeholder {nope} in '--x={nope}'"),
+        ("{", "bad template element '{'"),
+        ("{0}", "unknown placeholder {0}"),
+    ],
 )
-def test_bad_agent_template_is_a_failed_outcome(
-    tmp_path: Path, element: str, expected: str
-) -> None:
+def test_bad_agent_template_is_refused_before_any_task_runs(element: str, expected: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(expected)):
+        RunSettings(agent_command=[sys.executable, "-c", "pass", element])
     task = annotated_task("executor=agent")
-    settings = RunSettings(agent_command=[sys.executable, "-c", "pass", element])
-    attempt = make_attempt(tmp_path, task, settings=settings)
-    outcome = run_with(attempt, AgentExecutor())
-    assert outcome.status is TaskStatus.FAILED
-    assert outcome.error and expected in outcome.error and "agent_command" in outcome.error
-    assert attempt.ctx.control.pgid is None  # nothing was started
-    with pytest.raises(ValueError, match=re.escape(expected)):
-        agent_argv(settings.agent_command or [], task, "t.md")
+    with pytest.raises(ValueError, match=f"agent_command: .*{re.escape(repr(element))}"):
+        agent_argv([sys.executable, element], task, "t.md")  # used directly, it checks too
 
 
 def test_unknown_placeholder_message_lists_the_known_ones() -> None:

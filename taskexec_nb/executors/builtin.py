@@ -223,10 +223,8 @@ class AgentExecutor:
                 "['my-agent', '--prompt', '{prompt}'], or no_action='skip'"
             )
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
-        try:
-            argv, in_argv = agent_argv(template, ctx.task, str(ctx.tasks_file))
-        except ValueError as exc:
-            return Outcome(TaskStatus.FAILED, error=str(exc), tail=str(exc), stderr_tail=str(exc))
+        # RunSettings refused a bad template already (agent_template_problems).
+        argv, in_argv = agent_argv(template, ctx.task, str(ctx.tasks_file))
         stdin = None if in_argv else agent_prompt(ctx.task, str(ctx.tasks_file)).encode()
         return await run_process(ctx, argv, stdin_data=stdin)
 
