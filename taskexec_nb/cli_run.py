@@ -257,6 +257,9 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     selection = None
     if resume is None:
         selection = select_tasks(plan, config.only, config.from_task, config.until)
+        if not selection and not args.dry_run:
+            print(f"nothing to run in {args.file}: the selected tasks are done", file=sys.stderr)
+            return EXIT_OK
     view = TerminalView(sys.stderr, len(selection or ()), verbose=args.verbose)
     handle = RunHandle(
         plan, settings, selection=selection, resume=resume, observers=[view], config=config
@@ -397,7 +400,23 @@ def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
     if run["status"] in ("running", "paused") and not out["runner_alive"]:
         out["recorded_status"] = run["status"]
         out["status"] = "interrupted"
+        if "counts" in out:
+            counts: dict[str, int] = {}
+            for status, n in out["counts"].items():
+                shown = _GONE.get(status, status)
+                counts[shown] = counts.get(shown, 0) + n
+            out["counts"] = counts
     return out
+
+
+# How the tasks of a run whose runner is gone read: they are not running any more.
+_GONE = {"running": "interrupted", "paused": "interrupted"}
+
+
+def _gone_task(task: dict[str, Any]) -> dict[str, Any]:
+    if task["status"] not in _GONE:
+        return task
+    return {**task, "status": _GONE[task["status"]], "recorded_status": task["status"]}
 
 
 def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
@@ -409,6 +428,8 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
         tasks = store.tasks(run_id)
     finally:
         store.close()
+    if "recorded_status" in run:
+        tasks = [_gone_task(t) for t in tasks]
     active = run["status"] in ("running", "paused")
     if args.json:
         doc = {"run": _plain(run), "tasks": [_plain(t) for t in tasks]}
@@ -454,7 +475,15 @@ def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
             done = statuses.count("completed")
             extra = ", ".join(
                 f"{statuses.count(s)} {s}"
-                for s in ("failed", "timed_out", "running", "skipped", "cancelled")
+                for s in (
+                    "failed",
+                    "timed_out",
+                    "running",
+                    "interrupted",
+                    "skipped",
+                    "cancelled",
+                    "pending",
+                )
                 if statuses.count(s)
             )
             pct = 100.0 * done / len(statuses)

@@ -145,12 +145,51 @@ class Reaper:
             self._proc.kill()
 
 
-def end_process_group(pgid: int) -> bool:
-    """SIGKILL a leftover process group; False if it no longer exists."""
+def end_process_group(pgid: int, run_id: str) -> bool:
+    """SIGKILL a process group left by a dead runner, if it is still that run's.
+
+    Process IDs are reused, so a group number alone proves nothing: the group is
+    ended only if one of its processes carries ``TASKEXEC_RUN_ID=<run_id>`` in its
+    environment (every task process of the run does).
+
+    Args:
+        pgid: The process group recorded for an attempt.
+        run_id: The run that started it.
+
+    Returns:
+        Whether a group of that run was found and killed.
+    """
     import signal
 
+    marker = f"\0TASKEXEC_RUN_ID={run_id}\0".encode()
+    if not any(marker in _environ(pid) for pid in _members(pgid)):
+        return False  # gone, or the number now belongs to someone else
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _members(pgid: int) -> list[int]:
+    """Processes whose process group is ``pgid`` (from /proc)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 3 and int(fields[2]) == pgid:  # state, ppid, pgrp
+            found.append(int(name))
+    return found
+
+
+def _environ(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return b"\0" + f.read()
+    except OSError:
+        return b""

@@ -93,6 +93,14 @@ def select_tasks(
     """
     name = {**CLI_NAMES, **(names or {})}
     order = [t for t in plan.topological_order() if plan[t].state is TaskState.PENDING]
+    if not order:  # nothing pending: check the selectors name something, run nothing
+        for option, sel in (("from_task", from_task), ("until", until)):
+            if sel is not None:
+                _matches(plan, name[option], sel.strip())
+        for sel in only or ():
+            if sel.strip():
+                _matches(plan, name["only"], sel.strip())
+        return []
     position = {t: i for i, t in enumerate(order)}
     start, stop = 0, len(order) - 1
     if from_task is not None:
@@ -234,6 +242,8 @@ class _Choice(NamedTuple):
     attempts_before: dict[str, int]
     to_tick: list[str]
     notices: list[str]
+    removed: list[str]  # a resumed run's tasks no longer in the file
+    left_out: dict[str, str]  # its tasks not run again, with why
 
 
 class RunHandle:
@@ -496,7 +506,7 @@ class RunHandle:
     def _sweep(self, store: StateStore) -> None:
         """End processes left by runners that died, and mark their runs interrupted."""
         for orphan in store.orphans():
-            if end_process_group(orphan["pgid"]):
+            if end_process_group(orphan["pgid"], orphan["run_id"]):
                 self.notices.append(
                     f"ended process group {orphan['pgid']} left by run {orphan['run_id']} "
                     f"({orphan['task_id']}, attempt {orphan['attempt']})"
@@ -537,7 +547,8 @@ class RunHandle:
                 "sources": dict(self.config.sources),
             }
         if run is not None:
-            if not store.reopen_run(self.run_id, settings, rows):  # another runner took it
+            claimed = store.reopen_run(self.run_id, settings, rows, choice.removed, choice.left_out)
+            if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
         else:
             store.create_run(
@@ -597,10 +608,12 @@ class RunHandle:
         A resumed run leaves out what it completed (unless the task changed since).
         """
         notices: list[str] = []
+        removed: list[str] = []
+        left_out: dict[str, str] = {}
         if self._selection_arg is not None:
             selection = list(self._selection_arg)
         elif run is not None:
-            selection = self._stored_selection(run, previous, notices)
+            selection = self._stored_selection(run, previous, notices, removed, left_out)
         else:
             selection = select_tasks(self.plan)
         check_resources(self.plan, selection, self.settings)
@@ -645,17 +658,30 @@ class RunHandle:
                 f"{shown}: written as headings, not checkboxes, in {self.plan.path}, so "
                 "nothing is ticked for them; their results are in the state store"
             )
-        return _Choice(selection, attempts_before, to_tick, notices)
+        return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
 
     def _stored_selection(
-        self, run: Mapping[str, Any], previous: Mapping[str, TaskRecord], notices: list[str]
+        self,
+        run: Mapping[str, Any],
+        previous: Mapping[str, TaskRecord],
+        notices: list[str],
+        removed: list[str],
+        left_out: dict[str, str],
     ) -> list[str]:
         """A resumed run's own selection, less tasks gone from the file or done by hand."""
         stored = json.loads(run["selection"] or "[]")
-        gone = [t for t in stored if t not in self.plan]
-        if gone:
+        removed += [t for t in stored if t not in self.plan]
+        if removed:
             notices.append(
-                f"run {self.run_id} selected {', '.join(gone)}, no longer in {self.plan.path}"
+                f"run {self.run_id} selected {', '.join(removed)}, no longer in "
+                f"{self.plan.path}: left out of the run"
+            )
+        new = [t for t in self.plan.to_run if t not in set(stored)]
+        if new:
+            shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+            notices.append(
+                f"{shown}: pending in {self.plan.path} but not part of run {self.run_id}; "
+                "a new run (without --resume) runs them"
             )
         selection = []
         for task_id in stored:
@@ -666,10 +692,12 @@ class RunHandle:
                 continue
             rec = previous.get(task_id)
             if rec is None or rec.status != TaskStatus.COMPLETED.value:
-                notices.append(
-                    f"{task_id} is marked {self.plan[task_id].state.value} in {self.plan.path} "
-                    f"since run {self.run_id} started: not run"
+                why = (
+                    f"marked {self.plan[task_id].state.value} in {self.plan.path} outside "
+                    f"run {self.run_id}: not run"
                 )
+                left_out[task_id] = why
+                notices.append(f"{task_id} is {why}")
         return selection
 
     def _prune_logs(self, store: StateStore) -> None:

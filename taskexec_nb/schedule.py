@@ -214,6 +214,9 @@ class Scheduler:
             return
         self._cancelled = True
         self._interrupted = interrupted
+        for control in self._controls.values():
+            if control.suspended:  # SIGTERM first: it is handled before the group runs on
+                control.signal(signal.SIGTERM)
         if self._paused:
             self.resume()
         for control in self._controls.values():

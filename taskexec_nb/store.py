@@ -67,7 +67,8 @@ _TASK_UPSERT = (
     "INSERT INTO tasks (run_id, task_id, def_hash, status, line, phase, story, description,"
     " deps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id) DO UPDATE SET"
     " def_hash = excluded.def_hash, status = excluded.status, line = excluded.line,"
-    " deps = excluded.deps, waiting_on = NULL"
+    " deps = excluded.deps, waiting_on = NULL, started = NULL, finished = NULL,"
+    " exit_code = NULL, signal = NULL, error = NULL"  # a resume: its attempts are new
 )
 # Columns added since version 1, with their types (added to an older store on open).
 _ADDED_COLUMNS = {"tasks": {"deps": "TEXT"}}
@@ -242,9 +243,22 @@ class StateStore:
             db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
 
     def reopen_run(
-        self, run_id: str, settings: Mapping[str, Any], tasks: Iterable[Mapping[str, Any]]
+        self,
+        run_id: str,
+        settings: Mapping[str, Any],
+        tasks: Iterable[Mapping[str, Any]],
+        removed: Iterable[str] = (),
+        left_out: Mapping[str, str] | None = None,
     ) -> bool:
         """Mark a run as running again (resume); reset unfinished tasks to pending.
+
+        Args:
+            run_id: The run.
+            settings: The settings of the resumed run.
+            tasks: Rows of the tasks it runs again.
+            removed: Tasks no longer in the file: their rows go.
+            left_out: Tasks it no longer runs (e.g. ticked by hand), with why: recorded
+                as skipped with that reason.
 
         Returns:
             False, changing nothing, if the run is marked running or paused (another
@@ -265,6 +279,18 @@ class StateStore:
             ).rowcount
             if claimed:
                 db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
+                db.executemany(
+                    "DELETE FROM tasks WHERE run_id = ? AND task_id = ?",
+                    [(run_id, t) for t in removed],
+                )
+                db.executemany(
+                    "UPDATE tasks SET status = ?, error = ?, waiting_on = NULL"
+                    " WHERE run_id = ? AND task_id = ? AND status != ?",
+                    [
+                        (TaskStatus.SKIPPED.value, why, run_id, t, TaskStatus.COMPLETED.value)
+                        for t, why in (left_out or {}).items()
+                    ],
+                )
         return bool(claimed)
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:

@@ -71,7 +71,8 @@ class CheckboxWriter:
     """
 
     def __init__(self, path: Path, expected_digest: str) -> None:
-        self.path = path
+        # Through a symlink, the file it points to is the one to change (not the link).
+        self.path = Path(os.path.realpath(path))
         self.expected = expected_digest
         self.ticked: list[str] = []  # tasks whose boxes this writer ticked (or found ticked)
 

@@ -6,6 +6,7 @@ store on disk for everything a resume reads back.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -27,6 +28,8 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventKind
 from taskexec_nb.store import StateStore
 from taskexec_nb.terminal import TerminalView
+
+SLOW = '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 30"\n'
 
 
 def counted(name: str, fail_unless: str | None = None) -> str:
@@ -67,6 +70,13 @@ def cli(*args: str) -> subprocess.Popen[str]:
     )
 
 
+def task_status(folder: Path, task_id: str) -> str | None:
+    with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
+        run_id = store.latest_run()
+        rows = {t["task_id"]: t["status"] for t in store.tasks(run_id)} if run_id else {}
+    return rows.get(task_id)
+
+
 def latest_run(folder: Path) -> dict[str, object]:
     with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
         run_id = store.latest_run()
@@ -80,7 +90,7 @@ def latest_run(folder: Path) -> dict[str, object]:
 def test_resume_of_a_run_whose_runner_is_alive_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 30"\n')
+    path = write(tmp_path, SLOW)
     proc = cli("run", str(path))
     try:
         deadline = time.time() + 30
@@ -402,13 +412,15 @@ def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
 
 def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:
     """A run whose runner was SIGKILLed mid-task: recorded running, runner gone."""
-    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 30"\n')
+    path = write(tmp_path, SLOW)
     proc = cli("run", str(path))
     deadline = time.time() + 30
     while time.time() < deadline and not list(
         (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
     ):
         time.sleep(0.05)
+    while time.time() < deadline and task_status(tmp_path, "T001") != "running":
+        time.sleep(0.05)  # until the store has the start (committed within 50 ms)
     proc.kill()
     proc.communicate(timeout=30)
     run = latest_run(tmp_path)
@@ -522,3 +534,129 @@ def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None
     assert frame.loc["T003", "error"] == "exit code 3"
     assert frame["waiting_on"].isna().all()
     assert frame["story"].isna().tolist() == [True, False, False, False]
+
+
+# -- second review: nothing pending, foreign groups, symlinks, stale rows --------------------
+
+
+def test_nothing_pending_is_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "## Phase 1: X\n\n- [X] T001 Done\n  - taskexec: run=true\n")
+    assert main(["run", str(path)]) == 0
+    assert "nothing to run in" in capsys.readouterr().err
+    assert not (tmp_path / ".taskexec").exists()  # no empty run recorded
+    assert main(["run", str(path), "--dry-run"]) == 0
+    assert "0 task(s) would run" in capsys.readouterr().out
+    assert main(["run", str(path), "--only", "T009"]) == 2  # a typo is still one
+    assert "--only T009: matches no task (did you mean T001?)" in capsys.readouterr().err
+    # The API: a plan whose every task its first run ticked runs nothing the second time.
+    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    plan = taskexec_nb.load(path)
+    assert plan.run().selection == ["T001"]
+    again = plan.run()
+    assert again.selection == [] and again.result.value == "completed"
+
+
+def test_the_sweep_ends_only_groups_of_the_dead_run(tmp_path: Path) -> None:
+    _path, run_id = _sigkilled_runner(tmp_path)
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        db = sqlite3.connect(tmp_path / ".taskexec" / "state.db")
+        with db:  # as if the dead run's group number now belonged to someone else
+            db.execute("UPDATE attempts SET pgid = ? WHERE run_id = ?", (stranger.pid, run_id))
+        db.close()
+        handle = taskexec_nb.load(write(tmp_path, TASKS, name="other.md")).run()
+        assert handle.result.value == "failed"  # T003 fails: the run went on normally
+        assert stranger.poll() is None  # the stranger was left alone
+        assert not any("ended process group" in n for n in handle.notices)
+        with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+            assert store.run(run_id)["status"] == "interrupted"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_real_leftover_group_of_the_dead_run_is_ended(tmp_path: Path) -> None:
+    from taskexec_nb.reaper import end_process_group
+
+    env = {**os.environ, "TASKEXEC_RUN_ID": "R-dead"}
+    ours = subprocess.Popen(["sleep", "30"], start_new_session=True, env=env)
+    try:
+        assert end_process_group(ours.pid, "R-other") is False
+        assert ours.poll() is None
+        assert end_process_group(ours.pid, "R-dead") is True
+        assert ours.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if ours.poll() is None:
+            ours.kill()
+    assert end_process_group(ours.pid, "R-dead") is False  # gone now
+
+
+def test_ticking_through_a_symlink_changes_the_file_it_points_to(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    target = write(tmp_path / "real", "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    assert main(["run", str(link)]) == 0
+    assert link.is_symlink()
+    assert "- [X] T001" in target.read_text()
+
+
+def test_status_of_a_dead_runner_shows_no_task_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _run_id = _sigkilled_runner(tmp_path)
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("T001"))
+    assert row.split()[1] == "interrupted"
+    assert "(1 interrupted)" in "\n".join(lines) and "running" not in row
+    assert main(["status", "--state-dir", state, "--json"]) == 0
+    (task,) = json.loads(capsys.readouterr().out)["tasks"]
+    assert task["status"] == "interrupted" and task["recorded_status"] == "running"
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["counts"] == {"interrupted": 1}
+
+
+def test_resume_settles_the_rows_of_tasks_it_leaves_out(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    first = taskexec_nb.load(path).run(max_workers=1)  # T003 fails, T004 skipped
+    text = path.read_text().replace("- [ ] T004", "- [X] T004")
+    text = text.replace("T002 [US1]", "T012 [US1]")  # T002 renamed
+    path.write_text(text + "- [ ] T005 New\n  - taskexec: run=true\n")
+    time.sleep(1.1)  # an idle gap that no task duration may include
+    (tmp_path / "fixed").touch()
+    again = taskexec_nb.load(path).run(resume=first.run_id)
+    assert any("T005: pending in" in n and "not part of run" in n for n in again.notices)
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        rows = {t["task_id"]: t for t in store.tasks(first.run_id)}
+    assert set(rows) == {"T001", "T003", "T004"}  # T002 is gone from the file
+    assert rows["T003"]["status"] == "completed" and rows["T003"]["error"] is None
+    assert rows["T003"]["finished"] - rows["T003"]["started"] < 1.0
+    assert rows["T004"]["status"] == "skipped"
+    assert "marked done in" in rows["T004"]["error"] and "outside run" in rows["T004"]["error"]
+
+
+def test_cancel_of_a_suspended_task_does_not_let_it_run_on(tmp_path: Path) -> None:
+    text = md(
+        "## Phase 1: X\n\n- [ ] T001 Slow\n"
+        "  ~~~bash\n  echo $$ > pid\n  sleep 0.5\n  echo late > late.txt\n  ~~~\n"
+    )
+    plan = taskexec_nb.load(write(tmp_path, text))
+
+    async def body() -> None:
+        handle = await plan.arun()
+        deadline = time.time() + 20
+        while not (tmp_path / "pid").exists() and time.time() < deadline:
+            await asyncio.sleep(0.02)
+        handle.pause(suspend=True)
+        await asyncio.sleep(1.0)  # the sleep's time passes while it is stopped
+        handle.cancel()
+        assert (await handle.wait()).value == "cancelled"
+
+    asyncio.run(body())
+    time.sleep(0.3)
+    assert not (tmp_path / "late.txt").exists()

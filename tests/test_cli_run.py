@@ -57,6 +57,8 @@ FAILING = md(
     """
 )
 
+SLOW = '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 30"\n'
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "tasks.md"
@@ -198,6 +200,7 @@ def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
 
         - [ ] T001 Slow
           ~~~bash
+          echo started
           sleep 30
           ~~~
         - [ ] T002 Then this
@@ -238,7 +241,7 @@ def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
 
 
 def test_sigterm_is_an_interrupt_too(tmp_path: Path) -> None:
-    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 30"\n')
+    path = write(tmp_path, SLOW)
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
         cwd=tmp_path,
