@@ -55,6 +55,12 @@ def report_command(args: argparse.Namespace, out: TextIO) -> int:
     fmt = args.format
     if fmt is None:
         suffix = Path(args.output).suffix.lower() if args.output else ""
+        if suffix and suffix not in _SUFFIXES:
+            known = ", ".join(sorted(_SUFFIXES))
+            raise UsageError(
+                f"-o {args.output}: no report format for {suffix!r} (known: {known}); "
+                "give --format to write it anyway"
+            )
         fmt = _SUFFIXES.get(suffix, "md")
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs -o FILE (Parquet is binary)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import signal
 import sys
@@ -36,7 +37,7 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         description="Run the pending tasks of a "
         "tasks.md: parallel where independent, resumable, ticking [X] on success.",
     )
-    run.add_argument("file", help="the tasks.md file")
+    run.add_argument("file", nargs="?", help="the tasks.md file")
     run.add_argument(
         "-j",
         "--jobs",
@@ -201,6 +202,13 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     from taskexec_nb.runner import RunHandle, find_run, select_tasks
     from taskexec_nb.terminal import TerminalView
 
+    if args.file is None:
+        if args.resume and Path(args.resume).is_file():
+            raise UsageError(
+                f"--resume took {args.resume!r} as a run ID and no tasks.md is left: "
+                f"write the file first, e.g. taskexec run {shlex.quote(args.resume)} --resume"
+            )
+        raise UsageError("run: give the tasks.md file, e.g. taskexec run tasks.md")
     _tasks_file(args.file)
     only = None
     if args.only is not None:
@@ -305,8 +313,15 @@ def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
         f"no_action={settings.effective_no_action}",
         file=out,
     )
-    waves = [[t for t in wave if t in chosen] for wave in plan.waves]
-    for i, ids in enumerate(w for w in waves if w):
+    # Waves of the selection itself: what it does not run (done, or outside it) waits on nothing.
+    level: dict[str, int] = {}
+    for tid in plan.topological_order():
+        if tid in chosen:
+            level[tid] = 1 + max((level[d] for d in plan.depends_on(tid) if d in level), default=-1)
+    waves: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for tid in selection:
+        waves[level[tid]].append(tid)
+    for i, ids in enumerate(waves):
         print(f"wave {i}:", file=out)
         for tid in ids:
             task = plan[tid]
@@ -359,6 +374,8 @@ def status_command(args: argparse.Namespace, out: TextIO) -> int:
     With ``--watch --json`` a JSON document is printed on one line each time the
     run changes (JSON Lines), until the run ends.
     """
+    if not args.interval > 0:
+        raise UsageError(f"--interval {args.interval:g}: give a number of seconds above 0")
     if not args.watch:
         print(_status_render(args, indent=2)[0], file=out)
         return EXIT_OK
@@ -367,18 +384,22 @@ def status_command(args: argparse.Namespace, out: TextIO) -> int:
     try:
         while True:
             text, active = _status_render(args, indent=None)
-            if text != last:
+            # On a pipe a new snapshot only when something changed: a growing "12+" is none.
+            key = text if redraw else _RUNNING_FOR.sub(" ", text)
+            if key != last:
                 if redraw:
                     out.write("\x1b[H\x1b[2J")  # home, clear: redraw in place
                 out.write(text + "\n")
                 out.flush()
-                last = text
+                last = key
             if not active:
                 return EXIT_OK
             time.sleep(args.interval)
     except KeyboardInterrupt:
         return EXIT_OK
 
+
+_RUNNING_FOR = re.compile(r" +\d+\+ ")  # the SECONDS of a task still running
 
 _JSON_COLUMNS = frozenset({"settings", "selection", "deps", "artifacts"})
 

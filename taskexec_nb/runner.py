@@ -497,11 +497,20 @@ class RunHandle:
             return self.result
         finally:
             if writer is not None:  # the plan's next run skips these and accepts the file
-                self.plan.note_ticked(writer.ticked, writer.expected)
+                self.plan.note_ticked(writer.ticked + self._done_headings(), writer.expected)
             if reaper is not None:
                 reaper.close()
             store.close()
             self._done.set()
+
+    def _done_headings(self) -> list[str]:
+        """Heading-form tasks this run completed (no box to tick; done for this plan)."""
+        states = self._scheduler.states if self._scheduler else {}
+        return [
+            t
+            for t, st in states.items()
+            if st.status is TaskStatus.COMPLETED and self.plan[t].form.value != "checkbox"
+        ]
 
     def _sweep(self, store: StateStore) -> None:
         """End processes left by runners that died, and mark their runs interrupted."""
@@ -641,14 +650,16 @@ class RunHandle:
                     )
                 keep.append(task_id)
             selection = keep
+        self._check_agent(selection)
         tasks_dir = Path(self.plan.path).resolve().parent
         for task_id in selection:
             task = effective_task(self.plan[task_id], self.settings.overrides)
             folder = task_cwd(tasks_dir, self.settings, task)
             if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist (yet)"
                 notices.append(
-                    f"{task_id}: its working folder {folder} does not exist (yet): unless an "
-                    "earlier task creates it, the task fails"
+                    f"{task_id}: its working folder {folder} {what}: unless an earlier task "
+                    "makes it one, the task fails"
                 )
         headings = [t for t in selection if self.plan[t].form.value != "checkbox"]
         if headings and self.settings.writeback:
@@ -656,9 +667,33 @@ class RunHandle:
             shown = ", ".join(headings[:5]) + (f" and {more} more" if more > 0 else "")
             notices.append(
                 f"{shown}: written as headings, not checkboxes, in {self.plan.path}, so "
-                "nothing is ticked for them; their results are in the state store"
+                "nothing is ticked for them: their results are in the state store, and a "
+                "new run of the file (not a resume) runs them again"
             )
         return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
+
+    def _check_agent(self, selection: Sequence[str]) -> None:
+        """Refuse, before anything runs, tasks bound for the agent without an agent_command."""
+        if self.settings.agent_command:
+            return
+        agent = self.registry.get("agent")
+        bound = []
+        for task_id in selection:
+            task = effective_task(self.plan[task_id], self.settings.overrides)
+            try:
+                executor = self.registry.for_task(task)
+            except UsageError:
+                continue  # an unknown executor fails that task, with its own message
+            if executor is agent or (executor is None and self.settings.no_action == "agent"):
+                bound.append(task_id)
+        if bound:
+            more = len(bound) - 5
+            shown = ", ".join(bound[:5]) + (f" and {more} more" if more > 0 else "")
+            raise UsageError(
+                f"{shown} would go to the agent (no_action=agent or executor=agent) but no "
+                "agent_command is set: set one, e.g. --agent-command 'my-agent --prompt "
+                "{prompt}' or agent_command=[...], or use no_action=skip"
+            )
 
     def _stored_selection(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import os
 import signal
@@ -660,3 +661,97 @@ def test_cancel_of_a_suspended_task_does_not_let_it_run_on(tmp_path: Path) -> No
     asyncio.run(body())
     time.sleep(0.3)
     assert not (tmp_path / "late.txt").exists()
+
+
+# -- second review: the smaller ones ----------------------------------------------------------
+
+
+def test_report_refuses_an_unknown_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path)]) == 1
+    state = str(tmp_path / ".taskexec")
+    assert main(["report", "--state-dir", state, "-o", str(tmp_path / "x.pdf")]) == 2
+    assert "no report format for '.pdf'" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
+    assert (
+        main(["report", "--state-dir", state, "-o", str(tmp_path / "x.pdf"), "--format", "md"]) == 0
+    )
+    assert (tmp_path / "x.pdf").read_text().startswith("#")
+
+
+def test_status_interval_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(write(tmp_path))]) == 1
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state, "--watch", "--interval", "-1"]) == 2
+    assert "--interval -1: give a number of seconds above 0" in capsys.readouterr().err
+
+
+def test_resume_before_the_file_gets_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path)
+    assert main(["run", "--resume", "tasks.md"]) == 2
+    err = capsys.readouterr().err
+    assert "--resume took 'tasks.md' as a run ID" in err and "taskexec run tasks.md --resume" in err
+    assert main(["run"]) == 2
+    assert "run: give the tasks.md file" in capsys.readouterr().err
+
+
+def test_a_working_folder_that_is_a_file_is_named_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=tasks.md\n")
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"its working folder {path} is not a folder" in err
+    assert f"FAILED    T001: the working folder {path} is not a folder" in err
+
+
+def test_dry_run_waves_are_those_of_the_selection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path), "--only", "T002,T003", "-j", "1"]) == 1  # T003 fails
+    capsys.readouterr()
+    assert main(["run", str(path), "--resume", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    # T003 waits on nothing the resume runs: it is in the first wave, not behind T001/T002.
+    assert out.split("wave 0:")[1].split()[0] == "T003" and "wave 1:" not in out
+
+
+def test_a_completed_heading_task_is_done_for_its_plan(tmp_path: Path) -> None:
+    text = '## Phase 1: X\n\n### T001 — A heading task\n\n  - taskexec: run="echo x >> h.txt"\n'
+    plan = taskexec_nb.load(write(tmp_path, text))
+    first = plan.run()
+    assert any("a new run of the file (not a resume) runs them again" in n for n in first.notices)
+    assert plan.run().selection == []
+    assert (tmp_path / "h.txt").read_text() == "x\n"
+    assert plan.to_frame().set_index("id").loc["T001", "status"] == "done"
+
+
+def test_watch_on_a_pipe_prints_only_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path, '## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run="echo go; sleep 2.5"\n'
+    )
+    proc = cli("run", str(path))
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and task_status(tmp_path, "T001") != "running":
+            time.sleep(0.05)
+        state = str(tmp_path / ".taskexec")
+        assert main(["status", "--state-dir", state, "--watch", "--interval", "0.1"]) == 0
+    finally:
+        proc.communicate(timeout=30)
+    snapshots = capsys.readouterr().out.split("run ")[1:]
+    assert len(snapshots) >= 2  # running, then completed
+    assert "completed" in snapshots[-1].splitlines()[0]
+    rows = [next(r for r in s.splitlines() if r.startswith("T001")) for s in snapshots]
+    # Each snapshot says something new: a growing SECONDS counter alone is not news.
+    assert all(a.split()[1] != b.split()[1] for a, b in itertools.pairwise(rows))

@@ -860,12 +860,12 @@ def test_no_action_agent_runs_the_agent_command_with_the_prompt(
         assert tail.strip() == "2"  # the whole multi-line prompt is one argv element
 
 
-def test_no_action_agent_without_a_command_fails_with_a_hint(tmp_path: Path) -> None:
-    handle = taskexec_nb.load(write(tmp_path, NO_ACTION)).run(
-        no_action="agent", state_dir=tmp_path / "state"
-    )
-    assert statuses(handle)["T001"] == "failed"
-    assert "agent_command" in (errors(handle)["T001"] or "")
+def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: Path) -> None:
+    plan = taskexec_nb.load(write(tmp_path, NO_ACTION))
+    with pytest.raises(UsageError, match=r"would go to the agent .* no agent_command is set"):
+        plan.run(no_action="agent", state_dir=tmp_path / "state")
+    with store_of(tmp_path) as store:
+        assert store.runs() == []  # refused before a run was recorded
 
 
 # --- 11. Python callables -----------------------------------------------------------------------

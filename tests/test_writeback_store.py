@@ -461,9 +461,11 @@ _DEAD_RUNNER = textwrap.dedent(
     rows = [dict(task_id=t, def_hash="h" + t, line=n, phase="Phase 1", story=None,
                  description="d") for n, t in enumerate(["T001", "T002", "T003"], 1)]
     store.create_run("dead-run", sys.argv[2], "template", {}, ["T001", "T002", "T003"], rows)
+    # A task process carries its run's ID, as every real one does (the sweep checks it).
     sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TASKEXEC_RUN_ID": "dead-run"})
     store(Event(EventKind.TASK_STARTED, "dead-run", "T001", 1, "running", {"log_path": "l"}))
     store.record_pgid("dead-run", "T001", 1, sleeper.pid)
     store(Event(EventKind.TASK_STARTED, "dead-run", "T002", 1, "running", {"log_path": "l"}))

@@ -404,7 +404,8 @@ async def run_process(
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if not ctx.cwd.is_dir():
-                message = f"the working folder {ctx.cwd} does not exist (see the task's cwd)"
+                what = "is not a folder" if ctx.cwd.exists() else "does not exist"
+                message = f"the working folder {ctx.cwd} {what} (see the task's cwd)"
             else:
                 message = ctx.masker.text(f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}")
             log.write((message + "\n").encode())
