@@ -427,8 +427,20 @@ def _schema() -> dict[str, Any]:
             raise ValueError("must be a number, not true or false")
         return value
 
+    def duration(value: Any) -> Any:
+        """Seconds as a number, or a duration string such as "90s", "5m", "1h30m"."""
+        value = no_bool(value)
+        if isinstance(value, str):
+            from taskexec_nb.annotations import AnnotationError, parse_duration
+
+            try:
+                return parse_duration(value)
+            except AnnotationError as exc:
+                raise ValueError(f"{exc}: {exc.hint}") from None
+        return value
+
     whole = Annotated[int, BeforeValidator(no_bool)]
-    number = Annotated[float, BeforeValidator(no_bool)]
+    seconds = Annotated[float, BeforeValidator(duration)]
     amount = Annotated[float, BeforeValidator(no_bool), Field(gt=0)]
     positive = Field(default=None, gt=0)
     scalar = str | int | float | bool
@@ -443,9 +455,9 @@ def _schema() -> dict[str, Any]:
         fail_fast: StrictBool | None = None
         allow_failure: StrictBool | None = None
         retries: whole | None = Field(default=None, ge=0)
-        backoff: number | None = Field(default=None, ge=0)
-        timeout: number | None = positive
-        kill_grace: number | None = Field(default=None, ge=0)
+        backoff: seconds | None = Field(default=None, ge=0)
+        timeout: seconds | None = positive
+        kill_grace: seconds | None = Field(default=None, ge=0)
         no_action: Literal["agent", "skip", "fail"] | None = None
         agent_command: list[str] | None = Field(default=None, min_length=1)
         executors: dict[str, dict[str, scalar]] | None = None
@@ -470,9 +482,9 @@ def _schema() -> dict[str, Any]:
         phase: int | str | list[int | str] | None = None
         story: str | list[str] | None = None
         tasks: str | list[str] | None = None
-        timeout: number | None = positive
+        timeout: seconds | None = positive
         retries: whole | None = Field(default=None, ge=0)
-        backoff: number | None = Field(default=None, ge=0)
+        backoff: seconds | None = Field(default=None, ge=0)
         allow_failure: StrictBool | None = None
         env: dict[str, scalar] | None = None
         cwd: str | None = None

@@ -434,3 +434,22 @@ def test_agent_command_placeholders_are_checked_before_the_run(root: Path) -> No
     # Literal braces written doubled are fine, as are all the known fields.
     good = "my-agent --json {{}} {id} {description} {files} {phase} {story} {tasks_file} {prompt}"
     assert resolve(tasks, environ={"TASKEXEC_AGENT_COMMAND": good}, config_file=None)
+
+
+# --- durations -------------------------------------------------------------------------------
+
+
+def test_durations_take_units_everywhere_and_bad_ones_are_named(root: Path) -> None:
+    toml = 'timeout = "5m"\nbackoff = "250ms"\n\n[[overrides]]\ntasks = "T001"\ntimeout = "1h30m"\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    config = resolve(tasks, environ={"TASKEXEC_KILL_GRACE": "2s"})
+    assert config.settings.timeout == 300.0 and config.settings.backoff == 0.25
+    assert config.settings.kill_grace == 2.0
+    assert config.overrides[0].values["timeout"] == 5400.0
+    msg = config_error(tasks, environ={"TASKEXEC_TIMEOUT": "soon"})
+    assert "environment variable TASKEXEC_TIMEOUT" in msg and "'soon' is not a duration" in msg
+    project(root, {"taskexec.toml": 'retries = 1\ntimeout = "5x"\n'})
+    msg = config_error(tasks)
+    assert f"{root / 'taskexec.toml'}:2: timeout: '5x' is not a duration" in msg
+    project(root, {"taskexec.toml": "timeout = 0\n"})
+    assert "timeout" in config_error(tasks)  # still above 0
