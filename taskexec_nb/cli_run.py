@@ -199,7 +199,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec run``."""
     import taskexec_nb
     from taskexec_nb.config import resolve
-    from taskexec_nb.runner import RunHandle, find_run, select_tasks
+    from taskexec_nb.runner import RunHandle, find_run, select_tasks, state_dir_for
     from taskexec_nb.terminal import TerminalView
 
     if args.file is None:
@@ -245,8 +245,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
                 f"--resume continues the run's own selection: leave out {', '.join(given)} "
                 "(or start a new run with them)"
             )
-        state_dir = settings.state_dir or Path(args.file).resolve().parent / ".taskexec"
-        run = find_run(args.file, Path(state_dir), args.resume)
+        run = find_run(args.file, state_dir_for(args.file, settings), args.resume)
         resume = run["run_id"]
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
             raise UsageError(
@@ -304,7 +303,6 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
     selection = handle.preview()
     settings = handle.settings
-    chosen = set(selection)
     for note in handle.notices:
         print(f"taskexec: note: {note}", file=sys.stderr)
     what = f"resume of run {handle.run_id}" if handle.resumed else "dry run"
@@ -313,15 +311,7 @@ def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
         f"no_action={settings.effective_no_action}",
         file=out,
     )
-    # Waves of the selection itself: what it does not run (done, or outside it) waits on nothing.
-    level: dict[str, int] = {}
-    for tid in plan.topological_order():
-        if tid in chosen:
-            level[tid] = 1 + max((level[d] for d in plan.depends_on(tid) if d in level), default=-1)
-    waves: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for tid in selection:
-        waves[level[tid]].append(tid)
-    for i, ids in enumerate(waves):
+    for i, ids in enumerate(plan.waves_of(selection)):
         print(f"wave {i}:", file=out)
         for tid in ids:
             task = plan[tid]

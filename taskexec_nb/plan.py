@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import html
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import UsageError
@@ -140,11 +140,13 @@ class ExecutionPlan:
         """All task IDs, each after everything it waits for; ties in file order."""
         return list(self._order)
 
-    def _compute_levels(self) -> dict[str, int]:
-        """Wave number of each pending task (finished tasks impose nothing)."""
+    def _compute_levels(self, chosen: Collection[str] | None = None) -> dict[str, int]:
+        """Wave number of each chosen task (default: the pending ones); others impose nothing."""
+        if chosen is None:
+            chosen = {t for t, task in self._tasks.items() if task.state is TaskState.PENDING}
         levels: dict[str, int] = {}
         for node in self._order:
-            if self._tasks[node].state is not TaskState.PENDING:
+            if node not in chosen:
                 continue
             pending = [levels[d] for d in self._deps[node] if d in levels]
             levels[node] = 1 + max(pending) if pending else 0
@@ -153,10 +155,18 @@ class ExecutionPlan:
     @property
     def waves(self) -> list[list[str]]:
         """Pending tasks grouped into waves: each wave can run once the ones before are done."""
-        out: list[list[str]] = [[] for _ in range(max(self._levels.values(), default=-1) + 1)]
-        for node in self.to_run:
-            out[self._levels[node]].append(node)
-        return out
+        return _grouped(self._levels, self.to_run)
+
+    def waves_of(self, task_ids: Sequence[str]) -> list[list[str]]:
+        """A selection's own waves: tasks outside it (done, or not chosen) impose nothing.
+
+        Args:
+            task_ids: The selected tasks; each wave keeps their order.
+
+        Returns:
+            The waves, as lists of task IDs.
+        """
+        return _grouped(self._compute_levels(set(task_ids)), task_ids)
 
     def critical_path(self, durations: Mapping[str, float] | None = None) -> list[str]:
         """The longest chain of pending tasks, each waiting for the one before.
@@ -249,7 +259,7 @@ class ExecutionPlan:
                 )
             from taskexec_nb.runner import find_run, state_dir_for
 
-            run_id = find_run(self.path, state_dir_for(self, chosen), resume)["run_id"]
+            run_id = find_run(self.path, state_dir_for(self.path, chosen), resume)["run_id"]
         else:
             selection = select_tasks(self, only, from_task, until, names=API_NAMES)
         return RunHandle(
@@ -523,6 +533,14 @@ class ReadyTracker:
 
 def _strings(value: Any) -> bool:
     return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
+
+
+def _grouped(levels: Mapping[str, int], task_ids: Iterable[str]) -> list[list[str]]:
+    """Task IDs grouped by wave number, in the order given."""
+    out: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
+    for node in task_ids:
+        out[levels[node]].append(node)
+    return out
 
 
 def _check_run_arguments(

@@ -21,7 +21,7 @@ from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
-from taskexec_nb.model import Task, TaskState
+from taskexec_nb.model import Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
@@ -53,9 +53,9 @@ def task_hash(task: Task) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def state_dir_for(plan: ExecutionPlan, settings: RunSettings) -> Path:
-    """Where a plan's state store and logs live."""
-    return settings.state_dir or Path(plan.path).resolve().parent / ".taskexec"
+def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
+    """Where the state store and logs of a tasks.md's runs live."""
+    return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
 
 
 CLI_NAMES = {"only": "--only", "from_task": "--from", "until": "--until"}
@@ -176,21 +176,26 @@ def find_run(tasks_file: str | Path, state_dir: Path, resume: str | bool) -> dic
     target = str(Path(tasks_file).resolve())
     if not path.is_file():
         raise UsageError(f"resume: no earlier run of {tasks_file}: no state store at {path}")
-    from taskexec_nb.store import StoreError
-
     store = StateStore(path)
     try:
         run_id = store.latest_run(target) if resume in (True, "", "latest") else str(resume)
         if run_id is None:
             raise UsageError(f"resume: no earlier run of {tasks_file} in {path}")
-        try:
-            run = store.run(run_id)
-        except StoreError as exc:
-            raise UsageError(f"resume: {exc}") from None
+        run = _run_row(store, run_id)
     finally:
         store.close()
     check_resumable(run, target)
     return run
+
+
+def _run_row(store: StateStore, run_id: str) -> dict[str, Any]:
+    """A run to resume, from the store; UsageError (listing recent runs) if unknown."""
+    from taskexec_nb.store import StoreError
+
+    try:
+        return store.run(run_id)
+    except StoreError as exc:
+        raise UsageError(f"resume: {exc}") from None
 
 
 def check_resumable(run: Mapping[str, Any], tasks_file: str, mode: str | None = None) -> None:
@@ -237,6 +242,12 @@ def _match(plan: ExecutionPlan, sel: str) -> set[str]:
     return {t.id for t in plan.tasks if sel in t.stories}
 
 
+def _listed(task_ids: Sequence[str], most: int = 5) -> str:
+    """``T001, T002 and 3 more``: task IDs for a message, the first few of them."""
+    more = len(task_ids) - most
+    return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
+
+
 class _Choice(NamedTuple):
     selection: list[str]
     attempts_before: dict[str, int]
@@ -267,7 +278,7 @@ class RunHandle:
         self.plan = plan
         self.settings = settings
         self.config = config
-        self.state_dir = state_dir_for(plan, settings)
+        self.state_dir = state_dir_for(plan.path, settings)
         self.log_root = settings.log_dir or self.state_dir / "logs"
         self.store_path = self.state_dir / "state.db"
         self.run_id = resume or new_run_id()
@@ -509,7 +520,7 @@ class RunHandle:
         return [
             t
             for t, st in states.items()
-            if st.status is TaskStatus.COMPLETED and self.plan[t].form.value != "checkbox"
+            if st.status is TaskStatus.COMPLETED and self.plan[t].form is not TaskForm.CHECKBOX
         ]
 
     def _sweep(self, store: StateStore) -> None:
@@ -575,12 +586,7 @@ class RunHandle:
         """The run being resumed, checked (None for a new run)."""
         if not self.resumed:
             return None
-        from taskexec_nb.store import StoreError
-
-        try:
-            run = store.run(self.run_id)
-        except StoreError as exc:
-            raise UsageError(f"resume: {exc}") from None
+        run = _run_row(store, self.run_id)
         check_resumable(run, str(Path(self.plan.path).resolve()), self.plan.mode.value)
         return run
 
@@ -650,10 +656,10 @@ class RunHandle:
                     )
                 keep.append(task_id)
             selection = keep
-        self._check_agent(selection)
+        effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
+        self._check_agent(effective)
         tasks_dir = Path(self.plan.path).resolve().parent
-        for task_id in selection:
-            task = effective_task(self.plan[task_id], self.settings.overrides)
+        for task_id, task in effective.items():
             folder = task_cwd(tasks_dir, self.settings, task)
             if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
                 what = "is not a folder" if folder.exists() else "does not exist (yet)"
@@ -661,25 +667,22 @@ class RunHandle:
                     f"{task_id}: its working folder {folder} {what}: unless an earlier task "
                     "makes it one, the task fails"
                 )
-        headings = [t for t in selection if self.plan[t].form.value != "checkbox"]
+        headings = [t for t in selection if self.plan[t].form is not TaskForm.CHECKBOX]
         if headings and self.settings.writeback:
-            more = len(headings) - 5
-            shown = ", ".join(headings[:5]) + (f" and {more} more" if more > 0 else "")
             notices.append(
-                f"{shown}: written as headings, not checkboxes, in {self.plan.path}, so "
-                "nothing is ticked for them: their results are in the state store, and a "
-                "new run of the file (not a resume) runs them again"
+                f"{_listed(headings)}: written as headings, not checkboxes, in "
+                f"{self.plan.path}, so nothing is ticked for them: their results are in the "
+                "state store, and a new run of the file (not a resume) runs them again"
             )
         return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
 
-    def _check_agent(self, selection: Sequence[str]) -> None:
+    def _check_agent(self, tasks: Mapping[str, Task]) -> None:
         """Refuse, before anything runs, tasks bound for the agent without an agent_command."""
         if self.settings.agent_command:
             return
         agent = self.registry.get("agent")
         bound = []
-        for task_id in selection:
-            task = effective_task(self.plan[task_id], self.settings.overrides)
+        for task_id, task in tasks.items():
             try:
                 executor = self.registry.for_task(task)
             except UsageError:
@@ -687,11 +690,9 @@ class RunHandle:
             if executor is agent or (executor is None and self.settings.no_action == "agent"):
                 bound.append(task_id)
         if bound:
-            more = len(bound) - 5
-            shown = ", ".join(bound[:5]) + (f" and {more} more" if more > 0 else "")
             raise UsageError(
-                f"{shown} would go to the agent (no_action=agent or executor=agent) but no "
-                "agent_command is set: set one, e.g. --agent-command 'my-agent --prompt "
+                f"{_listed(bound)} would go to the agent (no_action=agent or executor=agent) "
+                "but no agent_command is set: set one, e.g. --agent-command 'my-agent --prompt "
                 "{prompt}' or agent_command=[...], or use no_action=skip"
             )
 
@@ -713,9 +714,8 @@ class RunHandle:
             )
         new = [t for t in self.plan.to_run if t not in set(stored)]
         if new:
-            shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
             notices.append(
-                f"{shown}: pending in {self.plan.path} but not part of run {self.run_id}; "
+                f"{_listed(new)}: pending in {self.plan.path} but not part of run {self.run_id}; "
                 "a new run (without --resume) runs them"
             )
         selection = []

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import md
+from test_engine import wait_until
 
 import taskexec_nb
 from taskexec_nb.cli import main
@@ -72,10 +73,18 @@ def cli(*args: str) -> subprocess.Popen[str]:
 
 
 def task_status(folder: Path, task_id: str) -> str | None:
-    with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
+    path = folder / ".taskexec" / "state.db"
+    if not path.exists():
+        return None  # the runner has not made its store yet
+    with closing(StateStore(path)) as store:
         run_id = store.latest_run()
         rows = {t["task_id"]: t["status"] for t in store.tasks(run_id)} if run_id else {}
     return rows.get(task_id)
+
+
+def wait_running(folder: Path) -> None:
+    """Wait until the store has T001 running (its start is committed within 50 ms)."""
+    assert wait_until(lambda: task_status(folder, "T001") == "running", 30)
 
 
 def latest_run(folder: Path) -> dict[str, object]:
@@ -94,11 +103,7 @@ def test_resume_of_a_run_whose_runner_is_alive_is_refused(
     path = write(tmp_path, SLOW)
     proc = cli("run", str(path))
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline and not list(
-            (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
-        ):
-            time.sleep(0.05)
+        wait_running(tmp_path)
         run = latest_run(tmp_path)
         assert run["status"] == "running"
         assert main(["run", str(path), "--resume"]) == 2
@@ -415,13 +420,7 @@ def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:
     """A run whose runner was SIGKILLed mid-task: recorded running, runner gone."""
     path = write(tmp_path, SLOW)
     proc = cli("run", str(path))
-    deadline = time.time() + 30
-    while time.time() < deadline and not list(
-        (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
-    ):
-        time.sleep(0.05)
-    while time.time() < deadline and task_status(tmp_path, "T001") != "running":
-        time.sleep(0.05)  # until the store has the start (committed within 50 ms)
+    wait_running(tmp_path)
     proc.kill()
     proc.communicate(timeout=30)
     run = latest_run(tmp_path)
@@ -512,9 +511,7 @@ def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKEXEC_KILL_GRACE": "60"},
     )
-    deadline = time.time() + 30
-    while time.time() < deadline and not (tmp_path / "pid").exists():
-        time.sleep(0.05)
+    wait_until((tmp_path / "pid").exists, 30)
     pid = int((tmp_path / "pid").read_text())
     proc.send_signal(signal.SIGINT)
     time.sleep(1.0)
@@ -742,9 +739,7 @@ def test_watch_on_a_pipe_prints_only_changes(
     )
     proc = cli("run", str(path))
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline and task_status(tmp_path, "T001") != "running":
-            time.sleep(0.05)
+        wait_running(tmp_path)
         state = str(tmp_path / ".taskexec")
         assert main(["status", "--state-dir", state, "--watch", "--interval", "0.1"]) == 0
     finally:

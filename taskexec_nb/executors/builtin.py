@@ -18,7 +18,7 @@ from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
-from taskexec_nb.settings import AGENT_PLACEHOLDERS
+from taskexec_nb.settings import agent_template_problems
 
 EXECUTOR_OPTIONS: dict[str, tuple[str, ...]] = {
     "shell": (),
@@ -135,9 +135,6 @@ class NotebookExecutor:
         return outcome
 
 
-PLACEHOLDERS = AGENT_PLACEHOLDERS
-
-
 def agent_prompt(task: Task, tasks_file: str) -> str:
     """The prompt handed to an agent for one task.
 
@@ -190,19 +187,13 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
         "tasks_file": tasks_file,
         "prompt": agent_prompt(task, tasks_file),
     }
+    problems = agent_template_problems(template)
+    if problems:
+        raise ValueError(problems[0])
     argv: list[str] = []
     used_prompt = False
     for element in template:
-        try:
-            argv.append(element.format_map(values))
-        except KeyError as exc:
-            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-            raise ValueError(
-                f"agent_command: unknown placeholder {{{exc.args[0]}}} in {element!r} "
-                f"(known: {known})"
-            ) from None
-        except (ValueError, IndexError) as exc:
-            raise ValueError(f"agent_command: bad template element {element!r}: {exc}") from None
+        argv.append(element.format_map(values))
         used_prompt = used_prompt or any(
             field == "prompt" for _, field, _, _ in string.Formatter().parse(element)
         )
