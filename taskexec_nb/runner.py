@@ -21,7 +21,7 @@ from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
-from taskexec_nb.model import Task, TaskForm, TaskState
+from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
@@ -92,29 +92,20 @@ def select_tasks(
             empty ``only``, or a ``from_task`` that comes after ``until``.
     """
     name = {**CLI_NAMES, **(names or {})}
-    order = [t for t in plan.topological_order() if plan[t].state is TaskState.PENDING]
-    if not order:  # nothing pending: check the selectors name something, run nothing
-        for option, sel in (("from_task", from_task), ("until", until)):
-            if sel is not None:
-                _matches(plan, name[option], sel.strip())
-        for sel in only or ():
-            if sel.strip():
-                _matches(plan, name["only"], sel.strip())
-        return []
-    position = {t: i for i, t in enumerate(order)}
-    start, stop = 0, len(order) - 1
+    full = plan.topological_order()  # done tasks keep their place: --from US1 works after US1
+    position = {t: i for i, t in enumerate(full)}
+    start, stop = 0, len(full) - 1
     if from_task is not None:
-        hits = _pending_matches(plan, name["from_task"], from_task, position)
-        start = min(position[t] for t in hits)
+        start = min(position[t] for t in _matches(plan, name["from_task"], from_task.strip()))
     if until is not None:
-        stop = max(position[t] for t in _pending_matches(plan, name["until"], until, position))
+        stop = max(position[t] for t in _matches(plan, name["until"], until.strip()))
     if start > stop:
         raise UsageError(
             f"{_said(name['from_task'], from_task)} comes after "
             f"{_said(name['until'], until)} in run order "
-            f"({order[start]} runs after {order[stop]}): nothing would run"
+            f"({full[start]} runs after {full[stop]}): nothing would run"
         )
-    order = order[start : stop + 1]
+    order = [t for t in full[start : stop + 1] if plan[t].state is TaskState.PENDING]
     if only is not None:
         selectors = [sel.strip() for sel in only]
         if not any(selectors):
@@ -136,20 +127,15 @@ def _matches(plan: ExecutionPlan, option: str, sel: str) -> set[str]:
         return hits
     import difflib
 
+    if sel.lower().startswith("phase:"):
+        phases = {t.phase.index: t.phase for t in plan.tasks if t.phase.line is not None}
+        known = ", ".join(f"phase:{p.number or p.title}" for p in phases.values()) or "none"
+        raise UsageError(f"{_said(option, sel)}: no such phase; the phases are {known}")
     names = [t.id for t in plan.tasks] + sorted({s for t in plan.tasks for s in t.stories})
     close = difflib.get_close_matches(sel, names, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     kinds = "a task ID, a story such as US1 or a phase such as phase:3"
     raise UsageError(f"{_said(option, sel)}: matches no task{hint}; give {kinds}")
-
-
-def _pending_matches(
-    plan: ExecutionPlan, option: str, sel: str, position: Mapping[str, int]
-) -> list[str]:
-    hits = [t for t in _matches(plan, option, sel.strip()) if t in position]
-    if not hits:
-        raise UsageError(f"{_said(option, sel)}: no pending task there (all done or cancelled)")
-    return hits
 
 
 def _said(option: str, value: str | None) -> str:
@@ -235,11 +221,19 @@ def still_running(run_id: str, pid: int | None) -> str:
 
 def _match(plan: ExecutionPlan, sel: str) -> set[str]:
     if sel.lower().startswith("phase:"):
-        number = sel.split(":", 1)[1].strip()
-        return {t.id for t in plan.tasks if t.phase.number == number}
+        return {t.id for t in plan.tasks if _is_phase(t.phase, sel.split(":", 1)[1].strip())}
     if sel in plan:
         return {sel}
     return {t.id for t in plan.tasks if sel in t.stories}
+
+
+def _is_phase(phase: Phase, name: str) -> bool:
+    """``phase:3`` is phase 3 and its sub-phases (3.1, 3.2); ``phase:Polish`` goes by title."""
+    if phase.number is not None and (phase.number == name or phase.number.startswith(name + ".")):
+        return True
+    wanted = name.casefold()
+    kind = phase.kind if phase.kind != "other" else None  # phase:polish, phase:setup
+    return bool(wanted) and wanted in (phase.title.casefold(), phase.heading.casefold(), kind)
 
 
 def _listed(task_ids: Sequence[str], most: int = 5) -> str:

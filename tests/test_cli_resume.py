@@ -256,7 +256,7 @@ def test_dry_run_checks_resources_like_a_run(
     [
         (["--from", "T004", "--until", "T002"], "--from T004 comes after --until T002"),
         (["--from", "US9"], "--from US9: matches no task"),
-        (["--until", "phase:7"], "--until phase:7: matches no task"),
+        (["--until", "phase:7"], "--until phase:7: no such phase; the phases are phase:1, phase:2"),
         (["--only", ""], "--only: the selection is empty"),
         (["--only", " , "], "--only: the selection is empty"),
     ],
@@ -288,12 +288,58 @@ def test_from_and_until_take_stories_and_phases(
     assert select_tasks(plan, **kwargs) == expected
 
 
-def test_from_a_task_that_is_done_is_refused(tmp_path: Path) -> None:
+def test_from_and_until_keep_the_place_of_done_tasks(tmp_path: Path) -> None:
     from taskexec_nb.runner import select_tasks
 
-    path = write(tmp_path, TASKS.replace("- [ ] T001", "- [X] T001"))
-    with pytest.raises(UsageError, match="--from T001: no pending task there"):
-        select_tasks(taskexec_nb.load(path), from_task="T001")
+    text = TASKS.replace("- [ ] T001", "- [X] T001").replace("- [ ] T002", "- [X] T002")
+    plan = taskexec_nb.load(write(tmp_path, text))
+    assert select_tasks(plan, from_task="T001") == ["T003", "T004"]
+    assert select_tasks(plan, from_task="US1") == ["T003", "T004"]  # US1 is all done
+    assert select_tasks(plan, until="US1") == []  # as --only US1: nothing left there
+    assert select_tasks(plan, only=["US1"]) == []
+    with pytest.raises(UsageError, match="--from T003 comes after --until US1"):
+        select_tasks(plan, from_task="T003", until="US1")
+
+
+SUBPHASES = md(
+    "# Tasks\n\n## Phase 3: User Story 1\n\n- [ ] T001 [US1] A\n"
+    "\n## Phase 3.1: Tests first\n\n- [ ] T002 [US1] B\n"
+    "\n## Phase 3.2: Core\n\n- [ ] T003 [US1] C\n"
+    "\n## Phase 30: Later\n\n- [ ] T004 D\n"
+    "\n## Phase 7: Polish & Cross-Cutting Concerns\n\n- [ ] T005 E\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("only", "expected"),
+    [
+        ("phase:3", ["T001", "T002", "T003"]),  # with its sub-phases, not phase 30
+        ("phase:3.1", ["T002"]),
+        ("phase:30", ["T004"]),
+        ("phase:polish", ["T005"]),  # by kind
+        ("phase:Polish & Cross-Cutting Concerns", ["T005"]),  # or by title
+        ("phase:core", ["T003"]),
+    ],
+)
+def test_phases_by_number_with_sub_phases_or_by_title(
+    tmp_path: Path, only: str, expected: list[str]
+) -> None:
+    from taskexec_nb.runner import select_tasks
+
+    plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
+    assert select_tasks(plan, only=[only]) == expected
+
+
+def test_an_unknown_phase_lists_the_phases(tmp_path: Path) -> None:
+    from taskexec_nb.runner import select_tasks
+
+    plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
+    with pytest.raises(UsageError) as info:
+        select_tasks(plan, only=["phase:4"])
+    assert str(info.value) == (
+        "--only phase:4: no such phase; the phases are phase:3, phase:3.1, phase:3.2, "
+        "phase:30, phase:7"
+    )
 
 
 # -- the tasks file argument ------------------------------------------------------------------
