@@ -457,14 +457,19 @@ def _pick_run(store: Any, run_id: str | None) -> str:
 
 def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
     """The status table and roll-ups of a run."""
+    from taskexec_nb.store import shown_status
+
     run_id = run["run_id"]
     lines = [
         f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
         f"finished {_when(run['finished'])}  file {run['tasks_file']}",
-        f"{'ID':<8} {'STATUS':<10} {'TRY':>3} {'SECONDS':>8}  DETAIL",
+        "",
     ]
+    shown = [shown_status(t["status"], t.get("allowed")) for t in tasks]
+    width = max([10, *map(len, shown)])  # failed (allowed) is wider than the rest
+    lines[1] = f"{'ID':<8} {'STATUS':<{width}} {'TRY':>3} {'SECONDS':>8}  DETAIL"
     now = time.time()
-    for t in tasks:
+    for t, status in zip(tasks, shown, strict=True):
         if t["started"] and t["finished"]:
             seconds = f"{t['finished'] - t['started']:.1f}"
         elif t["started"] and t["status"] in ("running", "paused"):
@@ -473,12 +478,12 @@ def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
             seconds = "-"
         detail = t["error"] or (f"waiting on {t['waiting_on']}" if t["waiting_on"] else "")
         lines.append(
-            f"{t['task_id']:<8} {t['status']:<10} {t['attempt']:>3} {seconds:>8}  {detail[:80]}"
+            f"{t['task_id']:<8} {status:<{width}} {t['attempt']:>3} {seconds:>8}  {detail[:80]}"
         )
     for key, title in (("phase", "BY PHASE"), ("story", "BY STORY")):
         groups: dict[str, list[str]] = {}
-        for t in tasks:
-            groups.setdefault(t[key] or "(none)", []).append(t["status"])
+        for t, status in zip(tasks, shown, strict=True):
+            groups.setdefault(t[key] or "(none)", []).append(status)
         if not groups or list(groups) == ["(none)"]:
             continue  # e.g. no task has a story
         lines.append(title)
@@ -488,7 +493,9 @@ def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
                 f"{statuses.count(s)} {s}"
                 for s in (
                     "failed",
+                    "failed (allowed)",
                     "timed_out",
+                    "timed_out (allowed)",
                     "running",
                     "interrupted",
                     "skipped",

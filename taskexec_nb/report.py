@@ -2,7 +2,8 @@
 
 ``ExecutionReport.load(state_dir, run_id)`` (or :func:`report`) reads one run:
 
-* ``tasks``: one row per task (status, attempts, times, exit code or signal,
+* ``tasks``: one row per task (status, whether a failure was allowed, attempts,
+  times, exit code or signal,
   error, the last lines of stderr, the log, dependencies, critical path);
 * ``attempts``: one row per attempt; ``events``: the stored event stream;
 * ``summary``: counts by status, success rate, wall time, summed task time,
@@ -29,7 +30,7 @@ from xml.etree import ElementTree as ET
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
-from taskexec_nb.store import StateStore
+from taskexec_nb.store import StateStore, shown_status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,6 +46,7 @@ TASK_COLUMNS = [
     "story",
     "description",
     "status",
+    "allowed",
     "attempts",
     "start",
     "end",
@@ -222,6 +224,7 @@ class ExecutionReport:
                     r["story"],
                     r["description"],
                     r["status"],
+                    bool(r.get("allowed")),
                     r["attempt"],
                     start,
                     end,
@@ -278,6 +281,7 @@ class ExecutionReport:
                 (
                     r["task_id"],
                     r["status"],
+                    bool(r.get("allowed")),
                     r["attempt"],
                     r["exit_code"],
                     r["signal"],
@@ -293,6 +297,7 @@ class ExecutionReport:
             columns=[
                 "id",
                 "status",
+                "allowed",
                 "attempts",
                 "exit_code",
                 "signal",
@@ -329,7 +334,11 @@ class ExecutionReport:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """Counts, rates, times, parallelism, critical path and slowest tasks (JSON-ready)."""
+        """Counts, rates, times, parallelism, critical path and slowest tasks (JSON-ready).
+
+        ``counts`` are by status; ``allowed_failures`` says how many of the failed
+        and timed-out ones ran under ``allow_failure``.
+        """
         counts = dict.fromkeys(STATUSES, 0)
         for r in self._task_rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -354,6 +363,7 @@ class ExecutionReport:
             "finished": _iso(finished),
             "total": total,
             "counts": counts,
+            "allowed_failures": sum(1 for r in self._task_rows if r.get("allowed")),
             "success_rate": (counts["completed"] / total) if total else 0.0,
             "wall_time": wall,
             "task_time": task_time,
@@ -457,7 +467,7 @@ class ExecutionReport:
             "",
             f"- File: `{s['tasks_file']}`",
             f"- Started {s['started'] or '-'}, finished {s['finished'] or 'not yet'}",
-            f"- Tasks: {s['total']}; " + ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n),
+            f"- Tasks: {s['total']}; {_counts_text(s)}",
             f"- Success rate: {s['success_rate']:.0%}",
             f"- Wall time {s['wall_time']:.1f} s; task time {s['task_time']:.1f} s; "
             f"parallelism {s['parallelism']:.2f}",
@@ -470,7 +480,8 @@ class ExecutionReport:
         if len(failing):
             lines += ["## Failures", ""]
             for row in failing.to_dict("records"):
-                lines.append(f"- **{row['id']}** {row['status']}: {row['failure_point']}")
+                shown = shown_status(row["status"], row["allowed"])
+                lines.append(f"- **{row['id']}** {shown}: {row['failure_point']}")
                 if row["log_path"]:
                     lines.append(f"  log: `{row['log_path']}`")
                 if row["stderr_tail"]:
@@ -490,7 +501,7 @@ class ExecutionReport:
                 r["task_id"],
                 r["phase"] or "",
                 r["story"] or "",
-                r["status"],
+                shown_status(r["status"], r.get("allowed")),
                 str(r["attempt"]),
                 f"{seconds:.1f}" if seconds else "",
                 r["description"] or "",
@@ -503,9 +514,11 @@ class ExecutionReport:
 
         ``failed`` is a failure, ``timed_out`` an error, ``skipped`` and
         ``cancelled`` are skipped (with the reason), ``pending`` tasks (never
-        started) are skipped too. The document follows the strict Ant JUnit
-        schema (properties, system-out and system-err present, timestamps
-        without a zone), which CI systems read.
+        started) are skipped too. A failure under ``allow_failure`` is skipped
+        with the failure as its message (as pytest reports an expected failure):
+        it does not fail the run, so it does not fail the CI job reading this.
+        The document follows the strict Ant JUnit schema (properties, system-out
+        and system-err present, timestamps without a zone), which CI systems read.
         """
         root = ET.Element("testsuites", name=f"taskexec run {self.run_id}")
         groups: dict[str, list[Mapping[str, Any]]] = {}
@@ -528,9 +541,9 @@ class ExecutionReport:
                     "%Y-%m-%dT%H:%M:%S"
                 ),
                 tests=str(len(rows)),
-                failures=str(sum(r["status"] == "failed" for r in rows)),
-                errors=str(sum(r["status"] == "timed_out" for r in rows)),
-                skipped=str(sum(r["status"] in _JUNIT_SKIPPED for r in rows)),
+                failures=str(sum(_junit_kind(r) == "failure" for r in rows)),
+                errors=str(sum(_junit_kind(r) == "error" for r in rows)),
+                skipped=str(sum(_junit_kind(r) == "skipped" for r in rows)),
                 time=f"{sum(times):.3f}",
             )
             props = ET.SubElement(suite, "properties")
@@ -617,8 +630,7 @@ class ExecutionReport:
 
     def __repr__(self) -> str:
         s = self.summary
-        counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n)
-        return f"<ExecutionReport {self.run_id} {s['status']}: {counts or 'no tasks'}>"
+        return f"<ExecutionReport {self.run_id} {s['status']}: {_counts_text(s)}>"
 
 
 # --- helpers used by the report and the live status ----------------------------------------
@@ -790,6 +802,18 @@ def xml_safe(text: str) -> str:
     return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
 
 
+def _junit_kind(r: Mapping[str, Any]) -> str | None:
+    """How a task reads in JUnit: ``failure``, ``error``, ``skipped`` or None (passed)."""
+    status = r["status"]
+    if status in FINAL_FAILURES and r.get("allowed"):
+        return "skipped"
+    if status == TaskStatus.FAILED.value:
+        return "failure"
+    if status == TaskStatus.TIMED_OUT.value:
+        return "error"
+    return "skipped" if status in _JUNIT_SKIPPED else None
+
+
 def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:
     status = r["status"]
     detail = "\n".join(
@@ -797,13 +821,14 @@ def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:
         for x in (r["error"], r["stderr_tail"], f"log: {r['log_path']}" if r["log_path"] else "")
         if x
     )
-    if status == TaskStatus.FAILED.value:
-        el = ET.SubElement(case, "failure", message=_failure_point(r), type="failed")
+    kind = _junit_kind(r)
+    if kind == "skipped" and status in FINAL_FAILURES:
+        message = f"{shown_status(status, True)}: {_failure_point(r)}"
+        ET.SubElement(case, "skipped", message=message).text = detail
+    elif kind in ("failure", "error"):
+        el = ET.SubElement(case, kind, message=_failure_point(r), type=status)
         el.text = detail
-    elif status == TaskStatus.TIMED_OUT.value:
-        el = ET.SubElement(case, "error", message=_failure_point(r), type="timed_out")
-        el.text = detail
-    elif status in _JUNIT_SKIPPED:
+    elif kind == "skipped":
         ET.SubElement(case, "skipped", message=str(r["error"] or status))
 
 
@@ -871,8 +896,15 @@ _CSS = (
 )
 
 
+def _counts_text(s: Mapping[str, Any]) -> str:
+    """``3 completed, 2 failed (1 allowed)``: a summary's counts as a phrase."""
+    text = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no tasks"
+    allowed = s.get("allowed_failures")
+    return f"{text} ({allowed} allowed)" if allowed else text
+
+
 def _summary_html(s: Mapping[str, Any]) -> str:
-    counts = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no tasks"
+    counts = _counts_text(s)
     items = [
         ("Status", s["status"]),
         ("File", s["tasks_file"]),

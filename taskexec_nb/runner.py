@@ -26,7 +26,7 @@ from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import StateStore, TaskRecord, runner_alive
+from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
 from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
@@ -366,7 +366,7 @@ class RunHandle:
 
     # -- looking -------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
-        """One dict per selected task: id, phase, story, status, attempt, times, waits, error."""
+        """One dict per selected task: id, phase, story, status, allowed, attempt, times, error."""
         states = self._scheduler.states if self._scheduler else {}
         rows = []
         for task_id in self.selection:
@@ -380,6 +380,7 @@ class RunHandle:
                     "phase": task.phase.label,
                     "story": task.story,
                     "status": st.status.value if st else TaskStatus.PENDING.value,
+                    "allowed": st.allowed if st else False,
                     "attempt": st.attempt if st else 0,
                     "start": started,
                     "end": finished,
@@ -394,7 +395,9 @@ class RunHandle:
         """A DataFrame snapshot: one row per selected task.
 
         Text columns have pandas' ``string`` dtype: a missing story, wait or error
-        is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps.
+        is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps;
+        ``allowed`` is True for a failure under ``allow_failure`` (its ``status``
+        stays ``failed`` or ``timed_out``).
         """
         import pandas as pd
 
@@ -405,6 +408,7 @@ class RunHandle:
                 "phase",
                 "story",
                 "status",
+                "allowed",
                 "attempt",
                 "start",
                 "end",
@@ -413,6 +417,7 @@ class RunHandle:
                 "error",
             ],
         )
+        frame["allowed"] = frame["allowed"].astype(bool)
         for col in ("start", "end"):
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
         for col in ("id", "phase", "story", "status", "waiting_on", "error"):
@@ -441,7 +446,8 @@ class RunHandle:
     def __repr__(self) -> str:
         counts: dict[str, int] = {}
         for row in self.snapshot():
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+            shown = shown_status(row["status"], row["allowed"])
+            counts[shown] = counts.get(shown, 0) + 1
         state = self.result.value if self.result else ("paused" if self.paused else "running")
         text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return f"<RunHandle {self.run_id} {state}: {text or 'no tasks'}>"

@@ -44,6 +44,7 @@ class TaskState:
     finished: float | None = None
     waiting_on: str | None = None
     error: str | None = None
+    allowed: bool = False  # failed under allow_failure: the run does not fail for it
     exit_code: int | None = None
     log_path: str | None = None
     log_written: bool | None = None
@@ -599,7 +600,8 @@ class Scheduler:
             data["log_path"] = self._written_log(state)
         elif "reason" in data:
             state.error = data["reason"]
-        if status in _FAILED and self._allows_failure(self.tasks[task_id]):
+        state.allowed = status in _FAILED and self._allows_failure(self.tasks[task_id])
+        if state.allowed:
             data["allowed"] = True  # allow_failure: the run does not fail for it
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
         self._unsaved.add(task_id)

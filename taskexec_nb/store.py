@@ -26,7 +26,7 @@ from typing import Any
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT, status TEXT NOT NULL,
     attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL, exit_code INTEGER,
     signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT, stderr_tail TEXT, log_path TEXT,
-    line INTEGER, phase TEXT, story TEXT, description TEXT, deps TEXT,
+    line INTEGER, phase TEXT, story TEXT, description TEXT, deps TEXT, allowed INTEGER,
     PRIMARY KEY (run_id, task_id)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -68,10 +68,10 @@ _TASK_UPSERT = (
     " deps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id) DO UPDATE SET"
     " def_hash = excluded.def_hash, status = excluded.status, line = excluded.line,"
     " deps = excluded.deps, waiting_on = NULL, started = NULL, finished = NULL,"
-    " exit_code = NULL, signal = NULL, error = NULL"  # a resume: its attempts are new
+    " exit_code = NULL, signal = NULL, error = NULL, allowed = NULL"  # a resume: new attempts
 )
 # Columns added since version 1, with their types (added to an older store on open).
-_ADDED_COLUMNS = {"tasks": {"deps": "TEXT"}}
+_ADDED_COLUMNS = {"tasks": {"deps": "TEXT", "allowed": "INTEGER"}}
 
 
 def _encode(data: Mapping[str, Any]) -> str:
@@ -330,17 +330,18 @@ class StateStore:
 
     # -- reading
     def runs(self, tasks_file: str | None = None) -> list[dict[str, Any]]:
-        """Runs, newest first, with task counts by status."""
+        """Runs, newest first, with task counts by status (``failed (allowed)`` apart)."""
         query = "SELECT * FROM runs" + (" WHERE tasks_file = ?" if tasks_file else "")
         rows = self._rows(
             query + " ORDER BY started DESC, rowid DESC", (tasks_file,) if tasks_file else ()
         )
         for row in rows:
             counts = self._rows(
-                "SELECT status, COUNT(*) AS n FROM tasks WHERE run_id = ? GROUP BY status",
+                "SELECT status, allowed, COUNT(*) AS n FROM tasks WHERE run_id = ?"
+                " GROUP BY status, allowed",
                 (row["run_id"],),
             )
-            row["counts"] = {c["status"]: c["n"] for c in counts}
+            row["counts"] = {shown_status(c["status"], c["allowed"]): c["n"] for c in counts}
         return rows
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -440,6 +441,11 @@ class StateStore:
         cur = self._db.execute(query, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def shown_status(status: str, allowed: Any = None) -> str:
+    """A task's status as people read it: ``failed (allowed)`` under ``allow_failure``."""
+    return f"{status} (allowed)" if allowed else status
 
 
 def runner_alive(pid: int | None) -> bool:
@@ -569,6 +575,7 @@ def _task_finished(store: StateStore, e: Event) -> None:
         tail=d.get("tail"),
         stderr_tail=d.get("stderr_tail"),
         waiting_on=None,
+        allowed=1 if d.get("allowed") else None,  # a failure under allow_failure
     )
     if e.attempt:
         row["attempt"] = e.attempt

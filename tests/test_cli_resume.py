@@ -18,6 +18,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
 from conftest import md
@@ -396,6 +397,51 @@ def test_an_allowed_failure_is_marked_allowed(
     assert "failed (allowed) T001: exit code 3" in err
     assert "1/1 finished: 1 failed (allowed)" in err
     assert "FAILED" not in err
+
+
+def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "## Phase 1: X\n\n"
+        '- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
+        '- [ ] T002 Broken\n  - taskexec: run="exit 4"\n'
+        '- [ ] T003 Fine\n  - taskexec: run="true"\n',
+    )
+    handle = taskexec_nb.load(path, mode="explicit").run()
+    frame = handle.status().set_index("id")
+    assert frame["allowed"].to_dict() == {"T001": True, "T002": False, "T003": False}
+    assert list(frame["status"]) == ["failed", "failed", "completed"]  # filters still work
+    assert "1 failed (allowed)" in repr(handle)
+    state = str(tmp_path / ".taskexec")
+    capsys.readouterr()
+    assert main(["status", "--state-dir", state]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["T001"].split()[1:3] == ["failed", "(allowed)"]
+    assert rows["T002"].split()[1:3] == ["failed", "1"]
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)[0]["counts"]
+    assert counts == {"completed": 1, "failed": 1, "failed (allowed)": 1}
+    report = handle.report()
+    assert report.tasks.set_index("id")["allowed"].to_dict() == frame["allowed"].to_dict()
+    assert report.summary["allowed_failures"] == 1
+    assert "**T001** failed (allowed): attempt 1: exit code 3" in report.to_markdown()
+    assert "1 completed, 2 failed (1 allowed)" in report.to_markdown()
+    suite = ET.fromstring(report.to_junit()).find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", "1")
+    cases = {c.get("name", "").split()[0]: c for c in suite.iter("testcase")}
+    skipped = cases["T001"].find("skipped")
+    assert skipped is not None and skipped.get("message") == (
+        "failed (allowed): attempt 1: exit code 3"
+    )
+    assert cases["T002"].find("failure") is not None
+    # A resume runs the failures again: the mark goes with the old result.
+    path.write_text(path.read_text().replace('run="exit 3"', 'run="true"'))
+    again = taskexec_nb.load(path, mode="explicit").run(resume=True)
+    assert again.status().set_index("id")["allowed"].to_dict()["T001"] is False
+    assert again.report().tasks.set_index("id")["allowed"].to_dict()["T001"] is False
 
 
 class _Tty(io.StringIO):

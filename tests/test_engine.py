@@ -1034,6 +1034,7 @@ def test_status_frame_shows_what_happened(tmp_path: Path) -> None:
         "phase",
         "story",
         "status",
+        "allowed",
         "attempt",
         "start",
         "end",

@@ -323,6 +323,7 @@ def test_retry_diamond_task_table(retry_run: Ran) -> None:
         "story",
         "description",
         "status",
+        "allowed",
         "attempts",
         "start",
         "end",
@@ -587,6 +588,7 @@ def test_errors_table(fail_run: Ran, retry_run: Ran) -> None:
     assert list(errors.columns) == [
         "id",
         "status",
+        "allowed",
         "attempts",
         "exit_code",
         "signal",
@@ -681,6 +683,7 @@ def test_run_handle_status_matches_the_report(retry_run: Ran, fail_run: Ran) -> 
             "phase",
             "story",
             "status",
+            "allowed",
             "attempt",
             "start",
             "end",
