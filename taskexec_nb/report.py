@@ -592,9 +592,9 @@ class ExecutionReport:
         errors = self.errors
         if len(errors):
             parts.append("<h2>Problems</h2>")
-            parts.append(_table_html(_flat(errors), "Tasks that did not complete"))
+            parts.append(_table_html(_shown(errors), "Tasks that did not complete"))
         parts.append("<h2>Tasks</h2>")
-        shown = _flat(self.tasks).drop(columns=["stderr_tail"])
+        shown = _shown(self.tasks).drop(columns=["stderr_tail"])
         parts.append(_table_html(shown, "Every task of the run"))
         parts.append("</main></body></html>")
         text = "\n".join(parts)
@@ -849,6 +849,13 @@ def _flat(frame: pd.DataFrame) -> pd.DataFrame:
         if out[col].dtype == object and any(isinstance(v, list) for v in out[col]):
             out[col] = [", ".join(v) if isinstance(v, list) else v for v in out[col]]
     return out
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as people read it: flat cells, ``failed (allowed)`` in place of two columns."""
+    out = _flat(frame)
+    out["status"] = [shown_status(s, a) for s, a in zip(out["status"], out["allowed"], strict=True)]
+    return out.drop(columns=["allowed"])
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

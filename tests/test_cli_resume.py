@@ -437,6 +437,8 @@ def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
         "failed (allowed): attempt 1: exit code 3"
     )
     assert cases["T002"].find("failure") is not None
+    page = report.to_html()
+    assert page is not None and page.count("<td>failed (allowed)</td>") == 2  # both tables
     # A resume runs the failures again: the mark goes with the old result.
     path.write_text(path.read_text().replace('run="exit 3"', 'run="true"'))
     again = taskexec_nb.load(path, mode="explicit").run(resume=True)
