@@ -62,6 +62,11 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         metavar="RUN",
         help="continue a run (default: the latest run of this file)",
     )
+    run.add_argument(
+        "--takeover",
+        action="store_true",
+        help="with --resume: take over a run marked running on another host whose runner is gone",
+    )
     run.add_argument("--fail-fast", action="store_true", help="stop starting tasks after a failure")
     run.add_argument(
         "--only",
@@ -234,6 +239,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     settings = config.settings
     mode = config.mode
     resume = None
+    if args.takeover and args.resume is None:
+        raise UsageError("--takeover goes with --resume (it takes over a run to continue it)")
     if args.resume is not None:
         given = [
             f
@@ -245,7 +252,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
                 f"--resume continues the run's own selection: leave out {', '.join(given)} "
                 "(or start a new run with them)"
             )
-        run = find_run(args.file, state_dir_for(args.file, settings), args.resume)
+        state_dir = state_dir_for(args.file, settings)
+        run = find_run(args.file, state_dir, args.resume, takeover=args.takeover)
         resume = run["run_id"]
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
             raise UsageError(
@@ -269,7 +277,13 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
             return EXIT_OK
     view = TerminalView(sys.stderr, len(selection or ()), verbose=args.verbose)
     handle = RunHandle(
-        plan, settings, selection=selection, resume=resume, observers=[view], config=config
+        plan,
+        settings,
+        selection=selection,
+        resume=resume,
+        takeover=args.takeover,
+        observers=[view],
+        config=config,
     )
     if args.dry_run:
         return _dry_run(plan, handle, out)
@@ -407,8 +421,8 @@ def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
     from taskexec_nb.store import runner_alive
 
     out = dict(run)
-    out["runner_alive"] = runner_alive(run["pid"])
-    if run["status"] in ("running", "paused") and not out["runner_alive"]:
+    out["runner_alive"] = runner_alive(run)  # None: on another host, not checked
+    if run["status"] in ("running", "paused") and out["runner_alive"] is False:
         out["recorded_status"] = run["status"]
         out["status"] = "interrupted"
         if "counts" in out:
@@ -514,6 +528,8 @@ def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
             f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "
             f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id})"
         )
+    elif run["status"] in ("running", "paused") and run.get("runner_alive") is None:
+        lines[0] += f"  (its runner, pid {run['pid']}, is on host {run['host']}: not checked here)"
     return "\n".join(lines)
 
 

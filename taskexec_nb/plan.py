@@ -216,6 +216,7 @@ class ExecutionPlan:
         from_task: str | None,
         until: str | None,
         resume: str | bool | None,
+        takeover: bool,
         callables: Any,
         observers: Any,
         profile: str | None,
@@ -251,6 +252,8 @@ class ExecutionPlan:
             only = [s for s in only.split(",") if s.strip()]
         run_id = None
         selection = None
+        if takeover and (resume is None or resume is False):
+            raise UsageError("takeover= goes with resume= (it takes over a run to continue it)")
         if resume is not None and resume is not False:
             if any(v is not None for v in given):
                 raise UsageError(
@@ -259,7 +262,8 @@ class ExecutionPlan:
                 )
             from taskexec_nb.runner import find_run, state_dir_for
 
-            run_id = find_run(self.path, state_dir_for(self.path, chosen), resume)["run_id"]
+            state_dir = state_dir_for(self.path, chosen)
+            run_id = find_run(self.path, state_dir, resume, takeover=takeover)["run_id"]
         else:
             selection = select_tasks(self, only, from_task, until, names=API_NAMES)
         return RunHandle(
@@ -267,6 +271,7 @@ class ExecutionPlan:
             chosen,
             selection=selection,
             resume=run_id,
+            takeover=bool(takeover),
             callables=callables,
             observers=observers,
             config=config,
@@ -280,6 +285,7 @@ class ExecutionPlan:
         from_task: str | None = None,
         until: str | None = None,
         resume: str | bool | None = None,
+        takeover: bool = False,
         callables: Any = None,
         observers: Any = (),
         profile: str | None = None,
@@ -297,6 +303,8 @@ class ExecutionPlan:
             resume: An earlier run to continue, by ID, or ``True`` (or ``"latest"``) for
                 this file's newest run: its own selection runs, less what it completed.
                 A run still going, of another file or another mode is refused.
+            takeover: With ``resume``: continue a run marked running by a runner on
+                another host (which cannot be checked from here) that is gone.
             callables: Python functions by task ID, story or ID pattern.
             observers: Extra event observers.
             profile: Config profile to use (default: the one the plan was loaded with).
@@ -310,7 +318,16 @@ class ExecutionPlan:
             KeyboardInterrupt: When interrupted (the run is saved and resumable).
         """
         handle = self._run_handle(
-            settings, only, from_task, until, resume, callables, observers, profile, overrides
+            settings,
+            only,
+            from_task,
+            until,
+            resume,
+            takeover,
+            callables,
+            observers,
+            profile,
+            overrides,
         )
         return handle.run_blocking()
 
@@ -322,6 +339,7 @@ class ExecutionPlan:
         from_task: str | None = None,
         until: str | None = None,
         resume: str | bool | None = None,
+        takeover: bool = False,
         callables: Any = None,
         observers: Any = (),
         profile: str | None = None,
@@ -332,7 +350,16 @@ class ExecutionPlan:
         Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end.
         """
         handle = self._run_handle(
-            settings, only, from_task, until, resume, callables, observers, profile, overrides
+            settings,
+            only,
+            from_task,
+            until,
+            resume,
+            takeover,
+            callables,
+            observers,
+            profile,
+            overrides,
         )
         return await handle.start()
 

@@ -880,7 +880,7 @@ def _runner_died(run: Mapping[str, Any]) -> bool:
 
     if run.get("status") not in ("running", "paused"):
         return False
-    return run.get("host") == socket.gethostname() and not runner_alive(run.get("pid"))
+    return runner_alive(run) is False
 
 
 def _iso(ts: float | None) -> str | None:

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -143,13 +144,16 @@ def _said(option: str, value: str | None) -> str:
     return f"{option}{value!r}" if option.endswith("=") else f"{option} {value}"
 
 
-def find_run(tasks_file: str | Path, state_dir: Path, resume: str | bool) -> dict[str, Any]:
+def find_run(
+    tasks_file: str | Path, state_dir: Path, resume: str | bool, *, takeover: bool = False
+) -> dict[str, Any]:
     """The recorded run that a resume continues, checked to be resumable.
 
     Args:
         tasks_file: The tasks.md being run.
         state_dir: Folder of the state store.
         resume: A run ID; ``True``, ``""`` or ``"latest"`` for the newest run of this file.
+        takeover: See :func:`check_resumable`.
 
     Returns:
         The run's row in the store.
@@ -170,7 +174,7 @@ def find_run(tasks_file: str | Path, state_dir: Path, resume: str | bool) -> dic
         run = _run_row(store, run_id)
     finally:
         store.close()
-    check_resumable(run, target)
+    check_resumable(run, target, takeover=takeover)
     return run
 
 
@@ -184,13 +188,17 @@ def _run_row(store: StateStore, run_id: str) -> dict[str, Any]:
         raise UsageError(f"resume: {exc}") from None
 
 
-def check_resumable(run: Mapping[str, Any], tasks_file: str, mode: str | None = None) -> None:
+def check_resumable(
+    run: Mapping[str, Any], tasks_file: str, mode: str | None = None, *, takeover: bool = False
+) -> None:
     """Refuse to resume a run of another file, of another mode, or one still running.
 
     Args:
         run: The run's row in the store.
         tasks_file: The resolved path of the tasks.md being run.
         mode: The plan's dependency mode (None: not checked).
+        takeover: Resume a run marked running by a runner on another host (which
+            cannot be checked from here); a live runner on this host is still refused.
 
     Raises:
         UsageError: Naming the reason.
@@ -206,9 +214,19 @@ def check_resumable(run: Mapping[str, Any], tasks_file: str, mode: str | None = 
             f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
             f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)"
         )
-    active = run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
-    if active and runner_alive(run["pid"]):
+    if run["status"] not in (RunStatus.RUNNING.value, RunStatus.PAUSED.value):
+        return
+    alive = runner_alive(run)
+    if alive:
         raise UsageError(still_running(run_id, run["pid"]))
+    if alive is None and not takeover:
+        raise UsageError(
+            f"resume: run {run_id} is marked {run['status']} by its runner on host "
+            f"{run['host']} (pid {run['pid']}), which cannot be checked from here; resume it "
+            f"there, or, if that runner is gone, take the run over: taskexec run "
+            f"{shlex.quote(str(run['tasks_file']))} --resume {run_id} --takeover "
+            "(plan.run(resume=..., takeover=True))"
+        )
 
 
 def still_running(run_id: str, pid: int | None) -> str:
@@ -265,11 +283,13 @@ class RunHandle:
         *,
         selection: Sequence[str] | None = None,
         resume: str | None = None,
+        takeover: bool = False,
         callables: Mapping[str, TaskFunction] | None = None,
         observers: Iterable[Observer] = (),
         config: Config | None = None,
     ) -> None:
         self.plan = plan
+        self.takeover = takeover
         self.settings = settings
         self.config = config
         self.state_dir = state_dir_for(plan.path, settings)
@@ -535,7 +555,7 @@ class RunHandle:
             store.mark_interrupted(orphan["run_id"])
         for run in store.runs():
             active = run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
-            if active and not runner_alive(run["pid"]):
+            if active and runner_alive(run) is False:  # None: on another host, not ours to say
                 store.mark_interrupted(run["run_id"])
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
@@ -567,7 +587,9 @@ class RunHandle:
                 "sources": dict(self.config.sources),
             }
         if run is not None:
-            claimed = store.reopen_run(self.run_id, settings, rows, choice.removed, choice.left_out)
+            claimed = store.reopen_run(
+                self.run_id, settings, rows, choice.removed, choice.left_out, self.takeover
+            )
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
         else:
@@ -587,7 +609,9 @@ class RunHandle:
         if not self.resumed:
             return None
         run = _run_row(store, self.run_id)
-        check_resumable(run, str(Path(self.plan.path).resolve()), self.plan.mode.value)
+        check_resumable(
+            run, str(Path(self.plan.path).resolve()), self.plan.mode.value, takeover=self.takeover
+        )
         return run
 
     def preview(self) -> list[str]:

@@ -32,7 +32,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, tasks_file TEXT NOT NULL, mode TEXT, status TEXT NOT NULL,
-    started REAL, finished REAL, pid INTEGER, host TEXT, settings TEXT, selection TEXT
+    started REAL, finished REAL, pid INTEGER, host TEXT, settings TEXT, selection TEXT,
+    runner TEXT
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT, status TEXT NOT NULL,
@@ -71,7 +72,7 @@ _TASK_UPSERT = (
     " exit_code = NULL, signal = NULL, error = NULL, allowed = NULL"  # a resume: new attempts
 )
 # Columns added since version 1, with their types (added to an older store on open).
-_ADDED_COLUMNS = {"tasks": {"deps": "TEXT", "allowed": "INTEGER"}}
+_ADDED_COLUMNS = {"tasks": {"deps": "TEXT", "allowed": "INTEGER"}, "runs": {"runner": "TEXT"}}
 
 
 def _encode(data: Mapping[str, Any]) -> str:
@@ -227,7 +228,7 @@ class StateStore:
         with self._write(durable=True) as db:
             db.execute(
                 "INSERT INTO runs (run_id, tasks_file, mode, status, started, pid, host, settings,"
-                " selection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " selection, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     tasks_file,
@@ -238,6 +239,7 @@ class StateStore:
                     socket.gethostname(),
                     json.dumps(settings, default=str),
                     json.dumps(list(selection)),
+                    process_identity(os.getpid()),
                 ),
             )
             db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
@@ -249,6 +251,7 @@ class StateStore:
         tasks: Iterable[Mapping[str, Any]],
         removed: Iterable[str] = (),
         left_out: Mapping[str, str] | None = None,
+        takeover: bool = False,
     ) -> bool:
         """Mark a run as running again (resume); reset unfinished tasks to pending.
 
@@ -259,6 +262,8 @@ class StateStore:
             removed: Tasks no longer in the file: their rows go.
             left_out: Tasks it no longer runs (e.g. ticked by hand), with why: recorded
                 as skipped with that reason.
+            takeover: Claim it even if it is marked running or paused (its runner on
+                another host is gone, as the user says).
 
         Returns:
             False, changing nothing, if the run is marked running or paused (another
@@ -266,15 +271,18 @@ class StateStore:
         """
         with self._write(durable=True) as db:
             claimed = db.execute(
-                "UPDATE runs SET status = ?, finished = NULL, pid = ?, settings = ?"
-                " WHERE run_id = ? AND status NOT IN (?, ?)",
+                "UPDATE runs SET status = ?, finished = NULL, pid = ?, host = ?, runner = ?,"
+                " settings = ? WHERE run_id = ? AND (status NOT IN (?, ?) OR ?)",
                 (
                     RunStatus.RUNNING.value,
                     os.getpid(),
+                    socket.gethostname(),
+                    process_identity(os.getpid()),
                     json.dumps(settings, default=str),
                     run_id,
                     RunStatus.RUNNING.value,
                     RunStatus.PAUSED.value,
+                    takeover,
                 ),
             ).rowcount
             if claimed:
@@ -400,12 +408,11 @@ class StateStore:
     def orphans(self) -> list[dict[str, Any]]:
         """Attempts still marked running whose runner process is gone."""
         rows = self._rows(
-            "SELECT a.run_id, a.task_id, a.attempt, a.pgid, r.pid, r.host FROM attempts a"
+            "SELECT a.run_id, a.task_id, a.attempt, a.pgid, r.pid, r.host, r.runner FROM attempts a"
             " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL",
             (),
         )
-        host = socket.gethostname()
-        return [r for r in rows if r["host"] == host and not runner_alive(r["pid"])]
+        return [r for r in rows if runner_alive(r) is False]
 
     def close_orphan(self, run_id: str, task_id: str, attempt: int) -> None:
         """Mark an orphaned attempt as cancelled (its runner died)."""
@@ -448,13 +455,45 @@ def shown_status(status: str, allowed: Any = None) -> str:
     return f"{status} (allowed)" if allowed else status
 
 
-def runner_alive(pid: int | None) -> bool:
-    """Whether the runner process recorded for a run still exists."""
+def process_identity(pid: int) -> str | None:
+    """What tells a process from a later one given the same pid: boot ID and start time.
+
+    None where ``/proc`` does not say (then the pid alone is checked).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22: start time in ticks
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{start}"
+
+
+def runner_alive(run: Mapping[str, Any]) -> bool | None:
+    """Whether the runner process recorded for a run still runs.
+
+    Args:
+        run: The run's row (``pid``, ``host`` and ``runner``, the process identity).
+
+    Returns:
+        True or False; None for a runner on another host, which this machine
+        cannot check. A pid now held by another process (pids are reused) is False.
+    """
+    pid = run.get("pid")
     if not pid:
         return False
+    if run.get("host") and run["host"] != socket.gethostname():
+        return None
     from taskexec_nb.executors.process import process_alive
 
-    return process_alive(pid)
+    if not process_alive(pid):
+        return False
+    recorded = run.get("runner")
+    if recorded:
+        now = process_identity(pid)
+        return now is None or now == recorded
+    return True
 
 
 @dataclass

@@ -545,6 +545,73 @@ def test_runs_and_status_tell_a_dead_runner_from_a_live_one(
     assert main(["run", str(path), "--resume", run_id]) == 0
 
 
+def _set_runner(folder: Path, run_id: str, **columns: object) -> None:
+    """Change a run's recorded runner, as another host or a reused pid would leave it."""
+    sets = ", ".join(f"{k} = ?" for k in columns)
+    with closing(sqlite3.connect(folder / ".taskexec" / "state.db")) as db, db:
+        db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*columns.values(), run_id))
+
+
+def test_a_reused_runner_pid_does_not_keep_a_dead_run_alive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from taskexec_nb.store import process_identity, runner_alive
+
+    path, run_id = _sigkilled_runner(tmp_path)
+    me = process_identity(os.getpid())
+    assert me is not None and me == process_identity(os.getpid())
+    # The recorded pid now belongs to another process (here: this one).
+    _set_runner(tmp_path, run_id, pid=os.getpid(), runner=me.rsplit(":", 1)[0] + ":1")
+    assert runner_alive(latest_run(tmp_path)) is False
+    assert main(["runs", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    assert f"{run_id} interrupted" in " ".join(capsys.readouterr().out.split())
+    _set_runner(tmp_path, run_id, runner=me)  # the very process: alive
+    assert runner_alive(latest_run(tmp_path)) is True
+    assert main(["run", str(path), "--resume", run_id]) == 2
+    assert "is still running" in capsys.readouterr().err
+    _set_runner(tmp_path, run_id, runner=me.rsplit(":", 1)[0] + ":1")
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume", run_id]) == 0
+    assert latest_run(tmp_path)["status"] == "completed"
+
+
+def test_a_run_on_another_host_is_not_judged_from_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, run_id = _sigkilled_runner(tmp_path)
+    _set_runner(tmp_path, run_id, host="build-agent-7", pid=4242)
+    state = str(tmp_path / ".taskexec")
+    capsys.readouterr()
+    assert main(["status", "--state-dir", state]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"run {run_id}: running" in first
+    assert "(its runner, pid 4242, is on host build-agent-7: not checked here)" in first
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "running" and doc["runner_alive"] is None
+    assert main(["run", str(path), "--resume", run_id]) == 2
+    err = capsys.readouterr().err
+    assert f"run {run_id} is marked running by its runner on host build-agent-7" in err
+    assert f"--resume {run_id} --takeover" in err
+    with pytest.raises(UsageError, match="on host build-agent-7"):
+        taskexec_nb.load(path).run(resume=run_id)
+    # A new run here leaves it be (the sweep does not mark it interrupted).
+    other = write(tmp_path, TASKS, name="other.md")
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(other)]) == 0
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        assert store.run(run_id)["status"] == "running"
+    assert main(["run", str(path), "--takeover"]) == 2
+    assert "--takeover goes with --resume" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="takeover= goes with resume="):
+        taskexec_nb.load(path).run(takeover=True)
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume", run_id, "--takeover"]) == 0
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        run = store.run(run_id)
+    assert run["status"] == "completed" and run["pid"] == os.getpid()
+
+
 def test_json_output_holds_json_not_json_strings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
