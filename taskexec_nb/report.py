@@ -345,13 +345,16 @@ class ExecutionReport:
         total = len(self._task_rows)
         started, finished = self.run.get("started"), self.run.get("finished")
         times = [(a["started"], a["finished"]) for a in self._attempt_rows if a["started"]]
+        # A resumed run: the sessions before this one, without the idle time between.
+        session = self.run.get("resumed") or started
+        before = self.run.get("elapsed") or 0.0
         if finished is not None:
-            wall = finished - started if started else 0.0
-        elif self.run.get("status") in ("running", "paused") and started:
-            wall = time.time() - started  # still going
+            wall = before + (finished - session if session else 0.0)
+        elif self.run.get("status") in ("running", "paused") and session:
+            wall = before + time.time() - session  # still going
         else:  # the runner died: up to the last thing it recorded
             ends = [e or s for s, e in times]
-            wall = (max(ends) - started) if ends and started else 0.0
+            wall = before + (max(0.0, max(ends) - session) if ends and session else 0.0)
         task_time = sum((e - s) for s, e in times if e)
         slow = sorted(self._durations.items(), key=lambda kv: kv[1], reverse=True)[:5]
         path = self.critical_path

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, tasks_file TEXT NOT NULL, mode TEXT, status TEXT NOT NULL,
     started REAL, finished REAL, pid INTEGER, host TEXT, settings TEXT, selection TEXT,
-    runner TEXT
+    runner TEXT, elapsed REAL, resumed REAL
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT, status TEXT NOT NULL,
@@ -72,7 +72,10 @@ _TASK_UPSERT = (
     " exit_code = NULL, signal = NULL, error = NULL, allowed = NULL"  # a resume: new attempts
 )
 # Columns added since version 1, with their types (added to an older store on open).
-_ADDED_COLUMNS = {"tasks": {"deps": "TEXT", "allowed": "INTEGER"}, "runs": {"runner": "TEXT"}}
+_ADDED_COLUMNS = {
+    "tasks": {"deps": "TEXT", "allowed": "INTEGER"},
+    "runs": {"runner": "TEXT", "elapsed": "REAL", "resumed": "REAL"},
+}
 
 
 def _encode(data: Mapping[str, Any]) -> str:
@@ -272,12 +275,18 @@ class StateStore:
         with self._write(durable=True) as db:
             claimed = db.execute(
                 "UPDATE runs SET status = ?, finished = NULL, pid = ?, host = ?, runner = ?,"
+                # The sessions so far, each up to its end or last event: the idle time
+                # before a resume is no part of the run's wall time.
+                " elapsed = COALESCE(elapsed, 0) + MAX(0, COALESCE(finished, (SELECT MAX(time)"
+                " FROM events e WHERE e.run_id = runs.run_id), started) - COALESCE(resumed,"
+                " started)), resumed = ?,"
                 " settings = ? WHERE run_id = ? AND (status NOT IN (?, ?) OR ?)",
                 (
                     RunStatus.RUNNING.value,
                     os.getpid(),
                     socket.gethostname(),
                     process_identity(os.getpid()),
+                    time.time(),
                     json.dumps(settings, default=str),
                     run_id,
                     RunStatus.RUNNING.value,

@@ -545,6 +545,24 @@ def test_runs_and_status_tell_a_dead_runner_from_a_live_one(
     assert main(["run", str(path), "--resume", run_id]) == 0
 
 
+def test_a_resumed_runs_wall_time_leaves_out_the_wait_before_the_resume(tmp_path: Path) -> None:
+    path = write(tmp_path)  # T003 fails until ./fixed exists
+    plan = taskexec_nb.load(path)
+    start = time.perf_counter()
+    first = plan.run(max_workers=1)
+    first_took = time.perf_counter() - start
+    assert first.result is not None and first.result.value == "failed"
+    time.sleep(2.0)  # the run sits failed, then is resumed
+    (tmp_path / "fixed").touch()
+    start = time.perf_counter()
+    again = taskexec_nb.load(path).run(resume=True)
+    second_took = time.perf_counter() - start
+    summary = again.report().summary
+    assert summary["status"] == "completed"
+    assert 0 < summary["wall_time"] <= first_took + second_took  # not + 2 s
+    assert summary["parallelism"] == pytest.approx(summary["task_time"] / summary["wall_time"])
+
+
 def _set_runner(folder: Path, run_id: str, **columns: object) -> None:
     """Change a run's recorded runner, as another host or a reused pid would leave it."""
     sets = ", ".join(f"{k} = ?" for k in columns)
