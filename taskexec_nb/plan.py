@@ -216,11 +216,11 @@ class ExecutionPlan:
         from_task: str | None,
         until: str | None,
         resume: str | bool | None,
-        takeover: bool,
         callables: Any,
         observers: Any,
         profile: str | None,
         overrides: dict[str, Any],
+        takeover: bool = False,
     ) -> Any:
         from taskexec_nb.runner import API_NAMES, RunHandle, select_tasks
 
@@ -323,11 +323,11 @@ class ExecutionPlan:
             from_task,
             until,
             resume,
-            takeover,
             callables,
             observers,
             profile,
             overrides,
+            takeover=takeover,
         )
         return handle.run_blocking()
 
@@ -355,11 +355,11 @@ class ExecutionPlan:
             from_task,
             until,
             resume,
-            takeover,
             callables,
             observers,
             profile,
             overrides,
+            takeover=takeover,
         )
         return await handle.start()
 
