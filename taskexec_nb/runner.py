@@ -246,8 +246,10 @@ def _match(plan: ExecutionPlan, sel: str) -> set[str]:
 
 
 def _is_phase(phase: Phase, name: str) -> bool:
-    """``phase:3`` is phase 3 and its sub-phases (3.1, 3.2); ``phase:Polish`` goes by title."""
-    if phase.number is not None and (phase.number == name or phase.number.startswith(name + ".")):
+    """``phase:3`` is phase 3 and its sub-phases (3.1, 3a); ``phase:Polish`` goes by title."""
+    number = (phase.number or "").casefold()
+    rest = number[len(name) :] if name and number.startswith(name.casefold()) else None
+    if rest is not None and (rest[:1] in ("", ".") or (rest.isalpha() and name[-1].isdigit())):
         return True
     wanted = name.casefold()
     kind = phase.kind if phase.kind != "other" else None  # phase:polish, phase:setup

@@ -306,6 +306,7 @@ SUBPHASES = md(
     "# Tasks\n\n## Phase 3: User Story 1\n\n- [ ] T001 [US1] A\n"
     "\n## Phase 3.1: Tests first\n\n- [ ] T002 [US1] B\n"
     "\n## Phase 3.2: Core\n\n- [ ] T003 [US1] C\n"
+    "\n## Phase 3b: Extras\n\n- [ ] T006 [US1] F\n"
     "\n## Phase 30: Later\n\n- [ ] T004 D\n"
     "\n## Phase 7: Polish & Cross-Cutting Concerns\n\n- [ ] T005 E\n"
 )
@@ -314,7 +315,8 @@ SUBPHASES = md(
 @pytest.mark.parametrize(
     ("only", "expected"),
     [
-        ("phase:3", ["T001", "T002", "T003"]),  # with its sub-phases, not phase 30
+        ("phase:3", ["T001", "T002", "T003", "T006"]),  # with its sub-phases, not phase 30
+        ("phase:3B", ["T006"]),
         ("phase:3.1", ["T002"]),
         ("phase:30", ["T004"]),
         ("phase:polish", ["T005"]),  # by kind
@@ -339,7 +341,7 @@ def test_an_unknown_phase_lists_the_phases(tmp_path: Path) -> None:
         select_tasks(plan, only=["phase:4"])
     assert str(info.value) == (
         "--only phase:4: no such phase; the phases are phase:3, phase:3.1, phase:3.2, "
-        "phase:30, phase:7"
+        "phase:3b, phase:30, phase:7"
     )
 
 
