@@ -224,7 +224,7 @@ class ExecutionReport:
                     r["story"],
                     r["description"],
                     r["status"],
-                    bool(r.get("allowed")),
+                    _allowed(r),
                     r["attempt"],
                     start,
                     end,
@@ -281,7 +281,7 @@ class ExecutionReport:
                 (
                     r["task_id"],
                     r["status"],
-                    bool(r.get("allowed")),
+                    _allowed(r),
                     r["attempt"],
                     r["exit_code"],
                     r["signal"],
@@ -366,7 +366,7 @@ class ExecutionReport:
             "finished": _iso(finished),
             "total": total,
             "counts": counts,
-            "allowed_failures": sum(1 for r in self._task_rows if r.get("allowed")),
+            "allowed_failures": sum(1 for r in self._task_rows if _allowed(r)),
             "success_rate": (counts["completed"] / total) if total else 0.0,
             "wall_time": wall,
             "task_time": task_time,
@@ -805,10 +805,15 @@ def xml_safe(text: str) -> str:
     return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
 
 
+def _allowed(r: Mapping[str, Any]) -> bool:
+    """A failure under ``allow_failure`` (the flag of a task that since ended otherwise is not)."""
+    return bool(r.get("allowed")) and r["status"] in FINAL_FAILURES
+
+
 def _junit_kind(r: Mapping[str, Any]) -> str | None:
     """How a task reads in JUnit: ``failure``, ``error``, ``skipped`` or None (passed)."""
     status = r["status"]
-    if status in FINAL_FAILURES and r.get("allowed"):
+    if _allowed(r):
         return "skipped"
     if status == TaskStatus.FAILED.value:
         return "failure"

@@ -590,7 +590,12 @@ class RunHandle:
             }
         if run is not None:
             claimed = store.reopen_run(
-                self.run_id, settings, rows, choice.removed, choice.left_out, self.takeover
+                self.run_id,
+                settings,
+                rows,
+                choice.removed,
+                choice.left_out,
+                takeover=run if self.takeover else None,
             )
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))

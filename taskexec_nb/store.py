@@ -71,6 +71,19 @@ _TASK_UPSERT = (
     " deps = excluded.deps, waiting_on = NULL, started = NULL, finished = NULL,"
     " exit_code = NULL, signal = NULL, error = NULL, allowed = NULL"  # a resume: new attempts
 )
+# When an attempt of a runner that died ended, as far as anyone knows: the last thing the
+# run recorded (not the time a later resume found it, which would count the wait).
+_LAST_SEEN = (
+    "MAX(COALESCE(started, 0), COALESCE((SELECT MAX(e.time) FROM events e"
+    " WHERE e.run_id = attempts.run_id), started, 0))"
+)
+# Failures under allow_failure recorded before the column: their last finish event says so.
+_ALLOWED_FROM_EVENTS = (
+    "UPDATE tasks SET allowed = 1 WHERE status IN ('failed', 'timed_out') AND (SELECT CASE"
+    " WHEN json_valid(e.data) THEN json_extract(e.data, '$.allowed') END FROM events e"
+    " WHERE e.run_id = tasks.run_id AND e.task_id = tasks.task_id AND e.kind = 'task_finished'"
+    " ORDER BY e.seq DESC LIMIT 1) = 1"
+)
 # Columns added since version 1, with their types (added to an older store on open).
 _ADDED_COLUMNS = {
     "tasks": {"deps": "TEXT", "allowed": "INTEGER"},
@@ -136,6 +149,8 @@ class StateStore:
                 for name, kind in columns.items():
                     if name not in have:
                         self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                        if (table, name) == ("tasks", "allowed"):
+                            self._db.execute(_ALLOWED_FROM_EVENTS)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -254,7 +269,7 @@ class StateStore:
         tasks: Iterable[Mapping[str, Any]],
         removed: Iterable[str] = (),
         left_out: Mapping[str, str] | None = None,
-        takeover: bool = False,
+        takeover: Mapping[str, Any] | None = None,
     ) -> bool:
         """Mark a run as running again (resume); reset unfinished tasks to pending.
 
@@ -265,8 +280,9 @@ class StateStore:
             removed: Tasks no longer in the file: their rows go.
             left_out: Tasks it no longer runs (e.g. ticked by hand), with why: recorded
                 as skipped with that reason.
-            takeover: Claim it even if it is marked running or paused (its runner on
-                another host is gone, as the user says).
+            takeover: The run's row as last seen: claim it even though it is marked
+                running or paused (its runner on another host is gone, as the user
+                says), if its runner is still the one recorded there.
 
         Returns:
             False, changing nothing, if the run is marked running or paused (another
@@ -280,7 +296,8 @@ class StateStore:
                 " elapsed = COALESCE(elapsed, 0) + MAX(0, COALESCE(finished, (SELECT MAX(time)"
                 " FROM events e WHERE e.run_id = runs.run_id), started) - COALESCE(resumed,"
                 " started)), resumed = ?,"
-                " settings = ? WHERE run_id = ? AND (status NOT IN (?, ?) OR ?)",
+                " settings = ? WHERE run_id = ? AND (status NOT IN (?, ?)"
+                " OR (? AND host IS ? AND pid IS ? AND runner IS ?))",
                 (
                     RunStatus.RUNNING.value,
                     os.getpid(),
@@ -291,17 +308,23 @@ class StateStore:
                     run_id,
                     RunStatus.RUNNING.value,
                     RunStatus.PAUSED.value,
-                    takeover,
+                    takeover is not None,
+                    *(takeover.get(k) if takeover else None for k in ("host", "pid", "runner")),
                 ),
             ).rowcount
             if claimed:
+                db.execute(  # attempts its earlier runner left (on another host, say)
+                    f"UPDATE attempts SET status = ?, finished = {_LAST_SEEN}, error = ?"
+                    " WHERE run_id = ? AND finished IS NULL",
+                    (TaskStatus.CANCELLED.value, "runner gone; ended on resume", run_id),
+                )
                 db.executemany(_TASK_UPSERT, [_task_row(run_id, t) for t in tasks])
                 db.executemany(
                     "DELETE FROM tasks WHERE run_id = ? AND task_id = ?",
                     [(run_id, t) for t in removed],
                 )
                 db.executemany(
-                    "UPDATE tasks SET status = ?, error = ?, waiting_on = NULL"
+                    "UPDATE tasks SET status = ?, error = ?, waiting_on = NULL, allowed = NULL"
                     " WHERE run_id = ? AND task_id = ? AND status != ?",
                     [
                         (TaskStatus.SKIPPED.value, why, run_id, t, TaskStatus.COMPLETED.value)
@@ -427,11 +450,10 @@ class StateStore:
         """Mark an orphaned attempt as cancelled (its runner died)."""
         with self._write(durable=True) as db:
             db.execute(
-                "UPDATE attempts SET status = ?, finished = ?, error = ? WHERE run_id = ? AND"
-                " task_id = ? AND attempt = ? AND finished IS NULL",
+                f"UPDATE attempts SET status = ?, finished = {_LAST_SEEN}, error = ?"
+                " WHERE run_id = ? AND task_id = ? AND attempt = ? AND finished IS NULL",
                 (
                     TaskStatus.CANCELLED.value,
-                    time.time(),
                     "runner died; ended on resume",
                     run_id,
                     task_id,
@@ -461,11 +483,14 @@ class StateStore:
 
 def shown_status(status: str, allowed: Any = None) -> str:
     """A task's status as people read it: ``failed (allowed)`` under ``allow_failure``."""
-    return f"{status} (allowed)" if allowed else status
+    return f"{status} (allowed)" if allowed and status in _FAILURES else status
+
+
+_FAILURES = frozenset({TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value})
 
 
 def process_identity(pid: int) -> str | None:
-    """What tells a process from a later one given the same pid: boot ID and start time.
+    """What tells a process from a later one given the same pid: ``pid:boot ID:start time``.
 
     None where ``/proc`` does not say (then the pid alone is checked).
     """
@@ -476,7 +501,7 @@ def process_identity(pid: int) -> str | None:
             boot = f.read().strip()
     except (OSError, IndexError):
         return None
-    return f"{boot}:{start}"
+    return f"{pid}:{boot}:{start}"
 
 
 def runner_alive(run: Mapping[str, Any]) -> bool | None:
@@ -499,7 +524,9 @@ def runner_alive(run: Mapping[str, Any]) -> bool | None:
     if not process_alive(pid):
         return False
     recorded = run.get("runner")
-    if recorded:
+    # An identity of another pid was left by an older version that resumed the run
+    # without recording one: the pid alone is all there is to go on then.
+    if recorded and recorded.split(":", 1)[0] == str(pid):
         now = process_identity(pid)
         return now is None or now == recorded
     return True

@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -629,7 +630,78 @@ def test_a_run_on_another_host_is_not_judged_from_here(
     assert main(["run", str(path), "--resume", run_id, "--takeover"]) == 0
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
         run = store.run(run_id)
+        attempts = store.attempts(run_id)
     assert run["status"] == "completed" and run["pid"] == os.getpid()
+    # The attempt the other host's runner left is closed, at its last recorded moment.
+    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "cancelled"), (2, "completed")]
+    assert attempts[0]["finished"] - attempts[0]["started"] < 1.0
+
+
+def test_an_older_versions_runner_record_falls_back_to_the_pid() -> None:
+    from taskexec_nb.store import process_identity, runner_alive
+
+    me = process_identity(os.getpid())
+    assert me is not None and me.split(":", 1)[0] == str(os.getpid())
+    # An older taskexec resumed the run: a new pid, the identity of the one before.
+    run = {"pid": os.getpid(), "host": socket.gethostname(), "runner": "1:boot:1"}
+    assert runner_alive(run) is True
+    assert runner_alive({**run, "runner": f"{os.getpid()}:boot:1"}) is False
+
+
+def test_a_takeover_claims_only_the_run_as_it_was_seen(tmp_path: Path) -> None:
+    _, run_id = _sigkilled_runner(tmp_path)
+    _set_runner(tmp_path, run_id, host="build-agent-7", pid=4242)
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        seen = store.run(run_id)
+        _set_runner(tmp_path, run_id, pid=4343)  # another takeover got there first
+        assert not store.reopen_run(run_id, {}, [], takeover=seen)
+        assert store.run(run_id)["pid"] == 4343
+        assert store.reopen_run(run_id, {}, [], takeover=store.run(run_id))
+        assert store.run(run_id)["pid"] == os.getpid()
+
+
+def test_a_dead_runners_attempt_ends_when_it_was_last_seen(tmp_path: Path) -> None:
+    path, run_id = _sigkilled_runner(tmp_path)
+    time.sleep(1.5)  # the run sits dead before the resume finds it
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    handle = taskexec_nb.load(path).run(resume=run_id)
+    report = handle.report()
+    first = report.attempts.set_index(["id", "attempt"]).loc[("T001", 1)]
+    assert first["status"] == "cancelled"
+    assert first["duration"] < 1.0  # not the 1.5 s wait
+    assert report.summary["task_time"] <= report.summary["wall_time"] + 0.01
+
+
+def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
+        '- [ ] T002 Broken\n  - taskexec: run="test -e fixed"\n',
+    )
+    assert taskexec_nb.load(path).run().result is not None
+    path.write_text(path.read_text().replace("- [ ] T001", "- [x] T001"))
+    (tmp_path / "fixed").touch()
+    again = taskexec_nb.load(path).run(resume=True)
+    tasks = again.report().tasks.set_index("id")
+    assert tasks.loc["T001", "status"] == "skipped" and not tasks.loc["T001", "allowed"]
+    assert again.report().summary["allowed_failures"] == 0
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        assert store.runs()[0]["counts"] == {"completed": 1, "skipped": 1}
+
+
+def test_an_older_store_learns_its_allowed_failures_from_the_events(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
+        '- [ ] T002 Broken\n  - taskexec: run="echo \'\\"allowed\\": true\'; exit 4"\n',
+    )
+    handle = taskexec_nb.load(path).run()
+    db_path = tmp_path / ".taskexec" / "state.db"
+    with closing(sqlite3.connect(db_path)) as db, db:
+        db.execute("ALTER TABLE tasks DROP COLUMN allowed")  # as version 2 left it
+    with closing(StateStore(db_path)) as store:
+        allowed = {t["task_id"]: t["allowed"] for t in store.tasks(handle.run_id)}
+    assert allowed == {"T001": 1, "T002": None}
 
 
 def test_json_output_holds_json_not_json_strings(
