@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -227,6 +229,19 @@ def check_resumable(
             f"{shlex.quote(str(run['tasks_file']))} --resume {run_id} --takeover "
             "(plan.run(resume=..., takeover=True))"
         )
+
+
+_LIVE_HERE: set[str] = set()
+"""Runs this process is running now (a run it left marked running after an error is not)."""
+
+
+def _stale_here(run: Mapping[str, Any]) -> bool:
+    """Whether a run marked running belongs to this process, which no longer runs it."""
+    return (
+        run["pid"] == os.getpid()
+        and run["host"] == socket.gethostname()
+        and run["run_id"] not in _LIVE_HERE
+    )
 
 
 def still_running(run_id: str, pid: int | None) -> str:
@@ -529,6 +544,7 @@ class RunHandle:
             self.result = await self._scheduler.run()
             return self.result
         finally:
+            _LIVE_HERE.discard(self.run_id)
             if writer is not None:  # the plan's next run skips these and accepts the file
                 self.plan.note_ticked(writer.ticked + self._done_headings(), writer.expected)
             if reaper is not None:
@@ -557,8 +573,8 @@ class RunHandle:
             store.mark_interrupted(orphan["run_id"])
         for run in store.runs():
             active = run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
-            if active and runner_alive(run) is False:  # None: on another host, not ours to say
-                store.mark_interrupted(run["run_id"])
+            if active and (runner_alive(run) is False or _stale_here(run)):
+                store.mark_interrupted(run["run_id"])  # None: on another host, not ours to say
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
         run = self._resumed_run(store)
@@ -589,6 +605,7 @@ class RunHandle:
                 "sources": dict(self.config.sources),
             }
         if run is not None:
+            _LIVE_HERE.add(self.run_id)
             claimed = store.reopen_run(
                 self.run_id,
                 settings,
@@ -600,6 +617,8 @@ class RunHandle:
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
         else:
+            self._refuse_overlap(store, selection)
+            _LIVE_HERE.add(self.run_id)
             store.create_run(
                 self.run_id,
                 str(Path(self.plan.path).resolve()),
@@ -610,6 +629,28 @@ class RunHandle:
             )
         self._prune_logs(store)
         return choice.attempts_before
+
+    def _refuse_overlap(self, store: StateStore, selection: Sequence[str]) -> None:
+        """Refuse a new run while a live runner runs any of the same tasks of this file.
+
+        Raises:
+            UsageError: Naming the live run, its pid and the shared tasks.
+        """
+        tasks_file = str(Path(self.plan.path).resolve())
+        for run in store.runs(tasks_file):
+            if run["status"] not in (RunStatus.RUNNING.value, RunStatus.PAUSED.value):
+                continue
+            if runner_alive(run) is not True:  # dead: swept; another host: cannot be checked
+                continue
+            shared = [t for t in selection if t in set(json.loads(run["selection"] or "[]"))]
+            if shared:
+                more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+                raise UsageError(
+                    f"run {run['run_id']} of {tasks_file} is still running (runner pid "
+                    f"{run['pid']}) and also runs {', '.join(shared[:3])}{more}: a second run "
+                    "would run them twice. Wait for it to end or stop it, or select other "
+                    "tasks (--only / only=)"
+                )
 
     def _resumed_run(self, store: StateStore) -> dict[str, Any] | None:
         """The run being resumed, checked (None for a new run)."""

@@ -398,7 +398,10 @@ class Scheduler:
                 data["no_action"] = True
             self._finish_task(skipped, TaskStatus.SKIPPED, **data)
         if not ok and status is not TaskStatus.CANCELLED and self.settings.fail_fast:
-            self._stop_reason = f"not started: fail-fast after {task_id} {status.value}"
+            # The first failure stopped the run: later ones do not take its place.
+            self._stop_reason = (
+                self._stop_reason or f"not started: fail-fast after {task_id} {status.value}"
+            )
 
     def _finish_run(self) -> RunStatus:
         for state in self.states.values():
@@ -474,7 +477,7 @@ class Scheduler:
                 self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
                 self._ticks.append(task)  # ticked once the finish is durable
                 return TaskStatus.COMPLETED
-            last = i == retries
+            last = i == retries or self._stop_reason is not None  # fail-fast: no new attempt
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:
                 status = TaskStatus.CANCELLED if self._cancelled else outcome.status
                 self._finish_task(task.id, status, attempt, outcome)
@@ -547,9 +550,9 @@ class Scheduler:
             outcome = await executor.run(ctx)
             state.log_written = ctx.log_written
             return _masked(outcome, masker)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # an executor bug is this task's failure
+        except BaseException as exc:  # an executor bug, even a SystemExit, is this task's failure
             message = masker.text(f"executor {executor.name!r} failed: {type(exc).__name__}: {exc}")
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         finally:

@@ -4,7 +4,9 @@ Only the one space inside the task's checkbox changes; every other byte (line
 endings, encoding, BOM, spacing) stays. The file is replaced atomically (a
 temporary file in the same folder, then ``os.replace``). If the file on disk
 is not the one the plan was loaded from (or last written by us), nothing is
-written and the conflict is reported instead.
+written and the conflict is reported instead. The check is made again just before
+the replace, so only an edit saved in the microseconds between that check and the
+rename could be lost (POSIX has no compare-and-swap for files).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 _BOX_RE = re.compile(rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*(?:[-*+]|\d+[.)])[ \t]+)\[([ xX])\]")
@@ -96,15 +99,29 @@ class CheckboxWriter:
             return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
         if new != data:
             try:
-                _atomic_write(self.path, new)
+                # Checked again just before the replace: an edit saved while the new
+                # content was written and synced is not lost.
+                written = _atomic_write(
+                    self.path, new, lambda: digest(self.path.read_bytes()) == self.expected
+                )
             except OSError as exc:
                 return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
+            if not written:
+                return (
+                    f"{self.path} changed on disk while {task_id} was being ticked; it was "
+                    "not ticked (nothing was overwritten): reload the file or tick it by hand"
+                )
         self.expected = digest(new)
         self.ticked.append(task_id)
         return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, unchanged: Callable[[], bool]) -> bool:
+    """Replace ``path`` with ``data`` through a synced temporary file, if still ``unchanged()``.
+
+    Returns:
+        Whether the file was replaced.
+    """
     mode = path.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -113,7 +130,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        if not unchanged():
+            os.unlink(tmp)
+            return False
         os.replace(tmp, path)
+        return True
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -11,7 +11,8 @@ import shutil
 import string
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from taskexec_nb.events import TaskStatus
@@ -74,7 +75,13 @@ class PythonExecutor:
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(ctx.task.action.code or "", encoding="utf-8")
         interpreter = str(_option(ctx, "python", "interpreter", sys.executable))
-        return await run_process(ctx, [interpreter, "-u", str(script)])
+        return await run_process(ctx, [interpreter, "-u", "-c", _RUN_SCRIPT, str(script)])
+
+
+_RUN_SCRIPT = "import runpy, sys; sys.argv.pop(0); runpy.run_path(sys.argv[0], run_name='__main__')"
+"""Runs a block's script as ``python -c`` would run its code: the working folder
+(not the log folder the script is saved in) comes first on ``sys.path``, so the
+project's own modules import."""
 
 
 class NotebookExecutor:
@@ -99,7 +106,7 @@ class NotebookExecutor:
             "task_id": ctx.task.id,
             "task_description": ctx.task.description,
             "run_id": ctx.run_id,
-            **dict(ctx.task.params.params),
+            **{name: _param_value(value) for name, value in ctx.task.params.params.items()},
         }
         argv = [
             sys.executable,
@@ -108,7 +115,7 @@ class NotebookExecutor:
             str(source),
             str(output),
             "-y",
-            json.dumps(parameters),
+            json.dumps(parameters, ensure_ascii=False),  # escapes would reach YAML as surrogates
             "--cwd",
             str(ctx.cwd),
             "--no-progress-bar",
@@ -119,10 +126,7 @@ class NotebookExecutor:
         outcome = await run_process(ctx, argv)
         if output.exists():
             if ctx.masker:  # cell outputs are saved in the notebook: mask them there too
-                text = output.read_text(encoding="utf-8")
-                masked = ctx.masker.text(text)
-                if masked != text:
-                    output.write_text(masked, encoding="utf-8")
+                _mask_notebook(output, ctx.masker.text)
             return Outcome(
                 outcome.status,
                 outcome.exit_code,
@@ -133,6 +137,41 @@ class NotebookExecutor:
                 {"notebook": str(output)},
             )
         return outcome
+
+
+def _param_value(value: Any) -> Any:
+    """A ``param.NAME=`` value typed as papermill's ``-p`` types it (int, float, bool, None)."""
+    if not isinstance(value, str):
+        return value
+    if value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[value]
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _mask_notebook(path: Path, mask: Callable[[str], str]) -> None:
+    """Mask secrets in every string of a saved notebook, leaving its JSON structure valid."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # papermill left no complete notebook: nothing readable to mask
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, str):
+            return mask(obj)
+        if isinstance(obj, list):
+            return [walk(item) for item in obj]
+        if isinstance(obj, dict):
+            return {key: walk(item) for key, item in obj.items()}
+        return obj
+
+    masked = walk(data)
+    if masked != data:
+        path.write_text(json.dumps(masked, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def agent_prompt(task: Task, tasks_file: str) -> str:
@@ -215,8 +254,9 @@ class AgentExecutor:
             )
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         # RunSettings refused a bad template already (agent_template_problems).
-        argv, in_argv = agent_argv(template, ctx.task, str(ctx.tasks_file))
-        stdin = None if in_argv else agent_prompt(ctx.task, str(ctx.tasks_file)).encode()
+        tasks_file = str(Path(ctx.tasks_file).absolute())  # the agent runs in the task's cwd
+        argv, in_argv = agent_argv(template, ctx.task, tasks_file)
+        stdin = None if in_argv else agent_prompt(ctx.task, tasks_file).encode()
         return await run_process(ctx, argv, stdin_data=stdin)
 
 
@@ -230,13 +270,17 @@ class CallableExecutor:
     It fails the task by raising or by returning False. Async callables run on
     the event loop (a timeout or a cancel cancels them); plain ones run in a
     worker thread, which a timeout or cancel cannot stop: the attempt ends at
-    once as timed out or cancelled, and the run ends when the thread returns.
+    once as timed out or cancelled, a retry waits for the thread to return, and
+    the run ends when it has. A plain function that returns an awaitable has it
+    awaited. Any exception the function raises, ``SystemExit`` included, fails
+    the task and nothing else.
     """
 
     name = "callable"
 
     def __init__(self, functions: Mapping[str, TaskFunction] | None = None) -> None:
         self.functions: dict[str, TaskFunction] = dict(functions or {})
+        self._threads: dict[str, asyncio.Future[Any]] = {}
 
     def registered(self, task: Task) -> TaskFunction | None:
         """The callable registered for a task: by ID, then story, then the first pattern."""
@@ -274,29 +318,30 @@ class CallableExecutor:
         if fn is None:
             message = f"no callable is registered for {ctx.task.id}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        previous = self._threads.pop(ctx.task.id, None)
+        if (
+            previous is not None
+            and not previous.done()
+            and previous.get_loop() is asyncio.get_running_loop()
+        ):
+            # A thread cannot be stopped: the next attempt waits for the last one's to
+            # return, so two copies of the function never run at once.
+            _log(ctx, "waiting for the previous attempt's thread to return")
+            if await _until(previous, ctx, None) != "done":
+                self._threads[ctx.task.id] = previous
+                return Outcome(TaskStatus.CANCELLED, error="cancelled")
         args = (ctx,) if _takes_argument(fn) else ()
-        if inspect.iscoroutinefunction(fn):
-            call: Awaitable[Any] = fn(*args)
-        else:
-            call = asyncio.to_thread(fn, *args)
-        job = asyncio.ensure_future(call)
-        loop = asyncio.get_running_loop()
-        wake = loop.create_future()
-
-        def poke(*_: object) -> None:
-            if not wake.done():
-                wake.set_result(None)
-
-        job.add_done_callback(poke)
-        unsubscribe = ctx.control.on_stop(poke)
-        timer = None if ctx.timeout is None else loop.call_later(ctx.timeout, poke)
-        if ctx.control.stop_requested.is_set():
-            poke()
+        threaded = not _is_async(fn)
+        job = asyncio.ensure_future(_call(fn, args, threaded))
         try:
-            await wake
-            if not job.done():  # cancelled, or our timeout (not a TimeoutError it raised)
-                job.cancel()
-                if ctx.control.stop_requested.is_set():
+            ended = await _until(job, ctx, ctx.timeout)
+            if ended != "done":  # cancelled, or our timeout (not a TimeoutError it raised)
+                if threaded:
+                    self._threads[ctx.task.id] = job
+                    job.add_done_callback(_forget)
+                else:
+                    job.cancel()
+                if ended == "stopped":
                     return Outcome(TaskStatus.CANCELLED, error="cancelled")
                 assert ctx.timeout is not None
                 return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
@@ -304,24 +349,85 @@ class CallableExecutor:
         except asyncio.CancelledError:
             job.cancel()
             raise
-        except Exception as exc:  # the task's own failure is its result
-            text = "".join(traceback.format_exception(exc)).rstrip()
+        except Exception as raised:  # the task's own failure, even sys.exit(), is its result
+            error = raised.exc if isinstance(raised, _RaisedError) else raised
+            text = "".join(traceback.format_exception(error)).rstrip()
             lines = text.splitlines()[-ctx.settings.tail_lines :]
             _log(ctx, text)
             return Outcome(
                 TaskStatus.FAILED,
-                error=f"{type(exc).__name__}: {exc}",
+                error=f"{type(error).__name__}: {error}",
                 tail="\n".join(lines),
                 stderr_tail="\n".join(lines),
             )
-        finally:
-            unsubscribe()
-            job.remove_done_callback(poke)
-            if timer is not None:
-                timer.cancel()
         if result is False:
             return Outcome(TaskStatus.FAILED, error="the callable returned False")
         return Outcome(TaskStatus.COMPLETED)
+
+
+def _is_async(fn: TaskFunction) -> bool:
+    """Whether calling ``fn`` gives a coroutine (an async function, partial or ``__call__``)."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    method = inspect.getattr_static(type(fn), "__call__", None)
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(method)
+
+
+async def _call(fn: TaskFunction, args: tuple[Any, ...], threaded: bool) -> Any:
+    """Call ``fn`` (in a worker thread if ``threaded``), awaiting what it returns if awaitable.
+
+    A plain function that returns a coroutine (``lambda: main()``) has it run on
+    the loop: it is never taken for a result.
+    """
+    try:
+        result = await asyncio.to_thread(fn, *args) if threaded else fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+    except (asyncio.CancelledError, KeyboardInterrupt, Exception):
+        raise
+    except BaseException as exc:  # asyncio would let a SystemExit end the whole loop
+        raise _RaisedError(exc) from exc
+    return result
+
+
+class _RaisedError(Exception):
+    """Carries a BaseException the function raised (``sys.exit()``) out of its asyncio task."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+async def _until(job: asyncio.Future[Any], ctx: AttemptContext, timeout: float | None) -> str:
+    """Wait for ``job``: "done", "stopped" (a cancel or stop) or "timeout"."""
+    loop = asyncio.get_running_loop()
+    wake: asyncio.Future[None] = loop.create_future()
+
+    def poke(*_: object) -> None:
+        if not wake.done():
+            wake.set_result(None)
+
+    job.add_done_callback(poke)
+    unsubscribe = ctx.control.on_stop(poke)
+    timer = None if timeout is None else loop.call_later(timeout, poke)
+    if ctx.control.stop_requested.is_set():
+        poke()
+    try:
+        await wake
+    finally:
+        unsubscribe()
+        job.remove_done_callback(poke)
+        if timer is not None:
+            timer.cancel()
+    if job.done():
+        return "done"
+    return "stopped" if ctx.control.stop_requested.is_set() else "timeout"
+
+
+def _forget(job: asyncio.Future[Any]) -> None:
+    """Retrieve a left-behind attempt's outcome, so asyncio does not report it unread."""
+    if not job.cancelled():
+        job.exception()
 
 
 def covers(key: str, task: Task) -> bool:

@@ -14,6 +14,7 @@ import collections
 import contextlib
 import functools
 import os
+import re
 import select
 import signal
 import subprocess
@@ -76,8 +77,39 @@ class _Tail:
         return "\n".join(lines[-(self.lines.maxlen or 1) :])
 
 
+MAX_LINE = 2000
+"""Characters of one output line kept in a tail (the log file keeps every byte)."""
+
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clears
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, links
+    r"|\x1b[@-_]?"  # other escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f]"  # other control characters (tab stays)
+)
+
+
+def _shown(line: str) -> str:
+    """A line as a terminal would end up showing it, without escapes, cut to MAX_LINE.
+
+    A carriage return starts the line over (progress bars); only the last
+    MAX_LINE characters of a longer line are kept, after an ellipsis.
+    """
+    if "\r" in line:
+        line = line.rstrip("\r")
+        line = line[line.rfind("\r") + 1 :]
+    if len(line) > 4 * MAX_LINE:  # cut first: cleaning a huge line costs time
+        line = line[-4 * MAX_LINE :]
+    line = _CONTROL.sub("", line)
+    return line if len(line) <= MAX_LINE else "\u2026" + line[-(MAX_LINE - 1) :]
+
+
 class _Stream:
-    """One output stream: decodes UTF-8 across chunk borders and splits lines."""
+    """One output stream: decodes UTF-8 across chunk borders and splits lines.
+
+    The tails get each line as :func:`_shown` makes it; a line with no end yet
+    is kept bounded, so a progress bar that never prints a newline costs
+    neither memory nor time.
+    """
 
     def __init__(self, name: str, tails: tuple[_Tail, ...], masker: Masker) -> None:
         self.name = name
@@ -96,10 +128,24 @@ class _Stream:
     def feed(self, chunk: bytes, final: bool = False) -> str:
         text = self._decoder.decode(chunk, final)
         if text:
-            *complete, self.partial = (self.partial + text).split("\n")
-            for tail in self.tails:
-                tail.lines.extend(complete)
+            *complete, rest = text.split("\n")
+            if complete:
+                complete[0] = self.partial + complete[0]
+                self.partial = ""
+                keep = max(tail.lines.maxlen or 1 for tail in self.tails)
+                lines = [_shown(line) for line in complete[-keep:]]
+                for tail in self.tails:
+                    tail.lines.extend(lines)
+            self.partial += rest
+            if len(self.partial) > 8 * MAX_LINE:
+                # Keep its end (what a terminal shows last), and a CR that may be a CRLF's.
+                self.partial = self.partial[-4 * MAX_LINE :]
         return text
+
+    @property
+    def shown_partial(self) -> str:
+        """The unfinished last line, as the tails would show it."""
+        return _shown(self.partial) if self.partial else ""
 
 
 class _Watcher:
@@ -434,14 +480,14 @@ async def run_process(
     if child.error is not None:
         raise child.error
     status, error = _status(ended, code, ctx)
-    partials = (out_stream.partial, err_stream.partial)
+    partials = (out_stream.shown_partial, err_stream.shown_partial)
     return Outcome(
         status,
         exit_code=code if code >= 0 else None,
         signal=-code if code < 0 else None,
         error=error,
         tail=both.text(partials),
-        stderr_tail=errors.text((err_stream.partial,)),
+        stderr_tail=errors.text((err_stream.shown_partial,)),
     )
 
 
