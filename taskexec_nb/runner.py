@@ -216,7 +216,7 @@ def check_resumable(
             f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
             f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)"
         )
-    if run["status"] not in (RunStatus.RUNNING.value, RunStatus.PAUSED.value):
+    if run["status"] not in _ACTIVE:
         return
     alive = runner_alive(run)
     if alive:
@@ -230,6 +230,9 @@ def check_resumable(
             "(plan.run(resume=..., takeover=True))"
         )
 
+
+_ACTIVE = (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
+"""Statuses of a run whose runner may still be at work."""
 
 _LIVE_HERE: set[str] = set()
 """Runs this process is running now (a run it left marked running after an error is not)."""
@@ -572,9 +575,9 @@ class RunHandle:
             store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
             store.mark_interrupted(orphan["run_id"])
         for run in store.runs():
-            active = run["status"] in (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
-            if active and (runner_alive(run) is False or _stale_here(run)):
-                store.mark_interrupted(run["run_id"])  # None: on another host, not ours to say
+            # runner_alive None: on another host, not ours to say
+            if run["status"] in _ACTIVE and (runner_alive(run) is False or _stale_here(run)):
+                store.mark_interrupted(run["run_id"])
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
         run = self._resumed_run(store)
@@ -621,7 +624,7 @@ class RunHandle:
             _LIVE_HERE.add(self.run_id)
             store.create_run(
                 self.run_id,
-                str(Path(self.plan.path).resolve()),
+                self._tasks_file,
                 self.plan.mode.value,
                 settings,
                 selection,
@@ -630,23 +633,26 @@ class RunHandle:
         self._prune_logs(store)
         return choice.attempts_before
 
+    @property
+    def _tasks_file(self) -> str:
+        """The tasks.md as the store records it (resolved)."""
+        return str(Path(self.plan.path).resolve())
+
     def _refuse_overlap(self, store: StateStore, selection: Sequence[str]) -> None:
         """Refuse a new run while a live runner runs any of the same tasks of this file.
 
         Raises:
             UsageError: Naming the live run, its pid and the shared tasks.
         """
-        tasks_file = str(Path(self.plan.path).resolve())
-        for run in store.runs(tasks_file):
-            if run["status"] not in (RunStatus.RUNNING.value, RunStatus.PAUSED.value):
-                continue
-            if runner_alive(run) is not True:  # dead: swept; another host: cannot be checked
-                continue
-            shared = [t for t in selection if t in set(json.loads(run["selection"] or "[]"))]
+        for run in store.runs(self._tasks_file):
+            if run["status"] not in _ACTIVE or runner_alive(run) is not True:
+                continue  # ended; dead (swept); or on another host (cannot be checked)
+            theirs = set(json.loads(run["selection"] or "[]"))
+            shared = [t for t in selection if t in theirs]
             if shared:
                 more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
                 raise UsageError(
-                    f"run {run['run_id']} of {tasks_file} is still running (runner pid "
+                    f"run {run['run_id']} of {self._tasks_file} is still running (runner pid "
                     f"{run['pid']}) and also runs {', '.join(shared[:3])}{more}: a second run "
                     "would run them twice. Wait for it to end or stop it, or select other "
                     "tasks (--only / only=)"
@@ -657,9 +663,7 @@ class RunHandle:
         if not self.resumed:
             return None
         run = _run_row(store, self.run_id)
-        check_resumable(
-            run, str(Path(self.plan.path).resolve()), self.plan.mode.value, takeover=self.takeover
-        )
+        check_resumable(run, self._tasks_file, self.plan.mode.value, takeover=self.takeover)
         return run
 
     def preview(self) -> list[str]:

@@ -139,12 +139,15 @@ class NotebookExecutor:
         return outcome
 
 
+_LITERALS: dict[str, Any] = {"True": True, "False": False, "None": None}
+
+
 def _param_value(value: Any) -> Any:
     """A ``param.NAME=`` value typed as papermill's ``-p`` types it (int, float, bool, None)."""
     if not isinstance(value, str):
         return value
-    if value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[value]
+    if value in _LITERALS:
+        return _LITERALS[value]
     for kind in (int, float):
         try:
             return kind(value)

@@ -114,6 +114,7 @@ class _Stream:
     def __init__(self, name: str, tails: tuple[_Tail, ...], masker: Masker) -> None:
         self.name = name
         self.tails = tails
+        self._keep = max(tail.lines.maxlen or 1 for tail in tails)  # lines worth cleaning
         self.partial = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.masker = masker.stream() if masker else None
@@ -132,8 +133,7 @@ class _Stream:
             if complete:
                 complete[0] = self.partial + complete[0]
                 self.partial = ""
-                keep = max(tail.lines.maxlen or 1 for tail in self.tails)
-                lines = [_shown(line) for line in complete[-keep:]]
+                lines = [_shown(line) for line in complete[-self._keep :]]
                 for tail in self.tails:
                     tail.lines.extend(lines)
             self.partial += rest
