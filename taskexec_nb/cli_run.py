@@ -67,7 +67,13 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         action="store_true",
         help="with --resume: take over a run marked running on another host whose runner is gone",
     )
-    run.add_argument("--fail-fast", action="store_true", help="stop starting tasks after a failure")
+    run.add_argument(
+        "--fail-fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop starting tasks after a failure (--no-fail-fast: a resume of a fail-fast run "
+        "does not)",
+    )
     run.add_argument(
         "--only",
         action="append",
@@ -96,7 +102,12 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         metavar="ARGV",
         help="agent CLI as a shell-quoted argv or a JSON list, e.g. 'my-agent --prompt {prompt}'",
     )
-    run.add_argument("--no-writeback", action="store_true", help="do not tick [X] in tasks.md")
+    run.add_argument(
+        "--writeback",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tick [X] in tasks.md after verified success (the default; --no-writeback: do not)",
+    )
     run.add_argument("--state-dir", metavar="DIR", help="state store folder (default: .taskexec)")
     run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
 
@@ -125,13 +136,13 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
 _FLAGS = {
     "mode": "--mode",
     "max_workers": "--jobs",
-    "fail_fast": "--fail-fast",
+    "fail_fast": "--[no-]fail-fast",
     "timeout": "--timeout",
     "retries": "--retries",
     "resources": "--resource",
     "no_action": "--no-action",
     "agent_command": "--agent-command",
-    "writeback": "--no-writeback",
+    "writeback": "--[no-]writeback",
     "state_dir": "--state-dir",
     "only": "--only",
     "from_task": "--from",
@@ -204,7 +215,13 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec run``."""
     import taskexec_nb
     from taskexec_nb.config import resolve
-    from taskexec_nb.runner import RunHandle, find_run, select_tasks, state_dir_for
+    from taskexec_nb.runner import (
+        RunHandle,
+        find_run,
+        resumed_settings,
+        select_tasks,
+        state_dir_for,
+    )
     from taskexec_nb.terminal import TerminalView
 
     if args.file is None:
@@ -221,13 +238,13 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     arguments = {
         "mode": args.mode,
         "max_workers": args.max_workers,
-        "fail_fast": args.fail_fast or None,
+        "fail_fast": args.fail_fast,
         "timeout": args.timeout,
         "retries": args.retries,
         "resources": _resources(args.resource),
         "no_action": args.no_action,
         "agent_command": _agent_command(args.agent_command),
-        "writeback": False if args.no_writeback else None,
+        "writeback": args.writeback,
         "state_dir": str(Path(args.state_dir).resolve()) if args.state_dir else None,
         "only": only,
         "from_task": args.from_task,
@@ -239,6 +256,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     settings = config.settings
     mode = config.mode
     resume = None
+    kept = None
     if args.takeover and args.resume is None:
         raise UsageError("--takeover goes with --resume (it takes over a run to continue it)")
     if args.resume is not None:
@@ -255,6 +273,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         state_dir = state_dir_for(args.file, settings)
         run = find_run(args.file, state_dir, args.resume, takeover=args.takeover)
         resume = run["run_id"]
+        explicit = {name for name, value in arguments.items() if value is not None}
+        settings, kept = resumed_settings(settings, run, explicit)
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
             raise UsageError(
                 f"--mode {args.mode}: run {resume} used --mode {run['mode']}; "
@@ -285,6 +305,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         observers=[view],
         config=config,
     )
+    if kept:
+        handle.notices.append(kept)
     if args.dry_run:
         return _dry_run(plan, handle, out)
     previous = signal.getsignal(signal.SIGTERM)

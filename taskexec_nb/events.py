@@ -65,6 +65,7 @@ class EventKind(str, enum.Enum):
     TASK_OUTPUT = "task_output"
     TASK_RETRYING = "task_retrying"
     TASK_FINISHED = "task_finished"
+    TASK_TICKED = "task_ticked"  # its box was ticked [X] in tasks.md
     RUN_PAUSED = "run_paused"
     RUN_RESUMED = "run_resumed"
     RUN_FINISHED = "run_finished"

@@ -252,6 +252,7 @@ class ExecutionPlan:
             only = [s for s in only.split(",") if s.strip()]
         run_id = None
         selection = None
+        kept = None
         if takeover and (resume is None or resume is False):
             raise UsageError("takeover= goes with resume= (it takes over a run to continue it)")
         if resume is not None and resume is not False:
@@ -260,13 +261,17 @@ class ExecutionPlan:
                     "resume= continues the run's own selection: leave out only=, from_task= "
                     "and until= (or start a new run with them)"
                 )
-            from taskexec_nb.runner import find_run, state_dir_for
+            from taskexec_nb.runner import find_run, resumed_settings, state_dir_for
 
             state_dir = state_dir_for(self.path, chosen)
-            run_id = find_run(self.path, state_dir, resume, takeover=takeover)["run_id"]
+            run = find_run(self.path, state_dir, resume, takeover=takeover)
+            run_id = run["run_id"]
+            if settings is None:  # a settings object given whole keeps all it says
+                explicit = {name for name, value in overrides.items() if value is not None}
+                chosen, kept = resumed_settings(chosen, run, explicit)
         else:
             selection = select_tasks(self, only, from_task, until, names=API_NAMES)
-        return RunHandle(
+        handle = RunHandle(
             self,
             chosen,
             selection=selection,
@@ -276,6 +281,9 @@ class ExecutionPlan:
             observers=observers,
             config=config,
         )
+        if kept:
+            handle.notices.append(kept)
+        return handle
 
     def run(
         self,
@@ -301,8 +309,10 @@ class ExecutionPlan:
             from_task: Start at this task.
             until: Stop after this task.
             resume: An earlier run to continue, by ID, or ``True`` (or ``"latest"``) for
-                this file's newest run: its own selection runs, less what it completed.
-                A run still going, of another file or another mode is refused.
+                this file's newest run: its own selection runs, less what it completed,
+                with the settings it was started with (workers, fail_fast, retries,
+                resources, timeouts, write-back) unless given again here. A run still
+                going, of another file or another mode is refused.
             takeover: With ``resume``: continue a run marked running by a runner on
                 another host (which cannot be checked from here) that is gone.
             callables: Python functions by task ID, story or ID pattern.

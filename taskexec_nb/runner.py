@@ -180,6 +180,79 @@ def find_run(
     return run
 
 
+KEPT_ON_RESUME = (
+    "max_workers",
+    "resources",
+    "fail_fast",
+    "allow_failure",
+    "retries",
+    "backoff",
+    "timeout",
+    "kill_grace",
+    "no_action",
+    "writeback",
+)
+"""Settings a resume takes from the run it continues, unless they are given again."""
+
+
+def resumed_settings(
+    settings: RunSettings, run: Mapping[str, Any], given: Iterable[str]
+) -> tuple[RunSettings, str | None]:
+    """The settings a resume runs with: the run's own for how it runs, unless given again.
+
+    A resume continues the run as it was started (``-j``, ``--fail-fast``,
+    retries, resources...), whatever the configuration says now; a setting given
+    again for the resume (a flag or an argument) wins.
+
+    Args:
+        settings: The settings worked out for this invocation.
+        run: The resumed run's row in the store (its ``settings`` as recorded).
+        given: Names of the settings given explicitly for the resume.
+
+    Returns:
+        The settings, and a notice naming what was kept where it differs (or None).
+    """
+    import dataclasses
+    from types import MappingProxyType
+
+    try:
+        stored = json.loads(run.get("settings") or "{}")
+    except ValueError:
+        return settings, None  # an unreadable record: nothing to keep
+    given = set(given)
+    changes: dict[str, Any] = {}
+    for name in KEPT_ON_RESUME:
+        if name in given or name not in stored:
+            continue
+        value = stored[name]
+        now = getattr(settings, name)
+        if name == "resources":
+            if not isinstance(value, dict) or value == dict(now):
+                continue
+            value = MappingProxyType(value)
+        elif value == now:
+            continue
+        changes[name] = value
+    if not changes:
+        return settings, None
+    try:
+        kept = dataclasses.replace(settings, **changes)
+    except (UsageError, TypeError):
+        return settings, None  # recorded by another version, and no longer valid
+    shown = ", ".join(
+        f"{name}={_setting(changes[name])} (now {_setting(getattr(settings, name))})"
+        for name in changes
+    )
+    return kept, (
+        f"resume keeps the settings run {run['run_id']} started with: {shown}; give a "
+        "setting again to change it"
+    )
+
+
+def _setting(value: Any) -> str:
+    return json.dumps(dict(value) if isinstance(value, Mapping) else value)
+
+
 def _run_row(store: StateStore, run_id: str) -> dict[str, Any]:
     """A run to resume, from the store; UsageError (listing recent runs) if unknown."""
     from taskexec_nb.store import StoreError
@@ -509,20 +582,20 @@ class RunHandle:
             self._sweep(store)
             attempts_before = self._prepare(store)
             reaper = Reaper(self.settings.kill_grace)
-            if self.settings.writeback and self.plan.file_digest:
-                writer = CheckboxWriter(Path(self.plan.path), self.plan.file_digest)
-                for task_id in self._to_tick:  # completed before a kill that beat the tick
-                    task = self.plan[task_id]
-                    if task.form.value == "checkbox":
-                        conflict = writer.tick(task_id, task.line)
-                        if conflict:
-                            self.notices.append(conflict)
             self.bus.subscribe(store)
             for obs in self._observers:
                 self.bus.subscribe(obs)
             for note in self.notices:
                 self.bus.emit(Event(EventKind.NOTICE, self.run_id, data={"warning": note}))
             self.bus.subscribe(self._collect_notice)
+            if self.settings.writeback and self.plan.file_digest:
+                writer = CheckboxWriter(Path(self.plan.path), self.plan.file_digest)
+                for task_id in self._to_tick:  # completed before a kill that beat the tick
+                    if self.plan[task_id].form.value == "checkbox":
+                        conflict = writer.tick(task_id, self.plan[task_id].line)
+                        kind = EventKind.NOTICE if conflict else EventKind.TASK_TICKED
+                        data = {"warning": conflict} if conflict else {}
+                        self.bus.emit(Event(kind, self.run_id, task_id=task_id, data=data))
 
             def started(task_id: str, attempt: int, pgid: int) -> None:
                 assert reaper is not None
@@ -724,12 +797,18 @@ class RunHandle:
                 if rec is not None:
                     attempts_before[task_id] = rec.attempt
                 if rec is not None and rec.status == TaskStatus.COMPLETED.value:
-                    if rec.def_hash == digest:
+                    if rec.def_hash != digest:
+                        notices.append(
+                            f"{task_id} changed since run {self.run_id} completed it: it runs again"
+                        )
+                    elif rec.ticked and self.plan[task_id].state is TaskState.PENDING:
+                        notices.append(
+                            f"{task_id} was un-ticked in {self.plan.path} after run "
+                            f"{self.run_id} completed and ticked it: it runs again"
+                        )
+                    else:
                         to_tick.append(task_id)  # done, but the box may not be ticked yet
                         continue
-                    notices.append(
-                        f"{task_id} changed since run {self.run_id} completed it: it runs again"
-                    )
                 keep.append(task_id)
             selection = keep
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
@@ -802,13 +881,19 @@ class RunHandle:
                 selection.append(task_id)
                 continue
             rec = previous.get(task_id)
-            if rec is None or rec.status != TaskStatus.COMPLETED.value:
-                why = (
-                    f"marked {self.plan[task_id].state.value} in {self.plan.path} outside "
-                    f"run {self.run_id}: not run"
-                )
-                left_out[task_id] = why
-                notices.append(f"{task_id} is {why}")
+            if rec is not None and rec.status == TaskStatus.COMPLETED.value:
+                if rec.def_hash != task_hash(self.plan[task_id]):
+                    notices.append(
+                        f"{task_id} changed since run {self.run_id} completed it, but its box "
+                        f"is ticked in {self.plan.path}: not run again (untick it to run it)"
+                    )
+                continue
+            why = (
+                f"marked {self.plan[task_id].state.value} in {self.plan.path} outside "
+                f"run {self.run_id}: not run"
+            )
+            left_out[task_id] = why
+            notices.append(f"{task_id} is {why}")
         return selection
 
     def _prune_logs(self, store: StateStore) -> None:

@@ -585,6 +585,8 @@ class Scheduler:
         conflict = self.writer.tick(task.id, task.line)
         if conflict:
             self._emit(EventKind.NOTICE, task.id, warning=conflict)
+        else:
+            self._emit(EventKind.TASK_TICKED, task.id)
 
     def _finish_task(
         self,

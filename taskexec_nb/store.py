@@ -26,7 +26,7 @@ from typing import Any
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL, exit_code INTEGER,
     signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT, stderr_tail TEXT, log_path TEXT,
     line INTEGER, phase TEXT, story TEXT, description TEXT, deps TEXT, allowed INTEGER,
+    ticked INTEGER,
     PRIMARY KEY (run_id, task_id)
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -69,7 +70,7 @@ _TASK_UPSERT = (
     " deps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task_id) DO UPDATE SET"
     " def_hash = excluded.def_hash, status = excluded.status, line = excluded.line,"
     " deps = excluded.deps, waiting_on = NULL, started = NULL, finished = NULL,"
-    " exit_code = NULL, signal = NULL, error = NULL, allowed = NULL"  # a resume: new attempts
+    " exit_code = NULL, signal = NULL, error = NULL, allowed = NULL, ticked = NULL"  # a resume
 )
 # When an attempt of a runner that died ended, as far as anyone knows: the last thing the
 # run recorded (not the time a later resume found it, which would count the wait).
@@ -86,7 +87,7 @@ _ALLOWED_FROM_EVENTS = (
 )
 # Columns added since version 1, with their types (added to an older store on open).
 _ADDED_COLUMNS = {
-    "tasks": {"deps": "TEXT", "allowed": "INTEGER"},
+    "tasks": {"deps": "TEXT", "allowed": "INTEGER", "ticked": "INTEGER"},
     "runs": {"runner": "TEXT", "elapsed": "REAL", "resumed": "REAL"},
 }
 
@@ -127,6 +128,8 @@ class TaskRecord:
     error: str | None
     started: float | None
     finished: float | None
+    ticked: bool = False
+    """Whether the run ticked the task's box in tasks.md."""
 
 
 class StateStore:
@@ -420,6 +423,7 @@ class StateStore:
                 r["error"],
                 r["started"],
                 r["finished"],
+                bool(r["ticked"]),
             )
             for r in self.tasks(run_id)
         }
@@ -656,6 +660,10 @@ def _task_finished(store: StateStore, e: Event) -> None:
         row["attempt"] = e.attempt
 
 
+def _task_ticked(store: StateStore, e: Event) -> None:
+    _task(store, e)["ticked"] = 1
+
+
 def _run_status(store: StateStore, e: Event) -> None:
     finished = e.time if e.kind is EventKind.RUN_FINISHED else None
     store._statements.append(
@@ -672,6 +680,7 @@ _HANDLERS = {
     EventKind.TASK_STARTED: _task_started,
     EventKind.TASK_RETRYING: _task_retrying,
     EventKind.TASK_FINISHED: _task_finished,
+    EventKind.TASK_TICKED: _task_ticked,
     EventKind.RUN_PAUSED: _run_status,
     EventKind.RUN_RESUMED: _run_status,
     EventKind.RUN_FINISHED: _run_status,
