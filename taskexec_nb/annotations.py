@@ -185,8 +185,17 @@ class AnnotationBuilder:
         )
 
 
+def _timeout(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise AnnotationError(
+            f"timeout={text} is no time to run", "give a time above 0, or leave timeout out"
+        )
+    return seconds
+
+
 _SCALARS: dict[str, Callable[[str], object]] = {
-    "timeout": parse_duration,
+    "timeout": _timeout,
     "backoff": parse_duration,
     "retries": _non_negative_int,
     "allow_failure": parse_bool,

@@ -387,7 +387,7 @@ def _open_store(state_dir: str | None) -> Any:
     path = Path(state_dir) / "state.db"
     if not path.exists():
         raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
-    return StateStore(path)
+    return StateStore(path, readonly=True)
 
 
 def _when(ts: float | None) -> str:

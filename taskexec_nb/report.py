@@ -159,7 +159,7 @@ class ExecutionReport:
         path = Path(state_dir) / "state.db"
         if not path.is_file():
             raise ReportError(f"no state store at {path} (run a tasks.md first)")
-        store = StateStore(path)
+        store = StateStore(path, readonly=True)
         try:
             if run_id is None:
                 wanted = str(Path(tasks_file).resolve()) if tasks_file else None
@@ -253,7 +253,7 @@ class ExecutionReport:
         if self._event_rows is not None:
             stored = self._event_rows
         elif self._store_path is not None:
-            store = StateStore(self._store_path)
+            store = StateStore(self._store_path, readonly=True)
             try:
                 stored = list(store.events(self.run_id))
             finally:

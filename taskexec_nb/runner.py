@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import socket
 import threading
 import time
@@ -832,23 +833,45 @@ class RunHandle:
         return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
 
     def _check_agent(self, tasks: Mapping[str, Task]) -> None:
-        """Refuse, before anything runs, tasks bound for the agent without an agent_command."""
-        if self.settings.agent_command:
-            return
+        """Refuse, before anything runs, agent tasks without a usable ``agent_command``.
+
+        Raises:
+            UsageError: If tasks go to the agent and no agent_command is set, or its
+                program is not found.
+        """
         agent = self.registry.get("agent")
-        bound = []
+        chosen, by_policy = [], []
         for task_id, task in tasks.items():
             try:
                 executor = self.registry.for_task(task)
             except UsageError:
                 continue  # an unknown executor fails that task, with its own message
-            if executor is agent or (executor is None and self.settings.no_action == "agent"):
-                bound.append(task_id)
-        if bound:
+            if executor is agent:
+                chosen.append(task_id)
+            elif executor is None and self.settings.effective_no_action == "agent":
+                by_policy.append(task_id)
+        if not chosen and not by_policy:
+            return
+        command = self.settings.agent_command
+        if not command:
+            why = []
+            if chosen:
+                why.append(f"{_listed(chosen)} set executor=agent")
+            if by_policy:
+                why.append(f"{_listed(by_policy)} have no action and no_action=agent")
+            fix = (
+                "set one, e.g. --agent-command 'my-agent --prompt {prompt}' or agent_command=[...]"
+            )
+            if by_policy:
+                fix += ", or give the tasks without an action no_action=skip"
+            raise UsageError(f"no agent_command is set, but {'; '.join(why)}: {fix}")
+        program = command[0]
+        env_path = {**os.environ, **self.settings.env}.get("PATH", os.defpath)
+        if "{" not in program and shutil.which(program, path=env_path) is None:
+            where = "is not an executable file" if os.sep in program else "is not on PATH"
             raise UsageError(
-                f"{_listed(bound)} would go to the agent (no_action=agent or executor=agent) "
-                "but no agent_command is set: set one, e.g. --agent-command 'my-agent --prompt "
-                "{prompt}' or agent_command=[...], or use no_action=skip"
+                f"agent_command: {program!r} {where}, and {_listed(chosen + by_policy)} would "
+                "go to the agent: install it, or give agent_command the program's full path"
             )
 
     def _stored_selection(

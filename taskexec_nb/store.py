@@ -137,35 +137,84 @@ class StateStore:
 
     Args:
         path: The database file (created with its folder if missing).
+        readonly: Only read (``taskexec status``, ``runs``, reports): nothing is
+            created or written, so a store in a folder this user may not write
+            (a CI artifact, another user's project) can still be looked at.
+
+    Raises:
+        StoreError: If the store cannot be opened, naming the file and why.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        upgrade = ""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            for table, columns in _ADDED_COLUMNS.items():
-                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-                for name, kind in columns.items():
-                    if name not in have:
-                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-                        if (table, name) == ("tasks", "allowed"):
-                            self._db.execute(_ALLOWED_FROM_EVENTS)
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            self._db.commit()
+            if not (readonly and self._open_readonly()):
+                if readonly:
+                    upgrade = " (written by an older taskexec, it is upgraded on first open)"
+                self._open_writable()
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the state store: {exc}") from None
+            raise StoreError(
+                f"{self.path}: cannot open the state store: {self._why(exc)}{upgrade}"
+            ) from None
         self._dirty = False
         self._events: list[tuple[Any, ...]] = []
         self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._attempt_rows: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._statements: list[Statement] = []
         self._flush: asyncio.TimerHandle | None = None
+
+    def _open_writable(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                    if (table, name) == ("tasks", "allowed"):
+                        self._db.execute(_ALLOWED_FROM_EVENTS)
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        self._db.commit()
+
+    def _open_readonly(self) -> bool:
+        """Open without writing; False if the store is older and must be upgraded first."""
+        if not self.path.is_file():
+            what = "is not a file" if self.path.exists() else "does not exist"
+            raise FileNotFoundError(f"{self.path} {what}")
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            # A WAL store whose folder we may not write (no -shm file can be made): read it
+            # as a file that does not change; a runner writing it meanwhile is not seen.
+            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version is None or int(version[0]) < SCHEMA_VERSION:
+            db.close()
+            return False  # older columns: upgraded by a writable open (or an error saying so)
+        self._db = db
+        return True
+
+    def _why(self, exc: BaseException) -> str:
+        """Why the store cannot be opened, in words that say what to change."""
+        folder = self.path.parent
+        if isinstance(exc, FileExistsError) or (folder.exists() and not folder.is_dir()):
+            return f"{folder} is a file, not a folder (the state_dir must be a folder)"
+        if isinstance(exc, PermissionError) or (
+            folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK)
+        ):
+            return f"permission denied: this user may not write in {folder} ({exc})"
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            return f"permission denied: this user may not write {self.path} ({exc})"
+        return str(exc)
 
     def close(self) -> None:
         """Commit and close."""

@@ -14,7 +14,7 @@ TX103   error     dependency cycle, with its full path
 TX104   warning   ``[P]`` tasks of one phase name the same file (they run one at a time)
 TX105   warning   tasks with no action (what running does with them is stated)
 TX106   warning   fenced block in a language that is not run
-TX107   error     bad ``taskexec:`` annotation (unknown key, bad value)
+TX107   error     bad ``taskexec:`` annotation (unknown key, bad value, unknown executor)
 TX108   error     more than one action on one task
 TX109   warning   dependency on a cancelled task
 TX110   error     a task depends on itself
@@ -24,6 +24,7 @@ TX112   error     a dependency range that is reversed or mixes prefixes
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from taskexec_nb.graph import Graph, build_graph, parse_mode
@@ -84,6 +85,7 @@ def validate_taskfile(tf: TaskFile, mode: str | DependencyMode = "template") -> 
     found = list(tf.diagnostics) + graph.diagnostics
     found += _same_file_parallel(tf)
     found += _no_action(tf)
+    found += _executors(tf)
     found += _cancelled_deps(tf, graph)
     found.sort(key=lambda d: (d.line or 0, d.code, d.message))
     return Validation(tf, graph, tuple(found), dep_mode)
@@ -116,7 +118,11 @@ def _same_file_parallel(tf: TaskFile) -> list[Diagnostic]:
 
 def _no_action(tf: TaskFile) -> list[Diagnostic]:
     bare = [
-        t for t in tf.tasks if t.action.kind is ActionKind.NONE and t.state is TaskState.PENDING
+        t
+        for t in tf.tasks
+        if t.action.kind is ActionKind.NONE
+        and t.state is TaskState.PENDING
+        and not t.params.executor  # executor=agent or callable: that executor runs it
     ]
     if not bare:
         return []
@@ -133,6 +139,57 @@ def _no_action(tf: TaskFile) -> list[Diagnostic]:
             bare[0].id,
         )
     ]
+
+
+BUILTIN_EXECUTORS = ("agent", "callable", "notebook", "python", "shell")
+"""The executors every installation has (plugins add more through entry points)."""
+
+
+def _executors(tf: TaskFile) -> list[Diagnostic]:
+    """An ``executor=`` that names no executor; ``executor=notebook`` with no notebook."""
+    named = [t for t in tf.tasks if t.params.executor and t.state is TaskState.PENDING]
+    if not named:
+        return []
+    known = set(BUILTIN_EXECUTORS)
+    if any(t.params.executor not in known for t in named):
+        from importlib.metadata import entry_points
+
+        from taskexec_nb.executors import ENTRY_POINT_GROUP
+
+        known |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    out: list[Diagnostic] = []
+    for task in named:
+        name = task.params.executor or ""
+        line = task.params.line or task.line
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            out.append(
+                Diagnostic(
+                    "TX107",
+                    Severity.ERROR,
+                    f"{task.id}: executor={name} is not an executor here (known: "
+                    f"{', '.join(sorted(known))})",
+                    tf.path,
+                    line,
+                    f"did you mean executor={close[0]}?"
+                    if close
+                    else "install the plugin that provides it, or use a known one",
+                    task.id,
+                )
+            )
+        elif name == "notebook" and task.action.kind is not ActionKind.NOTEBOOK:
+            out.append(
+                Diagnostic(
+                    "TX107",
+                    Severity.ERROR,
+                    f"{task.id}: executor=notebook runs a notebook, and the task names none",
+                    tf.path,
+                    line,
+                    "add notebook=PATH.ipynb to its taskexec: line",
+                    task.id,
+                )
+            )
+    return out
 
 
 def _cancelled_deps(tf: TaskFile, graph: Graph) -> list[Diagnostic]:

@@ -41,7 +41,7 @@ ALL_KEYS_SUB_BULLET = md(
 
     - [ ] T010 [US1] Train the model in src/train.py
       - taskexec: timeout=30m retries=2 backoff=10s needs=gpu:1,cpu:2 env.EPOCHS=3 param.lr=0.1
-      - taskexec: cwd=src allow_failure=no executor=local
+      - taskexec: cwd=src allow_failure=no executor=shell
       ~~~bash
       python train.py --epochs "$EPOCHS"
       ~~~
@@ -61,7 +61,7 @@ def test_every_parameter_key_in_sub_bullet_form() -> None:
     assert dict(p.params) == {"lr": "0.1"}
     assert p.cwd == "src"
     assert p.allow_failure is False
-    assert p.executor == "local"
+    assert p.executor == "shell"
     assert p.line == line_of(ALL_KEYS_SUB_BULLET, "timeout=30m")
     # The fenced block is the action; the annotations do not change it.
     assert task.action.kind is ActionKind.SHELL

@@ -862,7 +862,7 @@ def test_no_action_agent_runs_the_agent_command_with_the_prompt(
 
 def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: Path) -> None:
     plan = taskexec_nb.load(write(tmp_path, NO_ACTION))
-    with pytest.raises(UsageError, match=r"would go to the agent .* no agent_command is set"):
+    with pytest.raises(UsageError, match=r"no agent_command is set, but .* no_action=agent"):
         plan.run(no_action="agent", state_dir=tmp_path / "state")
     with store_of(tmp_path) as store:
         assert store.runs() == []  # refused before a run was recorded
@@ -967,12 +967,25 @@ def test_a_two_task_chain_emits_exactly_these_events(tmp_path: Path) -> None:
         ("task_started", "T001", "running"),
         ("task_finished", "T001", "completed"),
         ("task_queued", "T002", "queued"),
+        ("task_ticked", "T001", None),  # once its finish is saved
         ("task_started", "T002", "running"),
         ("task_finished", "T002", "completed"),
+        ("task_ticked", "T002", None),
         ("run_finished", None, "completed"),
     ]
     assert {e.run_id for e in recorder.events} == {handle.run_id}
-    assert [e.attempt for e in recorder.events] == [None, None, 1, 1, None, 1, 1, None]
+    assert [e.attempt for e in recorder.events] == [
+        None,
+        None,
+        1,
+        1,
+        None,
+        None,
+        1,
+        1,
+        None,
+        None,
+    ]
     assert all(
         e.data["waiting_on"] is None for e in recorder.events if e.kind.value == "task_queued"
     )
