@@ -309,8 +309,11 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         handle.notices.append(kept)
     if args.dry_run:
         return _dry_run(plan, handle, out)
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM (a CI job's timeout, kill) and SIGHUP (the terminal closed) stop the run as
+    # Ctrl-C does: running tasks are ended and the run can be resumed.
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _raise_interrupt)
     try:
         handle.run_blocking()
     except KeyboardInterrupt:
@@ -321,7 +324,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"state: {handle.store_path}  logs: {handle.log_dir}", file=out)
     from taskexec_nb.events import RunStatus
 
@@ -330,6 +334,11 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     if handle.result in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
         return EXIT_INTERRUPTED
     return EXIT_TASKS_FAILED
+
+
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

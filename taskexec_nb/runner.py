@@ -531,9 +531,13 @@ class RunHandle:
                 "error",
             ],
         )
+        # The same dtypes whatever the rows (none, none started, some finished).
         frame["allowed"] = frame["allowed"].astype(bool)
+        frame["attempt"] = frame["attempt"].astype("int64")
+        frame["duration"] = frame["duration"].astype("float64")
         for col in ("start", "end"):
-            frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+            stamps = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
+            frame[col] = stamps.astype("datetime64[us, UTC]")
         for col in ("id", "phase", "story", "status", "waiting_on", "error"):
             frame[col] = frame[col].astype("string")  # missing text is <NA>, as in Int64
         return frame

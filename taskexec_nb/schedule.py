@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -86,6 +87,10 @@ def task_cwd(tasks_dir: Path, settings: RunSettings, task: Task) -> Path:
     """
     base = settings.cwd or tasks_dir
     return (base / task.params.cwd) if task.params.cwd else base
+
+
+PAUSED_WAIT = "the run to resume"
+"""What a queued task waits on while the run is paused."""
 
 
 class Scheduler:
@@ -193,6 +198,15 @@ class Scheduler:
                 if control.suspended:
                     self.states[task_id].status = TaskStatus.PAUSED
         self._emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, suspend=suspend)
+        for task_id, state in self.states.items():  # nothing starts now, whatever it waited on
+            if state.status is TaskStatus.QUEUED and state.waiting_on != PAUSED_WAIT:
+                state.waiting_on = PAUSED_WAIT
+                self._emit(
+                    EventKind.TASK_QUEUED,
+                    task_id,
+                    status=TaskStatus.QUEUED.value,
+                    waiting_on=PAUSED_WAIT,
+                )
         self._poke()
 
     def resume(self) -> None:
@@ -215,6 +229,13 @@ class Scheduler:
             return
         self._cancelled = True
         self._interrupted = interrupted
+        if self._controls:
+            again = " (interrupt again to kill them now)" if interrupted else ""
+            self._emit(
+                EventKind.NOTICE,
+                info=f"stopping: {len(self._controls)} running task(s) get SIGTERM, then "
+                f"SIGKILL after {self.settings.kill_grace:g} s{again}",
+            )
         for control in self._controls.values():
             if control.suspended:  # SIGTERM first: it is handled before the group runs on
                 control.signal(signal.SIGTERM)
@@ -230,6 +251,8 @@ class Scheduler:
         """After a cancel, end the running process groups at once (SIGKILL, no grace period)."""
         if not self._cancelled:
             return
+        if self._controls:
+            self._emit(EventKind.NOTICE, info=f"killing {len(self._controls)} running task(s) now")
         for control in self._controls.values():
             control.signal(signal.SIGKILL)
 
@@ -304,7 +327,7 @@ class Scheduler:
         """Report newly ready tasks as queued (waiting for a worker when none is free)."""
         free = self.settings.max_workers - self._workers
         for n, task_id in enumerate(task_ids):
-            waiting = "a worker" if n >= free else None
+            waiting = PAUSED_WAIT if self._paused else "a worker" if n >= free else None
             state = self.states[task_id]
             state.status, state.waiting_on = TaskStatus.QUEUED, waiting
             self._emit(
@@ -479,10 +502,16 @@ class Scheduler:
                 return TaskStatus.COMPLETED
             last = i == retries or self._stop_reason is not None  # fail-fast: no new attempt
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:
-                status = TaskStatus.CANCELLED if self._cancelled else outcome.status
-                self._finish_task(task.id, status, attempt, outcome)
-                return status
+                if self._cancelled and outcome.status is not TaskStatus.CANCELLED:
+                    # It ended on its own as the run was cancelled: say both.
+                    why = outcome.error or outcome.status.value
+                    outcome = dataclasses.replace(
+                        outcome, status=TaskStatus.CANCELLED, error=f"cancelled ({why})"
+                    )
+                self._finish_task(task.id, outcome.status, attempt, outcome)
+                return outcome.status
             delay = backoff * (2**i)
+            waiting = f"attempt {attempt + 1}, in {delay:g} s"
             self._emit(
                 EventKind.TASK_RETRYING,
                 task.id,
@@ -490,10 +519,12 @@ class Scheduler:
                 TaskStatus.QUEUED.value,
                 attempt_status=outcome.status.value,
                 delay=delay,
+                waiting_on=waiting,
                 log_path=self._written_log(self.states[task.id]),
                 **_outcome_data(outcome),
             )
             self.states[task.id].status = TaskStatus.QUEUED
+            self.states[task.id].waiting_on = waiting
             assert self._cancel_event is not None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._cancel_event.wait(), delay)

@@ -684,7 +684,7 @@ def _attempt_end(store: StateStore, e: Event, status: str) -> None:
 
 def _task_retrying(store: StateStore, e: Event) -> None:
     _attempt_end(store, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
-    _task(store, e)["status"] = TaskStatus.QUEUED.value
+    _task(store, e).update(status=TaskStatus.QUEUED.value, waiting_on=e.data.get("waiting_on"))
 
 
 def _task_finished(store: StateStore, e: Event) -> None:

@@ -101,7 +101,8 @@ class TerminalView:
                 lines.append("resumed")
             elif kind is EventKind.NOTICE:
                 note = event.data.get("warning") or event.data.get("error")
-                lines.append(f"  {'note':<9} {note}")
+                info = event.data.get("info")
+                lines.append(f"  {'note':<9} {note}" if note else f"  {info}")
             elif kind is EventKind.RUN_FINISHED:
                 self._stop.set()
                 lines.append(f"run {event.run_id} {event.status}: {self.summary()}")
