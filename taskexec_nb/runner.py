@@ -406,6 +406,7 @@ class RunHandle:
         ]
         self.selection: list[str] = []
         self._to_tick: list[str] = []
+        self._earlier: dict[str, TaskRecord] = {}  # a resumed run's tasks it does not rerun
 
     @property
     def log_dir(self) -> Path:
@@ -480,33 +481,59 @@ class RunHandle:
 
     # -- looking -------------------------------------------------------------------------
     def snapshot(self) -> list[dict[str, Any]]:
-        """One dict per selected task: id, phase, story, status, allowed, attempt, times, error."""
+        """One dict per task of the run: id, phase, story, status, allowed, attempt, times, error.
+
+        On a resume the run's tasks done before it are included, as recorded.
+        """
         states = self._scheduler.states if self._scheduler else {}
+        order: Iterable[str] = self.selection
+        if self._earlier:  # a resume: what the run did before, in run order with the rest
+            wanted = set(self.selection) | set(self._earlier)
+            order = [t for t in self.plan.topological_order() if t in wanted]
         rows = []
-        for task_id in self.selection:
+        for task_id in order:
             task = self.plan[task_id]
-            st = states.get(task_id)
-            started = st.started if st else None
-            finished = st.finished if st else None
+            rec, st = self._earlier.get(task_id), states.get(task_id)
+            if rec is not None:
+                status, allowed, attempt, waiting_on, error = (
+                    rec.status,
+                    rec.allowed,
+                    rec.attempt,
+                    None,
+                    rec.error,
+                )
+                started, finished = rec.started, rec.finished
+            elif st is not None:
+                status, allowed, attempt, waiting_on, error = (
+                    st.status.value,
+                    st.allowed,
+                    st.attempt,
+                    st.waiting_on,
+                    st.error,
+                )
+                started, finished = st.started, st.finished
+            else:
+                status, allowed, attempt, waiting_on, error = "pending", False, 0, None, None
+                started = finished = None
             rows.append(
                 {
                     "id": task_id,
                     "phase": task.phase.label,
                     "story": task.story,
-                    "status": st.status.value if st else TaskStatus.PENDING.value,
-                    "allowed": st.allowed if st else False,
-                    "attempt": st.attempt if st else 0,
+                    "status": status,
+                    "allowed": allowed,
+                    "attempt": attempt,
                     "start": started,
                     "end": finished,
                     "duration": (finished - started) if started and finished else None,
-                    "waiting_on": st.waiting_on if st else None,
-                    "error": st.error if st else None,
+                    "waiting_on": waiting_on,
+                    "error": error,
                 }
             )
         return rows
 
     def status(self) -> pd.DataFrame:
-        """A DataFrame snapshot: one row per selected task.
+        """A DataFrame snapshot: one row per task of the run (see :meth:`snapshot`).
 
         Text columns have pandas' ``string`` dtype: a missing story, wait or error
         is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps;
@@ -697,6 +724,12 @@ class RunHandle:
             )
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
+            chosen = set(selection)
+            self._earlier = {
+                t: rec
+                for t, rec in store.task_records(self.run_id).items()
+                if t not in chosen and t in self.plan
+            }
         else:
             self._refuse_overlap(store, selection)
             _LIVE_HERE.add(self.run_id)

@@ -130,6 +130,8 @@ class TaskRecord:
     finished: float | None
     ticked: bool = False
     """Whether the run ticked the task's box in tasks.md."""
+    allowed: bool = False
+    """Whether it failed under ``allow_failure``."""
 
 
 class StateStore:
@@ -473,6 +475,7 @@ class StateStore:
                 r["started"],
                 r["finished"],
                 bool(r["ticked"]),
+                bool(r["allowed"]),
             )
             for r in self.tasks(run_id)
         }

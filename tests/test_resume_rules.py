@@ -166,3 +166,17 @@ def test_settings_recorded_unreadable_or_no_longer_valid_are_not_kept() -> None:
         "resume keeps the settings run r started with: max_workers=3 (now 2); "
         "give a setting again to change it"
     )
+
+
+def test_a_resumed_runs_status_shows_what_it_did_before_the_resume(tmp_path: Path) -> None:
+    path = write(tmp_path)
+    first = taskexec_nb.load(path).run(max_workers=1)
+    (tmp_path / "fixed").touch()
+    again = taskexec_nb.load(path).run(resume=first.run_id, max_workers=1)
+    frame = again.status().set_index("id")
+    assert list(frame.index) == ["T001", "T002", "T003", "T004"]
+    assert list(frame["status"]) == ["completed"] * 4
+    assert list(frame["attempt"]) == [1, 1, 2, 1]  # T001 and T002 as the first session left them
+    assert frame.loc["T001", "start"] < frame.loc["T003", "start"]
+    assert again.selection == ["T003", "T004"]
+    assert list(again.progress()["done"]) == [3, 1]
