@@ -447,6 +447,8 @@ class Scheduler:
         else:
             final = RunStatus.COMPLETED
         self.status = final
+        if self.writer is not None and len(self.writer.unticked) > 1:
+            self._emit(EventKind.NOTICE, warning=self.writer.summary())
         counts: dict[str, int] = {}
         for st in statuses:
             counts[st.value] = counts.get(st.value, 0) + 1
@@ -614,10 +616,12 @@ class Scheduler:
         if self.writer is None or task.form.value != "checkbox":
             return
         conflict = self.writer.tick(task.id, task.line)
-        if conflict:
-            self._emit(EventKind.NOTICE, task.id, warning=conflict)
-        else:
+        if not conflict:
             self._emit(EventKind.TASK_TICKED, task.id)
+        elif self.writer.unticked[1:] and self.writer.unticked[-1] == task.id:
+            pass  # the file changed again: the run's end sums these up in one notice
+        else:
+            self._emit(EventKind.NOTICE, task.id, warning=conflict)
 
     def _finish_task(
         self,

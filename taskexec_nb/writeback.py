@@ -78,6 +78,7 @@ class CheckboxWriter:
         self.path = Path(os.path.realpath(path))
         self.expected = expected_digest
         self.ticked: list[str] = []  # tasks whose boxes this writer ticked (or found ticked)
+        self.unticked: list[str] = []  # tasks not ticked because the file changed on disk
 
     def tick(self, task_id: str, line: int) -> str | None:
         """Tick one task's box.
@@ -90,6 +91,7 @@ class CheckboxWriter:
         except OSError as exc:
             return f"{self.path}: cannot read to tick {task_id}: {exc.strerror or exc}"
         if digest(data) != self.expected:
+            self.unticked.append(task_id)
             return (
                 f"{self.path} changed on disk since it was loaded; {task_id} was not ticked "
                 "(nothing was overwritten): reload the file or tick it by hand"
@@ -107,6 +109,7 @@ class CheckboxWriter:
             except OSError as exc:
                 return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
             if not written:
+                self.unticked.append(task_id)
                 return (
                     f"{self.path} changed on disk while {task_id} was being ticked; it was "
                     "not ticked (nothing was overwritten): reload the file or tick it by hand"
@@ -114,6 +117,18 @@ class CheckboxWriter:
         self.expected = digest(new)
         self.ticked.append(task_id)
         return None
+
+    def summary(self) -> str | None:
+        """One line for every box left unticked because the file changed (None if none)."""
+        if not self.unticked:
+            return None
+        shown = ", ".join(self.unticked[:10])
+        more = f" and {len(self.unticked) - 10} more" if len(self.unticked) > 10 else ""
+        return (
+            f"{self.path} changed on disk during the run: {len(self.unticked)} completed "
+            f"task(s) were not ticked: {shown}{more} (nothing was overwritten; their results "
+            "are in the state store): tick them by hand, or reload the file"
+        )
 
 
 def _atomic_write(path: Path, data: bytes, unchanged: Callable[[], bool]) -> bool:

@@ -326,14 +326,21 @@ def test_run_does_not_clobber_a_file_edited_after_load(tmp_path: Path) -> None:
     assert {r["id"]: r["status"] for r in handle.snapshot()}["T001"] == "completed"
     assert path.read_bytes() == edited
     notices = [e for e in recorder.events if e.kind is EventKind.NOTICE]
-    warned = {e.task_id: str(e.data.get("warning")) for e in notices}
-    assert set(warned) == {"T001", "T003"}  # one per completed task, none for the failure
-    for task_id, text in warned.items():
-        assert str(path) in text and task_id in text and "changed on disk" in text
+    # The first box left unticked is told at once; the run's end sums up all of them
+    # (every later tick fails the same way: one notice each would only repeat it).
+    first, summary = notices
+    assert first.task_id in {"T001", "T003"}
+    text = str(first.data["warning"])
+    assert str(path) in text and first.task_id in text and "changed on disk" in text
+    assert summary.task_id is None
+    text = str(summary.data["warning"])
+    assert text.startswith(f"{path} changed on disk during the run: 2 completed task(s) were")
+    assert "T001" in text and "T003" in text and "T002" not in text  # T002 failed
+    assert handle.notices[-2:] == [first.data["warning"], summary.data["warning"]]
     # The notices are part of the run's record too.
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
         stored = [e for e in store.events(handle.run_id) if e["kind"] == "notice"]
-    assert {e["task_id"] for e in stored} == {"T001", "T003"}
+    assert [e["task_id"] for e in stored] == [first.task_id, None]
 
 
 # -- the state store ----------------------------------------------------------------------
