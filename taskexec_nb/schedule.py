@@ -200,13 +200,7 @@ class Scheduler:
         self._emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, suspend=suspend)
         for task_id, state in self.states.items():  # nothing starts now, whatever it waited on
             if state.status is TaskStatus.QUEUED and state.waiting_on != PAUSED_WAIT:
-                state.waiting_on = PAUSED_WAIT
-                self._emit(
-                    EventKind.TASK_QUEUED,
-                    task_id,
-                    status=TaskStatus.QUEUED.value,
-                    waiting_on=PAUSED_WAIT,
-                )
+                self._queued(task_id, PAUSED_WAIT)
         self._poke()
 
     def resume(self) -> None:
@@ -327,12 +321,17 @@ class Scheduler:
         """Report newly ready tasks as queued (waiting for a worker when none is free)."""
         free = self.settings.max_workers - self._workers
         for n, task_id in enumerate(task_ids):
-            waiting = PAUSED_WAIT if self._paused else "a worker" if n >= free else None
-            state = self.states[task_id]
-            state.status, state.waiting_on = TaskStatus.QUEUED, waiting
-            self._emit(
-                EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value, waiting_on=waiting
+            self._queued(
+                task_id, PAUSED_WAIT if self._paused else "a worker" if n >= free else None
             )
+
+    def _queued(self, task_id: str, waiting: str | None) -> None:
+        """Record a task as queued, waiting on ``waiting`` (None: on nothing)."""
+        state = self.states[task_id]
+        state.status, state.waiting_on = TaskStatus.QUEUED, waiting
+        self._emit(
+            EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value, waiting_on=waiting
+        )
 
     async def _dispatch(
         self,
@@ -375,15 +374,7 @@ class Scheduler:
                 running[fut] = task_id
                 continue
             elif self.states[task_id].waiting_on != waiting:
-                state = self.states[task_id]
-                state.status = TaskStatus.QUEUED
-                state.waiting_on = waiting
-                self._emit(
-                    EventKind.TASK_QUEUED,
-                    task_id,
-                    status=TaskStatus.QUEUED.value,
-                    waiting_on=waiting,
-                )
+                self._queued(task_id, waiting)
             keep.append(task_id)
         ready[:] = keep
         return blocked
