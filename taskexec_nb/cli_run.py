@@ -273,8 +273,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         state_dir = state_dir_for(args.file, settings)
         run = find_run(args.file, state_dir, args.resume, takeover=args.takeover)
         resume = run["run_id"]
-        explicit = {name for name, value in arguments.items() if value is not None}
-        settings, kept = resumed_settings(settings, run, explicit)
+        settings, kept = resumed_settings(settings, run, arguments)
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
             raise UsageError(
                 f"--mode {args.mode}: run {resume} used --mode {run['mode']}; "

@@ -267,8 +267,7 @@ class ExecutionPlan:
             run = find_run(self.path, state_dir, resume, takeover=takeover)
             run_id = run["run_id"]
             if settings is None:  # a settings object given whole keeps all it says
-                explicit = {name for name, value in overrides.items() if value is not None}
-                chosen, kept = resumed_settings(chosen, run, explicit)
+                chosen, kept = resumed_settings(chosen, run, overrides)
         else:
             selection = select_tasks(self, only, from_task, until, names=API_NAMES)
         handle = RunHandle(

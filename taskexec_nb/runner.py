@@ -197,7 +197,7 @@ KEPT_ON_RESUME = (
 
 
 def resumed_settings(
-    settings: RunSettings, run: Mapping[str, Any], given: Iterable[str]
+    settings: RunSettings, run: Mapping[str, Any], arguments: Mapping[str, Any]
 ) -> tuple[RunSettings, str | None]:
     """The settings a resume runs with: the run's own for how it runs, unless given again.
 
@@ -208,7 +208,8 @@ def resumed_settings(
     Args:
         settings: The settings worked out for this invocation.
         run: The resumed run's row in the store (its ``settings`` as recorded).
-        given: Names of the settings given explicitly for the resume.
+        arguments: The settings given for the resume (flags or keyword arguments;
+            None means not given).
 
     Returns:
         The settings, and a notice naming what was kept where it differs (or None).
@@ -220,7 +221,7 @@ def resumed_settings(
         stored = json.loads(run.get("settings") or "{}")
     except ValueError:
         return settings, None  # an unreadable record: nothing to keep
-    given = set(given)
+    given = {name for name, value in arguments.items() if value is not None}
     changes: dict[str, Any] = {}
     for name in KEPT_ON_RESUME:
         if name in given or name not in stored:
@@ -494,27 +495,14 @@ class RunHandle:
         for task_id in order:
             task = self.plan[task_id]
             rec, st = self._earlier.get(task_id), states.get(task_id)
+            values: tuple[Any, ...] = ("pending", False, 0, None, None, None, None)
             if rec is not None:
-                status, allowed, attempt, waiting_on, error = (
-                    rec.status,
-                    rec.allowed,
-                    rec.attempt,
-                    None,
-                    rec.error,
-                )
-                started, finished = rec.started, rec.finished
+                values = (rec.status, rec.allowed, rec.attempt, rec.started, rec.finished)
+                values += (None, rec.error)
             elif st is not None:
-                status, allowed, attempt, waiting_on, error = (
-                    st.status.value,
-                    st.allowed,
-                    st.attempt,
-                    st.waiting_on,
-                    st.error,
-                )
-                started, finished = st.started, st.finished
-            else:
-                status, allowed, attempt, waiting_on, error = "pending", False, 0, None, None
-                started = finished = None
+                values = (st.status.value, st.allowed, st.attempt, st.started, st.finished)
+                values += (st.waiting_on, st.error)
+            status, allowed, attempt, started, finished, waiting_on, error = values
             rows.append(
                 {
                     "id": task_id,
@@ -622,12 +610,6 @@ class RunHandle:
             self.bus.subscribe(self._collect_notice)
             if self.settings.writeback and self.plan.file_digest:
                 writer = CheckboxWriter(Path(self.plan.path), self.plan.file_digest)
-                for task_id in self._to_tick:  # completed before a kill that beat the tick
-                    if self.plan[task_id].form.value == "checkbox":
-                        conflict = writer.tick(task_id, self.plan[task_id].line)
-                        kind = EventKind.NOTICE if conflict else EventKind.TASK_TICKED
-                        data = {"warning": conflict} if conflict else {}
-                        self.bus.emit(Event(kind, self.run_id, task_id=task_id, data=data))
 
             def started(task_id: str, attempt: int, pgid: int) -> None:
                 assert reaper is not None
@@ -644,6 +626,7 @@ class RunHandle:
                 log_dir=self.log_dir,
                 writer=writer,
                 attempts_before=attempts_before,
+                to_tick=self._to_tick,
                 on_process=started,
                 on_process_end=reaper.remove,
                 extra_env=reaper.env,
@@ -725,7 +708,7 @@ class RunHandle:
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
             chosen = set(selection)
-            self._earlier = {
+            self._earlier = {  # read again: as reopen_run left them (left-out ones skipped)
                 t: rec
                 for t, rec in store.task_records(self.run_id).items()
                 if t not in chosen and t in self.plan
@@ -761,10 +744,9 @@ class RunHandle:
             theirs = set(json.loads(run["selection"] or "[]"))
             shared = [t for t in selection if t in theirs]
             if shared:
-                more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
                 raise UsageError(
                     f"run {run['run_id']} of {self._tasks_file} is still running (runner pid "
-                    f"{run['pid']}) and also runs {', '.join(shared[:3])}{more}: a second run "
+                    f"{run['pid']}) and also runs {_listed(shared, 3)}: a second run "
                     "would run them twice. Wait for it to end or stop it, or select other "
                     "tasks (--only / only=)"
                 )

@@ -106,6 +106,8 @@ class Scheduler:
         log_dir: Folder for this run's logs and artifacts.
         writer: Ticks checkboxes after success (None: write-back off).
         attempts_before: Attempts already made per task (resume continues the count).
+        to_tick: Tasks outside the selection whose boxes to tick first (a resumed run
+            completed them before a kill that beat the tick).
         on_process: Called with (task_id, attempt, pgid) when a task's process starts.
         on_process_end: Called with the pgid when that process group is gone.
         extra_env: Variables added to every task's environment (the reaper's marker).
@@ -125,6 +127,7 @@ class Scheduler:
         log_dir: Path,
         writer: CheckboxWriter | None = None,
         attempts_before: Mapping[str, int] | None = None,
+        to_tick: Sequence[str] = (),
         on_process: Callable[[str, int, int], None] | None = None,
         on_process_end: Callable[[int], None] | None = None,
         extra_env: Mapping[str, str] | None = None,
@@ -143,6 +146,7 @@ class Scheduler:
         self.on_process_end = on_process_end
         self.durable = durable
         self._ticks: list[Task] = []
+        self._to_tick = list(to_tick)
         self._deps = {tid: frozenset(plan.depends_on(tid)) for tid in self.selection}
         self._unsaved: set[str] = set()  # finished since the last durable()
         self._unsaved_since: float | None = None
@@ -265,6 +269,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._cancel_event = asyncio.Event()
         tracker = self.plan.tracker(self.selection)
+        for task_id in self._to_tick:  # their finishes were saved in an earlier session
+            self._tick(self.plan[task_id])
         self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))
         ready: list[str] = []
         running: dict[asyncio.Future[Any], str] = {}
@@ -609,7 +615,7 @@ class Scheduler:
         conflict = self.writer.tick(task.id, task.line)
         if not conflict:
             self._emit(EventKind.TASK_TICKED, task.id)
-        elif self.writer.unticked[1:] and self.writer.unticked[-1] == task.id:
+        elif task.id in self.writer.unticked[1:]:
             pass  # the file changed again: the run's end sums these up in one notice
         else:
             self._emit(EventKind.NOTICE, task.id, warning=conflict)

@@ -149,7 +149,6 @@ class StateStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.readonly = readonly
         upgrade = ""
         try:
             if not (readonly and self._open_readonly()):

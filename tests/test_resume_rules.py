@@ -156,11 +156,11 @@ def test_settings_recorded_unreadable_or_no_longer_valid_are_not_kept() -> None:
     from taskexec_nb.settings import RunSettings
 
     now = RunSettings(max_workers=2)
-    assert resumed_settings(now, {"run_id": "r", "settings": "{not json"}, ()) == (now, None)
+    assert resumed_settings(now, {"run_id": "r", "settings": "{not json"}, {}) == (now, None)
     bad = '{"max_workers": 0, "retries": 1}'  # recorded by a version that allowed it
-    assert resumed_settings(now, {"run_id": "r", "settings": bad}, ()) == (now, None)
+    assert resumed_settings(now, {"run_id": "r", "settings": bad}, {}) == (now, None)
     good = '{"max_workers": 3, "retries": 1, "timeout": null}'
-    kept, note = resumed_settings(now, {"run_id": "r", "settings": good}, {"retries"})
+    kept, note = resumed_settings(now, {"run_id": "r", "settings": good}, {"retries": 0})
     assert (kept.max_workers, kept.retries) == (3, 0)
     assert note == (
         "resume keeps the settings run r started with: max_workers=3 (now 2); "
