@@ -227,7 +227,8 @@ class Case:
     task: Task
     settings: RunSettings = field(default_factory=lambda: RunSettings(tail_lines=TAIL))
     callables: dict[str, Any] = field(default_factory=dict)
-    process: bool = True  # runs a process: output is logged and tailed
+    process: bool = True  # runs a process: it has an exit code
+    logged: bool = True  # its output is logged, tailed and sent to on_output
     out_marker: str | None = None  # must be in the log
     err_marker: str | None = None  # must be in stderr_tail
     last_line: str | None = None  # must be among the tail's lines
@@ -277,9 +278,14 @@ def callable_case(work: Path, succeed: bool) -> Case:
 
     def ok(ctx: AttemptContext) -> None:
         calls.append(ctx.task.id)
+        print("hi")
+        print("err-marker", file=sys.stderr)
+        for i in range(1, 11):
+            print(f"line{i}")
 
     def fail(ctx: AttemptContext) -> None:
         calls.append(ctx.task.id)
+        print("hi")
         raise ValueError("err-marker")
 
     def check(attempt: Attempt) -> None:
@@ -289,7 +295,9 @@ def callable_case(work: Path, succeed: bool) -> Case:
         task_from("- [ ] T005 Call a function\n"),
         callables={"T005": ok if succeed else fail},
         process=False,
-        err_marker=None if succeed else "ValueError: err-marker",
+        out_marker="hi",
+        err_marker="err-marker" if succeed else "ValueError: err-marker",
+        last_line="line10" if succeed else None,
         check=check,
     )
 
@@ -356,6 +364,7 @@ def test_every_executor_meets_the_contract(
     if case.process:
         assert outcome.exit_code == (0 if succeed else 1)
         assert outcome.signal is None
+    if case.logged:
         everything, errors = attempt.output(), attempt.output("stderr")
         assert everything and errors, "on_output received the process's output"
         log = attempt.log().decode("utf-8")
@@ -370,7 +379,7 @@ def test_every_executor_meets_the_contract(
             whole = attempt.output("stdout").splitlines() + errors.splitlines()
             assert set(outcome.tail.split("\n")) <= set(whole)
         assert outcome.stderr_tail == last_lines(errors, TAIL)
-    elif not succeed:
+    if not succeed and not case.process:
         assert case.err_marker and case.err_marker in attempt.log().decode("utf-8")
         assert tail[-1] == case.err_marker
     if case.err_marker:

@@ -17,6 +17,7 @@ from typing import Any
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
+from taskexec_nb.executors.capture import AttemptOutput, captured, in_thread
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
 from taskexec_nb.settings import agent_template_problems
@@ -335,7 +336,20 @@ class CallableExecutor:
                 return Outcome(TaskStatus.CANCELLED, error="cancelled")
         args = (ctx,) if _takes_argument(fn) else ()
         threaded = not _is_async(fn)
-        job = asyncio.ensure_future(_call(fn, args, threaded))
+        with captured(ctx) as output:
+            status, error = await self._attempt(ctx, fn, args, threaded, output)
+        both, errors = output.tails()
+        return Outcome(status, error=error, tail="\n".join(both), stderr_tail="\n".join(errors))
+
+    async def _attempt(
+        self,
+        ctx: AttemptContext,
+        fn: TaskFunction,
+        args: tuple[Any, ...],
+        threaded: bool,
+        output: AttemptOutput,
+    ) -> tuple[TaskStatus, str | None]:
+        job = asyncio.ensure_future(_call(fn, args, threaded))  # carries the capture
         try:
             ended = await _until(job, ctx, ctx.timeout)
             if ended != "done":  # cancelled, or our timeout (not a TimeoutError it raised)
@@ -345,9 +359,9 @@ class CallableExecutor:
                 else:
                     job.cancel()
                 if ended == "stopped":
-                    return Outcome(TaskStatus.CANCELLED, error="cancelled")
+                    return TaskStatus.CANCELLED, "cancelled"
                 assert ctx.timeout is not None
-                return Outcome(TaskStatus.TIMED_OUT, error=f"timed out after {ctx.timeout:g} s")
+                return TaskStatus.TIMED_OUT, f"timed out after {ctx.timeout:g} s"
             result = job.result()
         except asyncio.CancelledError:
             job.cancel()
@@ -355,17 +369,11 @@ class CallableExecutor:
         except Exception as raised:  # the task's own failure, even sys.exit(), is its result
             error = raised.exc if isinstance(raised, _RaisedError) else raised
             text = "".join(traceback.format_exception(error)).rstrip()
-            lines = text.splitlines()[-ctx.settings.tail_lines :]
-            _log(ctx, text)
-            return Outcome(
-                TaskStatus.FAILED,
-                error=f"{type(error).__name__}: {error}",
-                tail="\n".join(lines),
-                stderr_tail="\n".join(lines),
-            )
+            output.write("stderr", text + "\n")  # after what it printed, as a terminal shows
+            return TaskStatus.FAILED, f"{type(error).__name__}: {error}"
         if result is False:
-            return Outcome(TaskStatus.FAILED, error="the callable returned False")
-        return Outcome(TaskStatus.COMPLETED)
+            return TaskStatus.FAILED, "the callable returned False"
+        return TaskStatus.COMPLETED, None
 
 
 def _is_async(fn: TaskFunction) -> bool:
@@ -383,7 +391,7 @@ async def _call(fn: TaskFunction, args: tuple[Any, ...], threaded: bool) -> Any:
     the loop: it is never taken for a result.
     """
     try:
-        result = await asyncio.to_thread(fn, *args) if threaded else fn(*args)
+        result = await asyncio.to_thread(in_thread(fn), *args) if threaded else fn(*args)
         if inspect.isawaitable(result):
             result = await result
     except (asyncio.CancelledError, KeyboardInterrupt, Exception):

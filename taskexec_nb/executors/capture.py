@@ -1,0 +1,219 @@
+"""What a callable prints goes to its attempt: the log, the tails and output events.
+
+A callable runs inside this process, where ``sys.stdout`` and ``sys.stderr``
+are shared with everything else (a notebook's cells, other callables). While
+any callable attempt runs, both are replaced by a :class:`_Redirect` that looks
+up the attempt in a context variable: asyncio tasks and ``asyncio.to_thread``
+carry it, so an async callable, the tasks it creates and a plain function in
+its worker thread all write to their own attempt; anything else goes to the
+stream that was there before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TextIO
+
+from taskexec_nb.executors.base import AttemptContext
+from taskexec_nb.executors.process import _LazyLog, _Stream, _Tail
+
+_ATTEMPT: contextvars.ContextVar[AttemptOutput | None] = contextvars.ContextVar(
+    "taskexec_attempt_output", default=None
+)
+_LOCK = threading.Lock()
+_active = 0
+_originals: dict[str, TextIO] = {}
+
+
+class AttemptOutput:
+    """One callable attempt's output: masked into its log, its tails and events.
+
+    Writes from the attempt's worker thread are handed to the event loop, so
+    the log, the tails and the observers see them in order and on one thread.
+    """
+
+    def __init__(self, ctx: AttemptContext, loop: asyncio.AbstractEventLoop) -> None:
+        self.ctx = ctx
+        self.loop = loop
+        self._thread = threading.get_ident()
+        self._streams: dict[str, _Stream] = {}  # made at the first write: most print nothing
+        self._held: dict[str, str] = {}  # the unfinished line of each stream
+        self.log = _LazyLog(ctx.log_path)
+        self.closed = False
+
+    def _stream(self, name: str) -> _Stream:
+        if not self._streams:
+            n = self.ctx.settings.tail_lines
+            self.both, self.errors = _Tail(n), _Tail(n)
+            masker = self.ctx.masker
+            self._streams["stdout"] = _Stream("stdout", (self.both,), masker)
+            self._streams["stderr"] = _Stream("stderr", (self.both, self.errors), masker)
+        return self._streams[name]
+
+    def write(self, name: str, text: str, flush: bool = False) -> None:
+        """Take ``text`` written to ``name`` (stdout or stderr) from any thread.
+
+        Output is line-buffered, as on a terminal: a line goes on when it ends,
+        or when the stream is flushed or the attempt ends.
+        """
+        if threading.get_ident() == self._thread:
+            self._write(name, text, flush)
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._write, name, text, flush)
+        except RuntimeError:  # the loop is closed: the attempt is long over
+            self._late(text)
+
+    def _write(self, name: str, text: str, flush: bool = False) -> None:
+        if self.closed:
+            self._late(text)
+            return
+        held = self._held.get(name, "") + text
+        cut = len(held) if flush else held.rfind("\n") + 1
+        self._held[name] = held[cut:]
+        if cut:
+            stream = self._stream(name)
+            self._out(name, stream, stream.mask(held[:cut].encode("utf-8", "replace")))
+
+    def _out(self, name: str, stream: _Stream, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.log.write(chunk)
+        shown = stream.feed(chunk)
+        if shown:
+            # Observers run outside the capture: what they print is theirs, not the
+            # attempt's (a print in an observer would otherwise feed itself).
+            token = _ATTEMPT.set(None)
+            try:
+                self.ctx.on_output(name, shown)
+            finally:
+                _ATTEMPT.reset(token)
+
+    def _late(self, text: str) -> None:
+        """Output after the attempt ended (a thread a timeout left running): log only."""
+        with contextlib.suppress(OSError), open(self.ctx.log_path, "ab") as f:
+            f.write(self.ctx.masker.text(text).encode("utf-8", "replace"))
+
+    def tails(self) -> tuple[list[str], list[str]]:
+        """The last lines of all output and of stderr, unfinished last lines included."""
+        if not self._streams:
+            return [], []
+        out, err = self._streams["stdout"], self._streams["stderr"]
+        both = self.both.text((out.shown_partial, err.shown_partial))
+        errors = self.errors.text((err.shown_partial,))
+        return both.splitlines(), errors.splitlines()
+
+    def close(self) -> None:
+        """Flush what a masker held back and close the log (later writes append to it)."""
+        if self.closed:
+            return
+        for name in list(self._held):
+            self._write(name, "", flush=True)
+        for name, stream in self._streams.items():
+            self._out(name, stream, stream.mask(b"", final=True))
+            stream.feed(b"", final=True)
+        self.closed = True
+        self.log.__exit__()
+        self.ctx.log_written = self.log.file is not None
+
+
+class _Redirect:
+    """Stands in for ``sys.stdout`` or ``sys.stderr`` while callables run."""
+
+    def __init__(self, name: str, original: TextIO) -> None:
+        self._name = name
+        self._original = original
+
+    def write(self, text: str) -> int:
+        """Write to the current attempt's output, or to the original stream."""
+        output = _ATTEMPT.get()
+        if output is None:
+            return self._original.write(text)
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        output.write(self._name, text)
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each line."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush the current attempt's unfinished line, or the original stream."""
+        output = _ATTEMPT.get()
+        if output is None:
+            self._original.flush()
+        else:
+            output.write(self._name, "", flush=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+def _install() -> None:
+    global _active
+    with _LOCK:
+        _active += 1
+        if _active == 1:
+            for name in ("stdout", "stderr"):
+                current = getattr(sys, name)
+                _originals[name] = current
+                setattr(sys, name, _Redirect(name, current))
+
+
+def _uninstall() -> None:
+    global _active
+    with _LOCK:
+        _active -= 1
+        if _active == 0:
+            for name, original in _originals.items():
+                current = getattr(sys, name)
+                # Put the stream back only if nobody replaced ours since; otherwise
+                # ours stays under theirs, passing everything through.
+                if isinstance(current, _Redirect) and current._original is original:
+                    setattr(sys, name, original)
+            _originals.clear()
+
+
+def in_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` for a worker thread: capturing stays on until it returns.
+
+    A timeout or cancel cannot stop a thread, and ends its attempt first: what
+    the thread prints after that still goes to the attempt's log.
+    """
+    _install()
+
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        finally:
+            _uninstall()
+
+    return run
+
+
+@contextlib.contextmanager
+def captured(ctx: AttemptContext) -> Iterator[AttemptOutput]:
+    """Send what is printed in this context, and in tasks and threads started from it, to ``ctx``.
+
+    Args:
+        ctx: The callable's attempt.
+
+    Yields:
+        The attempt's output (closed when the block ends).
+    """
+    output = AttemptOutput(ctx, asyncio.get_running_loop())
+    _install()
+    token = _ATTEMPT.set(output)
+    try:
+        yield output
+    finally:
+        _ATTEMPT.reset(token)
+        _uninstall()
+        output.close()
