@@ -355,6 +355,16 @@ def _listed(task_ids: Sequence[str], most: int = 5) -> str:
     return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
 
 
+def _notebook_kernel(path: Path) -> str | None:
+    """The kernel a notebook file names in its metadata (None if it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            name = json.load(f)["metadata"]["kernelspec"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 class _Choice(NamedTuple):
     selection: list[str]
     attempts_before: dict[str, int]
@@ -834,6 +844,7 @@ class RunHandle:
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
         self._check_agent(effective)
         tasks_dir = Path(self.plan.path).resolve().parent
+        self._check_kernels(effective, tasks_dir)
         for task_id, task in effective.items():
             folder = task_cwd(tasks_dir, self.settings, task)
             if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
@@ -891,6 +902,50 @@ class RunHandle:
             raise UsageError(
                 f"agent_command: {program!r} {where}, and {_listed(chosen + by_policy)} would "
                 "go to the agent: install it, or give agent_command the program's full path"
+            )
+
+    def _check_kernels(self, tasks: Mapping[str, Task], tasks_dir: Path) -> None:
+        """Refuse, before anything runs, notebook tasks whose Jupyter kernel is not installed.
+
+        The kernel is ``executors.notebook.kernel`` if set, else the one each
+        notebook names. A notebook that is not there (yet) is left to its task.
+
+        Raises:
+            UsageError: Naming the kernel, the tasks and the kernels installed here.
+        """
+        notebook = self.registry.get("notebook")
+        wanted: dict[str, list[str]] = {}
+        configured = self.settings.executors.get("notebook", {}).get("kernel")
+        for task_id, task in tasks.items():
+            try:
+                if self.registry.for_task(task) is not notebook:
+                    continue
+            except UsageError:
+                continue
+            kernel = configured or _notebook_kernel(
+                task_cwd(tasks_dir, self.settings, task) / (task.action.target or "")
+            )
+            if kernel:
+                wanted.setdefault(str(kernel), []).append(task_id)
+        if not wanted:
+            return
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        installed = KernelSpecManager().find_kernel_specs()
+        here = ", ".join(sorted(installed)) or "none"
+        for kernel, task_ids in wanted.items():
+            if kernel in installed:
+                continue
+            if configured:
+                raise UsageError(
+                    f"executors.notebook.kernel names Jupyter kernel {kernel!r}, which is not "
+                    f"installed here (kernels here: {here}), and {_listed(task_ids)} would run "
+                    "with it: install it, or name one of those"
+                )
+            raise UsageError(
+                f"the notebook of {_listed(task_ids)} names Jupyter kernel {kernel!r}, which is "
+                f"not installed here (kernels here: {here}): install it, or set "
+                "executors.notebook.kernel to one of those"
             )
 
     def _stored_selection(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import functools
 import inspect
 import json
+import re
 import shutil
 import string
 import sys
@@ -120,24 +122,68 @@ class NotebookExecutor:
             "--cwd",
             str(ctx.cwd),
             "--no-progress-bar",
+            "--log-output",  # cell output reaches the log and the tail as it is printed
         ]
         kernel = _option(ctx, "notebook", "kernel", None)
         if kernel:
             argv += ["-k", str(kernel)]
         outcome = await run_process(ctx, argv)
-        if output.exists():
-            if ctx.masker:  # cell outputs are saved in the notebook: mask them there too
-                _mask_notebook(output, ctx.masker.text)
-            return Outcome(
-                outcome.status,
-                outcome.exit_code,
-                outcome.signal,
-                outcome.error,
-                outcome.tail,
-                outcome.stderr_tail,
-                {"notebook": str(output)},
-            )
-        return outcome
+        error = outcome.error
+        if outcome.status is TaskStatus.FAILED:
+            error = _notebook_error(output, target, outcome) or error
+        if output.exists() and ctx.masker:  # cell outputs are saved in it: mask them there too
+            _mask_notebook(output, ctx.masker.text)
+        error = ctx.masker.text(error) if error else error
+        return Outcome(
+            outcome.status,
+            outcome.exit_code,
+            outcome.signal,
+            error,
+            outcome.tail,
+            outcome.stderr_tail,
+            {"notebook": str(output)} if output.exists() else {},
+        )
+
+
+_RAISED = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Kernel|Exit|Interrupt)): ?(.*)$")
+"""The last line of a Python traceback: ``package.module.NameError: message``."""
+
+
+def _notebook_error(output: Path, target: str, outcome: Outcome) -> str | None:
+    """What made papermill fail, in one line: the failing cell's error, or papermill's own.
+
+    Papermill exits 1 both for an error in a cell (the executed notebook says
+    which) and for one of its own (no such kernel, a notebook it cannot read):
+    then the last traceback line of its output names it.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        cells = json.loads(output.read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            for out in cell.get("outputs", ()):
+                if out.get("output_type") == "error":
+                    count = cell.get("execution_count")
+                    where = f'at "In [{count}]"' if count else "in a cell"
+                    return f"{out.get('ename')}: {out.get('evalue')} ({where} of {target})"
+    for line in reversed(outcome.stderr_tail.splitlines()):
+        match = _RAISED.match(line.strip())
+        if match:
+            name, message = match.groups()
+            error = f"{name}: {message}" if message else name
+            if name == "NoSuchKernel":
+                kernels = ", ".join(_kernels()) or "none"
+                error += f" (kernels here: {kernels}; see executors.notebook.kernel)"
+            return f"papermill failed: {error}"
+    return None
+
+
+def _kernels() -> list[str]:
+    """The names of the Jupyter kernels installed here."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        return sorted(KernelSpecManager().find_kernel_specs())
+    except Exception:  # pragma: no cover - jupyter_client comes with papermill
+        return []
 
 
 _LITERALS: dict[str, Any] = {"True": True, "False": False, "None": None}

@@ -1,0 +1,113 @@
+"""Notebook tasks: cell output in the log, a failure named by its cell, kernels checked first."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_engine import rows_by_id, store_of, write
+
+import taskexec_nb
+from taskexec_nb.errors import UsageError
+from taskexec_nb.events import TaskStatus
+from taskexec_nb.executors.base import Outcome
+from taskexec_nb.executors.builtin import _notebook_error
+
+TASKS = """\
+# Tasks
+
+## Phase 1: Notebooks
+
+- [ ] T001 [P] Good notebook
+  - taskexec: notebook=ok.ipynb
+- [ ] T002 [P] Failing notebook
+  - taskexec: notebook=fail.ipynb
+- [ ] T003 [P] Broken notebook file
+  - taskexec: notebook=broken.ipynb
+"""
+
+
+def notebook(path: Path, *cells: str, kernel: str = "python3") -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nbformat.write(nb, path)
+
+
+def project(tmp_path: Path, kernel: str = "python3") -> Path:
+    notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
+    notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
+    (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
+    return write(tmp_path, TASKS)
+
+
+def test_cell_output_is_logged_and_a_failure_names_its_cell(tmp_path: Path) -> None:
+    plan = taskexec_nb.load(project(tmp_path))
+    handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=3)
+    assert handle.result.value == "failed"
+    with store_of(tmp_path) as store:
+        rows = rows_by_id(store, handle.run_id)
+    assert rows["T001"]["status"] == "completed"
+    assert "ok cell output 1" in Path(rows["T001"]["log_path"]).read_text()
+    assert "ok cell output 1" in rows["T001"]["tail"]
+    # The failing cell is named, with its error, not "exit code 1".
+    assert rows["T002"]["status"] == "failed"
+    assert rows["T002"]["error"] == 'ValueError: cell boom (at "In [3]" of fail.ipynb)'
+    assert "hello from cell" in Path(rows["T002"]["log_path"]).read_text()
+    # Papermill's own failure (a file it cannot read) is named from its traceback.
+    assert rows["T003"]["status"] == "failed"
+    assert rows["T003"]["error"].startswith("papermill failed: NotJSONError: ")
+
+
+def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    plan = taskexec_nb.load(project(tmp_path))
+    with pytest.raises(UsageError) as raised:
+        plan.run(
+            state_dir=tmp_path / "state",
+            writeback=False,
+            executors={"notebook": {"kernel": "no-such-kernel"}},
+        )
+    message = str(raised.value)
+    assert "executors.notebook.kernel names Jupyter kernel 'no-such-kernel'" in message
+    assert "and T001, T002, T003 would run with it" in message
+    assert "python3" in message  # what is installed
+    assert not (tmp_path / "state" / "logs").exists()  # nothing ran
+
+
+def test_a_notebooks_own_kernel_that_is_not_installed_is_named_with_its_task(
+    tmp_path: Path,
+) -> None:
+    tasks = project(tmp_path, kernel="ir")
+    result = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(tasks), "--no-writeback"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the notebook of T001 names Jupyter kernel 'ir'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".taskexec" / "logs").exists()
+
+
+def test_papermill_errors_are_read_from_the_last_traceback_line(tmp_path: Path) -> None:
+    def failed(stderr: str) -> Outcome:
+        return Outcome(TaskStatus.FAILED, exit_code=1, error="exit code 1", stderr_tail=stderr)
+
+    missing = tmp_path / "none.ipynb"
+    tail = (
+        "Traceback (most recent call last):\n  ...\n"
+        "jupyter_client.kernelspec.NoSuchKernel: No such kernel named xyz"
+    )
+    error = _notebook_error(missing, "a.ipynb", failed(tail))
+    assert error is not None
+    assert error.startswith("papermill failed: NoSuchKernel: No such kernel named xyz (kernels")
+    assert "python3" in error
+    assert _notebook_error(missing, "a.ipynb", failed("Killed")) is None
