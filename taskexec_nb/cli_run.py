@@ -87,6 +87,25 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     )
     run.add_argument("--retries", type=int, metavar="N", help="default retries after a failure")
     run.add_argument(
+        "--backoff",
+        type=_duration,
+        metavar="TIME",
+        help="wait before the first retry, doubling for each next one (default 1s; 0: none)",
+    )
+    run.add_argument(
+        "--kill-grace",
+        type=_duration,
+        metavar="TIME",
+        help="time a stopped task gets between SIGTERM and SIGKILL (default 5s)",
+    )
+    run.add_argument(
+        "--allow-failure",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a failed task leaves its dependents free to run (--no-allow-failure: a resume "
+        "of such a run does not)",
+    )
+    run.add_argument(
         "--resource",
         action="append",
         metavar="NAME=AMOUNT",
@@ -139,6 +158,9 @@ _FLAGS = {
     "fail_fast": "--[no-]fail-fast",
     "timeout": "--timeout",
     "retries": "--retries",
+    "backoff": "--backoff",
+    "kill_grace": "--kill-grace",
+    "allow_failure": "--[no-]allow-failure",
     "resources": "--resource",
     "no_action": "--no-action",
     "agent_command": "--agent-command",
@@ -241,6 +263,9 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         "fail_fast": args.fail_fast,
         "timeout": args.timeout,
         "retries": args.retries,
+        "backoff": args.backoff,
+        "kill_grace": args.kill_grace,
+        "allow_failure": args.allow_failure,
         "resources": _resources(args.resource),
         "no_action": args.no_action,
         "agent_command": _agent_command(args.agent_command),
