@@ -459,8 +459,11 @@ class StateStore:
         return runs[0]["run_id"] if runs else None
 
     def tasks(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's task rows, in file order."""
-        return self._rows("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
+        """A run's task rows, in file order (``allowed`` and ``ticked`` as booleans)."""
+        rows = self._rows("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
+        for row in rows:
+            row["allowed"], row["ticked"] = bool(row["allowed"]), bool(row["ticked"])
+        return rows
 
     def task_records(self, run_id: str) -> dict[str, TaskRecord]:
         """A run's tasks by ID."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -77,3 +78,15 @@ def test_a_bad_duration_is_a_usage_error_naming_the_flag(
     assert exited.value.code == 2
     assert f"argument {flag}: 'soon' is not a duration" in capsys.readouterr().err
     assert counts(tmp_path) == []
+
+
+def test_status_json_gives_allowed_and_ticked_as_booleans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, FAILS_THEN_DEPENDENT)
+    assert main(["run", str(path), "--allow-failure"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--state-dir", str(tmp_path / ".taskexec"), "--json"]) == 0
+    tasks = {t["task_id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert (tasks["T001"]["allowed"], tasks["T001"]["ticked"]) == (True, False)
+    assert (tasks["T002"]["allowed"], tasks["T002"]["ticked"]) == (False, True)
