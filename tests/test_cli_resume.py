@@ -702,7 +702,7 @@ def test_an_older_store_learns_its_allowed_failures_from_the_events(tmp_path: Pa
         db.execute("ALTER TABLE tasks DROP COLUMN allowed")  # as version 2 left it
     with closing(StateStore(db_path)) as store:
         allowed = {t["task_id"]: t["allowed"] for t in store.tasks(handle.run_id)}
-    assert allowed == {"T001": 1, "T002": None}
+    assert allowed == {"T001": True, "T002": False}
 
 
 def test_json_output_holds_json_not_json_strings(
