@@ -8,6 +8,7 @@ checkbox write-back, and any extra observers (terminal view, widgets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,8 @@ from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
+from taskexec_nb.executors.base import Executor
+from taskexec_nb.executors.builtin import installed_kernels
 from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_process_group
@@ -842,9 +845,10 @@ class RunHandle:
                 keep.append(task_id)
             selection = keep
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
-        self._check_agent(effective)
+        routes = self._routes(effective)
+        self._check_agent(effective, routes)
         tasks_dir = Path(self.plan.path).resolve().parent
-        self._check_kernels(effective, tasks_dir)
+        self._check_kernels(effective, routes, tasks_dir)
         for task_id, task in effective.items():
             folder = task_cwd(tasks_dir, self.settings, task)
             if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
@@ -862,7 +866,20 @@ class RunHandle:
             )
         return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
 
-    def _check_agent(self, tasks: Mapping[str, Task]) -> None:
+    def _routes(self, tasks: Mapping[str, Task]) -> dict[str, Executor | None]:
+        """Each task's executor (None: it has no action); an unknown one is left out.
+
+        A task naming an unknown executor fails with its own message when it runs.
+        """
+        routes: dict[str, Executor | None] = {}
+        for task_id, task in tasks.items():
+            with contextlib.suppress(UsageError):
+                routes[task_id] = self.registry.for_task(task)
+        return routes
+
+    def _check_agent(
+        self, tasks: Mapping[str, Task], routes: Mapping[str, Executor | None]
+    ) -> None:
         """Refuse, before anything runs, agent tasks without a usable ``agent_command``.
 
         Raises:
@@ -871,11 +888,10 @@ class RunHandle:
         """
         agent = self.registry.get("agent")
         chosen, by_policy = [], []
-        for task_id, task in tasks.items():
-            try:
-                executor = self.registry.for_task(task)
-            except UsageError:
-                continue  # an unknown executor fails that task, with its own message
+        for task_id in tasks:
+            if task_id not in routes:
+                continue
+            executor = routes[task_id]
             if executor is agent:
                 chosen.append(task_id)
             elif executor is None and self.settings.effective_no_action == "agent":
@@ -904,7 +920,12 @@ class RunHandle:
                 "go to the agent: install it, or give agent_command the program's full path"
             )
 
-    def _check_kernels(self, tasks: Mapping[str, Task], tasks_dir: Path) -> None:
+    def _check_kernels(
+        self,
+        tasks: Mapping[str, Task],
+        routes: Mapping[str, Executor | None],
+        tasks_dir: Path,
+    ) -> None:
         """Refuse, before anything runs, notebook tasks whose Jupyter kernel is not installed.
 
         The kernel is ``executors.notebook.kernel`` if set, else the one each
@@ -917,10 +938,7 @@ class RunHandle:
         wanted: dict[str, list[str]] = {}
         configured = self.settings.executors.get("notebook", {}).get("kernel")
         for task_id, task in tasks.items():
-            try:
-                if self.registry.for_task(task) is not notebook:
-                    continue
-            except UsageError:
+            if task_id not in routes or routes[task_id] is not notebook:
                 continue
             kernel = configured or _notebook_kernel(
                 task_cwd(tasks_dir, self.settings, task) / (task.action.target or "")
@@ -929,10 +947,8 @@ class RunHandle:
                 wanted.setdefault(str(kernel), []).append(task_id)
         if not wanted:
             return
-        from jupyter_client.kernelspec import KernelSpecManager
-
-        installed = KernelSpecManager().find_kernel_specs()
-        here = ", ".join(sorted(installed)) or "none"
+        installed = installed_kernels()
+        here = ", ".join(installed) or "none"
         for kernel, task_ids in wanted.items():
             if kernel in installed:
                 continue

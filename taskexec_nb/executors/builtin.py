@@ -170,20 +170,21 @@ def _notebook_error(output: Path, target: str, outcome: Outcome) -> str | None:
             name, message = match.groups()
             error = f"{name}: {message}" if message else name
             if name == "NoSuchKernel":
-                kernels = ", ".join(_kernels()) or "none"
+                kernels = ", ".join(installed_kernels()) or "none"
                 error += f" (kernels here: {kernels}; see executors.notebook.kernel)"
             return f"papermill failed: {error}"
     return None
 
 
-def _kernels() -> list[str]:
-    """The names of the Jupyter kernels installed here."""
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager
+def installed_kernels() -> list[str]:
+    """The names of the Jupyter kernels installed here, sorted.
 
-        return sorted(KernelSpecManager().find_kernel_specs())
-    except Exception:  # pragma: no cover - jupyter_client comes with papermill
-        return []
+    Returns:
+        Kernel names as ``papermill -k`` and notebooks' metadata name them.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager  # with papermill; slow to import
+
+    return sorted(KernelSpecManager().find_kernel_specs())
 
 
 _LITERALS: dict[str, Any] = {"True": True, "False": False, "None": None}
@@ -384,8 +385,8 @@ class CallableExecutor:
         threaded = not _is_async(fn)
         with captured(ctx) as output:
             status, error = await self._attempt(ctx, fn, args, threaded, output)
-        both, errors = output.tails()
-        return Outcome(status, error=error, tail="\n".join(both), stderr_tail="\n".join(errors))
+        tail, stderr_tail = output.tails()
+        return Outcome(status, error=error, tail=tail, stderr_tail=stderr_tail)
 
     async def _attempt(
         self,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from taskexec_nb.executors.base import AttemptContext
-from taskexec_nb.executors.process import _LazyLog, _Stream, _Tail
+from taskexec_nb.executors.process import _LazyLog, _Outputs, _Stream
 
 _ATTEMPT: contextvars.ContextVar[AttemptOutput | None] = contextvars.ContextVar(
     "taskexec_attempt_output", default=None
@@ -41,19 +41,15 @@ class AttemptOutput:
         self.ctx = ctx
         self.loop = loop
         self._thread = threading.get_ident()
-        self._streams: dict[str, _Stream] = {}  # made at the first write: most print nothing
+        self._outputs: _Outputs | None = None  # made at the first write: most print nothing
         self._held: dict[str, str] = {}  # the unfinished line of each stream
         self.log = _LazyLog(ctx.log_path)
         self.closed = False
 
     def _stream(self, name: str) -> _Stream:
-        if not self._streams:
-            n = self.ctx.settings.tail_lines
-            self.both, self.errors = _Tail(n), _Tail(n)
-            masker = self.ctx.masker
-            self._streams["stdout"] = _Stream("stdout", (self.both,), masker)
-            self._streams["stderr"] = _Stream("stderr", (self.both, self.errors), masker)
-        return self._streams[name]
+        if self._outputs is None:
+            self._outputs = _Outputs(self.ctx.settings.tail_lines, self.ctx.masker)
+        return self._outputs.stdout if name == "stdout" else self._outputs.stderr
 
     def write(self, name: str, text: str, flush: bool = False) -> None:
         """Take ``text`` written to ``name`` (stdout or stderr) from any thread.
@@ -78,9 +74,9 @@ class AttemptOutput:
         self._held[name] = held[cut:]
         if cut:
             stream = self._stream(name)
-            self._out(name, stream, stream.mask(held[:cut].encode("utf-8", "replace")))
+            self._out(stream, stream.mask(held[:cut].encode("utf-8", "replace")))
 
-    def _out(self, name: str, stream: _Stream, chunk: bytes) -> None:
+    def _out(self, stream: _Stream, chunk: bytes) -> None:
         if not chunk:
             return
         self.log.write(chunk)
@@ -90,7 +86,7 @@ class AttemptOutput:
             # attempt's (a print in an observer would otherwise feed itself).
             token = _ATTEMPT.set(None)
             try:
-                self.ctx.on_output(name, shown)
+                self.ctx.on_output(stream.name, shown)
             finally:
                 _ATTEMPT.reset(token)
 
@@ -99,14 +95,9 @@ class AttemptOutput:
         with contextlib.suppress(OSError), open(self.ctx.log_path, "ab") as f:
             f.write(self.ctx.masker.text(text).encode("utf-8", "replace"))
 
-    def tails(self) -> tuple[list[str], list[str]]:
+    def tails(self) -> tuple[str, str]:
         """The last lines of all output and of stderr, unfinished last lines included."""
-        if not self._streams:
-            return [], []
-        out, err = self._streams["stdout"], self._streams["stderr"]
-        both = self.both.text((out.shown_partial, err.shown_partial))
-        errors = self.errors.text((err.shown_partial,))
-        return both.splitlines(), errors.splitlines()
+        return self._outputs.tails() if self._outputs is not None else ("", "")
 
     def close(self) -> None:
         """Flush what a masker held back and close the log (later writes append to it)."""
@@ -114,9 +105,10 @@ class AttemptOutput:
             return
         for name in list(self._held):
             self._write(name, "", flush=True)
-        for name, stream in self._streams.items():
-            self._out(name, stream, stream.mask(b"", final=True))
-            stream.feed(b"", final=True)
+        if self._outputs is not None:
+            for stream in (self._outputs.stdout, self._outputs.stderr):
+                self._out(stream, stream.mask(b"", final=True))
+                stream.feed(b"", final=True)
         self.closed = True
         self.log.__exit__()
         self.ctx.log_written = self.log.file is not None

@@ -148,6 +148,20 @@ class _Stream:
         return _shown(self.partial) if self.partial else ""
 
 
+class _Outputs:
+    """An attempt's stdout and stderr streams, and the tails they feed."""
+
+    def __init__(self, tail_lines: int, masker: Masker) -> None:
+        self.both, self.errors = _Tail(tail_lines), _Tail(tail_lines)
+        self.stdout = _Stream("stdout", (self.both,), masker)
+        self.stderr = _Stream("stderr", (self.both, self.errors), masker)
+
+    def tails(self) -> tuple[str, str]:
+        """The last lines of all output and of stderr, unfinished last lines included."""
+        out, err = self.stdout.shown_partial, self.stderr.shown_partial
+        return self.both.text((out, err)), self.errors.text((err,))
+
+
 class _Watcher:
     """Readiness of many short-lived descriptors through one epoll registered with the loop.
 
@@ -440,13 +454,10 @@ async def run_process(
         COMPLETED on exit code 0; FAILED otherwise (with exit code or signal);
         TIMED_OUT or CANCELLED when stopped.
     """
-    both = _Tail(ctx.settings.tail_lines)
-    errors = _Tail(ctx.settings.tail_lines)
-    out_stream = _Stream("stdout", (both,), ctx.masker)
-    err_stream = _Stream("stderr", (both, errors), ctx.masker)
+    outputs = _Outputs(ctx.settings.tail_lines, ctx.masker)
     with _LazyLog(ctx.log_path) as log:
         try:
-            child = _Child.start(ctx, argv, stdin_data, (out_stream, err_stream), log)
+            child = _Child.start(ctx, argv, stdin_data, (outputs.stdout, outputs.stderr), log)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             if not ctx.cwd.is_dir():
@@ -480,14 +491,14 @@ async def run_process(
     if child.error is not None:
         raise child.error
     status, error = _status(ended, code, ctx)
-    partials = (out_stream.shown_partial, err_stream.shown_partial)
+    tail, stderr_tail = outputs.tails()
     return Outcome(
         status,
         exit_code=code if code >= 0 else None,
         signal=-code if code < 0 else None,
         error=error,
-        tail=both.text(partials),
-        stderr_tail=errors.text((err_stream.shown_partial,)),
+        tail=tail,
+        stderr_tail=stderr_tail,
     )
 
 
