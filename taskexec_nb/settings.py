@@ -147,6 +147,14 @@ class RunSettings:
         problems = []
         for name in ("backoff", "kill_grace", "timeout"):
             value = getattr(self, name)
+            if isinstance(value, str):  # "90s", "5m": as in the config file and on the CLI
+                from taskexec_nb.annotations import AnnotationError, parse_duration
+
+                try:
+                    value = parse_duration(value)
+                except AnnotationError as exc:
+                    raise UsageError(f"invalid run settings: {name}: {exc} ({exc.hint})") from None
+                object.__setattr__(self, name, value)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int | float)
             ):

@@ -29,6 +29,7 @@ from taskexec_nb.config import (
     find_config,
     resolve,
 )
+from taskexec_nb.errors import UsageError
 from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore
@@ -808,3 +809,26 @@ def test_an_override_that_matches_no_task_is_reported(tmp_path: Path) -> None:
     assert any("matches no task" in n and "taskexec.toml:1" in n for n in handle.notices), (
         handle.notices
     )
+
+
+def test_durations_with_units_work_as_run_keywords_too(tmp_path: Path) -> None:
+    tasks = project(tmp_path)
+    plan = taskexec_nb.load(tasks)
+    handle = plan._run_handle(
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        (),
+        None,
+        {"timeout": "5m", "backoff": "1s", "kill_grace": "250ms"},
+    )
+    assert (handle.settings.timeout, handle.settings.backoff) == (300.0, 1.0)
+    assert handle.settings.kill_grace == 0.25
+    assert RunSettings(timeout="1h30m").timeout == 5400.0
+    with pytest.raises(UsageError, match=r"timeout: 'soon' is not a duration \(write seconds"):
+        RunSettings(timeout="soon")
+    with pytest.raises(UsageError, match="timeout must be > 0 seconds"):
+        RunSettings(timeout="0s")

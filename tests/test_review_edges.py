@@ -76,7 +76,13 @@ def test_sys_exit_in_a_callable_fails_only_its_task(tmp_path: Path) -> None:
     async def leave_async() -> None:
         raise GeneratorExit
 
-    for bad in (leave, leave_async):
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    async def interrupt_async() -> None:
+        raise KeyboardInterrupt
+
+    for bad in (leave, leave_async, interrupt, interrupt_async):
         done: list[str] = []
         handle = taskexec_nb.load(path).run(
             callables={"T001": bad, "T002": _recorder(done)},
@@ -85,9 +91,37 @@ def test_sys_exit_in_a_callable_fails_only_its_task(tmp_path: Path) -> None:
         )
         rows = {r["id"]: r for r in handle.snapshot()}
         assert rows["T001"]["status"] == "failed"
-        assert rows["T001"]["error"] in ("SystemExit: 3", "GeneratorExit: ")
+        assert rows["T001"]["error"] in ("SystemExit: 3", "GeneratorExit", "KeyboardInterrupt")
         assert rows["T002"]["status"] == "completed" and done == ["T002"]
         assert handle.result.value == "failed"
+
+
+def test_a_keyboardinterrupt_raised_by_an_async_callable_leaves_the_callers_loop_running(
+    tmp_path: Path,
+) -> None:
+    # Under arun the run shares the caller's loop (a notebook kernel's): asyncio would let
+    # the exception end that loop.
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 [P] Stops\n- [ ] T002 [P] Works\n")
+
+    async def stop() -> None:
+        raise KeyboardInterrupt
+
+    async def main() -> tuple[Any, str]:
+        handle = await taskexec_nb.load(path).arun(
+            callables={"T001": stop, "T002": lambda: None},
+            writeback=False,
+            state_dir=tmp_path / "state",
+        )
+        await handle.wait()
+        await asyncio.sleep(0.01)  # the loop still turns
+        return handle, "after"
+
+    handle, after = asyncio.run(main())
+    rows = {r["id"]: r for r in handle.snapshot()}
+    assert after == "after"
+    assert (rows["T001"]["status"], rows["T001"]["error"]) == ("failed", "KeyboardInterrupt")
+    assert rows["T002"]["status"] == "completed"
 
 
 def test_a_retry_waits_for_the_timed_out_attempts_thread(tmp_path: Path) -> None:

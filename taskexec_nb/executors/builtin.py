@@ -323,8 +323,8 @@ class CallableExecutor:
     worker thread, which a timeout or cancel cannot stop: the attempt ends at
     once as timed out or cancelled, a retry waits for the thread to return, and
     the run ends when it has. A plain function that returns an awaitable has it
-    awaited. Any exception the function raises, ``SystemExit`` included, fails
-    the task and nothing else.
+    awaited. Any exception the function raises, ``SystemExit`` and
+    ``KeyboardInterrupt`` included, fails the task and nothing else.
     """
 
     name = "callable"
@@ -417,7 +417,8 @@ class CallableExecutor:
             error = raised.exc if isinstance(raised, _RaisedError) else raised
             text = "".join(traceback.format_exception(error)).rstrip()
             output.write("stderr", text + "\n")  # after what it printed, as a terminal shows
-            return TaskStatus.FAILED, f"{type(error).__name__}: {error}"
+            name = type(error).__name__
+            return TaskStatus.FAILED, f"{name}: {error}" if str(error) else name
         if result is False:
             return TaskStatus.FAILED, "the callable returned False"
         return TaskStatus.COMPLETED, None
@@ -441,15 +442,21 @@ async def _call(fn: TaskFunction, args: tuple[Any, ...], threaded: bool) -> Any:
         result = await asyncio.to_thread(in_thread(fn), *args) if threaded else fn(*args)
         if inspect.isawaitable(result):
             result = await result
-    except (asyncio.CancelledError, KeyboardInterrupt, Exception):
+    except (asyncio.CancelledError, Exception):
         raise
-    except BaseException as exc:  # asyncio would let a SystemExit end the whole loop
+    except BaseException as exc:  # asyncio would let SystemExit or KeyboardInterrupt end the loop
         raise _RaisedError(exc) from exc
     return result
 
 
 class _RaisedError(Exception):
-    """Carries a BaseException the function raised (``sys.exit()``) out of its asyncio task."""
+    """Carries a BaseException the function raised (``sys.exit()``) out of its asyncio task.
+
+    Even ``KeyboardInterrupt``: no signal is delivered into a function's frame on a
+    worker thread, and on the loop asyncio would let it end the loop (and the kernel
+    running it), so a raised one is the function's failure. Ctrl-C stops a run
+    through :meth:`RunHandle.interrupt` instead.
+    """
 
     def __init__(self, exc: BaseException) -> None:
         super().__init__(str(exc))
