@@ -8,6 +8,7 @@ to it; nothing calls them directly.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,24 @@ class TaskStatus(str, enum.Enum):
     def finished(self) -> bool:
         """Whether the task has reached a final state."""
         return self in _FINAL
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each lone surrogate as U+FFFD, as a terminal shows undecodable bytes.
+
+    A file name from ``os.listdir()`` can carry one into an exception message;
+    UTF-8 (SQLite, Arrow strings, files) cannot hold it.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The text, unchanged when it has no lone surrogate.
+    """
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 _FINAL = frozenset(

@@ -21,7 +21,7 @@ from typing import Any
 
 from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
-from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus
+from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus, printable
 from taskexec_nb.executors import AttemptContext, ExecutorRegistry, Outcome, ProcessControl
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
@@ -675,16 +675,25 @@ class Scheduler:
 
 
 def _masked(outcome: Outcome, masker: Masker) -> Outcome:
-    """The outcome with secrets masked in its texts (output was masked at the source)."""
-    if not masker:
-        return outcome
+    """The outcome with secrets masked in its texts (output was masked at the source).
+
+    Lone surrogates (an exception naming an undecodable file name) are replaced too:
+    the store, the status frame and the reports hold UTF-8.
+    """
+    error, tail, stderr_tail = outcome.error, outcome.tail, outcome.stderr_tail
+    if masker:
+        error, tail, stderr_tail = (
+            masker.optional(error),
+            masker.text(tail),
+            masker.text(stderr_tail),
+        )
     return Outcome(
         outcome.status,
         outcome.exit_code,
         outcome.signal,
-        masker.optional(outcome.error),
-        masker.text(outcome.tail),
-        masker.text(outcome.stderr_tail),
+        None if error is None else printable(error),
+        printable(tail),
+        printable(stderr_tail),
         outcome.artifacts,
     )
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb.errors import TaskexecError
-from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
+from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus, printable
 
 SCHEMA_VERSION = 4
 
@@ -261,7 +261,13 @@ class StateStore:
     def _write_batch(self, batch: _Batch | None) -> None:
         try:
             if batch is not None:
-                _execute(self._db, batch)
+                try:
+                    _execute(self._db, batch)
+                except UnicodeEncodeError:
+                    # Text SQLite cannot hold (a file name os.fsdecode() gave a callable's
+                    # error): written as a terminal would show it, the batch again.
+                    self._db.rollback()
+                    _execute(self._db, batch.printable())
             self._db.commit()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot write the state store: {exc}") from None
@@ -598,6 +604,28 @@ class _Batch:
     attempt_rows: dict[tuple[str, str, int], dict[str, Any]]
     task_rows: dict[tuple[str, str], dict[str, Any]]
     statements: list[Statement]
+
+    def printable(self) -> _Batch:
+        """The batch with every lone surrogate in its text replaced, as UTF-8 allows."""
+        return _Batch(
+            [_values(row) for row in self.events],
+            {_values(k): _row(row) for k, row in self.attempt_rows.items()},
+            {_values(k): _row(row) for k, row in self.task_rows.items()},
+            [(query, _values(params)) for query, params in self.statements],
+        )
+
+
+def _values(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(map(_printable, values))
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {column: _printable(value) for column, value in row.items()}
+
+
+def _printable(value: Any) -> Any:
+    """Text with lone surrogates as U+FFFD (undecodable bytes, as in a terminal); else as is."""
+    return printable(value) if isinstance(value, str) else value
 
 
 def _execute(db: sqlite3.Connection, batch: _Batch) -> None:

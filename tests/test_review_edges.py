@@ -27,7 +27,7 @@ from test_executors import (
 
 import taskexec_nb
 from taskexec_nb import UsageError
-from taskexec_nb.events import TaskStatus
+from taskexec_nb.events import Event, EventKind, TaskStatus
 from taskexec_nb.executors.base import AttemptContext
 from taskexec_nb.executors.builtin import (
     AgentExecutor,
@@ -38,6 +38,7 @@ from taskexec_nb.executors.builtin import (
 )
 from taskexec_nb.executors.process import MAX_LINE
 from taskexec_nb.settings import RunSettings
+from taskexec_nb.store import StateStore
 from taskexec_nb.writeback import CheckboxWriter, digest
 
 FENCE = "`" * 3
@@ -317,3 +318,42 @@ def test_a_run_this_process_left_marked_running_does_not_block_the_next(tmp_path
     with sqlite3.connect(db) as conn:
         [(status,)] = conn.execute("SELECT status FROM runs WHERE run_id = ?", (first.run_id,))
     assert status == "interrupted"
+
+
+def test_an_undecodable_file_name_in_a_callables_error_is_kept_as_a_terminal_shows_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 [P] Reads\n- [ ] T002 [P] Works\n")
+    name = os.fsdecode(b"caf\xe9.csv")  # as os.listdir() gives a non-UTF-8 name
+
+    def read() -> None:
+        print("reading", name)
+        raise RuntimeError(f"{name} is empty")
+
+    handle = taskexec_nb.load(path).run(
+        callables={"T001": read, "T002": lambda: None},
+        writeback=False,
+        state_dir=tmp_path / "state",
+    )
+    frame = handle.status().set_index("id")
+    assert frame.loc["T001", "error"] == "RuntimeError: caf\ufffd.csv is empty"
+    assert frame.loc["T002", "status"] == "completed"
+    with sqlite3.connect(tmp_path / "state" / "state.db") as db:
+        (error,) = db.execute("SELECT error FROM tasks WHERE task_id = 'T001'").fetchone()
+    assert error == "RuntimeError: caf\ufffd.csv is empty"
+    report = handle.report()
+    report.export("html", tmp_path / "r.html")
+    assert "caf\ufffd.csv is empty" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_the_store_writes_text_with_lone_surrogates_as_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state.db")
+    store.create_run("r1", str(tmp_path / "tasks.md"), "template", {}, [], [])
+    bad = os.fsdecode(b"\xff")
+    store(Event(EventKind.TASK_QUEUED, "r1", task_id=f"T{bad}", data={"waiting_on": bad}))
+    store.commit()
+    assert [e["task_id"] for e in store.events("r1")][-1] == "T\ufffd"
+    store.close()
