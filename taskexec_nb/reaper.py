@@ -83,6 +83,7 @@ class Reaper:
 
     def __init__(self, grace: float) -> None:
         self.token = f"{os.getpid()}-{os.urandom(6).hex()}"
+        self.grace = grace
         self._proc = subprocess.Popen(
             [sys.executable, "-S", "-c", REAPER_CODE, str(grace), self.token],
             stdin=subprocess.PIPE,
@@ -140,7 +141,8 @@ class Reaper:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             self._proc.stdin.close()
         try:
-            self._proc.wait(timeout=5)
+            # A process that left the task's group ignoring SIGTERM takes the grace period.
+            self._proc.wait(timeout=self.grace + 5)
         except subprocess.TimeoutExpired:  # pragma: no cover - it exits on EOF
             self._proc.kill()
 

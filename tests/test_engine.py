@@ -450,6 +450,19 @@ def test_processes_a_task_leaves_behind_end_with_it(tmp_path: Path) -> None:
         assert wait_until(lambda pid=pid: gone(pid), 1.0), f"{name} {pid} outlived its task"
 
 
+def test_a_detached_process_ignoring_sigterm_is_killed_after_a_long_grace(tmp_path: Path) -> None:
+    # It left the task's group (setsid), so only the watchdog finds it, by its marker; the
+    # run's end must wait for the watchdog's grace period, here longer than 5 s.
+    text = "- [ ] T001 Detaches a stubborn process\n" + block(
+        "setsid sh -c 'trap \"\" TERM; echo $$ > stubborn.pid; sleep 60' > /dev/null 2>&1 &",
+        "while [ ! -s stubborn.pid ]; do sleep 0.05; done",
+    )
+    handle = taskexec_nb.load(write(tmp_path, text)).run(kill_grace=6, state_dir=tmp_path / "state")
+    assert handle.result is RunStatus.COMPLETED
+    pid = read_pid(tmp_path / "stubborn.pid")
+    assert wait_until(lambda: gone(pid), 1.0), f"{pid} outlived the run"
+
+
 # --- 6. pause and resume ------------------------------------------------------------------------
 
 CHAIN = f"""## Phase 1: Chain
