@@ -727,16 +727,17 @@ class RunHandle:
                 if t not in chosen and t in self.plan
             }
         else:
-            self._refuse_overlap(store, selection)
-            _LIVE_HERE.add(self.run_id)
-            store.create_run(
-                self.run_id,
-                self._tasks_file,
-                self.plan.mode.value,
-                settings,
-                selection,
-                rows,
-            )
+            with store.claim():  # no other runner starts between the check and the record
+                self._refuse_overlap(store, selection)
+                _LIVE_HERE.add(self.run_id)
+                store.create_run(
+                    self.run_id,
+                    self._tasks_file,
+                    self.plan.mode.value,
+                    settings,
+                    selection,
+                    rows,
+                )
         self._prune_logs(store)
         return choice.attempts_before
 

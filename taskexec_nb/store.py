@@ -291,6 +291,28 @@ class StateStore:
         if durable:
             self.commit()
 
+    @contextmanager
+    def claim(self) -> Iterator[None]:
+        """Hold the store's write lock, so what is read inside stays true until written.
+
+        Another runner's claim waits (up to the busy timeout) until this one ends:
+        two runners starting at the same moment cannot both find the tasks free.
+
+        Raises:
+            StoreError: If the lock cannot be had.
+        """
+        self.commit()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot lock the state store: {exc}") from None
+        try:
+            yield
+        except BaseException:
+            self._db.rollback()
+            raise
+        self._db.commit()
+
     # -- writing
     def create_run(
         self,

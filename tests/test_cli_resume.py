@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -1005,3 +1006,39 @@ def test_watch_on_a_pipe_prints_only_changes(
     # SECONDS counter alone is not news.
     shown = [re.sub(r" +\d+\+ ", " ", s) for s in snapshots]
     assert all(a != b for a, b in itertools.pairwise(shown))
+
+
+def test_runners_started_at_the_same_moment_run_a_task_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check for a live run and the record of the new one are one transaction: here
+    # each runner lingers between the two, as a busy machine may make it.
+    from taskexec_nb.runner import RunHandle
+
+    check = RunHandle._refuse_overlap
+
+    def slow_check(self: RunHandle, store: StateStore, selection: list[str]) -> None:
+        check(self, store, selection)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(RunHandle, "_refuse_overlap", slow_check)
+    text = (
+        "## Phase 1: X\n\n- [ ] T001 Once\n"
+        '  - taskexec: run="echo $TASKEXEC_RUN_ID >> ran.txt; sleep 2"\n'
+    )
+    path = write(tmp_path, text)
+    outcomes: list[str] = []
+
+    def start() -> None:
+        try:
+            outcomes.append(taskexec_nb.load(path).run(writeback=False).result.value)
+        except UsageError as exc:
+            outcomes.append("refused" if "is still running" in str(exc) else str(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len((tmp_path / "ran.txt").read_text().split()) == 1
+    assert sorted(outcomes) == ["completed", "refused", "refused"]
