@@ -22,7 +22,8 @@ import json
 import re
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -435,7 +436,8 @@ class ExecutionReport:
         frame = _flat(self.tasks)
         if path is None:
             return str(frame.to_csv(index=False))
-        frame.to_csv(path, index=False)
+        with _writing(path):
+            frame.to_csv(path, index=False)
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -453,14 +455,16 @@ class ExecutionReport:
         text = json.dumps(self.to_dict(), indent=2, default=str)
         if path is None:
             return text
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        with _writing(path):
+            Path(path).write_text(text + "\n", encoding="utf-8")
         return None
 
     def to_parquet(self, path: str | Path) -> None:
         """The tasks table as Parquet (needs pyarrow)."""
         frame = self.tasks.copy()
         frame["depends_on"] = [list(d) for d in frame["depends_on"]]
-        frame.to_parquet(path, index=False)
+        with _writing(path):
+            frame.to_parquet(path, index=False)
 
     def to_markdown(self) -> str:
         """A Markdown summary: counts, times, critical path, failures and the task table."""
@@ -603,14 +607,15 @@ class ExecutionReport:
         text = "\n".join(parts)
         if path is None:
             return text
-        Path(path).write_text(text, encoding="utf-8")
+        with _writing(path):
+            Path(path).write_text(text, encoding="utf-8")
         return None
 
     def export(self, fmt: str, path: str | Path) -> None:
         """Write the report in one format: html, junit, csv, json, md or parquet.
 
         Raises:
-            ReportError: For an unknown format.
+            ReportError: For an unknown format, or a path that cannot be written.
         """
         if fmt not in FORMATS:
             raise ReportError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
@@ -624,9 +629,11 @@ class ExecutionReport:
         elif fmt == "html":
             self.to_html(path)
         elif fmt == "md":
-            path.write_text(self.to_markdown(), encoding="utf-8")
+            with _writing(path):
+                path.write_text(self.to_markdown(), encoding="utf-8")
         else:
-            path.write_text(self.to_junit() + "\n", encoding="utf-8")
+            with _writing(path):
+                path.write_text(self.to_junit() + "\n", encoding="utf-8")
 
     def _repr_html_(self) -> str:
         return _summary_html(self.summary)
@@ -637,6 +644,20 @@ class ExecutionReport:
 
 
 # --- helpers used by the report and the live status ----------------------------------------
+
+
+@contextmanager
+def _writing(path: str | Path) -> Iterator[None]:
+    """Turn a failure to write ``path`` into a :class:`ReportError` that names it."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if Path(path).is_dir():
+            reason = "it is a folder (give a file name)"
+        elif not Path(path).parent.is_dir():
+            reason = f"there is no folder {Path(path).parent}"
+        raise ReportError(f"{path}: cannot write the report: {reason}") from None
 
 
 def critical_path(

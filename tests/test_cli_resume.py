@@ -918,6 +918,22 @@ def test_cancel_of_a_suspended_task_does_not_let_it_run_on(tmp_path: Path) -> No
 # -- second review: the smaller ones ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("fmt", ["html", "junit", "csv", "json", "md", "parquet"])
+def test_a_report_path_that_cannot_be_written_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    path = write(tmp_path)
+    assert main(["run", str(path)]) == 1
+    state = ["--state-dir", str(tmp_path / ".taskexec"), "--format", fmt]
+    missing = tmp_path / "nosuchdir" / "r.out"
+    assert main(["report", *state, "-o", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: cannot write the report: there is no folder {missing.parent}" in err
+    assert "Traceback" not in err
+    assert main(["report", *state, "-o", str(tmp_path)]) == 2
+    assert "it is a folder (give a file name)" in capsys.readouterr().err
+
+
 def test_report_refuses_an_unknown_suffix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
