@@ -165,6 +165,9 @@ class Scheduler:
         self._cancel_event: asyncio.Event | None = None
         self._unpaused = asyncio.Event()  # set while not paused: retries wait on it
         self._unpaused.set()
+        # Tasks back from a retry's backoff, waiting for their worker and resources again
+        # (served before tasks that have not started yet).
+        self._retrying: dict[str, asyncio.Future[bool]] = {}
         self._in_use: dict[str, float] = {}
         self._base_masker: Masker | None = None
         self._workers = 0
@@ -243,6 +246,10 @@ class Scheduler:
             control.cancel()
         if self._cancel_event is not None:
             self._cancel_event.set()
+        for waiting in self._retrying.values():
+            if not waiting.done():
+                waiting.set_result(False)  # not readmitted: it sees the cancel and ends
+        self._retrying.clear()
         self._poke()
 
     def kill(self) -> None:
@@ -286,6 +293,8 @@ class Scheduler:
                 if new:
                     self._announce(new)
                     ready.extend(new)
+                if not self._paused:
+                    self._readmit()
                 if self._cancelled or self._stop_reason:
                     ready.clear()
                 elif not self._paused:
@@ -384,6 +393,29 @@ class Scheduler:
             keep.append(task_id)
         ready[:] = keep
         return blocked
+
+    def _readmit(self) -> None:
+        """Give tasks back from a retry's backoff their worker and resources, if free."""
+        for task_id, waiting in list(self._retrying.items()):
+            task = self.tasks[task_id]
+            if self._waiting_on(task) is None:
+                del self._retrying[task_id]
+                self._reserve(task, +1)
+                waiting.set_result(True)
+
+    async def _retry_slot(self, task: Task) -> bool:
+        """Wait for a worker and the task's resources again after its backoff.
+
+        Returns:
+            True once they are the task's again; False if the run was cancelled first.
+        """
+        waiting: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._retrying[task.id] = waiting
+        self._readmit()
+        if not waiting.done():
+            self._queued(task.id, self._waiting_on(task))
+            self._poke()
+        return await waiting
 
     def _waiting_on(self, task: Task) -> str | None:
         if self._workers >= self.settings.max_workers:
@@ -524,11 +556,17 @@ class Scheduler:
             )
             self.states[task.id].status = TaskStatus.QUEUED
             self.states[task.id].waiting_on = waiting
+            # Waiting out the backoff is not work: its worker and resources serve others.
+            self._reserve(task, -1)
+            self._poke()
             assert self._cancel_event is not None
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._cancel_event.wait(), delay)
             await self._unpaused.wait()  # no new attempt starts while paused (cancel resumes)
+            readmitted = not self._cancelled and await self._retry_slot(task)
             if self._cancelled:
+                if not readmitted:
+                    self._reserve(task, +1)  # as if held: the task's end gives it back
                 self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
         raise AssertionError("unreachable")  # pragma: no cover

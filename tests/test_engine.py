@@ -386,6 +386,48 @@ def test_backoff_doubles_between_attempts(tmp_path: Path) -> None:
         assert start - end >= delay - 0.01
 
 
+def test_a_task_waiting_out_its_backoff_leaves_its_worker_to_others(tmp_path: Path) -> None:
+    text = (
+        "- [ ] T001 [P] Fails, then waits to retry\n  - taskexec: retries=1 backoff=2s\n"
+        + block("mkdir -p times", 'echo x >> "times/T001.tries"', "exit 1")
+        + "".join(f"- [ ] T00{i} [P] Quick\n{stamped(0.4)}" for i in (2, 3, 4))
+    )
+    recorder = EventRecorder()
+    handle = taskexec_nb.load(write(tmp_path, text)).run(
+        max_workers=2, state_dir=tmp_path / "state", observers=[recorder], writeback=False
+    )
+    assert handle.result is RunStatus.FAILED
+    spans = times(tmp_path)
+    # Two of the quick tasks run at once while T001 waits: both workers are in use.
+    assert overlap(spans["T002"], spans["T003"]) or overlap(spans["T003"], spans["T004"])
+    assert (tmp_path / "times" / "T001.tries").read_text().count("x") == 2
+    started = [e for e in recorder.events if e.kind is EventKind.TASK_STARTED]
+    assert started[-1].task_id == "T001" and started[-1].attempt == 2
+    # Never more than two tasks at work: the retry waited for a worker of its own.
+    running = 0
+    for event in recorder.events:
+        if event.kind is EventKind.TASK_STARTED:
+            running += 1
+            assert running <= 2
+        elif event.kind in (EventKind.TASK_FINISHED, EventKind.TASK_RETRYING):
+            running -= event.attempt is not None
+
+
+def test_a_cancel_during_a_backoff_ends_the_waiting_task(tmp_path: Path) -> None:
+    text = "- [ ] T001 Fails\n  - taskexec: retries=3 backoff=30s\n" + block("exit 1")
+
+    async def body() -> None:
+        handle = await taskexec_nb.load(write(tmp_path, text)).arun(
+            state_dir=tmp_path / "state", writeback=False
+        )
+        await until(lambda: handle.status().loc[0, "waiting_on"] is not None)
+        handle.cancel()
+        assert (await asyncio.wait_for(handle.wait(), 10)).value == "cancelled"
+        assert handle.status().loc[0, "status"] == "cancelled"
+
+    run_async(body)
+
+
 # --- 5. timeouts end the whole process tree -----------------------------------------------------
 
 
