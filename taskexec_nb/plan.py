@@ -282,6 +282,12 @@ class ExecutionPlan:
         )
         if kept:
             handle.notices.append(kept)
+        if config is not None and config.warnings:
+            import warnings
+
+            for warning in config.warnings:  # as the CLI prints them: a misspelt TASKEXEC_*
+                handle.notices.append(warning)
+                warnings.warn(warning, UserWarning, stacklevel=3)
         return handle
 
     def run(

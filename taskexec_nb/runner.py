@@ -489,7 +489,21 @@ class RunHandle:
         return self.result
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
-        """Block until the run ends (for runs on another thread); None on timeout."""
+        """Block until the run ends (for runs on another thread); None on timeout.
+
+        Raises:
+            UsageError: Called on the event loop the run itself runs on (``arun``):
+                blocking it would stop the run; ``await handle.wait()`` instead.
+        """
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not None and running is self._loop and not self._done.is_set():
+            raise UsageError(
+                f"run {self.run_id} runs on this event loop (arun): join() would block it "
+                "and the run with it; use `await handle.wait()`"
+            )
         self._done.wait(timeout)
         return self.result
 

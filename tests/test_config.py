@@ -832,3 +832,15 @@ def test_durations_with_units_work_as_run_keywords_too(tmp_path: Path) -> None:
         RunSettings(timeout="soon")
     with pytest.raises(UsageError, match="timeout must be > 0 seconds"):
         RunSettings(timeout="0s")
+
+
+def test_a_misspelt_variable_is_a_python_warning_and_a_notice_through_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = project(tmp_path)
+    monkeypatch.setenv("TASKEXEC_MAX_WORKER", "2")
+    plan = taskexec_nb.load(tasks)
+    with pytest.warns(UserWarning, match="did you mean TASKEXEC_MAX_WORKERS") as caught:
+        handle = plan.run(writeback=False, no_action="skip")
+    assert caught[0].filename == __file__  # shown at the caller's line
+    assert any("TASKEXEC_MAX_WORKER is not a setting" in n for n in handle.notices)

@@ -66,9 +66,7 @@ def test_a_completed_box_never_ticked_is_ticked_on_resume_without_running(
     (tmp_path / "fixed").touch()
     seen: list[Event] = []
     # The run was started without write-back: turning it on for the resume ticks the boxes.
-    again = taskexec_nb.load(path).run(
-        resume=first.run_id, observers=[seen.append], writeback=True
-    )
+    again = taskexec_nb.load(path).run(resume=first.run_id, observers=[seen.append], writeback=True)
     assert again.result is not None and again.result.value == "completed"
     assert counts(tmp_path) == ["T001", "T002", "T003", "T004"]  # T001 and T002 ran once
     assert "- [X] T001" in path.read_text() and "- [X] T002" in path.read_text()

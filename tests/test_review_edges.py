@@ -357,3 +357,22 @@ def test_the_store_writes_text_with_lone_surrogates_as_replacement_characters(
     store.commit()
     assert [e["task_id"] for e in store.events("r1")][-1] == "T\ufffd"
     store.close()
+
+
+def test_join_on_the_loop_an_arun_runs_on_is_refused_and_wait_works(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 Sleeps\n")
+
+    async def main() -> str:
+        handle = await taskexec_nb.load(path).arun(
+            callables={"T001": lambda: time.sleep(0.2)},
+            writeback=False,
+            state_dir=tmp_path / "state",
+        )
+        with pytest.raises(UsageError, match=r"join\(\) would block it.*await handle.wait"):
+            handle.join(1)
+        status = (await handle.wait()).value
+        assert handle.join(0) is not None  # once the run is over, nothing blocks
+        return status
+
+    assert asyncio.run(main()) == "completed"
