@@ -272,6 +272,10 @@ def _apply_one(builder: AnnotationBuilder, key: str, value: str, line: int) -> N
         if not value.strip():
             raise AnnotationError(f"{key}= needs a value", KEYS[key])
         kind = _ACTIONS[key]
+        if kind is ActionKind.CALLABLE and not _CALLABLE_RE.fullmatch(value.strip()):
+            raise AnnotationError(
+                f"callable={value} is not module:function", "write callable=package.module:function"
+            )
         code = value if kind is ActionKind.COMMAND else None
         target = None if kind is ActionKind.COMMAND else value
         builder.actions.append(Action(kind, code=code, target=target, line=line))
@@ -290,6 +294,10 @@ def _apply_one(builder: AnnotationBuilder, key: str, value: str, line: int) -> N
         hint = f"did you mean {guess!r}?" if guess else None
         known = ", ".join(KEYS)
         raise AnnotationError(f"unknown annotation key {key!r} (known: {known})", hint)
+
+
+_IDENTIFIERS = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_CALLABLE_RE = re.compile(rf"{_IDENTIFIERS}:{_IDENTIFIERS}")
 
 
 def _normal_key(key: str) -> str:

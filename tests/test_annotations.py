@@ -160,6 +160,19 @@ def test_callable_key_gives_a_callable_action() -> None:
     assert task.action.target == "pkg.mod:func"
 
 
+@pytest.mark.parametrize("value", ["justaname", "a:b:c", ":", "mod:", ":fn", "x-y:z", "m:1f"])
+def test_a_callable_that_is_not_module_colon_function_is_an_error(value: str) -> None:
+    tf = parse(f"- [ ] T001 Call\n  - taskexec: callable={value}\n")
+    messages = [d.message for d in codes(tf, "TX107")]
+    assert messages == [f"T001: callable={value} is not module:function"]
+
+
+@pytest.mark.parametrize("value", ["m:f", "pkg.mod:func", "mod:Cls.method", "_p.m2:_f"])
+def test_callable_references_of_every_shape_are_accepted(value: str) -> None:
+    task = taskexec_nb.loads(f"- [ ] T001 Call\n  - taskexec: callable={value}\n")["T001"]
+    assert task.action.target == value
+
+
 def test_executor_agent_gives_an_agent_action() -> None:
     text = "- [ ] T001 Write the docs\n  - taskexec: executor=agent\n"
     task = taskexec_nb.loads(text)["T001"]

@@ -18,7 +18,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ from taskexec_nb.executors.builtin import (
     agent_prompt,
 )
 from taskexec_nb.executors.process import process_alive, run_process
-from taskexec_nb.model import ActionKind, Task
+from taskexec_nb.model import Action, ActionKind, Task
 from taskexec_nb.parse import parse_text
 from taskexec_nb.settings import RunSettings
 
@@ -1013,7 +1013,11 @@ def test_callable_annotation_imports_module_function(
 def test_bad_callable_reference_is_a_failed_outcome(
     tmp_path: Path, task_module: str, reference: str, expected: str
 ) -> None:
-    attempt = make_attempt(tmp_path, annotated_task(f"callable={reference}", "T005"))
+    if ":" in reference:
+        task = annotated_task(f"callable={reference}", "T005")
+    else:  # validation refuses it in a tasks.md; code can still make such an action
+        task = replace(PLAIN, id="T005", action=Action(ActionKind.CALLABLE, target=reference))
+    attempt = make_attempt(tmp_path, task)
     outcome = run_with(attempt, CallableExecutor())
     assert outcome.status is TaskStatus.FAILED
     assert outcome.error and reference in outcome.error and expected in outcome.error
