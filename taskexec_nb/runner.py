@@ -811,6 +811,12 @@ class RunHandle:
             finally:
                 store.close()
         choice = self._choose(run, previous)
+        if not self.resumed and self.store_path.is_file():  # as a start: no overlap
+            store = StateStore(self.store_path, readonly=True)
+            try:
+                self._refuse_overlap(store, choice.selection)
+            finally:
+                store.close()
         self.notices.extend(n for n in choice.notices if n not in self.notices)
         return choice.selection
 

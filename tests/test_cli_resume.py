@@ -116,6 +116,10 @@ def test_resume_of_a_run_whose_runner_is_alive_is_refused(
         # The dry run of the same resume is refused the same way.
         assert main(["run", str(path), "--resume", str(run["run_id"]), "--dry-run"]) == 2
         assert "is still running" in capsys.readouterr().err
+        # And so are a new run and its dry run, which would run the same task twice.
+        for dry in ([], ["--dry-run"]):
+            assert main(["run", str(path), *dry]) == 2
+            assert "would run them twice" in capsys.readouterr().err
         assert proc.poll() is None  # the refusal did not disturb the running runner
         # The API refuses too, by run ID and as "the latest run".
         plan = taskexec_nb.load(path)
