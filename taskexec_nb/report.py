@@ -403,8 +403,21 @@ class ExecutionReport:
 
     # -- figures -----------------------------------------------------------------------------
     def gantt(self, group_by: str = "phase") -> go.Figure:
-        """A Gantt timeline: one bar per attempt (see :func:`taskexec_nb.figures.gantt`)."""
+        """A Gantt timeline: one bar per attempt (see :func:`taskexec_nb.figures.gantt`).
+
+        Args:
+            group_by: The lanes: ``phase``, ``story`` or any other column of :attr:`tasks`.
+
+        Raises:
+            ReportError: If ``group_by`` is not a column of :attr:`tasks`.
+        """
         import pandas as pd
+
+        if group_by not in self.tasks.columns:
+            raise ReportError(
+                f"gantt(group_by={group_by!r}): no such column; use phase, story or one of "
+                f"{', '.join(map(str, self.tasks.columns))}"
+            )
 
         from taskexec_nb.figures import gantt
 
@@ -755,9 +768,18 @@ def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> p
         One row per task in either run: id, status and duration in each, and
         ``change``: ``newly failing``, ``fixed``, ``slower``, ``faster``,
         ``added``, ``removed``, ``status changed`` or ``same``.
+
+    Raises:
+        ReportError: If ``a`` or ``b`` is not a report.
     """
     import pandas as pd
 
+    for name, given in (("a", a), ("b", b)):
+        if not isinstance(given, ExecutionReport):
+            raise ReportError(
+                f"compare(): {name} must be a run's report (run.report(), report(run_id)), "
+                f"got {type(given).__name__}"
+            )
     left = {r["task_id"]: r for r in a._task_rows}
     right = {r["task_id"]: r for r in b._task_rows}
     rows = []

@@ -99,6 +99,12 @@ def select_tasks(
             empty ``only``, or a ``from_task`` that comes after ``until``.
     """
     name = {**CLI_NAMES, **(names or {})}
+    for key, value in (("from_task", from_task), ("until", until)):
+        if value is not None and not isinstance(value, str):
+            raise UsageError(
+                f"{name[key]} takes a task ID, story or phase as text (e.g. 'T005'), "
+                f"got {type(value).__name__} {value!r}"
+            )
     full = plan.topological_order()  # done tasks keep their place: --from US1 works after US1
     position = {t: i for i, t in enumerate(full)}
     start, stop = 0, len(full) - 1

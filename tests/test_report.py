@@ -1620,3 +1620,12 @@ def test_a_run_whose_runner_died_reads_as_interrupted(
     assert main(["status", "--watch", "--state-dir", str(tmp_path / ".taskexec")]) == 0
     assert time.monotonic() - t0 < 5  # a dead runner's run is not watched forever
     assert "its runner is gone" in capsys.readouterr().out
+
+
+def test_a_gantt_lane_or_comparison_that_cannot_be_is_a_report_error(retry_run: Ran) -> None:
+    rep = retry_run.report
+    with pytest.raises(ReportError, match=r"gantt\(group_by='stories'\): no such column"):
+        rep.gantt(group_by="stories")
+    assert rep.gantt(group_by="story").data  # the column that exists
+    with pytest.raises(ReportError, match=r"compare\(\): b must be a run's report .* got int"):
+        rep.compare(5)  # type: ignore[arg-type]

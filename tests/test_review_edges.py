@@ -376,3 +376,32 @@ def test_join_on_the_loop_an_arun_runs_on_is_refused_and_wait_works(tmp_path: Pa
         return status
 
     assert asyncio.run(main()) == "completed"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: taskexec_nb.load(None), r"load\(\): path must be a file path .* got NoneType"),
+        (lambda: taskexec_nb.validate(3), r"validate\(\): path must be a file path .* got int"),
+        (lambda: taskexec_nb.parse(b"- [ ] T001"), r"got bytes .*use taskexec_nb.loads"),
+        (lambda: taskexec_nb.loads(5), r"loads\(\): text must be str or bytes, got int"),
+        (
+            lambda: taskexec_nb.loads("- [ ] T001 A\n").run(from_task=3, writeback=False),
+            r"from_task= takes a task ID, story or phase as text .* got int 3",
+        ),
+        (
+            lambda: taskexec_nb.loads("- [ ] T001 A\n").run(until=1.5, writeback=False),
+            r"until= takes .* got float 1.5",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_usage_errors_saying_what_was_given(
+    call: Any, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        call()
+
+
+def test_loads_reads_bytes_as_a_file_is_read() -> None:
+    plan = taskexec_nb.loads("\ufeff- [ ] T001 Café\n".encode())
+    assert plan["T001"].description == "Café"
