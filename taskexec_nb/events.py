@@ -61,7 +61,7 @@ def printable(text: str) -> str:
     Returns:
         The text, unchanged when it has no lone surrogate.
     """
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 _FINAL = frozenset(

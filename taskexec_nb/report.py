@@ -468,8 +468,7 @@ class ExecutionReport:
         text = json.dumps(self.to_dict(), indent=2, default=str)
         if path is None:
             return text
-        with _writing(path):
-            Path(path).write_text(text + "\n", encoding="utf-8")
+        _write(path, text + "\n")
         return None
 
     def to_parquet(self, path: str | Path) -> None:
@@ -620,8 +619,7 @@ class ExecutionReport:
         text = "\n".join(parts)
         if path is None:
             return text
-        with _writing(path):
-            Path(path).write_text(text, encoding="utf-8")
+        _write(path, text)
         return None
 
     def export(self, fmt: str, path: str | Path) -> None:
@@ -642,11 +640,9 @@ class ExecutionReport:
         elif fmt == "html":
             self.to_html(path)
         elif fmt == "md":
-            with _writing(path):
-                path.write_text(self.to_markdown(), encoding="utf-8")
+            _write(path, self.to_markdown())
         else:
-            with _writing(path):
-                path.write_text(self.to_junit() + "\n", encoding="utf-8")
+            _write(path, self.to_junit() + "\n")
 
     def _repr_html_(self) -> str:
         return _summary_html(self.summary)
@@ -671,6 +667,12 @@ def _writing(path: str | Path) -> Iterator[None]:
         elif not Path(path).parent.is_dir():
             reason = f"there is no folder {Path(path).parent}"
         raise ReportError(f"{path}: cannot write the report: {reason}") from None
+
+
+def _write(path: str | Path, text: str) -> None:
+    """Write a text report as UTF-8 (a failure is a :class:`ReportError` naming ``path``)."""
+    with _writing(path):
+        Path(path).write_text(text, encoding="utf-8")
 
 
 def critical_path(

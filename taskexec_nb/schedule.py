@@ -412,9 +412,8 @@ class Scheduler:
         waiting: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._retrying[task.id] = waiting
         self._readmit()
-        if not waiting.done():
+        if not waiting.done():  # readmitted when a task ends and gives its worker back
             self._queued(task.id, self._waiting_on(task))
-            self._poke()
         return await waiting
 
     def _waiting_on(self, task: Task) -> str | None:
@@ -617,7 +616,7 @@ class Scheduler:
                 return Outcome(TaskStatus.CANCELLED, error="cancelled")
             outcome = await executor.run(ctx)
             state.log_written = ctx.log_written
-            return _masked(outcome, masker)
+            return _cleaned(outcome, masker)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # an executor bug, even a SystemExit, is this task's failure
@@ -712,7 +711,7 @@ class Scheduler:
         self.bus.emit(event)
 
 
-def _masked(outcome: Outcome, masker: Masker) -> Outcome:
+def _cleaned(outcome: Outcome, masker: Masker) -> Outcome:
     """The outcome with secrets masked in its texts (output was masked at the source).
 
     Lone surrogates (an exception naming an undecodable file name) are replaced too:

@@ -815,15 +815,15 @@ def test_durations_with_units_work_as_run_keywords_too(tmp_path: Path) -> None:
     tasks = project(tmp_path)
     plan = taskexec_nb.load(tasks)
     handle = plan._run_handle(
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        (),
-        None,
-        {"timeout": "5m", "backoff": "1s", "kill_grace": "250ms"},
+        settings=None,
+        only=None,
+        from_task=None,
+        until=None,
+        resume=None,
+        callables=None,
+        observers=(),
+        profile=None,
+        overrides={"timeout": "5m", "backoff": "1s", "kill_grace": "250ms"},
     )
     assert (handle.settings.timeout, handle.settings.backoff) == (300.0, 1.0)
     assert handle.settings.kill_grace == 0.25
