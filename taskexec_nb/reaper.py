@@ -14,6 +14,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 
 _BATCH_SECONDS = 0.05
 
@@ -173,19 +174,67 @@ def end_process_group(pgid: int, run_id: str) -> bool:
     return True
 
 
+def end_marked(run_ids: Collection[str]) -> dict[str, int]:
+    """SIGKILL every process of these runs whose runner is gone, wherever it went.
+
+    A task's process can leave its process group (``setsid``, a daemon), so
+    after both a runner and its watchdog were killed a recorded group does not
+    cover it. It still carries ``TASKEXEC_RUN_ID`` and ``TASKEXEC_RUNNER`` (the
+    runner's pid and a random part) in its environment: it is ended when its
+    run is one of ``run_ids`` and the runner that started it no longer runs,
+    so the processes of a live runner of the same run are never touched.
+
+    Args:
+        run_ids: Runs whose runner was found dead.
+
+    Returns:
+        How many processes were ended, per run.
+    """
+    import signal
+
+    from taskexec_nb.executors.process import process_alive
+
+    wanted = {f"TASKEXEC_RUN_ID={run_id}".encode(): run_id for run_id in run_ids}
+    ended: dict[str, int] = {}
+    if not wanted:
+        return ended
+    runners: dict[bytes, bool] = {}
+    for pid in _pids():
+        variables = _environ(pid).split(b"\0")
+        run_id = next((wanted[v] for v in variables if v in wanted), None)
+        token = next((v for v in variables if v.startswith(b"TASKEXEC_RUNNER=")), None)
+        if run_id is None or token is None:
+            continue
+        if token not in runners:
+            runner_pid = token.split(b"=", 1)[1].split(b"-", 1)[0]
+            runners[token] = runner_pid.isdigit() and process_alive(int(runner_pid))
+        if runners[token] or not process_alive(pid):
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        ended[run_id] = ended.get(run_id, 0) + 1
+    return ended
+
+
+def _pids() -> list[int]:
+    """Every process but this one (from /proc)."""
+    me = os.getpid()
+    return [int(name) for name in os.listdir("/proc") if name.isdigit() and int(name) != me]
+
+
 def _members(pgid: int) -> list[int]:
     """Processes whose process group is ``pgid`` (from /proc)."""
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for pid in _pids():
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
+            with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             continue
         if len(fields) > 3 and int(fields[2]) == pgid:  # state, ppid, pgrp
-            found.append(int(name))
+            found.append(pid)
     return found
 
 

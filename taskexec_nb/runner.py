@@ -30,7 +30,7 @@ from taskexec_nb.executors.base import Executor
 from taskexec_nb.executors.builtin import installed_kernels
 from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
-from taskexec_nb.reaper import Reaper, end_process_group
+from taskexec_nb.reaper import Reaper, end_marked, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
@@ -687,6 +687,7 @@ class RunHandle:
 
     def _sweep(self, store: StateStore) -> None:
         """End processes left by runners that died, and mark their runs interrupted."""
+        dead: set[str] = set()
         for orphan in store.orphans():
             if end_process_group(orphan["pgid"], orphan["run_id"]):
                 self.notices.append(
@@ -695,10 +696,18 @@ class RunHandle:
                 )
             store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
             store.mark_interrupted(orphan["run_id"])
+            dead.add(orphan["run_id"])
         for run in store.runs():
             # runner_alive None: on another host, not ours to say
             if run["status"] in _ACTIVE and (runner_alive(run) is False or _stale_here(run)):
                 store.mark_interrupted(run["run_id"])
+                dead.add(run["run_id"])
+        # What left its group (setsid, a daemon) is found by the run's marker.
+        for run_id, count in sorted(end_marked(dead).items()):
+            self.notices.append(
+                f"ended {count} process{'es' if count > 1 else ''} left by run {run_id} "
+                "outside its recorded process groups"
+            )
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
         run = self._resumed_run(store)

@@ -570,3 +570,121 @@ def test_reaper_closed_normally_ends_only_groups_still_watched() -> None:
         for p in (kept, ended):
             p.kill()
             p.wait()
+
+
+# -- after the runner and its watchdog both died ------------------------------------------
+
+
+def _marked_sleeper(run_id: str, runner_token: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TASKEXEC_RUN_ID": run_id, "TASKEXEC_RUNNER": runner_token}
+    return subprocess.Popen(
+        ["sleep", "30"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def test_end_marked_ends_only_processes_of_the_given_runs_whose_runner_is_gone() -> None:
+    dead_runner = f"{_dead_pid()}-0a0b0c"
+    orphan = _marked_sleeper("R-dead", dead_runner)
+    other_run = _marked_sleeper("R-other", dead_runner)
+    live_runner = _marked_sleeper("R-dead", f"{os.getpid()}-0d0e0f")  # resumed by a live runner
+    try:
+        from taskexec_nb.reaper import end_marked
+
+        assert end_marked(set()) == {}
+        assert end_marked({"R-dead"}) == {"R-dead": 1}
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        assert other_run.poll() is None, "a run not named was touched"
+        assert live_runner.poll() is None, "a process of a live runner was touched"
+    finally:
+        for p in (orphan, other_run, live_runner):
+            p.kill()
+            p.wait()
+
+
+_DETACHING_TASK = textwrap.dedent(
+    """\
+    # Tasks
+
+    - [ ] T001 Start a daemon, then work
+      ```python
+      import os, subprocess, sys, time
+      if os.path.exists("daemon.pid"):
+          sys.exit(0)  # the resume: done
+      daemon = subprocess.Popen(
+          [sys.executable, "-c", "import time; time.sleep(60); open('late.log', 'w')"],
+          start_new_session=True,
+      )
+      with open("daemon.pid.tmp", "w") as f:
+          f.write(str(daemon.pid))
+      os.replace("daemon.pid.tmp", "daemon.pid")
+      time.sleep(60)
+      ```
+    """
+)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with suppress(OSError, IndexError):
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+                if int(stat.rsplit(b")", 1)[1].split()[1]) == pid:
+                    found.append(int(name))
+    return found
+
+
+def test_a_resume_after_runner_and_watchdog_died_ends_a_detached_process(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(_DETACHING_TASK)
+    errors = tmp_path / "errors.txt"
+    runner = start_runner(path, None, errors)
+    daemon = 0
+    try:
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "daemon.pid").exists():
+            assert runner.poll() is None, errors.read_text()
+            assert time.monotonic() < deadline, "the task never started its daemon"
+            time.sleep(0.02)
+        daemon = int((tmp_path / "daemon.pid").read_text())
+        watchdogs = [
+            pid
+            for pid in _children(runner.pid)
+            if b"TASKEXEC_RUNNER" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(watchdogs) == 1
+        os.kill(watchdogs[0], signal.SIGKILL)  # the watchdog first: it would end the daemon
+        time.sleep(0.1)
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(timeout=10)
+        time.sleep(0.3)
+        assert any(pid == daemon and state != "Z" for pid, state, _ in procs())
+
+        handle = taskexec_nb.load(path).run(resume=True, max_workers=1, kill_grace=0.5)
+
+        assert any("outside its recorded process groups" in n for n in handle.notices), (
+            handle.notices
+        )
+        until = time.monotonic() + 5
+        while any(pid == daemon and state != "Z" for pid, state, _ in procs()):
+            assert time.monotonic() < until, "the detached process of the killed run lives on"
+            time.sleep(0.02)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        kill_leftovers(path)
+        if daemon:
+            with suppress(ProcessLookupError):
+                os.kill(daemon, signal.SIGKILL)
