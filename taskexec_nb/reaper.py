@@ -14,7 +14,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 _BATCH_SECONDS = 0.05
 
@@ -215,6 +215,39 @@ def end_marked(run_ids: Collection[str]) -> dict[str, int]:
         except (ProcessLookupError, PermissionError):
             continue
         ended[run_id] = ended.get(run_id, 0) + 1
+    return ended
+
+
+_ATTEMPT_MARKS = ("TASKEXEC_RUNNER", "TASKEXEC_RUN_ID", "TASKEXEC_TASK_ID", "TASKEXEC_ATTEMPT")
+
+
+def end_attempt(env: Mapping[str, str]) -> int:
+    """SIGKILL the processes of one attempt that left its process group.
+
+    A timeout or a cancel ends the attempt's process group; a process in a
+    session of its own (``setsid``, the kernel a notebook's papermill starts,
+    what that kernel's cells start) is not in it, but carries the attempt's
+    marks: its runner's token, run ID, task ID and attempt number.
+
+    Args:
+        env: The attempt's environment (the marks are read from it).
+
+    Returns:
+        How many processes were ended.
+    """
+    import signal
+
+    from taskexec_nb.executors.process import process_alive
+
+    marks = {f"{key}={env[key]}".encode() for key in _ATTEMPT_MARKS if key in env}
+    if len(marks) < 3:  # not an attempt of a run: nothing identifies its processes
+        return 0
+    ended = 0
+    for pid in _pids():
+        if marks <= set(_environ(pid).split(b"\0")) and process_alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                ended += 1
     return ended
 
 

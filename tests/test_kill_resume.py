@@ -464,6 +464,94 @@ def test_a_background_child_holding_the_output_does_not_hold_up_the_task(
         kill_leftovers(path)
 
 
+_STILL_THERE = textwrap.dedent(
+    """\
+    ```python
+    from pathlib import Path
+    alive = []
+    for name in ("daemon.pid", "kernel.pid"):
+        if Path(name).exists():
+            pid = Path(name).read_text().strip()
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            if state not in ("gone", "Z"):
+                alive.append(name)
+    Path("verdict").write_text(" ".join(alive) or "none alive")
+    ```
+    """
+)
+
+
+def _timed_out_then_checked(path: Path, first: str, timeout: str, made: list[str]) -> str:
+    """Run a task that times out, then one that says which of its processes still run.
+
+    ``made`` names the pid files the first task must have written by its timeout.
+    """
+    check = textwrap.indent(_STILL_THERE, "  ")
+    path.write_text(
+        f"# Tasks\n\n- [ ] T001 Leave a process behind\n  - taskexec: timeout={timeout}"
+        f"{first}\n- [ ] T002 See what is left\n{check}"
+    )
+    handle = taskexec_nb.load(path, mode="explicit").run(max_workers=1, kill_grace=0.5)
+    try:
+        rows = {row["id"]: row["status"] for row in handle.snapshot()}
+        assert rows == {"T001": "timed_out", "T002": "completed"}, handle.snapshot()
+        for name in made:
+            assert (path.parent / name).exists(), f"the task timed out before writing {name}"
+        return (path.parent / "verdict").read_text()
+    finally:
+        kill_leftovers(path)
+
+
+def test_a_timeout_ends_the_processes_the_task_moved_to_a_session_of_their_own(
+    tmp_path: Path,
+) -> None:
+    first = "\n" + textwrap.indent(
+        textwrap.dedent(
+            """\
+            ```bash
+            setsid sleep 30 < /dev/null > /dev/null 2>&1 &
+            echo $! > daemon.pid
+            sleep 30
+            ```
+            """
+        ),
+        "  ",
+    )
+    verdict = _timed_out_then_checked(tmp_path / "tasks.md", first, "1s", ["daemon.pid"])
+    assert verdict == "none alive"
+
+
+def test_a_notebook_timeout_ends_its_kernel_and_what_its_cells_started(tmp_path: Path) -> None:
+    from nbformat import write
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import os, subprocess, time\n"
+                "kid = subprocess.Popen(['sleep', '60'])\n"
+                "open('daemon.pid', 'w').write(str(kid.pid))\n"
+                "open('kernel.pid', 'w').write(str(os.getpid()))\n"
+                "time.sleep(60)"
+            )
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    write(nb, str(tmp_path / "hang.ipynb"))
+    # A kernel takes seconds to start: the timeout leaves it time to run the cell.
+    verdict = _timed_out_then_checked(
+        tmp_path / "tasks.md", " notebook=hang.ipynb\n", "10s", ["kernel.pid", "daemon.pid"]
+    )
+    assert verdict == "none alive"
+
+
 # -- the reaper on its own ----------------------------------------------------------------
 
 _REAPER_OWNER = textwrap.dedent(

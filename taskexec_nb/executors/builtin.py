@@ -127,7 +127,7 @@ class NotebookExecutor:
         kernel = _option(ctx, "notebook", "kernel", None)
         if kernel:
             argv += ["-k", str(kernel)]
-        outcome = await run_process(ctx, argv)
+        outcome = await run_process(ctx, argv, sessions=True)  # the kernel has its own
         error = outcome.error
         if outcome.status is TaskStatus.FAILED:
             error = _notebook_error(output, target, outcome) or error

@@ -27,6 +27,7 @@ from typing import BinaryIO, ClassVar
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
+from taskexec_nb.reaper import end_attempt
 from taskexec_nb.secrets import Masker
 
 _CHUNK = 65536
@@ -441,14 +442,24 @@ def _pidfds_work() -> bool:
 
 
 async def run_process(
-    ctx: AttemptContext, argv: Sequence[str], *, stdin_data: bytes | None = None
+    ctx: AttemptContext,
+    argv: Sequence[str],
+    *,
+    stdin_data: bytes | None = None,
+    sessions: bool = False,
 ) -> Outcome:
     """Run ``argv`` for an attempt and report how it ended.
+
+    When the attempt ends, its process group is killed. After a timeout or a
+    cancel, processes of the attempt that left the group are found by the
+    attempt's marks in their environment and killed too.
 
     Args:
         ctx: The attempt.
         argv: The command; never passed through a shell by this function.
         stdin_data: Bytes written to the process's stdin (then closed).
+        sessions: The command starts processes in sessions of their own as a
+            matter of course (papermill's kernel): look for them at every end.
 
     Returns:
         COMPLETED on exit code 0; FAILED otherwise (with exit code or signal);
@@ -479,6 +490,8 @@ async def run_process(
                 raise
             # Whatever the task left running in its group goes too.
             ctx.control.signal(signal.SIGKILL)
+            if sessions or ended != "exited":
+                end_attempt(ctx.env)
             try:
                 await child.drained(ctx.settings.kill_grace)
             except BaseException:
