@@ -880,6 +880,7 @@ class RunHandle:
                         continue
                 keep.append(task_id)
             selection = keep
+        notices.extend(self._unmet(selection, previous))
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
         routes = self._routes(effective)
         self._check_agent(effective, routes)
@@ -901,6 +902,37 @@ class RunHandle:
                 "state store, and a new run of the file (not a resume) runs them again"
             )
         return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
+
+    def _unmet(self, selection: Sequence[str], previous: Mapping[str, TaskRecord]) -> list[str]:
+        """A notice for selected tasks whose prerequisites are neither selected nor done.
+
+        The run does not wait for what it does not run: such a task runs
+        without its prerequisite's work, which the user should hear about.
+        """
+        chosen = set(selection)
+        waiting: list[str] = []
+        missing: list[str] = []
+        for task_id in selection:
+            unmet = [
+                dep
+                for dep in self.plan.depends_on(task_id)
+                if dep not in chosen
+                and self.plan[dep].state is TaskState.PENDING
+                and not (dep in previous and previous[dep].status == TaskStatus.COMPLETED.value)
+            ]
+            if unmet:
+                waiting.append(task_id)
+                missing += [dep for dep in unmet if dep not in missing]
+        if not waiting:
+            return []
+        position = {t: i for i, t in enumerate(self.plan.topological_order())}
+        one, it = len(waiting) == 1, "it" if len(missing) == 1 else "them"
+        return [
+            f"{_listed(waiting)} run{'s' if one else ''} without waiting for "
+            f"{'its' if one else 'their'} prerequisite{'s' if len(missing) > 1 else ''} "
+            f"{_listed(sorted(missing, key=position.__getitem__))}, neither selected nor "
+            f"done (not ticked): select {it} too, or run {it} first"
+        ]
 
     def _routes(self, tasks: Mapping[str, Task]) -> dict[str, Executor | None]:
         """Each task's executor (None: it has no action); an unknown one is left out.

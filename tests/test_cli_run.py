@@ -128,6 +128,52 @@ def test_selection_options(tmp_path: Path) -> None:
     assert (tmp_path / "out.txt").read_text() == "three\ntwo\n"
 
 
+PREREQUISITES = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Setup
+      - taskexec: run="echo setup >> out.txt"
+
+    ## Phase 2: User Story 1
+
+    - [ ] T002 [US1] Model (depends on T001)
+      - taskexec: run="echo model >> out.txt"
+    - [ ] T003 [US1] Service (depends on T001)
+      - taskexec: run="echo service >> out.txt"
+    """
+)
+
+
+def test_a_selection_without_a_pending_prerequisite_is_told_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import taskexec_nb
+
+    path = write(tmp_path, PREREQUISITES)
+    assert main(["run", str(path), "--dry-run", "--only", "T002"]) == 0
+    err = capsys.readouterr().err
+    assert "T002 runs without waiting for its prerequisite T001, neither selected nor done" in err
+    assert "select it too, or run it first" in err
+
+    handle = taskexec_nb.load(path).run(only=["US1"], writeback=False)
+    assert (tmp_path / "out.txt").read_text() == "model\nservice\n"
+    assert [n for n in handle.notices if "prerequisite" in n] == [
+        "T002, T003 run without waiting for their prerequisite T001, neither selected nor "
+        "done (not ticked): select it too, or run it first"
+    ]
+    # Selected with it, or done (ticked) before: nothing to say.
+    assert main(["run", str(path), "--dry-run", "--only", "T001,T002"]) == 0
+    assert "prerequisite" not in capsys.readouterr().err
+    assert main(["run", str(path), "--only", "T001"]) == 0
+    assert "- [X] T001" in path.read_text()
+    capsys.readouterr()
+    assert main(["run", str(path), "--only", "T002"]) == 0
+    assert "prerequisite" not in capsys.readouterr().err
+
+
 def test_resume_reruns_only_what_did_not_complete(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
