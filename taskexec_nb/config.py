@@ -735,9 +735,9 @@ def _apply_file_layer(
         if key in data:
             data[key] = str((cf.path.parent / data[key]).resolve())
     for name, given in (data.get("executors") or {}).items():
-        for option in given:
-            loc = (*table, "executors", name, option)
-            problem = _executor_option_problem(name, option)
+        for option, value in [(None, None), *given.items()]:
+            loc = (*table, "executors", name, *([option] if option else []))
+            problem = _executor_problem(name, option, value)
             if problem:
                 raise ConfigError(f"{cf.where(loc)}: {cf.key(loc)}: {problem}")
     suffix = f" (profile {table[1]})" if table else ""
@@ -978,26 +978,51 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _executor_option_problem(executor: str, option: str) -> str | None:
-    """Why ``option`` is not an option of a built-in executor (None: it is, or a plugin's)."""
+def _executor_problem(executor: str, option: str | None, value: Any) -> str | None:
+    """What is wrong with an ``executors`` entry (None: nothing that can be told here).
+
+    Args:
+        executor: The executor's name: a built-in or a ``taskexec_nb.executors`` entry point.
+        option: One of its options, or None to check the name alone.
+        value: The option's value.
+    """
     from taskexec_nb.executors.builtin import EXECUTOR_OPTIONS
 
     known = EXECUTOR_OPTIONS.get(executor)
-    if known is None or option in known:
-        return None  # a plugin executor's options are its own business
-    close = difflib.get_close_matches(option, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    takes = ", ".join(known) or "no options"
-    return f"unknown option {option!r}{hint}; the {executor} executor takes: {takes}"
+    if option is None:
+        if known is not None:
+            return None
+        from importlib.metadata import entry_points
+
+        from taskexec_nb.executors import ENTRY_POINT_GROUP
+
+        plugins = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+        if executor in plugins:
+            return None  # a plugin executor's options are its own business
+        names = [*EXECUTOR_OPTIONS, *plugins]
+        close = difflib.get_close_matches(executor, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown executor {executor!r}{hint}; the executors here are: {', '.join(names)}"
+    if known is None:
+        return None
+    if option not in known:
+        close = difflib.get_close_matches(option, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        takes = ", ".join(known) or "no options"
+        return f"unknown option {option!r}{hint}; the {executor} executor takes: {takes}"
+    if not isinstance(value, str) or not value.strip():
+        return f"must be a non-empty string (a name or a path), not {value!r}"
+    return None
 
 
 def _check_executor_options(options: Mapping[str, Any], sources: Mapping[str, str]) -> None:
     for name, given in options.items():
-        for option in given:
-            problem = _executor_option_problem(name, option)
+        for option, value in [(None, None), *given.items()]:
+            problem = _executor_problem(name, option, value)
             if problem:
                 where = sources.get(f"executors.{name}", "executors")
-                raise ConfigError(f"{where}: executors.{name}.{option}: {problem}")
+                key = f"executors.{name}" + (f".{option}" if option else "")
+                raise ConfigError(f"{where}: {key}: {problem}")
 
 
 def _build(

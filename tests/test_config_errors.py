@@ -349,6 +349,50 @@ def test_unknown_executor_option_in_a_profile_has_the_profile_key_path(root: Pat
     assert re.match(rf"{re.escape(str(cfg))}:{line(toml, 'kernal')}\b", msg), msg
 
 
+def test_unknown_executor_table_suggests_and_points_at_its_header(root: Path) -> None:
+    toml = 'max_workers = 2\n\n[executors.notbook]\nkernel = "python3"\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    cfg = root / "taskexec.toml"
+    assert msg.startswith(f"{cfg}:{line(toml, '[executors.notbook]')}: executors.notbook: ")
+    assert "unknown executor 'notbook' (did you mean 'notebook'?)" in msg
+    assert "the executors here are: shell, python, notebook, agent, callable" in msg
+    # From Python, the same check names the argument.
+    (root / "taskexec.toml").write_text("max_workers = 2\n")
+    msg = config_error(tasks, arguments={"executors": {"Shell": {}}})
+    assert "argument executors: executors.Shell: unknown executor 'Shell'" in msg
+    assert "(did you mean 'shell'?)" in msg
+
+
+@pytest.mark.parametrize("value", ["3", '""', "true"])
+def test_executor_option_of_the_wrong_type_names_the_option(root: Path, value: str) -> None:
+    toml = f"[executors.notebook]\nkernel = {value}\n"
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    assert msg.startswith(f"{root / 'taskexec.toml'}:2: executors.notebook.kernel: ")
+    assert "must be a non-empty string (a name or a path)" in msg
+
+
+def test_an_installed_plugin_executor_may_have_a_table(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real (if tiny) installed distribution whose entry point adds an executor.
+    info = root / "site" / "taskexec_plugin_demo-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: taskexec-plugin-demo\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text("[taskexec_nb.executors]\nremote = demo:Remote\n")
+    monkeypatch.syspath_prepend(str(root / "site"))
+    toml = '[executors.remote]\nhost = "build-01"\nslots = 4\n'
+    tasks = project(root, {"taskexec.toml": toml})
+    config = resolve(tasks, environ={})
+    assert config.settings.executors["remote"] == {"host": "build-01", "slots": 4}
+    # A near miss of the plugin's name is suggested like a built-in's.
+    (root / "taskexec.toml").write_text("[executors.remot]\n")
+    assert "(did you mean 'remote'?)" in config_error(tasks)
+
+
 def test_unknown_argument_name_suggests_the_setting(root: Path) -> None:
     tasks = project(root, {})
     msg = config_error(tasks, arguments={"max_wrkers": 2})
