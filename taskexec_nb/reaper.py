@@ -14,7 +14,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 _BATCH_SECONDS = 0.05
 
@@ -249,6 +249,37 @@ def end_attempt(env: Mapping[str, str]) -> int:
                 os.kill(pid, signal.SIGKILL)
                 ended += 1
     return ended
+
+
+def thread_children(tid: int) -> list[int]:
+    """The processes one thread of this process started (empty where /proc does not say)."""
+    return _children_file(f"/proc/self/task/{tid}/children")
+
+
+def descendants(pids: Iterable[int]) -> list[int]:
+    """``pids`` and every process below them, parents before their children."""
+    found: list[int] = []
+    todo = list(pids)
+    while todo:
+        pid = todo.pop(0)
+        if pid in found:
+            continue
+        found.append(pid)
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            todo += _children_file(f"/proc/{pid}/task/{tid}/children")
+    return found
+
+
+def _children_file(path: str) -> list[int]:
+    try:
+        with open(path, encoding="ascii") as f:
+            return [int(pid) for pid in f.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _pids() -> list[int]:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -27,6 +28,7 @@ import pytest
 from conftest import group_members
 from nbformat.v4 import new_code_cell, new_notebook
 
+import taskexec_nb
 import taskexec_nb.executors as executors_pkg
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
@@ -937,6 +939,61 @@ def test_async_callable_timeout_is_timed_out_and_cancels_it(tmp_path: Path) -> N
     assert outcome.error == "timed out after 0.3 s"
     assert attempt.seconds < 3
     assert cancelled == [True]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sleep", "30"],
+        ["sh", "-c", "sleep 30 & echo $! > grandchild.pid; wait"],  # and what it started
+        ["sh", "-c", "trap '' TERM; sleep 30 & echo $! > grandchild.pid; wait"],  # needs KILL
+    ],
+    ids=["child", "grandchild", "ignores-sigterm"],
+)
+def test_a_timed_out_plain_callable_has_its_processes_ended(
+    tmp_path: Path, command: list[str]
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text("# Tasks\n\n- [ ] T001 Build with a tool\n  - taskexec: timeout=1s\n")
+    pids: list[int] = []
+    returned: list[float] = []
+
+    def build(ctx: AttemptContext) -> None:
+        proc = subprocess.Popen(command, cwd=ctx.cwd, stdin=subprocess.DEVNULL)
+        pids.append(proc.pid)
+        proc.wait()  # what subprocess.run does: the thread waits for it
+        returned.append(time.monotonic())
+
+    started = time.monotonic()
+    handle = taskexec_nb.load(path).run(callables={"T001": build}, kill_grace=0.5)
+    assert handle.snapshot()[0]["status"] == "timed_out"
+    # The thread's process was ended, so the thread returned and the run with it.
+    assert returned and returned[0] - started < 10, "the run waited for the callable's process"
+    grandchild = tmp_path / "grandchild.pid"
+    if grandchild.exists():
+        pids.append(int(grandchild.read_text()))
+    until = time.monotonic() + 5
+    while any(process_alive(pid) for pid in pids):
+        assert time.monotonic() < until, f"left running: {[p for p in pids if process_alive(p)]}"
+        time.sleep(0.02)
+
+
+def test_a_plain_callable_that_finishes_keeps_what_it_started(tmp_path: Path) -> None:
+    kept: list[subprocess.Popen[bytes]] = []
+
+    def start_server() -> None:  # e.g. a server or a cluster for the tasks after it
+        kept.append(subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL))
+
+    attempt = make_attempt(tmp_path, task_from(CALL_TASK))
+    try:
+        outcome = run_with(attempt, CallableExecutor({"T003": start_server}))
+        assert outcome.status is TaskStatus.COMPLETED
+        time.sleep(0.2)
+        assert kept[0].poll() is None
+    finally:
+        for proc in kept:
+            proc.kill()
+            proc.wait()
 
 
 def test_callable_raising_timeout_error_itself_is_a_failure(tmp_path: Path) -> None:

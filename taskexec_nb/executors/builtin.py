@@ -8,10 +8,13 @@ import fnmatch
 import functools
 import inspect
 import json
+import os
 import re
 import shutil
+import signal
 import string
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -321,8 +324,9 @@ class CallableExecutor:
     It fails the task by raising or by returning False. Async callables run on
     the event loop (a timeout or a cancel cancels them); plain ones run in a
     worker thread, which a timeout or cancel cannot stop: the attempt ends at
-    once as timed out or cancelled, a retry waits for the thread to return, and
-    the run ends when it has. A plain function that returns an awaitable has it
+    once as timed out or cancelled, the processes the thread started are ended
+    (so a ``subprocess.run`` in it returns), a retry waits for the thread to
+    return, and the run ends when it has. A plain function that returns an awaitable has it
     awaited. Any exception the function raises, ``SystemExit`` and
     ``KeyboardInterrupt`` included, fails the task and nothing else.
     """
@@ -396,11 +400,13 @@ class CallableExecutor:
         threaded: bool,
         output: AttemptOutput,
     ) -> tuple[TaskStatus, str | None]:
-        job = asyncio.ensure_future(_call(fn, args, threaded))  # carries the capture
+        spawned = _ThreadProcesses(ctx.settings.kill_grace) if threaded else None
+        job = asyncio.ensure_future(_call(fn, args, spawned))  # carries the capture
         try:
             ended = await _until(job, ctx, ctx.timeout)
             if ended != "done":  # cancelled, or our timeout (not a TimeoutError it raised)
-                if threaded:
+                if spawned is not None:
+                    spawned.abandon()
                     self._threads[ctx.task.id] = job
                     job.add_done_callback(_forget)
                 else:
@@ -432,14 +438,76 @@ def _is_async(fn: TaskFunction) -> bool:
     return not inspect.isfunction(fn) and inspect.iscoroutinefunction(method)
 
 
-async def _call(fn: TaskFunction, args: tuple[Any, ...], threaded: bool) -> Any:
-    """Call ``fn`` (in a worker thread if ``threaded``), awaiting what it returns if awaitable.
+class _ThreadProcesses:
+    """The processes a plain callable's worker thread starts, ended if its attempt is.
+
+    A thread cannot be stopped, but what it waits for can: when its attempt
+    times out or is cancelled, the processes the thread started (and theirs)
+    get SIGTERM, then SIGKILL after the kill grace, so a ``subprocess.run`` in
+    it returns and the thread with it. What it starts after that is killed
+    when it returns. A finished attempt's processes are left alone: a callable
+    may start a server or a cluster for later tasks on purpose.
+    """
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.tid: int | None = None
+        self.abandoned = False
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` for the worker thread: notes the thread, and cleans up if abandoned."""
+
+        def run(*args: Any) -> Any:
+            self.tid = threading.get_native_id()
+            try:
+                return fn(*args)
+            finally:
+                if self.abandoned:
+                    self._signal(signal.SIGKILL)
+
+        return run
+
+    def abandon(self) -> None:
+        """The attempt timed out or was cancelled: SIGTERM now, SIGKILL after the grace."""
+        self.abandoned = True
+        targets = self._signal(signal.SIGTERM)
+        if targets:
+            asyncio.get_running_loop().call_later(self.grace, _kill_same, targets)
+
+    def _signal(self, sig: int) -> dict[int, str | None]:
+        from taskexec_nb.reaper import descendants, thread_children
+        from taskexec_nb.store import process_identity
+
+        if self.tid is None:  # the thread has not started: it cleans up when it returns
+            return {}
+        targets = {pid: process_identity(pid) for pid in descendants(thread_children(self.tid))}
+        for pid in targets:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        return targets
+
+
+def _kill_same(targets: Mapping[int, str | None]) -> None:
+    """SIGKILL each process that is still the one it was (pids are reused)."""
+    from taskexec_nb.store import process_identity
+
+    for pid, identity in targets.items():
+        if identity is not None and process_identity(pid) == identity:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def _call(fn: TaskFunction, args: tuple[Any, ...], spawned: _ThreadProcesses | None) -> Any:
+    """Call ``fn`` (in a worker thread if ``spawned``), awaiting what it returns if awaitable.
 
     A plain function that returns a coroutine (``lambda: main()``) has it run on
     the loop: it is never taken for a result.
     """
     try:
-        result = await asyncio.to_thread(in_thread(fn), *args) if threaded else fn(*args)
+        if spawned is not None:
+            result = await asyncio.to_thread(in_thread(spawned.wrap(fn)), *args)
+        else:
+            result = fn(*args)
         if inspect.isawaitable(result):
             result = await result
     except (asyncio.CancelledError, Exception):
