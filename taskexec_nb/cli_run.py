@@ -238,10 +238,12 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     import taskexec_nb
     from taskexec_nb.config import resolve
     from taskexec_nb.runner import (
+        CLI_NAMES,
         RunHandle,
         find_run,
         resumed_settings,
         select_tasks,
+        selector_names,
         state_dir_for,
     )
     from taskexec_nb.terminal import TerminalView
@@ -315,7 +317,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         print(d.format(), file=sys.stderr)
     selection = None
     if resume is None:
-        selection = select_tasks(plan, config.only, config.from_task, config.until)
+        names = selector_names(CLI_NAMES, config.sources, CLI_NAMES)
+        selection = select_tasks(plan, config.only, config.from_task, config.until, names=names)
         if not selection and not args.dry_run:
             print(f"nothing to run in {args.file}: the selected tasks are done", file=sys.stderr)
             return EXIT_OK

@@ -222,7 +222,7 @@ class ExecutionPlan:
         overrides: dict[str, Any],
         takeover: bool = False,
     ) -> Any:
-        from taskexec_nb.runner import API_NAMES, RunHandle, select_tasks
+        from taskexec_nb.runner import API_NAMES, RunHandle, select_tasks, selector_names
 
         given = (only, from_task, until)
         if not (resume is None or isinstance(resume, (str, bool))):
@@ -233,6 +233,7 @@ class ExecutionPlan:
             observers = list(observers)
         _check_run_arguments(self, settings, only, callables, observers, overrides)
         config = None
+        from_config: list[str] = []
         if settings is not None:
             chosen = settings.with_overrides(**overrides)
         else:
@@ -245,6 +246,7 @@ class ExecutionPlan:
             )
             chosen = config.settings
             # Each selector not given here comes from the configuration (as in the CLI).
+            from_config = [k for k, v in zip(API_NAMES, given, strict=True) if v is None]
             only = config.only if only is None else only
             from_task = config.from_task if from_task is None else from_task
             until = config.until if until is None else until
@@ -269,7 +271,8 @@ class ExecutionPlan:
             if settings is None:  # a settings object given whole keeps all it says
                 chosen, kept = resumed_settings(chosen, run, overrides)
         else:
-            selection = select_tasks(self, only, from_task, until, names=API_NAMES)
+            names = selector_names(API_NAMES, config.sources if config else {}, from_config)
+            selection = select_tasks(self, only, from_task, until, names=names)
         handle = RunHandle(
             self,
             chosen,

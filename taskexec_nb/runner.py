@@ -71,6 +71,33 @@ API_NAMES = {"only": "only=", "from_task": "from_task=", "until": "until="}
 """How selection errors name the selectors of :meth:`ExecutionPlan.run`."""
 
 
+def selector_names(
+    defaults: Mapping[str, str], sources: Mapping[str, str], keys: Iterable[str]
+) -> dict[str, str]:
+    """How selection errors name the selectors in ``keys`` that the configuration set.
+
+    Args:
+        defaults: The names for selectors given directly (:data:`CLI_NAMES` or
+            :data:`API_NAMES`).
+        sources: Where each setting came from (:attr:`Config.sources`).
+        keys: The selectors whose value came from the configuration.
+
+    Returns:
+        ``defaults`` with those selectors named by their source, such as
+        ``TASKEXEC_ONLY=`` or ``/path/taskexec.toml:3: only=``.
+    """
+    names = dict(defaults)
+    for key in keys:
+        source = sources.get(key)
+        if source is None or source == defaults.get(key):
+            continue
+        if source.startswith("environment "):
+            names[key] = source.removeprefix("environment ") + "="
+        else:
+            names[key] = f"{source}: {key}="
+    return names
+
+
 def select_tasks(
     plan: ExecutionPlan,
     only: Iterable[str] | None = None,

@@ -174,6 +174,31 @@ def test_a_selection_without_a_pending_prerequisite_is_told_so(
     assert "prerequisite" not in capsys.readouterr().err
 
 
+def test_a_bad_selector_from_the_configuration_names_where_it_was_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import taskexec_nb
+    from taskexec_nb.errors import UsageError
+
+    path = write(tmp_path, PREREQUISITES)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "taskexec.toml").write_text('max_workers = 1\nonly = ["US9"]\n')
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'taskexec.toml'}:2: only='US9': matches no task" in err
+    # The flag wins over the file, and is named as the flag.
+    assert main(["run", str(path), "--dry-run", "--only", "US8"]) == 2
+    assert "--only US8: matches no task" in capsys.readouterr().err
+    (tmp_path / "taskexec.toml").unlink()
+    monkeypatch.setenv("TASKEXEC_UNTIL", "T099")
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert "TASKEXEC_UNTIL='T099': matches no task" in capsys.readouterr().err
+    with pytest.raises(UsageError, match=r"^TASKEXEC_UNTIL='T099': matches no task"):
+        taskexec_nb.load(path).run()
+    with pytest.raises(UsageError, match=r"^until='T098': matches no task"):
+        taskexec_nb.load(path).run(until="T098")
+
+
 def test_resume_reruns_only_what_did_not_complete(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
