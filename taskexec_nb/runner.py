@@ -368,7 +368,10 @@ def still_running(run_id: str, pid: int | None) -> str:
 
 def _match(plan: ExecutionPlan, sel: str) -> set[str]:
     if sel.lower().startswith("phase:"):
-        return {t.id for t in plan.tasks if _is_phase(t.phase, sel.split(":", 1)[1].strip())}
+        name = sel.split(":", 1)[1].strip()
+        if len(name) > 1 and name[0] == name[-1] and name[0] in "\"'":
+            name = name[1:-1].strip()  # phase:"Polish & Cross-Cutting", quotes kept by a config
+        return {t.id for t in plan.tasks if _is_phase(t.phase, name)}
     if sel in plan:
         return {sel}
     return {t.id for t in plan.tasks if sel in t.stories}

@@ -1166,6 +1166,8 @@ SELECTION = f"""## Phase 1: Setup
         ({"only": ["T003"]}, ["T003"]),
         ({"only": "T001,US2"}, ["T001", "T004"]),
         ({"only": "phase:5"}, ["T005"]),
+        ({"only": 'phase:"Polish"'}, ["T005"]),  # quotes a shell did not take off
+        ({"only": "phase: 'User Story 2 - Two (Priority: P2)'"}, ["T004"]),
         ({"from_task": "T003"}, ["T003", "T004", "T005"]),
         ({"until": "T002"}, ["T001", "T002"]),
         ({"from_task": "T002", "until": "T004"}, ["T002", "T003", "T004"]),
