@@ -388,6 +388,10 @@ def _is_phase(phase: Phase, name: str) -> bool:
     return bool(wanted) and wanted in (phase.title.casefold(), phase.heading.casefold(), kind)
 
 
+_FORM_WORDS = {TaskForm.HEADING: "headings", TaskForm.TABLE: "table rows"}
+"""How a notice names tasks written in a form without a box."""
+
+
 def _listed(task_ids: Sequence[str], most: int = 5) -> str:
     """``T001, T002 and 3 more``: task IDs for a message, the first few of them."""
     more = len(task_ids) - most
@@ -926,8 +930,10 @@ class RunHandle:
                 )
         headings = [t for t in selection if self.plan[t].form is not TaskForm.CHECKBOX]
         if headings and self.settings.writeback:
+            forms = sorted({self.plan[t].form for t in headings}, key=list(TaskForm).index)
+            written = " and ".join(_FORM_WORDS[f] for f in forms)
             notices.append(
-                f"{_listed(headings)}: written as headings, not checkboxes, in "
+                f"{_listed(headings)}: written as {written}, not checkboxes, in "
                 f"{self.plan.path}, so nothing is ticked for them: their results are in the "
                 "state store, and a new run of the file (not a resume) runs them again"
             )

@@ -486,6 +486,19 @@ def test_heading_tasks_get_a_notice_that_they_are_not_ticked(tmp_path: Path) -> 
     assert not any("headings" in n for n in quiet.notices)
 
 
+def test_table_row_tasks_are_named_as_table_rows_in_that_notice(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "heading_and_table_tasks.md"
+    path = write(tmp_path, fixture.read_text())
+    handle = taskexec_nb.load(path).run(no_action="skip")
+    notes = [n for n in handle.notices if "not checkboxes" in n]
+    assert len(notes) == 1
+    assert notes[0].startswith(
+        "T001, T002, T003, T004: written as headings and table rows, not checkboxes"
+    )
+    tables = taskexec_nb.load(path).run(no_action="skip", only=["T004"])
+    assert any(n.startswith("T004: written as table rows, not") for n in tables.notices)
+
+
 def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path: Path) -> None:
     path = write(tmp_path)
     plan = taskexec_nb.load(path)
