@@ -915,6 +915,11 @@ class RunHandle:
                 keep.append(task_id)
             selection = keep
         notices.extend(self._unmet(selection, previous))
+        if not selection and run is None:
+            notices.append(
+                f"nothing to run in {self.plan.path}: the selected tasks are done (ticked); "
+                "un-tick a box to run its task again"
+            )
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
         routes = self._routes(effective)
         self._check_agent(effective, routes)

@@ -512,6 +512,10 @@ def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path:
     assert second.selection == ["T003", "T004"]
     assert counts(tmp_path) == ["T001", "T002", "T003", "T004"]
     assert plan.to_run == ()
+    assert not any("nothing to run" in n for n in first.notices + second.notices)
+    third = plan.run(max_workers=1)
+    assert third.selection == [] and counts(tmp_path) == ["T001", "T002", "T003", "T004"]
+    assert f"nothing to run in {path}: the selected tasks are done (ticked)" in third.notices[0]
 
 
 def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
