@@ -134,6 +134,10 @@ class TaskRecord:
     """Whether it failed under ``allow_failure``."""
 
 
+_BUSY_SECONDS = 30.0
+"""How long a connection waits for another one's write to end."""
+
+
 class StateStore:
     """Runs, tasks, attempts and events of one project, in ``<state_dir>/state.db``.
 
@@ -167,8 +171,32 @@ class StateStore:
         self._flush: asyncio.TimerHandle | None = None
 
     def _open_writable(self) -> None:
+        """Open (creating or upgrading) the store, waiting out other openers.
+
+        SQLite's busy timeout does not cover every wait: a connection that must
+        turn its read lock into a write lock while another does the same (two
+        runners creating one store at the same moment) is told "locked" at
+        once. Such an open is tried again, for as long as the busy timeout.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        deadline = time.monotonic() + _BUSY_SECONDS
+        pause = 0.005
+        while True:
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, timeout=_BUSY_SECONDS
+            )
+            try:
+                self._prepare()
+                return
+            except sqlite3.OperationalError as exc:
+                self._db.close()
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    def _prepare(self) -> None:
+        """WAL mode, the schema, and the columns later versions added."""
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -191,7 +219,9 @@ class StateStore:
             raise FileNotFoundError(f"{self.path} {what}")
         uri = self.path.resolve().as_uri()
         try:
-            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+            db = sqlite3.connect(
+                f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=_BUSY_SECONDS
+            )
             version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.OperationalError:
             # A WAL store whose folder we may not write (no -shm file can be made): read it

@@ -201,3 +201,33 @@ def test_a_read_of_an_older_store_upgrades_it_once(tmp_path: Path) -> None:
         store.close()
     with pytest.raises(StoreError, match="does not exist"):
         StateStore(tmp_path / "missing.db", readonly=True)
+
+
+def test_opening_waits_for_a_writer_that_sqlite_would_not_wait_for(tmp_path: Path) -> None:
+    # Another connection is in the middle of a write to a store still in rollback mode
+    # (a runner creating it this moment): switching to WAL needs that write to end, and
+    # SQLite says "locked" at once instead of using the busy timeout.
+    import threading
+    import time
+
+    path = tmp_path / "state.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE scratch (a)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO scratch VALUES (1)")
+    timer = threading.Timer(0.3, other.execute, ("COMMIT",))
+    timer.start()
+    started = time.monotonic()
+    try:
+        store = StateStore(path)
+        waited = time.monotonic() - started
+        store.close()
+    finally:
+        timer.join()
+        other.close()
+    assert waited >= 0.25  # it did wait for the other write, and then opened
+    store = StateStore(path, readonly=True)
+    try:
+        assert store.runs() == []
+    finally:
+        store.close()
