@@ -26,7 +26,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -522,9 +522,7 @@ def _errors(
         name = key(loc)
         if first["type"] == "extra_forbidden":
             known = _known_for(loc, models)
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            out.append(f"{where(loc)}: unknown key {name!r}{hint}")
+            out.append(f"{where(loc)}: unknown key {name!r}{_guess(str(loc[-1]), known)}")
             continue
         got = first.get("input")
         if isinstance(got, dict | list):
@@ -735,11 +733,9 @@ def _apply_file_layer(
         if key in data:
             data[key] = str((cf.path.parent / data[key]).resolve())
     for name, given in (data.get("executors") or {}).items():
-        for option, value in [(None, None), *given.items()]:
-            loc = (*table, "executors", name, *([option] if option else []))
-            problem = _executor_problem(name, option, value)
-            if problem:
-                raise ConfigError(f"{cf.where(loc)}: {cf.key(loc)}: {problem}")
+        for path, problem in _executor_problems(name, given):
+            loc = (*table, "executors", *path)
+            raise ConfigError(f"{cf.where(loc)}: {cf.key(loc)}: {problem}")
     suffix = f" (profile {table[1]})" if table else ""
     layers.apply(data, lambda k, sub: cf.where((*table, k, sub) if sub else (*table, k)) + suffix)
 
@@ -978,51 +974,54 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _executor_problem(executor: str, option: str | None, value: Any) -> str | None:
-    """What is wrong with an ``executors`` entry (None: nothing that can be told here).
+def _executor_problems(
+    name: str, options: Mapping[str, Any]
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """What is wrong with an ``executors`` table: (key path, problem) pairs, the name first.
 
     Args:
-        executor: The executor's name: a built-in or a ``taskexec_nb.executors`` entry point.
-        option: One of its options, or None to check the name alone.
-        value: The option's value.
+        name: The executor's name: a built-in or a ``taskexec_nb.executors`` entry point.
+        options: Its table. A plugin executor's options are its own business.
     """
     from taskexec_nb.executors.builtin import EXECUTOR_OPTIONS
 
-    known = EXECUTOR_OPTIONS.get(executor)
-    if option is None:
-        if known is not None:
-            return None
+    known = EXECUTOR_OPTIONS.get(name)
+    if known is None:
         from importlib.metadata import entry_points
 
         from taskexec_nb.executors import ENTRY_POINT_GROUP
 
         plugins = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-        if executor in plugins:
-            return None  # a plugin executor's options are its own business
-        names = [*EXECUTOR_OPTIONS, *plugins]
-        close = difflib.get_close_matches(executor, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown executor {executor!r}{hint}; the executors here are: {', '.join(names)}"
-    if known is None:
-        return None
-    if option not in known:
-        close = difflib.get_close_matches(option, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        takes = ", ".join(known) or "no options"
-        return f"unknown option {option!r}{hint}; the {executor} executor takes: {takes}"
-    if not isinstance(value, str) or not value.strip():
-        return f"must be a non-empty string (a name or a path), not {value!r}"
-    return None
+        if name not in plugins:
+            names = [*EXECUTOR_OPTIONS, *plugins]
+            hint = _guess(name, names)
+            yield (
+                (name,),
+                f"unknown executor {name!r}{hint}; the executors here are: " + (", ".join(names)),
+            )
+        return
+    for option, value in options.items():
+        if option not in known:
+            hint, takes = _guess(option, known), ", ".join(known) or "no options"
+            yield (
+                (name, option),
+                f"unknown option {option!r}{hint}; the {name} executor takes: {takes}",
+            )
+        elif not isinstance(value, str) or not value.strip():
+            yield (name, option), f"must be a non-empty string (a name or a path), not {value!r}"
+
+
+def _guess(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'kernel'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _check_executor_options(options: Mapping[str, Any], sources: Mapping[str, str]) -> None:
     for name, given in options.items():
-        for option, value in [(None, None), *given.items()]:
-            problem = _executor_problem(name, option, value)
-            if problem:
-                where = sources.get(f"executors.{name}", "executors")
-                key = f"executors.{name}" + (f".{option}" if option else "")
-                raise ConfigError(f"{where}: {key}: {problem}")
+        for path, problem in _executor_problems(name, given):
+            where = sources.get(f"executors.{name}", "executors")
+            raise ConfigError(f"{where}: executors.{'.'.join(path)}: {problem}")
 
 
 def _build(

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 _BATCH_SECONDS = 0.05
 
@@ -162,8 +163,6 @@ def end_process_group(pgid: int, run_id: str) -> bool:
     Returns:
         Whether a group of that run was found and killed.
     """
-    import signal
-
     marker = f"\0TASKEXEC_RUN_ID={run_id}\0".encode()
     if not any(marker in _environ(pid) for pid in _members(pgid)):
         return False  # gone, or the number now belongs to someone else
@@ -190,31 +189,21 @@ def end_marked(run_ids: Collection[str]) -> dict[str, int]:
     Returns:
         How many processes were ended, per run.
     """
-    import signal
-
-    from taskexec_nb.executors.process import process_alive
-
     wanted = {f"TASKEXEC_RUN_ID={run_id}".encode(): run_id for run_id in run_ids}
     ended: dict[str, int] = {}
     if not wanted:
         return ended
     runners: dict[bytes, bool] = {}
-    for pid in _pids():
-        variables = _environ(pid).split(b"\0")
+    for pid, variables in _environs():
         run_id = next((wanted[v] for v in variables if v in wanted), None)
         token = next((v for v in variables if v.startswith(b"TASKEXEC_RUNNER=")), None)
         if run_id is None or token is None:
             continue
         if token not in runners:
             runner_pid = token.split(b"=", 1)[1].split(b"-", 1)[0]
-            runners[token] = runner_pid.isdigit() and process_alive(int(runner_pid))
-        if runners[token] or not process_alive(pid):
-            continue
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            continue
-        ended[run_id] = ended.get(run_id, 0) + 1
+            runners[token] = runner_pid.isdigit() and _alive(int(runner_pid))
+        if not runners[token] and _kill(pid):
+            ended[run_id] = ended.get(run_id, 0) + 1
     return ended
 
 
@@ -235,20 +224,33 @@ def end_attempt(env: Mapping[str, str]) -> int:
     Returns:
         How many processes were ended.
     """
-    import signal
-
-    from taskexec_nb.executors.process import process_alive
-
     marks = {f"{key}={env[key]}".encode() for key in _ATTEMPT_MARKS if key in env}
     if len(marks) < 3:  # not an attempt of a run: nothing identifies its processes
         return 0
-    ended = 0
+    return sum(_kill(pid) for pid, variables in _environs() if marks <= variables)
+
+
+def _environs() -> Iterator[tuple[int, set[bytes]]]:
+    """Every other process, with its environment's ``NAME=value`` items (where readable)."""
     for pid in _pids():
-        if marks <= set(_environ(pid).split(b"\0")) and process_alive(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                ended += 1
-    return ended
+        yield pid, set(_environ(pid).split(b"\0"))
+
+
+def _alive(pid: int) -> bool:
+    from taskexec_nb.executors.process import process_alive
+
+    return process_alive(pid)
+
+
+def _kill(pid: int) -> bool:
+    """SIGKILL ``pid`` if it still runs (a zombie does not); whether it did."""
+    if not _alive(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def thread_children(tid: int) -> list[int]:

@@ -31,7 +31,7 @@ from conftest import procs
 
 import taskexec_nb
 from taskexec_nb.events import RunStatus
-from taskexec_nb.reaper import Reaper
+from taskexec_nb.reaper import Reaper, descendants
 from taskexec_nb.store import StateStore
 
 KILL_GRACE = 0.5
@@ -722,17 +722,6 @@ _DETACHING_TASK = textwrap.dedent(
 )
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            with suppress(OSError, IndexError):
-                stat = Path(f"/proc/{name}/stat").read_bytes()
-                if int(stat.rsplit(b")", 1)[1].split()[1]) == pid:
-                    found.append(int(name))
-    return found
-
-
 def test_a_resume_after_runner_and_watchdog_died_ends_a_detached_process(tmp_path: Path) -> None:
     path = tmp_path / "tasks.md"
     path.write_text(_DETACHING_TASK)
@@ -748,7 +737,7 @@ def test_a_resume_after_runner_and_watchdog_died_ends_a_detached_process(tmp_pat
         daemon = int((tmp_path / "daemon.pid").read_text())
         watchdogs = [
             pid
-            for pid in _children(runner.pid)
+            for pid in descendants([runner.pid])[1:]
             if b"TASKEXEC_RUNNER" in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
         assert len(watchdogs) == 1
