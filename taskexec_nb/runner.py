@@ -27,7 +27,11 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.executors.base import Executor
-from taskexec_nb.executors.builtin import installed_kernels
+from taskexec_nb.executors.builtin import (
+    DEFAULT_KERNEL,
+    installed_kernels,
+    notebook_kernelspec,
+)
 from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
@@ -396,16 +400,6 @@ def _listed(task_ids: Sequence[str], most: int = 5) -> str:
     """``T001, T002 and 3 more``: task IDs for a message, the first few of them."""
     more = len(task_ids) - most
     return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
-
-
-def _notebook_kernel(path: Path) -> str | None:
-    """The kernel a notebook file names in its metadata (None if it cannot be read)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            name = json.load(f)["metadata"]["kernelspec"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return name if isinstance(name, str) and name else None
 
 
 class _Choice(NamedTuple):
@@ -1049,10 +1043,11 @@ class RunHandle:
         for task_id, task in tasks.items():
             if task_id not in routes or routes[task_id] is not notebook:
                 continue
-            kernel = configured or _notebook_kernel(
+            spec = notebook_kernelspec(
                 task_cwd(tasks_dir, self.settings, task) / (task.action.target or "")
             )
-            if kernel:
+            if configured or spec:
+                kernel = configured or (spec and spec[0]) or DEFAULT_KERNEL
                 wanted.setdefault(str(kernel), []).append(task_id)
         if not wanted:
             return

@@ -14,7 +14,7 @@ import taskexec_nb
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import Outcome
-from taskexec_nb.executors.builtin import _notebook_error
+from taskexec_nb.executors.builtin import _notebook_error, notebook_kernelspec
 
 TASKS = """\
 # Tasks
@@ -111,3 +111,51 @@ def test_papermill_errors_are_read_from_the_last_traceback_line(tmp_path: Path) 
     assert error.startswith("papermill failed: NoSuchKernel: No such kernel named xyz (kernels")
     assert "python3" in error
     assert _notebook_error(missing, "a.ipynb", failed("Killed")) is None
+
+
+BARE_TASKS = """\
+# Tasks
+
+## Phase 1: Notebooks
+
+- [ ] T001 [P] Notebook naming a kernel but no language
+  - taskexec: notebook=named.ipynb param.x=2
+- [ ] T002 [P] Notebook with no kernel metadata at all
+  - taskexec: notebook=bare.ipynb param.x=3
+"""
+
+
+def test_notebooks_without_language_or_kernel_metadata_run_in_the_default_kernel(
+    tmp_path: Path,
+) -> None:
+    # Papermill alone refuses both: "No language found in notebook" and "No kernel name
+    # found in notebook". Jupyter itself opens them in the python3 kernel.
+    notebook(tmp_path / "named.ipynb", "print('named ran', x)")
+    named = nbformat.read(tmp_path / "named.ipynb", as_version=4)
+    del named.metadata["kernelspec"]["language"]
+    nbformat.write(named, tmp_path / "named.ipynb")
+    notebook(tmp_path / "bare.ipynb", "print('bare ran', x)")
+    bare = nbformat.read(tmp_path / "bare.ipynb", as_version=4)
+    bare.metadata = nbformat.NotebookNode()
+    nbformat.write(bare, tmp_path / "bare.ipynb")
+    plan = taskexec_nb.load(write(tmp_path, BARE_TASKS))
+    handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=2)
+    with store_of(tmp_path) as store:
+        rows = rows_by_id(store, handle.run_id)
+    assert handle.result.value == "completed", {k: r["error"] for k, r in rows.items()}
+    assert "named ran 2" in rows["T001"]["tail"]
+    assert "bare ran 3" in rows["T002"]["tail"]
+
+
+def test_notebook_kernelspec_reads_name_and_language_where_given(tmp_path: Path) -> None:
+    notebook(tmp_path / "full.ipynb")
+    bare = nbformat.v4.new_notebook()
+    nbformat.write(bare, tmp_path / "bare.ipynb")
+    info = nbformat.v4.new_notebook(metadata={"language_info": {"name": "R"}})
+    nbformat.write(info, tmp_path / "info.ipynb")
+    (tmp_path / "text.ipynb").write_text("not json")
+    assert notebook_kernelspec(tmp_path / "full.ipynb") == ("python3", "python")
+    assert notebook_kernelspec(tmp_path / "bare.ipynb") == (None, None)
+    assert notebook_kernelspec(tmp_path / "info.ipynb") == (None, "R")
+    assert notebook_kernelspec(tmp_path / "text.ipynb") is None
+    assert notebook_kernelspec(tmp_path / "missing.ipynb") is None

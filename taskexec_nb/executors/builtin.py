@@ -127,9 +127,14 @@ class NotebookExecutor:
             "--no-progress-bar",
             "--log-output",  # cell output reaches the log and the tail as it is printed
         ]
-        kernel = _option(ctx, "notebook", "kernel", None)
-        if kernel:
-            argv += ["-k", str(kernel)]
+        configured = _option(ctx, "notebook", "kernel", None)
+        named, language = notebook_kernelspec(source) or (None, None)
+        kernel = str(configured) if configured else named or DEFAULT_KERNEL
+        if configured or not language:  # papermill needs one to write the parameters
+            language = _kernel_language(kernel) or language
+        argv += ["-k", kernel]
+        if language:
+            argv += ["--language", language]
         outcome = await run_process(ctx, argv, sessions=True)  # the kernel has its own
         error = outcome.error
         if outcome.status is TaskStatus.FAILED:
@@ -176,6 +181,41 @@ def _notebook_error(output: Path, target: str, outcome: Outcome) -> str | None:
                 kernels = ", ".join(installed_kernels()) or "none"
                 error += f" (kernels here: {kernels}; see executors.notebook.kernel)"
             return f"papermill failed: {error}"
+    return None
+
+
+DEFAULT_KERNEL = "python3"
+"""The kernel for a notebook that names none, as Jupyter itself would pick."""
+
+
+def notebook_kernelspec(path: Path) -> tuple[str | None, str | None] | None:
+    """The kernel name and language a notebook's metadata give.
+
+    Args:
+        path: The ``.ipynb`` file.
+
+    Returns:
+        ``(name, language)``, either None where the metadata leave it out; None
+        when the file cannot be read as a notebook.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            metadata = json.load(f)["metadata"]
+        spec = metadata.get("kernelspec") or {}
+        info = metadata.get("language_info") or {}
+        found = spec.get("name"), info.get("name") or spec.get("language")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    name, language = (value if isinstance(value, str) and value else None for value in found)
+    return name, language
+
+
+def _kernel_language(kernel: str) -> str | None:
+    """The language an installed kernel declares (None if it is not installed)."""
+    from jupyter_client.kernelspec import KernelSpecManager  # with papermill; slow to import
+
+    with contextlib.suppress(Exception):  # no such kernel, or an unreadable kernel.json
+        return str(KernelSpecManager().get_kernel_spec(kernel).language) or None
     return None
 
 
