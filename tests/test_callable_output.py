@@ -227,3 +227,44 @@ def test_the_redirect_passes_everything_else_through(capsys: pytest.CaptureFixtu
     finally:
         capture._uninstall()
     assert capsys.readouterr().out == "a\nb\n"
+
+
+def test_binary_writes_to_the_buffer_are_captured_like_prints(tmp_path: Path) -> None:
+    def binary() -> None:
+        print("text first")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b"bytes line\n")
+        euro = "€ split\n".encode()
+        sys.stdout.buffer.write(euro[:1])  # a character cut across two writes
+        sys.stdout.buffer.write(memoryview(euro[1:]))
+        sys.stderr.buffer.write(b"bad \xff byte\n")
+        sys.stdout.buffer.write(b"no newline \xe2")  # the attempt ends inside a character
+        sys.stdout.buffer.flush()
+
+    text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
+    recorder = Recorder()
+    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    handle = plan.run(
+        state_dir=tmp_path / "state",
+        writeback=False,
+        callables={"T001": binary},
+        observers=[recorder],
+    )
+    assert handle.result.value == "completed"
+    log = log_of(tmp_path, handle.run_id, "T001")
+    assert log == "text first\nbytes line\n€ split\nbad \ufffd byte\nno newline \ufffd"
+    assert ("stderr", "bad \ufffd byte\n") in recorder.output("T001")
+
+
+def test_the_buffer_outside_an_attempt_is_the_original_streams() -> None:
+    raw = io.BytesIO()
+    original = io.TextIOWrapper(raw, encoding="utf-8")
+    redirect = capture._Redirect("stdout", original)
+    assert redirect.buffer.write(b"raw\n") == 4
+    redirect.buffer.flush()
+    assert raw.getvalue() == b"raw\n"
+    assert redirect.buffer.seekable() is True  # everything else is delegated
+    text_only = capture._Redirect("stdout", io.StringIO())
+    with pytest.raises(AttributeError, match="buffer"):
+        text_only.buffer  # noqa: B018
+    assert not hasattr(text_only, "buffer")

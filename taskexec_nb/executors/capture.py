@@ -12,6 +12,7 @@ stream that was there before.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import contextvars
 import sys
@@ -43,6 +44,7 @@ class AttemptOutput:
         self._thread = threading.get_ident()
         self._outputs: _Outputs | None = None  # made at the first write: most print nothing
         self._held: dict[str, str] = {}  # the unfinished line of each stream
+        self._decoders: dict[str, codecs.IncrementalDecoder] = {}  # for binary writes
         self.log = _LazyLog(ctx.log_path)
         self.closed = False
 
@@ -50,6 +52,15 @@ class AttemptOutput:
         if self._outputs is None:
             self._outputs = _Outputs(self.ctx.settings.tail_lines, self.ctx.masker)
         return self._outputs.stdout if name == "stdout" else self._outputs.stderr
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Take ``data`` written to ``name``'s binary buffer (UTF-8; bad bytes replaced)."""
+        decoder = self._decoders.get(name)
+        if decoder is None:
+            decoder = self._decoders[name] = codecs.getincrementaldecoder("utf-8")("replace")
+        text = decoder.decode(data)  # a character split across two writes stays whole
+        if text:
+            self.write(name, text)
 
     def write(self, name: str, text: str, flush: bool = False) -> None:
         """Take ``text`` written to ``name`` (stdout or stderr) from any thread.
@@ -103,6 +114,8 @@ class AttemptOutput:
         """Flush what a masker held back and close the log (later writes append to it)."""
         if self.closed:
             return
+        for name, decoder in self._decoders.items():
+            self._write(name, decoder.decode(b"", final=True))  # a cut-off character: U+FFFD
         for name in list(self._held):
             self._write(name, "", flush=True)
         if self._outputs is not None:
@@ -144,8 +157,47 @@ class _Redirect:
         else:
             output.write(self._name, "", flush=True)
 
+    @property
+    def buffer(self) -> _BinaryRedirect:
+        """The binary layer (``sys.stdout.buffer``), captured as the text layer is.
+
+        Raises:
+            AttributeError: Outside an attempt, where the original stream has none.
+        """
+        if _ATTEMPT.get() is None and not hasattr(self._original, "buffer"):
+            raise AttributeError(f"{type(self._original).__name__!r} has no 'buffer'")
+        return _BinaryRedirect(self._name, self._original)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._original, name)
+
+
+class _BinaryRedirect:
+    """Stands in for ``sys.stdout.buffer`` or ``sys.stderr.buffer`` while callables run."""
+
+    def __init__(self, name: str, original: TextIO) -> None:
+        self._name = name
+        self._original = original
+
+    def write(self, data: bytes) -> int:
+        """Write to the current attempt's output, or to the original stream's buffer."""
+        output = _ATTEMPT.get()
+        if output is None:
+            return int(self._original.buffer.write(data))
+        view = memoryview(data).cast("B")  # bytes, bytearray or any buffer, as BufferedWriter
+        output.write_bytes(self._name, view.tobytes())
+        return view.nbytes
+
+    def flush(self) -> None:
+        """Flush the current attempt's unfinished line, or the original buffer."""
+        output = _ATTEMPT.get()
+        if output is None:
+            self._original.buffer.flush()
+        else:
+            output.write(self._name, "", flush=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original.buffer, name)
 
 
 def _install() -> None:
