@@ -140,16 +140,54 @@ class ExecutionPlan:
         """All task IDs, each after everything it waits for; ties in file order."""
         return list(self._order)
 
+    def effective_deps(self, chosen: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """What each chosen task waits for among the chosen ones.
+
+        That is its own prerequisites that are chosen and, through each one that
+        is not (done, cancelled or left out of the run), that one's, and so on: a
+        ticked task in the middle of a chain keeps the order around it, so in
+        ``T001 -> T002 (done) -> T003`` T003 still waits for T001.
+
+        Args:
+            chosen: The task IDs that will run.
+
+        Returns:
+            Each chosen task's prerequisites among them, in run order; the keys
+            are in run order too.
+        """
+        chosen = set(chosen)
+        position = {node: i for i, node in enumerate(self._order)}
+        through: dict[str, frozenset[str]] = {}  # chosen tasks an unchosen one leads back to
+        out: dict[str, tuple[str, ...]] = {}
+        for node in self._order:
+            deps = self._deps[node]
+            if len(deps) == 1 and deps[0] not in chosen:
+                reach = through[deps[0]]  # a chain of done tasks shares one set
+            else:
+                found: set[str] = set()
+                for dep in deps:
+                    if dep in chosen:
+                        found.add(dep)
+                    else:
+                        found |= through[dep]
+                reach = frozenset(found)
+            if node in chosen:
+                out[node] = tuple(sorted(reach, key=position.__getitem__))
+            else:
+                through[node] = reach
+        return out
+
     def _compute_levels(self, chosen: Collection[str] | None = None) -> dict[str, int]:
-        """Wave number of each chosen task (default: the pending ones); others impose nothing."""
+        """Wave number of each chosen task (default: the pending ones).
+
+        Tasks not chosen impose nothing themselves, but the order through them holds
+        (see :meth:`effective_deps`).
+        """
         if chosen is None:
             chosen = {t for t, task in self._tasks.items() if task.state is TaskState.PENDING}
         levels: dict[str, int] = {}
-        for node in self._order:
-            if node not in chosen:
-                continue
-            pending = [levels[d] for d in self._deps[node] if d in levels]
-            levels[node] = 1 + max(pending) if pending else 0
+        for node, deps in self.effective_deps(chosen).items():
+            levels[node] = 1 + max(levels[d] for d in deps) if deps else 0
         return levels
 
     @property
@@ -180,10 +218,8 @@ class ExecutionPlan:
         weight = durations or {}
         best: dict[str, float] = {}
         prev: dict[str, str | None] = {}
-        for node in self._order:
-            if node not in self._levels:
-                continue
-            cands = [(best[d], d) for d in self._deps[node] if d in best]
+        for node, deps in self.effective_deps(self._levels).items():
+            cands = [(best[d], d) for d in deps]
             base, via = (
                 max(cands, key=lambda c: (c[0], -self._tasks[c[1]].line)) if cands else (0.0, None)
             )
@@ -511,18 +547,21 @@ class ReadyTracker:
     """The graphlib-style protocol the scheduler drives: get_ready / done / is_active.
 
     Tasks outside the selection, and tasks the file marks done or cancelled,
-    count as finished. A failed task's dependents (transitively) are skipped.
+    count as finished, but the order through them holds. A failed task's
+    dependents (transitively) are skipped.
     """
 
     def __init__(self, plan: ExecutionPlan, selected: Iterable[str]) -> None:
-        self._plan = plan
         chosen = set(selected)
         for task_id in chosen:
             plan[task_id]
-        self._waiting: dict[str, int] = {}
-        for task_id in plan.topological_order():
-            if task_id in chosen:
-                self._waiting[task_id] = sum(1 for d in plan.depends_on(task_id) if d in chosen)
+        #: What each selected task waits for: see :meth:`ExecutionPlan.effective_deps`.
+        self.deps = plan.effective_deps(chosen)
+        self._dependents: dict[str, list[str]] = {task_id: [] for task_id in self.deps}
+        for task_id, deps in self.deps.items():
+            for dep in deps:
+                self._dependents[dep].append(task_id)
+        self._waiting = {task_id: len(deps) for task_id, deps in self.deps.items()}
         self._ready = [t for t, n in self._waiting.items() if n == 0]
         self._active: set[str] = set()
         self.skipped: dict[str, str] = {}
@@ -552,7 +591,7 @@ class ReadyTracker:
         self._waiting.pop(task_id, None)
         if not ok:
             return self._skip_dependents(task_id)
-        for nxt in self._plan.dependents(task_id):
+        for nxt in self._dependents[task_id]:
             if nxt in self._waiting and nxt not in self.skipped:
                 self._waiting[nxt] -= 1
                 if self._waiting[nxt] == 0:
@@ -563,7 +602,7 @@ class ReadyTracker:
         out: list[str] = []
         todo = [failed]
         while todo:
-            for nxt in self._plan.dependents(todo.pop()):
+            for nxt in self._dependents[todo.pop()]:
                 if nxt in self._waiting and nxt not in self.skipped:
                     self.skipped[nxt] = failed
                     self._waiting.pop(nxt)

@@ -147,7 +147,7 @@ class Scheduler:
         self.durable = durable
         self._ticks: list[Task] = []
         self._to_tick = list(to_tick)
-        self._deps = {tid: frozenset(plan.depends_on(tid)) for tid in self.selection}
+        self._deps = {tid: frozenset(d) for tid, d in plan.effective_deps(self.selection).items()}
         self._unsaved: set[str] = set()  # finished since the last durable()
         self._unsaved_since: float | None = None
         self.states = {tid: TaskState(tid) for tid in self.selection}

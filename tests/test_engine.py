@@ -1204,3 +1204,43 @@ def test_unknown_selectors_are_usage_errors(
     with pytest.raises(UsageError, match=pattern):
         plan.run(state_dir=tmp_path / "state", **kwargs)
     assert ran(tmp_path) == set()
+
+
+ORDER_THROUGH_DONE = """\
+# Tasks
+
+## Phase 1: Setup
+
+- [ ] T001 Create the project skeleton
+  - taskexec: run="sleep 0.5; mkdir -p app"
+
+## Phase 2: Foundational
+
+- [X] T002 Decide on layout
+- [ ] ~~T003 Dropped idea~~
+
+## Phase 3: Build
+
+- [ ] T004 [P] Write into the skeleton
+  - taskexec: run="echo hi > app/file.txt"
+- [ ] T005 [P] Write more into it
+  - taskexec: run="echo ho > app/more.txt"
+"""
+
+
+def test_a_ticked_or_cancelled_task_keeps_the_order_around_it(tmp_path: Path) -> None:
+    plan = taskexec_nb.load(write(tmp_path, ORDER_THROUGH_DONE))
+    assert plan.waves == [["T001"], ["T004", "T005"]]
+    assert plan.critical_path() == ["T001", "T004"]
+    handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=4)
+    assert statuses(handle) == {"T001": "completed", "T004": "completed", "T005": "completed"}
+    assert (tmp_path / "app" / "file.txt").read_text() == "hi\n"
+
+
+def test_a_failure_skips_what_waits_for_it_through_a_ticked_task(tmp_path: Path) -> None:
+    text = ORDER_THROUGH_DONE.replace("sleep 0.5; mkdir -p app", "exit 3")
+    plan = taskexec_nb.load(write(tmp_path, text))
+    handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=4)
+    assert statuses(handle) == {"T001": "failed", "T004": "skipped", "T005": "skipped"}
+    assert "T001" in errors(handle)["T004"]
+    assert not (tmp_path / "app").exists()

@@ -120,8 +120,9 @@ def check_plan(plan: ExecutionPlan, rng: random.Random | None = None) -> None:
     assert len(flat) == len(set(flat))
     assert all(waves), f"empty wave in {waves}"
     wave_of = {t: i for i, w in enumerate(waves) for t in w}
+    before = ancestors(plan)
     for t in flat:
-        for d in plan.depends_on(t):
+        for d in before[t]:  # through done and cancelled tasks too: their order holds
             if d in pending:
                 assert wave_of[d] < wave_of[t], f"{t} (wave {wave_of[t]}) waits for {d}"
 
@@ -132,14 +133,30 @@ def check_plan(plan: ExecutionPlan, rng: random.Random | None = None) -> None:
     assert set(path) <= pending
     assert len(path) == len(waves), f"critical path {path} vs {len(waves)} waves"
     for a, b in itertools.pairwise(path):
-        assert a in plan.depends_on(b), f"critical path {path}: {b} does not wait for {a}"
+        assert a in before[b], f"critical path {path}: {b} does not wait for {a}"
+    effective = plan.effective_deps(pending)
+    for t in pending:  # exactly the pending tasks it waits for, however far back
+        assert set(effective[t]) <= before[t] & pending
+        for d in before[t] & pending:
+            assert d in effective[t] or any(d in before[e] for e in effective[t]), (t, d)
 
     check_tracker(plan, rng)
+
+
+def ancestors(plan: ExecutionPlan) -> dict[str, set[str]]:
+    """Every task each task waits for, directly or through others (done ones included)."""
+    out: dict[str, set[str]] = {}
+    for t in plan.topological_order():
+        out[t] = set()
+        for d in plan.depends_on(t):
+            out[t] |= {d} | out[d]
+    return out
 
 
 def check_tracker(plan: ExecutionPlan, rng: random.Random | None) -> None:
     """Drive plan.tracker() to the end: every pending task once, after its pending deps."""
     pending = set(plan.to_run)
+    before = ancestors(plan)
     tracker = plan.tracker()
     handed: list[str] = []
     finished: set[str] = set()
@@ -150,7 +167,7 @@ def check_tracker(plan: ExecutionPlan, rng: random.Random | None) -> None:
         for t in tracker.get_ready():
             assert t in pending, f"tracker handed out {t}, which is not pending"
             assert t not in handed, f"tracker handed out {t} twice"
-            waiting = [d for d in plan.depends_on(t) if d in pending and d not in finished]
+            waiting = [d for d in before[t] if d in pending and d not in finished]
             assert not waiting, f"{t} handed out before its dependencies {waiting} are done"
             handed.append(t)
             running.append(t)
