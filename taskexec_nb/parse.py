@@ -96,6 +96,7 @@ class TaskFile:
         bom: Whether the file starts with a UTF-8 byte order mark.
         line_count: Number of lines.
         digest: SHA-256 of the file's bytes (empty for text not read from a file).
+        data: The file's bytes (empty for text not read from a file).
     """
 
     path: str
@@ -107,6 +108,7 @@ class TaskFile:
     bom: bool = False
     line_count: int = 0
     digest: str = ""
+    data: bytes = dataclasses.field(default=b"", repr=False, compare=False)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -157,7 +159,9 @@ def parse_file(path: str | Path) -> TaskFile:
             hint="check the path and that it is a readable file",
         )
         return TaskFile(name, (), (), (), (diag,))
-    return dataclasses.replace(parse_bytes(data, name), digest=hashlib.sha256(data).hexdigest())
+    return dataclasses.replace(
+        parse_bytes(data, name), digest=hashlib.sha256(data).hexdigest(), data=data
+    )
 
 
 def parse_bytes(data: bytes, path: str = "<string>") -> TaskFile:

@@ -17,6 +17,7 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.graph import Graph
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
+from taskexec_nb.writeback import only_ticked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,6 +43,7 @@ class ExecutionPlan:
         self.taskfile = taskfile
         # The file as this plan last saw it: as loaded, then as its own runs ticked it.
         self.file_digest = taskfile.digest
+        self.file_data = taskfile.data
         self.mode = mode
         self.profile: str | None = None  # the config profile it was loaded with
         self.diagnostics = tuple(diagnostics)
@@ -112,17 +114,24 @@ class ExecutionPlan:
         """IDs of pending tasks (not checked, not cancelled), in file order."""
         return tuple(t.id for t in self.tasks if t.state is TaskState.PENDING)
 
-    def note_ticked(self, task_ids: Iterable[str], file_digest: str) -> None:
-        """Record what a run of this plan wrote: ticked boxes, and the file's new digest.
+    def note_ticked(
+        self, task_ids: Iterable[str], file_digest: str, file_data: bytes = b""
+    ) -> None:
+        """Record what a run of this plan wrote: ticked boxes, and the file's new content.
 
         The ticked tasks become done here as in the file, so a later run of the same
-        plan (as in a notebook) does not run them again.
+        plan (as in a notebook) does not run them again. A run that ends after a later
+        one of the same plan (overlapping selections) does not take the plan back to
+        the content it saw.
 
         Args:
             task_ids: Tasks whose boxes were ticked.
             file_digest: Digest of the file after the ticks.
+            file_data: The file's content after the ticks, if known.
         """
-        self.file_digest = file_digest
+        newer = self.file_data and file_data and only_ticked(file_data, self.file_data)
+        if not newer:
+            self.file_digest, self.file_data = file_digest, file_data
         done = {
             tid: dataclasses.replace(self._tasks[tid], state=TaskState.DONE)
             for tid in task_ids

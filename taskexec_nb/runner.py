@@ -670,7 +670,9 @@ class RunHandle:
                 self.bus.emit(Event(EventKind.NOTICE, self.run_id, data={"warning": note}))
             self.bus.subscribe(self._collect_notice)
             if self.settings.writeback and self.plan.file_digest:
-                writer = CheckboxWriter(Path(self.plan.path), self.plan.file_digest)
+                writer = CheckboxWriter(
+                    Path(self.plan.path), self.plan.file_digest, self.plan.file_data
+                )
 
             def started(task_id: str, attempt: int, pgid: int) -> None:
                 assert reaper is not None
@@ -698,7 +700,9 @@ class RunHandle:
         finally:
             _LIVE_HERE.discard(self.run_id)
             if writer is not None:  # the plan's next run skips these and accepts the file
-                self.plan.note_ticked(writer.ticked + self._done_headings(), writer.expected)
+                self.plan.note_ticked(
+                    writer.ticked + self._done_headings(), writer.expected, writer.data
+                )
             if reaper is not None:
                 reaper.close()
             store.close()

@@ -4,13 +4,16 @@ Only the one space inside the task's checkbox changes; every other byte (line
 endings, encoding, BOM, spacing) stays. The file is replaced atomically (a
 temporary file in the same folder, then ``os.replace``). If the file on disk
 is not the one the plan was loaded from (or last written by us), nothing is
-written and the conflict is reported instead. The check is made again just before
-the replace, so only an edit saved in the microseconds between that check and the
-rename could be lost (POSIX has no compare-and-swap for files).
+written and the conflict is reported instead, unless all that changed is boxes
+ticked (by another run of the same file, or by hand): then the tick goes on top
+of those. The check is made again just before the replace, so only an edit saved
+in the microseconds between that check and the rename could be lost (POSIX has no
+compare-and-swap for files).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -65,18 +68,53 @@ def tick(data: bytes, line: int, task_id: str) -> bytes | None:
     return data[:pos] + b"X" + data[pos + 1 :]
 
 
+def only_ticked(before: bytes, after: bytes) -> bool:
+    """Whether ``after`` is ``before`` with some empty task boxes ticked, and nothing else.
+
+    Args:
+        before: The content as last known.
+        after: The content now.
+
+    Returns:
+        True if every changed line only turns a ``[ ]`` into ``[x]`` or ``[X]``.
+    """
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    if len(old) != len(new):
+        return False
+    for was, now in zip(old, new, strict=True):
+        if was == now:
+            continue
+        m = _BOX_RE.match(was)
+        if m is None or m.group(2) != b" ":
+            return False
+        pos = m.start(2)
+        if now[pos : pos + 1] not in (b"x", b"X") or (now[:pos], now[pos + 1 :]) != (
+            was[:pos],
+            was[pos + 1 :],
+        ):
+            return False
+    return True
+
+
+_ATTEMPTS = 5
+"""How often a tick is tried again when other runs keep ticking the same file."""
+
+
 class CheckboxWriter:
     """Ticks tasks in one tasks.md, guarding against edits made meanwhile.
 
     Args:
         path: The tasks.md.
         expected_digest: Digest of the content the plan was loaded from.
+        expected_data: That content, if known: then boxes ticked meanwhile (and only
+            that) are not a conflict.
     """
 
-    def __init__(self, path: Path, expected_digest: str) -> None:
+    def __init__(self, path: Path, expected_digest: str, expected_data: bytes = b"") -> None:
         # Through a symlink, the file it points to is the one to change (not the link).
         self.path = Path(os.path.realpath(path))
         self.expected = expected_digest
+        self.data = expected_data if digest(expected_data) == expected_digest else b""
         self.ticked: list[str] = []  # tasks whose boxes this writer ticked (or found ticked)
         self.unticked: list[str] = []  # tasks not ticked because the file changed on disk
 
@@ -86,37 +124,46 @@ class CheckboxWriter:
         Returns:
             None when ticked (or already ticked); otherwise why nothing was written.
         """
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            return f"{self.path}: cannot read to tick {task_id}: {exc.strerror or exc}"
-        if digest(data) != self.expected:
-            self.unticked.append(task_id)
-            return (
-                f"{self.path} changed on disk since it was loaded; {task_id} was not ticked "
-                "(nothing was overwritten): reload the file or tick it by hand"
-            )
-        new = tick(data, line, task_id)
-        if new is None:
-            return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
-        if new != data:
+        raced = False
+        for _ in range(_ATTEMPTS):
             try:
-                # Checked again just before the replace: an edit saved while the new
-                # content was written and synced is not lost.
-                written = _atomic_write(
-                    self.path, new, lambda: digest(self.path.read_bytes()) == self.expected
-                )
+                data = self.path.read_bytes()
             except OSError as exc:
-                return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
-            if not written:
-                self.unticked.append(task_id)
-                return (
-                    f"{self.path} changed on disk while {task_id} was being ticked; it was "
-                    "not ticked (nothing was overwritten): reload the file or tick it by hand"
-                )
-        self.expected = digest(new)
-        self.ticked.append(task_id)
-        return None
+                return f"{self.path}: cannot read to tick {task_id}: {exc.strerror or exc}"
+            if digest(data) != self.expected:
+                if not (self.data and only_ticked(self.data, data)):
+                    break
+                self._accept(data)  # only boxes ticked meanwhile: tick on top of them
+            new = tick(data, line, task_id)
+            if new is None:
+                return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
+            if new != data:
+                try:
+                    # Checked again just before the replace: an edit saved while the new
+                    # content was written and synced is not lost.
+                    written = _atomic_write(
+                        self.path, new, functools.partial(_same, self.path, data)
+                    )
+                except OSError as exc:
+                    return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
+                if not written:
+                    raced = True
+                    continue  # read again: another tick is not a conflict, an edit is
+            self._accept(new)
+            self.ticked.append(task_id)
+            return None
+        self.unticked.append(task_id)
+        when = f"while {task_id} was being ticked; it was" if raced else "since it was loaded; "
+        when += "" if raced else f"{task_id} was"
+        return (
+            f"{self.path} changed on disk {when} not ticked (nothing was overwritten): "
+            "reload the file or tick it by hand"
+        )
+
+    def _accept(self, data: bytes) -> None:
+        self.expected = digest(data)
+        if self.data:
+            self.data = data
 
     def summary(self) -> str | None:
         """One line for every box left unticked because the file changed (None if none)."""
@@ -129,6 +176,10 @@ class CheckboxWriter:
             f"task(s) were not ticked: {shown}{more} (nothing was overwritten; their results "
             "are in the state store): tick them by hand, or reload the file"
         )
+
+
+def _same(path: Path, data: bytes) -> bool:
+    return path.read_bytes() == data
 
 
 def _atomic_write(path: Path, data: bytes, unchanged: Callable[[], bool]) -> bool:

@@ -14,6 +14,7 @@ import textwrap
 import time
 from contextlib import closing, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import group_members, md
@@ -22,7 +23,7 @@ import taskexec_nb
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
 from taskexec_nb.store import SCHEMA_VERSION, StateStore, StoreError
-from taskexec_nb.writeback import CheckboxWriter, digest, line_span, tick
+from taskexec_nb.writeback import CheckboxWriter, digest, line_span, only_ticked, tick
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -781,3 +782,113 @@ def test_a_finish_is_saved_within_the_save_delay_while_the_run_goes_on(tmp_path:
     seen, final = asyncio.run(scenario())
     assert seen == "completed/running"  # saved while T002 still runs: no commit waited for it
     assert final is RunStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (b"- [ ] T001 a\r\n- [ ] T002 b\r\n", b"- [X] T001 a\r\n- [x] T002 b\r\n", True),
+        (b"> * [ ] T001 a\n", b"> * [X] T001 a\n", True),
+        (b"- [ ] T001 a\n", b"- [ ] T001 a\n", True),
+        (b"- [X] T001 a\n", b"- [ ] T001 a\n", False),  # unticked: someone's edit
+        (b"- [ ] T001 a\n", b"- [X] T001 A\n", False),  # a tick and an edit
+        (b"- [ ] T001 a\n", b"- [X] T001 a\nmore\n", False),
+        (b"- [ ] T001 a\n", b"- [-] T001 a\n", False),
+        (b"text [ ] here\n", b"text [X] here\n", False),  # not a task's box
+        (b"- [ ] T001 a\n", b"- [ ] T001 a\r\n", False),  # line ending changed
+    ],
+)
+def test_only_ticked_accepts_boxes_ticked_and_nothing_else(
+    before: bytes, after: bytes, expected: bool
+) -> None:
+    assert only_ticked(before, after) is expected
+
+
+def test_writer_ticks_on_top_of_boxes_ticked_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n- [ ] T002 b\n- [ ] T003 c\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data), data)
+    path.write_bytes(b"# T\n- [ ] T001 a\n- [X] T002 b\n- [ ] T003 c\n")  # another run
+    assert writer.tick("T001", 2) is None
+    assert path.read_bytes() == b"# T\n- [X] T001 a\n- [X] T002 b\n- [ ] T003 c\n"
+    assert writer.ticked == ["T001"] and writer.data == path.read_bytes()
+    path.write_bytes(path.read_bytes() + b"edited\n")  # an edit is still a conflict
+    message = writer.tick("T003", 4)
+    assert message is not None and "changed on disk since it was loaded; T003" in message
+    assert path.read_bytes().endswith(b"- [ ] T003 c\nedited\n")
+    # Content that does not match the digest given is not trusted to compare against.
+    assert CheckboxWriter(path, digest(data), b"other").data == b""
+
+
+def test_writer_ticks_again_when_another_tick_lands_while_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n- [ ] T002 b\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data), data)
+    real_fsync = os.fsync
+    calls: list[int] = []
+
+    def tick_meanwhile(fd: int) -> None:
+        real_fsync(fd)
+        if not calls:  # the first write races another run's tick of T002
+            path.write_bytes(b"# T\n- [ ] T001 a\n- [X] T002 b\n")
+        calls.append(fd)
+
+    monkeypatch.setattr(os, "fsync", tick_meanwhile)
+    assert writer.tick("T001", 2) is None
+    assert len(calls) == 2
+    assert path.read_bytes() == b"# T\n- [X] T001 a\n- [X] T002 b\n"
+
+
+OVERLAP = """\
+# Tasks
+
+## Phase 1: All
+
+- [ ] T001 [P] slow
+  - taskexec: run="sleep 1"
+- [ ] T002 [P] later
+  - taskexec: run="true"
+- [ ] T003 [P] quick
+  - taskexec: run="sleep 0.2"
+"""
+
+
+def test_overlapping_runs_of_one_plan_tick_both_and_later_runs_still_tick(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(OVERLAP)
+    plan = taskexec_nb.load(path)
+
+    async def both() -> list[Any]:
+        slow = await plan.arun(only=["T001"], state_dir=tmp_path / "a")
+        quick = await plan.arun(only=["T003"], state_dir=tmp_path / "b")
+        await quick.wait()  # the later run ends first and ticks first
+        await slow.wait()
+        return [slow, quick]
+
+    for handle in asyncio.run(both()):
+        assert handle.result.value == "completed"
+        assert not [n for n in handle.notices if "changed on disk" in n], handle.notices
+    later = plan.run(only=["T002"], state_dir=tmp_path / "c")
+    assert not [n for n in later.notices if "changed on disk" in n], later.notices
+    assert path.read_text() == OVERLAP.replace("[ ]", "[X]")
+
+
+def test_overlapping_cli_runs_of_disjoint_selections_both_tick(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(OVERLAP)
+    cli = [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)]
+    slow = subprocess.Popen([*cli, "--only", "T001"], cwd=tmp_path, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    quick = subprocess.run([*cli, "--only", "T003"], cwd=tmp_path, capture_output=True)
+    _, slow_err = slow.communicate(timeout=60)
+    assert quick.returncode == 0 and slow.returncode == 0, (quick.stderr, slow_err)
+    assert b"changed on disk" not in quick.stderr + slow_err
+    assert path.read_text() == OVERLAP.replace("- [ ] T001", "- [X] T001").replace(
+        "- [ ] T003", "- [X] T003"
+    )
