@@ -771,14 +771,16 @@ class RunHandle:
             }
         if run is not None:
             _LIVE_HERE.add(self.run_id)
-            claimed = store.reopen_run(
-                self.run_id,
-                settings,
-                rows,
-                choice.removed,
-                choice.left_out,
-                takeover=run if self.takeover else None,
-            )
+            with store.claim():  # as a start: no other live run of these tasks
+                self._refuse_overlap(store, selection)
+                claimed = store.reopen_run(
+                    self.run_id,
+                    settings,
+                    rows,
+                    choice.removed,
+                    choice.left_out,
+                    takeover=run if self.takeover else None,
+                )
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
             chosen = set(selection)
@@ -808,12 +810,14 @@ class RunHandle:
         return str(Path(self.plan.path).resolve())
 
     def _refuse_overlap(self, store: StateStore, selection: Sequence[str]) -> None:
-        """Refuse a new run while a live runner runs any of the same tasks of this file.
+        """Refuse a start or resume while another live runner runs any of the same tasks.
 
         Raises:
             UsageError: Naming the live run, its pid and the shared tasks.
         """
         for run in store.runs(self._tasks_file):
+            if run["run_id"] == self.run_id:
+                continue  # the run being resumed: checked on its own
             if run["status"] not in _ACTIVE or runner_alive(run) is not True:
                 continue  # ended; dead (swept); or on another host (cannot be checked)
             theirs = set(json.loads(run["selection"] or "[]"))
@@ -858,7 +862,7 @@ class RunHandle:
             finally:
                 store.close()
         choice = self._choose(run, previous)
-        if not self.resumed and self.store_path.is_file():  # as a start: no overlap
+        if self.store_path.is_file():  # as a start: no overlap
             store = StateStore(self.store_path, readonly=True)
             try:
                 self._refuse_overlap(store, choice.selection)

@@ -101,6 +101,35 @@ def latest_run(folder: Path) -> dict[str, object]:
 # -- what a resume may continue ------------------------------------------------------------
 
 
+def test_resume_of_an_ended_run_is_refused_while_a_newer_run_runs_its_tasks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gated = SLOW.replace("echo started; sleep 30", "test -e go && sleep 30")
+    path = write(tmp_path, gated)
+    assert main(["run", str(path)]) == 1  # run A fails: no go file
+    ended = latest_run(tmp_path)["run_id"]
+    capsys.readouterr()
+    (tmp_path / "go").touch()
+    proc = cli("run", str(path))  # run B runs T001 again
+    try:
+        wait_running(tmp_path)
+        live = latest_run(tmp_path)
+        assert live["run_id"] != ended
+        for dry in ([], ["--dry-run"]):
+            assert main(["run", str(path), "--resume", str(ended), *dry]) == 2
+            err = capsys.readouterr().err
+            assert f"run {live['run_id']} of {path.resolve()} is still running" in err
+            assert "would run them twice" in err and "T001" in err
+        with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+            assert store.run(str(ended))["status"] == "failed"  # left as it was
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    (tmp_path / "go").unlink()
+    path.write_text(gated.replace("test -e go && sleep 30", "true"))
+    assert main(["run", str(path), "--resume", str(ended)]) == 0  # free again
+
 def test_resume_of_a_run_whose_runner_is_alive_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
