@@ -160,6 +160,19 @@ def select_tasks(
         for sel in selectors:
             if sel:
                 wanted |= _matches(plan, name["only"], sel)
+        if (from_task is not None or until is not None) and wanted.isdisjoint(
+            full[start : stop + 1]
+        ):
+            bounds = [
+                _said(name[key], value)
+                for key, value in (("from_task", from_task), ("until", until))
+                if value is not None
+            ]
+            raise UsageError(
+                f"{_said(name['only'], ','.join(selectors))} selects no task within "
+                f"{' and '.join(bounds)} ({full[start]} to {full[stop]} in run order): "
+                "nothing would run"
+            )
         order = [t for t in order if t in wanted]
     return order
 

@@ -296,6 +296,18 @@ def test_dry_run_checks_resources_like_a_run(
         (["--until", "phase:7"], "--until phase:7: no such phase; the phases are phase:1, phase:2"),
         (["--only", ""], "--only: the selection is empty"),
         (["--only", " , "], "--only: the selection is empty"),
+        (
+            ["--from", "T003", "--only", "T001"],
+            "--only T001 selects no task within --from T003 (T003 to T004 in run order)",
+        ),
+        (
+            ["--from", "T002", "--until", "T003", "--only", "T004,US1x"],
+            "--only US1x: matches no task (did you mean US1?)",
+        ),
+        (
+            ["--until", "T002", "--only", "US2,T004"],
+            "--only US2,T004 selects no task within --until T002 (T001 to T002 in run order)",
+        ),
     ],
 )
 def test_bad_selections_name_the_option(
@@ -334,6 +346,7 @@ def test_from_and_until_keep_the_place_of_done_tasks(tmp_path: Path) -> None:
     assert select_tasks(plan, from_task="US1") == ["T003", "T004"]  # US1 is all done
     assert select_tasks(plan, until="US1") == []  # as --only US1: nothing left there
     assert select_tasks(plan, only=["US1"]) == []
+    assert select_tasks(plan, from_task="T001", only=["US1"]) == []  # in range, but done
     with pytest.raises(UsageError, match="--from T003 comes after --until US1"):
         select_tasks(plan, from_task="T003", until="US1")
 
