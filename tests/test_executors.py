@@ -1287,3 +1287,23 @@ def test_to_dict_is_json_serializable(tmp_path: Path) -> None:
     assert data["env"] == {"X": "1"}
     assert (data["max_workers"], data["timeout"], data["no_action"]) == (3, 60, None)
     assert json.loads(json.dumps(RunSettings().to_dict()))["shell"] == "/bin/sh"
+
+
+def test_a_numpy_false_fails_the_task_like_false(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    checks: dict[str, tuple[Any, TaskStatus]] = {
+        "np_false": (lambda: np.bool_(False), TaskStatus.FAILED),
+        "series_all": (lambda: (pd.Series([1, -1]) > 0).all(), TaskStatus.FAILED),
+        "np_true": (lambda: np.bool_(True), TaskStatus.COMPLETED),
+        "zero": (lambda: 0, TaskStatus.COMPLETED),
+        "np_zero": (lambda: np.int64(0), TaskStatus.COMPLETED),
+    }
+    for name, (fn, expected) in checks.items():
+        attempt = make_attempt(tmp_path / name, task_from(CALL_TASK))
+        outcome = run_with(attempt, CallableExecutor({"T003": fn}))
+        assert outcome.status is expected, name
+        if expected is TaskStatus.FAILED:
+            assert outcome.error is not None and "returned" in outcome.error
+            assert "False" in outcome.error

@@ -465,9 +465,21 @@ class CallableExecutor:
             output.write("stderr", text + "\n")  # after what it printed, as a terminal shows
             name = type(error).__name__
             return TaskStatus.FAILED, f"{name}: {error}" if str(error) else name
-        if result is False:
-            return TaskStatus.FAILED, "the callable returned False"
+        if _false(result):
+            return TaskStatus.FAILED, f"the callable returned {result!r}"
         return TaskStatus.COMPLETED, None
+
+
+def _false(result: Any) -> bool:
+    """Whether a callable's result is False: Python's, or a NumPy boolean scalar's.
+
+    ``(frame["x"] > 0).all()`` gives ``numpy.False_``, which is not ``False``.
+    Other falsy results (None, 0, an empty list) are not failures.
+    """
+    if result is False:
+        return True
+    kind = type(result)
+    return kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool") and not bool(result)
 
 
 def _is_async(fn: TaskFunction) -> bool:
