@@ -1190,7 +1190,11 @@ class RunHandle:
             except KeyboardInterrupt:  # the second one skips the grace period
                 self.interrupt(force=interrupted)
                 interrupted = True
-        self._thread.join()
+        while self._thread.is_alive():  # the loop's own shutdown: brief
+            try:
+                self._thread.join(0.1)
+            except KeyboardInterrupt:
+                interrupted = True
         if self._errors:
             raise self._errors[0]
         if interrupted:

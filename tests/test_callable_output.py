@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine import rows_by_id, store_of, write
+from test_engine import rows_by_id, store_of, wait_until, write
 
 import taskexec_nb
 from taskexec_nb.events import Event, EventKind
@@ -161,9 +161,11 @@ def test_prints_outside_the_attempts_and_in_observers_are_not_captured(
 
 
 def test_a_thread_left_running_by_a_timeout_still_logs_what_it_prints(tmp_path: Path) -> None:
+    release = threading.Event()
+
     def slow() -> None:
         print("before")
-        time.sleep(0.6)
+        release.wait(30)
         print("after the timeout")
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
@@ -171,10 +173,17 @@ def test_a_thread_left_running_by_a_timeout_still_logs_what_it_prints(tmp_path: 
     handle = plan.run(
         state_dir=tmp_path / "state", writeback=False, timeout=0.2, callables={"T001": slow}
     )
+    # The run ended at its timeout, not when the thread returned (it is still blocked).
+    assert not release.is_set()
     assert handle.result.value == "failed"
     assert handle.status().set_index("id").loc["T001", "status"] == "timed_out"
-    # The run ends only when the thread returned: its last print is in the log.
-    assert log_of(tmp_path, handle.run_id, "T001") == "before\nafter the timeout\n"
+    assert log_of(tmp_path, handle.run_id, "T001") == "before\n"
+    release.set()
+    # What the thread prints after that still goes to the attempt's log.
+    assert wait_until(
+        lambda: log_of(tmp_path, handle.run_id, "T001") == "before\nafter the timeout\n"
+    )
+    assert wait_until(lambda: not isinstance(sys.stdout, capture._Redirect))
 
 
 def test_the_callables_own_redirect_wins_inside_it(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import nbformat
 import pytest
 from conftest import group_members
 from nbformat.v4 import new_code_cell, new_notebook
+from test_engine import wait_until
 
 import taskexec_nb
 import taskexec_nb.executors as executors_pkg
@@ -967,8 +968,10 @@ def test_a_timed_out_plain_callable_has_its_processes_ended(
     started = time.monotonic()
     handle = taskexec_nb.load(path).run(callables={"T001": build}, kill_grace=0.5)
     assert handle.snapshot()[0]["status"] == "timed_out"
-    # The thread's process was ended, so the thread returned and the run with it.
-    assert returned and returned[0] - started < 10, "the run waited for the callable's process"
+    # The thread's process was ended, so the thread returned (after the run, which did
+    # not wait for it).
+    assert wait_until(lambda: bool(returned), 10), "the callable's process was not ended"
+    assert returned[0] - started < 10
     grandchild = tmp_path / "grandchild.pid"
     if grandchild.exists():
         pids.append(int(grandchild.read_text()))
@@ -1307,3 +1310,32 @@ def test_a_numpy_false_fails_the_task_like_false(tmp_path: Path) -> None:
         if expected is TaskStatus.FAILED:
             assert outcome.error is not None and "returned" in outcome.error
             assert "False" in outcome.error
+
+
+def test_a_later_run_waits_for_a_thread_an_earlier_run_left_running(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "tasks.md"
+    path.write_text("# Tasks\n\n- [ ] T001 Fit the model\n")
+    plan = taskexec_nb.load(path)
+    release = threading.Event()
+    active: list[int] = []
+    most: list[int] = [0]
+
+    def fit() -> None:
+        active.append(1)
+        most[0] = max(most[0], len(active))
+        try:
+            release.wait(30)
+        finally:
+            active.pop()
+
+    first = plan.run(callables={"T001": fit}, timeout=0.2, writeback=False)
+    assert first.snapshot()[0]["status"] == "timed_out"
+    assert active == [1]  # its thread is still in fit(): the run did not wait for it
+    threading.Timer(0.5, release.set).start()
+    second = plan.run(callables={"T001": fit}, writeback=False)
+    assert second.snapshot()[0]["status"] == "completed"
+    assert most == [1]  # never two copies at once
+    log = (tmp_path / ".taskexec" / "logs" / second.run_id / "T001.1.log").read_text()
+    assert "waiting for the previous attempt's thread to return" in log

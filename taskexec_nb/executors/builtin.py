@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import contextvars
 import fnmatch
 import functools
 import inspect
@@ -365,17 +367,17 @@ class CallableExecutor:
     the event loop (a timeout or a cancel cancels them); plain ones run in a
     worker thread, which a timeout or cancel cannot stop: the attempt ends at
     once as timed out or cancelled, the processes the thread started are ended
-    (so a ``subprocess.run`` in it returns), a retry waits for the thread to
-    return, and the run ends when it has. A plain function that returns an awaitable has it
-    awaited. Any exception the function raises, ``SystemExit`` and
-    ``KeyboardInterrupt`` included, fails the task and nothing else.
+    (so a ``subprocess.run`` in it returns), and the run goes on without it; the
+    task's next attempt (a retry, or a later run in this process) waits for the
+    thread to return. A plain function that returns an awaitable has it awaited.
+    Any exception the function raises, ``SystemExit`` and ``KeyboardInterrupt``
+    included, fails the task and nothing else.
     """
 
     name = "callable"
 
     def __init__(self, functions: Mapping[str, TaskFunction] | None = None) -> None:
         self.functions: dict[str, TaskFunction] = dict(functions or {})
-        self._threads: dict[str, asyncio.Future[Any]] = {}
 
     def registered(self, task: Task) -> TaskFunction | None:
         """The callable registered for a task: by ID, then story, then the first pattern."""
@@ -413,17 +415,15 @@ class CallableExecutor:
         if fn is None:
             message = f"no callable is registered for {ctx.task.id}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
-        previous = self._threads.pop(ctx.task.id, None)
-        if (
-            previous is not None
-            and not previous.done()
-            and previous.get_loop() is asyncio.get_running_loop()
-        ):
-            # A thread cannot be stopped: the next attempt waits for the last one's to
-            # return, so two copies of the function never run at once.
+        previous = _LEFT_RUNNING.get(_thread_key(ctx))
+        if previous is not None and not previous.done():
+            # A thread cannot be stopped: the next attempt (of this run or a later one in
+            # this process) waits for the last one's to return, so two copies of the
+            # function never run at once.
             _log(ctx, "waiting for the previous attempt's thread to return")
-            if await _until(previous, ctx, None) != "done":
-                self._threads[ctx.task.id] = previous
+            waiting = asyncio.wrap_future(previous)
+            waiting.add_done_callback(_forget)
+            if await _until(waiting, ctx, None) != "done":
                 return Outcome(TaskStatus.CANCELLED, error="cancelled")
         args = (ctx,) if _takes_argument(fn) else ()
         threaded = not _is_async(fn)
@@ -441,13 +441,14 @@ class CallableExecutor:
         output: AttemptOutput,
     ) -> tuple[TaskStatus, str | None]:
         spawned = _ThreadProcesses(ctx.settings.kill_grace) if threaded else None
-        job = asyncio.ensure_future(_call(fn, args, spawned))  # carries the capture
+        thread = _start_thread(in_thread(spawned.wrap(fn)), args) if spawned else None
+        job = asyncio.ensure_future(_call(fn, args, thread))  # carries the capture
         try:
             ended = await _until(job, ctx, ctx.timeout)
             if ended != "done":  # cancelled, or our timeout (not a TimeoutError it raised)
-                if spawned is not None:
+                if spawned is not None and thread is not None:
                     spawned.abandon()
-                    self._threads[ctx.task.id] = job
+                    _leave_running(_thread_key(ctx), thread)
                     job.add_done_callback(_forget)
                 else:
                     job.cancel()
@@ -523,8 +524,10 @@ class _ThreadProcesses:
         """The attempt timed out or was cancelled: SIGTERM now, SIGKILL after the grace."""
         self.abandoned = True
         targets = self._signal(signal.SIGTERM)
-        if targets:
-            asyncio.get_running_loop().call_later(self.grace, _kill_same, targets)
+        if targets:  # on a timer thread: the run (and its loop) may end before the grace
+            timer = threading.Timer(self.grace, _kill_same, (targets,))
+            timer.daemon = True
+            timer.start()
 
     def _signal(self, sig: int) -> dict[int, str | None]:
         from taskexec_nb.reaper import descendants, thread_children
@@ -549,15 +552,63 @@ def _kill_same(targets: Mapping[int, str | None]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
-async def _call(fn: TaskFunction, args: tuple[Any, ...], spawned: _ThreadProcesses | None) -> Any:
-    """Call ``fn`` (in a worker thread if ``spawned``), awaiting what it returns if awaitable.
+_LEFT_RUNNING: dict[tuple[str, str], concurrent.futures.Future[Any]] = {}
+"""Threads of callables whose attempts timed out or were cancelled, until they return."""
+_LEFT_LOCK = threading.Lock()
+
+
+def _thread_key(ctx: AttemptContext) -> tuple[str, str]:
+    return str(ctx.tasks_file), ctx.task.id
+
+
+def _leave_running(key: tuple[str, str], thread: concurrent.futures.Future[Any]) -> None:
+    """Remember an abandoned attempt's thread until it returns."""
+
+    def returned(_: concurrent.futures.Future[Any]) -> None:
+        with _LEFT_LOCK:
+            if _LEFT_RUNNING.get(key) is thread:
+                del _LEFT_RUNNING[key]
+
+    with _LEFT_LOCK:
+        _LEFT_RUNNING[key] = thread
+    thread.add_done_callback(returned)
+
+
+def _start_thread(fn: Callable[..., Any], args: tuple[Any, ...]) -> concurrent.futures.Future[Any]:
+    """Call ``fn`` in a new daemon thread, in a copy of this context.
+
+    Not the loop's default executor: ``asyncio.run`` waits for that one's threads
+    at its end, so a blocked function abandoned by a timeout or a Ctrl-C would
+    hold the run (and a notebook cell) until it returned.
+    """
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = context.run(fn, *args)
+        except BaseException as exc:  # even SystemExit: it is the function's result
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=target, name="taskexec-callable", daemon=True).start()
+    return future
+
+
+async def _call(
+    fn: TaskFunction, args: tuple[Any, ...], thread: concurrent.futures.Future[Any] | None
+) -> Any:
+    """Call ``fn`` (or await its ``thread``), awaiting what it returns if awaitable.
 
     A plain function that returns a coroutine (``lambda: main()``) has it run on
     the loop: it is never taken for a result.
     """
     try:
-        if spawned is not None:
-            result = await asyncio.to_thread(in_thread(spawned.wrap(fn)), *args)
+        if thread is not None:
+            result = await asyncio.wrap_future(thread)
         else:
             result = fn(*args)
         if inspect.isawaitable(result):
