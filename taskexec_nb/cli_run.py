@@ -476,7 +476,7 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
     """A run row whose status says ``interrupted`` if it claims to run but its runner is gone."""
-    from taskexec_nb.store import runner_alive
+    from taskexec_nb.store import GONE_STATUS, runner_alive
 
     out = dict(run)
     out["runner_alive"] = runner_alive(run)  # None: on another host, not checked
@@ -486,20 +486,10 @@ def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
         if "counts" in out:
             counts: dict[str, int] = {}
             for status, n in out["counts"].items():
-                shown = _GONE.get(status, status)
+                shown = GONE_STATUS.get(status, status)
                 counts[shown] = counts.get(shown, 0) + n
             out["counts"] = counts
     return out
-
-
-# How the tasks of a run whose runner is gone read: they are not running any more.
-_GONE = {"running": "interrupted", "paused": "interrupted"}
-
-
-def _gone_task(task: dict[str, Any]) -> dict[str, Any]:
-    if task["status"] not in _GONE:
-        return task
-    return {**task, "status": _GONE[task["status"]], "recorded_status": task["status"]}
 
 
 def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
@@ -512,7 +502,9 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     finally:
         store.close()
     if "recorded_status" in run:
-        tasks = [_gone_task(t) for t in tasks]
+        from taskexec_nb.store import as_gone
+
+        tasks = [as_gone(t) for t in tasks]
     active = run["status"] in ("running", "paused")
     if args.json:
         doc = {"run": _plain(run), "tasks": [_plain(t) for t in tasks]}

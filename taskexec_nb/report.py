@@ -31,7 +31,7 @@ from xml.etree import ElementTree as ET
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
-from taskexec_nb.store import StateStore, shown_status
+from taskexec_nb.store import StateStore, as_gone, shown_status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -172,9 +172,12 @@ class ExecutionReport:
                 run = store.run(run_id)
             except Exception as exc:  # StoreError names the recent runs
                 raise ReportError(str(exc)) from None
-            if _runner_died(run):
-                run = {**run, "status": "interrupted"}  # what the next run will record
-            made = cls(run, store.tasks(run_id), store.attempts(run_id))
+            tasks, attempts = store.tasks(run_id), store.attempts(run_id)
+            if _runner_died(run):  # as the next run will record it, and as status shows it
+                run = {**run, "status": "interrupted"}
+                tasks = [as_gone(t) for t in tasks]
+                attempts = [as_gone(a) for a in attempts]
+            made = cls(run, tasks, attempts)
             made._store_path = path
             return made
         finally:
@@ -836,7 +839,6 @@ def _failure_point(r: Mapping[str, Any]) -> str:
 
 
 # Statuses a JUnit testcase reports as skipped (a count and the elements must agree).
-_JUNIT_SKIPPED = frozenset({"skipped", "cancelled", "pending", "queued", "running", "paused"})
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -864,7 +866,7 @@ def _junit_kind(r: Mapping[str, Any]) -> str | None:
         return "failure"
     if status == TaskStatus.TIMED_OUT.value:
         return "error"
-    return "skipped" if status in _JUNIT_SKIPPED else None
+    return None if status == TaskStatus.COMPLETED.value else "skipped"  # only done passes
 
 
 def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:

@@ -620,6 +620,27 @@ def process_identity(pid: int) -> str | None:
     return f"{pid}:{boot}:{start}"
 
 
+GONE_STATUS = {"running": "interrupted", "paused": "interrupted", "queued": "pending"}
+"""How the tasks and attempts of a run whose runner is gone read: none of them is
+running, paused or queued any more."""
+
+
+def as_gone(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A task or attempt row of a run whose runner is gone, as it now stands.
+
+    Args:
+        row: The row as recorded.
+
+    Returns:
+        The row with its status as :data:`GONE_STATUS` reads it, and the recorded
+        one under ``recorded_status`` when they differ.
+    """
+    status = row.get("status")
+    if status not in GONE_STATUS:
+        return dict(row)
+    return {**row, "status": GONE_STATUS[status], "recorded_status": status}
+
+
 def runner_alive(run: Mapping[str, Any]) -> bool | None:
     """Whether the runner process recorded for a run still runs.
 

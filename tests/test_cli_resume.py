@@ -7,6 +7,7 @@ store on disk for everything a resume reads back.
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import itertools
 import json
@@ -611,6 +612,28 @@ def test_runs_and_status_tell_a_dead_runner_from_a_live_one(
     # The hint is true: the run resumes (the sweep ends the orphaned sleep first).
     path.write_text(path.read_text().replace("sleep 30", "true"))
     assert main(["run", str(path), "--resume", run_id]) == 0
+
+
+def test_reports_of_a_dead_runners_run_read_as_status_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, run_id = _sigkilled_runner(tmp_path)
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state, "--json"]) == 0
+    shown = {t["task_id"]: t["status"] for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert shown == {"T001": "interrupted"}
+    assert main(["report", "--state-dir", state, "--format", "md"]) == 0
+    text = capsys.readouterr().out
+    assert f"# Run {run_id}: interrupted" in text
+    assert "- Tasks: 1; 1 interrupted" in text
+    assert "| T001 | Phase 1: X |  | interrupted |" in text
+    assert main(["report", "--state-dir", state, "--format", "junit"]) == 0
+    case = ET.fromstring(capsys.readouterr().out).find(".//testcase")
+    assert case is not None
+    assert [(c.tag, c.get("message")) for c in case] == [("skipped", "interrupted")]
+    assert main(["report", "--state-dir", state, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["id"], r["status"]) for r in rows] == [("T001", "interrupted")]
 
 
 def test_a_resumed_runs_wall_time_leaves_out_the_wait_before_the_resume(tmp_path: Path) -> None:
