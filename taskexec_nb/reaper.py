@@ -224,10 +224,23 @@ def end_attempt(env: Mapping[str, str]) -> int:
     Returns:
         How many processes were ended.
     """
+    return signal_attempt(env, signal.SIGKILL)
+
+
+def signal_attempt(env: Mapping[str, str], sig: int) -> int:
+    """Send ``sig`` to every running process that carries one attempt's marks.
+
+    Args:
+        env: The attempt's environment (the marks are read from it).
+        sig: The signal (SIGKILL to end them, SIGSTOP/SIGCONT to pause them).
+
+    Returns:
+        How many processes it was sent to.
+    """
     marks = {f"{key}={env[key]}".encode() for key in _ATTEMPT_MARKS if key in env}
     if len(marks) < 3:  # not an attempt of a run: nothing identifies its processes
         return 0
-    return sum(_kill(pid) for pid, variables in _environs() if marks <= variables)
+    return sum(_kill(pid, sig) for pid, variables in _environs() if marks <= variables)
 
 
 def _environs() -> Iterator[tuple[int, set[bytes]]]:
@@ -242,12 +255,12 @@ def _alive(pid: int) -> bool:
     return process_alive(pid)
 
 
-def _kill(pid: int) -> bool:
-    """SIGKILL ``pid`` if it still runs (a zombie does not); whether it did."""
+def _kill(pid: int, sig: int = signal.SIGKILL) -> bool:
+    """Send ``sig`` (SIGKILL) to ``pid`` if it still runs (a zombie does not); whether it did."""
     if not _alive(pid):
         return False
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         return False
     return True

@@ -68,6 +68,9 @@ class ProcessControl:
         self._on_detach = on_detach
         self.stop_requested = asyncio.Event()
         self._on_stop: list[Callable[[], None]] = []
+        #: The attempt's environment, whose marks find its processes outside the group
+        #: (a session of their own, as a notebook's kernel): they are paused with it.
+        self.marks: Mapping[str, str] | None = None
 
     def attach(self, pgid: int) -> None:
         """Record the process group of the attempt's process."""
@@ -93,17 +96,25 @@ class ProcessControl:
         return True
 
     def suspend(self) -> None:
-        """Stop (SIGSTOP) the process group."""
+        """Stop (SIGSTOP) the process group, and the attempt's processes outside it."""
         if not self.suspended and self.signal(signal.SIGSTOP):
+            self._signal_marked(signal.SIGSTOP)
             self.suspended = True
             self._suspended_since = time.monotonic()
 
     def resume(self) -> None:
-        """Continue (SIGCONT) the process group."""
+        """Continue (SIGCONT) the process group, and the attempt's processes outside it."""
         if self.suspended:
             self.signal(signal.SIGCONT)
+            self._signal_marked(signal.SIGCONT)
             self.suspended = False
             self._suspended_total += time.monotonic() - self._suspended_since
+
+    def _signal_marked(self, sig: int) -> None:
+        if self.marks is not None:
+            from taskexec_nb.reaper import signal_attempt  # reads /proc: only when pausing
+
+            signal_attempt(self.marks, sig)
 
     def suspended_time(self) -> float:
         """Seconds the process group has spent suspended (not counted in its timeout)."""

@@ -478,6 +478,7 @@ async def run_process(
                 message = ctx.masker.text(f"cannot start {argv[0]!r} in {ctx.cwd}: {reason}")
             log.write((message + "\n").encode())
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
+        ctx.control.marks = ctx.env  # a pause stops what left the group too
         ctx.control.attach(child.pid)
         try:
             try:
