@@ -147,7 +147,7 @@ class Scheduler:
         self.durable = durable
         self._ticks: list[Task] = []
         self._to_tick = list(to_tick)
-        self._deps = {tid: frozenset(d) for tid, d in plan.effective_deps(self.selection).items()}
+        self._deps: dict[str, tuple[str, ...]] = {}  # the tracker's, once the run starts
         self._unsaved: set[str] = set()  # finished since the last durable()
         self._unsaved_since: float | None = None
         self.states = {tid: TaskState(tid) for tid in self.selection}
@@ -276,6 +276,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._cancel_event = asyncio.Event()
         tracker = self.plan.tracker(self.selection)
+        self._deps = tracker.deps
         for task_id in self._to_tick:  # their finishes were saved in an earlier session
             self._tick(self.plan[task_id])
         self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))

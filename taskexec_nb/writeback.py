@@ -153,10 +153,11 @@ class CheckboxWriter:
             self.ticked.append(task_id)
             return None
         self.unticked.append(task_id)
-        when = f"while {task_id} was being ticked; it was" if raced else "since it was loaded; "
-        when += "" if raced else f"{task_id} was"
+        when = (
+            f"while {task_id} was being ticked; it" if raced else f"since it was loaded; {task_id}"
+        )
         return (
-            f"{self.path} changed on disk {when} not ticked (nothing was overwritten): "
+            f"{self.path} changed on disk {when} was not ticked (nothing was overwritten): "
             "reload the file or tick it by hand"
         )
 
