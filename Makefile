@@ -1,15 +1,20 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    set up, then validate, plan and run the example tasks.md (the main job)
-#   make test   set up, then ruff, mypy --strict, pytest with coverage >= 90%, and the
-#               notebooks executed by nbval
+#   make test   set up, then ruff, mypy --strict, pytest with coverage >= 90%, the
+#               notebooks executed by nbval, and pytest again on Python 3.10 (the oldest
+#               version pyproject accepts)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXAMPLE ?= examples/tasks.md
+# The oldest Python that pyproject accepts: pyenv's, else one on PATH; PY310=/path overrides.
+PY310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) $(shell command -v python3.10 2>/dev/null))
+VENV310 ?= .venv310
+STAMP310 := $(VENV310)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit bench figures clean
+.PHONY: setup run test lint typecheck unit unit310 bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +23,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(STAMP310): pyproject.toml
+	@$(PY310) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null || { \
+	  echo "make test also runs the tests on Python 3.10, and no Python 3.10 was found"; \
+	  echo "(pyenv install 3.10, or PY310=/path/to/python3.10 make test)"; exit 1; }
+	$(PY310) -m venv $(VENV310)
+	$(VENV310)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV310)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP310)
 
 # The example runs in a scratch copy (build/example/), so the repository's copy keeps
 # its unticked boxes and no state.
@@ -41,7 +55,11 @@ unit: setup
 	$(BIN)/pytest --cov --cov-report=term-missing tests
 	$(BIN)/pytest --nbval-lax notebooks
 
-test: lint typecheck unit
+# The same tests on Python 3.10 (coverage and lint are measured once, on the default Python).
+unit310: $(STAMP310)
+	$(VENV310)/bin/pytest -q -p no:cacheprovider tests
+
+test: lint typecheck unit unit310
 
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -55,4 +73,4 @@ figures: setup
 	$(BIN)/python scripts/render_figures.py build/figures
 
 clean:
-	rm -rf $(VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV310) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis

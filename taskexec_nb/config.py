@@ -26,13 +26,17 @@ import json
 import os
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the tomli backport, same API (pyproject installs it on 3.10)
+    import tomli as tomllib
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.model import ExecParams, Task
