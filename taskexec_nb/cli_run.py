@@ -383,6 +383,10 @@ def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
         f"no_action={settings.effective_no_action}",
         file=out,
     )
+    if settings.agent_command:
+        from taskexec_nb.settings import agent_command_form
+
+        print(f"agent command: {agent_command_form(settings.agent_command)}", file=out)
     for i, ids in enumerate(plan.waves_of(selection)):
         print(f"wave {i}:", file=out)
         for tid in ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -118,6 +119,30 @@ def test_dry_run_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "T001" not in out
     assert not (tmp_path / "out.txt").exists()
     assert not (tmp_path / ".taskexec").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "form"),
+    [
+        ("my-agent --prompt {prompt}", "argv (no shell)"),
+        (
+            "bash -lc 'my-agent {description}'",
+            "shell script via bash -lc; placeholders are shell-quoted",
+        ),
+    ],
+)
+def test_validate_and_dry_run_say_how_the_agent_command_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, form: str
+) -> None:
+    path = write(tmp_path, TASKS)
+    argv = json.dumps(shlex.split(command))
+    (tmp_path / "taskexec.toml").write_text(f"agent_command = {argv}\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    assert f"agent command: {form}" in capsys.readouterr().out
+    assert main(["validate", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["agent_command"] == form
+    assert main(["run", str(path), "--dry-run", "--agent-command", command]) == 0
+    assert f"agent command: {form}" in capsys.readouterr().out
 
 
 def test_selection_options(tmp_path: Path) -> None:

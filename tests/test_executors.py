@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -760,6 +761,56 @@ def test_escaped_prompt_braces_do_not_swallow_the_prompt(
     record = agent_record(tmp_path)
     assert record["argv"] == ["--literal={prompt}"]
     assert record["stdin"] == agent_prompt(task, str(attempt.ctx.tasks_file))
+
+
+SHELL_HOSTILE = (
+    "Update docs; touch {victim}\n$(touch {victim}) `touch {victim}` 'single' \"double\" "
+    "it's \\ $HOME * {{id}} && touch {victim} | cat\n"
+)
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        ["bash", "-c"],
+        ["bash", "--noprofile", "-ec"],
+        ["/usr/bin/env", "sh", "-c"],
+        ["env", "FOO=1", "bash", "-o", "pipefail", "-c"],
+    ],
+    ids=["bash-c", "bash-ec", "env-sh-c", "env-assign-bash-o-c"],
+)
+def test_a_shell_wrapped_agent_gets_the_task_text_as_one_inert_word(
+    tmp_path: Path, wrapper: list[str]
+) -> None:
+    if shutil.which(wrapper[0]) is None and not Path(wrapper[0]).exists():
+        pytest.skip(f"{wrapper[0]} is not here")
+    victim = tmp_path / "pwned"
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE_AGENT, encoding="utf-8")
+    agent = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+    task = annotated_task("executor=agent", "T007", "placeholder")
+    text = SHELL_HOSTILE.format(victim=victim)
+    task = dataclasses.replace(task, description=text)
+    script_text = f"{agent} --id {{id}} {{description}} {{prompt}}"
+    template = [*wrapper, script_text, "zero", "{description}"]
+    env = {**os.environ, "FAKE_AGENT_OUT": str(tmp_path / "agent.json")}
+    settings = RunSettings(agent_command=template)
+    attempt = make_attempt(tmp_path, task, settings=settings, env=env, timeout=30)
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    assert not victim.exists()
+    record = agent_record(tmp_path)
+    prompt = agent_prompt(task, str(attempt.ctx.tasks_file))
+    assert record["argv"] == ["--id", "T007", text, prompt]
+    assert record["stdin"] == ""  # {prompt} was in the script
+    # After the script, $0 and $1 are handed over as written: no quotes added.
+    argv, _ = agent_argv(template, task, "t.md")
+    assert argv[-2:] == ["zero", text]
+
+
+def test_a_shell_script_agent_command_needs_its_placeholders_bare() -> None:
+    with pytest.raises(UsageError, match=r"\{description\} is inside double quotes"):
+        RunSettings(agent_command=["bash", "-c", 'my-agent "{description}"'])
 
 
 def test_agent_prompt_names_the_task_and_forbids_ticking() -> None:

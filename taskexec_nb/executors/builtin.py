@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import string
@@ -27,7 +28,7 @@ from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.capture import AttemptOutput, captured, in_thread
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
-from taskexec_nb.settings import agent_template_problems
+from taskexec_nb.settings import agent_template_problems, shell_script
 
 EXECUTOR_OPTIONS: dict[str, tuple[str, ...]] = {
     "shell": (),
@@ -302,6 +303,12 @@ def agent_prompt(task: Task, tasks_file: str) -> str:
 def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[list[str], bool]:
     """Fill an agent argv template; task text only ever becomes whole argv elements' text.
 
+    When the template runs a shell script (``bash -c SCRIPT``, see
+    :func:`~taskexec_nb.settings.shell_script`), the placeholders in the script
+    are replaced by their values shell-quoted (:func:`shlex.quote`), so the
+    task text is one inert word of the script; the elements after the script
+    (its ``$0``, ``$1``...) and before it get the plain values.
+
     Args:
         template: The argv template with ``{placeholder}`` fields.
         task: The task.
@@ -325,10 +332,13 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
     problems = agent_template_problems(template)
     if problems:
         raise ValueError(problems[0])
+    script = shell_script(template)
+    quoted = {name: shlex.quote(value) for name, value in values.items()}
     argv: list[str] = []
     used_prompt = False
-    for element in template:
-        argv.append(element.format_map(values))
+    for index, element in enumerate(template):
+        in_script = script is not None and index == script.index
+        argv.append(element.format_map(quoted if in_script else values))
         used_prompt = used_prompt or any(
             field == "prompt" for _, field, _, _ in string.Formatter().parse(element)
         )
@@ -336,7 +346,12 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
 
 
 class AgentExecutor:
-    """Hands a task to an AI coding agent's CLI (``agent_command``), as argv, never a shell."""
+    """Hands a task to an AI coding agent's CLI (``agent_command``).
+
+    taskexec starts the argv itself, never through a shell; an ``agent_command``
+    that runs a shell script (``bash -c "my-agent {description}"``) gets the
+    values in its script shell-quoted.
+    """
 
     name = "agent"
 
