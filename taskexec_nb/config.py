@@ -460,6 +460,7 @@ def _schema() -> dict[str, Any]:
         kill_grace: seconds | None = Field(default=None, ge=0)
         no_action: Literal["agent", "skip", "fail"] | None = None
         agent_command: list[str] | None = Field(default=None, min_length=1)
+        agent_context: StrictBool | None = None
         executors: dict[str, dict[str, scalar]] | None = None
         shell: str | None = Field(default=None, min_length=1)
         cwd: str | None = None
@@ -847,6 +848,7 @@ def _env_str(value: Any) -> str:
 # this against the schema, kept literal so that reading the environment needs no pydantic.
 SCALAR_SETTINGS = (
     "agent_command",
+    "agent_context",
     "allow_failure",
     "backoff",
     "cwd",
@@ -907,7 +909,7 @@ def _from_environ(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]
                 raise ConfigError(f"environment variable {var}: {exc}") from None
         elif name == "secrets":
             value = [s.strip() for s in raw.split(",") if s.strip()]
-        elif name in ("fail_fast", "allow_failure", "writeback"):
+        elif name in ("fail_fast", "allow_failure", "writeback", "agent_context"):
             value = _env_bool(var, raw)
         values[name] = value
     if not values:

@@ -16,7 +16,16 @@ from typing import Any
 
 from taskexec_nb.errors import UsageError
 
-AGENT_PLACEHOLDERS = ("id", "description", "files", "phase", "story", "tasks_file", "prompt")
+AGENT_PLACEHOLDERS = (
+    "id",
+    "description",
+    "files",
+    "phase",
+    "story",
+    "tasks_file",
+    "context",
+    "prompt",
+)
 """The fields an ``agent_command`` element may use, e.g. ``{prompt}``."""
 
 
@@ -263,8 +272,11 @@ class RunSettings:
             ``fail``. None: ``agent`` when an agent command is set, else ``skip``.
         agent_command: argv template of an AI coding agent's CLI, with
             placeholders ``{id}``, ``{description}``, ``{files}``, ``{phase}``,
-            ``{story}``, ``{tasks_file}`` and ``{prompt}``; without ``{prompt}``
-            the prompt is written to the agent's stdin.
+            ``{story}``, ``{tasks_file}``, ``{context}`` and ``{prompt}``;
+            without ``{prompt}`` the prompt is written to the agent's stdin.
+        agent_context: Give the agent the feature's context: the paths of the
+            design documents beside tasks.md (plan.md, spec.md, ...) and of the
+            project's constitution, in the prompt and as ``{context}``.
         writeback: Tick ``[X]`` in tasks.md after verified success.
         state_dir: Folder of the state store and logs (default: ``.taskexec``
             beside the tasks.md).
@@ -295,6 +307,7 @@ class RunSettings:
     kill_grace: float = 5.0
     no_action: str | None = None
     agent_command: Sequence[str] | None = None
+    agent_context: bool = True
     writeback: bool = True
     state_dir: Path | None = None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -331,6 +344,8 @@ class RunSettings:
             problems.append(
                 f"log_retention must be a whole number >= 1, got {self.log_retention!r}"
             )
+        if not isinstance(self.agent_context, bool):
+            problems.append(f"agent_context must be true or false, got {self.agent_context!r}")
         for name in ("max_workers", "retries", "tail_lines"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):

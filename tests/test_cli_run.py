@@ -145,6 +145,23 @@ def test_validate_and_dry_run_say_how_the_agent_command_runs(
     assert f"agent command: {form}" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flags", [[], ["--no-agent-context"]])
+def test_the_agent_context_flag_reaches_the_agent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    path = write(tmp_path, "- [ ] T001 Write the docs\n  - taskexec: executor=agent\n")
+    (tmp_path / "plan.md").write_text("# Plan\n")
+    agent = tmp_path / "agent.py"
+    agent.write_text("import sys; open('got.txt', 'w').write(sys.argv[1])\n")
+    command = json.dumps([sys.executable, str(agent), "[{context}]"])
+    assert main(["run", str(path), "--no-writeback", "--agent-command", command, *flags]) == 0
+    got = (tmp_path / "got.txt").read_text()
+    if flags:
+        assert got == "[]"
+    else:
+        assert got.startswith("[Design documents") and str(tmp_path / "plan.md") in got
+
+
 def test_selection_options(tmp_path: Path) -> None:
     path = write(tmp_path, TASKS)
     assert main(["run", str(path), "--only", "US2", "--no-writeback"]) == 0

@@ -50,6 +50,7 @@ from taskexec_nb.executors.builtin import (
     ShellExecutor,
     agent_argv,
     agent_prompt,
+    feature_context,
 )
 from taskexec_nb.executors.process import process_alive, run_process
 from taskexec_nb.model import Action, ActionKind, Task
@@ -811,6 +812,93 @@ def test_a_shell_wrapped_agent_gets_the_task_text_as_one_inert_word(
 def test_a_shell_script_agent_command_needs_its_placeholders_bare() -> None:
     with pytest.raises(UsageError, match=r"\{description\} is inside double quotes"):
         RunSettings(agent_command=["bash", "-c", 'my-agent "{description}"'])
+
+
+def speckit_feature(root: Path, documents: Sequence[str]) -> Path:
+    """A spec-kit project: .git, the constitution, and specs/001-x/ with ``documents``."""
+    (root / ".git").mkdir(parents=True)
+    memory = root / ".specify" / "memory"
+    memory.mkdir(parents=True)
+    (memory / "constitution.md").write_text("# Constitution\n", encoding="utf-8")
+    feature = root / "specs" / "001-x"
+    feature.mkdir(parents=True)
+    for name in documents:
+        if name.endswith("/"):
+            (feature / name).mkdir()
+        else:
+            (feature / name).write_text("# doc\n", encoding="utf-8")
+    (feature / "tasks.md").write_text("- [ ] T001 Do it\n", encoding="utf-8")
+    return feature / "tasks.md"
+
+
+def test_feature_context_names_the_documents_that_exist_and_the_constitution(
+    tmp_path: Path,
+) -> None:
+    tasks = speckit_feature(tmp_path / "proj", ["plan.md", "data-model.md", "contracts/"])
+    (tasks.parent / "notes.md").write_text("not a design document")
+    feature = tasks.parent
+    assert feature_context(tasks) == "\n".join(
+        [
+            "Design documents of this feature (read them first):",
+            f"- {feature / 'plan.md'}",
+            f"- {feature / 'data-model.md'}",
+            f"- {feature / 'contracts'}/",
+            "Project constitution (its principles bind the work): "
+            f"{tmp_path / 'proj' / '.specify' / 'memory' / 'constitution.md'}",
+        ]
+    )
+
+
+def test_feature_context_stops_at_the_project_root(tmp_path: Path) -> None:
+    # A constitution above the project's root (.git) belongs to another project.
+    tasks = speckit_feature(tmp_path / "outer", [])
+    inner = tasks.parent / "inner"
+    (inner / ".git").mkdir(parents=True)
+    (inner / "tasks.md").write_text("- [ ] T001 x\n")
+    assert feature_context(inner / "tasks.md") == ""
+    assert feature_context(tasks).startswith("Project constitution")
+
+
+NESTED_TASK = """\
+- [ ] T010 [US1] Build the parser in src/parse.py
+  - Read the grammar:
+    - tokens first
+      - then the tree
+  ```python
+  def parse(text):
+      return text
+  ```
+- [ ] T011 Next
+"""
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_agent_gets_the_feature_context_and_the_details_as_written(
+    tmp_path: Path, enabled: bool
+) -> None:
+    tasks = speckit_feature(tmp_path / "proj", ["plan.md", "spec.md"])
+    task = task_from(NESTED_TASK, "T010")
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE_AGENT, encoding="utf-8")
+    settings = RunSettings(
+        agent_command=[sys.executable, str(script), "--context", "{context}"],
+        agent_context=enabled,
+    )
+    env = {**os.environ, "FAKE_AGENT_OUT": str(tmp_path / "agent.json")}
+    attempt = make_attempt(tmp_path, task, settings=settings, env=env, timeout=30)
+    attempt.ctx = dataclasses.replace(attempt.ctx, tasks_file=tasks)
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    record = agent_record(tmp_path)
+    context = feature_context(tasks) if enabled else ""
+    assert record["argv"] == ["--context", context]
+    prompt = record["stdin"]  # no {prompt} in the argv
+    assert prompt == agent_prompt(task, str(tasks), context)
+    details = NESTED_TASK.split("\n", 1)[1].split("- [ ] T011")[0].rstrip("\n")
+    assert "Details:\n" + details + "\n" in prompt  # the first bullet keeps its indent
+    assert (str(tasks.parent / "plan.md") in prompt) is enabled
+    assert ("constitution.md" in prompt) is enabled
+    assert str(tasks.parent / "research.md") not in prompt
 
 
 def test_agent_prompt_names_the_task_and_forbids_ticking() -> None:

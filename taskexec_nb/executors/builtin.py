@@ -271,15 +271,66 @@ def _mask_notebook(path: Path, mask: Callable[[str], str]) -> None:
         path.write_text(json.dumps(masked, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def agent_prompt(task: Task, tasks_file: str) -> str:
+FEATURE_DOCUMENTS = (
+    "plan.md",
+    "spec.md",
+    "data-model.md",
+    "research.md",
+    "quickstart.md",
+    "contracts/",
+)
+"""The design documents spec-kit's implement step reads beside tasks.md (a ``/``: a folder)."""
+
+CONSTITUTION = Path(".specify", "memory", "constitution.md")
+"""Where spec-kit keeps the project's constitution, from the project's root."""
+
+
+def feature_context(tasks_file: str | Path) -> str:
+    """The feature's context for an agent, as spec-kit's implement step reads it.
+
+    The absolute paths of the design documents that exist beside the tasks.md
+    (:data:`FEATURE_DOCUMENTS`) and of the project's constitution
+    (``.specify/memory/constitution.md`` in the tasks.md's folder or the
+    nearest folder above it that has one, up to the project root: the first
+    folder with ``.git``). Only what exists is named.
+
+    Args:
+        tasks_file: The tasks.md.
+
+    Returns:
+        Lines naming the documents, or an empty string when there are none.
+    """
+    folder = Path(tasks_file).absolute().parent
+    documents = [
+        f"- {folder / name}{'/' if name.endswith('/') else ''}"
+        for name in FEATURE_DOCUMENTS
+        if ((folder / name).is_dir() if name.endswith("/") else (folder / name).is_file())
+    ]
+    lines = []
+    if documents:
+        lines = ["Design documents of this feature (read them first):", *documents]
+    for candidate in (folder, *folder.parents):
+        constitution = candidate / CONSTITUTION
+        if constitution.is_file():
+            lines.append(f"Project constitution (its principles bind the work): {constitution}")
+            break
+        if (candidate / ".git").exists():
+            break
+    return "\n".join(lines)
+
+
+def agent_prompt(task: Task, tasks_file: str, context: str = "") -> str:
     """The prompt handed to an agent for one task.
 
     Args:
         task: The task.
         tasks_file: Path of the tasks.md.
+        context: The feature's context (:func:`feature_context`), put after the
+            task's details; empty for none.
 
     Returns:
-        Plain text naming the task, its details and what not to do.
+        Plain text naming the task, its details (their lines as written in
+        tasks.md, indentation included), the feature's context and what not to do.
     """
     lines = [
         f"Implement task {task.id} from {tasks_file}.",
@@ -292,7 +343,9 @@ def agent_prompt(task: Task, tasks_file: str) -> str:
     if task.files:
         lines.append("Files: " + ", ".join(task.files))
     if task.body.strip():
-        lines += ["Details:", task.body.strip()]
+        lines += ["Details:", task.body.strip("\n").rstrip()]
+    if context:
+        lines.append(context)
     lines.append(
         "Do only this task. Do not edit the checkboxes in the tasks file: "
         "the task runner ticks them after verifying the result."
@@ -300,7 +353,9 @@ def agent_prompt(task: Task, tasks_file: str) -> str:
     return "\n".join(lines)
 
 
-def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[list[str], bool]:
+def agent_argv(
+    template: Sequence[str], task: Task, tasks_file: str, context: str = ""
+) -> tuple[list[str], bool]:
     """Fill an agent argv template; task text only ever becomes whole argv elements' text.
 
     When the template runs a shell script (``bash -c SCRIPT``, see
@@ -313,6 +368,7 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
         template: The argv template with ``{placeholder}`` fields.
         task: The task.
         tasks_file: Path of the tasks.md.
+        context: The feature's context (``{context}``, and part of ``{prompt}``).
 
     Returns:
         (argv, prompt_in_argv): whether the prompt went into an argument.
@@ -327,7 +383,8 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
         "phase": task.phase.label,
         "story": task.story or "",
         "tasks_file": tasks_file,
-        "prompt": agent_prompt(task, tasks_file),
+        "context": context,
+        "prompt": agent_prompt(task, tasks_file, context),
     }
     problems = agent_template_problems(template)
     if problems:
@@ -366,8 +423,9 @@ class AgentExecutor:
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         # RunSettings refused a bad template already (agent_template_problems).
         tasks_file = str(Path(ctx.tasks_file).absolute())  # the agent runs in the task's cwd
-        argv, in_argv = agent_argv(template, ctx.task, tasks_file)
-        stdin = None if in_argv else agent_prompt(ctx.task, tasks_file).encode()
+        context = feature_context(tasks_file) if ctx.settings.agent_context else ""
+        argv, in_argv = agent_argv(template, ctx.task, tasks_file, context)
+        stdin = None if in_argv else agent_prompt(ctx.task, tasks_file, context).encode()
         return await run_process(ctx, argv, stdin_data=stdin)
 
 
