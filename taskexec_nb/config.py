@@ -439,6 +439,15 @@ def _schema() -> dict[str, Any]:
                 raise ValueError(f"{exc}: {exc.hint}") from None
         return value
 
+    def argv(value: Any) -> Any:
+        """An argv as a list, or as one string split like a shell line (as the flag does)."""
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {value!r} like a shell line: {exc}") from None
+        return value
+
     whole = Annotated[int, BeforeValidator(no_bool)]
     seconds = Annotated[float, BeforeValidator(duration)]
     amount = Annotated[float, BeforeValidator(no_bool), Field(gt=0)]
@@ -459,7 +468,9 @@ def _schema() -> dict[str, Any]:
         timeout: seconds | None = positive
         kill_grace: seconds | None = Field(default=None, ge=0)
         no_action: Literal["agent", "skip", "fail"] | None = None
-        agent_command: list[str] | None = Field(default=None, min_length=1)
+        agent_command: Annotated[list[str], BeforeValidator(argv)] | None = Field(
+            default=None, min_length=1
+        )
         agent_context: StrictBool | None = None
         executors: dict[str, dict[str, scalar]] | None = None
         shell: str | None = Field(default=None, min_length=1)

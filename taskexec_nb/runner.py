@@ -295,8 +295,7 @@ def resumed_settings(
     except (UsageError, TypeError):
         return settings, None  # recorded by another version, and no longer valid
     shown = ", ".join(
-        f"{name}={_setting(changes[name])} (now {_setting(getattr(settings, name))})"
-        for name in changes
+        f"{name}={_setting(name, kept)} (now {_setting(name, settings)})" for name in changes
     )
     return kept, (
         f"resume keeps the settings run {run['run_id']} started with: {shown}; give a "
@@ -304,7 +303,13 @@ def resumed_settings(
     )
 
 
-def _setting(value: Any) -> str:
+def _setting(name: str, settings: RunSettings) -> str:
+    """A setting's value for a notice: JSON, or what an unset one means (never ``null``)."""
+    value = getattr(settings, name)
+    if value is None and name == "no_action":
+        return f"not set, default {settings.effective_no_action}"
+    if value is None and name == "timeout":
+        return "not set, no limit"
     return json.dumps(dict(value) if isinstance(value, Mapping) else value)
 
 

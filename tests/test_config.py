@@ -210,6 +210,31 @@ def test_agent_context_is_a_setting_everywhere(
     )
 
 
+def test_agent_command_in_the_file_may_be_a_shell_line(tmp_path: Path) -> None:
+    tasks = project(
+        tmp_path,
+        """\
+        agent_command = "my-agent --prompt '{prompt}' --fast"
+
+        [profiles.ci]
+        agent_command = "ci-agent {id}"
+        """,
+    )
+    settings = resolve(tasks, environ={}).settings
+    assert settings.agent_command == ("my-agent", "--prompt", "{prompt}", "--fast")
+    ci = resolve(tasks, profile="ci", environ={}).settings
+    assert ci.agent_command == ("ci-agent", "{id}")
+    (tmp_path / "bad").mkdir()
+    bad = project(tmp_path / "bad", 'retries = 1\nagent_command = "my-agent \'{prompt}"\n')
+    with pytest.raises(ConfigError, match=r"taskexec.toml:2: agent_command: cannot split") as err:
+        resolve(bad, environ={})
+    assert "No closing quotation" in str(err.value)
+    (tmp_path / "empty").mkdir()
+    empty = project(tmp_path / "empty", 'agent_command = "  "\n')
+    with pytest.raises(ConfigError, match="agent_command: must not be empty"):
+        resolve(empty, environ={})
+
+
 def test_every_scalar_setting_is_readable_from_the_environment() -> None:
     fields = _schema()["Settings"].model_fields
     assert set(SCALAR_SETTINGS) == set(fields) - {"env", "resources", "executors"}
