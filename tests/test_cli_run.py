@@ -162,6 +162,65 @@ def test_the_agent_context_flag_reaches_the_agent(
         assert got.startswith("[Design documents") and str(tmp_path / "plan.md") in got
 
 
+NOTEBOOK_JSON = json.dumps(
+    {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ["open('ran.txt', 'w').write('yes')"],
+            }
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+)
+
+
+@pytest.mark.parametrize(("policy", "code"), [("skip", 0), ("fail", 1)])
+def test_a_notebook_the_description_names_that_is_missing_follows_the_no_action_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, code: int
+) -> None:
+    path = write(tmp_path, "- [ ] T001 Create notebooks/eda.ipynb for the analysis\n")
+    argv = ["run", str(path), "--no-writeback", "--no-action", policy]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    looked = tmp_path / "notebooks" / "eda.ipynb"
+    assert f"T001: notebook {looked} (named in its description) does not exist yet" in err
+    assert f"T001: notebook {looked} (named in its description) does not exist, so" in err
+    assert "not found" not in err
+    assert main(["status", "--json", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    status = json.loads(capsys.readouterr().out)["tasks"][0]
+    assert status["status"] == ("skipped" if policy == "skip" else "failed")
+    assert f"no_action={policy}" in status["error"]
+
+
+def test_a_notebook_an_earlier_task_creates_runs_and_an_explicit_one_fails_if_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quoted = shlex.quote(NOTEBOOK_JSON)
+    path = write(
+        tmp_path,
+        "- [ ] T001 Write the notebook\n"
+        f"  - taskexec: run=\"mkdir -p nb && printf %s {quoted.replace(chr(34), chr(92) + chr(34))}"
+        " > nb/eda.ipynb\"\n"
+        "- [ ] T002 Run nb/eda.ipynb\n",
+    )
+    assert main(["run", str(path), "--no-writeback"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "ran.txt").read_text() == "yes"  # T002 ran the notebook T001 made
+    err = capsys.readouterr().err
+    assert "does not exist yet" in err  # the notice before the run: it was not there then
+    assert "does not exist, so" not in err
+    explicit = write(tmp_path, "- [ ] T003 Run it\n  - taskexec: notebook=nb/other.ipynb\n")
+    assert main(["run", str(explicit), "--no-writeback"]) == 1
+    err = capsys.readouterr().err
+    assert "notebook 'nb/other.ipynb' not found" in err
+    assert "named in its description" not in err
+
+
 def test_selection_options(tmp_path: Path) -> None:
     path = write(tmp_path, TASKS)
     assert main(["run", str(path), "--only", "US2", "--no-writeback"]) == 0

@@ -655,6 +655,25 @@ def test_failing_run_command_reports_its_exit_code(tmp_path: Path) -> None:
     assert (outcome.status, outcome.exit_code, outcome.tail) == (TaskStatus.FAILED, 3, "partial")
 
 
+def test_a_missing_notebook_only_the_description_names_leaves_the_task_without_action(
+    tmp_path: Path,
+) -> None:
+    described = task_from("- [ ] T001 Create notebooks/eda.ipynb\n")
+    explicit = annotated_task("notebook=notebooks/eda.ipynb")
+    chosen = annotated_task("executor=notebook", "T002", "Create notebooks/eda.ipynb")
+    registry = ExecutorRegistry()
+    notebook = registry.get("notebook")
+    assert registry.for_task(described) is notebook  # no folder given: as written
+    assert registry.for_task(described, tmp_path) is None
+    assert registry.for_task(explicit, tmp_path) is notebook
+    assert registry.for_task(chosen, tmp_path) is notebook
+    with_function = ExecutorRegistry({"T001": lambda: None})
+    assert with_function.for_task(described, tmp_path) is with_function.callables
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "eda.ipynb").write_text("{}")
+    assert registry.for_task(described, tmp_path) is notebook
+
+
 # --- 4. agent --------------------------------------------------------------------------------
 
 FAKE_AGENT = """\
