@@ -1241,6 +1241,50 @@ def test_bad_callable_reference_is_a_failed_outcome(
     assert outcome.error and reference in outcome.error and expected in outcome.error
 
 
+def test_a_callable_module_beside_tasks_md_or_in_the_tasks_cwd_imports_without_pythonpath(
+    tmp_path: Path,
+) -> None:
+    names = ("taskexec_beside_mod", "taskexec_beside_helper", "taskexec_in_cwd_mod")
+    (tmp_path / f"{names[1]}.py").write_text("WORD = 'beside'\n")
+    (tmp_path / f"{names[0]}.py").write_text(
+        f"import {names[1]}\n\n"
+        "from pathlib import Path\n\n"
+        "def work():\n"
+        f"    Path(__file__).with_name('beside.txt').write_text({names[1]}.WORD)\n"
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / f"{names[2]}.py").write_text(
+        "from pathlib import Path\n\n"
+        "def work():\n"
+        "    Path(__file__).with_name('in_cwd.txt').write_text('cwd')\n"
+    )
+    path = tmp_path / "tasks.md"
+    path.write_text(
+        f"- [ ] T001 Beside\n  - taskexec: callable={names[0]}:work\n"
+        f"- [ ] T002 In its cwd\n  - taskexec: callable={names[2]}:work cwd=sub\n"
+        "- [ ] T003 Nowhere\n  - taskexec: callable=taskexec_nowhere_mod:work\n",
+        encoding="utf-8",
+    )
+    before = list(sys.path)
+    try:
+        handle = taskexec_nb.load(path).run(writeback=False, no_action="fail")
+        assert list(sys.path) == before  # the folders were on it for the imports only
+        assert (tmp_path / "beside.txt").read_text() == "beside"
+        assert (tmp_path / "sub" / "in_cwd.txt").read_text() == "cwd"
+        rows = {row["id"]: row for row in handle.snapshot()}
+        assert [rows[t]["status"] for t in ("T001", "T002", "T003")] == [
+            "completed",
+            "completed",
+            "failed",
+        ]
+        error = rows["T003"]["error"] or ""
+        assert "No module named 'taskexec_nowhere_mod'" in error
+        assert f"looked in {tmp_path}, the task's working folder" in error
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+
+
 # --- 7. registry -----------------------------------------------------------------------------
 
 

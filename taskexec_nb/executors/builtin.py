@@ -468,20 +468,32 @@ class CallableExecutor:
         tasks = list(tasks)
         return [key for key in self.functions if not any(covers(key, t) for t in tasks)]
 
-    def find(self, task: Task) -> TaskFunction | None:
-        """The registered callable, else the one a ``callable=`` annotation names."""
+    def find(self, task: Task, cwd: Path | None = None) -> TaskFunction | None:
+        """The registered callable, else the one a ``callable=`` annotation names.
+
+        Args:
+            task: The task.
+            cwd: The task's working folder: a ``callable=`` module is looked
+                for there first, as a ``python`` block finds its modules.
+
+        Returns:
+            The function, or None when the task names none.
+
+        Raises:
+            Exception: Whatever importing the ``callable=`` module raises.
+        """
         fn = self.registered(task)
         if fn is not None:
             return fn
         target = task.action.target
         if task.action.kind is ActionKind.CALLABLE and target:
-            return _import_callable(target)
+            return _import_callable(target, cwd)
         return None
 
     async def run(self, ctx: AttemptContext) -> Outcome:
         """Call the task's function."""
         try:
-            fn = self.find(ctx.task)
+            fn = self.find(ctx.task, ctx.cwd)
         except Exception as exc:  # an import error of any kind is this task's failure
             message = f"cannot import callable {ctx.task.action.target!r}: {exc}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
@@ -763,13 +775,44 @@ def _takes_argument(fn: TaskFunction) -> bool:
     )
 
 
-def _import_callable(reference: str) -> TaskFunction:
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_callable(reference: str, cwd: Path | None = None) -> TaskFunction:
+    """Import ``module:function``, with ``cwd`` first on ``sys.path`` for the import only.
+
+    As a ``python`` block finds the project's modules beside it, a module in
+    the task's working folder imports without ``PYTHONPATH``. The folder is on
+    ``sys.path`` while the module is imported (its own imports at import time
+    find its neighbours), then taken off again: the process's path is left as
+    it was. An imported module stays in ``sys.modules``, as any import does: a
+    second task naming the same module gets that one, even from another folder.
+    """
     module_name, sep, attr = reference.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError("write callable=package.module:function")
     import importlib
 
-    obj: Any = importlib.import_module(module_name)
+    entry = str(cwd) if cwd is not None else None
+    with _IMPORT_LOCK:
+        if entry is not None:
+            sys.path.insert(0, entry)
+            importlib.invalidate_caches()  # an earlier task may have just written the module
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if entry is None or exc.name is None or not module_name.startswith(exc.name):
+                raise
+            raise ModuleNotFoundError(
+                f"{exc} (looked in {entry}, the task's working folder, then on sys.path)",
+                name=exc.name,
+            ) from None
+        finally:
+            if entry is not None:  # this very entry, wherever the import moved it
+                for index, path in enumerate(sys.path):
+                    if path is entry:
+                        del sys.path[index]
+                        break
     for part in attr.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
