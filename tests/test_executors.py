@@ -1244,7 +1244,13 @@ def test_bad_callable_reference_is_a_failed_outcome(
 def test_a_callable_module_beside_tasks_md_or_in_the_tasks_cwd_imports_without_pythonpath(
     tmp_path: Path,
 ) -> None:
-    names = ("taskexec_beside_mod", "taskexec_beside_helper", "taskexec_in_cwd_mod")
+    names = (
+        "taskexec_beside_mod",
+        "taskexec_beside_helper",
+        "taskexec_in_cwd_mod",
+        "taskexec_needs_missing",
+    )
+    (tmp_path / f"{names[3]}.py").write_text("import taskexec_missing_dep_xyz\n")
     (tmp_path / f"{names[1]}.py").write_text("WORD = 'beside'\n")
     (tmp_path / f"{names[0]}.py").write_text(
         f"import {names[1]}\n\n"
@@ -1262,12 +1268,13 @@ def test_a_callable_module_beside_tasks_md_or_in_the_tasks_cwd_imports_without_p
     path.write_text(
         f"- [ ] T001 Beside\n  - taskexec: callable={names[0]}:work\n"
         f"- [ ] T002 In its cwd\n  - taskexec: callable={names[2]}:work cwd=sub\n"
-        "- [ ] T003 Nowhere\n  - taskexec: callable=taskexec_nowhere_mod:work\n",
+        "- [ ] T003 Nowhere\n  - taskexec: callable=taskexec_nowhere_mod:work\n"
+        f"- [ ] T004 Needs a missing package\n  - taskexec: callable={names[3]}:work\n",
         encoding="utf-8",
     )
     before = list(sys.path)
     try:
-        handle = taskexec_nb.load(path).run(writeback=False, no_action="fail")
+        handle = taskexec_nb.load(path).run(writeback=False, allow_failure=True)
         assert list(sys.path) == before  # the folders were on it for the imports only
         assert (tmp_path / "beside.txt").read_text() == "beside"
         assert (tmp_path / "sub" / "in_cwd.txt").read_text() == "cwd"
@@ -1280,6 +1287,11 @@ def test_a_callable_module_beside_tasks_md_or_in_the_tasks_cwd_imports_without_p
         error = rows["T003"]["error"] or ""
         assert "No module named 'taskexec_nowhere_mod'" in error
         assert f"looked in {tmp_path}, the task's working folder" in error
+        # Found, but it imports what is not installed: that is the message, as is.
+        assert rows["T004"]["error"] == (
+            f"cannot import callable '{names[3]}:work': "
+            "No module named 'taskexec_missing_dep_xyz'"
+        )
     finally:
         for name in names:
             sys.modules.pop(name, None)
