@@ -1289,8 +1289,7 @@ def test_a_callable_module_beside_tasks_md_or_in_the_tasks_cwd_imports_without_p
         assert f"looked in {tmp_path}, the task's working folder" in error
         # Found, but it imports what is not installed: that is the message, as is.
         assert rows["T004"]["error"] == (
-            f"cannot import callable '{names[3]}:work': "
-            "No module named 'taskexec_missing_dep_xyz'"
+            f"cannot import callable '{names[3]}:work': No module named 'taskexec_missing_dep_xyz'"
         )
     finally:
         for name in names:
