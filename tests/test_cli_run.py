@@ -201,12 +201,13 @@ def test_a_notebook_the_description_names_that_is_missing_follows_the_no_action_
 def test_a_notebook_an_earlier_task_creates_runs_and_an_explicit_one_fails_if_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    quoted = shlex.quote(NOTEBOOK_JSON)
+    make = "import pathlib; pathlib.Path('nb').mkdir(); pathlib.Path('nb/eda.ipynb')"
     path = write(
         tmp_path,
         "- [ ] T001 Write the notebook\n"
-        f"  - taskexec: run=\"mkdir -p nb && printf %s {quoted.replace(chr(34), chr(92) + chr(34))}"
-        " > nb/eda.ipynb\"\n"
+        "  ```python\n"
+        f"  {make}.write_text({NOTEBOOK_JSON!r})\n"
+        "  ```\n"
         "- [ ] T002 Run nb/eda.ipynb\n",
     )
     assert main(["run", str(path), "--no-writeback"]) == 0, capsys.readouterr().err
