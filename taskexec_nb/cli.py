@@ -125,9 +125,22 @@ def _print_diagnostics(diags: Sequence[Diagnostic], out: TextIO) -> None:
     print(f"{n_err} error(s), {n_warn} warning(s)", file=out)
 
 
+def _agent_form(args: argparse.Namespace) -> str | None:
+    """How the configured ``agent_command`` runs (None: none is set, or no config reads)."""
+    from taskexec_nb.config import resolve
+    from taskexec_nb.settings import agent_command_form
+
+    try:
+        command = resolve(args.file, profile=args.profile).settings.agent_command
+    except TaskexecError:  # a bad config: _check reported it, or --mode made it unneeded
+        return None
+    return agent_command_form(command) if command else None
+
+
 def _validate(args: argparse.Namespace, out: TextIO) -> int:
     result = _check(args)
     failed = not result.ok or (args.strict and bool(result.warnings))
+    form = _agent_form(args)
     if args.json:
         doc = {
             "file": args.file,
@@ -135,9 +148,13 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
             "tasks": len(result.taskfile.tasks),
             "diagnostics": [d.to_dict() for d in result.diagnostics],
         }
+        if form:
+            doc["agent_command"] = form
         print(json.dumps(doc, indent=2, ensure_ascii=False), file=out)
     else:
         _print_diagnostics(result.diagnostics, out)
+        if form:
+            print(f"agent command: {form}", file=out)
         if not failed:
             print(f"{args.file}: {len(result.taskfile.tasks)} task(s), valid", file=out)
     return EXIT_USAGE if failed else EXIT_OK

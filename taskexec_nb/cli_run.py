@@ -122,6 +122,13 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         help="agent CLI as a shell-quoted argv or a JSON list, e.g. 'my-agent --prompt {prompt}'",
     )
     run.add_argument(
+        "--agent-context",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="give the agent the paths of the feature's design documents and constitution "
+        "(the default; --no-agent-context: only the task)",
+    )
+    run.add_argument(
         "--writeback",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -164,6 +171,7 @@ _FLAGS = {
     "resources": "--resource",
     "no_action": "--no-action",
     "agent_command": "--agent-command",
+    "agent_context": "--[no-]agent-context",
     "writeback": "--[no-]writeback",
     "state_dir": "--state-dir",
     "only": "--only",
@@ -271,6 +279,7 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         "resources": _resources(args.resource),
         "no_action": args.no_action,
         "agent_command": _agent_command(args.agent_command),
+        "agent_context": args.agent_context,
         "writeback": args.writeback,
         "state_dir": str(Path(args.state_dir).resolve()) if args.state_dir else None,
         "only": only,
@@ -383,6 +392,10 @@ def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
         f"no_action={settings.effective_no_action}",
         file=out,
     )
+    if settings.agent_command:
+        from taskexec_nb.settings import agent_command_form
+
+        print(f"agent command: {agent_command_form(settings.agent_command)}", file=out)
     for i, ids in enumerate(plan.waves_of(selection)):
         print(f"wave {i}:", file=out)
         for tid in ids:

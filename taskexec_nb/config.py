@@ -443,6 +443,15 @@ def _schema() -> dict[str, Any]:
                 raise ValueError(f"{exc}: {exc.hint}") from None
         return value
 
+    def argv(value: Any) -> Any:
+        """An argv as a list, or as one string split like a shell line (as the flag does)."""
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {value!r} like a shell line: {exc}") from None
+        return value
+
     whole = Annotated[int, BeforeValidator(no_bool)]
     seconds = Annotated[float, BeforeValidator(duration)]
     amount = Annotated[float, BeforeValidator(no_bool), Field(gt=0)]
@@ -463,7 +472,10 @@ def _schema() -> dict[str, Any]:
         timeout: seconds | None = positive
         kill_grace: seconds | None = Field(default=None, ge=0)
         no_action: Literal["agent", "skip", "fail"] | None = None
-        agent_command: list[str] | None = Field(default=None, min_length=1)
+        agent_command: Annotated[list[str], BeforeValidator(argv)] | None = Field(
+            default=None, min_length=1
+        )
+        agent_context: StrictBool | None = None
         executors: dict[str, dict[str, scalar]] | None = None
         shell: str | None = Field(default=None, min_length=1)
         cwd: str | None = None
@@ -851,6 +863,7 @@ def _env_str(value: Any) -> str:
 # this against the schema, kept literal so that reading the environment needs no pydantic.
 SCALAR_SETTINGS = (
     "agent_command",
+    "agent_context",
     "allow_failure",
     "backoff",
     "cwd",
@@ -911,7 +924,7 @@ def _from_environ(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]
                 raise ConfigError(f"environment variable {var}: {exc}") from None
         elif name == "secrets":
             value = [s.strip() for s in raw.split(",") if s.strip()]
-        elif name in ("fail_fast", "allow_failure", "writeback"):
+        elif name in ("fail_fast", "allow_failure", "writeback", "agent_context"):
             value = _env_bool(var, raw)
         values[name] = value
     if not values:

@@ -25,7 +25,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
-from taskexec_nb.executors import ExecutorRegistry, TaskFunction
+from taskexec_nb.executors import (
+    ExecutorRegistry,
+    TaskFunction,
+    missing_notebook,
+    notebook_fallback,
+)
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.executors.builtin import (
     DEFAULT_KERNEL,
@@ -295,8 +300,7 @@ def resumed_settings(
     except (UsageError, TypeError):
         return settings, None  # recorded by another version, and no longer valid
     shown = ", ".join(
-        f"{name}={_setting(changes[name])} (now {_setting(getattr(settings, name))})"
-        for name in changes
+        f"{name}={_setting(name, kept)} (now {_setting(name, settings)})" for name in changes
     )
     return kept, (
         f"resume keeps the settings run {run['run_id']} started with: {shown}; give a "
@@ -304,7 +308,13 @@ def resumed_settings(
     )
 
 
-def _setting(value: Any) -> str:
+def _setting(name: str, settings: RunSettings) -> str:
+    """A setting's value for a notice: JSON, or what an unset one means (never ``null``)."""
+    value = getattr(settings, name)
+    if value is None and name == "no_action":
+        return f"not set, default {settings.effective_no_action}"
+    if value is None and name == "timeout":
+        return "not set, no limit"
     return json.dumps(dict(value) if isinstance(value, Mapping) else value)
 
 
@@ -942,6 +952,10 @@ class RunHandle:
         self._check_kernels(effective, routes, tasks_dir)
         for task_id, task in effective.items():
             folder = task_cwd(tasks_dir, self.settings, task)
+            missing = missing_notebook(task, folder)
+            if missing is not None and routes.get(task_id) is self.registry.get("notebook"):
+                policy = self.settings.effective_no_action
+                notices.append(notebook_fallback(task, missing, policy, starting=False))
             if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
                 what = "is not a folder" if folder.exists() else "does not exist (yet)"
                 notices.append(

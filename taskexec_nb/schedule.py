@@ -22,7 +22,14 @@ from typing import Any
 from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus, printable
-from taskexec_nb.executors import AttemptContext, ExecutorRegistry, Outcome, ProcessControl
+from taskexec_nb.executors import (
+    AttemptContext,
+    ExecutorRegistry,
+    Outcome,
+    ProcessControl,
+    missing_notebook,
+    notebook_fallback,
+)
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
 from taskexec_nb.plan import ExecutionPlan
@@ -499,7 +506,7 @@ class Scheduler:
     # -- one task -----------------------------------------------------------------------------
     def _policy_outcome(self, task: Task) -> tuple[Executor | None, TaskStatus | None, str]:
         try:
-            executor = self.registry.for_task(task)
+            executor = self.registry.for_task(task, self._cwd(task))
         except UsageError as exc:
             return None, TaskStatus.FAILED, str(exc)
         if executor is not None:
@@ -513,6 +520,10 @@ class Scheduler:
 
     async def _run_task(self, task: Task) -> TaskStatus:
         executor, final, reason = self._policy_outcome(task)
+        missing = missing_notebook(task, self._cwd(task))
+        if missing is not None and executor is not self.registry.callables:
+            policy = self.settings.effective_no_action
+            self._emit(EventKind.NOTICE, task.id, warning=notebook_fallback(task, missing, policy))
         if executor is None:
             status = final or TaskStatus.FAILED
             data: dict[str, Any] = {"reason": reason, "error": reason}

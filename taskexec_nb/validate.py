@@ -85,6 +85,7 @@ def validate_taskfile(tf: TaskFile, mode: str | DependencyMode = "template") -> 
     found = list(tf.diagnostics) + graph.diagnostics
     found += _same_file_parallel(tf)
     found += _no_action(tf)
+    found += _missing_notebooks(tf)
     found += _executors(tf)
     found += _cancelled_deps(tf, graph)
     found.sort(key=lambda d: (d.line or 0, d.code, d.message))
@@ -139,6 +140,45 @@ def _no_action(tf: TaskFile) -> list[Diagnostic]:
             bare[0].id,
         )
     ]
+
+
+def _missing_notebooks(tf: TaskFile) -> list[Diagnostic]:
+    """TX105 for tasks whose only action is a notebook their description names, not there yet.
+
+    When such a notebook is still missing as the task starts, the task has no
+    action (an earlier task may create it). Paths are looked for from the
+    tasks.md folder, or the task's ``cwd=`` (the run's ``cwd`` setting is
+    not known here).
+    """
+    from pathlib import Path
+
+    from taskexec_nb.executors import missing_notebook
+
+    source = Path(tf.path)
+    if not source.is_file():
+        return []
+    out: list[Diagnostic] = []
+    for task in tf.tasks:
+        if task.state is not TaskState.PENDING:
+            continue
+        missing = missing_notebook(task, source.parent / (task.params.cwd or "."))
+        if missing is None:
+            continue
+        out.append(
+            Diagnostic(
+                "TX105",
+                Severity.WARNING,
+                f"{task.id}: its only action is notebook {missing}, named in its "
+                "description, which does not exist yet: unless an earlier task creates it, "
+                f"the task has no action when it starts; {NO_ACTION_EFFECT}",
+                tf.path,
+                task.line,
+                "create the notebook first, or write notebook=PATH in its taskexec: line "
+                "to make a missing notebook a failure",
+                task.id,
+            )
+        )
+    return out
 
 
 BUILTIN_EXECUTORS = ("agent", "callable", "notebook", "python", "shell")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -118,6 +119,107 @@ def test_dry_run_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "T001" not in out
     assert not (tmp_path / "out.txt").exists()
     assert not (tmp_path / ".taskexec").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "form"),
+    [
+        ("my-agent --prompt {prompt}", "argv (no shell)"),
+        (
+            "bash -lc 'my-agent {description}'",
+            "shell script via bash -lc; placeholders are shell-quoted",
+        ),
+    ],
+)
+def test_validate_and_dry_run_say_how_the_agent_command_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, form: str
+) -> None:
+    path = write(tmp_path, TASKS)
+    argv = json.dumps(shlex.split(command))
+    (tmp_path / "taskexec.toml").write_text(f"agent_command = {argv}\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 0
+    assert f"agent command: {form}" in capsys.readouterr().out
+    assert main(["validate", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["agent_command"] == form
+    assert main(["run", str(path), "--dry-run", "--agent-command", command]) == 0
+    assert f"agent command: {form}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-agent-context"]])
+def test_the_agent_context_flag_reaches_the_agent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    path = write(tmp_path, "- [ ] T001 Write the docs\n  - taskexec: executor=agent\n")
+    (tmp_path / "plan.md").write_text("# Plan\n")
+    agent = tmp_path / "agent.py"
+    agent.write_text("import sys; open('got.txt', 'w').write(sys.argv[1])\n")
+    command = json.dumps([sys.executable, str(agent), "[{context}]"])
+    assert main(["run", str(path), "--no-writeback", "--agent-command", command, *flags]) == 0
+    got = (tmp_path / "got.txt").read_text()
+    if flags:
+        assert got == "[]"
+    else:
+        assert got.startswith("[Design documents") and str(tmp_path / "plan.md") in got
+
+
+NOTEBOOK_JSON = json.dumps(
+    {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ["open('ran.txt', 'w').write('yes')"],
+            }
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+)
+
+
+@pytest.mark.parametrize(("policy", "code"), [("skip", 0), ("fail", 1)])
+def test_a_notebook_the_description_names_that_is_missing_follows_the_no_action_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, code: int
+) -> None:
+    path = write(tmp_path, "- [ ] T001 Create notebooks/eda.ipynb for the analysis\n")
+    argv = ["run", str(path), "--no-writeback", "--no-action", policy]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    looked = tmp_path / "notebooks" / "eda.ipynb"
+    assert f"T001: notebook {looked} (named in its description) does not exist yet" in err
+    assert f"T001: notebook {looked} (named in its description) does not exist, so" in err
+    assert "not found" not in err
+    assert main(["status", "--json", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    status = json.loads(capsys.readouterr().out)["tasks"][0]
+    assert status["status"] == ("skipped" if policy == "skip" else "failed")
+    assert f"no_action={policy}" in status["error"]
+
+
+def test_a_notebook_an_earlier_task_creates_runs_and_an_explicit_one_fails_if_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make = "import pathlib; pathlib.Path('nb').mkdir(); pathlib.Path('nb/eda.ipynb')"
+    path = write(
+        tmp_path,
+        "- [ ] T001 Write the notebook\n"
+        "  ```python\n"
+        f"  {make}.write_text({NOTEBOOK_JSON!r})\n"
+        "  ```\n"
+        "- [ ] T002 Run nb/eda.ipynb\n",
+    )
+    assert main(["run", str(path), "--no-writeback"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "ran.txt").read_text() == "yes"  # T002 ran the notebook T001 made
+    err = capsys.readouterr().err
+    assert "does not exist yet" in err  # the notice before the run: it was not there then
+    assert "does not exist, so" not in err
+    explicit = write(tmp_path, "- [ ] T003 Run it\n  - taskexec: notebook=nb/other.ipynb\n")
+    assert main(["run", str(explicit), "--no-writeback"]) == 1
+    err = capsys.readouterr().err
+    assert "notebook 'nb/other.ipynb' not found" in err
+    assert "named in its description" not in err
 
 
 def test_selection_options(tmp_path: Path) -> None:

@@ -179,6 +179,62 @@ def test_environment_variables_set_scalar_settings(tmp_path: Path) -> None:
     assert as_json.settings.agent_command == ("a", "b c")
 
 
+def test_agent_context_is_a_setting_everywhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = project(tmp_path, "agent_context = false\n")
+    config = resolve(tasks, environ={})
+    assert config.settings.agent_context is False
+    assert config.sources["agent_context"].endswith("taskexec.toml:1")
+    env = resolve(tasks, environ={"TASKEXEC_AGENT_CONTEXT": "true"})
+    assert env.settings.agent_context is True
+    flag = resolve(
+        tasks,
+        environ={"TASKEXEC_AGENT_CONTEXT": "true"},
+        arguments={"agent_context": False},
+        argument_names={"agent_context": "--[no-]agent-context"},
+    )
+    assert flag.settings.agent_context is False
+    assert flag.sources["agent_context"] == "--[no-]agent-context"
+    assert RunSettings().agent_context is True
+    with pytest.raises(UsageError, match="agent_context must be true or false"):
+        RunSettings(agent_context="no")  # type: ignore[arg-type]
+    (tmp_path / "bad").mkdir()
+    bad = project(tmp_path / "bad", "agent_context = 1\n")
+    with pytest.raises(ConfigError, match="agent_context"):
+        resolve(bad, environ={})
+    assert main(["config", "show", str(tasks)]) == 0
+    assert any(
+        line.split()[:2] == ["agent_context", "false"]
+        for line in capsys.readouterr().out.splitlines()
+    )
+
+
+def test_agent_command_in_the_file_may_be_a_shell_line(tmp_path: Path) -> None:
+    tasks = project(
+        tmp_path,
+        """\
+        agent_command = "my-agent --prompt '{prompt}' --fast"
+
+        [profiles.ci]
+        agent_command = "ci-agent {id}"
+        """,
+    )
+    settings = resolve(tasks, environ={}).settings
+    assert settings.agent_command == ("my-agent", "--prompt", "{prompt}", "--fast")
+    ci = resolve(tasks, profile="ci", environ={}).settings
+    assert ci.agent_command == ("ci-agent", "{id}")
+    (tmp_path / "bad").mkdir()
+    bad = project(tmp_path / "bad", 'retries = 1\nagent_command = "my-agent \'{prompt}"\n')
+    with pytest.raises(ConfigError, match=r"taskexec.toml:2: agent_command: cannot split") as err:
+        resolve(bad, environ={})
+    assert "No closing quotation" in str(err.value)
+    (tmp_path / "empty").mkdir()
+    empty = project(tmp_path / "empty", 'agent_command = "  "\n')
+    with pytest.raises(ConfigError, match="agent_command: must not be empty"):
+        resolve(empty, environ={})
+
+
 def test_every_scalar_setting_is_readable_from_the_environment() -> None:
     fields = _schema()["Settings"].model_fields
     assert set(SCALAR_SETTINGS) == set(fields) - {"env", "resources", "executors"}

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,7 @@ from taskexec_nb.executors.builtin import (
     ShellExecutor,
     agent_argv,
     agent_prompt,
+    feature_context,
 )
 from taskexec_nb.executors.process import process_alive, run_process
 from taskexec_nb.model import Action, ActionKind, Task
@@ -653,6 +655,25 @@ def test_failing_run_command_reports_its_exit_code(tmp_path: Path) -> None:
     assert (outcome.status, outcome.exit_code, outcome.tail) == (TaskStatus.FAILED, 3, "partial")
 
 
+def test_a_missing_notebook_only_the_description_names_leaves_the_task_without_action(
+    tmp_path: Path,
+) -> None:
+    described = task_from("- [ ] T001 Create notebooks/eda.ipynb\n")
+    explicit = annotated_task("notebook=notebooks/eda.ipynb")
+    chosen = annotated_task("executor=notebook", "T002", "Create notebooks/eda.ipynb")
+    registry = ExecutorRegistry()
+    notebook = registry.get("notebook")
+    assert registry.for_task(described) is notebook  # no folder given: as written
+    assert registry.for_task(described, tmp_path) is None
+    assert registry.for_task(explicit, tmp_path) is notebook
+    assert registry.for_task(chosen, tmp_path) is notebook
+    with_function = ExecutorRegistry({"T001": lambda: None})
+    assert with_function.for_task(described, tmp_path) is with_function.callables
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "eda.ipynb").write_text("{}")
+    assert registry.for_task(described, tmp_path) is notebook
+
+
 # --- 4. agent --------------------------------------------------------------------------------
 
 FAKE_AGENT = """\
@@ -760,6 +781,143 @@ def test_escaped_prompt_braces_do_not_swallow_the_prompt(
     record = agent_record(tmp_path)
     assert record["argv"] == ["--literal={prompt}"]
     assert record["stdin"] == agent_prompt(task, str(attempt.ctx.tasks_file))
+
+
+SHELL_HOSTILE = (
+    "Update docs; touch {victim}\n$(touch {victim}) `touch {victim}` 'single' \"double\" "
+    "it's \\ $HOME * {{id}} && touch {victim} | cat\n"
+)
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        ["bash", "-c"],
+        ["bash", "--noprofile", "-ec"],
+        ["/usr/bin/env", "sh", "-c"],
+        ["env", "FOO=1", "bash", "-o", "pipefail", "-c"],
+    ],
+    ids=["bash-c", "bash-ec", "env-sh-c", "env-assign-bash-o-c"],
+)
+def test_a_shell_wrapped_agent_gets_the_task_text_as_one_inert_word(
+    tmp_path: Path, wrapper: list[str]
+) -> None:
+    if shutil.which(wrapper[0]) is None and not Path(wrapper[0]).exists():
+        pytest.skip(f"{wrapper[0]} is not here")
+    victim = tmp_path / "pwned"
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE_AGENT, encoding="utf-8")
+    agent = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+    task = annotated_task("executor=agent", "T007", "placeholder")
+    text = SHELL_HOSTILE.format(victim=victim)
+    task = dataclasses.replace(task, description=text)
+    script_text = f"{agent} --id {{id}} {{description}} {{prompt}}"
+    template = [*wrapper, script_text, "zero", "{description}"]
+    env = {**os.environ, "FAKE_AGENT_OUT": str(tmp_path / "agent.json")}
+    settings = RunSettings(agent_command=template)
+    attempt = make_attempt(tmp_path, task, settings=settings, env=env, timeout=30)
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    assert not victim.exists()
+    record = agent_record(tmp_path)
+    prompt = agent_prompt(task, str(attempt.ctx.tasks_file))
+    assert record["argv"] == ["--id", "T007", text, prompt]
+    assert record["stdin"] == ""  # {prompt} was in the script
+    # After the script, $0 and $1 are handed over as written: no quotes added.
+    argv, _ = agent_argv(template, task, "t.md")
+    assert argv[-2:] == ["zero", text]
+
+
+def test_a_shell_script_agent_command_needs_its_placeholders_bare() -> None:
+    with pytest.raises(UsageError, match=r"\{description\} is inside double quotes"):
+        RunSettings(agent_command=["bash", "-c", 'my-agent "{description}"'])
+
+
+def speckit_feature(root: Path, documents: Sequence[str]) -> Path:
+    """A spec-kit project: .git, the constitution, and specs/001-x/ with ``documents``."""
+    (root / ".git").mkdir(parents=True)
+    memory = root / ".specify" / "memory"
+    memory.mkdir(parents=True)
+    (memory / "constitution.md").write_text("# Constitution\n", encoding="utf-8")
+    feature = root / "specs" / "001-x"
+    feature.mkdir(parents=True)
+    for name in documents:
+        if name.endswith("/"):
+            (feature / name).mkdir()
+        else:
+            (feature / name).write_text("# doc\n", encoding="utf-8")
+    (feature / "tasks.md").write_text("- [ ] T001 Do it\n", encoding="utf-8")
+    return feature / "tasks.md"
+
+
+def test_feature_context_names_the_documents_that_exist_and_the_constitution(
+    tmp_path: Path,
+) -> None:
+    tasks = speckit_feature(tmp_path / "proj", ["plan.md", "data-model.md", "contracts/"])
+    (tasks.parent / "notes.md").write_text("not a design document")
+    feature = tasks.parent
+    assert feature_context(tasks) == "\n".join(
+        [
+            "Design documents of this feature (read them first):",
+            f"- {feature / 'plan.md'}",
+            f"- {feature / 'data-model.md'}",
+            f"- {feature / 'contracts'}/",
+            "Project constitution (its principles bind the work): "
+            f"{tmp_path / 'proj' / '.specify' / 'memory' / 'constitution.md'}",
+        ]
+    )
+
+
+def test_feature_context_stops_at_the_project_root(tmp_path: Path) -> None:
+    # A constitution above the project's root (.git) belongs to another project.
+    tasks = speckit_feature(tmp_path / "outer", [])
+    inner = tasks.parent / "inner"
+    (inner / ".git").mkdir(parents=True)
+    (inner / "tasks.md").write_text("- [ ] T001 x\n")
+    assert feature_context(inner / "tasks.md") == ""
+    assert feature_context(tasks).startswith("Project constitution")
+
+
+NESTED_TASK = """\
+- [ ] T010 [US1] Build the parser in src/parse.py
+  - Read the grammar:
+    - tokens first
+      - then the tree
+  ```python
+  def parse(text):
+      return text
+  ```
+- [ ] T011 Next
+"""
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_agent_gets_the_feature_context_and_the_details_as_written(
+    tmp_path: Path, enabled: bool
+) -> None:
+    tasks = speckit_feature(tmp_path / "proj", ["plan.md", "spec.md"])
+    task = task_from(NESTED_TASK, "T010")
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE_AGENT, encoding="utf-8")
+    settings = RunSettings(
+        agent_command=[sys.executable, str(script), "--context", "{context}"],
+        agent_context=enabled,
+    )
+    env = {**os.environ, "FAKE_AGENT_OUT": str(tmp_path / "agent.json")}
+    attempt = make_attempt(tmp_path, task, settings=settings, env=env, timeout=30)
+    attempt.ctx = dataclasses.replace(attempt.ctx, tasks_file=tasks)
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    record = agent_record(tmp_path)
+    context = feature_context(tasks) if enabled else ""
+    assert record["argv"] == ["--context", context]
+    prompt = record["stdin"]  # no {prompt} in the argv
+    assert prompt == agent_prompt(task, str(tasks), context)
+    details = NESTED_TASK.split("\n", 1)[1].split("- [ ] T011")[0].rstrip("\n")
+    assert "Details:\n" + details + "\n" in prompt  # the first bullet keeps its indent
+    assert (str(tasks.parent / "plan.md") in prompt) is enabled
+    assert ("constitution.md" in prompt) is enabled
+    assert str(tasks.parent / "research.md") not in prompt
 
 
 def test_agent_prompt_names_the_task_and_forbids_ticking() -> None:
@@ -1081,6 +1239,61 @@ def test_bad_callable_reference_is_a_failed_outcome(
     outcome = run_with(attempt, CallableExecutor())
     assert outcome.status is TaskStatus.FAILED
     assert outcome.error and reference in outcome.error and expected in outcome.error
+
+
+def test_a_callable_module_beside_tasks_md_or_in_the_tasks_cwd_imports_without_pythonpath(
+    tmp_path: Path,
+) -> None:
+    names = (
+        "taskexec_beside_mod",
+        "taskexec_beside_helper",
+        "taskexec_in_cwd_mod",
+        "taskexec_needs_missing",
+    )
+    (tmp_path / f"{names[3]}.py").write_text("import taskexec_missing_dep_xyz\n")
+    (tmp_path / f"{names[1]}.py").write_text("WORD = 'beside'\n")
+    (tmp_path / f"{names[0]}.py").write_text(
+        f"import {names[1]}\n\n"
+        "from pathlib import Path\n\n"
+        "def work():\n"
+        f"    Path(__file__).with_name('beside.txt').write_text({names[1]}.WORD)\n"
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / f"{names[2]}.py").write_text(
+        "from pathlib import Path\n\n"
+        "def work():\n"
+        "    Path(__file__).with_name('in_cwd.txt').write_text('cwd')\n"
+    )
+    path = tmp_path / "tasks.md"
+    path.write_text(
+        f"- [ ] T001 Beside\n  - taskexec: callable={names[0]}:work\n"
+        f"- [ ] T002 In its cwd\n  - taskexec: callable={names[2]}:work cwd=sub\n"
+        "- [ ] T003 Nowhere\n  - taskexec: callable=taskexec_nowhere_mod:work\n"
+        f"- [ ] T004 Needs a missing package\n  - taskexec: callable={names[3]}:work\n",
+        encoding="utf-8",
+    )
+    before = list(sys.path)
+    try:
+        handle = taskexec_nb.load(path).run(writeback=False, allow_failure=True)
+        assert list(sys.path) == before  # the folders were on it for the imports only
+        assert (tmp_path / "beside.txt").read_text() == "beside"
+        assert (tmp_path / "sub" / "in_cwd.txt").read_text() == "cwd"
+        rows = {row["id"]: row for row in handle.snapshot()}
+        assert [rows[t]["status"] for t in ("T001", "T002", "T003")] == [
+            "completed",
+            "completed",
+            "failed",
+        ]
+        error = rows["T003"]["error"] or ""
+        assert "No module named 'taskexec_nowhere_mod'" in error
+        assert f"looked in {tmp_path}, the task's working folder" in error
+        # Found, but it imports what is not installed: that is the message, as is.
+        assert rows["T004"]["error"] == (
+            f"cannot import callable '{names[3]}:work': No module named 'taskexec_missing_dep_xyz'"
+        )
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
 
 
 # --- 7. registry -----------------------------------------------------------------------------

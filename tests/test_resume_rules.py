@@ -149,6 +149,25 @@ def test_an_api_resume_keeps_the_runs_settings_and_a_settings_object_keeps_its_o
     assert "- [ ] T001" in path.read_text()
 
 
+def test_the_resume_notice_says_what_an_unset_setting_means() -> None:
+    from taskexec_nb.runner import resumed_settings
+    from taskexec_nb.settings import RunSettings
+
+    now = RunSettings(no_action="fail", timeout=5)
+    stored = '{"no_action": null, "timeout": null}'
+    kept, notice = resumed_settings(now, {"run_id": "r1", "settings": stored}, {})
+    assert (kept.no_action, kept.timeout) == (None, None)
+    assert notice is not None and "null" not in notice
+    assert 'no_action=not set, default skip (now "fail")' in notice
+    assert "timeout=not set, no limit (now 5)" in notice
+    with_agent = RunSettings(agent_command=["my-agent"])
+    _, notice = resumed_settings(
+        with_agent, {"run_id": "r2", "settings": '{"no_action": "fail"}'}, {}
+    )
+    assert notice is not None
+    assert 'no_action="fail" (now not set, default agent)' in notice
+
+
 def test_settings_recorded_unreadable_or_no_longer_valid_are_not_kept() -> None:
     from taskexec_nb.runner import resumed_settings
     from taskexec_nb.settings import RunSettings

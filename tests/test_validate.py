@@ -405,6 +405,33 @@ def test_no_tx105_when_every_task_has_an_action() -> None:
     assert check(text).diagnostics == ()
 
 
+def test_tx105_for_a_notebook_only_the_description_names_that_is_not_there_yet(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "ready.ipynb").write_text("{}")
+    text = (
+        "- [ ] T001 Create nb/eda.ipynb\n"
+        "- [ ] T002 Run nb/ready.ipynb\n"
+        "- [ ] T003 Run it\n  - taskexec: notebook=nb/explicit.ipynb\n"
+        "- [ ] T004 Run sub/x.ipynb\n  - taskexec: cwd=nb\n"
+        "- [x] T005 Done: nb/old.ipynb\n"
+    )
+    result = taskexec_nb.validate(write(tmp_path, text))
+    found = only(result, "TX105")
+    assert [d.task_id for d in found] == ["T001", "T004"]
+    assert found[0].message.startswith(
+        f"T001: its only action is notebook {tmp_path / 'nb' / 'eda.ipynb'}, named in its "
+        "description, which does not exist yet"
+    )
+    assert NO_ACTION_EFFECT in found[0].message
+    assert str(tmp_path / "nb" / "sub" / "x.ipynb") in found[1].message
+    assert found[0].hint is not None and "notebook=PATH" in found[0].hint
+    assert result.ok
+    # Parsed from text (no file, no folder), nothing can be looked for.
+    assert not only(check(text), "TX105")
+
+
 # --- TX106 / TX107 / TX108 through validation --------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import string
@@ -27,7 +28,7 @@ from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.capture import AttemptOutput, captured, in_thread
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
-from taskexec_nb.settings import agent_template_problems
+from taskexec_nb.settings import agent_template_problems, shell_script
 
 EXECUTOR_OPTIONS: dict[str, tuple[str, ...]] = {
     "shell": (),
@@ -270,15 +271,66 @@ def _mask_notebook(path: Path, mask: Callable[[str], str]) -> None:
         path.write_text(json.dumps(masked, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def agent_prompt(task: Task, tasks_file: str) -> str:
+FEATURE_DOCUMENTS = (
+    "plan.md",
+    "spec.md",
+    "data-model.md",
+    "research.md",
+    "quickstart.md",
+    "contracts/",
+)
+"""The design documents spec-kit's implement step reads beside tasks.md (a ``/``: a folder)."""
+
+CONSTITUTION = Path(".specify", "memory", "constitution.md")
+"""Where spec-kit keeps the project's constitution, from the project's root."""
+
+
+def feature_context(tasks_file: str | Path) -> str:
+    """The feature's context for an agent, as spec-kit's implement step reads it.
+
+    The absolute paths of the design documents that exist beside the tasks.md
+    (:data:`FEATURE_DOCUMENTS`) and of the project's constitution
+    (``.specify/memory/constitution.md`` in the tasks.md's folder or the
+    nearest folder above it that has one, up to the project root: the first
+    folder with ``.git``). Only what exists is named.
+
+    Args:
+        tasks_file: The tasks.md.
+
+    Returns:
+        Lines naming the documents, or an empty string when there are none.
+    """
+    folder = Path(tasks_file).absolute().parent
+    documents = [
+        f"- {folder / name}{'/' if name.endswith('/') else ''}"
+        for name in FEATURE_DOCUMENTS
+        if ((folder / name).is_dir() if name.endswith("/") else (folder / name).is_file())
+    ]
+    lines = []
+    if documents:
+        lines = ["Design documents of this feature (read them first):", *documents]
+    for candidate in (folder, *folder.parents):
+        constitution = candidate / CONSTITUTION
+        if constitution.is_file():
+            lines.append(f"Project constitution (its principles bind the work): {constitution}")
+            break
+        if (candidate / ".git").exists():
+            break
+    return "\n".join(lines)
+
+
+def agent_prompt(task: Task, tasks_file: str, context: str = "") -> str:
     """The prompt handed to an agent for one task.
 
     Args:
         task: The task.
         tasks_file: Path of the tasks.md.
+        context: The feature's context (:func:`feature_context`), put after the
+            task's details; empty for none.
 
     Returns:
-        Plain text naming the task, its details and what not to do.
+        Plain text naming the task, its details (their lines as written in
+        tasks.md, indentation included), the feature's context and what not to do.
     """
     lines = [
         f"Implement task {task.id} from {tasks_file}.",
@@ -291,7 +343,9 @@ def agent_prompt(task: Task, tasks_file: str) -> str:
     if task.files:
         lines.append("Files: " + ", ".join(task.files))
     if task.body.strip():
-        lines += ["Details:", task.body.strip()]
+        lines += ["Details:", task.body.strip("\n").rstrip()]
+    if context:
+        lines.append(context)
     lines.append(
         "Do only this task. Do not edit the checkboxes in the tasks file: "
         "the task runner ticks them after verifying the result."
@@ -299,13 +353,22 @@ def agent_prompt(task: Task, tasks_file: str) -> str:
     return "\n".join(lines)
 
 
-def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[list[str], bool]:
+def agent_argv(
+    template: Sequence[str], task: Task, tasks_file: str, context: str = ""
+) -> tuple[list[str], bool]:
     """Fill an agent argv template; task text only ever becomes whole argv elements' text.
+
+    When the template runs a shell script (``bash -c SCRIPT``, see
+    :func:`~taskexec_nb.settings.shell_script`), the placeholders in the script
+    are replaced by their values shell-quoted (:func:`shlex.quote`), so the
+    task text is one inert word of the script; the elements after the script
+    (its ``$0``, ``$1``...) and before it get the plain values.
 
     Args:
         template: The argv template with ``{placeholder}`` fields.
         task: The task.
         tasks_file: Path of the tasks.md.
+        context: The feature's context (``{context}``, and part of ``{prompt}``).
 
     Returns:
         (argv, prompt_in_argv): whether the prompt went into an argument.
@@ -320,15 +383,19 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
         "phase": task.phase.label,
         "story": task.story or "",
         "tasks_file": tasks_file,
-        "prompt": agent_prompt(task, tasks_file),
+        "context": context,
+        "prompt": agent_prompt(task, tasks_file, context),
     }
     problems = agent_template_problems(template)
     if problems:
         raise ValueError(problems[0])
+    script = shell_script(template)
+    quoted = {name: shlex.quote(value) for name, value in values.items()}
     argv: list[str] = []
     used_prompt = False
-    for element in template:
-        argv.append(element.format_map(values))
+    for index, element in enumerate(template):
+        in_script = script is not None and index == script.index
+        argv.append(element.format_map(quoted if in_script else values))
         used_prompt = used_prompt or any(
             field == "prompt" for _, field, _, _ in string.Formatter().parse(element)
         )
@@ -336,7 +403,12 @@ def agent_argv(template: Sequence[str], task: Task, tasks_file: str) -> tuple[li
 
 
 class AgentExecutor:
-    """Hands a task to an AI coding agent's CLI (``agent_command``), as argv, never a shell."""
+    """Hands a task to an AI coding agent's CLI (``agent_command``).
+
+    taskexec starts the argv itself, never through a shell; an ``agent_command``
+    that runs a shell script (``bash -c "my-agent {description}"``) gets the
+    values in its script shell-quoted.
+    """
 
     name = "agent"
 
@@ -351,8 +423,9 @@ class AgentExecutor:
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         # RunSettings refused a bad template already (agent_template_problems).
         tasks_file = str(Path(ctx.tasks_file).absolute())  # the agent runs in the task's cwd
-        argv, in_argv = agent_argv(template, ctx.task, tasks_file)
-        stdin = None if in_argv else agent_prompt(ctx.task, tasks_file).encode()
+        context = feature_context(tasks_file) if ctx.settings.agent_context else ""
+        argv, in_argv = agent_argv(template, ctx.task, tasks_file, context)
+        stdin = None if in_argv else agent_prompt(ctx.task, tasks_file, context).encode()
         return await run_process(ctx, argv, stdin_data=stdin)
 
 
@@ -395,20 +468,32 @@ class CallableExecutor:
         tasks = list(tasks)
         return [key for key in self.functions if not any(covers(key, t) for t in tasks)]
 
-    def find(self, task: Task) -> TaskFunction | None:
-        """The registered callable, else the one a ``callable=`` annotation names."""
+    def find(self, task: Task, cwd: Path | None = None) -> TaskFunction | None:
+        """The registered callable, else the one a ``callable=`` annotation names.
+
+        Args:
+            task: The task.
+            cwd: The task's working folder: a ``callable=`` module is looked
+                for there first, as a ``python`` block finds its modules.
+
+        Returns:
+            The function, or None when the task names none.
+
+        Raises:
+            Exception: Whatever importing the ``callable=`` module raises.
+        """
         fn = self.registered(task)
         if fn is not None:
             return fn
         target = task.action.target
         if task.action.kind is ActionKind.CALLABLE and target:
-            return _import_callable(target)
+            return _import_callable(target, cwd)
         return None
 
     async def run(self, ctx: AttemptContext) -> Outcome:
         """Call the task's function."""
         try:
-            fn = self.find(ctx.task)
+            fn = self.find(ctx.task, ctx.cwd)
         except Exception as exc:  # an import error of any kind is this task's failure
             message = f"cannot import callable {ctx.task.action.target!r}: {exc}"
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
@@ -690,13 +775,44 @@ def _takes_argument(fn: TaskFunction) -> bool:
     )
 
 
-def _import_callable(reference: str) -> TaskFunction:
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_callable(reference: str, cwd: Path | None = None) -> TaskFunction:
+    """Import ``module:function``, with ``cwd`` first on ``sys.path`` for the import only.
+
+    As a ``python`` block finds the project's modules beside it, a module in
+    the task's working folder imports without ``PYTHONPATH``. The folder is on
+    ``sys.path`` while the module is imported (its own imports at import time
+    find its neighbours), then taken off again: the process's path is left as
+    it was. An imported module stays in ``sys.modules``, as any import does: a
+    second task naming the same module gets that one, even from another folder.
+    """
     module_name, sep, attr = reference.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError("write callable=package.module:function")
     import importlib
 
-    obj: Any = importlib.import_module(module_name)
+    entry = str(cwd) if cwd is not None else None
+    with _IMPORT_LOCK:
+        if entry is not None:
+            sys.path.insert(0, entry)
+            importlib.invalidate_caches()  # an earlier task may have just written the module
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if entry is None or exc.name is None or not module_name.startswith(exc.name):
+                raise
+            raise ModuleNotFoundError(
+                f"{exc} (looked in {entry}, the task's working folder, then on sys.path)",
+                name=exc.name,
+            ) from None
+        finally:
+            if entry is not None:  # this very entry, wherever the import moved it
+                for index, path in enumerate(sys.path):
+                    if path is entry:
+                        del sys.path[index]
+                        break
     for part in attr.split("."):
         obj = getattr(obj, part)
     if not callable(obj):

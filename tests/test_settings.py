@@ -1,0 +1,103 @@
+"""Run settings: the agent command's forms and what is refused in them."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.settings import (
+    RunSettings,
+    agent_command_form,
+    agent_template_problems,
+    shell_script,
+)
+
+
+@pytest.mark.parametrize(
+    ("template", "where"),
+    [
+        (["bash", "-c", "a {description}"], (2, "bash", "-c")),
+        (["/bin/sh", "-c", "a"], (2, "sh", "-c")),
+        (["dash", "-ec", "a", "zero", "{id}"], (2, "dash", "-ec")),
+        (["zsh", "-lc", "a"], (2, "zsh", "-lc")),
+        (["ksh93", "-c", "a"], (2, "ksh93", "-c")),
+        (["bash5", "-c", "a"], (2, "bash5", "-c")),
+        (["env", "bash", "-c", "a"], (3, "bash", "-c")),
+        (["/usr/bin/env", "-i", "PATH=/bin", "sh", "-c", "a"], (5, "sh", "-c")),
+        (["env", "-u", "HOME", "--", "bash", "-c", "a"], (6, "bash", "-c")),
+        (["bash", "--noprofile", "--rcfile", "x", "-o", "pipefail", "-c", "a"], (7, "bash", "-c")),
+        (["bash", "-c", "-e", "a"], (3, "bash", "-c")),
+        (["bash", "-c", "--", "a"], (3, "bash", "-c")),
+    ],
+)
+def test_a_shell_with_a_c_script_is_recognised(
+    template: list[str], where: tuple[int, str, str]
+) -> None:
+    found = shell_script(template)
+    assert found is not None
+    assert (found.index, found.shell, found.flag) == where
+    assert agent_command_form(template) == (
+        f"shell script via {where[1]} {where[2]}; placeholders are shell-quoted"
+    )
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        ["my-agent", "--prompt", "{prompt}"],
+        ["bash", "script.sh", "{description}"],  # a script file: its arguments are argv
+        ["bash", "-c"],  # no script
+        ["python", "-c", "print(1)"],  # not a shell
+        ["fish", "-c", "a"],
+        ["bashful", "-c", "a"],
+        ["bash", "+c", "a"],
+        ["env", "my-agent", "-c", "a"],
+    ],
+)
+def test_other_commands_are_plain_argv(template: list[str]) -> None:
+    assert shell_script(template) is None
+    assert agent_command_form(template) == "argv (no shell)"
+
+
+@pytest.mark.parametrize(
+    ("script", "why"),
+    [
+        ("my-agent '{description}'", "inside single quotes"),
+        ('my-agent "{description}"', "inside double quotes"),
+        ("my-agent `echo {description}`", "inside backticks"),
+        ("my-agent \\{description}", "after a backslash"),
+        ("my-agent ${description}", "after $"),
+        ("my-agent x # {description}", "in a comment"),
+        ("cat <<EOF\n{description}\nEOF", "in a here-document"),
+    ],
+)
+def test_a_placeholder_that_would_not_stay_one_word_is_refused(script: str, why: str) -> None:
+    problems = agent_template_problems(["bash", "-c", script])
+    assert len(problems) == 1
+    assert f"{{description}} is {why} in the bash -c script" in problems[0]
+    with pytest.raises(UsageError, match="write it as a bare word"):
+        RunSettings(agent_command=["bash", "-c", script])
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "my-agent {description}",
+        "my-agent --task={description} 'literal' \"$HOME\" && echo done",
+        "my-agent 'it''s' \\' {id} # comment after",
+        "cd /tmp; my-agent {prompt}",
+    ],
+)
+def test_bare_placeholders_in_a_script_are_fine(script: str) -> None:
+    assert agent_template_problems(["bash", "-c", script]) == []
+
+
+def test_placeholders_outside_the_script_are_not_checked_for_quotes() -> None:
+    # $0 and $1 are argv: quotes there are the agent's own business.
+    assert agent_template_problems(["bash", "-c", "a", "'{description}'"]) == []
+    assert agent_template_problems(["my-agent", '"{description}"']) == []
+
+
+def test_env_split_string_is_refused() -> None:
+    problems = agent_template_problems(["env", "-S", "bash -c 'a {description}'"])
+    assert problems and "env -S is not supported" in problems[0]
