@@ -443,6 +443,7 @@ class RunHandle:
         observers: Iterable[Observer] = (),
         config: Config | None = None,
     ) -> None:
+        plan.check_runnable()
         self.plan = plan
         self.takeover = takeover
         self.settings = settings
