@@ -55,14 +55,29 @@ def validate(path: str | Path, mode: str | DependencyMode = "template") -> Valid
     return validate_taskfile(parse_file(_path(path, "validate")), mode)
 
 
-def _plan(result: Validation) -> ExecutionPlan:
-    if not result.ok:
-        raise ValidationError(result.diagnostics)
-    return ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
+def _plan(result: Validation, strict: bool = True) -> ExecutionPlan:
+    """The plan of a validated file; with errors, raise (``strict``) or keep them on it.
+
+    A plan with errors lists every task that could be read; with a cycle, the edges
+    closing it are left out of its order (see
+    :func:`~taskexec_nb.graph.order_breaking_cycles`). It refuses to run.
+    """
+    if result.ok or not strict:
+        return ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
+    partial = (
+        ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
+        if result.taskfile.tasks
+        else None
+    )
+    raise ValidationError(result.diagnostics, plan=partial)
 
 
 def load(
-    path: str | Path, mode: str | DependencyMode | None = None, *, profile: str | None = None
+    path: str | Path,
+    mode: str | DependencyMode | None = None,
+    *,
+    profile: str | None = None,
+    strict: bool = True,
 ) -> ExecutionPlan:
     """Load a tasks.md as an execution plan.
 
@@ -72,12 +87,18 @@ def load(
             takes it from the configuration (default ``template``).
         profile: Config profile for the plan's mode and its runs (see
             :mod:`taskexec_nb.config`).
+        strict: True (the default): a file with errors raises. False: the plan of
+            every task that could be read is returned with the errors in
+            ``plan.diagnostics`` (``plan.ok`` is False), to show next to them; it
+            refuses to run.
 
     Returns:
-        The plan; warnings are in ``plan.diagnostics``.
+        The plan; warnings (and errors, when not ``strict``) are in ``plan.diagnostics``.
 
     Raises:
-        ValidationError: If the file has error-severity diagnostics (all are listed).
+        ValidationError: If ``strict`` and the file has error-severity diagnostics
+            (all are listed; ``exc.plan`` is the plan of the tasks that could be read,
+            None when no task could).
         UsageError: If the mode is unknown, or the configuration is wrong
             (:class:`~taskexec_nb.config.ConfigError`), or ``path`` is not a path.
     """
@@ -87,13 +108,22 @@ def load(
 
         config = resolve(path, profile=profile)
         mode = mode if mode is not None else config.mode
-    plan = _plan(validate(path, mode))
+    try:
+        plan = _plan(validate(path, mode), strict)
+    except ValidationError as exc:
+        if exc.plan is not None:
+            exc.plan.profile = profile
+        raise
     plan.profile = profile
     return plan
 
 
 def loads(
-    text: str | bytes, mode: str | DependencyMode = "template", path: str = "<string>"
+    text: str | bytes,
+    mode: str | DependencyMode = "template",
+    path: str = "<string>",
+    *,
+    strict: bool = True,
 ) -> ExecutionPlan:
     """Load tasks.md text (not a file) as an execution plan.
 
@@ -101,16 +131,18 @@ def loads(
         text: The Markdown text (bytes are read as UTF-8, as a file is).
         mode: Dependency mode.
         path: Name used in diagnostics.
+        strict: False: return the plan even with errors (see :func:`load`).
 
     Returns:
         The plan.
 
     Raises:
-        ValidationError: If the text has error-severity diagnostics.
+        ValidationError: If ``strict`` and the text has error-severity diagnostics
+            (``exc.plan`` is the plan of the tasks that could be read).
         UsageError: If the mode is unknown, or ``text`` is not text.
     """
     if isinstance(text, bytes):
-        return _plan(validate_taskfile(parse_bytes(text, path), mode))
+        return _plan(validate_taskfile(parse_bytes(text, path), mode), strict)
     if not isinstance(text, str):
         raise UsageError(f"loads(): text must be str or bytes, got {type(text).__name__}")
-    return _plan(validate_taskfile(parse_text(text, path), mode))
+    return _plan(validate_taskfile(parse_text(text, path), mode), strict)

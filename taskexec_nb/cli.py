@@ -161,31 +161,22 @@ def _validate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec plan``: every task that could be read, then the diagnostics.
+
+    A file with errors still gets its plan (a cycle's closing edges left out of the
+    waves) and the errors after it, with exit code 2; ``run`` refuses such a file.
+    """
     result = _check(args)
-    plan = (
-        ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
-        if result.ok
-        else None
-    )
+    plan = ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
     if args.json:
-        if plan is not None:
-            doc = plan.to_dict()
-        else:
-            doc = {
-                "file": args.file,
-                "mode": result.mode.value,
-                "tasks": [],
-                "diagnostics": [d.to_dict() for d in result.diagnostics],
-            }
-        print(json.dumps(doc, indent=2, ensure_ascii=False), file=out)
+        print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False), file=out)
+    elif not plan.tasks:  # nothing read (no file, not UTF-8, no tasks): no table to show
+        _print_diagnostics(result.diagnostics, sys.stderr)
     else:
-        if plan is None:
-            _print_diagnostics(result.diagnostics, sys.stderr)
-        else:
-            print(format_plan(plan), file=out)
-            if result.diagnostics:
-                _print_diagnostics(result.diagnostics, out)
-    return EXIT_OK if plan is not None else EXIT_USAGE
+        print(format_plan(plan), file=out)
+        if result.diagnostics:
+            _print_diagnostics(result.diagnostics, out)
+    return EXIT_OK if result.ok else EXIT_USAGE
 
 
 def _cut(text: str, width: int) -> str:

@@ -49,7 +49,7 @@ def add_parsers(sub: Any) -> None:
 
 def report_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec report``."""
-    from taskexec_nb.cli_run import state_dir_default
+    from taskexec_nb.cli_run import state_dir_default, tasks_file_here
     from taskexec_nb.report import ExecutionReport
 
     fmt = args.format
@@ -64,10 +64,7 @@ def report_command(args: argparse.Namespace, out: TextIO) -> int:
         fmt = _SUFFIXES.get(suffix, "md")
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs -o FILE (Parquet is binary)")
-    tasks = Path(args.tasks) if args.tasks else Path("tasks.md")
-    if args.tasks and not tasks.is_file():
-        raise UsageError(f"{args.tasks}: no such file")
-    tasks_file = tasks if tasks.is_file() else None
+    tasks_file = tasks_file_here(args.tasks)
     state_dir = args.state_dir or state_dir_default(tasks_file)
     report = ExecutionReport.load(state_dir, args.run, tasks_file=tasks_file)
     if args.output:

@@ -428,11 +428,30 @@ def state_dir_default(tasks_file: Path | None = None) -> str:
     return str(base / ".taskexec")
 
 
-def _open_store(state_dir: str | None) -> Any:
+def tasks_file_here(given: str | None = None) -> Path | None:
+    """The tasks.md whose runs ``status``, ``runs`` and ``report`` look at.
+
+    Args:
+        given: The file named on the command line (``--tasks``), if any.
+
+    Returns:
+        That file, else ``./tasks.md`` when there is one, else None. A link is
+        followed as a run follows it: its store is beside the file it points to.
+
+    Raises:
+        UsageError: If ``given`` is not a file.
+    """
+    tasks = Path(given) if given else Path("tasks.md")
+    if given and not tasks.is_file():
+        raise UsageError(f"{given}: no such file")
+    return tasks if tasks.is_file() else None
+
+
+def _open_store(state_dir: str | None, tasks_file: Path | None = None) -> Any:
     from taskexec_nb.store import StateStore
 
     if state_dir is None:
-        state_dir = state_dir_default()
+        state_dir = state_dir_default(tasks_file)
     path = Path(state_dir) / "state.db"
     if not path.exists():
         raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
@@ -507,9 +526,10 @@ def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
 
 def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
     """The run's status as text or JSON, and whether the run is still going."""
-    store = _open_store(args.state_dir)
+    tasks_file = tasks_file_here()
+    store = _open_store(args.state_dir, tasks_file)
     try:
-        run_id = _pick_run(store, args.run)
+        run_id = _pick_run(store, args.run, tasks_file)
         run = _with_runner(store.run(run_id))
         tasks = store.tasks(run_id)
     finally:
@@ -525,10 +545,14 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     return _status_text(run, tasks), active
 
 
-def _pick_run(store: Any, run_id: str | None) -> str:
-    chosen = run_id or store.latest_run()
+def _pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) -> str:
+    """The run asked for, else the latest of ``tasks_file`` (as ``report`` picks it)."""
+    if run_id:
+        return run_id
+    chosen = store.latest_run(str(tasks_file.resolve()) if tasks_file else None)
     if chosen is None:
-        raise UsageError(f"no runs in {store.path}")
+        where = f" of {tasks_file}" if tasks_file else ""
+        raise UsageError(f"no runs{where} in {store.path}")
     return str(chosen)
 
 
@@ -598,7 +622,7 @@ def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
 
 def runs_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec runs``."""
-    store = _open_store(args.state_dir)
+    store = _open_store(args.state_dir, tasks_file_here())
     try:
         runs = store.runs()
     finally:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from taskexec_nb.model import Diagnostic
+    from taskexec_nb.plan import ExecutionPlan
 
 
 class TaskexecError(Exception):
@@ -20,17 +21,32 @@ class TaskexecError(Exception):
 
 
 class ValidationError(TaskexecError):
-    """A tasks.md has error-severity diagnostics, so no plan can be built.
+    """A tasks.md has error-severity diagnostics, so its plan cannot run.
 
     Attributes:
         diagnostics: Every diagnostic found (errors and warnings), in file order.
+        plan: The plan of every task that could be read, for showing next to its
+            problems (it refuses to run); None when no task could be read.
     """
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+    def __init__(
+        self,
+        diagnostics: Sequence[Diagnostic],
+        plan: ExecutionPlan | None = None,
+        head: str | None = None,
+    ) -> None:
+        """Build the error.
+
+        Args:
+            diagnostics: Every diagnostic found (errors and warnings).
+            plan: The partial plan (see :attr:`plan`).
+            head: The message's first line (default: how many errors the file has).
+        """
         self.diagnostics = tuple(diagnostics)
+        self.plan = plan
         errors = [d for d in self.diagnostics if d.is_error]
         lines = [d.format() for d in errors]
-        head = f"{len(errors)} error(s) in tasks file"
+        head = head or f"{len(errors)} error(s) in tasks file"
         super().__init__(head + ":\n" + "\n".join(lines) if lines else head)
 
     @property

@@ -228,6 +228,53 @@ def topological_order(deps: Mapping[str, Sequence[str]], ids: Sequence[str]) -> 
     return order
 
 
+def order_breaking_cycles(
+    deps: Mapping[str, Sequence[str]], ids: Sequence[str]
+) -> tuple[list[str], set[tuple[str, str]]]:
+    """A topological order even when there are cycles, and the edges left out for it.
+
+    Tasks are placed as :func:`topological_order` places them; when every task left
+    waits for another one left (a cycle), the first of them in file order stops waiting
+    for the ones left, and placing goes on. Only edges that close a cycle are left out,
+    so a plan of a file with a cycle still shows every task in waves.
+
+    Args:
+        deps: Node to the nodes it waits for.
+        ids: Every node, in file order.
+
+    Returns:
+        The order of every node, and the ``(task, prerequisite)`` edges left out.
+    """
+    position = {node: i for i, node in enumerate(ids)}
+    missing = {node: len(deps[node]) for node in ids}
+    dependents: dict[str, list[str]] = {node: [] for node in ids}
+    for node in ids:
+        for dep in deps[node]:
+            dependents[dep].append(node)
+    heap = [position[n] for n in ids if missing[n] == 0]
+    heapq.heapify(heap)
+    placed: set[str] = set()
+    dropped: set[tuple[str, str]] = set()
+    order: list[str] = []
+    rest = iter(ids)  # the first node not placed yet, in file order, is looked for here
+    while len(order) < len(ids):
+        if not heap:
+            node = next(n for n in rest if n not in placed)
+            dropped.update((node, dep) for dep in deps[node] if dep not in placed)
+            missing[node] = 0
+            heapq.heappush(heap, position[node])
+        node = ids[heapq.heappop(heap)]
+        placed.add(node)
+        order.append(node)
+        for nxt in dependents[node]:
+            if (nxt, node) in dropped:
+                continue
+            missing[nxt] -= 1
+            if missing[nxt] == 0:
+                heapq.heappush(heap, position[nxt])
+    return order, dropped
+
+
 # --- inference ------------------------------------------------------------------------------
 
 

@@ -13,8 +13,8 @@ import html
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.errors import UsageError
-from taskexec_nb.graph import Graph
+from taskexec_nb.errors import UsageError, ValidationError
+from taskexec_nb.graph import Graph, order_breaking_cycles
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
 from taskexec_nb.writeback import only_ticked
@@ -52,12 +52,48 @@ class ExecutionPlan:
         self._deps = graph.deps
         self._explicit = graph.explicit
         self._reasons = graph.reasons
-        if graph.order is None:
+        #: ``(task, prerequisite)`` edges left out so a plan with a cycle has an order.
+        self.cycle_edges_dropped: frozenset[tuple[str, str]] = frozenset()
+        if graph.order is not None:
+            self._order = graph.order
+        elif self.errors:  # a plan with errors, to look at: the edges closing a cycle go
+            self._order, dropped = order_breaking_cycles(graph.deps, list(self._tasks))
+            self._deps = {
+                node: [d for d in deps if (node, d) not in dropped]
+                for node, deps in graph.deps.items()
+            }
+            self.cycle_edges_dropped = frozenset(dropped)
+        else:
             raise UsageError(
                 f"{taskfile.path}: the dependency graph has a cycle; validate it first"
             )
-        self._order = graph.order
         self._levels = self._compute_levels()
+
+    # -- problems
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The error-severity diagnostics: a plan with any cannot run."""
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the plan has no error, so it can run."""
+        return not self.errors
+
+    def check_runnable(self) -> None:
+        """Refuse to run a plan whose file has errors (loaded with ``strict=False``).
+
+        Raises:
+            ValidationError: If the plan has error-severity diagnostics; it names
+                each one and carries the plan.
+        """
+        if self.errors:
+            raise ValidationError(
+                self.diagnostics,
+                plan=self,
+                head=f"{self.path}: the plan has {len(self.errors)} error(s) and cannot run "
+                "(it was loaded with strict=False, to be looked at); fix them first",
+            )
 
     # -- basic access
     @property
@@ -269,6 +305,7 @@ class ExecutionPlan:
     ) -> Any:
         from taskexec_nb.runner import API_NAMES, RunHandle, select_tasks, selector_names
 
+        self.check_runnable()
         given = (only, from_task, until)
         if not (resume is None or isinstance(resume, (str, bool))):
             raise UsageError(f"resume must be a run ID, True (the latest run) or None: {resume!r}")
@@ -378,6 +415,7 @@ class ExecutionPlan:
 
         Raises:
             UsageError: For bad settings, selections or resources.
+            ValidationError: If the plan has errors (loaded with ``strict=False``).
             KeyboardInterrupt: When interrupted (the run is saved and resumable).
         """
         handle = self._run_handle(
@@ -481,6 +519,7 @@ class ExecutionPlan:
             f"{len(self)} tasks in {phases} phase(s) from {self.path}, mode {self.mode.value}: "
             f"{len(self.to_run)} to run in {len(self.waves)} wave(s), {n_done} done, "
             f"{n_cancel} cancelled; critical path {len(self.critical_path())} task(s)"
+            + (f"; {len(self.errors)} error(s), so it cannot run" if self.errors else "")
         )
 
     def __repr__(self) -> str:
@@ -490,6 +529,7 @@ class ExecutionPlan:
             lines.append(f"  wave {i}: {shown}")
         if len(self.waves) > 10:
             lines.append(f"  … {len(self.waves) - 10} more wave(s)")
+        lines.extend(f"  {d.format()}" for d in self.errors)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -510,9 +550,12 @@ class ExecutionPlan:
         for col in ("depends_on",):
             frame[col] = frame[col].map(", ".join)
         table = frame.to_html(index=False, max_rows=60, border=0, na_rep="")
+        errors = "".join(f"<li>{html.escape(d.format())}</li>" for d in self.errors)
         return (
             f'<div class="taskexec-plan"><p><strong>Execution plan</strong>: '
-            f"{html.escape(self.summary())}</p>{table}</div>"
+            f"{html.escape(self.summary())}</p>"
+            + (f'<ul class="taskexec-errors">{errors}</ul>' if errors else "")
+            + f"{table}</div>"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from taskexec_nb import liveruns
 from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
@@ -453,6 +454,7 @@ class RunHandle:
         observers: Iterable[Observer] = (),
         config: Config | None = None,
     ) -> None:
+        plan.check_runnable()
         self.plan = plan
         self.takeover = takeover
         self.settings = settings
@@ -478,6 +480,7 @@ class RunHandle:
         self.selection: list[str] = []
         self._to_tick: list[str] = []
         self._earlier: dict[str, TaskRecord] = {}  # a resumed run's tasks it does not rerun
+        self._registered: Path | None = None  # its entry among this machine's live runs
 
     @property
     def log_dir(self) -> Path:
@@ -722,6 +725,9 @@ class RunHandle:
             return self.result
         finally:
             _LIVE_HERE.discard(self.run_id)
+            if self._registered is not None:
+                liveruns.unregister(self._registered, self.run_id)
+                self._registered = None
             if writer is not None:  # the plan's next run skips these and accepts the file
                 self.plan.note_ticked(
                     writer.ticked + self._done_headings(), writer.expected, writer.data
@@ -796,6 +802,7 @@ class RunHandle:
             _LIVE_HERE.add(self.run_id)
             with store.claim():  # as a start: no other live run of these tasks
                 self._refuse_overlap(store, selection)
+                self._register(selection)
                 claimed = store.reopen_run(
                     self.run_id,
                     settings,
@@ -816,6 +823,7 @@ class RunHandle:
             with store.claim():  # no other runner starts between the check and the record
                 self._refuse_overlap(store, selection)
                 _LIVE_HERE.add(self.run_id)
+                self._register(selection)
                 store.create_run(
                     self.run_id,
                     self._tasks_file,
@@ -852,6 +860,23 @@ class RunHandle:
                     "would run them twice. Wait for it to end or stop it, or select other "
                     "tasks (--only / only=)"
                 )
+
+    def _register(self, selection: Sequence[str]) -> None:
+        """Register the run with this machine's live runs of its tasks.md (any state folder).
+
+        Raises:
+            UsageError: If a live run of the file, recorded in another state folder,
+                runs any of the same tasks.
+        """
+        try:
+            self._registered = liveruns.register(
+                self._tasks_file, self.run_id, selection, self.state_dir, _stale_here
+            )
+        except OSError as exc:
+            self.notices.append(
+                f"runs of {self._tasks_file} recorded in other state folders are not looked "
+                f"for: {exc}"
+            )
 
     def _resumed_run(self, store: StateStore) -> dict[str, Any] | None:
         """The run being resumed, checked (None for a new run)."""
@@ -891,6 +916,8 @@ class RunHandle:
                 self._refuse_overlap(store, choice.selection)
             finally:
                 store.close()
+        with contextlib.suppress(OSError):  # nor with a run recorded in another state folder
+            liveruns.check(self._tasks_file, self.run_id, choice.selection, _stale_here)
         self.notices.extend(n for n in choice.notices if n not in self.notices)
         return choice.selection
 

@@ -483,8 +483,8 @@ class Scheduler:
         else:
             final = RunStatus.COMPLETED
         self.status = final
-        if self.writer is not None and len(self.writer.unticked) > 1:
-            self._emit(EventKind.NOTICE, warning=self.writer.summary())
+        if self.writer is not None and (left := self.writer.summary()):
+            self._emit(EventKind.NOTICE, warning=left)
         counts: dict[str, int] = {}
         for st in statuses:
             counts[st.value] = counts.get(st.value, 0) + 1
@@ -664,8 +664,8 @@ class Scheduler:
         conflict = self.writer.tick(task.id, task.line)
         if not conflict:
             self._emit(EventKind.TASK_TICKED, task.id)
-        elif task.id in self.writer.unticked[1:]:
-            pass  # the file changed again: the run's end sums these up in one notice
+        elif self.writer.quiet(task.id):
+            pass  # the same reason again: the run's end sums these up in one notice
         else:
             self._emit(EventKind.NOTICE, task.id, warning=conflict)
 

@@ -2,7 +2,10 @@
 
 Only the one space inside the task's checkbox changes; every other byte (line
 endings, encoding, BOM, spacing) stays. The file is replaced atomically (a
-temporary file in the same folder, then ``os.replace``). If the file on disk
+temporary file in the same folder, then ``os.replace``); a file with other hard
+links is written in place instead (the one changed byte, so every link sees the
+tick and the file keeps its inode). A read-only file (see :func:`read_only`) is
+not ticked at all: the run says so once. If the file on disk
 is not the one the plan was loaded from (or last written by us), nothing is
 written and the conflict is reported instead, unless all that changed is boxes
 ticked (by another run of the same file, or by hand): then the tick goes on top
@@ -17,6 +20,7 @@ import functools
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +100,30 @@ def only_ticked(before: bytes, after: bytes) -> bool:
     return True
 
 
+def read_only(path: Path) -> str | None:
+    """Why a tasks.md must not be ticked because of its permissions, or None if it may.
+
+    A file is read-only when you may not write it, or when its permission bits give
+    you no write permission: its owner's ``w`` bit if you own it, anyone's if not
+    (``chmod a-w``). The bits count for root too, who could write the file anyway.
+
+    Args:
+        path: The tasks.md.
+
+    Returns:
+        The reason (naming the file and its mode), or None.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return None  # reading it to tick tells what is wrong
+    bits = stat.S_IWUSR if info.st_uid == os.geteuid() else 0o222
+    if os.access(path, os.W_OK) and info.st_mode & bits:
+        return None
+    mode = stat.filemode(info.st_mode)
+    return f"{path} is read-only (mode {mode[1:]}; no write permission for you)"
+
+
 _ATTEMPTS = 5
 """How often a tick is tried again when other runs keep ticking the same file."""
 
@@ -117,13 +145,41 @@ class CheckboxWriter:
         self.data = expected_data if digest(expected_data) == expected_digest else b""
         self.ticked: list[str] = []  # tasks whose boxes this writer ticked (or found ticked)
         self.unticked: list[str] = []  # tasks not ticked because the file changed on disk
+        self.left: list[str] = []  # tasks not ticked because the file is read-only
+
+    def quiet(self, task_id: str) -> bool:
+        """Whether a box left unticked is summed up at the run's end, not told again now.
+
+        The first box left because the file changed, and the first left because it
+        is read-only, are told when they happen; the later ones of each only repeat
+        the reason, so :meth:`summary` names them all once.
+
+        Args:
+            task_id: A task :meth:`tick` did not tick.
+
+        Returns:
+            True for a later one of its kind.
+        """
+        return task_id in self.unticked[1:] or task_id in self.left[1:]
 
     def tick(self, task_id: str, line: int) -> str | None:
         """Tick one task's box.
 
+        Args:
+            task_id: The task.
+            line: The line of its box.
+
         Returns:
             None when ticked (or already ticked); otherwise why nothing was written.
         """
+        locked = read_only(self.path)
+        if locked is not None:
+            self.left.append(task_id)
+            return (
+                f"{locked}: its boxes are left as they are; {task_id} and the tasks this run "
+                "completes after it are not ticked (their results are in the state store); "
+                "make it writable (chmod u+w) to have them ticked"
+            )
         raced = False
         for _ in range(_ATTEMPTS):
             try:
@@ -141,9 +197,8 @@ class CheckboxWriter:
                 try:
                     # Checked again just before the replace: an edit saved while the new
                     # content was written and synced is not lost.
-                    written = _atomic_write(
-                        self.path, new, functools.partial(_same, self.path, data)
-                    )
+                    write = _write_in_place if _linked(self.path) else _atomic_write
+                    written = write(self.path, new, functools.partial(_same, self.path, data))
                 except OSError as exc:
                     return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
                 if not written:
@@ -167,20 +222,65 @@ class CheckboxWriter:
             self.data = data
 
     def summary(self) -> str | None:
-        """One line for every box left unticked because the file changed (None if none)."""
-        if not self.unticked:
-            return None
-        shown = ", ".join(self.unticked[:10])
-        more = f" and {len(self.unticked) - 10} more" if len(self.unticked) > 10 else ""
-        return (
-            f"{self.path} changed on disk during the run: {len(self.unticked)} completed "
-            f"task(s) were not ticked: {shown}{more} (nothing was overwritten; their results "
-            "are in the state store): tick them by hand, or reload the file"
-        )
+        """The run's last word on boxes left unticked, when more than one was of a kind.
+
+        Returns:
+            A line for the boxes left because the file changed, and one for those left
+            because it is read-only, each naming the tasks (None when there is nothing
+            the notices told at the time did not say).
+        """
+        lines = []
+        if len(self.unticked) > 1:
+            lines.append(
+                f"{self.path} changed on disk during the run: {len(self.unticked)} completed "
+                f"task(s) were not ticked: {_names(self.unticked)} (nothing was overwritten; "
+                "their results are in the state store): tick them by hand, or reload the file"
+            )
+        if len(self.left) > 1:
+            lines.append(
+                f"{self.path} is read-only: {len(self.left)} completed task(s) were not "
+                f"ticked: {_names(self.left)} (their results are in the state store)"
+            )
+        return "\n".join(lines) or None
+
+
+def _names(task_ids: list[str]) -> str:
+    """Up to ten task IDs, and how many more."""
+    more = f" and {len(task_ids) - 10} more" if len(task_ids) > 10 else ""
+    return ", ".join(task_ids[:10]) + more
+
+
+def _linked(path: Path) -> bool:
+    """Whether the file has other hard links (a rename would part it from them)."""
+    try:
+        return path.stat().st_nlink > 1
+    except OSError:
+        return False
 
 
 def _same(path: Path, data: bytes) -> bool:
     return path.read_bytes() == data
+
+
+def _write_in_place(path: Path, data: bytes, unchanged: Callable[[], bool]) -> bool:
+    """Write the bytes of ``data`` that differ from the file into it, if still ``unchanged()``.
+
+    A tick changes one byte and no length, so the file keeps its inode (and every
+    hard link to it sees the tick) and is never seen half written.
+
+    Returns:
+        Whether the file was written.
+    """
+    with open(path, "r+b") as f:
+        old = f.read()
+        if len(old) != len(data) or not unchanged():
+            return False
+        for at in (i for i, (a, b) in enumerate(zip(old, data, strict=True)) if a != b):
+            f.seek(at)
+            f.write(data[at : at + 1])
+        f.flush()
+        os.fsync(f.fileno())
+    return True
 
 
 def _atomic_write(path: Path, data: bytes, unchanged: Callable[[], bool]) -> bool:

@@ -363,13 +363,18 @@ def test_plan_json_modes(
 
 
 def test_plan_with_errors_text(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -> None:
+    # The table of every task read comes first, then the problems; exit 2 as before.
     path = files["broken"]
     code, out, err = run(capsys, "plan", str(path))
     assert code == 2
-    assert out == ""
-    assert f"{path}:{line_of(BROKEN, 'timout')}: error TX107: " in err
-    assert f"{path}:{line_of(BROKEN, 'T011')}: error TX102: " in err
-    assert "2 error(s), 1 warning(s)" in err
+    table = [line.split()[0] for line in out.split("\n") if re.match(r"T\d{3} ", line)]
+    assert table == ["T001", "T002", "T010"]
+    assert "2 error(s), so it cannot run" in out.split("\n")[0]
+    first_diag = out.index(f"{path}:{line_of(BROKEN, 'timout')}: error TX107: ")
+    assert out.index("T010 ") < first_diag
+    assert f"{path}:{line_of(BROKEN, 'T011')}: error TX102: " in out
+    assert "2 error(s), 1 warning(s)" in out
+    assert err == ""
 
 
 def test_plan_with_errors_json(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -> None:
@@ -377,11 +382,53 @@ def test_plan_with_errors_json(capsys: pytest.CaptureFixture[str], files: dict[s
     assert code == 2
     doc = json.loads(out)
     assert doc["file"] == str(files["broken"])
-    assert doc["tasks"] == []
+    assert [t["id"] for t in doc["tasks"]] == ["T001", "T002", "T010"]
+    assert doc["waves"] == [["T001"], ["T002"], ["T010"]]
     assert {d["code"] for d in doc["diagnostics"] if d["severity"] == "error"} == {
         "TX102",
         "TX107",
     }
+
+
+DUPLICATE_AND_CYCLE = md(
+    """\
+    # Tasks
+
+    - [ ] T001 Start
+      - taskexec: run="true"
+    - [ ] T002 Next (depends on T003)
+      - taskexec: run="true"
+    - [ ] T003 Then
+      - taskexec: run="true"
+    - [ ] T002 Again
+    """
+)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_plan_of_duplicate_id_and_cycle_lists_every_task(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, as_json: bool
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(DUPLICATE_AND_CYCLE, encoding="utf-8")
+    code, out, err = run(capsys, "plan", str(path), *(["--json"] if as_json else []))
+    assert code == 2
+    if as_json:
+        doc = json.loads(out)
+        assert [t["id"] for t in doc["tasks"]] == ["T001", "T002", "T003"]
+        # T002 waits for T001 (file order) and T003 (declared), T003 for T002: the cycle's
+        # first task in file order stops waiting inside it, so the waves still exist.
+        assert doc["waves"] == [["T001"], ["T002"], ["T003"]]
+        assert {d["code"] for d in doc["diagnostics"]} >= {"TX101", "TX103"}
+    else:
+        assert re.search(r"^T003 .* 2 ", out, re.M)
+        assert "error TX101: duplicate task ID T002" in out
+        assert "error TX103: dependency cycle" in out
+    # run still refuses the file, naming the problems, and runs nothing.
+    code, out, err = run(capsys, "run", str(path))
+    assert code == 2
+    assert "TX101" in err and "TX103" in err
+    assert "[X]" not in path.read_text(encoding="utf-8")
 
 
 # --- bad input and usage -----------------------------------------------------------------------

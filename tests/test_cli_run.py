@@ -520,3 +520,47 @@ def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     )
     assert proc.stdout.startswith("dry run: 3999 task(s)")
     assert "Traceback" not in proc.stderr
+
+
+def test_status_runs_and_report_of_a_linked_tasks_file_find_its_run(tmp_path: Path) -> None:
+    # work/tasks.md links to real/tasks.md: the run keeps its store beside the file linked
+    # to, and works there; status, runs and report in work/ look there too.
+    real, work = tmp_path / "real", tmp_path / "work"
+    real.mkdir()
+    work.mkdir()
+    step = '- [ ] T001 Where\n  - taskexec: run="pwd > where-{0}.txt"\n'
+    (real / "tasks.md").write_text("# Tasks\n\n" + step.format("tasks"), encoding="utf-8")
+    (real / "other.md").write_text("# Tasks\n\n" + step.format("other"), encoding="utf-8")
+    (work / "tasks.md").symlink_to(Path("..") / "real" / "tasks.md")
+
+    def cli(*argv: str, cwd: Path = work) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    first = cli("run", "tasks.md")
+    assert first.returncode == 0, first.stderr
+    assert f"state: {real / '.taskexec' / 'state.db'}" in first.stdout
+    assert (real / "where-tasks.txt").read_text().strip() == str(real)
+    assert "[X] T001" in (real / "tasks.md").read_text() and (work / "tasks.md").is_symlink()
+    later = cli("run", "other.md", cwd=real)  # a later run of another file, same store
+    assert later.returncode == 0, later.stderr
+    status = cli("status", "--json")
+    assert status.returncode == 0, status.stderr
+    run = json.loads(status.stdout)["run"]
+    assert run["tasks_file"] == str(real / "tasks.md")
+    report = cli("report", "-f", "json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["run"]["run_id"] == run["run_id"]
+    runs = cli("runs", "--json")
+    assert runs.returncode == 0, runs.stderr
+    assert [r["tasks_file"] for r in json.loads(runs.stdout)] == [
+        str(real / "other.md"),
+        str(real / "tasks.md"),
+    ]
+    assert not (work / ".taskexec").exists()

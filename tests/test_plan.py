@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,95 @@ def test_inferred_edge_in_a_cycle_is_explained() -> None:
     assert diag.hint is not None and "use --mode explicit" in diag.hint
     assert diag.line == 2
     assert taskexec_nb.loads(text, mode="explicit").depends_on("T001") == ("T002",)
+
+
+# --- a plan with errors: shown, never run ------------------------------------------------------
+
+WITH_ERRORS = """\
+# Tasks
+
+## Phase 1: Setup
+
+- [ ] T001 Start
+  - taskexec: run="true"
+- [ ] T002 Next (depends on T004)
+  - taskexec: run="true"
+- [ ] T003 Middle (depends on T009)
+  - taskexec: run="true"
+- [ ] T004 Last
+  - taskexec: run="true"
+- [ ] T003 Again
+"""
+
+
+def test_load_not_strict_keeps_every_task_and_the_errors(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(WITH_ERRORS, encoding="utf-8")
+    plan = taskexec_nb.load(path, strict=False)
+    assert [t.id for t in plan.tasks] == ["T001", "T002", "T003", "T004"]
+    assert not plan.ok
+    assert {d.code for d in plan.errors} == {"TX101", "TX102", "TX103"}
+    # The file order makes T003 wait for T002 and T004 for T003; T002 declares T004: a
+    # cycle. Its first task in file order, T002, stops waiting for T004 in the plan.
+    assert plan.cycle_edges_dropped == {("T002", "T004")}
+    assert plan.depends_on("T002") == ("T001",)
+    assert plan.explicit_deps("T002") == ("T004",)  # what the file says stays visible
+    assert plan.waves == [["T001"], ["T002"], ["T003"], ["T004"]]
+    assert plan.topological_order() == ["T001", "T002", "T003", "T004"]
+    assert "3 error(s), so it cannot run" in plan.summary()
+    assert "error TX103" in repr(plan)
+    assert 'class="taskexec-errors"' in plan._repr_html_()
+    assert len(plan.to_frame()) == 4
+
+
+def test_validation_error_carries_the_partial_plan(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(WITH_ERRORS, encoding="utf-8")
+    with pytest.raises(taskexec_nb.ValidationError) as info:
+        taskexec_nb.load(path)
+    plan = info.value.plan
+    assert plan is not None
+    assert [t.id for t in plan.tasks] == ["T001", "T002", "T003", "T004"]
+    assert plan.errors == info.value.errors
+    with pytest.raises(taskexec_nb.ValidationError) as text_info:
+        taskexec_nb.loads(WITH_ERRORS.encode())
+    assert text_info.value.plan is not None and len(text_info.value.plan) == 4
+    # Nothing could be read: no plan.
+    with pytest.raises(taskexec_nb.ValidationError) as missing:
+        taskexec_nb.load(tmp_path / "missing.md")
+    assert missing.value.plan is None
+    empty = taskexec_nb.load(tmp_path / "missing.md", strict=False)
+    assert len(empty) == 0 and [d.code for d in empty.errors] == ["TX001"]
+
+
+def test_plan_with_errors_refuses_to_run(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(WITH_ERRORS, encoding="utf-8")
+    plan = taskexec_nb.load(path, strict=False)
+    for start in (plan.run, lambda: asyncio.run(plan.arun())):
+        with pytest.raises(taskexec_nb.ValidationError) as info:
+            start()
+        message = str(info.value)
+        assert "cannot run" in message and str(path) in message
+        assert "TX101" in message and "TX102" in message and "TX103" in message
+        assert info.value.plan is plan
+    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.settings import RunSettings
+
+    with pytest.raises(taskexec_nb.ValidationError):
+        RunHandle(plan, RunSettings(state_dir=tmp_path / "state"))
+    assert not (tmp_path / "state").exists()
+    assert "[X]" not in path.read_text(encoding="utf-8")
+
+
+def test_a_graph_with_a_cycle_and_no_error_saying_so_is_refused(fixtures: Path) -> None:
+    from taskexec_nb.graph import build_graph
+    from taskexec_nb.parse import parse_file
+    from taskexec_nb.plan import ExecutionPlan
+
+    tf = parse_file(fixtures / "cycle.md")
+    # A graph with a cycle but no error to say so is a mistake of the caller's.
+    with pytest.raises(UsageError, match="has a cycle; validate it first"):
+        ExecutionPlan(tf, build_graph(tf), DependencyMode.TEMPLATE)
+    plan = taskexec_nb.load(fixtures / "cycle.md", strict=False)
+    assert plan.waves == [["T004"], ["T007"]]

@@ -305,6 +305,103 @@ def test_run_write_back_keeps_every_other_byte(tmp_path: Path, variant: str) -> 
     assert path.read_bytes() == _ticked(before, "T001", "T002", "T003")
 
 
+THREE_OK = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 One
+      - taskexec: run="echo T001 >> effects.log"
+    - [ ] T002 Two
+      - taskexec: run="echo T002 >> effects.log"
+    - [ ] T003 Three
+      - taskexec: run="echo T003 >> effects.log"
+    """
+)
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o044, 0o555], ids=["r--r--r--", "---r--r--", "r-xr-xr-x"])
+def test_read_only_tasks_file_is_not_ticked_and_the_run_says_why_once(
+    tmp_path: Path, mode: int
+) -> None:
+    # The permission bits decide, for root as well (who could write the file anyway).
+    path = _write(tmp_path, THREE_OK)
+    before = path.read_bytes()
+    path.chmod(mode)
+    inode = path.stat().st_ino
+    recorder = EventRecorder()
+    handle = taskexec_nb.load(path).run(max_workers=1, observers=[recorder])
+    assert handle.result is RunStatus.COMPLETED
+    assert (tmp_path / "effects.log").read_text() == "T001\nT002\nT003\n"
+    assert path.read_bytes() == before
+    assert path.stat().st_ino == inode and stat.S_IMODE(path.stat().st_mode) == mode
+    assert not [e for e in recorder.events if e.kind is EventKind.TASK_TICKED]
+    notices = [str(e.data["warning"]) for e in recorder.events if e.kind is EventKind.NOTICE]
+    first, last = notices  # one reason, when the first box is left; one list at the end
+    assert first.startswith(f"{path} is read-only (mode ")
+    assert "T001" in first and "chmod u+w" in first
+    assert last == (
+        f"{path} is read-only: 3 completed task(s) were not ticked: T001, T002, T003 "
+        "(their results are in the state store)"
+    )
+    assert handle.notices[-2:] == [first, last]
+
+
+def test_read_only_rule_follows_the_permission_bits(tmp_path: Path) -> None:
+    from taskexec_nb.writeback import read_only
+
+    path = _write(tmp_path, THREE_OK)
+    path.chmod(0o644)
+    assert read_only(path) is None
+    path.chmod(0o464)  # you own it and its owner's w bit is off: read-only, even for root
+    reason = read_only(path)
+    assert reason is not None and "mode r--rw-r--" in reason
+    assert read_only(tmp_path / "missing.md") is None  # reading it says what is wrong
+
+
+def test_hard_linked_tasks_file_is_ticked_in_place(tmp_path: Path) -> None:
+    path = _write(tmp_path, THREE_OK)
+    other = tmp_path / "linked-tasks.md"
+    os.link(path, other)
+    before = path.read_bytes()
+    inode = path.stat().st_ino
+    handle = taskexec_nb.load(path).run(max_workers=2)
+    assert handle.result is RunStatus.COMPLETED
+    assert path.read_bytes() == _ticked(before, "T001", "T002", "T003")
+    # Same file: the other link sees the ticks, the inode and the link count are kept.
+    assert other.read_bytes() == path.read_bytes()
+    assert path.stat().st_ino == inode == other.stat().st_ino
+    assert path.stat().st_nlink == 2
+    assert not list(tmp_path.glob(".tasks.md.*.tmp"))
+
+
+def test_hard_linked_tasks_file_edited_during_the_tick_keeps_the_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskexec_nb import writeback
+
+    path = _write(tmp_path, THREE_OK)
+    os.link(path, tmp_path / "linked-tasks.md")
+    plan = taskexec_nb.load(path)
+    real_same = writeback._same
+
+    def edit_meanwhile(at: Path, data: bytes) -> bool:
+        # An edit of the same length saved just before the last check (a race).
+        with open(path, "r+b") as f:
+            edited = f.read().replace(b"T002 Two", b"T002 Owt")
+            f.seek(0)
+            f.write(edited)
+        monkeypatch.setattr(writeback, "_same", real_same)
+        return real_same(at, data)
+
+    monkeypatch.setattr(writeback, "_same", edit_meanwhile)
+    writer = CheckboxWriter(path, plan.file_digest, plan.file_data)
+    message = writer.tick("T001", plan["T001"].line)
+    assert message is not None and "changed on disk while T001 was being ticked" in message
+    assert path.read_bytes() == plan.file_data.replace(b"T002 Two", b"T002 Owt")
+
+
 def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
     path = _write(tmp_path, MIXED.replace("\n", "\r\n"))
     before = path.read_bytes()

@@ -1,0 +1,201 @@
+"""Live runs of each tasks.md on this machine, whatever state folder they record in.
+
+A run's state store knows the runs recorded in it; two runs of one tasks.md with
+different state folders (``--state-dir``) do not see each other there. So each
+run also registers here, in a per-user folder keyed by the tasks.md's real path
+(``$XDG_RUNTIME_DIR/taskexec``, else ``taskexec-UID`` in the temporary folder),
+with its runner's identity (see :func:`~taskexec_nb.store.runner_alive`), its
+state folder and its selected tasks. A start whose tasks overlap those of a live
+run of the same file is refused; disjoint selections may run side by side. An
+entry of a runner that is gone is dropped when found. Reading and writing the
+entries is serialised by a lock file, so two starts at the same moment cannot
+both find the tasks free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.store import process_identity, runner_alive
+
+Entry = dict[str, Any]
+"""One live run: ``run_id``, ``tasks_file``, ``state_dir``, ``selection``, ``pid``,
+``host``, ``runner`` (the process identity) and ``started``."""
+
+
+def runtime_dir() -> Path:
+    """The per-user folder of live runs, created (mode 0700) if missing.
+
+    Returns:
+        ``$XDG_RUNTIME_DIR/taskexec`` when that variable names a folder, else
+        ``taskexec-UID`` in the temporary folder.
+
+    Raises:
+        OSError: If no such folder can be made, or the one there is not a folder
+            of this user's that only they may write (another user could fake runs).
+    """
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
+        folder = Path(xdg) / "taskexec"
+    else:
+        folder = Path(tempfile.gettempdir()) / f"taskexec-{os.geteuid()}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.geteuid()
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        raise OSError(f"{folder} is not a folder of yours that only you may write")
+    return folder
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the registry's lock (one for all files: it is held for milliseconds)."""
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _entries_file(folder: Path, tasks_file: str) -> Path:
+    key = hashlib.sha256(os.fsencode(tasks_file)).hexdigest()[:32]
+    return folder / f"{key}.json"
+
+
+def _read(path: Path) -> list[Entry]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return []  # a torn or foreign file: its runs cannot be told, start afresh
+    return [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+
+
+def _write(path: Path, entries: list[Entry]) -> None:
+    if not entries:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _live(entries: list[Entry], stale: Callable[[Mapping[str, Any]], bool]) -> list[Entry]:
+    """The entries whose runner still runs on this machine (the registry is per machine)."""
+    return [e for e in entries if runner_alive(e) is True and not stale(e)]
+
+
+def _refuse(entries: Sequence[Entry], run_id: str, selection: Sequence[str]) -> None:
+    for entry in entries:
+        if entry.get("run_id") == run_id:
+            continue  # the run itself, being resumed: checked on its own
+        theirs = set(entry.get("selection") or ())
+        shared = [t for t in selection if t in theirs]
+        if shared:
+            more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
+            raise UsageError(
+                f"run {entry['run_id']} of {entry['tasks_file']} is still running (runner pid "
+                f"{entry['pid']}, state folder {entry['state_dir']}) and also runs "
+                f"{', '.join(shared[:3])}{more}: a second run would run them twice. Wait "
+                "for it to end or stop it, or select other tasks (--only / only=)"
+            )
+
+
+def check(
+    tasks_file: str,
+    run_id: str,
+    selection: Sequence[str],
+    stale: Callable[[Mapping[str, Any]], bool] = lambda entry: False,
+) -> None:
+    """Refuse a run whose tasks a live run of the same file runs, registering nothing.
+
+    Args:
+        tasks_file: The tasks.md's real path.
+        run_id: The run (its own entry, when resumed, is no obstacle).
+        selection: Its task IDs.
+        stale: Tells entries of runs the caller knows are over (e.g. its own).
+
+    Raises:
+        UsageError: Naming the other run, its state folder, pid and the shared tasks.
+        OSError: If the registry folder cannot be used.
+    """
+    folder = runtime_dir()
+    with _locked(folder):
+        _refuse(_live(_read(_entries_file(folder, tasks_file)), stale), run_id, selection)
+
+
+def register(
+    tasks_file: str,
+    run_id: str,
+    selection: Sequence[str],
+    state_dir: str | Path,
+    stale: Callable[[Mapping[str, Any]], bool] = lambda entry: False,
+) -> Path:
+    """Register a starting run, unless a live run of the same file runs any of its tasks.
+
+    Entries of runners that are gone are dropped on the way.
+
+    Args:
+        tasks_file: The tasks.md's real path.
+        run_id: The run.
+        selection: Its task IDs.
+        state_dir: Its state folder (named to whoever it keeps from starting).
+        stale: Tells entries of runs the caller knows are over (e.g. its own).
+
+    Returns:
+        The registry file, for :func:`unregister`.
+
+    Raises:
+        UsageError: Naming the other run, its state folder, pid and the shared tasks.
+        OSError: If the registry folder cannot be used.
+    """
+    folder = runtime_dir()
+    path = _entries_file(folder, tasks_file)
+    with _locked(folder):
+        entries = _live(_read(path), stale)
+        _refuse(entries, run_id, selection)
+        entries = [e for e in entries if e.get("run_id") != run_id]
+        entries.append(
+            {
+                "run_id": run_id,
+                "tasks_file": tasks_file,
+                "state_dir": str(state_dir),
+                "selection": list(selection),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "runner": process_identity(os.getpid()),
+                "started": time.time(),
+            }
+        )
+        _write(path, entries)
+    return path
+
+
+def unregister(path: Path, run_id: str) -> None:
+    """Remove a run's entry (the file goes when it was the last).
+
+    Args:
+        path: What :func:`register` returned.
+        run_id: The run.
+    """
+    with contextlib.suppress(OSError), _locked(path.parent):
+        _write(path, [e for e in _read(path) if e.get("run_id") != run_id])
