@@ -90,6 +90,7 @@ TICK_CASES = {
     ),
     "nested-parent": (b"- [ ] T001 parent\n  - [ ] T002 child\n", "T001"),
     "blockquote": (b"> - [ ] T001 quoted\n", "T001"),
+    "suffixed-id": (b"- [ ] T083 guide\n- [ ] T083-B screenshots\n", "T083-B"),
 }
 
 
@@ -135,6 +136,7 @@ NOT_THE_BOX = {
     "past-the-end-no-newline": (b"- [ ] T001 a", 2, "T001"),
     "longer-id": (b"- [ ] T0010 a\n", 1, "T001"),
     "id-mentioned-by-another-task": (b"- [ ] T002 b (depends on T001)\n", 1, "T001"),
+    "suffixed-sibling": (b"- [ ] T083-B screenshots\n", 1, "T083"),
 }
 
 
