@@ -65,6 +65,11 @@ _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "�
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
+_BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False)}
+_BOX_STATES.update({"~": (False, True), "-": (False, True)})
+"""(checked, cancelled) for each box symbol: ``[ ]``, ``[x]``/``[X]``, ``[~]``/``[-]``."""
+_LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
+_CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +253,7 @@ class _Site:
     parallel_cell: bool = False
     fences: list[tuple[int, int, str, str]] = field(default_factory=list)
     owner_span: tuple[int, int] = (0, 0)
+    box: int = -1  # 0-based line of the task's box; -1 where it has none
 
 
 @dataclass
@@ -393,6 +399,7 @@ class _Parser:
             False,
             [],
             (item_start, item_end),
+            item_start,
         )
         self.sites.append(site)
 
@@ -408,6 +415,15 @@ class _Parser:
         if not start:
             return
         emph = start.group("pre") + start.group("pre2") + start.group("post")
+        lead = start.group("lead")
+        checked: bool | None = None
+        cancelled = "~~" in emph
+        box = -1
+        mark = _LEAD_BOX_RE.match(lead) if lead and not start.group("pre") else None
+        if mark and mark.group("box") in _BOX_STATES:  # ### [x] T005 Title
+            checked, struck = _BOX_STATES[mark.group("box")]
+            cancelled = cancelled or struck
+            lead, box = lead[mark.end() :], line
         self.sites.append(
             _Site(
                 id=start.group("id"),
@@ -416,16 +432,17 @@ class _Parser:
                 first_text=self.lines[line],
                 head_text=text,
                 after_id=start.group("rest"),
-                lead=start.group("lead"),
+                lead=lead,
                 tags=start.group("tags"),
-                checked=None,
-                cancelled="~~" in emph,
+                checked=checked,
+                cancelled=cancelled,
                 phase=self._current_phase(phase_stack),
                 section=section,
                 body_start=line + 1,
                 body_end=-1,
                 level=level,
                 owner_span=(line, line + 1),
+                box=box,
             )
         )
 
@@ -473,6 +490,14 @@ class _Parser:
             return
         col, start = found[0]
         rest = [c for c in cells[col + 1 :] if c]
+        # The row's box: a first cell that is only a box (| [x] | T004 | ...), or a box
+        # written before the ID in its cell (| [x] T004 | ...).
+        mark = _CELL_BOX_RE.fullmatch(cells[0]) if col == 1 else None
+        if col == 0 and start.group("lead") and not start.group("pre"):
+            mark = _LEAD_BOX_RE.match(start.group("lead"))
+        checked, struck = (
+            _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
+        )
         site = _Site(
             id=start.group("id"),
             form=TaskForm.TABLE,
@@ -482,13 +507,14 @@ class _Parser:
             after_id=" ".join(rest[:1]),
             lead="",
             tags="",
-            checked=None,
-            cancelled="~~" in start.group("pre"),
+            checked=checked,
+            cancelled="~~" in start.group("pre") or struck,
             phase=self._current_phase(phase_stack),
             section=section,
             body_start=line + 1,
             body_end=line + 1,
             owner_span=(line, line + 1),
+            box=-1 if checked is None else line,
         )
         for header, value in zip(headers, cells, strict=False):
             if _TABLE_DEP_HEADER_RE.search(header):
@@ -584,9 +610,14 @@ class _Parser:
                     f"give one of them a new ID, e.g. {other.id}a",
                     other.id,
                 )
-            elif other.form is TaskForm.CHECKBOX and primary.form is not TaskForm.CHECKBOX:
-                # A heading or table row came first: the checkbox holds the state.
+            elif (
+                other.form is TaskForm.CHECKBOX
+                and primary.form is not TaskForm.CHECKBOX
+                and primary.box < 0
+            ):
+                # A heading or table row without a box came first: the checkbox holds the state.
                 primary.checked, primary.cancelled = other.checked, other.cancelled
+                primary.box = other.box
         return primary
 
     def _make_task(
@@ -679,6 +710,7 @@ class _Parser:
             action,
             params,
             first,
+            primary.box + 1 if primary.box >= 0 else None,
         )
 
     def _action(

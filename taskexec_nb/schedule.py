@@ -648,9 +648,9 @@ class Scheduler:
         return Masker(secret_values(env, self.settings.secrets))
 
     def _tick(self, task: Task) -> None:
-        if self.writer is None or task.form.value != "checkbox":
+        if self.writer is None or task.box_line is None:
             return
-        conflict = self.writer.tick(task.id, task.line)
+        conflict = self.writer.tick(task.id, task.box_line)
         if not conflict:
             self._emit(EventKind.TASK_TICKED, task.id)
         elif task.id in self.writer.unticked[1:]:

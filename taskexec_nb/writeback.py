@@ -21,7 +21,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-_BOX_RE = re.compile(rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*(?:[-*+]|\d+[.)])[ \t]+)\[([ xX])\]")
+# A box at the start of a list item, a heading (### [ ] T005) or a table row's first cell
+# (| [ ] | T004 |, or a row written without its leading pipe).
+_BOX_RE = re.compile(
+    rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*"
+    rb"(?:(?:[-*+]|\d+[.)])[ \t]+|\#{1,6}[ \t]+|\|[ \t]*|(?=\[.\][ \t]*\|)))\[([ xX])\]"
+)
 _FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?:-[A-Z])?(?![\w.])")
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from taskexec_nb.graph import build_graph, id_key
-from taskexec_nb.parse import TaskFile, parse_file
+from taskexec_nb.model import TaskForm, TaskState
+from taskexec_nb.parse import TaskFile, parse_file, parse_text
 from taskexec_nb.validate import validate_taskfile
 
 
@@ -40,3 +43,60 @@ def test_dependencies_name_suffixed_ids_and_ranges_stay_ranges(fixtures: Path) -
 def test_a_suffixed_id_sorts_after_its_base_id() -> None:
     ids = ["T084", "T083-B", "T083.5", "T083", "T083a"]
     assert sorted(ids, key=id_key) == ["T083", "T083-B", "T083a", "T083.5", "T084"]
+
+
+# --- boxes in table rows and headings ----------------------------------------------------------
+
+
+def test_a_table_row_reads_the_box_in_its_first_cell(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "boxed_rows_and_headings.md"))
+    rows = {t.id: t for t in tf.tasks if t.form is TaskForm.TABLE}
+    assert {i: (t.checked, t.state) for i, t in rows.items()} == {
+        "T001": (True, TaskState.DONE),
+        "T002": (True, TaskState.DONE),  # [X]
+        "T004": (True, TaskState.DONE),
+        "T006": (False, TaskState.PENDING),
+    }
+    assert {i: t.box_line for i, t in rows.items()} == {"T001": 7, "T002": 8, "T004": 9, "T006": 10}
+    t4 = rows["T004"]
+    assert t4.description == "Write test for the row reader in tests/test_rows.py"
+    assert t4.tags == () and not t4.parallel
+    assert [r.start for r in t4.deps] == ["T001", "T002"]
+
+
+def test_a_box_before_the_id_in_its_cell_is_the_rows_box() -> None:
+    text = "# Tasks\n\n| Task | Notes |\n|---|---|\n| [x] T001 | Time the reader |\n"
+    task = parse_text(text).task("T001")
+    assert (task.checked, task.box_line, task.description) == (True, 5, "Time the reader")
+
+
+def test_a_heading_reads_the_box_before_its_id(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "boxed_rows_and_headings.md")
+    t5, t8 = tf.task("T005"), tf.task("T008")
+    assert (t5.form, t5.checked, t5.state, t5.box_line) == (
+        TaskForm.HEADING, True, TaskState.DONE, 14
+    )  # fmt: skip
+    assert (t8.checked, t8.state, t8.box_line) == (False, TaskState.PENDING, 18)
+    assert t5.description == "Document the row format in docs/rows.md"
+    assert t5.tags == ()  # the box is not a tag
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("| [~] | T001 | Port the old reader |", TaskState.CANCELLED),
+        ("| [-] | T001 | Port the old reader |", TaskState.CANCELLED),
+        ("| [ ] | ~~T001~~ | Port the old reader |", TaskState.CANCELLED),
+        ("### [~] T001 Port the old reader", TaskState.CANCELLED),
+        ("### [X] T001 Port the old reader", TaskState.DONE),
+    ],
+)
+def test_cancelled_and_upper_case_boxes_in_rows_and_headings(text: str, state: TaskState) -> None:
+    table = "| Done | ID | Task |\n|---|---|---|\n" if text.startswith("|") else ""
+    tf = parse_text(f"# Tasks\n\n{table}{text}\n")
+    assert tf.task("T001").state is state
+
+
+def test_rows_and_headings_without_a_box_still_have_none(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "heading_and_table_tasks.md")
+    assert [(t.checked, t.box_line) for t in tf.tasks] == [(None, None)] * 4

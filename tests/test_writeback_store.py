@@ -146,6 +146,27 @@ def test_tick_returns_none_when_the_line_does_not_hold_the_box(name: str) -> Non
     assert tick(data, line, task_id) is None
 
 
+BOX_PLACES = {
+    "table-first-cell": (b"| Done | ID |\n|---|---|\n| [ ] | T004 | Write |\n", 3, "T004"),
+    "table-no-leading-pipe": (b"Done | ID\n--- | ---\n[ ] | T004 | Write\n", 3, "T004"),
+    "table-box-in-id-cell": (b"| ID | Task |\n|---|---|\n| [ ] T004 | Write |\n", 3, "T004"),
+    "heading": (b"# T\n\n### [ ] T005 Title\r\n", 3, "T005"),
+    "bold-heading-id": (b"## [ ] **T005**: Title\n", 1, "T005"),
+}
+
+
+@pytest.mark.parametrize("name", list(BOX_PLACES))
+def test_tick_a_box_in_a_table_row_or_a_heading(name: str) -> None:
+    data, line, task_id = BOX_PLACES[name]
+    new = tick(data, line, task_id)
+    assert new is not None
+    pos = data.index(b"[ ]") + 1
+    assert _diff(data, new) == [pos] and new[pos : pos + 1] == b"X"
+    assert only_ticked(data, new)
+    # Another task named in the row is not this box's task.
+    assert tick(data, line, "T001") is None
+
+
 def test_line_span_counts_lf_crlf_and_cr() -> None:
     data = b"a\r\nbb\rccc\nd"
     spans = [line_span(data, n) for n in (1, 2, 3, 4)]
@@ -305,6 +326,24 @@ def test_run_write_back_keeps_every_other_byte(tmp_path: Path, variant: str) -> 
     notices = [e.data for e in recorder.events if e.kind is EventKind.NOTICE]
     assert notices == []
     assert path.read_bytes() == _ticked(before, "T001", "T002", "T003")
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_run_ticks_boxes_in_table_rows_and_headings_and_skips_the_done_ones(
+    tmp_path: Path, eol: str
+) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "boxed_rows_and_headings.md"
+    text = fixture.read_text(encoding="utf-8").replace("\n", eol)
+    path = _write(tmp_path, text)
+    agent = ["sh", "-c", "echo {id} >> effects.log"]
+    handle = taskexec_nb.load(path).run(max_workers=1, no_action="agent", agent_command=agent)
+    assert handle.result is RunStatus.COMPLETED
+    # Only the open boxes ran: a ticked row or heading is finished work.
+    assert (tmp_path / "effects.log").read_text() == "T006\nT008\n"
+    want = text.replace("| [ ] | T006 |", "| [X] | T006 |").replace("### [ ] T008", "### [X] T008")
+    assert path.read_bytes() == want.encode()
+    assert not any("not checkboxes" in n for n in handle.notices)
+    assert taskexec_nb.load(path).to_run == ()
 
 
 def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
