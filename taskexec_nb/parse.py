@@ -9,6 +9,7 @@ the inline rules are not needed and are most of markdown-it's cost.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import re
@@ -274,6 +275,8 @@ class _Parser:
         self.sites: list[_Site] = []
         self.headings: list[_Heading] = []
         self.fences: list[tuple[int, int, str, str]] = []  # start, end, lang, content
+        # List items that are not tasks: (0-based first line, nesting level, box symbol or "").
+        self.items: list[tuple[int, int, str]] = []
         self._implicit: Phase | None = None
 
     # -- diagnostics
@@ -293,6 +296,7 @@ class _Parser:
         tokens = parser_markdown(self.text.startswith("-")).parse(self.text)
         self._walk(tokens)
         self._close_sections()
+        self._body_boxes()
         tasks = self._build_tasks()
         statements = self._read_statements()
         if not tasks and not any(d.is_error for d in self.diags):
@@ -366,12 +370,17 @@ class _Parser:
         self, tokens: list[Any], i: int, phase_stack: list[tuple[int, Phase]], section: str | None
     ) -> None:
         if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open":
+            self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         content = tokens[i + 2].content
         if content[:1] != "[":
+            self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
         if not start:
+            box = _LEAD_BOX_RE.match(content)
+            symbol = box.group("box") if box and box.end() > 3 else ""
+            self.items.append((tokens[i].map[0], tokens[i].level, symbol))
             return
         item_start, item_end = tokens[i].map
         para_end = tokens[i + 1].map[1]
@@ -539,6 +548,35 @@ class _Parser:
             if s.form is TaskForm.HEADING:
                 s.body_end = ends[s.line]
                 s.owner_span = (s.line, s.line + 1)
+
+    def _body_boxes(self) -> None:
+        """Give a heading task without a box the box of its body's first list item.
+
+        ``### T001: Title`` then ``- [x] **Description**: ...``: the item's box is the
+        task's, unless the first item is a task of its own or other items at its
+        level in the section have boxes too (a checklist of steps, not the task's state).
+        """
+        headings = [s for s in self.sites if s.form is TaskForm.HEADING and s.box < 0]
+        if not headings or not self.items:
+            return
+        task_lines = sorted(s.line for s in self.sites if s.form is TaskForm.CHECKBOX)
+        item_lines = [it[0] for it in self.items]
+        for site in headings:
+            lo = bisect.bisect_left(item_lines, site.body_start)
+            hi = bisect.bisect_left(item_lines, site.body_end)
+            if lo == hi:
+                continue
+            line, level, symbol = self.items[lo]
+            if symbol not in _BOX_STATES:
+                continue
+            t = bisect.bisect_left(task_lines, site.body_start)
+            if t < len(task_lines) and task_lines[t] < line:
+                continue  # the section's first item is a task of its own
+            if any(it[1] == level and it[2] for it in self.items[lo + 1 : hi]):
+                continue  # several boxes: a checklist of steps
+            site.checked, struck = _BOX_STATES[symbol]
+            site.cancelled = site.cancelled or struck
+            site.box = line
 
     # -- sites to tasks
     def _build_tasks(self) -> list[Task]:

@@ -650,7 +650,7 @@ class Scheduler:
     def _tick(self, task: Task) -> None:
         if self.writer is None or task.box_line is None:
             return
-        conflict = self.writer.tick(task.id, task.box_line)
+        conflict = self.writer.tick(task.id, task.box_line, task.line)
         if not conflict:
             self._emit(EventKind.TASK_TICKED, task.id)
         elif task.id in self.writer.unticked[1:]:

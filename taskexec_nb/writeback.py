@@ -27,6 +27,8 @@ _BOX_RE = re.compile(
     rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*"
     rb"(?:(?:[-*+]|\d+[.)])[ \t]+|\#{1,6}[ \t]+|\|[ \t]*|(?=\[.\][ \t]*\|)))\[([ xX])\]"
 )
+_HEADING_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]{0,3}#{1,6}[ \t]")
+_OWN_ID_RE = re.compile(rb"[ \t]*[*_~]*(?:\[[^\]\n]{1,30}\][ \t]*)*[*_~]*T(?:-[A-Z]+)?\d")
 _FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?:-[A-Z])?(?![\w.])")
 
 
@@ -51,8 +53,18 @@ def line_span(data: bytes, line: int) -> tuple[int, int] | None:
     return start, min(ends) if ends else len(data)
 
 
-def tick(data: bytes, line: int, task_id: str) -> bytes | None:
+def tick(data: bytes, line: int, task_id: str, task_line: int | None = None) -> bytes | None:
     """Return ``data`` with the checkbox of ``task_id`` at ``line`` ticked.
+
+    The first ID after the box must be ``task_id``; or, for a heading task whose
+    box is its body's first list item (``- [ ] **Description**: ...``), no ID may
+    start right after the box and ``task_line`` must be a heading naming ``task_id``.
+
+    Args:
+        data: The file's content.
+        line: 1-based line of the box.
+        task_id: The task whose box it is.
+        task_line: 1-based line of the task's heading, when the box is in its body.
 
     Returns:
         The new bytes (unchanged if already ticked), or None if that line does not
@@ -64,13 +76,30 @@ def tick(data: bytes, line: int, task_id: str) -> bytes | None:
     start, end = span
     text = data[start:end]
     m = _BOX_RE.match(text)
-    first = _FIRST_ID_RE.search(text, m.end()) if m else None
-    if m is None or first is None or first.group() != task_id.encode():
-        return None  # the first ID after the box must be this task's
+    if m is None:
+        return None
+    first = _FIRST_ID_RE.search(text, m.end())
+    if first is None or first.group() != task_id.encode():
+        # Not this task's own box: it may still be the box in its heading's body.
+        if task_line is None or task_line == line or _OWN_ID_RE.match(text, m.end()):
+            return None
+        if not _heading_names(data, task_line, task_id):
+            return None
     if m.group(2) != b" ":
         return data
     pos = start + m.start(2)
     return data[:pos] + b"X" + data[pos + 1 :]
+
+
+def _heading_names(data: bytes, line: int, task_id: str) -> bool:
+    """Whether ``line`` is a heading whose first task ID is ``task_id``."""
+    span = line_span(data, line)
+    if span is None:
+        return False
+    text = data[span[0] : span[1]]
+    head = _HEADING_RE.match(text)
+    first = _FIRST_ID_RE.search(text, head.end()) if head else None
+    return first is not None and first.group() == task_id.encode()
 
 
 def only_ticked(before: bytes, after: bytes) -> bool:
@@ -123,8 +152,13 @@ class CheckboxWriter:
         self.ticked: list[str] = []  # tasks whose boxes this writer ticked (or found ticked)
         self.unticked: list[str] = []  # tasks not ticked because the file changed on disk
 
-    def tick(self, task_id: str, line: int) -> str | None:
+    def tick(self, task_id: str, line: int, task_line: int | None = None) -> str | None:
         """Tick one task's box.
+
+        Args:
+            task_id: The task.
+            line: 1-based line of its box.
+            task_line: 1-based line of the task's heading, when the box is in its body.
 
         Returns:
             None when ticked (or already ticked); otherwise why nothing was written.
@@ -139,7 +173,7 @@ class CheckboxWriter:
                 if not (self.data and only_ticked(self.data, data)):
                     break
                 self._accept(data)  # only boxes ticked meanwhile: tick on top of them
-            new = tick(data, line, task_id)
+            new = tick(data, line, task_id, task_line)
             if new is None:
                 return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
             if new != data:

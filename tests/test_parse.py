@@ -100,3 +100,27 @@ def test_cancelled_and_upper_case_boxes_in_rows_and_headings(text: str, state: T
 def test_rows_and_headings_without_a_box_still_have_none(fixtures: Path) -> None:
     tf = parse_file(fixtures / "heading_and_table_tasks.md")
     assert [(t.checked, t.box_line) for t in tf.tasks] == [(None, None)] * 4
+
+
+# --- a heading task's box in its body ----------------------------------------------------------
+
+
+def test_a_heading_task_takes_the_box_of_its_first_body_item(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "heading_body_box.md"))
+    got = {t.id: (t.checked, t.state, t.box_line) for t in tf.tasks}
+    assert got == {
+        "T001": (True, TaskState.DONE, 6),
+        "T002": (False, TaskState.PENDING, 10),
+        # Two boxed items: a checklist of steps, not the task's state.
+        "T003": (None, TaskState.PENDING, None),
+        "T004": (False, TaskState.CANCELLED, 19),
+    }
+    assert tf.task("T002").description == "Add the CSV writer"
+    assert [r.start for r in tf.task("T002").deps] == ["T001"]
+
+
+def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box() -> None:
+    text = "# Tasks\n\n### T001: Store layer\n- [x] T002 Write the schema\n- [ ] T003 Migrate\n"
+    tf = parse_text(text)
+    assert (tf.task("T001").checked, tf.task("T001").box_line) == (None, None)
+    assert tf.task("T002").done

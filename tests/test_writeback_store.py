@@ -167,6 +167,33 @@ def test_tick_a_box_in_a_table_row_or_a_heading(name: str) -> None:
     assert tick(data, line, "T001") is None
 
 
+BODY = b"### T001: Title\r\n- [ ] **Description**: Extend T003's reader\r\n- [ ] T002 own box\r\n"
+
+
+def test_tick_the_box_in_a_heading_tasks_body() -> None:
+    new = tick(BODY, 2, "T001", task_line=1)
+    assert new is not None
+    pos = BODY.index(b"[ ]") + 1
+    assert _diff(BODY, new) == [pos] and new[pos : pos + 1] == b"X"
+    assert tick(new, 2, "T001", task_line=1) == new  # already ticked
+
+
+@pytest.mark.parametrize(
+    ("line", "task_id", "task_line"),
+    [
+        (2, "T001", None),  # no heading given: the box line alone does not name T001
+        (2, "T009", 1),  # the heading names another task
+        (3, "T001", 1),  # the box of another task (T002)
+        (2, "T001", 3),  # the line given as the heading is not a heading
+        (2, "T001", 9),  # past the end
+    ],
+)
+def test_a_body_box_is_ticked_only_under_its_tasks_heading(
+    line: int, task_id: str, task_line: int | None
+) -> None:
+    assert tick(BODY, line, task_id, task_line) is None
+
+
 def test_line_span_counts_lf_crlf_and_cr() -> None:
     data = b"a\r\nbb\rccc\nd"
     spans = [line_span(data, n) for n in (1, 2, 3, 4)]
@@ -344,6 +371,21 @@ def test_run_ticks_boxes_in_table_rows_and_headings_and_skips_the_done_ones(
     assert path.read_bytes() == want.encode()
     assert not any("not checkboxes" in n for n in handle.notices)
     assert taskexec_nb.load(path).to_run == ()
+
+
+def test_run_ticks_a_heading_tasks_box_in_its_body(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "heading_body_box.md"
+    text = fixture.read_text(encoding="utf-8")
+    path = _write(tmp_path, text)
+    agent = ["sh", "-c", "echo {id} >> effects.log"]
+    handle = taskexec_nb.load(path).run(max_workers=1, no_action="agent", agent_command=agent)
+    assert handle.result is RunStatus.COMPLETED
+    assert (tmp_path / "effects.log").read_text() == "T002\nT003\n"  # T001 is done
+    want = text.replace("- [ ] **Description**: Write rows", "- [X] **Description**: Write rows")
+    assert path.read_bytes() == want.encode()
+    # T003's items are steps, not its box: it is the only one with nothing to tick.
+    notes = [n for n in handle.notices if "not checkboxes" in n]
+    assert len(notes) == 1 and notes[0].startswith("T003: written as headings")
 
 
 def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
