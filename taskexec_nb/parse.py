@@ -48,7 +48,7 @@ _TASK_START = (
     rf"(?P<tags>(?:\[[^\[\]\n]{{1,40}}\](?!\(){_SEP})*)(?P<rest>.*)$"
 )
 _TASK_START_RE = re.compile("^" + _TASK_START, re.DOTALL)
-_CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[ xX~-])\][ \t]+" + _TASK_START, re.DOTALL)
+_CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = re.compile(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = re.compile(r"^US\d+[A-Za-z0-9-]*$")
 _STORY_TAG_RE = re.compile(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
@@ -66,9 +66,13 @@ _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "�
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
-_BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False)}
+_BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
 _BOX_STATES.update({"~": (False, True), "-": (False, True)})
-"""(checked, cancelled) for each box symbol: ``[ ]``, ``[x]``/``[X]``, ``[~]``/``[-]``."""
+"""(checked, cancelled) for each box symbol: ``[ ]`` and ``[/]`` (in progress) pending,
+``[x]``/``[X]`` done, ``[~]``/``[-]`` cancelled. ``[P]`` where the box goes marks a
+pending parallel task with no box; any other symbol is reported (TX113)."""
+_PARALLEL_BOX = "P"
+_KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
 
@@ -277,6 +281,7 @@ class _Parser:
         self.fences: list[tuple[int, int, str, str]] = []  # start, end, lang, content
         # List items that are not tasks: (0-based first line, nesting level, box symbol or "").
         self.items: list[tuple[int, int, str]] = []
+        self.cancel_boxes: list[tuple[str, str, int]] = []  # symbol, task ID, 0-based line
         self._implicit: Phase | None = None
 
     # -- diagnostics
@@ -297,6 +302,8 @@ class _Parser:
         self._walk(tokens)
         self._close_sections()
         self._body_boxes()
+        if self.cancel_boxes:
+            self._cancel_legend()
         tasks = self._build_tasks()
         statements = self._read_statements()
         if not tasks and not any(d.is_error for d in self.diags):
@@ -378,14 +385,23 @@ class _Parser:
             return
         start = _CHECKBOX_TASK_RE.match(content)
         if not start:
-            box = _LEAD_BOX_RE.match(content)
-            symbol = box.group("box") if box and box.end() > 3 else ""
+            found = _LEAD_BOX_RE.match(content)
+            symbol = found.group("box") if found and found.end() > 3 else ""
             self.items.append((tokens[i].map[0], tokens[i].level, symbol))
             return
         item_start, item_end = tokens[i].map
         para_end = tokens[i + 1].map[1]
         mark, pre, lead, pre2, task_id, post, tags, rest = start.groups()
         emph = pre + pre2 + post
+        state = _BOX_STATES.get(mark)
+        if state is None:  # [P] in the box's place, or a symbol we do not know: no box
+            if mark != _PARALLEL_BOX:
+                self._unknown_box(mark, task_id, item_start)
+            checked, struck, box = None, False, -1
+        else:
+            checked, struck, box = state[0], state[1], item_start
+            if struck:
+                self.cancel_boxes.append((mark, task_id, item_start))
         # Positional arguments, in _Site's field order: this runs once per task and
         # keyword arguments cost a third more.
         site = _Site(
@@ -397,8 +413,8 @@ class _Parser:
             rest.replace("\n", " ") if "\n" in rest else rest,
             lead,
             tags,
-            mark in "xX",
-            "~~" in emph or mark in "~-",
+            checked,
+            struck or "~~" in emph,
             self._current_phase(phase_stack),
             section,
             para_end,
@@ -408,9 +424,20 @@ class _Parser:
             False,
             [],
             (item_start, item_end),
-            item_start,
+            box,
         )
         self.sites.append(site)
+
+    def _unknown_box(self, symbol: str, task_id: str, line: int) -> None:
+        self.diag(
+            "TX113",
+            Severity.ERROR,
+            f"{task_id}: unknown box [{symbol}]: it is neither done nor pending "
+            f"(boxes read: {_KNOWN_BOXES})",
+            line + 1,
+            "write [x] if the task is done, [ ] if it is to run, [~] if it is cancelled",
+            task_id,
+        )
 
     def _heading_task(
         self,
@@ -433,6 +460,11 @@ class _Parser:
             checked, struck = _BOX_STATES[mark.group("box")]
             cancelled = cancelled or struck
             lead, box = lead[mark.end() :], line
+            if struck:
+                self.cancel_boxes.append((mark.group("box"), start.group("id"), line))
+        elif mark and mark.group("box") != _PARALLEL_BOX:
+            self._unknown_box(mark.group("box"), start.group("id"), line)
+            lead = lead[mark.end() :]
         self.sites.append(
             _Site(
                 id=start.group("id"),
@@ -507,6 +539,10 @@ class _Parser:
         checked, struck = (
             _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
         )
+        if mark and checked is None and mark.group("box") != _PARALLEL_BOX:
+            self._unknown_box(mark.group("box"), start.group("id"), line)
+        if struck and mark:
+            self.cancel_boxes.append((mark.group("box"), start.group("id"), line))
         site = _Site(
             id=start.group("id"),
             form=TaskForm.TABLE,
@@ -577,6 +613,38 @@ class _Parser:
             site.checked, struck = _BOX_STATES[symbol]
             site.cancelled = site.cancelled or struck
             site.box = line
+            if struck:
+                self.cancel_boxes.append((symbol, site.id, line))
+
+    def _cancel_legend(self) -> None:
+        """Warn where a ``[~]`` or ``[-]`` box cancels tasks and no line says what it means.
+
+        Some people use ``[~]`` for work in progress; read as cancelled, such a task
+        silently never runs. A legend is any line that is not a task's own line and
+        names the box (``- [~] = cancelled``, ``Legend: [x] done, [~] skipped``).
+        """
+        task_lines = {s.line for s in self.sites} | {s.box for s in self.sites}
+        for symbol in dict.fromkeys(sym for sym, _, _ in self.cancel_boxes):
+            written = f"[{symbol}]"
+            if any(
+                written in text
+                for ln, text in enumerate(self.lines)
+                if ln not in task_lines and "[" in text
+            ):
+                continue
+            tasks = [(tid, ln) for sym, tid, ln in self.cancel_boxes if sym == symbol]
+            shown = ", ".join(f"{tid} (line {ln + 1})" for tid, ln in tasks[:5])
+            more = f" and {len(tasks) - 5} more" if len(tasks) > 5 else ""
+            self.diag(
+                "TX114",
+                Severity.WARNING,
+                f"{len(tasks)} task(s) have a {written} box, read as cancelled, so they will "
+                f"not run: {shown}{more}; the file has no legend saying what {written} means",
+                tasks[0][1] + 1,
+                f"if {written} means in progress here, write [/] or [ ]; if it means "
+                f"cancelled, add a legend line such as '{written} = cancelled'",
+                tasks[0][0],
+            )
 
     # -- sites to tasks
     def _build_tasks(self) -> list[Task]:

@@ -19,6 +19,8 @@ TX108   error     more than one action on one task
 TX109   warning   dependency on a cancelled task
 TX110   error     a task depends on itself
 TX112   error     a dependency range that is reversed or mixes prefixes
+TX113   error     a box whose symbol is not read (``[>]``): done or not is unknown
+TX114   warning   ``[~]``/``[-]`` boxes cancel tasks and no legend says what they mean
 ======  ========  ==========================================================
 """
 

@@ -1,9 +1,9 @@
 """Ticking ``[X]`` in tasks.md after verified success: atomic, byte-exact, never clobbering.
 
-Only the one space inside the task's checkbox changes; every other byte (line
-endings, encoding, BOM, spacing) stays. The file is replaced atomically (a
-temporary file in the same folder, then ``os.replace``). If the file on disk
-is not the one the plan was loaded from (or last written by us), nothing is
+Only the one space (or the ``/`` of an in-progress ``[/]``) inside the task's checkbox
+changes; every other byte (line endings, encoding, BOM, spacing) stays. The file is
+replaced atomically (a temporary file in the same folder, then ``os.replace``). If the
+file on disk is not the one the plan was loaded from (or last written by us), nothing is
 written and the conflict is reported instead, unless all that changed is boxes
 ticked (by another run of the same file, or by hand): then the tick goes on top
 of those. The check is made again just before the replace, so only an edit saved
@@ -25,7 +25,7 @@ from pathlib import Path
 # (| [ ] | T004 |, or a row written without its leading pipe).
 _BOX_RE = re.compile(
     rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*"
-    rb"(?:(?:[-*+]|\d+[.)])[ \t]+|\#{1,6}[ \t]+|\|[ \t]*|(?=\[.\][ \t]*\|)))\[([ xX])\]"
+    rb"(?:(?:[-*+]|\d+[.)])[ \t]+|\#{1,6}[ \t]+|\|[ \t]*|(?=\[.\][ \t]*\|)))\[([ xX/])\]"
 )
 _HEADING_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]{0,3}#{1,6}[ \t]")
 _OWN_ID_RE = re.compile(rb"[ \t]*[*_~]*(?:\[[^\]\n]{1,30}\][ \t]*)*[*_~]*T(?:-[A-Z]+)?\d")
@@ -85,7 +85,7 @@ def tick(data: bytes, line: int, task_id: str, task_line: int | None = None) -> 
             return None
         if not _heading_names(data, task_line, task_id):
             return None
-    if m.group(2) != b" ":
+    if m.group(2) in b"xX":
         return data
     pos = start + m.start(2)
     return data[:pos] + b"X" + data[pos + 1 :]
@@ -110,7 +110,8 @@ def only_ticked(before: bytes, after: bytes) -> bool:
         after: The content now.
 
     Returns:
-        True if every changed line only turns a ``[ ]`` into ``[x]`` or ``[X]``.
+        True if every changed line only turns a ``[ ]`` (or an in-progress ``[/]``) into
+        ``[x]`` or ``[X]``.
     """
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     if len(old) != len(new):
@@ -119,7 +120,7 @@ def only_ticked(before: bytes, after: bytes) -> bool:
         if was == now:
             continue
         m = _BOX_RE.match(was)
-        if m is None or m.group(2) != b" ":
+        if m is None or m.group(2) not in (b" ", b"/"):
             return False
         pos = m.start(2)
         if now[pos : pos + 1] not in (b"x", b"X") or (now[:pos], now[pos + 1 :]) != (

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from taskexec_nb.graph import build_graph, id_key
-from taskexec_nb.model import TaskForm, TaskState
+from taskexec_nb.model import Diagnostic, Severity, TaskForm, TaskState
 from taskexec_nb.parse import TaskFile, parse_file, parse_text
 from taskexec_nb.validate import validate_taskfile
 
@@ -124,3 +124,69 @@ def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box() -> No
     tf = parse_text(text)
     assert (tf.task("T001").checked, tf.task("T001").box_line) == (None, None)
     assert tf.task("T002").done
+
+
+# --- box symbols beyond [ ] and [x] ------------------------------------------------------------
+
+
+def _codes(tf: TaskFile, code: str) -> list[Diagnostic]:
+    return [d for d in validate_taskfile(tf).diagnostics if d.code == code]
+
+
+def test_every_box_symbol_is_read_as_the_readme_says(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "box_symbols.md"))
+    got = {t.id: (t.state, t.checked, t.box_line, t.parallel) for t in tf.tasks}
+    assert got == {
+        "T4.1": (TaskState.DONE, True, 5, False),
+        "T4.2": (TaskState.PENDING, False, 6, False),  # [/] in progress: still to finish
+        "T4.3": (TaskState.PENDING, None, None, True),  # [P] in the box's place: no box
+        "T4.4": (TaskState.PENDING, None, None, True),
+        "T4.5": (TaskState.CANCELLED, False, 9, False),
+        "T4.6": (TaskState.CANCELLED, False, 10, False),
+        "T4.7": (TaskState.PENDING, False, 11, False),
+    }
+    assert tf.task("T4.3").description == "Write the disk backend in src/cache/disk.py"
+    assert tf.task("T4.3").tags == ()
+
+
+def test_a_cancelling_box_without_a_legend_is_warned_about(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "box_symbols.md")
+    warnings = _codes(tf, "TX114")
+    assert [(d.severity, d.line, d.task_id) for d in warnings] == [
+        (Severity.WARNING, 9, "T4.5"),
+        (Severity.WARNING, 10, "T4.6"),
+    ]
+    assert "[~] box, read as cancelled, so they will not run: T4.5 (line 9)" in warnings[0].message
+
+
+@pytest.mark.parametrize(
+    "legend",
+    [
+        "Legend: `[x]` done, `[/]` in progress, `[~]` cancelled, `[-]` dropped\n",
+        "**Status boxes**\n\n- [~] = cancelled\n- [-] = dropped\n",
+    ],
+)
+def test_a_legend_line_explains_the_box(fixtures: Path, legend: str) -> None:
+    text = (fixtures / "box_symbols.md").read_text(encoding="utf-8")
+    text = text.replace("## Phase 4", legend + "\n## Phase 4")
+    assert _codes(parse_text(text), "TX114") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- [>] T002 Deferred to the next release",
+        "- [!] **T002**: Blocked on the vendor",
+        "### [?] T002 Unclear",
+        "| Done | ID | Task |\n|---|---|---|\n| [v] | T002 | Verified |",
+    ],
+)
+def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str) -> None:
+    source = f"# Tasks\n\n- [ ] T001 First\n\n{text}\n\n- [ ] T003 Last (depends on T002)\n"
+    tf = parse_text(source, "tasks.md")
+    (error,) = _codes(tf, "TX113")
+    assert error.severity is Severity.ERROR and error.task_id == "T002"
+    assert error.line == source.split("\n").index(text.split("\n")[-1]) + 1
+    assert "unknown box" in error.message and "[x]" in (error.hint or "")
+    assert tf.ids == ("T001", "T002", "T003")
+    assert _codes(tf, "TX102") == []  # T003's dependency still names a task

@@ -152,6 +152,8 @@ BOX_PLACES = {
     "table-box-in-id-cell": (b"| ID | Task |\n|---|---|\n| [ ] T004 | Write |\n", 3, "T004"),
     "heading": (b"# T\n\n### [ ] T005 Title\r\n", 3, "T005"),
     "bold-heading-id": (b"## [ ] **T005**: Title\n", 1, "T005"),
+    "in-progress": (b"- [/] **T4.2**: Write the memory backend\n", 1, "T4.2"),
+    "in-progress-row": (b"| [/] | T004 | Write |\n", 1, "T004"),
 }
 
 
@@ -160,7 +162,7 @@ def test_tick_a_box_in_a_table_row_or_a_heading(name: str) -> None:
     data, line, task_id = BOX_PLACES[name]
     new = tick(data, line, task_id)
     assert new is not None
-    pos = data.index(b"[ ]") + 1
+    pos = data.index(b"[") + 1
     assert _diff(data, new) == [pos] and new[pos : pos + 1] == b"X"
     assert only_ticked(data, new)
     # Another task named in the row is not this box's task.
@@ -386,6 +388,26 @@ def test_run_ticks_a_heading_tasks_box_in_its_body(tmp_path: Path) -> None:
     # T003's items are steps, not its box: it is the only one with nothing to tick.
     notes = [n for n in handle.notices if "not checkboxes" in n]
     assert len(notes) == 1 and notes[0].startswith("T003: written as headings")
+
+
+def test_run_ticks_an_in_progress_box_and_names_p_in_the_box_place_as_unticked(
+    tmp_path: Path,
+) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "box_symbols.md"
+    text = fixture.read_text(encoding="utf-8")
+    path = _write(tmp_path, text)
+    agent = ["sh", "-c", "echo {id} >> effects.log"]
+    handle = taskexec_nb.load(path).run(max_workers=1, no_action="agent", agent_command=agent)
+    assert handle.result is RunStatus.COMPLETED
+    ran = (tmp_path / "effects.log").read_text().split()
+    assert sorted(ran) == ["T4.2", "T4.3", "T4.4", "T4.7"]  # not done, not cancelled
+    want = text.replace("- [/] **T4.2**", "- [X] **T4.2**").replace(
+        "- [ ] **T4.7**", "- [X] **T4.7**"
+    )
+    assert path.read_bytes() == want.encode()
+    notes = [n for n in handle.notices if "nothing is ticked" in n]
+    assert len(notes) == 1
+    assert notes[0].startswith("T4.3, T4.4: written as list items with [P] in the box's place")
 
 
 def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
@@ -879,6 +901,8 @@ def test_a_finish_is_saved_within_the_save_delay_while_the_run_goes_on(tmp_path:
         (b"- [ ] T001 a\n", b"- [-] T001 a\n", False),
         (b"text [ ] here\n", b"text [X] here\n", False),  # not a task's box
         (b"- [ ] T001 a\n", b"- [ ] T001 a\r\n", False),  # line ending changed
+        (b"- [/] T001 a\n| [ ] | T002 |\n", b"- [X] T001 a\n| [x] | T002 |\n", True),
+        (b"- [x] T001 a\n", b"- [/] T001 a\n", False),  # a done box back in progress
     ],
 )
 def test_only_ticked_accepts_boxes_ticked_and_nothing_else(
