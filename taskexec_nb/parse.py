@@ -72,6 +72,9 @@ _BOX_STATES.update({"~": (False, True), "-": (False, True)})
 ``[x]``/``[X]`` done, ``[~]``/``[-]`` cancelled. ``[P]`` where the box goes marks a
 pending parallel task with no box; any other symbol is reported (TX113)."""
 _PARALLEL_BOX = "P"
+_RANGE_END_RE = re.compile(rf"[*_~]*(?P<end>{ID_PATTERN})(?!\w)")
+_NOTE_RE = re.compile(r"\([^()\n]*\)")
+_SEE_RE = re.compile(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|below)\b", re.I)
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
@@ -282,6 +285,7 @@ class _Parser:
         # List items that are not tasks: (0-based first line, nesting level, box symbol or "").
         self.items: list[tuple[int, int, str]] = []
         self.cancel_boxes: list[tuple[str, str, int]] = []  # symbol, task ID, 0-based line
+        self.ranges: list[tuple[str, str, int, str]] = []  # first, last, 0-based line, box
         self._implicit: Phase | None = None
 
     # -- diagnostics
@@ -384,7 +388,7 @@ class _Parser:
             self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
-        if not start:
+        if not start or self._range_listing(start, tokens[i].map[0]):
             found = _LEAD_BOX_RE.match(content)
             symbol = found.group("box") if found and found.end() > 3 else ""
             self.items.append((tokens[i].map[0], tokens[i].level, symbol))
@@ -428,6 +432,22 @@ class _Parser:
         )
         self.sites.append(site)
 
+    def _range_listing(self, start: re.Match[str], line: int) -> bool:
+        """Whether a task start is a range (``T205-T208: ...``): a mention, not a task."""
+        rest = start.group("rest")
+        if start.group("tags") or not rest or rest[0] not in "T*_~":
+            return False
+        sep = start.string[start.end("post") : start.start("tags")]
+        end = _RANGE_END_RE.match(rest)
+        if end is None or not ("-" in sep or "–" in sep or "—" in sep or "~" in sep or ".." in sep):
+            return False
+        box = start.groupdict().get("box") or ""
+        if not box and start.group("lead") and not start.group("pre"):
+            mark = _LEAD_BOX_RE.match(start.group("lead"))
+            box = mark.group("box") if mark else ""
+        self.ranges.append((start.group("id"), end.group("end"), line, box))
+        return True
+
     def _unknown_box(self, symbol: str, task_id: str, line: int) -> None:
         self.diag(
             "TX113",
@@ -448,7 +468,7 @@ class _Parser:
         section: str | None,
     ) -> None:
         start = _TASK_START_RE.match(text)
-        if not start:
+        if not start or self._range_listing(start, line):
             return
         emph = start.group("pre") + start.group("pre2") + start.group("post")
         lead = start.group("lead")
@@ -662,11 +682,52 @@ class _Parser:
         tasks: list[Task] = []
         make = self._make_task
         for sites in by_id.values():
-            primary = sites[0] if len(sites) == 1 else self._merge_sites(sites)
+            if len(sites) > 1:
+                primary, sites = self._merge_sites(sites)
+            else:
+                primary = sites[0]
             tasks.append(make(primary, sites, owned, fence_lines, heading_deps))
+        if self.ranges:
+            self._check_ranges(tasks)
         # Sites are collected in file order and a task is placed at its first site,
         # so the tasks are already in file order.
         return tasks
+
+    def _check_ranges(self, tasks: list[Task]) -> None:
+        """Warn about a range listing that names no task, or whose box disagrees with them."""
+        from taskexec_nb.graph import id_key  # graph imports this module
+
+        keys = [id_key(t.id) for t in tasks]
+        for first, last, line, box in self.ranges:
+            lo, hi = id_key(first), id_key(last)
+            inside = [
+                t for t, k in zip(tasks, keys, strict=True) if lo <= k <= hi and k[0] == lo[0]
+            ]
+            state = _BOX_STATES.get(box)
+            if inside and state is not None:
+                said = "cancelled" if state[1] else "done" if state[0] else "pending"
+                other = [t for t in inside if t.state.value != said]
+                if other:
+                    self.diag(
+                        "TX115",
+                        Severity.WARNING,
+                        f"{first}-{last} is listed here with a box that says {said}, but "
+                        + ", ".join(f"{t.id} (line {t.line}) is {t.state.value}" for t in other)
+                        + ": each task's own box counts",
+                        line + 1,
+                        "make the boxes agree, or drop the box from the range line",
+                        first,
+                    )
+            if not inside:
+                self.diag(
+                    "TX115",
+                    Severity.WARNING,
+                    f"{first}-{last} is a range, read as a mention of those tasks, and the "
+                    "file defines none of them: nothing runs for it",
+                    line + 1,
+                    f"write one task per ID ('- [ ] {first} ...'), or drop the range line",
+                    first,
+                )
 
     def _owned_lines(self) -> dict[int, _Site]:
         """Map each line inside a task to the innermost task it belongs to.
@@ -700,30 +761,58 @@ class _Parser:
                 out.append((h.line, h.end, [DepRef(a, b, h.line + 1, "heading") for a, b in refs]))
         return out
 
-    def _merge_sites(self, sites: list[_Site]) -> _Site:
-        """Pick the site that defines the task; report true duplicates."""
+    def _merge_sites(self, sites: list[_Site]) -> tuple[_Site, list[_Site]]:
+        """Pick the site that defines the task, and the sites that add to it.
+
+        The first site defines the task. A site of another form joins it (a
+        checkbox task's detail heading, or the checkbox of a heading task). A
+        later site of a form already seen is a re-listing (a summary, a recap,
+        "see above"): a mention that adds nothing, unless the two define
+        different work (different text, both pending), which is a duplicate ID.
+        A re-listing whose box disagrees with the task's state is reported.
+
+        Returns:
+            The defining site, and the sites whose text and body make the task.
+        """
         primary = sites[0]
+        kept = [primary]
+        forms = {primary.form}
         for other in sites[1:]:
-            detail = (
-                TaskForm.CHECKBOX not in (primary.form, other.form) or primary.form != other.form
-            )
-            if primary.form == other.form or not detail:
+            if other.form not in forms:
+                forms.add(other.form)
+                kept.append(other)
+                if (
+                    other.form is TaskForm.CHECKBOX
+                    and primary.form is not TaskForm.CHECKBOX
+                    and primary.box < 0
+                ):
+                    # A heading or row without a box came first: the checkbox holds the state.
+                    primary.checked, primary.cancelled = other.checked, other.cancelled
+                    primary.box = other.box
+            elif _pending(primary) and _pending(other) and not _same_work(primary, other):
                 self.diag(
                     "TX101",
                     Severity.ERROR,
-                    f"duplicate task ID {other.id} (first defined at line {primary.line + 1})",
+                    f"duplicate task ID {other.id} (first defined at line {primary.line + 1}): "
+                    "the two define different work",
                     other.line + 1,
                     f"give one of them a new ID, e.g. {other.id}a",
                     other.id,
                 )
-            elif (
-                other.form is TaskForm.CHECKBOX
-                and primary.form is not TaskForm.CHECKBOX
-                and primary.box < 0
-            ):
-                # A heading or table row without a box came first: the checkbox holds the state.
-                primary.checked, primary.cancelled = other.checked, other.cancelled
-                primary.box = other.box
+        state = _site_state(primary)
+        for other in sites[1:]:
+            if other.box >= 0 and other.box != primary.box and _site_state(other) != state:
+                self.diag(
+                    "TX115",
+                    Severity.WARNING,
+                    f"{other.id} is listed again here with a box that says "
+                    f"{_site_state(other)}, but the task (line {primary.line + 1}) is {state}: "
+                    "the first definition counts",
+                    other.box + 1,
+                    "make the two boxes agree, or drop the re-listing",
+                    other.id,
+                )
+        return primary, kept
         return primary
 
     def _make_task(
@@ -907,6 +996,28 @@ def _phase_kind(title: str) -> tuple[str, str | None]:
     if "polish" in low or "cross-cutting" in low:
         return "polish", None
     return "other", None
+
+
+def _site_state(site: _Site) -> str:
+    if site.cancelled:
+        return "cancelled"
+    return "done" if site.checked else "pending"
+
+
+def _pending(site: _Site) -> bool:
+    return not site.cancelled and not site.checked
+
+
+def _gist(text: str) -> str:
+    """A task's text without notes, markup and case, to compare two listings."""
+    text = _NOTE_RE.sub(" ", _description(text)).lower()
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+def _same_work(first: _Site, later: _Site) -> bool:
+    """Whether a later listing of an ID describes the same work as its definition."""
+    gist = _gist(later.after_id)
+    return not gist or _SEE_RE.search(later.after_id) is not None or gist == _gist(first.after_id)
 
 
 def _description(rest: str) -> str:

@@ -190,3 +190,58 @@ def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str
     assert "unknown box" in error.message and "[x]" in (error.hint or "")
     assert tf.ids == ("T001", "T002", "T003")
     assert _codes(tf, "TX102") == []  # T003's dependency still names a task
+
+
+# --- re-listings are mentions ------------------------------------------------------------------
+
+
+def test_a_recap_listing_is_a_mention_not_a_second_definition(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "relisted_tasks.md"))
+    assert tf.ids == ("T028", "T028.1", "T028.2", "T030.2", "T030.3", "T205", "T206")
+    t2 = tf.task("T028.2")
+    # The first full definition is the task: its line, text and (pending) box.
+    assert (t2.line, t2.state, t2.box_line) == (7, TaskState.PENDING, 7)
+    assert t2.description == "Write the grammar in src/query/grammar.py (depends on T028.1)"
+    assert tf.task("T205").line == 13
+    # The range heading is not T205's definition; its dependency applies to the tasks under it.
+    explicit = build_graph(tf, "explicit").explicit
+    assert explicit["T205"] == ["T028"] and explicit["T206"] == ["T028"]
+
+
+def test_a_mention_whose_box_disagrees_is_reported(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "relisted_tasks.md")
+    found = [(d.severity, d.line, d.task_id) for d in _codes(tf, "TX115")]
+    assert found == [(Severity.WARNING, 19, "T028.2")]  # [x] here, pending at line 7
+    (d,) = _codes(tf, "TX115")
+    assert "says done, but the task (line 7) is pending" in d.message
+
+
+def test_two_listings_of_different_pending_work_stay_a_duplicate_naming_both_lines() -> None:
+    text = "# Tasks\n\n- [ ] T205 Write the SQLite adapter\n\n## Later\n\n- [ ] T205 Add caching\n"
+    (d,) = _codes(parse_text(text), "TX101")
+    assert (d.severity, d.line) == (Severity.ERROR, 7)
+    assert "first defined at line 3" in d.message and "different work" in d.message
+
+
+@pytest.mark.parametrize(
+    ("range_line", "warned"),
+    [
+        ("- [x] T030.2~T030.3: Function ports", None),
+        ("- [ ] T030.2-T030.3: Function ports", "T030.2 (line 5) is done, T030.3 (line 6) is done"),
+        ("### T300–T302: Exporters", "defines none of them"),
+    ],
+)
+def test_a_range_listing_is_a_mention(range_line: str, warned: str | None) -> None:
+    text = (
+        "# Tasks\n\n## Phase 1\n\n- [x] T030.2 Port dates\n- [x] T030.3 Port strings\n\n"
+        f"## Summary\n\n{range_line}\n"
+    )
+    tf = parse_text(text)
+    assert tf.ids == ("T030.2", "T030.3")
+    assert _codes(tf, "TX101") == []  # not T030.2 defined twice
+    messages = [d.message for d in _codes(tf, "TX115")]
+    if warned is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and warned in messages[0]
+        assert _codes(tf, "TX115")[0].line == 10
