@@ -119,8 +119,9 @@ def test_a_heading_task_takes_the_box_of_its_first_body_item(fixtures: Path) -> 
     assert [r.start for r in tf.task("T002").deps] == ["T001"]
 
 
-def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box() -> None:
-    text = "# Tasks\n\n### T001: Store layer\n- [x] T002 Write the schema\n- [ ] T003 Migrate\n"
+@pytest.mark.parametrize("after", ["- [ ] T003 Migrate\n", "- [ ] **Note**: the schema is v2\n"])
+def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box(after: str) -> None:
+    text = "# Tasks\n\n### T001: Store layer\n- [x] T002 Write the schema\n" + after
     tf = parse_text(text)
     assert (tf.task("T001").checked, tf.task("T001").box_line) == (None, None)
     assert tf.task("T002").done
@@ -229,6 +230,7 @@ def test_two_listings_of_different_pending_work_stay_a_duplicate_naming_both_lin
         ("- [x] T030.2~T030.3: Function ports", None),
         ("- [ ] T030.2-T030.3: Function ports", "T030.2 (line 5) is done, T030.3 (line 6) is done"),
         ("### T300–T302: Exporters", "defines none of them"),
+        ("### [ ] T030.2..T030.3: Ports", "T030.2 (line 5) is done"),
     ],
 )
 def test_a_range_listing_is_a_mention(range_line: str, warned: str | None) -> None:

@@ -410,6 +410,18 @@ def test_run_ticks_an_in_progress_box_and_names_p_in_the_box_place_as_unticked(
     assert notes[0].startswith("T4.3, T4.4: written as list items with [P] in the box's place")
 
 
+def test_run_ticks_the_checkbox_of_a_task_defined_first_as_a_heading(tmp_path: Path) -> None:
+    text = (
+        "# Tasks\n\n## Details\n\n### T001 — Build the store\n\n- taskexec: run=true\n\n"
+        "## Checklist\n\n- [ ] T001 Build the store\n"
+    )
+    path = _write(tmp_path, text)
+    handle = taskexec_nb.load(path).run()
+    assert handle.result is RunStatus.COMPLETED
+    assert path.read_text() == text.replace("- [ ] T001", "- [X] T001")
+    assert not any("nothing is ticked" in n for n in handle.notices)
+
+
 def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
     path = _write(tmp_path, MIXED.replace("\n", "\r\n"))
     before = path.read_bytes()
