@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import re
 
-ID_PATTERN = r"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?"
-"""A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``."""
+ID_PATTERN = r"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?"
+"""A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
+
+A hyphen and one capital letter (``T083-B``) is part of the ID, in any context
+(even where the rest is read case-blind); ``T003-T005`` stays a range, as ``T005``
+is a task ID and not a letter.
+"""
 
 _ID = rf"\**(?:{ID_PATTERN})\**(?!\w)"
 _RANGE_SEP = r"\s*(?:[-–—]|\.\.|\bthrough\b|\bthru\b|\bto\b)\s*"

@@ -20,12 +20,12 @@ from taskexec_nb.model import DependencyMode, DepRef, Diagnostic, Severity, Task
 from taskexec_nb.parse import TaskFile
 
 _ID_KEY_RE = re.compile(
-    r"^(?P<prefix>T(?:-[A-Z]+)?)(?P<num>\d+)(?:\.(?P<frac>\d+))?(?P<suf>[a-z]?)$"
+    r"^(?P<prefix>T(?:-[A-Z]+)?)(?P<num>\d+)(?:\.(?P<frac>\d+))?(?P<suf>[a-z]?(?:-[A-Z])?)$"
 )
 
 
 def id_key(task_id: str) -> tuple[str, int, int, str]:
-    """Sort key of a task ID: ``T011.5`` sorts between ``T011`` and ``T012``.
+    """Sort key of a task ID: ``T011.5`` and ``T011-B`` sort between ``T011`` and ``T012``.
 
     Args:
         task_id: A task ID.

@@ -249,6 +249,9 @@ class Task:
         action: What running it does.
         params: Execution parameters from annotations.
         raw: The task's first line, as written.
+        box_line: 1-based line of the task's box, where a success is ticked (the first
+            line for a checkbox item, ``| [ ] | T004 |`` or ``### [ ] T005``); None
+            where the task has no box to tick.
     """
 
     id: str
@@ -268,6 +271,7 @@ class Task:
     action: Action
     params: ExecParams
     raw: str
+    box_line: int | None = None
     _files: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property

@@ -9,6 +9,7 @@ the inline rules are not needed and are most of markdown-it's cost.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import re
@@ -47,7 +48,7 @@ _TASK_START = (
     rf"(?P<tags>(?:\[[^\[\]\n]{{1,40}}\](?!\(){_SEP})*)(?P<rest>.*)$"
 )
 _TASK_START_RE = re.compile("^" + _TASK_START, re.DOTALL)
-_CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[ xX~-])\][ \t]+" + _TASK_START, re.DOTALL)
+_CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = re.compile(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = re.compile(r"^US\d+[A-Za-z0-9-]*$")
 _STORY_TAG_RE = re.compile(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
@@ -65,6 +66,18 @@ _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "�
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
+_BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
+_BOX_STATES.update({"~": (False, True), "-": (False, True)})
+"""(checked, cancelled) for each box symbol: ``[ ]`` and ``[/]`` (in progress) pending,
+``[x]``/``[X]`` done, ``[~]``/``[-]`` cancelled. ``[P]`` where the box goes marks a
+pending parallel task with no box; any other symbol is reported (TX113)."""
+_PARALLEL_BOX = "P"
+_RANGE_END_RE = re.compile(rf"[*_~]*(?P<end>{ID_PATTERN})(?!\w)")
+_NOTE_RE = re.compile(r"\([^()\n]*\)")
+_SEE_RE = re.compile(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|below)\b", re.I)
+_KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
+_LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
+_CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +261,7 @@ class _Site:
     parallel_cell: bool = False
     fences: list[tuple[int, int, str, str]] = field(default_factory=list)
     owner_span: tuple[int, int] = (0, 0)
+    box: int = -1  # 0-based line of the task's box; -1 where it has none
 
 
 @dataclass
@@ -268,6 +282,10 @@ class _Parser:
         self.sites: list[_Site] = []
         self.headings: list[_Heading] = []
         self.fences: list[tuple[int, int, str, str]] = []  # start, end, lang, content
+        # List items that are not tasks: (0-based first line, nesting level, box symbol or "").
+        self.items: list[tuple[int, int, str]] = []
+        self.cancel_boxes: list[tuple[str, str, int]] = []  # symbol, task ID, 0-based line
+        self.ranges: list[tuple[str, str, int, str]] = []  # first, last, 0-based line, box
         self._implicit: Phase | None = None
 
     # -- diagnostics
@@ -287,6 +305,9 @@ class _Parser:
         tokens = parser_markdown(self.text.startswith("-")).parse(self.text)
         self._walk(tokens)
         self._close_sections()
+        self._body_boxes()
+        if self.cancel_boxes:
+            self._cancel_legend()
         tasks = self._build_tasks()
         statements = self._read_statements()
         if not tasks and not any(d.is_error for d in self.diags):
@@ -360,17 +381,31 @@ class _Parser:
         self, tokens: list[Any], i: int, phase_stack: list[tuple[int, Phase]], section: str | None
     ) -> None:
         if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open":
+            self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         content = tokens[i + 2].content
         if content[:1] != "[":
+            self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
-        if not start:
+        if not start or self._range_listing(start, tokens[i].map[0]):
+            found = _LEAD_BOX_RE.match(content)
+            symbol = found.group("box") if found and found.end() > 3 else ""
+            self.items.append((tokens[i].map[0], tokens[i].level, symbol))
             return
         item_start, item_end = tokens[i].map
         para_end = tokens[i + 1].map[1]
         mark, pre, lead, pre2, task_id, post, tags, rest = start.groups()
         emph = pre + pre2 + post
+        state = _BOX_STATES.get(mark)
+        if state is None:  # [P] in the box's place, or a symbol we do not know: no box
+            if mark != _PARALLEL_BOX:
+                self._unknown_box(mark, task_id, item_start)
+            checked, struck, box = None, False, -1
+        else:
+            checked, struck, box = state[0], state[1], item_start
+            if struck:
+                self.cancel_boxes.append((mark, task_id, item_start))
         # Positional arguments, in _Site's field order: this runs once per task and
         # keyword arguments cost a third more.
         site = _Site(
@@ -382,8 +417,8 @@ class _Parser:
             rest.replace("\n", " ") if "\n" in rest else rest,
             lead,
             tags,
-            mark in "xX",
-            "~~" in emph or mark in "~-",
+            checked,
+            struck or "~~" in emph,
             self._current_phase(phase_stack),
             section,
             para_end,
@@ -393,8 +428,36 @@ class _Parser:
             False,
             [],
             (item_start, item_end),
+            box,
         )
         self.sites.append(site)
+
+    def _range_listing(self, start: re.Match[str], line: int) -> bool:
+        """Whether a task start is a range (``T205-T208: ...``): a mention, not a task."""
+        rest = start.group("rest")
+        if start.group("tags") or not rest or rest[0] not in "T*_~":
+            return False
+        sep = start.string[start.end("post") : start.start("tags")]
+        end = _RANGE_END_RE.match(rest)
+        if end is None or not ("-" in sep or "–" in sep or "—" in sep or "~" in sep or ".." in sep):
+            return False
+        box = start.groupdict().get("box") or ""
+        if not box and start.group("lead") and not start.group("pre"):
+            mark = _LEAD_BOX_RE.match(start.group("lead"))
+            box = mark.group("box") if mark else ""
+        self.ranges.append((start.group("id"), end.group("end"), line, box))
+        return True
+
+    def _unknown_box(self, symbol: str, task_id: str, line: int) -> None:
+        self.diag(
+            "TX113",
+            Severity.ERROR,
+            f"{task_id}: unknown box [{symbol}]: it is neither done nor pending "
+            f"(boxes read: {_KNOWN_BOXES})",
+            line + 1,
+            "write [x] if the task is done, [ ] if it is to run, [~] if it is cancelled",
+            task_id,
+        )
 
     def _heading_task(
         self,
@@ -405,9 +468,23 @@ class _Parser:
         section: str | None,
     ) -> None:
         start = _TASK_START_RE.match(text)
-        if not start:
+        if not start or self._range_listing(start, line):
             return
         emph = start.group("pre") + start.group("pre2") + start.group("post")
+        lead = start.group("lead")
+        checked: bool | None = None
+        cancelled = "~~" in emph
+        box = -1
+        mark = _LEAD_BOX_RE.match(lead) if lead and not start.group("pre") else None
+        if mark and mark.group("box") in _BOX_STATES:  # ### [x] T005 Title
+            checked, struck = _BOX_STATES[mark.group("box")]
+            cancelled = cancelled or struck
+            lead, box = lead[mark.end() :], line
+            if struck:
+                self.cancel_boxes.append((mark.group("box"), start.group("id"), line))
+        elif mark and mark.group("box") != _PARALLEL_BOX:
+            self._unknown_box(mark.group("box"), start.group("id"), line)
+            lead = lead[mark.end() :]
         self.sites.append(
             _Site(
                 id=start.group("id"),
@@ -416,16 +493,17 @@ class _Parser:
                 first_text=self.lines[line],
                 head_text=text,
                 after_id=start.group("rest"),
-                lead=start.group("lead"),
+                lead=lead,
                 tags=start.group("tags"),
-                checked=None,
-                cancelled="~~" in emph,
+                checked=checked,
+                cancelled=cancelled,
                 phase=self._current_phase(phase_stack),
                 section=section,
                 body_start=line + 1,
                 body_end=-1,
                 level=level,
                 owner_span=(line, line + 1),
+                box=box,
             )
         )
 
@@ -473,6 +551,18 @@ class _Parser:
             return
         col, start = found[0]
         rest = [c for c in cells[col + 1 :] if c]
+        # The row's box: a first cell that is only a box (| [x] | T004 | ...), or a box
+        # written before the ID in its cell (| [x] T004 | ...).
+        mark = _CELL_BOX_RE.fullmatch(cells[0]) if col == 1 else None
+        if col == 0 and start.group("lead") and not start.group("pre"):
+            mark = _LEAD_BOX_RE.match(start.group("lead"))
+        checked, struck = (
+            _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
+        )
+        if mark and checked is None and mark.group("box") != _PARALLEL_BOX:
+            self._unknown_box(mark.group("box"), start.group("id"), line)
+        if struck and mark:
+            self.cancel_boxes.append((mark.group("box"), start.group("id"), line))
         site = _Site(
             id=start.group("id"),
             form=TaskForm.TABLE,
@@ -482,13 +572,14 @@ class _Parser:
             after_id=" ".join(rest[:1]),
             lead="",
             tags="",
-            checked=None,
-            cancelled="~~" in start.group("pre"),
+            checked=checked,
+            cancelled="~~" in start.group("pre") or struck,
             phase=self._current_phase(phase_stack),
             section=section,
             body_start=line + 1,
             body_end=line + 1,
             owner_span=(line, line + 1),
+            box=-1 if checked is None else line,
         )
         for header, value in zip(headers, cells, strict=False):
             if _TABLE_DEP_HEADER_RE.search(header):
@@ -514,6 +605,67 @@ class _Parser:
                 s.body_end = ends[s.line]
                 s.owner_span = (s.line, s.line + 1)
 
+    def _body_boxes(self) -> None:
+        """Give a heading task without a box the box of its body's first list item.
+
+        ``### T001: Title`` then ``- [x] **Description**: ...``: the item's box is the
+        task's, unless the first item is a task of its own or other items at its
+        level in the section have boxes too (a checklist of steps, not the task's state).
+        """
+        headings = [s for s in self.sites if s.form is TaskForm.HEADING and s.box < 0]
+        if not headings or not self.items:
+            return
+        task_lines = sorted(s.line for s in self.sites if s.form is TaskForm.CHECKBOX)
+        item_lines = [it[0] for it in self.items]
+        for site in headings:
+            lo = bisect.bisect_left(item_lines, site.body_start)
+            hi = bisect.bisect_left(item_lines, site.body_end)
+            if lo == hi:
+                continue
+            line, level, symbol = self.items[lo]
+            if symbol not in _BOX_STATES:
+                continue
+            t = bisect.bisect_left(task_lines, site.body_start)
+            if t < len(task_lines) and task_lines[t] < line:
+                continue  # the section's first item is a task of its own
+            if any(it[1] == level and it[2] for it in self.items[lo + 1 : hi]):
+                continue  # several boxes: a checklist of steps
+            site.checked, struck = _BOX_STATES[symbol]
+            site.cancelled = site.cancelled or struck
+            site.box = line
+            if struck:
+                self.cancel_boxes.append((symbol, site.id, line))
+
+    def _cancel_legend(self) -> None:
+        """Warn where a ``[~]`` or ``[-]`` box cancels tasks and no line says what it means.
+
+        Some people use ``[~]`` for work in progress; read as cancelled, such a task
+        silently never runs. A legend is any line that is not a task's own line and
+        names the box (``- [~] = cancelled``, ``Legend: [x] done, [~] skipped``).
+        """
+        task_lines = {s.line for s in self.sites} | {s.box for s in self.sites}
+        for symbol in dict.fromkeys(sym for sym, _, _ in self.cancel_boxes):
+            written = f"[{symbol}]"
+            if any(
+                written in text
+                for ln, text in enumerate(self.lines)
+                if ln not in task_lines and "[" in text
+            ):
+                continue
+            tasks = [(tid, ln) for sym, tid, ln in self.cancel_boxes if sym == symbol]
+            shown = ", ".join(f"{tid} (line {ln + 1})" for tid, ln in tasks[:5])
+            more = f" and {len(tasks) - 5} more" if len(tasks) > 5 else ""
+            self.diag(
+                "TX114",
+                Severity.WARNING,
+                f"{len(tasks)} task(s) have a {written} box, read as cancelled, so they will "
+                f"not run: {shown}{more}; the file has no legend saying what {written} means",
+                tasks[0][1] + 1,
+                f"if {written} means in progress here, write [/] or [ ]; if it means "
+                f"cancelled, add a legend line such as '{written} = cancelled'",
+                tasks[0][0],
+            )
+
     # -- sites to tasks
     def _build_tasks(self) -> list[Task]:
         owned = self._owned_lines()
@@ -530,11 +682,52 @@ class _Parser:
         tasks: list[Task] = []
         make = self._make_task
         for sites in by_id.values():
-            primary = sites[0] if len(sites) == 1 else self._merge_sites(sites)
+            if len(sites) > 1:
+                primary, sites = self._merge_sites(sites)
+            else:
+                primary = sites[0]
             tasks.append(make(primary, sites, owned, fence_lines, heading_deps))
+        if self.ranges:
+            self._check_ranges(tasks)
         # Sites are collected in file order and a task is placed at its first site,
         # so the tasks are already in file order.
         return tasks
+
+    def _check_ranges(self, tasks: list[Task]) -> None:
+        """Warn about a range listing that names no task, or whose box disagrees with them."""
+        from taskexec_nb.graph import id_key  # graph imports this module
+
+        keys = [id_key(t.id) for t in tasks]
+        for first, last, line, box in self.ranges:
+            lo, hi = id_key(first), id_key(last)
+            inside = [
+                t for t, k in zip(tasks, keys, strict=True) if lo <= k <= hi and k[0] == lo[0]
+            ]
+            state = _BOX_STATES.get(box)
+            if inside and state is not None:
+                said = "cancelled" if state[1] else "done" if state[0] else "pending"
+                other = [t for t in inside if t.state.value != said]
+                if other:
+                    self.diag(
+                        "TX115",
+                        Severity.WARNING,
+                        f"{first}-{last} is listed here with a box that says {said}, but "
+                        + ", ".join(f"{t.id} (line {t.line}) is {t.state.value}" for t in other)
+                        + ": each task's own box counts",
+                        line + 1,
+                        "make the boxes agree, or drop the box from the range line",
+                        first,
+                    )
+            if not inside:
+                self.diag(
+                    "TX115",
+                    Severity.WARNING,
+                    f"{first}-{last} is a range, read as a mention of those tasks, and the "
+                    "file defines none of them: nothing runs for it",
+                    line + 1,
+                    f"write one task per ID ('- [ ] {first} ...'), or drop the range line",
+                    first,
+                )
 
     def _owned_lines(self) -> dict[int, _Site]:
         """Map each line inside a task to the innermost task it belongs to.
@@ -568,25 +761,58 @@ class _Parser:
                 out.append((h.line, h.end, [DepRef(a, b, h.line + 1, "heading") for a, b in refs]))
         return out
 
-    def _merge_sites(self, sites: list[_Site]) -> _Site:
-        """Pick the site that defines the task; report true duplicates."""
+    def _merge_sites(self, sites: list[_Site]) -> tuple[_Site, list[_Site]]:
+        """Pick the site that defines the task, and the sites that add to it.
+
+        The first site defines the task. A site of another form joins it (a
+        checkbox task's detail heading, or the checkbox of a heading task). A
+        later site of a form already seen is a re-listing (a summary, a recap,
+        "see above"): a mention that adds nothing, unless the two define
+        different work (different text, both pending), which is a duplicate ID.
+        A re-listing whose box disagrees with the task's state is reported.
+
+        Returns:
+            The defining site, and the sites whose text and body make the task.
+        """
         primary = sites[0]
+        kept = [primary]
+        forms = {primary.form}
         for other in sites[1:]:
-            detail = (
-                TaskForm.CHECKBOX not in (primary.form, other.form) or primary.form != other.form
-            )
-            if primary.form == other.form or not detail:
+            if other.form not in forms:
+                forms.add(other.form)
+                kept.append(other)
+                if (
+                    other.form is TaskForm.CHECKBOX
+                    and primary.form is not TaskForm.CHECKBOX
+                    and primary.box < 0
+                ):
+                    # A heading or row without a box came first: the checkbox holds the state.
+                    primary.checked, primary.cancelled = other.checked, other.cancelled
+                    primary.box = other.box
+            elif _pending(primary) and _pending(other) and not _same_work(primary, other):
                 self.diag(
                     "TX101",
                     Severity.ERROR,
-                    f"duplicate task ID {other.id} (first defined at line {primary.line + 1})",
+                    f"duplicate task ID {other.id} (first defined at line {primary.line + 1}): "
+                    "the two define different work",
                     other.line + 1,
                     f"give one of them a new ID, e.g. {other.id}a",
                     other.id,
                 )
-            elif other.form is TaskForm.CHECKBOX and primary.form is not TaskForm.CHECKBOX:
-                # A heading or table row came first: the checkbox holds the state.
-                primary.checked, primary.cancelled = other.checked, other.cancelled
+        state = _site_state(primary)
+        for other in sites[1:]:
+            if other.box >= 0 and other.box != primary.box and _site_state(other) != state:
+                self.diag(
+                    "TX115",
+                    Severity.WARNING,
+                    f"{other.id} is listed again here with a box that says "
+                    f"{_site_state(other)}, but the task (line {primary.line + 1}) is {state}: "
+                    "the first definition counts",
+                    other.box + 1,
+                    "make the two boxes agree, or drop the re-listing",
+                    other.id,
+                )
+        return primary, kept
         return primary
 
     def _make_task(
@@ -679,6 +905,7 @@ class _Parser:
             action,
             params,
             first,
+            primary.box + 1 if primary.box >= 0 else None,
         )
 
     def _action(
@@ -769,6 +996,28 @@ def _phase_kind(title: str) -> tuple[str, str | None]:
     if "polish" in low or "cross-cutting" in low:
         return "polish", None
     return "other", None
+
+
+def _site_state(site: _Site) -> str:
+    if site.cancelled:
+        return "cancelled"
+    return "done" if site.checked else "pending"
+
+
+def _pending(site: _Site) -> bool:
+    return not site.cancelled and not site.checked
+
+
+def _gist(text: str) -> str:
+    """A task's text without notes, markup and case, to compare two listings."""
+    text = _NOTE_RE.sub(" ", _description(text)).lower()
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+def _same_work(first: _Site, later: _Site) -> bool:
+    """Whether a later listing of an ID describes the same work as its definition."""
+    gist = _gist(later.after_id)
+    return not gist or _SEE_RE.search(later.after_id) is not None or gist == _gist(first.after_id)
 
 
 def _description(rest: str) -> str:

@@ -416,7 +416,11 @@ def _is_phase(phase: Phase, name: str) -> bool:
     return bool(wanted) and wanted in (phase.title.casefold(), phase.heading.casefold(), kind)
 
 
-_FORM_WORDS = {TaskForm.HEADING: "headings", TaskForm.TABLE: "table rows"}
+_FORM_WORDS = {
+    TaskForm.CHECKBOX: "list items with [P] in the box's place",
+    TaskForm.HEADING: "headings",
+    TaskForm.TABLE: "table rows",
+}
 """How a notice names tasks written in a form without a box."""
 
 
@@ -738,12 +742,12 @@ class RunHandle:
             self._done.set()
 
     def _done_headings(self) -> list[str]:
-        """Heading-form tasks this run completed (no box to tick; done for this plan)."""
+        """Tasks without a box this run completed (nothing to tick; done for this plan)."""
         states = self._scheduler.states if self._scheduler else {}
         return [
             t
             for t, st in states.items()
-            if st.status is TaskStatus.COMPLETED and self.plan[t].form is not TaskForm.CHECKBOX
+            if st.status is TaskStatus.COMPLETED and self.plan[t].box_line is None
         ]
 
     def _sweep(self, store: StateStore) -> None:
@@ -989,7 +993,7 @@ class RunHandle:
                     f"{task_id}: its working folder {folder} {what}: unless an earlier task "
                     "makes it one, the task fails"
                 )
-        headings = [t for t in selection if self.plan[t].form is not TaskForm.CHECKBOX]
+        headings = [t for t in selection if self.plan[t].box_line is None]
         if headings and self.settings.writeback:
             forms = sorted({self.plan[t].form for t in headings}, key=list(TaskForm).index)
             written = " and ".join(_FORM_WORDS[f] for f in forms)

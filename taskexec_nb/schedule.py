@@ -659,9 +659,9 @@ class Scheduler:
         return Masker(secret_values(env, self.settings.secrets))
 
     def _tick(self, task: Task) -> None:
-        if self.writer is None or task.form.value != "checkbox":
+        if self.writer is None or task.box_line is None:
             return
-        conflict = self.writer.tick(task.id, task.line)
+        conflict = self.writer.tick(task.id, task.box_line, task.line)
         if not conflict:
             self._emit(EventKind.TASK_TICKED, task.id)
         elif self.writer.quiet(task.id):

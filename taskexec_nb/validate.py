@@ -8,7 +8,7 @@ code    severity  meaning
 TX001   error     the file cannot be read
 TX002   error     the file is not UTF-8
 TX003   error     the file has no tasks
-TX101   error     duplicate task ID (a checkbox plus a detail heading is one task)
+TX101   error     duplicate task ID with different pending work (a recap is a mention)
 TX102   error     dependency on an unknown task (warning in a dependencies section)
 TX103   error     dependency cycle, with its full path
 TX104   warning   ``[P]`` tasks of one phase name the same file (they run one at a time)
@@ -19,6 +19,9 @@ TX108   error     more than one action on one task
 TX109   warning   dependency on a cancelled task
 TX110   error     a task depends on itself
 TX112   error     a dependency range that is reversed or mixes prefixes
+TX113   error     a box whose symbol is not read (``[>]``): done or not is unknown
+TX114   warning   ``[~]``/``[-]`` boxes cancel tasks and no legend says what they mean
+TX115   warning   a re-listing whose box disagrees, or a range line naming no task
 ======  ========  ==========================================================
 """
 

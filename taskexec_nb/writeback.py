@@ -1,10 +1,10 @@
 """Ticking ``[X]`` in tasks.md after verified success: atomic, byte-exact, never clobbering.
 
-Only the one space inside the task's checkbox changes; every other byte (line
-endings, encoding, BOM, spacing) stays. The file is replaced atomically (a
-temporary file in the same folder, then ``os.replace``); a file with other hard
-links is written in place instead (the one changed byte, so every link sees the
-tick and the file keeps its inode). A read-only file (see :func:`read_only`) is
+Only the one space (or the ``/`` of an in-progress ``[/]``) inside the task's checkbox
+changes; every other byte (line endings, encoding, BOM, spacing) stays. The file is
+replaced atomically (a temporary file in the same folder, then ``os.replace``); a file
+with other hard links is written in place instead (the one changed byte, so every link
+sees the tick and the file keeps its inode). A read-only file (see :func:`read_only`) is
 not ticked at all: the run says so once. If the file on disk
 is not the one the plan was loaded from (or last written by us), nothing is
 written and the conflict is reported instead, unless all that changed is boxes
@@ -25,8 +25,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-_BOX_RE = re.compile(rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*(?:[-*+]|\d+[.)])[ \t]+)\[([ xX])\]")
-_FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?![\w.])")
+# A box at the start of a list item, a heading (### [ ] T005) or a table row's first cell
+# (| [ ] | T004 |, or a row written without its leading pipe).
+_BOX_RE = re.compile(
+    rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*"
+    rb"(?:(?:[-*+]|\d+[.)])[ \t]+|\#{1,6}[ \t]+|\|[ \t]*|(?=\[.\][ \t]*\|)))\[([ xX/])\]"
+)
+_HEADING_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]{0,3}#{1,6}[ \t]")
+_OWN_ID_RE = re.compile(rb"[ \t]*[*_~]*(?:\[[^\]\n]{1,30}\][ \t]*)*[*_~]*T(?:-[A-Z]+)?\d")
+_FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?:-[A-Z])?(?![\w.])")
 
 
 def digest(data: bytes) -> str:
@@ -50,8 +57,18 @@ def line_span(data: bytes, line: int) -> tuple[int, int] | None:
     return start, min(ends) if ends else len(data)
 
 
-def tick(data: bytes, line: int, task_id: str) -> bytes | None:
+def tick(data: bytes, line: int, task_id: str, task_line: int | None = None) -> bytes | None:
     """Return ``data`` with the checkbox of ``task_id`` at ``line`` ticked.
+
+    The first ID after the box must be ``task_id``; or, for a heading task whose
+    box is its body's first list item (``- [ ] **Description**: ...``), no ID may
+    start right after the box and ``task_line`` must be a heading naming ``task_id``.
+
+    Args:
+        data: The file's content.
+        line: 1-based line of the box.
+        task_id: The task whose box it is.
+        task_line: 1-based line of the task's heading, when the box is in its body.
 
     Returns:
         The new bytes (unchanged if already ticked), or None if that line does not
@@ -63,13 +80,30 @@ def tick(data: bytes, line: int, task_id: str) -> bytes | None:
     start, end = span
     text = data[start:end]
     m = _BOX_RE.match(text)
-    first = _FIRST_ID_RE.search(text, m.end()) if m else None
-    if m is None or first is None or first.group() != task_id.encode():
-        return None  # the first ID after the box must be this task's
-    if m.group(2) != b" ":
+    if m is None:
+        return None
+    first = _FIRST_ID_RE.search(text, m.end())
+    if first is None or first.group() != task_id.encode():
+        # Not this task's own box: it may still be the box in its heading's body.
+        if task_line is None or task_line == line or _OWN_ID_RE.match(text, m.end()):
+            return None
+        if not _heading_names(data, task_line, task_id):
+            return None
+    if m.group(2) in b"xX":
         return data
     pos = start + m.start(2)
     return data[:pos] + b"X" + data[pos + 1 :]
+
+
+def _heading_names(data: bytes, line: int, task_id: str) -> bool:
+    """Whether ``line`` is a heading whose first task ID is ``task_id``."""
+    span = line_span(data, line)
+    if span is None:
+        return False
+    text = data[span[0] : span[1]]
+    head = _HEADING_RE.match(text)
+    first = _FIRST_ID_RE.search(text, head.end()) if head else None
+    return first is not None and first.group() == task_id.encode()
 
 
 def only_ticked(before: bytes, after: bytes) -> bool:
@@ -80,7 +114,8 @@ def only_ticked(before: bytes, after: bytes) -> bool:
         after: The content now.
 
     Returns:
-        True if every changed line only turns a ``[ ]`` into ``[x]`` or ``[X]``.
+        True if every changed line only turns a ``[ ]`` (or an in-progress ``[/]``) into
+        ``[x]`` or ``[X]``.
     """
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     if len(old) != len(new):
@@ -89,7 +124,7 @@ def only_ticked(before: bytes, after: bytes) -> bool:
         if was == now:
             continue
         m = _BOX_RE.match(was)
-        if m is None or m.group(2) != b" ":
+        if m is None or m.group(2) not in (b" ", b"/"):
             return False
         pos = m.start(2)
         if now[pos : pos + 1] not in (b"x", b"X") or (now[:pos], now[pos + 1 :]) != (
@@ -162,12 +197,13 @@ class CheckboxWriter:
         """
         return task_id in self.unticked[1:] or task_id in self.left[1:]
 
-    def tick(self, task_id: str, line: int) -> str | None:
+    def tick(self, task_id: str, line: int, task_line: int | None = None) -> str | None:
         """Tick one task's box.
 
         Args:
             task_id: The task.
-            line: The line of its box.
+            line: 1-based line of its box.
+            task_line: 1-based line of the task's heading, when the box is in its body.
 
         Returns:
             None when ticked (or already ticked); otherwise why nothing was written.
@@ -190,7 +226,7 @@ class CheckboxWriter:
                 if not (self.data and only_ticked(self.data, data)):
                     break
                 self._accept(data)  # only boxes ticked meanwhile: tick on top of them
-            new = tick(data, line, task_id)
+            new = tick(data, line, task_id, task_line)
             if new is None:
                 return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
             if new != data:

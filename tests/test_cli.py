@@ -335,6 +335,18 @@ def test_plan_json(capsys: pytest.CaptureFixture[str], files: dict[str, Path]) -
     assert doc["critical_path"][-1] == "T008"
 
 
+def test_plan_json_checked_reads_boxes_in_table_rows_and_headings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = Path(__file__).parent / "fixtures" / "boxed_rows_and_headings.md"
+    code, out, _ = run(capsys, "plan", "--json", str(path))
+    assert code == 0
+    checked = {t["id"]: t["checked"] for t in json.loads(out)["tasks"]}
+    assert checked == {
+        "T001": True, "T002": True, "T004": True, "T006": False, "T005": True, "T008": False
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("mode", "t007", "t008"),
     [

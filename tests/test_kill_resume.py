@@ -318,11 +318,11 @@ _KILL_AROUND_TICK = textwrap.dedent(
 
     original = CheckboxWriter.tick
 
-    def tick(self, task_id, line):
+    def tick(self, task_id, line, *rest):
         # T001 finished with exit code 0: die just before or just after its box is ticked.
         if task_id == "T001" and sys.argv[2] == "before":
             os.kill(os.getpid(), signal.SIGKILL)
-        result = original(self, task_id, line)
+        result = original(self, task_id, line, *rest)
         if task_id == "T001":
             os.kill(os.getpid(), signal.SIGKILL)
         return result

@@ -90,6 +90,7 @@ TICK_CASES = {
     ),
     "nested-parent": (b"- [ ] T001 parent\n  - [ ] T002 child\n", "T001"),
     "blockquote": (b"> - [ ] T001 quoted\n", "T001"),
+    "suffixed-id": (b"- [ ] T083 guide\n- [ ] T083-B screenshots\n", "T083-B"),
 }
 
 
@@ -135,6 +136,7 @@ NOT_THE_BOX = {
     "past-the-end-no-newline": (b"- [ ] T001 a", 2, "T001"),
     "longer-id": (b"- [ ] T0010 a\n", 1, "T001"),
     "id-mentioned-by-another-task": (b"- [ ] T002 b (depends on T001)\n", 1, "T001"),
+    "suffixed-sibling": (b"- [ ] T083-B screenshots\n", 1, "T083"),
 }
 
 
@@ -142,6 +144,56 @@ NOT_THE_BOX = {
 def test_tick_returns_none_when_the_line_does_not_hold_the_box(name: str) -> None:
     data, line, task_id = NOT_THE_BOX[name]
     assert tick(data, line, task_id) is None
+
+
+BOX_PLACES = {
+    "table-first-cell": (b"| Done | ID |\n|---|---|\n| [ ] | T004 | Write |\n", 3, "T004"),
+    "table-no-leading-pipe": (b"Done | ID\n--- | ---\n[ ] | T004 | Write\n", 3, "T004"),
+    "table-box-in-id-cell": (b"| ID | Task |\n|---|---|\n| [ ] T004 | Write |\n", 3, "T004"),
+    "heading": (b"# T\n\n### [ ] T005 Title\r\n", 3, "T005"),
+    "bold-heading-id": (b"## [ ] **T005**: Title\n", 1, "T005"),
+    "in-progress": (b"- [/] **T4.2**: Write the memory backend\n", 1, "T4.2"),
+    "in-progress-row": (b"| [/] | T004 | Write |\n", 1, "T004"),
+}
+
+
+@pytest.mark.parametrize("name", list(BOX_PLACES))
+def test_tick_a_box_in_a_table_row_or_a_heading(name: str) -> None:
+    data, line, task_id = BOX_PLACES[name]
+    new = tick(data, line, task_id)
+    assert new is not None
+    pos = data.index(b"[") + 1
+    assert _diff(data, new) == [pos] and new[pos : pos + 1] == b"X"
+    assert only_ticked(data, new)
+    # Another task named in the row is not this box's task.
+    assert tick(data, line, "T001") is None
+
+
+BODY = b"### T001: Title\r\n- [ ] **Description**: Extend T003's reader\r\n- [ ] T002 own box\r\n"
+
+
+def test_tick_the_box_in_a_heading_tasks_body() -> None:
+    new = tick(BODY, 2, "T001", task_line=1)
+    assert new is not None
+    pos = BODY.index(b"[ ]") + 1
+    assert _diff(BODY, new) == [pos] and new[pos : pos + 1] == b"X"
+    assert tick(new, 2, "T001", task_line=1) == new  # already ticked
+
+
+@pytest.mark.parametrize(
+    ("line", "task_id", "task_line"),
+    [
+        (2, "T001", None),  # no heading given: the box line alone does not name T001
+        (2, "T009", 1),  # the heading names another task
+        (3, "T001", 1),  # the box of another task (T002)
+        (2, "T001", 3),  # the line given as the heading is not a heading
+        (2, "T001", 9),  # past the end
+    ],
+)
+def test_a_body_box_is_ticked_only_under_its_tasks_heading(
+    line: int, task_id: str, task_line: int | None
+) -> None:
+    assert tick(BODY, line, task_id, task_line) is None
 
 
 def test_line_span_counts_lf_crlf_and_cr() -> None:
@@ -400,6 +452,71 @@ def test_hard_linked_tasks_file_edited_during_the_tick_keeps_the_edit(
     message = writer.tick("T001", plan["T001"].line)
     assert message is not None and "changed on disk while T001 was being ticked" in message
     assert path.read_bytes() == plan.file_data.replace(b"T002 Two", b"T002 Owt")
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_run_ticks_boxes_in_table_rows_and_headings_and_skips_the_done_ones(
+    tmp_path: Path, eol: str
+) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "boxed_rows_and_headings.md"
+    text = fixture.read_text(encoding="utf-8").replace("\n", eol)
+    path = _write(tmp_path, text)
+    agent = ["sh", "-c", "echo {id} >> effects.log"]
+    handle = taskexec_nb.load(path).run(max_workers=1, no_action="agent", agent_command=agent)
+    assert handle.result is RunStatus.COMPLETED
+    # Only the open boxes ran: a ticked row or heading is finished work.
+    assert (tmp_path / "effects.log").read_text() == "T006\nT008\n"
+    want = text.replace("| [ ] | T006 |", "| [X] | T006 |").replace("### [ ] T008", "### [X] T008")
+    assert path.read_bytes() == want.encode()
+    assert not any("not checkboxes" in n for n in handle.notices)
+    assert taskexec_nb.load(path).to_run == ()
+
+
+def test_run_ticks_a_heading_tasks_box_in_its_body(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "heading_body_box.md"
+    text = fixture.read_text(encoding="utf-8")
+    path = _write(tmp_path, text)
+    agent = ["sh", "-c", "echo {id} >> effects.log"]
+    handle = taskexec_nb.load(path).run(max_workers=1, no_action="agent", agent_command=agent)
+    assert handle.result is RunStatus.COMPLETED
+    assert (tmp_path / "effects.log").read_text() == "T002\nT003\n"  # T001 is done
+    want = text.replace("- [ ] **Description**: Write rows", "- [X] **Description**: Write rows")
+    assert path.read_bytes() == want.encode()
+    # T003's items are steps, not its box: it is the only one with nothing to tick.
+    notes = [n for n in handle.notices if "not checkboxes" in n]
+    assert len(notes) == 1 and notes[0].startswith("T003: written as headings")
+
+
+def test_run_ticks_an_in_progress_box_and_names_p_in_the_box_place_as_unticked(
+    tmp_path: Path,
+) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "box_symbols.md"
+    text = fixture.read_text(encoding="utf-8")
+    path = _write(tmp_path, text)
+    agent = ["sh", "-c", "echo {id} >> effects.log"]
+    handle = taskexec_nb.load(path).run(max_workers=1, no_action="agent", agent_command=agent)
+    assert handle.result is RunStatus.COMPLETED
+    ran = (tmp_path / "effects.log").read_text().split()
+    assert sorted(ran) == ["T4.2", "T4.3", "T4.4", "T4.7"]  # not done, not cancelled
+    want = text.replace("- [/] **T4.2**", "- [X] **T4.2**").replace(
+        "- [ ] **T4.7**", "- [X] **T4.7**"
+    )
+    assert path.read_bytes() == want.encode()
+    notes = [n for n in handle.notices if "nothing is ticked" in n]
+    assert len(notes) == 1
+    assert notes[0].startswith("T4.3, T4.4: written as list items with [P] in the box's place")
+
+
+def test_run_ticks_the_checkbox_of_a_task_defined_first_as_a_heading(tmp_path: Path) -> None:
+    text = (
+        "# Tasks\n\n## Details\n\n### T001 — Build the store\n\n- taskexec: run=true\n\n"
+        "## Checklist\n\n- [ ] T001 Build the store\n"
+    )
+    path = _write(tmp_path, text)
+    handle = taskexec_nb.load(path).run()
+    assert handle.result is RunStatus.COMPLETED
+    assert path.read_text() == text.replace("- [ ] T001", "- [X] T001")
+    assert not any("nothing is ticked" in n for n in handle.notices)
 
 
 def test_run_without_writeback_leaves_the_file_byte_identical(tmp_path: Path) -> None:
@@ -893,6 +1010,8 @@ def test_a_finish_is_saved_within_the_save_delay_while_the_run_goes_on(tmp_path:
         (b"- [ ] T001 a\n", b"- [-] T001 a\n", False),
         (b"text [ ] here\n", b"text [X] here\n", False),  # not a task's box
         (b"- [ ] T001 a\n", b"- [ ] T001 a\r\n", False),  # line ending changed
+        (b"- [/] T001 a\n| [ ] | T002 |\n", b"- [X] T001 a\n| [x] | T002 |\n", True),
+        (b"- [x] T001 a\n", b"- [/] T001 a\n", False),  # a done box back in progress
     ],
 )
 def test_only_ticked_accepts_boxes_ticked_and_nothing_else(

@@ -1,0 +1,249 @@
+"""The parser on the task forms real files use: IDs, boxes in every place, re-listings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taskexec_nb.graph import build_graph, id_key
+from taskexec_nb.model import Diagnostic, Severity, TaskForm, TaskState
+from taskexec_nb.parse import TaskFile, parse_file, parse_text
+from taskexec_nb.validate import validate_taskfile
+
+
+def _clean(tf: TaskFile) -> TaskFile:
+    errors = [d.format() for d in validate_taskfile(tf).diagnostics if d.is_error]
+    assert errors == []
+    return tf
+
+
+# --- IDs with a letter suffix ------------------------------------------------------------------
+
+
+def test_an_id_with_a_letter_suffix_is_its_own_task(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "suffixed_ids.md"))
+    assert tf.ids == (
+        "T022", "T022-A", "T039", "T039-A", "T040", "T083", "T083-B", "T084", "T085"
+    )  # fmt: skip
+    assert tf.task("T022").done and not tf.task("T022-A").done
+    assert tf.task("T022").description == "Parse the bank export in src/import/bank.py"
+    assert tf.task("T022-A").description == "Accept the second date format in src/import/bank.py"
+    assert tf.task("T083-B").line == 14
+
+
+def test_dependencies_name_suffixed_ids_and_ranges_stay_ranges(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "suffixed_ids.md")
+    explicit = build_graph(tf, "explicit").explicit
+    assert explicit["T040"] == ["T039", "T039-A"]
+    # T083-T084 is a range (T084 is an ID, not a letter), and T083-B lies inside it.
+    assert explicit["T085"] == ["T083", "T083-B", "T084"]
+
+
+def test_a_suffixed_id_sorts_after_its_base_id() -> None:
+    ids = ["T084", "T083-B", "T083.5", "T083", "T083a"]
+    assert sorted(ids, key=id_key) == ["T083", "T083-B", "T083a", "T083.5", "T084"]
+
+
+# --- boxes in table rows and headings ----------------------------------------------------------
+
+
+def test_a_table_row_reads_the_box_in_its_first_cell(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "boxed_rows_and_headings.md"))
+    rows = {t.id: t for t in tf.tasks if t.form is TaskForm.TABLE}
+    assert {i: (t.checked, t.state) for i, t in rows.items()} == {
+        "T001": (True, TaskState.DONE),
+        "T002": (True, TaskState.DONE),  # [X]
+        "T004": (True, TaskState.DONE),
+        "T006": (False, TaskState.PENDING),
+    }
+    assert {i: t.box_line for i, t in rows.items()} == {"T001": 7, "T002": 8, "T004": 9, "T006": 10}
+    t4 = rows["T004"]
+    assert t4.description == "Write test for the row reader in tests/test_rows.py"
+    assert t4.tags == () and not t4.parallel
+    assert [r.start for r in t4.deps] == ["T001", "T002"]
+
+
+def test_a_box_before_the_id_in_its_cell_is_the_rows_box() -> None:
+    text = "# Tasks\n\n| Task | Notes |\n|---|---|\n| [x] T001 | Time the reader |\n"
+    task = parse_text(text).task("T001")
+    assert (task.checked, task.box_line, task.description) == (True, 5, "Time the reader")
+
+
+def test_a_heading_reads_the_box_before_its_id(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "boxed_rows_and_headings.md")
+    t5, t8 = tf.task("T005"), tf.task("T008")
+    assert (t5.form, t5.checked, t5.state, t5.box_line) == (
+        TaskForm.HEADING, True, TaskState.DONE, 14
+    )  # fmt: skip
+    assert (t8.checked, t8.state, t8.box_line) == (False, TaskState.PENDING, 18)
+    assert t5.description == "Document the row format in docs/rows.md"
+    assert t5.tags == ()  # the box is not a tag
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("| [~] | T001 | Port the old reader |", TaskState.CANCELLED),
+        ("| [-] | T001 | Port the old reader |", TaskState.CANCELLED),
+        ("| [ ] | ~~T001~~ | Port the old reader |", TaskState.CANCELLED),
+        ("### [~] T001 Port the old reader", TaskState.CANCELLED),
+        ("### [X] T001 Port the old reader", TaskState.DONE),
+    ],
+)
+def test_cancelled_and_upper_case_boxes_in_rows_and_headings(text: str, state: TaskState) -> None:
+    table = "| Done | ID | Task |\n|---|---|---|\n" if text.startswith("|") else ""
+    tf = parse_text(f"# Tasks\n\n{table}{text}\n")
+    assert tf.task("T001").state is state
+
+
+def test_rows_and_headings_without_a_box_still_have_none(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "heading_and_table_tasks.md")
+    assert [(t.checked, t.box_line) for t in tf.tasks] == [(None, None)] * 4
+
+
+# --- a heading task's box in its body ----------------------------------------------------------
+
+
+def test_a_heading_task_takes_the_box_of_its_first_body_item(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "heading_body_box.md"))
+    got = {t.id: (t.checked, t.state, t.box_line) for t in tf.tasks}
+    assert got == {
+        "T001": (True, TaskState.DONE, 6),
+        "T002": (False, TaskState.PENDING, 10),
+        # Two boxed items: a checklist of steps, not the task's state.
+        "T003": (None, TaskState.PENDING, None),
+        "T004": (False, TaskState.CANCELLED, 19),
+    }
+    assert tf.task("T002").description == "Add the CSV writer"
+    assert [r.start for r in tf.task("T002").deps] == ["T001"]
+
+
+@pytest.mark.parametrize("after", ["- [ ] T003 Migrate\n", "- [ ] **Note**: the schema is v2\n"])
+def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box(after: str) -> None:
+    text = "# Tasks\n\n### T001: Store layer\n- [x] T002 Write the schema\n" + after
+    tf = parse_text(text)
+    assert (tf.task("T001").checked, tf.task("T001").box_line) == (None, None)
+    assert tf.task("T002").done
+
+
+# --- box symbols beyond [ ] and [x] ------------------------------------------------------------
+
+
+def _codes(tf: TaskFile, code: str) -> list[Diagnostic]:
+    return [d for d in validate_taskfile(tf).diagnostics if d.code == code]
+
+
+def test_every_box_symbol_is_read_as_the_readme_says(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "box_symbols.md"))
+    got = {t.id: (t.state, t.checked, t.box_line, t.parallel) for t in tf.tasks}
+    assert got == {
+        "T4.1": (TaskState.DONE, True, 5, False),
+        "T4.2": (TaskState.PENDING, False, 6, False),  # [/] in progress: still to finish
+        "T4.3": (TaskState.PENDING, None, None, True),  # [P] in the box's place: no box
+        "T4.4": (TaskState.PENDING, None, None, True),
+        "T4.5": (TaskState.CANCELLED, False, 9, False),
+        "T4.6": (TaskState.CANCELLED, False, 10, False),
+        "T4.7": (TaskState.PENDING, False, 11, False),
+    }
+    assert tf.task("T4.3").description == "Write the disk backend in src/cache/disk.py"
+    assert tf.task("T4.3").tags == ()
+
+
+def test_a_cancelling_box_without_a_legend_is_warned_about(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "box_symbols.md")
+    warnings = _codes(tf, "TX114")
+    assert [(d.severity, d.line, d.task_id) for d in warnings] == [
+        (Severity.WARNING, 9, "T4.5"),
+        (Severity.WARNING, 10, "T4.6"),
+    ]
+    assert "[~] box, read as cancelled, so they will not run: T4.5 (line 9)" in warnings[0].message
+
+
+@pytest.mark.parametrize(
+    "legend",
+    [
+        "Legend: `[x]` done, `[/]` in progress, `[~]` cancelled, `[-]` dropped\n",
+        "**Status boxes**\n\n- [~] = cancelled\n- [-] = dropped\n",
+    ],
+)
+def test_a_legend_line_explains_the_box(fixtures: Path, legend: str) -> None:
+    text = (fixtures / "box_symbols.md").read_text(encoding="utf-8")
+    text = text.replace("## Phase 4", legend + "\n## Phase 4")
+    assert _codes(parse_text(text), "TX114") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- [>] T002 Deferred to the next release",
+        "- [!] **T002**: Blocked on the vendor",
+        "### [?] T002 Unclear",
+        "| Done | ID | Task |\n|---|---|---|\n| [v] | T002 | Verified |",
+    ],
+)
+def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str) -> None:
+    source = f"# Tasks\n\n- [ ] T001 First\n\n{text}\n\n- [ ] T003 Last (depends on T002)\n"
+    tf = parse_text(source, "tasks.md")
+    (error,) = _codes(tf, "TX113")
+    assert error.severity is Severity.ERROR and error.task_id == "T002"
+    assert error.line == source.split("\n").index(text.split("\n")[-1]) + 1
+    assert "unknown box" in error.message and "[x]" in (error.hint or "")
+    assert tf.ids == ("T001", "T002", "T003")
+    assert _codes(tf, "TX102") == []  # T003's dependency still names a task
+
+
+# --- re-listings are mentions ------------------------------------------------------------------
+
+
+def test_a_recap_listing_is_a_mention_not_a_second_definition(fixtures: Path) -> None:
+    tf = _clean(parse_file(fixtures / "relisted_tasks.md"))
+    assert tf.ids == ("T028", "T028.1", "T028.2", "T030.2", "T030.3", "T205", "T206")
+    t2 = tf.task("T028.2")
+    # The first full definition is the task: its line, text and (pending) box.
+    assert (t2.line, t2.state, t2.box_line) == (7, TaskState.PENDING, 7)
+    assert t2.description == "Write the grammar in src/query/grammar.py (depends on T028.1)"
+    assert tf.task("T205").line == 13
+    # The range heading is not T205's definition; its dependency applies to the tasks under it.
+    explicit = build_graph(tf, "explicit").explicit
+    assert explicit["T205"] == ["T028"] and explicit["T206"] == ["T028"]
+
+
+def test_a_mention_whose_box_disagrees_is_reported(fixtures: Path) -> None:
+    tf = parse_file(fixtures / "relisted_tasks.md")
+    found = [(d.severity, d.line, d.task_id) for d in _codes(tf, "TX115")]
+    assert found == [(Severity.WARNING, 19, "T028.2")]  # [x] here, pending at line 7
+    (d,) = _codes(tf, "TX115")
+    assert "says done, but the task (line 7) is pending" in d.message
+
+
+def test_two_listings_of_different_pending_work_stay_a_duplicate_naming_both_lines() -> None:
+    text = "# Tasks\n\n- [ ] T205 Write the SQLite adapter\n\n## Later\n\n- [ ] T205 Add caching\n"
+    (d,) = _codes(parse_text(text), "TX101")
+    assert (d.severity, d.line) == (Severity.ERROR, 7)
+    assert "first defined at line 3" in d.message and "different work" in d.message
+
+
+@pytest.mark.parametrize(
+    ("range_line", "warned"),
+    [
+        ("- [x] T030.2~T030.3: Function ports", None),
+        ("- [ ] T030.2-T030.3: Function ports", "T030.2 (line 5) is done, T030.3 (line 6) is done"),
+        ("### T300–T302: Exporters", "defines none of them"),
+        ("### [ ] T030.2..T030.3: Ports", "T030.2 (line 5) is done"),
+    ],
+)
+def test_a_range_listing_is_a_mention(range_line: str, warned: str | None) -> None:
+    text = (
+        "# Tasks\n\n## Phase 1\n\n- [x] T030.2 Port dates\n- [x] T030.3 Port strings\n\n"
+        f"## Summary\n\n{range_line}\n"
+    )
+    tf = parse_text(text)
+    assert tf.ids == ("T030.2", "T030.3")
+    assert _codes(tf, "TX101") == []  # not T030.2 defined twice
+    messages = [d.message for d in _codes(tf, "TX115")]
+    if warned is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and warned in messages[0]
+        assert _codes(tf, "TX115")[0].line == 10
