@@ -322,17 +322,32 @@ def _write_in_place(path: Path, data: bytes, unchanged: Callable[[], bool]) -> b
 def _atomic_write(path: Path, data: bytes, unchanged: Callable[[], bool]) -> bool:
     """Replace ``path`` with ``data`` through a synced temporary file, if still ``unchanged()``.
 
+    The new file gets the old one's mode, owner and group. Where it cannot (the
+    folder may not be written, or the file is someone else's and we may not give
+    the new file to them, e.g. a group-writable file of a colleague), the file is
+    written in place instead, so a tick never takes a file from its owner.
+
     Returns:
         Whether the file was replaced.
     """
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    st = path.stat()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError:
+        return _write_in_place(path, data, unchanged)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, st.st_mode & 0o7777)
+        created = os.stat(tmp)
+        if (created.st_uid, created.st_gid) != (st.st_uid, st.st_gid):
+            try:
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except PermissionError:
+                os.unlink(tmp)
+                return _write_in_place(path, data, unchanged)
         if not unchanged():
             os.unlink(tmp)
             return False

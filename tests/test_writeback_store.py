@@ -1108,3 +1108,58 @@ def test_overlapping_cli_runs_of_disjoint_selections_both_tick(tmp_path: Path) -
     assert path.read_text() == OVERLAP.replace("- [ ] T001", "- [X] T001").replace(
         "- [ ] T003", "- [X] T003"
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a file to another user")
+def test_a_tick_keeps_the_files_owner_and_group(tmp_path: Path) -> None:
+    path = _write(tmp_path, THREE_OK)
+    os.chown(path, 65534, 65534)  # someone else's file, which root may write
+    path.chmod(0o664)
+    handle = taskexec_nb.load(path).run()
+    assert handle.result is RunStatus.COMPLETED
+    assert b"- [X] T003" in path.read_bytes()
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o664)
+
+
+def test_a_file_that_cannot_be_replaced_is_ticked_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A folder we may not write, or a file we may write but not give back to its owner:
+    # as root neither can be staged for real, so the two refusals are raised as the
+    # kernel would raise them.
+    from taskexec_nb import writeback
+
+    path = _write(tmp_path, THREE_OK)
+    plan = taskexec_nb.load(path)
+    inode = path.stat().st_ino
+
+    def no_temp_file(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(writeback.tempfile, "mkstemp", no_temp_file)
+    writer = CheckboxWriter(path, plan.file_digest, plan.file_data)
+    assert writer.tick("T001", plan["T001"].line) is None
+    monkeypatch.undo()
+
+    def no_chown(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(writeback.os, "chown", no_chown)
+    monkeypatch.setattr(writeback.os, "stat", _stat_owned_by(65534, os.stat))
+    assert writer.tick("T002", plan["T002"].line) is None
+    assert path.read_bytes() == _ticked(plan.file_data, "T001", "T002")
+    assert path.stat().st_ino == inode
+    assert not list(tmp_path.glob(".tasks.md.*.tmp"))
+
+
+def _stat_owned_by(uid: int, real: Any) -> Any:
+    """os.stat, except that a new temporary file reads as owned by ``uid``."""
+
+    def fake(at: Any, *args: Any, **kwargs: Any) -> Any:
+        st = real(at, *args, **kwargs)
+        if str(at).endswith(".tmp"):
+            return os.stat_result((st[0], st[1], st[2], st[3], uid, *st[5:]))
+        return st
+
+    return fake
