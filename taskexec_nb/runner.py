@@ -36,6 +36,7 @@ from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
+from taskexec_nb.schedule import listed as _listed
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
 from taskexec_nb.writeback import CheckboxWriter
@@ -407,12 +408,6 @@ def _is_phase(phase: Phase, name: str) -> bool:
 
 _FORM_WORDS = {TaskForm.HEADING: "headings", TaskForm.TABLE: "table rows"}
 """How a notice names tasks written in a form without a box."""
-
-
-def _listed(task_ids: Sequence[str], most: int = 5) -> str:
-    """``T001, T002 and 3 more``: task IDs for a message, the first few of them."""
-    more = len(task_ids) - most
-    return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 class _Choice(NamedTuple):

@@ -418,3 +418,85 @@ def test_a_closed_pipe_is_not_a_traceback(tmp_path: Path) -> None:
     )
     assert proc.stdout.startswith("dry run: 3999 task(s)")
     assert "Traceback" not in proc.stderr
+
+
+UNRUN = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 [P] Decide the layout (no action: an agent's job)
+    - [ ] T002 [P] Write two
+      ~~~bash
+      echo two > two.txt
+      ~~~
+
+    ## Phase 2: Build
+
+    - [ ] T003 Write three
+      ~~~bash
+      echo three > three.txt
+      ~~~
+    """
+)
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``taskexec ARGS`` in a real process, in ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_run_that_skipped_work_nothing_could_run_is_incomplete_and_exits_3(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, UNRUN)
+    done = _cli(tmp_path, "run", "tasks.md")
+    assert done.returncode == 3, done.stderr
+    run_id = json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["run_id"]
+    assert f"run {run_id} incomplete: 3/3 finished: 1 ok, 2 skipped" in done.stderr
+    assert "run incomplete: T001 not run (no action, and no agent_command is set)" in done.stderr
+    assert "T003 not run (waiting on it)" in done.stderr
+    assert f"resume with: taskexec run tasks.md --resume {run_id}" in done.stderr
+    assert (tmp_path / "two.txt").exists() and not (tmp_path / "three.txt").exists()
+    # Stored, listed and shown as such.
+    runs = _cli(tmp_path, "runs")
+    assert f"{run_id}   incomplete" in runs.stdout
+    status = _cli(tmp_path, "status")
+    assert status.stdout.startswith(f"run {run_id}: incomplete")
+    assert json.loads(_cli(tmp_path, "status", "--json").stdout)["run"]["status"] == "incomplete"
+    # Every report format says so; JUnit skips the tasks not run.
+    for fmt in ("md", "html", "json", "junit", "csv"):
+        assert _cli(tmp_path, "report", "--format", fmt, "-o", f"r.{fmt}").returncode == 0
+    assert (tmp_path / "r.md").read_text().startswith(f"# Run {run_id}: incomplete\n")
+    assert "<dt>Status</dt><dd>incomplete</dd>" in (tmp_path / "r.html").read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["status"] == "incomplete"
+    junit = (tmp_path / "r.junit").read_text()
+    assert '<property name="run_status" value="incomplete" />' in junit
+    assert 'failures="0" errors="0" skipped="1"' in junit  # each phase: T001, then T003
+    assert '<skipped message="no action (no_action=skip): not run, not done" />' in junit
+    assert '<skipped message="prerequisite T001 skipped" />' in junit
+    assert "T003,Phase 2: Build,,Write three,skipped," in (tmp_path / "r.csv").read_text()
+    # Once an agent is connected, the resume runs what was not run, and the run completes.
+    agent = [sys.executable, "-c", "open('agent.txt', 'w').write('{id}')"]
+    resumed = _cli(tmp_path, "run", "tasks.md", "--resume", "--agent-command", json.dumps(agent))
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "agent.txt").read_text() == "T001"
+    assert (tmp_path / "three.txt").exists()
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["status"] == "completed"
+    assert path.read_text().count("- [X] T") == 3
+
+
+def test_a_failure_beats_incomplete(tmp_path: Path) -> None:
+    write(tmp_path, UNRUN.replace("echo two > two.txt", "exit 5"))
+    done = _cli(tmp_path, "run", "tasks.md")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["status"] == "failed"
+    assert "run incomplete" not in done.stderr

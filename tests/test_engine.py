@@ -607,7 +607,6 @@ def test_pause_with_suspend_stops_the_running_process_group(
     assert count() == 20
 
 
-
 # --- 7. cancel --------------------------------------------------------------------------------
 
 LONG_THEN_MORE = f"""## Phase 1: Long
@@ -881,9 +880,24 @@ def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None
     assert not (tmp_path / "notes.txt").exists()
     assert "task_started" not in recorder.kinds("T001")
     assert recorder.kinds("T001")[-1] == "task_finished"
-    assert handle.result is not RunStatus.COMPLETED  # T002 never ran
+    # Nothing failed, but T001 had nothing to run it and T002 waited on it: incomplete.
+    assert handle.result is RunStatus.INCOMPLETE
+    assert "incomplete" in repr(handle)
+    assert any(n.startswith("run incomplete: T001 not run") for n in handle.notices)
+    with store_of(tmp_path) as store:
+        assert store.run(handle.run_id)["status"] == "incomplete"
+    assert handle.report().summary["status"] == "incomplete"
     # never reported done, never ticked
     assert "- [ ] T001" in (tmp_path / "tasks.md").read_text()
+
+
+def test_a_failure_makes_a_run_with_unrun_tasks_failed_not_incomplete(tmp_path: Path) -> None:
+    text = NO_ACTION + "\n\n## Phase 2: Apart\n\n- [ ] T003 [P] Breaks\n" + block("exit 3")
+    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")  # all independent
+    handle = plan.run(state_dir=tmp_path / "state")
+    assert statuses(handle) == {"T001": "skipped", "T002": "completed", "T003": "failed"}
+    assert handle.result is RunStatus.FAILED
+    assert not any("run incomplete" in n for n in handle.notices)
 
 
 def test_no_action_fail_fails_the_task(tmp_path: Path) -> None:
