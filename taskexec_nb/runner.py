@@ -37,7 +37,7 @@ from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.schedule import listed as _listed
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
 from taskexec_nb.writeback import CheckboxWriter
 
@@ -933,6 +933,7 @@ class RunHandle:
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
         routes = self._routes(effective)
         self._check_agent(effective, routes)
+        notices[:0] = self._agent_hint(routes)
         tasks_dir = Path(self.plan.path).resolve().parent
         self._check_kernels(effective, routes, tasks_dir)
         for task_id, task in effective.items():
@@ -995,6 +996,31 @@ class RunHandle:
             with contextlib.suppress(UsageError):
                 routes[task_id] = self.registry.for_task(task)
         return routes
+
+    def _agent_hint(self, routes: Mapping[str, Executor | None]) -> list[str]:
+        """How to connect an agent, when tasks have no action and no agent_command is set.
+
+        Args:
+            routes: Each selected task's executor (None: it has no action).
+
+        Returns:
+            One notice, or none.
+        """
+        bare = [task_id for task_id, executor in routes.items() if executor is None]
+        if not bare or self.settings.agent_command:
+            return []
+        policy = self.settings.effective_no_action
+        one = len(bare) == 1
+        if policy == "fail":
+            fate = "it fails" if one else "they fail"
+        else:
+            fate = f"{'it is' if one else 'they are'} skipped, not done, and the run is incomplete"
+        return [
+            f"{_listed(bare)} {'has' if one else 'have'} no action and no agent is connected: "
+            f"{fate} (no_action={policy}). To hand such tasks to an AI coding agent, set "
+            f"agent_command: {AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in taskexec.toml "
+            "(plan.run(agent_command=[...]) in Python)"
+        ]
 
     def _check_agent(
         self, tasks: Mapping[str, Task], routes: Mapping[str, Executor | None]

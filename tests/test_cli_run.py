@@ -500,3 +500,69 @@ def test_a_failure_beats_incomplete(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["status"] == "failed"
     assert "run incomplete" not in done.stderr
+
+
+def _fake_agent(folder: Path, name: str) -> dict[str, str]:
+    """An executable ``name`` in ``folder/bin`` that logs its arguments; the PATH finding it."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    program = bin_dir / name
+    program.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "with open('agent-calls.jsonl', 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    program.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_without_an_agent_the_run_first_says_how_to_connect_one_with_working_examples(
+    tmp_path: Path,
+) -> None:
+    import re
+    import shlex
+
+    first = tmp_path / "first"
+    first.mkdir()
+    write(first, UNRUN)
+    done = _cli(first, "run", "tasks.md")
+    lines = done.stderr.splitlines()
+    hint = next(i for i, line in enumerate(lines) if "no agent is connected" in line)
+    start = next(i for i, line in enumerate(lines) if line.endswith(": 3 task(s)"))
+    assert hint < start  # before anything runs
+    assert "T001 has no action and no agent is connected: it is skipped, not done" in lines[hint]
+    dry = _cli(first, "run", "tasks.md", "--dry-run", "--no-action", "fail")
+    assert "taskexec: note: T001 has no action and no agent is connected: it fails" in dry.stderr
+    flag = re.search(r"--agent-command '([^']+)'", lines[hint])
+    toml = re.search(r"agent_command = \[[^\]]+\]", lines[hint])
+    assert flag and toml
+    # Both examples work as given: the flag, and the line in taskexec.toml.
+    for how in ("flag", "toml"):
+        folder = tmp_path / how
+        folder.mkdir()
+        write(folder, UNRUN)
+        env = _fake_agent(folder, shlex.split(flag.group(1))[0])
+        args = ["run", "tasks.md", "--agent-command", flag.group(1)] if how == "flag" else []
+        if how == "toml":
+            (folder / "taskexec.toml").write_text(toml.group(0) + "\n")
+            args = ["run", "tasks.md"]
+        ran = subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "no agent is connected" not in ran.stderr
+        calls = [json.loads(x) for x in (folder / "agent-calls.jsonl").read_text().splitlines()]
+        assert len(calls) == 1 and calls[0][:-1] == shlex.split(flag.group(1))[1:-1]
+        assert "T001" in calls[0][-1]  # the prompt, one argument
+    # Nothing to say when every task has an action.
+    acting = tmp_path / "acting"
+    acting.mkdir()
+    write(acting, TASKS)
+    assert "no agent is connected" not in _cli(acting, "run", "tasks.md", "--dry-run").stderr

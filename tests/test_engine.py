@@ -880,6 +880,9 @@ def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None
     assert not (tmp_path / "notes.txt").exists()
     assert "task_started" not in recorder.kinds("T001")
     assert recorder.kinds("T001")[-1] == "task_finished"
+    # Before anything ran, the notices said how to connect an agent.
+    assert handle.notices[0].startswith("T001 has no action and no agent is connected")
+    assert "agent_command = [" in handle.notices[0]
     # Nothing failed, but T001 had nothing to run it and T002 waited on it: incomplete.
     assert handle.result is RunStatus.INCOMPLETE
     assert "incomplete" in repr(handle)
@@ -930,6 +933,7 @@ def test_no_action_agent_runs_the_agent_command_with_the_prompt(
         no_action=no_action, agent_command=template, state_dir=tmp_path / "state"
     )
     assert statuses(handle) == {"T001": "completed", "T002": "completed"}
+    assert not any("no agent is connected" in n for n in handle.notices)
     prompt = (tmp_path / "agent.txt").read_text()
     assert prompt.startswith(f"Implement task T001 from {path}.\n")
     assert "Task: Think about the design of the parser" in prompt
