@@ -522,13 +522,47 @@ class RunHandle:
         return bool(self._scheduler and self._scheduler.paused)
 
     async def wait(self) -> RunStatus:
-        """Wait for the end of the run (use ``await``); return its final status."""
+        """Wait for the end of the run (use ``await``); return its final status.
+
+        For a run started with ``arun``, cancelling the wait (a notebook's
+        interrupt, Ctrl-C under ``asyncio.run``, ``task.cancel()``) interrupts
+        the run as Ctrl-C does :meth:`~taskexec_nb.plan.ExecutionPlan.run`: its
+        running tasks are stopped, it is recorded ``interrupted`` (resumable), and
+        the cancellation goes on once that is done. A second cancel meanwhile
+        kills the running tasks at once. To wait with a time limit without
+        stopping the run, shield it: ``asyncio.wait_for(asyncio.shield(run.wait()), t)``.
+
+        Returns:
+            The run's final status.
+
+        Raises:
+            asyncio.CancelledError: When the wait was cancelled (after the run ended).
+        """
         if self._future is not None:
-            return await asyncio.shield(self._future)
+            try:
+                return await asyncio.shield(self._future)
+            except asyncio.CancelledError:
+                if not self._future.done():
+                    await self._interrupt_on_cancel(self._future)
+                raise
         while not self._done.is_set():
             await asyncio.sleep(0.05)
         assert self.result is not None
         return self.result
+
+    async def _interrupt_on_cancel(self, future: asyncio.Future[RunStatus]) -> None:
+        """Interrupt the run as a Ctrl-C does and wait for its end, cancelled or not.
+
+        The same path as :meth:`run_blocking`'s: :meth:`interrupt`, with ``force``
+        from the second cancel on.
+        """
+        force = False
+        while not future.done():
+            self.interrupt(force=force)
+            try:
+                await asyncio.wait({future})  # neither raises its error nor cancels it
+            except asyncio.CancelledError:
+                force = True
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
         """Block until the run ends (for runs on another thread); None on timeout.
@@ -703,7 +737,11 @@ class RunHandle:
                 extra_env=reaper.env,
                 durable=store.durable,
             )
-            self.result = await self._scheduler.run()
+            try:
+                self.result = await self._scheduler.run()
+            except asyncio.CancelledError:  # the loop cancelled the run: as Ctrl-C ends it
+                self.result = self._scheduler.status
+                raise
             return self.result
         finally:
             _LIVE_HERE.discard(self.run_id)

@@ -288,6 +288,7 @@ class Scheduler:
             ended.append(fut)
             self._poke()
 
+        cancels = 0  # of this coroutine, by the event loop (asyncio.run's Ctrl-C, shutdown)
         try:
             while True:
                 new = tracker.get_ready()
@@ -303,11 +304,21 @@ class Scheduler:
                 if not running and (self._cancelled or self._stop_reason or not ready):
                     break
                 if not ended:
-                    await self._wake.wait()
+                    try:
+                        await self._wake.wait()
+                    except asyncio.CancelledError:
+                        # Stopped as an interrupt stops the run: tasks ended, recorded
+                        # interrupted (resumable), then the cancellation goes on.
+                        cancels += 1
+                        self.cancel(interrupted=True)
+                        if cancels > 1:
+                            self.kill()
                 self._wake.clear()
                 while ended:
                     fut = ended.popleft()
-                    self._finished(running.pop(fut), fut.result(), tracker)
+                    # An attempt the loop cancelled (at its shutdown) ends cancelled.
+                    status = TaskStatus.CANCELLED if fut.cancelled() else fut.result()
+                    self._finished(running.pop(fut), status, tracker)
                 if self._unsaved_since is not None and (
                     asyncio.get_running_loop().time() - self._unsaved_since >= SAVE_DELAY
                 ):
@@ -316,7 +327,10 @@ class Scheduler:
         finally:
             for fut in running:
                 fut.cancel()
-        return self._finish_run()
+        final = self._finish_run()
+        if cancels:
+            raise asyncio.CancelledError
+        return final
 
     async def _settle(self) -> None:
         """Make the finishes so far durable, then tick their boxes.
@@ -556,7 +570,12 @@ class Scheduler:
         attempt = self.attempts_before.get(task.id, 0)
         for i in range(retries + 1):
             attempt += 1
-            outcome = await self._attempt(task, executor, attempt)
+            try:
+                outcome = await self._attempt(task, executor, attempt)
+            except asyncio.CancelledError:  # by the event loop: its processes were ended
+                ended = Outcome(TaskStatus.CANCELLED, error="cancelled (interrupted)")
+                self._finish_task(task.id, TaskStatus.CANCELLED, attempt, ended)
+                raise
             if outcome.status is TaskStatus.COMPLETED:
                 self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
                 self._ticks.append(task)  # ticked once the finish is durable
