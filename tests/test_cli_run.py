@@ -566,3 +566,19 @@ def test_without_an_agent_the_run_first_says_how_to_connect_one_with_working_exa
     acting.mkdir()
     write(acting, TASKS)
     assert "no agent is connected" not in _cli(acting, "run", "tasks.md", "--dry-run").stderr
+
+
+def test_an_incomplete_run_that_had_an_agent_says_to_resume_with_no_action_agent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, UNRUN)
+    agent = json.dumps([sys.executable, "-c", "open('agent.txt', 'w').write('{id}')"])
+    assert main(["run", str(path), "--no-action", "skip", "--agent-command", agent]) == 3
+    err = capsys.readouterr().err
+    assert "no agent is connected" not in err  # one is: the policy keeps the tasks from it
+    assert "run incomplete: T001 not run (no action, and no_action=skip)" in err
+    assert "resume this run with no_action=agent (--no-action agent)" in err
+    assert err.rstrip().endswith("--no-action agent")
+    resume = ["run", str(path), "--resume", "--no-action", "agent", "--agent-command", agent]
+    assert main(resume) == 0
+    assert (tmp_path / "agent.txt").read_text() == "T001"
