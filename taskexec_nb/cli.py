@@ -1,7 +1,8 @@
 """The ``taskexec`` command line: validate and plan a tasks.md.
 
 Exit codes: 0 success, 1 task failures (``run``), 2 usage or validation error,
-130 interrupted. Heavy libraries (pandas, plotly, widgets) are not imported
+3 incomplete (``run``: tasks skipped because nothing could run them), 130
+interrupted. Heavy libraries (pandas, plotly, widgets) are not imported
 here, so ``taskexec --help`` starts fast.
 """
 
@@ -23,6 +24,7 @@ from taskexec_nb.validate import Validation, validate_taskfile
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
@@ -31,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskexec",
         description="Validate, plan and run a spec-kit tasks.md.",
-        epilog="Exit codes: 0 ok, 1 task failures, 2 usage or validation error, 130 interrupted.",
+        epilog=(
+            "Exit codes: 0 ok, 1 task failures, 2 usage or validation error, 3 incomplete "
+            "(tasks skipped: nothing could run them), 130 interrupted."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"taskexec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

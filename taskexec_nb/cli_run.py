@@ -17,6 +17,7 @@ from taskexec_nb.errors import UsageError, ValidationError
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INCOMPLETE = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -369,6 +370,13 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if handle.result in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
         return EXIT_INTERRUPTED
+    if handle.result is RunStatus.INCOMPLETE:
+        resume = f"taskexec run {shlex.quote(args.file)} --resume {handle.run_id}"
+        if handle.settings.agent_command:  # kept from no_action=skip: say agent this time
+            print(f"incomplete; resume with: {resume} --no-action agent", file=sys.stderr)
+        else:
+            print(f"incomplete; once an agent is connected, resume with: {resume}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     return EXIT_TASKS_FAILED
 
 

@@ -17,11 +17,18 @@ from typing import Any
 
 
 class RunStatus(str, enum.Enum):
-    """How a whole run stands."""
+    """How a whole run stands.
+
+    ``incomplete``: nothing failed, but selected tasks were skipped because
+    nothing could run them (no action and no agent, or ``no_action=skip``), or
+    because such a task is their prerequisite; resuming the run once an agent
+    is connected runs them. ``failed`` wins over it.
+    """
 
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"

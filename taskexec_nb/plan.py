@@ -448,7 +448,9 @@ class ExecutionPlan:
     ) -> Any:
         """Start the run on the running event loop and return its handle at once.
 
-        Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end.
+        Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end
+        (cancelling that wait, e.g. a notebook's interrupt, interrupts the run as Ctrl-C
+        does :meth:`run`: see :meth:`~taskexec_nb.runner.RunHandle.wait`).
         """
         handle = self._run_handle(
             settings,

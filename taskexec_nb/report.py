@@ -536,7 +536,9 @@ class ExecutionReport:
 
         ``failed`` is a failure, ``timed_out`` an error, ``skipped`` and
         ``cancelled`` are skipped (with the reason), ``pending`` tasks (never
-        started) are skipped too. A failure under ``allow_failure`` is skipped
+        started) are skipped too (so are the tasks of an ``incomplete`` run that
+        nothing could run; each suite's ``run_status`` property names the run's
+        status). A failure under ``allow_failure`` is skipped
         with the failure as its message (as pytest reports an expected failure):
         it does not fail the run, so it does not fail the CI job reading this.
         The document follows the strict Ant JUnit schema (properties, system-out
@@ -571,6 +573,7 @@ class ExecutionReport:
             props = ET.SubElement(suite, "properties")
             ET.SubElement(props, "property", name="run_id", value=self.run_id)
             ET.SubElement(props, "property", name="tasks_file", value=str(self.run["tasks_file"]))
+            ET.SubElement(props, "property", name="run_status", value=str(self.run.get("status")))
             for r, seconds in zip(rows, times, strict=True):
                 case = ET.SubElement(
                     suite,

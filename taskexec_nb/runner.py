@@ -42,7 +42,8 @@ from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.schedule import listed as _listed
+from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
 from taskexec_nb.writeback import CheckboxWriter
 
@@ -424,12 +425,6 @@ _FORM_WORDS = {
 """How a notice names tasks written in a form without a box."""
 
 
-def _listed(task_ids: Sequence[str], most: int = 5) -> str:
-    """``T001, T002 and 3 more``: task IDs for a message, the first few of them."""
-    more = len(task_ids) - most
-    return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
-
-
 class _Choice(NamedTuple):
     selection: list[str]
     attempts_before: dict[str, int]
@@ -544,13 +539,47 @@ class RunHandle:
         return bool(self._scheduler and self._scheduler.paused)
 
     async def wait(self) -> RunStatus:
-        """Wait for the end of the run (use ``await``); return its final status."""
+        """Wait for the end of the run (use ``await``); return its final status.
+
+        For a run started with ``arun``, cancelling the wait (a notebook's
+        interrupt, Ctrl-C under ``asyncio.run``, ``task.cancel()``) interrupts
+        the run as Ctrl-C does :meth:`~taskexec_nb.plan.ExecutionPlan.run`: its
+        running tasks are stopped, it is recorded ``interrupted`` (resumable), and
+        the cancellation goes on once that is done. A second cancel meanwhile
+        kills the running tasks at once. To wait with a time limit without
+        stopping the run, shield it: ``asyncio.wait_for(asyncio.shield(run.wait()), t)``.
+
+        Returns:
+            The run's final status.
+
+        Raises:
+            asyncio.CancelledError: When the wait was cancelled (after the run ended).
+        """
         if self._future is not None:
-            return await asyncio.shield(self._future)
+            try:
+                return await asyncio.shield(self._future)
+            except asyncio.CancelledError:
+                if not self._future.done():
+                    await self._interrupt_on_cancel(self._future)
+                raise
         while not self._done.is_set():
             await asyncio.sleep(0.05)
         assert self.result is not None
         return self.result
+
+    async def _interrupt_on_cancel(self, future: asyncio.Future[RunStatus]) -> None:
+        """Interrupt the run as a Ctrl-C does and wait for its end, cancelled or not.
+
+        The same path as :meth:`run_blocking`'s: :meth:`interrupt`, with ``force``
+        from the second cancel on.
+        """
+        force = False
+        while not future.done():
+            self.interrupt(force=force)
+            try:
+                await asyncio.wait({future})  # neither raises its error nor cancels it
+            except asyncio.CancelledError:
+                force = True
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
         """Block until the run ends (for runs on another thread); None on timeout.
@@ -725,7 +754,11 @@ class RunHandle:
                 extra_env=reaper.env,
                 durable=store.durable,
             )
-            self.result = await self._scheduler.run()
+            try:
+                self.result = await self._scheduler.run()
+            except asyncio.CancelledError:  # the loop cancelled the run: as Ctrl-C ends it
+                self.result = self._scheduler.status
+                raise
             return self.result
         finally:
             _LIVE_HERE.discard(self.run_id)
@@ -979,6 +1012,7 @@ class RunHandle:
         effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
         routes = self._routes(effective)
         self._check_agent(effective, routes)
+        notices[:0] = self._agent_hint(routes)
         tasks_dir = Path(self.plan.path).resolve().parent
         self._check_kernels(effective, routes, tasks_dir)
         for task_id, task in effective.items():
@@ -1045,6 +1079,31 @@ class RunHandle:
             with contextlib.suppress(UsageError):
                 routes[task_id] = self.registry.for_task(task)
         return routes
+
+    def _agent_hint(self, routes: Mapping[str, Executor | None]) -> list[str]:
+        """How to connect an agent, when tasks have no action and no agent_command is set.
+
+        Args:
+            routes: Each selected task's executor (None: it has no action).
+
+        Returns:
+            One notice, or none.
+        """
+        bare = [task_id for task_id, executor in routes.items() if executor is None]
+        if not bare or self.settings.agent_command:
+            return []
+        policy = self.settings.effective_no_action
+        one = len(bare) == 1
+        if policy == "fail":
+            fate = "it fails" if one else "they fail"
+        else:
+            fate = f"{'it is' if one else 'they are'} skipped, not done, and the run is incomplete"
+        return [
+            f"{_listed(bare)} {'has' if one else 'have'} no action and no agent is connected: "
+            f"{fate} (no_action={policy}). To hand such tasks to an AI coding agent, set "
+            f"agent_command: {AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in taskexec.toml "
+            "(plan.run(agent_command=[...]) in Python)"
+        ]
 
     def _check_agent(
         self, tasks: Mapping[str, Task], routes: Mapping[str, Executor | None]

@@ -34,7 +34,7 @@ from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.secrets import Masker, secret_values
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
 from taskexec_nb.store import SAVE_DELAY
 from taskexec_nb.writeback import CheckboxWriter
 
@@ -295,6 +295,7 @@ class Scheduler:
             ended.append(fut)
             self._poke()
 
+        cancels = 0  # of this coroutine, by the event loop (asyncio.run's Ctrl-C, shutdown)
         try:
             while True:
                 new = tracker.get_ready()
@@ -310,11 +311,21 @@ class Scheduler:
                 if not running and (self._cancelled or self._stop_reason or not ready):
                     break
                 if not ended:
-                    await self._wake.wait()
+                    try:
+                        await self._wake.wait()
+                    except asyncio.CancelledError:
+                        # Stopped as an interrupt stops the run: tasks ended, recorded
+                        # interrupted (resumable), then the cancellation goes on.
+                        cancels += 1
+                        self.cancel(interrupted=True)
+                        if cancels > 1:
+                            self.kill()
                 self._wake.clear()
                 while ended:
                     fut = ended.popleft()
-                    self._finished(running.pop(fut), fut.result(), tracker)
+                    # An attempt the loop cancelled (at its shutdown) ends cancelled.
+                    status = TaskStatus.CANCELLED if fut.cancelled() else fut.result()
+                    self._finished(running.pop(fut), status, tracker)
                 if self._unsaved_since is not None and (
                     asyncio.get_running_loop().time() - self._unsaved_since >= SAVE_DELAY
                 ):
@@ -323,7 +334,10 @@ class Scheduler:
         finally:
             for fut in running:
                 fut.cancel()
-        return self._finish_run()
+        final = self._finish_run()
+        if cancels:
+            raise asyncio.CancelledError
+        return final
 
     async def _settle(self) -> None:
         """Make the finishes so far durable, then tick their boxes.
@@ -451,10 +465,13 @@ class Scheduler:
             root = tracker.skipped[skipped]
             reason = f"prerequisite {root} {self.states[root].status.value}"
             data: dict[str, Any] = {"reason": reason, "blocked_by": root}
-            if "no_action" in self.states[root].extra and self._has_no_action(skipped):
-                # Nothing to run here either: as for its prerequisite, that is no failure.
-                self.states[skipped].extra["no_action"] = True
-                data["no_action"] = True
+            if "no_action" in self.states[root].extra:
+                # Not run for want of an agent upstream: no failure, the run is incomplete.
+                self.states[skipped].extra["unrun"] = True
+                data["unrun"] = True
+                if self._has_no_action(skipped):  # nothing to run here either
+                    self.states[skipped].extra["no_action"] = True
+                    data["no_action"] = True
             self._finish_task(skipped, TaskStatus.SKIPPED, **data)
         if not ok and status is not TaskStatus.CANCELLED and self.settings.fail_fast:
             # The first failure stopped the run: later ones do not take its place.
@@ -480,6 +497,9 @@ class Scheduler:
             final = RunStatus.INTERRUPTED if self._interrupted else RunStatus.CANCELLED
         elif any(self._counts_as_failure(s) for s in self.states.values()):
             final = RunStatus.FAILED
+        elif any(self._unrun(s) for s in self.states.values()):
+            final = RunStatus.INCOMPLETE
+            self._emit(EventKind.NOTICE, warning=self._incomplete_note())
         else:
             final = RunStatus.COMPLETED
         self.status = final
@@ -500,8 +520,32 @@ class Scheduler:
         if state.status in _FAILED:
             return not self._allows_failure(self.tasks[state.task_id])
         if state.status is TaskStatus.SKIPPED:
-            return "no_action" not in state.extra
+            return not self._unrun(state)
         return False
+
+    @staticmethod
+    def _unrun(state: TaskState) -> bool:
+        """Skipped because nothing could run it or a prerequisite (no action, no agent)."""
+        return state.status is TaskStatus.SKIPPED and (
+            "no_action" in state.extra or "unrun" in state.extra
+        )
+
+    def _incomplete_note(self) -> str:
+        """What an incomplete run left undone, and how to get it done."""
+        own = [t for t, s in self.states.items() if "no_action" in s.extra]
+        blocked = [t for t, s in self.states.items() if self._unrun(s) and t not in own]
+        if self.settings.agent_command:
+            why, fix = "no_action=skip", "resume this run with no_action=agent (--no-action agent)"
+        else:
+            why = "no agent_command is set"
+            fix = (
+                f"connect an agent ({AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in "
+                "taskexec.toml) and resume this run"
+            )
+        text = f"run incomplete: {listed(own)} not run (no action, and {why})"
+        if blocked:
+            text += f"; {listed(blocked)} not run (waiting on {'it' if len(own) == 1 else 'them'})"
+        return f"{text}. To run {'it' if len(own + blocked) == 1 else 'them'}, {fix}"
 
     # -- one task -----------------------------------------------------------------------------
     def _policy_outcome(self, task: Task) -> tuple[Executor | None, TaskStatus | None, str]:
@@ -537,7 +581,12 @@ class Scheduler:
         attempt = self.attempts_before.get(task.id, 0)
         for i in range(retries + 1):
             attempt += 1
-            outcome = await self._attempt(task, executor, attempt)
+            try:
+                outcome = await self._attempt(task, executor, attempt)
+            except asyncio.CancelledError:  # by the event loop: its processes were ended
+                ended = Outcome(TaskStatus.CANCELLED, error="cancelled (interrupted)")
+                self._finish_task(task.id, TaskStatus.CANCELLED, attempt, ended)
+                raise
             if outcome.status is TaskStatus.COMPLETED:
                 self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
                 self._ticks.append(task)  # ticked once the finish is durable
@@ -721,6 +770,20 @@ class Scheduler:
             elif kind is EventKind.TASK_FINISHED:
                 state.finished = event.time
         self.bus.emit(event)
+
+
+def listed(task_ids: Sequence[str], most: int = 5) -> str:
+    """``T001, T002 and 3 more``: task IDs for a message, the first few of them.
+
+    Args:
+        task_ids: The IDs, in the order to name them.
+        most: How many to name before ``and N more``.
+
+    Returns:
+        The phrase.
+    """
+    more = len(task_ids) - most
+    return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def _cleaned(outcome: Outcome, masker: Masker) -> Outcome:

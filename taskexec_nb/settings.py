@@ -224,6 +224,13 @@ def agent_template_problems(template: Sequence[str]) -> list[str]:
 
 NO_ACTION_CHOICES = ("agent", "skip", "fail")
 
+AGENT_EXAMPLE = ("claude", "-p", "--permission-mode", "acceptEdits", "{prompt}")
+"""A working ``agent_command`` (Claude Code, allowed to edit files), for hints."""
+AGENT_TOML_EXAMPLE = "agent_command = [" + ", ".join(f'"{a}"' for a in AGENT_EXAMPLE) + "]"
+""":data:`AGENT_EXAMPLE` as a ``taskexec.toml`` line."""
+AGENT_FLAG_EXAMPLE = "--agent-command '" + " ".join(AGENT_EXAMPLE) + "'"
+""":data:`AGENT_EXAMPLE` as a ``taskexec run`` flag."""
+
 
 def _default_workers() -> int:
     return max(1, os.cpu_count() or 1)

@@ -564,3 +564,167 @@ def test_status_runs_and_report_of_a_linked_tasks_file_find_its_run(tmp_path: Pa
         str(real / "tasks.md"),
     ]
     assert not (work / ".taskexec").exists()
+
+
+UNRUN = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 [P] Decide the layout (no action: an agent's job)
+    - [ ] T002 [P] Write two
+      ~~~bash
+      echo two > two.txt
+      ~~~
+
+    ## Phase 2: Build
+
+    - [ ] T003 Write three
+      ~~~bash
+      echo three > three.txt
+      ~~~
+    """
+)
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``taskexec ARGS`` in a real process, in ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_run_that_skipped_work_nothing_could_run_is_incomplete_and_exits_3(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, UNRUN)
+    done = _cli(tmp_path, "run", "tasks.md")
+    assert done.returncode == 3, done.stderr
+    run_id = json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["run_id"]
+    assert f"run {run_id} incomplete: 3/3 finished: 1 ok, 2 skipped" in done.stderr
+    assert "run incomplete: T001 not run (no action, and no agent_command is set)" in done.stderr
+    assert "T003 not run (waiting on it)" in done.stderr
+    assert f"resume with: taskexec run tasks.md --resume {run_id}" in done.stderr
+    assert (tmp_path / "two.txt").exists() and not (tmp_path / "three.txt").exists()
+    # Stored, listed and shown as such.
+    runs = _cli(tmp_path, "runs")
+    assert f"{run_id}   incomplete" in runs.stdout
+    status = _cli(tmp_path, "status")
+    assert status.stdout.startswith(f"run {run_id}: incomplete")
+    assert json.loads(_cli(tmp_path, "status", "--json").stdout)["run"]["status"] == "incomplete"
+    # Every report format says so; JUnit skips the tasks not run.
+    for fmt in ("md", "html", "json", "junit", "csv"):
+        assert _cli(tmp_path, "report", "--format", fmt, "-o", f"r.{fmt}").returncode == 0
+    assert (tmp_path / "r.md").read_text().startswith(f"# Run {run_id}: incomplete\n")
+    assert "<dt>Status</dt><dd>incomplete</dd>" in (tmp_path / "r.html").read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["status"] == "incomplete"
+    junit = (tmp_path / "r.junit").read_text()
+    assert '<property name="run_status" value="incomplete" />' in junit
+    assert 'failures="0" errors="0" skipped="1"' in junit  # each phase: T001, then T003
+    assert '<skipped message="no action (no_action=skip): not run, not done" />' in junit
+    assert '<skipped message="prerequisite T001 skipped" />' in junit
+    assert "T003,Phase 2: Build,,Write three,skipped," in (tmp_path / "r.csv").read_text()
+    # Once an agent is connected, the resume runs what was not run, and the run completes.
+    agent = [sys.executable, "-c", "open('agent.txt', 'w').write('{id}')"]
+    resumed = _cli(tmp_path, "run", "tasks.md", "--resume", "--agent-command", json.dumps(agent))
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "agent.txt").read_text() == "T001"
+    assert (tmp_path / "three.txt").exists()
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["status"] == "completed"
+    assert path.read_text().count("- [X] T") == 3
+
+
+def test_a_failure_beats_incomplete(tmp_path: Path) -> None:
+    write(tmp_path, UNRUN.replace("echo two > two.txt", "exit 5"))
+    done = _cli(tmp_path, "run", "tasks.md")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(_cli(tmp_path, "runs", "--json").stdout)[0]["status"] == "failed"
+    assert "run incomplete" not in done.stderr
+
+
+def _fake_agent(folder: Path, name: str) -> dict[str, str]:
+    """An executable ``name`` in ``folder/bin`` that logs its arguments; the PATH finding it."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    program = bin_dir / name
+    program.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "with open('agent-calls.jsonl', 'a') as f:\n"
+        "    f.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    program.chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_without_an_agent_the_run_first_says_how_to_connect_one_with_working_examples(
+    tmp_path: Path,
+) -> None:
+    import re
+    import shlex
+
+    first = tmp_path / "first"
+    first.mkdir()
+    write(first, UNRUN)
+    done = _cli(first, "run", "tasks.md")
+    lines = done.stderr.splitlines()
+    hint = next(i for i, line in enumerate(lines) if "no agent is connected" in line)
+    start = next(i for i, line in enumerate(lines) if line.endswith(": 3 task(s)"))
+    assert hint < start  # before anything runs
+    assert "T001 has no action and no agent is connected: it is skipped, not done" in lines[hint]
+    dry = _cli(first, "run", "tasks.md", "--dry-run", "--no-action", "fail")
+    assert "taskexec: note: T001 has no action and no agent is connected: it fails" in dry.stderr
+    flag = re.search(r"--agent-command '([^']+)'", lines[hint])
+    toml = re.search(r"agent_command = \[[^\]]+\]", lines[hint])
+    assert flag and toml
+    # Both examples work as given: the flag, and the line in taskexec.toml.
+    for how in ("flag", "toml"):
+        folder = tmp_path / how
+        folder.mkdir()
+        write(folder, UNRUN)
+        env = _fake_agent(folder, shlex.split(flag.group(1))[0])
+        args = ["run", "tasks.md", "--agent-command", flag.group(1)] if how == "flag" else []
+        if how == "toml":
+            (folder / "taskexec.toml").write_text(toml.group(0) + "\n")
+            args = ["run", "tasks.md"]
+        ran = subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert "no agent is connected" not in ran.stderr
+        calls = [json.loads(x) for x in (folder / "agent-calls.jsonl").read_text().splitlines()]
+        assert len(calls) == 1 and calls[0][:-1] == shlex.split(flag.group(1))[1:-1]
+        assert "T001" in calls[0][-1]  # the prompt, one argument
+    # Nothing to say when every task has an action.
+    acting = tmp_path / "acting"
+    acting.mkdir()
+    write(acting, TASKS)
+    assert "no agent is connected" not in _cli(acting, "run", "tasks.md", "--dry-run").stderr
+
+
+def test_an_incomplete_run_that_had_an_agent_says_to_resume_with_no_action_agent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, UNRUN)
+    agent = json.dumps([sys.executable, "-c", "open('agent.txt', 'w').write('{id}')"])
+    assert main(["run", str(path), "--no-action", "skip", "--agent-command", agent]) == 3
+    err = capsys.readouterr().err
+    assert "no agent is connected" not in err  # one is: the policy keeps the tasks from it
+    assert "run incomplete: T001 not run (no action, and no_action=skip)" in err
+    assert "resume this run with no_action=agent (--no-action agent)" in err
+    assert err.rstrip().endswith("--no-action agent")
+    resume = ["run", str(path), "--resume", "--no-action", "agent", "--agent-command", agent]
+    assert main(resume) == 0
+    assert (tmp_path / "agent.txt").read_text() == "T001"

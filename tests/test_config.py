@@ -568,7 +568,7 @@ def test_status_and_runs_find_the_configured_state_dir(
 ) -> None:
     text = TASKS.replace("- [ ] T002 [US1] Second\n", "")
     tasks = project(tmp_path, 'state_dir = "state"\nno_action = "skip"\n', tasks=text)
-    assert main(["run", str(tasks), "--no-writeback"]) == 0  # skipped by the no-action policy
+    assert main(["run", str(tasks), "--no-writeback"]) == 3  # skipped: incomplete
     monkeypatch.chdir(tmp_path)
     assert main(["runs"]) == 0
     assert "skipped" in capsys.readouterr().out

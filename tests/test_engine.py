@@ -12,6 +12,8 @@ import gc
 import itertools
 import os
 import signal
+import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -607,7 +609,6 @@ def test_pause_with_suspend_stops_the_running_process_group(
     assert count() == 20
 
 
-
 # --- 7. cancel --------------------------------------------------------------------------------
 
 LONG_THEN_MORE = f"""## Phase 1: Long
@@ -678,6 +679,11 @@ def test_a_run_whose_asyncio_task_is_cancelled_leaves_no_process(tmp_path: Path)
             (tmp_path / name).unlink(missing_ok=True)
         try:
             asyncio.run(main())
+            # Recorded interrupted (resumable) by then, its attempt closed: not left running.
+            run, tasks, attempts = stored_now(tmp_path / "state" / "state.db")
+            assert run == "interrupted"
+            assert tasks == {"T001": "cancelled", "T002": "cancelled", "T003": "cancelled"}
+            assert attempts == [("T001", "cancelled", "cancelled (interrupted)")]
             leader = read_pid(tmp_path / "leader.pid")
             child = read_pid(tmp_path / "child.pid")
             left = wait_until(lambda pids=(leader, child): all(map(gone, pids)), 2.0)
@@ -687,6 +693,111 @@ def test_a_run_whose_asyncio_task_is_cancelled_leaves_no_process(tmp_path: Path)
             assert left, f"the task's processes outlived the run: {members}"
         finally:
             gc.collect()
+
+
+def stored_now(db: Path) -> tuple[str, dict[str, str], list[tuple[str, str, str]]]:
+    """The latest run's status, its tasks' and its attempts', read from SQLite as they are."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        run_id, status = conn.execute(
+            "SELECT run_id, status FROM runs ORDER BY started DESC LIMIT 1"
+        ).fetchone()
+        tasks = dict(conn.execute("SELECT task_id, status FROM tasks WHERE run_id = ?", (run_id,)))
+        attempts = conn.execute(
+            "SELECT task_id, status, error FROM attempts WHERE run_id = ? AND finished IS NOT NULL",
+            (run_id,),
+        ).fetchall()
+    return status, tasks, attempts
+
+
+@pytest.mark.parametrize("cancels", [1, 2])
+def test_cancelling_the_wait_of_an_arun_records_it_interrupted_at_once(
+    tmp_path: Path, cancels: int
+) -> None:
+    """A notebook's interrupt or Ctrl-C under asyncio.run cancels the task awaiting the run."""
+    # The task ignores SIGTERM: SIGKILL ends it after kill_grace, or at a second cancel.
+    leader_line = "  echo $$ > leader.pid"
+    text = LONG_THEN_MORE.replace(leader_line, f"  trap '' TERM\n{leader_line}")
+    plan = taskexec_nb.load(write(tmp_path, text))
+    grace = 0.5 if cancels == 1 else 20.0  # a second cancel does not wait the grace out
+
+    async def main() -> tuple[Any, int]:
+        handle = await plan.arun(max_workers=1, kill_grace=grace, state_dir=tmp_path / "state")
+        leader = await aread_pid(tmp_path / "leader.pid")
+        await aread_pid(tmp_path / "child.pid")
+        waiter = asyncio.ensure_future(handle.wait())
+        await asyncio.sleep(0.1)
+        began = time.monotonic()
+        for _ in range(cancels):
+            waiter.cancel()
+            await asyncio.sleep(0.1)
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert time.monotonic() - began < 3.0
+        # Right after the cancellation, before anything else runs: what SQLite holds.
+        run, tasks, attempts = stored_now(tmp_path / "state" / "state.db")
+        assert run == "interrupted"
+        assert tasks == {"T001": "cancelled", "T002": "cancelled", "T003": "cancelled"}
+        assert [a[:2] for a in attempts] == [("T001", "cancelled")]
+        assert group_members(leader) == []  # stopped as Ctrl-C stops plan.run()
+        return handle, leader
+
+    handle, _ = asyncio.run(main())
+    assert handle.result is RunStatus.INTERRUPTED and handle.done
+    path = tmp_path / "tasks.md"
+    assert "trap '' TERM" in path.read_text()
+    path.write_text(path.read_text().replace("sleep 30 &", "true &"))
+    resumed = taskexec_nb.load(path).run(resume=handle.run_id, state_dir=tmp_path / "state")
+    assert resumed.result is RunStatus.COMPLETED and resumed.run_id == handle.run_id
+    assert ran(tmp_path) == {"T002", "T003"}
+
+
+ARUN_SCRIPT = """
+import asyncio, signal, sys
+import taskexec_nb
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+
+
+async def main():
+    run = await taskexec_nb.load(sys.argv[1]).arun(kill_grace=0.5)
+    print(run.run_id, flush=True)
+    await run.wait()
+
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_in_asyncio_run_awaiting_an_arun_records_it_interrupted(tmp_path: Path) -> None:
+    path = write(tmp_path, LONG_THEN_MORE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ARUN_SCRIPT, str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        leader = read_pid(tmp_path / "leader.pid")
+        read_pid(tmp_path / "child.pid")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    run, tasks, _ = stored_now(tmp_path / ".taskexec" / "state.db")
+    assert run == "interrupted", err
+    assert tasks == {"T001": "cancelled", "T002": "cancelled", "T003": "cancelled"}
+    assert wait_until(lambda: group_members(leader) == [], 2.0)
+    path.write_text(path.read_text().replace("sleep 30 &", "true &"))
+    resumed = taskexec_nb.load(path).run(resume=out.strip())
+    assert resumed.result is RunStatus.COMPLETED
+    assert ran(tmp_path) == {"T002", "T003"}
 
 
 def test_cancel_ends_a_suspended_task(tmp_path: Path) -> None:
@@ -881,9 +992,27 @@ def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None
     assert not (tmp_path / "notes.txt").exists()
     assert "task_started" not in recorder.kinds("T001")
     assert recorder.kinds("T001")[-1] == "task_finished"
-    assert handle.result is not RunStatus.COMPLETED  # T002 never ran
+    # Before anything ran, the notices said how to connect an agent.
+    assert handle.notices[0].startswith("T001 has no action and no agent is connected")
+    assert "agent_command = [" in handle.notices[0]
+    # Nothing failed, but T001 had nothing to run it and T002 waited on it: incomplete.
+    assert handle.result is RunStatus.INCOMPLETE
+    assert "incomplete" in repr(handle)
+    assert any(n.startswith("run incomplete: T001 not run") for n in handle.notices)
+    with store_of(tmp_path) as store:
+        assert store.run(handle.run_id)["status"] == "incomplete"
+    assert handle.report().summary["status"] == "incomplete"
     # never reported done, never ticked
     assert "- [ ] T001" in (tmp_path / "tasks.md").read_text()
+
+
+def test_a_failure_makes_a_run_with_unrun_tasks_failed_not_incomplete(tmp_path: Path) -> None:
+    text = NO_ACTION + "\n\n## Phase 2: Apart\n\n- [ ] T003 [P] Breaks\n" + block("exit 3")
+    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")  # all independent
+    handle = plan.run(state_dir=tmp_path / "state")
+    assert statuses(handle) == {"T001": "skipped", "T002": "completed", "T003": "failed"}
+    assert handle.result is RunStatus.FAILED
+    assert not any("run incomplete" in n for n in handle.notices)
 
 
 def test_no_action_fail_fails_the_task(tmp_path: Path) -> None:
@@ -916,6 +1045,7 @@ def test_no_action_agent_runs_the_agent_command_with_the_prompt(
         no_action=no_action, agent_command=template, state_dir=tmp_path / "state"
     )
     assert statuses(handle) == {"T001": "completed", "T002": "completed"}
+    assert not any("no agent is connected" in n for n in handle.notices)
     prompt = (tmp_path / "agent.txt").read_text()
     assert prompt.startswith(f"Implement task T001 from {path}.\n")
     assert "Task: Think about the design of the parser" in prompt

@@ -236,11 +236,11 @@ def test_arguments_that_are_fine_still_run(tmp_path: Path) -> None:
     assert any("'T999'" in n for n in unmatched) and any("'US7'" in n for n in unmatched)
 
 
-def test_a_chain_of_tasks_without_actions_is_skipped_without_failing_the_run(
+def test_a_chain_of_tasks_without_actions_is_skipped_and_the_run_incomplete_not_failed(
     tmp_path: Path,
 ) -> None:
     text = "- [ ] T001 Think about the parser\n- [ ] T002 Then think about the printer\n"
     handle = taskexec_nb.load(write(tmp_path, text)).run(state_dir=tmp_path / "state")
     assert statuses(handle) == {"T001": "skipped", "T002": "skipped"}
-    assert handle.result is RunStatus.COMPLETED  # as for one such task: nothing failed
+    assert handle.result is RunStatus.INCOMPLETE  # as for one such task: nothing failed
     assert "[X]" not in (tmp_path / "tasks.md").read_text()  # and nothing reported done
