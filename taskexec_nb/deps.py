@@ -26,17 +26,66 @@ _LIST_SEP = r"(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*|\s*\+\s*|\s*/\s*)"
 _ITEM_NOTE = r"(?:\s*\([^()\n]*\))?"
 _ID_LIST = rf"(?:tasks?\s+)?{_ITEM}{_ITEM_NOTE}(?:{_LIST_SEP}{_ITEM}{_ITEM_NOTE})*"
 
-_KEYWORD = (
-    r"depends\s+on|depend\s+on|dependent\s+on|dependency\s+on|blocked\s+by|"
-    r"requires|required|after|needs"
+DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "depends on",
+        "depend on",
+        "dependent on",
+        "dependency on",
+        "blocked by",
+        "requires",
+        "required",
+        "after",
+        "needs",
+        "dependencies:",
+        "dependency:",
+        "depends:",
+        "prerequisites:",
+        "prerequisite:",
+    ),
+}
+"""The words that introduce a task's dependencies, by language: the place to extend.
+
+A phrase counts only when task IDs follow it (``after T003``; ``T003`` may be
+bold, a list or a range). A phrase ending in ``:`` is a label, which counts
+only with its colon (``Dependencies: T055, T149``, also inside a field list
+such as ``(Type: test; Dependencies: T055; Skills: ...)``); spaces in a phrase
+match any run of spaces; case does not matter. Every phrase also reads as a
+label line (``**Depends on**: T001, T002``).
+"""
+
+
+def _phrase_pattern(phrase: str) -> str:
+    """The regex of one table phrase, up to and including its colon."""
+    label = phrase.endswith(":")
+    words = phrase.rstrip(":").split()
+    body = r"\s+".join(re.escape(w) for w in words)
+    return body + (r"\**\s*:" if label else r"\**\s*:?")
+
+
+def _triggers(phrases: list[str]) -> tuple[str, ...]:
+    """Where a phrase may start: lower-case first words cut to six letters, none repeated."""
+    firsts = sorted({p.rstrip(":").split()[0].lower()[:6] for p in phrases}, key=len)
+    kept: list[str] = []
+    for word in firsts:
+        if not any(word.startswith(k) for k in kept):
+            kept.append(word)
+    return tuple(kept)
+
+
+_ALL_PHRASES = sorted(
+    (p for phrases in DEPENDENCY_PHRASES.values() for p in phrases), key=len, reverse=True
 )
-_PHRASE_RE = re.compile(rf"(?<![\w-])(?:{_KEYWORD})\s*:?\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+_KEYWORD = "|".join(_phrase_pattern(p) for p in _ALL_PHRASES)
+_PHRASE_RE = re.compile(rf"(?<![\w-])(?:{_KEYWORD})\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+_LABEL_WORDS = "|".join(
+    dict.fromkeys(r"\s+".join(map(re.escape, p.rstrip(":").split())) for p in _ALL_PHRASES)
+)
 _LABEL_RE = re.compile(
-    r"^\s*(?:[-*+]\s+)?\**\s*(?:depends\s+on|dependencies|dependency|depends|blocked\s+by|"
-    r"requires|prerequisites?|after)\s*\**\s*:\s*\**\s*(?P<rest>.*)$",
+    rf"^\s*(?:[-*+]\s+)?\**\s*(?:{_LABEL_WORDS})\s*\**\s*:\s*\**\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_QUICK_WORDS = ("depend", "block", "requir", "after", "need")
+_QUICK_WORDS = _triggers(_ALL_PHRASES)
 _LIST_START_RE = re.compile(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
@@ -72,9 +121,10 @@ def find_phrases(text: str) -> list[Ref]:
         References in the order written; ranges are not expanded here.
     """
     low = text.lower()
-    if not (
-        "depend" in low or "block" in low or "requir" in low or "after" in low or "need" in low
-    ):
+    for word in _QUICK_WORDS:
+        if word in low:
+            break
+    else:
         return []
     label = _LABEL_RE.match(text)
     if label:
