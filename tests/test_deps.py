@@ -106,6 +106,8 @@ def test_parallel_task_waits_for_the_dependency_in_its_field_list() -> None:
         ("- **Abhängigkeiten**: T005 bis T007", ["T005-T007"]),
         ("T010 Ausrollen nach T008", ["T008"]),
         ("T010 Benötigt T002", ["T002"]),
+        # A letter whose lower case is longer ("İ") does not shift where phrases are found
+        ("T010 İzmir şubesi: depende de T003 y después de T004", ["T003", "T004"]),
     ],
 )
 def test_dependency_phrases_in_other_languages(text: str, expected: list[str]) -> None:
