@@ -4,8 +4,10 @@ Two readers, both deliberately conservative (an edge is only added where a
 person reading the file would agree):
 
 * :func:`find_phrases` finds ``depends on T010, T011``, ``after T003``,
-  ``requires T008-T010``, ``blocked by T078–T080``, ``T002 through T005`` and
-  label lines such as ``**Depends on**: T001, T002`` in a task's text.
+  ``requires T008-T010``, ``blocked by T078–T080``, ``T002 through T005``,
+  label lines such as ``**Depends on**: T001, T002`` and the same in other
+  languages (``依赖 T007、T008``, ``depende de T003``) in a task's text. The
+  words are in :data:`DEPENDENCY_PHRASES` and :data:`DEPENDENCY_SUFFIXES`.
 * :func:`read_statement` reads one line of a "Dependencies & Execution Order"
   section when, clause by clause, it is nothing but a dependency statement:
   ``T006 before T007``, ``T013-T029 must complete before T030-T075``,
@@ -15,6 +17,7 @@ person reading the file would agree):
 from __future__ import annotations
 
 import re
+from typing import Any
 
 ID_PATTERN = r"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?"
 """A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
@@ -24,30 +27,213 @@ A hyphen and one capital letter (``T083-B``) is part of the ID, in any context
 is a task ID and not a letter.
 """
 
-_ID = rf"\**(?:{ID_PATTERN})\**(?!\w)"
-_RANGE_SEP = r"\s*(?:[-–—]|\.\.|\bthrough\b|\bthru\b|\bto\b)\s*"
-_ITEM = rf"{_ID}(?:{_RANGE_SEP}{_ID})?"
-_LIST_SEP = r"(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*|\s*\+\s*|\s*/\s*)"
-_ITEM_NOTE = r"(?:\s*\([^()\n]*\))?"
-_ID_LIST = rf"(?:tasks?\s+)?{_ITEM}{_ITEM_NOTE}(?:{_LIST_SEP}{_ITEM}{_ITEM_NOTE})*"
+_CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+"""Han, kana and Hangul: written without spaces, so an ID may touch them (``依赖T007和T008``)."""
 
-_KEYWORD = (
-    r"depends\s+on|depend\s+on|dependent\s+on|dependency\s+on|blocked\s+by|"
-    r"requires|required|after|needs"
+_ID = rf"\**(?:{ID_PATTERN})\**(?![^\W{_CJK}])"
+_RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
+_ITEM = rf"{_ID}(?:{_RANGE_SEP}{_ID})?"
+_LIST_SEP = (
+    r"(?:\s*[,，、；]\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
+    r"\s*(?:[&+/]|和|及|与|與|と|과|와)\s*)"
 )
-_PHRASE_RE = re.compile(rf"(?<![\w-])(?:{_KEYWORD})\s*:?\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+_ITEM_NOTE = r"(?:\s*[(（][^()（）\n]*[)）])?"
+_TASK_WORD = (
+    r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrns]|ie))\s+)?"
+    r"(?:t(?:asks?|are(?:as?|fas?)|âches?)|aufgaben?)\s+|(?:任[务務]|タスク|작업)\s*)?"
+)
+_ID_LIST = rf"{_TASK_WORD}{_ITEM}{_ITEM_NOTE}(?:{_LIST_SEP}{_ITEM}{_ITEM_NOTE})*"
+
+DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": (
+        "depends on",
+        "depend on",
+        "dependent on",
+        "dependency on",
+        "blocked by",
+        "requires",
+        "required",
+        "after",
+        "needs",
+        "dependencies:",
+        "dependency:",
+        "depends:",
+        "prerequisites:",
+        "prerequisite:",
+    ),
+    "zh-Hans": ("依赖于", "依赖", "依赖项", "前置任务", "前置条件", "前置", "需要先完成", "受阻于"),
+    "zh-Hant": ("依賴於", "依賴", "依賴項", "前置任務", "前置條件", "需要先完成", "受阻於"),
+    "ja": ("依存関係", "依存先", "依存", "前提条件", "前提タスク", "前提", "先行タスク"),
+    "ko": ("의존성", "의존", "선행 작업", "선행 조건", "선행 태스크", "선행"),
+    "es": (
+        "depende de",
+        "dependencias:",
+        "dependencia:",
+        "requiere",
+        "después de",
+        "bloqueado por",
+        "bloqueada por",
+        "necesita",
+        "prerrequisitos:",
+        "requisitos previos:",
+    ),
+    "pt": (
+        "depende de",
+        "depende da",
+        "depende do",
+        "depende das",
+        "depende dos",
+        "dependências:",
+        "dependência:",
+        "requer",
+        "após",
+        "depois de",
+        "bloqueado por",
+        "bloqueada por",
+        "pré-requisitos:",
+    ),
+    "fr": (
+        "dépend de",
+        "dépend des",
+        "dépendances:",
+        "dépendance:",
+        "après",
+        "nécessite",
+        "requiert",
+        "bloqué par",
+        "bloquée par",
+        "prérequis:",
+    ),
+    "de": (
+        "abhängig von",
+        "hängt ab von",
+        "hängt von",
+        "Abhängigkeiten:",
+        "Abhängigkeit:",
+        "nach",
+        "benötigt",
+        "erfordert",
+        "blockiert durch",
+        "Voraussetzungen:",
+        "Voraussetzung:",
+    ),
+}
+"""The words that introduce a task's dependencies, by language: the place to extend.
+
+A phrase counts only when task IDs follow it (``after T003``, ``依赖 T007、T008``,
+``depende de T003 y T004``; the IDs may be bold, a list or a range). A phrase
+ending in ``:`` is a label, which counts only with its colon (``:`` or ``：``):
+``Dependencies: T055, T149``, also inside a field list such as
+``(Type: test; Dependencies: T055; Skills: ...)``. Spaces in a phrase match any
+run of spaces; case does not matter; a phrase in Latin letters must start a
+word, one in Han, kana or Hangul need not. Every phrase also reads as a label
+line (``**Depends on**: T001, T002``, ``- **依賴**：T103``).
+"""
+
+DEPENDENCY_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "zh-Hans": ("之后", "完成后", "完成之后"),
+    "zh-Hant": ("之後", "完成後", "完成之後"),
+    "ja": ("に依存", "の後", "の完了後", "完了後"),
+    "ko": ("에 의존", "이후", "완료 후", "후에"),
+}
+"""Words that follow the IDs they depend on, by language (``T001、T002 に依存``,
+``T003 이후``, ``在 T004 之后``): the place to extend for languages that put the
+verb last. IDs that start the text are the task's own and do not count
+(``T005 之后...`` on task T005's line).
+"""
+
+
+def _tokens(phrase: str, ending: bool = True) -> list[str]:
+    """A table phrase as regex pieces: one per letter, one per space, then its colon."""
+    words = phrase.rstrip(":").lower().split()
+    out = [r"\s+" if ch == " " else re.escape(ch) for ch in " ".join(words)]
+    if not re.match(f"[{_CJK}]", out[0]):
+        out[0] = r"(?<![\w-])" + out[0]  # a Latin phrase starts a word
+    if ending:
+        out.append(r"\**\s*[:：]" if phrase.endswith(":") else r"\**\s*[:：]?")
+    return out
+
+
+def _alternation(paths: list[list[str]]) -> str:
+    """One regex for many piece sequences, each shared prefix written once.
+
+    A regex with one alternative per phrase tries them all at every candidate
+    position; a prefix tree rejects a non-phrase at its first letters. Where a
+    phrase ends inside a longer one, the longer one is tried first.
+    """
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for piece in path:
+            node = node.setdefault(piece, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        alts = [piece + emit(child) for piece, child in node.items() if piece]
+        if not alts:
+            return ""
+        if len(alts) == 1 and "" not in node:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ("|)" if "" in node else ")")
+
+    return emit(tree)
+
+
+def _triggers(phrases: list[str]) -> dict[str, list[str]]:
+    """The phrases under the text that starts them, which a line is searched for.
+
+    A trigger is a phrase's first word in lower case, cut to six letters, or to
+    four where several share them (``requ`` for ``requires``, ``requiere``,
+    ``requer``), so that few are searched for. No trigger starts with another,
+    so a phrase is tried once where it may start.
+    """
+    firsts = {p.split()[0].rstrip(":").lower()[:6] for p in phrases}
+    shared = {w[:4] for w in firsts if sum(f[:4] == w[:4] for f in firsts) > 1}
+    triggers: list[str] = []
+    for word in sorted({w[:4] if w[:4] in shared else w for w in firsts}, key=len):
+        if not any(word.startswith(t) for t in triggers):
+            triggers.append(word)
+    out: dict[str, list[str]] = {}
+    for phrase in phrases:
+        out.setdefault(next(t for t in triggers if phrase.lower().startswith(t)), []).append(phrase)
+    return out
+
+
+def _phrase_re(phrases: list[str]) -> re.Pattern[str]:
+    keyword = _alternation([_tokens(p) for p in phrases])
+    return re.compile(rf"{keyword}\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+
+
+_ALL_PHRASES = sorted({p for ps in DEPENDENCY_PHRASES.values() for p in ps})
+_PHRASE_RE = _phrase_re(_ALL_PHRASES)
+_BY_TRIGGER = _triggers(_ALL_PHRASES)
+_TRIGGER_RES = {word: _phrase_re(ps) for word, ps in _BY_TRIGGER.items()}
+_ENGLISH_WORDS = tuple(
+    w for w in _TRIGGER_RES if any(p.lower().startswith(w) for p in DEPENDENCY_PHRASES["en"])
+)
+_ASCII_WORDS = tuple(w for w in _TRIGGER_RES if any(p.isascii() for p in _BY_TRIGGER[w]))
+_ALL_WORDS = tuple(_TRIGGER_RES)
+_UPPER_ID_RE = re.compile(r"T-?[A-Z]*\d")
+_LABEL_WORDS = _alternation([_tokens(p, ending=False) for p in _ALL_PHRASES])
 _LABEL_RE = re.compile(
-    r"^\s*(?:[-*+]\s+)?\**\s*(?:depends\s+on|dependencies|dependency|depends|blocked\s+by|"
-    r"requires|prerequisites?|after)\s*\**\s*:\s*\**\s*(?P<rest>.*)$",
+    rf"^\s*(?:[-*+]\s+)?\**\s*{_LABEL_WORDS}\s*\**\s*[:：]\s*\**\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_QUICK_WORDS = ("depend", "block", "requir", "after", "need")
 _LIST_START_RE = re.compile(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
 )
 
-_NOTE_RE = re.compile(r"\([^()\n]*\)")
+_ALL_SUFFIXES = sorted({p for ps in DEPENDENCY_SUFFIXES.values() for p in ps})
+_SUFFIX_QUICK_WORDS = tuple(_triggers(_ALL_SUFFIXES))
+_SUFFIX_WORDS = _alternation(
+    [[re.escape(c) if c != " " else r"\s*" for c in p] for p in _ALL_SUFFIXES]
+)
+_SUFFIX_RE = re.compile(rf"(?P<list>{_ID_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
+_BARE_START = " \t*_~"
+"""What may come before a task's own ID at the start of its text."""
+
+_NOTE_RE = re.compile(r"[(（][^()（）\n]*[)）]")
 
 Ref = tuple[str, "str | None"]
 """A dependency reference: (first ID, last ID of a range or None)."""
@@ -55,7 +241,9 @@ Ref = tuple[str, "str | None"]
 
 def _items(id_list: str) -> list[Ref]:
     refs: list[Ref] = []
-    for m in _ITEM_RE.finditer(_NOTE_RE.sub(" ", id_list)):
+    if "(" in id_list or "（" in id_list:
+        id_list = _NOTE_RE.sub(" ", id_list)
+    for m in _ITEM_RE.finditer(id_list):
         a = _canon(m.group("a"))
         b = m.group("b")
         refs.append((a, _canon(b) if b else None))
@@ -77,27 +265,58 @@ def find_phrases(text: str) -> list[Ref]:
         References in the order written; ranges are not expanded here.
     """
     low = text.lower()
-    if not (
-        "depend" in low or "block" in low or "requir" in low or "after" in low or "need" in low
-    ):
+    for word in _ENGLISH_WORDS:
+        if word in low:
+            words = _ENGLISH_WORDS
+            break
+    else:
+        words = ()
+    # Other languages' words are looked for only where an upper-case ID follows the
+    # start: one quick search instead of a look for each of their words.
+    if _UPPER_ID_RE.search(text, 1) is not None:
+        words = _ASCII_WORDS if text.isascii() else _ALL_WORDS
+    elif not words:
         return []
+    hits = [w for w in words if w in low]
+    if not hits:
+        return _suffix_phrases(text)
     label = _LABEL_RE.match(text)
     if label:
         start = _LIST_START_RE.match(label.group("rest"))
         return _items(start.group("list")) if start else []
-    if len(low) != len(text):  # lower() changed some lengths: positions would not line up
-        return [r for m in _PHRASE_RE.finditer(text) for r in _items(m.group("list"))]
-    # Try the phrase only where a keyword starts, instead of at every position.
     found: list[tuple[int, str]] = []
-    for word in _QUICK_WORDS:
-        pos = low.find(word)
-        while pos != -1:
-            m = _PHRASE_RE.match(text, pos)
-            if m:
-                found.append((pos, m.group("list")))
-            pos = low.find(word, pos + 1)
+    if len(low) != len(text):  # lower() changed some lengths: positions would not line up
+        found = [(m.start(), m.group("list")) for m in _PHRASE_RE.finditer(text)]
+    else:  # try the phrase only where a keyword starts, instead of at every position
+        for word in hits:
+            pattern = _TRIGGER_RES[word]
+            pos = low.find(word)
+            while pos != -1:
+                m = pattern.match(text, pos)
+                if m:
+                    found.append((pos, m.group("list")))
+                pos = low.find(word, pos + 1)
+    if not text.isascii():
+        found.extend(_suffix_lists(text))
     found.sort()
     return [r for _, id_list in found for r in _items(id_list)]
+
+
+def _suffix_lists(text: str) -> list[tuple[int, str]]:
+    """ID lists followed by a word of DEPENDENCY_SUFFIXES, with their positions."""
+    if not any(word in text for word in _SUFFIX_QUICK_WORDS):
+        return []
+    return [
+        (m.start(), m.group("list"))
+        for m in _SUFFIX_RE.finditer(text)
+        if text[: m.start()].strip(_BARE_START)
+    ]
+
+
+def _suffix_phrases(text: str) -> list[Ref]:
+    if text.isascii():
+        return []
+    return [r for _, id_list in _suffix_lists(text) for r in _items(id_list)]
 
 
 # --- statements in a dependencies section -------------------------------------------------

@@ -54,12 +54,112 @@ _STORY_RE = re.compile(r"^US\d+[A-Za-z0-9-]*$")
 _STORY_TAG_RE = re.compile(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
 _ONLY_MARKERS_RE = re.compile(r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][\s:.–—~*_-]*)*")
 _LOOSE_P_RE = re.compile(r"\[\s+P\s*\]|\[\s*P\s+\]")
+PHASE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("Phase",),
+    "zh-Hans": ("阶段",),
+    "zh-Hant": ("階段",),
+    "ja": ("フェーズ",),
+    "ko": ("단계",),
+    "es": ("Fase", "Etapa"),
+    "pt": ("Fase", "Etapa"),
+    "fr": ("Phase", "Étape"),
+    "de": ("Phase",),
+    "ru": ("Этап", "Фаза"),
+    "ar": ("المرحلة",),
+}
+"""The word of a phase heading (``## Phase 3: ...``), by language: the place to extend.
+
+A heading is a phase when it starts with one of these words and a number
+(``## 阶段 1：设置``, ``## Fase 2: Fundacional``, ``## フェーズ3``).
+"""
+
+_CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+_PHASE_WORD_SET = {w for ws in PHASE_WORDS.values() for w in ws}
 _PHASE_RE = re.compile(
-    r"^[^\w]*Phase\s+(?P<num>\d+(?:\.\d+)*[a-z]?)\b\s*(?:[:.–—-]+\s*)?(?P<title>.*)$",
+    r"^[^\w]*(?:(?:"
+    + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if not re.match(f"[{_CJK_CHARS}]", w)))
+    + r")\s+|(?:"
+    + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if re.match(f"[{_CJK_CHARS}]", w)))
+    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?)(?![^\W{_CJK_CHARS}])"
+    r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
 )
 _DEP_SECTION_RE = re.compile(r"dependenc|execution\s+order|critical\s+path", re.IGNORECASE)
-_STORY_PHASE_RE = re.compile(r"user\s+story\s*(\d+)|\bUS\s?(\d+)\b", re.IGNORECASE)
+_STORY_PHASE_RE = re.compile(
+    r"(?:user\s+story|用户故事|用戶故事|使用者故事|ユーザーストーリー|사용자\s*스토리|"
+    r"historia\s+de\s+usuario|história\s+de\s+usuário|(?:récit|histoire)\s+utilisateur|"
+    r"benutzergeschichte|пользовательская\s+история|قصة\s+المستخدم)\s*(\d+)|\bUS\s?(\d+)\b",
+    re.IGNORECASE,
+)
+PHASE_KIND_WORDS: dict[str, tuple[str, ...]] = {
+    "foundational": (
+        "foundation",
+        "blocking prereq",
+        "基础(?!设施)",
+        "基礎(?!設施)",
+        "阻塞",
+        "(?<!共有)基盤",
+        "ブロッキング",
+        "기초",
+        r"기반(?!\s*시설)",
+        "fundacional",
+        "fundamentos",
+        "bloqueantes",
+        "fondation",
+        "fondamentaux",
+        "bloquants",
+        "grundlage",
+        "blockierend",
+        "фундамент",
+        "блокирующ",
+        "الأساس",
+    ),
+    "setup": (
+        "setup",
+        "设置",
+        "設置",
+        "初始化",
+        "准备",
+        "準備",
+        "セットアップ",
+        "설정",
+        "configuración",
+        "preparación",
+        "configuração",
+        "preparação",
+        "mise en place",
+        "initialisation",
+        "einrichtung",
+        "vorbereitung",
+        "настройка",
+        "подготовка",
+        "الإعداد",
+    ),
+    "polish": (
+        "polish",
+        "cross-cutting",
+        "完善",
+        "打磨",
+        "收尾",
+        "润色",
+        "潤色",
+        "仕上げ",
+        "横断",
+        "마무리",
+        "pulido",
+        "polimento",
+        "finitions",
+        "feinschliff",
+        "querschnitt",
+        "доработка",
+        "полировка",
+    ),
+}
+"""Words (regular expressions, lower case) in a phase title that give its kind,
+tried in this order after the user-story words (``User Story 2``, ``用户故事 2``,
+``Historia de usuario 2``): the place to extend. A title with none is ``other``.
+"""
+_PHASE_KIND_RES = [(kind, re.compile("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
 _TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IGNORECASE)
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
@@ -989,12 +1089,9 @@ def _phase_kind(title: str) -> tuple[str, str | None]:
     m = _STORY_PHASE_RE.search(title)
     if m:
         return "story", f"US{m.group(1) or m.group(2)}"
-    if "foundation" in low or "blocking prereq" in low:
-        return "foundational", None
-    if "setup" in low:
-        return "setup", None
-    if "polish" in low or "cross-cutting" in low:
-        return "polish", None
+    for kind, words in _PHASE_KIND_RES:
+        if words.search(low):
+            return kind, None
     return "other", None
 
 

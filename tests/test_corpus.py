@@ -30,11 +30,21 @@ _HEADING_RULE = (
     "asks that a heading-level dependency apply to the tasks under it, which the reference "
     "extractor does not do"
 )
+_PORTUGUESE = (
+    "the task says '(depende de T002, T004)' or '(depende de T013-T017, T018, T019)', "
+    "Portuguese for 'depends on'; the reference extractor reads English phrases only"
+)
+_KOREAN = "the task's body has '- 의존: T003', Korean for 'depends on: T003' (English only there)"
 DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ("041-spec-cat", "T019", "deps"): _HEADING_RULE,
     ("041-spec-cat", "T020", "deps"): _HEADING_RULE,
     ("041-spec-cat", "T021", "deps"): _HEADING_RULE,
     ("041-spec-cat", "T022", "deps"): _HEADING_RULE,
+    **{
+        ("014-metal-squad", tid, "deps"): _PORTUGUESE
+        for tid in ("T005", "T006", "T007", "T013", "T015", "T016", "T017", "T020", "T023", "T025")
+    },
+    **{("042-ummaya", tid, "deps"): _KOREAN for tid in ("T003", "T004", "T005")},
 }
 
 
@@ -165,3 +175,13 @@ def test_parallel_example_task_lines_are_not_tasks(corpus: Path) -> None:
         tf = parse_file(path)
         for task in tf.tasks:
             assert not task.raw.lstrip().startswith(("Task:", 'Task "')), (path.name, task.id)
+
+
+def test_dependencies_written_in_portuguese_and_korean(corpus: Path) -> None:
+    pt = parse_file(corpus / "014-metal-squad--012-telegram-interactive-que.md")
+    graph = validate_taskfile(pt, "explicit").graph
+    assert graph.explicit["T015"] == ["T005", "T013"]  # "(depende de T005, T013; faz T010 passar)"
+    assert graph.explicit["T020"] == [f"T0{n}" for n in range(13, 20)]  # "T013-T017, T018, T019"
+    assert graph.explicit["T013"] == ["T003"]  # "faz T008/T009 passarem" names no dependency
+    ko = parse_file(corpus / "042-ummaya--2639-s3-ui-guard.md")
+    assert [r.start for r in ko.task("T003").deps] == ["T001", "T002"]  # "- 의존: T001, T002"

@@ -164,3 +164,27 @@ def test_actions_of_the_diamond(fixtures: Path) -> None:
     assert tf.task("T003").action.code == 'print("right")\n'
     t4 = tf.task("T004")
     assert (t4.action.code, t4.params.timeout) == ("echo join", 5.0)
+
+
+def test_phase_headings_in_other_languages(fixtures: Path) -> None:
+    tf = _parse(fixtures, "phases_in_other_languages.md")
+    phases = [(p.number, p.kind, p.story) for p in tf.phases]
+    assert phases == [
+        ("1", "setup", None),  # 设置 (基础设施 is "infrastructure", not 基础 "foundational")
+        ("2", "foundational", None),
+        ("3", "story", "US1"),
+        ("4", "story", "US2"),
+        ("5", "story", "US3"),
+        ("6", "polish", None),
+        ("7", "setup", None),
+        ("8", "polish", None),
+        ("9", "polish", None),
+        (None, "other", None),  # "## Phasen im Überblick": no number, so not a phase
+    ]
+    assert tf.phases[0].title == "设置（共享基础设施）"
+    assert tf.phases[5].title == "Finitions"
+    assert tf.task("T010").phase.line is None
+    # In stories mode the three story phases run side by side after the foundation.
+    graph = validate_taskfile(tf, "stories").graph
+    assert graph.deps["T003"] == graph.deps["T004"] == graph.deps["T005"] == ["T002"]
+    assert sorted(graph.deps["T006"]) == ["T003", "T004", "T005"]

@@ -1,0 +1,164 @@
+"""Dependency phrases on tasks (taskexec_nb.deps) and the edges they give a parsed file."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import md
+
+from taskexec_nb.deps import DEPENDENCY_PHRASES, DEPENDENCY_SUFFIXES, find_phrases
+from taskexec_nb.parse import parse_text
+from taskexec_nb.validate import validate_taskfile
+
+
+def _starts(text: str) -> list[str]:
+    return [a if b is None else f"{a}-{b}" for a, b in find_phrases(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T150 Add test (Type: test; Dependencies: T055, T149; Skills: pytest)", ["T055", "T149"]),
+        ("T150 Add test (Blocks: T099; Dependency: T055; Owner: T. Smith)", ["T055"]),
+        ("T150 Add test (Type: test; **Dependencies**: T055–T057)", ["T055-T057"]),
+        ("T150 Add test [Prerequisites: T010 and T011]", ["T010", "T011"]),
+        ("- **Prerequisites**: T001, T002", ["T001", "T002"]),
+        ("- Depends: T004", ["T004"]),
+    ],
+)
+def test_dependency_field_inside_a_field_list_or_label(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T150 Add test (Type: test; Blocks: T099; Skills: pytest)",
+        "T150 Update dependencies T055 pins",  # a noun without its colon is prose
+        "T150 Document dependencies: none",
+        "**Prerequisites**: plan.md (required), spec.md",
+    ],
+)
+def test_field_lists_without_a_dependency_field_add_nothing(text: str) -> None:
+    assert find_phrases(text) == []
+
+
+def test_parallel_task_waits_for_the_dependency_in_its_field_list() -> None:
+    tf = parse_text(
+        md(
+            """\
+            ## Phase 1: Tests
+
+            - [ ] T055 [P] Write fixtures in tests/fixtures.py
+            - [ ] T056 [P] Add a contract test (Type: test; Dependencies: T055; Blocks: T099)
+            - [ ] T099 Ship
+            """
+        )
+    )
+    assert [r.start for r in tf.task("T056").deps] == ["T055"]
+    graph = validate_taskfile(tf, "template").graph
+    assert "T055" in graph.deps["T056"]
+    assert graph.explicit["T099"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Chinese, simplified and traditional
+        ("- **依賴**: T103", ["T103"]),
+        ("T010 实现服务（依赖 T007, T008）", ["T007", "T008"]),
+        ("T010 实现服务，依赖T007和T008", ["T007", "T008"]),
+        ("T010 依赖于 T001、T002 与 T003", ["T001", "T002", "T003"]),
+        ("T010 前置任务：T004～T006", ["T004-T006"]),
+        ("T010 需要先完成 T002 及 T003", ["T002", "T003"]),
+        ("T010 在 T004 之后运行", ["T004"]),
+        ("T010 在 T004 完成後執行", ["T004"]),
+        # Japanese
+        ("- **依存関係**：T001, T002", ["T001", "T002"]),
+        ("T010 API を実装（前提: T003）", ["T003"]),
+        ("T010 T001、T002 に依存", ["T001", "T002"]),
+        ("T010 T005 の完了後に統合テスト", ["T005"]),
+        # Korean
+        ("- 의존: T003", ["T003"]),
+        ("T010 선행 작업: T001, T002", ["T001", "T002"]),
+        ("T010 T001과 T002에 의존", ["T001", "T002"]),
+        ("T010 T004 완료 후 배포", ["T004"]),
+        # Spanish
+        ("T010 Crear el servicio (depende de T003)", ["T003"]),
+        ("- **Dependencias**: T003 y T004", ["T003", "T004"]),
+        ("T010 Integrar (Tipo: test; Dependencias: T055; Bloquea: T099)", ["T055"]),
+        ("T010 Desplegar después de T001 a T003", ["T001-T003"]),
+        ("T010 Requiere la tarea T007", ["T007"]),
+        # Portuguese
+        ("T010 Criar o serviço (depende de T002, T004)", ["T002", "T004"]),
+        ("T010 Integrar (depende de T003; faz T008/T009 passarem)", ["T003"]),
+        ("T010 Publicar após T005 e T006", ["T005", "T006"]),
+        ("T010 Rodar testes depois de T002 (esquema) e T003", ["T002", "T003"]),
+        ("- **Dependências**: T001", ["T001"]),
+        # French
+        ("T010 Créer le service (dépend de T003 et T004)", ["T003", "T004"]),
+        ("T010 Déployer après T009", ["T009"]),
+        ("- **Dépendances** : T001, T002", ["T001", "T002"]),
+        ("T010 Nécessite T004", ["T004"]),
+        # German
+        ("T010 Dienst anlegen (abhängig von T001 und T002)", ["T001", "T002"]),
+        ("T010 Hängt ab von T003", ["T003"]),
+        ("T010 Tests ausführen, hängt von T004 ab", ["T004"]),
+        ("- **Abhängigkeiten**: T005 bis T007", ["T005-T007"]),
+        ("T010 Ausrollen nach T008", ["T008"]),
+        ("T010 Benötigt T002", ["T002"]),
+        # A letter whose lower case is longer ("İ") does not shift where phrases are found
+        ("T010 İzmir şubesi: depende de T003 y después de T004", ["T003", "T004"]),
+    ],
+)
+def test_dependency_phrases_in_other_languages(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T010 依赖 Setup 完成后再开始",  # the word, then no task ID
+        "T010 确认所有依赖已安装 (T002 会用到)",
+        "- **依赖**: 无",
+        "T010 Documentar las dependencias de T003",  # a noun without its colon
+        "T010 Configurar dependências do projeto; ver T003",
+        "T010 Nach dem Deployment prüfen (T003 ist Referenz)",
+        "T005 之后的所有任务都需要评审",  # the IDs that start a task's text are its own
+        "T010 Deployment nachher (see T003)",
+        "T010 Après-vente: voir T003",
+    ],
+)
+def test_prose_in_other_languages_adds_nothing(text: str) -> None:
+    assert find_phrases(text) == []
+
+
+def test_dependency_words_live_in_one_table_by_language() -> None:
+    assert {"en", "zh-Hans", "zh-Hant", "ja", "ko", "es", "pt", "fr", "de"} <= set(
+        DEPENDENCY_PHRASES
+    )
+    for phrases in DEPENDENCY_PHRASES.values():
+        for phrase in phrases:
+            # Every phrase of the table is read, as a phrase and as a label line.
+            word = phrase.rstrip(":")
+            assert _starts(f"T100 x ({word}: T001)") == ["T001"], phrase
+            assert _starts(f"- **{word}**: T002, T003") == ["T002", "T003"], phrase
+    for phrases in DEPENDENCY_SUFFIXES.values():
+        for phrase in phrases:
+            assert _starts(f"T100 x T004 {phrase}") == ["T004"], phrase
+
+
+def test_tasks_in_a_chinese_file_wait_for_what_they_depend_on() -> None:
+    tf = parse_text(
+        md(
+            """\
+            ## 阶段 1：设置
+
+            - [ ] T001 [P] 创建项目结构
+            - [ ] T002 [P] 配置数据库（依赖 T001）
+            - [ ] T003 [P] 编写文档
+              - **依賴**: T002
+            """
+        )
+    )
+    graph = validate_taskfile(tf, "template").graph
+    assert graph.explicit == {"T001": [], "T002": ["T001"], "T003": ["T002"]}
