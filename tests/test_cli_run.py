@@ -180,7 +180,7 @@ NOTEBOOK_JSON = json.dumps(
 )
 
 
-@pytest.mark.parametrize(("policy", "code"), [("skip", 0), ("fail", 1)])
+@pytest.mark.parametrize(("policy", "code"), [("skip", 3), ("fail", 1)])
 def test_a_notebook_the_description_names_that_is_missing_follows_the_no_action_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, code: int
 ) -> None:
