@@ -1169,7 +1169,7 @@ WATCHED = """\
 - [ ] T002 Second
   - taskexec: run="echo two; sleep 0.6"
 - [ ] T003 [US1] Third
-  - taskexec: run="echo three; sleep 0.6"
+  - taskexec: run="echo three; for i in $(seq 600); do [ -e go ] && break; sleep 0.05; done"
 """
 
 
@@ -1196,8 +1196,10 @@ def _background_run(folder: Path, text: str) -> tuple[threading.Thread, list[Any
 
 
 def test_cli_status_watch_follows_a_running_run(tmp_path: Path) -> None:
+    # T003 waits for the file `go`, made once the watch has shown the run running: the
+    # watch sees the run both running and ended however slowly its process starts.
     thread, result = _background_run(tmp_path, WATCHED)
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -1209,17 +1211,20 @@ def test_cli_status_watch_follows_a_running_run(tmp_path: Path) -> None:
             "--state-dir",
             str(tmp_path / ".taskexec"),
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
-        check=False,
     )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    (tmp_path / "go").touch()
+    rest, err = proc.communicate(timeout=60)
     ended = time.time()
     thread.join(30)
     assert result, "the run did not finish"
     handle = result[0]
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    assert proc.returncode == 0, err
+    out = first + rest
     header = f"run {handle.run_id}: "
     snapshots = [header + part for part in out.split(header)[1:]]
     assert len(snapshots) > 1, out
