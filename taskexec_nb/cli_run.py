@@ -246,15 +246,9 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec run``."""
     import taskexec_nb
     from taskexec_nb.config import resolve
-    from taskexec_nb.runner import (
-        CLI_NAMES,
-        RunHandle,
-        find_run,
-        resumed_settings,
-        select_tasks,
-        selector_names,
-        state_dir_for,
-    )
+    from taskexec_nb.run.resume import find_run, resumed_settings
+    from taskexec_nb.run.selection import CLI_NAMES, select_tasks, selector_names
+    from taskexec_nb.runner import RunHandle, state_dir_for
     from taskexec_nb.terminal import TerminalView
 
     if args.file is None:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
 import secrets
-import shlex
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,9 +35,19 @@ from taskexec_nb.executors.builtin import (
     installed_kernels,
     notebook_kernelspec,
 )
-from taskexec_nb.model import Phase, Task, TaskForm, TaskState
+from taskexec_nb.model import Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
+from taskexec_nb.run.resume import (
+    ACTIVE,
+    LIVE_HERE,
+    check_resumable,
+    run_row,
+    stale_here,
+    still_running,
+    task_hash,
+)
+from taskexec_nb.run.selection import select_tasks
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.schedule import listed as _listed
 from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
@@ -59,362 +66,9 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
 
-def task_hash(task: Task) -> str:
-    """A hash of a task's definition: an edit between runs changes it."""
-    doc = {
-        "id": task.id,
-        "description": task.description,
-        "body": task.body,
-        "action": [task.action.kind.value, task.action.code, task.action.target],
-        "params": task.params.as_dict(),
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
     """Where the state store and logs of a tasks.md's runs live."""
     return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
-
-
-CLI_NAMES = {"only": "--only", "from_task": "--from", "until": "--until"}
-"""How selection errors name the selectors, by default."""
-API_NAMES = {"only": "only=", "from_task": "from_task=", "until": "until="}
-"""How selection errors name the selectors of :meth:`ExecutionPlan.run`."""
-
-
-def selector_names(
-    defaults: Mapping[str, str], sources: Mapping[str, str], keys: Iterable[str]
-) -> dict[str, str]:
-    """How selection errors name the selectors in ``keys`` that the configuration set.
-
-    Args:
-        defaults: The names for selectors given directly (:data:`CLI_NAMES` or
-            :data:`API_NAMES`).
-        sources: Where each setting came from (:attr:`Config.sources`).
-        keys: The selectors whose value came from the configuration.
-
-    Returns:
-        ``defaults`` with those selectors named by their source, such as
-        ``TASKEXEC_ONLY=`` or ``/path/taskexec.toml:3: only=``.
-    """
-    names = dict(defaults)
-    for key in keys:
-        source = sources.get(key)
-        if source is None or source == defaults.get(key):
-            continue
-        if source.startswith("environment "):
-            names[key] = source.removeprefix("environment ") + "="
-        else:
-            names[key] = f"{source}: {key}="
-    return names
-
-
-def select_tasks(
-    plan: ExecutionPlan,
-    only: Iterable[str] | None = None,
-    from_task: str | None = None,
-    until: str | None = None,
-    *,
-    names: Mapping[str, str] | None = None,
-) -> list[str]:
-    """The pending tasks to run, in plan order.
-
-    Every selector is a task ID, a story tag (``US1``) or a phase (``phase:3``).
-
-    Args:
-        plan: The plan.
-        only: Selectors to keep; None keeps every pending task.
-        from_task: Start at this task (for a story or phase: its first task in run order).
-        until: Stop after this task (for a story or phase: its last task in run order).
-        names: How errors name ``only``, ``from_task`` and ``until`` (default: the
-            CLI's ``--only``, ``--from`` and ``--until``).
-
-    Returns:
-        Task IDs.
-
-    Raises:
-        UsageError: For a selector that matches nothing (with the closest task ID), an
-            empty ``only``, or a ``from_task`` that comes after ``until``.
-    """
-    name = {**CLI_NAMES, **(names or {})}
-    for key, value in (("from_task", from_task), ("until", until)):
-        if value is not None and not isinstance(value, str):
-            raise UsageError(
-                f"{name[key]} takes a task ID, story or phase as text (e.g. 'T005'), "
-                f"got {type(value).__name__} {value!r}"
-            )
-    full = plan.topological_order()  # done tasks keep their place: --from US1 works after US1
-    position = {t: i for i, t in enumerate(full)}
-    start, stop = 0, len(full) - 1
-    if from_task is not None:
-        start = min(position[t] for t in _matches(plan, name["from_task"], from_task.strip()))
-    if until is not None:
-        stop = max(position[t] for t in _matches(plan, name["until"], until.strip()))
-    if start > stop:
-        raise UsageError(
-            f"{_said(name['from_task'], from_task)} comes after "
-            f"{_said(name['until'], until)} in run order "
-            f"({full[start]} runs after {full[stop]}): nothing would run"
-        )
-    order = [t for t in full[start : stop + 1] if plan[t].state is TaskState.PENDING]
-    if only is not None:
-        selectors = [sel.strip() for sel in only]
-        if not any(selectors):
-            raise UsageError(
-                f"{name['only']}: the selection is empty (leave it out to run every task)"
-            )
-        wanted: set[str] = set()
-        for sel in selectors:
-            if sel:
-                wanted |= _matches(plan, name["only"], sel)
-        if (from_task is not None or until is not None) and wanted.isdisjoint(
-            full[start : stop + 1]
-        ):
-            bounds = [
-                _said(name[key], value)
-                for key, value in (("from_task", from_task), ("until", until))
-                if value is not None
-            ]
-            raise UsageError(
-                f"{_said(name['only'], ','.join(selectors))} selects no task within "
-                f"{' and '.join(bounds)} ({full[start]} to {full[stop]} in run order): "
-                "nothing would run"
-            )
-        order = [t for t in order if t in wanted]
-    return order
-
-
-def _matches(plan: ExecutionPlan, option: str, sel: str) -> set[str]:
-    """The tasks a selector names; UsageError naming the option if none."""
-    hits = _match(plan, sel)
-    if hits:
-        return hits
-    import difflib
-
-    if sel.lower().startswith("phase:"):
-        phases = {t.phase.index: t.phase for t in plan.tasks if t.phase.line is not None}
-        known = ", ".join(f"phase:{p.number or p.title}" for p in phases.values()) or "none"
-        raise UsageError(f"{_said(option, sel)}: no such phase; the phases are {known}")
-    names = [t.id for t in plan.tasks] + sorted({s for t in plan.tasks for s in t.stories})
-    close = difflib.get_close_matches(sel, names, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    kinds = "a task ID, a story such as US1 or a phase such as phase:3"
-    raise UsageError(f"{_said(option, sel)}: matches no task{hint}; give {kinds}")
-
-
-def _said(option: str, value: str | None) -> str:
-    """An option as the user wrote it: ``--only US9`` or ``only='US9'``."""
-    return f"{option}{value!r}" if option.endswith("=") else f"{option} {value}"
-
-
-def find_run(
-    tasks_file: str | Path, state_dir: Path, resume: str | bool, *, takeover: bool = False
-) -> dict[str, Any]:
-    """The recorded run that a resume continues, checked to be resumable.
-
-    Args:
-        tasks_file: The tasks.md being run.
-        state_dir: Folder of the state store.
-        resume: A run ID; ``True``, ``""`` or ``"latest"`` for the newest run of this file.
-        takeover: See :func:`check_resumable`.
-
-    Returns:
-        The run's row in the store.
-
-    Raises:
-        UsageError: If there is no store or no such run, the run is of another
-            file, or its runner is still running.
-    """
-    path = state_dir / "state.db"
-    target = str(Path(tasks_file).resolve())
-    if not path.is_file():
-        raise UsageError(f"resume: no earlier run of {tasks_file}: no state store at {path}")
-    store = StateStore(path)
-    try:
-        run_id = store.latest_run(target) if resume in (True, "", "latest") else str(resume)
-        if run_id is None:
-            raise UsageError(f"resume: no earlier run of {tasks_file} in {path}")
-        run = _run_row(store, run_id)
-    finally:
-        store.close()
-    check_resumable(run, target, takeover=takeover)
-    return run
-
-
-KEPT_ON_RESUME = (
-    "max_workers",
-    "resources",
-    "fail_fast",
-    "allow_failure",
-    "retries",
-    "backoff",
-    "timeout",
-    "kill_grace",
-    "no_action",
-    "writeback",
-)
-"""Settings a resume takes from the run it continues, unless they are given again."""
-
-
-def resumed_settings(
-    settings: RunSettings, run: Mapping[str, Any], arguments: Mapping[str, Any]
-) -> tuple[RunSettings, str | None]:
-    """The settings a resume runs with: the run's own for how it runs, unless given again.
-
-    A resume continues the run as it was started (``-j``, ``--fail-fast``,
-    retries, resources...), whatever the configuration says now; a setting given
-    again for the resume (a flag or an argument) wins.
-
-    Args:
-        settings: The settings worked out for this invocation.
-        run: The resumed run's row in the store (its ``settings`` as recorded).
-        arguments: The settings given for the resume (flags or keyword arguments;
-            None means not given).
-
-    Returns:
-        The settings, and a notice naming what was kept where it differs (or None).
-    """
-    import dataclasses
-    from types import MappingProxyType
-
-    try:
-        stored = json.loads(run.get("settings") or "{}")
-    except ValueError:
-        return settings, None  # an unreadable record: nothing to keep
-    given = {name for name, value in arguments.items() if value is not None}
-    changes: dict[str, Any] = {}
-    for name in KEPT_ON_RESUME:
-        if name in given or name not in stored:
-            continue
-        value = stored[name]
-        now = getattr(settings, name)
-        if name == "resources":
-            if not isinstance(value, dict) or value == dict(now):
-                continue
-            value = MappingProxyType(value)
-        elif value == now:
-            continue
-        changes[name] = value
-    if not changes:
-        return settings, None
-    try:
-        kept = dataclasses.replace(settings, **changes)
-    except (UsageError, TypeError):
-        return settings, None  # recorded by another version, and no longer valid
-    shown = ", ".join(
-        f"{name}={_setting(name, kept)} (now {_setting(name, settings)})" for name in changes
-    )
-    return kept, (
-        f"resume keeps the settings run {run['run_id']} started with: {shown}; give a "
-        "setting again to change it"
-    )
-
-
-def _setting(name: str, settings: RunSettings) -> str:
-    """A setting's value for a notice: JSON, or what an unset one means (never ``null``)."""
-    value = getattr(settings, name)
-    if value is None and name == "no_action":
-        return f"not set, default {settings.effective_no_action}"
-    if value is None and name == "timeout":
-        return "not set, no limit"
-    return json.dumps(dict(value) if isinstance(value, Mapping) else value)
-
-
-def _run_row(store: StateStore, run_id: str) -> dict[str, Any]:
-    """A run to resume, from the store; UsageError (listing recent runs) if unknown."""
-    from taskexec_nb.store import StoreError
-
-    try:
-        return store.run(run_id)
-    except StoreError as exc:
-        raise UsageError(f"resume: {exc}") from None
-
-
-def check_resumable(
-    run: Mapping[str, Any], tasks_file: str, mode: str | None = None, *, takeover: bool = False
-) -> None:
-    """Refuse to resume a run of another file, of another mode, or one still running.
-
-    Args:
-        run: The run's row in the store.
-        tasks_file: The resolved path of the tasks.md being run.
-        mode: The plan's dependency mode (None: not checked).
-        takeover: Resume a run marked running by a runner on another host (which
-            cannot be checked from here); a live runner on this host is still refused.
-
-    Raises:
-        UsageError: Naming the reason.
-    """
-    run_id = run["run_id"]
-    if run["tasks_file"] != tasks_file:
-        raise UsageError(
-            f"resume: run {run_id} ran {run['tasks_file']}, not {tasks_file}; "
-            "resume it with that file, or leave the run ID out for this file's latest run"
-        )
-    if mode is not None and run["mode"] and run["mode"] != mode:
-        raise UsageError(
-            f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
-            f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)"
-        )
-    if run["status"] not in _ACTIVE:
-        return
-    alive = runner_alive(run)
-    if alive:
-        raise UsageError(still_running(run_id, run["pid"]))
-    if alive is None and not takeover:
-        raise UsageError(
-            f"resume: run {run_id} is marked {run['status']} by its runner on host "
-            f"{run['host']} (pid {run['pid']}), which cannot be checked from here; resume it "
-            f"there, or, if that runner is gone, take the run over: taskexec run "
-            f"{shlex.quote(str(run['tasks_file']))} --resume {run_id} --takeover "
-            "(plan.run(resume=..., takeover=True))"
-        )
-
-
-_ACTIVE = (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
-"""Statuses of a run whose runner may still be at work."""
-
-_LIVE_HERE: set[str] = set()
-"""Runs this process is running now (a run it left marked running after an error is not)."""
-
-
-def _stale_here(run: Mapping[str, Any]) -> bool:
-    """Whether a run marked running belongs to this process, which no longer runs it."""
-    return (
-        run["pid"] == os.getpid()
-        and run["host"] == socket.gethostname()
-        and run["run_id"] not in _LIVE_HERE
-    )
-
-
-def still_running(run_id: str, pid: int | None) -> str:
-    """The message for a resume of a run whose runner is alive."""
-    return (
-        f"resume: run {run_id} is still running (runner pid {pid}); wait for it to end, or "
-        f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice"
-    )
-
-
-def _match(plan: ExecutionPlan, sel: str) -> set[str]:
-    if sel.lower().startswith("phase:"):
-        name = sel.split(":", 1)[1].strip()
-        if len(name) > 1 and name[0] == name[-1] and name[0] in "\"'":
-            name = name[1:-1].strip()  # phase:"Polish & Cross-Cutting", quotes kept by a config
-        return {t.id for t in plan.tasks if _is_phase(t.phase, name)}
-    if sel in plan:
-        return {sel}
-    return {t.id for t in plan.tasks if sel in t.stories}
-
-
-def _is_phase(phase: Phase, name: str) -> bool:
-    """``phase:3`` is phase 3 and its sub-phases (3.1, 3a); ``phase:Polish`` goes by title."""
-    number = (phase.number or "").casefold()
-    rest = number[len(name) :] if name and number.startswith(name.casefold()) else None
-    if rest is not None and (rest[:1] in ("", ".") or (rest.isalpha() and name[-1].isdigit())):
-        return True
-    wanted = name.casefold()
-    kind = phase.kind if phase.kind != "other" else None  # phase:polish, phase:setup
-    return bool(wanted) and wanted in (phase.title.casefold(), phase.heading.casefold(), kind)
 
 
 _FORM_WORDS = {
@@ -761,7 +415,7 @@ class RunHandle:
                 raise
             return self.result
         finally:
-            _LIVE_HERE.discard(self.run_id)
+            LIVE_HERE.discard(self.run_id)
             if self._registered is not None:
                 liveruns.unregister(self._registered, self.run_id)
                 self._registered = None
@@ -797,7 +451,7 @@ class RunHandle:
             dead.add(orphan["run_id"])
         for run in store.runs():
             # runner_alive None: on another host, not ours to say
-            if run["status"] in _ACTIVE and (runner_alive(run) is False or _stale_here(run)):
+            if run["status"] in ACTIVE and (runner_alive(run) is False or stale_here(run)):
                 store.mark_interrupted(run["run_id"])
                 dead.add(run["run_id"])
         # What left its group (setsid, a daemon) is found by the run's marker.
@@ -836,7 +490,7 @@ class RunHandle:
                 "sources": dict(self.config.sources),
             }
         if run is not None:
-            _LIVE_HERE.add(self.run_id)
+            LIVE_HERE.add(self.run_id)
             with store.claim():  # as a start: no other live run of these tasks
                 self._refuse_overlap(store, selection)
                 self._register(selection)
@@ -859,7 +513,7 @@ class RunHandle:
         else:
             with store.claim():  # no other runner starts between the check and the record
                 self._refuse_overlap(store, selection)
-                _LIVE_HERE.add(self.run_id)
+                LIVE_HERE.add(self.run_id)
                 self._register(selection)
                 store.create_run(
                     self.run_id,
@@ -886,7 +540,7 @@ class RunHandle:
         for run in store.runs(self._tasks_file):
             if run["run_id"] == self.run_id:
                 continue  # the run being resumed: checked on its own
-            if run["status"] not in _ACTIVE or runner_alive(run) is not True:
+            if run["status"] not in ACTIVE or runner_alive(run) is not True:
                 continue  # ended; dead (swept); or on another host (cannot be checked)
             theirs = set(json.loads(run["selection"] or "[]"))
             shared = [t for t in selection if t in theirs]
@@ -907,7 +561,7 @@ class RunHandle:
         """
         try:
             self._registered = liveruns.register(
-                self._tasks_file, self.run_id, selection, self.state_dir, _stale_here
+                self._tasks_file, self.run_id, selection, self.state_dir, stale_here
             )
         except OSError as exc:
             self.notices.append(
@@ -919,7 +573,7 @@ class RunHandle:
         """The run being resumed, checked (None for a new run)."""
         if not self.resumed:
             return None
-        run = _run_row(store, self.run_id)
+        run = run_row(store, self.run_id)
         check_resumable(run, self._tasks_file, self.plan.mode.value, takeover=self.takeover)
         return run
 
@@ -954,7 +608,7 @@ class RunHandle:
             finally:
                 store.close()
         with contextlib.suppress(OSError):  # nor with a run recorded in another state folder
-            liveruns.check(self._tasks_file, self.run_id, choice.selection, _stale_here)
+            liveruns.check(self._tasks_file, self.run_id, choice.selection, stale_here)
         self.notices.extend(n for n in choice.notices if n not in self.notices)
         return choice.selection
 

@@ -332,14 +332,14 @@ def test_bad_selections_name_the_option(
 def test_from_and_until_take_stories_and_phases(
     tmp_path: Path, kwargs: dict[str, str], expected: list[str]
 ) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     plan = taskexec_nb.load(write(tmp_path))
     assert select_tasks(plan, **kwargs) == expected
 
 
 def test_from_and_until_keep_the_place_of_done_tasks(tmp_path: Path) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     text = TASKS.replace("- [ ] T001", "- [X] T001").replace("- [ ] T002", "- [X] T002")
     plan = taskexec_nb.load(write(tmp_path, text))
@@ -377,14 +377,14 @@ SUBPHASES = md(
 def test_phases_by_number_with_sub_phases_or_by_title(
     tmp_path: Path, only: str, expected: list[str]
 ) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
     assert select_tasks(plan, only=[only]) == expected
 
 
 def test_an_unknown_phase_lists_the_phases(tmp_path: Path) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
     with pytest.raises(UsageError) as info:
