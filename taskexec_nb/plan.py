@@ -14,14 +14,20 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import UsageError, ValidationError
+from taskexec_nb.events import Observer
+from taskexec_nb.executors import TaskFunction
 from taskexec_nb.graph import Graph, order_breaking_cycles
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
+from taskexec_nb.run.launch import RunRequest, StartMode, start_run
 from taskexec_nb.tracker import ReadyTracker
 from taskexec_nb.writeback import only_ticked
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.settings import RunSettings
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -291,107 +297,49 @@ class ExecutionPlan:
         return ReadyTracker(self, self.to_run if only is None else only)
 
     # -- running
-    def _run_handle(
+    def _request(
         self,
-        settings: Any,
-        only: Any,
+        settings: RunSettings | None,
+        only: str | Iterable[str] | None,
         from_task: str | None,
         until: str | None,
         resume: str | bool | None,
-        callables: Any,
-        observers: Any,
+        takeover: bool,
+        callables: Mapping[str, TaskFunction] | None,
+        observers: Iterable[Observer],
         profile: str | None,
-        overrides: dict[str, Any],
-        takeover: bool = False,
-    ) -> Any:
-        from taskexec_nb.run.selection import API_NAMES, select_tasks, selector_names
-        from taskexec_nb.runner import RunHandle
-
-        self.check_runnable()
-        given = (only, from_task, until)
-        if not (resume is None or isinstance(resume, (str, bool))):
-            raise UsageError(f"resume must be a run ID, True (the latest run) or None: {resume!r}")
-        if isinstance(only, Iterable) and not isinstance(only, str):
-            only = list(only)  # a generator is read once: here, not by the check below
-        if isinstance(observers, Iterable):
-            observers = list(observers)
-        _check_run_arguments(self, settings, only, callables, observers, overrides)
-        config = None
-        from_config: list[str] = []
-        if settings is not None:
-            chosen = settings.with_overrides(**overrides)
-        else:
-            from taskexec_nb.config import resolve
-
-            config = resolve(
-                None if self.path == "<string>" else self.path,
-                profile=profile or self.profile,
-                arguments=overrides,
-            )
-            chosen = config.settings
-            # Each selector not given here comes from the configuration (as in the CLI).
-            from_config = [k for k, v in zip(API_NAMES, given, strict=True) if v is None]
-            only = config.only if only is None else only
-            from_task = config.from_task if from_task is None else from_task
-            until = config.until if until is None else until
-        if isinstance(only, str):
-            only = [s for s in only.split(",") if s.strip()]
-        run_id = None
-        selection = None
-        kept = None
-        if takeover and (resume is None or resume is False):
-            raise UsageError("takeover= goes with resume= (it takes over a run to continue it)")
-        if resume is not None and resume is not False:
-            if any(v is not None for v in given):
-                raise UsageError(
-                    "resume= continues the run's own selection: leave out only=, from_task= "
-                    "and until= (or start a new run with them)"
-                )
-            from taskexec_nb.run.resume import find_run, resumed_settings
-            from taskexec_nb.runner import state_dir_for
-
-            state_dir = state_dir_for(self.path, chosen)
-            run = find_run(self.path, state_dir, resume, takeover=takeover)
-            run_id = run["run_id"]
-            if settings is None:  # a settings object given whole keeps all it says
-                chosen, kept = resumed_settings(chosen, run, overrides)
-        else:
-            names = selector_names(API_NAMES, config.sources if config else {}, from_config)
-            selection = select_tasks(self, only, from_task, until, names=names)
-        handle = RunHandle(
+        overrides: Mapping[str, object],
+        start: StartMode,
+    ) -> RunRequest:
+        return RunRequest(
             self,
-            chosen,
-            selection=selection,
-            resume=run_id,
-            takeover=bool(takeover),
+            settings,
+            only=only,
+            from_task=from_task,
+            until=until,
+            resume=resume,
+            takeover=takeover,
             callables=callables,
             observers=observers,
-            config=config,
+            profile=profile,
+            overrides=overrides,
+            start=start,
         )
-        if kept:
-            handle.notices.append(kept)
-        if config is not None and config.warnings:
-            import warnings
-
-            for warning in config.warnings:  # as the CLI prints them: a misspelt TASKEXEC_*
-                handle.notices.append(warning)
-                warnings.warn(warning, UserWarning, stacklevel=3)
-        return handle
 
     def run(
         self,
-        settings: Any = None,
+        settings: RunSettings | None = None,
         *,
-        only: Any = None,
+        only: str | Iterable[str] | None = None,
         from_task: str | None = None,
         until: str | None = None,
         resume: str | bool | None = None,
         takeover: bool = False,
-        callables: Any = None,
-        observers: Any = (),
+        callables: Mapping[str, TaskFunction] | None = None,
+        observers: Iterable[Observer] = (),
         profile: str | None = None,
-        **overrides: Any,
-    ) -> Any:
+        **overrides: object,
+    ) -> RunHandle:
         """Run the plan's pending tasks and block until the run ends.
 
         Args:
@@ -421,53 +369,74 @@ class ExecutionPlan:
             ValidationError: If the plan has errors (loaded with ``strict=False``).
             KeyboardInterrupt: When interrupted (the run is saved and resumable).
         """
-        handle = self._run_handle(
+        request = self._request(
             settings,
             only,
             from_task,
             until,
             resume,
+            takeover,
             callables,
             observers,
             profile,
             overrides,
-            takeover=takeover,
+            "block",
         )
-        return handle.run_blocking()
+        return start_run(request)
 
     async def arun(
         self,
-        settings: Any = None,
+        settings: RunSettings | None = None,
         *,
-        only: Any = None,
+        only: str | Iterable[str] | None = None,
         from_task: str | None = None,
         until: str | None = None,
         resume: str | bool | None = None,
         takeover: bool = False,
-        callables: Any = None,
-        observers: Any = (),
+        callables: Mapping[str, TaskFunction] | None = None,
+        observers: Iterable[Observer] = (),
         profile: str | None = None,
-        **overrides: Any,
-    ) -> Any:
+        **overrides: object,
+    ) -> RunHandle:
         """Start the run on the running event loop and return its handle at once.
 
         Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end
         (cancelling that wait, e.g. a notebook's interrupt, interrupts the run as Ctrl-C
         does :meth:`run`: see :meth:`~taskexec_nb.runner.RunHandle.wait`).
+
+        Args:
+            settings: As for :meth:`run`.
+            only: As for :meth:`run`.
+            from_task: As for :meth:`run`.
+            until: As for :meth:`run`.
+            resume: As for :meth:`run`.
+            takeover: As for :meth:`run`.
+            callables: As for :meth:`run`.
+            observers: As for :meth:`run`.
+            profile: As for :meth:`run`.
+            **overrides: As for :meth:`run`.
+
+        Returns:
+            The running :class:`~taskexec_nb.runner.RunHandle`.
+
+        Raises:
+            UsageError: For bad settings, selections or resources, or a set-up error.
+            ValidationError: If the plan has errors (loaded with ``strict=False``).
         """
-        handle = self._run_handle(
+        request = self._request(
             settings,
             only,
             from_task,
             until,
             resume,
+            takeover,
             callables,
             observers,
             profile,
             overrides,
-            takeover=takeover,
+            "loop",
         )
-        return await handle.start()
+        return await start_run(request).started()
 
     # -- views
     def to_frame(self) -> pd.DataFrame:
@@ -600,55 +569,9 @@ class ExecutionPlan:
         }
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
-
-
 def _grouped(levels: Mapping[str, int], task_ids: Iterable[str]) -> list[list[str]]:
     """Task IDs grouped by wave number, in the order given."""
     out: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
     for node in task_ids:
         out[levels[node]].append(node)
     return out
-
-
-def _check_run_arguments(
-    plan: ExecutionPlan,
-    settings: Any,
-    only: Any,
-    callables: Any,
-    observers: Any,
-    overrides: Mapping[str, Any],
-) -> None:
-    """Refuse arguments of the wrong kind with a message naming them.
-
-    Raises:
-        UsageError: For the first wrong argument.
-    """
-    from taskexec_nb.settings import RunSettings
-
-    if settings is not None and not isinstance(settings, RunSettings):
-        raise UsageError(
-            f"settings must be a RunSettings, not {type(settings).__name__}; pass single "
-            "settings as keywords instead, e.g. run(max_workers=2)"
-        )
-    if "mode" in overrides and overrides["mode"] != plan.mode.value:
-        raise UsageError(
-            f"mode={overrides['mode']!r}: the dependency mode is chosen when the plan is "
-            f"loaded (this one uses {plan.mode.value!r}); use load(path, mode=...)"
-        )
-    if not (only is None or isinstance(only, str) or _strings(only)):
-        raise UsageError(
-            f"only must be a string or a list of task IDs, stories or phases, not {only!r}"
-        )
-    if callables is not None:
-        if not isinstance(callables, Mapping):
-            raise UsageError(
-                "callables must map task IDs, stories or ID patterns to functions, e.g. "
-                f"{{'T001': fn}}, not {type(callables).__name__}"
-            )
-        for key, fn in callables.items():
-            if not isinstance(key, str) or not callable(fn):
-                raise UsageError(f"callables[{key!r}] must be a function named by a string")
-    if not isinstance(observers, Iterable) or not all(callable(o) for o in observers):
-        raise UsageError(f"observers must be a list of functions that take an event: {observers!r}")

@@ -10,34 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from taskexec_nb import liveruns
-from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import (
     ExecutorRegistry,
     TaskFunction,
-    missing_notebook,
-    notebook_fallback,
 )
-from taskexec_nb.executors.base import Executor
-from taskexec_nb.executors.builtin import (
-    DEFAULT_KERNEL,
-    installed_kernels,
-    notebook_kernelspec,
-)
-from taskexec_nb.model import Task, TaskForm, TaskState
-from taskexec_nb.plan import ExecutionPlan
+from taskexec_nb.model import Task
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
+from taskexec_nb.run.preflight import Preflight
 from taskexec_nb.run.resume import (
     ACTIVE,
     LIVE_HERE,
@@ -47,10 +37,9 @@ from taskexec_nb.run.resume import (
     still_running,
     task_hash,
 )
-from taskexec_nb.run.selection import select_tasks
-from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
+from taskexec_nb.schedule import Scheduler
 from taskexec_nb.schedule import listed as _listed
-from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
+from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
 from taskexec_nb.writeback import CheckboxWriter
 
@@ -58,6 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from taskexec_nb.config import Config
+    from taskexec_nb.plan import ExecutionPlan
     from taskexec_nb.report import ExecutionReport
 
 
@@ -69,23 +59,6 @@ def new_run_id() -> str:
 def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
     """Where the state store and logs of a tasks.md's runs live."""
     return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
-
-
-_FORM_WORDS = {
-    TaskForm.CHECKBOX: "list items with [P] in the box's place",
-    TaskForm.HEADING: "headings",
-    TaskForm.TABLE: "table rows",
-}
-"""How a notice names tasks written in a form without a box."""
-
-
-class _Choice(NamedTuple):
-    selection: list[str]
-    attempts_before: dict[str, int]
-    to_tick: list[str]
-    notices: list[str]
-    removed: list[str]  # a resumed run's tasks no longer in the file
-    left_out: dict[str, str]  # its tasks not run again, with why
 
 
 class RunHandle:
@@ -119,6 +92,7 @@ class RunHandle:
         self.resumed = resume is not None
         self.bus = EventBus()
         self.registry = ExecutorRegistry(callables)
+        self._preflight = Preflight(plan, settings, self.registry, self.run_id)
         self._selection_arg = selection
         self._observers = list(observers)
         self._scheduler: Scheduler | None = None
@@ -132,8 +106,14 @@ class RunHandle:
         ]
         self.selection: list[str] = []
         self._to_tick: list[str] = []
+        self._tasks: dict[str, Task] = {}  # the selection's tasks, overrides applied
         self._earlier: dict[str, TaskRecord] = {}  # a resumed run's tasks it does not rerun
         self._registered: Path | None = None  # its entry among this machine's live runs
+
+    @property
+    def requested(self) -> list[str] | None:
+        """The selection the run was asked for (None: a resumed run's own)."""
+        return None if self._selection_arg is None else list(self._selection_arg)
 
     @property
     def log_dir(self) -> Path:
@@ -398,7 +378,7 @@ class RunHandle:
                 self.registry,
                 self.bus,
                 run_id=self.run_id,
-                selection=self.selection,
+                tasks=self._tasks,
                 log_dir=self.log_dir,
                 writer=writer,
                 attempts_before=attempts_before,
@@ -463,10 +443,13 @@ class RunHandle:
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
         run = self._resumed_run(store)
-        choice = self._choose(run, store.task_records(self.run_id) if run else {})
+        choice = self._preflight.choose(
+            self._selection_arg, run, store.task_records(self.run_id) if run else {}
+        )
         self.notices.extend(choice.notices)
         self._to_tick = choice.to_tick
         self.selection = selection = choice.selection
+        self._tasks = choice.tasks
         rows = []
         for task_id in selection:
             task = self.plan[task_id]
@@ -600,7 +583,7 @@ class RunHandle:
                 previous = store.task_records(self.run_id)
             finally:
                 store.close()
-        choice = self._choose(run, previous)
+        choice = self._preflight.choose(self._selection_arg, run, previous)
         if self.store_path.is_file():  # as a start: no overlap
             store = StateStore(self.store_path, readonly=True)
             try:
@@ -612,292 +595,11 @@ class RunHandle:
         self.notices.extend(n for n in choice.notices if n not in self.notices)
         return choice.selection
 
-    def _choose(self, run: Mapping[str, Any] | None, previous: Mapping[str, TaskRecord]) -> _Choice:
-        """The tasks to run: the selection given, a resumed run's own, or every pending one.
-
-        A resumed run leaves out what it completed (unless the task changed since).
-        """
-        notices: list[str] = []
-        removed: list[str] = []
-        left_out: dict[str, str] = {}
-        if self._selection_arg is not None:
-            selection = list(self._selection_arg)
-        elif run is not None:
-            selection = self._stored_selection(run, previous, notices, removed, left_out)
-        else:
-            selection = select_tasks(self.plan)
-        check_resources(self.plan, selection, self.settings)
-        for override in self.settings.overrides:
-            if not any(override.matches(t) for t in self.plan.tasks):
-                notices.append(
-                    f"{override.source}: this [[overrides]] entry matches no task in "
-                    f"{self.plan.path}"
-                )
-        attempts_before: dict[str, int] = {}
-        to_tick: list[str] = []
-        if run is not None:
-            keep = []
-            for task_id in selection:
-                rec = previous.get(task_id)
-                digest = task_hash(self.plan[task_id])
-                if rec is not None:
-                    attempts_before[task_id] = rec.attempt
-                if rec is not None and rec.status == TaskStatus.COMPLETED.value:
-                    if rec.def_hash != digest:
-                        notices.append(
-                            f"{task_id} changed since run {self.run_id} completed it: it runs again"
-                        )
-                    elif rec.ticked and self.plan[task_id].state is TaskState.PENDING:
-                        notices.append(
-                            f"{task_id} was un-ticked in {self.plan.path} after run "
-                            f"{self.run_id} completed and ticked it: it runs again"
-                        )
-                    else:
-                        to_tick.append(task_id)  # done, but the box may not be ticked yet
-                        continue
-                keep.append(task_id)
-            selection = keep
-        notices.extend(self._unmet(selection, previous))
-        if not selection and run is None:
-            notices.append(
-                f"nothing to run in {self.plan.path}: the selected tasks are done (ticked); "
-                "un-tick a box to run its task again"
-            )
-        effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
-        routes = self._routes(effective)
-        self._check_agent(effective, routes)
-        notices[:0] = self._agent_hint(routes)
-        tasks_dir = Path(self.plan.path).resolve().parent
-        self._check_kernels(effective, routes, tasks_dir)
-        for task_id, task in effective.items():
-            folder = task_cwd(tasks_dir, self.settings, task)
-            missing = missing_notebook(task, folder)
-            if missing is not None and routes.get(task_id) is self.registry.get("notebook"):
-                policy = self.settings.effective_no_action
-                notices.append(notebook_fallback(task, missing, policy, starting=False))
-            if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
-                what = "is not a folder" if folder.exists() else "does not exist (yet)"
-                notices.append(
-                    f"{task_id}: its working folder {folder} {what}: unless an earlier task "
-                    "makes it one, the task fails"
-                )
-        headings = [t for t in selection if self.plan[t].box_line is None]
-        if headings and self.settings.writeback:
-            forms = sorted({self.plan[t].form for t in headings}, key=list(TaskForm).index)
-            written = " and ".join(_FORM_WORDS[f] for f in forms)
-            notices.append(
-                f"{_listed(headings)}: written as {written}, not checkboxes, in "
-                f"{self.plan.path}, so nothing is ticked for them: their results are in the "
-                "state store, and a new run of the file (not a resume) runs them again"
-            )
-        return _Choice(selection, attempts_before, to_tick, notices, removed, left_out)
-
-    def _unmet(self, selection: Sequence[str], previous: Mapping[str, TaskRecord]) -> list[str]:
-        """A notice for selected tasks whose prerequisites are neither selected nor done.
-
-        The run does not wait for what it does not run: such a task runs
-        without its prerequisite's work, which the user should hear about.
-        """
-        chosen = set(selection)
-        waiting: list[str] = []
-        missing: list[str] = []
-        for task_id in selection:
-            unmet = [
-                dep
-                for dep in self.plan.depends_on(task_id)
-                if dep not in chosen
-                and self.plan[dep].state is TaskState.PENDING
-                and not (dep in previous and previous[dep].status == TaskStatus.COMPLETED.value)
-            ]
-            if unmet:
-                waiting.append(task_id)
-                missing += [dep for dep in unmet if dep not in missing]
-        if not waiting:
-            return []
-        position = {t: i for i, t in enumerate(self.plan.topological_order())}
-        one, it = len(waiting) == 1, "it" if len(missing) == 1 else "them"
-        return [
-            f"{_listed(waiting)} run{'s' if one else ''} without waiting for "
-            f"{'its' if one else 'their'} prerequisite{'s' if len(missing) > 1 else ''} "
-            f"{_listed(sorted(missing, key=position.__getitem__))}, neither selected nor "
-            f"done (not ticked): select {it} too, or run {it} first"
-        ]
-
-    def _routes(self, tasks: Mapping[str, Task]) -> dict[str, Executor | None]:
-        """Each task's executor (None: it has no action); an unknown one is left out.
-
-        A task naming an unknown executor fails with its own message when it runs.
-        """
-        routes: dict[str, Executor | None] = {}
-        for task_id, task in tasks.items():
-            with contextlib.suppress(UsageError):
-                routes[task_id] = self.registry.for_task(task)
-        return routes
-
-    def _agent_hint(self, routes: Mapping[str, Executor | None]) -> list[str]:
-        """How to connect an agent, when tasks have no action and no agent_command is set.
-
-        Args:
-            routes: Each selected task's executor (None: it has no action).
-
-        Returns:
-            One notice, or none.
-        """
-        bare = [task_id for task_id, executor in routes.items() if executor is None]
-        if not bare or self.settings.agent_command:
-            return []
-        policy = self.settings.effective_no_action
-        one = len(bare) == 1
-        if policy == "fail":
-            fate = "it fails" if one else "they fail"
-        else:
-            fate = f"{'it is' if one else 'they are'} skipped, not done, and the run is incomplete"
-        return [
-            f"{_listed(bare)} {'has' if one else 'have'} no action and no agent is connected: "
-            f"{fate} (no_action={policy}). To hand such tasks to an AI coding agent, set "
-            f"agent_command: {AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in taskexec.toml "
-            "(plan.run(agent_command=[...]) in Python)"
-        ]
-
-    def _check_agent(
-        self, tasks: Mapping[str, Task], routes: Mapping[str, Executor | None]
-    ) -> None:
-        """Refuse, before anything runs, agent tasks without a usable ``agent_command``.
-
-        Raises:
-            UsageError: If tasks go to the agent and no agent_command is set, or its
-                program is not found.
-        """
-        agent = self.registry.get("agent")
-        chosen, by_policy = [], []
-        for task_id in tasks:
-            if task_id not in routes:
-                continue
-            executor = routes[task_id]
-            if executor is agent:
-                chosen.append(task_id)
-            elif executor is None and self.settings.effective_no_action == "agent":
-                by_policy.append(task_id)
-        if not chosen and not by_policy:
-            return
-        command = self.settings.agent_command
-        if not command:
-            why = []
-            if chosen:
-                why.append(f"{_listed(chosen)} set executor=agent")
-            if by_policy:
-                why.append(f"{_listed(by_policy)} have no action and no_action=agent")
-            fix = (
-                "set one, e.g. --agent-command 'my-agent --prompt {prompt}' or agent_command=[...]"
-            )
-            if by_policy:
-                fix += ", or give the tasks without an action no_action=skip"
-            raise UsageError(f"no agent_command is set, but {'; '.join(why)}: {fix}")
-        program = command[0]
-        env_path = {**os.environ, **self.settings.env}.get("PATH", os.defpath)
-        if "{" not in program and shutil.which(program, path=env_path) is None:
-            where = "is not an executable file" if os.sep in program else "is not on PATH"
-            raise UsageError(
-                f"agent_command: {program!r} {where}, and {_listed(chosen + by_policy)} would "
-                "go to the agent: install it, or give agent_command the program's full path"
-            )
-
-    def _check_kernels(
-        self,
-        tasks: Mapping[str, Task],
-        routes: Mapping[str, Executor | None],
-        tasks_dir: Path,
-    ) -> None:
-        """Refuse, before anything runs, notebook tasks whose Jupyter kernel is not installed.
-
-        The kernel is ``executors.notebook.kernel`` if set, else the one each
-        notebook names. A notebook that is not there (yet) is left to its task.
-
-        Raises:
-            UsageError: Naming the kernel, the tasks and the kernels installed here.
-        """
-        notebook = self.registry.get("notebook")
-        wanted: dict[str, list[str]] = {}
-        configured = self.settings.executors.get("notebook", {}).get("kernel")
-        for task_id, task in tasks.items():
-            if task_id not in routes or routes[task_id] is not notebook:
-                continue
-            spec = notebook_kernelspec(
-                task_cwd(tasks_dir, self.settings, task) / (task.action.target or "")
-            )
-            if configured or spec:
-                kernel = configured or (spec and spec[0]) or DEFAULT_KERNEL
-                wanted.setdefault(str(kernel), []).append(task_id)
-        if not wanted:
-            return
-        installed = installed_kernels()
-        here = ", ".join(installed) or "none"
-        for kernel, task_ids in wanted.items():
-            if kernel in installed:
-                continue
-            if configured:
-                raise UsageError(
-                    f"executors.notebook.kernel names Jupyter kernel {kernel!r}, which is not "
-                    f"installed here (kernels here: {here}), and {_listed(task_ids)} would run "
-                    "with it: install it, or name one of those"
-                )
-            raise UsageError(
-                f"the notebook of {_listed(task_ids)} names Jupyter kernel {kernel!r}, which is "
-                f"not installed here (kernels here: {here}): install it, or set "
-                "executors.notebook.kernel to one of those"
-            )
-
-    def _stored_selection(
-        self,
-        run: Mapping[str, Any],
-        previous: Mapping[str, TaskRecord],
-        notices: list[str],
-        removed: list[str],
-        left_out: dict[str, str],
-    ) -> list[str]:
-        """A resumed run's own selection, less tasks gone from the file or done by hand."""
-        stored = json.loads(run["selection"] or "[]")
-        removed += [t for t in stored if t not in self.plan]
-        if removed:
-            notices.append(
-                f"run {self.run_id} selected {', '.join(removed)}, no longer in "
-                f"{self.plan.path}: left out of the run"
-            )
-        new = [t for t in self.plan.to_run if t not in set(stored)]
-        if new:
-            notices.append(
-                f"{_listed(new)}: pending in {self.plan.path} but not part of run {self.run_id}; "
-                "a new run (without --resume) runs them"
-            )
-        selection = []
-        for task_id in stored:
-            if task_id not in self.plan:
-                continue
-            if self.plan[task_id].state is TaskState.PENDING:
-                selection.append(task_id)
-                continue
-            rec = previous.get(task_id)
-            if rec is not None and rec.status == TaskStatus.COMPLETED.value:
-                if rec.def_hash != task_hash(self.plan[task_id]):
-                    notices.append(
-                        f"{task_id} changed since run {self.run_id} completed it, but its box "
-                        f"is ticked in {self.plan.path}: not run again (untick it to run it)"
-                    )
-                continue
-            why = (
-                f"marked {self.plan[task_id].state.value} in {self.plan.path} outside "
-                f"run {self.run_id}: not run"
-            )
-            left_out[task_id] = why
-            notices.append(f"{task_id} is {why}")
-        return selection
-
     def _prune_logs(self, store: StateStore) -> None:
         """Remove the log folders of all but the newest ``log_retention`` runs."""
         keep = self.settings.log_retention
         if keep is None:
             return
-        import shutil
 
         runs = [r["run_id"] for r in store.runs()]
         old = [r for r in runs[keep:] if r != self.run_id]
@@ -961,7 +663,23 @@ class RunHandle:
 
     async def start(self) -> RunHandle:
         """Start on the running event loop and return at once (``await plan.arun()``)."""
+        self.start_on_loop()
+        return await self.started()
+
+    def start_on_loop(self) -> None:
+        """Start on the running event loop (call it there); :meth:`started` waits for that."""
         self._future = asyncio.ensure_future(self._main())
+
+    async def started(self) -> RunHandle:
+        """Wait until a run started with :meth:`start_on_loop` is running.
+
+        Returns:
+            This handle.
+
+        Raises:
+            UsageError: A set-up error (bad resources, an unknown run to resume...).
+        """
+        assert self._future is not None, "start_on_loop() first"
         while self._scheduler is None and not self._future.done():
             await asyncio.sleep(0)
         if self._future.done():

@@ -17,9 +17,8 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus, printable
 from taskexec_nb.executors import (
@@ -32,11 +31,13 @@ from taskexec_nb.executors import (
 )
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
-from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.secrets import Masker, secret_values
 from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
 from taskexec_nb.store import SAVE_DELAY
 from taskexec_nb.writeback import CheckboxWriter
+
+if TYPE_CHECKING:
+    from taskexec_nb.plan import ExecutionPlan
 
 _FAILED = (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
 
@@ -57,28 +58,6 @@ class TaskState:
     log_path: str | None = None
     log_written: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: RunSettings) -> None:
-    """Refuse a run whose tasks need more of a resource than exists.
-
-    Raises:
-        UsageError: Naming each task, the resource, what it needs and what exists.
-    """
-    problems = []
-    for task_id in selection:
-        task = effective_task(plan[task_id], settings.overrides)
-        for name, amount in task.params.resources.items():
-            have = settings.resources.get(name, 0)
-            if amount > have:
-                where = f"{plan.path}:{task.params.line or task.line}"
-                problems.append(
-                    f"{where}: {task_id} needs {name}={amount:g} but the run has "
-                    f"{name}={have:g} (set resources: --resource {name}={amount:g}, "
-                    f"or resources={{{name!r}: {amount:g}}})"
-                )
-    if problems:
-        raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
 
 
 def task_cwd(tasks_dir: Path, settings: RunSettings, task: Task) -> Path:
@@ -109,7 +88,8 @@ class Scheduler:
         registry: Executors.
         bus: Where events go.
         run_id: The run's ID.
-        selection: IDs of the tasks to run, in plan order.
+        tasks: The tasks to run by ID, in plan order, with the configuration's overrides
+            applied (:func:`~taskexec_nb.run.preflight.resolve_tasks`).
         log_dir: Folder for this run's logs and artifacts.
         writer: Ticks checkboxes after success (None: write-back off).
         attempts_before: Attempts already made per task (resume continues the count).
@@ -130,7 +110,7 @@ class Scheduler:
         bus: EventBus,
         *,
         run_id: str,
-        selection: Sequence[str],
+        tasks: Mapping[str, Task],
         log_dir: Path,
         writer: CheckboxWriter | None = None,
         attempts_before: Mapping[str, int] | None = None,
@@ -145,7 +125,7 @@ class Scheduler:
         self.registry = registry
         self.bus = bus
         self.run_id = run_id
-        self.selection = list(selection)
+        self.selection = list(tasks)
         self.log_dir = log_dir
         self.writer = writer
         self.attempts_before = dict(attempts_before or {})
@@ -159,7 +139,7 @@ class Scheduler:
         self._unsaved_since: float | None = None
         self.states = {tid: TaskState(tid) for tid in self.selection}
         # Each task with the config file's overrides applied under its own annotation.
-        self.tasks = {tid: effective_task(plan[tid], settings.overrides) for tid in self.selection}
+        self.tasks = dict(tasks)
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
         self._paused = False
