@@ -15,7 +15,7 @@ from taskexec_nb.errors import UsageError, ValidationError
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
-    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.run.handle import RunHandle
 
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1

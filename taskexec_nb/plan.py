@@ -26,7 +26,7 @@ from taskexec_nb.writeback import only_ticked
 if TYPE_CHECKING:
     import pandas as pd
 
-    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.run.handle import RunHandle
     from taskexec_nb.settings import RunSettings
 
 
@@ -362,7 +362,7 @@ class ExecutionPlan:
             **overrides: Settings to change, e.g. ``max_workers=4``.
 
         Returns:
-            The finished :class:`~taskexec_nb.runner.RunHandle`.
+            The finished :class:`~taskexec_nb.run.handle.RunHandle`.
 
         Raises:
             UsageError: For bad settings, selections or resources.
@@ -402,7 +402,7 @@ class ExecutionPlan:
 
         Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end
         (cancelling that wait, e.g. a notebook's interrupt, interrupts the run as Ctrl-C
-        does :meth:`run`: see :meth:`~taskexec_nb.runner.RunHandle.wait`).
+        does :meth:`run`: see :meth:`~taskexec_nb.run.handle.RunHandle.wait`).
 
         Args:
             settings: As for :meth:`run`.
@@ -417,7 +417,7 @@ class ExecutionPlan:
             **overrides: As for :meth:`run`.
 
         Returns:
-            The running :class:`~taskexec_nb.runner.RunHandle`.
+            The running :class:`~taskexec_nb.run.handle.RunHandle`.
 
         Raises:
             UsageError: For bad settings, selections or resources, or a set-up error.

@@ -1115,15 +1115,15 @@ def test_runners_started_at_the_same_moment_run_a_task_once(
 ) -> None:
     # The check for a live run and the record of the new one are one transaction: here
     # each runner lingers between the two, as a busy machine may make it.
-    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.run.session import RunSession
 
-    check = RunHandle._refuse_overlap
+    check = RunSession._refuse_overlap
 
-    def slow_check(self: RunHandle, store: StateStore, selection: list[str]) -> None:
+    def slow_check(self: RunSession, store: StateStore, selection: list[str]) -> None:
         check(self, store, selection)
         time.sleep(0.5)
 
-    monkeypatch.setattr(RunHandle, "_refuse_overlap", slow_check)
+    monkeypatch.setattr(RunSession, "_refuse_overlap", slow_check)
     text = (
         "## Phase 1: X\n\n- [ ] T001 Once\n"
         '  - taskexec: run="echo $TASKEXEC_RUN_ID >> ran.txt; sleep 2"\n'

@@ -5,7 +5,7 @@
 the run they want as a :class:`RunRequest`; :func:`start_run` works out its
 settings (given whole, or from the configuration with the request's changes),
 the run it resumes and the settings that run keeps, and its selection, then
-makes the :class:`~taskexec_nb.runner.RunHandle` and starts it as asked.
+makes the :class:`~taskexec_nb.run.handle.RunHandle` and starts it as asked.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Observer
 from taskexec_nb.executors import TaskFunction
+from taskexec_nb.run.handle import RunHandle
 from taskexec_nb.run.resume import find_run, resumed_settings
 from taskexec_nb.run.selection import API_NAMES, select_tasks, selector_names
-from taskexec_nb.runner import RunHandle, state_dir_for
+from taskexec_nb.run.session import state_dir_for
 from taskexec_nb.settings import RunSettings
 
 if TYPE_CHECKING:

@@ -1,8 +1,10 @@
-"""Starting, resuming and controlling runs: the :class:`RunHandle` the API and CLI share.
+"""A run's wiring: state store, watchdog, scheduler, observers, and the thread/loop bridge.
 
 A run wires the pieces together: the state store (first observer), the
 watchdog that ends the run's processes if the runner dies, the scheduler,
-checkbox write-back, and any extra observers (terminal view, widgets).
+checkbox write-back, and any extra observers (terminal view, widgets). It runs
+on an event loop of its own thread (the blocking API, the CLI) or on the
+caller's (``arun``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,7 @@ from typing import TYPE_CHECKING, Any
 from taskexec_nb import liveruns
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
-from taskexec_nb.executors import (
-    ExecutorRegistry,
-    TaskFunction,
-)
+from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
 from taskexec_nb.run.preflight import Preflight
@@ -40,15 +39,12 @@ from taskexec_nb.run.resume import (
 from taskexec_nb.schedule import Scheduler
 from taskexec_nb.schedule import listed as _listed
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
+from taskexec_nb.store import StateStore, TaskRecord, runner_alive
 from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from taskexec_nb.config import Config
     from taskexec_nb.plan import ExecutionPlan
-    from taskexec_nb.report import ExecutionReport
 
 
 def new_run_id() -> str:
@@ -61,11 +57,85 @@ def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
     return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
 
 
-class RunHandle:
-    """A run: control it, look at it, wait for it.
+def sweep(store: StateStore) -> list[str]:
+    """End processes left by runners that died, and mark their runs interrupted.
 
-    Create one with :meth:`ExecutionPlan.run <taskexec_nb.plan.ExecutionPlan.run>`
-    (blocking) or ``await plan.arun(...)`` (in the background on the running loop).
+    Args:
+        store: The state store.
+
+    Returns:
+        Notices naming what was ended.
+    """
+    notices: list[str] = []
+    dead: set[str] = set()
+    for orphan in store.orphans():
+        if end_process_group(orphan["pgid"], orphan["run_id"]):
+            notices.append(
+                f"ended process group {orphan['pgid']} left by run {orphan['run_id']} "
+                f"({orphan['task_id']}, attempt {orphan['attempt']})"
+            )
+        store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
+        store.mark_interrupted(orphan["run_id"])
+        dead.add(orphan["run_id"])
+    for run in store.runs():
+        # runner_alive None: on another host, not ours to say
+        if run["status"] in ACTIVE and (runner_alive(run) is False or stale_here(run)):
+            store.mark_interrupted(run["run_id"])
+            dead.add(run["run_id"])
+    # What left its group (setsid, a daemon) is found by the run's marker.
+    for run_id, count in sorted(end_marked(dead).items()):
+        notices.append(
+            f"ended {count} process{'es' if count > 1 else ''} left by run {run_id} "
+            "outside its recorded process groups"
+        )
+    return notices
+
+
+def prune_logs(store: StateStore, log_root: Path, keep: int | None, run_id: str) -> str | None:
+    """Remove the log folders of all but the newest ``keep`` runs.
+
+    Args:
+        store: The state store (its runs, newest first).
+        log_root: The folder of every run's logs.
+        keep: How many runs keep their logs (``log_retention``; None: all).
+        run_id: The run starting now (its logs are kept).
+
+    Returns:
+        A notice saying what was removed, or None.
+    """
+    if keep is None:
+        return None
+    runs = [r["run_id"] for r in store.runs()]
+    old = [r for r in runs[keep:] if r != run_id]
+    removed = 0
+    for old_id in old:
+        folder = log_root / old_id
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    if not removed:
+        return None
+    return f"removed the logs of {removed} older run(s) in {log_root} (log_retention={keep})"
+
+
+class RunSession:
+    """A run's wiring: its store, watchdog, scheduler and observers, and the thread/loop bridge.
+
+    :class:`~taskexec_nb.run.handle.RunHandle` is the face of a run; this is its
+    machinery: it works out what runs (:mod:`~taskexec_nb.run.preflight`), records
+    the run, starts the watchdog and the scheduler on an event loop (its own thread's
+    for the blocking API, the caller's for ``arun``), and carries calls from other
+    threads onto that loop.
+
+    Args:
+        plan: The plan.
+        settings: The run's settings.
+        selection: The tasks to run; None: a resumed run's own, or every pending task.
+        resume: The ID of the run to continue (None: a new run).
+        takeover: Continue a run marked running on another host whose runner is gone.
+        callables: Python functions by task ID, story or ID pattern.
+        observers: Extra event observers.
+        config: The configuration the settings come from (recorded with the run).
     """
 
     def __init__(
@@ -94,10 +164,10 @@ class RunHandle:
         self.registry = ExecutorRegistry(callables)
         self._preflight = Preflight(plan, settings, self.registry, self.run_id)
         self._selection_arg = selection
-        self._observers = list(observers)
-        self._scheduler: Scheduler | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._done = threading.Event()
+        self.observers = list(observers)
+        self.scheduler: Scheduler | None = None  # once the run is set up
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop it runs on
+        self.finished = threading.Event()  # set when it has ended, however it ended
         self._future: asyncio.Future[RunStatus] | None = None
         self.result: RunStatus | None = None
         self.notices: list[str] = [
@@ -107,7 +177,7 @@ class RunHandle:
         self.selection: list[str] = []
         self._to_tick: list[str] = []
         self._tasks: dict[str, Task] = {}  # the selection's tasks, overrides applied
-        self._earlier: dict[str, TaskRecord] = {}  # a resumed run's tasks it does not rerun
+        self.earlier: dict[str, TaskRecord] = {}  # a resumed run's tasks it does not rerun
         self._registered: Path | None = None  # its entry among this machine's live runs
 
     @property
@@ -121,9 +191,14 @@ class RunHandle:
         return self.log_root / self.run_id
 
     # -- control -------------------------------------------------------------------------
-    def _call(self, fn: Callable[[], None]) -> None:
-        loop = self._loop
-        if loop is None or self._scheduler is None or self._done.is_set():
+    def call(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the run's loop (at once when already there); not once it has ended.
+
+        Args:
+            fn: What to call; it may use :attr:`scheduler`.
+        """
+        loop = self.loop
+        if loop is None or self.scheduler is None or self.finished.is_set():
             return
         try:
             running = asyncio.get_running_loop()
@@ -134,18 +209,6 @@ class RunHandle:
         else:
             loop.call_soon_threadsafe(fn)
 
-    def pause(self, suspend: bool = False) -> None:
-        """Stop starting tasks; with ``suspend=True`` also suspend the running ones."""
-        self._call(lambda: self._scheduler.pause(suspend) if self._scheduler else None)
-
-    def resume(self) -> None:
-        """Continue a paused run."""
-        self._call(lambda: self._scheduler.resume() if self._scheduler else None)
-
-    def cancel(self) -> None:
-        """End the run: stop running tasks, record the rest as cancelled."""
-        self._call(lambda: self._scheduler.cancel() if self._scheduler else None)
-
     def interrupt(self, force: bool = False) -> None:
         """Like cancel, but the run is recorded as interrupted (resumable).
 
@@ -155,22 +218,17 @@ class RunHandle:
         """
 
         def stop() -> None:
-            if self._scheduler is not None:
-                self._scheduler.cancel(interrupted=True)
+            if self.scheduler is not None:
+                self.scheduler.cancel(interrupted=True)
                 if force:
-                    self._scheduler.kill()
+                    self.scheduler.kill()
 
-        self._call(stop)
+        self.call(stop)
 
     @property
     def done(self) -> bool:
         """Whether the run has finished."""
-        return self._done.is_set()
-
-    @property
-    def paused(self) -> bool:
-        """Whether the run is paused."""
-        return bool(self._scheduler and self._scheduler.paused)
+        return self.finished.is_set()
 
     async def wait(self) -> RunStatus:
         """Wait for the end of the run (use ``await``); return its final status.
@@ -196,7 +254,7 @@ class RunHandle:
                 if not self._future.done():
                     await self._interrupt_on_cancel(self._future)
                 raise
-        while not self._done.is_set():
+        while not self.finished.is_set():
             await asyncio.sleep(0.05)
         assert self.result is not None
         return self.result
@@ -226,118 +284,13 @@ class RunHandle:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is not None and running is self._loop and not self._done.is_set():
+        if running is not None and running is self.loop and not self.finished.is_set():
             raise UsageError(
                 f"run {self.run_id} runs on this event loop (arun): join() would block it "
                 "and the run with it; use `await handle.wait()`"
             )
-        self._done.wait(timeout)
+        self.finished.wait(timeout)
         return self.result
-
-    # -- looking -------------------------------------------------------------------------
-    def snapshot(self) -> list[dict[str, Any]]:
-        """One dict per task of the run: id, phase, story, status, allowed, attempt, times, error.
-
-        On a resume the run's tasks done before it are included, as recorded.
-        """
-        states = self._scheduler.states if self._scheduler else {}
-        order: Iterable[str] = self.selection
-        if self._earlier:  # a resume: what the run did before, in run order with the rest
-            wanted = set(self.selection) | set(self._earlier)
-            order = [t for t in self.plan.topological_order() if t in wanted]
-        rows = []
-        for task_id in order:
-            task = self.plan[task_id]
-            rec, st = self._earlier.get(task_id), states.get(task_id)
-            values: tuple[Any, ...] = ("pending", False, 0, None, None, None, None)
-            if rec is not None:
-                values = (rec.status, rec.allowed, rec.attempt, rec.started, rec.finished)
-                values += (None, rec.error)
-            elif st is not None:
-                values = (st.status.value, st.allowed, st.attempt, st.started, st.finished)
-                values += (st.waiting_on, st.error)
-            status, allowed, attempt, started, finished, waiting_on, error = values
-            rows.append(
-                {
-                    "id": task_id,
-                    "phase": task.phase.label,
-                    "story": task.story,
-                    "status": status,
-                    "allowed": allowed,
-                    "attempt": attempt,
-                    "start": started,
-                    "end": finished,
-                    "duration": (finished - started) if started and finished else None,
-                    "waiting_on": waiting_on,
-                    "error": error,
-                }
-            )
-        return rows
-
-    def status(self) -> pd.DataFrame:
-        """A DataFrame snapshot: one row per task of the run (see :meth:`snapshot`).
-
-        Text columns have pandas' ``string`` dtype: a missing story, wait or error
-        is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps;
-        ``allowed`` is True for a failure under ``allow_failure`` (its ``status``
-        stays ``failed`` or ``timed_out``).
-        """
-        import pandas as pd
-
-        frame = pd.DataFrame(
-            self.snapshot(),
-            columns=[
-                "id",
-                "phase",
-                "story",
-                "status",
-                "allowed",
-                "attempt",
-                "start",
-                "end",
-                "duration",
-                "waiting_on",
-                "error",
-            ],
-        )
-        # The same dtypes whatever the rows (none, none started, some finished).
-        frame["allowed"] = frame["allowed"].astype(bool)
-        frame["attempt"] = frame["attempt"].astype("int64")
-        frame["duration"] = frame["duration"].astype("float64")
-        for col in ("start", "end"):
-            stamps = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
-            frame[col] = stamps.astype("datetime64[us, UTC]")
-        for col in ("id", "phase", "story", "status", "waiting_on", "error"):
-            frame[col] = frame[col].astype("string")  # missing text is <NA>, as in Int64
-        return frame
-
-    def progress(self, by: str = "phase") -> pd.DataFrame:
-        """Roll-up of :meth:`status` per phase or story: done/total, percent, counts.
-
-        Args:
-            by: ``phase`` or ``story``.
-
-        Returns:
-            One row per group, in file order.
-        """
-        from taskexec_nb.report import rollup
-
-        return rollup(self.status(), by)
-
-    def report(self) -> ExecutionReport:
-        """The run's :class:`~taskexec_nb.report.ExecutionReport`, read from the store."""
-        from taskexec_nb.report import ExecutionReport
-
-        return ExecutionReport.load(self.state_dir, self.run_id)
-
-    def __repr__(self) -> str:
-        counts: dict[str, int] = {}
-        for row in self.snapshot():
-            shown = shown_status(row["status"], row["allowed"])
-            counts[shown] = counts.get(shown, 0) + 1
-        state = self.result.value if self.result else ("paused" if self.paused else "running")
-        text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        return f"<RunHandle {self.run_id} {state}: {text or 'no tasks'}>"
 
     # -- running -------------------------------------------------------------------------
     def _collect_notice(self, event: Event) -> None:
@@ -347,17 +300,22 @@ class RunHandle:
             if note and note not in self.notices:
                 self.notices.append(str(note))
 
-    async def _main(self) -> RunStatus:
-        self._loop = asyncio.get_running_loop()
+    async def main(self) -> RunStatus:
+        """Run on the running event loop: set up, run the scheduler, and clean up.
+
+        Returns:
+            The run's final status.
+        """
+        self.loop = asyncio.get_running_loop()
         store = StateStore(self.store_path)
         reaper: Reaper | None = None
         writer: CheckboxWriter | None = None
         try:
-            self._sweep(store)
+            self.notices.extend(sweep(store))
             attempts_before = self._prepare(store)
             reaper = Reaper(self.settings.kill_grace)
             self.bus.subscribe(store)
-            for obs in self._observers:
+            for obs in self.observers:
                 self.bus.subscribe(obs)
             for note in self.notices:
                 self.bus.emit(Event(EventKind.NOTICE, self.run_id, data={"warning": note}))
@@ -372,7 +330,7 @@ class RunHandle:
                 reaper.add(pgid)
                 store.record_pgid(self.run_id, task_id, attempt, pgid)
 
-            self._scheduler = Scheduler(
+            self.scheduler = Scheduler(
                 self.plan,
                 self.settings,
                 self.registry,
@@ -389,9 +347,9 @@ class RunHandle:
                 durable=store.durable,
             )
             try:
-                self.result = await self._scheduler.run()
+                self.result = await self.scheduler.run()
             except asyncio.CancelledError:  # the loop cancelled the run: as Ctrl-C ends it
-                self.result = self._scheduler.status
+                self.result = self.scheduler.status
                 raise
             return self.result
         finally:
@@ -406,40 +364,16 @@ class RunHandle:
             if reaper is not None:
                 reaper.close()
             store.close()
-            self._done.set()
+            self.finished.set()
 
     def _done_headings(self) -> list[str]:
         """Tasks without a box this run completed (nothing to tick; done for this plan)."""
-        states = self._scheduler.states if self._scheduler else {}
+        states = self.scheduler.states if self.scheduler else {}
         return [
             t
             for t, st in states.items()
             if st.status is TaskStatus.COMPLETED and self.plan[t].box_line is None
         ]
-
-    def _sweep(self, store: StateStore) -> None:
-        """End processes left by runners that died, and mark their runs interrupted."""
-        dead: set[str] = set()
-        for orphan in store.orphans():
-            if end_process_group(orphan["pgid"], orphan["run_id"]):
-                self.notices.append(
-                    f"ended process group {orphan['pgid']} left by run {orphan['run_id']} "
-                    f"({orphan['task_id']}, attempt {orphan['attempt']})"
-                )
-            store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
-            store.mark_interrupted(orphan["run_id"])
-            dead.add(orphan["run_id"])
-        for run in store.runs():
-            # runner_alive None: on another host, not ours to say
-            if run["status"] in ACTIVE and (runner_alive(run) is False or stale_here(run)):
-                store.mark_interrupted(run["run_id"])
-                dead.add(run["run_id"])
-        # What left its group (setsid, a daemon) is found by the run's marker.
-        for run_id, count in sorted(end_marked(dead).items()):
-            self.notices.append(
-                f"ended {count} process{'es' if count > 1 else ''} left by run {run_id} "
-                "outside its recorded process groups"
-            )
 
     def _prepare(self, store: StateStore) -> dict[str, int]:
         run = self._resumed_run(store)
@@ -488,7 +422,7 @@ class RunHandle:
             if not claimed:  # another runner took it
                 raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
             chosen = set(selection)
-            self._earlier = {  # read again: as reopen_run left them (left-out ones skipped)
+            self.earlier = {  # read again: as reopen_run left them (left-out ones skipped)
                 t: rec
                 for t, rec in store.task_records(self.run_id).items()
                 if t not in chosen and t in self.plan
@@ -500,17 +434,19 @@ class RunHandle:
                 self._register(selection)
                 store.create_run(
                     self.run_id,
-                    self._tasks_file,
+                    self.tasks_file,
                     self.plan.mode.value,
                     settings,
                     selection,
                     rows,
                 )
-        self._prune_logs(store)
+        pruned = prune_logs(store, self.log_root, self.settings.log_retention, self.run_id)
+        if pruned:
+            self.notices.append(pruned)
         return choice.attempts_before
 
     @property
-    def _tasks_file(self) -> str:
+    def tasks_file(self) -> str:
         """The tasks.md as the store records it (resolved)."""
         return str(Path(self.plan.path).resolve())
 
@@ -520,7 +456,7 @@ class RunHandle:
         Raises:
             UsageError: Naming the live run, its pid and the shared tasks.
         """
-        for run in store.runs(self._tasks_file):
+        for run in store.runs(self.tasks_file):
             if run["run_id"] == self.run_id:
                 continue  # the run being resumed: checked on its own
             if run["status"] not in ACTIVE or runner_alive(run) is not True:
@@ -529,7 +465,7 @@ class RunHandle:
             shared = [t for t in selection if t in theirs]
             if shared:
                 raise UsageError(
-                    f"run {run['run_id']} of {self._tasks_file} is still running (runner pid "
+                    f"run {run['run_id']} of {self.tasks_file} is still running (runner pid "
                     f"{run['pid']}) and also runs {_listed(shared, 3)}: a second run "
                     "would run them twice. Wait for it to end or stop it, or select other "
                     "tasks (--only / only=)"
@@ -544,11 +480,11 @@ class RunHandle:
         """
         try:
             self._registered = liveruns.register(
-                self._tasks_file, self.run_id, selection, self.state_dir, stale_here
+                self.tasks_file, self.run_id, selection, self.state_dir, stale_here
             )
         except OSError as exc:
             self.notices.append(
-                f"runs of {self._tasks_file} recorded in other state folders are not looked "
+                f"runs of {self.tasks_file} recorded in other state folders are not looked "
                 f"for: {exc}"
             )
 
@@ -557,7 +493,7 @@ class RunHandle:
         if not self.resumed:
             return None
         run = run_row(store, self.run_id)
-        check_resumable(run, self._tasks_file, self.plan.mode.value, takeover=self.takeover)
+        check_resumable(run, self.tasks_file, self.plan.mode.value, takeover=self.takeover)
         return run
 
     def preview(self) -> list[str]:
@@ -591,29 +527,9 @@ class RunHandle:
             finally:
                 store.close()
         with contextlib.suppress(OSError):  # nor with a run recorded in another state folder
-            liveruns.check(self._tasks_file, self.run_id, choice.selection, stale_here)
+            liveruns.check(self.tasks_file, self.run_id, choice.selection, stale_here)
         self.notices.extend(n for n in choice.notices if n not in self.notices)
         return choice.selection
-
-    def _prune_logs(self, store: StateStore) -> None:
-        """Remove the log folders of all but the newest ``log_retention`` runs."""
-        keep = self.settings.log_retention
-        if keep is None:
-            return
-
-        runs = [r["run_id"] for r in store.runs()]
-        old = [r for r in runs[keep:] if r != self.run_id]
-        removed = 0
-        for run_id in old:
-            folder = self.log_root / run_id
-            if folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-        if removed:
-            self.notices.append(
-                f"removed the logs of {removed} older run(s) in {self.log_root} "
-                f"(log_retention={keep})"
-            )
 
     def start_in_thread(self) -> None:
         """Run in a new thread with its own event loop (used by the blocking API)."""
@@ -621,32 +537,32 @@ class RunHandle:
 
         def target() -> None:
             try:
-                asyncio.run(self._main())
+                asyncio.run(self.main())
             except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
-                self._done.set()
+                self.finished.set()
 
         self._errors = errors
         self._thread = threading.Thread(target=target, name=f"taskexec-{self.run_id}", daemon=True)
         self._thread.start()
 
-    def run_blocking(self) -> RunHandle:
+    def run_blocking(self) -> RunSession:
         """Run to the end on a worker thread; Ctrl-C or a kernel interrupt stops it gracefully.
 
         A first interrupt stops the run (SIGTERM to running tasks, SIGKILL after
         ``kill_grace``); a second one kills the running tasks at once.
 
         Returns:
-            This handle, finished.
+            This session, finished.
 
         Raises:
             KeyboardInterrupt: After the run was interrupted and its state saved.
         """
         self.start_in_thread()
         interrupted = False
-        while not self._done.is_set():
+        while not self.finished.is_set():
             try:
-                self._done.wait(0.1)
+                self.finished.wait(0.1)
             except KeyboardInterrupt:  # the second one skips the grace period
                 self.interrupt(force=interrupted)
                 interrupted = True
@@ -661,26 +577,26 @@ class RunHandle:
             raise KeyboardInterrupt(f"run {self.run_id} interrupted; resume it with resume=...")
         return self
 
-    async def start(self) -> RunHandle:
+    async def start(self) -> RunSession:
         """Start on the running event loop and return at once (``await plan.arun()``)."""
         self.start_on_loop()
         return await self.started()
 
     def start_on_loop(self) -> None:
         """Start on the running event loop (call it there); :meth:`started` waits for that."""
-        self._future = asyncio.ensure_future(self._main())
+        self._future = asyncio.ensure_future(self.main())
 
-    async def started(self) -> RunHandle:
+    async def started(self) -> RunSession:
         """Wait until a run started with :meth:`start_on_loop` is running.
 
         Returns:
-            This handle.
+            This session.
 
         Raises:
             UsageError: A set-up error (bad resources, an unknown run to resume...).
         """
         assert self._future is not None, "start_on_loop() first"
-        while self._scheduler is None and not self._future.done():
+        while self.scheduler is None and not self._future.done():
             await asyncio.sleep(0)
         if self._future.done():
             self._future.result()  # raise a set-up error (bad resources, unknown run...)
