@@ -82,7 +82,7 @@ def bench_a() -> tuple[str, bool]:
     from taskexec_nb.events import EventBus
     from taskexec_nb.executors import ExecutorRegistry
     from taskexec_nb.run.preflight import resolve_tasks
-    from taskexec_nb.schedule import Scheduler
+    from taskexec_nb.run.schedule import Scheduler
     from taskexec_nb.settings import RunSettings
 
     n = 10_000

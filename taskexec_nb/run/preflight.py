@@ -25,9 +25,9 @@ from taskexec_nb.executors import ExecutorRegistry, missing_notebook, notebook_f
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.executors.builtin import DEFAULT_KERNEL, installed_kernels, notebook_kernelspec
 from taskexec_nb.model import Task, TaskForm, TaskState
+from taskexec_nb.run.attempt import task_cwd
 from taskexec_nb.run.resume import task_hash
-from taskexec_nb.run.selection import select_tasks
-from taskexec_nb.schedule import listed, task_cwd
+from taskexec_nb.run.selection import listed, select_tasks
 from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
 from taskexec_nb.store import TaskRecord
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from taskexec_nb.errors import UsageError
@@ -163,3 +163,17 @@ def _is_phase(phase: Phase, name: str) -> bool:
     wanted = name.casefold()
     kind = phase.kind if phase.kind != "other" else None  # phase:polish, phase:setup
     return bool(wanted) and wanted in (phase.title.casefold(), phase.heading.casefold(), kind)
+
+
+def listed(task_ids: Sequence[str], most: int = 5) -> str:
+    """``T001, T002 and 3 more``: task IDs for a message, the first few of them.
+
+    Args:
+        task_ids: The IDs, in the order to name them.
+        most: How many to name before ``and N more``.
+
+    Returns:
+        The phrase.
+    """
+    more = len(task_ids) - most
+    return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")

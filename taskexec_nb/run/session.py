@@ -36,8 +36,8 @@ from taskexec_nb.run.resume import (
     still_running,
     task_hash,
 )
-from taskexec_nb.schedule import Scheduler
-from taskexec_nb.schedule import listed as _listed
+from taskexec_nb.run.schedule import Scheduler
+from taskexec_nb.run.selection import listed as _listed
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive
 from taskexec_nb.writeback import CheckboxWriter
