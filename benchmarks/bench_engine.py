@@ -81,7 +81,8 @@ def _run_file(text: str, **settings: Any) -> float:
 def bench_a() -> tuple[str, bool]:
     from taskexec_nb.events import EventBus
     from taskexec_nb.executors import ExecutorRegistry
-    from taskexec_nb.schedule import Scheduler
+    from taskexec_nb.run.preflight import resolve_tasks
+    from taskexec_nb.run.schedule import Scheduler
     from taskexec_nb.settings import RunSettings
 
     n = 10_000
@@ -103,13 +104,14 @@ def bench_a() -> tuple[str, bool]:
         path = Path(tmp) / "tasks.md"
         path.write_text(text)
         plan = taskexec_nb.load(path, mode="explicit")
+        settings = RunSettings(max_workers=8, writeback=False)
         scheduler = Scheduler(
             plan,
-            RunSettings(max_workers=8, writeback=False),
+            settings,
             ExecutorRegistry({"T*": noop}),
             EventBus(),
             run_id="bench",
-            selection=list(plan.to_run),
+            tasks=resolve_tasks(plan, plan.to_run, settings),
             log_dir=Path(tmp) / "logs",
         )
         start = time.perf_counter()

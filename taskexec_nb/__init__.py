@@ -23,7 +23,8 @@ from taskexec_nb.model import (
     TaskState,
 )
 from taskexec_nb.parse import TaskFile
-from taskexec_nb.plan import ExecutionPlan, ReadyTracker
+from taskexec_nb.plan import ExecutionPlan
+from taskexec_nb.tracker import ReadyTracker
 from taskexec_nb.validate import Validation
 
 __version__ = "0.1.0"

@@ -6,13 +6,16 @@ import argparse
 import json
 import re
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.errors import UsageError, ValidationError
+
+if TYPE_CHECKING:
+    from taskexec_nb.plan import ExecutionPlan
+    from taskexec_nb.run.handle import RunHandle
 
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
@@ -246,15 +249,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec run``."""
     import taskexec_nb
     from taskexec_nb.config import resolve
-    from taskexec_nb.runner import (
-        CLI_NAMES,
-        RunHandle,
-        find_run,
-        resumed_settings,
-        select_tasks,
-        selector_names,
-        state_dir_for,
-    )
+    from taskexec_nb.run.launch import RunRequest, find_resumed, start, start_run
+    from taskexec_nb.run.selection import CLI_NAMES
     from taskexec_nb.terminal import TerminalView
 
     if args.file is None:
@@ -290,10 +286,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     config = resolve(args.file, profile=args.profile, arguments=arguments, argument_names=_FLAGS)
     for warning in config.warnings:
         print(f"taskexec: warning: {warning}", file=sys.stderr)
-    settings = config.settings
     mode = config.mode
-    resume = None
-    kept = None
+    resumed = None
     if args.takeover and args.resume is None:
         raise UsageError("--takeover goes with --resume (it takes over a run to continue it)")
     if args.resume is not None:
@@ -307,13 +301,13 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
                 f"--resume continues the run's own selection: leave out {', '.join(given)} "
                 "(or start a new run with them)"
             )
-        state_dir = state_dir_for(args.file, settings)
-        run = find_run(args.file, state_dir, args.resume, takeover=args.takeover)
-        resume = run["run_id"]
-        settings, kept = resumed_settings(settings, run, arguments)
+        resumed = find_resumed(
+            args.file, config.settings, args.resume, takeover=args.takeover, given=arguments
+        )
+        run = resumed.run
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
             raise UsageError(
-                f"--mode {args.mode}: run {resume} used --mode {run['mode']}; "
+                f"--mode {args.mode}: run {resumed.run_id} used --mode {run['mode']}; "
                 "a resume keeps its run's mode (leave --mode out)"
             )
         mode = run["mode"] or mode  # the run's mode, whatever the config says now
@@ -325,34 +319,27 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_USAGE
     for d in plan.diagnostics:
         print(d.format(), file=sys.stderr)
-    selection = None
-    if resume is None:
-        names = selector_names(CLI_NAMES, config.sources, CLI_NAMES)
-        selection = select_tasks(plan, config.only, config.from_task, config.until, names=names)
-        if not selection and not args.dry_run:
-            print(f"nothing to run in {args.file}: the selected tasks are done", file=sys.stderr)
-            return EXIT_OK
-    view = TerminalView(sys.stderr, len(selection or ()), verbose=args.verbose)
-    handle = RunHandle(
+    # The view learns the run's task count when it starts.
+    view = TerminalView(sys.stderr, 0, verbose=args.verbose)
+    request = RunRequest(
         plan,
-        settings,
-        selection=selection,
-        resume=resume,
+        config=config,
+        resumed=resumed,
         takeover=args.takeover,
         observers=[view],
-        config=config,
+        names=CLI_NAMES,
+        start="none",
     )
-    if kept:
-        handle.notices.append(kept)
+    handle = start_run(request)
     if args.dry_run:
         return _dry_run(plan, handle, out)
-    # SIGTERM (a CI job's timeout, kill) and SIGHUP (the terminal closed) stop the run as
-    # Ctrl-C does: running tasks are ended and the run can be resumed.
-    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, _raise_interrupt)
+    if not handle.resumed and not handle.requested:
+        print(f"nothing to run in {args.file}: the selected tasks are done", file=sys.stderr)
+        return EXIT_OK
     try:
-        handle.run_blocking()
+        # SIGTERM (a CI job's timeout, kill) and SIGHUP (the terminal closed) stop the run
+        # as Ctrl-C does: running tasks are ended and the run can be resumed.
+        start(handle, "block", stop_signals=True)
     except KeyboardInterrupt:
         print(
             f"interrupted; resume with: taskexec run {shlex.quote(args.file)} "
@@ -360,9 +347,6 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     print(f"state: {handle.store_path}  logs: {handle.log_dir}", file=out)
     from taskexec_nb.events import RunStatus
 
@@ -380,16 +364,8 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_TASKS_FAILED
 
 
-_STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _dry_run(plan: Any, handle: Any, out: TextIO) -> int:
+def _dry_run(plan: ExecutionPlan, handle: RunHandle, out: TextIO) -> int:
+    """What ``taskexec run --dry-run`` prints: the tasks a start would run, by wave."""
     selection = handle.preview()
     settings = handle.settings
     for note in handle.notices:

@@ -1,8 +1,8 @@
 """The execution plan: a validated tasks.md with its dependencies; nothing here runs a task.
 
 :class:`ExecutionPlan` gives a DataFrame view, waves, the critical path and
-readable reprs; :class:`ReadyTracker` is the graphlib-style ready/done
-protocol the scheduler drives.
+readable reprs; its :meth:`~ExecutionPlan.tracker` is the graphlib-style
+ready/done protocol (:mod:`taskexec_nb.tracker`) the scheduler drives.
 """
 
 from __future__ import annotations
@@ -14,13 +14,20 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import UsageError, ValidationError
+from taskexec_nb.events import Observer
+from taskexec_nb.executors import TaskFunction
 from taskexec_nb.graph import Graph, order_breaking_cycles
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
+from taskexec_nb.run.launch import RunRequest, StartMode, start_run
+from taskexec_nb.tracker import ReadyTracker
 from taskexec_nb.writeback import only_ticked
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from taskexec_nb.run.handle import RunHandle
+    from taskexec_nb.settings import RunSettings
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -290,105 +297,49 @@ class ExecutionPlan:
         return ReadyTracker(self, self.to_run if only is None else only)
 
     # -- running
-    def _run_handle(
+    def _request(
         self,
-        settings: Any,
-        only: Any,
+        settings: RunSettings | None,
+        only: str | Iterable[str] | None,
         from_task: str | None,
         until: str | None,
         resume: str | bool | None,
-        callables: Any,
-        observers: Any,
+        takeover: bool,
+        callables: Mapping[str, TaskFunction] | None,
+        observers: Iterable[Observer],
         profile: str | None,
-        overrides: dict[str, Any],
-        takeover: bool = False,
-    ) -> Any:
-        from taskexec_nb.runner import API_NAMES, RunHandle, select_tasks, selector_names
-
-        self.check_runnable()
-        given = (only, from_task, until)
-        if not (resume is None or isinstance(resume, (str, bool))):
-            raise UsageError(f"resume must be a run ID, True (the latest run) or None: {resume!r}")
-        if isinstance(only, Iterable) and not isinstance(only, str):
-            only = list(only)  # a generator is read once: here, not by the check below
-        if isinstance(observers, Iterable):
-            observers = list(observers)
-        _check_run_arguments(self, settings, only, callables, observers, overrides)
-        config = None
-        from_config: list[str] = []
-        if settings is not None:
-            chosen = settings.with_overrides(**overrides)
-        else:
-            from taskexec_nb.config import resolve
-
-            config = resolve(
-                None if self.path == "<string>" else self.path,
-                profile=profile or self.profile,
-                arguments=overrides,
-            )
-            chosen = config.settings
-            # Each selector not given here comes from the configuration (as in the CLI).
-            from_config = [k for k, v in zip(API_NAMES, given, strict=True) if v is None]
-            only = config.only if only is None else only
-            from_task = config.from_task if from_task is None else from_task
-            until = config.until if until is None else until
-        if isinstance(only, str):
-            only = [s for s in only.split(",") if s.strip()]
-        run_id = None
-        selection = None
-        kept = None
-        if takeover and (resume is None or resume is False):
-            raise UsageError("takeover= goes with resume= (it takes over a run to continue it)")
-        if resume is not None and resume is not False:
-            if any(v is not None for v in given):
-                raise UsageError(
-                    "resume= continues the run's own selection: leave out only=, from_task= "
-                    "and until= (or start a new run with them)"
-                )
-            from taskexec_nb.runner import find_run, resumed_settings, state_dir_for
-
-            state_dir = state_dir_for(self.path, chosen)
-            run = find_run(self.path, state_dir, resume, takeover=takeover)
-            run_id = run["run_id"]
-            if settings is None:  # a settings object given whole keeps all it says
-                chosen, kept = resumed_settings(chosen, run, overrides)
-        else:
-            names = selector_names(API_NAMES, config.sources if config else {}, from_config)
-            selection = select_tasks(self, only, from_task, until, names=names)
-        handle = RunHandle(
+        overrides: Mapping[str, object],
+        start: StartMode,
+    ) -> RunRequest:
+        return RunRequest(
             self,
-            chosen,
-            selection=selection,
-            resume=run_id,
-            takeover=bool(takeover),
+            settings,
+            only=only,
+            from_task=from_task,
+            until=until,
+            resume=resume,
+            takeover=takeover,
             callables=callables,
             observers=observers,
-            config=config,
+            profile=profile,
+            overrides=overrides,
+            start=start,
         )
-        if kept:
-            handle.notices.append(kept)
-        if config is not None and config.warnings:
-            import warnings
-
-            for warning in config.warnings:  # as the CLI prints them: a misspelt TASKEXEC_*
-                handle.notices.append(warning)
-                warnings.warn(warning, UserWarning, stacklevel=3)
-        return handle
 
     def run(
         self,
-        settings: Any = None,
+        settings: RunSettings | None = None,
         *,
-        only: Any = None,
+        only: str | Iterable[str] | None = None,
         from_task: str | None = None,
         until: str | None = None,
         resume: str | bool | None = None,
         takeover: bool = False,
-        callables: Any = None,
-        observers: Any = (),
+        callables: Mapping[str, TaskFunction] | None = None,
+        observers: Iterable[Observer] = (),
         profile: str | None = None,
-        **overrides: Any,
-    ) -> Any:
+        **overrides: object,
+    ) -> RunHandle:
         """Run the plan's pending tasks and block until the run ends.
 
         Args:
@@ -411,60 +362,81 @@ class ExecutionPlan:
             **overrides: Settings to change, e.g. ``max_workers=4``.
 
         Returns:
-            The finished :class:`~taskexec_nb.runner.RunHandle`.
+            The finished :class:`~taskexec_nb.run.handle.RunHandle`.
 
         Raises:
             UsageError: For bad settings, selections or resources.
             ValidationError: If the plan has errors (loaded with ``strict=False``).
             KeyboardInterrupt: When interrupted (the run is saved and resumable).
         """
-        handle = self._run_handle(
+        request = self._request(
             settings,
             only,
             from_task,
             until,
             resume,
+            takeover,
             callables,
             observers,
             profile,
             overrides,
-            takeover=takeover,
+            "block",
         )
-        return handle.run_blocking()
+        return start_run(request)
 
     async def arun(
         self,
-        settings: Any = None,
+        settings: RunSettings | None = None,
         *,
-        only: Any = None,
+        only: str | Iterable[str] | None = None,
         from_task: str | None = None,
         until: str | None = None,
         resume: str | bool | None = None,
         takeover: bool = False,
-        callables: Any = None,
-        observers: Any = (),
+        callables: Mapping[str, TaskFunction] | None = None,
+        observers: Iterable[Observer] = (),
         profile: str | None = None,
-        **overrides: Any,
-    ) -> Any:
+        **overrides: object,
+    ) -> RunHandle:
         """Start the run on the running event loop and return its handle at once.
 
         Takes the same arguments as :meth:`run`; ``await handle.wait()`` waits for the end
         (cancelling that wait, e.g. a notebook's interrupt, interrupts the run as Ctrl-C
-        does :meth:`run`: see :meth:`~taskexec_nb.runner.RunHandle.wait`).
+        does :meth:`run`: see :meth:`~taskexec_nb.run.handle.RunHandle.wait`).
+
+        Args:
+            settings: As for :meth:`run`.
+            only: As for :meth:`run`.
+            from_task: As for :meth:`run`.
+            until: As for :meth:`run`.
+            resume: As for :meth:`run`.
+            takeover: As for :meth:`run`.
+            callables: As for :meth:`run`.
+            observers: As for :meth:`run`.
+            profile: As for :meth:`run`.
+            **overrides: As for :meth:`run`.
+
+        Returns:
+            The running :class:`~taskexec_nb.run.handle.RunHandle`.
+
+        Raises:
+            UsageError: For bad settings, selections or resources, or a set-up error.
+            ValidationError: If the plan has errors (loaded with ``strict=False``).
         """
-        handle = self._run_handle(
+        request = self._request(
             settings,
             only,
             from_task,
             until,
             resume,
+            takeover,
             callables,
             observers,
             profile,
             overrides,
-            takeover=takeover,
+            "loop",
         )
-        return await handle.start()
+        return await start_run(request).started()
 
     # -- views
     def to_frame(self) -> pd.DataFrame:
@@ -597,127 +569,9 @@ class ExecutionPlan:
         }
 
 
-class ReadyTracker:
-    """The graphlib-style protocol the scheduler drives: get_ready / done / is_active.
-
-    Tasks outside the selection, and tasks the file marks done or cancelled,
-    count as finished, but the order through them holds. A failed task's
-    dependents (transitively) are skipped.
-    """
-
-    def __init__(self, plan: ExecutionPlan, selected: Iterable[str]) -> None:
-        chosen = set(selected)
-        for task_id in chosen:
-            plan[task_id]
-        #: What each selected task waits for: see :meth:`ExecutionPlan.effective_deps`.
-        self.deps = plan.effective_deps(chosen)
-        self._dependents: dict[str, list[str]] = {task_id: [] for task_id in self.deps}
-        for task_id, deps in self.deps.items():
-            for dep in deps:
-                self._dependents[dep].append(task_id)
-        self._waiting = {task_id: len(deps) for task_id, deps in self.deps.items()}
-        self._ready = [t for t, n in self._waiting.items() if n == 0]
-        self._active: set[str] = set()
-        self.skipped: dict[str, str] = {}
-
-    def get_ready(self) -> tuple[str, ...]:
-        """Return the tasks that became ready since the last call (in run order)."""
-        ready, self._ready = self._ready, []
-        self._active.update(ready)
-        return tuple(ready)
-
-    def done(self, task_id: str, ok: bool = True) -> list[str]:
-        """Record a finished task.
-
-        Args:
-            task_id: A task returned by :meth:`get_ready`.
-            ok: False if it failed; its dependents are then skipped.
-
-        Returns:
-            The tasks skipped because of this failure (empty when ok).
-
-        Raises:
-            UsageError: If the task was not handed out by :meth:`get_ready`.
-        """
-        if task_id not in self._active:
-            raise UsageError(f"{task_id} is not running, so it cannot be done")
-        self._active.discard(task_id)
-        self._waiting.pop(task_id, None)
-        if not ok:
-            return self._skip_dependents(task_id)
-        for nxt in self._dependents[task_id]:
-            if nxt in self._waiting and nxt not in self.skipped:
-                self._waiting[nxt] -= 1
-                if self._waiting[nxt] == 0:
-                    self._ready.append(nxt)
-        return []
-
-    def _skip_dependents(self, failed: str) -> list[str]:
-        out: list[str] = []
-        todo = [failed]
-        while todo:
-            for nxt in self._dependents[todo.pop()]:
-                if nxt in self._waiting and nxt not in self.skipped:
-                    self.skipped[nxt] = failed
-                    self._waiting.pop(nxt)
-                    out.append(nxt)
-                    todo.append(nxt)
-        return out
-
-    def is_active(self) -> bool:
-        """Whether anything is ready, running or still waiting."""
-        return bool(self._ready or self._active or self._waiting)
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
-
-
 def _grouped(levels: Mapping[str, int], task_ids: Iterable[str]) -> list[list[str]]:
     """Task IDs grouped by wave number, in the order given."""
     out: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
     for node in task_ids:
         out[levels[node]].append(node)
     return out
-
-
-def _check_run_arguments(
-    plan: ExecutionPlan,
-    settings: Any,
-    only: Any,
-    callables: Any,
-    observers: Any,
-    overrides: Mapping[str, Any],
-) -> None:
-    """Refuse arguments of the wrong kind with a message naming them.
-
-    Raises:
-        UsageError: For the first wrong argument.
-    """
-    from taskexec_nb.settings import RunSettings
-
-    if settings is not None and not isinstance(settings, RunSettings):
-        raise UsageError(
-            f"settings must be a RunSettings, not {type(settings).__name__}; pass single "
-            "settings as keywords instead, e.g. run(max_workers=2)"
-        )
-    if "mode" in overrides and overrides["mode"] != plan.mode.value:
-        raise UsageError(
-            f"mode={overrides['mode']!r}: the dependency mode is chosen when the plan is "
-            f"loaded (this one uses {plan.mode.value!r}); use load(path, mode=...)"
-        )
-    if not (only is None or isinstance(only, str) or _strings(only)):
-        raise UsageError(
-            f"only must be a string or a list of task IDs, stories or phases, not {only!r}"
-        )
-    if callables is not None:
-        if not isinstance(callables, Mapping):
-            raise UsageError(
-                "callables must map task IDs, stories or ID patterns to functions, e.g. "
-                f"{{'T001': fn}}, not {type(callables).__name__}"
-            )
-        for key, fn in callables.items():
-            if not isinstance(key, str) or not callable(fn):
-                raise UsageError(f"callables[{key!r}] must be a function named by a string")
-    if not isinstance(observers, Iterable) or not all(callable(o) for o in observers):
-        raise UsageError(f"observers must be a list of functions that take an event: {observers!r}")

@@ -332,14 +332,14 @@ def test_bad_selections_name_the_option(
 def test_from_and_until_take_stories_and_phases(
     tmp_path: Path, kwargs: dict[str, str], expected: list[str]
 ) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     plan = taskexec_nb.load(write(tmp_path))
     assert select_tasks(plan, **kwargs) == expected
 
 
 def test_from_and_until_keep_the_place_of_done_tasks(tmp_path: Path) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     text = TASKS.replace("- [ ] T001", "- [X] T001").replace("- [ ] T002", "- [X] T002")
     plan = taskexec_nb.load(write(tmp_path, text))
@@ -377,14 +377,14 @@ SUBPHASES = md(
 def test_phases_by_number_with_sub_phases_or_by_title(
     tmp_path: Path, only: str, expected: list[str]
 ) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
     assert select_tasks(plan, only=[only]) == expected
 
 
 def test_an_unknown_phase_lists_the_phases(tmp_path: Path) -> None:
-    from taskexec_nb.runner import select_tasks
+    from taskexec_nb.run.selection import select_tasks
 
     plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
     with pytest.raises(UsageError) as info:
@@ -1115,15 +1115,15 @@ def test_runners_started_at_the_same_moment_run_a_task_once(
 ) -> None:
     # The check for a live run and the record of the new one are one transaction: here
     # each runner lingers between the two, as a busy machine may make it.
-    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.run.session import RunSession
 
-    check = RunHandle._refuse_overlap
+    check = RunSession._refuse_overlap
 
-    def slow_check(self: RunHandle, store: StateStore, selection: list[str]) -> None:
+    def slow_check(self: RunSession, store: StateStore, selection: list[str]) -> None:
         check(self, store, selection)
         time.sleep(0.5)
 
-    monkeypatch.setattr(RunHandle, "_refuse_overlap", slow_check)
+    monkeypatch.setattr(RunSession, "_refuse_overlap", slow_check)
     text = (
         "## Phase 1: X\n\n- [ ] T001 Once\n"
         '  - taskexec: run="echo $TASKEXEC_RUN_ID >> ran.txt; sleep 2"\n'

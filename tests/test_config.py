@@ -30,6 +30,7 @@ from taskexec_nb.config import (
     resolve,
 )
 from taskexec_nb.errors import UsageError
+from taskexec_nb.run.launch import RunRequest, start_run
 from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore
@@ -578,11 +579,9 @@ def test_status_and_runs_find_the_configured_state_dir(
 def test_an_explicit_settings_object_skips_the_config(tmp_path: Path) -> None:
     tasks = project(tmp_path, "max_workers = 1\nretries = 3\n")
     plan = taskexec_nb.load(tasks)
-    handle = plan._run_handle(
-        RunSettings(max_workers=2), None, None, None, None, None, (), None, {}
-    )
+    handle = start_run(RunRequest(plan, RunSettings(max_workers=2), start="none"))
     assert handle.settings.retries == 0 and handle.config is None
-    handle = plan._run_handle(None, None, None, None, None, None, (), None, {"retries": 1})
+    handle = start_run(RunRequest(plan, overrides={"retries": 1}, start="none"))
     assert handle.settings.retries == 1 and handle.settings.max_workers == 1
     assert isinstance(handle.config, Config)
 
@@ -593,7 +592,7 @@ def test_a_plan_from_text_uses_no_config_file(
     project(tmp_path, "retries = 3\n")
     monkeypatch.chdir(tmp_path)
     plan = taskexec_nb.loads(TASKS)
-    handle = plan._run_handle(None, None, None, None, None, None, (), None, {})
+    handle = start_run(RunRequest(plan, start="none"))
     assert handle.config is not None and handle.config.file == tmp_path / "taskexec.toml"
 
 
@@ -870,17 +869,8 @@ def test_an_override_that_matches_no_task_is_reported(tmp_path: Path) -> None:
 def test_durations_with_units_work_as_run_keywords_too(tmp_path: Path) -> None:
     tasks = project(tmp_path)
     plan = taskexec_nb.load(tasks)
-    handle = plan._run_handle(
-        settings=None,
-        only=None,
-        from_task=None,
-        until=None,
-        resume=None,
-        callables=None,
-        observers=(),
-        profile=None,
-        overrides={"timeout": "5m", "backoff": "1s", "kill_grace": "250ms"},
-    )
+    overrides = {"timeout": "5m", "backoff": "1s", "kill_grace": "250ms"}
+    handle = start_run(RunRequest(plan, overrides=overrides, start="none"))
     assert (handle.settings.timeout, handle.settings.backoff) == (300.0, 1.0)
     assert handle.settings.kill_grace == 0.25
     assert RunSettings(timeout="1h30m").timeout == 5400.0

@@ -254,7 +254,7 @@ def test_plan_with_errors_refuses_to_run(tmp_path: Path) -> None:
         assert "cannot run" in message and str(path) in message
         assert "TX101" in message and "TX102" in message and "TX103" in message
         assert info.value.plan is plan
-    from taskexec_nb.runner import RunHandle
+    from taskexec_nb.run.handle import RunHandle
     from taskexec_nb.settings import RunSettings
 
     with pytest.raises(taskexec_nb.ValidationError):

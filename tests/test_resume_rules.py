@@ -150,7 +150,7 @@ def test_an_api_resume_keeps_the_runs_settings_and_a_settings_object_keeps_its_o
 
 
 def test_the_resume_notice_says_what_an_unset_setting_means() -> None:
-    from taskexec_nb.runner import resumed_settings
+    from taskexec_nb.run.resume import resumed_settings
     from taskexec_nb.settings import RunSettings
 
     now = RunSettings(no_action="fail", timeout=5)
@@ -169,7 +169,7 @@ def test_the_resume_notice_says_what_an_unset_setting_means() -> None:
 
 
 def test_settings_recorded_unreadable_or_no_longer_valid_are_not_kept() -> None:
-    from taskexec_nb.runner import resumed_settings
+    from taskexec_nb.run.resume import resumed_settings
     from taskexec_nb.settings import RunSettings
 
     now = RunSettings(max_workers=2)

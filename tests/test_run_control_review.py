@@ -20,7 +20,7 @@ from test_engine import wait_until
 from test_engine_control import running
 
 import taskexec_nb
-from taskexec_nb.schedule import PAUSED_WAIT
+from taskexec_nb.run.schedule import PAUSED_WAIT
 
 SLOW = md(
     """\

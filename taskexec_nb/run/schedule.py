@@ -1,6 +1,6 @@
 """The one asyncio loop that owns a run's state: dispatch, retries, pause, cancel.
 
-The scheduler asks the plan's :class:`~taskexec_nb.plan.ReadyTracker` for
+The scheduler asks the plan's :class:`~taskexec_nb.tracker.ReadyTracker` for
 ready tasks, starts them within ``max_workers`` and the resource capacities,
 and reports every state change as an event. It never renders anything and
 never writes the store itself: those are observers.
@@ -12,92 +12,105 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import os
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.config import effective_task
-from taskexec_nb.errors import UsageError
-from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus, printable
+from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus
 from taskexec_nb.executors import (
-    AttemptContext,
     ExecutorRegistry,
     Outcome,
     ProcessControl,
     missing_notebook,
     notebook_fallback,
 )
-from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
-from taskexec_nb.plan import ExecutionPlan
-from taskexec_nb.secrets import Masker, secret_values
-from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
+from taskexec_nb.run.attempt import (
+    FAILED,
+    Attempts,
+    TaskState,
+    allows_failure,
+    final_status,
+    incomplete_note,
+    outcome_data,
+    written_log,
+)
+from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import SAVE_DELAY
+from taskexec_nb.tracker import ReadyTracker
 from taskexec_nb.writeback import CheckboxWriter
 
-_FAILED = (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
-
-
-@dataclass
-class TaskState:
-    """The live state of one task in a run."""
-
-    task_id: str
-    status: TaskStatus = TaskStatus.PENDING
-    attempt: int = 0
-    started: float | None = None
-    finished: float | None = None
-    waiting_on: str | None = None
-    error: str | None = None
-    allowed: bool = False  # failed under allow_failure: the run does not fail for it
-    exit_code: int | None = None
-    log_path: str | None = None
-    log_written: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: RunSettings) -> None:
-    """Refuse a run whose tasks need more of a resource than exists.
-
-    Raises:
-        UsageError: Naming each task, the resource, what it needs and what exists.
-    """
-    problems = []
-    for task_id in selection:
-        task = effective_task(plan[task_id], settings.overrides)
-        for name, amount in task.params.resources.items():
-            have = settings.resources.get(name, 0)
-            if amount > have:
-                where = f"{plan.path}:{task.params.line or task.line}"
-                problems.append(
-                    f"{where}: {task_id} needs {name}={amount:g} but the run has "
-                    f"{name}={have:g} (set resources: --resource {name}={amount:g}, "
-                    f"or resources={{{name!r}: {amount:g}}})"
-                )
-    if problems:
-        raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
-
-
-def task_cwd(tasks_dir: Path, settings: RunSettings, task: Task) -> Path:
-    """A task's working folder: its ``cwd``, under the run's ``cwd`` or the tasks.md's folder.
-
-    Args:
-        tasks_dir: The folder of the tasks.md (resolved).
-        settings: The run's settings.
-        task: The task, overrides applied.
-
-    Returns:
-        The folder (it may not exist yet: an earlier task may create it).
-    """
-    base = settings.cwd or tasks_dir
-    return (base / task.params.cwd) if task.params.cwd else base
+if TYPE_CHECKING:
+    from taskexec_nb.plan import ExecutionPlan
 
 
 PAUSED_WAIT = "the run to resume"
 """What a queued task waits on while the run is paused."""
+
+
+class Capacity:
+    """A run's workers and resources: what is in use, and what a task waits for.
+
+    Args:
+        settings: The run's settings (``max_workers`` and ``resources``).
+    """
+
+    def __init__(self, settings: RunSettings) -> None:
+        self.settings = settings
+        self.workers = 0
+        self.in_use: dict[str, float] = {}
+
+    @property
+    def free(self) -> int:
+        """Workers not in use."""
+        return self.settings.max_workers - self.workers
+
+    def waiting_on(self, task: Task) -> str | None:
+        """What a task waits for before it can start: ``a worker``, a resource, or None.
+
+        Args:
+            task: The task, overrides applied.
+
+        Returns:
+            The worker or resource it waits for, or None if it can start now.
+        """
+        if self.workers >= self.settings.max_workers:
+            return "a worker"
+        for name, amount in task.params.resources.items():
+            if self.in_use.get(name, 0) + amount > self.settings.resources.get(name, 0):
+                return name
+        return None
+
+    def reserve(self, task: Task, sign: int) -> None:
+        """Take (``+1``) or give back (``-1``) a worker and the task's resources.
+
+        Args:
+            task: The task, overrides applied.
+            sign: ``+1`` to take, ``-1`` to give back.
+        """
+        self.workers += sign
+        for name, amount in task.params.resources.items():
+            self.in_use[name] = self.in_use.get(name, 0) + sign * amount
+
+
+def tick(writer: CheckboxWriter, task: Task, emit: Callable[..., None]) -> None:
+    """Tick a completed task's box; a tick refused is a notice (once per reason).
+
+    Args:
+        writer: The run's checkbox writer.
+        task: The completed task.
+        emit: The scheduler's event emitter.
+    """
+    if task.box_line is None:
+        return
+    conflict = writer.tick(task.id, task.box_line, task.line)
+    if not conflict:
+        emit(EventKind.TASK_TICKED, task.id)
+    elif writer.quiet(task.id):
+        pass  # the same reason again: the run's end sums these up in one notice
+    else:
+        emit(EventKind.NOTICE, task.id, warning=conflict)
 
 
 class Scheduler:
@@ -109,7 +122,8 @@ class Scheduler:
         registry: Executors.
         bus: Where events go.
         run_id: The run's ID.
-        selection: IDs of the tasks to run, in plan order.
+        tasks: The tasks to run by ID, in plan order, with the configuration's overrides
+            applied (:func:`~taskexec_nb.run.preflight.resolve_tasks`).
         log_dir: Folder for this run's logs and artifacts.
         writer: Ticks checkboxes after success (None: write-back off).
         attempts_before: Attempts already made per task (resume continues the count).
@@ -130,7 +144,7 @@ class Scheduler:
         bus: EventBus,
         *,
         run_id: str,
-        selection: Sequence[str],
+        tasks: Mapping[str, Task],
         log_dir: Path,
         writer: CheckboxWriter | None = None,
         attempts_before: Mapping[str, int] | None = None,
@@ -145,7 +159,7 @@ class Scheduler:
         self.registry = registry
         self.bus = bus
         self.run_id = run_id
-        self.selection = list(selection)
+        self.selection = list(tasks)
         self.log_dir = log_dir
         self.writer = writer
         self.attempts_before = dict(attempts_before or {})
@@ -159,7 +173,7 @@ class Scheduler:
         self._unsaved_since: float | None = None
         self.states = {tid: TaskState(tid) for tid in self.selection}
         # Each task with the config file's overrides applied under its own annotation.
-        self.tasks = {tid: effective_task(plan[tid], settings.overrides) for tid in self.selection}
+        self.tasks = dict(tasks)
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
         self._paused = False
@@ -175,19 +189,20 @@ class Scheduler:
         # Tasks back from a retry's backoff, waiting for their worker and resources again
         # (served before tasks that have not started yet).
         self._retrying: dict[str, asyncio.Future[bool]] = {}
-        self._in_use: dict[str, float] = {}
-        self._base_masker: Masker | None = None
-        self._workers = 0
-        tasks_file = Path(plan.path).resolve()
-        self._tasks_file = Path(plan.path)
-        self._tasks_dir = tasks_file.parent
-        self._base_env = {
-            **os.environ,
-            **settings.env,
-            **(extra_env or {}),
-            "TASKEXEC_RUN_ID": run_id,
-            "TASKEXEC_TASKS_FILE": str(tasks_file),
-        }
+        self._capacity = Capacity(settings)
+        self._attempts = Attempts(
+            run_id=run_id,
+            settings=settings,
+            tasks_file=Path(plan.path),
+            log_dir=log_dir,
+            registry=registry,
+            emit=self._emit,
+            extra_env=extra_env,
+            on_process=lambda task_id, attempt, pgid: self._process_started(task_id, attempt, pgid),
+            on_process_end=lambda pgid: self._process_ended(pgid),
+            paused_time=self.paused_time,
+            is_paused=lambda: self._paused,
+        )
 
     # -- control (call on the loop's thread) -----------------------------------------------
     @property
@@ -356,7 +371,7 @@ class Scheduler:
 
     def _announce(self, task_ids: Sequence[str]) -> None:
         """Report newly ready tasks as queued (waiting for a worker when none is free)."""
-        free = self.settings.max_workers - self._workers
+        free = self._capacity.free
         for n, task_id in enumerate(task_ids):
             self._queued(
                 task_id, PAUSED_WAIT if self._paused else "a worker" if n >= free else None
@@ -383,7 +398,7 @@ class Scheduler:
         (one commit for all of them) and the tasks start.
         """
         blocked = self._start_ready(ready, running, on_done)
-        if blocked and self._workers < self.settings.max_workers:
+        if blocked and self._capacity.free > 0:
             await self._settle()
             self._start_ready(ready, running, on_done)
 
@@ -397,15 +412,15 @@ class Scheduler:
         keep: list[str] = []
         blocked = False
         for n, task_id in enumerate(ready):
-            if self._workers >= self.settings.max_workers:
+            if self._capacity.free <= 0:
                 keep.extend(ready[n:])  # every task needs a worker: no need to look further
                 break
             task = self.tasks[task_id]
-            waiting = self._waiting_on(task)
+            waiting = self._capacity.waiting_on(task)
             if waiting is None and not self._unsaved.isdisjoint(self._deps[task_id]):
                 blocked = True  # a prerequisite's finish must be saved first
             elif waiting is None:
-                self._reserve(task, +1)
+                self._capacity.reserve(task, +1)
                 fut = asyncio.ensure_future(self._run_task(task))
                 fut.add_done_callback(on_done)
                 running[fut] = task_id
@@ -420,9 +435,9 @@ class Scheduler:
         """Give tasks back from a retry's backoff their worker and resources, if free."""
         for task_id, waiting in list(self._retrying.items()):
             task = self.tasks[task_id]
-            if self._waiting_on(task) is None:
+            if self._capacity.waiting_on(task) is None:
                 del self._retrying[task_id]
-                self._reserve(task, +1)
+                self._capacity.reserve(task, +1)
                 waiting.set_result(True)
 
     async def _retry_slot(self, task: Task) -> bool:
@@ -435,30 +450,13 @@ class Scheduler:
         self._retrying[task.id] = waiting
         self._readmit()
         if not waiting.done():  # readmitted when a task ends and gives its worker back
-            self._queued(task.id, self._waiting_on(task))
+            self._queued(task.id, self._capacity.waiting_on(task))
         return await waiting
 
-    def _waiting_on(self, task: Task) -> str | None:
-        if self._workers >= self.settings.max_workers:
-            return "a worker"
-        for name, amount in task.params.resources.items():
-            if self._in_use.get(name, 0) + amount > self.settings.resources.get(name, 0):
-                return name
-        return None
-
-    def _allows_failure(self, task: Task) -> bool:
-        own = task.params.allow_failure
-        return self.settings.allow_failure if own is None else own
-
-    def _reserve(self, task: Task, sign: int) -> None:
-        self._workers += sign
-        for name, amount in task.params.resources.items():
-            self._in_use[name] = self._in_use.get(name, 0) + sign * amount
-
-    def _finished(self, task_id: str, status: TaskStatus, tracker: Any) -> None:
+    def _finished(self, task_id: str, status: TaskStatus, tracker: ReadyTracker) -> None:
         task = self.tasks[task_id]
-        self._reserve(task, -1)
-        allowed = status in _FAILED and self._allows_failure(task)
+        self._capacity.reserve(task, -1)
+        allowed = status in FAILED and allows_failure(task, self.settings)
         ok = status is TaskStatus.COMPLETED or allowed
         # After a cancel, dependents are not skipped: the run's end records them cancelled.
         for skipped in tracker.done(task_id, ok or self._cancelled):
@@ -495,13 +493,10 @@ class Scheduler:
         statuses = [s.status for s in self.states.values()]
         if self._cancelled:
             final = RunStatus.INTERRUPTED if self._interrupted else RunStatus.CANCELLED
-        elif any(self._counts_as_failure(s) for s in self.states.values()):
-            final = RunStatus.FAILED
-        elif any(self._unrun(s) for s in self.states.values()):
-            final = RunStatus.INCOMPLETE
-            self._emit(EventKind.NOTICE, warning=self._incomplete_note())
         else:
-            final = RunStatus.COMPLETED
+            final = final_status(self.states, self.tasks, self.settings)
+        if final is RunStatus.INCOMPLETE:
+            self._emit(EventKind.NOTICE, warning=incomplete_note(self.states, self.settings))
         self.status = final
         if self.writer is not None and (left := self.writer.summary()):
             self._emit(EventKind.NOTICE, warning=left)
@@ -513,58 +508,13 @@ class Scheduler:
 
     def _has_no_action(self, task_id: str) -> bool:
         """Whether the no-action policy would skip this task (it has nothing to run)."""
-        executor, final, _ = self._policy_outcome(self.tasks[task_id])
+        executor, final, _ = self._attempts.route(self.tasks[task_id])
         return executor is None and final is TaskStatus.SKIPPED
 
-    def _counts_as_failure(self, state: TaskState) -> bool:
-        if state.status in _FAILED:
-            return not self._allows_failure(self.tasks[state.task_id])
-        if state.status is TaskStatus.SKIPPED:
-            return not self._unrun(state)
-        return False
-
-    @staticmethod
-    def _unrun(state: TaskState) -> bool:
-        """Skipped because nothing could run it or a prerequisite (no action, no agent)."""
-        return state.status is TaskStatus.SKIPPED and (
-            "no_action" in state.extra or "unrun" in state.extra
-        )
-
-    def _incomplete_note(self) -> str:
-        """What an incomplete run left undone, and how to get it done."""
-        own = [t for t, s in self.states.items() if "no_action" in s.extra]
-        blocked = [t for t, s in self.states.items() if self._unrun(s) and t not in own]
-        if self.settings.agent_command:
-            why, fix = "no_action=skip", "resume this run with no_action=agent (--no-action agent)"
-        else:
-            why = "no agent_command is set"
-            fix = (
-                f"connect an agent ({AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in "
-                "taskexec.toml) and resume this run"
-            )
-        text = f"run incomplete: {listed(own)} not run (no action, and {why})"
-        if blocked:
-            text += f"; {listed(blocked)} not run (waiting on {'it' if len(own) == 1 else 'them'})"
-        return f"{text}. To run {'it' if len(own + blocked) == 1 else 'them'}, {fix}"
-
     # -- one task -----------------------------------------------------------------------------
-    def _policy_outcome(self, task: Task) -> tuple[Executor | None, TaskStatus | None, str]:
-        try:
-            executor = self.registry.for_task(task, self._cwd(task))
-        except UsageError as exc:
-            return None, TaskStatus.FAILED, str(exc)
-        if executor is not None:
-            return executor, None, ""
-        policy = self.settings.effective_no_action
-        if policy == "agent":
-            return self.registry.get("agent"), None, ""
-        if policy == "skip":
-            return None, TaskStatus.SKIPPED, "no action (no_action=skip): not run, not done"
-        return None, TaskStatus.FAILED, "no action (no_action=fail)"
-
     async def _run_task(self, task: Task) -> TaskStatus:
-        executor, final, reason = self._policy_outcome(task)
-        missing = missing_notebook(task, self._cwd(task))
+        executor, final, reason = self._attempts.route(task)
+        missing = missing_notebook(task, self._attempts.cwd(task))
         if missing is not None and executor is not self.registry.callables:
             policy = self.settings.effective_no_action
             self._emit(EventKind.NOTICE, task.id, warning=notebook_fallback(task, missing, policy))
@@ -582,7 +532,14 @@ class Scheduler:
         for i in range(retries + 1):
             attempt += 1
             try:
-                outcome = await self._attempt(task, executor, attempt)
+                outcome = await self._attempts.run(
+                    task,
+                    executor,
+                    attempt,
+                    self.states[task.id],
+                    self._controls,
+                    lambda: self._cancelled,
+                )
             except asyncio.CancelledError:  # by the event loop: its processes were ended
                 ended = Outcome(TaskStatus.CANCELLED, error="cancelled (interrupted)")
                 self._finish_task(task.id, TaskStatus.CANCELLED, attempt, ended)
@@ -611,13 +568,13 @@ class Scheduler:
                 attempt_status=outcome.status.value,
                 delay=delay,
                 waiting_on=waiting,
-                log_path=self._written_log(self.states[task.id]),
-                **_outcome_data(outcome),
+                log_path=written_log(self.states[task.id]),
+                **outcome_data(outcome),
             )
             self.states[task.id].status = TaskStatus.QUEUED
             self.states[task.id].waiting_on = waiting
             # Waiting out the backoff is not work: its worker and resources serve others.
-            self._reserve(task, -1)
+            self._capacity.reserve(task, -1)
             self._poke()
             assert self._cancel_event is not None
             with contextlib.suppress(asyncio.TimeoutError):
@@ -626,97 +583,22 @@ class Scheduler:
             readmitted = not self._cancelled and await self._retry_slot(task)
             if self._cancelled:
                 if not readmitted:
-                    self._reserve(task, +1)  # as if held: the task's end gives it back
+                    self._capacity.reserve(task, +1)  # as if held: the task's end gives it back
                 self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _attempt(self, task: Task, executor: Executor, attempt: int) -> Outcome:
-        control = ProcessControl(
-            on_attach=lambda pgid: self._process_started(task.id, attempt, pgid),
-            on_detach=self.on_process_end,
-        )
-        self._controls[task.id] = control
-        log_path = self.log_dir / f"{task.id}.{attempt}.log"
-        state = self.states[task.id]
-        state.status, state.attempt, state.waiting_on = TaskStatus.RUNNING, attempt, None
-        state.log_path = str(log_path)
-        self._emit(
-            EventKind.TASK_STARTED,
-            task.id,
-            attempt,
-            TaskStatus.RUNNING.value,
-            log_path=str(log_path),
-            executor=executor.name,
-        )
-        timeout = task.params.timeout if task.params.timeout is not None else self.settings.timeout
-        env = self._env(task, attempt)
-        masker = self._masker(task, env)
-        ctx = AttemptContext(
-            run_id=self.run_id,
-            task=task,
-            attempt=attempt,
-            settings=self.settings,
-            tasks_file=self._tasks_file,
-            cwd=self._cwd(task),
-            env=env,
-            timeout=timeout,
-            log_path=log_path,
-            artifact_dir=self.log_dir,
-            control=control,
-            on_output=lambda stream, text: self._emit(
-                EventKind.TASK_OUTPUT, task.id, attempt, stream=stream, text=text
-            ),
-            paused_time=self.paused_time,
-            is_paused=lambda: self._paused,
-            masker=masker,
-        )
-        state.log_written = None
-        try:
-            if self._cancelled:
-                return Outcome(TaskStatus.CANCELLED, error="cancelled")
-            outcome = await executor.run(ctx)
-            state.log_written = ctx.log_written
-            return _cleaned(outcome, masker)
-        except (asyncio.CancelledError, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # an executor bug, even a SystemExit, is this task's failure
-            message = masker.text(f"executor {executor.name!r} failed: {type(exc).__name__}: {exc}")
-            return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
-        finally:
-            self._controls.pop(task.id, None)
 
     def _process_started(self, task_id: str, attempt: int, pgid: int) -> None:
         if self.on_process is not None:
             self.on_process(task_id, attempt, pgid)
 
-    def _cwd(self, task: Task) -> Path:
-        return task_cwd(self._tasks_dir, self.settings, task)
-
-    def _env(self, task: Task, attempt: int) -> dict[str, str]:
-        env = {**self._base_env, **task.params.env}
-        env["TASKEXEC_TASK_ID"] = task.id
-        env["TASKEXEC_ATTEMPT"] = str(attempt)
-        return env
-
-    def _masker(self, task: Task, env: Mapping[str, str]) -> Masker:
-        """The masker for a task's secrets (shared by tasks without their own variables)."""
-        if not task.params.env:
-            if self._base_masker is None:
-                self._base_masker = Masker(secret_values(self._base_env, self.settings.secrets))
-            return self._base_masker
-        return Masker(secret_values(env, self.settings.secrets))
+    def _process_ended(self, pgid: int) -> None:
+        if self.on_process_end is not None:
+            self.on_process_end(pgid)
 
     def _tick(self, task: Task) -> None:
-        if self.writer is None or task.box_line is None:
-            return
-        conflict = self.writer.tick(task.id, task.box_line, task.line)
-        if not conflict:
-            self._emit(EventKind.TASK_TICKED, task.id)
-        elif self.writer.quiet(task.id):
-            pass  # the same reason again: the run's end sums these up in one notice
-        else:
-            self._emit(EventKind.NOTICE, task.id, warning=conflict)
+        if self.writer is not None:
+            tick(self.writer, task, self._emit)
 
     def _finish_task(
         self,
@@ -731,11 +613,11 @@ class Scheduler:
         state.waiting_on = None
         if outcome is not None:
             state.error, state.exit_code = outcome.error, outcome.exit_code
-            data.update(_outcome_data(outcome))
-            data["log_path"] = self._written_log(state)
+            data.update(outcome_data(outcome))
+            data["log_path"] = written_log(state)
         elif "reason" in data:
             state.error = data["reason"]
-        state.allowed = status in _FAILED and self._allows_failure(self.tasks[task_id])
+        state.allowed = status in FAILED and allows_failure(self.tasks[task_id], self.settings)
         if state.allowed:
             data["allowed"] = True  # allow_failure: the run does not fail for it
         self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
@@ -744,15 +626,6 @@ class Scheduler:
             loop = asyncio.get_running_loop()
             self._unsaved_since = loop.time()
             loop.call_later(SAVE_DELAY, self._poke)
-
-    @staticmethod
-    def _written_log(state: TaskState) -> str | None:
-        """The attempt's log path if the attempt wrote one (logs start at the first output)."""
-        if not state.log_path or state.log_written is False:
-            return None
-        if state.log_written or os.path.exists(state.log_path):
-            return state.log_path
-        return None
 
     def _emit(
         self,
@@ -770,54 +643,3 @@ class Scheduler:
             elif kind is EventKind.TASK_FINISHED:
                 state.finished = event.time
         self.bus.emit(event)
-
-
-def listed(task_ids: Sequence[str], most: int = 5) -> str:
-    """``T001, T002 and 3 more``: task IDs for a message, the first few of them.
-
-    Args:
-        task_ids: The IDs, in the order to name them.
-        most: How many to name before ``and N more``.
-
-    Returns:
-        The phrase.
-    """
-    more = len(task_ids) - most
-    return ", ".join(task_ids[:most]) + (f" and {more} more" if more > 0 else "")
-
-
-def _cleaned(outcome: Outcome, masker: Masker) -> Outcome:
-    """The outcome with secrets masked in its texts (output was masked at the source).
-
-    Lone surrogates (an exception naming an undecodable file name) are replaced too:
-    the store, the status frame and the reports hold UTF-8.
-    """
-    error, tail, stderr_tail = outcome.error, outcome.tail, outcome.stderr_tail
-    if masker:
-        error, tail, stderr_tail = (
-            masker.optional(error),
-            masker.text(tail),
-            masker.text(stderr_tail),
-        )
-    return Outcome(
-        outcome.status,
-        outcome.exit_code,
-        outcome.signal,
-        None if error is None else printable(error),
-        printable(tail),
-        printable(stderr_tail),
-        outcome.artifacts,
-    )
-
-
-def _outcome_data(outcome: Outcome) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "exit_code": outcome.exit_code,
-        "signal": outcome.signal,
-        "error": outcome.error,
-        "tail": outcome.tail,
-        "stderr_tail": outcome.stderr_tail,
-    }
-    if outcome.artifacts:
-        data["artifacts"] = dict(outcome.artifacts)
-    return data

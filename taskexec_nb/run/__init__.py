@@ -1,0 +1,1 @@
+"""Starting, resuming, running and controlling runs: the run side of taskexec_nb."""

@@ -1,0 +1,218 @@
+"""Resuming a run: finding it, checking it may be resumed, and the settings it keeps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.events import RunStatus
+from taskexec_nb.model import Task
+from taskexec_nb.settings import RunSettings
+from taskexec_nb.store import StateStore, runner_alive
+
+
+def task_hash(task: Task) -> str:
+    """A hash of a task's definition: an edit between runs changes it."""
+    doc = {
+        "id": task.id,
+        "description": task.description,
+        "body": task.body,
+        "action": [task.action.kind.value, task.action.code, task.action.target],
+        "params": task.params.as_dict(),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def find_run(
+    tasks_file: str | Path, state_dir: Path, resume: str | bool, *, takeover: bool = False
+) -> dict[str, Any]:
+    """The recorded run that a resume continues, checked to be resumable.
+
+    Args:
+        tasks_file: The tasks.md being run.
+        state_dir: Folder of the state store.
+        resume: A run ID; ``True``, ``""`` or ``"latest"`` for the newest run of this file.
+        takeover: See :func:`check_resumable`.
+
+    Returns:
+        The run's row in the store.
+
+    Raises:
+        UsageError: If there is no store or no such run, the run is of another
+            file, or its runner is still running.
+    """
+    path = state_dir / "state.db"
+    target = str(Path(tasks_file).resolve())
+    if not path.is_file():
+        raise UsageError(f"resume: no earlier run of {tasks_file}: no state store at {path}")
+    store = StateStore(path)
+    try:
+        run_id = store.latest_run(target) if resume in (True, "", "latest") else str(resume)
+        if run_id is None:
+            raise UsageError(f"resume: no earlier run of {tasks_file} in {path}")
+        run = run_row(store, run_id)
+    finally:
+        store.close()
+    check_resumable(run, target, takeover=takeover)
+    return run
+
+
+KEPT_ON_RESUME = (
+    "max_workers",
+    "resources",
+    "fail_fast",
+    "allow_failure",
+    "retries",
+    "backoff",
+    "timeout",
+    "kill_grace",
+    "no_action",
+    "writeback",
+)
+"""Settings a resume takes from the run it continues, unless they are given again."""
+
+
+def resumed_settings(
+    settings: RunSettings, run: Mapping[str, Any], arguments: Mapping[str, Any]
+) -> tuple[RunSettings, str | None]:
+    """The settings a resume runs with: the run's own for how it runs, unless given again.
+
+    A resume continues the run as it was started (``-j``, ``--fail-fast``,
+    retries, resources...), whatever the configuration says now; a setting given
+    again for the resume (a flag or an argument) wins.
+
+    Args:
+        settings: The settings worked out for this invocation.
+        run: The resumed run's row in the store (its ``settings`` as recorded).
+        arguments: The settings given for the resume (flags or keyword arguments;
+            None means not given).
+
+    Returns:
+        The settings, and a notice naming what was kept where it differs (or None).
+    """
+    import dataclasses
+    from types import MappingProxyType
+
+    try:
+        stored = json.loads(run.get("settings") or "{}")
+    except ValueError:
+        return settings, None  # an unreadable record: nothing to keep
+    given = {name for name, value in arguments.items() if value is not None}
+    changes: dict[str, Any] = {}
+    for name in KEPT_ON_RESUME:
+        if name in given or name not in stored:
+            continue
+        value = stored[name]
+        now = getattr(settings, name)
+        if name == "resources":
+            if not isinstance(value, dict) or value == dict(now):
+                continue
+            value = MappingProxyType(value)
+        elif value == now:
+            continue
+        changes[name] = value
+    if not changes:
+        return settings, None
+    try:
+        kept = dataclasses.replace(settings, **changes)
+    except (UsageError, TypeError):
+        return settings, None  # recorded by another version, and no longer valid
+    shown = ", ".join(
+        f"{name}={_setting(name, kept)} (now {_setting(name, settings)})" for name in changes
+    )
+    return kept, (
+        f"resume keeps the settings run {run['run_id']} started with: {shown}; give a "
+        "setting again to change it"
+    )
+
+
+def _setting(name: str, settings: RunSettings) -> str:
+    """A setting's value for a notice: JSON, or what an unset one means (never ``null``)."""
+    value = getattr(settings, name)
+    if value is None and name == "no_action":
+        return f"not set, default {settings.effective_no_action}"
+    if value is None and name == "timeout":
+        return "not set, no limit"
+    return json.dumps(dict(value) if isinstance(value, Mapping) else value)
+
+
+def run_row(store: StateStore, run_id: str) -> dict[str, Any]:
+    """A run to resume, from the store; UsageError (listing recent runs) if unknown."""
+    from taskexec_nb.store import StoreError
+
+    try:
+        return store.run(run_id)
+    except StoreError as exc:
+        raise UsageError(f"resume: {exc}") from None
+
+
+def check_resumable(
+    run: Mapping[str, Any], tasks_file: str, mode: str | None = None, *, takeover: bool = False
+) -> None:
+    """Refuse to resume a run of another file, of another mode, or one still running.
+
+    Args:
+        run: The run's row in the store.
+        tasks_file: The resolved path of the tasks.md being run.
+        mode: The plan's dependency mode (None: not checked).
+        takeover: Resume a run marked running by a runner on another host (which
+            cannot be checked from here); a live runner on this host is still refused.
+
+    Raises:
+        UsageError: Naming the reason.
+    """
+    run_id = run["run_id"]
+    if run["tasks_file"] != tasks_file:
+        raise UsageError(
+            f"resume: run {run_id} ran {run['tasks_file']}, not {tasks_file}; "
+            "resume it with that file, or leave the run ID out for this file's latest run"
+        )
+    if mode is not None and run["mode"] and run["mode"] != mode:
+        raise UsageError(
+            f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
+            f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)"
+        )
+    if run["status"] not in ACTIVE:
+        return
+    alive = runner_alive(run)
+    if alive:
+        raise UsageError(still_running(run_id, run["pid"]))
+    if alive is None and not takeover:
+        raise UsageError(
+            f"resume: run {run_id} is marked {run['status']} by its runner on host "
+            f"{run['host']} (pid {run['pid']}), which cannot be checked from here; resume it "
+            f"there, or, if that runner is gone, take the run over: taskexec run "
+            f"{shlex.quote(str(run['tasks_file']))} --resume {run_id} --takeover "
+            "(plan.run(resume=..., takeover=True))"
+        )
+
+
+ACTIVE = (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
+"""Statuses of a run whose runner may still be at work."""
+
+LIVE_HERE: set[str] = set()
+"""Runs this process is running now (a run it left marked running after an error is not)."""
+
+
+def stale_here(run: Mapping[str, Any]) -> bool:
+    """Whether a run marked running belongs to this process, which no longer runs it."""
+    return (
+        run["pid"] == os.getpid()
+        and run["host"] == socket.gethostname()
+        and run["run_id"] not in LIVE_HERE
+    )
+
+
+def still_running(run_id: str, pid: int | None) -> str:
+    """The message for a resume of a run whose runner is alive."""
+    return (
+        f"resume: run {run_id} is still running (runner pid {pid}); wait for it to end, or "
+        f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice"
+    )
