@@ -31,6 +31,7 @@ from xml.etree import ElementTree as ET
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
+from taskexec_nb.graph import critical_path
 from taskexec_nb.store import StateStore, as_gone, shown_status
 
 if TYPE_CHECKING:
@@ -679,52 +680,6 @@ def _write(path: str | Path, text: str) -> None:
     """Write a text report as UTF-8 (a failure is a :class:`ReportError` naming ``path``)."""
     with _writing(path):
         Path(path).write_text(text, encoding="utf-8")
-
-
-def critical_path(
-    order: Sequence[str], deps: Mapping[str, Sequence[str]], durations: Mapping[str, float]
-) -> list[str]:
-    """The dependency chain with the longest summed duration.
-
-    Args:
-        order: Task IDs (any order; dependencies outside it are ignored).
-        deps: Each task's prerequisites.
-        durations: Seconds per task (missing: 0).
-
-    Returns:
-        The chain, first task first (empty for no tasks).
-    """
-    ids = set(order)
-    indegree = {t: 0 for t in order}
-    children: dict[str, list[str]] = {t: [] for t in order}
-    for t in order:
-        for d in deps.get(t, ()):
-            if d in ids:
-                indegree[t] += 1
-                children[d].append(t)
-    best: dict[str, float] = {}
-    back: dict[str, str | None] = {}
-    ready = [t for t in order if indegree[t] == 0]
-    for t in ready:
-        best[t], back[t] = durations.get(t, 0.0), None
-    while ready:
-        t = ready.pop()
-        for c in children[t]:
-            length = best[t] + durations.get(c, 0.0)
-            if c not in best or length > best[c]:
-                best[c], back[c] = length, t
-            indegree[c] -= 1
-            if indegree[c] == 0:
-                ready.append(c)
-    if not best:
-        return []
-    position = {t: i for i, t in enumerate(order)}
-    end: str | None = max(order, key=lambda t: (best.get(t, -1.0), -position[t]))
-    path = []
-    while end is not None:
-        path.append(end)
-        end = back.get(end)
-    return path[::-1]
 
 
 def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
