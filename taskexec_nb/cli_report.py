@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from taskexec_nb.errors import UsageError
 
 EXIT_OK = 0
-_SUFFIXES = {
-    ".html": "html",
-    ".htm": "html",
-    ".xml": "junit",
-    ".csv": "csv",
-    ".json": "json",
-    ".md": "md",
-    ".parquet": "parquet",
-}
 
 
 def add_parsers(sub: Any) -> None:
     """Register ``report`` on the CLI's subparsers."""
     from taskexec_nb.cli_run import add_state_dir
+    from taskexec_nb.report.formats import FORMATS
 
     report = sub.add_parser(
         "report",
@@ -37,7 +28,7 @@ def add_parsers(sub: Any) -> None:
     report.add_argument(
         "--format",
         "-f",
-        choices=["html", "junit", "csv", "json", "md", "parquet"],
+        choices=list(FORMATS),
         help="the format (default: from the -o suffix, else md)",
     )
     report.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
@@ -51,17 +42,18 @@ def report_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec report``."""
     from taskexec_nb.cli_run import state_dir_default, tasks_file_here
     from taskexec_nb.report import ExecutionReport
+    from taskexec_nb.report.formats import FORMATS, SUFFIXES
 
     fmt = args.format
     if fmt is None:
         suffix = Path(args.output).suffix.lower() if args.output else ""
-        if suffix and suffix not in _SUFFIXES:
-            known = ", ".join(sorted(_SUFFIXES))
+        if suffix and suffix not in SUFFIXES:
+            known = ", ".join(sorted(SUFFIXES))
             raise UsageError(
                 f"-o {args.output}: no report format for {suffix!r} (known: {known}); "
                 "give --format to write it anyway"
             )
-        fmt = _SUFFIXES.get(suffix, "md")
+        fmt = SUFFIXES.get(suffix, "md")
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs -o FILE (Parquet is binary)")
     tasks_file = tasks_file_here(args.tasks)
@@ -71,13 +63,8 @@ def report_command(args: argparse.Namespace, out: TextIO) -> int:
         report.export(fmt, args.output)
         print(f"wrote {fmt} report of run {report.run_id} to {args.output}", file=sys.stderr)
         return EXIT_OK
-    writers: dict[str, Callable[[], Any]] = {
-        "html": report.to_html,
-        "junit": report.to_junit,
-        "csv": report.to_csv,
-        "json": report.to_json,
-        "md": report.to_markdown,
-    }
-    text = writers[fmt]()
-    out.write(str(text).rstrip("\n") + "\n")
+    writer = FORMATS[fmt].text
+    if writer is None:  # a binary format
+        raise UsageError(f"--format {fmt} needs -o FILE")
+    out.write(writer(report).rstrip("\n") + "\n")
     return EXIT_OK

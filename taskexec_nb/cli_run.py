@@ -518,6 +518,8 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
         tasks = store.tasks(run_id)
     finally:
         store.close()
+    from taskexec_nb.report.status import status_text
+
     if "recorded_status" in run:
         from taskexec_nb.store import as_gone
 
@@ -526,7 +528,7 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     if args.json:
         doc = {"run": _plain(run), "tasks": [_plain(t) for t in tasks]}
         return json.dumps(doc, indent=indent, default=str), active
-    return _status_text(run, tasks), active
+    return status_text(run, tasks), active
 
 
 def _pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) -> str:
@@ -538,70 +540,6 @@ def _pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) ->
         where = f" of {tasks_file}" if tasks_file else ""
         raise UsageError(f"no runs{where} in {store.path}")
     return str(chosen)
-
-
-def _status_text(run: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
-    """The status table and roll-ups of a run."""
-    from taskexec_nb.store import shown_status
-
-    run_id = run["run_id"]
-    lines = [
-        f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
-        f"finished {_when(run['finished'])}  file {run['tasks_file']}",
-        "",
-    ]
-    shown = [shown_status(t["status"], t.get("allowed")) for t in tasks]
-    width = max([10, *map(len, shown)])  # failed (allowed) is wider than the rest
-    lines[1] = f"{'ID':<8} {'STATUS':<{width}} {'TRY':>3} {'SECONDS':>8}  DETAIL"
-    now = time.time()
-    for t, status in zip(tasks, shown, strict=True):
-        if t["started"] and t["finished"]:
-            seconds = f"{t['finished'] - t['started']:.1f}"
-        elif t["started"] and t["status"] in ("running", "paused"):
-            seconds = f"{now - t['started']:.0f}+"
-        else:
-            seconds = "-"
-        detail = t["error"] or (f"waiting on {t['waiting_on']}" if t["waiting_on"] else "")
-        lines.append(
-            f"{t['task_id']:<8} {status:<{width}} {t['attempt']:>3} {seconds:>8}  {detail[:80]}"
-        )
-    for key, title in (("phase", "BY PHASE"), ("story", "BY STORY")):
-        groups: dict[str, list[str]] = {}
-        for t, status in zip(tasks, shown, strict=True):
-            groups.setdefault(t[key] or "(none)", []).append(status)
-        if not groups or list(groups) == ["(none)"]:
-            continue  # e.g. no task has a story
-        lines.append(title)
-        for name, statuses in groups.items():
-            done = statuses.count("completed")
-            extra = ", ".join(
-                f"{statuses.count(s)} {s}"
-                for s in (
-                    "failed",
-                    "failed (allowed)",
-                    "timed_out",
-                    "timed_out (allowed)",
-                    "running",
-                    "interrupted",
-                    "skipped",
-                    "cancelled",
-                    "pending",
-                )
-                if statuses.count(s)
-            )
-            pct = 100.0 * done / len(statuses)
-            lines.append(
-                f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
-                + (f"  ({extra})" if extra else "")
-            )
-    if "recorded_status" in run:
-        lines[0] += (
-            f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "
-            f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id})"
-        )
-    elif run["status"] in ("running", "paused") and run.get("runner_alive") is None:
-        lines[0] += f"  (its runner, pid {run['pid']}, is on host {run['host']}: not checked here)"
-    return "\n".join(lines)
 
 
 def runs_command(args: argparse.Namespace, out: TextIO) -> int:

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taskexec_nb.graph import layers
+
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
@@ -291,38 +293,6 @@ def gantt(
 
 
 # --- DAG ------------------------------------------------------------------------------------
-
-
-def layers(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> dict[str, int]:
-    """Each task's depth: 0 for tasks without prerequisites, else 1 + the deepest one."""
-    known = set(ids)
-    depth: dict[str, int] = {}
-    for tid in _topological(ids, deps):
-        parents = [d for d in deps.get(tid, ()) if d in known]
-        # In a cycle a parent may have no depth yet: count it as a root.
-        depth[tid] = 1 + max((depth.get(p, 0) for p in parents), default=-1)
-    return depth
-
-
-def _topological(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
-    known = set(ids)
-    indeg = {t: sum(1 for d in deps.get(t, ()) if d in known) for t in ids}
-    children: dict[str, list[str]] = {t: [] for t in ids}
-    for t in ids:
-        for d in deps.get(t, ()):
-            if d in known:
-                children[d].append(t)
-    ready = [t for t in ids if indeg[t] == 0]
-    out = []
-    while ready:
-        t = ready.pop(0)
-        out.append(t)
-        for c in children[t]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                ready.append(c)
-    out += [t for t in ids if t not in set(out)]  # a cycle: keep every node anyway
-    return out
 
 
 def layout_positions(

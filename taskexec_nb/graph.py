@@ -275,6 +275,93 @@ def order_breaking_cycles(
     return order, dropped
 
 
+def layer_order(ids: Sequence[str], deps: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every node of ``ids``, each after its prerequisites among them.
+
+    Prerequisites outside ``ids`` are ignored; a cycle is broken as
+    :func:`order_breaking_cycles` breaks it, so every node is kept.
+
+    Args:
+        ids: The nodes, in file order (ties keep it).
+        deps: Node to the nodes it waits for (a node missing waits for none).
+
+    Returns:
+        The order.
+    """
+    return order_breaking_cycles(_within(ids, deps), ids)[0]
+
+
+def layers(ids: Sequence[str], deps: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Each node's layer: 0 without prerequisites, else 1 + its deepest prerequisite's.
+
+    The one layering of the package: a plan's waves, the DAG figure's columns.
+    Prerequisites outside ``ids`` are ignored; an edge that closes a cycle does
+    not count (as :func:`order_breaking_cycles` leaves it out).
+
+    Args:
+        ids: The nodes, in file order.
+        deps: Node to the nodes it waits for.
+
+    Returns:
+        The layer of every node of ``ids``.
+    """
+    within = _within(ids, deps)
+    order, dropped = order_breaking_cycles(within, ids)
+    depth: dict[str, int] = {}
+    for node in order:
+        parents = [d for d in within[node] if (node, d) not in dropped]
+        depth[node] = 1 + max((depth[p] for p in parents), default=-1)
+    return depth
+
+
+def critical_path(
+    ids: Sequence[str],
+    deps: Mapping[str, Iterable[str]],
+    durations: Mapping[str, float],
+    default: float = 0.0,
+) -> list[str]:
+    """The chain of dependent nodes with the longest summed duration.
+
+    The one critical path of the package: a plan's (expected durations) and a
+    run report's (measured ones). Ties go to the node first in ``ids``, both
+    for where the chain ends and for which prerequisite it comes through.
+
+    Args:
+        ids: The nodes, in file order (dependencies outside it are ignored; an
+            edge that closes a cycle does not count).
+        deps: Node to the nodes it waits for.
+        durations: Seconds per node.
+        default: The duration of a node ``durations`` does not list.
+
+    Returns:
+        The chain, first node first (empty for no nodes).
+    """
+    within = _within(ids, deps)
+    order, dropped = order_breaking_cycles(within, ids)
+    position = {node: i for i, node in enumerate(ids)}
+    best: dict[str, float] = {}
+    back: dict[str, str | None] = {}
+    for node in order:
+        parents = [d for d in within[node] if (node, d) not in dropped]
+        via = max(parents, key=lambda d: (best[d], -position[d]), default=None)
+        best[node] = (best[via] if via is not None else 0.0) + float(durations.get(node, default))
+        back[node] = via
+    if not best:
+        return []
+    end: str | None = max(ids, key=lambda n: (best[n], -position[n]))
+    path = []
+    while end is not None:
+        path.append(end)
+        end = back[end]
+    return path[::-1]
+
+
+def _within(ids: Sequence[str], deps: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+    """Each node's prerequisites among ``ids`` (once each, in the order given)."""
+    known = set(ids)
+    return {node: list(dict.fromkeys(d for d in deps.get(node, ()) if d in known)) for node in ids}
+
+
 # --- inference ------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from taskexec_nb.errors import UsageError, ValidationError
 from taskexec_nb.events import Observer
 from taskexec_nb.executors import TaskFunction
-from taskexec_nb.graph import Graph, order_breaking_cycles
+from taskexec_nb.graph import Graph, critical_path, layers, order_breaking_cycles
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
 from taskexec_nb.run.launch import RunRequest, StartMode, start_run
@@ -237,10 +237,8 @@ class ExecutionPlan:
         """
         if chosen is None:
             chosen = {t for t, task in self._tasks.items() if task.state is TaskState.PENDING}
-        levels: dict[str, int] = {}
-        for node, deps in self.effective_deps(chosen).items():
-            levels[node] = 1 + max(levels[d] for d in deps) if deps else 0
-        return levels
+        deps = self.effective_deps(chosen)
+        return layers(list(deps), deps)
 
     @property
     def waves(self) -> list[list[str]]:
@@ -267,23 +265,9 @@ class ExecutionPlan:
         Returns:
             Task IDs in run order (empty when nothing is pending).
         """
-        weight = durations or {}
-        best: dict[str, float] = {}
-        prev: dict[str, str | None] = {}
-        for node, deps in self.effective_deps(self._levels).items():
-            cands = [(best[d], d) for d in deps]
-            base, via = (
-                max(cands, key=lambda c: (c[0], -self._tasks[c[1]].line)) if cands else (0.0, None)
-            )
-            best[node] = base + float(weight.get(node, 1.0))
-            prev[node] = via
-        if not best:
-            return []
-        end = max(best, key=lambda n: (best[n], -self._tasks[n].line))
-        path = [end]
-        while (p := prev[path[-1]]) is not None:
-            path.append(p)
-        return path[::-1]
+        deps = self.effective_deps(self._levels)
+        in_file = sorted(deps, key=lambda t: self._tasks[t].line)
+        return critical_path(in_file, deps, durations or {}, default=1.0)
 
     def tracker(self, only: Iterable[str] | None = None) -> ReadyTracker:
         """A ready/done tracker over the pending tasks (or a subset).

@@ -37,20 +37,18 @@ from taskexec_nb.cli import main
 from taskexec_nb.events import EventKind
 from taskexec_nb.figures import (
     STYLES,
-    _topological,
     alt_text,
     contrast,
     dag,
     gantt,
-    layers,
     layout_positions,
     text_color,
 )
+from taskexec_nb.graph import critical_path, layer_order, layers
 from taskexec_nb.report import (
     ExecutionReport,
     ReportError,
     compare,
-    critical_path,
     report,
     rollup,
 )
@@ -1543,15 +1541,15 @@ def test_layers_and_positions_unit() -> None:
     # Children are ordered by their parents' places (fewer crossings).
     crossed = layout_positions(list("ABCD"), {"C": ["B"], "D": ["A"]})
     assert crossed["D"][1] < crossed["C"][1]
-    assert _topological([], {}) == []
-    assert _topological(list("DCBA"), {"B": ["A"], "C": ["B"], "D": ["C"]}) == list("ABCD")
+    assert layer_order([], {}) == []
+    assert layer_order(list("DCBA"), {"B": ["A"], "C": ["B"], "D": ["C"]}) == list("ABCD")
     # A cycle: every node is kept, the acyclic ones first.
-    cyc = _topological(list("ABCD"), {"A": ["C"], "B": ["A"], "C": ["B"]})
+    cyc = layer_order(list("ABCD"), {"A": ["C"], "B": ["A"], "C": ["B"]})
     assert cyc[0] == "D" and sorted(cyc) == list("ABCD")
 
 
 def test_layers_survive_a_cycle() -> None:
-    """_topological keeps the nodes of a cycle; layers (and so the dag layout) must too."""
+    """layer_order keeps the nodes of a cycle; layers (and so the dag layout) must too."""
     ids = ["A", "B", "C", "D"]
     deps = {"A": ["C"], "B": ["A"], "C": ["B"]}
     depth = layers(ids, deps)

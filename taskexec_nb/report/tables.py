@@ -1,36 +1,23 @@
-"""Reports of runs, built from the state store: DataFrames, a summary, comparisons, exports.
+"""A run's report as tables and a summary, read from the state store.
 
-``ExecutionReport.load(state_dir, run_id)`` (or :func:`report`) reads one run:
-
-* ``tasks``: one row per task (status, whether a failure was allowed, attempts,
-  times, exit code or signal,
-  error, the last lines of stderr, the log, dependencies, critical path);
-* ``attempts``: one row per attempt; ``events``: the stored event stream;
-* ``summary``: counts by status, success rate, wall time, summed task time,
-  achieved parallelism, the critical path and its length, the slowest tasks;
-* ``errors``: what went wrong with each task that did not complete.
-
-Exports: CSV, JSON, Parquet, Markdown, a self-contained HTML page (tables and
-figures, working offline) and JUnit XML (one testcase per task).
+See :mod:`taskexec_nb.report` for what a report holds; the exports are in
+:mod:`~taskexec_nb.report.formats` (and :mod:`.junit`, :mod:`.html`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
-import re
-import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.etree import ElementTree as ET
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
+from taskexec_nb.graph import critical_path
 from taskexec_nb.store import StateStore, as_gone, shown_status
 
 if TYPE_CHECKING:
@@ -39,7 +26,6 @@ if TYPE_CHECKING:
 
 STATUSES = tuple(s.value for s in TaskStatus)
 FINAL_FAILURES = ("failed", "timed_out")
-FORMATS = ("html", "junit", "csv", "json", "md", "parquet")
 
 TASK_COLUMNS = [
     "id",
@@ -448,12 +434,22 @@ class ExecutionReport:
 
     # -- exports ------------------------------------------------------------------------------
     def to_csv(self, path: str | Path | None = None) -> str | None:
-        """The tasks table as CSV (returned as text when no path is given)."""
-        frame = _flat(self.tasks)
+        """The tasks table as CSV (returned as text when no path is given).
+
+        Args:
+            path: Where to write it.
+
+        Returns:
+            The text without ``path``, else None.
+
+        Raises:
+            ReportError: If ``path`` cannot be written.
+        """
+        from taskexec_nb.report.formats import csv_text, write_csv
+
         if path is None:
-            return str(frame.to_csv(index=False))
-        with _writing(path):
-            frame.to_csv(path, index=False)
+            return csv_text(self)
+        write_csv(self, Path(path))
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -467,191 +463,88 @@ class ExecutionReport:
         }
 
     def to_json(self, path: str | Path | None = None) -> str | None:
-        """:meth:`to_dict` as JSON (returned as text when no path is given)."""
-        text = json.dumps(self.to_dict(), indent=2, default=str)
+        """:meth:`to_dict` as JSON (returned as text when no path is given).
+
+        Args:
+            path: Where to write it.
+
+        Returns:
+            The text without ``path``, else None.
+
+        Raises:
+            ReportError: If ``path`` cannot be written.
+        """
+        from taskexec_nb.report.formats import json_text
+
         if path is None:
-            return text
-        _write(path, text + "\n")
+            return json_text(self)
+        self.export("json", path)
         return None
 
     def to_parquet(self, path: str | Path) -> None:
-        """The tasks table as Parquet (needs pyarrow)."""
-        frame = self.tasks.copy()
-        frame["depends_on"] = [list(d) for d in frame["depends_on"]]
-        with _writing(path):
-            frame.to_parquet(path, index=False)
+        """The tasks table as Parquet (needs pyarrow).
+
+        Args:
+            path: Where to write it.
+
+        Raises:
+            ReportError: If ``path`` cannot be written.
+        """
+        self.export("parquet", path)
 
     def to_markdown(self) -> str:
         """A Markdown summary: counts, times, critical path, failures and the task table."""
-        s = self.summary
-        lines = [
-            f"# Run {self.run_id}: {s['status']}",
-            "",
-            f"- File: `{s['tasks_file']}`",
-            f"- Started {s['started'] or '-'}, finished {s['finished'] or 'not yet'}",
-            f"- Tasks: {s['total']}; {_counts_text(s)}",
-            f"- Success rate: {s['success_rate']:.0%}",
-            f"- Wall time {s['wall_time']:.1f} s; task time {s['task_time']:.1f} s; "
-            f"parallelism {s['parallelism']:.2f}",
-            f"- Critical path ({s['critical_path_time']:.1f} s): "
-            + (" → ".join(s["critical_path"]) or "none"),
-            "",
-        ]
-        errors = self.errors
-        failing = errors[errors["status"].isin(FINAL_FAILURES)]
-        if len(failing):
-            lines += ["## Failures", ""]
-            for row in failing.to_dict("records"):
-                shown = shown_status(row["status"], row["allowed"])
-                lines.append(f"- **{row['id']}** {shown}: {row['failure_point']}")
-                if row["log_path"]:
-                    lines.append(f"  log: `{row['log_path']}`")
-                if row["stderr_tail"]:
-                    last = str(row["stderr_tail"]).splitlines()[-5:]
-                    longest = max((len(m) for m in re.findall(r"`+", "\n".join(last))), default=0)
-                    fence = "`" * max(3, longest + 1)  # the tail is shown, never rendered
-                    tail = "\n".join(f"  {x}" for x in [fence, *last, fence])
-                    lines.append(tail)
-            lines.append("")
-        lines += ["## Tasks", ""]
-        header = ["ID", "Phase", "Story", "Status", "Attempts", "Seconds", "Description"]
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join("---" for _ in header) + "|")
-        for r in self._task_rows:
-            seconds = self._durations.get(r["task_id"]) or 0.0
-            cells = [
-                r["task_id"],
-                r["phase"] or "",
-                r["story"] or "",
-                shown_status(r["status"], r.get("allowed")),
-                str(r["attempt"]),
-                f"{seconds:.1f}" if seconds else "",
-                r["description"] or "",
-            ]
-            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
-        return "\n".join(lines) + "\n"
+        from taskexec_nb.report.formats import markdown
+
+        return markdown(self)
 
     def to_junit(self) -> str:
-        """JUnit XML: a testsuite per phase, a testcase per task.
+        """JUnit XML: a testsuite per phase, a testcase per task (see :mod:`.junit`)."""
+        from taskexec_nb.report.junit import junit_xml
 
-        ``failed`` is a failure, ``timed_out`` an error, ``skipped`` and
-        ``cancelled`` are skipped (with the reason), ``pending`` tasks (never
-        started) are skipped too (so are the tasks of an ``incomplete`` run that
-        nothing could run; each suite's ``run_status`` property names the run's
-        status). A failure under ``allow_failure`` is skipped
-        with the failure as its message (as pytest reports an expected failure):
-        it does not fail the run, so it does not fail the CI job reading this.
-        The document follows the strict Ant JUnit schema (properties, system-out
-        and system-err present, timestamps without a zone), which CI systems read.
-        """
-        root = ET.Element("testsuites", name=f"taskexec run {self.run_id}")
-        groups: dict[str, list[Mapping[str, Any]]] = {}
-        for r in self._task_rows:
-            groups.setdefault(r["phase"] or "tasks", []).append(r)
-        host = str(self.run.get("host") or socket.gethostname() or "localhost")
-        package = Path(str(self.run.get("tasks_file") or "tasks.md")).name
-        for index, (phase, rows) in enumerate(groups.items()):
-            times = [self._durations.get(r["task_id"], 0.0) for r in rows]
-            starts = [r["started"] for r in rows if r["started"]]
-            stamp = min(starts) if starts else self.run.get("started") or 0.0
-            suite = ET.SubElement(
-                root,
-                "testsuite",
-                name=phase,
-                package=package,
-                id=str(index),
-                hostname=host,
-                timestamp=dt.datetime.fromtimestamp(stamp, dt.timezone.utc).strftime(
-                    "%Y-%m-%dT%H:%M:%S"
-                ),
-                tests=str(len(rows)),
-                failures=str(sum(_junit_kind(r) == "failure" for r in rows)),
-                errors=str(sum(_junit_kind(r) == "error" for r in rows)),
-                skipped=str(sum(_junit_kind(r) == "skipped" for r in rows)),
-                time=f"{sum(times):.3f}",
-            )
-            props = ET.SubElement(suite, "properties")
-            ET.SubElement(props, "property", name="run_id", value=self.run_id)
-            ET.SubElement(props, "property", name="tasks_file", value=str(self.run["tasks_file"]))
-            ET.SubElement(props, "property", name="run_status", value=str(self.run.get("status")))
-            for r, seconds in zip(rows, times, strict=True):
-                case = ET.SubElement(
-                    suite,
-                    "testcase",
-                    name=f"{r['task_id']} {r['description'] or ''}".strip(),
-                    classname=phase,
-                    time=f"{seconds:.3f}",
-                )
-                _junit_outcome(case, r)
-            ET.SubElement(suite, "system-out").text = ""
-            ET.SubElement(suite, "system-err").text = ""
-        for element in root.iter():
-            if element.text:
-                element.text = xml_safe(element.text)
-            for name, value in element.attrib.items():
-                element.set(name, xml_safe(value))
-        ET.indent(root)
-        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+        return junit_xml(self)
 
     def to_html(self, path: str | Path | None = None) -> str | None:
-        """A self-contained HTML report (summary, tables, Gantt, DAG), working offline."""
-        from taskexec_nb.figures import alt_text, to_html_fragment
+        """A self-contained HTML report (summary, tables, Gantt, DAG), working offline.
 
-        s = self.summary
-        figures = [self.progress_figure("phase"), self.gantt(), self.dag()]
-        parts = [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f"<title>taskexec run {html.escape(self.run_id)}</title>",
-            f"<style>{_CSS}</style></head><body><main>",
-            f"<h1>Run {html.escape(self.run_id)}: {html.escape(str(s['status']))}</h1>",
-            _summary_html(s),
-        ]
-        for i, fig in enumerate(figures):
-            parts.append(
-                f'<figure aria-labelledby="figure-{i}">'
-                + to_html_fragment(fig, include_plotlyjs=i == 0)
-                + f'<figcaption id="figure-{i}">{html.escape(alt_text(fig))}</figcaption>'
-                "</figure>"
-            )
-        errors = self.errors
-        if len(errors):
-            parts.append("<h2>Problems</h2>")
-            parts.append(_table_html(_shown(errors), "Tasks that did not complete"))
-        parts.append("<h2>Tasks</h2>")
-        shown = _shown(self.tasks).drop(columns=["stderr_tail"])
-        parts.append(_table_html(shown, "Every task of the run"))
-        parts.append("</main></body></html>")
-        text = "\n".join(parts)
-        if path is None:
-            return text
-        _write(path, text)
+        Args:
+            path: Where to write it.
+
+        Returns:
+            The text without ``path``, else None.
+
+        Raises:
+            ReportError: If ``path`` cannot be written.
+        """
+        return self._text_or_write("html", path)
+
+    def _text_or_write(self, fmt: str, path: str | Path | None) -> str | None:
+        from taskexec_nb.report.formats import FORMATS
+
+        text = FORMATS[fmt].text
+        if path is None and text is not None:
+            return text(self)
+        self.export(fmt, path or "")
         return None
 
     def export(self, fmt: str, path: str | Path) -> None:
-        """Write the report in one format: html, junit, csv, json, md or parquet.
+        """Write the report in one format of :data:`~.formats.FORMATS`.
+
+        Args:
+            fmt: html, junit, csv, json, md or parquet.
+            path: Where to write it.
 
         Raises:
             ReportError: For an unknown format, or a path that cannot be written.
         """
-        if fmt not in FORMATS:
-            raise ReportError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
-        path = Path(path)
-        if fmt == "csv":
-            self.to_csv(path)
-        elif fmt == "json":
-            self.to_json(path)
-        elif fmt == "parquet":
-            self.to_parquet(path)
-        elif fmt == "html":
-            self.to_html(path)
-        elif fmt == "md":
-            _write(path, self.to_markdown())
-        else:
-            _write(path, self.to_junit() + "\n")
+        from taskexec_nb.report.formats import export
+
+        export(self, fmt, Path(path))
 
     def _repr_html_(self) -> str:
-        return _summary_html(self.summary)
+        from taskexec_nb.report.html import summary_html
+
+        return summary_html(self.summary)
 
     def __repr__(self) -> str:
         s = self.summary
@@ -679,52 +572,6 @@ def _write(path: str | Path, text: str) -> None:
     """Write a text report as UTF-8 (a failure is a :class:`ReportError` naming ``path``)."""
     with _writing(path):
         Path(path).write_text(text, encoding="utf-8")
-
-
-def critical_path(
-    order: Sequence[str], deps: Mapping[str, Sequence[str]], durations: Mapping[str, float]
-) -> list[str]:
-    """The dependency chain with the longest summed duration.
-
-    Args:
-        order: Task IDs (any order; dependencies outside it are ignored).
-        deps: Each task's prerequisites.
-        durations: Seconds per task (missing: 0).
-
-    Returns:
-        The chain, first task first (empty for no tasks).
-    """
-    ids = set(order)
-    indegree = {t: 0 for t in order}
-    children: dict[str, list[str]] = {t: [] for t in order}
-    for t in order:
-        for d in deps.get(t, ()):
-            if d in ids:
-                indegree[t] += 1
-                children[d].append(t)
-    best: dict[str, float] = {}
-    back: dict[str, str | None] = {}
-    ready = [t for t in order if indegree[t] == 0]
-    for t in ready:
-        best[t], back[t] = durations.get(t, 0.0), None
-    while ready:
-        t = ready.pop()
-        for c in children[t]:
-            length = best[t] + durations.get(c, 0.0)
-            if c not in best or length > best[c]:
-                best[c], back[c] = length, t
-            indegree[c] -= 1
-            if indegree[c] == 0:
-                ready.append(c)
-    if not best:
-        return []
-    position = {t: i for i, t in enumerate(order)}
-    end: str | None = max(order, key=lambda t: (best.get(t, -1.0), -position[t]))
-    path = []
-    while end is not None:
-        path.append(end)
-        end = back.get(end)
-    return path[::-1]
 
 
 def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
@@ -841,53 +688,9 @@ def _failure_point(r: Mapping[str, Any]) -> str:
     return str(r["error"] or status)
 
 
-# Statuses a JUnit testcase reports as skipped (a count and the elements must agree).
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-
-def xml_safe(text: str) -> str:
-    """Text that XML 1.0 can hold.
-
-    Terminal colour codes are dropped and other control characters shown as
-    U+FFFD: task output often has both.
-    """
-    return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
-
-
 def _allowed(r: Mapping[str, Any]) -> bool:
     """A failure under ``allow_failure`` (the flag of a task that since ended otherwise is not)."""
     return bool(r.get("allowed")) and r["status"] in FINAL_FAILURES
-
-
-def _junit_kind(r: Mapping[str, Any]) -> str | None:
-    """How a task reads in JUnit: ``failure``, ``error``, ``skipped`` or None (passed)."""
-    status = r["status"]
-    if _allowed(r):
-        return "skipped"
-    if status == TaskStatus.FAILED.value:
-        return "failure"
-    if status == TaskStatus.TIMED_OUT.value:
-        return "error"
-    return None if status == TaskStatus.COMPLETED.value else "skipped"  # only done passes
-
-
-def _junit_outcome(case: ET.Element, r: Mapping[str, Any]) -> None:
-    status = r["status"]
-    detail = "\n".join(
-        x
-        for x in (r["error"], r["stderr_tail"], f"log: {r['log_path']}" if r["log_path"] else "")
-        if x
-    )
-    kind = _junit_kind(r)
-    if kind == "skipped" and status in FINAL_FAILURES:
-        message = f"{shown_status(status, True)}: {_failure_point(r)}"
-        ET.SubElement(case, "skipped", message=message).text = detail
-    elif kind in ("failure", "error"):
-        el = ET.SubElement(case, kind, message=_failure_point(r), type=status)
-        el.text = detail
-    elif kind == "skipped":
-        ET.SubElement(case, "skipped", message=str(r["error"] or status))
 
 
 def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
@@ -947,59 +750,11 @@ def _iso(ts: float | None) -> str | None:
     )
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;color:#1a1a1a;background:#fff;margin:2rem}"
-    "table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #767676;"
-    "padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f0f0f0}"
-    "caption{font-weight:bold;text-align:left;padding:.5rem 0}figure{margin:1rem 0}"
-    "figcaption{font-size:.9rem;color:#333}dl{display:grid;grid-template-columns:max-content auto;"
-    "gap:.25rem 1rem}dt{font-weight:bold}"
-)
-
-
 def _counts_text(s: Mapping[str, Any]) -> str:
     """``3 completed, 2 failed (1 allowed)``: a summary's counts as a phrase."""
     text = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no tasks"
     allowed = s.get("allowed_failures")
     return f"{text} ({allowed} allowed)" if allowed else text
-
-
-def _summary_html(s: Mapping[str, Any]) -> str:
-    counts = _counts_text(s)
-    items = [
-        ("Status", s["status"]),
-        ("File", s["tasks_file"]),
-        ("Started", s["started"]),
-        ("Finished", s["finished"]),
-        ("Tasks", f"{s['total']}: {counts}"),
-        ("Success rate", f"{s['success_rate']:.0%}"),
-        ("Wall time", f"{s['wall_time']:.1f} s"),
-        ("Task time", f"{s['task_time']:.1f} s"),
-        ("Parallelism", f"{s['parallelism']:.2f}"),
-        (
-            "Critical path",
-            f"{' → '.join(s['critical_path']) or 'none'} ({s['critical_path_time']:.1f} s)",
-        ),
-        ("Slowest", ", ".join(f"{x['id']} {x['duration']:.1f} s" for x in s["slowest"]) or "-"),
-    ]
-    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in items)
-    return f'<section aria-label="Summary"><dl>{rows}</dl></section>'
-
-
-def _table_html(frame: pd.DataFrame, caption: str) -> str:
-    head = "".join(f'<th scope="col">{html.escape(str(c))}</th>' for c in frame.columns)
-    body = []
-    for rec in frame.itertuples(index=False):
-        cells = "".join(f"<td>{html.escape('' if _missing(v) else str(v))}</td>" for v in rec)
-        body.append(f"<tr>{cells}</tr>")
-    return (
-        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(body)}</tbody></table>"
-    )
 
 
 def _missing(value: Any) -> bool:

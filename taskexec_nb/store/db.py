@@ -19,12 +19,14 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from taskexec_nb.errors import TaskexecError
-from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus, printable
+from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
+from taskexec_nb.store.liveness import process_identity, runner_alive
+from taskexec_nb.store.recorder import Batch, Recorder, execute
+from taskexec_nb.store.records import TaskRecord, shown_status
 
 SCHEMA_VERSION = 4
 
@@ -56,12 +58,6 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
 """
 
-# Events after which the store commits at once.
-_DURABLE = frozenset(
-    {EventKind.RUN_STARTED, EventKind.RUN_FINISHED, EventKind.RUN_PAUSED, EventKind.RUN_RESUMED}
-)
-_BUFFER_LIMIT = 5000
-_JSON = json.JSONEncoder(default=str)  # one encoder for every event (dumps makes one per call)
 SAVE_DELAY = 0.05
 """Seconds within which buffered writes are committed (``taskexec status`` sees them then)."""
 
@@ -92,10 +88,6 @@ _ADDED_COLUMNS = {
 }
 
 
-def _encode(data: Mapping[str, Any]) -> str:
-    return _JSON.encode(data if type(data) is dict else dict(data))
-
-
 def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
     return (
         run_id,
@@ -110,28 +102,8 @@ def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-Statement = tuple[str, tuple[Any, ...]]
-
-
 class StoreError(TaskexecError):
     """The state store cannot be opened or read."""
-
-
-@dataclass(frozen=True)
-class TaskRecord:
-    """One task of a run, as stored."""
-
-    task_id: str
-    status: str
-    attempt: int
-    def_hash: str | None
-    error: str | None
-    started: float | None
-    finished: float | None
-    ticked: bool = False
-    """Whether the run ticked the task's box in tasks.md."""
-    allowed: bool = False
-    """Whether it failed under ``allow_failure``."""
 
 
 _BUSY_SECONDS = 30.0
@@ -164,10 +136,7 @@ class StateStore:
                 f"{self.path}: cannot open the state store: {self._why(exc)}{upgrade}"
             ) from None
         self._dirty = False
-        self._events: list[tuple[Any, ...]] = []
-        self._task_rows: dict[tuple[str, str], dict[str, Any]] = {}
-        self._attempt_rows: dict[tuple[str, str, int], dict[str, Any]] = {}
-        self._statements: list[Statement] = []
+        self._recorder = Recorder()
         self._flush: asyncio.TimerHandle | None = None
 
     def _open_writable(self) -> None:
@@ -265,7 +234,7 @@ class StateStore:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
-        batch = self._take()
+        batch = self._recorder.take()
         if batch is not None or self._dirty:
             self._write_batch(batch)
             self._dirty = False
@@ -281,23 +250,10 @@ class StateStore:
         """
         self.commit()
 
-    def _take(self) -> _Batch | None:
-        if not (self._events or self._attempt_rows or self._task_rows or self._statements):
-            return None
-        batch = _Batch(self._events, self._attempt_rows, self._task_rows, self._statements)
-        self._events, self._attempt_rows, self._task_rows, self._statements = [], {}, {}, []
-        return batch
-
-    def _write_batch(self, batch: _Batch | None) -> None:
+    def _write_batch(self, batch: Batch | None) -> None:
         try:
             if batch is not None:
-                try:
-                    _execute(self._db, batch)
-                except UnicodeEncodeError:
-                    # Text SQLite cannot hold (a file name os.fsdecode() gave a callable's
-                    # error): written as a terminal would show it, the batch again.
-                    self._db.rollback()
-                    _execute(self._db, batch.printable())
+                execute(self._db, batch)
             self._db.commit()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot write the state store: {exc}") from None
@@ -446,37 +402,19 @@ class StateStore:
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
         """Remember an attempt's process group at once (a resume ends it if it outlives us)."""
-        self._statements.append(
-            (
-                "UPDATE attempts SET pgid = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
-                (pgid, run_id, task_id, attempt),
-            )
+        self._recorder.statement(
+            "UPDATE attempts SET pgid = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
+            (pgid, run_id, task_id, attempt),
         )
         # With the next batch: until then the reaper, which also finds unregistered
         # task processes, covers a runner that dies.
         self._commit_soon()
 
     def __call__(self, event: Event) -> None:
-        """Observer entry point: record one event."""
-        if event.kind is EventKind.TASK_OUTPUT:
-            return  # output lives in the log files
-        self._events.append(
-            (
-                event.run_id,
-                event.time,
-                event.kind.value,
-                event.task_id,
-                event.attempt,
-                event.status,
-                _encode(event.data) if event.data else None,
-            )
-        )
-        handler = _HANDLERS.get(event.kind)
-        if handler is not None:
-            handler(self, event)
-        if event.kind in _DURABLE or len(self._events) > _BUFFER_LIMIT:
+        """Observer entry point: record one event (see :class:`~.recorder.Recorder`)."""
+        if self._recorder.record(event):
             self.commit()
-        else:
+        elif event.kind is not EventKind.TASK_OUTPUT:
             self._commit_soon()
 
     # -- reading
@@ -595,248 +533,3 @@ class StateStore:
         cur = self._db.execute(query, params)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def shown_status(status: str, allowed: Any = None) -> str:
-    """A task's status as people read it: ``failed (allowed)`` under ``allow_failure``."""
-    return f"{status} (allowed)" if allowed and status in _FAILURES else status
-
-
-_FAILURES = frozenset({TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value})
-
-
-def process_identity(pid: int) -> str | None:
-    """What tells a process from a later one given the same pid: ``pid:boot ID:start time``.
-
-    None where ``/proc`` does not say (then the pid alone is checked).
-    """
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            start = f.read().rsplit(")", 1)[1].split()[19]  # field 22: start time in ticks
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-            boot = f.read().strip()
-    except (OSError, IndexError):
-        return None
-    return f"{pid}:{boot}:{start}"
-
-
-GONE_STATUS = {"running": "interrupted", "paused": "interrupted", "queued": "pending"}
-"""How the tasks and attempts of a run whose runner is gone read: none of them is
-running, paused or queued any more."""
-
-
-def as_gone(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A task or attempt row of a run whose runner is gone, as it now stands.
-
-    Args:
-        row: The row as recorded.
-
-    Returns:
-        The row with its status as :data:`GONE_STATUS` reads it, and the recorded
-        one under ``recorded_status`` when they differ.
-    """
-    status = row.get("status")
-    if status not in GONE_STATUS:
-        return dict(row)
-    return {**row, "status": GONE_STATUS[status], "recorded_status": status}
-
-
-def runner_alive(run: Mapping[str, Any]) -> bool | None:
-    """Whether the runner process recorded for a run still runs.
-
-    Args:
-        run: The run's row (``pid``, ``host`` and ``runner``, the process identity).
-
-    Returns:
-        True or False; None for a runner on another host, which this machine
-        cannot check. A pid now held by another process (pids are reused) is False.
-    """
-    pid = run.get("pid")
-    if not pid:
-        return False
-    if run.get("host") and run["host"] != socket.gethostname():
-        return None
-    from taskexec_nb.executors.process import process_alive
-
-    if not process_alive(pid):
-        return False
-    recorded = run.get("runner")
-    # An identity of another pid was left by an older version that resumed the run
-    # without recording one: the pid alone is all there is to go on then.
-    if recorded and recorded.split(":", 1)[0] == str(pid):
-        now = process_identity(pid)
-        return now is None or now == recorded
-    return True
-
-
-@dataclass
-class _Batch:
-    """Buffered writes, taken out of the store in one piece and written together."""
-
-    events: list[tuple[Any, ...]]
-    attempt_rows: dict[tuple[str, str, int], dict[str, Any]]
-    task_rows: dict[tuple[str, str], dict[str, Any]]
-    statements: list[Statement]
-
-    def printable(self) -> _Batch:
-        """The batch with every lone surrogate in its text replaced, as UTF-8 allows."""
-        return _Batch(
-            [_values(row) for row in self.events],
-            {_values(k): _row(row) for k, row in self.attempt_rows.items()},
-            {_values(k): _row(row) for k, row in self.task_rows.items()},
-            [(query, _values(params)) for query, params in self.statements],
-        )
-
-
-def _values(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(map(_printable, values))
-
-
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    return {column: _printable(value) for column, value in row.items()}
-
-
-def _printable(value: Any) -> Any:
-    """Text with lone surrogates as U+FFFD (undecodable bytes, as in a terminal); else as is."""
-    return printable(value) if isinstance(value, str) else value
-
-
-def _execute(db: sqlite3.Connection, batch: _Batch) -> None:
-    """Execute one batch (the caller commits)."""
-    if batch.events:
-        db.executemany(
-            "INSERT INTO events (run_id, time, kind, task_id, attempt, status, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            batch.events,
-        )
-    for cols, rows in _group(batch.attempt_rows).items():
-        names = ("run_id", "task_id", "attempt", *cols)
-        sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-        db.executemany(
-            f"INSERT INTO attempts ({', '.join(names)}) VALUES"
-            f" ({', '.join('?' * len(names))}) ON CONFLICT (run_id, task_id, attempt)"
-            f" DO UPDATE SET {sets}",
-            [(*key, *vals) for key, vals in rows],
-        )
-    for cols, rows in _group(batch.task_rows).items():
-        sets = ", ".join(f"{c} = COALESCE({c}, ?)" if c == "started" else f"{c} = ?" for c in cols)
-        db.executemany(
-            f"UPDATE tasks SET {sets} WHERE run_id = ? AND task_id = ?",
-            [(*vals, *key) for key, vals in rows],
-        )
-    for query, params in batch.statements:
-        db.execute(query, params)
-
-
-def _group(
-    rows: dict[Any, dict[str, Any]],
-) -> dict[tuple[str, ...], list[tuple[Any, tuple[Any, ...]]]]:
-    """Rows by the set of columns they change (one ``executemany`` per set)."""
-    out: dict[tuple[str, ...], list[tuple[Any, tuple[Any, ...]]]] = {}
-    for key, values in rows.items():
-        cols = tuple(sorted(values))
-        out.setdefault(cols, []).append((key, tuple(values[c] for c in cols)))
-    return out
-
-
-def _task(store: StateStore, e: Event) -> dict[str, Any]:
-    return store._task_rows.setdefault((e.run_id, e.task_id or ""), {})
-
-
-def _attempt(store: StateStore, e: Event) -> dict[str, Any]:
-    return store._attempt_rows.setdefault((e.run_id, e.task_id or "", e.attempt or 0), {})
-
-
-def _run_started(store: StateStore, e: Event) -> None:
-    store._statements.append(
-        ("UPDATE runs SET status = ? WHERE run_id = ?", (RunStatus.RUNNING.value, e.run_id))
-    )
-
-
-def _task_queued(store: StateStore, e: Event) -> None:
-    _task(store, e).update(status=TaskStatus.QUEUED.value, waiting_on=e.data.get("waiting_on"))
-
-
-def _task_started(store: StateStore, e: Event) -> None:
-    row = _task(store, e)
-    row.update(
-        status=TaskStatus.RUNNING.value,
-        attempt=e.attempt,
-        waiting_on=None,
-        log_path=e.data.get("log_path"),
-        finished=None,
-    )
-    row.setdefault("started", e.time)
-    _attempt(store, e).update(
-        status=TaskStatus.RUNNING.value, started=e.time, log_path=e.data.get("log_path")
-    )
-
-
-def _attempt_end(store: StateStore, e: Event, status: str) -> None:
-    d = e.data
-    if "log_path" in d:  # None: the attempt wrote nothing, so it has no log file
-        _attempt(store, e)["log_path"] = d["log_path"]
-    _attempt(store, e).update(
-        status=status,
-        finished=e.time,
-        exit_code=d.get("exit_code"),
-        signal=d.get("signal"),
-        error=d.get("error"),
-        tail=d.get("tail"),
-        stderr_tail=d.get("stderr_tail"),
-        artifacts=_JSON.encode(d["artifacts"]) if d.get("artifacts") else "{}",
-    )
-
-
-def _task_retrying(store: StateStore, e: Event) -> None:
-    _attempt_end(store, e, e.data.get("attempt_status", TaskStatus.FAILED.value))
-    _task(store, e).update(status=TaskStatus.QUEUED.value, waiting_on=e.data.get("waiting_on"))
-
-
-def _task_finished(store: StateStore, e: Event) -> None:
-    d = e.data
-    if e.attempt:
-        _attempt_end(store, e, e.status or "")
-    row = _task(store, e)
-    if "log_path" in d:
-        row["log_path"] = d["log_path"]
-    row.update(
-        status=e.status,
-        finished=e.time,
-        exit_code=d.get("exit_code"),
-        signal=d.get("signal"),
-        error=d.get("error") or d.get("reason"),
-        tail=d.get("tail"),
-        stderr_tail=d.get("stderr_tail"),
-        waiting_on=None,
-        allowed=1 if d.get("allowed") else None,  # a failure under allow_failure
-    )
-    if e.attempt:
-        row["attempt"] = e.attempt
-
-
-def _task_ticked(store: StateStore, e: Event) -> None:
-    _task(store, e)["ticked"] = 1
-
-
-def _run_status(store: StateStore, e: Event) -> None:
-    finished = e.time if e.kind is EventKind.RUN_FINISHED else None
-    store._statements.append(
-        (
-            "UPDATE runs SET status = ?, finished = ? WHERE run_id = ?",
-            (e.status, finished, e.run_id),
-        )
-    )
-
-
-_HANDLERS = {
-    EventKind.RUN_STARTED: _run_started,
-    EventKind.TASK_QUEUED: _task_queued,
-    EventKind.TASK_STARTED: _task_started,
-    EventKind.TASK_RETRYING: _task_retrying,
-    EventKind.TASK_FINISHED: _task_finished,
-    EventKind.TASK_TICKED: _task_ticked,
-    EventKind.RUN_PAUSED: _run_status,
-    EventKind.RUN_RESUMED: _run_status,
-    EventKind.RUN_FINISHED: _run_status,
-}

@@ -1,0 +1,99 @@
+"""The task status table of a run, as ``taskexec status`` prints it (no pandas here)."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from taskexec_nb.store import shown_status
+
+
+def by_group(keys: Iterable[Any], statuses: Iterable[str]) -> dict[str, list[str]]:
+    """Statuses by group (phase or story), groups in order of first appearance.
+
+    Args:
+        keys: Each task's group; None or empty counts under ``(none)``.
+        statuses: Each task's status, in the same order.
+
+    Returns:
+        Each group's statuses.
+    """
+    groups: dict[str, list[str]] = {}
+    for key, status in zip(keys, statuses, strict=True):
+        groups.setdefault(key or "(none)", []).append(status)
+    return groups
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def status_text(run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
+    """The task status table of a run and its roll-ups by phase and story (``taskexec status``).
+
+    Args:
+        run: The run's row, with ``recorded_status`` and ``runner_alive`` when
+            ``status`` checked its runner.
+        tasks: Its task rows, in file order.
+
+    Returns:
+        The text, one line per task then one per phase and story.
+    """
+    run_id = run["run_id"]
+    lines = [
+        f"run {run_id}: {run['status']}  started {_when(run['started'])}  "
+        f"finished {_when(run['finished'])}  file {run['tasks_file']}",
+        "",
+    ]
+    shown = [shown_status(t["status"], t.get("allowed")) for t in tasks]
+    width = max([10, *map(len, shown)])  # failed (allowed) is wider than the rest
+    lines[1] = f"{'ID':<8} {'STATUS':<{width}} {'TRY':>3} {'SECONDS':>8}  DETAIL"
+    now = time.time()
+    for t, status in zip(tasks, shown, strict=True):
+        if t["started"] and t["finished"]:
+            seconds = f"{t['finished'] - t['started']:.1f}"
+        elif t["started"] and t["status"] in ("running", "paused"):
+            seconds = f"{now - t['started']:.0f}+"
+        else:
+            seconds = "-"
+        detail = t["error"] or (f"waiting on {t['waiting_on']}" if t["waiting_on"] else "")
+        lines.append(
+            f"{t['task_id']:<8} {status:<{width}} {t['attempt']:>3} {seconds:>8}  {detail[:80]}"
+        )
+    for key, title in (("phase", "BY PHASE"), ("story", "BY STORY")):
+        groups = by_group([t[key] for t in tasks], shown)
+        if not groups or list(groups) == ["(none)"]:
+            continue  # e.g. no task has a story
+        lines.append(title)
+        for name, statuses in groups.items():
+            done = statuses.count("completed")
+            extra = ", ".join(
+                f"{statuses.count(s)} {s}"
+                for s in (
+                    "failed",
+                    "failed (allowed)",
+                    "timed_out",
+                    "timed_out (allowed)",
+                    "running",
+                    "interrupted",
+                    "skipped",
+                    "cancelled",
+                    "pending",
+                )
+                if statuses.count(s)
+            )
+            pct = 100.0 * done / len(statuses)
+            lines.append(
+                f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
+                + (f"  ({extra})" if extra else "")
+            )
+    if "recorded_status" in run:
+        lines[0] += (
+            f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "
+            f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id})"
+        )
+    elif run["status"] in ("running", "paused") and run.get("runner_alive") is None:
+        lines[0] += f"  (its runner, pid {run['pid']}, is on host {run['host']}: not checked here)"
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""The embedded state store: runs, tasks, attempts and events in one SQLite file (WAL).
+
+* :mod:`~taskexec_nb.store.db`: :class:`StateStore`: the connection, schema and
+  upgrades of older stores, locking and busy retries, the run rows, the readers;
+* :mod:`~taskexec_nb.store.recorder`: the observer part: events turned into
+  buffered writes, committed together;
+* :mod:`~taskexec_nb.store.records`: what the readers return, and how a stored
+  status reads;
+* :mod:`~taskexec_nb.store.liveness`: whether a run's recorded runner still runs.
+"""
+
+from taskexec_nb.store.db import SAVE_DELAY, SCHEMA_VERSION, StateStore, StoreError
+from taskexec_nb.store.liveness import process_identity, runner_alive
+from taskexec_nb.store.records import GONE_STATUS, TaskRecord, as_gone, shown_status
+
+__all__ = [
+    "GONE_STATUS",
+    "SAVE_DELAY",
+    "SCHEMA_VERSION",
+    "StateStore",
+    "StoreError",
+    "TaskRecord",
+    "as_gone",
+    "process_identity",
+    "runner_alive",
+    "shown_status",
+]
