@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskexec_nb import liveruns
+from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
 from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
@@ -40,11 +41,11 @@ from taskexec_nb.executors.builtin import (
 )
 from taskexec_nb.model import Phase, Task, TaskForm, TaskState
 from taskexec_nb.plan import ExecutionPlan
-from taskexec_nb.reaper import Reaper, end_marked, end_process_group
+from taskexec_nb.reaper import Reaper
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.schedule import listed as _listed
 from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
-from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
+from taskexec_nb.store import StateStore, TaskRecord, shown_status
 from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:

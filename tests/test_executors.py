@@ -32,6 +32,7 @@ from test_engine import wait_until
 
 import taskexec_nb
 import taskexec_nb.executors as executors_pkg
+from taskexec_nb._procfs import process_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import (
@@ -52,7 +53,7 @@ from taskexec_nb.executors.builtin import (
     agent_prompt,
     feature_context,
 )
-from taskexec_nb.executors.process import process_alive, run_process
+from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import Action, ActionKind, Task
 from taskexec_nb.parse import parse_text
 from taskexec_nb.settings import RunSettings

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
+from taskexec_nb._procfs import signal_attempt
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.model import Task
 from taskexec_nb.secrets import Masker
@@ -112,8 +113,6 @@ class ProcessControl:
 
     def _signal_marked(self, sig: int) -> None:
         if self.marks is not None:
-            from taskexec_nb.reaper import signal_attempt  # reads /proc: only when pausing
-
             signal_attempt(self.marks, sig)
 
     def suspended_time(self) -> float:

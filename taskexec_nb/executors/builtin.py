@@ -10,7 +10,6 @@ import fnmatch
 import functools
 import inspect
 import json
-import os
 import re
 import shlex
 import shutil
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb._procfs import signal_descendants, signal_same, thread_children
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.capture import AttemptOutput, captured, in_thread
@@ -610,31 +610,14 @@ class _ThreadProcesses:
         self.abandoned = True
         targets = self._signal(signal.SIGTERM)
         if targets:  # on a timer thread: the run (and its loop) may end before the grace
-            timer = threading.Timer(self.grace, _kill_same, (targets,))
+            timer = threading.Timer(self.grace, signal_same, (targets,))
             timer.daemon = True
             timer.start()
 
     def _signal(self, sig: int) -> dict[int, str | None]:
-        from taskexec_nb.reaper import descendants, thread_children
-        from taskexec_nb.store import process_identity
-
         if self.tid is None:  # the thread has not started: it cleans up when it returns
             return {}
-        targets = {pid: process_identity(pid) for pid in descendants(thread_children(self.tid))}
-        for pid in targets:
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-        return targets
-
-
-def _kill_same(targets: Mapping[int, str | None]) -> None:
-    """SIGKILL each process that is still the one it was (pids are reused)."""
-    from taskexec_nb.store import process_identity
-
-    for pid, identity in targets.items():
-        if identity is not None and process_identity(pid) == identity:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+        return signal_descendants(thread_children(self.tid), sig)
 
 
 _LEFT_RUNNING: dict[tuple[str, str], concurrent.futures.Future[Any]] = {}

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
+from taskexec_nb._procfs import end_attempt
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
-from taskexec_nb.reaper import end_attempt
 from taskexec_nb.secrets import Masker
 
 _CHUNK = 65536
@@ -579,19 +579,3 @@ async def terminate(exited: asyncio.Future[None], ctx: AttemptContext) -> None:
     except asyncio.TimeoutError:
         ctx.control.signal(signal.SIGKILL)
         await exited
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (zombies count as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return state != "Z"
