@@ -34,7 +34,7 @@ from taskexec_nb.executors import (
     notebook_fallback,
 )
 from taskexec_nb.executors.base import Executor
-from taskexec_nb.executors.builtin import (
+from taskexec_nb.executors.notebook import (
     DEFAULT_KERNEL,
     installed_kernels,
     notebook_kernelspec,

@@ -31,7 +31,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from test_engine import wait_until
 
 import taskexec_nb
-import taskexec_nb.executors as executors_pkg
+import taskexec_nb.executors.registry as registry_module
 from taskexec_nb._procfs import process_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
@@ -43,17 +43,11 @@ from taskexec_nb.executors import (
     Outcome,
     ProcessControl,
 )
-from taskexec_nb.executors.builtin import (
-    AgentExecutor,
-    CallableExecutor,
-    NotebookExecutor,
-    PythonExecutor,
-    ShellExecutor,
-    agent_argv,
-    agent_prompt,
-    feature_context,
-)
+from taskexec_nb.executors.agent import AgentExecutor, agent_argv, agent_prompt, feature_context
+from taskexec_nb.executors.callables import CallableExecutor
+from taskexec_nb.executors.notebook import NotebookExecutor
 from taskexec_nb.executors.process import run_process
+from taskexec_nb.executors.shell import PythonExecutor, ShellExecutor
 from taskexec_nb.model import Action, ActionKind, Task
 from taskexec_nb.parse import parse_text
 from taskexec_nb.settings import RunSettings
@@ -1391,7 +1385,7 @@ def test_entry_point_plugins_are_loaded_once_and_cannot_replace_builtins(
         groups.append(group)
         return [remote, hijack]
 
-    monkeypatch.setattr(executors_pkg, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry_module, "entry_points", fake_entry_points)
     registry = ExecutorRegistry()
     plugin = registry.get("remote")  # an unknown name loads the plugins first
     assert isinstance(plugin, EchoExecutor) and plugin.name == "remote"
@@ -1408,7 +1402,7 @@ def test_builtins_do_not_need_the_plugins(monkeypatch: pytest.MonkeyPatch) -> No
     def broken(*, group: str) -> list[FakeEntryPoint]:
         raise AssertionError("plugins looked up for a built-in name")
 
-    monkeypatch.setattr(executors_pkg, "entry_points", broken)
+    monkeypatch.setattr(registry_module, "entry_points", broken)
     registry = ExecutorRegistry()
     assert isinstance(registry.get("python"), PythonExecutor)
     assert isinstance(registry.for_task(block_task("bash", "true\n")), ShellExecutor)
