@@ -492,7 +492,8 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
     """A run row whose status says ``interrupted`` if it claims to run but its runner is gone."""
-    from taskexec_nb.store import GONE_STATUS, runner_alive
+    from taskexec_nb._procfs import runner_alive
+    from taskexec_nb.store import GONE_STATUS
 
     out = dict(run)
     out["runner_alive"] = runner_alive(run)  # None: on another host, not checked

@@ -1000,7 +1000,7 @@ def _executor_problems(
         name: The executor's name: a built-in or a ``taskexec_nb.executors`` entry point.
         options: Its table. A plugin executor's options are its own business.
     """
-    from taskexec_nb.executors.builtin import EXECUTOR_OPTIONS
+    from taskexec_nb.executors.registry import EXECUTOR_OPTIONS
 
     known = EXECUTOR_OPTIONS.get(name)
     if known is None:

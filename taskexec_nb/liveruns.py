@@ -4,7 +4,7 @@ A run's state store knows the runs recorded in it; two runs of one tasks.md with
 different state folders (``--state-dir``) do not see each other there. So each
 run also registers here, in a per-user folder keyed by the tasks.md's real path
 (``$XDG_RUNTIME_DIR/taskexec``, else ``taskexec-UID`` in the temporary folder),
-with its runner's identity (see :func:`~taskexec_nb.store.runner_alive`), its
+with its runner's identity (see :func:`~taskexec_nb._procfs.runner_alive`), its
 state folder and its selected tasks. A start whose tasks overlap those of a live
 run of the same file is refused; disjoint selections may run side by side. An
 entry of a runner that is gone is dropped when found. Reading and writing the
@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb._procfs import process_identity, runner_alive
 from taskexec_nb.errors import UsageError
-from taskexec_nb.store import process_identity, runner_alive
 
 Entry = dict[str, Any]
 """One live run: ``run_id``, ``tasks_file``, ``state_dir``, ``selection``, ``pid``,

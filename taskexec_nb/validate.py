@@ -184,22 +184,16 @@ def _missing_notebooks(tf: TaskFile) -> list[Diagnostic]:
     return out
 
 
-BUILTIN_EXECUTORS = ("agent", "callable", "notebook", "python", "shell")
-"""The executors every installation has (plugins add more through entry points)."""
-
-
 def _executors(tf: TaskFile) -> list[Diagnostic]:
     """An ``executor=`` that names no executor; ``executor=notebook`` with no notebook."""
     named = [t for t in tf.tasks if t.params.executor and t.state is TaskState.PENDING]
     if not named:
         return []
-    known = set(BUILTIN_EXECUTORS)
+    from taskexec_nb.executors.registry import BUILTIN_NAMES, plugin_names
+
+    known = set(BUILTIN_NAMES)
     if any(t.params.executor not in known for t in named):
-        from importlib.metadata import entry_points
-
-        from taskexec_nb.executors import ENTRY_POINT_GROUP
-
-        known |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        known |= set(plugin_names())
     out: list[Diagnostic] = []
     for task in named:
         name = task.params.executor or ""

@@ -16,7 +16,7 @@ from test_engine import rows_by_id, store_of, wait_until, write
 
 import taskexec_nb
 from taskexec_nb.events import Event, EventKind
-from taskexec_nb.executors import capture
+from taskexec_nb.executors import output
 
 TWO = """\
 # Tasks
@@ -183,7 +183,7 @@ def test_a_thread_left_running_by_a_timeout_still_logs_what_it_prints(tmp_path: 
     assert wait_until(
         lambda: log_of(tmp_path, handle.run_id, "T001") == "before\nafter the timeout\n"
     )
-    assert wait_until(lambda: not isinstance(sys.stdout, capture._Redirect))
+    assert wait_until(lambda: not isinstance(sys.stdout, output._Redirect))
 
 
 def test_the_callables_own_redirect_wins_inside_it(tmp_path: Path) -> None:
@@ -206,13 +206,13 @@ def test_the_callables_own_redirect_wins_inside_it(tmp_path: Path) -> None:
 
 def test_a_stream_replaced_during_the_run_is_left_in_place() -> None:
     original = sys.stdout
-    capture._install()
+    output._install()
     try:
-        assert isinstance(sys.stdout, capture._Redirect)
+        assert isinstance(sys.stdout, output._Redirect)
         replacement = io.StringIO()
         sys.stdout = replacement  # someone else's redirect, set while ours was in place
     finally:
-        capture._uninstall()
+        output._uninstall()
     try:
         assert sys.stdout is replacement  # theirs stays; putting ours back would undo it
     finally:
@@ -220,21 +220,21 @@ def test_a_stream_replaced_during_the_run_is_left_in_place() -> None:
 
 
 def test_the_redirect_passes_everything_else_through(capsys: pytest.CaptureFixture[str]) -> None:
-    capture._install()
+    output._install()
     try:
         redirect = sys.stdout
-        assert isinstance(redirect, capture._Redirect)
+        assert isinstance(redirect, output._Redirect)
         redirect.writelines(["a\n", "b\n"])
         redirect.flush()
-        assert redirect.encoding == capture._originals["stdout"].encoding  # delegated
+        assert redirect.encoding == output._originals["stdout"].encoding  # delegated
         with pytest.raises(TypeError, match="must be str"):
-            token = capture._ATTEMPT.set(object())  # type: ignore[arg-type]
+            token = output._ATTEMPT.set(object())  # type: ignore[arg-type]
             try:
                 redirect.write(b"bytes")  # type: ignore[arg-type]
             finally:
-                capture._ATTEMPT.reset(token)
+                output._ATTEMPT.reset(token)
     finally:
-        capture._uninstall()
+        output._uninstall()
     assert capsys.readouterr().out == "a\nb\n"
 
 
@@ -268,12 +268,12 @@ def test_binary_writes_to_the_buffer_are_captured_like_prints(tmp_path: Path) ->
 def test_the_buffer_outside_an_attempt_is_the_original_streams() -> None:
     raw = io.BytesIO()
     original = io.TextIOWrapper(raw, encoding="utf-8")
-    redirect = capture._Redirect("stdout", original)
+    redirect = output._Redirect("stdout", original)
     assert redirect.buffer.write(b"raw\n") == 4
     redirect.buffer.flush()
     assert raw.getvalue() == b"raw\n"
     assert redirect.buffer.seekable() is True  # everything else is delegated
-    text_only = capture._Redirect("stdout", io.StringIO())
+    text_only = output._Redirect("stdout", io.StringIO())
     with pytest.raises(AttributeError, match="buffer"):
         text_only.buffer  # noqa: B018
     assert not hasattr(text_only, "buffer")

@@ -664,7 +664,7 @@ def _set_runner(folder: Path, run_id: str, **columns: object) -> None:
 def test_a_reused_runner_pid_does_not_keep_a_dead_run_alive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from taskexec_nb.store import process_identity, runner_alive
+    from taskexec_nb._procfs import process_identity, runner_alive
 
     path, run_id = _sigkilled_runner(tmp_path)
     me = process_identity(os.getpid())
@@ -726,7 +726,7 @@ def test_a_run_on_another_host_is_not_judged_from_here(
 
 
 def test_an_older_versions_runner_record_falls_back_to_the_pid() -> None:
-    from taskexec_nb.store import process_identity, runner_alive
+    from taskexec_nb._procfs import process_identity, runner_alive
 
     me = process_identity(os.getpid())
     assert me is not None and me.split(":", 1)[0] == str(os.getpid())
@@ -917,7 +917,7 @@ def test_the_sweep_ends_only_groups_of_the_dead_run(tmp_path: Path) -> None:
 
 
 def test_a_real_leftover_group_of_the_dead_run_is_ended(tmp_path: Path) -> None:
-    from taskexec_nb.reaper import end_process_group
+    from taskexec_nb._procfs import end_process_group
 
     env = {**os.environ, "TASKEXEC_RUN_ID": "R-dead"}
     ours = subprocess.Popen(["sleep", "30"], start_new_session=True, env=env)

@@ -26,12 +26,19 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import group_members
+from conftest import (
+    CONTRACT_PREAMBLE,
+    ContractSetup,
+    ExecutorContract,
+    contract_body,
+    group_members,
+)
 from nbformat.v4 import new_code_cell, new_notebook
 from test_engine import wait_until
 
 import taskexec_nb
-import taskexec_nb.executors as executors_pkg
+import taskexec_nb.executors.registry as registry_module
+from taskexec_nb._procfs import process_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import (
@@ -42,17 +49,12 @@ from taskexec_nb.executors import (
     Outcome,
     ProcessControl,
 )
-from taskexec_nb.executors.builtin import (
-    AgentExecutor,
-    CallableExecutor,
-    NotebookExecutor,
-    PythonExecutor,
-    ShellExecutor,
-    agent_argv,
-    agent_prompt,
-    feature_context,
-)
-from taskexec_nb.executors.process import process_alive, run_process
+from taskexec_nb.executors.agent import AgentExecutor, agent_argv, agent_prompt, feature_context
+from taskexec_nb.executors.callables import CallableExecutor
+from taskexec_nb.executors.notebook import NotebookExecutor
+from taskexec_nb.executors.process import run_process
+from taskexec_nb.executors.registry import BUILTIN_NAMES
+from taskexec_nb.executors.shell import PythonExecutor, ShellExecutor
 from taskexec_nb.model import Action, ActionKind, Task
 from taskexec_nb.parse import parse_text
 from taskexec_nb.settings import RunSettings
@@ -1390,7 +1392,7 @@ def test_entry_point_plugins_are_loaded_once_and_cannot_replace_builtins(
         groups.append(group)
         return [remote, hijack]
 
-    monkeypatch.setattr(executors_pkg, "entry_points", fake_entry_points)
+    monkeypatch.setattr(registry_module, "entry_points", fake_entry_points)
     registry = ExecutorRegistry()
     plugin = registry.get("remote")  # an unknown name loads the plugins first
     assert isinstance(plugin, EchoExecutor) and plugin.name == "remote"
@@ -1407,7 +1409,7 @@ def test_builtins_do_not_need_the_plugins(monkeypatch: pytest.MonkeyPatch) -> No
     def broken(*, group: str) -> list[FakeEntryPoint]:
         raise AssertionError("plugins looked up for a built-in name")
 
-    monkeypatch.setattr(executors_pkg, "entry_points", broken)
+    monkeypatch.setattr(registry_module, "entry_points", broken)
     registry = ExecutorRegistry()
     assert isinstance(registry.get("python"), PythonExecutor)
     assert isinstance(registry.for_task(block_task("bash", "true\n")), ShellExecutor)
@@ -1552,3 +1554,89 @@ def test_a_later_run_waits_for_a_thread_an_earlier_run_left_running(tmp_path: Pa
     assert most == [1]  # never two copies at once
     log = (tmp_path / ".taskexec" / "logs" / second.run_id / "T001.1.log").read_text()
     assert "waiting for the previous attempt's thread to return" in log
+
+
+# --- the executor contract, once per built-in (tests/conftest.py: ExecutorContract) ----------
+
+
+def contract_script(work: Path, mode: str) -> Path:
+    """The contract's program for ``mode`` as a script in ``work``."""
+    script = work / "contract.py"
+    script.write_text(CONTRACT_PREAMBLE + contract_body(mode), encoding="utf-8")
+    return script
+
+
+class TestShellContract(ExecutorContract):
+    name = "shell"
+
+    def setup(self, work: Path, mode: str) -> ContractSetup:
+        script = contract_script(work, mode)
+        code = f"exec {shlex.quote(sys.executable)} {shlex.quote(str(script))}\n"
+        return ContractSetup(block_task("bash", code))
+
+
+class TestCommandLineContract(ExecutorContract):
+    name = "shell"
+
+    def setup(self, work: Path, mode: str) -> ContractSetup:
+        contract_script(work, mode)
+        return ContractSetup(annotated_task(f'run="exec {sys.executable} contract.py"'))
+
+
+class TestPythonContract(ExecutorContract):
+    name = "python"
+
+    def setup(self, work: Path, mode: str) -> ContractSetup:
+        return ContractSetup(block_task("python", CONTRACT_PREAMBLE + contract_body(mode)))
+
+
+class TestNotebookContract(ExecutorContract):
+    name = "notebook"
+    failure_exit_code = 1  # papermill's, for any failing cell
+    term_reaches_task = False
+    separate_streams = False
+    startup = 20.0  # a kernel starts slowly on a loaded machine
+
+    def setup(self, work: Path, mode: str) -> ContractSetup:
+        body = contract_body(mode, fail="raise RuntimeError('contract failure')")
+        nb = new_notebook(cells=[new_code_cell(CONTRACT_PREAMBLE + body)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "P", "language": "python"}
+        nbformat.write(nb, str(work / "contract.ipynb"))
+        return ContractSetup(annotated_task("notebook=contract.ipynb"))
+
+
+class TestAgentContract(ExecutorContract):
+    name = "agent"
+
+    def setup(self, work: Path, mode: str) -> ContractSetup:
+        script = contract_script(work, mode)
+        command = [sys.executable, str(script), "{id}"]
+        return ContractSetup(annotated_task("executor=agent"), {"agent_command": command})
+
+
+class TestCallableContract(ExecutorContract):
+    name = "callable"
+    failure_exit_code = None
+    ends_on_timeout = False
+
+    def setup(self, work: Path, mode: str) -> ContractSetup:
+        body = contract_body(mode)
+
+        def function(ctx: AttemptContext) -> None:
+            if mode in ("ok", "fail"):  # in this process: prints are captured
+                exec(body, {"ENV": ctx.env, "CWD": str(ctx.cwd), "os": os, "sys": sys})
+                return
+            code = CONTRACT_PREAMBLE + body
+            worker = subprocess.Popen(
+                [sys.executable, "-c", code], cwd=ctx.cwd, env=ctx.env, stdout=subprocess.DEVNULL
+            )
+            assert wait_until(lambda: (ctx.cwd / "worker.pid").exists())
+            print("started", flush=True)
+            worker.wait()
+
+        return ContractSetup(task_from("- [ ] T001 Call it\n"), callables={"T001": function})
+
+
+def test_every_builtin_executor_has_a_contract_subclass() -> None:
+    tested = {cls.name for cls in ExecutorContract.__subclasses__()}
+    assert tested == set(BUILTIN_NAMES)

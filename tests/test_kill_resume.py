@@ -30,8 +30,9 @@ import pytest
 from conftest import procs
 
 import taskexec_nb
+from taskexec_nb._procfs import descendants
 from taskexec_nb.events import RunStatus
-from taskexec_nb.reaper import Reaper, descendants
+from taskexec_nb.reaper import Reaper
 from taskexec_nb.store import StateStore
 
 KILL_GRACE = 0.5
@@ -687,7 +688,7 @@ def test_end_marked_ends_only_processes_of_the_given_runs_whose_runner_is_gone()
     other_run = _marked_sleeper("R-other", dead_runner)
     live_runner = _marked_sleeper("R-dead", f"{os.getpid()}-0d0e0f")  # resumed by a live runner
     try:
-        from taskexec_nb.reaper import end_marked
+        from taskexec_nb._procfs import end_marked
 
         assert end_marked(set()) == {}
         assert end_marked({"R-dead"}) == {"R-dead": 1}

@@ -14,7 +14,7 @@ import taskexec_nb
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import Outcome
-from taskexec_nb.executors.builtin import _notebook_error, notebook_kernelspec
+from taskexec_nb.executors.notebook import _notebook_error, notebook_kernelspec
 
 TASKS = """\
 # Tasks

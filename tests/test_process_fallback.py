@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from taskexec_nb._procfs import process_alive
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import process
 from taskexec_nb.executors.base import AttemptContext, Outcome, ProcessControl
@@ -150,7 +151,7 @@ def test_an_output_callback_that_raises_ends_the_attempt_and_its_process(tmp_pat
         _run(ctx, ["sh", "-c", f"echo $$ > {pid_file}; echo hi; sleep 30"])
     assert time.monotonic() - started < 10
     pid = int(pid_file.read_text())
-    assert not process.process_alive(pid)
+    assert not process_alive(pid)
 
 
 def test_output_held_by_a_process_outside_the_group_is_closed_after_the_grace(

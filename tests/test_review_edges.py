@@ -28,15 +28,12 @@ from test_executors import (
 import taskexec_nb
 from taskexec_nb import UsageError
 from taskexec_nb.events import Event, EventKind, TaskStatus
+from taskexec_nb.executors.agent import AgentExecutor
 from taskexec_nb.executors.base import AttemptContext
-from taskexec_nb.executors.builtin import (
-    AgentExecutor,
-    CallableExecutor,
-    NotebookExecutor,
-    PythonExecutor,
-    _mask_notebook,
-)
-from taskexec_nb.executors.process import MAX_LINE
+from taskexec_nb.executors.callables import CallableExecutor
+from taskexec_nb.executors.notebook import NotebookExecutor, _mask_notebook
+from taskexec_nb.executors.output import MAX_LINE
+from taskexec_nb.executors.shell import PythonExecutor
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore
 from taskexec_nb.writeback import CheckboxWriter, digest

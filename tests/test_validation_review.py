@@ -11,7 +11,7 @@ from conftest import md
 import taskexec_nb
 from taskexec_nb.cli import main
 from taskexec_nb.errors import UsageError
-from taskexec_nb.validate import BUILTIN_EXECUTORS
+from taskexec_nb.executors.registry import BUILTIN_NAMES
 
 
 def problems(text: str, code: str) -> list[taskexec_nb.Diagnostic]:
@@ -43,14 +43,14 @@ def test_an_unknown_executor_is_an_error_with_a_did_you_mean() -> None:
     assert first.hint == "did you mean executor=shell?"
     assert (second.line, second.task_id) == (6, "T002")
     assert second.hint == "install the plugin that provides it, or use a known one"
-    for name in BUILTIN_EXECUTORS:
+    for name in BUILTIN_NAMES:
         assert name in second.message
 
 
 def test_the_builtin_executor_names_are_the_registrys() -> None:
     from taskexec_nb.executors import ExecutorRegistry
 
-    assert set(BUILTIN_EXECUTORS) <= set(ExecutorRegistry().names())
+    assert set(BUILTIN_NAMES) <= set(ExecutorRegistry().names())
 
 
 def test_executor_notebook_needs_a_notebook(

@@ -7,17 +7,14 @@ reported as a failed outcome with the message, so one task never stops a run.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from taskexec_nb.events import TaskStatus
+from taskexec_nb.executors.control import ProcessControl
 from taskexec_nb.model import Task
 from taskexec_nb.secrets import Masker
 from taskexec_nb.settings import RunSettings
@@ -44,103 +41,6 @@ class Outcome:
     tail: str = ""
     stderr_tail: str = ""
     artifacts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-class ProcessControl:
-    """The process group of a running attempt, for pause, resume and stop.
-
-    Executors that start a process call :meth:`attach`; the scheduler calls
-    :meth:`suspend`, :meth:`resume` and :meth:`stop`.
-    """
-
-    def __init__(
-        self,
-        on_attach: Callable[[int], None] | None = None,
-        on_detach: Callable[[int], None] | None = None,
-    ) -> None:
-        self.pgid: int | None = None
-        self.active = False
-        self.cancelled = False
-        self.suspended = False
-        self._suspended_since = 0.0
-        self._suspended_total = 0.0
-        self._on_attach = on_attach
-        self._on_detach = on_detach
-        self.stop_requested = asyncio.Event()
-        self._on_stop: list[Callable[[], None]] = []
-        #: The attempt's environment, whose marks find its processes outside the group
-        #: (a session of their own, as a notebook's kernel): they are paused with it.
-        self.marks: Mapping[str, str] | None = None
-
-    def attach(self, pgid: int) -> None:
-        """Record the process group of the attempt's process."""
-        self.pgid = pgid
-        self.active = True
-        if self._on_attach:
-            self._on_attach(pgid)
-
-    def detach(self) -> None:
-        """Forget the process group once its leader has exited."""
-        if self.pgid is not None and self._on_detach:
-            self._on_detach(self.pgid)
-        self.active = False  # the number may be reused: no more signals to it
-
-    def signal(self, signum: int) -> bool:
-        """Send ``signum`` to the whole process group; False if it is gone."""
-        if self.pgid is None or not self.active:
-            return False
-        try:
-            os.killpg(self.pgid, signum)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-
-    def suspend(self) -> None:
-        """Stop (SIGSTOP) the process group, and the attempt's processes outside it."""
-        if not self.suspended and self.signal(signal.SIGSTOP):
-            self._signal_marked(signal.SIGSTOP)
-            self.suspended = True
-            self._suspended_since = time.monotonic()
-
-    def resume(self) -> None:
-        """Continue (SIGCONT) the process group, and the attempt's processes outside it."""
-        if self.suspended:
-            self.signal(signal.SIGCONT)
-            self._signal_marked(signal.SIGCONT)
-            self.suspended = False
-            self._suspended_total += time.monotonic() - self._suspended_since
-
-    def _signal_marked(self, sig: int) -> None:
-        if self.marks is not None:
-            from taskexec_nb.reaper import signal_attempt  # reads /proc: only when pausing
-
-            signal_attempt(self.marks, sig)
-
-    def suspended_time(self) -> float:
-        """Seconds the process group has spent suspended (not counted in its timeout)."""
-        extra = time.monotonic() - self._suspended_since if self.suspended else 0.0
-        return self._suspended_total + extra
-
-    def cancel(self) -> None:
-        """Ask the attempt to end; the executor stops its process group."""
-        self.cancelled = True
-        self.stop_requested.set()
-        for callback in list(self._on_stop):
-            callback()
-
-    def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` (on the loop's thread) when a stop is requested.
-
-        Returns:
-            A function that removes the callback again.
-        """
-        self._on_stop.append(callback)
-
-        def remove() -> None:
-            if callback in self._on_stop:
-                self._on_stop.remove(callback)
-
-        return remove
 
 
 @dataclass
@@ -187,9 +87,29 @@ class AttemptContext:
     log_written: bool | None = None
 
 
+def executor_option(ctx: AttemptContext, executor: str, name: str, default: Any) -> Any:
+    """One option of an executor from the run's ``executors`` setting.
+
+    Args:
+        ctx: The attempt.
+        executor: The executor's name.
+        name: The option.
+        default: What it is when the setting leaves it out.
+
+    Returns:
+        The option's value.
+    """
+    return ctx.settings.executors.get(executor, {}).get(name, default)
+
+
 @runtime_checkable
 class Executor(Protocol):
-    """A backend that runs one attempt of a task."""
+    """A backend that runs one attempt of a task.
+
+    The built-ins also say which options of the ``executors`` setting they take
+    (``options``) and which kinds of action they run (``kinds``); a plugin
+    needs neither.
+    """
 
     name: str
 

@@ -9,26 +9,21 @@ killed too, so no process outlives its task.
 from __future__ import annotations
 
 import asyncio
-import codecs
-import collections
 import contextlib
 import functools
 import os
-import re
 import select
 import signal
 import subprocess
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import ClassVar
 
+from taskexec_nb._procfs import end_attempt
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
-from taskexec_nb.reaper import end_attempt
-from taskexec_nb.secrets import Masker
+from taskexec_nb.executors.output import _LazyLog, _Outputs, _Stream
 
 _CHUNK = 65536
 
@@ -41,126 +36,6 @@ def _devnull() -> int:
     if not _null:
         _null.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
     return _null[0]
-
-
-class _LazyLog:
-    """An attempt's log file, created on the first write (most no-op tasks write nothing)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.file: BinaryIO | None = None
-
-    def write(self, data: bytes) -> None:
-        if self.file is None:
-            try:
-                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
-            except FileNotFoundError:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
-        self.file.write(data)
-
-    def __enter__(self) -> _LazyLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.file is not None:
-            self.file.close()
-
-
-class _Tail:
-    """The last ``n`` complete lines written by one or more streams."""
-
-    def __init__(self, n: int) -> None:
-        self.lines: collections.deque[str] = collections.deque(maxlen=max(1, n))
-
-    def text(self, partials: Sequence[str] = ()) -> str:
-        lines = list(self.lines) + [p for p in partials if p]
-        return "\n".join(lines[-(self.lines.maxlen or 1) :])
-
-
-MAX_LINE = 2000
-"""Characters of one output line kept in a tail (the log file keeps every byte)."""
-
-_CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clears
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, links
-    r"|\x1b[@-_]?"  # other escapes
-    r"|[\x00-\x08\x0b-\x1f\x7f]"  # other control characters (tab stays)
-)
-
-
-def _shown(line: str) -> str:
-    """A line as a terminal would end up showing it, without escapes, cut to MAX_LINE.
-
-    A carriage return starts the line over (progress bars); only the last
-    MAX_LINE characters of a longer line are kept, after an ellipsis.
-    """
-    if "\r" in line:
-        line = line.rstrip("\r")
-        line = line[line.rfind("\r") + 1 :]
-    if len(line) > 4 * MAX_LINE:  # cut first: cleaning a huge line costs time
-        line = line[-4 * MAX_LINE :]
-    line = _CONTROL.sub("", line)
-    return line if len(line) <= MAX_LINE else "\u2026" + line[-(MAX_LINE - 1) :]
-
-
-class _Stream:
-    """One output stream: decodes UTF-8 across chunk borders and splits lines.
-
-    The tails get each line as :func:`_shown` makes it; a line with no end yet
-    is kept bounded, so a progress bar that never prints a newline costs
-    neither memory nor time.
-    """
-
-    def __init__(self, name: str, tails: tuple[_Tail, ...], masker: Masker) -> None:
-        self.name = name
-        self.tails = tails
-        self._keep = max(tail.lines.maxlen or 1 for tail in tails)  # lines worth cleaning
-        self.partial = ""
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.masker = masker.stream() if masker else None
-
-    def mask(self, chunk: bytes, final: bool = False) -> bytes:
-        """The chunk with secrets masked (a possible secret's start waits for more)."""
-        if self.masker is None:
-            return chunk
-        out = self.masker.feed(chunk)
-        return out + self.masker.close() if final else out
-
-    def feed(self, chunk: bytes, final: bool = False) -> str:
-        text = self._decoder.decode(chunk, final)
-        if text:
-            *complete, rest = text.split("\n")
-            if complete:
-                complete[0] = self.partial + complete[0]
-                self.partial = ""
-                lines = [_shown(line) for line in complete[-self._keep :]]
-                for tail in self.tails:
-                    tail.lines.extend(lines)
-            self.partial += rest
-            if len(self.partial) > 8 * MAX_LINE:
-                # Keep its end (what a terminal shows last), and a CR that may be a CRLF's.
-                self.partial = self.partial[-4 * MAX_LINE :]
-        return text
-
-    @property
-    def shown_partial(self) -> str:
-        """The unfinished last line, as the tails would show it."""
-        return _shown(self.partial) if self.partial else ""
-
-
-class _Outputs:
-    """An attempt's stdout and stderr streams, and the tails they feed."""
-
-    def __init__(self, tail_lines: int, masker: Masker) -> None:
-        self.both, self.errors = _Tail(tail_lines), _Tail(tail_lines)
-        self.stdout = _Stream("stdout", (self.both,), masker)
-        self.stderr = _Stream("stderr", (self.both, self.errors), masker)
-
-    def tails(self) -> tuple[str, str]:
-        """The last lines of all output and of stderr, unfinished last lines included."""
-        out, err = self.stdout.shown_partial, self.stderr.shown_partial
-        return self.both.text((out, err)), self.errors.text((err,))
 
 
 class _Watcher:
@@ -482,7 +357,9 @@ async def run_process(
         ctx.control.attach(child.pid)
         try:
             try:
-                ended = await _wait(child.exited, ctx)
+                ended = await ctx.control.wait_exit(
+                    child.exited, ctx.timeout, ctx.settings.kill_grace
+                )
             except BaseException:
                 # The attempt itself is cancelled (the event loop is shutting down): end the
                 # group and reap it now, there may be no later step to do it in.
@@ -527,71 +404,3 @@ def _status(ended: str, code: int | None, ctx: AttemptContext) -> tuple[TaskStat
         name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
         return TaskStatus.FAILED, f"killed by signal {name}"
     return TaskStatus.FAILED, f"exit code {code}"
-
-
-async def _wait(exited: asyncio.Future[None], ctx: AttemptContext) -> str:
-    """Wait for exit, a stop request or the timeout (paused time does not count)."""
-    if exited.done():
-        return "exited"
-    loop = asyncio.get_running_loop()
-    wake: asyncio.Future[None] = loop.create_future()
-
-    def poke(*_: object) -> None:
-        if not wake.done():
-            wake.set_result(None)
-
-    exited.add_done_callback(poke)
-    unsubscribe = ctx.control.on_stop(poke)
-    control = ctx.control
-    start, suspended_at_start = time.monotonic(), control.suspended_time()
-    timer: asyncio.TimerHandle | None = None
-    try:
-        while True:
-            if exited.done():
-                return "exited"
-            if ctx.control.stop_requested.is_set():
-                await terminate(exited, ctx)
-                return "cancelled"
-            if ctx.timeout is not None:
-                used = (time.monotonic() - start) - (control.suspended_time() - suspended_at_start)
-                if used >= ctx.timeout and not control.suspended:
-                    await terminate(exited, ctx)
-                    return "timed_out"
-                # While suspended the clock stands still: look again a little later.
-                timer = loop.call_later(max(ctx.timeout - used, 0.05), poke)
-            await wake
-            wake = loop.create_future()
-            if timer is not None:
-                timer.cancel()
-    finally:
-        if timer is not None:
-            timer.cancel()
-        exited.remove_done_callback(poke)
-        unsubscribe()
-
-
-async def terminate(exited: asyncio.Future[None], ctx: AttemptContext) -> None:
-    """SIGTERM the process group, then SIGKILL it after the grace period."""
-    ctx.control.signal(signal.SIGTERM)
-    ctx.control.signal(signal.SIGCONT)  # a suspended group must run to handle SIGTERM
-    try:
-        await asyncio.wait_for(asyncio.shield(exited), timeout=ctx.settings.kill_grace)
-    except asyncio.TimeoutError:
-        ctx.control.signal(signal.SIGKILL)
-        await exited
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (zombies count as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError, ProcessLookupError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return state != "Z"

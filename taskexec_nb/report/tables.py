@@ -737,7 +737,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _runner_died(run: Mapping[str, Any]) -> bool:
     """A run still marked running or paused whose runner process (on this host) is gone."""
-    from taskexec_nb.store import runner_alive
+    from taskexec_nb._procfs import runner_alive
 
     if run.get("status") not in ("running", "paused"):
         return False

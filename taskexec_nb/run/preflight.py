@@ -23,7 +23,7 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, missing_notebook, notebook_fallback
 from taskexec_nb.executors.base import Executor
-from taskexec_nb.executors.builtin import DEFAULT_KERNEL, installed_kernels, notebook_kernelspec
+from taskexec_nb.executors.notebook import DEFAULT_KERNEL, installed_kernels, notebook_kernelspec
 from taskexec_nb.model import Task, TaskForm, TaskState
 from taskexec_nb.run.attempt import task_cwd
 from taskexec_nb.run.resume import task_hash

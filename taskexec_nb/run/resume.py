@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb._procfs import runner_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import RunStatus
 from taskexec_nb.model import Task
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import StateStore, runner_alive
+from taskexec_nb.store import StateStore
 
 
 def task_hash(task: Task) -> str:

@@ -5,12 +5,12 @@
 * :mod:`~taskexec_nb.store.recorder`: the observer part: events turned into
   buffered writes, committed together;
 * :mod:`~taskexec_nb.store.records`: what the readers return, and how a stored
-  status reads;
-* :mod:`~taskexec_nb.store.liveness`: whether a run's recorded runner still runs.
+  status reads.
+
+Whether a run's recorded runner still runs is :mod:`taskexec_nb._procfs`'s.
 """
 
 from taskexec_nb.store.db import SAVE_DELAY, SCHEMA_VERSION, StateStore, StoreError
-from taskexec_nb.store.liveness import process_identity, runner_alive
 from taskexec_nb.store.records import GONE_STATUS, TaskRecord, as_gone, shown_status
 
 __all__ = [
@@ -21,7 +21,5 @@ __all__ = [
     "StoreError",
     "TaskRecord",
     "as_gone",
-    "process_identity",
-    "runner_alive",
     "shown_status",
 ]

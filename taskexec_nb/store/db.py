@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb._procfs import process_identity, runner_alive
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
-from taskexec_nb.store.liveness import process_identity, runner_alive
 from taskexec_nb.store.recorder import Batch, Recorder, execute
 from taskexec_nb.store.records import TaskRecord, shown_status
 

@@ -1,4 +1,9 @@
-"""What a callable prints goes to its attempt: the log, the tails and output events.
+"""How an attempt's output reaches its log, its tails and output events.
+
+A process's two pipes and a callable's prints go the same way: masked
+(secrets never reach the log or the events), written to the attempt's log
+(created at the first write), split into lines for the tails as a terminal
+shows them, and handed to ``on_output``.
 
 A callable runs inside this process, where ``sys.stdout`` and ``sys.stderr``
 are shared with everything else (a notebook's cells, other callables). While
@@ -13,15 +18,139 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import collections
 import contextlib
 import contextvars
+import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
 
 from taskexec_nb.executors.base import AttemptContext
-from taskexec_nb.executors.process import _LazyLog, _Outputs, _Stream
+from taskexec_nb.secrets import Masker
+
+
+class _LazyLog:
+    """An attempt's log file, created on the first write (most no-op tasks write nothing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if self.file is None:
+            try:
+                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
+        self.file.write(data)
+
+    def __enter__(self) -> _LazyLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+class _Tail:
+    """The last ``n`` complete lines written by one or more streams."""
+
+    def __init__(self, n: int) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=max(1, n))
+
+    def text(self, partials: Sequence[str] = ()) -> str:
+        lines = list(self.lines) + [p for p in partials if p]
+        return "\n".join(lines[-(self.lines.maxlen or 1) :])
+
+
+MAX_LINE = 2000
+"""Characters of one output line kept in a tail (the log file keeps every byte)."""
+
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clears
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, links
+    r"|\x1b[@-_]?"  # other escapes
+    r"|[\x00-\x08\x0b-\x1f\x7f]"  # other control characters (tab stays)
+)
+
+
+def _shown(line: str) -> str:
+    """A line as a terminal would end up showing it, without escapes, cut to MAX_LINE.
+
+    A carriage return starts the line over (progress bars); only the last
+    MAX_LINE characters of a longer line are kept, after an ellipsis.
+    """
+    if "\r" in line:
+        line = line.rstrip("\r")
+        line = line[line.rfind("\r") + 1 :]
+    if len(line) > 4 * MAX_LINE:  # cut first: cleaning a huge line costs time
+        line = line[-4 * MAX_LINE :]
+    line = _CONTROL.sub("", line)
+    return line if len(line) <= MAX_LINE else "\u2026" + line[-(MAX_LINE - 1) :]
+
+
+class _Stream:
+    """One output stream: decodes UTF-8 across chunk borders and splits lines.
+
+    The tails get each line as :func:`_shown` makes it; a line with no end yet
+    is kept bounded, so a progress bar that never prints a newline costs
+    neither memory nor time.
+    """
+
+    def __init__(self, name: str, tails: tuple[_Tail, ...], masker: Masker) -> None:
+        self.name = name
+        self.tails = tails
+        self._keep = max(tail.lines.maxlen or 1 for tail in tails)  # lines worth cleaning
+        self.partial = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.masker = masker.stream() if masker else None
+
+    def mask(self, chunk: bytes, final: bool = False) -> bytes:
+        """The chunk with secrets masked (a possible secret's start waits for more)."""
+        if self.masker is None:
+            return chunk
+        out = self.masker.feed(chunk)
+        return out + self.masker.close() if final else out
+
+    def feed(self, chunk: bytes, final: bool = False) -> str:
+        text = self._decoder.decode(chunk, final)
+        if text:
+            *complete, rest = text.split("\n")
+            if complete:
+                complete[0] = self.partial + complete[0]
+                self.partial = ""
+                lines = [_shown(line) for line in complete[-self._keep :]]
+                for tail in self.tails:
+                    tail.lines.extend(lines)
+            self.partial += rest
+            if len(self.partial) > 8 * MAX_LINE:
+                # Keep its end (what a terminal shows last), and a CR that may be a CRLF's.
+                self.partial = self.partial[-4 * MAX_LINE :]
+        return text
+
+    @property
+    def shown_partial(self) -> str:
+        """The unfinished last line, as the tails would show it."""
+        return _shown(self.partial) if self.partial else ""
+
+
+class _Outputs:
+    """An attempt's stdout and stderr streams, and the tails they feed."""
+
+    def __init__(self, tail_lines: int, masker: Masker) -> None:
+        self.both, self.errors = _Tail(tail_lines), _Tail(tail_lines)
+        self.stdout = _Stream("stdout", (self.both,), masker)
+        self.stderr = _Stream("stderr", (self.both, self.errors), masker)
+
+    def tails(self) -> tuple[str, str]:
+        """The last lines of all output and of stderr, unfinished last lines included."""
+        out, err = self.stdout.shown_partial, self.stderr.shown_partial
+        return self.both.text((out, err)), self.errors.text((err,))
+
 
 _ATTEMPT: contextvars.ContextVar[AttemptOutput | None] = contextvars.ContextVar(
     "taskexec_attempt_output", default=None
