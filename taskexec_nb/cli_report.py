@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from taskexec_nb.errors import UsageError
+from taskexec_nb.exitcodes import EXIT_OK
 
-EXIT_OK = 0
 _SUFFIXES = {
     ".html": "html",
     ".htm": "html",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskexec_nb import liveruns
-from taskexec_nb.config import effective_task
+from taskexec_nb.config import resolve_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import (
@@ -43,7 +43,12 @@ from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.reaper import Reaper, end_marked, end_process_group
 from taskexec_nb.schedule import Scheduler, check_resources, task_cwd
 from taskexec_nb.schedule import listed as _listed
-from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
+from taskexec_nb.settings import (
+    AGENT_FLAG_EXAMPLE,
+    AGENT_TOML_EXAMPLE,
+    KEPT_ON_RESUME,
+    RunSettings,
+)
 from taskexec_nb.store import StateStore, TaskRecord, runner_alive, shown_status
 from taskexec_nb.writeback import CheckboxWriter
 
@@ -239,21 +244,6 @@ def find_run(
         store.close()
     check_resumable(run, target, takeover=takeover)
     return run
-
-
-KEPT_ON_RESUME = (
-    "max_workers",
-    "resources",
-    "fail_fast",
-    "allow_failure",
-    "retries",
-    "backoff",
-    "timeout",
-    "kill_grace",
-    "no_action",
-    "writeback",
-)
-"""Settings a resume takes from the run it continues, unless they are given again."""
 
 
 def resumed_settings(
@@ -1009,7 +999,7 @@ class RunHandle:
                 f"nothing to run in {self.plan.path}: the selected tasks are done (ticked); "
                 "un-tick a box to run its task again"
             )
-        effective = {t: effective_task(self.plan[t], self.settings.overrides) for t in selection}
+        effective = {t: resolve_task(self.plan[t], self.settings).task for t in selection}
         routes = self._routes(effective)
         self._check_agent(effective, routes)
         notices[:0] = self._agent_hint(routes)

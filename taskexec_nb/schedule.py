@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskexec_nb.config import effective_task
+from taskexec_nb.config import resolve_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus, printable
 from taskexec_nb.executors import (
@@ -67,7 +67,7 @@ def check_resources(plan: ExecutionPlan, selection: Sequence[str], settings: Run
     """
     problems = []
     for task_id in selection:
-        task = effective_task(plan[task_id], settings.overrides)
+        task = resolve_task(plan[task_id], settings).task
         for name, amount in task.params.resources.items():
             have = settings.resources.get(name, 0)
             if amount > have:
@@ -159,7 +159,7 @@ class Scheduler:
         self._unsaved_since: float | None = None
         self.states = {tid: TaskState(tid) for tid in self.selection}
         # Each task with the config file's overrides applied under its own annotation.
-        self.tasks = {tid: effective_task(plan[tid], settings.overrides) for tid in self.selection}
+        self.tasks = {tid: resolve_task(plan[tid], settings).task for tid in self.selection}
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
         self._paused = False

@@ -25,13 +25,12 @@ from taskexec_nb.config import (
     SCALAR_SETTINGS,
     Config,
     ConfigError,
-    _schema,
     find_config,
     resolve,
 )
 from taskexec_nb.errors import UsageError
 from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.settings import SETTINGS, RunSettings
 from taskexec_nb.store import StateStore
 from taskexec_nb.terminal import TerminalView
 
@@ -236,7 +235,7 @@ def test_agent_command_in_the_file_may_be_a_shell_line(tmp_path: Path) -> None:
 
 
 def test_every_scalar_setting_is_readable_from_the_environment() -> None:
-    fields = _schema()["Settings"].model_fields
+    fields = SETTINGS
     assert set(SCALAR_SETTINGS) == set(fields) - {"env", "resources", "executors"}
 
 
