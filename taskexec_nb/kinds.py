@@ -407,10 +407,7 @@ class Argv(Kind):
     def from_text(self, text: str) -> Any:  # noqa: D102
         stripped = text.strip()
         if stripped.startswith("["):
-            value = _json_list(stripped)
-            if not isinstance(value, list):
-                raise TextError("the JSON must be a list of strings")
-            return [str(v) for v in value]
+            return [str(v) for v in _json_list(stripped)]  # "[" starts a list, if any
         try:
             return shlex.split(stripped)
         except ValueError as exc:
