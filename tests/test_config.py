@@ -941,3 +941,15 @@ def test_exit_codes_are_defined_once() -> None:
             if name.startswith("EXIT_"):
                 assert getattr(module, name) is getattr(exitcodes, name), (module, name)
     assert (exitcodes.EXIT_OK, exitcodes.EXIT_USAGE, exitcodes.EXIT_INCOMPLETE) == (0, 2, 3)
+
+
+def test_the_readme_lists_every_key_a_config_file_takes() -> None:
+    from taskexec_nb.config.checks import ENTRY_SETTINGS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    keys = readme.split("\nKeys: ", 1)[1].split(". An `[[overrides]]` entry takes", 1)
+    listed = set(keys[0].replace("`", "").replace("\n", " ").replace(",", " ").split())
+    assert listed == set(SETTINGS)
+    entry = keys[1].split(". Durations", 1)[0]
+    named = {w.strip("`,") for w in entry.split() if w.startswith("`")}
+    assert named == set(ENTRY_SETTINGS)
