@@ -17,26 +17,17 @@ from typing import TextIO
 
 from taskexec_nb import __version__
 from taskexec_nb.errors import TaskexecError
+from taskexec_nb.exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from taskexec_nb.model import DependencyMode, Diagnostic, Severity
 from taskexec_nb.plan import ExecutionPlan
 from taskexec_nb.validate import Validation, validate_taskfile
-
-EXIT_OK = 0
-EXIT_TASKS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskexec",
         description="Validate, plan and run a spec-kit tasks.md.",
-        epilog=(
-            "Exit codes: 0 ok, 1 task failures, 2 usage or validation error, 3 incomplete "
-            "(tasks skipped: nothing could run them), 130 interrupted."
-        ),
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"taskexec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

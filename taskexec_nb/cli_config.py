@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from taskexec_nb.errors import UsageError
-
-EXIT_OK = 0
+from taskexec_nb.exitcodes import EXIT_OK
 
 
 def add_parsers(sub: Any) -> None:
@@ -37,6 +36,7 @@ def add_parsers(sub: Any) -> None:
 def config_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec config show``."""
     from taskexec_nb.config import resolve
+    from taskexec_nb.config.show import show_dict, show_text
 
     if args.config_command != "show":
         raise UsageError("taskexec config: say what to do, e.g. taskexec config show tasks.md")
@@ -44,7 +44,7 @@ def config_command(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"{args.file}: no such file")
     config = resolve(args.file, profile=args.profile)
     if args.json:
-        print(json.dumps(config.to_dict(), indent=2, default=str), file=out)
+        print(json.dumps(show_dict(config), indent=2, default=str), file=out)
     else:
-        print(config.show(), file=out)
+        print(show_text(config), file=out)
     return EXIT_OK

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from taskexec_nb.errors import UsageError
-
-EXIT_OK = 0
+from taskexec_nb.exitcodes import EXIT_OK
 
 
 def add_parsers(sub: Any) -> None:

@@ -11,17 +11,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from taskexec_nb.config.flags import FLAGS as _FLAGS
 from taskexec_nb.errors import UsageError, ValidationError
+from taskexec_nb.exitcodes import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASKS_FAILED,
+    EXIT_USAGE,
+)
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
     from taskexec_nb.run.handle import RunHandle
-
-EXIT_OK = 0
-EXIT_TASKS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INCOMPLETE = 3
-EXIT_INTERRUPTED = 130
 
 
 def add_state_dir(parser: Any) -> None:
@@ -34,7 +36,15 @@ def add_state_dir(parser: Any) -> None:
 
 
 def add_parsers(sub: Any, modes: list[str]) -> None:
-    """Register ``run``, ``status`` and ``runs`` on the CLI's subparsers."""
+    """Register ``run``, ``status`` and ``runs`` on the CLI's subparsers.
+
+    Args:
+        sub: The CLI's subparsers.
+        modes: The dependency modes (``--mode`` takes its words from the setting's
+            declaration, the same list).
+    """
+    from taskexec_nb.config.flags import add_setting_flags
+
     run = sub.add_parser(
         "run",
         help="run a tasks.md",
@@ -42,19 +52,6 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         "tasks.md: parallel where independent, resumable, ticking [X] on success.",
     )
     run.add_argument("file", nargs="?", help="the tasks.md file")
-    run.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        dest="max_workers",
-        metavar="N",
-        help="tasks running at once (default: number of CPUs)",
-    )
-    run.add_argument(
-        "--mode",
-        choices=modes,
-        help="dependency inference mode (default: from the config, else template)",
-    )
     run.add_argument(
         "--profile", metavar="NAME", help="config profile (default: $TASKEXEC_PROFILE)"
     )
@@ -71,74 +68,7 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
         action="store_true",
         help="with --resume: take over a run marked running on another host whose runner is gone",
     )
-    run.add_argument(
-        "--fail-fast",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="stop starting tasks after a failure (--no-fail-fast: a resume of a fail-fast run "
-        "does not)",
-    )
-    run.add_argument(
-        "--only",
-        action="append",
-        metavar="SEL",
-        help="task IDs, stories (US1) or phases (phase:3), comma-separated",
-    )
-    run.add_argument("--from", dest="from_task", metavar="TASK", help="start at this task")
-    run.add_argument("--until", metavar="TASK", help="stop after this task")
-    run.add_argument(
-        "--timeout", type=_duration, metavar="TIME", help="default task timeout: 90, 90s, 5m, 1h30m"
-    )
-    run.add_argument("--retries", type=int, metavar="N", help="default retries after a failure")
-    run.add_argument(
-        "--backoff",
-        type=_duration,
-        metavar="TIME",
-        help="wait before the first retry, doubling for each next one (default 1s; 0: none)",
-    )
-    run.add_argument(
-        "--kill-grace",
-        type=_duration,
-        metavar="TIME",
-        help="time a stopped task gets between SIGTERM and SIGKILL (default 5s)",
-    )
-    run.add_argument(
-        "--allow-failure",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a failed task leaves its dependents free to run (--no-allow-failure: a resume "
-        "of such a run does not)",
-    )
-    run.add_argument(
-        "--resource",
-        action="append",
-        metavar="NAME=AMOUNT",
-        help="a resource capacity, e.g. gpu=1 (repeatable)",
-    )
-    run.add_argument(
-        "--no-action",
-        choices=["agent", "skip", "fail"],
-        help="what to do with tasks that have no action",
-    )
-    run.add_argument(
-        "--agent-command",
-        metavar="ARGV",
-        help="agent CLI as a shell-quoted argv or a JSON list, e.g. 'my-agent --prompt {prompt}'",
-    )
-    run.add_argument(
-        "--agent-context",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="give the agent the paths of the feature's design documents and constitution "
-        "(the default; --no-agent-context: only the task)",
-    )
-    run.add_argument(
-        "--writeback",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="tick [X] in tasks.md after verified success (the default; --no-writeback: do not)",
-    )
-    run.add_argument("--state-dir", metavar="DIR", help="state store folder (default: .taskexec)")
+    add_setting_flags(run)  # one flag per setting declared with flags on RunSettings
     run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
 
     status = sub.add_parser(
@@ -161,27 +91,6 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
     add_state_dir(runs)
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
-
-
-_FLAGS = {
-    "mode": "--mode",
-    "max_workers": "--jobs",
-    "fail_fast": "--[no-]fail-fast",
-    "timeout": "--timeout",
-    "retries": "--retries",
-    "backoff": "--backoff",
-    "kill_grace": "--kill-grace",
-    "allow_failure": "--[no-]allow-failure",
-    "resources": "--resource",
-    "no_action": "--no-action",
-    "agent_command": "--agent-command",
-    "agent_context": "--[no-]agent-context",
-    "writeback": "--[no-]writeback",
-    "state_dir": "--state-dir",
-    "only": "--only",
-    "from_task": "--from",
-    "until": "--until",
-}
 
 
 def _resources(items: list[str] | None) -> dict[str, float] | None:
@@ -233,16 +142,6 @@ def _tasks_file(name: str) -> None:
         raise UsageError(f"{name}: is a folder; give the tasks.md file in it")
     if not stat.S_ISREG(mode):
         raise UsageError(f"{name}: not a regular file (a tasks.md is read, then ticked in place)")
-
-
-def _duration(text: str) -> float:
-    """``--timeout`` values: seconds or units (90, 90s, 5m, 1h30m)."""
-    from taskexec_nb.annotations import AnnotationError, parse_duration
-
-    try:
-        return parse_duration(text)
-    except AnnotationError as exc:
-        raise argparse.ArgumentTypeError(f"{exc}: {exc.hint}") from None
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from taskexec_nb.errors import UsageError
+from taskexec_nb.kinds import (
+    Argv,
+    Bound,
+    Choice,
+    Duration,
+    Flag,
+    Kind,
+    Names,
+    Number,
+    OneOrMany,
+    Scalar,
+    Table,
+    Text,
+    Whole,
+)
 
 AGENT_PLACEHOLDERS = (
     "id",
@@ -260,8 +275,96 @@ def unknown_names(given: Iterable[str], known: Collection[str]) -> str:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A setting's declaration: everything the CLI, the config and resume derive from.
+
+    Attributes:
+        kind: Its kind of value: how it is read from text and checked.
+        help: Its ``taskexec run`` flag's help ("" for a setting without a flag).
+        flags: Its ``taskexec run`` option strings, e.g. ``("-j", "--jobs")``.
+        metavar: The flag's value in ``--help``, e.g. ``N``.
+        dest: The flag's attribute on the parsed arguments, where not the setting's name.
+        env: Readable from ``TASKEXEC_<NAME>`` (tables are not).
+        kept_on_resume: A resume takes it from the run it continues, unless given again.
+        per_task: An ``[[overrides]]`` entry may set it for some tasks.
+        extra: More checks of a good value of its kind (one message per problem).
+        name: The setting's name (filled in from the field it is declared on).
+    """
+
+    kind: Kind
+    help: str = ""
+    flags: tuple[str, ...] = ()
+    metavar: str | None = None
+    dest: str | None = None
+    env: bool = True
+    kept_on_resume: bool = False
+    per_task: bool = False
+    extra: Callable[[Sequence[str]], list[str]] | None = None
+    name: str = ""
+
+    @property
+    def flag(self) -> str:
+        """How messages and ``config show`` name its flag, e.g. ``--jobs``, ``--[no-]writeback``."""
+        long = next((f for f in self.flags if f.startswith("--")), "")
+        return "--[no-]" + long[2:] if isinstance(self.kind, Flag) else long
+
+    def problems(self, value: Any) -> tuple[Any, list[str]]:
+        """A value given to :class:`RunSettings` directly: the value to keep, and the problems.
+
+        Args:
+            value: The value.
+
+        Returns:
+            The value (a duration text becomes seconds) and one message per problem,
+            e.g. ``retries must be >= 0, got -1``.
+        """
+        checked, found = self.kind.check(value, lax=False)
+        out = []
+        for p in found:
+            name = self.name + "".join(f".{part}" for part in p.loc)
+            if p.hint:
+                out.append(f"{name}: {p.message} ({p.hint})")
+            else:
+                out.append(f"{name} {p.plain or p.message}, got {p.value!r}")
+        if not found and self.extra is not None and value is not None:
+            out += self.extra(value)
+        return checked, out
+
+
+def setting(
+    default: Any = None, *, factory: Callable[[], Any] | None = None, **declared: Any
+) -> Any:
+    """A :class:`RunSettings` field with its :class:`Setting` declaration.
+
+    Args:
+        default: The default value.
+        factory: Makes the default value instead (for mutable defaults).
+        **declared: The :class:`Setting` attributes.
+
+    Returns:
+        The dataclass field.
+    """
+    metadata = {"setting": Setting(**declared)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+_SECONDS = "seconds"
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """How a run executes. Every field has a documented default.
+
+    Each field declares (:class:`Setting`) its kind, its ``taskexec run`` flag,
+    whether ``TASKEXEC_<NAME>`` sets it, and whether a resume keeps it: the
+    CLI, the config file's checks, :data:`KEPT_ON_RESUME` and ``config show``
+    are derived from these declarations.
 
     Attributes:
         max_workers: Tasks running at once (default: the number of CPUs).
@@ -304,90 +407,133 @@ class RunSettings:
             (see :mod:`taskexec_nb.config`).
     """
 
-    max_workers: int = field(default_factory=_default_workers)
-    resources: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
-    fail_fast: bool = False
-    allow_failure: bool = False
-    retries: int = 0
-    backoff: float = 1.0
-    timeout: float | None = None
-    kill_grace: float = 5.0
-    no_action: str | None = None
-    agent_command: Sequence[str] | None = None
-    agent_context: bool = True
-    writeback: bool = True
-    state_dir: Path | None = None
-    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    cwd: Path | None = None
-    shell: str = "/bin/sh"
-    tail_lines: int = 50
-    secrets: tuple[str, ...] = ()
-    log_dir: Path | None = None
-    log_retention: int | None = None
-    executors: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    max_workers: int = setting(
+        factory=_default_workers,
+        kind=Whole(minimum=1),
+        flags=("-j", "--jobs"),
+        metavar="N",
+        help="tasks running at once (default: number of CPUs)",
+        kept_on_resume=True,
+    )
+    resources: Mapping[str, float] = setting(
+        factory=_empty,
+        kind=Table(Number(Bound(0, strict=True))),
+        flags=("--resource",),
+        dest="resource",
+        metavar="NAME=AMOUNT",
+        help="a resource capacity, e.g. gpu=1 (repeatable)",
+        kept_on_resume=True,
+    )
+    fail_fast: bool = setting(
+        False,
+        kind=Flag(),
+        flags=("--fail-fast",),
+        help="stop starting tasks after a failure (--no-fail-fast: a resume of a fail-fast run "
+        "does not)",
+        kept_on_resume=True,
+    )
+    allow_failure: bool = setting(
+        False,
+        kind=Flag(),
+        flags=("--allow-failure",),
+        help="a failed task leaves its dependents free to run (--no-allow-failure: a resume "
+        "of such a run does not)",
+        kept_on_resume=True,
+        per_task=True,
+    )
+    retries: int = setting(
+        0,
+        kind=Whole(minimum=0),
+        flags=("--retries",),
+        metavar="N",
+        help="default retries after a failure",
+        kept_on_resume=True,
+        per_task=True,
+    )
+    backoff: float = setting(
+        1.0,
+        kind=Duration(Bound(0, unit=_SECONDS)),
+        flags=("--backoff",),
+        metavar="TIME",
+        help="wait before the first retry, doubling for each next one (default 1s; 0: none)",
+        kept_on_resume=True,
+        per_task=True,
+    )
+    timeout: float | None = setting(
+        None,
+        kind=Duration(Bound(0, strict=True, unit=_SECONDS)),
+        flags=("--timeout",),
+        metavar="TIME",
+        help="default task timeout: 90, 90s, 5m, 1h30m",
+        kept_on_resume=True,
+        per_task=True,
+    )
+    kill_grace: float = setting(
+        5.0,
+        kind=Duration(Bound(0, unit=_SECONDS)),
+        flags=("--kill-grace",),
+        metavar="TIME",
+        help="time a stopped task gets between SIGTERM and SIGKILL (default 5s)",
+        kept_on_resume=True,
+    )
+    no_action: str | None = setting(
+        None,
+        kind=Choice(NO_ACTION_CHOICES),
+        flags=("--no-action",),
+        help="what to do with tasks that have no action",
+        kept_on_resume=True,
+    )
+    agent_command: Sequence[str] | None = setting(
+        None,
+        kind=Argv(),
+        flags=("--agent-command",),
+        metavar="ARGV",
+        help="agent CLI as a shell-quoted argv or a JSON list, e.g. 'my-agent --prompt {prompt}'",
+        extra=lambda argv: agent_template_problems(argv),
+    )
+    agent_context: bool = setting(
+        True,
+        kind=Flag(),
+        flags=("--agent-context",),
+        help="give the agent the paths of the feature's design documents and constitution "
+        "(the default; --no-agent-context: only the task)",
+    )
+    writeback: bool = setting(
+        True,
+        kind=Flag(),
+        flags=("--writeback",),
+        help="tick [X] in tasks.md after verified success (the default; --no-writeback: do not)",
+        kept_on_resume=True,
+    )
+    state_dir: Path | None = setting(
+        None,
+        kind=Text(path=True),
+        flags=("--state-dir",),
+        metavar="DIR",
+        help="state store folder (default: .taskexec)",
+    )
+    env: Mapping[str, str] = setting(factory=_empty, kind=Table(Scalar()), per_task=True)
+    cwd: Path | None = setting(None, kind=Text(path=True), per_task=True)
+    shell: str = setting("/bin/sh", kind=Text(nonempty=True, path=True))
+    tail_lines: int = setting(50, kind=Whole(minimum=1))
+    secrets: tuple[str, ...] = setting((), kind=Names())
+    log_dir: Path | None = setting(None, kind=Text(path=True))
+    log_retention: int | None = setting(None, kind=Whole(minimum=1))
+    executors: Mapping[str, Mapping[str, Any]] = setting(
+        factory=_empty, kind=Table(Table(Scalar()))
+    )
     overrides: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("backoff", "kill_grace", "timeout"):
-            value = getattr(self, name)
-            if isinstance(value, str):  # "90s", "5m": as in the config file and on the CLI
-                from taskexec_nb.annotations import AnnotationError, parse_duration
-
-                try:
-                    value = parse_duration(value)
-                except AnnotationError as exc:
-                    raise UsageError(f"invalid run settings: {name}: {exc} ({exc.hint})") from None
-                object.__setattr__(self, name, value)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise UsageError(f"invalid run settings: {name} must be a number, got {value!r}")
-        if self.log_retention is not None and (
-            isinstance(self.log_retention, bool)
-            or not isinstance(self.log_retention, int)
-            or self.log_retention < 1
-        ):
-            problems.append(
-                f"log_retention must be a whole number >= 1, got {self.log_retention!r}"
-            )
-        if not isinstance(self.agent_context, bool):
-            problems.append(f"agent_context must be true or false, got {self.agent_context!r}")
-        for name in ("max_workers", "retries", "tail_lines"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise UsageError(
-                    f"invalid run settings: {name} must be a whole number, got {value!r}"
-                )
-        if self.tail_lines < 1:
-            problems.append(f"tail_lines must be >= 1, got {self.tail_lines!r}")
-        if self.max_workers < 1:
-            problems.append(f"max_workers must be a whole number >= 1, got {self.max_workers!r}")
-        if self.retries < 0:
-            problems.append(f"retries must be a whole number >= 0, got {self.retries!r}")
-        for name in ("backoff", "kill_grace"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.timeout is not None and self.timeout <= 0:
-            problems.append(f"timeout must be > 0 seconds, got {self.timeout!r}")
-        if self.no_action is not None and self.no_action not in NO_ACTION_CHOICES:
-            problems.append(
-                f"no_action must be one of {', '.join(NO_ACTION_CHOICES)}, got {self.no_action!r}"
-            )
-        if self.agent_command is not None and (
-            isinstance(self.agent_command, str)
-            or not self.agent_command
-            or not all(isinstance(a, str) for a in self.agent_command)
-        ):
-            problems.append(
-                "agent_command must be a non-empty list of strings (an argv), "
-                f"got {self.agent_command!r}"
-            )
-        elif self.agent_command is not None:
-            problems.extend(agent_template_problems(self.agent_command))
-        for name, amount in self.resources.items():
-            if not isinstance(amount, int | float) or amount <= 0:
-                problems.append(f"resources.{name} must be a positive number, got {amount!r}")
+        for spec in RUN_SETTINGS.values():
+            value = getattr(self, spec.name)
+            if value is None and DEFAULTS.get(spec.name, 0) is None:
+                continue  # an optional setting left unset
+            checked, found = spec.problems(value)
+            problems += found
+            if not found and checked is not value:
+                object.__setattr__(self, spec.name, checked)  # "90s": seconds
         if problems:
             raise UsageError("invalid run settings: " + "; ".join(problems))
 
@@ -479,3 +625,68 @@ class RunSettings:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+def _declared() -> dict[str, Setting]:
+    out = {}
+    for f in fields(RunSettings):
+        spec = f.metadata.get("setting")
+        if spec is not None:
+            out[f.name] = replace(spec, name=f.name)
+    return out
+
+
+RUN_SETTINGS: Mapping[str, Setting] = MappingProxyType(_declared())
+"""Every :class:`RunSettings` field's declaration, by name, in field order."""
+
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {f.name: f.default for f in fields(RunSettings) if f.default is not MISSING}
+)
+"""The plain (not factory-made) defaults of :class:`RunSettings`, by name."""
+
+MODES = ("template", "stories", "explicit")
+"""The dependency modes (see :class:`~taskexec_nb.model.DependencyMode`)."""
+
+CONFIG_SETTINGS: Mapping[str, Setting] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            Setting(
+                Choice(MODES),
+                name="mode",
+                flags=("--mode",),
+                help="dependency inference mode (default: from the config, else template)",
+            ),
+            Setting(
+                OneOrMany(),
+                name="only",
+                flags=("--only",),
+                metavar="SEL",
+                help="task IDs, stories (US1) or phases (phase:3), comma-separated",
+            ),
+            Setting(
+                Text(),
+                name="from_task",
+                flags=("--from",),
+                metavar="TASK",
+                help="start at this task",
+            ),
+            Setting(
+                Text(),
+                name="until",
+                flags=("--until",),
+                metavar="TASK",
+                help="stop after this task",
+            ),
+            Setting(OneOrMany(), name="env_file"),
+        )
+    }
+)
+"""Settings of the configuration that are not :class:`RunSettings` fields: the
+dependency mode, which tasks to run, and the dotenv files of ``env``."""
+
+SETTINGS: Mapping[str, Setting] = MappingProxyType({**RUN_SETTINGS, **CONFIG_SETTINGS})
+"""Every setting a config file, a profile, a variable or an argument may give."""
+
+KEPT_ON_RESUME = tuple(name for name, s in RUN_SETTINGS.items() if s.kept_on_resume)
+"""Settings a resume takes from the run it continues, unless they are given again."""

@@ -90,3 +90,55 @@ def test_status_json_gives_allowed_and_ticked_as_booleans(
     tasks = {t["task_id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
     assert (tasks["T001"]["allowed"], tasks["T001"]["ticked"]) == (True, False)
     assert (tasks["T002"]["allowed"], tasks["T002"]["ticked"]) == (False, True)
+
+
+def test_every_flagged_setting_has_its_option_and_its_help(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskexec_nb.cli_run import _FLAGS
+    from taskexec_nb.config.flags import FLAGGED
+
+    monkeypatch.setenv("COLUMNS", "500")  # no line breaks inside a help text
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert set(_FLAGS) == set(FLAGGED) and _FLAGS["max_workers"] == "--jobs"
+    for spec in FLAGGED.values():
+        assert all(flag in out for flag in spec.flags), spec.name
+        assert " ".join(spec.help.split()) in out, spec.name
+    assert "--no-fail-fast" in out and "{template,stories,explicit}" in out
+
+
+def test_flags_become_the_settings_they_declare(tmp_path: Path) -> None:
+    from taskexec_nb.cli import _parser
+    from taskexec_nb.config.flags import cli_arguments
+    from taskexec_nb.errors import UsageError
+
+    args = _parser().parse_args(
+        [
+            *("run", "tasks.md", "-j", "3", "--resource", "gpu=1", "--resource", "cpu=2"),
+            *("--no-fail-fast", "--timeout", "5m", "--only", "T001,US1", "--only", "T002"),
+            *("--agent-command", '["my-agent", "{prompt}"]', "--state-dir", str(tmp_path)),
+            *("--from", "T001", "--mode", "stories"),
+        ]
+    )
+    given = {k: v for k, v in cli_arguments(args).items() if v is not None}
+    assert given == {
+        "max_workers": 3,
+        "resources": {"gpu": 1.0, "cpu": 2.0},
+        "fail_fast": False,
+        "timeout": 300.0,
+        "agent_command": ["my-agent", "{prompt}"],
+        "state_dir": str(tmp_path.resolve()),
+        "mode": "stories",
+        "only": ["T001", "US1", "T002"],
+        "from_task": "T001",
+    }
+    bad = _parser().parse_args(["run", "x.md", "--resource", "gpu"])
+    with pytest.raises(UsageError, match=r"--resource 'gpu': write NAME=AMOUNT, e.g. gpu=1"):
+        cli_arguments(bad)
+    bad = _parser().parse_args(["run", "x.md", "--agent-command", "a 'b"])
+    with pytest.raises(UsageError, match="--agent-command: No closing quotation"):
+        cli_arguments(bad)
+    assert set(cli_arguments(_parser().parse_args(["run"])).values()) == {None}

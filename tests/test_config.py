@@ -25,14 +25,13 @@ from taskexec_nb.config import (
     SCALAR_SETTINGS,
     Config,
     ConfigError,
-    _schema,
     find_config,
     resolve,
 )
 from taskexec_nb.errors import UsageError
 from taskexec_nb.run.launch import RunRequest, start_run
 from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.settings import SETTINGS, RunSettings
 from taskexec_nb.store import StateStore
 from taskexec_nb.terminal import TerminalView
 
@@ -237,7 +236,7 @@ def test_agent_command_in_the_file_may_be_a_shell_line(tmp_path: Path) -> None:
 
 
 def test_every_scalar_setting_is_readable_from_the_environment() -> None:
-    fields = _schema()["Settings"].model_fields
+    fields = SETTINGS
     assert set(SCALAR_SETTINGS) == set(fields) - {"env", "resources", "executors"}
 
 
@@ -890,3 +889,57 @@ def test_a_misspelt_variable_is_a_python_warning_and_a_notice_through_the_api(
         handle = plan.run(writeback=False, no_action="skip")
     assert caught[0].filename == __file__  # shown at the caller's line
     assert any("TASKEXEC_MAX_WORKER is not a setting" in n for n in handle.notices)
+
+
+def test_resolve_task_applies_overrides_then_the_annotation_then_the_run_settings(
+    tmp_path: Path,
+) -> None:
+    from taskexec_nb.config import resolve_task
+
+    text = md(
+        """\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Overridden
+        - [ ] T002 Overridden and annotated
+          - taskexec: retries=6 allow_failure=false
+        - [ ] T003 Plain
+        """
+    )
+    tasks = project(
+        tmp_path,
+        '[[overrides]]\ntasks = "T00[12]"\nretries = 5\ntimeout = "1m"\nallow_failure = true\n',
+        tasks=text,
+    )
+    config = resolve(tasks, environ={}, arguments={"backoff": 2, "retries": 1})
+    plan = taskexec_nb.load(tasks)
+    t1, t2, t3 = (resolve_task(plan[t], config.settings) for t in ("T001", "T002", "T003"))
+    assert (t1.retries, t1.timeout, t1.backoff, t1.allow_failure) == (5, 60.0, 2, True)
+    assert (t2.retries, t2.timeout, t2.allow_failure) == (6, 60.0, False)
+    assert (t3.retries, t3.timeout, t3.allow_failure) == (1, None, False)
+    assert t3.task is plan["T003"]  # nothing matched: the task itself
+    assert t1.task.params.retries == 5 and plan["T001"].params.retries is None
+
+
+def test_exit_codes_are_defined_once() -> None:
+    from taskexec_nb import cli, cli_config, cli_report, cli_run, exitcodes
+
+    for module in (cli, cli_config, cli_report, cli_run):
+        for name in dir(module):
+            if name.startswith("EXIT_"):
+                assert getattr(module, name) is getattr(exitcodes, name), (module, name)
+    assert (exitcodes.EXIT_OK, exitcodes.EXIT_USAGE, exitcodes.EXIT_INCOMPLETE) == (0, 2, 3)
+
+
+def test_the_readme_lists_every_key_a_config_file_takes() -> None:
+    from taskexec_nb.config.checks import ENTRY_SETTINGS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    keys = readme.split("\nKeys: ", 1)[1].split(". An `[[overrides]]` entry takes", 1)
+    listed = set(keys[0].replace("`", "").replace("\n", " ").replace(",", " ").split())
+    assert listed == set(SETTINGS)
+    entry = keys[1].split(". Durations", 1)[0]
+    named = {w.strip("`,") for w in entry.split() if w.startswith("`")}
+    assert named == set(ENTRY_SETTINGS)

@@ -497,3 +497,31 @@ def test_durations_take_units_everywhere_and_bad_ones_are_named(root: Path) -> N
     assert f"{root / 'taskexec.toml'}:2: timeout: '5x' is not a duration" in msg
     project(root, {"taskexec.toml": "timeout = 0\n"})
     assert "timeout" in config_error(tasks)  # still above 0
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("profiles = 3\n", "profiles: input should be a valid dictionary (got 3)"),
+        ("[profiles]\nci = 3\n", "profiles.ci: input should be a valid dictionary (got 3)"),
+        ("overrides = 'T001'\n", "overrides: input should be a valid list (got 'T001')"),
+        ("overrides = [3]\n", "overrides[0]: input should be a valid dictionary (got 3)"),
+        ("default_profile = 3\n", "default_profile: input should be a valid string (got 3)"),
+        ("[profiles.ci]\nextends = 3\n", "profiles.ci.extends: input should be a valid string"),
+    ],
+)
+def test_a_table_of_the_wrong_shape_names_its_key(root: Path, toml: str, expected: str) -> None:
+    tasks = project(root, {"taskexec.toml": toml})
+    msg = config_error(tasks)
+    assert f"{root / 'taskexec.toml'}:" in msg and expected in msg
+
+
+def test_arguments_given_as_paths_and_tuples_are_checked_as_written(root: Path) -> None:
+    tasks = project(root, {})
+    config = resolve(
+        tasks, environ={}, arguments={"state_dir": root / "state", "agent_command": ("a", "b")}
+    )
+    assert config.settings.state_dir == root / "state"
+    assert config.settings.agent_command == ("a", "b")
+    msg = config_error(tasks, arguments={"agent_command": ("a", 3)})
+    assert msg == "argument agent_command: agent_command.1: input should be a valid string (got 3)"

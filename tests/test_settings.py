@@ -101,3 +101,75 @@ def test_placeholders_outside_the_script_are_not_checked_for_quotes() -> None:
 def test_env_split_string_is_refused() -> None:
     problems = agent_template_problems(["env", "-S", "bash -c 'a {description}'"])
     assert problems and "env -S is not supported" in problems[0]
+
+
+# --- each setting declared once -------------------------------------------------------------
+
+
+def test_what_a_resume_keeps_is_derived_from_the_declarations() -> None:
+    from taskexec_nb.run import resume
+    from taskexec_nb.settings import KEPT_ON_RESUME, RUN_SETTINGS
+
+    assert resume.KEPT_ON_RESUME is KEPT_ON_RESUME
+    assert KEPT_ON_RESUME == (
+        "max_workers",
+        "resources",
+        "fail_fast",
+        "allow_failure",
+        "retries",
+        "backoff",
+        "timeout",
+        "kill_grace",
+        "no_action",
+        "writeback",
+    )
+    assert all(RUN_SETTINGS[name].kept_on_resume for name in KEPT_ON_RESUME)
+
+
+def test_every_setting_is_declared_with_its_name() -> None:
+    from dataclasses import fields
+
+    from taskexec_nb.settings import CONFIG_SETTINGS, RUN_SETTINGS, SETTINGS
+
+    declared = {f.name for f in fields(RunSettings)} - {"overrides"}
+    assert set(RUN_SETTINGS) == declared
+    assert set(CONFIG_SETTINGS) == {"mode", "only", "from_task", "until", "env_file"}
+    assert all(spec.name == name for name, spec in SETTINGS.items())
+    assert RUN_SETTINGS["max_workers"].flag == "--jobs"
+    assert RUN_SETTINGS["writeback"].flag == "--[no-]writeback"
+    assert CONFIG_SETTINGS["from_task"].flag == "--from"
+    assert RUN_SETTINGS["shell"].flag == ""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fail_fast": "yes"}, "fail_fast must be true or false, got 'yes'"),
+        ({"writeback": 1}, "writeback must be true or false, got 1"),
+        ({"shell": ""}, "shell must not be empty, got ''"),
+        ({"secrets": "TOKEN"}, "secrets must be a list of strings, got 'TOKEN'"),
+        (
+            {"env": {"A": [1]}},
+            "env.A must be a string, a whole number, a number or true or false, got [1]",
+        ),
+        ({"executors": {"notebook": 3}}, "executors.notebook must be a table, got 3"),
+        ({"cwd": 3}, "cwd must be a string, got 3"),
+        ({"tail_lines": 0}, "tail_lines must be >= 1, got 0"),
+        ({"backoff": True}, "backoff must be a number, got True"),
+    ],
+)
+def test_run_settings_check_every_field_by_its_declared_kind(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(UsageError) as info:
+        RunSettings(**kwargs)  # type: ignore[arg-type]
+    assert str(info.value) == f"invalid run settings: {message}"
+
+
+def test_run_settings_keep_good_values_as_given() -> None:
+    from pathlib import Path
+
+    s = RunSettings(timeout=30, state_dir=Path("x"), shell=Path("/bin/bash"))  # type: ignore[arg-type]
+    assert s.timeout == 30 and isinstance(s.timeout, int)
+    assert s.state_dir == Path("x") and s.shell == Path("/bin/bash")
+    assert RunSettings(kill_grace="250ms").kill_grace == 0.25  # type: ignore[arg-type]

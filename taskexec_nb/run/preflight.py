@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from taskexec_nb.config import effective_task
+from taskexec_nb.config import resolve_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, missing_notebook, notebook_fallback
@@ -54,7 +54,7 @@ def resolve_tasks(
     Raises:
         UsageError: For a task ID not in the plan.
     """
-    return {t: effective_task(plan[t], settings.overrides) for t in task_ids}
+    return {t: resolve_task(plan[t], settings).task for t in task_ids}
 
 
 def check_resources(tasks_file: str, tasks: Mapping[str, Task], settings: RunSettings) -> None:

@@ -15,7 +15,7 @@ from taskexec_nb._procfs import runner_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import RunStatus
 from taskexec_nb.model import Task
-from taskexec_nb.settings import RunSettings
+from taskexec_nb.settings import KEPT_ON_RESUME, RunSettings
 from taskexec_nb.store import StateStore
 
 
@@ -65,19 +65,6 @@ def find_run(
     return run
 
 
-KEPT_ON_RESUME = (
-    "max_workers",
-    "resources",
-    "fail_fast",
-    "allow_failure",
-    "retries",
-    "backoff",
-    "timeout",
-    "kill_grace",
-    "no_action",
-    "writeback",
-)
-"""Settings a resume takes from the run it continues, unless they are given again."""
 
 
 def resumed_settings(
