@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from taskexec_nb import liveruns
 from taskexec_nb.config import effective_task
 from taskexec_nb.errors import UsageError
-from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
+from taskexec_nb.events import Event, EventBus, EventKind, Notice, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import (
     ExecutorRegistry,
     TaskFunction,
@@ -726,7 +726,7 @@ class RunHandle:
             for obs in self._observers:
                 self.bus.subscribe(obs)
             for note in self.notices:
-                self.bus.emit(Event(EventKind.NOTICE, self.run_id, data={"warning": note}))
+                self.bus.emit(Event(EventKind.NOTICE, self.run_id, data=Notice(warning=note)))
             self.bus.subscribe(self._collect_notice)
             if self.settings.writeback and self.plan.file_digest:
                 writer = CheckboxWriter(
