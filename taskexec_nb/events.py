@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from time import time as _now
@@ -530,27 +531,77 @@ class EventBus:
 
     An observer that raises is removed and reported on the stream as a
     ``notice`` event, so one broken view cannot stop a run.
+
+    The bus keeps the events it delivered (all but ``task_output``: output is in
+    the log files), so an observer that subscribes late, on any thread, can get
+    them first: ``subscribe(observer, replay=True)`` (e.g. a notebook's view
+    attached after ``await plan.arun()`` returned, when ``run_started`` is past).
+
+    Args:
+        keep: Keep the events for replay (the default).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = True) -> None:
         self._observers: list[Observer] = []
+        self._keep = keep
+        self._history: list[Event] = []
+        self._lock = threading.Lock()
 
-    def subscribe(self, observer: Observer) -> Callable[[], None]:
+    @property
+    def history(self) -> list[Event]:
+        """The events delivered so far (without ``task_output``), oldest first."""
+        with self._lock:
+            return list(self._history)
+
+    def subscribe(self, observer: Observer, replay: bool = False) -> Callable[[], None]:
         """Add an observer.
+
+        With ``replay``, the observer first gets every event kept so far, then
+        the new ones, each once and in order, even while the run emits events
+        on another thread (it waits for the replay to end).
 
         Args:
             observer: Called with every event from now on.
+            replay: Call it with the events kept so far first.
 
         Returns:
             A function that removes the observer again.
+
+        Raises:
+            Exception: Whatever ``observer`` raises on a replayed event (it is
+                not subscribed then).
         """
-        self._observers.append(observer)
+        if not replay:
+            with self._lock:
+                self._observers.append(observer)
+        else:
+            gate = _Replaying(observer)  # holds new events until the replay is over
+            with self._lock:
+                past = list(self._history)
+                self._observers.append(gate)
+            try:
+                for event in past:
+                    observer(event)
+            except BaseException:
+                self._remove(gate)
+                raise
+            finally:
+                gate.open()
+            with self._lock:  # from now on the observer itself, as if subscribed at the start
+                if gate in self._observers:
+                    self._observers[self._observers.index(gate)] = observer
 
         def unsubscribe() -> None:
-            if observer in self._observers:
-                self._observers.remove(observer)
+            self._remove(observer)
+            if replay:
+                self._remove(gate)
 
         return unsubscribe
+
+    def _remove(self, observer: Observer) -> None:
+        with self._lock:
+            if observer in self._observers:
+                self._observers.remove(observer)
 
     def emit(self, event: Event) -> None:
         """Deliver ``event`` to every observer.
@@ -558,14 +609,38 @@ class EventBus:
         Args:
             event: The event.
         """
-        for observer in tuple(self._observers):
+        with self._lock:
+            if self._keep and event.kind is not EventKind.TASK_OUTPUT:
+                self._history.append(event)
+            observers = tuple(self._observers)
+        for observer in observers:
             try:
                 observer(event)
             except Exception as exc:  # an observer must not break the run
-                self._observers.remove(observer)
+                self._remove(observer)
+                if isinstance(observer, _Replaying):  # replaced by its observer since
+                    self._remove(observer.observer)
                 name = getattr(observer, "__qualname__", repr(observer))
                 error = f"observer {name} failed and was removed: {exc!r}"
                 self.emit(Event(EventKind.NOTICE, event.run_id, data=Notice(error=error)))
+
+
+class _Replaying:
+    """An observer being replayed to: new events wait until the replay is over."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+        self.__qualname__ = getattr(observer, "__qualname__", repr(observer))
+        self._replayed = threading.Lock()
+        self._replayed.acquire()
+
+    def open(self) -> None:
+        self._replayed.release()
+
+    def __call__(self, event: Event) -> None:
+        with self._replayed:
+            pass
+        self.observer(event)
 
 
 class EventRecorder:
