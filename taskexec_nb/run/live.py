@@ -352,13 +352,13 @@ class RunModel:
         return model
 
     def _seed_earlier(self, path: Path, run_id: str, rerun: set[str]) -> None:
-        """Rows (and attempts) of a resumed run's tasks not run again, as stored."""
+        """Rows of a resumed run's tasks not run again, and its earlier attempts, as stored."""
         from taskexec_nb.store import StateStore
 
         store = StateStore(path, readonly=True)
         try:
             rows = [r for r in store.tasks(run_id) if r["task_id"] not in rerun]
-            attempts = [a for a in store.attempts(run_id) if a["task_id"] not in rerun]
+            attempts = store.attempts(run_id)  # this session's are replayed over them
         finally:
             store.close()
         with self._lock:
