@@ -736,6 +736,14 @@ class Ticker:
         """Whether the thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    def current(self) -> bool:
+        """Whether the caller runs on the ticker's thread.
+
+        Returns:
+            True within ``callback`` as the ticker calls it.
+        """
+        return self._thread is threading.current_thread()
+
     def start(self) -> None:
         """Start ticking (nothing if it ticks already)."""
         if self.running:
@@ -842,7 +850,7 @@ class Batched:
             except Exception as exc:
                 self.error = exc
                 self._ticker.halt()
-                if threading.current_thread().name != self._ticker.name:
+                if not self._ticker.current():  # else: the next event reports it
                     raise
 
     def close(self) -> None:
