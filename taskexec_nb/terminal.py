@@ -1,7 +1,7 @@
 """The terminal view of a run: a live line on a TTY, plain lines otherwise.
 
 It is an observer of the event stream. Events only update counters; on a TTY
-a :class:`~taskexec_nb.run.live.Ticker` thread redraws the status line at a
+a :class:`~taskexec_nb.run.batching.Ticker` thread redraws the status line at a
 fixed rate, so rendering never slows the run. Failures, retries and notices are printed as
 permanent lines as they happen.
 """
@@ -14,7 +14,7 @@ import time
 from typing import TextIO
 
 from taskexec_nb.events import Event, EventKind, TaskStatus
-from taskexec_nb.run.live import Ticker
+from taskexec_nb.run.batching import Ticker
 
 _MARK = {
     TaskStatus.COMPLETED.value: "ok",
