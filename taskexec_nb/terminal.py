@@ -1,8 +1,8 @@
 """The terminal view of a run: a live line on a TTY, plain lines otherwise.
 
 It is an observer of the event stream. Events only update counters; on a TTY
-a separate thread redraws the status line at a fixed rate from a snapshot, so
-rendering never slows the run. Failures, retries and notices are printed as
+a :class:`~taskexec_nb.run.batching.Ticker` thread redraws the status line at a
+fixed rate, so rendering never slows the run. Failures, retries and notices are printed as
 permanent lines as they happen.
 """
 
@@ -14,6 +14,7 @@ import time
 from typing import TextIO
 
 from taskexec_nb.events import Event, EventKind, TaskStatus
+from taskexec_nb.run.batching import Ticker
 
 _MARK = {
     TaskStatus.COMPLETED.value: "ok",
@@ -60,8 +61,7 @@ class TerminalView:
         self.running: dict[str, float] = {}
         self.paused = False
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker(self._redraw, self.interval, name="taskexec-terminal")
         self._line_len = 0
 
     def __call__(self, event: Event) -> None:
@@ -75,7 +75,7 @@ class TerminalView:
                 self.total = int(event.data.get("tasks", self.total))
                 lines.append(f"run {event.run_id}: {self.total} task(s)")
                 if self.live:
-                    self._start_thread()
+                    self._ticker.start()
             elif kind is EventKind.TASK_STARTED and event.task_id:
                 self.running[event.task_id] = event.time
                 if self.verbose:
@@ -104,11 +104,11 @@ class TerminalView:
                 info = event.data.get("info")
                 lines.append(f"  {'note':<9} {note}" if note else f"  {info}")
             elif kind is EventKind.RUN_FINISHED:
-                self._stop.set()
+                self._ticker.halt()
                 lines.append(f"run {event.run_id} {event.status}: {self.summary()}")
             self._print(lines)
-        if kind is EventKind.RUN_FINISHED and self._thread is not None:
-            self._thread.join(timeout=1)
+        if kind is EventKind.RUN_FINISHED:
+            self._ticker.stop()
 
     def _finished_line(self, event: Event) -> str:
         status = event.status or ""
@@ -164,15 +164,12 @@ class TerminalView:
             self.stream.write(line + "\n")
         self.stream.flush()
 
-    def _start_thread(self) -> None:
-        def loop() -> None:
-            while not self._stop.wait(self.interval):
-                with self._lock:
-                    line = self.status_line()
-                    pad = max(0, self._line_len - len(line))
-                    self.stream.write("\r" + line + " " * pad)
-                    self.stream.flush()
-                    self._line_len = len(line)
-
-        self._thread = threading.Thread(target=loop, name="taskexec-terminal", daemon=True)
-        self._thread.start()
+    def _redraw(self) -> None:
+        with self._lock:
+            if self._ticker.stopped:  # the run's last line is out: no status line after it
+                return
+            line = self.status_line()
+            pad = max(0, self._line_len - len(line))
+            self.stream.write("\r" + line + " " * pad)
+            self.stream.flush()
+            self._line_len = len(line)

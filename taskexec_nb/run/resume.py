@@ -65,8 +65,6 @@ def find_run(
     return run
 
 
-
-
 def resumed_settings(
     settings: RunSettings, run: Mapping[str, Any], arguments: Mapping[str, Any]
 ) -> tuple[RunSettings, str | None]:

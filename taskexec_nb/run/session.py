@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from taskexec_nb import liveruns
 from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
 from taskexec_nb.errors import UsageError
-from taskexec_nb.events import Event, EventBus, EventKind, Observer, RunStatus, TaskStatus
+from taskexec_nb.events import Event, EventBus, EventKind, Notice, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task
 from taskexec_nb.reaper import Reaper
@@ -319,7 +319,7 @@ class RunSession:
             for obs in self.observers:
                 self.bus.subscribe(obs)
             for note in self.notices:
-                self.bus.emit(Event(EventKind.NOTICE, self.run_id, data={"warning": note}))
+                self.bus.emit(Event(EventKind.NOTICE, self.run_id, data=Notice(warning=note)))
             self.bus.subscribe(self._collect_notice)
             if self.settings.writeback and self.plan.file_digest:
                 writer = CheckboxWriter(

@@ -1,0 +1,703 @@
+"""The live run model: a run's events as task and attempt rows, for views.
+
+:class:`RunModel` is an observer of a run's event stream. It keeps one row per
+task (status, attempt, times, what it waits on, error, last output line, tail)
+and one per attempt (for a live Gantt), and hands out consistent snapshots to
+any thread. It can be built from the events a run already emitted (a late
+subscriber) or from a run's stored events (``RunModel.from_store``), so a view
+attached after ``await plan.arun()`` returned, or to a finished run, is whole.
+
+A view draws from it on a timer, never once per output line: see
+:mod:`taskexec_nb.run.batching`.
+
+Nothing here imports pandas at import time: the frame methods do.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from taskexec_nb.events import (
+    Event,
+    EventBus,
+    EventKind,
+    Notice,
+    RunPaused,
+    RunStarted,
+    TaskFinished,
+    TaskOutput,
+    TaskQueued,
+    TaskRetrying,
+    TaskStarted,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from taskexec_nb.plan import ExecutionPlan
+    from taskexec_nb.store import StateStore
+
+TAIL_LINES = 20
+"""Lines of a running task's output kept as its live tail."""
+
+_PENDING = TaskStatus.PENDING.value
+_RUNNING = TaskStatus.RUNNING.value
+_PAUSED = TaskStatus.PAUSED.value
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """One task of a run as the events tell it.
+
+    Attributes:
+        id: The task ID.
+        phase: Its phase's label (``Phase 1: Setup``).
+        story: Its user story, if any.
+        title: Its description.
+        status: ``pending``, ``queued``, ``running``, ``paused`` or a final status.
+        allowed: It failed under ``allow_failure``.
+        attempt: Its latest attempt (0: none yet).
+        start: When its first attempt started (``time.time()``).
+        end: When it reached its final status.
+        waiting_on: What a queued task waits for.
+        error: Why it failed or was skipped.
+        exit_code: Its last attempt's exit code.
+        last_line: The last non-blank line of its output (of its tail once it ended).
+        tail: Its latest output lines (the attempt's recorded tail once it ended).
+        log_path: Its latest attempt's log file.
+        ticked: Its box was ticked in tasks.md.
+    """
+
+    id: str
+    phase: str | None = None
+    story: str | None = None
+    title: str | None = None
+    status: str = _PENDING
+    allowed: bool = False
+    attempt: int = 0
+    start: float | None = None
+    end: float | None = None
+    waiting_on: str | None = None
+    error: str | None = None
+    exit_code: int | None = None
+    last_line: str | None = None
+    tail: str | None = None
+    log_path: str | None = None
+    ticked: bool = False
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, if it has both."""
+        return self.end - self.start if self.start is not None and self.end is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One attempt of a task (a bar of the Gantt).
+
+    Attributes:
+        task_id: The task.
+        attempt: Its number (1-based).
+        status: ``running``, or how it ended.
+        start: When it started.
+        end: When it ended (None while running).
+        executor: The executor that ran it.
+        exit_code: The process's exit code, if it exited.
+        signal: The signal that ended it, if one did.
+        error: What went wrong.
+        log_path: Its log file (None if it wrote nothing).
+    """
+
+    task_id: str
+    attempt: int
+    status: str = _RUNNING
+    start: float | None = None
+    end: float | None = None
+    executor: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    error: str | None = None
+    log_path: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, if it ended."""
+        return self.end - self.start if self.start is not None and self.end is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """A consistent view of a run at one moment (what every view draws from).
+
+    Attributes:
+        run_id: The run (None before its first event).
+        status: ``pending`` before it starts, then the run's status.
+        started: When it (first) started.
+        finished: When it finished.
+        version: How many events the model has taken in (unchanged: nothing new).
+        tasks: One row per task, in file order (tasks the model learnt of late last).
+        attempts: One row per attempt, in start order.
+        notices: The run's notices so far.
+    """
+
+    run_id: str | None
+    status: str
+    started: float | None
+    finished: float | None
+    version: int
+    tasks: tuple[TaskRow, ...]
+    attempts: tuple[AttemptRow, ...]
+    notices: tuple[str, ...]
+
+    def counts(self) -> dict[str, int]:
+        """Tasks by status (a failure under ``allow_failure`` as ``failed (allowed)``).
+
+        Returns:
+            Status -> number of tasks, for statuses that have any.
+        """
+        counts: dict[str, int] = {}
+        for row in self.tasks:
+            key = row.status + (" (allowed)" if row.allowed else "")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    @property
+    def done(self) -> int:
+        """How many tasks reached a final status."""
+        return sum(1 for row in self.tasks if TaskStatus(row.status).finished)
+
+    def running(self) -> list[TaskRow]:
+        """The tasks running (or suspended) now, first started first.
+
+        Returns:
+            Their rows.
+        """
+        rows = [r for r in self.tasks if r.status in (_RUNNING, _PAUSED)]
+        return sorted(rows, key=lambda r: r.start or 0.0)
+
+    def failures(self) -> list[TaskRow]:
+        """The tasks that failed or timed out (with their error and tail).
+
+        Returns:
+            Their rows, in file order.
+        """
+        bad = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
+        return [r for r in self.tasks if r.status in bad]
+
+
+class _Handle(Protocol):
+    """What :meth:`RunModel.attach` needs of a run handle."""
+
+    @property
+    def plan(self) -> ExecutionPlan: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def selection(self) -> list[str]: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def resumed(self) -> bool: ...
+
+    @property
+    def store_path(self) -> Path: ...
+
+
+class RunModel:
+    """A run's tasks and attempts, kept up to date by its events (an observer).
+
+    Feed it events (``observers=[model]``, ``handle.bus.subscribe(model,
+    replay=True)``, or :meth:`attach`); read it from any thread with
+    :meth:`snapshot`, :meth:`tasks_frame`, :meth:`attempts_frame` and
+    :meth:`progress`. Every read is one consistent moment of the run.
+
+    Output lines are never stored, so a model replayed from a store knows a
+    running task's last line only from its next output on; a finished task's
+    last line and tail come from its recorded tail, the same either way.
+
+    Args:
+        tasks: The run's tasks as ``(id, phase, story, title)``, in the order
+            views list them; a task first named by an event is added then.
+    """
+
+    def __init__(
+        self, tasks: Iterable[tuple[str, str | None, str | None, str | None]] = ()
+    ) -> None:
+        self._lock = threading.Lock()
+        self._tasks: dict[str, TaskRow] = {}
+        for task_id, phase, story, title in tasks:
+            self._tasks[task_id] = TaskRow(task_id, phase, story, title)
+        self._attempts: dict[tuple[str, int], AttemptRow] = {}
+        self._partial: dict[str, str] = {}  # a running task's unfinished output line
+        self._lines: dict[str, collections.deque[str]] = {}
+        self._notices: list[str] = []
+        self.run_id: str | None = None
+        self._status = _PENDING
+        self._started: float | None = None
+        self._finished: float | None = None
+        self._version = 0
+
+    # -- building ------------------------------------------------------------------------------
+    @classmethod
+    def for_plan(cls, plan: ExecutionPlan, selection: Iterable[str] | None = None) -> RunModel:
+        """An empty model of a run of ``plan`` (all its tasks pending, in file order).
+
+        Args:
+            plan: The plan the run runs.
+            selection: The run's tasks (default: every task of the plan).
+
+        Returns:
+            The model.
+        """
+        chosen = None if selection is None else set(selection)
+        return cls(
+            (t.id, t.phase.label, t.story, t.description)
+            for t in plan.tasks
+            if chosen is None or t.id in chosen
+        )
+
+    @classmethod
+    def from_events(
+        cls,
+        events: Iterable[Event],
+        tasks: Iterable[tuple[str, str | None, str | None, str | None]] = (),
+    ) -> RunModel:
+        """A model that has taken in ``events``.
+
+        Args:
+            events: A run's events, in order.
+            tasks: As for :class:`RunModel`.
+
+        Returns:
+            The model.
+        """
+        model = cls(tasks)
+        for event in events:
+            model(event)
+        return model
+
+    @classmethod
+    def from_store(cls, store: StateStore | str | Path, run_id: str | None = None) -> RunModel:
+        """A run as its store recorded it: its tasks, then its stored events replayed.
+
+        On a resumed run, a task the resume did not run again but recorded anew
+        (e.g. left out and skipped) shows as the store has it.
+
+        Args:
+            store: The state store, or the path of its ``state.db``.
+            run_id: The run (default: the newest).
+
+        Returns:
+            The model.
+
+        Raises:
+            StoreError: If the store cannot be read or has no such run (or none).
+        """
+        from taskexec_nb.store import StateStore, StoreError
+
+        own = not isinstance(store, StateStore)
+        db = StateStore(store, readonly=True) if not isinstance(store, StateStore) else store
+        try:
+            run_id = run_id or db.latest_run()
+            if run_id is None:
+                raise StoreError(f"no run in {db.path} yet")
+            db.run(run_id)  # a clear error for an unknown run
+            rows = db.tasks(run_id)
+            events = []
+            for row in db.events(run_id):
+                try:
+                    events.append(Event.from_dict(row))
+                except ValueError:  # a kind this version does not know
+                    continue
+        finally:
+            if own:
+                db.close()
+        model = cls.from_events(
+            events, ((r["task_id"], r["phase"], r["story"], r["description"]) for r in rows)
+        )
+        model._settle_resumed(rows, events)
+        return model
+
+    @classmethod
+    def attach(cls, handle: _Handle) -> RunModel:
+        """A model of a started run, whole from its first event, kept up to date.
+
+        The run's events so far are replayed into it, then it gets the new
+        ones (``handle.bus.subscribe(model, replay=True)``): attaching after
+        ``await plan.arun()`` returned, or to a finished run, misses nothing.
+        On a resume, the tasks it does not run again show as the store has them.
+
+        Args:
+            handle: The run (a :class:`~taskexec_nb.runner.RunHandle`).
+
+        Returns:
+            The model, subscribed.
+        """
+        model = cls.for_plan(handle.plan, handle.selection or None)
+        if handle.resumed:
+            model._seed_earlier(handle.store_path, handle.run_id, set(handle.selection))
+        handle.bus.subscribe(model, replay=True)
+        return model
+
+    def _seed_earlier(self, path: Path, run_id: str, rerun: set[str]) -> None:
+        """Rows of a resumed run's tasks not run again, and its earlier attempts, as stored."""
+        from taskexec_nb.store import StateStore
+
+        store = StateStore(path, readonly=True)
+        try:
+            rows = [r for r in store.tasks(run_id) if r["task_id"] not in rerun]
+            attempts = store.attempts(run_id)  # this session's are replayed over them
+        finally:
+            store.close()
+        with self._lock:
+            for r in rows:
+                self._tasks[r["task_id"]] = _stored_row(r)
+            for a in attempts:
+                key = (a["task_id"], a["attempt"])
+                self._attempts[key] = AttemptRow(
+                    a["task_id"],
+                    a["attempt"],
+                    a["status"],
+                    a["started"],
+                    a["finished"],
+                    None,
+                    a["exit_code"],
+                    a["signal"],
+                    a["error"],
+                    a["log_path"],
+                )
+            self._version += 1
+
+    def _settle_resumed(self, rows: Sequence[dict[str, Any]], events: Sequence[Event]) -> None:
+        """After a replay: tasks without events since a resume's start read as stored."""
+        starts = [i for i, e in enumerate(events) if e.kind is EventKind.RUN_STARTED]
+        if len(starts) < 2:
+            return
+        touched = {e.task_id for e in events[starts[-1] :] if e.task_id}
+        with self._lock:
+            for r in rows:
+                if r["task_id"] not in touched:
+                    self._tasks[r["task_id"]] = _stored_row(r)
+
+    # -- taking events in --------------------------------------------------------------------
+    def __call__(self, event: Event) -> None:
+        """Take one event in (observer entry point).
+
+        Args:
+            event: The event.
+        """
+        with self._lock:
+            self._version += 1
+            self.run_id = event.run_id
+            data = event.data
+            if isinstance(data, TaskOutput):
+                self._output(event, data)
+            elif event.task_id is not None and event.kind is not EventKind.NOTICE:
+                self._task_event(event, event.task_id)
+            elif isinstance(data, RunStarted):
+                self._status = event.status or _RUNNING
+                self._started = self._started or event.time
+                self._finished = None
+            elif isinstance(data, RunPaused):
+                self._status = event.status or _PAUSED
+                if data.suspend:
+                    self._all(_RUNNING, _PAUSED)
+            elif event.kind is EventKind.RUN_RESUMED:
+                self._status = event.status or _RUNNING
+                self._all(_PAUSED, _RUNNING)
+            elif event.kind is EventKind.RUN_FINISHED:
+                self._status = event.status or self._status
+                self._finished = event.time
+            if isinstance(data, Notice) and data.text and data.text not in self._notices:
+                self._notices.append(data.text)
+
+    def _all(self, old: str, new: str) -> None:
+        for task_id, row in self._tasks.items():
+            if row.status == old:
+                self._tasks[task_id] = dataclasses.replace(row, status=new)
+
+    def _row(self, task_id: str) -> TaskRow:
+        row = self._tasks.get(task_id)
+        if row is None:
+            row = self._tasks[task_id] = TaskRow(task_id)
+        return row
+
+    def _output(self, event: Event, data: TaskOutput) -> None:
+        task_id = event.task_id
+        if task_id is None:
+            return
+        lines = self._lines.setdefault(task_id, collections.deque(maxlen=TAIL_LINES))
+        *complete, partial = (self._partial.get(task_id, "") + data.text).split("\n")
+        self._partial[task_id] = partial
+        lines.extend(line.rstrip("\r") for line in complete)
+        shown = [*lines, partial] if partial else list(lines)
+        last = _last_line(shown)
+        row = self._row(task_id)
+        self._tasks[task_id] = dataclasses.replace(
+            row, last_line=last or row.last_line, tail="\n".join(shown)
+        )
+
+    def _task_event(self, event: Event, task_id: str) -> None:
+        row = self._row(task_id)
+        data = event.data
+        if isinstance(data, TaskQueued):
+            row = dataclasses.replace(
+                row, status=event.status or "queued", waiting_on=data.waiting_on
+            )
+        elif isinstance(data, TaskStarted):
+            attempt = event.attempt or row.attempt + 1
+            self._partial.pop(task_id, None)
+            self._lines.pop(task_id, None)
+            row = dataclasses.replace(
+                row,
+                status=event.status or _RUNNING,
+                attempt=attempt,
+                start=row.start if row.start is not None else event.time,
+                end=None,
+                waiting_on=None,
+                log_path=data.log_path,
+                last_line=None,
+                tail=None,
+            )
+            self._attempts[(task_id, attempt)] = AttemptRow(
+                task_id, attempt, _RUNNING, event.time, None, data.executor, log_path=data.log_path
+            )
+        elif isinstance(data, TaskRetrying):
+            self._attempt_end(event, task_id, data.attempt_status or TaskStatus.FAILED.value)
+            row = dataclasses.replace(
+                row, status=event.status or "queued", waiting_on=data.waiting_on, **_ended(data)
+            )
+        elif isinstance(data, TaskFinished):
+            if event.attempt:
+                self._attempt_end(event, task_id, event.status or "")
+            row = dataclasses.replace(
+                row,
+                status=event.status or row.status,
+                attempt=event.attempt or row.attempt,
+                end=event.time,
+                waiting_on=None,
+                error=data.error or data.reason,
+                exit_code=data.exit_code,
+                allowed=data.allowed,
+                **_ended(data),
+            )
+        elif event.kind is EventKind.TASK_TICKED:
+            row = dataclasses.replace(row, ticked=True)
+        self._tasks[task_id] = row
+
+    def _attempt_end(self, event: Event, task_id: str, status: str) -> None:
+        data = event.data
+        assert isinstance(data, TaskRetrying | TaskFinished)
+        key = (task_id, event.attempt or 0)
+        old = self._attempts.get(key) or AttemptRow(task_id, key[1], start=None)
+        self._attempts[key] = dataclasses.replace(
+            old,
+            status=status,
+            end=event.time,
+            exit_code=data.exit_code,
+            signal=data.signal,
+            error=data.error,
+            log_path=data.log_path if "log_path" in data else old.log_path,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """How many events the model has taken in (a view redraws when it changed)."""
+        return self._version
+
+    def snapshot(self) -> RunSnapshot:
+        """The run now, consistent across its tasks and attempts (safe from any thread).
+
+        Returns:
+            A frozen snapshot.
+        """
+        with self._lock:
+            return RunSnapshot(
+                self.run_id,
+                self._status,
+                self._started,
+                self._finished,
+                self._version,
+                tuple(self._tasks.values()),
+                tuple(sorted(self._attempts.values(), key=_attempt_order)),
+                tuple(self._notices),
+            )
+
+    def tasks(self) -> list[TaskRow]:
+        """One row per task, in file order.
+
+        Returns:
+            The rows (frozen: safe to keep).
+        """
+        return list(self.snapshot().tasks)
+
+    def task(self, task_id: str) -> TaskRow:
+        """One task's row.
+
+        Args:
+            task_id: The task.
+
+        Returns:
+            Its row.
+
+        Raises:
+            KeyError: If the model knows no such task.
+        """
+        with self._lock:
+            return self._tasks[task_id]
+
+    def attempts(self) -> list[AttemptRow]:
+        """One row per attempt, in start order.
+
+        Returns:
+            The rows.
+        """
+        return list(self.snapshot().attempts)
+
+    def counts(self) -> dict[str, int]:
+        """Tasks by status (see :meth:`RunSnapshot.counts`).
+
+        Returns:
+            Status -> number of tasks.
+        """
+        return self.snapshot().counts()
+
+    def tasks_frame(self, snapshot: RunSnapshot | None = None) -> pd.DataFrame:
+        """The tasks as a DataFrame indexed by task ID (``id``).
+
+        Columns: phase, story, title, status, allowed, attempt, start, end (UTC
+        timestamps), duration (seconds, NaN when not ended), waiting_on, error,
+        exit_code (``Int64``), last_line, tail, log_path, ticked. Missing text
+        is ``<NA>``.
+
+        Args:
+            snapshot: Draw from this snapshot (default: take one now).
+
+        Returns:
+            The frame.
+        """
+        import pandas as pd
+
+        rows = (snapshot or self.snapshot()).tasks
+        names = [f.name for f in dataclasses.fields(TaskRow)]
+        frame = pd.DataFrame([dataclasses.astuple(r) for r in rows], columns=names)
+        frame.insert(names.index("end") + 1, "duration", [r.duration for r in rows])
+        frame["allowed"] = frame["allowed"].astype(bool)
+        frame["ticked"] = frame["ticked"].astype(bool)
+        frame["attempt"] = frame["attempt"].astype("int64")
+        frame["exit_code"] = frame["exit_code"].astype("Int64")
+        _typed(frame, ("start", "end"), ("duration",))
+        for col in ("id", "phase", "story", "title", "status", "waiting_on", "error"):
+            frame[col] = frame[col].astype("string")
+        for col in ("last_line", "tail", "log_path"):
+            frame[col] = frame[col].astype("string")
+        return frame.set_index("id")
+
+    def attempts_frame(self, snapshot: RunSnapshot | None = None) -> pd.DataFrame:
+        """The attempts as a DataFrame (one row per attempt, in start order: a Gantt's bars).
+
+        Columns: task_id, attempt, status, start, end (UTC timestamps), duration
+        (NaN while running), executor, exit_code and signal (``Int64``), error, log_path.
+
+        Args:
+            snapshot: Draw from this snapshot (default: take one now).
+
+        Returns:
+            The frame.
+        """
+        import pandas as pd
+
+        rows = (snapshot or self.snapshot()).attempts
+        names = [f.name for f in dataclasses.fields(AttemptRow)]
+        frame = pd.DataFrame([dataclasses.astuple(r) for r in rows], columns=names)
+        frame.insert(names.index("end") + 1, "duration", [r.duration for r in rows])
+        frame["attempt"] = frame["attempt"].astype("int64")
+        for col in ("exit_code", "signal"):
+            frame[col] = frame[col].astype("Int64")
+        _typed(frame, ("start", "end"), ("duration",))
+        for col in ("task_id", "status", "executor", "error", "log_path"):
+            frame[col] = frame[col].astype("string")
+        return frame
+
+    def progress(self, by: str = "phase", snapshot: RunSnapshot | None = None) -> pd.DataFrame:
+        """Done/total, percent and counts by status per phase or story (file order).
+
+        Args:
+            by: ``phase`` or ``story``.
+            snapshot: Draw from this snapshot (default: take one now).
+
+        Returns:
+            One row per group, as ``RunHandle.progress()``.
+
+        Raises:
+            ReportError: If ``by`` is neither.
+        """
+        from taskexec_nb.report import rollup
+
+        return rollup(self.tasks_frame(snapshot), by)
+
+
+def _typed(frame: pd.DataFrame, stamps: Sequence[str], seconds: Sequence[str]) -> None:
+    import pandas as pd
+
+    for col in stamps:
+        times = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
+        frame[col] = times.astype("datetime64[us, UTC]")
+    for col in seconds:
+        frame[col] = frame[col].astype("float64")
+
+
+def _attempt_order(row: AttemptRow) -> tuple[float, str, int]:
+    return (row.start if row.start is not None else float("inf"), row.task_id, row.attempt)
+
+
+def _last_line(lines: Sequence[str]) -> str | None:
+    for line in reversed(lines):
+        if line.strip():
+            return line.strip()
+    return None
+
+
+def _ended(data: TaskRetrying | TaskFinished) -> dict[str, Any]:
+    """Row fields an attempt's end sets, when the event has them."""
+    out: dict[str, Any] = {}
+    if "tail" in data:
+        out["tail"] = data.tail
+        out["last_line"] = _last_line((data.tail or "").splitlines())
+    if "log_path" in data:
+        out["log_path"] = data.log_path
+    return out
+
+
+def _stored_row(r: dict[str, Any]) -> TaskRow:
+    tail = r.get("tail")
+    return TaskRow(
+        r["task_id"],
+        r.get("phase"),
+        r.get("story"),
+        r.get("description"),
+        r["status"],
+        bool(r.get("allowed")),
+        r.get("attempt") or 0,
+        r.get("started"),
+        r.get("finished"),
+        r.get("waiting_on"),
+        r.get("error"),
+        r.get("exit_code"),
+        _last_line((tail or "").splitlines()),
+        tail,
+        r.get("log_path"),
+        bool(r.get("ticked")),
+    )
