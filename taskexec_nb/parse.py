@@ -178,6 +178,7 @@ _SEE_RE = re.compile(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|be
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
+_STEP_CELL_RE = re.compile(r"\**\d+[.)]?\**")
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +363,7 @@ class _Site:
     fences: list[tuple[int, int, str, str]] = field(default_factory=list)
     owner_span: tuple[int, int] = (0, 0)
     box: int = -1  # 0-based line of the task's box; -1 where it has none
+    summary: bool = False  # a table row with a step number before its ID (| 2 | T002 | ...)
 
 
 @dataclass
@@ -680,6 +682,7 @@ class _Parser:
             body_end=line + 1,
             owner_span=(line, line + 1),
             box=-1 if checked is None else line,
+            summary=mark is None and col == 1 and _STEP_CELL_RE.fullmatch(cells[0]) is not None,
         )
         for header, value in zip(headers, cells, strict=False):
             if _TABLE_DEP_HEADER_RE.search(header):
@@ -781,16 +784,19 @@ class _Parser:
             by_id.setdefault(s.id, []).append(s)
         tasks: list[Task] = []
         make = self._make_task
+        moved = False
         for sites in by_id.values():
             if len(sites) > 1:
-                primary, sites = self._merge_sites(sites)
+                listed = _definitions(sites)
+                moved = moved or listed[0] is not sites[0]
+                primary, sites = self._merge_sites(listed)
             else:
                 primary = sites[0]
             tasks.append(make(primary, sites, owned, fence_lines, heading_deps))
+        if moved:  # a task is placed at its definition, not at a summary listed before it
+            tasks.sort(key=lambda t: t.line)
         if self.ranges:
             self._check_ranges(tasks)
-        # Sites are collected in file order and a task is placed at its first site,
-        # so the tasks are already in file order.
         return tasks
 
     def _check_ranges(self, tasks: list[Task]) -> None:
@@ -1093,6 +1099,19 @@ def _phase_kind(title: str) -> tuple[str, str | None]:
         if words.search(low):
             return kind, None
     return "other", None
+
+
+def _definitions(sites: list[_Site]) -> list[_Site]:
+    """The listings of one ID that may define it: summary table rows are left out.
+
+    A listing with a box (a list item, a boxed table row or heading) defines the
+    task over table rows without one, which are then summaries (a mapping table,
+    an outline) and add nothing. Without a boxed listing, a row with a step number
+    before its ID (``| 2 | T002 | ... |``) is a summary of a task listed elsewhere.
+    """
+    if any(s.form is TaskForm.CHECKBOX or s.box >= 0 for s in sites):
+        return [s for s in sites if s.form is not TaskForm.TABLE or s.box >= 0]
+    return [s for s in sites if not s.summary] or sites
 
 
 def _site_state(site: _Site) -> str:
