@@ -318,6 +318,6 @@ def test_a_numbered_outline_row_is_a_mention_of_a_task_defined_elsewhere() -> No
 
 
 def test_a_numbered_table_alone_still_defines_its_tasks() -> None:
-    text = "# Tasks\n\n| # | ID | Task |\n|---|---|---|\n| 1 | T001 | Build |\n| 2 | T002 | Ship |\n"
+    text = "# Tasks\n\n| # | ID | Task |\n|---|---|---|\n| 1 | T001 | Build |\n| 2 | T002 | Go |\n"
     tf = _clean(parse_text(text))
     assert [(t.id, t.line) for t in tf.tasks] == [("T001", 5), ("T002", 6)]
