@@ -350,6 +350,8 @@ _LEAD_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*:?|[\w 
 _CLAUSE_SPLIT_RE = re.compile(r";|\s[—–]\s|\.\s+(?=[A-Z])")
 _HAS_ID_RE = re.compile(ID_PATTERN)
 
+_HAS_ARROW_RE = re.compile(_ARROW)
+
 Edge = tuple[list[Ref], list[Ref]]
 """A statement edge: every task of the second list depends on every task of the first."""
 
@@ -375,6 +377,10 @@ def read_statement(line: str) -> list[Edge]:
         clause = clause.replace("`", "")
         if not clause:
             continue
+        chains = _chains(clause)
+        if len(chains) > 1:
+            edges.extend(e for chain in chains for e in read_statement(chain))
+            continue
         chain = _CHAIN_RE.match(clause)
         if chain:
             groups = re.split(_ARROW, chain.group("chain"))
@@ -387,3 +393,30 @@ def read_statement(line: str) -> list[Edge]:
                 edges.append((_items(m.group("a")), _items(m.group("b"))))
                 break
     return edges
+
+
+def _chains(clause: str) -> list[str]:
+    """Split a clause at the commas between two complete chains (``T001→T002, T004→T005``).
+
+    A comma with an arrow on neither side, or on one side only, is a list
+    (``T001, T002 → T003``, ``T003 → T004, T005``) and stays.
+    """
+    if clause.count("→") + clause.count("->") + clause.count("=>") + clause.count("⟶") < 2:
+        return [clause]
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(clause):  # commas inside a note (in parentheses) are the note's
+        if ch in "(（":
+            depth += 1
+        elif ch in ")）":
+            depth = max(depth - 1, 0)
+        elif ch in ",，、" and depth == 0:
+            parts.append(clause[start:i].strip())
+            start = i + 1
+    parts.append(clause[start:].strip())
+    out = [parts[0]]
+    for part in parts[1:]:
+        if _HAS_ARROW_RE.search(out[-1]) and _HAS_ARROW_RE.search(part):
+            out.append(part)
+        else:
+            out[-1] += ", " + part
+    return out

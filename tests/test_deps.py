@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import md
 
-from taskexec_nb.deps import DEPENDENCY_PHRASES, DEPENDENCY_SUFFIXES, find_phrases
+from taskexec_nb.deps import DEPENDENCY_PHRASES, DEPENDENCY_SUFFIXES, find_phrases, read_statement
 from taskexec_nb.parse import parse_text
 from taskexec_nb.validate import validate_taskfile
 
@@ -162,3 +162,60 @@ def test_tasks_in_a_chinese_file_wait_for_what_they_depend_on() -> None:
     )
     graph = validate_taskfile(tf, "template").graph
     assert graph.explicit == {"T001": [], "T002": ["T001"], "T003": ["T002"]}
+
+
+# --- statements in a dependencies section ------------------------------------------------------
+
+
+def _edges(line: str) -> list[tuple[list[str], list[str]]]:
+    return [
+        ([a if b is None else f"{a}-{b}" for a, b in before], [a for a, _ in after])
+        for before, after in read_statement(line)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # A comma between two complete chains separates them.
+        ("- TDD: T001→T002, T004→T005.", [(["T001"], ["T002"]), (["T004"], ["T005"])]),
+        ("- T003 → T004, T001 → T002", [(["T003"], ["T004"]), (["T001"], ["T002"])]),
+        (
+            "- T001 → T002 → T003, T007 -> T008",
+            [(["T001"], ["T002"]), (["T002"], ["T003"]), (["T007"], ["T008"])],
+        ),
+        # A list before or after an arrow stays a list.
+        ("- T001, T002 → T003", [(["T001", "T002"], ["T003"])]),
+        ("- T003 → T004, T005", [(["T003"], ["T004", "T005"])]),
+        ("- T001, T002 → T003, T004 → T005", [(["T001", "T002"], ["T003"]), (["T004"], ["T005"])]),
+    ],
+)
+def test_comma_separated_chains_are_separate_chains(
+    line: str, expected: list[tuple[list[str], list[str]]]
+) -> None:
+    assert _edges(line) == expected
+
+
+def test_separate_chains_in_one_phase_make_no_cycle() -> None:
+    text = md(
+        """\
+        ## Phase 1: Core
+
+        - [ ] T001 Write the parser test
+        - [ ] T002 Write the parser
+        - [ ] T003 Write the writer test
+        - [ ] T004 Write the writer
+
+        ## Dependencies
+
+        - TDD: T003→T004, T001→T002
+        """
+    )
+    result = validate_taskfile(parse_text(text), "template")
+    assert result.errors == ()
+    assert result.graph.explicit == {"T001": [], "T002": ["T001"], "T003": [], "T004": ["T003"]}
+
+
+def test_a_comma_inside_a_note_does_not_split_a_chain() -> None:
+    line = "- US2: T007 → T013 (depends on T010, and T012 anytime) → T018 (after T011, T017)"
+    assert _edges(line) == [(["T007"], ["T013"]), (["T013"], ["T018"])]
