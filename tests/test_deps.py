@@ -219,3 +219,17 @@ def test_separate_chains_in_one_phase_make_no_cycle() -> None:
 def test_a_comma_inside_a_note_does_not_split_a_chain() -> None:
     line = "- US2: T007 → T013 (depends on T010, and T012 anytime) → T018 (after T011, T017)"
     assert _edges(line) == [(["T007"], ["T013"]), (["T013"], ["T018"])]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T012 바인딩 작성 (T009 · T010 에 의존)", ["T009", "T010"]),
+        ("T018 구현 (T005 · T008 · T016 에 의존)", ["T005", "T008", "T016"]),
+        ("T004 Wire the store, depends on T002 · T003", ["T002", "T003"]),
+        ("T004 实现存储（依赖 T002・T003）", ["T002", "T003"]),
+        ("T004 ストアを実装 (T002・T003 に依存)", ["T002", "T003"]),
+    ],
+)
+def test_middle_dots_separate_a_list_of_ids(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
