@@ -250,6 +250,21 @@ def _items(id_list: str) -> list[Ref]:
     return refs
 
 
+def id_list(text: str) -> list[Ref]:
+    """Every task ID and range written in a piece of text, such as a table cell.
+
+    Args:
+        text: The text (``T001, T003``, ``T03–T15``, ``T001-T003``).
+
+    Returns:
+        References in the order written; ranges are not expanded here.
+    """
+    return [
+        (_canon(m.group("a")), _canon(m.group("b")) if m.group("b") else None)
+        for m in _ITEM_RE.finditer(text)
+    ]
+
+
 def _canon(task_id: str) -> str:
     # IDs are written with an upper-case T; a lower-case "t001" in prose is the same ID.
     return "T" + task_id[1:] if task_id[:1] == "t" else task_id

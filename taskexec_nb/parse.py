@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb import annotations as ann
-from taskexec_nb.deps import ID_PATTERN, find_phrases, read_statement
+from taskexec_nb.deps import ID_PATTERN, find_phrases, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
     NO_ACTION,
@@ -165,7 +165,6 @@ _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
-_ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
 _BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
 _BOX_STATES.update({"~": (False, True), "-": (False, True)})
 """(checked, cancelled) for each box symbol: ``[ ]`` and ``[/]`` (in progress) pending,
@@ -686,9 +685,7 @@ class _Parser:
         )
         for header, value in zip(headers, cells, strict=False):
             if _TABLE_DEP_HEADER_RE.search(header):
-                site.extra_deps.extend(
-                    DepRef(a, None, line + 1, "inline") for a in _ALL_IDS_RE.findall(value)
-                )
+                site.extra_deps.extend(DepRef(a, b, line + 1, "inline") for a, b in id_list(value))
             elif _TABLE_PARALLEL_HEADER_RE.search(header) and value.lower() in _TRUTHY_CELL:
                 site.parallel_cell = True
         self.sites.append(site)

@@ -321,3 +321,28 @@ def test_a_numbered_table_alone_still_defines_its_tasks() -> None:
     text = "# Tasks\n\n| # | ID | Task |\n|---|---|---|\n| 1 | T001 | Build |\n| 2 | T002 | Go |\n"
     tf = _clean(parse_text(text))
     assert [(t.id, t.line) for t in tf.tasks] == [("T001", 5), ("T002", 6)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("T001–T003", ["T001", "T002", "T003"]),
+        ("T001-T003", ["T001", "T002", "T003"]),
+        ("T001, T003", ["T001", "T003"]),
+        ("**T002** to T003 (the schemas)", ["T002", "T003"]),
+    ],
+)
+def test_a_range_in_a_table_dependency_cell_is_expanded(cell: str, expected: list[str]) -> None:
+    text = md(
+        f"""\
+        # Tasks
+
+        | Status | ID | Task | Depends on |
+        |--------|----|------|------------|
+        | [x] | T001 | Set up | – |
+        | [x] | T002 | Schemas | – |
+        | [ ] | T003 | Loader | – |
+        | [ ] | T004 | Ship it | {cell} |
+        """
+    )
+    assert build_graph(parse_text(text), "explicit").explicit["T004"] == expected
