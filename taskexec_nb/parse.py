@@ -84,7 +84,49 @@ _PHASE_RE = re.compile(
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
 )
-_DEP_SECTION_RE = re.compile(r"dependenc|execution\s+order|critical\s+path", re.IGNORECASE)
+DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("dependenc", "execution order", "critical path"),
+    "zh-Hans": ("依赖", "执行顺序", "关键路径"),
+    "zh-Hant": ("依賴", "執行順序", "關鍵路徑"),
+    "ja": ("依存", "実行順序", "実行順", "クリティカルパス"),
+    "ko": ("의존", "종속성", "실행 순서", "실행순서", "임계 경로"),
+    "es": ("dependencia", "orden de ejecución", "ruta crítica"),
+    "pt": ("dependência", "ordem de execução", "caminho crítico"),
+    "fr": ("dépendance", "ordre d'exécution", "chemin critique"),
+    "de": (
+        "abhängigkeit",
+        "ausführungsreihenfolge",
+        "reihenfolge der ausführung",
+        "kritischer pfad",
+    ),
+}
+"""Words (lower case; a space matches any spaces) in the heading of a dependencies
+section, by language: the place to extend. Under such a heading (``## Dependencies &
+Execution Order``, ``## 依赖关系与执行顺序``, ``## Dependencias``), lines that are nothing
+but dependency statements are read (see :func:`taskexec_nb.deps.read_statement`).
+"""
+DEPENDENCY_COLUMN_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("depend", "blocked", "requires", "prereq", "after"),
+    "zh-Hans": ("依赖", "前置"),
+    "zh-Hant": ("依賴", "前置"),
+    "ja": ("依存", "前提"),
+    "ko": ("의존", "종속", "선행"),
+    "es": ("dependencia", "depende de", "requisito"),
+    "pt": ("dependência", "depende de", "requisito"),
+    "fr": ("dépendance", "dépend de", "prérequis"),
+    "de": ("abhängig", "voraussetzung"),
+}
+"""Words (lower case) in a table's column header that make the column the row's
+prerequisites (``| Depends on |``, ``| 依赖 |``, ``| Dependencias |``), by language:
+the place to extend."""
+
+
+def _words_re(table: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+    words = sorted({w for ws in table.values() for w in ws}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(w).replace(r"\ ", r"\s*") for w in words), re.I)
+
+
+_DEP_SECTION_RE = _words_re(DEPENDENCY_SECTION_WORDS)
 _STORY_PHASE_RE = re.compile(
     r"(?:user\s+story|用户故事|用戶故事|使用者故事|ユーザーストーリー|사용자\s*스토리|"
     r"historia\s+de\s+usuario|história\s+de\s+usuário|(?:récit|histoire)\s+utilisateur|"
@@ -160,7 +202,7 @@ tried in this order after the user-story words (``User Story 2``, ``用户故事
 ``Historia de usuario 2``): the place to extend. A title with none is ``other``.
 """
 _PHASE_KIND_RES = [(kind, re.compile("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
-_TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IGNORECASE)
+_TABLE_DEP_HEADER_RE = _words_re(DEPENDENCY_COLUMN_WORDS)
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
