@@ -219,6 +219,7 @@ _SEE_RE = re.compile(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|be
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
+_PLACEHOLDER_RE = re.compile(r"\[[^\]\n]\][ \t]+[*_~]*(?P<id>T(?:X{2,}|#{2,}|\?{2,}))(?![\w#?])")
 _STEP_CELL_RE = re.compile(r"\**\d+[.)]?\**")
 
 
@@ -531,6 +532,15 @@ class _Parser:
             self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
+        if not start and (placeholder := _PLACEHOLDER_RE.match(content)):
+            self.diag(
+                "TX117",
+                Severity.WARNING,
+                f"{placeholder.group('id')} is a template placeholder, not a task ID: "
+                "this item is not a task and will not run",
+                tokens[i].map[0] + 1,
+                "give it a real ID (the next free one, e.g. T010) or delete the line",
+            )
         if not start or self._range_listing(start, tokens[i].map[0]):
             found = _LEAD_BOX_RE.match(content)
             symbol = found.group("box") if found and found.end() > 3 else ""

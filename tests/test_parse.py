@@ -346,3 +346,21 @@ def test_a_range_in_a_table_dependency_cell_is_expanded(cell: str, expected: lis
         """
     )
     assert build_graph(parse_text(text), "explicit").explicit["T004"] == expected
+
+
+def test_a_placeholder_task_id_is_a_warning_naming_its_line() -> None:
+    text = md(
+        """\
+        # Tasks
+
+        - [ ] T001 Set up the project
+        - [ ] TXXX [US1] Write the first test
+        - [ ] **TXXX** Another placeholder
+        - [ ] Review the copy with the team
+        """
+    )
+    tf = parse_text(text, "tasks.md")
+    assert tf.ids == ("T001",)
+    warnings = _codes(tf, "TX117")
+    assert [(d.severity, d.line) for d in warnings] == [(Severity.WARNING, n) for n in (4, 5)]
+    assert "TXXX" in warnings[0].message and "placeholder" in warnings[0].message
