@@ -80,7 +80,7 @@ _PHASE_RE = re.compile(
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if not re.match(f"[{_CJK_CHARS}]", w)))
     + r")\s+|(?:"
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if re.match(f"[{_CJK_CHARS}]", w)))
-    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?)(?![^\W{_CJK_CHARS}])"
+    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?![^\W{_CJK_CHARS}])"
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
 )
@@ -188,6 +188,7 @@ PHASE_KIND_WORDS: dict[str, tuple[str, ...]] = {
         "仕上げ",
         "横断",
         "마무리",
+        "다듬기",
         "pulido",
         "polimento",
         "finitions",
@@ -195,12 +196,32 @@ PHASE_KIND_WORDS: dict[str, tuple[str, ...]] = {
         "querschnitt",
         "доработка",
         "полировка",
+        "refino",
+        "refinamento",
+        "transversa",
     ),
 }
 """Words (regular expressions, lower case) in a phase title that give its kind,
 tried in this order after the user-story words (``User Story 2``, ``用户故事 2``,
 ``Historia de usuario 2``): the place to extend. A title with none is ``other``.
 """
+FINAL_PHASE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("final verification", "final validation", "final checks?"),
+    "zh-Hans": ("最终验证", "最终检查"),
+    "zh-Hant": ("最終驗證", "最終檢查"),
+    "ja": ("最終検証", "最終確認"),
+    "ko": (r"최종\s*검증", r"최종\s*확인"),
+    "es": ("verificación final", "validación final"),
+    "pt": ("verificação final", "validação final"),
+    "fr": ("vérification finale", "validation finale"),
+    "de": ("abschlussprüfung", "endprüfung"),
+}
+"""Titles (regular expressions, lower case) of a last step, by language: the place to
+extend. They make a phase's kind polish, and a heading with no phase word and number
+(``## 最终验证``, ``## Verificación final``) at the level of the file's phase headings,
+after them, is the last phase, unnumbered. So is a polish title there (``## Polish``)."""
+PHASE_KIND_WORDS["polish"] += tuple(w for ws in FINAL_PHASE_WORDS.values() for w in ws)
+_FINAL_RE = re.compile("|".join(PHASE_KIND_WORDS["polish"]))
 _PHASE_KIND_RES = [(kind, re.compile("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
 _TABLE_DEP_HEADER_RE = _words_re(DEPENDENCY_COLUMN_WORDS)
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
@@ -476,6 +497,7 @@ class _Parser:
 
     def _walk(self, tokens: list[Any]) -> None:
         phase_stack: list[tuple[int, Phase]] = []  # (heading level, phase)
+        phase_level = 0  # the level of the last phase heading
         section: str | None = None
         skip_to = -1
         for i, tok in enumerate(tokens):
@@ -500,6 +522,13 @@ class _Parser:
                 m = _PHASE_RE.match(text.replace("**", ""))
                 if m:
                     phase_stack.append((level, self._new_phase(m, text, line)))
+                    phase_level = level
+                elif level == phase_level and not phase_stack and _FINAL_RE.search(text.lower()):
+                    # "## 最终验证" after "## 阶段 5: ...": the last phase, unnumbered.
+                    title = text.strip("*# ")
+                    phase = Phase(len(self.phases), None, title, text, line + 1, "polish")
+                    self.phases.append(phase)
+                    phase_stack.append((level, phase))
                 section = text
                 self._heading_task(text, line, level, phase_stack, section)
             else:  # table_open
@@ -517,7 +546,8 @@ class _Parser:
     def _new_phase(self, m: re.Match[str], heading: str, line: int) -> Phase:
         title = m.group("title").strip().strip("*").strip()
         kind, story = _phase_kind(title)
-        phase = Phase(len(self.phases), m.group("num"), title, heading, line + 1, kind, story)
+        number = None if m.group("num") == "N" else m.group("num")  # the template's "Phase N"
+        phase = Phase(len(self.phases), number, title, heading, line + 1, kind, story)
         self.phases.append(phase)
         return phase
 

@@ -364,3 +364,44 @@ def test_a_placeholder_task_id_is_a_warning_naming_its_line() -> None:
     warnings = _codes(tf, "TX117")
     assert [(d.severity, d.line) for d in warnings] == [(Severity.WARNING, n) for n in (4, 5)]
     assert "TXXX" in warnings[0].message and "placeholder" in warnings[0].message
+
+
+# --- phase headings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("heading", "title"),
+    [
+        ("## Phase N: Polish & Cross-Cutting Concerns", "Polish & Cross-Cutting Concerns"),
+        ("## Fase N: Refinos e Preocupacoes Transversais", "Refinos e Preocupacoes Transversais"),
+        ("## 最终验证", "最终验证"),
+        ("## Verificación final", "Verificación final"),
+        ("## Final verification", "Final verification"),
+    ],
+)
+def test_a_last_phase_without_a_number_is_a_polish_phase(heading: str, title: str) -> None:
+    text = md(
+        f"""\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Set up the project
+
+        ## Phase 2: User Story 1
+
+        - [ ] T002 [US1] Build the page
+
+        {heading}
+
+        - [ ] T003 Run the full test suite
+        """
+    )
+    phase = parse_text(text).task("T003").phase
+    assert (phase.number, phase.title, phase.kind) == (None, title, "polish")
+
+
+def test_a_heading_after_the_phases_that_is_no_final_step_is_no_phase() -> None:
+    text = "## Phase 1: Setup\n\n- [ ] T001 Set up\n\n## Notes\n\n- [ ] T002 Tidy up\n"
+    assert parse_text(text).task("T002").phase.kind == "other"
+    assert parse_text(text).task("T002").phase.title == "(no phase)"
