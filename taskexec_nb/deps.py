@@ -35,7 +35,7 @@ _RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)
 _ITEM = rf"{_ID}(?:{_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
     r"(?:\s*[,，、；]\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
-    r"\s*(?:[&+/]|和|及|与|與|と|과|와)\s*)"
+    r"\s*(?:[&+/·・･]|和|及|与|與|と|과|와)\s*)"
 )
 _ITEM_NOTE = r"(?:\s*[(（][^()（）\n]*[)）])?"
 _TASK_WORD = (
@@ -250,6 +250,21 @@ def _items(id_list: str) -> list[Ref]:
     return refs
 
 
+def id_list(text: str) -> list[Ref]:
+    """Every task ID and range written in a piece of text, such as a table cell.
+
+    Args:
+        text: The text (``T001, T003``, ``T03–T15``, ``T001-T003``).
+
+    Returns:
+        References in the order written; ranges are not expanded here.
+    """
+    return [
+        (_canon(m.group("a")), _canon(m.group("b")) if m.group("b") else None)
+        for m in _ITEM_RE.finditer(text)
+    ]
+
+
 def _canon(task_id: str) -> str:
     # IDs are written with an upper-case T; a lower-case "t001" in prose is the same ID.
     return "T" + task_id[1:] if task_id[:1] == "t" else task_id
@@ -343,12 +358,30 @@ _AFTER_RE = re.compile(
     rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
+_OTHER_AFTER_WORDS = _alternation(
+    [
+        _tokens(p, ending=False)
+        for lang, phrases in DEPENDENCY_PHRASES.items()
+        if lang != "en"
+        for p in phrases
+        if not p.endswith(":")
+    ]
+)
+_OTHER_AFTER_RE = re.compile(
+    rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_GROUP}){_NOTE}$", re.IGNORECASE
+)
+"""``T019 依赖 T017、T018``, ``T010 depende de T009``: the phrases of DEPENDENCY_PHRASES."""
 _BLOCKS_RE = re.compile(
     rf"^(?P<a>{_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_GROUP}){_NOTE}$", re.IGNORECASE
 )
-_LEAD_RE = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*:?|[\w .()/-]{1,40}:)?\s*")
-_CLAUSE_SPLIT_RE = re.compile(r";|\s[—–]\s|\.\s+(?=[A-Z])")
+_LEAD_RE = re.compile(
+    r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*[:：]?|[\w .()/-]{1,40}[:：])?\s*"
+)
+_CLAUSE_SPLIT_RE = re.compile(r"[;；。]|\s[—–]\s|\.\s+(?=[A-Z])")
+_LIST_ONLY_RE = re.compile(rf"^{_GROUP}$", re.IGNORECASE)
 _HAS_ID_RE = re.compile(ID_PATTERN)
+
+_HAS_ARROW_RE = re.compile(_ARROW)
 
 Edge = tuple[list[Ref], list[Ref]]
 """A statement edge: every task of the second list depends on every task of the first."""
@@ -371,19 +404,53 @@ def read_statement(line: str) -> list[Edge]:
         return []
     edges: list[Edge] = []
     for raw in _CLAUSE_SPLIT_RE.split(line):
-        clause = _LEAD_RE.sub("", raw, count=1).strip().rstrip(".,:").strip()
+        clause = _LEAD_RE.sub("", raw, count=1).strip().rstrip(".,:，：").strip()
         clause = clause.replace("`", "")
         if not clause:
             continue
-        chain = _CHAIN_RE.match(clause)
-        if chain:
-            groups = re.split(_ARROW, chain.group("chain"))
-            refs = [_items(re.sub(r"\([^()]*\)|\[P\]", "", g)) for g in groups]
-            edges.extend((refs[i], refs[i + 1]) for i in range(len(refs) - 1))
-            continue
-        for pattern in (_BEFORE_RE, _AFTER_RE, _BLOCKS_RE):
-            m = pattern.match(clause)
-            if m:
-                edges.append((_items(m.group("a")), _items(m.group("b"))))
-                break
+        for piece in _statements(clause):
+            edges.extend(_statement(piece))
     return edges
+
+
+def _statement(clause: str) -> list[Edge]:
+    """The edges of one clause that is a statement in full, or none."""
+    chain = _CHAIN_RE.match(clause)
+    if chain:
+        groups = re.split(_ARROW, chain.group("chain"))
+        refs = [_items(re.sub(r"\([^()]*\)|\[P\]", "", g)) for g in groups]
+        return [(refs[i], refs[i + 1]) for i in range(len(refs) - 1)]
+    for pattern in (_BEFORE_RE, _AFTER_RE, _BLOCKS_RE, _OTHER_AFTER_RE):
+        m = pattern.match(clause)
+        if m:
+            return [(_items(m.group("a")), _items(m.group("b")))]
+    return []
+
+
+def _statements(clause: str) -> list[str]:
+    """Split a clause at the commas between two statements.
+
+    ``T001→T002, T004→T005`` and ``T019 依赖 T017、T018，T020 ...`` are two
+    statements each; a comma next to a bare list of IDs is the list's
+    (``T001, T002 → T003``, ``T003 → T004, T005``, ``T014 depends on T011, T012``),
+    and a comma inside a note in parentheses is the note's.
+    """
+    if "," not in clause and "，" not in clause and "、" not in clause:
+        return [clause]
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(clause):
+        if ch in "(（":
+            depth += 1
+        elif ch in ")）":
+            depth = max(depth - 1, 0)
+        elif ch in ",，、" and depth == 0:
+            parts.append(clause[start:i].strip())
+            start = i + 1
+    parts.append(clause[start:].strip())
+    out = [parts[0]]
+    for part in parts[1:]:
+        if _LIST_ONLY_RE.match(out[-1]) or _LIST_ONLY_RE.match(part):
+            out[-1] += ", " + part
+        else:
+            out.append(part)
+    return out

@@ -184,16 +184,24 @@ def build_graph(tf: TaskFile, mode: str | DependencyMode = DependencyMode.TEMPLA
                     if dep not in graph.explicit[task_id]:
                         graph.explicit[task_id].append(dep)
                     graph.add(task_id, dep, f"dependency statement at line {st.line}")
+    inferred = Graph({t.id: [] for t in tf.tasks}, graph.explicit)
     if mode is DependencyMode.TEMPLATE:
-        _infer_template(tf, graph)
+        _infer_template(tf, inferred)
     elif mode is DependencyMode.STORIES:
-        _infer_stories(tf, graph)
+        _infer_stories(tf, inferred)
+    stated = {task_id: list(deps) for task_id, deps in graph.deps.items()}
+    for task_id, prereqs in inferred.deps.items():
+        for prereq in prereqs:
+            graph.add(task_id, prereq, inferred.reasons[(task_id, prereq)])
     ids = [t.id for t in tf.tasks]
     order = topological_order(graph.deps, ids)
+    if len(order) != len(ids) and len(topological_order(stated, ids)) == len(ids):
+        _stated_order_wins(tf, graph, stated, inferred)
+        order = topological_order(graph.deps, ids)
     if len(order) == len(ids):
         graph.order = order
-    else:
-        for cycle in find_cycles(graph.deps, ids):
+    else:  # only stated edges make a cycle: an inferred edge is never reported in one
+        for cycle in find_cycles(stated, ids):
             graph.diagnostics.append(_cycle_diagnostic(tf, graph, cycle))
     return graph
 
@@ -449,6 +457,110 @@ def _infer_stories(tf: TaskFile, graph: Graph) -> None:
             story_ends = {}
 
 
+def _stated_order_wins(
+    tf: TaskFile, graph: Graph, stated: Mapping[str, list[str]], inferred: Graph
+) -> None:
+    """Drop the inferred edges that would close a cycle with stated ones (which have none).
+
+    A stated dependency on a later task (``T014 ... (depends on T016)`` with T015
+    and T016 after it) contradicts file order; the file's words win. Inferred
+    edges are put back task by task in file order; one whose prerequisite
+    already waits for the task (through the stated edges and the ones kept so
+    far) is dropped, and the task waits instead for what the dropped
+    prerequisite waited for by inference, so it keeps its place after the tasks
+    before them. A task waiting for one whose inferred edges were dropped also
+    waits for those it skipped (so the next phase still waits for all of this
+    one). Each dropped edge gets a TX116 notice.
+
+    Args:
+        tf: The parsed file.
+        graph: The graph; its edges are replaced by the stated ones and the kept ones.
+        stated: The stated edges of each task (they make no cycle).
+        inferred: The edges the mode inferred, with their reasons.
+    """
+    graph.reasons = {k: v for k, v in graph.reasons.items() if k[1] in stated[k[0]]}
+    graph.deps = {t: list(ps) for t, ps in stated.items()}
+    waiters: dict[str, list[str]] = {t: [] for t in stated}
+    for task_id, prereqs in stated.items():
+        for prereq in prereqs:
+            waiters[prereq].append(task_id)
+    skipped_by: dict[str, list[str]] = {}
+    for task in tf.tasks:
+        tid = task.id
+        # What waits for tid now stays so while tid gets its own edges (they add no cycle).
+        above = _waiting_for(waiters, tid)
+        seen: set[str] = set()
+        # (prerequisite, reason, tasks skipped to reach it, whether the edge is tid's own)
+        todo: list[tuple[str, str, tuple[str, ...], bool]] = [
+            (p, inferred.reasons[(tid, p)], (), True) for p in reversed(inferred.deps[tid])
+        ]
+        while todo:
+            prereq, reason, past, own = todo.pop()
+            if prereq in seen or prereq == tid:
+                continue
+            seen.add(prereq)
+            if prereq not in above:
+                note = f" (past {', '.join(past)}, which come after {tid} by stated order)"
+                graph.add(tid, prereq, reason + note if past else reason)
+                waiters[prereq].append(tid)
+                todo.extend((e, reason, (), False) for e in reversed(skipped_by.get(prereq, ())))
+                continue
+            if own and not past:
+                graph.diagnostics.append(_set_aside(tf, graph, tid, prereq, reason))
+                skipped_by.setdefault(tid, []).append(prereq)
+            todo.extend((e, reason, (*past, prereq), own) for e in reversed(inferred.deps[prereq]))
+
+
+def _waiting_for(waiters: Mapping[str, Sequence[str]], task_id: str) -> set[str]:
+    """The tasks that wait for ``task_id``, directly or through others."""
+    found: set[str] = set()
+    todo = [task_id]
+    while todo:
+        for waiter in waiters[todo.pop()]:
+            if waiter not in found:
+                found.add(waiter)
+                todo.append(waiter)
+    return found
+
+
+def _path(deps: Mapping[str, Sequence[str]], start: str, goal: str) -> list[str] | None:
+    """A chain of waits from ``start`` to ``goal`` (``start`` waits ... for ``goal``), if any."""
+    parent: dict[str, str] = {start: start}
+    todo = [start]
+    while todo:
+        node = todo.pop()
+        for dep in deps[node]:
+            if dep in parent:
+                continue
+            parent[dep] = node
+            if dep == goal:
+                path = [dep]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                return path[::-1]
+            todo.append(dep)
+    return None  # pragma: no cover - called only where the waits close a cycle
+
+
+def _set_aside(tf: TaskFile, graph: Graph, task_id: str, prereq: str, reason: str) -> Diagnostic:
+    """The TX116 notice for an inferred edge dropped because stated order says otherwise."""
+    path = _path(graph.deps, prereq, task_id)
+    assert path is not None  # the edge is dropped because prereq waits for task_id
+    chain = ", ".join(
+        f"{a} waits for {b} ({graph.reasons[(a, b)]})" for a, b in itertools.pairwise(path)
+    )
+    return Diagnostic(
+        "TX116",
+        Severity.INFO,
+        f"{task_id} does not wait for {prereq} ({reason}): {prereq} comes after {task_id} "
+        f"by stated order, which wins: {chain}",
+        tf.path,
+        tf.task(task_id).line,
+        "nothing to do if that is the order you mean; otherwise fix the stated dependency",
+        task_id,
+    )
+
+
 # --- cycles ---------------------------------------------------------------------------------
 
 
@@ -536,10 +648,8 @@ def _cycle_diagnostic(tf: TaskFile, graph: Graph, cycle: list[str]) -> Diagnosti
     reasons = []
     for a, b in itertools.pairwise(cycle):
         reasons.append(f"{b} after {a}: {graph.reasons.get((b, a), 'declared')}")
-    inferred = any("order" in r or "[P]" in r for r in reasons)
+    # Only stated edges make a cycle: an inferred edge that would close one is dropped.
     hint = "; ".join(reasons)
-    if inferred:
-        hint += ". An inferred order is part of the cycle: reorder the tasks or use --mode explicit"
     first = min(cycle[:-1], key=lambda i: tf.task(i).line)
     return Diagnostic(
         "TX103",

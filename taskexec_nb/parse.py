@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb import annotations as ann
-from taskexec_nb.deps import ID_PATTERN, find_phrases, read_statement
+from taskexec_nb.deps import ID_PATTERN, find_phrases, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
     NO_ACTION,
@@ -80,11 +80,53 @@ _PHASE_RE = re.compile(
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if not re.match(f"[{_CJK_CHARS}]", w)))
     + r")\s+|(?:"
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if re.match(f"[{_CJK_CHARS}]", w)))
-    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?)(?![^\W{_CJK_CHARS}])"
+    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?![^\W{_CJK_CHARS}])"
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
 )
-_DEP_SECTION_RE = re.compile(r"dependenc|execution\s+order|critical\s+path", re.IGNORECASE)
+DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("dependenc", "execution order", "critical path"),
+    "zh-Hans": ("依赖", "执行顺序", "关键路径"),
+    "zh-Hant": ("依賴", "執行順序", "關鍵路徑"),
+    "ja": ("依存", "実行順序", "実行順", "クリティカルパス"),
+    "ko": ("의존", "종속성", "실행 순서", "실행순서", "임계 경로"),
+    "es": ("dependencia", "orden de ejecución", "ruta crítica"),
+    "pt": ("dependência", "ordem de execução", "caminho crítico"),
+    "fr": ("dépendance", "ordre d'exécution", "chemin critique"),
+    "de": (
+        "abhängigkeit",
+        "ausführungsreihenfolge",
+        "reihenfolge der ausführung",
+        "kritischer pfad",
+    ),
+}
+"""Words (lower case; a space matches any spaces) in the heading of a dependencies
+section, by language: the place to extend. Under such a heading (``## Dependencies &
+Execution Order``, ``## 依赖关系与执行顺序``, ``## Dependencias``), lines that are nothing
+but dependency statements are read (see :func:`taskexec_nb.deps.read_statement`).
+"""
+DEPENDENCY_COLUMN_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("depend", "blocked", "requires", "prereq", "after"),
+    "zh-Hans": ("依赖", "前置"),
+    "zh-Hant": ("依賴", "前置"),
+    "ja": ("依存", "前提"),
+    "ko": ("의존", "종속", "선행"),
+    "es": ("dependencia", "depende de", "requisito"),
+    "pt": ("dependência", "depende de", "requisito"),
+    "fr": ("dépendance", "dépend de", "prérequis"),
+    "de": ("abhängig", "voraussetzung"),
+}
+"""Words (lower case) in a table's column header that make the column the row's
+prerequisites (``| Depends on |``, ``| 依赖 |``, ``| Dependencias |``), by language:
+the place to extend."""
+
+
+def _words_re(table: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+    words = sorted({w for ws in table.values() for w in ws}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(w).replace(r"\ ", r"\s*") for w in words), re.I)
+
+
+_DEP_SECTION_RE = _words_re(DEPENDENCY_SECTION_WORDS)
 _STORY_PHASE_RE = re.compile(
     r"(?:user\s+story|用户故事|用戶故事|使用者故事|ユーザーストーリー|사용자\s*스토리|"
     r"historia\s+de\s+usuario|história\s+de\s+usuário|(?:récit|histoire)\s+utilisateur|"
@@ -146,6 +188,7 @@ PHASE_KIND_WORDS: dict[str, tuple[str, ...]] = {
         "仕上げ",
         "横断",
         "마무리",
+        "다듬기",
         "pulido",
         "polimento",
         "finitions",
@@ -153,19 +196,38 @@ PHASE_KIND_WORDS: dict[str, tuple[str, ...]] = {
         "querschnitt",
         "доработка",
         "полировка",
+        "refino",
+        "refinamento",
+        "transversa",
     ),
 }
 """Words (regular expressions, lower case) in a phase title that give its kind,
 tried in this order after the user-story words (``User Story 2``, ``用户故事 2``,
 ``Historia de usuario 2``): the place to extend. A title with none is ``other``.
 """
+FINAL_PHASE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("final verification", "final validation", "final checks?"),
+    "zh-Hans": ("最终验证", "最终检查"),
+    "zh-Hant": ("最終驗證", "最終檢查"),
+    "ja": ("最終検証", "最終確認"),
+    "ko": (r"최종\s*검증", r"최종\s*확인"),
+    "es": ("verificación final", "validación final"),
+    "pt": ("verificação final", "validação final"),
+    "fr": ("vérification finale", "validation finale"),
+    "de": ("abschlussprüfung", "endprüfung"),
+}
+"""Titles (regular expressions, lower case) of a last step, by language: the place to
+extend. They make a phase's kind polish, and a heading with no phase word and number
+(``## 最终验证``, ``## Verificación final``) at the level of the file's phase headings,
+after them, is the last phase, unnumbered. So is a polish title there (``## Polish``)."""
+PHASE_KIND_WORDS["polish"] += tuple(w for ws in FINAL_PHASE_WORDS.values() for w in ws)
+_FINAL_RE = re.compile("|".join(PHASE_KIND_WORDS["polish"]))
 _PHASE_KIND_RES = [(kind, re.compile("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
-_TABLE_DEP_HEADER_RE = re.compile(r"depend|blocked|requires|prereq|after", re.IGNORECASE)
+_TABLE_DEP_HEADER_RE = _words_re(DEPENDENCY_COLUMN_WORDS)
 _TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
 _INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
-_ALL_IDS_RE = re.compile(rf"(?<![\w-])({ID_PATTERN})(?!\w)")
 _BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
 _BOX_STATES.update({"~": (False, True), "-": (False, True)})
 """(checked, cancelled) for each box symbol: ``[ ]`` and ``[/]`` (in progress) pending,
@@ -178,6 +240,8 @@ _SEE_RE = re.compile(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|be
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
+_PLACEHOLDER_RE = re.compile(r"\[[^\]\n]\][ \t]+[*_~]*(?P<id>T(?:X{2,}|#{2,}|\?{2,}))(?![\w#?])")
+_STEP_CELL_RE = re.compile(r"\**\d+[.)]?\**")
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +426,7 @@ class _Site:
     fences: list[tuple[int, int, str, str]] = field(default_factory=list)
     owner_span: tuple[int, int] = (0, 0)
     box: int = -1  # 0-based line of the task's box; -1 where it has none
+    summary: bool = False  # a table row with a step number before its ID (| 2 | T002 | ...)
 
 
 @dataclass
@@ -432,6 +497,7 @@ class _Parser:
 
     def _walk(self, tokens: list[Any]) -> None:
         phase_stack: list[tuple[int, Phase]] = []  # (heading level, phase)
+        phase_level = 0  # the level of the last phase heading
         section: str | None = None
         skip_to = -1
         for i, tok in enumerate(tokens):
@@ -456,6 +522,13 @@ class _Parser:
                 m = _PHASE_RE.match(text.replace("**", ""))
                 if m:
                     phase_stack.append((level, self._new_phase(m, text, line)))
+                    phase_level = level
+                elif level == phase_level and not phase_stack and _FINAL_RE.search(text.lower()):
+                    # "## 最终验证" after "## 阶段 5: ...": the last phase, unnumbered.
+                    title = text.strip("*# ")
+                    phase = Phase(len(self.phases), None, title, text, line + 1, "polish")
+                    self.phases.append(phase)
+                    phase_stack.append((level, phase))
                 section = text
                 self._heading_task(text, line, level, phase_stack, section)
             else:  # table_open
@@ -473,7 +546,8 @@ class _Parser:
     def _new_phase(self, m: re.Match[str], heading: str, line: int) -> Phase:
         title = m.group("title").strip().strip("*").strip()
         kind, story = _phase_kind(title)
-        phase = Phase(len(self.phases), m.group("num"), title, heading, line + 1, kind, story)
+        number = None if m.group("num") == "N" else m.group("num")  # the template's "Phase N"
+        phase = Phase(len(self.phases), number, title, heading, line + 1, kind, story)
         self.phases.append(phase)
         return phase
 
@@ -488,6 +562,15 @@ class _Parser:
             self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
+        if not start and (placeholder := _PLACEHOLDER_RE.match(content)):
+            self.diag(
+                "TX117",
+                Severity.WARNING,
+                f"{placeholder.group('id')} is a template placeholder, not a task ID: "
+                "this item is not a task and will not run",
+                tokens[i].map[0] + 1,
+                "give it a real ID (the next free one, e.g. T010) or delete the line",
+            )
         if not start or self._range_listing(start, tokens[i].map[0]):
             found = _LEAD_BOX_RE.match(content)
             symbol = found.group("box") if found and found.end() > 3 else ""
@@ -680,12 +763,11 @@ class _Parser:
             body_end=line + 1,
             owner_span=(line, line + 1),
             box=-1 if checked is None else line,
+            summary=mark is None and col == 1 and _STEP_CELL_RE.fullmatch(cells[0]) is not None,
         )
         for header, value in zip(headers, cells, strict=False):
             if _TABLE_DEP_HEADER_RE.search(header):
-                site.extra_deps.extend(
-                    DepRef(a, None, line + 1, "inline") for a in _ALL_IDS_RE.findall(value)
-                )
+                site.extra_deps.extend(DepRef(a, b, line + 1, "inline") for a, b in id_list(value))
             elif _TABLE_PARALLEL_HEADER_RE.search(header) and value.lower() in _TRUTHY_CELL:
                 site.parallel_cell = True
         self.sites.append(site)
@@ -781,16 +863,19 @@ class _Parser:
             by_id.setdefault(s.id, []).append(s)
         tasks: list[Task] = []
         make = self._make_task
+        moved = False
         for sites in by_id.values():
             if len(sites) > 1:
-                primary, sites = self._merge_sites(sites)
+                listed = _definitions(sites)
+                moved = moved or listed[0] is not sites[0]
+                primary, sites = self._merge_sites(listed)
             else:
                 primary = sites[0]
             tasks.append(make(primary, sites, owned, fence_lines, heading_deps))
+        if moved:  # a task is placed at its definition, not at a summary listed before it
+            tasks.sort(key=lambda t: t.line)
         if self.ranges:
             self._check_ranges(tasks)
-        # Sites are collected in file order and a task is placed at its first site,
-        # so the tasks are already in file order.
         return tasks
 
     def _check_ranges(self, tasks: list[Task]) -> None:
@@ -1093,6 +1178,19 @@ def _phase_kind(title: str) -> tuple[str, str | None]:
         if words.search(low):
             return kind, None
     return "other", None
+
+
+def _definitions(sites: list[_Site]) -> list[_Site]:
+    """The listings of one ID that may define it: summary table rows are left out.
+
+    A listing with a box (a list item, a boxed table row or heading) defines the
+    task over table rows without one, which are then summaries (a mapping table,
+    an outline) and add nothing. Without a boxed listing, a row with a step number
+    before its ID (``| 2 | T002 | ... |``) is a summary of a task listed elsewhere.
+    """
+    if any(s.form is TaskForm.CHECKBOX or s.box >= 0 for s in sites):
+        return [s for s in sites if s.form is not TaskForm.TABLE or s.box >= 0]
+    return [s for s in sites if not s.summary] or sites
 
 
 def _site_state(site: _Site) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import md
 
-from taskexec_nb.deps import DEPENDENCY_PHRASES, DEPENDENCY_SUFFIXES, find_phrases
+from taskexec_nb.deps import DEPENDENCY_PHRASES, DEPENDENCY_SUFFIXES, find_phrases, read_statement
+from taskexec_nb.graph import build_graph
 from taskexec_nb.parse import parse_text
 from taskexec_nb.validate import validate_taskfile
 
@@ -162,3 +163,146 @@ def test_tasks_in_a_chinese_file_wait_for_what_they_depend_on() -> None:
     )
     graph = validate_taskfile(tf, "template").graph
     assert graph.explicit == {"T001": [], "T002": ["T001"], "T003": ["T002"]}
+
+
+# --- statements in a dependencies section ------------------------------------------------------
+
+
+def _edges(line: str) -> list[tuple[list[str], list[str]]]:
+    return [
+        ([a if b is None else f"{a}-{b}" for a, b in before], [a for a, _ in after])
+        for before, after in read_statement(line)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # A comma between two complete chains separates them.
+        ("- TDD: T001→T002, T004→T005.", [(["T001"], ["T002"]), (["T004"], ["T005"])]),
+        ("- T003 → T004, T001 → T002", [(["T003"], ["T004"]), (["T001"], ["T002"])]),
+        (
+            "- T001 → T002 → T003, T007 -> T008",
+            [(["T001"], ["T002"]), (["T002"], ["T003"]), (["T007"], ["T008"])],
+        ),
+        # A list before or after an arrow stays a list.
+        ("- T001, T002 → T003", [(["T001", "T002"], ["T003"])]),
+        ("- T003 → T004, T005", [(["T003"], ["T004", "T005"])]),
+        ("- T001, T002 → T003, T004 → T005", [(["T001", "T002"], ["T003"]), (["T004"], ["T005"])]),
+    ],
+)
+def test_comma_separated_chains_are_separate_chains(
+    line: str, expected: list[tuple[list[str], list[str]]]
+) -> None:
+    assert _edges(line) == expected
+
+
+def test_separate_chains_in_one_phase_make_no_cycle() -> None:
+    text = md(
+        """\
+        ## Phase 1: Core
+
+        - [ ] T001 Write the parser test
+        - [ ] T002 Write the parser
+        - [ ] T003 Write the writer test
+        - [ ] T004 Write the writer
+
+        ## Dependencies
+
+        - TDD: T003→T004, T001→T002
+        """
+    )
+    result = validate_taskfile(parse_text(text), "template")
+    assert result.errors == ()
+    assert result.graph.explicit == {"T001": [], "T002": ["T001"], "T003": [], "T004": ["T003"]}
+
+
+def test_a_comma_inside_a_note_does_not_split_a_chain() -> None:
+    line = "- US2: T007 → T013 (depends on T010, and T012 anytime) → T018 (after T011, T017)"
+    assert _edges(line) == [(["T007"], ["T013"]), (["T013"], ["T018"])]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T012 바인딩 작성 (T009 · T010 에 의존)", ["T009", "T010"]),
+        ("T018 구현 (T005 · T008 · T016 에 의존)", ["T005", "T008", "T016"]),
+        ("T004 Wire the store, depends on T002 · T003", ["T002", "T003"]),
+        ("T004 实现存储（依赖 T002・T003）", ["T002", "T003"]),
+        ("T004 ストアを実装 (T002・T003 に依存)", ["T002", "T003"]),
+    ],
+)
+def test_middle_dots_separate_a_list_of_ids(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("- T019 依赖 T017、T018", [(["T017", "T018"], ["T019"])]),
+        ("- T001 → T006 → T007。", [(["T001"], ["T006"]), (["T006"], ["T007"])]),
+        (
+            "- 阶段 5 依赖所有故事；T019 依赖 T017、T018，T020 需要用户明确授权。",
+            [(["T017", "T018"], ["T019"])],
+        ),
+        ("- T010 依赖 T009，T011 依赖 T010", [(["T009"], ["T010"]), (["T010"], ["T011"])]),
+        ("- T014 depends on T011, T012", [(["T011", "T012"], ["T014"])]),
+        ("- T010 depende de T009", [(["T009"], ["T010"])]),
+        ("- **Orden**：T003 → T004", [(["T003"], ["T004"])]),
+    ],
+)
+def test_statements_in_other_languages(
+    line: str, expected: list[tuple[list[str], list[str]]]
+) -> None:
+    assert _edges(line) == expected
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "## 依赖关系与执行顺序",
+        "## 依賴關係",
+        "## 依存関係と実行順序",
+        "## 의존성 및 실행 순서",
+        "## Dependencias y orden de ejecución",
+        "## Dependências",
+        "## Dépendances",
+        "## Abhängigkeiten",
+        "## 执行顺序",
+        "## Orden de ejecución",
+    ],
+)
+def test_a_dependencies_section_is_found_by_its_heading_in_other_languages(heading: str) -> None:
+    text = md(
+        f"""\
+        ## Phase 1: Core
+
+        - [ ] T001 [P] Write the parser
+        - [ ] T002 [P] Write the writer
+        - [ ] T003 [P] Write the CLI
+
+        {heading}
+
+        - T001 → T003
+        - T003 依赖 T002
+        """
+    )
+    graph = build_graph(parse_text(text), "explicit")
+    assert graph.explicit == {"T001": [], "T002": [], "T003": ["T001", "T002"]}
+
+
+@pytest.mark.parametrize(
+    "header", ["依赖", "依賴", "依存", "의존성", "Dependencias", "Dependências"]
+)
+def test_a_dependency_column_is_read_in_other_languages(header: str) -> None:
+    text = md(
+        f"""\
+        # Tasks
+
+        | 状态 | ID | 任务 | {header} |
+        |------|----|------|----------|
+        | [x] | T001 | 准备 | – |
+        | [ ] | T002 | 实现 | T001 |
+        """
+    )
+    assert build_graph(parse_text(text), "explicit").explicit["T002"] == ["T001"]

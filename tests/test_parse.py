@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import md
 
 from taskexec_nb.graph import build_graph, id_key
 from taskexec_nb.model import Diagnostic, Severity, TaskForm, TaskState
@@ -247,3 +248,160 @@ def test_a_range_listing_is_a_mention(range_line: str, warned: str | None) -> No
     else:
         assert len(messages) == 1 and warned in messages[0]
         assert _codes(tf, "TX115")[0].line == 10
+
+
+# --- several tables listing one ID ---------------------------------------------------------------
+
+
+def test_the_boxed_table_defines_the_tasks_and_the_other_tables_are_summaries(
+    fixtures: Path,
+) -> None:
+    tf = _clean(parse_file(fixtures / "dossier_tables.md"))
+    got = {t.id: (t.state, t.line, t.box_line) for t in tf.tasks}
+    assert got == {
+        "T001": (TaskState.DONE, 18, 18),
+        "T002": (TaskState.DONE, 19, 19),
+        "T003": (TaskState.PENDING, 20, 20),
+        "T004": (TaskState.PENDING, 21, 21),
+    }
+    assert tf.task("T003").description == "Implement the CSV and JSON writer"
+    # The Dependencies column of the boxed table is read; the summaries add nothing.
+    explicit = build_graph(tf, "explicit").explicit
+    assert explicit == {"T001": [], "T002": ["T001"], "T003": ["T002"], "T004": ["T003"]}
+    assert _codes(tf, "TX101") == [] and _codes(tf, "TX115") == []
+
+
+def test_a_boxless_row_is_a_mention_of_a_checkbox_task_listed_later() -> None:
+    text = md(
+        """\
+        # Tasks
+
+        | ID | Summary | Depends on |
+        |----|---------|------------|
+        | T002 | Parser | T009 |
+
+        ## Phase 1
+
+        - [ ] T001 Set up the project
+        - [x] T002 Write the parser in src/parse.py
+        """
+    )
+    tf = _clean(parse_text(text))
+    assert tf.ids == ("T001", "T002")  # file order of the definitions
+    t2 = tf.task("T002")
+    assert (t2.state, t2.line, t2.deps, t2.phase.number) == (TaskState.DONE, 10, (), "1")
+
+
+def test_a_numbered_outline_row_is_a_mention_of_a_task_defined_elsewhere() -> None:
+    text = md(
+        """\
+        # Tasks
+
+        | ID | Task |
+        |----|------|
+        | T001 | Create the schema |
+        | T002 | Write the loader |
+
+        ## Outline
+
+        | Step | Task | What |
+        |------|------|------|
+        | 1 | T001 | Write `schema.py` first |
+        | 2 | T002 | Then the loader, reading the schema |
+        """
+    )
+    tf = _clean(parse_text(text))
+    assert [(t.id, t.line, t.description) for t in tf.tasks] == [
+        ("T001", 5, "Create the schema"),
+        ("T002", 6, "Write the loader"),
+    ]
+
+
+def test_a_numbered_table_alone_still_defines_its_tasks() -> None:
+    text = "# Tasks\n\n| # | ID | Task |\n|---|---|---|\n| 1 | T001 | Build |\n| 2 | T002 | Go |\n"
+    tf = _clean(parse_text(text))
+    assert [(t.id, t.line) for t in tf.tasks] == [("T001", 5), ("T002", 6)]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("T001–T003", ["T001", "T002", "T003"]),
+        ("T001-T003", ["T001", "T002", "T003"]),
+        ("T001, T003", ["T001", "T003"]),
+        ("**T002** to T003 (the schemas)", ["T002", "T003"]),
+    ],
+)
+def test_a_range_in_a_table_dependency_cell_is_expanded(cell: str, expected: list[str]) -> None:
+    text = md(
+        f"""\
+        # Tasks
+
+        | Status | ID | Task | Depends on |
+        |--------|----|------|------------|
+        | [x] | T001 | Set up | – |
+        | [x] | T002 | Schemas | – |
+        | [ ] | T003 | Loader | – |
+        | [ ] | T004 | Ship it | {cell} |
+        """
+    )
+    assert build_graph(parse_text(text), "explicit").explicit["T004"] == expected
+
+
+def test_a_placeholder_task_id_is_a_warning_naming_its_line() -> None:
+    text = md(
+        """\
+        # Tasks
+
+        - [ ] T001 Set up the project
+        - [ ] TXXX [US1] Write the first test
+        - [ ] **TXXX** Another placeholder
+        - [ ] Review the copy with the team
+        """
+    )
+    tf = parse_text(text, "tasks.md")
+    assert tf.ids == ("T001",)
+    warnings = _codes(tf, "TX117")
+    assert [(d.severity, d.line) for d in warnings] == [(Severity.WARNING, n) for n in (4, 5)]
+    assert "TXXX" in warnings[0].message and "placeholder" in warnings[0].message
+
+
+# --- phase headings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("heading", "title"),
+    [
+        ("## Phase N: Polish & Cross-Cutting Concerns", "Polish & Cross-Cutting Concerns"),
+        ("## Fase N: Refinos e Preocupacoes Transversais", "Refinos e Preocupacoes Transversais"),
+        ("## 最终验证", "最终验证"),
+        ("## Verificación final", "Verificación final"),
+        ("## Final verification", "Final verification"),
+    ],
+)
+def test_a_last_phase_without_a_number_is_a_polish_phase(heading: str, title: str) -> None:
+    text = md(
+        f"""\
+        # Tasks
+
+        ## Phase 1: Setup
+
+        - [ ] T001 Set up the project
+
+        ## Phase 2: User Story 1
+
+        - [ ] T002 [US1] Build the page
+
+        {heading}
+
+        - [ ] T003 Run the full test suite
+        """
+    )
+    phase = parse_text(text).task("T003").phase
+    assert (phase.number, phase.title, phase.kind) == (None, title, "polish")
+
+
+def test_a_heading_after_the_phases_that_is_no_final_step_is_no_phase() -> None:
+    text = "## Phase 1: Setup\n\n- [ ] T001 Set up\n\n## Notes\n\n- [ ] T002 Tidy up\n"
+    assert parse_text(text).task("T002").phase.kind == "other"
+    assert parse_text(text).task("T002").phase.title == "(no phase)"

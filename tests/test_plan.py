@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import taskexec_nb
-from taskexec_nb import DependencyMode, UsageError
+from taskexec_nb import DependencyMode, Severity, UsageError
 from taskexec_nb.graph import find_cycles, id_key, parse_mode
 
 
@@ -173,14 +173,16 @@ def test_find_cycles_reports_each_cycle_once_in_run_order() -> None:
     ]
 
 
-def test_inferred_edge_in_a_cycle_is_explained() -> None:
+def test_a_stated_edge_against_file_order_is_no_cycle_and_why_says_which_wins() -> None:
+    # Before, file order (T002 after T001) and T001's stated dependency made a cycle and
+    # the file was refused; the stated order wins now, and the plan says so.
     text = "## Phase 1: X\n- [ ] T001 First (depends on T002)\n- [ ] T002 Second\n"
-    with pytest.raises(taskexec_nb.ValidationError) as info:
-        taskexec_nb.loads(text, path="loop.md")
-    (diag,) = info.value.errors
-    assert diag.message == "dependency cycle: T001 → T002 → T001"
-    assert diag.hint is not None and "use --mode explicit" in diag.hint
-    assert diag.line == 2
+    plan = taskexec_nb.loads(text, path="loop.md")
+    assert plan.topological_order() == ["T002", "T001"]
+    assert plan.why("T001", "T002") == "declared at line 2"
+    assert plan.why("T002", "T001") is None
+    (diag,) = [d for d in plan.diagnostics if d.code == "TX116"]
+    assert diag.severity is Severity.INFO and diag.line == 3
     assert taskexec_nb.loads(text, mode="explicit").depends_on("T001") == ("T002",)
 
 
@@ -197,7 +199,7 @@ WITH_ERRORS = """\
   - taskexec: run="true"
 - [ ] T003 Middle (depends on T009)
   - taskexec: run="true"
-- [ ] T004 Last
+- [ ] T004 Last (depends on T002)
   - taskexec: run="true"
 - [ ] T003 Again
 """
@@ -210,8 +212,8 @@ def test_load_not_strict_keeps_every_task_and_the_errors(tmp_path: Path) -> None
     assert [t.id for t in plan.tasks] == ["T001", "T002", "T003", "T004"]
     assert not plan.ok
     assert {d.code for d in plan.errors} == {"TX101", "TX102", "TX103"}
-    # The file order makes T003 wait for T002 and T004 for T003; T002 declares T004: a
-    # cycle. Its first task in file order, T002, stops waiting for T004 in the plan.
+    # T002 declares T004 and T004 declares T002: a cycle. Its first task in file order,
+    # T002, stops waiting for T004 in the plan.
     assert plan.cycle_edges_dropped == {("T002", "T004")}
     assert plan.depends_on("T002") == ("T001",)
     assert plan.explicit_deps("T002") == ("T004",)  # what the file says stays visible

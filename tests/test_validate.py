@@ -293,7 +293,9 @@ def test_tx103_three_step_cycle_in_run_order() -> None:
     assert "T004 after T009" in d.hint
 
 
-def test_tx103_cycle_through_inferred_order_suggests_explicit_mode() -> None:
+def test_a_stated_dependency_on_a_later_task_is_no_cycle_with_file_order() -> None:
+    # Before, file order (T002 after T001) and the stated edge made a TX103 cycle; a
+    # reader sees no cycle: the stated order wins over the inferred one (TX116 says so).
     text = md(
         """\
         ## Phase 1
@@ -302,13 +304,14 @@ def test_tx103_cycle_through_inferred_order_suggests_explicit_mode() -> None:
         - [ ] T002 Second
         """
     )
-    (d,) = only(check(text), "TX103")
-    assert "T001 → T002 → T001" in d.message
-    assert d.hint is not None
-    assert "file order" in d.hint
-    assert "--mode explicit" in d.hint
-    # Without inference the same file has no cycle.
-    assert not only(check(text, "explicit"), "TX103")
+    result = check(text)
+    assert not only(result, "TX103")
+    (d,) = only(result, "TX116")
+    assert (d.severity, d.task_id, d.line) == (Severity.INFO, "T002", line_of(text, "T002 Second"))
+    assert "T002 does not wait for T001 (file order in Phase 1)" in d.message
+    assert f"T001 waits for T002 (declared at line {line_of(text, 'T001 First')})" in d.message
+    assert result.graph.order == ["T002", "T001"]
+    assert not only(check(text, "explicit"), "TX116")
 
 
 # --- TX104 [P] tasks naming the same file ------------------------------------------------------
