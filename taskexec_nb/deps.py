@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from taskexec_nb._lazyre import LazyPattern
+
 ID_PATTERN = r"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?"
 """A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
 
@@ -30,7 +32,7 @@ is a task ID and not a letter.
 _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 """Han, kana and Hangul: written without spaces, so an ID may touch them (``依赖T007和T008``)."""
 
-_ID = rf"\**(?:{ID_PATTERN})\**(?![^\W{_CJK}])"
+_ID = rf"\**(?:{ID_PATTERN})\**(?!(?-i:[^\W{_CJK}]))"  # (?-i:): no case folding of 40k letters
 _RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
 _ITEM = rf"{_ID}(?:{_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
@@ -199,9 +201,9 @@ def _triggers(phrases: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _phrase_re(phrases: list[str]) -> re.Pattern[str]:
+def _phrase_re(phrases: list[str]) -> LazyPattern:
     keyword = _alternation([_tokens(p) for p in phrases])
-    return re.compile(rf"{keyword}\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+    return LazyPattern(rf"{keyword}\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
 
 
 _ALL_PHRASES = sorted({p for ps in DEPENDENCY_PHRASES.values() for p in ps})
@@ -215,11 +217,11 @@ _ASCII_WORDS = tuple(w for w in _TRIGGER_RES if any(p.isascii() for p in _BY_TRI
 _ALL_WORDS = tuple(_TRIGGER_RES)
 _UPPER_ID_RE = re.compile(r"T-?[A-Z]*\d")
 _LABEL_WORDS = _alternation([_tokens(p, ending=False) for p in _ALL_PHRASES])
-_LABEL_RE = re.compile(
+_LABEL_RE = LazyPattern(
     rf"^\s*(?:[-*+]\s+)?\**\s*{_LABEL_WORDS}\s*\**\s*[:：]\s*\**\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_LIST_START_RE = re.compile(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
+_LIST_START_RE = LazyPattern(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
 )
@@ -229,7 +231,7 @@ _SUFFIX_QUICK_WORDS = tuple(_triggers(_ALL_SUFFIXES))
 _SUFFIX_WORDS = _alternation(
     [[re.escape(c) if c != " " else r"\s*" for c in p] for p in _ALL_SUFFIXES]
 )
-_SUFFIX_RE = re.compile(rf"(?P<list>{_ID_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
+_SUFFIX_RE = LazyPattern(rf"(?P<list>{_ID_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
 _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
@@ -340,19 +342,19 @@ _GROUP = rf"(?:{_ID_LIST})"
 _NOTE = r"(?:\s*\([^()]*\))?"
 _ARROW = r"\s*(?:→|->|-->|⟶|=>)\s*"
 _PTAG = r"(?:\s*\[P\])?"
-_CHAIN_RE = re.compile(
+_CHAIN_RE = LazyPattern(
     rf"^(?P<chain>{_GROUP}{_PTAG}{_NOTE}(?:{_ARROW}{_GROUP}{_PTAG}{_NOTE})+)"
     r"(?:\s*(?:must\s+be\s+|are\s+|is\s+|run\s+)?sequential(?:ly)?)?$",
     re.IGNORECASE,
 )
-_BEFORE_RE = re.compile(
+_BEFORE_RE = LazyPattern(
     rf"^(?P<a>{_GROUP}){_NOTE}\s+(?:(?:must|should|has\s+to|have\s+to)\s+"
     r"(?:complete|finish|be\s+done|be\s+completed|run|happen|land)\s+|"
     r"(?:completes?|runs?|comes?|goes|lands?)\s+)?"
     rf"before\s+(?P<b>{_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
-_AFTER_RE = re.compile(
+_AFTER_RE = LazyPattern(
     rf"^(?P<b>{_GROUP}){_NOTE}\s+(?:depends\s+on|requires|needs|must\s+wait\s+for|"
     r"(?:is\s+|are\s+)?blocked\s+by|(?:can\s+|must\s+|only\s+)?(?:starts?|runs?|begins?)\s+after|"
     rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_GROUP}){_NOTE}$",
@@ -367,21 +369,40 @@ _OTHER_AFTER_WORDS = _alternation(
         if not p.endswith(":")
     ]
 )
-_OTHER_AFTER_RE = re.compile(
+_OTHER_AFTER_RE = LazyPattern(
     rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_GROUP}){_NOTE}$", re.IGNORECASE
 )
 """``T019 依赖 T017、T018``, ``T010 depende de T009``: the phrases of DEPENDENCY_PHRASES."""
-_BLOCKS_RE = re.compile(
+_BLOCKS_RE = LazyPattern(
     rf"^(?P<a>{_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_GROUP}){_NOTE}$", re.IGNORECASE
 )
 _LEAD_RE = re.compile(
     r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*[:：]?|[\w .()/-]{1,40}[:：])?\s*"
 )
 _CLAUSE_SPLIT_RE = re.compile(r"[;；。]|\s[—–]\s|\.\s+(?=[A-Z])")
-_LIST_ONLY_RE = re.compile(rf"^{_GROUP}$", re.IGNORECASE)
+_LIST_ONLY_RE = LazyPattern(rf"^{_GROUP}$", re.IGNORECASE)
 _HAS_ID_RE = re.compile(ID_PATTERN)
 
 _HAS_ARROW_RE = re.compile(_ARROW)
+
+_STATEMENT_RES: tuple[tuple[tuple[str, ...], LazyPattern], ...] = (
+    (("before",), _BEFORE_RE),
+    (("depend", "requir", "need", "wait", "blocked", "after"), _AFTER_RE),
+    (("blocks",), _BLOCKS_RE),
+    (
+        tuple(
+            {
+                p.lower()[:2]
+                for lang, phrases in DEPENDENCY_PHRASES.items()
+                if lang != "en"
+                for p in phrases
+                if not p.endswith(":")
+            }
+        ),
+        _OTHER_AFTER_RE,
+    ),
+)
+"""Each statement pattern with the words (in lower case) one of which it cannot match without."""
 
 Edge = tuple[list[Ref], list[Ref]]
 """A statement edge: every task of the second list depends on every task of the first."""
@@ -415,12 +436,15 @@ def read_statement(line: str) -> list[Edge]:
 
 def _statement(clause: str) -> list[Edge]:
     """The edges of one clause that is a statement in full, or none."""
-    chain = _CHAIN_RE.match(clause)
+    chain = _CHAIN_RE.match(clause) if _HAS_ARROW_RE.search(clause) else None
     if chain:
         groups = re.split(_ARROW, chain.group("chain"))
         refs = [_items(re.sub(r"\([^()]*\)|\[P\]", "", g)) for g in groups]
         return [(refs[i], refs[i + 1]) for i in range(len(refs) - 1)]
-    for pattern in (_BEFORE_RE, _AFTER_RE, _BLOCKS_RE, _OTHER_AFTER_RE):
+    low = clause.lower()
+    for words, pattern in _STATEMENT_RES:
+        if not any(word in low for word in words):
+            continue  # the pattern needs one of these words: not compiled, not tried
         m = pattern.match(clause)
         if m:
             return [(_items(m.group("a")), _items(m.group("b")))]
@@ -454,3 +478,23 @@ def _statements(clause: str) -> list[str]:
         else:
             out.append(part)
     return out
+
+
+_ID_KEY_RE = re.compile(
+    r"^(?P<prefix>T(?:-[A-Z]+)?)(?P<num>\d+)(?:\.(?P<frac>\d+))?(?P<suf>[a-z]?(?:-[A-Z])?)$"
+)
+
+
+def id_key(task_id: str) -> tuple[str, int, int, str]:
+    """Sort key of a task ID: ``T011.5`` and ``T011-B`` sort between ``T011`` and ``T012``.
+
+    Args:
+        task_id: A task ID.
+
+    Returns:
+        (prefix, number, fraction, suffix); unknown shapes sort by text.
+    """
+    m = _ID_KEY_RE.match(task_id)
+    if not m:
+        return (task_id, -1, 0, "")
+    return (m.group("prefix"), int(m.group("num")), int(m.group("frac") or 0), m.group("suf"))

@@ -11,32 +11,13 @@ from __future__ import annotations
 import difflib
 import heapq
 import itertools
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from taskexec_nb.deps import id_key
 from taskexec_nb.errors import UsageError
 from taskexec_nb.model import DependencyMode, DepRef, Diagnostic, Severity, Task
 from taskexec_nb.parse import TaskFile
-
-_ID_KEY_RE = re.compile(
-    r"^(?P<prefix>T(?:-[A-Z]+)?)(?P<num>\d+)(?:\.(?P<frac>\d+))?(?P<suf>[a-z]?(?:-[A-Z])?)$"
-)
-
-
-def id_key(task_id: str) -> tuple[str, int, int, str]:
-    """Sort key of a task ID: ``T011.5`` and ``T011-B`` sort between ``T011`` and ``T012``.
-
-    Args:
-        task_id: A task ID.
-
-    Returns:
-        (prefix, number, fraction, suffix); unknown shapes sort by text.
-    """
-    m = _ID_KEY_RE.match(task_id)
-    if not m:
-        return (task_id, -1, 0, "")
-    return (m.group("prefix"), int(m.group("num")), int(m.group("frac") or 0), m.group("suf"))
 
 
 def parse_mode(mode: str | DependencyMode) -> DependencyMode:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb import annotations as ann
-from taskexec_nb.deps import ID_PATTERN, find_phrases, id_list, read_statement
+from taskexec_nb.deps import ID_PATTERN, find_phrases, id_key, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
     NO_ACTION,
@@ -80,7 +80,7 @@ _PHASE_RE = re.compile(
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if not re.match(f"[{_CJK_CHARS}]", w)))
     + r")\s+|(?:"
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if re.match(f"[{_CJK_CHARS}]", w)))
-    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?![^\W{_CJK_CHARS}])"
+    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?!(?-i:[^\W{_CJK_CHARS}]))"
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
 )
@@ -880,8 +880,6 @@ class _Parser:
 
     def _check_ranges(self, tasks: list[Task]) -> None:
         """Warn about a range listing that names no task, or whose box disagrees with them."""
-        from taskexec_nb.graph import id_key  # graph imports this module
-
         keys = [id_key(t.id) for t in tasks]
         for first, last, line, box in self.ranges:
             lo, hi = id_key(first), id_key(last)

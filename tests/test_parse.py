@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import md
 
-from taskexec_nb.graph import build_graph, id_key
+from taskexec_nb.deps import id_key
+from taskexec_nb.graph import build_graph
 from taskexec_nb.model import Diagnostic, Severity, TaskForm, TaskState
 from taskexec_nb.parse import TaskFile, parse_file, parse_text
 from taskexec_nb.validate import validate_taskfile

@@ -9,7 +9,8 @@ import pytest
 
 import taskexec_nb
 from taskexec_nb import DependencyMode, Severity, UsageError
-from taskexec_nb.graph import find_cycles, id_key, parse_mode
+from taskexec_nb.deps import id_key
+from taskexec_nb.graph import find_cycles, parse_mode
 
 
 def test_template_mode_follows_phases_order_and_parallel_runs(fixtures: Path) -> None:
