@@ -14,7 +14,7 @@ import pytest
 from conftest import md
 
 import taskexec_nb
-from taskexec_nb import liveruns
+from taskexec_nb.run import liveruns
 from taskexec_nb.errors import UsageError
 
 TWO = md(

@@ -39,7 +39,7 @@ from taskexec_nb.run.attempt import (
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import SAVE_DELAY
 from taskexec_nb.tracker import ReadyTracker
-from taskexec_nb.writeback import CheckboxWriter
+from taskexec_nb.run.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan

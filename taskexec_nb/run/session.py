@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb import liveruns
+from taskexec_nb.run import liveruns
 from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Notice, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task
-from taskexec_nb.reaper import Reaper
+from taskexec_nb.run.reaper import Reaper
 from taskexec_nb.run.preflight import Preflight
 from taskexec_nb.run.resume import (
     ACTIVE,
@@ -41,7 +41,7 @@ from taskexec_nb.run.schedule import Scheduler
 from taskexec_nb.run.selection import listed as _listed
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord
-from taskexec_nb.writeback import CheckboxWriter
+from taskexec_nb.run.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
     from taskexec_nb.config import Config
