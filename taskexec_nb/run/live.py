@@ -330,7 +330,7 @@ class RunModel:
         return model
 
     @classmethod
-    def attach(cls, handle: _Handle) -> RunModel:
+    def attach(cls, handle: _Handle, order: Sequence[str] | None = None) -> RunModel:
         """A model of a started run, whole from its first event, kept up to date.
 
         The run's events so far are replayed into it, then it gets the new
@@ -339,12 +339,22 @@ class RunModel:
         On a resume, the tasks it does not run again show as the store has them.
 
         Args:
-            handle: The run (a :class:`~taskexec_nb.runner.RunHandle`).
+            handle: The run (a :class:`~taskexec_nb.run.handle.RunHandle`, or its session).
+            order: The tasks in the order the rows are listed (the handle's run
+                order); default: the run's tasks in file order.
 
         Returns:
             The model, subscribed.
         """
-        model = cls.for_plan(handle.plan, handle.selection or None)
+        if order is None:
+            model = cls.for_plan(handle.plan, handle.selection or None)
+        else:
+            plan = handle.plan
+            model = cls(
+                (t, plan[t].phase.label, plan[t].story, plan[t].description)
+                for t in order
+                if t in plan
+            )
         if handle.resumed:
             model._seed_earlier(handle.store_path, handle.run_id, set(handle.selection))
         handle.bus.subscribe(model, replay=True)
@@ -411,7 +421,12 @@ class RunModel:
                 self._finished = None
             elif isinstance(data, RunPaused):
                 self._status = event.status or _PAUSED
-                if data.suspend:
+                if data.suspended is not None:  # only what the scheduler could suspend
+                    for task_id in data.suspended:
+                        row = self._tasks.get(task_id)
+                        if row is not None and row.status == _RUNNING:
+                            self._tasks[task_id] = dataclasses.replace(row, status=_PAUSED)
+                elif data.suspend:
                     self._all(_RUNNING, _PAUSED)
             elif event.kind is EventKind.RUN_RESUMED:
                 self._status = event.status or _RUNNING
