@@ -276,7 +276,7 @@ def _dry_run(plan: ExecutionPlan, handle: RunHandle, out: TextIO) -> int:
         file=out,
     )
     if settings.agent_command:
-        from taskexec_nb.settings import agent_command_form
+        from taskexec_nb.agentcmd import agent_command_form
 
         print(f"agent command: {agent_command_form(settings.agent_command)}", file=out)
     for i, ids in enumerate(plan.waves_of(selection)):
