@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.events import EventBus, Observer, RunStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
-from taskexec_nb.run.live import RunModel, TaskRow
+from taskexec_nb.run.live import RunModel
+from taskexec_nb.run.rows import TaskRow
 from taskexec_nb.run.session import RunSession
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import shown_status
