@@ -123,8 +123,8 @@ def _print_diagnostics(diags: Sequence[Diagnostic], out: TextIO) -> None:
 
 def _agent_form(args: argparse.Namespace) -> str | None:
     """How the configured ``agent_command`` runs (None: none is set, or no config reads)."""
+    from taskexec_nb.agentcmd import agent_command_form
     from taskexec_nb.config import resolve
-    from taskexec_nb.settings import agent_command_form
 
     try:
         command = resolve(args.file, profile=args.profile).settings.agent_command

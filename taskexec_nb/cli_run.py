@@ -20,6 +20,7 @@ from taskexec_nb.exitcodes import (
     EXIT_TASKS_FAILED,
     EXIT_USAGE,
 )
+from taskexec_nb.report.status import _when
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
@@ -276,7 +277,7 @@ def _dry_run(plan: ExecutionPlan, handle: RunHandle, out: TextIO) -> int:
         file=out,
     )
     if settings.agent_command:
-        from taskexec_nb.settings import agent_command_form
+        from taskexec_nb.agentcmd import agent_command_form
 
         print(f"agent command: {agent_command_form(settings.agent_command)}", file=out)
     for i, ids in enumerate(plan.waves_of(selection)):
@@ -339,10 +340,6 @@ def _open_store(state_dir: str | None, tasks_file: Path | None = None) -> Any:
     if not path.exists():
         raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
     return StateStore(path, readonly=True)
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
 def status_command(args: argparse.Namespace, out: TextIO) -> int:

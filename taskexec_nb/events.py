@@ -11,7 +11,7 @@ import enum
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from time import time as _now
 from types import MappingProxyType
@@ -307,11 +307,15 @@ class RunPaused(Payload):
 
     Attributes:
         suspend: Its running tasks were suspended too (SIGSTOP).
+        suspended: With ``suspend``, the tasks actually suspended (a task without
+            a process of its own, e.g. a Python callable, runs on); ``None`` in
+            events stored before it was recorded (then every running task).
     """
 
     kind: ClassVar[EventKind] = EventKind.RUN_PAUSED
     _always: ClassVar[tuple[str, ...]] = ("suspend",)
     suspend: bool | None = None
+    suspended: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from taskexec_nb.graph import Graph, critical_path, layers, order_breaking_cycle
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
 from taskexec_nb.run.launch import RunRequest, StartMode, start_run
+from taskexec_nb.run.writeback import only_ticked
 from taskexec_nb.tracker import ReadyTracker
-from taskexec_nb.writeback import only_ticked
 
 if TYPE_CHECKING:
     import pandas as pd

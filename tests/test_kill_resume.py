@@ -32,7 +32,7 @@ from conftest import procs
 import taskexec_nb
 from taskexec_nb._procfs import descendants
 from taskexec_nb.events import RunStatus
-from taskexec_nb.reaper import Reaper
+from taskexec_nb.run.reaper import Reaper
 from taskexec_nb.store import StateStore
 
 KILL_GRACE = 0.5
@@ -315,7 +315,7 @@ _KILL_AROUND_TICK = textwrap.dedent(
     """
     import os, signal, sys
     import taskexec_nb
-    from taskexec_nb.writeback import CheckboxWriter
+    from taskexec_nb.run.writeback import CheckboxWriter
 
     original = CheckboxWriter.tick
 
@@ -558,7 +558,7 @@ def test_a_notebook_timeout_ends_its_kernel_and_what_its_cells_started(tmp_path:
 _REAPER_OWNER = textwrap.dedent(
     """
     import os, signal, subprocess, sys
-    from taskexec_nb.reaper import Reaper
+    from taskexec_nb.run.reaper import Reaper
 
     reaper = Reaper(float(sys.argv[1]))
     quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -405,3 +405,47 @@ def test_importing_the_live_model_imports_neither_pandas_nor_plotly() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_suspending_pause_shows_paused_only_the_tasks_it_could_suspend(tmp_path: Path) -> None:
+    text = (
+        "- [ ] T001 [P] Shell loop\n  ```bash\n  touch began\n"
+        "  while [ ! -f go ]; do sleep 0.05; done\n  ```\n"
+        "- [ ] T002 [P] Python work\n"
+    )
+    plan = taskexec_nb.load(write(tmp_path, text))
+
+    async def main() -> tuple[dict[str, str], dict[str, str], str, list[str]]:
+        go = asyncio.Event()
+
+        async def work() -> None:
+            await go.wait()
+
+        handle = await plan.arun(
+            state_dir=tmp_path / "state", callables={"T002": work}, max_workers=2
+        )
+        try:
+            while not (tmp_path / "began").exists() or len(handle.model.snapshot().running()) < 2:
+                await asyncio.sleep(0.02)
+            handle.pause(suspend=True)
+            while "paused" not in handle.status()["status"].tolist():
+                await asyncio.sleep(0.02)
+            paused = dict(zip(handle.status()["id"], handle.status()["status"], strict=True))
+            shown = repr(handle)
+            handle.resume()
+            resumed = dict(zip(handle.status()["id"], handle.status()["status"], strict=True))
+        finally:
+            (tmp_path / "go").touch()
+            go.set()
+        await handle.wait()
+        late = EventRecorder()
+        handle.subscribe(late)  # after the end: everything so far, run_started first
+        return paused, resumed, shown, late.kinds()
+
+    paused, resumed, shown, kinds = asyncio.run(main())
+    # The shell task's process group was stopped; a Python callable cannot be and runs on.
+    assert paused == {"T001": "paused", "T002": "running"}
+    assert resumed == {"T001": "running", "T002": "running"}
+    assert " paused: " in shown and "1 paused, 1 running" in shown
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("task_finished") == 2

@@ -14,8 +14,8 @@ import pytest
 from conftest import md
 
 import taskexec_nb
-from taskexec_nb import liveruns
 from taskexec_nb.errors import UsageError
+from taskexec_nb.run import liveruns
 
 TWO = md(
     """\

@@ -1632,3 +1632,29 @@ def test_a_gantt_lane_or_comparison_that_cannot_be_is_a_report_error(retry_run: 
     assert rep.gantt(group_by="story").data  # the column that exists
     with pytest.raises(ReportError, match=r"compare\(\): b must be a run's report .* got int"):
         rep.compare(5)  # type: ignore[arg-type]
+
+
+def test_rollup_and_the_status_table_group_alike_missing_keys_and_no_rows() -> None:
+    from taskexec_nb.report.status import by_group
+
+    keys = pd.array(["Phase 1", None, "", "Phase 1"], dtype="string")
+    statuses = ["completed", "failed", "pending", "failed"]
+    frame = pd.DataFrame({"phase": keys, "status": pd.array(statuses, dtype="string")})
+    grouped = by_group(keys.tolist(), statuses)  # pd.NA, None and "" are all "(none)"
+    assert grouped == {"Phase 1": ["completed", "failed"], "(none)": ["failed", "pending"]}
+    assert by_group([float("nan")], ["queued"]) == {"(none)": ["queued"]}
+    from taskexec_nb.report import rollup
+
+    rolled = rollup(frame, "phase")
+    assert rolled[["phase", "done", "total", "failed", "pending"]].values.tolist() == [
+        ["Phase 1", 1, 2, 1, 0],
+        ["(none)", 0, 2, 1, 1],
+    ]
+    assert [str(t) for t in rolled.dtypes[["done", "total", "percent"]]] == [
+        "int64",
+        "int64",
+        "float64",
+    ]
+    empty = rollup(frame.iloc[:0], "phase")
+    assert empty.empty and str(empty["phase"].dtype) == "string"
+    assert str(empty["total"].dtype) == "float64" and str(empty["done"].dtype) == "int64"

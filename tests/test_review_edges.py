@@ -34,9 +34,9 @@ from taskexec_nb.executors.callables import CallableExecutor
 from taskexec_nb.executors.notebook import NotebookExecutor, _mask_notebook
 from taskexec_nb.executors.output import MAX_LINE
 from taskexec_nb.executors.shell import PythonExecutor
+from taskexec_nb.run.writeback import CheckboxWriter, digest
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore
-from taskexec_nb.writeback import CheckboxWriter, digest
 
 FENCE = "`" * 3
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from taskexec_nb.agentcmd import agent_command_form, agent_template_problems, shell_script
 from taskexec_nb.errors import UsageError
-from taskexec_nb.settings import (
-    RunSettings,
-    agent_command_form,
-    agent_template_problems,
-    shell_script,
-)
+from taskexec_nb.settings import RunSettings
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ from conftest import group_members, md
 import taskexec_nb
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
+from taskexec_nb.run.writeback import CheckboxWriter, digest, line_span, only_ticked, tick
 from taskexec_nb.store import SCHEMA_VERSION, StateStore, StoreError
-from taskexec_nb.writeback import CheckboxWriter, digest, line_span, only_ticked, tick
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -401,7 +401,7 @@ def test_read_only_tasks_file_is_not_ticked_and_the_run_says_why_once(
 
 
 def test_read_only_rule_follows_the_permission_bits(tmp_path: Path) -> None:
-    from taskexec_nb.writeback import read_only
+    from taskexec_nb.run.writeback import read_only
 
     path = _write(tmp_path, THREE_OK)
     path.chmod(0o644)
@@ -431,7 +431,7 @@ def test_hard_linked_tasks_file_is_ticked_in_place(tmp_path: Path) -> None:
 def test_hard_linked_tasks_file_edited_during_the_tick_keeps_the_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskexec_nb import writeback
+    from taskexec_nb.run import writeback
 
     path = _write(tmp_path, THREE_OK)
     os.link(path, tmp_path / "linked-tasks.md")
@@ -1128,7 +1128,7 @@ def test_a_file_that_cannot_be_replaced_is_ticked_in_place(
     # A folder we may not write, or a file we may write but not give back to its owner:
     # as root neither can be staged for real, so the two refusals are raised as the
     # kernel would raise them.
-    from taskexec_nb import writeback
+    from taskexec_nb.run import writeback
 
     path = _write(tmp_path, THREE_OK)
     plan = taskexec_nb.load(path)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb.agentcmd import agent_template_problems
 from taskexec_nb.config.checks import FileSettings, check_file, check_values, guess, plain
 from taskexec_nb.config.files import (
     CONFIG_FILE,
@@ -46,12 +47,7 @@ from taskexec_nb.config.overrides import Override, apply_overrides, env_str, rea
 from taskexec_nb.errors import UsageError
 from taskexec_nb.kinds import TextError
 from taskexec_nb.model import ExecParams, Task
-from taskexec_nb.settings import (
-    SETTINGS,
-    RunSettings,
-    agent_template_problems,
-    unknown_names,
-)
+from taskexec_nb.settings import SETTINGS, RunSettings, unknown_names
 
 ENV_PREFIX = "TASKEXEC_"
 PROFILE_VAR = "TASKEXEC_PROFILE"

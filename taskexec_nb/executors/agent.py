@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from taskexec_nb.agentcmd import agent_template_problems, shell_script
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
-from taskexec_nb.settings import agent_template_problems, shell_script
 
 FEATURE_DOCUMENTS = (
     "plan.md",
@@ -105,7 +105,7 @@ def agent_argv(
     """Fill an agent argv template; task text only ever becomes whole argv elements' text.
 
     When the template runs a shell script (``bash -c SCRIPT``, see
-    :func:`~taskexec_nb.settings.shell_script`), the placeholders in the script
+    :func:`~taskexec_nb.agentcmd.shell_script`), the placeholders in the script
     are replaced by their values shell-quoted (:func:`shlex.quote`), so the
     task text is one inert word of the script; the elements after the script
     (its ``$0``, ``$1``...) and before it get the plain values.

@@ -20,10 +20,9 @@ task status table ``taskexec status`` prints.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from taskexec_nb.report.summary import FINAL_FAILURES, STATUSES
     from taskexec_nb.report.tables import (
         ATTEMPT_COLUMNS,
-        FINAL_FAILURES,
-        STATUSES,
         TASK_COLUMNS,
         ExecutionReport,
         ReportError,
@@ -46,7 +45,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The names of :mod:`.tables`, imported on first use.
+    """The names of :mod:`.tables` and :mod:`.summary`, imported on first use.
 
     ``taskexec`` reads the export formats (:mod:`.formats`) at every start; this
     keeps that from loading the store and the tables.
@@ -60,6 +59,10 @@ def __getattr__(name: str) -> Any:
     Raises:
         AttributeError: If the package has no such name.
     """
+    if name in ("FINAL_FAILURES", "STATUSES"):
+        from taskexec_nb.report import summary
+
+        return getattr(summary, name)
     if name in __all__:
         from taskexec_nb.report import tables
 

@@ -61,7 +61,7 @@ def csv_text(rep: ExecutionReport) -> str:
     Returns:
         The CSV text.
     """
-    from taskexec_nb.report.tables import _flat
+    from taskexec_nb.report.cells import _flat
 
     return str(_flat(rep.tasks).to_csv(index=False))
 
@@ -76,7 +76,8 @@ def write_csv(rep: ExecutionReport, path: Path) -> None:
     Raises:
         ReportError: If ``path`` cannot be written.
     """
-    from taskexec_nb.report.tables import _flat, _writing
+    from taskexec_nb.report.cells import _flat
+    from taskexec_nb.report.tables import _writing
 
     frame = _flat(rep.tasks)
     with _writing(path):
@@ -122,7 +123,7 @@ def markdown(rep: ExecutionReport) -> str:
     Returns:
         The Markdown text.
     """
-    from taskexec_nb.report.tables import FINAL_FAILURES, _counts_text
+    from taskexec_nb.report.summary import FINAL_FAILURES, _counts_text
     from taskexec_nb.store import shown_status
 
     s = rep.summary

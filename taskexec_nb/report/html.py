@@ -6,7 +6,8 @@ import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.report.tables import _counts_text, _missing, _shown
+from taskexec_nb.report.cells import _missing, _shown
+from taskexec_nb.report.summary import _counts_text
 
 if TYPE_CHECKING:
     import pandas as pd

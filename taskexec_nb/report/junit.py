@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from taskexec_nb.events import TaskStatus
-from taskexec_nb.report.tables import FINAL_FAILURES, _allowed, _failure_point
+from taskexec_nb.report.summary import FINAL_FAILURES, _allowed, _failure_point
 from taskexec_nb.store import shown_status
 
 if TYPE_CHECKING:

@@ -13,8 +13,12 @@ from taskexec_nb.store import shown_status
 def by_group(keys: Iterable[Any], statuses: Iterable[str]) -> dict[str, list[str]]:
     """Statuses by group (phase or story), groups in order of first appearance.
 
+    The one grouping of ``taskexec status``'s roll-ups and of
+    :func:`~taskexec_nb.report.rollup` (``run.progress()``, ``report.progress()``).
+
     Args:
-        keys: Each task's group; None or empty counts under ``(none)``.
+        keys: Each task's group; a missing one (None, empty, NaN, ``pd.NA``)
+            counts under ``(none)``.
         statuses: Each task's status, in the same order.
 
     Returns:
@@ -22,7 +26,8 @@ def by_group(keys: Iterable[Any], statuses: Iterable[str]) -> dict[str, list[str
     """
     groups: dict[str, list[str]] = {}
     for key, status in zip(keys, statuses, strict=True):
-        groups.setdefault(key or "(none)", []).append(status)
+        name = key if isinstance(key, str) and key else "(none)"
+        groups.setdefault(name, []).append(status)
     return groups
 
 

@@ -6,9 +6,7 @@ See :mod:`taskexec_nb.report` for what a report holds; the exports are in
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -18,14 +16,21 @@ from typing import TYPE_CHECKING, Any
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.graph import critical_path
-from taskexec_nb.store import StateStore, as_gone, shown_status
+from taskexec_nb.report.cells import _records
+from taskexec_nb.report.status import by_group
+from taskexec_nb.report.summary import (
+    STATUSES,
+    _allowed,
+    _counts_text,
+    _failure_point,
+    compare_rows,
+    summarize,
+)
+from taskexec_nb.store import StateStore, as_gone
 
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
-
-STATUSES = tuple(s.value for s in TaskStatus)
-FINAL_FAILURES = ("failed", "timed_out")
 
 TASK_COLUMNS = [
     "id",
@@ -329,44 +334,14 @@ class ExecutionReport:
         ``counts`` are by status; ``allowed_failures`` says how many of the failed
         and timed-out ones ran under ``allow_failure``.
         """
-        counts = dict.fromkeys(STATUSES, 0)
-        for r in self._task_rows:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-        total = len(self._task_rows)
-        started, finished = self.run.get("started"), self.run.get("finished")
-        times = [(a["started"], a["finished"]) for a in self._attempt_rows if a["started"]]
-        # A resumed run: the sessions before this one, without the idle time between.
-        session = self.run.get("resumed") or started
-        before = self.run.get("elapsed") or 0.0
-        if finished is not None:
-            wall = before + (finished - session if session else 0.0)
-        elif self.run.get("status") in ("running", "paused") and session:
-            wall = before + time.time() - session  # still going
-        else:  # the runner died: up to the last thing it recorded
-            ends = [e or s for s, e in times]
-            wall = before + (max(0.0, max(ends) - session) if ends and session else 0.0)
-        task_time = sum((e - s) for s, e in times if e)
-        slow = sorted(self._durations.items(), key=lambda kv: kv[1], reverse=True)[:5]
-        path = self.critical_path
-        return {
-            "run_id": self.run_id,
-            "tasks_file": self.run.get("tasks_file"),
-            "status": self.run.get("status"),
-            "started": _iso(started),
-            "finished": _iso(finished),
-            "total": total,
-            "counts": counts,
-            "allowed_failures": sum(1 for r in self._task_rows if _allowed(r)),
-            "success_rate": (counts["completed"] / total) if total else 0.0,
-            "wall_time": wall,
-            "task_time": task_time,
-            "parallelism": (task_time / wall) if wall > 0 else 0.0,
-            "critical_path": path,
-            "critical_path_time": sum(self._durations.get(t, 0.0) for t in path),
-            "slowest": [{"id": t, "duration": d} for t, d in slow if d > 0],
-            "attempts": len(self._attempt_rows),
-            "retried": sorted({a["task_id"] for a in self._attempt_rows if a["attempt"] > 1}),
-        }
+        return summarize(
+            self.run_id,
+            self.run,
+            self._task_rows,
+            self._attempt_rows,
+            self._durations,
+            self.critical_path,
+        )
 
     @cached_property
     def settings(self) -> dict[str, Any]:
@@ -593,21 +568,28 @@ def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
 
     if by not in frame.columns:
         raise ReportError(f"cannot roll up by {by!r}: use phase or story")
-    keys = frame[by].fillna("(none)").replace("", "(none)")
-    order = list(dict.fromkeys(keys))
-    every = pd.crosstab(keys, frame["status"]).reindex(order)
-    counts = every.reindex(columns=list(STATUSES), fill_value=0)
+    groups = by_group(frame[by].tolist(), frame["status"].tolist())
+    keys: Any = list(groups)
+    if not groups:  # the dtypes of no rows: a text column keeps its type, others read as numbers
+        keys = pd.Series([], dtype=frame[by].dtype if _is_text(frame[by]) else "float64")
+    totals = [len(statuses) for statuses in groups.values()]  # statuses of every kind count
     out = pd.DataFrame(
         {
-            by: counts.index,
-            "done": counts["completed"].to_numpy(),
-            "total": every.sum(axis=1).to_numpy(),  # statuses of every kind count
+            by: keys,
+            "done": pd.Series([s.count("completed") for s in groups.values()], dtype="int64"),
+            "total": pd.Series(totals, dtype="int64" if groups else "float64"),
         }
     )
     out["percent"] = (100.0 * out["done"] / out["total"]).round(1)
     for status in STATUSES:
-        out[status] = counts[status].to_numpy()
-    return out.reset_index(drop=True)
+        out[status] = pd.Series([s.count(status) for s in groups.values()], dtype="int64")
+    return out
+
+
+def _is_text(column: pd.Series) -> bool:
+    import pandas as pd
+
+    return isinstance(column.dtype, pd.StringDtype)
 
 
 def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> pd.DataFrame:
@@ -627,70 +609,13 @@ def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> p
     Raises:
         ReportError: If ``a`` or ``b`` is not a report.
     """
-    import pandas as pd
-
     for name, given in (("a", a), ("b", b)):
         if not isinstance(given, ExecutionReport):
             raise ReportError(
                 f"compare(): {name} must be a run's report (run.report(), report(run_id)), "
                 f"got {type(given).__name__}"
             )
-    left = {r["task_id"]: r for r in a._task_rows}
-    right = {r["task_id"]: r for r in b._task_rows}
-    rows = []
-    for tid in list(dict.fromkeys([*left, *right])):
-        ra, rb = left.get(tid), right.get(tid)
-        da = a._durations.get(tid) if ra else None
-        db = b._durations.get(tid) if rb else None
-        sa = ra["status"] if ra else None
-        sb = rb["status"] if rb else None
-        rows.append((tid, sa, sb, da, db, _change(sa, sb, da, db, threshold)))
-    return pd.DataFrame.from_records(
-        rows, columns=["id", "status_a", "status_b", "duration_a", "duration_b", "change"]
-    )
-
-
-def _change(
-    sa: str | None, sb: str | None, da: float | None, db: float | None, threshold: float
-) -> str:
-    if sa is None:
-        return "added"
-    if sb is None:
-        return "removed"
-    bad_a, bad_b = sa in FINAL_FAILURES, sb in FINAL_FAILURES
-    if bad_b and not bad_a:
-        return "newly failing"
-    if bad_a and sb == TaskStatus.COMPLETED.value:
-        return "fixed"
-    if sa != sb:
-        return "status changed"
-    if sa == TaskStatus.COMPLETED.value and da and db:
-        if db - da > max(0.1, threshold * da):
-            return "slower"
-        if da - db > max(0.1, threshold * da):
-            return "faster"
-    return "same"
-
-
-def _failure_point(r: Mapping[str, Any]) -> str:
-    status = r["status"]
-    attempt = r["attempt"] or 0
-    if status == TaskStatus.TIMED_OUT.value:
-        return f"attempt {attempt}: {r['error'] or 'timed out'}"
-    if status == TaskStatus.FAILED.value:
-        if r["signal"]:
-            how = f"killed by signal {r['signal']}"
-        elif r["exit_code"] is not None:
-            how = f"exit code {r['exit_code']}"
-        else:
-            how = r["error"] or "failed"
-        return f"attempt {attempt}: {how}" if attempt else how
-    return str(r["error"] or status)
-
-
-def _allowed(r: Mapping[str, Any]) -> bool:
-    """A failure under ``allow_failure`` (the flag of a task that since ended otherwise is not)."""
-    return bool(r.get("allowed")) and r["status"] in FINAL_FAILURES
+    return compare_rows(a._task_rows, b._task_rows, a._durations, b._durations, threshold)
 
 
 def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
@@ -703,38 +628,6 @@ def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _flat(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose list cells are comma-joined text (for CSV and HTML)."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object and any(isinstance(v, list) for v in out[col]):
-            out[col] = [", ".join(v) if isinstance(v, list) else v for v in out[col]]
-    return out
-
-
-def _shown(frame: pd.DataFrame) -> pd.DataFrame:
-    """A table as people read it: flat cells, ``failed (allowed)`` in place of two columns."""
-    out = _flat(frame)
-    out["status"] = [shown_status(s, a) for s, a in zip(out["status"], out["allowed"], strict=True)]
-    return out.drop(columns=["allowed"])
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for rec in frame.to_dict("records"):
-        clean = {}
-        for k, v in rec.items():
-            if _missing(v):
-                v = None
-            elif hasattr(v, "isoformat"):
-                v = v.isoformat()
-            elif hasattr(v, "item"):  # numpy scalars
-                v = v.item()
-            clean[str(k)] = v
-        out.append(clean)
-    return out
-
-
 def _runner_died(run: Mapping[str, Any]) -> bool:
     """A run still marked running or paused whose runner process (on this host) is gone."""
     from taskexec_nb._procfs import runner_alive
@@ -742,30 +635,3 @@ def _runner_died(run: Mapping[str, Any]) -> bool:
     if run.get("status") not in ("running", "paused"):
         return False
     return runner_alive(run) is False
-
-
-def _iso(ts: float | None) -> str | None:
-    return (
-        dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds") if ts else None
-    )
-
-
-def _counts_text(s: Mapping[str, Any]) -> str:
-    """``3 completed, 2 failed (1 allowed)``: a summary's counts as a phrase."""
-    text = ", ".join(f"{n} {k}" for k, n in s["counts"].items() if n) or "no tasks"
-    allowed = s.get("allowed_failures")
-    return f"{text} ({allowed} allowed)" if allowed else text
-
-
-def _missing(value: Any) -> bool:
-    """None, NaN, NaT or pd.NA (a list is never missing)."""
-    import pandas as pd
-
-    if value is None:
-        return True
-    if isinstance(value, list | tuple | dict):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb.agentcmd import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import EventKind, RunStatus, TaskStatus, printable
 from taskexec_nb.executors import AttemptContext, ExecutorRegistry, Outcome, ProcessControl
@@ -23,7 +24,7 @@ from taskexec_nb.executors.base import Executor
 from taskexec_nb.model import Task
 from taskexec_nb.run.selection import listed
 from taskexec_nb.secrets import Masker, secret_values
-from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
+from taskexec_nb.settings import RunSettings
 
 FAILED = (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
 """The statuses of a failed attempt."""

@@ -7,12 +7,14 @@ the run's machinery is its :class:`~taskexec_nb.run.session.RunSession`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.events import EventBus, Observer, RunStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
+from taskexec_nb.run.live import RunModel
+from taskexec_nb.run.rows import TaskRow
 from taskexec_nb.run.session import RunSession
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import shown_status
@@ -145,6 +147,27 @@ class RunHandle:
         return self._session.selection
 
     @property
+    def model(self) -> RunModel | None:
+        """The run's live model (None until the run has started): what the views read."""
+        return self._session.model
+
+    def subscribe(self, observer: Observer, replay: bool = True) -> Callable[[], None]:
+        """Add an observer of the run's events, on any thread, at any time.
+
+        With ``replay`` (the default) it first gets every event so far, so a view
+        attached after ``await plan.arun()`` returned, or to a finished run, misses
+        nothing (``run_started`` included); output lines are not replayed.
+
+        Args:
+            observer: Called with every event.
+            replay: Give it the run's events so far first.
+
+        Returns:
+            A function that removes the observer again.
+        """
+        return self.bus.subscribe(observer, replay=replay)
+
+    @property
     def result(self) -> RunStatus | None:
         """The run's final status (None until it ends)."""
         return self._session.result
@@ -227,38 +250,30 @@ class RunHandle:
     def snapshot(self) -> list[dict[str, Any]]:
         """One dict per task of the run: id, phase, story, status, allowed, attempt, times, error.
 
-        On a resume the run's tasks done before it are included, as recorded.
+        Read from the run's live model (:attr:`model`), one consistent moment of
+        the run from any thread. On a resume the run's tasks done before it are
+        included, as recorded.
         """
-        states = self._session.scheduler.states if self._session.scheduler else {}
-        order: Iterable[str] = self.selection
-        if self._session.earlier:  # a resume: what the run did before, in run order with the rest
-            wanted = set(self.selection) | set(self._session.earlier)
-            order = [t for t in self.plan.topological_order() if t in wanted]
+        model = self._session.model
+        rows_now = {r.id: r for r in model.snapshot().tasks} if model is not None else {}
         rows = []
-        for task_id in order:
+        for task_id in self._session.view_order():
             task = self.plan[task_id]
-            rec, st = self._session.earlier.get(task_id), states.get(task_id)
-            values: tuple[Any, ...] = ("pending", False, 0, None, None, None, None)
-            if rec is not None:
-                values = (rec.status, rec.allowed, rec.attempt, rec.started, rec.finished)
-                values += (None, rec.error)
-            elif st is not None:
-                values = (st.status.value, st.allowed, st.attempt, st.started, st.finished)
-                values += (st.waiting_on, st.error)
-            status, allowed, attempt, started, finished, waiting_on, error = values
+            row = rows_now.get(task_id) or TaskRow(task_id)
+            started, finished = row.start, row.end
             rows.append(
                 {
                     "id": task_id,
                     "phase": task.phase.label,
                     "story": task.story,
-                    "status": status,
-                    "allowed": allowed,
-                    "attempt": attempt,
+                    "status": row.status,
+                    "allowed": row.allowed,
+                    "attempt": row.attempt,
                     "start": started,
                     "end": finished,
                     "duration": (finished - started) if started and finished else None,
-                    "waiting_on": waiting_on,
-                    "error": error,
+                    "waiting_on": row.waiting_on,
+                    "error": row.error,
                 }
             )
         return rows
@@ -324,7 +339,9 @@ class RunHandle:
         for row in self.snapshot():
             shown = shown_status(row["status"], row["allowed"])
             counts[shown] = counts.get(shown, 0) + 1
-        state = self.result.value if self.result else ("paused" if self.paused else "running")
+        model = self._session.model
+        paused = model is not None and model.snapshot().status == RunStatus.PAUSED.value
+        state = self.result.value if self.result else ("paused" if paused else "running")
         text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return f"<RunHandle {self.run_id} {state}: {text or 'no tasks'}>"
 

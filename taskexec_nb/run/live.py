@@ -7,8 +7,9 @@ any thread. It can be built from the events a run already emitted (a late
 subscriber) or from a run's stored events (``RunModel.from_store``), so a view
 attached after ``await plan.arun()`` returned, or to a finished run, is whole.
 
-A view draws from it on a timer, never once per output line: see
-:mod:`taskexec_nb.run.batching`.
+Its rows (``TaskRow``, ``AttemptRow``, ``RunSnapshot``) are in
+:mod:`taskexec_nb.run.rows`. A view draws from it on a timer, never once per
+output line: see :mod:`taskexec_nb.run.batching`.
 
 Nothing here imports pandas at import time: the frame methods do.
 """
@@ -19,7 +20,6 @@ import collections
 import dataclasses
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +37,7 @@ from taskexec_nb.events import (
     TaskStarted,
     TaskStatus,
 )
+from taskexec_nb.run.rows import _PAUSED, _PENDING, _RUNNING, AttemptRow, RunSnapshot, TaskRow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,150 +47,6 @@ if TYPE_CHECKING:
 
 TAIL_LINES = 20
 """Lines of a running task's output kept as its live tail."""
-
-_PENDING = TaskStatus.PENDING.value
-_RUNNING = TaskStatus.RUNNING.value
-_PAUSED = TaskStatus.PAUSED.value
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRow:
-    """One task of a run as the events tell it.
-
-    Attributes:
-        id: The task ID.
-        phase: Its phase's label (``Phase 1: Setup``).
-        story: Its user story, if any.
-        title: Its description.
-        status: ``pending``, ``queued``, ``running``, ``paused`` or a final status.
-        allowed: It failed under ``allow_failure``.
-        attempt: Its latest attempt (0: none yet).
-        start: When its first attempt started (``time.time()``).
-        end: When it reached its final status.
-        waiting_on: What a queued task waits for.
-        error: Why it failed or was skipped.
-        exit_code: Its last attempt's exit code.
-        last_line: The last non-blank line of its output (of its tail once it ended).
-        tail: Its latest output lines (the attempt's recorded tail once it ended).
-        log_path: Its latest attempt's log file.
-        ticked: Its box was ticked in tasks.md.
-    """
-
-    id: str
-    phase: str | None = None
-    story: str | None = None
-    title: str | None = None
-    status: str = _PENDING
-    allowed: bool = False
-    attempt: int = 0
-    start: float | None = None
-    end: float | None = None
-    waiting_on: str | None = None
-    error: str | None = None
-    exit_code: int | None = None
-    last_line: str | None = None
-    tail: str | None = None
-    log_path: str | None = None
-    ticked: bool = False
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end, if it has both."""
-        return self.end - self.start if self.start is not None and self.end is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRow:
-    """One attempt of a task (a bar of the Gantt).
-
-    Attributes:
-        task_id: The task.
-        attempt: Its number (1-based).
-        status: ``running``, or how it ended.
-        start: When it started.
-        end: When it ended (None while running).
-        executor: The executor that ran it.
-        exit_code: The process's exit code, if it exited.
-        signal: The signal that ended it, if one did.
-        error: What went wrong.
-        log_path: Its log file (None if it wrote nothing).
-    """
-
-    task_id: str
-    attempt: int
-    status: str = _RUNNING
-    start: float | None = None
-    end: float | None = None
-    executor: str | None = None
-    exit_code: int | None = None
-    signal: int | None = None
-    error: str | None = None
-    log_path: str | None = None
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds from start to end, if it ended."""
-        return self.end - self.start if self.start is not None and self.end is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class RunSnapshot:
-    """A consistent view of a run at one moment (what every view draws from).
-
-    Attributes:
-        run_id: The run (None before its first event).
-        status: ``pending`` before it starts, then the run's status.
-        started: When it (first) started.
-        finished: When it finished.
-        version: How many events the model has taken in (unchanged: nothing new).
-        tasks: One row per task, in file order (tasks the model learnt of late last).
-        attempts: One row per attempt, in start order.
-        notices: The run's notices so far.
-    """
-
-    run_id: str | None
-    status: str
-    started: float | None
-    finished: float | None
-    version: int
-    tasks: tuple[TaskRow, ...]
-    attempts: tuple[AttemptRow, ...]
-    notices: tuple[str, ...]
-
-    def counts(self) -> dict[str, int]:
-        """Tasks by status (a failure under ``allow_failure`` as ``failed (allowed)``).
-
-        Returns:
-            Status -> number of tasks, for statuses that have any.
-        """
-        counts: dict[str, int] = {}
-        for row in self.tasks:
-            key = row.status + (" (allowed)" if row.allowed else "")
-            counts[key] = counts.get(key, 0) + 1
-        return counts
-
-    @property
-    def done(self) -> int:
-        """How many tasks reached a final status."""
-        return sum(1 for row in self.tasks if TaskStatus(row.status).finished)
-
-    def running(self) -> list[TaskRow]:
-        """The tasks running (or suspended) now, first started first.
-
-        Returns:
-            Their rows.
-        """
-        rows = [r for r in self.tasks if r.status in (_RUNNING, _PAUSED)]
-        return sorted(rows, key=lambda r: r.start or 0.0)
-
-    def failures(self) -> list[TaskRow]:
-        """The tasks that failed or timed out (with their error and tail).
-
-        Returns:
-            Their rows, in file order.
-        """
-        bad = (TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value)
-        return [r for r in self.tasks if r.status in bad]
 
 
 class _Handle(Protocol):
@@ -330,7 +187,7 @@ class RunModel:
         return model
 
     @classmethod
-    def attach(cls, handle: _Handle) -> RunModel:
+    def attach(cls, handle: _Handle, order: Sequence[str] | None = None) -> RunModel:
         """A model of a started run, whole from its first event, kept up to date.
 
         The run's events so far are replayed into it, then it gets the new
@@ -339,12 +196,22 @@ class RunModel:
         On a resume, the tasks it does not run again show as the store has them.
 
         Args:
-            handle: The run (a :class:`~taskexec_nb.runner.RunHandle`).
+            handle: The run (a :class:`~taskexec_nb.run.handle.RunHandle`, or its session).
+            order: The tasks in the order the rows are listed (the handle's run
+                order); default: the run's tasks in file order.
 
         Returns:
             The model, subscribed.
         """
-        model = cls.for_plan(handle.plan, handle.selection or None)
+        if order is None:
+            model = cls.for_plan(handle.plan, handle.selection or None)
+        else:
+            plan = handle.plan
+            model = cls(
+                (t, plan[t].phase.label, plan[t].story, plan[t].description)
+                for t in order
+                if t in plan
+            )
         if handle.resumed:
             model._seed_earlier(handle.store_path, handle.run_id, set(handle.selection))
         handle.bus.subscribe(model, replay=True)
@@ -411,7 +278,12 @@ class RunModel:
                 self._finished = None
             elif isinstance(data, RunPaused):
                 self._status = event.status or _PAUSED
-                if data.suspend:
+                if data.suspended is not None:  # only what the scheduler could suspend
+                    for task_id in data.suspended:
+                        row = self._tasks.get(task_id)
+                        if row is not None and row.status == _RUNNING:
+                            self._tasks[task_id] = dataclasses.replace(row, status=_PAUSED)
+                elif data.suspend:
                     self._all(_RUNNING, _PAUSED)
             elif event.kind is EventKind.RUN_RESUMED:
                 self._status = event.status or _RUNNING

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from taskexec_nb.agentcmd import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE
 from taskexec_nb.config import resolve_task
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
@@ -28,7 +29,7 @@ from taskexec_nb.model import Task, TaskForm, TaskState
 from taskexec_nb.run.attempt import task_cwd
 from taskexec_nb.run.resume import task_hash
 from taskexec_nb.run.selection import listed, select_tasks
-from taskexec_nb.settings import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE, RunSettings
+from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import TaskRecord
 
 if TYPE_CHECKING:

@@ -36,10 +36,10 @@ from taskexec_nb.run.attempt import (
     outcome_data,
     written_log,
 )
+from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import SAVE_DELAY
 from taskexec_nb.tracker import ReadyTracker
-from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
@@ -221,12 +221,16 @@ class Scheduler:
             self._paused = True
             self._paused_since = asyncio.get_running_loop().time()
             self._unpaused.clear()
+        data: dict[str, Any] = {"suspend": suspend}
         if suspend:
+            suspended: list[str] = []
+            data["suspended"] = suspended
             for task_id, control in self._controls.items():
                 control.suspend()
                 if control.suspended:
                     self.states[task_id].status = TaskStatus.PAUSED
-        self._emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, suspend=suspend)
+                    suspended.append(task_id)
+        self._emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, **data)
         for task_id, state in self.states.items():  # nothing starts now, whatever it waited on
             if state.status is TaskStatus.QUEUED and state.waiting_on != PAUSED_WAIT:
                 self._queued(task_id, PAUSED_WAIT)

@@ -20,14 +20,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb import liveruns
 from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Notice, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task
-from taskexec_nb.reaper import Reaper
+from taskexec_nb.run import liveruns
+from taskexec_nb.run.live import RunModel
 from taskexec_nb.run.preflight import Preflight
+from taskexec_nb.run.reaper import Reaper
 from taskexec_nb.run.resume import (
     ACTIVE,
     LIVE_HERE,
@@ -39,9 +40,9 @@ from taskexec_nb.run.resume import (
 )
 from taskexec_nb.run.schedule import Scheduler
 from taskexec_nb.run.selection import listed as _listed
+from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import StateStore, TaskRecord
-from taskexec_nb.writeback import CheckboxWriter
 
 if TYPE_CHECKING:
     from taskexec_nb.config import Config
@@ -167,6 +168,7 @@ class RunSession:
         self._selection_arg = selection
         self.observers = list(observers)
         self.scheduler: Scheduler | None = None  # once the run is set up
+        self.model: RunModel | None = None  # the live model the views read, from then on
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop it runs on
         self.finished = threading.Event()  # set when it has ended, however it ended
         self._future: asyncio.Future[RunStatus] | None = None
@@ -185,6 +187,18 @@ class RunSession:
     def requested(self) -> list[str] | None:
         """The selection the run was asked for (None: a resumed run's own)."""
         return None if self._selection_arg is None else list(self._selection_arg)
+
+    def view_order(self) -> list[str]:
+        """The run's tasks in the order its views list them.
+
+        Returns:
+            The selection in run order; on a resume, with the tasks done before
+            it, in the plan's topological order.
+        """
+        if not self.earlier:
+            return list(self.selection)
+        wanted = set(self.selection) | set(self.earlier)
+        return [t for t in self.plan.topological_order() if t in wanted]
 
     @property
     def log_dir(self) -> Path:
@@ -316,6 +330,7 @@ class RunSession:
             attempts_before = self._prepare(store)
             reaper = Reaper(self.settings.kill_grace)
             self.bus.subscribe(store)
+            self.model = RunModel.attach(self, order=self.view_order())
             for obs in self.observers:
                 self.bus.subscribe(obs)
             for note in self.notices:
