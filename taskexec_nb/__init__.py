@@ -9,7 +9,22 @@ The public API is small::
 """
 
 from taskexec_nb.api import load, loads, parse, validate
-from taskexec_nb.errors import TaskexecError, UsageError, ValidationError
+from taskexec_nb.errors import (
+    AgentNotConfiguredError,
+    AnnotationError,
+    ConfigError,
+    KernelNotFoundError,
+    ReportError,
+    ResourceError,
+    ResourceShortfall,
+    ResumeError,
+    ResumeRunningError,
+    RunInProgressError,
+    StoreError,
+    TaskexecError,
+    UsageError,
+    ValidationError,
+)
 from taskexec_nb.model import (
     Action,
     ActionKind,
@@ -32,13 +47,24 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "ActionKind",
+    "AgentNotConfiguredError",
+    "AnnotationError",
+    "ConfigError",
     "DependencyMode",
     "Diagnostic",
     "ExecParams",
     "ExecutionPlan",
+    "KernelNotFoundError",
     "Phase",
     "ReadyTracker",
+    "ReportError",
+    "ResourceError",
+    "ResourceShortfall",
+    "ResumeError",
+    "ResumeRunningError",
+    "RunInProgressError",
     "Severity",
+    "StoreError",
     "Task",
     "TaskFile",
     "TaskForm",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.config.flags import FLAGS as _FLAGS
-from taskexec_nb.errors import UsageError, ValidationError
+from taskexec_nb.errors import ResumeError, UsageError, ValidationError
 from taskexec_nb.exitcodes import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -205,9 +205,12 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         )
         run = resumed.run
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
-            raise UsageError(
+            raise ResumeError(
                 f"--mode {args.mode}: run {resumed.run_id} used --mode {run['mode']}; "
-                "a resume keeps its run's mode (leave --mode out)"
+                "a resume keeps its run's mode (leave --mode out)",
+                reason="other_mode",
+                run_id=resumed.run_id,
+                tasks_file=str(Path(args.file).resolve()),
             )
         mode = run["mode"] or mode  # the run's mode, whatever the config says now
     try:

@@ -24,11 +24,10 @@ from taskexec_nb.cli import main
 from taskexec_nb.config import (
     SCALAR_SETTINGS,
     Config,
-    ConfigError,
     find_config,
     resolve,
 )
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ConfigError, UsageError
 from taskexec_nb.run.launch import RunRequest, start_run
 from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
 from taskexec_nb.settings import SETTINGS, RunSettings

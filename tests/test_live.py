@@ -14,10 +14,11 @@ import pytest
 from conftest import md
 
 import taskexec_nb
+from taskexec_nb.errors import StoreError
 from taskexec_nb.events import Event, EventBus, EventKind, EventRecorder, TaskOutput
 from taskexec_nb.run.batching import Batched, Ticker
 from taskexec_nb.run.live import RunModel
-from taskexec_nb.store import StateStore, StoreError
+from taskexec_nb.store import StateStore
 
 TASKS = md(
     """\

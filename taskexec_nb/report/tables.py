@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ReportError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.graph import critical_path
 from taskexec_nb.store import StateStore, as_gone, shown_status
@@ -64,10 +64,6 @@ ATTEMPT_COLUMNS = [
     "phase",
     "story",
 ]
-
-
-class ReportError(UsageError):
-    """A report cannot be made (no such run, no store, bad format)."""
 
 
 def report(
