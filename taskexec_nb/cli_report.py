@@ -39,9 +39,10 @@ def add_parsers(sub: Any) -> None:
 
 def report_command(args: argparse.Namespace, out: TextIO) -> int:
     """``taskexec report``."""
-    from taskexec_nb.cli_run import state_dir_default, tasks_file_here
+    from taskexec_nb.cli_run import tasks_file_here
     from taskexec_nb.report import ExecutionReport
     from taskexec_nb.report.formats import FORMATS, SUFFIXES
+    from taskexec_nb.report.runs import state_dir_default
 
     fmt = args.format
     if fmt is None:

@@ -20,6 +20,7 @@ from taskexec_nb.exitcodes import (
     EXIT_TASKS_FAILED,
     EXIT_USAGE,
 )
+from taskexec_nb.report.runs import plain, state_dir_default, with_runner
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
@@ -293,27 +294,6 @@ def _dry_run(plan: ExecutionPlan, handle: RunHandle, out: TextIO) -> int:
     return EXIT_OK
 
 
-def state_dir_default(tasks_file: Path | None = None) -> str:
-    """The state folder when none is given: the configured one, else ``.taskexec``.
-
-    Args:
-        tasks_file: The tasks.md (its folder is where the config search and the
-            default ``.taskexec`` are); None: the current folder.
-
-    Returns:
-        The folder.
-    """
-    from taskexec_nb.config import find_config, resolve
-
-    start = tasks_file if tasks_file is not None else Path.cwd()
-    found = find_config(start)
-    configured = resolve(config_file=found.path).settings.state_dir if found else None
-    if configured:
-        return str(configured)
-    base = tasks_file.resolve().parent if tasks_file is not None else Path(".")
-    return str(base / ".taskexec")
-
-
 def tasks_file_here(given: str | None = None) -> Path | None:
     """The tasks.md whose runs ``status``, ``runs`` and ``report`` look at.
 
@@ -381,35 +361,6 @@ def status_command(args: argparse.Namespace, out: TextIO) -> int:
 
 _RUNNING_FOR = re.compile(r" +\d+\+ ")  # the SECONDS of a task still running
 
-_JSON_COLUMNS = frozenset({"settings", "selection", "deps", "artifacts"})
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """A store row for JSON output: the columns stored as JSON text decoded."""
-    return {
-        k: json.loads(v) if k in _JSON_COLUMNS and isinstance(v, str) and v else v
-        for k, v in row.items()
-    }
-
-
-def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
-    """A run row whose status says ``interrupted`` if it claims to run but its runner is gone."""
-    from taskexec_nb._procfs import runner_alive
-    from taskexec_nb.store import GONE_STATUS
-
-    out = dict(run)
-    out["runner_alive"] = runner_alive(run)  # None: on another host, not checked
-    if run["status"] in ("running", "paused") and out["runner_alive"] is False:
-        out["recorded_status"] = run["status"]
-        out["status"] = "interrupted"
-        if "counts" in out:
-            counts: dict[str, int] = {}
-            for status, n in out["counts"].items():
-                shown = GONE_STATUS.get(status, status)
-                counts[shown] = counts.get(shown, 0) + n
-            out["counts"] = counts
-    return out
-
 
 def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
     """The run's status as text or JSON, and whether the run is still going."""
@@ -417,7 +368,7 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     store = _open_store(args.state_dir, tasks_file)
     try:
         run_id = _pick_run(store, args.run, tasks_file)
-        run = _with_runner(store.run(run_id))
+        run = with_runner(store.run(run_id))
         tasks = store.tasks(run_id)
     finally:
         store.close()
@@ -429,7 +380,7 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
         tasks = [as_gone(t) for t in tasks]
     active = run["status"] in ("running", "paused")
     if args.json:
-        doc = {"run": _plain(run), "tasks": [_plain(t) for t in tasks]}
+        doc = {"run": plain(run), "tasks": [plain(t) for t in tasks]}
         return json.dumps(doc, indent=indent, default=str), active
     return status_text(run, tasks), active
 
@@ -452,9 +403,9 @@ def runs_command(args: argparse.Namespace, out: TextIO) -> int:
         runs = store.runs()
     finally:
         store.close()
-    runs = [_with_runner(r) for r in runs]
+    runs = [with_runner(r) for r in runs]
     if args.json:
-        print(json.dumps([_plain(r) for r in runs], indent=2, default=str), file=out)
+        print(json.dumps([plain(r) for r in runs], indent=2, default=str), file=out)
         return EXIT_OK
     print(f"{'RUN':<22} {'STATUS':<12} {'STARTED':<20} TASKS", file=out)
     for r in runs:
