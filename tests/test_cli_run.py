@@ -16,8 +16,8 @@ import pytest
 from conftest import md
 
 from taskexec_nb.cli import main
+from taskexec_nb.cli.terminal import TerminalView
 from taskexec_nb.events import Event, EventKind
-from taskexec_nb.terminal import TerminalView
 
 TASKS = md(
     """\
