@@ -6,10 +6,37 @@ The public API is small::
     plan = taskexec_nb.load("tasks.md")      # parse + validate + plan
     plan.to_frame()                          # one row per task
     plan.waves, plan.critical_path()
+    handle = plan.run()                      # a RunHandle: status(), wait(), report()
+    taskexec_nb.runs("tasks.md")             # past runs, newest first
+    taskexec_nb.report()                     # an ExecutionReport of the latest run
+
+``import taskexec_nb`` loads no heavy library (pandas, plotly, pyarrow): the
+report side imports pandas when a table is first asked for. ``taskexec_nb.report``
+is the :func:`~taskexec_nb.report.tables.report` function; the package of that
+name is imported by its full name (``from taskexec_nb.report import ...``).
+The engine's ready-task tracker is reached through :meth:`ExecutionPlan.tracker`
+(``taskexec_nb.tracker``), not exported here: it is the scheduler's protocol
+(``start``/``done``), not something a notebook drives.
 """
 
 from taskexec_nb.api import load, loads, parse, validate
-from taskexec_nb.errors import TaskexecError, UsageError, ValidationError
+from taskexec_nb.errors import (
+    AgentNotConfiguredError,
+    AnnotationError,
+    ConfigError,
+    KernelNotFoundError,
+    ReportError,
+    ResourceError,
+    ResourceShortfall,
+    ResumeError,
+    ResumeRunningError,
+    RunInProgressError,
+    StoreError,
+    TaskexecError,
+    UsageError,
+    ValidationError,
+)
+from taskexec_nb.events import RunStatus, TaskStatus
 from taskexec_nb.model import (
     Action,
     ActionKind,
@@ -24,7 +51,10 @@ from taskexec_nb.model import (
 )
 from taskexec_nb.parse import TaskFile
 from taskexec_nb.plan import ExecutionPlan
-from taskexec_nb.tracker import ReadyTracker
+from taskexec_nb.report.runs import runs
+from taskexec_nb.report.tables import ExecutionReport, report
+from taskexec_nb.run.handle import RunHandle
+from taskexec_nb.settings import RunSettings
 from taskexec_nb.validate import Validation
 
 __version__ = "0.1.0"
@@ -32,17 +62,32 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "ActionKind",
+    "AgentNotConfiguredError",
+    "AnnotationError",
+    "ConfigError",
     "DependencyMode",
     "Diagnostic",
     "ExecParams",
     "ExecutionPlan",
+    "ExecutionReport",
+    "KernelNotFoundError",
     "Phase",
-    "ReadyTracker",
+    "ReportError",
+    "ResourceError",
+    "ResourceShortfall",
+    "ResumeError",
+    "ResumeRunningError",
+    "RunHandle",
+    "RunInProgressError",
+    "RunSettings",
+    "RunStatus",
     "Severity",
+    "StoreError",
     "Task",
     "TaskFile",
     "TaskForm",
     "TaskState",
+    "TaskStatus",
     "TaskexecError",
     "UsageError",
     "Validation",
@@ -51,5 +96,7 @@ __all__ = [
     "load",
     "loads",
     "parse",
+    "report",
+    "runs",
     "validate",
 ]

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from taskexec_nb.errors import AnnotationError
 from taskexec_nb.model import Action, ActionKind, ExecParams
 
 ANNOTATION_RE = re.compile(
@@ -53,14 +54,6 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESOURCE_RE = re.compile(r"^[A-Za-z_][\w-]*$")
 _TRUE = {"yes", "true", "on", "1", "y"}
 _FALSE = {"no", "false", "off", "0", "n"}
-
-
-class AnnotationError(ValueError):
-    """A bad annotation; carries a hint for the diagnostic."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 def parse_duration(text: str) -> float:

@@ -247,7 +247,8 @@ class Duration(Number):
     def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
         if not isinstance(value, str):
             return super().check(value, lax)
-        from taskexec_nb.annotations import AnnotationError, parse_duration
+        from taskexec_nb.annotations import parse_duration
+        from taskexec_nb.errors import AnnotationError
 
         try:
             seconds = parse_duration(value)

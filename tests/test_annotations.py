@@ -9,12 +9,12 @@ import taskexec_nb
 from taskexec_nb import ActionKind, Severity
 from taskexec_nb.annotations import (
     KEYS,
-    AnnotationError,
     parse_bool,
     parse_duration,
     parse_resources,
     suggest,
 )
+from taskexec_nb.errors import AnnotationError
 from taskexec_nb.parse import TaskFile, parse_text
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import taskexec_nb
 from taskexec_nb import cli
+from taskexec_nb.cli import validate as cli_validate
 from taskexec_nb.errors import UsageError
 
 FENCE = "```"
@@ -518,7 +519,7 @@ def test_taskexec_error_becomes_a_message(
     def boom(*_args: object, **_kwargs: object) -> None:
         raise UsageError("something the user did")
 
-    monkeypatch.setattr(cli, "validate_taskfile", boom)
+    monkeypatch.setattr(cli_validate, "validate_taskfile", boom)
     code, out, err = run(capsys, "validate", str(files["clean"]))
     assert code == 2
     assert out == ""
@@ -531,7 +532,7 @@ def test_interrupt_exits_130(
     def interrupt(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "validate_taskfile", interrupt)
+    monkeypatch.setattr(cli_validate, "validate_taskfile", interrupt)
     code, _, err = run(capsys, "plan", str(files["clean"]))
     assert code == 130
     assert "interrupted" in err

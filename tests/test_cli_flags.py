@@ -95,7 +95,7 @@ def test_status_json_gives_allowed_and_ticked_as_booleans(
 def test_every_flagged_setting_has_its_option_and_its_help(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskexec_nb.cli_run import _FLAGS
+    from taskexec_nb.cli.run import _FLAGS
     from taskexec_nb.config.flags import FLAGGED
 
     monkeypatch.setenv("COLUMNS", "500")  # no line breaks inside a help text

@@ -30,11 +30,11 @@ from test_engine import wait_until
 
 import taskexec_nb
 from taskexec_nb.cli import main
+from taskexec_nb.cli.terminal import TerminalView
 from taskexec_nb.config import find_config
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventKind
 from taskexec_nb.store import StateStore
-from taskexec_nb.terminal import TerminalView
 
 SLOW = '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 30"\n'
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import md
 
 from taskexec_nb.cli import main
+from taskexec_nb.cli.terminal import TerminalView
 from taskexec_nb.events import Event, EventKind
-from taskexec_nb.terminal import TerminalView
 
 TASKS = md(
     """\
@@ -356,6 +356,21 @@ def test_status_without_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["status", "--state-dir", str(tmp_path / "none")]) == 2
     assert "no state store at" in capsys.readouterr().err
     assert main(["runs", "--state-dir", str(tmp_path / "none")]) == 2
+
+
+def test_status_of_an_empty_store_and_report_of_a_missing_file_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskexec_nb.store import StateStore
+
+    state = tmp_path / "state"
+    state.mkdir()
+    StateStore(state / "state.db").close()  # a store with no run in it
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "--state-dir", str(state)]) == 2
+    assert f"taskexec: error: no runs in {state / 'state.db'}" in capsys.readouterr().err
+    assert main(["report", "--tasks", "gone.md", "--state-dir", str(state)]) == 2
+    assert capsys.readouterr().err == "taskexec: error: gone.md: no such file\n"
 
 
 def test_agent_command_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

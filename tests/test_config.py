@@ -21,19 +21,18 @@ from hypothesis import strategies as st
 
 import taskexec_nb
 from taskexec_nb.cli import main
+from taskexec_nb.cli.terminal import TerminalView
 from taskexec_nb.config import (
     SCALAR_SETTINGS,
     Config,
-    ConfigError,
     find_config,
     resolve,
 )
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ConfigError, UsageError
 from taskexec_nb.run.launch import RunRequest, start_run
 from taskexec_nb.secrets import MASK, Masker, is_secret_name, mask_env, secret_values
 from taskexec_nb.settings import SETTINGS, RunSettings
 from taskexec_nb.store import StateStore
-from taskexec_nb.terminal import TerminalView
 
 TASKS = md(
     """\
@@ -924,9 +923,10 @@ def test_resolve_task_applies_overrides_then_the_annotation_then_the_run_setting
 
 
 def test_exit_codes_are_defined_once() -> None:
-    from taskexec_nb import cli, cli_config, cli_report, cli_run, exitcodes
+    from taskexec_nb import cli, exitcodes
+    from taskexec_nb.cli import config, plan, report, run, runs, status, validate
 
-    for module in (cli, cli_config, cli_report, cli_run):
+    for module in (cli, config, plan, report, run, runs, status, validate):
         for name in dir(module):
             if name.startswith("EXIT_"):
                 assert getattr(module, name) is getattr(exitcodes, name), (module, name)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from taskexec_nb.cli import main
-from taskexec_nb.config import ConfigError, resolve
+from taskexec_nb.config import resolve
+from taskexec_nb.errors import ConfigError
 
 TASKS = "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Do it\n"
 

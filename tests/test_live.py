@@ -14,10 +14,11 @@ import pytest
 from conftest import md
 
 import taskexec_nb
+from taskexec_nb.errors import StoreError
 from taskexec_nb.events import Event, EventBus, EventKind, EventRecorder, TaskOutput
 from taskexec_nb.run.batching import Batched, Ticker
 from taskexec_nb.run.live import RunModel
-from taskexec_nb.store import StateStore, StoreError
+from taskexec_nb.store import StateStore
 
 TASKS = md(
     """\
@@ -400,7 +401,7 @@ def test_a_task_the_model_did_not_know_is_added_and_suspend_shows_paused() -> No
 
 def test_importing_the_live_model_imports_neither_pandas_nor_plotly() -> None:
     code = (
-        "import sys, taskexec_nb.run.live, taskexec_nb.run.batching, taskexec_nb.terminal;"
+        "import sys, taskexec_nb.run.live, taskexec_nb.run.batching, taskexec_nb.cli.terminal;"
         "print(sorted(m for m in ('pandas', 'plotly') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,7 +14,7 @@ import pytest
 from conftest import md
 
 import taskexec_nb
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import RunInProgressError, UsageError
 from taskexec_nb.run import liveruns
 
 TWO = md(
@@ -149,6 +149,36 @@ def test_api_runs_with_different_state_folders_are_refused_in_one_process(
             await first.wait()
         # Once it ended, its entry is gone and the same tasks may run again.
         assert not list(runtime.glob("*.json"))
+
+    asyncio.run(body())
+
+
+def test_a_live_run_in_another_state_folder_is_a_run_in_progress_error(
+    tmp_path: Path, runtime: Path
+) -> None:
+    import asyncio
+    import socket
+
+    path = tmp_path / "tasks.md"
+    path.write_text(TWO, encoding="utf-8")
+
+    async def body() -> None:
+        first = await taskexec_nb.load(path).arun(only="T001", state_dir=tmp_path / "a")
+        try:
+            with pytest.raises(RunInProgressError) as info:
+                await taskexec_nb.load(path).arun(state_dir=tmp_path / "b")
+            error = info.value
+            assert (error.run_id, error.pid, error.host) == (
+                first.run_id,
+                os.getpid(),
+                socket.gethostname(),
+            )
+            assert error.tasks_file == str(path.resolve())
+            assert error.state_dir == str((tmp_path / "a").resolve())
+            assert error.tasks == ("T001",)
+        finally:
+            first.cancel()
+            await first.wait()
 
     asyncio.run(body())
 

@@ -34,6 +34,7 @@ from conftest import FIXTURES, line_of
 
 import taskexec_nb
 from taskexec_nb.cli import main
+from taskexec_nb.errors import ReportError
 from taskexec_nb.events import EventKind
 from taskexec_nb.figures import (
     STYLES,
@@ -47,7 +48,6 @@ from taskexec_nb.figures import (
 from taskexec_nb.graph import critical_path, layer_order, layers
 from taskexec_nb.report import (
     ExecutionReport,
-    ReportError,
     compare,
     report,
     rollup,

@@ -23,8 +23,9 @@ from conftest import md
 
 import taskexec_nb
 from taskexec_nb.cli import main
+from taskexec_nb.errors import StoreError
 from taskexec_nb.report import ExecutionReport
-from taskexec_nb.store import StateStore, StoreError
+from taskexec_nb.store import StateStore
 
 TASKS = md(
     """\

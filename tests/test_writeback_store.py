@@ -20,10 +20,10 @@ import pytest
 from conftest import group_members, md
 
 import taskexec_nb
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import StoreError, UsageError
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
 from taskexec_nb.run.writeback import CheckboxWriter, digest, line_span, only_ticked, tick
-from taskexec_nb.store import SCHEMA_VERSION, StateStore, StoreError
+from taskexec_nb.store import SCHEMA_VERSION, StateStore
 
 # -- helpers ------------------------------------------------------------------------------
 

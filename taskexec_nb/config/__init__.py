@@ -11,7 +11,6 @@
 from taskexec_nb.config.files import (
     CONFIG_FILE,
     PYPROJECT,
-    ConfigError,
     ConfigFile,
     find_config,
     read_config,
@@ -26,7 +25,6 @@ __all__ = [
     "PYPROJECT",
     "SCALAR_SETTINGS",
     "Config",
-    "ConfigError",
     "ConfigFile",
     "Override",
     "ResolvedTask",

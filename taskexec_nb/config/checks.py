@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskexec_nb.config.files import ConfigError, ConfigFile
+from taskexec_nb.config.files import ConfigFile
 from taskexec_nb.config.overrides import OVERRIDE_SETTINGS, SELECTORS
+from taskexec_nb.errors import ConfigError
 from taskexec_nb.kinds import Loc, Problem, Text
 from taskexec_nb.settings import SETTINGS, Setting
 

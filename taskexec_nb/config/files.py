@@ -21,14 +21,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the tomli backport, same API (pyproject installs it on 3.10)
     import tomli as tomllib
 
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ConfigError
 
 CONFIG_FILE = "taskexec.toml"
 PYPROJECT = "pyproject.toml"
-
-
-class ConfigError(UsageError):
-    """A config file, profile, environment variable or argument is wrong."""
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def duration(text: str) -> float:
     Raises:
         argparse.ArgumentTypeError: If it is not a duration (argparse names the flag).
     """
-    from taskexec_nb.annotations import AnnotationError, parse_duration
+    from taskexec_nb.annotations import parse_duration
+    from taskexec_nb.errors import AnnotationError
 
     try:
         return parse_duration(text)

@@ -37,14 +37,13 @@ from taskexec_nb.config.checks import FileSettings, check_file, check_values, gu
 from taskexec_nb.config.files import (
     CONFIG_FILE,
     PYPROJECT,
-    ConfigError,
     ConfigFile,
     find_config,
     read_config,
     read_dotenv,
 )
 from taskexec_nb.config.overrides import Override, apply_overrides, env_str, read_overrides
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ConfigError, UsageError
 from taskexec_nb.kinds import TextError
 from taskexec_nb.model import ExecParams, Task
 from taskexec_nb.settings import SETTINGS, RunSettings, unknown_names

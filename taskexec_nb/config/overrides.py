@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from taskexec_nb.config.files import ConfigError, ConfigFile
+from taskexec_nb.config.files import ConfigFile
+from taskexec_nb.errors import ConfigError
 from taskexec_nb.kinds import Bound, Number, Selector, Table, Text
 from taskexec_nb.model import ExecParams, Task
 from taskexec_nb.settings import SETTINGS, RunSettings, Setting

@@ -219,7 +219,7 @@ def export(rep: ExecutionReport, fmt: str, path: Path) -> None:
     Raises:
         ReportError: For an unknown format, or a path that cannot be written.
     """
-    from taskexec_nb.report.tables import ReportError
+    from taskexec_nb.errors import ReportError
 
     chosen = FORMATS.get(fmt)
     if chosen is None:

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ReportError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.graph import critical_path
 from taskexec_nb.report.cells import _records
@@ -69,10 +69,6 @@ ATTEMPT_COLUMNS = [
     "phase",
     "story",
 ]
-
-
-class ReportError(UsageError):
-    """A report cannot be made (no such run, no store, bad format)."""
 
 
 def report(

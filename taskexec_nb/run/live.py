@@ -161,7 +161,8 @@ class RunModel:
         Raises:
             StoreError: If the store cannot be read or has no such run (or none).
         """
-        from taskexec_nb.store import StateStore, StoreError
+        from taskexec_nb.errors import StoreError
+        from taskexec_nb.store import StateStore
 
         own = not isinstance(store, StateStore)
         db = StateStore(store, readonly=True) if not isinstance(store, StateStore) else store

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb._procfs import process_identity, runner_alive
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import RunInProgressError
 
 Entry = dict[str, Any]
 """One live run: ``run_id``, ``tasks_file``, ``state_dir``, ``selection``, ``pid``,
@@ -112,11 +112,17 @@ def _refuse(entries: Sequence[Entry], run_id: str, selection: Sequence[str]) -> 
         shared = [t for t in selection if t in theirs]
         if shared:
             more = f" and {len(shared) - 3} more" if len(shared) > 3 else ""
-            raise UsageError(
+            raise RunInProgressError(
                 f"run {entry['run_id']} of {entry['tasks_file']} is still running (runner pid "
                 f"{entry['pid']}, state folder {entry['state_dir']}) and also runs "
                 f"{', '.join(shared[:3])}{more}: a second run would run them twice. Wait "
-                "for it to end or stop it, or select other tasks (--only / only=)"
+                "for it to end or stop it, or select other tasks (--only / only=)",
+                run_id=str(entry["run_id"]),
+                pid=entry.get("pid"),
+                host=entry.get("host"),
+                tasks_file=entry.get("tasks_file"),
+                state_dir=entry.get("state_dir"),
+                tasks=shared,
             )
 
 
@@ -135,7 +141,8 @@ def check(
         stale: Tells entries of runs the caller knows are over (e.g. its own).
 
     Raises:
-        UsageError: Naming the other run, its state folder, pid and the shared tasks.
+        RunInProgressError: Naming the other run, its state folder, pid and the shared
+            tasks (a :class:`~taskexec_nb.errors.UsageError`).
         OSError: If the registry folder cannot be used.
     """
     folder = runtime_dir()
@@ -165,7 +172,7 @@ def register(
         The registry file, for :func:`unregister`.
 
     Raises:
-        UsageError: Naming the other run, its state folder, pid and the shared tasks.
+        RunInProgressError: Naming the other run, its state folder, pid and the shared tasks.
         OSError: If the registry folder cannot be used.
     """
     folder = runtime_dir()

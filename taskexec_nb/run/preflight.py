@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from taskexec_nb.agentcmd import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE
 from taskexec_nb.config import resolve_task
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import (
+    AgentNotConfiguredError,
+    KernelNotFoundError,
+    ResourceError,
+    ResourceShortfall,
+    UsageError,
+)
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, missing_notebook, notebook_fallback
 from taskexec_nb.executors.base import Executor
@@ -67,21 +73,25 @@ def check_resources(tasks_file: str, tasks: Mapping[str, Task], settings: RunSet
         settings: The run's settings (its ``resources``).
 
     Raises:
-        UsageError: Naming each task, the resource, what it needs and what exists.
+        ResourceError: Naming each task, the resource, what it needs and what exists.
     """
     problems = []
+    shortfalls = []
     for task_id, task in tasks.items():
         for name, amount in task.params.resources.items():
             have = settings.resources.get(name, 0)
             if amount > have:
                 where = f"{tasks_file}:{task.params.line or task.line}"
+                shortfalls.append(ResourceShortfall(task_id, name, amount, have, where))
                 problems.append(
                     f"{where}: {task_id} needs {name}={amount:g} but the run has "
                     f"{name}={have:g} (set resources: --resource {name}={amount:g}, "
                     f"or resources={{{name!r}: {amount:g}}})"
                 )
     if problems:
-        raise UsageError("tasks need resources the run does not have:\n" + "\n".join(problems))
+        raise ResourceError(
+            "tasks need resources the run does not have:\n" + "\n".join(problems), shortfalls
+        )
 
 
 _FORM_WORDS = {
@@ -294,8 +304,8 @@ class Preflight:
         """Refuse, before anything runs, agent tasks without a usable ``agent_command``.
 
         Raises:
-            UsageError: If tasks go to the agent and no agent_command is set, or its
-                program is not found.
+            AgentNotConfiguredError: If tasks go to the agent and no agent_command is
+                set, or its program is not found.
         """
         agent = self.registry.get("agent")
         chosen, by_policy = [], []
@@ -321,14 +331,18 @@ class Preflight:
             )
             if by_policy:
                 fix += ", or give the tasks without an action no_action=skip"
-            raise UsageError(f"no agent_command is set, but {'; '.join(why)}: {fix}")
+            raise AgentNotConfiguredError(
+                f"no agent_command is set, but {'; '.join(why)}: {fix}", tasks=chosen + by_policy
+            )
         program = command[0]
         env_path = {**os.environ, **self.settings.env}.get("PATH", os.defpath)
         if "{" not in program and shutil.which(program, path=env_path) is None:
             where = "is not an executable file" if os.sep in program else "is not on PATH"
-            raise UsageError(
+            raise AgentNotConfiguredError(
                 f"agent_command: {program!r} {where}, and {listed(chosen + by_policy)} would "
-                "go to the agent: install it, or give agent_command the program's full path"
+                "go to the agent: install it, or give agent_command the program's full path",
+                tasks=chosen + by_policy,
+                program=program,
             )
 
     def _check_kernels(
@@ -343,7 +357,7 @@ class Preflight:
         notebook names. A notebook that is not there (yet) is left to its task.
 
         Raises:
-            UsageError: Naming the kernel, the tasks and the kernels installed here.
+            KernelNotFoundError: Naming the kernel, the tasks and the kernels installed here.
         """
         notebook = self.registry.get("notebook")
         wanted: dict[str, list[str]] = {}
@@ -365,15 +379,23 @@ class Preflight:
             if kernel in installed:
                 continue
             if configured:
-                raise UsageError(
+                raise KernelNotFoundError(
                     f"executors.notebook.kernel names Jupyter kernel {kernel!r}, which is not "
                     f"installed here (kernels here: {here}), and {listed(task_ids)} would run "
-                    "with it: install it, or name one of those"
+                    "with it: install it, or name one of those",
+                    kernel=kernel,
+                    tasks=task_ids,
+                    installed=installed,
+                    configured=True,
                 )
-            raise UsageError(
+            raise KernelNotFoundError(
                 f"the notebook of {listed(task_ids)} names Jupyter kernel {kernel!r}, which is "
                 f"not installed here (kernels here: {here}): install it, or set "
-                "executors.notebook.kernel to one of those"
+                "executors.notebook.kernel to one of those",
+                kernel=kernel,
+                tasks=task_ids,
+                installed=installed,
+                configured=False,
             )
 
     def _stored_selection(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb._procfs import runner_alive
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ResumeError, ResumeRunningError, StoreError, UsageError
 from taskexec_nb.events import RunStatus
 from taskexec_nb.model import Task
 from taskexec_nb.settings import KEPT_ON_RESUME, RunSettings
@@ -46,18 +46,26 @@ def find_run(
         The run's row in the store.
 
     Raises:
-        UsageError: If there is no store or no such run, the run is of another
-            file, or its runner is still running.
+        ResumeError: If there is no store or no such run, or :func:`check_resumable`
+            refuses the run.
     """
     path = state_dir / "state.db"
     target = str(Path(tasks_file).resolve())
     if not path.is_file():
-        raise UsageError(f"resume: no earlier run of {tasks_file}: no state store at {path}")
+        raise ResumeError(
+            f"resume: no earlier run of {tasks_file}: no state store at {path}",
+            reason="no_run",
+            tasks_file=target,
+        )
     store = StateStore(path)
     try:
         run_id = store.latest_run(target) if resume in (True, "", "latest") else str(resume)
         if run_id is None:
-            raise UsageError(f"resume: no earlier run of {tasks_file} in {path}")
+            raise ResumeError(
+                f"resume: no earlier run of {tasks_file} in {path}",
+                reason="no_run",
+                tasks_file=target,
+            )
         run = run_row(store, run_id)
     finally:
         store.close()
@@ -130,13 +138,22 @@ def _setting(name: str, settings: RunSettings) -> str:
 
 
 def run_row(store: StateStore, run_id: str) -> dict[str, Any]:
-    """A run to resume, from the store; UsageError (listing recent runs) if unknown."""
-    from taskexec_nb.store import StoreError
+    """A run to resume, from the store.
 
+    Args:
+        store: The state store.
+        run_id: The run.
+
+    Returns:
+        The run's row.
+
+    Raises:
+        ResumeError: If there is no such run (the message lists recent ones).
+    """
     try:
         return store.run(run_id)
     except StoreError as exc:
-        raise UsageError(f"resume: {exc}") from None
+        raise ResumeError(f"resume: {exc}", reason="no_run", run_id=run_id) from None
 
 
 def check_resumable(
@@ -152,31 +169,44 @@ def check_resumable(
             cannot be checked from here); a live runner on this host is still refused.
 
     Raises:
-        UsageError: Naming the reason.
+        ResumeError: Naming the reason (:attr:`~taskexec_nb.errors.ResumeError.reason`
+            ``other_file``, ``other_mode`` or ``other_host``).
+        ResumeRunningError: If the run's runner is still alive.
     """
     run_id = run["run_id"]
     if run["tasks_file"] != tasks_file:
-        raise UsageError(
+        raise ResumeError(
             f"resume: run {run_id} ran {run['tasks_file']}, not {tasks_file}; "
-            "resume it with that file, or leave the run ID out for this file's latest run"
+            "resume it with that file, or leave the run ID out for this file's latest run",
+            reason="other_file",
+            run_id=run_id,
+            tasks_file=tasks_file,
         )
     if mode is not None and run["mode"] and run["mode"] != mode:
-        raise UsageError(
+        raise ResumeError(
             f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
-            f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)"
+            f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)",
+            reason="other_mode",
+            run_id=run_id,
+            tasks_file=tasks_file,
         )
     if run["status"] not in ACTIVE:
         return
     alive = runner_alive(run)
     if alive:
-        raise UsageError(still_running(run_id, run["pid"]))
+        raise still_running(run)
     if alive is None and not takeover:
-        raise UsageError(
+        raise ResumeError(
             f"resume: run {run_id} is marked {run['status']} by its runner on host "
             f"{run['host']} (pid {run['pid']}), which cannot be checked from here; resume it "
             f"there, or, if that runner is gone, take the run over: taskexec run "
             f"{shlex.quote(str(run['tasks_file']))} --resume {run_id} --takeover "
-            "(plan.run(resume=..., takeover=True))"
+            "(plan.run(resume=..., takeover=True))",
+            reason="other_host",
+            run_id=run_id,
+            tasks_file=tasks_file,
+            pid=run["pid"],
+            host=run["host"],
         )
 
 
@@ -196,9 +226,21 @@ def stale_here(run: Mapping[str, Any]) -> bool:
     )
 
 
-def still_running(run_id: str, pid: int | None) -> str:
-    """The message for a resume of a run whose runner is alive."""
-    return (
+def still_running(run: Mapping[str, Any]) -> ResumeRunningError:
+    """The error for a resume of a run whose runner is alive.
+
+    Args:
+        run: The run's row in the store.
+
+    Returns:
+        The error, naming the run and how to stop it.
+    """
+    run_id, pid = run["run_id"], run["pid"]
+    return ResumeRunningError(
         f"resume: run {run_id} is still running (runner pid {pid}); wait for it to end, or "
-        f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice"
+        f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice",
+        run_id=run_id,
+        pid=pid,
+        host=run.get("host"),
+        tasks_file=run.get("tasks_file"),
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
-from taskexec_nb.errors import UsageError
+from taskexec_nb.errors import ResumeError, RunInProgressError, UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Notice, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task
@@ -436,7 +436,7 @@ class RunSession:
                     takeover=run if self.takeover else None,
                 )
             if not claimed:  # another runner took it
-                raise UsageError(still_running(self.run_id, store.run(self.run_id)["pid"]))
+                raise still_running(store.run(self.run_id))
             chosen = set(selection)
             self.earlier = {  # read again: as reopen_run left them (left-out ones skipped)
                 t: rec
@@ -470,7 +470,7 @@ class RunSession:
         """Refuse a start or resume while another live runner runs any of the same tasks.
 
         Raises:
-            UsageError: Naming the live run, its pid and the shared tasks.
+            RunInProgressError: Naming the live run, its pid and the shared tasks.
         """
         for run in store.runs(self.tasks_file):
             if run["run_id"] == self.run_id:
@@ -480,19 +480,24 @@ class RunSession:
             theirs = set(json.loads(run["selection"] or "[]"))
             shared = [t for t in selection if t in theirs]
             if shared:
-                raise UsageError(
+                raise RunInProgressError(
                     f"run {run['run_id']} of {self.tasks_file} is still running (runner pid "
                     f"{run['pid']}) and also runs {_listed(shared, 3)}: a second run "
                     "would run them twice. Wait for it to end or stop it, or select other "
-                    "tasks (--only / only=)"
+                    "tasks (--only / only=)",
+                    run_id=run["run_id"],
+                    pid=run["pid"],
+                    host=run["host"],
+                    tasks_file=self.tasks_file,
+                    tasks=shared,
                 )
 
     def _register(self, selection: Sequence[str]) -> None:
         """Register the run with this machine's live runs of its tasks.md (any state folder).
 
         Raises:
-            UsageError: If a live run of the file, recorded in another state folder,
-                runs any of the same tasks.
+            RunInProgressError: If a live run of the file, recorded in another state
+                folder, runs any of the same tasks.
         """
         try:
             self._registered = liveruns.register(
@@ -528,7 +533,12 @@ class RunSession:
         previous: dict[str, TaskRecord] = {}
         if self.resumed:
             if not self.store_path.is_file():
-                raise UsageError(f"resume: no state store at {self.store_path}")
+                raise ResumeError(
+                    f"resume: no state store at {self.store_path}",
+                    reason="no_run",
+                    run_id=self.run_id,
+                    tasks_file=self.tasks_file,
+                )
             store = StateStore(self.store_path)
             try:
                 run = self._resumed_run(store)

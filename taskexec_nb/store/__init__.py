@@ -10,7 +10,7 @@
 Whether a run's recorded runner still runs is :mod:`taskexec_nb._procfs`'s.
 """
 
-from taskexec_nb.store.db import SAVE_DELAY, SCHEMA_VERSION, StateStore, StoreError
+from taskexec_nb.store.db import SAVE_DELAY, SCHEMA_VERSION, StateStore
 from taskexec_nb.store.records import GONE_STATUS, TaskRecord, as_gone, shown_status
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "SAVE_DELAY",
     "SCHEMA_VERSION",
     "StateStore",
-    "StoreError",
     "TaskRecord",
     "as_gone",
     "shown_status",

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb._procfs import process_identity, runner_alive
-from taskexec_nb.errors import TaskexecError
+from taskexec_nb.errors import StoreError
 from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
 from taskexec_nb.store.recorder import Batch, Recorder, execute
 from taskexec_nb.store.records import TaskRecord, shown_status
@@ -100,10 +100,6 @@ def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
         t["description"],
         json.dumps(list(t.get("deps") or [])),
     )
-
-
-class StoreError(TaskexecError):
-    """The state store cannot be opened or read."""
 
 
 _BUSY_SECONDS = 30.0

@@ -11,9 +11,13 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.exitcodes import EXIT_OK
 
 
-def add_parsers(sub: Any) -> None:
-    """Register ``report`` on the CLI's subparsers."""
-    from taskexec_nb.cli_run import add_state_dir
+def add_parser(sub: Any) -> None:
+    """Register ``report`` on the CLI's subparsers.
+
+    Args:
+        sub: The CLI's subparsers.
+    """
+    from taskexec_nb.cli.common import add_state_dir
     from taskexec_nb.report.formats import FORMATS
 
     report = sub.add_parser(
@@ -37,11 +41,20 @@ def add_parsers(sub: Any) -> None:
     add_state_dir(report)
 
 
-def report_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec report``."""
-    from taskexec_nb.cli_run import state_dir_default, tasks_file_here
+def command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec report``.
+
+    Args:
+        args: The command's arguments.
+        out: Where to print.
+
+    Returns:
+        The exit code.
+    """
+    from taskexec_nb.cli.common import tasks_file_here
     from taskexec_nb.report import ExecutionReport
     from taskexec_nb.report.formats import FORMATS, SUFFIXES
+    from taskexec_nb.report.runs import state_dir_default
 
     fmt = args.format
     if fmt is None:

@@ -11,8 +11,12 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.exitcodes import EXIT_OK
 
 
-def add_parsers(sub: Any) -> None:
-    """Register ``config`` (with ``show``) on the CLI's subparsers."""
+def add_parser(sub: Any) -> None:
+    """Register ``config`` (with ``show``) on the CLI's subparsers.
+
+    Args:
+        sub: The CLI's subparsers.
+    """
     config = sub.add_parser(
         "config",
         help="show the effective configuration",
@@ -33,8 +37,16 @@ def add_parsers(sub: Any) -> None:
     show.add_argument("--json", action="store_true", help="print JSON for tools")
 
 
-def config_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec config show``."""
+def command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec config show``.
+
+    Args:
+        args: The command's arguments.
+        out: Where to print.
+
+    Returns:
+        The exit code.
+    """
     from taskexec_nb.config import resolve
     from taskexec_nb.config.show import show_dict, show_text
 

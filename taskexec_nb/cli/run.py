@@ -1,18 +1,16 @@
-"""The ``taskexec run``, ``status`` and ``runs`` commands."""
+"""``taskexec run``: run a tasks.md, with the live terminal view, and ``--dry-run``."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.config.flags import FLAGS as _FLAGS
-from taskexec_nb.errors import UsageError, ValidationError
+from taskexec_nb.errors import ResumeError, UsageError, ValidationError
 from taskexec_nb.exitcodes import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -20,24 +18,14 @@ from taskexec_nb.exitcodes import (
     EXIT_TASKS_FAILED,
     EXIT_USAGE,
 )
-from taskexec_nb.report.status import _when
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
     from taskexec_nb.run.handle import RunHandle
 
 
-def add_state_dir(parser: Any) -> None:
-    """The ``--state-dir`` option of the commands that read the state store."""
-    parser.add_argument(
-        "--state-dir",
-        metavar="DIR",
-        help="state store folder (default: the configured one, else .taskexec)",
-    )
-
-
-def add_parsers(sub: Any, modes: list[str]) -> None:
-    """Register ``run``, ``status`` and ``runs`` on the CLI's subparsers.
+def add_parser(sub: Any, modes: list[str]) -> None:
+    """Register ``run`` on the CLI's subparsers.
 
     Args:
         sub: The CLI's subparsers.
@@ -71,27 +59,6 @@ def add_parsers(sub: Any, modes: list[str]) -> None:
     )
     add_setting_flags(run)  # one flag per setting declared with flags on RunSettings
     run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
-
-    status = sub.add_parser(
-        "status",
-        help="show the state of a run",
-        description="Show one row per task of a run, from the state store.",
-    )
-    status.add_argument("run", nargs="?", help="run ID (default: the latest)")
-    add_state_dir(status)
-    status.add_argument("--json", action="store_true", help="print JSON for tools")
-    status.add_argument(
-        "--watch",
-        action="store_true",
-        help="refresh in place until the run ends (Ctrl-C stops watching)",
-    )
-    status.add_argument(
-        "--interval", type=float, default=0.5, metavar="S", help="--watch refresh period"
-    )
-
-    runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
-    add_state_dir(runs)
-    runs.add_argument("--json", action="store_true", help="print JSON for tools")
 
 
 def _resources(items: list[str] | None) -> dict[str, float] | None:
@@ -145,13 +112,21 @@ def _tasks_file(name: str) -> None:
         raise UsageError(f"{name}: not a regular file (a tasks.md is read, then ticked in place)")
 
 
-def run_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec run``."""
+def command(args: argparse.Namespace, out: TextIO) -> int:
+    """``taskexec run``.
+
+    Args:
+        args: The command's arguments.
+        out: Where to print.
+
+    Returns:
+        The exit code.
+    """
     import taskexec_nb
+    from taskexec_nb.cli.terminal import TerminalView
     from taskexec_nb.config import resolve
     from taskexec_nb.run.launch import RunRequest, find_resumed, start, start_run
     from taskexec_nb.run.selection import CLI_NAMES
-    from taskexec_nb.terminal import TerminalView
 
     if args.file is None:
         if args.resume and Path(args.resume).is_file():
@@ -206,9 +181,12 @@ def run_command(args: argparse.Namespace, out: TextIO) -> int:
         )
         run = resumed.run
         if args.mode is not None and run["mode"] and args.mode != run["mode"]:
-            raise UsageError(
+            raise ResumeError(
                 f"--mode {args.mode}: run {resumed.run_id} used --mode {run['mode']}; "
-                "a resume keeps its run's mode (leave --mode out)"
+                "a resume keeps its run's mode (leave --mode out)",
+                reason="other_mode",
+                run_id=resumed.run_id,
+                tasks_file=str(Path(args.file).resolve()),
             )
         mode = run["mode"] or mode  # the run's mode, whatever the config says now
     try:
@@ -288,170 +266,4 @@ def _dry_run(plan: ExecutionPlan, handle: RunHandle, out: TextIO) -> int:
             if kind == "none":
                 kind = f"none -> {settings.effective_no_action}"
             print(f"  {tid:<8} {kind:<16} {task.description[:70]}", file=out)
-    return EXIT_OK
-
-
-def state_dir_default(tasks_file: Path | None = None) -> str:
-    """The state folder when none is given: the configured one, else ``.taskexec``.
-
-    Args:
-        tasks_file: The tasks.md (its folder is where the config search and the
-            default ``.taskexec`` are); None: the current folder.
-
-    Returns:
-        The folder.
-    """
-    from taskexec_nb.config import find_config, resolve
-
-    start = tasks_file if tasks_file is not None else Path.cwd()
-    found = find_config(start)
-    configured = resolve(config_file=found.path).settings.state_dir if found else None
-    if configured:
-        return str(configured)
-    base = tasks_file.resolve().parent if tasks_file is not None else Path(".")
-    return str(base / ".taskexec")
-
-
-def tasks_file_here(given: str | None = None) -> Path | None:
-    """The tasks.md whose runs ``status``, ``runs`` and ``report`` look at.
-
-    Args:
-        given: The file named on the command line (``--tasks``), if any.
-
-    Returns:
-        That file, else ``./tasks.md`` when there is one, else None. A link is
-        followed as a run follows it: its store is beside the file it points to.
-
-    Raises:
-        UsageError: If ``given`` is not a file.
-    """
-    tasks = Path(given) if given else Path("tasks.md")
-    if given and not tasks.is_file():
-        raise UsageError(f"{given}: no such file")
-    return tasks if tasks.is_file() else None
-
-
-def _open_store(state_dir: str | None, tasks_file: Path | None = None) -> Any:
-    from taskexec_nb.store import StateStore
-
-    if state_dir is None:
-        state_dir = state_dir_default(tasks_file)
-    path = Path(state_dir) / "state.db"
-    if not path.exists():
-        raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
-    return StateStore(path, readonly=True)
-
-
-def status_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec status [RUN] [--watch] [--json]``.
-
-    With ``--watch --json`` a JSON document is printed on one line each time the
-    run changes (JSON Lines), until the run ends.
-    """
-    if not args.interval > 0:
-        raise UsageError(f"--interval {args.interval:g}: give a number of seconds above 0")
-    if not args.watch:
-        print(_status_render(args, indent=2)[0], file=out)
-        return EXIT_OK
-    redraw = out.isatty() and not args.json
-    last = ""
-    try:
-        while True:
-            text, active = _status_render(args, indent=None)
-            # On a pipe a new snapshot only when something changed: a growing "12+" is none.
-            key = text if redraw else _RUNNING_FOR.sub(" ", text)
-            if key != last:
-                if redraw:
-                    out.write("\x1b[H\x1b[2J")  # home, clear: redraw in place
-                out.write(text + "\n")
-                out.flush()
-                last = key
-            if not active:
-                return EXIT_OK
-            time.sleep(args.interval)
-    except KeyboardInterrupt:
-        return EXIT_OK
-
-
-_RUNNING_FOR = re.compile(r" +\d+\+ ")  # the SECONDS of a task still running
-
-_JSON_COLUMNS = frozenset({"settings", "selection", "deps", "artifacts"})
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """A store row for JSON output: the columns stored as JSON text decoded."""
-    return {
-        k: json.loads(v) if k in _JSON_COLUMNS and isinstance(v, str) and v else v
-        for k, v in row.items()
-    }
-
-
-def _with_runner(run: dict[str, Any]) -> dict[str, Any]:
-    """A run row whose status says ``interrupted`` if it claims to run but its runner is gone."""
-    from taskexec_nb._procfs import runner_alive
-    from taskexec_nb.store import GONE_STATUS
-
-    out = dict(run)
-    out["runner_alive"] = runner_alive(run)  # None: on another host, not checked
-    if run["status"] in ("running", "paused") and out["runner_alive"] is False:
-        out["recorded_status"] = run["status"]
-        out["status"] = "interrupted"
-        if "counts" in out:
-            counts: dict[str, int] = {}
-            for status, n in out["counts"].items():
-                shown = GONE_STATUS.get(status, status)
-                counts[shown] = counts.get(shown, 0) + n
-            out["counts"] = counts
-    return out
-
-
-def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
-    """The run's status as text or JSON, and whether the run is still going."""
-    tasks_file = tasks_file_here()
-    store = _open_store(args.state_dir, tasks_file)
-    try:
-        run_id = _pick_run(store, args.run, tasks_file)
-        run = _with_runner(store.run(run_id))
-        tasks = store.tasks(run_id)
-    finally:
-        store.close()
-    from taskexec_nb.report.status import status_text
-
-    if "recorded_status" in run:
-        from taskexec_nb.store import as_gone
-
-        tasks = [as_gone(t) for t in tasks]
-    active = run["status"] in ("running", "paused")
-    if args.json:
-        doc = {"run": _plain(run), "tasks": [_plain(t) for t in tasks]}
-        return json.dumps(doc, indent=indent, default=str), active
-    return status_text(run, tasks), active
-
-
-def _pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) -> str:
-    """The run asked for, else the latest of ``tasks_file`` (as ``report`` picks it)."""
-    if run_id:
-        return run_id
-    chosen = store.latest_run(str(tasks_file.resolve()) if tasks_file else None)
-    if chosen is None:
-        where = f" of {tasks_file}" if tasks_file else ""
-        raise UsageError(f"no runs{where} in {store.path}")
-    return str(chosen)
-
-
-def runs_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec runs``."""
-    store = _open_store(args.state_dir, tasks_file_here())
-    try:
-        runs = store.runs()
-    finally:
-        store.close()
-    runs = [_with_runner(r) for r in runs]
-    if args.json:
-        print(json.dumps([_plain(r) for r in runs], indent=2, default=str), file=out)
-        return EXIT_OK
-    print(f"{'RUN':<22} {'STATUS':<12} {'STARTED':<20} TASKS", file=out)
-    for r in runs:
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(r["counts"].items()))
-        print(f"{r['run_id']:<22} {r['status']:<12} {_when(r['started']):<20} {counts}", file=out)
     return EXIT_OK

@@ -1,0 +1,87 @@
+"""The ``taskexec`` command line: one module per command, the parser and :func:`main` here.
+
+* :mod:`.validate`, :mod:`.plan`: read a tasks.md (``taskexec validate``, ``plan``);
+* :mod:`.run`: ``taskexec run`` (with :mod:`.terminal`, the live view of a run);
+* :mod:`.status`, :mod:`.runs`, :mod:`.report`: read the state store;
+* :mod:`.config`: ``taskexec config show``;
+* :mod:`.common`: what the store-reading commands share.
+
+Exit codes (:mod:`taskexec_nb.exitcodes`): 0 success, 1 task failures
+(``run``), 2 usage or validation error, 3 incomplete (``run``: tasks skipped
+because nothing could run them), 130 interrupted. Heavy libraries (pandas,
+plotly, widgets) are not imported here, so ``taskexec --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from taskexec_nb import __version__
+from taskexec_nb.errors import TaskexecError
+from taskexec_nb.exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
+from taskexec_nb.model import DependencyMode
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The ``taskexec`` parser, with every command's subparser, in help order."""
+    from taskexec_nb.cli import config, plan, report, run, runs, status, validate
+
+    parser = argparse.ArgumentParser(
+        prog="taskexec",
+        description="Validate, plan and run a spec-kit tasks.md.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"taskexec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modes = [m.value for m in DependencyMode]
+    validate.add_parser(sub, modes)
+    plan.add_parser(sub, modes)
+    run.add_parser(sub, modes)
+    status.add_parser(sub)
+    runs.add_parser(sub)
+    report.add_parser(sub)
+    config.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The process exit code.
+    """
+    from taskexec_nb.cli import config, plan, report, run, runs, status, validate
+
+    commands = {
+        "validate": validate.command,
+        "plan": plan.command,
+        "run": run.command,
+        "status": status.command,
+        "runs": runs.command,
+        "report": report.command,
+        "config": config.command,
+    }
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return commands[args.command](args, sys.stdout)
+    except TaskexecError as exc:
+        print(f"taskexec: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("taskexec: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``taskexec plan x.md | head``): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

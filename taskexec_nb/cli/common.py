@@ -1,0 +1,87 @@
+"""What the commands that read the state store share: ``--state-dir``, the tasks.md, the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from taskexec_nb.errors import UsageError
+from taskexec_nb.report.runs import state_dir_default
+
+
+def add_state_dir(parser: Any) -> None:
+    """Add the ``--state-dir`` option of the commands that read the state store.
+
+    Args:
+        parser: The command's parser.
+    """
+    parser.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="state store folder (default: the configured one, else .taskexec)",
+    )
+
+
+def tasks_file_here(given: str | None = None) -> Path | None:
+    """The tasks.md whose runs ``status``, ``runs`` and ``report`` look at.
+
+    Args:
+        given: The file named on the command line (``--tasks``), if any.
+
+    Returns:
+        That file, else ``./tasks.md`` when there is one, else None. A link is
+        followed as a run follows it: its store is beside the file it points to.
+
+    Raises:
+        UsageError: If ``given`` is not a file.
+    """
+    tasks = Path(given) if given else Path("tasks.md")
+    if given and not tasks.is_file():
+        raise UsageError(f"{given}: no such file")
+    return tasks if tasks.is_file() else None
+
+
+def open_store(state_dir: str | None, tasks_file: Path | None = None) -> Any:
+    """The state store, read-only.
+
+    Args:
+        state_dir: The state folder (None: :func:`~taskexec_nb.report.runs.state_dir_default`).
+        tasks_file: The tasks.md whose folder the default is found from.
+
+    Returns:
+        The store (a :class:`~taskexec_nb.store.StateStore`).
+
+    Raises:
+        UsageError: If there is no store there.
+    """
+    from taskexec_nb.store import StateStore
+
+    if state_dir is None:
+        state_dir = state_dir_default(tasks_file)
+    path = Path(state_dir) / "state.db"
+    if not path.exists():
+        raise UsageError(f"no state store at {path} (run a tasks.md first, or pass --state-dir)")
+    return StateStore(path, readonly=True)
+
+
+def pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) -> str:
+    """The run asked for, else the latest of ``tasks_file`` (as ``report`` picks it).
+
+    Args:
+        store: The state store.
+        run_id: The run given on the command line, if any.
+        tasks_file: The tasks.md whose latest run to take (None: the latest in the store).
+
+    Returns:
+        The run's ID.
+
+    Raises:
+        UsageError: If the store has no such runs.
+    """
+    if run_id:
+        return run_id
+    chosen = store.latest_run(str(tasks_file.resolve()) if tasks_file else None)
+    if chosen is None:
+        where = f" of {tasks_file}" if tasks_file else ""
+        raise UsageError(f"no runs{where} in {store.path}")
+    return str(chosen)
