@@ -163,7 +163,20 @@ class AgentExecutor:
     """The actions it runs when a task names no executor."""
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Start the agent for this task."""
+        """Start the agent for this task.
+
+        The ``agent_command`` template gets the task's prompt in its argv (where it
+        has ``{prompt}``) or on standard input; with no template the attempt fails
+        with a message saying how to set one.
+
+        Args:
+            ctx: The attempt: its task, settings, working directory, log and the
+                control to stop it.
+
+        Returns:
+            The attempt's outcome (a failure to start is a failed outcome, not an
+            exception), with the tails of its output.
+        """
         template = ctx.settings.agent_command
         if not template:
             message = (

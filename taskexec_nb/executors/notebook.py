@@ -33,7 +33,19 @@ class NotebookExecutor:
     """The actions it runs when a task names no executor."""
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Execute the task's notebook with papermill in a subprocess."""
+        """Execute the task's notebook with papermill in a subprocess.
+
+        The notebook gets the task's ID, description, run ID and ``params`` as
+        parameters; the executed copy is kept with the run's artifacts.
+
+        Args:
+            ctx: The attempt: its task, settings, working directory, log and the
+                control to stop it.
+
+        Returns:
+            The attempt's outcome (a failure to start is a failed outcome, not an
+            exception), with the tails of its output.
+        """
         target = ctx.task.action.target or ""
         source = (ctx.cwd / target).resolve()
         if not source.is_file():

@@ -20,7 +20,14 @@ from taskexec_nb.store import StateStore
 
 
 def task_hash(task: Task) -> str:
-    """A hash of a task's definition: an edit between runs changes it."""
+    """A hash of a task's definition: an edit between runs changes it.
+
+    Args:
+        task: The task.
+
+    Returns:
+        16 hex digits over its ID, description, body, action and parameters.
+    """
     doc = {
         "id": task.id,
         "description": task.description,
@@ -130,7 +137,18 @@ def _setting(name: str, settings: RunSettings) -> str:
 
 
 def run_row(store: StateStore, run_id: str) -> dict[str, Any]:
-    """A run to resume, from the store; UsageError (listing recent runs) if unknown."""
+    """A run to resume, from the store.
+
+    Args:
+        store: The state store.
+        run_id: The run asked for.
+
+    Returns:
+        The run's row, by column name.
+
+    Raises:
+        UsageError: If the store has no such run (the message lists recent ones).
+    """
     from taskexec_nb.store import StoreError
 
     try:
@@ -188,7 +206,15 @@ LIVE_HERE: set[str] = set()
 
 
 def stale_here(run: Mapping[str, Any]) -> bool:
-    """Whether a run marked running belongs to this process, which no longer runs it."""
+    """Whether a run marked running belongs to this process, which no longer runs it.
+
+    Args:
+        run: The run's row (its ``pid``, ``host`` and ``run_id``).
+
+    Returns:
+        True when this process on this host started it and it is not live here
+        (e.g. a notebook whose earlier run was interrupted).
+    """
     return (
         run["pid"] == os.getpid()
         and run["host"] == socket.gethostname()
@@ -197,7 +223,15 @@ def stale_here(run: Mapping[str, Any]) -> bool:
 
 
 def still_running(run_id: str, pid: int | None) -> str:
-    """The message for a resume of a run whose runner is alive."""
+    """The message for a resume of a run whose runner is alive.
+
+    Args:
+        run_id: The run asked for.
+        pid: Its runner's process ID, if known.
+
+    Returns:
+        The message, saying how to stop the runner first.
+    """
     return (
         f"resume: run {run_id} is still running (runner pid {pid}); wait for it to end, or "
         f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice"
