@@ -12,7 +12,11 @@ from taskexec_nb.exitcodes import EXIT_OK
 
 
 def add_parsers(sub: Any) -> None:
-    """Register ``config`` (with ``show``) on the CLI's subparsers."""
+    """Register ``config`` (with ``show``) on the CLI's subparsers.
+
+    Args:
+        sub: The subparsers action of the ``taskexec`` parser.
+    """
     config = sub.add_parser(
         "config",
         help="show the effective configuration",
@@ -34,7 +38,18 @@ def add_parsers(sub: Any) -> None:
 
 
 def config_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec config show``."""
+    """``taskexec config show``.
+
+    Args:
+        args: The parsed command line.
+        out: Where the command's result goes (stdout; messages go to stderr).
+
+    Returns:
+        0 once the settings are printed.
+
+    Raises:
+        UsageError: If no action is given or the tasks.md does not exist.
+    """
     from taskexec_nb.config import resolve
     from taskexec_nb.config.show import show_dict, show_text
 

@@ -12,7 +12,11 @@ from taskexec_nb.exitcodes import EXIT_OK
 
 
 def add_parsers(sub: Any) -> None:
-    """Register ``report`` on the CLI's subparsers."""
+    """Register ``report`` on the CLI's subparsers.
+
+    Args:
+        sub: The subparsers action of the ``taskexec`` parser.
+    """
     from taskexec_nb.cli_run import add_state_dir
     from taskexec_nb.report.formats import FORMATS
 
@@ -38,7 +42,19 @@ def add_parsers(sub: Any) -> None:
 
 
 def report_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec report``."""
+    """``taskexec report``.
+
+    Args:
+        args: The parsed command line.
+        out: Where the command's result goes (stdout; messages go to stderr).
+
+    Returns:
+        0 once the report is written.
+
+    Raises:
+        UsageError: If the format cannot be told from ``-o`` or a binary format
+            has no ``-o FILE``.
+    """
     from taskexec_nb.cli_run import state_dir_default, tasks_file_here
     from taskexec_nb.report import ExecutionReport
     from taskexec_nb.report.formats import FORMATS, SUFFIXES

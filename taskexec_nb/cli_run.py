@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 
 def add_state_dir(parser: Any) -> None:
-    """The ``--state-dir`` option of the commands that read the state store."""
+    """The ``--state-dir`` option of the commands that read the state store.
+
+    Args:
+        parser: The argparse parser of one command.
+    """
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
@@ -145,7 +149,21 @@ def _tasks_file(name: str) -> None:
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec run``."""
+    """``taskexec run``.
+
+    Args:
+        args: The parsed command line.
+        out: Where the command's result goes (stdout; messages go to stderr).
+
+    Returns:
+        The exit code: 0 when the run completed (or there was nothing to run),
+        1 when tasks failed, 2 for a tasks.md with errors, 3 for an incomplete run
+        (tasks left for an agent), 130 when interrupted or cancelled.
+
+    Raises:
+        UsageError: If the arguments are wrong, e.g. no tasks.md or a resume of a
+            run that does not match.
+    """
     import taskexec_nb
     from taskexec_nb.config import resolve
     from taskexec_nb.run.launch import RunRequest, find_resumed, start, start_run
@@ -350,6 +368,16 @@ def status_command(args: argparse.Namespace, out: TextIO) -> int:
 
     With ``--watch --json`` a JSON document is printed on one line each time the
     run changes (JSON Lines), until the run ends.
+
+    Args:
+        args: The parsed command line.
+        out: Where the command's result goes (stdout; messages go to stderr).
+
+    Returns:
+        0 (also when ``--watch`` is stopped with Ctrl-C).
+
+    Raises:
+        UsageError: If ``--interval`` is not above 0.
     """
     if not args.interval > 0:
         raise UsageError(f"--interval {args.interval:g}: give a number of seconds above 0")
@@ -443,7 +471,15 @@ def _pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) ->
 
 
 def runs_command(args: argparse.Namespace, out: TextIO) -> int:
-    """``taskexec runs``."""
+    """``taskexec runs``.
+
+    Args:
+        args: The parsed command line.
+        out: Where the command's result goes (stdout; messages go to stderr).
+
+    Returns:
+        0.
+    """
     store = _open_store(args.state_dir, tasks_file_here())
     try:
         runs = store.runs()

@@ -226,19 +226,41 @@ def one_concept(tree: ast.Module) -> bool:
     return any(line.strip().startswith(ONE_CONCEPT_MARKER) for line in docstring.splitlines())
 
 
+def docstring_lines(node: ast.AST) -> int:
+    """Lines taken by the docstrings in ``node`` (its own and those of what it defines)."""
+    total = 0
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = inner.body[0] if inner.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                total += (first.end_lineno or first.lineno) - first.lineno + 1
+    return total
+
+
+# Sizes count code, comments and blank lines but not docstrings: the docstring gate
+# below asks for Args:/Returns: sections, and documenting a function must not push
+# its class over the size limit.
+
+
 def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
     too_long = []
     one_concept_modules = []
     for path in module_files().values():
         text = path.read_text(encoding="utf-8")
-        lines = len(text.splitlines())
-        declared = one_concept(ast.parse(text))
+        tree = ast.parse(text)
+        total = len(text.splitlines())
+        lines = total - docstring_lines(tree)
+        declared = one_concept(tree)
         if declared:
             one_concept_modules.append(relative(path))
         if lines > MAX_MODULE_LINES and not declared:
-            too_long.append(f"  {relative(path)}: {lines} lines")
+            too_long.append(f"  {relative(path)}: {lines} lines ({total} with docstrings)")
     assert not too_long, (
-        f"modules over {MAX_MODULE_LINES} lines whose docstring has no "
+        f"modules over {MAX_MODULE_LINES} lines (docstrings aside) whose docstring has no "
         f"'{ONE_CONCEPT_MARKER}' line:\n" + "\n".join(too_long)
     )
     assert len(one_concept_modules) <= 1, (
@@ -252,10 +274,26 @@ def test_no_class_is_too_long() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
                 start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                lines = (node.end_lineno or node.lineno) - start + 1
+                total = (node.end_lineno or node.lineno) - start + 1
+                lines = total - docstring_lines(node)
                 if lines > MAX_CLASS_LINES:
-                    too_long.append(f"  {relative(path)}:{node.lineno} {node.name}: {lines} lines")
-    assert not too_long, f"classes over {MAX_CLASS_LINES} lines:\n" + "\n".join(too_long)
+                    too_long.append(
+                        f"  {relative(path)}:{node.lineno} {node.name}: {lines} lines "
+                        f"({total} with docstrings)"
+                    )
+    assert not too_long, f"classes over {MAX_CLASS_LINES} lines (docstrings aside):\n" + "\n".join(
+        too_long
+    )
+
+
+def test_sizes_leave_docstrings_out() -> None:
+    source = (
+        'class A:\n    """Doc\n\n    more.\n    """\n\n'
+        '    def f(self):\n        """F."""\n        return 1\n'
+    )
+    tree = ast.parse(source)
+    assert docstring_lines(tree) == 5
+    assert docstring_lines(tree.body[0]) == 5
 
 
 # ---------------------------------------------------------------------------

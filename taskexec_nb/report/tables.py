@@ -387,7 +387,19 @@ class ExecutionReport:
 
     # -- comparing ----------------------------------------------------------------------------
     def compare(self, other: ExecutionReport, threshold: float = 0.2) -> pd.DataFrame:
-        """What changed from this run to ``other`` (see :func:`compare`)."""
+        """What changed from this run to ``other`` (see :func:`compare`).
+
+        Args:
+            other: The later run's report.
+            threshold: Relative change in duration (and at least 0.1 s) that counts
+                as slower or faster.
+
+        Returns:
+            One row per task in either run, with its ``change``.
+
+        Raises:
+            ReportError: If ``other`` is not a report.
+        """
         return compare(self, other, threshold)
 
     # -- figures -----------------------------------------------------------------------------
@@ -396,6 +408,10 @@ class ExecutionReport:
 
         Args:
             group_by: The lanes: ``phase``, ``story`` or any other column of :attr:`tasks`.
+
+        Returns:
+            The Plotly figure; an attempt still going on is drawn up to the run's end,
+            or to now while the run goes on.
 
         Raises:
             ReportError: If ``group_by`` is not a column of :attr:`tasks`.
@@ -418,13 +434,24 @@ class ExecutionReport:
         )
 
     def dag(self) -> go.Figure:
-        """The run's dependency graph by status, critical path highlighted."""
+        """The run's dependency graph by status, critical path highlighted.
+
+        Returns:
+            The Plotly figure: one node per task, coloured by its status.
+        """
         from taskexec_nb.figures import dag
 
         return dag(self.tasks, title=self._title("Dependencies"), critical=self.critical_path)
 
     def progress_figure(self, by: str = "phase") -> go.Figure:
-        """Progress per phase or story as a bar chart."""
+        """Progress per phase or story as a bar chart.
+
+        Args:
+            by: ``phase`` or ``story`` (see :meth:`progress`).
+
+        Returns:
+            The Plotly figure: one bar per group, split by status.
+        """
         from taskexec_nb.figures import progress
 
         return progress(self.progress(by), by=by, title=self._title(f"Progress by {by}"))
@@ -453,7 +480,11 @@ class ExecutionReport:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        """Run, settings, summary, tasks and attempts as JSON-ready data."""
+        """Run, settings, summary, tasks and attempts as JSON-ready data.
+
+        Returns:
+            What the ``json`` report format writes.
+        """
         return {
             "run": {k: v for k, v in self.run.items() if k != "settings"},
             "settings": self.settings,
@@ -493,13 +524,21 @@ class ExecutionReport:
         self.export("parquet", path)
 
     def to_markdown(self) -> str:
-        """A Markdown summary: counts, times, critical path, failures and the task table."""
+        """A Markdown summary: counts, times, critical path, failures and the task table.
+
+        Returns:
+            The Markdown text (what the ``md`` report format writes).
+        """
         from taskexec_nb.report.formats import markdown
 
         return markdown(self)
 
     def to_junit(self) -> str:
-        """JUnit XML: a testsuite per phase, a testcase per task (see :mod:`.junit`)."""
+        """JUnit XML: a testsuite per phase, a testcase per task (see :mod:`.junit`).
+
+        Returns:
+            The XML document as text.
+        """
         from taskexec_nb.report.junit import junit_xml
 
         return junit_xml(self)

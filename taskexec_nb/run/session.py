@@ -49,12 +49,25 @@ if TYPE_CHECKING:
 
 
 def new_run_id() -> str:
-    """A sortable, readable run ID such as ``20261124-051200-3fa9``."""
+    """A sortable, readable run ID such as ``20261124-051200-3fa9``.
+
+    Returns:
+        The local start time to the second, then 4 random hex digits (so two runs
+        started in the same second differ).
+    """
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
 
 def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
-    """Where the state store and logs of a tasks.md's runs live."""
+    """Where the state store and logs of a tasks.md's runs live.
+
+    Args:
+        tasks_file: The tasks.md the runs execute.
+        settings: The run's settings; their ``state_dir``, when set, wins.
+
+    Returns:
+        ``state_dir`` if set, else ``.taskexec`` beside the tasks.md.
+    """
     return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
 
 
@@ -276,6 +289,12 @@ class RunSession:
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
         """Block until the run ends (for runs on another thread); None on timeout.
+
+        Args:
+            timeout: Seconds to wait at most; None waits for the end.
+
+        Returns:
+            The run's final status, or None if it had not ended in ``timeout``.
 
         Raises:
             UsageError: Called on the event loop the run itself runs on (``arun``):
@@ -579,7 +598,11 @@ class RunSession:
         return self
 
     async def start(self) -> RunSession:
-        """Start on the running event loop and return at once (``await plan.arun()``)."""
+        """Start on the running event loop and return at once (``await plan.arun()``).
+
+        Returns:
+            This session, once the run has started (its run ID and store exist).
+        """
         self.start_on_loop()
         return await self.started()
 
