@@ -170,12 +170,12 @@ class AgentExecutor:
         with a message saying how to set one.
 
         Args:
-            ctx: The attempt: its task, settings, working directory, log and the
-                control to stop it.
+            ctx: The attempt; its settings hold the template and whether the
+                feature's context goes into the prompt.
 
         Returns:
-            The attempt's outcome (a failure to start is a failed outcome, not an
-            exception), with the tails of its output.
+            The agent process's outcome: completed when it exits 0; failed (with the
+            reason) when no agent_command is set or the process fails.
         """
         template = ctx.settings.agent_command
         if not template:

@@ -110,12 +110,13 @@ class CallableExecutor:
         attempt's context if it takes an argument, and its printed output is captured.
 
         Args:
-            ctx: The attempt: its task, settings, working directory, log and the
-                control to stop it.
+            ctx: The attempt; the function gets it when it takes an argument, and its
+                working folder is searched first for a ``callable=`` module.
 
         Returns:
-            The attempt's outcome (a failure to start is a failed outcome, not an
-            exception), with the tails of its output.
+            Completed when the function returns (anything but False); failed when it
+            raises, returns False or cannot be found; timed out or cancelled when the
+            attempt is stopped first. The tails are what the function printed.
         """
         try:
             fn = self.find(ctx.task, ctx.cwd)

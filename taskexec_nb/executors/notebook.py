@@ -39,12 +39,12 @@ class NotebookExecutor:
         parameters; the executed copy is kept with the run's artifacts.
 
         Args:
-            ctx: The attempt: its task, settings, working directory, log and the
-                control to stop it.
+            ctx: The attempt; the notebook path is read relative to its working
+                directory, and the executed copy goes to its artifacts folder.
 
         Returns:
-            The attempt's outcome (a failure to start is a failed outcome, not an
-            exception), with the tails of its output.
+            The papermill process's outcome (a failing cell fails it); failed at once
+            when the notebook does not exist.
         """
         target = ctx.task.action.target or ""
         source = (ctx.cwd / target).resolve()

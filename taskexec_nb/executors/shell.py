@@ -42,12 +42,12 @@ class ShellExecutor:
         bash for a ``bash`` block (when there is one) and else by the configured shell.
 
         Args:
-            ctx: The attempt: its task, settings, working directory, log and the
-                control to stop it.
+            ctx: The attempt; its settings name the shell, and a fenced block's script
+                goes to its artifacts folder.
 
         Returns:
-            The attempt's outcome (a failure to start is a failed outcome, not an
-            exception), with the tails of its output.
+            The shell process's outcome: completed on exit status 0, else failed (or
+            timed out, or cancelled).
         """
         action = ctx.task.action
         if action.kind is ActionKind.COMMAND:
@@ -76,12 +76,12 @@ class PythonExecutor:
         configured ``interpreter`` (this Python by default).
 
         Args:
-            ctx: The attempt: its task, settings, working directory, log and the
-                control to stop it.
+            ctx: The attempt; the ``interpreter`` option comes from its settings'
+                ``executors`` table.
 
         Returns:
-            The attempt's outcome (a failure to start is a failed outcome, not an
-            exception), with the tails of its output.
+            The interpreter process's outcome: completed on exit status 0, else failed
+            (an uncaught exception's traceback is in the stderr tail).
         """
         script = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.py"
         script.parent.mkdir(parents=True, exist_ok=True)

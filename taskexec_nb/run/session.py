@@ -245,15 +245,10 @@ class RunSession:
         return self.finished.is_set()
 
     async def wait(self) -> RunStatus:
-        """Wait for the end of the run (use ``await``); return its final status.
+        """What :meth:`RunHandle.wait <taskexec_nb.run.handle.RunHandle.wait>` does.
 
-        For a run started with ``arun``, cancelling the wait (a notebook's
-        interrupt, Ctrl-C under ``asyncio.run``, ``task.cancel()``) interrupts
-        the run as Ctrl-C does :meth:`~taskexec_nb.plan.ExecutionPlan.run`: its
-        running tasks are stopped, it is recorded ``interrupted`` (resumable), and
-        the cancellation goes on once that is done. A second cancel meanwhile
-        kills the running tasks at once. To wait with a time limit without
-        stopping the run, shield it: ``asyncio.wait_for(asyncio.shield(run.wait()), t)``.
+        A cancelled wait of a run on this loop interrupts the run (a second cancel
+        kills its tasks) and raises once the run has ended.
 
         Returns:
             The run's final status.
@@ -288,17 +283,16 @@ class RunSession:
                 force = True
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
-        """Block until the run ends (for runs on another thread); None on timeout.
+        """What :meth:`RunHandle.join <taskexec_nb.run.handle.RunHandle.join>` does.
 
         Args:
             timeout: Seconds to wait at most; None waits for the end.
 
         Returns:
-            The run's final status, or None if it had not ended in ``timeout``.
+            The final status, or None on timeout.
 
         Raises:
-            UsageError: Called on the event loop the run itself runs on (``arun``):
-                blocking it would stop the run; ``await handle.wait()`` instead.
+            UsageError: Called on the run's own event loop, which it would block.
         """
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -567,10 +561,7 @@ class RunSession:
         self._thread.start()
 
     def run_blocking(self) -> RunSession:
-        """Run to the end on a worker thread; Ctrl-C or a kernel interrupt stops it gracefully.
-
-        A first interrupt stops the run (SIGTERM to running tasks, SIGKILL after
-        ``kill_grace``); a second one kills the running tasks at once.
+        """What :meth:`RunHandle.run_blocking <taskexec_nb.run.handle.RunHandle.run_blocking>` does.
 
         Returns:
             This session, finished.
