@@ -1,8 +1,8 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    set up, then validate, plan and run the example tasks.md (the main job)
-#   make test   set up, then ruff, mypy --strict, pytest with coverage >= 90%, the
-#               notebooks executed by nbval, and pytest again on Python 3.10 (the oldest
-#               version pyproject accepts)
+#   make test   set up, then ruff, mypy --strict, pytest with coverage >= 90% in total and
+#               for every module, the notebooks executed by nbval, and pytest again on
+#               Python 3.10 (the oldest version pyproject accepts)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -51,8 +51,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy --strict taskexec_nb
 
+# Coverage is >= 90% for the whole package (fail_under) and for every module (check_coverage).
 unit: setup
-	$(BIN)/pytest --cov --cov-report=term-missing tests
+	mkdir -p build
+	$(BIN)/pytest --cov --cov-report=term-missing --cov-report=json:build/coverage.json tests
+	$(BIN)/python scripts/check_coverage.py build/coverage.json --min 90
 	$(BIN)/pytest --nbval-lax notebooks
 
 # The same tests on Python 3.10 (coverage and lint are measured once, on the default Python).

@@ -162,7 +162,12 @@ class AnnotationBuilder:
     line: int | None = None
 
     def build(self) -> ExecParams:
-        """Return the accumulated parameters."""
+        """Return the accumulated parameters.
+
+        Returns:
+            The task's execution parameters: the annotations read so far, unset ones
+            None, tables copied into read-only mappings.
+        """
         v = self.values
         return ExecParams(
             timeout=v.get("timeout"),  # type: ignore[arg-type]
@@ -301,5 +306,9 @@ def _normal_key(key: str) -> str:
 
 
 def new_builder() -> AnnotationBuilder:
-    """Return an empty annotation builder for one task."""
+    """Return an empty annotation builder for one task.
+
+    Returns:
+        A builder with no annotations read yet.
+    """
     return AnnotationBuilder()

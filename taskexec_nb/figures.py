@@ -52,12 +52,27 @@ FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "color": "#1
 
 
 def style(status: str) -> StatusStyle:
-    """The style of a status (unknown ones are drawn as pending)."""
+    """The style of a status (unknown ones are drawn as pending).
+
+    Args:
+        status: A task status value, e.g. ``failed``.
+
+    Returns:
+        Its colour, pattern and marker; pending's colour and an open circle for a
+        status with no style of its own.
+    """
     return STYLES.get(status, StatusStyle(status, STYLES["pending"].color, "", "circle-open"))
 
 
 def luminance(color: str) -> float:
-    """WCAG relative luminance of a ``#RRGGBB`` colour."""
+    """WCAG relative luminance of a ``#RRGGBB`` colour.
+
+    Args:
+        color: The colour, ``#RRGGBB`` (the ``#`` is optional).
+
+    Returns:
+        The relative luminance, from 0 (black) to 1 (white).
+    """
     value = color.lstrip("#")
     channels = [int(value[i : i + 2], 16) / 255 for i in (0, 2, 4)]
     lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
@@ -65,13 +80,28 @@ def luminance(color: str) -> float:
 
 
 def contrast(a: str, b: str) -> float:
-    """WCAG contrast ratio of two colours (1 to 21)."""
+    """WCAG contrast ratio of two colours (1 to 21).
+
+    Args:
+        a: One colour, ``#RRGGBB``.
+        b: The other colour, ``#RRGGBB`` (the order does not matter).
+
+    Returns:
+        The contrast ratio: 1 for the same colour, 21 for black on white.
+    """
     la, lb = sorted((luminance(a), luminance(b)), reverse=True)
     return (la + 0.05) / (lb + 0.05)
 
 
 def text_color(background: str) -> str:
-    """Black or white, whichever contrasts more with ``background``."""
+    """Black or white, whichever contrasts more with ``background``.
+
+    Args:
+        background: The colour the text is drawn on, ``#RRGGBB``.
+
+    Returns:
+        ``#000000`` or ``#FFFFFF`` (black when both contrast as much).
+    """
     return (
         "#000000"
         if contrast("#000000", background) >= contrast("#FFFFFF", background)
@@ -80,7 +110,14 @@ def text_color(background: str) -> str:
 
 
 def alt_text(fig: go.Figure) -> str:
-    """The figure's text alternative (its title when it has none)."""
+    """The figure's text alternative (its title when it has none).
+
+    Args:
+        fig: A figure made by this module (its ``layout.meta["alt"]`` holds the text).
+
+    Returns:
+        The text alternative, else the figure's title, else ``figure``.
+    """
     meta = fig.layout.meta
     if isinstance(meta, Mapping) and meta.get("alt"):
         return str(meta["alt"])
@@ -298,7 +335,16 @@ def gantt(
 def layout_positions(
     ids: Sequence[str], deps: Mapping[str, Sequence[str]]
 ) -> dict[str, tuple[float, float]]:
-    """A layered layout: x is the depth, y orders each layer by its parents' places."""
+    """A layered layout: x is the depth, y orders each layer by its parents' places.
+
+    Args:
+        ids: The task IDs, in file order (the order within a layer with no parents).
+        deps: Each task's prerequisites (IDs not in ``ids`` are ignored).
+
+    Returns:
+        Each task's (x, y): x its layer (0 for tasks with no prerequisites), y its
+        place in the layer, centred on 0.
+    """
     depth = layers(ids, deps)
     by_layer: dict[int, list[str]] = {}
     for tid in ids:

@@ -60,7 +60,15 @@ class Graph:
     order: list[str] | None = None
 
     def add(self, task: str, prereq: str, reason: str) -> None:
-        """Add the edge ``task`` waits for ``prereq`` (once)."""
+        """Add the edge ``task`` waits for ``prereq`` (once).
+
+        A second edge between the same two tasks is ignored: the first reason stays.
+
+        Args:
+            task: The waiting task's ID.
+            prereq: The ID of the task it waits for.
+            reason: Why, in words (what :meth:`ExecutionPlan.why` returns).
+        """
         if (task, prereq) not in self.reasons:
             self.reasons[(task, prereq)] = reason
             self.deps[task].append(prereq)

@@ -46,14 +46,23 @@ class Problem:
     hint: str | None = None
 
     def shown(self) -> str:
-        """`` (got 5)`` after a message; nothing for a table or a list (too long)."""
+        """`` (got 5)`` after a message; nothing for a table or a list (too long).
+
+        Returns:
+            The offending value after ``got``, in parentheses with a leading space, or
+            an empty string.
+        """
         if isinstance(self.value, Mapping | list | tuple):
             return ""
         got = json.dumps(self.value) if isinstance(self.value, bool) else repr(self.value)
         return f" (got {got})"
 
     def text(self) -> str:
-        """The message in a config file's words, with the hint after a colon."""
+        """The message in a config file's words, with the hint after a colon.
+
+        Returns:
+            The message, followed by ``: hint`` when there is a hint.
+        """
         return f"{self.message}: {self.hint}" if self.hint else self.message
 
 
@@ -172,7 +181,18 @@ class Whole(Kind):
         """
         self.bound = None if minimum is None else Bound(minimum)
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value as an int, refusing booleans, fractions and values under the bound.
+
+        Args:
+            value: The value as given.
+            lax: Read text where a number is expected (config files, arguments,
+                variables); strict takes only the Python type.
+
+        Returns:
+            The int (a whole float or a number's text converted where lax) and the
+            problems (empty when good).
+        """
         if isinstance(value, bool):
             return value, [Problem((), NOT_BOOL, value, "must be a whole number")]
         number = value
@@ -231,7 +251,17 @@ class Number(Kind):
                 return value, [Problem((), message, value)]
         return value, [Problem((), "input should be a valid number", value, "must be a number")]
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value as a number, refusing booleans and values under the bound.
+
+        Args:
+            value: The value as given.
+            lax: Read text where a number is expected (config files, arguments,
+                variables); strict takes only the Python type.
+
+        Returns:
+            The number (a float where lax) and the problems (empty when good).
+        """
         number, problems = self.number(value, lax)
         if problems or self.bound is None:
             return number, problems
@@ -244,7 +274,18 @@ class Duration(Number):
 
     describe = "a duration"
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value in seconds: a number, or a duration text such as ``5m`` or ``1h30m``.
+
+        Args:
+            value: The value as given.
+            lax: Read a number's text too (config files, arguments, variables); a duration
+                text is read either way.
+
+        Returns:
+            The seconds and the problems (a duration text that cannot be read names
+            the units it takes).
+        """
         if not isinstance(value, str):
             return super().check(value, lax)
         from taskexec_nb.annotations import parse_duration
@@ -263,14 +304,34 @@ class Flag(Kind):
 
     describe = "true or false"
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value if it is a boolean; anything else is a problem.
+
+        Args:
+            value: The value as given.
+            lax: Unused: a boolean is needed either way (text is read by :meth:`from_text`).
+
+        Returns:
+            The value unchanged and the problems (empty when good).
+        """
         if isinstance(value, bool):
             return value, []
         return value, [
             Problem((), "input should be a valid boolean", value, "must be true or false")
         ]
 
-    def from_text(self, text: str) -> Any:  # noqa: D102
+    def from_text(self, text: str) -> Any:
+        """True for 1, true, yes or on; false for 0, false, no, off or nothing (any case).
+
+        Args:
+            text: The text of a ``TASKEXEC_*`` variable or a command-line flag.
+
+        Returns:
+            The boolean (case and surrounding spaces do not matter).
+
+        Raises:
+            TextError: If the text is none of those words.
+        """
         word = text.strip().lower()
         if word in ("1", "true", "yes", "on"):
             return True
@@ -291,7 +352,16 @@ class Choice(Kind):
         self.choices = tuple(choices)
         self.describe = "one of " + ", ".join(self.choices)
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value if it is one of the choices; anything else is a problem listing them.
+
+        Args:
+            value: The value as given.
+            lax: Unused: the value must be one of the choices' strings either way.
+
+        Returns:
+            The value unchanged and the problems (empty when good).
+        """
         if isinstance(value, str) and value in self.choices:
             return value, []
         return value, [
@@ -319,7 +389,16 @@ class Text(Kind):
         self.nonempty = nonempty
         self.path = path
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value if it is a string (not empty, when the kind says so).
+
+        Args:
+            value: The value as given.
+            lax: Where strict, a path kind also takes a path object.
+
+        Returns:
+            The value unchanged and the problems (empty when good).
+        """
         if not lax and self.path and isinstance(value, os.PathLike):
             return value, []
         if not isinstance(value, str):
@@ -355,10 +434,30 @@ class Names(Kind):
 
     describe = "a list of strings"
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value as a list of strings.
+
+        Args:
+            value: The value as given.
+            lax: Return a copy of the list; strict also takes a tuple and returns it as it is.
+
+        Returns:
+            The list and the problems, each located at its item's index.
+        """
         return _text_list(value, lax)
 
-    def from_text(self, text: str) -> Any:  # noqa: D102
+    def from_text(self, text: str) -> Any:
+        """A JSON list if the text starts with ``[``, else the comma-separated names.
+
+        Args:
+            text: The text of a ``TASKEXEC_*`` variable or a command-line flag.
+
+        Returns:
+            The list of names, blank entries dropped.
+
+        Raises:
+            TextError: If the text starts with ``[`` but is not a JSON list.
+        """
         if text.strip().startswith("["):
             return _json_list(text)
         return [s.strip() for s in text.split(",") if s.strip()]
@@ -369,14 +468,34 @@ class OneOrMany(Kind):
 
     describe = "a string or a list of strings"
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value if it is a string, else as a list of strings.
+
+        Args:
+            value: The value as given.
+            lax: Refuse a tuple (strict takes one, as a RunSettings built in Python may).
+
+        Returns:
+            The string or the list, and the problems (empty when good).
+        """
         if isinstance(value, str):
             return value, []
         if isinstance(value, list | tuple):
             return _text_list(value, lax or isinstance(value, list))
         return value, [Problem((), _either(["a string", "a list"]), value)]
 
-    def from_text(self, text: str) -> Any:  # noqa: D102
+    def from_text(self, text: str) -> Any:
+        """A JSON list if the text starts with ``[``, else the text itself as one string.
+
+        Args:
+            text: The text of a ``TASKEXEC_*`` variable or a command-line flag.
+
+        Returns:
+            The list or the string.
+
+        Raises:
+            TextError: If the text starts with ``[`` but is not a JSON list.
+        """
         return _json_list(text) if text.strip().startswith("[") else text
 
 
@@ -385,7 +504,17 @@ class Argv(Kind):
 
     describe = "an argv"
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value as a non-empty argv: a list of strings, or a line split like a shell's.
+
+        Args:
+            value: The value as given.
+            lax: Also take one string, split like a shell line; strict takes only a
+                non-empty list or tuple of strings.
+
+        Returns:
+            The argv and the problems (an empty argv or an unsplittable line is one).
+        """
         plain = "must be a non-empty list of strings (an argv)"
         given = value
         if not lax and (
@@ -405,7 +534,18 @@ class Argv(Kind):
             problems = [Problem((), "must not be empty", given)]
         return value, problems
 
-    def from_text(self, text: str) -> Any:  # noqa: D102
+    def from_text(self, text: str) -> Any:
+        """A JSON list if the text starts with ``[``, else the line split like a shell's.
+
+        Args:
+            text: The text of a ``TASKEXEC_*`` variable or a command-line flag.
+
+        Returns:
+            The argv (a JSON list's items as strings).
+
+        Raises:
+            TextError: If the text is not a JSON list or has an unclosed quote.
+        """
         stripped = text.strip()
         if stripped.startswith("["):
             return [str(v) for v in _json_list(stripped)]  # "[" starts a list, if any
@@ -433,7 +573,17 @@ class Table(Kind):
         """
         self.item = item
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value if it is a mapping, each of its values checked as the item kind.
+
+        Args:
+            value: The value as given.
+            lax: Passed to the item kind's check; where lax the converted values are kept.
+
+        Returns:
+            The table (with the items' converted values where lax) and the problems,
+            each located at its key.
+        """
         if not isinstance(value, Mapping):
             return value, [
                 Problem((), "input should be a valid dictionary", value, "must be a table")
@@ -452,7 +602,16 @@ class Scalar(Kind):
 
     describe = "a string, number or boolean"
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value if it is a string, a number or a boolean.
+
+        Args:
+            value: The value as given.
+            lax: Unused: any of those types is taken as it is.
+
+        Returns:
+            The value unchanged and the problems (empty when good).
+        """
         if isinstance(value, str | int | float):  # bool is an int
             return value, []
         kinds = ["a string", "a whole number", "a number", "true or false"]
@@ -482,7 +641,17 @@ class Selector(Kind):
             return Whole().check(value) if not isinstance(value, bool) else (int(value), [])
         return value, [Problem((), "input should be a valid string", value)]
 
-    def check(self, value: Any, lax: bool = True) -> Checked:  # noqa: D102
+    def check(self, value: Any, lax: bool = True) -> Checked:
+        """The value as one selector (a string, or a whole number if allowed) or a list of them.
+
+        Args:
+            value: The value as given.
+            lax: Unused: a selector's type is checked the same way everywhere.
+
+        Returns:
+            The selector or the list of them, and the problems, each located at its
+            item's index.
+        """
         if isinstance(value, list):
             out, problems = [], []
             for i, item in enumerate(value):

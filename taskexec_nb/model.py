@@ -104,7 +104,11 @@ class Diagnostic:
         return text
 
     def to_dict(self) -> dict[str, object]:
-        """Return a JSON-ready mapping of the fields."""
+        """Return a JSON-ready mapping of the fields.
+
+        Returns:
+            The code, severity (its value), message, file, line, hint and task ID.
+        """
         return {
             "code": self.code,
             "severity": self.severity.value,
@@ -197,7 +201,12 @@ class ExecParams:
     line: int | None = None
 
     def as_dict(self) -> dict[str, object]:
-        """Return the parameters that are set, as a plain dict."""
+        """Return the parameters that are set, as a plain dict.
+
+        Returns:
+            The parameters that are not None (tables: not empty), by name; tables
+            as plain dicts.
+        """
         out: dict[str, object] = {}
         for name in ("timeout", "retries", "backoff", "cwd", "allow_failure", "executor"):
             value = getattr(self, name)

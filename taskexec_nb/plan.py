@@ -129,15 +129,47 @@ class ExecutionPlan:
             raise UsageError(f"no task {task_id!r} in {self.path}") from None
 
     def depends_on(self, task_id: str) -> tuple[str, ...]:
-        """IDs ``task_id`` waits for (inferred and explicit)."""
+        """IDs ``task_id`` waits for (inferred and explicit).
+
+        Args:
+            task_id: A task of the plan.
+
+        Returns:
+            Its direct prerequisites, explicit and inferred (phase order, ``[P]``
+            groups), in the order they were found.
+
+        Raises:
+            UsageError: If the plan has no task ``task_id``.
+        """
         return tuple(self._deps[self[task_id].id])
 
     def explicit_deps(self, task_id: str) -> tuple[str, ...]:
-        """IDs declared as dependencies of ``task_id`` in the file."""
+        """IDs declared as dependencies of ``task_id`` in the file.
+
+        Args:
+            task_id: A task of the plan.
+
+        Returns:
+            The prerequisites the file names for it (``depends on T001``...), without
+            the ones the plan infers.
+
+        Raises:
+            UsageError: If the plan has no task ``task_id``.
+        """
         return tuple(self._explicit[self[task_id].id])
 
     def dependents(self, task_id: str) -> tuple[str, ...]:
-        """IDs that wait for ``task_id``."""
+        """IDs that wait for ``task_id``.
+
+        Args:
+            task_id: A task of the plan.
+
+        Returns:
+            The tasks that have it as a direct prerequisite, in file order.
+
+        Raises:
+            UsageError: If the plan has no task ``task_id``.
+        """
         return tuple(self._dependents[self[task_id].id])
 
     @functools.cached_property
@@ -149,7 +181,16 @@ class ExecutionPlan:
         return dependents
 
     def why(self, task_id: str, prereq: str) -> str | None:
-        """Why ``task_id`` waits for ``prereq`` (None if it does not directly)."""
+        """Why ``task_id`` waits for ``prereq`` (None if it does not directly).
+
+        Args:
+            task_id: The waiting task.
+            prereq: The task it may wait for.
+
+        Returns:
+            The edge's reason in words (e.g. an explicit dependency, or the phase
+            order), or None when there is no direct edge.
+        """
         return self._reasons.get((task_id, prereq))
 
     @property
@@ -189,7 +230,11 @@ class ExecutionPlan:
 
     # -- order
     def topological_order(self) -> list[str]:
-        """All task IDs, each after everything it waits for; ties in file order."""
+        """All task IDs, each after everything it waits for; ties in file order.
+
+        Returns:
+            Every task ID of the plan, once each (a copy: changing it changes nothing).
+        """
         return list(self._order)
 
     def effective_deps(self, chosen: Iterable[str]) -> dict[str, tuple[str, ...]]:
@@ -469,7 +514,11 @@ class ExecutionPlan:
         }
 
     def summary(self) -> str:
-        """One line: tasks, phases, mode, what will run, waves and the critical path."""
+        """One line: tasks, phases, mode, what will run, waves and the critical path.
+
+        Returns:
+            The line, ending with the error count when the plan cannot run.
+        """
         n_done = sum(1 for t in self.tasks if t.state is TaskState.DONE)
         n_cancel = sum(1 for t in self.tasks if t.state is TaskState.CANCELLED)
         phases = len({t.phase.index for t in self.tasks})
@@ -517,7 +566,11 @@ class ExecutionPlan:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description of the plan (what ``taskexec plan --json`` prints)."""
+        """A JSON-ready description of the plan (what ``taskexec plan --json`` prints).
+
+        Returns:
+            The file, mode, tasks, waves, critical path and diagnostics, as JSON types.
+        """
         return {
             "file": self.path,
             "mode": self.mode.value,

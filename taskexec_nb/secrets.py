@@ -67,6 +67,15 @@ def mask_env(env: Mapping[str, str], marked: Iterable[str] = ()) -> dict[str, st
 
     Secret variables read ``****``, and a secret value inside another variable
     (``DATABASE_URL=postgres://u:${DB_PASSWORD}@h``) is masked there too.
+
+    Args:
+        env: The environment variables, name to value.
+        marked: Names listed as secret in the settings, masked whatever their
+            value; other variables are masked when their name matches the secret
+            name patterns and their value looks like a secret.
+
+    Returns:
+        The same names, with secret values (whole or inside other values) masked.
     """
     marked = set(marked)
     masker = Masker(secret_values(env, marked))
@@ -110,23 +119,49 @@ class Masker:
         return bool(self.values)
 
     def text(self, value: str) -> str:
-        """``value`` with every secret replaced by ``****``."""
+        """``value`` with every secret replaced by ``****``.
+
+        Args:
+            value: The text to mask.
+
+        Returns:
+            The text with each occurrence of a secret masked (unchanged if none).
+        """
         if not self.values or not value:
             return value
         return _replace(value, _spans(value, self.values), MASK)
 
     def data(self, value: bytes) -> bytes:
-        """Bytes with every secret (UTF-8) replaced by ``****``."""
+        """Bytes with every secret (UTF-8) replaced by ``****``.
+
+        Args:
+            value: The bytes to mask (e.g. a task's output).
+
+        Returns:
+            The bytes with each occurrence of a secret's UTF-8 encoding masked.
+        """
         if not self.values or not value:
             return value
         return _replace(value, _spans(value, self.encoded), MASK.encode())
 
     def optional(self, value: str | None) -> str | None:
-        """Like :meth:`text`, passing None through."""
+        """Like :meth:`text`, passing None through.
+
+        Args:
+            value: The text to mask, or None.
+
+        Returns:
+            The masked text, or None when ``value`` is None.
+        """
         return None if value is None else self.text(value)
 
     def stream(self) -> StreamMasker:
-        """A masker for a byte stream that arrives in chunks."""
+        """A masker for a byte stream that arrives in chunks.
+
+        Returns:
+            A new :class:`StreamMasker` masking this masker's secrets, even one split
+            across two chunks.
+        """
         return StreamMasker(self)
 
 
@@ -155,7 +190,17 @@ class StreamMasker:
         self._held = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        """Mask what can be decided now; return it."""
+        """Mask what can be decided now; return it.
+
+        The end of the data that could be the start of a secret is held back until
+        the next chunk (or :meth:`close`) shows whether it is one.
+
+        Args:
+            chunk: The next bytes of the stream.
+
+        Returns:
+            The masked bytes that are safe to pass on (possibly empty).
+        """
         secrets = self.masker.encoded
         if not secrets:
             return chunk
@@ -174,6 +219,10 @@ class StreamMasker:
         return _replace(data[:hold], [(s, e) for s, e in spans if e <= hold], MASK.encode())
 
     def close(self) -> bytes:
-        """Mask and return whatever is still held."""
+        """Mask and return whatever is still held.
+
+        Returns:
+            The masked rest of the stream (empty if nothing was held back).
+        """
         held, self._held = self._held, b""
         return self.masker.data(held)

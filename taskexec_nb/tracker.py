@@ -35,7 +35,12 @@ class ReadyTracker:
         self.skipped: dict[str, str] = {}
 
     def get_ready(self) -> tuple[str, ...]:
-        """Return the tasks that became ready since the last call (in run order)."""
+        """Return the tasks that became ready since the last call (in run order).
+
+        Returns:
+            The IDs of the tasks whose prerequisites have all finished, now counted as
+            running; empty when none became ready.
+        """
         ready, self._ready = self._ready, []
         self._active.update(ready)
         return tuple(ready)
@@ -79,5 +84,9 @@ class ReadyTracker:
         return out
 
     def is_active(self) -> bool:
-        """Whether anything is ready, running or still waiting."""
+        """Whether anything is ready, running or still waiting.
+
+        Returns:
+            False once every selected task has finished or been skipped.
+        """
         return bool(self._ready or self._active or self._waiting)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -297,3 +298,69 @@ def test_unsubscribe_stops_delivery_and_history_leaves_output_out() -> None:
     quiet.emit(Event(EventKind.RUN_RESUMED, "R1"))
     assert quiet.history == []
     assert recorder.kinds("T1") == ["task_output"] and recorder.kinds("T2") == []
+
+
+def replay_with_an_event_from_another_thread(
+    bus: EventBus, observer: Callable[[Event], None]
+) -> None:
+    """Subscribe ``observer`` with replay while another thread emits ``run_resumed``.
+
+    The other thread's emit has taken its list of observers (the replay's gate among
+    them) before the replay ends: an observer subscribed earlier sees the event first.
+    """
+    reached = threading.Event()
+    bus.subscribe(lambda e: reached.set() if e.kind is EventKind.RUN_RESUMED else None)
+    thread = threading.Thread(target=bus.emit, args=(Event(EventKind.RUN_RESUMED, "R1"),))
+    replaying = True
+
+    def during_replay(event: Event) -> None:
+        nonlocal replaying
+        if replaying:  # the first replayed event: emit from elsewhere, mid-replay
+            replaying = False
+            thread.start()
+            assert reached.wait(10)
+        observer(event)
+
+    bus.subscribe(during_replay, replay=True)
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_an_event_emitted_by_another_thread_during_replay_comes_after_the_replayed_ones() -> None:
+    bus = EventBus()
+    bus.emit(Event(EventKind.RUN_STARTED, "R1", data=RunStarted(tasks=1)))
+    bus.emit(Event(EventKind.RUN_PAUSED, "R1", data={"suspend": False}))
+    recorder = EventRecorder()
+    replay_with_an_event_from_another_thread(bus, recorder)
+    bus.emit(Event(EventKind.TASK_QUEUED, "R1", "T1", data=TaskQueued()))
+    assert recorder.kinds() == ["run_started", "run_paused", "run_resumed", "task_queued"]
+
+
+def test_an_observer_failing_on_an_event_held_during_replay_is_removed_with_a_notice() -> None:
+    bus = EventBus()
+    notices = EventRecorder()
+    bus.subscribe(notices)
+    bus.emit(Event(EventKind.RUN_STARTED, "R1", data=RunStarted(tasks=1)))
+    calls: list[str] = []
+
+    def fragile(event: Event) -> None:
+        calls.append(event.kind.value)
+        if event.kind is EventKind.RUN_RESUMED:
+            raise ValueError("cannot draw")
+
+    replay_with_an_event_from_another_thread(bus, fragile)
+    bus.emit(Event(EventKind.TASK_QUEUED, "R1", "T1", data=TaskQueued()))
+    assert calls == ["run_started", "run_resumed"]  # not called again once it failed
+    texts = [e.data.text for e in notices.events if isinstance(e.data, Notice)]
+    assert len(texts) == 1
+    assert "failed and was removed: ValueError('cannot draw')" in texts[0]
+
+
+def test_unsubscribing_an_observer_subscribed_without_replay_stops_its_delivery() -> None:
+    bus = EventBus()
+    recorder = EventRecorder()
+    unsubscribe = bus.subscribe(recorder)
+    bus.emit(Event(EventKind.RUN_STARTED, "R1", data=RunStarted(tasks=1)))
+    unsubscribe()
+    bus.emit(Event(EventKind.RUN_RESUMED, "R1"))
+    assert recorder.kinds() == ["run_started"]

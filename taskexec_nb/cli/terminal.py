@@ -127,13 +127,22 @@ class TerminalView:
         return text
 
     def summary(self) -> str:
-        """Counts by status, e.g. ``7/8 done: 7 ok, 1 FAILED``."""
+        """Counts by status, e.g. ``7/8 finished: 7 ok, 1 FAILED``.
+
+        Returns:
+            How many tasks finished out of the run's total, with the count of each
+            status.
+        """
         done = sum(self.counts.values())
         parts = [f"{n} {_mark(s)}" for s, n in sorted(self.counts.items())]
         return f"{done}/{self.total} finished" + (": " + ", ".join(parts) if parts else "")
 
     def status_line(self) -> str:
-        """The live line: progress, running tasks and how long they have run."""
+        """The live line: progress, running tasks and how long they have run.
+
+        Returns:
+            The line, cut with ``...`` to fit the terminal's width.
+        """
         now = time.time()
         running = sorted(self.running.items(), key=lambda kv: kv[1])
         shown = ", ".join(f"{tid} {now - t0:.0f}s" for tid, t0 in running[:4])
@@ -144,7 +153,11 @@ class TerminalView:
         return line if len(line) <= width else line[: max(0, width - 3)] + "..."
 
     def width(self) -> int:
-        """Columns of the terminal (``$COLUMNS``, else the stream's, else 80)."""
+        """Columns of the terminal (``$COLUMNS``, else the stream's, else 80).
+
+        Returns:
+            The width in columns, at least 20.
+        """
         try:
             return max(20, int(os.environ["COLUMNS"]))
         except (KeyError, ValueError):

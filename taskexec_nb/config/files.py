@@ -38,7 +38,16 @@ class ConfigFile:
     present: bool = True  # False: a pyproject.toml without [tool.taskexec]
 
     def where(self, loc: Sequence[str | int]) -> str:
-        """``file:line`` of a key path inside the settings table (best match)."""
+        """``file:line`` of a key path inside the settings table (best match).
+
+        Args:
+            loc: The key path below the file's settings table, e.g. ``("retries",)``
+                or ``("agent_command", 1)``.
+
+        Returns:
+            ``file:line`` of the longest part of the path the file has a line for,
+            else the file's path alone.
+        """
         path = (*self.prefix, *(str(p) for p in loc))
         while path:
             if path in self.lines:
@@ -47,7 +56,15 @@ class ConfigFile:
         return str(self.path)
 
     def key(self, loc: Sequence[str | int]) -> str:
-        """The key path as written in the file, e.g. ``tool.taskexec.profiles.ci.retries``."""
+        """The key path as written in the file, e.g. ``tool.taskexec.profiles.ci.retries``.
+
+        Args:
+            loc: The key path below the file's settings table; a number is a list
+                index, written ``[1]`` after the key before it.
+
+        Returns:
+            The dotted key path, from the top of the file.
+        """
         parts = [*self.prefix]
         for p in loc:
             if isinstance(p, int):

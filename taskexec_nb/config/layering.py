@@ -115,13 +115,23 @@ class Config:
         return apply_overrides(task, self.overrides)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every effective setting with its source, secrets masked (for JSON)."""
+        """Every effective setting with its source, secrets masked (for JSON).
+
+        Returns:
+            What ``taskexec config show --json`` prints: each setting's value and the
+            layer it came from.
+        """
         from taskexec_nb.config.show import show_dict
 
         return show_dict(self)
 
     def values(self) -> dict[str, Any]:
-        """Every effective setting except ``env`` as plain values."""
+        """Every effective setting except ``env`` as plain values.
+
+        Returns:
+            The mode, the run settings (without ``env`` and ``overrides``) and the
+            selection (``only``, ``from_task``, ``until``), by name.
+        """
         out: dict[str, Any] = {"mode": self.mode}
         out.update({k: v for k, v in self.settings.to_dict().items() if k not in ("env",)})
         out.pop("overrides", None)
@@ -131,7 +141,11 @@ class Config:
         return out
 
     def show(self) -> str:
-        """A readable table of the effective settings and their sources."""
+        """A readable table of the effective settings and their sources.
+
+        Returns:
+            The table's text, secrets masked (what ``taskexec config show`` prints).
+        """
         from taskexec_nb.config.show import show_text
 
         return show_text(self)

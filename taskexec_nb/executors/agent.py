@@ -163,7 +163,20 @@ class AgentExecutor:
     """The actions it runs when a task names no executor."""
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Start the agent for this task."""
+        """Start the agent for this task.
+
+        The ``agent_command`` template gets the task's prompt in its argv (where it
+        has ``{prompt}``) or on standard input; with no template the attempt fails
+        with a message saying how to set one.
+
+        Args:
+            ctx: The attempt; its settings hold the template and whether the
+                feature's context goes into the prompt.
+
+        Returns:
+            The agent process's outcome: completed when it exits 0; failed (with the
+            reason) when no agent_command is set or the process fails.
+        """
         template = ctx.settings.agent_command
         if not template:
             message = (

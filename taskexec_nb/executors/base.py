@@ -114,5 +114,13 @@ class Executor(Protocol):
     name: str
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Run one attempt and return its outcome (never raise for a task failure)."""
+        """Run one attempt and return its outcome (never raise for a task failure).
+
+        Args:
+            ctx: The attempt: its task, settings, working directory, log and the
+                control to stop it.
+
+        Returns:
+            The attempt's status, error and output tails.
+        """
         ...

@@ -50,7 +50,14 @@ class CallableExecutor:
         self.functions: dict[str, TaskFunction] = dict(functions or {})
 
     def registered(self, task: Task) -> TaskFunction | None:
-        """The callable registered for a task: by ID, then story, then the first pattern."""
+        """The callable registered for a task: by ID, then story, then the first pattern.
+
+        Args:
+            task: The task to find a function for.
+
+        Returns:
+            The registered function, or None when no key covers the task.
+        """
         if task.id in self.functions:
             return self.functions[task.id]
         if task.story and task.story in self.functions:
@@ -61,7 +68,15 @@ class CallableExecutor:
         return None
 
     def unmatched(self, tasks: Iterable[Task]) -> list[str]:
-        """Registered keys that cover none of ``tasks`` (most likely typos)."""
+        """Registered keys that cover none of ``tasks`` (most likely typos).
+
+        Args:
+            tasks: The tasks of the run.
+
+        Returns:
+            The keys (IDs, stories or patterns) that name none of them, in
+            registration order.
+        """
         tasks = list(tasks)
         return [key for key in self.functions if not any(covers(key, t) for t in tasks)]
 
@@ -88,7 +103,21 @@ class CallableExecutor:
         return None
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Call the task's function."""
+        """Call the task's function.
+
+        An import error or a missing registration fails the attempt. A plain function
+        runs in a worker thread, a coroutine function on the loop; either gets the
+        attempt's context if it takes an argument, and its printed output is captured.
+
+        Args:
+            ctx: The attempt; the function gets it when it takes an argument, and its
+                working folder is searched first for a ``callable=`` module.
+
+        Returns:
+            Completed when the function returns (anything but False); failed when it
+            raises, returns False or cannot be found; timed out or cancelled when the
+            attempt is stopped first. The tails are what the function printed.
+        """
         try:
             fn = self.find(ctx.task, ctx.cwd)
         except Exception as exc:  # an import error of any kind is this task's failure
@@ -332,7 +361,16 @@ def _forget(job: asyncio.Future[Any]) -> None:
 
 
 def covers(key: str, task: Task) -> bool:
-    """Whether a ``callables`` key names ``task``: its ID, its story or a pattern of IDs."""
+    """Whether a ``callables`` key names ``task``: its ID, its story or a pattern of IDs.
+
+    Args:
+        key: A key of the ``callables`` mapping, e.g. ``T003``, ``US1`` or ``T00*``.
+        task: The task.
+
+    Returns:
+        True when the key is the task's ID or story, or a glob pattern (with
+        ``*``, ``?`` or ``[``) that matches its ID.
+    """
     if key in (task.id, task.story):
         return True
     return any(c in key for c in "*?[") and fnmatch.fnmatchcase(task.id, key)

@@ -44,7 +44,12 @@ class ProcessControl:
         self.marks: Mapping[str, str] | None = None
 
     def attach(self, pgid: int) -> None:
-        """Record the process group of the attempt's process."""
+        """Record the process group of the attempt's process.
+
+        Args:
+            pgid: The process group the attempt's process leads; later signals go to
+                the whole group.
+        """
         self.pgid = pgid
         self.active = True
         if self._on_attach:
@@ -57,7 +62,15 @@ class ProcessControl:
         self.active = False  # the number may be reused: no more signals to it
 
     def signal(self, signum: int) -> bool:
-        """Send ``signum`` to the whole process group; False if it is gone."""
+        """Send ``signum`` to the whole process group; False if it is gone.
+
+        Args:
+            signum: The signal, e.g. ``signal.SIGTERM``.
+
+        Returns:
+            True if the signal was sent; False when no group is attached, the attempt
+            has ended or the group no longer exists.
+        """
         if self.pgid is None or not self.active:
             return False
         try:
@@ -86,7 +99,11 @@ class ProcessControl:
             signal_attempt(self.marks, sig)
 
     def suspended_time(self) -> float:
-        """Seconds the process group has spent suspended (not counted in its timeout)."""
+        """Seconds the process group has spent suspended (not counted in its timeout).
+
+        Returns:
+            The total time spent suspended, including a suspension still going on.
+        """
         extra = time.monotonic() - self._suspended_since if self.suspended else 0.0
         return self._suspended_total + extra
 
@@ -99,6 +116,9 @@ class ProcessControl:
 
     def on_stop(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` (on the loop's thread) when a stop is requested.
+
+        Args:
+            callback: A function with no arguments, called once per stop request.
 
         Returns:
             A function that removes the callback again.

@@ -33,7 +33,19 @@ class NotebookExecutor:
     """The actions it runs when a task names no executor."""
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Execute the task's notebook with papermill in a subprocess."""
+        """Execute the task's notebook with papermill in a subprocess.
+
+        The notebook gets the task's ID, description, run ID and ``params`` as
+        parameters; the executed copy is kept with the run's artifacts.
+
+        Args:
+            ctx: The attempt; the notebook path is read relative to its working
+                directory, and the executed copy goes to its artifacts folder.
+
+        Returns:
+            The papermill process's outcome (a failing cell fails it); failed at once
+            when the notebook does not exist.
+        """
         target = ctx.task.action.target or ""
         source = (ctx.cwd / target).resolve()
         if not source.is_file():

@@ -183,7 +183,12 @@ class AttemptOutput:
         return self._outputs.stdout if name == "stdout" else self._outputs.stderr
 
     def write_bytes(self, name: str, data: bytes) -> None:
-        """Take ``data`` written to ``name``'s binary buffer (UTF-8; bad bytes replaced)."""
+        """Take ``data`` written to ``name``'s binary buffer (UTF-8; bad bytes replaced).
+
+        Args:
+            name: ``stdout`` or ``stderr``.
+            data: The bytes written (a character may be split across two writes).
+        """
         decoder = self._decoders.get(name)
         if decoder is None:
             decoder = self._decoders[name] = codecs.getincrementaldecoder("utf-8")("replace")
@@ -196,6 +201,11 @@ class AttemptOutput:
 
         Output is line-buffered, as on a terminal: a line goes on when it ends,
         or when the stream is flushed or the attempt ends.
+
+        Args:
+            name: ``stdout`` or ``stderr``.
+            text: The text written.
+            flush: Pass on an unfinished last line now (the stream was flushed).
         """
         if threading.get_ident() == self._thread:
             self._write(name, text, flush)
@@ -236,7 +246,11 @@ class AttemptOutput:
             f.write(self.ctx.masker.text(text).encode("utf-8", "replace"))
 
     def tails(self) -> tuple[str, str]:
-        """The last lines of all output and of stderr, unfinished last lines included."""
+        """The last lines of all output and of stderr, unfinished last lines included.
+
+        Returns:
+            The tail of all output and the tail of stderr (empty before any output).
+        """
         return self._outputs.tails() if self._outputs is not None else ("", "")
 
     def close(self) -> None:
@@ -359,6 +373,13 @@ def in_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     A timeout or cancel cannot stop a thread, and ends its attempt first: what
     the thread prints after that still goes to the attempt's log.
+
+    Args:
+        fn: The function the thread runs.
+
+    Returns:
+        A function taking the same positional arguments that calls ``fn`` and
+        returns what it returns, ending the capture when it does.
     """
     _install()
 

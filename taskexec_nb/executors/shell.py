@@ -35,7 +35,20 @@ class ShellExecutor:
     """The actions it runs when a task names no executor."""
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Run the task's shell code or command."""
+        """Run the task's shell code or command.
+
+        A ``run=`` command line runs with the configured shell's ``-c``; a fenced
+        block is written to a script in the artifacts folder and run with ``-e``, by
+        bash for a ``bash`` block (when there is one) and else by the configured shell.
+
+        Args:
+            ctx: The attempt; its settings name the shell, and a fenced block's script
+                goes to its artifacts folder.
+
+        Returns:
+            The shell process's outcome: completed on exit status 0, else failed (or
+            timed out, or cancelled).
+        """
         action = ctx.task.action
         if action.kind is ActionKind.COMMAND:
             return await run_process(ctx, [ctx.settings.shell, "-c", action.code or ""])
@@ -57,7 +70,19 @@ class PythonExecutor:
     """The actions it runs when a task names no executor."""
 
     async def run(self, ctx: AttemptContext) -> Outcome:
-        """Run the task's Python code."""
+        """Run the task's Python code.
+
+        The code is written to a script in the artifacts folder and run by the
+        configured ``interpreter`` (this Python by default).
+
+        Args:
+            ctx: The attempt; the ``interpreter`` option comes from its settings'
+                ``executors`` table.
+
+        Returns:
+            The interpreter process's outcome: completed on exit status 0, else failed
+            (an uncaught exception's traceback is in the stderr tail).
+        """
         script = ctx.artifact_dir / f"{ctx.task.id}.attempt{ctx.attempt}.py"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(ctx.task.action.code or "", encoding="utf-8")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from taskexec_nb.errors import ReportError
 
 if TYPE_CHECKING:
     from taskexec_nb.report.tables import ExecutionReport
@@ -44,8 +47,6 @@ class Format:
         Raises:
             ReportError: If ``path`` cannot be written.
         """
-        from taskexec_nb.report.tables import _write
-
         if self.write is not None:
             self.write(rep, path)
         elif self.text is not None:
@@ -77,7 +78,6 @@ def write_csv(rep: ExecutionReport, path: Path) -> None:
         ReportError: If ``path`` cannot be written.
     """
     from taskexec_nb.report.cells import _flat
-    from taskexec_nb.report.tables import _writing
 
     frame = _flat(rep.tasks)
     with _writing(path):
@@ -106,8 +106,6 @@ def write_parquet(rep: ExecutionReport, path: Path) -> None:
     Raises:
         ReportError: If ``path`` cannot be written.
     """
-    from taskexec_nb.report.tables import _writing
-
     frame = rep.tasks.copy()
     frame["depends_on"] = [list(d) for d in frame["depends_on"]]
     with _writing(path):
@@ -225,3 +223,23 @@ def export(rep: ExecutionReport, fmt: str, path: Path) -> None:
     if chosen is None:
         raise ReportError(f"unknown report format {fmt!r}; use one of: {', '.join(FORMATS)}")
     chosen.save(rep, path)
+
+
+@contextmanager
+def _writing(path: str | Path) -> Iterator[None]:
+    """Turn a failure to write ``path`` into a :class:`ReportError` that names it."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if Path(path).is_dir():
+            reason = "it is a folder (give a file name)"
+        elif not Path(path).parent.is_dir():
+            reason = f"there is no folder {Path(path).parent}"
+        raise ReportError(f"{path}: cannot write the report: {reason}") from None
+
+
+def _write(path: str | Path, text: str) -> None:
+    """Write a text report as UTF-8 (a failure is a :class:`ReportError` naming ``path``)."""
+    with _writing(path):
+        Path(path).write_text(text, encoding="utf-8")

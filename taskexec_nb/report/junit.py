@@ -97,6 +97,12 @@ def xml_safe(text: str) -> str:
 
     Terminal colour codes are dropped and other control characters shown as
     U+FFFD: task output often has both.
+
+    Args:
+        text: Any text, e.g. a task's output tail.
+
+    Returns:
+        The text without colour codes, characters XML 1.0 forbids replaced.
     """
     return _NOT_XML.sub("\ufffd", _ANSI.sub("", text))
 

@@ -7,8 +7,7 @@ See :mod:`taskexec_nb.report` for what a report holds; the exports are in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -358,7 +357,19 @@ class ExecutionReport:
 
     # -- comparing ----------------------------------------------------------------------------
     def compare(self, other: ExecutionReport, threshold: float = 0.2) -> pd.DataFrame:
-        """What changed from this run to ``other`` (see :func:`compare`)."""
+        """What changed from this run to ``other`` (see :func:`compare`).
+
+        Args:
+            other: The later run's report.
+            threshold: Relative change in duration (and at least 0.1 s) that counts
+                as slower or faster.
+
+        Returns:
+            One row per task in either run, with its ``change``.
+
+        Raises:
+            ReportError: If ``other`` is not a report.
+        """
         return compare(self, other, threshold)
 
     # -- figures -----------------------------------------------------------------------------
@@ -367,6 +378,10 @@ class ExecutionReport:
 
         Args:
             group_by: The lanes: ``phase``, ``story`` or any other column of :attr:`tasks`.
+
+        Returns:
+            The Plotly figure; an attempt still going on is drawn up to the run's end,
+            or to now while the run goes on.
 
         Raises:
             ReportError: If ``group_by`` is not a column of :attr:`tasks`.
@@ -389,13 +404,24 @@ class ExecutionReport:
         )
 
     def dag(self) -> go.Figure:
-        """The run's dependency graph by status, critical path highlighted."""
+        """The run's dependency graph by status, critical path highlighted.
+
+        Returns:
+            The Plotly figure: one node per task, coloured by its status.
+        """
         from taskexec_nb.figures import dag
 
         return dag(self.tasks, title=self._title("Dependencies"), critical=self.critical_path)
 
     def progress_figure(self, by: str = "phase") -> go.Figure:
-        """Progress per phase or story as a bar chart."""
+        """Progress per phase or story as a bar chart.
+
+        Args:
+            by: ``phase`` or ``story`` (see :meth:`progress`).
+
+        Returns:
+            The Plotly figure: one bar per group, split by status.
+        """
         from taskexec_nb.figures import progress
 
         return progress(self.progress(by), by=by, title=self._title(f"Progress by {by}"))
@@ -424,7 +450,11 @@ class ExecutionReport:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        """Run, settings, summary, tasks and attempts as JSON-ready data."""
+        """Run, settings, summary, tasks and attempts as JSON-ready data.
+
+        Returns:
+            What the ``json`` report format writes.
+        """
         return {
             "run": {k: v for k, v in self.run.items() if k != "settings"},
             "settings": self.settings,
@@ -464,13 +494,21 @@ class ExecutionReport:
         self.export("parquet", path)
 
     def to_markdown(self) -> str:
-        """A Markdown summary: counts, times, critical path, failures and the task table."""
+        """A Markdown summary: counts, times, critical path, failures and the task table.
+
+        Returns:
+            The Markdown text (what the ``md`` report format writes).
+        """
         from taskexec_nb.report.formats import markdown
 
         return markdown(self)
 
     def to_junit(self) -> str:
-        """JUnit XML: a testsuite per phase, a testcase per task (see :mod:`.junit`)."""
+        """JUnit XML: a testsuite per phase, a testcase per task (see :mod:`.junit`).
+
+        Returns:
+            The XML document as text.
+        """
         from taskexec_nb.report.junit import junit_xml
 
         return junit_xml(self)
@@ -523,26 +561,6 @@ class ExecutionReport:
 
 
 # --- helpers used by the report and the live status ----------------------------------------
-
-
-@contextmanager
-def _writing(path: str | Path) -> Iterator[None]:
-    """Turn a failure to write ``path`` into a :class:`ReportError` that names it."""
-    try:
-        yield
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        if Path(path).is_dir():
-            reason = "it is a folder (give a file name)"
-        elif not Path(path).parent.is_dir():
-            reason = f"there is no folder {Path(path).parent}"
-        raise ReportError(f"{path}: cannot write the report: {reason}") from None
-
-
-def _write(path: str | Path, text: str) -> None:
-    """Write a text report as UTF-8 (a failure is a :class:`ReportError` naming ``path``)."""
-    with _writing(path):
-        Path(path).write_text(text, encoding="utf-8")
 
 
 def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:

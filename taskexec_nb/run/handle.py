@@ -253,6 +253,11 @@ class RunHandle:
         Read from the run's live model (:attr:`model`), one consistent moment of
         the run from any thread. On a resume the run's tasks done before it are
         included, as recorded.
+
+        Returns:
+            The rows in run order: ``id``, ``phase``, ``story``, ``status``,
+            ``allowed``, ``attempt``, ``start``, ``end``, ``duration``, ``waiting_on``
+            and ``error`` (times as epoch seconds, None until known).
         """
         model = self._session.model
         rows_now = {r.id: r for r in model.snapshot().tasks} if model is not None else {}
@@ -285,6 +290,10 @@ class RunHandle:
         is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps;
         ``allowed`` is True for a failure under ``allow_failure`` (its ``status``
         stays ``failed`` or ``timed_out``).
+
+        Returns:
+            The snapshot's rows with those columns and dtypes, also when there are no
+            rows.
         """
         import pandas as pd
 
@@ -329,7 +338,11 @@ class RunHandle:
         return rollup(self.status(), by)
 
     def report(self) -> ExecutionReport:
-        """The run's :class:`~taskexec_nb.report.ExecutionReport`, read from the store."""
+        """The run's :class:`~taskexec_nb.report.ExecutionReport`, read from the store.
+
+        Returns:
+            The report of the run as stored so far (complete once the run has ended).
+        """
         from taskexec_nb.report import ExecutionReport
 
         return ExecutionReport.load(self.state_dir, self.run_id)

@@ -121,11 +121,19 @@ class Reaper:
             os.write(stdin.fileno(), data)  # one write per batch, no buffering
 
     def add(self, pgid: int) -> None:
-        """Watch a process group."""
+        """Watch a process group.
+
+        Args:
+            pgid: The process group to end if this process dies before it does.
+        """
         self._send(f"+{pgid}")
 
     def remove(self, pgid: int) -> None:
-        """Stop watching a process group (it has ended)."""
+        """Stop watching a process group (it has ended).
+
+        Args:
+            pgid: A process group given to :meth:`add`.
+        """
         self._send(f"-{pgid}")
 
     @property

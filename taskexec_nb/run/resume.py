@@ -20,7 +20,14 @@ from taskexec_nb.store import StateStore
 
 
 def task_hash(task: Task) -> str:
-    """A hash of a task's definition: an edit between runs changes it."""
+    """A hash of a task's definition: an edit between runs changes it.
+
+    Args:
+        task: The task.
+
+    Returns:
+        16 hex digits over its ID, description, body, action and parameters.
+    """
     doc = {
         "id": task.id,
         "description": task.description,
@@ -218,7 +225,15 @@ LIVE_HERE: set[str] = set()
 
 
 def stale_here(run: Mapping[str, Any]) -> bool:
-    """Whether a run marked running belongs to this process, which no longer runs it."""
+    """Whether a run marked running belongs to this process, which no longer runs it.
+
+    Args:
+        run: The run's row (its ``pid``, ``host`` and ``run_id``).
+
+    Returns:
+        True when this process on this host started it and it is not live here
+        (e.g. a notebook whose earlier run was interrupted).
+    """
     return (
         run["pid"] == os.getpid()
         and run["host"] == socket.gethostname()

@@ -214,6 +214,10 @@ class Scheduler:
         """Stop starting tasks; with ``suspend``, also SIGSTOP the running ones.
 
         A paused run can be paused again with ``suspend`` to suspend its tasks too.
+
+        Args:
+            suspend: Also suspend the running tasks' process groups (their time
+                suspended does not count toward their timeouts).
         """
         if self.status is not RunStatus.RUNNING or (self._paused and not suspend):
             return
@@ -251,7 +255,15 @@ class Scheduler:
         self._poke()
 
     def cancel(self, interrupted: bool = False) -> None:
-        """End everything: running tasks are stopped, the rest recorded as cancelled."""
+        """End everything: running tasks are stopped, the rest recorded as cancelled.
+
+        A second call does nothing.
+
+        Args:
+            interrupted: The stop comes from an interrupt (Ctrl-C, SIGTERM): the run
+                ends as interrupted rather than cancelled, and the notice says how to
+                kill the tasks at once.
+        """
         if self._cancelled:
             return
         self._cancelled = True
@@ -292,13 +304,22 @@ class Scheduler:
             self._wake.set()
 
     def paused_time(self) -> float:
-        """Seconds spent paused so far."""
+        """Seconds spent paused so far.
+
+        Returns:
+            The total time paused, including a pause still going on.
+        """
         extra = asyncio.get_running_loop().time() - self._paused_since if self._paused else 0.0
         return self._paused_total + extra
 
     # -- the loop ---------------------------------------------------------------------------
     async def run(self) -> RunStatus:
-        """Run to the end; return the run's final status."""
+        """Run to the end; return the run's final status.
+
+        Returns:
+            How the run ended: completed, failed, incomplete, cancelled or
+            interrupted.
+        """
         self._wake = asyncio.Event()
         self._cancel_event = asyncio.Event()
         tracker = self.plan.tracker(self.selection)

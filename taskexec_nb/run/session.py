@@ -50,12 +50,25 @@ if TYPE_CHECKING:
 
 
 def new_run_id() -> str:
-    """A sortable, readable run ID such as ``20261124-051200-3fa9``."""
+    """A sortable, readable run ID such as ``20261124-051200-3fa9``.
+
+    Returns:
+        The local start time to the second, then 4 random hex digits (so two runs
+        started in the same second differ).
+    """
     return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
 
 
 def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
-    """Where the state store and logs of a tasks.md's runs live."""
+    """Where the state store and logs of a tasks.md's runs live.
+
+    Args:
+        tasks_file: The tasks.md the runs execute.
+        settings: The run's settings; their ``state_dir``, when set, wins.
+
+    Returns:
+        ``state_dir`` if set, else ``.taskexec`` beside the tasks.md.
+    """
     return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
 
 
@@ -246,15 +259,10 @@ class RunSession:
         return self.finished.is_set()
 
     async def wait(self) -> RunStatus:
-        """Wait for the end of the run (use ``await``); return its final status.
+        """What :meth:`RunHandle.wait <taskexec_nb.run.handle.RunHandle.wait>` does.
 
-        For a run started with ``arun``, cancelling the wait (a notebook's
-        interrupt, Ctrl-C under ``asyncio.run``, ``task.cancel()``) interrupts
-        the run as Ctrl-C does :meth:`~taskexec_nb.plan.ExecutionPlan.run`: its
-        running tasks are stopped, it is recorded ``interrupted`` (resumable), and
-        the cancellation goes on once that is done. A second cancel meanwhile
-        kills the running tasks at once. To wait with a time limit without
-        stopping the run, shield it: ``asyncio.wait_for(asyncio.shield(run.wait()), t)``.
+        A cancelled wait of a run on this loop interrupts the run (a second cancel
+        kills its tasks) and raises once the run has ended.
 
         Returns:
             The run's final status.
@@ -289,11 +297,16 @@ class RunSession:
                 force = True
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
-        """Block until the run ends (for runs on another thread); None on timeout.
+        """What :meth:`RunHandle.join <taskexec_nb.run.handle.RunHandle.join>` does.
+
+        Args:
+            timeout: Seconds to wait at most; None waits for the end.
+
+        Returns:
+            The final status, or None on timeout.
 
         Raises:
-            UsageError: Called on the event loop the run itself runs on (``arun``):
-                blocking it would stop the run; ``await handle.wait()`` instead.
+            UsageError: Called on the run's own event loop, which it would block.
         """
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -573,10 +586,7 @@ class RunSession:
         self._thread.start()
 
     def run_blocking(self) -> RunSession:
-        """Run to the end on a worker thread; Ctrl-C or a kernel interrupt stops it gracefully.
-
-        A first interrupt stops the run (SIGTERM to running tasks, SIGKILL after
-        ``kill_grace``); a second one kills the running tasks at once.
+        """What :meth:`RunHandle.run_blocking <taskexec_nb.run.handle.RunHandle.run_blocking>` does.
 
         Returns:
             This session, finished.
@@ -604,7 +614,11 @@ class RunSession:
         return self
 
     async def start(self) -> RunSession:
-        """Start on the running event loop and return at once (``await plan.arun()``)."""
+        """Start on the running event loop and return at once (``await plan.arun()``).
+
+        Returns:
+            This session, once the run has started (its run ID and store exist).
+        """
         self.start_on_loop()
         return await self.started()
 

@@ -37,12 +37,28 @@ _FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?:-[A-Z])?(?![\w.]
 
 
 def digest(data: bytes) -> str:
-    """SHA-256 of file content, as hex."""
+    """SHA-256 of file content, as hex.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        The 64 hex digits of the digest.
+    """
     return hashlib.sha256(data).hexdigest()
 
 
 def line_span(data: bytes, line: int) -> tuple[int, int] | None:
-    """Byte offsets [start, end) of a 1-based line, counting LF, CRLF and CR as line ends."""
+    """Byte offsets [start, end) of a 1-based line, counting LF, CRLF and CR as line ends.
+
+    Args:
+        data: The file's bytes.
+        line: The line number, 1 for the first line.
+
+    Returns:
+        The offsets of the line's first byte and of its line end (the data's end
+        for a last line with none), or None when the file has fewer lines.
+    """
     start = 0
     for _ in range(line - 1):
         nl = data.find(b"\n", start)

@@ -280,6 +280,10 @@ class StateStore:
         Another runner's claim waits (up to the busy timeout) until this one ends:
         two runners starting at the same moment cannot both find the tasks free.
 
+        Yields:
+            Nothing: the lock is held while the ``with`` block runs, and committed when
+            it ends (rolled back if it raises).
+
         Raises:
             StoreError: If the lock cannot be had.
         """
@@ -305,7 +309,18 @@ class StateStore:
         selection: Iterable[str],
         tasks: Iterable[Mapping[str, Any]],
     ) -> None:
-        """Record a new run and its tasks (all pending)."""
+        """Record a new run and its tasks (all pending).
+
+        Args:
+            run_id: The new run's ID.
+            tasks_file: The tasks.md path the run executes, as shown to users.
+            mode: The plan's execution mode (its ``ExecutionMode`` value).
+            settings: The run's settings, stored as JSON (values that JSON cannot hold
+                are stored as their text).
+            selection: The IDs of the tasks the run was asked to execute.
+            tasks: One row per task of the plan (ID, line, hash, ...), all stored as
+                pending.
+        """
         with self._write(durable=True) as db:
             db.execute(
                 "INSERT INTO runs (run_id, tasks_file, mode, status, started, pid, host, settings,"
@@ -397,7 +412,14 @@ class StateStore:
         return bool(claimed)
 
     def record_pgid(self, run_id: str, task_id: str, attempt: int, pgid: int) -> None:
-        """Remember an attempt's process group at once (a resume ends it if it outlives us)."""
+        """Remember an attempt's process group at once (a resume ends it if it outlives us).
+
+        Args:
+            run_id: The run the attempt belongs to.
+            task_id: The task the attempt runs.
+            attempt: The attempt's number (1 for the first).
+            pgid: The process group its processes were started in.
+        """
         self._recorder.statement(
             "UPDATE attempts SET pgid = ? WHERE run_id = ? AND task_id = ? AND attempt = ?",
             (pgid, run_id, task_id, attempt),
@@ -415,7 +437,15 @@ class StateStore:
 
     # -- reading
     def runs(self, tasks_file: str | None = None) -> list[dict[str, Any]]:
-        """Runs, newest first, with task counts by status (``failed (allowed)`` apart)."""
+        """Runs, newest first, with task counts by status (``failed (allowed)`` apart).
+
+        Args:
+            tasks_file: Only the runs of this tasks file; None for every run in the store.
+
+        Returns:
+            One row per run (the ``runs`` table's columns), each with a ``counts``
+            mapping of shown status to number of tasks.
+        """
         query = "SELECT * FROM runs" + (" WHERE tasks_file = ?" if tasks_file else "")
         rows = self._rows(
             query + " ORDER BY started DESC, rowid DESC", (tasks_file,) if tasks_file else ()
@@ -432,6 +462,12 @@ class StateStore:
     def run(self, run_id: str) -> dict[str, Any]:
         """One run's row.
 
+        Args:
+            run_id: The run's ID.
+
+        Returns:
+            The run's row of the ``runs`` table, by column name.
+
         Raises:
             StoreError: If there is no such run (the message lists recent ones).
         """
@@ -446,19 +482,41 @@ class StateStore:
         return rows[0]
 
     def latest_run(self, tasks_file: str | None = None) -> str | None:
-        """The newest run's ID (of one tasks file, if given)."""
+        """The newest run's ID (of one tasks file, if given).
+
+        Args:
+            tasks_file: Only the runs of this tasks file; None for any run.
+
+        Returns:
+            The ID of the run started last, or None if the store has no such run.
+        """
         runs = self.runs(tasks_file)
         return runs[0]["run_id"] if runs else None
 
     def tasks(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's task rows, in file order (``allowed`` and ``ticked`` as booleans)."""
+        """A run's task rows, in file order (``allowed`` and ``ticked`` as booleans).
+
+        Args:
+            run_id: The run's ID.
+
+        Returns:
+            One row per task of the run, by column name; empty for an unknown run.
+        """
         rows = self._rows("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
         for row in rows:
             row["allowed"], row["ticked"] = bool(row["allowed"]), bool(row["ticked"])
         return rows
 
     def task_records(self, run_id: str) -> dict[str, TaskRecord]:
-        """A run's tasks by ID."""
+        """A run's tasks by ID.
+
+        Args:
+            run_id: The run's ID.
+
+        Returns:
+            Each task's stored state (status, attempt, definition hash, error, times,
+            ticked and allowed) keyed by task ID; empty for an unknown run.
+        """
         return {
             r["task_id"]: TaskRecord(
                 r["task_id"],
@@ -475,20 +533,41 @@ class StateStore:
         }
 
     def attempts(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's attempts, in start order."""
+        """A run's attempts, in start order.
+
+        Args:
+            run_id: The run's ID.
+
+        Returns:
+            One row per attempt (the ``attempts`` table's columns), ordered by start
+            time, then task ID and attempt number.
+        """
         return self._rows(
             "SELECT * FROM attempts WHERE run_id = ? ORDER BY started, task_id, attempt", (run_id,)
         )
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's stored events, in order."""
+        """A run's stored events, in order.
+
+        Args:
+            run_id: The run's ID.
+
+        Returns:
+            One row per event in the order they were emitted, with ``data`` decoded
+            from JSON (an empty dict when the event had none).
+        """
         rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
         for row in rows:
             row["data"] = json.loads(row["data"]) if row["data"] else {}
         return rows
 
     def orphans(self) -> list[dict[str, Any]]:
-        """Attempts still marked running whose runner process is gone."""
+        """Attempts still marked running whose runner process is gone.
+
+        Returns:
+            One row per such attempt: its run, task, attempt number and process group,
+            with the dead runner's pid, host and identity.
+        """
         rows = self._rows(
             "SELECT a.run_id, a.task_id, a.attempt, a.pgid, r.pid, r.host, r.runner FROM attempts a"
             " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL",
@@ -497,7 +576,15 @@ class StateStore:
         return [r for r in rows if runner_alive(r) is False]
 
     def close_orphan(self, run_id: str, task_id: str, attempt: int) -> None:
-        """Mark an orphaned attempt as cancelled (its runner died)."""
+        """Mark an orphaned attempt as cancelled (its runner died).
+
+        An attempt that has already finished is left as it is.
+
+        Args:
+            run_id: The run the attempt belongs to.
+            task_id: The task the attempt ran.
+            attempt: The attempt's number.
+        """
         with self._write(durable=True) as db:
             db.execute(
                 f"UPDATE attempts SET status = ?, finished = {_LAST_SEEN}, error = ?"
@@ -512,7 +599,13 @@ class StateStore:
             )
 
     def mark_interrupted(self, run_id: str) -> None:
-        """Mark a run whose runner died as interrupted (so it can be resumed)."""
+        """Mark a run whose runner died as interrupted (so it can be resumed).
+
+        Only a run still recorded as running or paused changes; a finished one stays.
+
+        Args:
+            run_id: The run's ID.
+        """
         with self._write(durable=True) as db:
             db.execute(
                 "UPDATE runs SET status = ? WHERE run_id = ? AND status IN (?, ?)",

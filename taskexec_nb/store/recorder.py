@@ -80,7 +80,12 @@ class Recorder:
         self.statements.append((query, params))
 
     def take(self) -> Batch | None:
-        """What is buffered, as one batch (None if nothing), leaving the buffer empty."""
+        """What is buffered, as one batch (None if nothing), leaving the buffer empty.
+
+        Returns:
+            The buffered events, attempt and task rows and statements, or None when
+            nothing is buffered.
+        """
         if not (self.events or self.attempt_rows or self.task_rows or self.statements):
             return None
         batch = Batch(self.events, self.attempt_rows, self.task_rows, self.statements)
@@ -98,7 +103,11 @@ class Batch:
     statements: list[Statement]
 
     def printable(self) -> Batch:
-        """The batch with every lone surrogate in its text replaced, as UTF-8 allows."""
+        """The batch with every lone surrogate in its text replaced, as UTF-8 allows.
+
+        Returns:
+            A new batch with the same rows and statements, safe to store as UTF-8.
+        """
         return Batch(
             [_values(row) for row in self.events],
             {_values(k): _row(row) for k, row in self.attempt_rows.items()},

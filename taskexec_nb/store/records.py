@@ -27,7 +27,15 @@ class TaskRecord:
 
 
 def shown_status(status: str, allowed: Any = None) -> str:
-    """A task's status as people read it: ``failed (allowed)`` under ``allow_failure``."""
+    """A task's status as people read it: ``failed (allowed)`` under ``allow_failure``.
+
+    Args:
+        status: The stored status value, e.g. ``failed``.
+        allowed: Whether the task's failure is allowed (any truthy value).
+
+    Returns:
+        The status, with `` (allowed)`` after a failure or timeout that is allowed.
+    """
     return f"{status} (allowed)" if allowed and status in _FAILURES else status
 
 

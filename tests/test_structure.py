@@ -1,0 +1,526 @@
+"""Gates on the package's shape: no import cycle, module and class sizes, import cost, docs.
+
+Each test reads the package's source (with ``ast``) or imports it in a fresh interpreter,
+and fails with the full list of what breaks the rule, each with file:line.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "taskexec_nb"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / PACKAGE
+
+MAX_MODULE_LINES = 650
+MAX_CLASS_LINES = 500
+ONE_CONCEPT_MARKER = "One concept:"
+HEAVY_IMPORTS = ("pandas", "plotly", "pyarrow", "pydantic")
+
+
+def module_files() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package is its ``__init__.py``)."""
+    modules: dict[str, Path] = {}
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        modules[".".join(parts)] = path
+    return modules
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(PACKAGE_DIR.parent))
+
+
+# ---------------------------------------------------------------------------
+# Import graph
+
+
+def is_type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING``."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def runtime_imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Import statements that run: at module level or in functions, not under TYPE_CHECKING."""
+    if isinstance(tree, ast.If) and is_type_checking(tree.test):
+        children: list[ast.AST] = list(tree.orelse)
+    else:
+        children = list(ast.iter_child_nodes(tree))
+    for child in children:
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        else:
+            yield from runtime_imports(child)
+
+
+def imported_modules(
+    name: str, is_package: bool, node: ast.Import | ast.ImportFrom, known: set[str]
+) -> set[str]:
+    """The package's modules that one import statement in module ``name`` loads by name.
+
+    ``from a.b import c`` loads ``a.b.c`` when that is a module, else ``a.b``. The parent
+    packages that Python runs first (``a/__init__.py``) are not edges: every package whose
+    ``__init__`` re-exports its modules would otherwise be a cycle with each of them.
+    """
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name in known}
+    if node.level:
+        base = name.split(".") if is_package else name.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        source = ".".join(base + ([node.module] if node.module else []))
+    else:
+        source = node.module or ""
+    found = set()
+    for alias in node.names:
+        submodule = f"{source}.{alias.name}"
+        if submodule in known:
+            found.add(submodule)
+        elif source in known:
+            found.add(source)
+    return found
+
+
+@dataclass(frozen=True)
+class Edge:
+    target: str
+    where: str  # file:line of the import statement
+
+
+def import_graph() -> dict[str, list[Edge]]:
+    """Module -> the package modules it imports at run time, with where it does."""
+    files = module_files()
+    known = set(files)
+    graph: dict[str, list[Edge]] = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        edges: dict[str, Edge] = {}
+        for node in runtime_imports(tree):
+            for target in imported_modules(name, path.name == "__init__.py", node, known):
+                if target != name:
+                    edges.setdefault(target, Edge(target, f"{relative(path)}:{node.lineno}"))
+        graph[name] = sorted(edges.values(), key=lambda e: e.target)
+    return graph
+
+
+def find_cycles(graph: dict[str, list[Edge]]) -> list[list[str]]:
+    """One cycle (as a list of modules, first repeated last) per strongly connected group."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for edge in graph[node]:
+            if edge.target not in index:
+                connect(edge.target)
+                low[node] = min(low[node], low[edge.target])
+            elif edge.target in on_stack:
+                low[node] = min(low[node], index[edge.target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+
+    cycles = []
+    for group in groups:
+        members = set(group)
+        start = group[0]
+        # Breadth-first from start back to start inside the group: the shortest cycle.
+        paths = {start: [start]}
+        queue = [start]
+        cycle: list[str] | None = None
+        while queue and cycle is None:
+            current = queue.pop(0)
+            for edge in graph[current]:
+                if edge.target == start:
+                    cycle = [*paths[current], start]
+                    break
+                if edge.target in members and edge.target not in paths:
+                    paths[edge.target] = [*paths[current], edge.target]
+                    queue.append(edge.target)
+        assert cycle is not None
+        cycles.append(cycle)
+    return cycles
+
+
+def describe_cycle(cycle: list[str], graph: dict[str, list[Edge]]) -> str:
+    steps = []
+    for source, target in itertools.pairwise(cycle):
+        where = next(e.where for e in graph[source] if e.target == target)
+        steps.append(f"  {source} -> {target}  ({where})")
+    return " -> ".join(cycle) + "\n" + "\n".join(steps)
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    graph = import_graph()
+    cycles = find_cycles(graph)
+    assert not cycles, "import cycles in the package (imports under TYPE_CHECKING aside):\n" + (
+        "\n".join(describe_cycle(c, graph) for c in cycles)
+    )
+
+
+def graph_of(sources: dict[str, str]) -> dict[str, list[Edge]]:
+    known = set(sources)
+    graph = {}
+    for name, text in sources.items():
+        targets: set[str] = set()
+        for node in runtime_imports(ast.parse(text)):
+            targets |= imported_modules(name, False, node, known)
+        graph[name] = [Edge(t, f"{name}:?") for t in sorted(targets - {name})]
+    return graph
+
+
+def test_the_cycle_check_sees_function_level_imports_and_skips_type_checking_ones() -> None:
+    lazy = {
+        "pkg.a": "from pkg.b import thing\n",
+        "pkg.b": "def later():\n    from pkg import a\n    return a\n",
+    }
+    assert find_cycles(graph_of(lazy)) == [["pkg.a", "pkg.b", "pkg.a"]]
+    typed = {
+        "pkg.a": "from pkg.b import thing\n",
+        "pkg.b": (
+            "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from pkg.a import other\n"
+            "else:\n    import os\n"
+        ),
+    }
+    assert find_cycles(graph_of(typed)) == []
+    relative_import = {
+        "pkg.a": "from .b import thing\n",
+        "pkg.b": "from . import a\n",
+        "pkg.c": "import pkg.a\n",
+    }
+    assert find_cycles(graph_of(relative_import)) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+# ---------------------------------------------------------------------------
+# Sizes
+
+
+def one_concept(tree: ast.Module) -> bool:
+    docstring = ast.get_docstring(tree) or ""
+    return any(line.strip().startswith(ONE_CONCEPT_MARKER) for line in docstring.splitlines())
+
+
+def docstring_lines(node: ast.AST) -> int:
+    """Lines taken by the docstrings in ``node`` (its own and those of what it defines)."""
+    total = 0
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = inner.body[0] if inner.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                total += (first.end_lineno or first.lineno) - first.lineno + 1
+    return total
+
+
+# Sizes count code, comments and blank lines but not docstrings: the docstring gate
+# below asks for Args:/Returns: sections, and documenting a function must not push
+# its class over the size limit.
+
+
+def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
+    too_long = []
+    one_concept_modules = []
+    for path in module_files().values():
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        total = len(text.splitlines())
+        lines = total - docstring_lines(tree)
+        declared = one_concept(tree)
+        if declared:
+            one_concept_modules.append(relative(path))
+        if lines > MAX_MODULE_LINES and not declared:
+            too_long.append(f"  {relative(path)}: {lines} lines ({total} with docstrings)")
+    assert not too_long, (
+        f"modules over {MAX_MODULE_LINES} lines (docstrings aside) whose docstring has no "
+        f"'{ONE_CONCEPT_MARKER}' line:\n" + "\n".join(too_long)
+    )
+    assert len(one_concept_modules) <= 1, (
+        f"at most one module may say '{ONE_CONCEPT_MARKER}': {one_concept_modules}"
+    )
+
+
+def test_no_class_is_too_long() -> None:
+    too_long = []
+    for path in module_files().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                total = (node.end_lineno or node.lineno) - start + 1
+                lines = total - docstring_lines(node)
+                if lines > MAX_CLASS_LINES:
+                    too_long.append(
+                        f"  {relative(path)}:{node.lineno} {node.name}: {lines} lines "
+                        f"({total} with docstrings)"
+                    )
+    assert not too_long, f"classes over {MAX_CLASS_LINES} lines (docstrings aside):\n" + "\n".join(
+        too_long
+    )
+
+
+def test_sizes_leave_docstrings_out() -> None:
+    source = (
+        'class A:\n    """Doc\n\n    more.\n    """\n\n'
+        '    def f(self):\n        """F."""\n        return 1\n'
+    )
+    tree = ast.parse(source)
+    assert docstring_lines(tree) == 5
+    assert docstring_lines(tree.body[0]) == 5
+
+
+# ---------------------------------------------------------------------------
+# Import cost
+
+
+def imported_by_importtime(stderr: str) -> set[str]:
+    """The module names in ``python -X importtime`` output."""
+    names = set()
+    for line in stderr.splitlines():
+        match = re.match(r"import time:\s*\d+\s*\|\s*\d+\s*\|\s*(\S+)", line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+def test_importing_the_package_loads_no_heavy_library() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {PACKAGE}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    imported = imported_by_importtime(done.stderr)
+    assert PACKAGE in imported, done.stderr[-2000:]
+    heavy = sorted(name for name in imported if name.split(".")[0] in HEAVY_IMPORTS)
+    assert not heavy, f"`import {PACKAGE}` imports {heavy}"
+
+
+def test_the_importtime_reader_sees_nested_imports() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert {"json", "json.decoder"} <= imported_by_importtime(done.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Docstrings: Google-style Args:/Returns: on every public function and method
+
+SECTION = re.compile(r"^(\s*)([A-Z][A-Za-z ]*):\s*$")
+ENTRY = re.compile(r"^\s*(\*{0,2}\w+)\s*(\([^)]*\))?\s*:")
+NO_VALUE = {"None", "NoReturn", "Never"}
+YIELDING = re.compile(r"^(typing\.|collections\.abc\.)?(Async)?(Iterator|Generator)\b")
+
+
+def sections(docstring: str) -> dict[str, list[str]]:
+    """Google-style sections of a docstring: title -> the names its entries document."""
+    found: dict[str, list[str]] = {}
+    current: str | None = None
+    indent = 0
+    entry_indent: int | None = None
+    for line in docstring.splitlines():
+        header = SECTION.match(line)
+        if header:
+            current, indent, entry_indent = header.group(2), len(header.group(1)), None
+            found[current] = []
+            continue
+        if current is None or not line.strip():
+            continue
+        this_indent = len(line) - len(line.lstrip())
+        if this_indent <= indent:
+            current = None
+            continue
+        if entry_indent is None:
+            entry_indent = this_indent
+        entry = ENTRY.match(line)
+        if this_indent == entry_indent and entry:
+            found[current].append(entry.group(1).lstrip("*"))
+    return found
+
+
+def is_public_module(name: str) -> bool:
+    return not any(part.startswith("_") for part in name.split("."))
+
+
+def public_functions(
+    tree: ast.Module,
+) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
+    """Public functions and public classes' public methods: (node, is_method)."""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if not node.name.startswith("_"):
+                yield node, False
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for item in node.body:
+                if isinstance(
+                    item, ast.FunctionDef | ast.AsyncFunctionDef
+                ) and not item.name.startswith("_"):
+                    yield item, True
+
+
+def decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    return {ast.unparse(d).split("(")[0] for d in node.decorator_list}
+
+
+def documented_parameters(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool
+) -> list[str]:
+    args = node.args
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    decorators = decorator_names(node)
+    if is_method and names and "staticmethod" not in decorators:
+        names = names[1:]  # self or cls
+    names += [a.arg for a in args.kwonlyargs]
+    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    return names
+
+
+def docstring_problems(node: ast.FunctionDef | ast.AsyncFunctionDef, is_method: bool) -> list[str]:
+    """What the docstring of one public function lacks (empty when it is complete)."""
+    decorators = decorator_names(node)
+    if "overload" in decorators or "typing.overload" in decorators:
+        return []  # the implementation carries the docstring
+    if any(d.endswith((".setter", ".deleter")) for d in decorators):
+        return []  # documented on the property's getter
+    docstring = ast.get_docstring(node)
+    if docstring is None:
+        return ["no docstring"]
+    found = sections(docstring)
+    problems = []
+    parameters = documented_parameters(node, is_method)
+    if parameters:
+        listed = found.get("Args", [])
+        missing = [p for p in parameters if p not in listed]
+        if "Args" not in found:
+            problems.append(f"no Args: section (for {', '.join(parameters)})")
+        elif missing:
+            problems.append(f"Args: lacks {', '.join(missing)}")
+    stale = [a for a in found.get("Args", []) if a not in parameters]
+    if stale:
+        problems.append(f"Args: names {', '.join(stale)}, not parameters")
+    returns = ast.unparse(node.returns) if node.returns is not None else "None"
+    is_property = bool(decorators & {"property", "functools.cached_property", "cached_property"})
+    if returns not in NO_VALUE and not is_property:
+        if YIELDING.match(returns):
+            if "Yields" not in found and "Returns" not in found:
+                problems.append(f"no Yields: section (yields from {returns})")
+        elif "Returns" not in found:
+            problems.append(f"no Returns: section (returns {returns})")
+    return problems
+
+
+def test_every_public_function_documents_its_arguments_and_result() -> None:
+    missing = []
+    for name, path in module_files().items():
+        if not is_public_module(name):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node, is_method in public_functions(tree):
+            for problem in docstring_problems(node, is_method):
+                missing.append(f"  {relative(path)}:{node.lineno} {node.name}: {problem}")
+    assert not missing, (
+        f"{len(missing)} public functions whose docstring lacks a Google-style section:\n"
+        + "\n".join(missing)
+    )
+
+
+def problems_of(source: str) -> list[str]:
+    tree = ast.parse(source)
+    return [
+        p for node, is_method in public_functions(tree) for p in docstring_problems(node, is_method)
+    ]
+
+
+def test_the_docstring_check_reads_google_sections() -> None:
+    complete = '''
+def add(left: int, right: int = 0, *rest: int, scale: int, **named: str) -> int:
+    """Add.
+
+    Args:
+        left: The first.
+        right (int): The second,
+            over two lines.
+        *rest: More.
+        scale: A factor.
+        **named: Ignored.
+
+    Returns:
+        The sum.
+    """
+'''
+    assert problems_of(complete) == []
+    assert problems_of(complete.replace("        scale: A factor.\n", "")) == ["Args: lacks scale"]
+    assert problems_of(complete.replace("    Returns:\n        The sum.\n", "")) == [
+        "no Returns: section (returns int)"
+    ]
+    method = '''
+class Box:
+    def put(self, item: str) -> None:
+        """Put.
+
+        Args:
+            item: What.
+            extra: Gone.
+        """
+
+    @property
+    def size(self) -> int:
+        """The size."""
+
+    def _hidden(self, x: int) -> int:
+        """Private."""
+'''
+    assert problems_of(method) == ["Args: names extra, not parameters"]
+    undocumented = (
+        'def go(path: str) -> None:\n    """Go.\n\n    Raises:\n        OSError: no.\n    """\n'
+    )
+    assert problems_of(undocumented) == ["no Args: section (for path)"]
+    generator = (
+        "def each(n: int) -> Iterator[int]:\n"
+        '    """Each.\n\n    Args:\n        n: How many.\n    """\n'
+    )
+    assert problems_of(generator) == ["no Yields: section (yields from Iterator[int])"]
+
+
+def test_the_importtime_reader_names_a_heavy_import() -> None:
+    name = "plotly"
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {name}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert name in imported_by_importtime(done.stderr)
