@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine import rows_by_id, store_of, wait_until, write
+from helpers import rows_by_id, store_of, wait_until, write
 
 import taskexec_nb
 from taskexec_nb.events import Event, EventKind

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli_resume import counts, write
+from helpers import counts, write_tasks
 
 from taskexec_nb.cli import main
 
@@ -23,7 +23,7 @@ FAILS_THEN_DEPENDENT = (
 def test_allow_failure_lets_dependents_run_and_a_resume_can_turn_it_off(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, FAILS_THEN_DEPENDENT)
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
     assert main(["run", str(path), "--allow-failure", "--no-writeback"]) == 0
     assert counts(tmp_path) == ["T001", "T002"]  # T002 ran despite T001's failure
     assert "failed (allowed) T001" in capsys.readouterr().err  # the progress view
@@ -39,7 +39,7 @@ def test_allow_failure_lets_dependents_run_and_a_resume_can_turn_it_off(
 def test_backoff_sets_the_wait_between_retries(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, FAILS_THEN_DEPENDENT)
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
     start = time.monotonic()
     assert main(["run", str(path), "--retries", "2", "--backoff", "0", "--no-writeback"]) == 1
     assert time.monotonic() - start < 5  # the default backoff alone would wait 1 + 2 s
@@ -53,7 +53,7 @@ def test_backoff_sets_the_wait_between_retries(
 def test_kill_grace_is_the_time_between_sigterm_and_sigkill(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path,
         "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Ignores SIGTERM\n"
         "  - taskexec: timeout=0.5s\n\n"
@@ -72,7 +72,7 @@ def test_kill_grace_is_the_time_between_sigterm_and_sigkill(
 def test_a_bad_duration_is_a_usage_error_naming_the_flag(
     tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, FAILS_THEN_DEPENDENT)
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
     with pytest.raises(SystemExit) as exited:
         main(["run", str(path), flag, "soon"])
     assert exited.value.code == 2
@@ -83,7 +83,7 @@ def test_a_bad_duration_is_a_usage_error_naming_the_flag(
 def test_status_json_gives_allowed_and_ticked_as_booleans(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, FAILS_THEN_DEPENDENT)
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
     assert main(["run", str(path), "--allow-failure"]) == 0
     capsys.readouterr()
     assert main(["status", "--state-dir", str(tmp_path / ".taskexec"), "--json"]) == 0

@@ -26,7 +26,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from conftest import md
-from test_engine import wait_until
+from helpers import TASKS, counts, wait_until, write_tasks
 
 import taskexec_nb
 from taskexec_nb.cli import main
@@ -37,34 +37,6 @@ from taskexec_nb.store import StateStore
 from taskexec_nb.terminal import TerminalView
 
 SLOW = '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 30"\n'
-
-
-def counted(name: str, fail_unless: str | None = None) -> str:
-    """A bash block that appends the task's name to count.txt (and fails without a file)."""
-    gate = f"test -e {fail_unless} || exit 3\n  " if fail_unless else ""
-    return f"  ~~~bash\n  {gate}echo {name} >> count.txt\n  ~~~\n"
-
-
-TASKS = md(
-    "# Tasks\n\n## Phase 1: Setup\n\n"
-    f"- [ ] T001 First\n{counted('T001')}"
-    f"- [ ] T002 [US1] Second\n{counted('T002')}"
-    f"- [ ] T003 [US2] Third\n{counted('T003', fail_unless='fixed')}"
-    "\n## Phase 2: Polish\n\n"
-    f"- [ ] T004 [US2] Fourth\n{counted('T004')}"
-)
-
-
-def write(folder: Path, text: str = TASKS, name: str = "tasks.md") -> Path:
-    (folder / ".git").mkdir(exist_ok=True)  # the config search stops here
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def counts(folder: Path) -> list[str]:
-    path = folder / "count.txt"
-    return path.read_text().split() if path.exists() else []
 
 
 def cli(*args: str) -> subprocess.Popen[str]:
@@ -106,7 +78,7 @@ def test_resume_of_an_ended_run_is_refused_while_a_newer_run_runs_its_tasks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     gated = SLOW.replace("echo started; sleep 30", "test -e go && sleep 30")
-    path = write(tmp_path, gated)
+    path = write_tasks(tmp_path, gated)
     assert main(["run", str(path)]) == 1  # run A fails: no go file
     ended = latest_run(tmp_path)["run_id"]
     capsys.readouterr()
@@ -134,7 +106,7 @@ def test_resume_of_an_ended_run_is_refused_while_a_newer_run_runs_its_tasks(
 def test_resume_of_a_run_whose_runner_is_alive_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, SLOW)
+    path = write_tasks(tmp_path, SLOW)
     proc = cli("run", str(path))
     try:
         wait_running(tmp_path)
@@ -167,7 +139,7 @@ def test_resume_of_a_run_whose_runner_is_alive_is_refused(
 
 
 def test_a_run_claimed_by_another_runner_is_not_reopened(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     handle = taskexec_nb.load(path).run(max_workers=1)
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
         assert store.reopen_run(handle.run_id, {}, []) is True  # this process claims it
@@ -179,8 +151,8 @@ def test_a_run_claimed_by_another_runner_is_not_reopened(tmp_path: Path) -> None
 def test_resume_of_a_run_of_another_file_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = write(tmp_path)
-    other = write(tmp_path, name="other.md")
+    first = write_tasks(tmp_path)
+    other = write_tasks(tmp_path, name="other.md")
     assert main(["run", str(first)]) == 1  # T003 fails
     run_id = str(latest_run(tmp_path)["run_id"])
     assert main(["run", str(other), "--resume", run_id]) == 2
@@ -197,7 +169,7 @@ def test_resume_of_a_run_of_another_file_is_refused(
 def test_resume_runs_the_runs_own_selection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path), "--only", "T001,T003"]) == 1
     assert counts(tmp_path) == ["T001"]
     # Selectors do not mix with a resume: the run keeps its own.
@@ -213,7 +185,7 @@ def test_resume_runs_the_runs_own_selection(
 
 
 def test_api_resume_true_is_the_latest_run_and_keeps_its_selection(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(only="T003")
     assert first.result.value == "failed"
     with pytest.raises(UsageError, match="leave out only=, from_task= and until="):
@@ -228,7 +200,7 @@ def test_api_resume_true_is_the_latest_run_and_keeps_its_selection(tmp_path: Pat
 
 
 def test_resume_keeps_the_runs_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path), "--mode", "stories"]) == 1
     assert latest_run(tmp_path)["mode"] == "stories"
     assert main(["run", str(path), "--resume", "--mode", "template"]) == 2
@@ -241,7 +213,7 @@ def test_resume_keeps_the_runs_mode(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_resume_notes_tasks_gone_or_ticked_by_hand(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(max_workers=1)  # T003 fails, T004 is skipped
     text = path.read_text().replace("- [ ] T004", "- [X] T004")
     path.write_text(text.replace("T002 [US1]", "T012 [US1]"))  # T002 renamed
@@ -259,7 +231,7 @@ def test_resume_notes_tasks_gone_or_ticked_by_hand(tmp_path: Path) -> None:
 def test_dry_run_of_a_resume_lists_what_is_left(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path)]) == 1
     run_id = latest_run(tmp_path)["run_id"]
     capsys.readouterr()
@@ -275,7 +247,7 @@ def test_dry_run_of_a_resume_lists_what_is_left(
 def test_dry_run_checks_resources_like_a_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path, "## Phase 1: X\n\n- [ ] T001 Train\n  - taskexec: run=true needs=gpu:1\n"
     )
     assert main(["run", str(path), "--dry-run"]) == 2
@@ -314,7 +286,7 @@ def test_dry_run_checks_resources_like_a_run(
 def test_bad_selections_name_the_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path), *args]) == 2
     assert message in capsys.readouterr().err
     assert counts(tmp_path) == []
@@ -334,7 +306,7 @@ def test_from_and_until_take_stories_and_phases(
 ) -> None:
     from taskexec_nb.run.selection import select_tasks
 
-    plan = taskexec_nb.load(write(tmp_path))
+    plan = taskexec_nb.load(write_tasks(tmp_path))
     assert select_tasks(plan, **kwargs) == expected
 
 
@@ -342,7 +314,7 @@ def test_from_and_until_keep_the_place_of_done_tasks(tmp_path: Path) -> None:
     from taskexec_nb.run.selection import select_tasks
 
     text = TASKS.replace("- [ ] T001", "- [X] T001").replace("- [ ] T002", "- [X] T002")
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_tasks(tmp_path, text))
     assert select_tasks(plan, from_task="T001") == ["T003", "T004"]
     assert select_tasks(plan, from_task="US1") == ["T003", "T004"]  # US1 is all done
     assert select_tasks(plan, until="US1") == []  # as --only US1: nothing left there
@@ -379,14 +351,14 @@ def test_phases_by_number_with_sub_phases_or_by_title(
 ) -> None:
     from taskexec_nb.run.selection import select_tasks
 
-    plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
+    plan = taskexec_nb.load(write_tasks(tmp_path, SUBPHASES))
     assert select_tasks(plan, only=[only]) == expected
 
 
 def test_an_unknown_phase_lists_the_phases(tmp_path: Path) -> None:
     from taskexec_nb.run.selection import select_tasks
 
-    plan = taskexec_nb.load(write(tmp_path, SUBPHASES))
+    plan = taskexec_nb.load(write_tasks(tmp_path, SUBPHASES))
     with pytest.raises(UsageError) as info:
         select_tasks(plan, only=["phase:4"])
     assert str(info.value) == (
@@ -423,7 +395,7 @@ def test_what_is_not_a_tasks_file_is_named(
 
 
 def test_timeout_takes_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 20"\n')
+    path = write_tasks(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 20"\n')
     with pytest.raises(SystemExit) as info:
         main(["run", str(path), "--timeout", "5x"])
     assert info.value.code == 2
@@ -440,7 +412,7 @@ def test_timeout_takes_units(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_an_allowed_failure_is_marked_allowed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path,
         '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n',
     )
@@ -454,7 +426,7 @@ def test_an_allowed_failure_is_marked_allowed(
 def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path,
         "## Phase 1: X\n\n"
         '- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
@@ -520,7 +492,7 @@ def test_the_live_line_fits_the_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_heading_tasks_get_a_notice_that_they_are_not_ticked(tmp_path: Path) -> None:
     text = "## Phase 1: X\n\n### T001 — A heading task\n\n  - taskexec: run=true\n"
-    path = write(tmp_path, text)
+    path = write_tasks(tmp_path, text)
     handle = taskexec_nb.load(path).run()
     assert handle.result.value == "completed"
     assert any("T001: written as headings, not checkboxes" in n for n in handle.notices)
@@ -531,7 +503,7 @@ def test_heading_tasks_get_a_notice_that_they_are_not_ticked(tmp_path: Path) -> 
 
 def test_table_row_tasks_are_named_as_table_rows_in_that_notice(tmp_path: Path) -> None:
     fixture = Path(__file__).parent / "fixtures" / "heading_and_table_tasks.md"
-    path = write(tmp_path, fixture.read_text())
+    path = write_tasks(tmp_path, fixture.read_text())
     handle = taskexec_nb.load(path).run(no_action="skip")
     notes = [n for n in handle.notices if "not checkboxes" in n]
     assert len(notes) == 1
@@ -543,7 +515,7 @@ def test_table_row_tasks_are_named_as_table_rows_in_that_notice(tmp_path: Path) 
 
 
 def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     plan = taskexec_nb.load(path)
     first = plan.run(max_workers=1)
     assert counts(tmp_path) == ["T001", "T002"]
@@ -562,7 +534,7 @@ def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path:
 
 
 def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(only=["T003", "T004"])
     (tmp_path / "fixed").touch()
     taskexec_nb.load(path).run(resume=first.run_id)
@@ -581,7 +553,7 @@ def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
 
 def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:
     """A run whose runner was SIGKILLed mid-task: recorded running, runner gone."""
-    path = write(tmp_path, SLOW)
+    path = write_tasks(tmp_path, SLOW)
     proc = cli("run", str(path))
     wait_running(tmp_path)
     proc.kill()
@@ -637,7 +609,7 @@ def test_reports_of_a_dead_runners_run_read_as_status_does(
 
 
 def test_a_resumed_runs_wall_time_leaves_out_the_wait_before_the_resume(tmp_path: Path) -> None:
-    path = write(tmp_path)  # T003 fails until ./fixed exists
+    path = write_tasks(tmp_path)  # T003 fails until ./fixed exists
     plan = taskexec_nb.load(path)
     start = time.perf_counter()
     first = plan.run(max_workers=1)
@@ -705,7 +677,7 @@ def test_a_run_on_another_host_is_not_judged_from_here(
     with pytest.raises(UsageError, match="on host build-agent-7"):
         taskexec_nb.load(path).run(resume=run_id)
     # A new run here leaves it be (the sweep does not mark it interrupted).
-    other = write(tmp_path, TASKS, name="other.md")
+    other = write_tasks(tmp_path, TASKS, name="other.md")
     (tmp_path / "fixed").touch()
     assert main(["run", str(other)]) == 0
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
@@ -761,7 +733,7 @@ def test_a_dead_runners_attempt_ends_when_it_was_last_seen(tmp_path: Path) -> No
 
 
 def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path,
         '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
         '- [ ] T002 Broken\n  - taskexec: run="test -e fixed"\n',
@@ -778,7 +750,7 @@ def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> N
 
 
 def test_an_older_store_learns_its_allowed_failures_from_the_events(tmp_path: Path) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path,
         '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
         '- [ ] T002 Broken\n  - taskexec: run="echo \'\\"allowed\\": true\'; exit 4"\n',
@@ -795,7 +767,7 @@ def test_an_older_store_learns_its_allowed_failures_from_the_events(tmp_path: Pa
 def test_json_output_holds_json_not_json_strings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     (tmp_path / "fixed").touch()
     assert main(["run", str(path), "--only", "T001,T002", "-j", "1"]) == 0
     state = str(tmp_path / ".taskexec")
@@ -814,7 +786,7 @@ def test_json_output_holds_json_not_json_strings(
 def test_status_watch_json_prints_json_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path)]) == 1
     capsys.readouterr()
     state = str(tmp_path / ".taskexec")
@@ -828,7 +800,7 @@ def test_status_watch_json_prints_json_lines(
 def test_a_missing_working_folder_is_noted_before_and_said_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=nope\n")
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=nope\n")
     assert main(["run", str(path), "--dry-run"]) == 0
     folder = tmp_path / "nope"
     assert f"T001: its working folder {folder} does not exist (yet)" in capsys.readouterr().err
@@ -844,7 +816,7 @@ def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
         "## Phase 1: X\n\n- [ ] T001 Stubborn\n"
         "  ~~~bash\n  trap '' TERM\n  echo $$ > pid\n  sleep 60\n  ~~~\n"
     )
-    path = write(tmp_path, md(text))
+    path = write_tasks(tmp_path, md(text))
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
         stdout=subprocess.PIPE,
@@ -865,7 +837,7 @@ def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
 
 
 def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None:
-    handle = taskexec_nb.load(write(tmp_path)).run(max_workers=1)
+    handle = taskexec_nb.load(write_tasks(tmp_path)).run(max_workers=1)
     frame = handle.status().set_index("id")
     for col in ("story", "waiting_on", "error"):
         assert str(frame[col].dtype) == "string"
@@ -881,7 +853,7 @@ def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None
 def test_nothing_pending_is_not_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "## Phase 1: X\n\n- [X] T001 Done\n  - taskexec: run=true\n")
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [X] T001 Done\n  - taskexec: run=true\n")
     assert main(["run", str(path)]) == 0
     assert "nothing to run in" in capsys.readouterr().err
     assert not (tmp_path / ".taskexec").exists()  # no empty run recorded
@@ -890,7 +862,7 @@ def test_nothing_pending_is_not_an_error(
     assert main(["run", str(path), "--only", "T009"]) == 2  # a typo is still one
     assert "--only T009: matches no task (did you mean T001?)" in capsys.readouterr().err
     # The API: a plan whose every task its first run ticked runs nothing the second time.
-    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
     plan = taskexec_nb.load(path)
     assert plan.run().selection == ["T001"]
     again = plan.run()
@@ -905,7 +877,7 @@ def test_the_sweep_ends_only_groups_of_the_dead_run(tmp_path: Path) -> None:
         with db:  # as if the dead run's group number now belonged to someone else
             db.execute("UPDATE attempts SET pgid = ? WHERE run_id = ?", (stranger.pid, run_id))
         db.close()
-        handle = taskexec_nb.load(write(tmp_path, TASKS, name="other.md")).run()
+        handle = taskexec_nb.load(write_tasks(tmp_path, TASKS, name="other.md")).run()
         assert handle.result.value == "failed"  # T003 fails: the run went on normally
         assert stranger.poll() is None  # the stranger was left alone
         assert not any("ended process group" in n for n in handle.notices)
@@ -934,7 +906,9 @@ def test_a_real_leftover_group_of_the_dead_run_is_ended(tmp_path: Path) -> None:
 
 def test_ticking_through_a_symlink_changes_the_file_it_points_to(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
-    target = write(tmp_path / "real", "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    target = write_tasks(
+        tmp_path / "real", "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n"
+    )
     link = tmp_path / "link.md"
     link.symlink_to(target)
     assert main(["run", str(link)]) == 0
@@ -961,7 +935,7 @@ def test_status_of_a_dead_runner_shows_no_task_running(
 
 
 def test_resume_settles_the_rows_of_tasks_it_leaves_out(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(max_workers=1)  # T003 fails, T004 skipped
     text = path.read_text().replace("- [ ] T004", "- [X] T004")
     text = text.replace("T002 [US1]", "T012 [US1]")  # T002 renamed
@@ -984,7 +958,7 @@ def test_cancel_of_a_suspended_task_does_not_let_it_run_on(tmp_path: Path) -> No
         "## Phase 1: X\n\n- [ ] T001 Slow\n"
         "  ~~~bash\n  echo $$ > pid\n  sleep 0.5\n  echo late > late.txt\n  ~~~\n"
     )
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_tasks(tmp_path, text))
 
     async def body() -> None:
         handle = await plan.arun()
@@ -1008,7 +982,7 @@ def test_cancel_of_a_suspended_task_does_not_let_it_run_on(tmp_path: Path) -> No
 def test_a_report_path_that_cannot_be_written_is_a_usage_error_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path)]) == 1
     state = ["--state-dir", str(tmp_path / ".taskexec"), "--format", fmt]
     missing = tmp_path / "nosuchdir" / "r.out"
@@ -1023,7 +997,7 @@ def test_a_report_path_that_cannot_be_written_is_a_usage_error_naming_it(
 def test_report_refuses_an_unknown_suffix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path)]) == 1
     state = str(tmp_path / ".taskexec")
     assert main(["report", "--state-dir", state, "-o", str(tmp_path / "x.pdf")]) == 2
@@ -1038,7 +1012,7 @@ def test_report_refuses_an_unknown_suffix(
 def test_status_interval_must_be_positive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", str(write(tmp_path))]) == 1
+    assert main(["run", str(write_tasks(tmp_path))]) == 1
     state = str(tmp_path / ".taskexec")
     assert main(["status", "--state-dir", state, "--watch", "--interval", "-1"]) == 2
     assert "--interval -1: give a number of seconds above 0" in capsys.readouterr().err
@@ -1048,7 +1022,7 @@ def test_resume_before_the_file_gets_a_hint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    write(tmp_path)
+    write_tasks(tmp_path)
     assert main(["run", "--resume", "tasks.md"]) == 2
     err = capsys.readouterr().err
     assert "--resume took 'tasks.md' as a run ID" in err and "taskexec run tasks.md --resume" in err
@@ -1059,7 +1033,9 @@ def test_resume_before_the_file_gets_a_hint(
 def test_a_working_folder_that_is_a_file_is_named_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=tasks.md\n")
+    path = write_tasks(
+        tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=tasks.md\n"
+    )
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"its working folder {path} is not a folder" in err
@@ -1069,7 +1045,7 @@ def test_a_working_folder_that_is_a_file_is_named_so(
 def test_dry_run_waves_are_those_of_the_selection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     assert main(["run", str(path), "--only", "T002,T003", "-j", "1"]) == 1  # T003 fails
     capsys.readouterr()
     assert main(["run", str(path), "--resume", "--dry-run"]) == 0
@@ -1080,7 +1056,7 @@ def test_dry_run_waves_are_those_of_the_selection(
 
 def test_a_completed_heading_task_is_done_for_its_plan(tmp_path: Path) -> None:
     text = '## Phase 1: X\n\n### T001 — A heading task\n\n  - taskexec: run="echo x >> h.txt"\n'
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_tasks(tmp_path, text))
     first = plan.run()
     assert any("a new run of the file (not a resume) runs them again" in n for n in first.notices)
     assert plan.run().selection == []
@@ -1091,7 +1067,7 @@ def test_a_completed_heading_task_is_done_for_its_plan(tmp_path: Path) -> None:
 def test_watch_on_a_pipe_prints_only_changes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(
+    path = write_tasks(
         tmp_path, '## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run="echo go; sleep 2.5"\n'
     )
     proc = cli("run", str(path))
@@ -1128,7 +1104,7 @@ def test_runners_started_at_the_same_moment_run_a_task_once(
         "## Phase 1: X\n\n- [ ] T001 Once\n"
         '  - taskexec: run="echo $TASKEXEC_RUN_ID >> ran.txt; sleep 2"\n'
     )
-    path = write(tmp_path, text)
+    path = write_tasks(tmp_path, text)
     outcomes: list[str] = []
 
     def start() -> None:

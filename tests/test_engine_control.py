@@ -10,21 +10,20 @@ wrong kind that failed deep inside.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine import (
+from helpers import (
     MARK,
     aread_pid,
     block,
     proc_state,
     ran,
     run_async,
+    running,
     statuses,
     until,
     write,
@@ -33,19 +32,6 @@ from test_engine import (
 import taskexec_nb
 from taskexec_nb import UsageError
 from taskexec_nb.events import RunStatus
-
-
-@contextlib.asynccontextmanager
-async def running(plan: Any, **settings: Any) -> AsyncIterator[Any]:
-    """A started run, cancelled and awaited on the way out if a check failed midway."""
-    handle = await plan.arun(**settings)
-    try:
-        yield handle
-    finally:
-        if not handle.done:
-            handle.cancel()
-            await handle.wait()
-
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="checks processes through /proc (Linux only)"

@@ -33,8 +33,8 @@ from conftest import (
     contract_body,
     group_members,
 )
+from helpers import wait_until
 from nbformat.v4 import new_code_cell, new_notebook
-from test_engine import wait_until
 
 import taskexec_nb
 import taskexec_nb.executors.registry as registry_module

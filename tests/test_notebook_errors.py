@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_engine import rows_by_id, store_of, write
+from helpers import rows_by_id, store_of, write
 
 import taskexec_nb
 from taskexec_nb.errors import UsageError

@@ -10,7 +10,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from test_cli_resume import counts, write
+from helpers import counts, write_tasks
 
 import taskexec_nb
 from taskexec_nb.cli import main
@@ -24,7 +24,7 @@ def records(folder: Path, run_id: str) -> dict[str, tuple[str, bool]]:
 
 
 def test_the_store_records_which_boxes_the_run_ticked(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     seen: list[Event] = []
     first = taskexec_nb.load(path).run(max_workers=1, observers=[seen.append])
     assert first.result is not None and first.result.value == "failed"  # T003 fails
@@ -39,7 +39,7 @@ def test_the_store_records_which_boxes_the_run_ticked(tmp_path: Path) -> None:
 
 
 def test_a_box_unticked_by_hand_runs_again_on_resume(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(max_workers=1)
     assert counts(tmp_path) == ["T001", "T002"]
     path.write_text(path.read_text().replace("- [X] T001", "- [ ] T001"))
@@ -59,7 +59,7 @@ def test_a_box_unticked_by_hand_runs_again_on_resume(tmp_path: Path) -> None:
 def test_a_completed_box_never_ticked_is_ticked_on_resume_without_running(
     tmp_path: Path,
 ) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(max_workers=1, writeback=False)
     assert "- [ ] T001" in path.read_text()
     assert records(tmp_path, first.run_id)["T001"] == ("completed", False)
@@ -80,7 +80,7 @@ def test_a_completed_box_never_ticked_is_ticked_on_resume_without_running(
 
 
 def test_a_ticked_task_edited_since_is_reported_not_run(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(max_workers=1)
     path.write_text(path.read_text().replace("T001 First", "T001 First, edited"))
     (tmp_path / "fixed").touch()
@@ -107,7 +107,7 @@ RETRIED = (
 def test_a_cli_resume_keeps_the_runs_settings_unless_given_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, RETRIED)
+    path = write_tasks(tmp_path, RETRIED)
     argv = ["run", str(path), "-j", "7", "--retries", "1", "--no-writeback", "--fail-fast"]
     assert main(argv) == 1
     assert counts(tmp_path) == ["T001", "T001"]  # one retry; fail-fast: T002 never started
@@ -134,7 +134,7 @@ def test_an_api_resume_keeps_the_runs_settings_and_a_settings_object_keeps_its_o
 ) -> None:
     from taskexec_nb.settings import RunSettings
 
-    path = write(tmp_path, RETRIED)
+    path = write_tasks(tmp_path, RETRIED)
     first = taskexec_nb.load(path).run(retries=2, writeback=False, resources={"db": 1})
     assert counts(tmp_path) == ["T001"] * 3
     again = taskexec_nb.load(path).run(resume=True)
@@ -186,7 +186,7 @@ def test_settings_recorded_unreadable_or_no_longer_valid_are_not_kept() -> None:
 
 
 def test_a_resumed_runs_status_shows_what_it_did_before_the_resume(tmp_path: Path) -> None:
-    path = write(tmp_path)
+    path = write_tasks(tmp_path)
     first = taskexec_nb.load(path).run(max_workers=1)
     (tmp_path / "fixed").touch()
     again = taskexec_nb.load(path).run(resume=first.run_id, max_workers=1)

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import md
-from test_cli_resume import write
-from test_engine import wait_until
-from test_engine_control import running
+from helpers import running, wait_until, write_tasks
 
 import taskexec_nb
 from taskexec_nb.run.schedule import PAUSED_WAIT
@@ -35,7 +33,7 @@ SLOW = md(
 
 
 def _started_runner(tmp_path: Path, text: str = SLOW) -> subprocess.Popen[str]:
-    path = write(tmp_path, text)
+    path = write_tasks(tmp_path, text)
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
         cwd=tmp_path,
@@ -94,7 +92,7 @@ def test_queued_tasks_wait_on_the_resume_while_paused(tmp_path: Path) -> None:
           - taskexec: run="true"
         """
     )
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_tasks(tmp_path, text))
 
     async def scenario() -> None:
         async with running(plan, max_workers=1, writeback=False) as handle:
@@ -125,7 +123,7 @@ def test_a_task_between_retries_says_which_attempt_it_waits_for(tmp_path: Path) 
           - taskexec: run="exit 3" retries=1 backoff=30
         """
     )
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_tasks(tmp_path, text))
     state = tmp_path / ".taskexec" / "state.db"
 
     async def scenario() -> None:
@@ -155,7 +153,7 @@ def test_a_task_between_retries_says_which_attempt_it_waits_for(tmp_path: Path) 
 
 
 def test_the_status_frame_has_the_same_dtypes_with_no_rows(tmp_path: Path) -> None:
-    path = write(tmp_path, SLOW.replace('sleep 30"', 'true"'))
+    path = write_tasks(tmp_path, SLOW.replace('sleep 30"', 'true"'))
     done = taskexec_nb.load(path).run()
     assert list(done.status()["status"]) == ["completed", "completed"]
     nothing = taskexec_nb.load(path).run()  # every box is ticked now
