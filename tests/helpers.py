@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
+import sqlite3
+import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import closing, contextmanager
@@ -48,7 +52,7 @@ def stamped(sleep: float = 0.1) -> str:
 MARK = block("mkdir -p ran", 'touch "ran/$TASKEXEC_TASK_ID"')
 
 
-def write(tmp_path: Path, text: str) -> Path:
+def write_md(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "tasks.md"
     path.write_text(text, encoding="utf-8")
     return path
@@ -111,7 +115,7 @@ async def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def read_pid(path: Path) -> int:
+def wait_pid(path: Path) -> int:
     assert wait_until(lambda: path.exists() and path.read_text().strip() != ""), path
     return int(path.read_text())
 
@@ -129,7 +133,7 @@ def run_async(body: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 @contextmanager
-def store_of(tmp_path: Path) -> Iterator[StateStore]:
+def opened_store(tmp_path: Path) -> Iterator[StateStore]:
     with closing(StateStore(tmp_path / "state" / "state.db")) as store:
         yield store
 
@@ -152,7 +156,7 @@ def counted(name: str, fail_unless: str | None = None) -> str:
     return f"  ~~~bash\n  {gate}echo {name} >> count.txt\n  ~~~\n"
 
 
-TASKS = md(
+COUNTED_TASKS = md(
     "# Tasks\n\n## Phase 1: Setup\n\n"
     f"- [ ] T001 First\n{counted('T001')}"
     f"- [ ] T002 [US1] Second\n{counted('T002')}"
@@ -162,7 +166,7 @@ TASKS = md(
 )
 
 
-def write_tasks(folder: Path, text: str = TASKS, name: str = "tasks.md") -> Path:
+def write_tasks(folder: Path, text: str = COUNTED_TASKS, name: str = "tasks.md") -> Path:
     (folder / ".git").mkdir(exist_ok=True)  # the config search stops here
     path = folder / name
     path.write_text(text)
@@ -184,3 +188,116 @@ async def running(plan: Any, **settings: Any) -> AsyncIterator[Any]:
         if not handle.done:
             handle.cancel()
             await handle.wait()
+
+
+SLOW_TASK = '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 30"\n'
+
+
+def spawn_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def task_status(folder: Path, task_id: str) -> str | None:
+    path = folder / ".taskexec" / "state.db"
+    if not path.exists():
+        return None  # the runner has not made its store yet
+    with closing(StateStore(path)) as store:
+        run_id = store.latest_run()
+        rows = {t["task_id"]: t["status"] for t in store.tasks(run_id)} if run_id else {}
+    return rows.get(task_id)
+
+
+def wait_running(folder: Path) -> None:
+    """Wait until the store has T001 running (its start is committed within 50 ms)."""
+    assert wait_until(lambda: task_status(folder, "T001") == "running", 30)
+
+
+def latest_run(folder: Path) -> dict[str, object]:
+    with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
+        run_id = store.latest_run()
+        assert run_id is not None
+        return store.run(run_id)
+
+
+def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:
+    """A run whose runner was SIGKILLed mid-task: recorded running, runner gone."""
+    path = write_tasks(tmp_path, SLOW_TASK)
+    proc = spawn_cli("run", str(path))
+    wait_running(tmp_path)
+    proc.kill()
+    proc.communicate(timeout=30)
+    run = latest_run(tmp_path)
+    assert run["status"] == "running"  # as recorded: the runner had no time to say more
+    return path, str(run["run_id"])
+
+
+def _set_runner(folder: Path, run_id: str, **columns: object) -> None:
+    """Change a run's recorded runner, as another host or a reused pid would leave it."""
+    sets = ", ".join(f"{k} = ?" for k in columns)
+    with closing(sqlite3.connect(folder / ".taskexec" / "state.db")) as db, db:
+        db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*columns.values(), run_id))
+
+
+MIXED = md(
+    """\
+    # Tasks: demo
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Write hello
+      ~~~bash
+      echo hello-T001
+      echo T001 >> effects.log
+      ~~~
+    - [ ] T002 [P] Fail on purpose
+      ~~~bash
+      echo oops-T002 >&2
+      exit 3
+      ~~~
+    - [ ] T003 [P] Write world
+      ~~~bash
+      echo world-T003
+      echo T003 >> effects.log
+      ~~~
+    """
+)
+
+
+def _write(tmp_path: Path, text: str = MIXED) -> Path:
+    path = tmp_path / "tasks.md"
+    path.write_bytes(text.encode())
+    return path
+
+
+_DEAD_RUNNER = textwrap.dedent(
+    """
+    import os, subprocess, sys
+    from taskexec_nb.events import Event, EventKind
+    from taskexec_nb.store import StateStore
+
+    store = StateStore(sys.argv[1])
+    rows = [dict(task_id=t, def_hash="h" + t, line=n, phase="Phase 1", story=None,
+                 description="d") for n, t in enumerate(["T001", "T002", "T003"], 1)]
+    store.create_run("dead-run", sys.argv[2], "template", {}, ["T001", "T002", "T003"], rows)
+    # A task process carries its run's ID, as every real one does (the sweep checks it).
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TASKEXEC_RUN_ID": "dead-run"})
+    store(Event(EventKind.TASK_STARTED, "dead-run", "T001", 1, "running", {"log_path": "l"}))
+    store.record_pgid("dead-run", "T001", 1, sleeper.pid)
+    store(Event(EventKind.TASK_STARTED, "dead-run", "T002", 1, "running", {"log_path": "l"}))
+    store.record_pgid("dead-run", "T002", 1, 999999)
+    store(Event(EventKind.TASK_FINISHED, "dead-run", "T002", 1, "completed", {"exit_code": 0}))
+    store(Event(EventKind.TASK_STARTED, "dead-run", "T003", 1, "running", {"log_path": "l"}))
+    store.close()
+    print(os.getpid(), sleeper.pid, flush=True)
+    os._exit(0)  # dies like a killed runner: nothing cleaned up, the sleeper left behind
+    """
+)

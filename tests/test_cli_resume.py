@@ -26,7 +26,18 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from conftest import md
-from helpers import TASKS, counts, wait_until, write_tasks
+from helpers import (
+    COUNTED_TASKS,
+    SLOW_TASK,
+    _set_runner,
+    _sigkilled_runner,
+    counts,
+    latest_run,
+    spawn_cli,
+    wait_running,
+    wait_until,
+    write_tasks,
+)
 
 import taskexec_nb
 from taskexec_nb.cli import main
@@ -36,54 +47,19 @@ from taskexec_nb.events import Event, EventKind
 from taskexec_nb.store import StateStore
 from taskexec_nb.terminal import TerminalView
 
-SLOW = '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 30"\n'
-
-
-def cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "taskexec_nb.cli", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def task_status(folder: Path, task_id: str) -> str | None:
-    path = folder / ".taskexec" / "state.db"
-    if not path.exists():
-        return None  # the runner has not made its store yet
-    with closing(StateStore(path)) as store:
-        run_id = store.latest_run()
-        rows = {t["task_id"]: t["status"] for t in store.tasks(run_id)} if run_id else {}
-    return rows.get(task_id)
-
-
-def wait_running(folder: Path) -> None:
-    """Wait until the store has T001 running (its start is committed within 50 ms)."""
-    assert wait_until(lambda: task_status(folder, "T001") == "running", 30)
-
-
-def latest_run(folder: Path) -> dict[str, object]:
-    with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
-        run_id = store.latest_run()
-        assert run_id is not None
-        return store.run(run_id)
-
-
 # -- what a resume may continue ------------------------------------------------------------
 
 
 def test_resume_of_an_ended_run_is_refused_while_a_newer_run_runs_its_tasks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gated = SLOW.replace("echo started; sleep 30", "test -e go && sleep 30")
+    gated = SLOW_TASK.replace("echo started; sleep 30", "test -e go && sleep 30")
     path = write_tasks(tmp_path, gated)
     assert main(["run", str(path)]) == 1  # run A fails: no go file
     ended = latest_run(tmp_path)["run_id"]
     capsys.readouterr()
     (tmp_path / "go").touch()
-    proc = cli("run", str(path))  # run B runs T001 again
+    proc = spawn_cli("run", str(path))  # run B runs T001 again
     try:
         wait_running(tmp_path)
         live = latest_run(tmp_path)
@@ -106,8 +82,8 @@ def test_resume_of_an_ended_run_is_refused_while_a_newer_run_runs_its_tasks(
 def test_resume_of_a_run_whose_runner_is_alive_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write_tasks(tmp_path, SLOW)
-    proc = cli("run", str(path))
+    path = write_tasks(tmp_path, SLOW_TASK)
+    proc = spawn_cli("run", str(path))
     try:
         wait_running(tmp_path)
         run = latest_run(tmp_path)
@@ -313,7 +289,7 @@ def test_from_and_until_take_stories_and_phases(
 def test_from_and_until_keep_the_place_of_done_tasks(tmp_path: Path) -> None:
     from taskexec_nb.run.selection import select_tasks
 
-    text = TASKS.replace("- [ ] T001", "- [X] T001").replace("- [ ] T002", "- [X] T002")
+    text = COUNTED_TASKS.replace("- [ ] T001", "- [X] T001").replace("- [ ] T002", "- [X] T002")
     plan = taskexec_nb.load(write_tasks(tmp_path, text))
     assert select_tasks(plan, from_task="T001") == ["T003", "T004"]
     assert select_tasks(plan, from_task="US1") == ["T003", "T004"]  # US1 is all done
@@ -551,18 +527,6 @@ def test_a_resumed_run_row_keeps_its_first_selection(tmp_path: Path) -> None:
 # -- status, runs and stopping ----------------------------------------------------------------
 
 
-def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:
-    """A run whose runner was SIGKILLed mid-task: recorded running, runner gone."""
-    path = write_tasks(tmp_path, SLOW)
-    proc = cli("run", str(path))
-    wait_running(tmp_path)
-    proc.kill()
-    proc.communicate(timeout=30)
-    run = latest_run(tmp_path)
-    assert run["status"] == "running"  # as recorded: the runner had no time to say more
-    return path, str(run["run_id"])
-
-
 def test_runs_and_status_tell_a_dead_runner_from_a_live_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -626,13 +590,6 @@ def test_a_resumed_runs_wall_time_leaves_out_the_wait_before_the_resume(tmp_path
     assert summary["parallelism"] == pytest.approx(summary["task_time"] / summary["wall_time"])
 
 
-def _set_runner(folder: Path, run_id: str, **columns: object) -> None:
-    """Change a run's recorded runner, as another host or a reused pid would leave it."""
-    sets = ", ".join(f"{k} = ?" for k in columns)
-    with closing(sqlite3.connect(folder / ".taskexec" / "state.db")) as db, db:
-        db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", (*columns.values(), run_id))
-
-
 def test_a_reused_runner_pid_does_not_keep_a_dead_run_alive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -677,7 +634,7 @@ def test_a_run_on_another_host_is_not_judged_from_here(
     with pytest.raises(UsageError, match="on host build-agent-7"):
         taskexec_nb.load(path).run(resume=run_id)
     # A new run here leaves it be (the sweep does not mark it interrupted).
-    other = write_tasks(tmp_path, TASKS, name="other.md")
+    other = write_tasks(tmp_path, COUNTED_TASKS, name="other.md")
     (tmp_path / "fixed").touch()
     assert main(["run", str(other)]) == 0
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
@@ -877,7 +834,7 @@ def test_the_sweep_ends_only_groups_of_the_dead_run(tmp_path: Path) -> None:
         with db:  # as if the dead run's group number now belonged to someone else
             db.execute("UPDATE attempts SET pgid = ? WHERE run_id = ?", (stranger.pid, run_id))
         db.close()
-        handle = taskexec_nb.load(write_tasks(tmp_path, TASKS, name="other.md")).run()
+        handle = taskexec_nb.load(write_tasks(tmp_path, COUNTED_TASKS, name="other.md")).run()
         assert handle.result.value == "failed"  # T003 fails: the run went on normally
         assert stranger.poll() is None  # the stranger was left alone
         assert not any("ended process group" in n for n in handle.notices)
@@ -1070,7 +1027,7 @@ def test_watch_on_a_pipe_prints_only_changes(
     path = write_tasks(
         tmp_path, '## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run="echo go; sleep 2.5"\n'
     )
-    proc = cli("run", str(path))
+    proc = spawn_cli("run", str(path))
     try:
         wait_running(tmp_path)
         state = str(tmp_path / ".taskexec")

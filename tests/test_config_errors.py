@@ -17,14 +17,14 @@ import pytest
 from taskexec_nb.cli import main
 from taskexec_nb.config import ConfigError, resolve
 
-TASKS = "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Do it\n"
+ONE_TASK = "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Do it\n"
 
 
-def project(root: Path, files: dict[str, str]) -> Path:
+def project_with(root: Path, files: dict[str, str]) -> Path:
     """A project (a git root) with tasks.md and ``files``; returns the tasks.md."""
     (root / ".git").mkdir(exist_ok=True)
     tasks = root / "tasks.md"
-    tasks.write_text(TASKS, encoding="utf-8")
+    tasks.write_text(ONE_TASK, encoding="utf-8")
     for name, text in files.items():
         (root / name).write_text(text, encoding="utf-8")
     return tasks
@@ -55,7 +55,7 @@ def root(tmp_path: Path) -> Path:
 
 def test_unknown_top_level_key_names_file_line_and_suggests(root: Path) -> None:
     toml = "# settings for the runner\nretries = 1\nmax_worker = 2\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert msg.startswith(f"invalid configuration in {cfg}:\n")
@@ -65,7 +65,7 @@ def test_unknown_top_level_key_names_file_line_and_suggests(root: Path) -> None:
 
 def test_unknown_key_in_a_profile_has_its_key_path_and_line(root: Path) -> None:
     toml = "max_workers = 2\n\n[profiles.ci]\nretries = 0\nretrys = 1\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     n = line(toml, "retrys")
@@ -78,7 +78,7 @@ def test_unknown_key_in_an_overrides_entry_names_the_entry(root: Path) -> None:
         "[[overrides]]\nphase = 1\ntimeout = 5\n\n"
         "[[overrides]]\ntasks = 'T001'\ntimout = 3\n"
     )
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     n = line(toml, "timout")
@@ -91,7 +91,7 @@ def test_unknown_key_in_an_overrides_entry_names_the_entry(root: Path) -> None:
 
 def test_wrong_type_names_file_line_key_and_the_value(root: Path) -> None:
     toml = 'retries = 1\nmax_workers = "four"\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     n = line(toml, "max_workers")
@@ -115,7 +115,7 @@ def test_bad_value_names_file_line_key_and_what_is_allowed(
     root: Path, setting: str, expected: str
 ) -> None:
     toml = f"# runner settings\nmax_workers = 2\n\n{setting}\nshell = 'bash'\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert f"{cfg}:{line(toml, setting)}: {expected}" in msg
@@ -126,7 +126,7 @@ def test_wrong_type_in_pyproject_uses_the_tool_key_path_and_its_line(root: Path)
         '[project]\nname = "demo"\nversion = "0.1"\n\n'
         '[tool.taskexec]\nretries = 1\nmax_workers = "four"\n'
     )
-    tasks = project(root, {"pyproject.toml": pyproject})
+    tasks = project_with(root, {"pyproject.toml": pyproject})
     msg = config_error(tasks)
     cfg = root / "pyproject.toml"
     assert msg.startswith(f"invalid configuration in {cfg}:\n")
@@ -141,7 +141,7 @@ def test_unknown_profile_key_in_pyproject_uses_the_full_key_path(root: Path) -> 
         "[tool.taskexec]\nmax_workers = 2\n\n"
         "[tool.taskexec.profiles.ci]\nretrys = 1\n"
     )
-    tasks = project(root, {"pyproject.toml": pyproject})
+    tasks = project_with(root, {"pyproject.toml": pyproject})
     msg = config_error(tasks)
     cfg = root / "pyproject.toml"
     n = line(pyproject, "retrys")
@@ -156,7 +156,7 @@ def test_unknown_profile_key_in_pyproject_uses_the_full_key_path(root: Path) -> 
 
 def test_invalid_toml_names_file_and_line(root: Path) -> None:
     toml = "max_workers = 2\nretries = 1\ntimeout = \n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert msg.startswith(f"{cfg}:{line(toml, 'timeout')}: not valid TOML: ")
@@ -164,7 +164,7 @@ def test_invalid_toml_names_file_and_line(root: Path) -> None:
 
 def test_invalid_toml_in_pyproject_names_file_and_line(root: Path) -> None:
     pyproject = '[project]\nname = "demo"\n\n[tool.taskexec\nretries = 1\n'
-    tasks = project(root, {"pyproject.toml": pyproject})
+    tasks = project_with(root, {"pyproject.toml": pyproject})
     msg = config_error(tasks)
     cfg = root / "pyproject.toml"
     assert msg.startswith(f"{cfg}:{line(pyproject, '[tool.taskexec')}: not valid TOML: ")
@@ -176,7 +176,7 @@ PROFILES = "[profiles.ci]\nretries = 1\n\n[profiles.nightly]\nretries = 3\n"
 
 
 def test_missing_profile_chosen_by_argument_lists_profiles_and_suggests(root: Path) -> None:
-    tasks = project(root, {"taskexec.toml": PROFILES})
+    tasks = project_with(root, {"taskexec.toml": PROFILES})
     # The argument wins over the variable, so the message must not blame the variable.
     msg = config_error(tasks, environ={"TASKEXEC_PROFILE": "ci"}, profile="nightli")
     cfg = root / "taskexec.toml"
@@ -187,7 +187,7 @@ def test_missing_profile_chosen_by_argument_lists_profiles_and_suggests(root: Pa
 
 
 def test_missing_profile_chosen_by_variable_says_it_came_from_the_variable(root: Path) -> None:
-    tasks = project(root, {"taskexec.toml": PROFILES})
+    tasks = project_with(root, {"taskexec.toml": PROFILES})
     msg = config_error(tasks, environ={"TASKEXEC_PROFILE": "staging"})
     cfg = root / "taskexec.toml"
     assert msg == (
@@ -196,7 +196,7 @@ def test_missing_profile_chosen_by_variable_says_it_came_from_the_variable(root:
 
 
 def test_missing_profile_without_any_config_file(root: Path) -> None:
-    tasks = project(root, {})
+    tasks = project_with(root, {})
     msg = config_error(tasks, profile="ci")
     assert msg.startswith("profile 'ci' was asked for, but there is no config file")
     assert f"from {tasks.parent} up to the project root" in msg
@@ -204,7 +204,7 @@ def test_missing_profile_without_any_config_file(root: Path) -> None:
 
 def test_missing_default_profile_names_the_default_profile_key_and_line(root: Path) -> None:
     toml = 'max_workers = 2\ndefault_profile = "nightli"\n\n' + PROFILES
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert "profile 'nightli'" in msg
@@ -215,7 +215,7 @@ def test_missing_default_profile_names_the_default_profile_key_and_line(root: Pa
 
 def test_profile_extending_a_missing_profile_names_the_extends_line(root: Path) -> None:
     toml = "[profiles.ci]\nretries = 1\n\n[profiles.nightly]\nretries = 3\nextends = 'cii'\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks, profile="nightly")
     cfg = root / "taskexec.toml"
     assert msg == (
@@ -231,7 +231,7 @@ def test_profiles_extending_each_other_in_a_cycle_show_the_cycle(root: Path) -> 
         "[profiles.b]\nextends = 'c'\n\n"
         "[profiles.c]\nextends = 'a'\n"
     )
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks, profile="a")
     cfg = root / "taskexec.toml"
     assert msg == (
@@ -245,7 +245,7 @@ def test_profiles_extending_each_other_in_a_cycle_show_the_cycle(root: Path) -> 
 
 def test_missing_env_file_names_file_line_key_and_the_path_looked_for(root: Path) -> None:
     toml = 'max_workers = 2\nenv_file = ".env.missing"\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert msg == (
@@ -256,7 +256,7 @@ def test_missing_env_file_names_file_line_key_and_the_path_looked_for(root: Path
 
 def test_missing_env_file_in_a_list_names_only_the_missing_one(root: Path) -> None:
     toml = 'max_workers = 2\nenv_file = [".env", ".env.local"]\n'
-    tasks = project(root, {"taskexec.toml": toml, ".env": "A=1\n"})
+    tasks = project_with(root, {"taskexec.toml": toml, ".env": "A=1\n"})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert msg == (
@@ -267,7 +267,7 @@ def test_missing_env_file_in_a_list_names_only_the_missing_one(root: Path) -> No
 
 def test_missing_env_file_in_a_profile_has_the_profile_key_path(root: Path) -> None:
     toml = "max_workers = 2\n\n[profiles.ci]\nretries = 1\nenv_file = '.env.ci'\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks, profile="ci")
     cfg = root / "taskexec.toml"
     assert msg == (
@@ -278,7 +278,7 @@ def test_missing_env_file_in_a_profile_has_the_profile_key_path(root: Path) -> N
 
 def test_a_profile_env_file_is_only_needed_when_the_profile_is_used(root: Path) -> None:
     toml = "max_workers = 2\n\n[profiles.ci]\nenv_file = '.env.ci'\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     assert resolve(tasks, environ={}).settings.max_workers == 2
     assert ".env.ci" in config_error(tasks, profile="ci")
 
@@ -287,7 +287,7 @@ def test_a_profile_env_file_is_only_needed_when_the_profile_is_used(root: Path) 
 
 
 def test_bad_integer_variable_names_the_variable_and_the_value(root: Path) -> None:
-    tasks = project(root, {})
+    tasks = project_with(root, {})
     msg = config_error(tasks, environ={"TASKEXEC_MAX_WORKERS": "abc"})
     assert msg.startswith("environment variable TASKEXEC_MAX_WORKERS: ")
     assert "valid integer" in msg
@@ -295,13 +295,13 @@ def test_bad_integer_variable_names_the_variable_and_the_value(root: Path) -> No
 
 
 def test_bad_boolean_variable_names_the_variable_and_what_is_expected(root: Path) -> None:
-    tasks = project(root, {})
+    tasks = project_with(root, {})
     msg = config_error(tasks, environ={"TASKEXEC_FAIL_FAST": "perhaps"})
     assert msg == "environment variable TASKEXEC_FAIL_FAST: expected true or false, got 'perhaps'"
 
 
 def test_misspelt_variable_is_a_warning_with_a_suggestion_not_an_error(root: Path) -> None:
-    tasks = project(root, {})
+    tasks = project_with(root, {})
     config = resolve(tasks, environ={"TASKEXEC_MAX_WORKER": "7", "TASKEXEC_RUN_ID": "x"})
     assert config.warnings == (
         "environment variable TASKEXEC_MAX_WORKER is not a setting; "
@@ -319,7 +319,7 @@ def test_overrides_entry_without_a_selector_names_the_entry_line(root: Path) -> 
     toml = (
         "max_workers = 2\n\n[[overrides]]\nphase = 1\ntimeout = 5\n\n[[overrides]]\ntimeout = 10\n"
     )
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     n = line(toml, "[[overrides]]", nth=1)
@@ -328,7 +328,7 @@ def test_overrides_entry_without_a_selector_names_the_entry_line(root: Path) -> 
 
 def test_unknown_executor_option_suggests_and_points_at_the_option(root: Path) -> None:
     toml = 'max_workers = 2\n\n[executors.notebook]\nkernal = "python3"\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert "unknown option 'kernal' (did you mean 'kernel'?)" in msg
@@ -339,7 +339,7 @@ def test_unknown_executor_option_suggests_and_points_at_the_option(root: Path) -
 
 def test_unknown_executor_option_in_a_profile_has_the_profile_key_path(root: Path) -> None:
     toml = 'max_workers = 2\n\n[profiles.ci.executors.notebook]\nkernal = "python3"\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks, profile="ci")
     cfg = root / "taskexec.toml"
     assert "unknown option 'kernal' (did you mean 'kernel'?)" in msg
@@ -351,7 +351,7 @@ def test_unknown_executor_option_in_a_profile_has_the_profile_key_path(root: Pat
 
 def test_unknown_executor_table_suggests_and_points_at_its_header(root: Path) -> None:
     toml = 'max_workers = 2\n\n[executors.notbook]\nkernel = "python3"\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     cfg = root / "taskexec.toml"
     assert msg.startswith(f"{cfg}:{line(toml, '[executors.notbook]')}: executors.notbook: ")
@@ -367,7 +367,7 @@ def test_unknown_executor_table_suggests_and_points_at_its_header(root: Path) ->
 @pytest.mark.parametrize("value", ["3", '""', "true"])
 def test_executor_option_of_the_wrong_type_names_the_option(root: Path, value: str) -> None:
     toml = f"[executors.notebook]\nkernel = {value}\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     assert msg.startswith(f"{root / 'taskexec.toml'}:2: executors.notebook.kernel: ")
     assert "must be a non-empty string (a name or a path)" in msg
@@ -385,7 +385,7 @@ def test_an_installed_plugin_executor_may_have_a_table(
     (info / "entry_points.txt").write_text("[taskexec_nb.executors]\nremote = demo:Remote\n")
     monkeypatch.syspath_prepend(str(root / "site"))
     toml = '[executors.remote]\nhost = "build-01"\nslots = 4\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     config = resolve(tasks, environ={})
     assert config.settings.executors["remote"] == {"host": "build-01", "slots": 4}
     # A near miss of the plugin's name is suggested like a built-in's.
@@ -394,7 +394,7 @@ def test_an_installed_plugin_executor_may_have_a_table(
 
 
 def test_unknown_argument_name_suggests_the_setting(root: Path) -> None:
-    tasks = project(root, {})
+    tasks = project_with(root, {})
     msg = config_error(tasks, arguments={"max_wrkers": 2})
     assert msg == "unknown setting(s): 'max_wrkers' (did you mean 'max_workers'?)"
 
@@ -427,7 +427,7 @@ def test_cli_bad_config_file_exits_2_and_changes_nothing(
     command: str,
 ) -> None:
     toml = "# runner\nmax_worker = 2\n"
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     before = tasks.read_bytes()
     assert main(COMMANDS[command](tasks)) == 2
     out, err = capsys.readouterr()
@@ -446,7 +446,7 @@ def test_cli_bad_variable_exits_2_and_names_it(
     capsys: pytest.CaptureFixture[str],
     command: str,
 ) -> None:
-    tasks = project(root, {"taskexec.toml": PROFILES})
+    tasks = project_with(root, {"taskexec.toml": PROFILES})
     before = tasks.read_bytes()
     clean_env.setenv("TASKEXEC_PROFILE", "staging")
     assert main(COMMANDS[command](tasks)) == 2
@@ -466,13 +466,13 @@ def test_cli_bad_variable_exits_2_and_names_it(
 
 def test_agent_command_placeholders_are_checked_before_the_run(root: Path) -> None:
     toml = 'retries = 1\nagent_command = ["my-agent", "--task", "{task_id}", "{prompt}"]\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     assert msg.startswith(f"{root / 'taskexec.toml'}:2")
     assert "unknown placeholder {task_id} in '{task_id}'" in msg
     assert "known: {id}, {description}" in msg
     env = {"TASKEXEC_AGENT_COMMAND": "my-agent {prompt"}
-    msg = config_error(project(root, {"taskexec.toml": "retries = 1\n"}), environ=env)
+    msg = config_error(project_with(root, {"taskexec.toml": "retries = 1\n"}), environ=env)
     assert msg.startswith("environment TASKEXEC_AGENT_COMMAND: ")
     assert "bad template element '{prompt'" in msg and "{{ and }}" in msg
     # Literal braces written doubled are fine, as are all the known fields.
@@ -485,17 +485,17 @@ def test_agent_command_placeholders_are_checked_before_the_run(root: Path) -> No
 
 def test_durations_take_units_everywhere_and_bad_ones_are_named(root: Path) -> None:
     toml = 'timeout = "5m"\nbackoff = "250ms"\n\n[[overrides]]\ntasks = "T001"\ntimeout = "1h30m"\n'
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     config = resolve(tasks, environ={"TASKEXEC_KILL_GRACE": "2s"})
     assert config.settings.timeout == 300.0 and config.settings.backoff == 0.25
     assert config.settings.kill_grace == 2.0
     assert config.overrides[0].values["timeout"] == 5400.0
     msg = config_error(tasks, environ={"TASKEXEC_TIMEOUT": "soon"})
     assert "environment variable TASKEXEC_TIMEOUT" in msg and "'soon' is not a duration" in msg
-    project(root, {"taskexec.toml": 'retries = 1\ntimeout = "5x"\n'})
+    project_with(root, {"taskexec.toml": 'retries = 1\ntimeout = "5x"\n'})
     msg = config_error(tasks)
     assert f"{root / 'taskexec.toml'}:2: timeout: '5x' is not a duration" in msg
-    project(root, {"taskexec.toml": "timeout = 0\n"})
+    project_with(root, {"taskexec.toml": "timeout = 0\n"})
     assert "timeout" in config_error(tasks)  # still above 0
 
 
@@ -511,13 +511,13 @@ def test_durations_take_units_everywhere_and_bad_ones_are_named(root: Path) -> N
     ],
 )
 def test_a_table_of_the_wrong_shape_names_its_key(root: Path, toml: str, expected: str) -> None:
-    tasks = project(root, {"taskexec.toml": toml})
+    tasks = project_with(root, {"taskexec.toml": toml})
     msg = config_error(tasks)
     assert f"{root / 'taskexec.toml'}:" in msg and expected in msg
 
 
 def test_arguments_given_as_paths_and_tuples_are_checked_as_written(root: Path) -> None:
-    tasks = project(root, {})
+    tasks = project_with(root, {})
     config = resolve(
         tasks, environ={}, arguments={"state_dir": root / "state", "agent_command": ("a", "b")}
     )

@@ -30,19 +30,19 @@ from helpers import (
     block,
     errors,
     gone,
+    opened_store,
     overlap,
     proc_state,
     ran,
-    read_pid,
     rows_by_id,
     run_async,
     stamped,
     statuses,
-    store_of,
     times,
     until,
+    wait_pid,
     wait_until,
-    write,
+    write_md,
 )
 
 import taskexec_nb
@@ -91,7 +91,7 @@ DAG = f"""# Tasks: dependency order
 
 @pytest.mark.parametrize("mode", ["template", "stories", "explicit"])
 def test_every_task_starts_after_all_its_dependencies_finished(tmp_path: Path, mode: str) -> None:
-    plan = taskexec_nb.load(write(tmp_path, DAG), mode=mode)
+    plan = taskexec_nb.load(write_md(tmp_path, DAG), mode=mode)
     # The declared edges hold in every mode, so the check below is never vacuous.
     for task_id, dep in [
         ("T004", "T002"),
@@ -114,7 +114,7 @@ def test_every_task_starts_after_all_its_dependencies_finished(tmp_path: Path, m
             assert seen[task.id][0] >= seen[dep][1], f"{task.id} started before {dep} ended"
             assert engine[task.id][0] >= engine[dep][1], f"{task.id} started before {dep} ended"
     assert edges >= 6
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
         assert {r["status"] for r in rows.values()} == {"completed"}
         assert all(r["started"] <= r["finished"] for r in rows.values())
@@ -129,7 +129,7 @@ FOUR_PARALLEL = "## Phase 1: Parallel\n\n" + "".join(
 
 
 def test_parallel_tasks_overlap_with_enough_workers(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, FOUR_PARALLEL))
+    plan = taskexec_nb.load(write_md(tmp_path, FOUR_PARALLEL))
     assert plan.waves == [["T001", "T002", "T003", "T004"]]
     began = time.monotonic()
     handle = plan.run(max_workers=4, state_dir=tmp_path / "state")
@@ -143,7 +143,7 @@ def test_parallel_tasks_overlap_with_enough_workers(tmp_path: Path) -> None:
 
 
 def test_one_worker_runs_parallel_tasks_one_at_a_time(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, FOUR_PARALLEL))
+    plan = taskexec_nb.load(write_md(tmp_path, FOUR_PARALLEL))
     recorder = EventRecorder()
     handle = plan.run(max_workers=1, state_dir=tmp_path / "state", observers=[recorder])
     assert handle.result is RunStatus.COMPLETED
@@ -185,7 +185,7 @@ MIDDLE_FAILURE = f"""# Tasks: a story breaks
 
 
 def test_a_failure_skips_its_dependents_and_other_stories_complete(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, MIDDLE_FAILURE), mode="stories")
+    plan = taskexec_nb.load(write_md(tmp_path, MIDDLE_FAILURE), mode="stories")
     recorder = EventRecorder()
     handle = plan.run(max_workers=2, state_dir=tmp_path / "state", observers=[recorder])
     assert handle.result is RunStatus.FAILED
@@ -208,7 +208,7 @@ def test_a_failure_skips_its_dependents_and_other_stories_complete(tmp_path: Pat
         assert recorder.kinds(skipped) == ["task_finished"]  # never started
     finished = {e.task_id: e for e in recorder.events if e.kind is EventKind.TASK_FINISHED}
     assert finished["T003"].data["blocked_by"] == "T002"
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
         assert rows["T002"]["status"] == "failed"
         assert rows["T002"]["exit_code"] == 3
@@ -246,7 +246,7 @@ def test_retries_run_the_task_again_until_it_succeeds(
     ann = f"  - taskexec: {annotation}\n" if annotation else ""
     text = f"## Phase 1: Flaky\n\n- [ ] T001 Flaky step\n{ann}{FLAKY}- [ ] T002 After it\n{MARK}"
     recorder = EventRecorder()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         state_dir=tmp_path / "state", observers=[recorder], **settings
     )
     assert (tmp_path / "counter").read_text().strip() == str(attempts)
@@ -262,7 +262,7 @@ def test_retries_run_the_task_again_until_it_succeeds(
     ] == list(range(1, attempts + 1))
     assert handle.result is (RunStatus.COMPLETED if final == "completed" else RunStatus.FAILED)
     assert ran(tmp_path) == ({"T002"} if final == "completed" else set())
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         stored = [
             (a["attempt"], a["status"])
             for a in store.attempts(handle.run_id)
@@ -276,7 +276,7 @@ def test_retries_run_the_task_again_until_it_succeeds(
 def test_backoff_doubles_between_attempts(tmp_path: Path) -> None:
     text = f"- [ ] T001 Flaky\n  - taskexec: retries=2 backoff=200ms\n{FLAKY}"
     recorder = EventRecorder()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         state_dir=tmp_path / "state", observers=[recorder]
     )
     assert handle.result is RunStatus.COMPLETED
@@ -295,7 +295,7 @@ def test_a_task_waiting_out_its_backoff_leaves_its_worker_to_others(tmp_path: Pa
         + "".join(f"- [ ] T00{i} [P] Quick\n{stamped(0.4)}" for i in (2, 3, 4))
     )
     recorder = EventRecorder()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         max_workers=2, state_dir=tmp_path / "state", observers=[recorder], writeback=False
     )
     assert handle.result is RunStatus.FAILED
@@ -319,7 +319,7 @@ def test_a_cancel_during_a_backoff_ends_the_waiting_task(tmp_path: Path) -> None
     text = "- [ ] T001 Fails\n  - taskexec: retries=3 backoff=30s\n" + block("exit 1")
 
     async def body() -> None:
-        handle = await taskexec_nb.load(write(tmp_path, text)).arun(
+        handle = await taskexec_nb.load(write_md(tmp_path, text)).arun(
             state_dir=tmp_path / "state", writeback=False
         )
         await until(lambda: handle.status().loc[0, "waiting_on"] is not None)
@@ -351,7 +351,7 @@ def test_timeout_kills_children_and_grandchildren(
         f"- [ ] T001 Hang forever\n  - taskexec: timeout=1s\n{block(*script)}"
         f"- [ ] T002 Next\n{MARK}"
     )
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
     began = time.monotonic()
     handle = plan.run(kill_grace=0.5, state_dir=tmp_path / "state")
     elapsed = time.monotonic() - began
@@ -362,13 +362,13 @@ def test_timeout_kills_children_and_grandchildren(
     assert statuses(handle)["T002"] == "skipped"
     assert handle.result is RunStatus.FAILED
     pids = {
-        name: read_pid(tmp_path / f"{name}.pid")
+        name: wait_pid(tmp_path / f"{name}.pid")
         for name in ("leader", "child", "middle", "grandchild")
     }
     for name, pid in pids.items():
         assert wait_until(lambda pid=pid: gone(pid), 2.0), f"{name} {pid} still runs"
     assert group_members(pids["leader"]) == []
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
         assert rows["T001"]["status"] == "timed_out"
         assert rows["T001"]["signal"] in (9, 15)
@@ -384,13 +384,13 @@ def test_processes_a_task_leaves_behind_end_with_it(tmp_path: Path) -> None:
         f"{block('sleep 30 &', 'echo $! > loud.pid')}"
     )
     began = time.monotonic()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         kill_grace=0.5, state_dir=tmp_path / "state"
     )
     assert time.monotonic() - began < 3.0
     assert handle.result is RunStatus.COMPLETED
     for name in ("quiet", "loud"):
-        pid = read_pid(tmp_path / f"{name}.pid")
+        pid = wait_pid(tmp_path / f"{name}.pid")
         assert wait_until(lambda pid=pid: gone(pid), 1.0), f"{name} {pid} outlived its task"
 
 
@@ -401,9 +401,11 @@ def test_a_detached_process_ignoring_sigterm_is_killed_after_a_long_grace(tmp_pa
         "setsid sh -c 'trap \"\" TERM; echo $$ > stubborn.pid; sleep 60' > /dev/null 2>&1 &",
         "while [ ! -s stubborn.pid ]; do sleep 0.05; done",
     )
-    handle = taskexec_nb.load(write(tmp_path, text)).run(kill_grace=6, state_dir=tmp_path / "state")
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
+        kill_grace=6, state_dir=tmp_path / "state"
+    )
     assert handle.result is RunStatus.COMPLETED
-    pid = read_pid(tmp_path / "stubborn.pid")
+    pid = wait_pid(tmp_path / "stubborn.pid")
     assert wait_until(lambda: gone(pid), 1.0), f"{pid} outlived the run"
 
 
@@ -418,7 +420,7 @@ CHAIN = f"""## Phase 1: Chain
 
 
 def test_pause_stops_dispatch_and_resume_finishes_the_run(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, CHAIN))
+    plan = taskexec_nb.load(write_md(tmp_path, CHAIN))
     recorder = EventRecorder()
     marks: dict[str, float] = {}
 
@@ -475,7 +477,7 @@ def test_pause_with_suspend_stops_the_running_process_group(
     loop = block(*lines)
     # 20 ticks take about 1.2 s: within the 2 s timeout, unless paused time counted.
     text = f"- [ ] T001 Tick\n  - taskexec: timeout=2s\n{loop}"
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
     ticks = tmp_path / "ticks"
 
     def count() -> int:
@@ -529,7 +531,7 @@ LONG_THEN_MORE = f"""## Phase 1: Long
 def test_cancel_stops_the_running_task_and_cancels_the_rest(
     tmp_path: Path, how: str, result: RunStatus, reason: str
 ) -> None:
-    plan = taskexec_nb.load(write(tmp_path, LONG_THEN_MORE))
+    plan = taskexec_nb.load(write_md(tmp_path, LONG_THEN_MORE))
     pids: dict[str, int] = {}
 
     async def main() -> None:
@@ -550,7 +552,7 @@ def test_cancel_stops_the_running_task_and_cancels_the_rest(
         errs = errors(handle)
         assert errs["T001"] == "cancelled"
         assert errs["T002"] == errs["T003"] == reason
-        with store_of(tmp_path) as store:
+        with opened_store(tmp_path) as store:
             assert store.run(handle.run_id)["status"] == result.value
             rows = rows_by_id(store, handle.run_id)
             assert {r["status"] for r in rows.values()} == {"cancelled"}
@@ -567,7 +569,7 @@ def test_a_run_whose_asyncio_task_is_cancelled_leaves_no_process(tmp_path: Path)
 
     asyncio.run cancels the leftover tasks in no fixed order, so this tries a few times.
     """
-    plan = taskexec_nb.load(write(tmp_path, LONG_THEN_MORE))
+    plan = taskexec_nb.load(write_md(tmp_path, LONG_THEN_MORE))
 
     async def main() -> None:
         await plan.arun(max_workers=1, kill_grace=0.5, state_dir=tmp_path / "state")
@@ -584,8 +586,8 @@ def test_a_run_whose_asyncio_task_is_cancelled_leaves_no_process(tmp_path: Path)
             assert run == "interrupted"
             assert tasks == {"T001": "cancelled", "T002": "cancelled", "T003": "cancelled"}
             assert attempts == [("T001", "cancelled", "cancelled (interrupted)")]
-            leader = read_pid(tmp_path / "leader.pid")
-            child = read_pid(tmp_path / "child.pid")
+            leader = wait_pid(tmp_path / "leader.pid")
+            child = wait_pid(tmp_path / "child.pid")
             left = wait_until(lambda pids=(leader, child): all(map(gone, pids)), 2.0)
             members = group_members(leader)
             for pid in members:
@@ -617,7 +619,7 @@ def test_cancelling_the_wait_of_an_arun_records_it_interrupted_at_once(
     # The task ignores SIGTERM: SIGKILL ends it after kill_grace, or at a second cancel.
     leader_line = "  echo $$ > leader.pid"
     text = LONG_THEN_MORE.replace(leader_line, f"  trap '' TERM\n{leader_line}")
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
     grace = 0.5 if cancels == 1 else 20.0  # a second cancel does not wait the grace out
 
     async def main() -> tuple[Any, int]:
@@ -672,7 +674,7 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_in_asyncio_run_awaiting_an_arun_records_it_interrupted(tmp_path: Path) -> None:
-    path = write(tmp_path, LONG_THEN_MORE)
+    path = write_md(tmp_path, LONG_THEN_MORE)
     proc = subprocess.Popen(
         [sys.executable, "-c", ARUN_SCRIPT, str(path)],
         cwd=tmp_path,
@@ -681,8 +683,8 @@ def test_ctrl_c_in_asyncio_run_awaiting_an_arun_records_it_interrupted(tmp_path:
         text=True,
     )
     try:
-        leader = read_pid(tmp_path / "leader.pid")
-        read_pid(tmp_path / "child.pid")
+        leader = wait_pid(tmp_path / "leader.pid")
+        wait_pid(tmp_path / "child.pid")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -701,7 +703,7 @@ def test_ctrl_c_in_asyncio_run_awaiting_an_arun_records_it_interrupted(tmp_path:
 
 
 def test_cancel_ends_a_suspended_task(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, LONG_THEN_MORE))
+    plan = taskexec_nb.load(write_md(tmp_path, LONG_THEN_MORE))
 
     async def main() -> None:
         handle = await plan.arun(max_workers=1, kill_grace=0.5, state_dir=tmp_path / "state")
@@ -726,7 +728,7 @@ def test_cancel_ends_a_suspended_task(tmp_path: Path) -> None:
 
 def test_ctrl_c_during_a_blocking_run_interrupts_it(tmp_path: Path) -> None:
     text = f"- [ ] T001 Long\n{block('echo $$ > leader.pid', 'sleep 30')}"
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
     returned = threading.Event()
 
     def press_ctrl_c() -> None:
@@ -745,9 +747,9 @@ def test_ctrl_c_during_a_blocking_run_interrupts_it(tmp_path: Path) -> None:
         returned.set()
         presser.join()
     assert time.monotonic() - began < 5.0
-    leader = read_pid(tmp_path / "leader.pid")
+    leader = wait_pid(tmp_path / "leader.pid")
     assert wait_until(lambda: gone(leader), 2.0)
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         run_id = store.latest_run()
         assert run_id is not None
         assert store.run(run_id)["status"] == "interrupted"
@@ -765,7 +767,7 @@ def test_resources_queue_tasks_until_capacity_is_free(tmp_path: Path) -> None:
         f"- [ ] T003 [P] CPU work in c.py\n{stamped(0.5)}"
     )
     recorder = EventRecorder()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         max_workers=4, resources={"gpu": 1}, state_dir=tmp_path / "state", observers=[recorder]
     )
     assert handle.result is RunStatus.COMPLETED
@@ -780,7 +782,7 @@ def test_resources_queue_tasks_until_capacity_is_free(tmp_path: Path) -> None:
         (second, "gpu", "queued")
     ]
     assert all(row["waiting_on"] is None for row in handle.snapshot())
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         assert all(r["waiting_on"] is None for r in store.tasks(handle.run_id))
         queued_rows = [e for e in store.events(handle.run_id) if e["kind"] == "task_queued"]
         assert [e["data"].get("waiting_on") for e in queued_rows] == [None, None, None, "gpu"]
@@ -790,7 +792,7 @@ def test_a_task_needing_more_than_exists_is_refused_before_anything_runs(
     tmp_path: Path,
 ) -> None:
     text = f"- [ ] T001 Harmless\n{MARK}- [ ] T002 Train big\n  - taskexec: needs=gpu:2\n{MARK}"
-    path = write(tmp_path, text)
+    path = write_md(tmp_path, text)
     plan = taskexec_nb.load(path)
     line = line_of(text, "needs=gpu:2")
     with pytest.raises(UsageError) as info:
@@ -820,7 +822,7 @@ def test_allow_failure_lets_dependents_run(tmp_path: Path) -> None:
         f"- [ ] T003 Must not fail\n{block('exit 5')}"
         f"- [ ] T004 Blocked\n{MARK}"
     )
-    handle = taskexec_nb.load(write(tmp_path, text)).run(state_dir=tmp_path / "state")
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(state_dir=tmp_path / "state")
     assert statuses(handle) == {
         "T001": "failed",
         "T002": "completed",
@@ -836,7 +838,7 @@ def test_an_allowed_failure_alone_does_not_fail_the_run(tmp_path: Path) -> None:
         f"- [ ] T001 May fail\n  - taskexec: allow_failure=yes\n{block('exit 4')}"
         f"- [ ] T002 Runs anyway\n{MARK}"
     )
-    handle = taskexec_nb.load(write(tmp_path, text)).run(state_dir=tmp_path / "state")
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(state_dir=tmp_path / "state")
     assert statuses(handle) == {"T001": "failed", "T002": "completed"}
     assert handle.result is RunStatus.COMPLETED
 
@@ -852,7 +854,7 @@ FAIL_FAST = f"""## Phase 1: Two at once
 
 @pytest.mark.parametrize("fail_fast", [True, False])
 def test_fail_fast_stops_dispatch_after_the_first_failure(tmp_path: Path, fail_fast: bool) -> None:
-    plan = taskexec_nb.load(write(tmp_path, FAIL_FAST), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, FAIL_FAST), mode="explicit")
     handle = plan.run(max_workers=2, fail_fast=fail_fast, state_dir=tmp_path / "state")
     assert handle.result is RunStatus.FAILED
     st, errs = statuses(handle), errors(handle)
@@ -881,7 +883,7 @@ NO_ACTION = f"""## Phase 1: Think, then do
 
 
 def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, NO_ACTION))
+    plan = taskexec_nb.load(write_md(tmp_path, NO_ACTION))
     assert any(d.code == "TX105" for d in plan.diagnostics)
     recorder = EventRecorder()
     handle = plan.run(state_dir=tmp_path / "state", observers=[recorder])
@@ -899,7 +901,7 @@ def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None
     assert handle.result is RunStatus.INCOMPLETE
     assert "incomplete" in repr(handle)
     assert any(n.startswith("run incomplete: T001 not run") for n in handle.notices)
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         assert store.run(handle.run_id)["status"] == "incomplete"
     assert handle.report().summary["status"] == "incomplete"
     # never reported done, never ticked
@@ -908,7 +910,7 @@ def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None
 
 def test_a_failure_makes_a_run_with_unrun_tasks_failed_not_incomplete(tmp_path: Path) -> None:
     text = NO_ACTION + "\n\n## Phase 2: Apart\n\n- [ ] T003 [P] Breaks\n" + block("exit 3")
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")  # all independent
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")  # all independent
     handle = plan.run(state_dir=tmp_path / "state")
     assert statuses(handle) == {"T001": "skipped", "T002": "completed", "T003": "failed"}
     assert handle.result is RunStatus.FAILED
@@ -916,7 +918,7 @@ def test_a_failure_makes_a_run_with_unrun_tasks_failed_not_incomplete(tmp_path: 
 
 
 def test_no_action_fail_fails_the_task(tmp_path: Path) -> None:
-    handle = taskexec_nb.load(write(tmp_path, NO_ACTION)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, NO_ACTION)).run(
         no_action="fail", state_dir=tmp_path / "state"
     )
     assert statuses(handle) == {"T001": "failed", "T002": "skipped"}
@@ -940,7 +942,7 @@ AGENT_STDIN = "import sys; open('agent.txt', 'w').write(sys.stdin.read())"
 def test_no_action_agent_runs_the_agent_command_with_the_prompt(
     tmp_path: Path, no_action: str | None, template: list[str]
 ) -> None:
-    path = write(tmp_path, NO_ACTION)
+    path = write_md(tmp_path, NO_ACTION)
     handle = taskexec_nb.load(path).run(
         no_action=no_action, agent_command=template, state_dir=tmp_path / "state"
     )
@@ -952,16 +954,16 @@ def test_no_action_agent_runs_the_agent_command_with_the_prompt(
     assert "Do only this task." in prompt
     assert (tmp_path / "notes.txt").read_text() == "done\n"
     if "{prompt}" in template:
-        with store_of(tmp_path) as store:
+        with opened_store(tmp_path) as store:
             tail = rows_by_id(store, handle.run_id)["T001"]["tail"]
         assert tail.strip() == "2"  # the whole multi-line prompt is one argv element
 
 
 def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, NO_ACTION))
+    plan = taskexec_nb.load(write_md(tmp_path, NO_ACTION))
     with pytest.raises(UsageError, match=r"no agent_command is set, but .* no_action=agent"):
         plan.run(no_action="agent", state_dir=tmp_path / "state")
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         assert store.runs() == []  # refused before a run was recorded
 
 
@@ -1003,7 +1005,7 @@ def test_callables_run_and_report_failures(tmp_path: Path) -> None:
         await asyncio.sleep(5)
         calls["slow"] = "finished"
 
-    plan = taskexec_nb.load(write(tmp_path, CALLABLES), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, CALLABLES), mode="explicit")
     began = time.monotonic()
     handle = plan.run(
         callables={
@@ -1038,7 +1040,7 @@ def test_callables_run_and_report_failures(tmp_path: Path) -> None:
     assert errs["T004"] == "the callable returned False"
     assert errs["T007"] == "timed out after 0.25 s"
     assert handle.result is RunStatus.FAILED
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
         assert "Traceback" in rows["T003"]["tail"]
         assert "ValueError: boom in T003" in rows["T003"]["tail"]
@@ -1055,7 +1057,7 @@ def _summary(events: list[Event]) -> list[tuple[str, str | None, str | None]]:
 def test_a_two_task_chain_emits_exactly_these_events(tmp_path: Path) -> None:
     text = f"- [ ] T001 First\n{block(': > one')}- [ ] T002 Second\n{block(': > two')}"
     recorder = EventRecorder()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         state_dir=tmp_path / "state", observers=[recorder]
     )
     assert _summary(recorder.events) == [
@@ -1091,7 +1093,7 @@ def test_a_two_task_chain_emits_exactly_these_events(tmp_path: Path) -> None:
     assert all(a.time <= b.time for a, b in itertools.pairwise(recorder.events))
     finished = [e for e in recorder.events if e.kind is EventKind.TASK_FINISHED]
     assert all(e.data["exit_code"] == 0 for e in finished)
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         stored = store.events(handle.run_id)
         assert [(e["kind"], e["task_id"], e["status"]) for e in stored] == _summary(recorder.events)
 
@@ -1102,7 +1104,7 @@ def test_output_and_failure_events(tmp_path: Path) -> None:
         f"- [ ] T002 Never starts\n{MARK}"
     )
     recorder = EventRecorder()
-    handle = taskexec_nb.load(write(tmp_path, text)).run(
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
         state_dir=tmp_path / "state", observers=[recorder]
     )
     output = "".join(
@@ -1137,7 +1139,7 @@ def test_status_frame_shows_what_happened(tmp_path: Path) -> None:
         f"- [ ] T003 [US1] Fail\n{block('exit 7')}"
         f"- [ ] T004 [US1] Blocked\n{MARK}"
     )
-    handle = taskexec_nb.load(write(tmp_path, text)).run(state_dir=tmp_path / "state")
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(state_dir=tmp_path / "state")
     frame = handle.status()
     assert list(frame.columns) == [
         "id",
@@ -1219,13 +1221,13 @@ SELECTION = f"""## Phase 1: Setup
 def test_selection_runs_exactly_the_chosen_tasks(
     tmp_path: Path, kwargs: dict[str, Any], expected: list[str]
 ) -> None:
-    plan = taskexec_nb.load(write(tmp_path, SELECTION))
+    plan = taskexec_nb.load(write_md(tmp_path, SELECTION))
     handle = plan.run(writeback=False, state_dir=tmp_path / "state", **kwargs)
     assert handle.result is RunStatus.COMPLETED
     assert handle.selection == expected
     assert ran(tmp_path) == set(expected)
     assert [row["id"] for row in handle.snapshot()] == expected
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         assert [r["task_id"] for r in store.tasks(handle.run_id)] == expected
 
 
@@ -1242,7 +1244,7 @@ def test_selection_runs_exactly_the_chosen_tasks(
 def test_unknown_selectors_are_usage_errors(
     tmp_path: Path, kwargs: dict[str, Any], pattern: str
 ) -> None:
-    plan = taskexec_nb.load(write(tmp_path, SELECTION))
+    plan = taskexec_nb.load(write_md(tmp_path, SELECTION))
     with pytest.raises(UsageError, match=pattern):
         plan.run(state_dir=tmp_path / "state", **kwargs)
     assert ran(tmp_path) == set()
@@ -1271,7 +1273,7 @@ ORDER_THROUGH_DONE = """\
 
 
 def test_a_ticked_or_cancelled_task_keeps_the_order_around_it(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, ORDER_THROUGH_DONE))
+    plan = taskexec_nb.load(write_md(tmp_path, ORDER_THROUGH_DONE))
     assert plan.waves == [["T001"], ["T004", "T005"]]
     assert plan.critical_path() == ["T001", "T004"]
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=4)
@@ -1281,7 +1283,7 @@ def test_a_ticked_or_cancelled_task_keeps_the_order_around_it(tmp_path: Path) ->
 
 def test_a_failure_skips_what_waits_for_it_through_a_ticked_task(tmp_path: Path) -> None:
     text = ORDER_THROUGH_DONE.replace("sleep 0.5; mkdir -p app", "exit 3")
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=4)
     assert statuses(handle) == {"T001": "failed", "T004": "skipped", "T005": "skipped"}
     assert "T001" in errors(handle)["T004"]

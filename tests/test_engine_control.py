@@ -26,7 +26,7 @@ from helpers import (
     running,
     statuses,
     until,
-    write,
+    write_md,
 )
 
 import taskexec_nb
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_cancel_ends_an_async_callable_at_once_and_records_it_cancelled(tmp_path: Path) -> None:
-    path = write(tmp_path, "- [ ] T001 Slow work\n- [ ] T002 After it\n")
+    path = write_md(tmp_path, "- [ ] T001 Slow work\n- [ ] T002 After it\n")
     plan = taskexec_nb.load(path)
     began: list[float] = []
     ended: list[str] = []
@@ -70,7 +70,7 @@ def test_cancel_ends_an_async_callable_at_once_and_records_it_cancelled(tmp_path
 def test_cancel_records_a_plain_callable_cancelled_without_waiting_for_it(
     tmp_path: Path,
 ) -> None:
-    plan = taskexec_nb.load(write(tmp_path, "- [ ] T001 Blocking work\n"))
+    plan = taskexec_nb.load(write_md(tmp_path, "- [ ] T001 Blocking work\n"))
 
     def blocking() -> None:
         time.sleep(1.0)
@@ -91,7 +91,7 @@ def test_a_plain_pause_does_not_stop_the_timeout_of_a_task_that_keeps_running(
     tmp_path: Path,
 ) -> None:
     text = f"- [ ] T001 Hangs\n  - taskexec: timeout=1s\n{block('echo $$ > t.pid', 'sleep 30')}"
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
 
     async def main() -> None:
         async with running(plan, state_dir=tmp_path / "state", kill_grace=0.5) as handle:
@@ -108,7 +108,7 @@ def test_a_plain_pause_does_not_stop_the_timeout_of_a_task_that_keeps_running(
 
 def test_pausing_a_paused_run_with_suspend_suspends_its_tasks(tmp_path: Path) -> None:
     loop = block("echo $$ > loop.pid", "for i in $(seq 30); do sleep 0.05; done")
-    plan = taskexec_nb.load(write(tmp_path, f"- [ ] T001 Loop\n{loop}"))
+    plan = taskexec_nb.load(write_md(tmp_path, f"- [ ] T001 Loop\n{loop}"))
 
     async def main() -> None:
         async with running(plan, state_dir=tmp_path / "state") as handle:
@@ -129,7 +129,7 @@ def test_pausing_a_paused_run_with_suspend_suspends_its_tasks(tmp_path: Path) ->
 def test_no_retry_starts_while_the_run_is_paused(tmp_path: Path) -> None:
     failing = block('echo "$(date +%s.%N)" >> attempts', "exit 1")
     text = f"- [ ] T001 Flaky\n  - taskexec: retries=2 backoff=100ms\n{failing}"
-    plan = taskexec_nb.load(write(tmp_path, text))
+    plan = taskexec_nb.load(write_md(tmp_path, text))
     attempts = tmp_path / "attempts"
 
     def count() -> int:
@@ -158,7 +158,7 @@ GATED = f"""## Phase 1: Setup
 
 
 def test_resuming_with_the_same_plan_ticks_after_its_own_earlier_ticks(tmp_path: Path) -> None:
-    path = write(tmp_path, GATED)
+    path = write_md(tmp_path, GATED)
     (tmp_path / "ran").mkdir()
     plan = taskexec_nb.load(path, mode="explicit")
     first = plan.run(state_dir=tmp_path / "state")
@@ -175,7 +175,7 @@ def test_resuming_with_the_same_plan_ticks_after_its_own_earlier_ticks(tmp_path:
 
 def test_a_box_not_ticked_because_the_file_changed_is_in_the_notices(tmp_path: Path) -> None:
     edit = block('echo "<!-- edited while running -->" >> tasks.md')
-    path = write(tmp_path, f"- [ ] T001 Edits its own tasks.md\n{edit}")
+    path = write_md(tmp_path, f"- [ ] T001 Edits its own tasks.md\n{edit}")
     handle = taskexec_nb.load(path).run(state_dir=tmp_path / "state")
     assert handle.result is RunStatus.COMPLETED
     assert any("changed on disk" in n and "T001" in n for n in handle.notices), handle.notices
@@ -197,14 +197,14 @@ def test_a_box_not_ticked_because_the_file_changed_is_in_the_notices(tmp_path: P
 def test_run_arguments_of_the_wrong_kind_are_refused_by_name(
     tmp_path: Path, kwargs: dict[str, Any], message: str
 ) -> None:
-    plan = taskexec_nb.load(write(tmp_path, "- [ ] T001 Only task\n"))
+    plan = taskexec_nb.load(write_md(tmp_path, "- [ ] T001 Only task\n"))
     with pytest.raises(UsageError, match=message):
         plan.run(state_dir=tmp_path / "state", **kwargs)
     assert not (tmp_path / "state").exists()  # refused before anything ran or was stored
 
 
 def test_arguments_that_are_fine_still_run(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(write(tmp_path, "- [ ] T001 Only task\n- [ ] T002 Another\n"))
+    plan = taskexec_nb.load(write_md(tmp_path, "- [ ] T001 Only task\n- [ ] T002 Another\n"))
     seen: list[str] = []
     handle = plan.run(
         state_dir=tmp_path / "state",
@@ -226,7 +226,7 @@ def test_a_chain_of_tasks_without_actions_is_skipped_and_the_run_incomplete_not_
     tmp_path: Path,
 ) -> None:
     text = "- [ ] T001 Think about the parser\n- [ ] T002 Then think about the printer\n"
-    handle = taskexec_nb.load(write(tmp_path, text)).run(state_dir=tmp_path / "state")
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(state_dir=tmp_path / "state")
     assert statuses(handle) == {"T001": "skipped", "T002": "skipped"}
     assert handle.result is RunStatus.INCOMPLETE  # as for one such task: nothing failed
     assert "[X]" not in (tmp_path / "tasks.md").read_text()  # and nothing reported done

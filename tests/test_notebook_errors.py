@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import rows_by_id, store_of, write
+from helpers import opened_store, rows_by_id, write_md
 
 import taskexec_nb
 from taskexec_nb.errors import UsageError
@@ -42,14 +42,14 @@ def project(tmp_path: Path, kernel: str = "python3") -> Path:
     notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
     notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
     (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
-    return write(tmp_path, TASKS)
+    return write_md(tmp_path, TASKS)
 
 
 def test_cell_output_is_logged_and_a_failure_names_its_cell(tmp_path: Path) -> None:
     plan = taskexec_nb.load(project(tmp_path))
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=3)
     assert handle.result.value == "failed"
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
     assert rows["T001"]["status"] == "completed"
     assert "ok cell output 1" in Path(rows["T001"]["log_path"]).read_text()
@@ -138,11 +138,11 @@ def test_notebooks_without_language_or_kernel_metadata_run_in_the_default_kernel
     bare = nbformat.read(tmp_path / "bare.ipynb", as_version=4)
     bare.metadata = nbformat.NotebookNode()
     nbformat.write(bare, tmp_path / "bare.ipynb")
-    plan = taskexec_nb.load(write(tmp_path, BARE_TASKS))
+    plan = taskexec_nb.load(write_md(tmp_path, BARE_TASKS))
     # One at a time: two kernels starting at once can race for a port (a Jupyter
     # limitation, seen as "Kernel died before replying to kernel_info").
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=1)
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
     assert handle.result.value == "completed", {k: r["error"] for k, r in rows.items()}
     assert "named ran 2" in rows["T001"]["tail"]

@@ -10,7 +10,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 from contextlib import closing, suppress
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import group_members, md
+from helpers import _DEAD_RUNNER, MIXED, _write
 
 import taskexec_nb
 from taskexec_nb.errors import UsageError
@@ -270,36 +270,6 @@ def test_writer_reports_a_wrong_line_and_a_missing_file(tmp_path: Path) -> None:
 
 
 # -- write-back through a real run --------------------------------------------------------
-
-MIXED = md(
-    """\
-    # Tasks: demo
-
-    ## Phase 1: Setup
-
-    - [ ] T001 Write hello
-      ~~~bash
-      echo hello-T001
-      echo T001 >> effects.log
-      ~~~
-    - [ ] T002 [P] Fail on purpose
-      ~~~bash
-      echo oops-T002 >&2
-      exit 3
-      ~~~
-    - [ ] T003 [P] Write world
-      ~~~bash
-      echo world-T003
-      echo T003 >> effects.log
-      ~~~
-    """
-)
-
-
-def _write(tmp_path: Path, text: str = MIXED) -> Path:
-    path = tmp_path / "tasks.md"
-    path.write_bytes(text.encode())
-    return path
 
 
 def _ticked(data: bytes, *task_ids: str) -> bytes:
@@ -671,34 +641,6 @@ def test_store_on_an_empty_database_says_so(tmp_path: Path) -> None:
         assert store.latest_run() is None
         with pytest.raises(StoreError, match="none yet"):
             store.run("x")
-
-
-_DEAD_RUNNER = textwrap.dedent(
-    """
-    import os, subprocess, sys
-    from taskexec_nb.events import Event, EventKind
-    from taskexec_nb.store import StateStore
-
-    store = StateStore(sys.argv[1])
-    rows = [dict(task_id=t, def_hash="h" + t, line=n, phase="Phase 1", story=None,
-                 description="d") for n, t in enumerate(["T001", "T002", "T003"], 1)]
-    store.create_run("dead-run", sys.argv[2], "template", {}, ["T001", "T002", "T003"], rows)
-    # A task process carries its run's ID, as every real one does (the sweep checks it).
-    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL,
-                               env={**os.environ, "TASKEXEC_RUN_ID": "dead-run"})
-    store(Event(EventKind.TASK_STARTED, "dead-run", "T001", 1, "running", {"log_path": "l"}))
-    store.record_pgid("dead-run", "T001", 1, sleeper.pid)
-    store(Event(EventKind.TASK_STARTED, "dead-run", "T002", 1, "running", {"log_path": "l"}))
-    store.record_pgid("dead-run", "T002", 1, 999999)
-    store(Event(EventKind.TASK_FINISHED, "dead-run", "T002", 1, "completed", {"exit_code": 0}))
-    store(Event(EventKind.TASK_STARTED, "dead-run", "T003", 1, "running", {"log_path": "l"}))
-    store.close()
-    print(os.getpid(), sleeper.pid, flush=True)
-    os._exit(0)  # dies like a killed runner: nothing cleaned up, the sleeper left behind
-    """
-)
 
 
 def test_orphans_are_attempts_of_a_dead_runner(tmp_path: Path) -> None:
