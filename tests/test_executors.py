@@ -20,6 +20,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from conftest import (
     ExecutorContract,
     contract_body,
     group_members,
+    procs,
 )
 from helpers import wait_until
 from nbformat.v4 import new_code_cell, new_notebook
@@ -1640,3 +1642,178 @@ class TestCallableContract(ExecutorContract):
 def test_every_builtin_executor_has_a_contract_subclass() -> None:
     tested = {cls.name for cls in ExecutorContract.__subclasses__()}
     assert tested == set(BUILTIN_NAMES)
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def leftovers(pgids: set[int], tasks_file: Path) -> list[str]:
+    """Live processes in one of ``pgids``, or started for a task of ``tasks_file``.
+
+    Zombies do not count: they run nothing (their parent, the killed runner, is gone).
+    """
+    marker = b"TASKEXEC_TASKS_FILE=" + str(tasks_file.resolve()).encode()
+    found = []
+    for pid, state, pgrp in procs():
+        if state == "Z" or pid == os.getpid():
+            continue
+        if pgrp in pgids or marker in _environ(pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                cmd = "?"
+            found.append(f"pid {pid} pgrp {pgrp} state {state}: {cmd.strip()}")
+    return found
+
+
+def wait_gone(pgids: set[int], tasks_file: Path, within: float, settle: float = 0.2) -> list[str]:
+    """Poll until nothing is left for ``settle`` seconds (returns []) or ``within`` seconds pass.
+
+    The quiet period catches a process that a dying runner forked but that had not
+    exec'd the task yet (it does not look like a task's process for a moment).
+    """
+    deadline = time.monotonic() + within
+    quiet_since: float | None = None
+    while True:
+        left = leftovers(pgids, tasks_file)
+        now = time.monotonic()
+        if left:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        if quiet_since is not None and now - quiet_since >= settle:
+            return []
+        if now >= deadline:
+            return left
+        time.sleep(0.02)
+
+
+def kill_leftovers(tasks_file: Path) -> None:
+    """End whatever a failed test left running (so it cannot disturb the next one)."""
+    for line in leftovers(set(), tasks_file):
+        with suppress(ProcessLookupError):
+            os.kill(int(line.split()[1]), signal.SIGKILL)
+
+
+def test_a_background_child_holding_the_output_does_not_hold_up_the_task(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            # Tasks
+
+            - [ ] T001 Start a server in the background, then finish
+              - taskexec: timeout=5s
+              ```bash
+              ( sleep 20; echo T001 >> late.log ) &
+              sleep 0.1
+              echo ready
+              ```
+            """
+        )
+    )
+    started = time.monotonic()
+    handle = taskexec_nb.load(path).run(max_workers=1, kill_grace=0.5)
+    took = time.monotonic() - started
+    try:
+        row = handle.snapshot()[0]
+        assert (row["status"], row["error"]) == ("completed", None)
+        assert took < 3, f"the task took {took:.1f} s: it waited for its background child"
+        assert wait_gone(set(), path, 1.0) == []  # the child went with its task
+    finally:
+        kill_leftovers(path)
+
+
+_STILL_THERE = textwrap.dedent(
+    """\
+    ```python
+    from pathlib import Path
+    alive = []
+    for name in ("daemon.pid", "kernel.pid"):
+        if Path(name).exists():
+            pid = Path(name).read_text().strip()
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            if state not in ("gone", "Z"):
+                alive.append(name)
+    Path("verdict").write_text(" ".join(alive) or "none alive")
+    ```
+    """
+)
+
+
+def _timed_out_then_checked(path: Path, first: str, timeout: str, made: list[str]) -> str:
+    """Run a task that times out, then one that says which of its processes still run.
+
+    ``made`` names the pid files the first task must have written by its timeout.
+    """
+    check = textwrap.indent(_STILL_THERE, "  ")
+    path.write_text(
+        f"# Tasks\n\n- [ ] T001 Leave a process behind\n  - taskexec: timeout={timeout}"
+        f"{first}\n- [ ] T002 See what is left\n{check}"
+    )
+    handle = taskexec_nb.load(path, mode="explicit").run(max_workers=1, kill_grace=0.5)
+    try:
+        rows = {row["id"]: row["status"] for row in handle.snapshot()}
+        assert rows == {"T001": "timed_out", "T002": "completed"}, handle.snapshot()
+        for name in made:
+            assert (path.parent / name).exists(), f"the task timed out before writing {name}"
+        return (path.parent / "verdict").read_text()
+    finally:
+        kill_leftovers(path)
+
+
+def test_a_timeout_ends_the_processes_the_task_moved_to_a_session_of_their_own(
+    tmp_path: Path,
+) -> None:
+    first = "\n" + textwrap.indent(
+        textwrap.dedent(
+            """\
+            ```bash
+            setsid sleep 30 < /dev/null > /dev/null 2>&1 &
+            echo $! > daemon.pid
+            sleep 30
+            ```
+            """
+        ),
+        "  ",
+    )
+    verdict = _timed_out_then_checked(tmp_path / "tasks.md", first, "1s", ["daemon.pid"])
+    assert verdict == "none alive"
+
+
+def test_a_notebook_timeout_ends_its_kernel_and_what_its_cells_started(tmp_path: Path) -> None:
+    from nbformat import write
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import os, subprocess, time\n"
+                "kid = subprocess.Popen(['sleep', '60'])\n"
+                "open('daemon.pid', 'w').write(str(kid.pid))\n"
+                "open('kernel.pid', 'w').write(str(os.getpid()))\n"
+                "time.sleep(60)"
+            )
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    write(nb, str(tmp_path / "hang.ipynb"))
+    # A kernel takes seconds to start: the timeout leaves it time to run the cell.
+    verdict = _timed_out_then_checked(
+        tmp_path / "tasks.md", " notebook=hang.ipynb\n", "10s", ["kernel.pid", "daemon.pid"]
+    )
+    assert verdict == "none alive"
