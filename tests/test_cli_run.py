@@ -1046,3 +1046,64 @@ def test_watch_on_a_pipe_prints_only_changes(
     # SECONDS counter alone is not news.
     shown = [re.sub(r" +\d+\+ ", " ", s) for s in snapshots]
     assert all(a != b for a, b in itertools.pairwise(shown))
+
+
+SLOW_THEN_MORE = md(
+    """\
+    ## Phase 1: X
+
+    - [ ] T001 Slow
+      - taskexec: run="echo started; sleep 30"
+    - [ ] T002 Then this
+      - taskexec: run="echo ok > done.txt"
+    """
+)
+
+
+def _started_runner(tmp_path: Path, text: str = SLOW_THEN_MORE) -> subprocess.Popen[str]:
+    path = write_tasks(tmp_path, text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started")
+            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGTERM])
+def test_a_stop_signal_says_it_is_stopping_and_leaves_a_resumable_run(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc = _started_runner(tmp_path)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert (
+        "stopping: 1 running task(s) get SIGTERM, then SIGKILL after 5 s "
+        "(interrupt again to kill them now)"
+    ) in err
+    assert "--resume" in err
+    assert not (tmp_path / "done.txt").exists()
+
+
+def test_a_second_interrupt_says_it_kills_now(tmp_path: Path) -> None:
+    ignores_term = SLOW_THEN_MORE.replace('run="echo started;', "run=\"trap '' TERM; echo started;")
+    assert "trap" in ignores_term
+    proc = _started_runner(tmp_path, ignores_term)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the task ignores SIGTERM: the run waits out kill_grace...
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # ...unless asked again
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 4
+    assert proc.returncode == 130, err
+    assert "killing 1 running task(s) now" in err

@@ -160,3 +160,27 @@ def test_example_runs_to_the_end_and_ticks_every_box(tmp_path: Path) -> None:
     store.close()
     # Everything is ticked now: a second load has nothing to run.
     assert taskexec_nb.load(work / "tasks.md").to_run == ()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: taskexec_nb.load(None), r"load\(\): path must be a file path .* got NoneType"),
+        (lambda: taskexec_nb.validate(3), r"validate\(\): path must be a file path .* got int"),
+        (lambda: taskexec_nb.parse(b"- [ ] T001"), r"got bytes .*use taskexec_nb.loads"),
+        (lambda: taskexec_nb.loads(5), r"loads\(\): text must be str or bytes, got int"),
+        (
+            lambda: taskexec_nb.loads("- [ ] T001 A\n").run(from_task=3, writeback=False),
+            r"from_task= takes a task ID, story or phase as text .* got int 3",
+        ),
+        (
+            lambda: taskexec_nb.loads("- [ ] T001 A\n").run(until=1.5, writeback=False),
+            r"until= takes .* got float 1.5",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_usage_errors_saying_what_was_given(
+    call: Any, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        call()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import line_of
 from helpers import (
@@ -59,3 +62,66 @@ def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: P
         plan.run(no_action="agent", state_dir=tmp_path / "state")
     with opened_store(tmp_path) as store:
         assert store.runs() == []  # refused before a run was recorded
+
+
+TASKS = """\
+# Tasks
+
+## Phase 1: Notebooks
+
+- [ ] T001 [P] Good notebook
+  - taskexec: notebook=ok.ipynb
+- [ ] T002 [P] Failing notebook
+  - taskexec: notebook=fail.ipynb
+- [ ] T003 [P] Broken notebook file
+  - taskexec: notebook=broken.ipynb
+"""
+
+
+def notebook(path: Path, *cells: str, kernel: str = "python3") -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nbformat.write(nb, path)
+
+
+def project(tmp_path: Path, kernel: str = "python3") -> Path:
+    notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
+    notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
+    (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
+    return write_md(tmp_path, TASKS)
+
+
+def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    plan = taskexec_nb.load(project(tmp_path))
+    with pytest.raises(UsageError) as raised:
+        plan.run(
+            state_dir=tmp_path / "state",
+            writeback=False,
+            executors={"notebook": {"kernel": "no-such-kernel"}},
+        )
+    message = str(raised.value)
+    assert "executors.notebook.kernel names Jupyter kernel 'no-such-kernel'" in message
+    assert "and T001, T002, T003 would run with it" in message
+    assert "python3" in message  # what is installed
+    assert not (tmp_path / "state" / "logs").exists()  # nothing ran
+
+
+def test_a_notebooks_own_kernel_that_is_not_installed_is_named_with_its_task(
+    tmp_path: Path,
+) -> None:
+    tasks = project(tmp_path, kernel="ir")
+    result = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(tasks), "--no-writeback"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the notebook of T001 names Jupyter kernel 'ir'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".taskexec" / "logs").exists()

@@ -1103,3 +1103,29 @@ def test_cancel_of_a_suspended_task_does_not_let_it_run_on(tmp_path: Path) -> No
     asyncio.run(body())
     time.sleep(0.3)
     assert not (tmp_path / "late.txt").exists()
+
+
+FENCE = "`" * 3
+
+
+def test_fail_fast_names_the_first_failure_and_starts_no_retry(tmp_path: Path) -> None:
+    def sh(code: str) -> str:
+        return f"  {FENCE}sh\n  {code}\n  {FENCE}\n"
+
+    path = tmp_path / "tasks.md"
+    path.write_text(
+        "# T\n\n## Phase 1: A\n\n"
+        f"- [ ] T001 [P] Fails at once\n{sh('exit 7')}"
+        f"- [ ] T002 [P] Fails later\n{sh('sleep 0.6; exit 9')}"
+        f"- [ ] T003 [P] Would retry\n  - taskexec: retries=2 backoff=0.1s\n"
+        f"{sh('echo x >> attempts; sleep 0.3; exit 1')}"
+        f"- [ ] T004 [P] Never starts\n{sh('true')}"
+    )
+    handle = taskexec_nb.load(path).run(
+        max_workers=3, fail_fast=True, writeback=False, state_dir=tmp_path / "state"
+    )
+    rows = {r["id"]: r for r in handle.snapshot()}
+    assert (tmp_path / "attempts").read_text() == "x\n"
+    assert rows["T003"]["status"] == "failed"
+    assert rows["T004"]["status"] == "skipped"
+    assert rows["T004"]["error"] == "not started: fail-fast after T001 failed"

@@ -32,6 +32,7 @@ from helpers import (
 )
 
 import taskexec_nb
+from taskexec_nb import UsageError
 from taskexec_nb.events import RunStatus
 
 LONG_THEN_MORE = f"""## Phase 1: Long
@@ -212,3 +213,47 @@ def test_ctrl_c_during_a_blocking_run_interrupts_it(tmp_path: Path) -> None:
         assert run_id is not None
         assert store.run(run_id)["status"] == "interrupted"
         assert rows_by_id(store, run_id)["T001"]["status"] == "cancelled"
+
+
+FENCE = "`" * 3
+
+
+def test_a_second_run_of_the_same_tasks_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(
+        "# T\n\n## Phase 1: A\n\n"
+        f"- [ ] T001 [P] Slow\n  {FENCE}sh\n  sleep 30\n  {FENCE}\n"
+        f"- [ ] T002 [P] Quick\n  {FENCE}sh\n  true\n  {FENCE}\n"
+    )
+    state = tmp_path / "state"
+
+    async def body() -> None:
+        first = await taskexec_nb.load(path).arun(only="T001", state_dir=state)
+        try:
+            with pytest.raises(UsageError) as caught:
+                await taskexec_nb.load(path).arun(state_dir=state)
+            message = str(caught.value)
+            assert first.run_id in message and f"pid {os.getpid()}" in message
+            assert "T001" in message and "twice" in message
+            other = await taskexec_nb.load(path).arun(only="T002", state_dir=state)
+            assert (await other.wait()).value == "completed"  # no task in common
+        finally:
+            first.cancel()
+            await first.wait()
+
+    asyncio.run(body())
+
+
+def test_a_run_this_process_left_marked_running_does_not_block_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(f"# T\n\n- [ ] T001 Quick\n  {FENCE}sh\n  true\n  {FENCE}\n")
+    state = tmp_path / "state"
+    first = taskexec_nb.load(path).run(writeback=False, state_dir=state)
+    db = state / "state.db"
+    with sqlite3.connect(db) as conn:  # as if an error had left it behind
+        conn.execute("UPDATE runs SET status = 'running' WHERE run_id = ?", (first.run_id,))
+    second = taskexec_nb.load(path).run(writeback=False, state_dir=state)
+    assert second.result.value == "completed"
+    with sqlite3.connect(db) as conn:
+        [(status,)] = conn.execute("SELECT status FROM runs WHERE run_id = ?", (first.run_id,))
+    assert status == "interrupted"

@@ -26,8 +26,8 @@ from helpers import (
 )
 
 import taskexec_nb
+from taskexec_nb import UsageError
 from taskexec_nb.cli import main
-from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
 from taskexec_nb.report import ExecutionReport
 from taskexec_nb.store import SCHEMA_VERSION, StateStore, StoreError
@@ -585,3 +585,15 @@ def test_opening_waits_for_a_writer_that_sqlite_would_not_wait_for(tmp_path: Pat
         assert store.runs() == []
     finally:
         store.close()
+
+
+def test_the_store_writes_text_with_lone_surrogates_as_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state.db")
+    store.create_run("r1", str(tmp_path / "tasks.md"), "template", {}, [], [])
+    bad = os.fsdecode(b"\xff")
+    store(Event(EventKind.TASK_QUEUED, "r1", task_id=f"T{bad}", data={"waiting_on": bad}))
+    store.commit()
+    assert [e["task_id"] for e in store.events("r1")][-1] == "T\ufffd"
+    store.close()

@@ -792,3 +792,24 @@ def _stat_owned_by(uid: int, real: Any) -> Any:
         return st
 
     return fake
+
+
+def test_an_edit_saved_while_a_tick_is_written_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data))
+    real_fsync = os.fsync
+
+    def edit_meanwhile(fd: int) -> None:
+        real_fsync(fd)
+        with open(path, "ab") as f:
+            f.write(b"- [ ] T002 added meanwhile\n")
+
+    monkeypatch.setattr(os, "fsync", edit_meanwhile)
+    message = writer.tick("T001", 2)
+    assert message is not None and "changed on disk while T001" in message
+    assert path.read_bytes() == data + b"- [ ] T002 added meanwhile\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]
