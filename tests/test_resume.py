@@ -324,6 +324,38 @@ def test_resume_reruns_a_completed_task_whose_definition_changed(tmp_path: Path)
     assert sorted(_effects(tmp_path)) == ["T001", "T001", "T002", "T003"]
 
 
+# Each edit keeps T001's ID and description: only what it runs, or how, changes.
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("echo T001 >> effects.log", "echo T001 >> effects.log; echo more >> effects.log"),
+        (
+            "- [ ] T001 [P] Write the first file\n",
+            "- [ ] T001 [P] Write the first file\n  - taskexec: env.MODE=edited\n",
+        ),
+    ],
+    ids=["command", "parameter"],
+)
+def test_resume_reruns_a_completed_task_whose_command_or_parameters_changed(
+    tmp_path: Path, before: str, after: str
+) -> None:
+    path = _write(tmp_path, HASHED)
+    first = taskexec_nb.load(path).run(max_workers=2, writeback=False)
+    assert first.result is RunStatus.FAILED
+    assert sorted(_effects(tmp_path)) == ["T001", "T003"]
+
+    assert before in HASHED
+    edited = HASHED.replace(before, after)
+    path.write_text(edited)
+    (tmp_path / "flag").write_text("")
+    plan = taskexec_nb.load(path)
+    assert plan["T001"].description == "Write the first file"
+    second = plan.run(max_workers=2, writeback=False, resume=first.run_id)
+    assert second.result is RunStatus.COMPLETED
+    assert sorted(second.selection) == ["T001", "T002"]
+    assert second.notices == [f"T001 changed since run {first.run_id} completed it: it runs again"]
+
+
 def test_resume_does_not_rerun_unchanged_completed_tasks(tmp_path: Path) -> None:
     path = _write(tmp_path, HASHED)
     first = taskexec_nb.load(path).run(max_workers=2, writeback=False)
