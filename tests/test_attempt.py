@@ -1,0 +1,58 @@
+"""A task's attempt: its environment and the secrets masked in what it writes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from conftest import md
+
+import taskexec_nb
+from taskexec_nb.events import RunStatus
+from taskexec_nb.secrets import MASK
+
+TOKEN = "tok-run-level-s3cr3t"
+
+OWN_ENV = md(
+    """\
+    # Tasks
+
+    ## Phase 1: Setup
+
+    - [ ] T001 Has variables of its own
+      - taskexec: env.MODE=fast
+      ~~~bash
+      echo "mode=$MODE token=$API_TOKEN"
+      echo "err token=$API_TOKEN" >&2
+      ~~~
+    - [ ] T002 Has none
+      ~~~bash
+      echo "token=$API_TOKEN"
+      ~~~
+    """
+)
+
+
+def test_a_run_level_secret_is_masked_in_a_task_with_variables_of_its_own(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(OWN_ENV)
+    handle = taskexec_nb.load(path).run(
+        env={"API_TOKEN": TOKEN}, writeback=False, state_dir=tmp_path / "state"
+    )
+    assert handle.result is RunStatus.COMPLETED
+    t1 = (handle.log_dir / "T001.1.log").read_text()
+    assert f"mode=fast token={MASK}" in t1
+    assert f"err token={MASK}" in t1
+    assert f"token={MASK}" in (handle.log_dir / "T002.1.log").read_text()
+    for log in handle.log_dir.glob("*.log"):
+        assert TOKEN not in log.read_text(), log
+    db = sqlite3.connect(tmp_path / "state" / "state.db")
+    try:
+        dump = "\n".join(db.iterdump())
+    finally:
+        db.close()
+    assert TOKEN not in dump
+    assert f"mode=fast token={MASK}" in dump  # the stored tail, masked
+    assert TOKEN not in handle.status().to_string()
