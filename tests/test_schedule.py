@@ -274,6 +274,25 @@ def test_backoff_doubles_between_attempts(tmp_path: Path) -> None:
 
 
 @linux_only
+def test_each_backoff_is_twice_the_one_before(tmp_path: Path) -> None:
+    # Three waits: with two, doubling (b, 2b) and adding (b, 2b) look the same.
+    fails_three_times = FLAKY.replace('test "$n" -ge 3', 'test "$n" -ge 4')
+    text = f"- [ ] T001 Flaky\n  - taskexec: retries=3 backoff=100ms\n{fails_three_times}"
+    recorder = EventRecorder()
+    handle = taskexec_nb.load(write_md(tmp_path, text)).run(
+        state_dir=tmp_path / "state", observers=[recorder]
+    )
+    assert handle.result is RunStatus.COMPLETED
+    retrying = [e for e in recorder.events if e.kind is EventKind.TASK_RETRYING]
+    assert [e.data["delay"] for e in retrying] == pytest.approx([0.1, 0.2, 0.4])
+    starts = [e.time for e in recorder.events if e.kind is EventKind.TASK_STARTED]
+    assert len(starts) == 4
+    # The waits themselves double, not only the delays the events announce.
+    for event, start in zip(retrying, starts[1:], strict=True):
+        assert start - event.time >= event.data["delay"] - 0.01
+
+
+@linux_only
 def test_a_task_waiting_out_its_backoff_leaves_its_worker_to_others(tmp_path: Path) -> None:
     text = (
         "- [ ] T001 [P] Fails, then waits to retry\n  - taskexec: retries=1 backoff=2s\n"
