@@ -247,3 +247,20 @@ def test_a_range_listing_is_a_mention(range_line: str, warned: str | None) -> No
     else:
         assert len(messages) == 1 and warned in messages[0]
         assert _codes(tf, "TX115")[0].line == 10
+
+
+@pytest.mark.parametrize("marker", ["[P]", "[ P ]", "[P ]", "[ P]", "[  P  ]"])
+def test_the_parallel_marker_with_spaces_inside_is_still_parallel(marker: str) -> None:
+    tf = parse_text(f"## Phase 1: X\n\n- [ ] T001 {marker} First\n- [ ] T002 {marker} [US1] Second\n")
+    first, second = tf.tasks
+    assert (first.parallel, second.parallel) == (True, True)
+    assert (first.description, second.description) == ("First", "Second")
+    assert second.stories == ("US1",)
+    # Parallel tasks of a phase are not ordered one after the other.
+    assert build_graph(tf).deps == {"T001": [], "T002": []}
+
+
+def test_a_p_inside_other_brackets_is_not_the_parallel_marker() -> None:
+    tf = parse_text("## Phase 1: X\n\n- [ ] T001 Read [ PDF ] files\n- [ ] T002 Then this\n")
+    assert [t.parallel for t in tf.tasks] == [False, False]
+    assert build_graph(tf).deps == {"T001": [], "T002": ["T001"]}
