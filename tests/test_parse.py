@@ -251,7 +251,9 @@ def test_a_range_listing_is_a_mention(range_line: str, warned: str | None) -> No
 
 @pytest.mark.parametrize("marker", ["[P]", "[ P ]", "[P ]", "[ P]", "[  P  ]"])
 def test_the_parallel_marker_with_spaces_inside_is_still_parallel(marker: str) -> None:
-    tf = parse_text(f"## Phase 1: X\n\n- [ ] T001 {marker} First\n- [ ] T002 {marker} [US1] Second\n")
+    tf = parse_text(
+        f"## Phase 1: X\n\n- [ ] T001 {marker} First\n- [ ] T002 {marker} [US1] Second\n"
+    )
     first, second = tf.tasks
     assert (first.parallel, second.parallel) == (True, True)
     assert (first.description, second.description) == ("First", "Second")
