@@ -39,7 +39,7 @@ from helpers import (
 
 import taskexec_nb
 from taskexec_nb.cli import main
-from taskexec_nb.events import EventKind
+from taskexec_nb.events import EventKind, RunStatus
 from taskexec_nb.figures import (
     STYLES,
     alt_text,
@@ -1732,7 +1732,7 @@ def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> N
         '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
         '- [ ] T002 Broken\n  - taskexec: run="test -e fixed"\n',
     )
-    assert taskexec_nb.load(path).run().result is not None
+    assert taskexec_nb.load(path).run().result is RunStatus.FAILED  # T002 fails
     path.write_text(path.read_text().replace("- [ ] T001", "- [x] T001"))
     (tmp_path / "fixed").touch()
     again = taskexec_nb.load(path).run(resume=True)
