@@ -9,15 +9,17 @@ import asyncio
 import contextlib
 import gc
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from conftest import md
@@ -301,3 +303,37 @@ _DEAD_RUNNER = textwrap.dedent(
     os._exit(0)  # dies like a killed runner: nothing cleaned up, the sleeper left behind
     """
 )
+
+
+def read_until(stream: IO[str], needle: str, timeout: float = 30.0) -> str:
+    """Read a child's pipe line by line up to the first line holding ``needle``.
+
+    For a test that must wait until another process says it reached a state (a
+    message on its stderr) rather than sleep and hope. Returns what was read, for
+    the test to add to what it reads later.
+    """
+    got: list[str] = []
+    seen = threading.Event()
+
+    def reader() -> None:
+        for line in stream:
+            got.append(line)
+            if needle in line:
+                seen.set()
+                return
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert seen.wait(timeout), f"{needle!r} not said within {timeout} s: {''.join(got)!r}"
+    return "".join(got)
+
+
+def ignores_sigterm(pid: int) -> bool:
+    """The process has SIGTERM ignored (e.g. a shell's ``trap '' TERM`` is in place)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    for line in status.splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False

@@ -19,7 +19,9 @@ from conftest import md
 from helpers import (
     counts,
     latest_run,
+    read_until,
     spawn_cli,
+    wait_pid,
     wait_running,
     wait_until,
     write_tasks,
@@ -402,12 +404,14 @@ def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 20
-    while time.time() < deadline and not list(
-        (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
-    ):
-        time.sleep(0.05)
-    time.sleep(0.3)
+    # The task has said it started: the interrupt reaches a running task.
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started")
+            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -963,14 +967,16 @@ def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKEXEC_KILL_GRACE": "60"},
     )
-    wait_until((tmp_path / "pid").exists, 30)
-    pid = int((tmp_path / "pid").read_text())
+    pid = wait_pid(tmp_path / "pid")  # written after the trap is set
     proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    said = read_until(proc.stderr, "stopping:")  # the runner took the first interrupt
     time.sleep(1.0)
     assert proc.poll() is None  # the task ignores TERM: the runner waits out the grace
     assert os.path.exists(f"/proc/{pid}")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)  # not 60 s
+    err = said + err
     assert proc.returncode == 130, err
     assert not os.path.exists(f"/proc/{pid}")
 
@@ -1100,10 +1106,13 @@ def test_a_second_interrupt_says_it_kills_now(tmp_path: Path) -> None:
     assert "trap" in ignores_term
     proc = _started_runner(tmp_path, ignores_term)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)  # the task ignores SIGTERM: the run waits out kill_grace...
+    assert proc.stderr is not None
+    # The task ignores SIGTERM: the run says it waits out kill_grace...
+    said = read_until(proc.stderr, "stopping:")
     start = time.monotonic()
     proc.send_signal(signal.SIGINT)  # ...unless asked again
     _, err = proc.communicate(timeout=30)
+    err = said + err
     assert time.monotonic() - start < 4
     assert proc.returncode == 130, err
     assert "killing 1 running task(s) now" in err

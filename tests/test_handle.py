@@ -16,6 +16,7 @@ from helpers import (
     running,
     stamped,
     times,
+    until,
     wait_until,
     write_md,
     write_tasks,
@@ -140,7 +141,9 @@ def test_queued_tasks_wait_on_the_resume_while_paused(tmp_path: Path) -> None:
             frame = handle.status().set_index("id")
             assert frame.loc["T002", "waiting_on"] == "a worker"
             handle.pause()
-            await asyncio.sleep(0.1)
+            await until(
+                lambda: handle.status().set_index("id").loc["T002", "waiting_on"] == PAUSED_WAIT
+            )
             frame = handle.status().set_index("id")
             assert frame.loc["T002", "status"] == "queued"
             assert frame.loc["T002", "waiting_on"] == PAUSED_WAIT

@@ -19,6 +19,9 @@ from helpers import (
     COUNTED_TASKS,
     _sigkilled_runner,
     _write,
+    gone,
+    ignores_sigterm,
+    wait_until,
     write_tasks,
 )
 
@@ -301,7 +304,7 @@ def test_reaper_sigkills_a_group_that_ignores_sigterm_after_the_grace() -> None:
     grace = 1.0
     proc, watched, released, _ = _owner(grace, "trap '' TERM; sleep 30 & sleep 30; wait")
     try:
-        time.sleep(0.1)  # let the shell set its trap up
+        assert wait_until(lambda: ignores_sigterm(watched))  # the shell set its trap up
         killed = _kill_owner(proc)
         time.sleep(0.4)
         assert _group_alive(watched), "SIGTERM is ignored: the group must live out the grace"
@@ -419,7 +422,7 @@ def test_a_resume_after_runner_and_watchdog_died_ends_a_detached_process(tmp_pat
         ]
         assert len(watchdogs) == 1
         os.kill(watchdogs[0], signal.SIGKILL)  # the watchdog first: it would end the daemon
-        time.sleep(0.1)
+        assert wait_until(lambda: gone(watchdogs[0]))
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(timeout=10)
         time.sleep(0.3)

@@ -210,10 +210,12 @@ def cancel_run(tmp_path_factory: pytest.TempPathFactory) -> Ran:
     async def body() -> Any:
         handle = await plan.arun(writeback=False, max_workers=1, kill_grace=0.5)
         deadline = time.monotonic() + 10
-        while not list((folder / ".taskexec" / "logs").glob("*/T001.1.log")):
+        while not any(
+            "begun" in log.read_text()
+            for log in (folder / ".taskexec" / "logs").glob("*/T001.1.log")
+        ):
             assert time.monotonic() < deadline, "T001 never started"
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
         handle.cancel()
         await asyncio.wait_for(handle.wait(), 20)
         return handle

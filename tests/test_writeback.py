@@ -8,7 +8,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from helpers import (
     counts,
     linux_only,
     ran,
+    wait_running,
     write_md,
     write_tasks,
 )
@@ -729,7 +729,7 @@ def test_overlapping_cli_runs_of_disjoint_selections_both_tick(tmp_path: Path) -
     path.write_text(OVERLAP)
     cli = [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)]
     slow = subprocess.Popen([*cli, "--only", "T001"], cwd=tmp_path, stderr=subprocess.PIPE)
-    time.sleep(0.5)
+    wait_running(tmp_path)  # the second run starts while T001 of the first runs
     quick = subprocess.run([*cli, "--only", "T003"], cwd=tmp_path, capture_output=True)
     _, slow_err = slow.communicate(timeout=60)
     assert quick.returncode == 0 and slow.returncode == 0, (quick.stderr, slow_err)
