@@ -948,6 +948,8 @@ def test_the_readme_lists_every_key_a_config_file_takes() -> None:
     assert named == set(ENTRY_SETTINGS)
 
 
+# --- the CLI flags, derived from the settings -----------------------------------------------------
+
 def test_every_flagged_setting_has_its_option_and_its_help(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -999,6 +1001,8 @@ def test_flags_become_the_settings_they_declare(tmp_path: Path) -> None:
         cli_arguments(bad)
     assert set(cli_arguments(_parser().parse_args(["run"])).values()) == {None}
 
+
+# --- bad configurations: every error names the file, the line, the key and a hint -----------------
 
 ONE_TASK = "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Do it\n"
 

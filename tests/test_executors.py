@@ -1824,6 +1824,8 @@ def test_a_notebook_timeout_ends_its_kernel_and_what_its_cells_started(tmp_path:
     assert verdict == "none alive"
 
 
+# --- edge cases of callables, output, shell, notebook and agent executors -------------------------
+
 def test_a_plain_callable_returning_a_coroutine_has_it_awaited(tmp_path: Path) -> None:
     done: list[str] = []
 

@@ -413,7 +413,9 @@ def _as_other_user() -> list[str]:
 
 def _env() -> dict[str, str]:
     root = str(Path(taskexec_nb.__file__).resolve().parent.parent)
-    return {**os.environ, "PYTHONPATH": root, "HOME": "/tmp", "COVERAGE_PROCESS_START": ""}
+    # Not measured: that user may not write our coverage data files.
+    env = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_CONFIG"}
+    return {**env, "PYTHONPATH": root, "HOME": "/tmp", "COVERAGE_PROCESS_START": ""}
 
 
 @pytest.fixture
