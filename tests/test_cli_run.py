@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -14,9 +16,21 @@ from pathlib import Path
 
 import pytest
 from conftest import md
+from helpers import (
+    counts,
+    latest_run,
+    read_until,
+    spawn_cli,
+    wait_pid,
+    wait_running,
+    wait_until,
+    write_tasks,
+)
 
+import taskexec_nb
 from taskexec_nb.cli import main
 from taskexec_nb.cli.terminal import TerminalView
+from taskexec_nb.config import find_config
 from taskexec_nb.events import Event, EventKind
 
 TASKS = md(
@@ -405,12 +419,14 @@ def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 20
-    while time.time() < deadline and not list(
-        (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
-    ):
-        time.sleep(0.05)
-    time.sleep(0.3)
+    # The task has said it started: the interrupt reaches a running task.
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started")
+            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -743,3 +759,375 @@ def test_an_incomplete_run_that_had_an_agent_says_to_resume_with_no_action_agent
     resume = ["run", str(path), "--resume", "--no-action", "agent", "--agent-command", agent]
     assert main(resume) == 0
     assert (tmp_path / "agent.txt").read_text() == "T001"
+
+
+FAILS_THEN_DEPENDENT = (
+    "# Tasks\n\n## Phase 1: Setup\n\n"
+    "- [ ] T001 Fails until fixed\n"
+    '  - taskexec: run="echo T001 >> count.txt; test -e fixed"\n'
+    "- [ ] T002 Needs T001 (depends on T001)\n"
+    '  - taskexec: run="echo T002 >> count.txt"\n'
+)
+
+
+def test_allow_failure_lets_dependents_run_and_a_resume_can_turn_it_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
+    assert main(["run", str(path), "--allow-failure", "--no-writeback"]) == 0
+    assert counts(tmp_path) == ["T001", "T002"]  # T002 ran despite T001's failure
+    assert "failed (allowed) T001" in capsys.readouterr().err  # the progress view
+    # A resume keeps allow_failure unless told otherwise; --no-allow-failure says otherwise.
+    assert main(["run", str(path), "--resume"]) == 0
+    assert "allow_failure=true (now false)" in capsys.readouterr().err
+    assert main(["run", str(path), "--resume", "--no-allow-failure"]) == 1
+    captured = capsys.readouterr()
+    assert "allow_failure=" not in captured.err
+    assert "FAILED    T001" in captured.err
+
+
+def test_backoff_sets_the_wait_between_retries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
+    start = time.monotonic()
+    assert main(["run", str(path), "--retries", "2", "--backoff", "0", "--no-writeback"]) == 1
+    assert time.monotonic() - start < 5  # the default backoff alone would wait 1 + 2 s
+    assert counts(tmp_path) == ["T001"] * 3
+    assert "(next in 0 s)" in capsys.readouterr().err
+    (tmp_path / "count.txt").unlink()
+    assert main(["run", str(path), "--retries", "1", "--backoff", "1.5", "--no-writeback"]) == 1
+    assert "(next in 1.5 s)" in capsys.readouterr().err
+
+
+def test_kill_grace_is_the_time_between_sigterm_and_sigkill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(
+        tmp_path,
+        "# Tasks\n\n## Phase 1: Setup\n\n- [ ] T001 Ignores SIGTERM\n"
+        "  - taskexec: timeout=0.5s\n\n"
+        "  ```bash\n  trap 'date +%s.%N > term' TERM\n"
+        "  while true; do sleep 0.1 || true; done\n  ```\n",  # its sleeps get SIGTERM too
+    )
+    assert main(["run", str(path), "--kill-grace", "1s", "--no-writeback"]) == 1
+    ended = time.time()
+    assert "timed out after 0.5 s" in capsys.readouterr().err
+    # SIGKILL came about 1 s after the SIGTERM it ignored, not after the default 5 s.
+    after_term = ended - float((tmp_path / "term").read_text())
+    assert 0.8 < after_term < 4.0, after_term
+
+
+@pytest.mark.parametrize("flag", ["--backoff", "--kill-grace"])
+def test_a_bad_duration_is_a_usage_error_naming_the_flag(
+    tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
+    with pytest.raises(SystemExit) as exited:
+        main(["run", str(path), flag, "soon"])
+    assert exited.value.code == 2
+    assert f"argument {flag}: 'soon' is not a duration" in capsys.readouterr().err
+    assert counts(tmp_path) == []
+
+
+def test_status_json_gives_allowed_and_ticked_as_booleans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path, FAILS_THEN_DEPENDENT)
+    assert main(["run", str(path), "--allow-failure"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--state-dir", str(tmp_path / ".taskexec"), "--json"]) == 0
+    tasks = {t["task_id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert (tasks["T001"]["allowed"], tasks["T001"]["ticked"]) == (True, False)
+    assert (tasks["T002"]["allowed"], tasks["T002"]["ticked"]) == (False, True)
+
+
+def test_dry_run_of_a_resume_lists_what_is_left(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path)
+    assert main(["run", str(path)]) == 1
+    run_id = latest_run(tmp_path)["run_id"]
+    capsys.readouterr()
+    assert main(["run", str(path), "--resume", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"resume of run {run_id}: 2 task(s) would run" in out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert listed == ["T003", "T004"]
+    assert counts(tmp_path) == ["T001", "T002"]  # nothing ran
+    assert latest_run(tmp_path)["status"] == "failed"  # nor was anything recorded
+
+
+def test_dry_run_checks_resources_like_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(
+        tmp_path, "## Phase 1: X\n\n- [ ] T001 Train\n  - taskexec: run=true needs=gpu:1\n"
+    )
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "T001 needs gpu=1 but the run has gpu=0" in err
+    assert "--resource gpu=1" in err and "resources={'gpu': 1}" in err
+    assert not (tmp_path / ".taskexec").exists()
+    assert main(["run", str(path), "--dry-run", "--resource", "gpu=1"]) == 0
+
+
+def test_what_is_not_a_tasks_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    expected = {
+        "folder": "is a folder",
+        "fifo": "not a regular file",
+        "loop1": "Too many levels of symbolic links",
+        "dangling": "no such file (a broken symbolic link)",
+        "missing": "no such file",
+    }
+    for name, message in expected.items():
+        assert main(["run", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: {message}" in err, err
+        assert "Traceback" not in err
+    # The config search copes with a symlink loop too (the API reaches it directly).
+    assert find_config(tmp_path / "loop1") is None
+
+
+def test_timeout_takes_units(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_tasks(tmp_path, '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="sleep 20"\n')
+    with pytest.raises(SystemExit) as info:
+        main(["run", str(path), "--timeout", "5x"])
+    assert info.value.code == 2
+    assert "'5x' is not a duration" in capsys.readouterr().err
+    started = time.monotonic()
+    assert main(["run", str(path), "--timeout", "500ms"]) == 1
+    assert time.monotonic() - started < 15  # half a second, not 500 minutes or 20 s
+    assert "TIMED OUT T001" in capsys.readouterr().err
+
+
+def test_an_allowed_failure_is_marked_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n',
+    )
+    assert main(["run", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "failed (allowed) T001: exit code 3" in err
+    assert "1/1 finished: 1 failed (allowed)" in err
+    assert "FAILED" not in err
+
+
+def test_json_output_holds_json_not_json_strings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path)
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(path), "--only", "T001,T002", "-j", "1"]) == 0
+    state = str(tmp_path / ".taskexec")
+    capsys.readouterr()
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["selection"] == ["T001", "T002"]
+    assert run["settings"]["max_workers"] == 1
+    assert main(["status", "--state-dir", state, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["run"]["selection"] == ["T001", "T002"]
+    deps = {t["task_id"]: t["deps"] for t in doc["tasks"]}
+    assert deps["T001"] == [] and "T001" in deps["T002"]
+
+
+def test_status_watch_json_prints_json_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path)
+    assert main(["run", str(path)]) == 1
+    capsys.readouterr()
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state, "--watch", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1  # the run has ended: one document, on one line
+    doc = json.loads(lines[0])
+    assert doc["run"]["status"] == "failed" and len(doc["tasks"]) == 4
+
+
+def test_a_missing_working_folder_is_noted_before_and_said_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=nope\n")
+    assert main(["run", str(path), "--dry-run"]) == 0
+    folder = tmp_path / "nope"
+    assert f"T001: its working folder {folder} does not exist (yet)" in capsys.readouterr().err
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    said = f"the working folder {folder} does not exist"
+    assert err.count(said) == 1, err
+    assert f"FAILED    T001: {said}" in err
+
+
+def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
+    text = (
+        "## Phase 1: X\n\n- [ ] T001 Stubborn\n"
+        "  ~~~bash\n  trap '' TERM\n  echo $$ > pid\n  sleep 60\n  ~~~\n"
+    )
+    path = write_tasks(tmp_path, md(text))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKEXEC_KILL_GRACE": "60"},
+    )
+    pid = wait_pid(tmp_path / "pid")  # written after the trap is set
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    said = read_until(proc.stderr, "stopping:")  # the runner took the first interrupt
+    time.sleep(1.0)
+    assert proc.poll() is None  # the task ignores TERM: the runner waits out the grace
+    assert os.path.exists(f"/proc/{pid}")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)  # not 60 s
+    err = said + err
+    assert proc.returncode == 130, err
+    assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None:
+    handle = taskexec_nb.load(write_tasks(tmp_path)).run(max_workers=1)
+    frame = handle.status().set_index("id")
+    for col in ("story", "waiting_on", "error"):
+        assert str(frame[col].dtype) == "string"
+    assert frame["error"].isna().tolist() == [True, True, False, False]
+    assert frame.loc["T003", "error"] == "exit code 3"
+    assert frame["waiting_on"].isna().all()
+    assert frame["story"].isna().tolist() == [True, False, False, False]
+
+
+def test_nothing_pending_is_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [X] T001 Done\n  - taskexec: run=true\n")
+    assert main(["run", str(path)]) == 0
+    assert "nothing to run in" in capsys.readouterr().err
+    assert not (tmp_path / ".taskexec").exists()  # no empty run recorded
+    assert main(["run", str(path), "--dry-run"]) == 0
+    assert "0 task(s) would run" in capsys.readouterr().out
+    assert main(["run", str(path), "--only", "T009"]) == 2  # a typo is still one
+    assert "--only T009: matches no task (did you mean T001?)" in capsys.readouterr().err
+    # The API: a plan whose every task its first run ticked runs nothing the second time.
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    plan = taskexec_nb.load(path)
+    assert plan.run().selection == ["T001"]
+    again = plan.run()
+    assert again.selection == [] and again.result.value == "completed"
+
+
+def test_status_interval_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(write_tasks(tmp_path))]) == 1
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state, "--watch", "--interval", "-1"]) == 2
+    assert "--interval -1: give a number of seconds above 0" in capsys.readouterr().err
+
+
+def test_a_working_folder_that_is_a_file_is_named_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(
+        tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true cwd=tasks.md\n"
+    )
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"its working folder {path} is not a folder" in err
+    assert f"FAILED    T001: the working folder {path} is not a folder" in err
+
+
+def test_watch_on_a_pipe_prints_only_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(
+        tmp_path, '## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run="echo go; sleep 2.5"\n'
+    )
+    proc = spawn_cli("run", str(path))
+    try:
+        wait_running(tmp_path)
+        state = str(tmp_path / ".taskexec")
+        assert main(["status", "--state-dir", state, "--watch", "--interval", "0.1"]) == 0
+    finally:
+        proc.communicate(timeout=30)
+    snapshots = capsys.readouterr().out.split("run ")[1:]
+    assert len(snapshots) >= 2  # running, then completed
+    assert "completed" in snapshots[-1].splitlines()[0]
+    # Each snapshot says something new (the run's or T001's status, say): a growing
+    # SECONDS counter alone is not news.
+    shown = [re.sub(r" +\d+\+ ", " ", s) for s in snapshots]
+    assert all(a != b for a, b in itertools.pairwise(shown))
+
+
+SLOW_THEN_MORE = md(
+    """\
+    ## Phase 1: X
+
+    - [ ] T001 Slow
+      - taskexec: run="echo started; sleep 30"
+    - [ ] T002 Then this
+      - taskexec: run="echo ok > done.txt"
+    """
+)
+
+
+def _started_runner(tmp_path: Path, text: str = SLOW_THEN_MORE) -> subprocess.Popen[str]:
+    path = write_tasks(tmp_path, text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started")
+            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGTERM])
+def test_a_stop_signal_says_it_is_stopping_and_leaves_a_resumable_run(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc = _started_runner(tmp_path)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert (
+        "stopping: 1 running task(s) get SIGTERM, then SIGKILL after 5 s "
+        "(interrupt again to kill them now)"
+    ) in err
+    assert "--resume" in err
+    assert not (tmp_path / "done.txt").exists()
+
+
+def test_a_second_interrupt_says_it_kills_now(tmp_path: Path) -> None:
+    ignores_term = SLOW_THEN_MORE.replace('run="echo started;', "run=\"trap '' TERM; echo started;")
+    assert "trap" in ignores_term
+    proc = _started_runner(tmp_path, ignores_term)
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    # The task ignores SIGTERM: the run says it waits out kill_grace...
+    said = read_until(proc.stderr, "stopping:")
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)  # ...unless asked again
+    _, err = proc.communicate(timeout=30)
+    err = said + err
+    assert time.monotonic() - start < 4
+    assert proc.returncode == 130, err
+    assert "killing 1 running task(s) now" in err

@@ -15,11 +15,14 @@ import re
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,14 +35,17 @@ from conftest import (
     ExecutorContract,
     contract_body,
     group_members,
+    procs,
+)
+from helpers import (
+    wait_until,
 )
 from nbformat.v4 import new_code_cell, new_notebook
-from test_engine import wait_until
 
 import taskexec_nb
 import taskexec_nb.executors.registry as registry_module
+from taskexec_nb import UsageError
 from taskexec_nb._procfs import process_alive
-from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors import (
     ENTRY_POINT_GROUP,
@@ -51,7 +57,8 @@ from taskexec_nb.executors import (
 )
 from taskexec_nb.executors.agent import AgentExecutor, agent_argv, agent_prompt, feature_context
 from taskexec_nb.executors.callables import CallableExecutor
-from taskexec_nb.executors.notebook import NotebookExecutor
+from taskexec_nb.executors.notebook import NotebookExecutor, _mask_notebook
+from taskexec_nb.executors.output import MAX_LINE
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.executors.registry import BUILTIN_NAMES
 from taskexec_nb.executors.shell import PythonExecutor, ShellExecutor
@@ -1132,9 +1139,9 @@ def test_a_timed_out_plain_callable_has_its_processes_ended(
     # not wait for it).
     assert wait_until(lambda: bool(returned), 10), "the callable's process was not ended"
     assert returned[0] - started < 10
-    grandchild = tmp_path / "grandchild.pid"
-    if grandchild.exists():
-        pids.append(int(grandchild.read_text()))
+    if "grandchild.pid" in command[-1]:  # its shell wrote the pid before the timeout
+        pids.append(int((tmp_path / "grandchild.pid").read_text()))
+    assert len(pids) == (2 if "grandchild.pid" in command[-1] else 1)
     until = time.monotonic() + 5
     while any(process_alive(pid) for pid in pids):
         assert time.monotonic() < until, f"left running: {[p for p in pids if process_alive(p)]}"
@@ -1640,3 +1647,400 @@ class TestCallableContract(ExecutorContract):
 def test_every_builtin_executor_has_a_contract_subclass() -> None:
     tested = {cls.name for cls in ExecutorContract.__subclasses__()}
     assert tested == set(BUILTIN_NAMES)
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def leftovers(pgids: set[int], tasks_file: Path) -> list[str]:
+    """Live processes in one of ``pgids``, or started for a task of ``tasks_file``.
+
+    Zombies do not count: they run nothing (their parent, the killed runner, is gone).
+    """
+    marker = b"TASKEXEC_TASKS_FILE=" + str(tasks_file.resolve()).encode()
+    found = []
+    for pid, state, pgrp in procs():
+        if state == "Z" or pid == os.getpid():
+            continue
+        if pgrp in pgids or marker in _environ(pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                cmd = "?"
+            found.append(f"pid {pid} pgrp {pgrp} state {state}: {cmd.strip()}")
+    return found
+
+
+def wait_gone(pgids: set[int], tasks_file: Path, within: float, settle: float = 0.2) -> list[str]:
+    """Poll until nothing is left for ``settle`` seconds (returns []) or ``within`` seconds pass.
+
+    The quiet period catches a process that a dying runner forked but that had not
+    exec'd the task yet (it does not look like a task's process for a moment).
+    """
+    deadline = time.monotonic() + within
+    quiet_since: float | None = None
+    while True:
+        left = leftovers(pgids, tasks_file)
+        now = time.monotonic()
+        if left:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        if quiet_since is not None and now - quiet_since >= settle:
+            return []
+        if now >= deadline:
+            return left
+        time.sleep(0.02)
+
+
+def kill_leftovers(tasks_file: Path) -> None:
+    """End whatever a failed test left running (so it cannot disturb the next one)."""
+    for line in leftovers(set(), tasks_file):
+        with suppress(ProcessLookupError):
+            os.kill(int(line.split()[1]), signal.SIGKILL)
+
+
+def test_a_background_child_holding_the_output_does_not_hold_up_the_task(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            # Tasks
+
+            - [ ] T001 Start a server in the background, then finish
+              - taskexec: timeout=5s
+              ```bash
+              ( sleep 20; echo T001 >> late.log ) &
+              sleep 0.1
+              echo ready
+              ```
+            """
+        )
+    )
+    started = time.monotonic()
+    handle = taskexec_nb.load(path).run(max_workers=1, kill_grace=0.5)
+    took = time.monotonic() - started
+    try:
+        row = handle.snapshot()[0]
+        assert (row["status"], row["error"]) == ("completed", None)
+        assert took < 3, f"the task took {took:.1f} s: it waited for its background child"
+        assert wait_gone(set(), path, 1.0) == []  # the child went with its task
+    finally:
+        kill_leftovers(path)
+
+
+_STILL_THERE = textwrap.dedent(
+    """\
+    ```python
+    from pathlib import Path
+    alive = []
+    for name in ("daemon.pid", "kernel.pid"):
+        if Path(name).exists():
+            pid = Path(name).read_text().strip()
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            if state not in ("gone", "Z"):
+                alive.append(name)
+    Path("verdict").write_text(" ".join(alive) or "none alive")
+    ```
+    """
+)
+
+
+def _timed_out_then_checked(path: Path, first: str, timeout: str, made: list[str]) -> str:
+    """Run a task that times out, then one that says which of its processes still run.
+
+    ``made`` names the pid files the first task must have written by its timeout.
+    """
+    check = textwrap.indent(_STILL_THERE, "  ")
+    path.write_text(
+        f"# Tasks\n\n- [ ] T001 Leave a process behind\n  - taskexec: timeout={timeout}"
+        f"{first}\n- [ ] T002 See what is left\n{check}"
+    )
+    handle = taskexec_nb.load(path, mode="explicit").run(max_workers=1, kill_grace=0.5)
+    try:
+        rows = {row["id"]: row["status"] for row in handle.snapshot()}
+        assert rows == {"T001": "timed_out", "T002": "completed"}, handle.snapshot()
+        for name in made:
+            assert (path.parent / name).exists(), f"the task timed out before writing {name}"
+        return (path.parent / "verdict").read_text()
+    finally:
+        kill_leftovers(path)
+
+
+def test_a_timeout_ends_the_processes_the_task_moved_to_a_session_of_their_own(
+    tmp_path: Path,
+) -> None:
+    first = "\n" + textwrap.indent(
+        textwrap.dedent(
+            """\
+            ```bash
+            setsid sleep 30 < /dev/null > /dev/null 2>&1 &
+            echo $! > daemon.pid
+            sleep 30
+            ```
+            """
+        ),
+        "  ",
+    )
+    verdict = _timed_out_then_checked(tmp_path / "tasks.md", first, "1s", ["daemon.pid"])
+    assert verdict == "none alive"
+
+
+def test_a_notebook_timeout_ends_its_kernel_and_what_its_cells_started(tmp_path: Path) -> None:
+    from nbformat import write
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import os, subprocess, time\n"
+                "kid = subprocess.Popen(['sleep', '60'])\n"
+                "open('daemon.pid', 'w').write(str(kid.pid))\n"
+                "open('kernel.pid', 'w').write(str(os.getpid()))\n"
+                "time.sleep(60)"
+            )
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    write(nb, str(tmp_path / "hang.ipynb"))
+    # A kernel takes seconds to start: the timeout leaves it time to run the cell.
+    verdict = _timed_out_then_checked(
+        tmp_path / "tasks.md", " notebook=hang.ipynb\n", "10s", ["kernel.pid", "daemon.pid"]
+    )
+    assert verdict == "none alive"
+
+
+# --- edge cases of callables, output, shell, notebook and agent executors -------------------------
+
+def test_a_plain_callable_returning_a_coroutine_has_it_awaited(tmp_path: Path) -> None:
+    done: list[str] = []
+
+    async def work() -> None:
+        done.append("ran")
+
+    class Failing:
+        async def __call__(self) -> None:
+            raise RuntimeError("from __call__")
+
+    ok = make_attempt(tmp_path / "a", task_from(CALL_TASK))
+    assert run_with(ok, CallableExecutor({"T003": lambda: work()})).status is (TaskStatus.COMPLETED)
+    assert done == ["ran"]
+    bad = make_attempt(tmp_path / "b", task_from(CALL_TASK))
+    outcome = run_with(bad, CallableExecutor({"T003": Failing()}))
+    assert outcome.status is TaskStatus.FAILED
+    assert outcome.error == "RuntimeError: from __call__"
+
+
+def _recorder(done: list[str]) -> Any:
+    return lambda: done.append("T002")
+
+
+def test_sys_exit_in_a_callable_fails_only_its_task(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 [P] Exits\n- [ ] T002 [P] Works\n")
+
+    def leave() -> None:
+        sys.exit(3)
+
+    async def leave_async() -> None:
+        raise GeneratorExit
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    async def interrupt_async() -> None:
+        raise KeyboardInterrupt
+
+    for bad in (leave, leave_async, interrupt, interrupt_async):
+        done: list[str] = []
+        handle = taskexec_nb.load(path).run(
+            callables={"T001": bad, "T002": _recorder(done)},
+            writeback=False,
+            state_dir=tmp_path / "state",
+        )
+        rows = {r["id"]: r for r in handle.snapshot()}
+        assert rows["T001"]["status"] == "failed"
+        assert rows["T001"]["error"] in ("SystemExit: 3", "GeneratorExit", "KeyboardInterrupt")
+        assert rows["T002"]["status"] == "completed" and done == ["T002"]
+        assert handle.result.value == "failed"
+
+
+def test_a_keyboardinterrupt_raised_by_an_async_callable_leaves_the_callers_loop_running(
+    tmp_path: Path,
+) -> None:
+    # Under arun the run shares the caller's loop (a notebook kernel's): asyncio would let
+    # the exception end that loop.
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 [P] Stops\n- [ ] T002 [P] Works\n")
+
+    async def stop() -> None:
+        raise KeyboardInterrupt
+
+    async def main() -> tuple[Any, str]:
+        handle = await taskexec_nb.load(path).arun(
+            callables={"T001": stop, "T002": lambda: None},
+            writeback=False,
+            state_dir=tmp_path / "state",
+        )
+        await handle.wait()
+        await asyncio.sleep(0.01)  # the loop still turns
+        return handle, "after"
+
+    handle, after = asyncio.run(main())
+    rows = {r["id"]: r for r in handle.snapshot()}
+    assert after == "after"
+    assert (rows["T001"]["status"], rows["T001"]["error"]) == ("failed", "KeyboardInterrupt")
+    assert rows["T002"]["status"] == "completed"
+
+
+def test_a_progress_bar_line_is_kept_bounded_and_as_shown(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "for i in range(200000): sys.stdout.write('\\r\\x1b[32mstep %d\\x1b[0m' % i)\n"
+        "sys.stdout.write('\\n' + 'y' * 100000 + '\\n')\n"
+        "sys.stdout.write('z' * 50000)\n"
+    )
+    attempt = make_attempt(tmp_path, settings=RunSettings(tail_lines=5))
+    outcome = run_argv(attempt, [sys.executable, "-c", code])
+    assert outcome.status is TaskStatus.COMPLETED
+    first, long, unfinished = outcome.tail.split("\n")
+    assert first == "step 199999"  # the bar as a terminal last showed it, no colour codes
+    assert long == "\u2026" + "y" * (MAX_LINE - 1)
+    assert unfinished == "\u2026" + "z" * (MAX_LINE - 1)
+    assert len(attempt.log()) > 3_000_000  # the log keeps every byte
+
+
+def test_a_python_block_imports_modules_from_its_working_folder(tmp_path: Path) -> None:
+    task = block_task("python", "import mymod\nprint(mymod.VALUE)\n")
+    attempt = make_attempt(tmp_path, task)
+    (attempt.ctx.cwd / "mymod.py").write_text("VALUE = 'from the project'\n")
+    outcome = run_with(attempt, PythonExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome.tail
+    assert outcome.tail == "from the project"
+
+
+def test_notebook_parameters_are_typed_and_keep_any_unicode(tmp_path: Path) -> None:
+    params = new_code_cell("epochs = 0\nrate = 0.0\nflag = False\nname = ''\nnothing = 1")
+    params.metadata["tags"] = ["parameters"]
+    show = "print(type(epochs).__name__, type(rate).__name__, flag, name, nothing)"
+    nb = new_notebook(cells=[params, new_code_cell(show + "\nprint(task_description)")])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    (tmp_path / "work").mkdir()
+    nbformat.write(nb, str(tmp_path / "work" / "p.ipynb"))
+    task = annotated_task(
+        "notebook=p.ipynb param.epochs=3 param.rate=0.5 param.flag=True param.name=abc "
+        "param.nothing=None",
+        description="Train \U0001f600 model",
+    )
+    outcome = run_with(make_attempt(tmp_path, task), NotebookExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome.tail
+    saved = nbformat.read(outcome.artifacts["notebook"], as_version=4)
+    printed = "".join(o.get("text", "") for o in saved.cells[-1].outputs).splitlines()
+    assert printed == ["int float True abc None", "Train \U0001f600 model"]
+
+
+def test_masking_a_saved_notebook_keeps_it_valid(tmp_path: Path) -> None:
+    cell = new_code_cell("print('the source is here')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="source\n")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(new_notebook(cells=[cell]), str(path))
+    _mask_notebook(path, lambda text: text.replace("source", "****"))
+    masked = nbformat.read(str(path), as_version=4)
+    nbformat.validate(masked)  # the "source" keys are still there
+    assert masked.cells[0].source == "print('the **** is here')"
+    assert masked.cells[0].outputs[0].text == "****\n"
+    before = path.read_bytes()
+    _mask_notebook(path, lambda text: text)
+    assert path.read_bytes() == before  # nothing to mask: not rewritten
+    (tmp_path / "bad.ipynb").write_text("{not json")
+    _mask_notebook(tmp_path / "bad.ipynb", lambda text: "")
+    assert (tmp_path / "bad.ipynb").read_text() == "{not json"
+
+
+def test_the_agent_gets_the_tasks_file_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = RunSettings(
+        agent_command=[sys.executable, "-c", "import sys; print(sys.argv[1])", "{tasks_file}"]
+    )
+    attempt = make_attempt(tmp_path, settings=settings)
+    ctx: AttemptContext = dataclasses.replace(attempt.ctx, tasks_file=Path("sub/tasks.md"))
+    attempt.ctx = ctx
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED
+    assert outcome.tail == str(tmp_path / "sub" / "tasks.md")
+
+
+def test_an_undecodable_file_name_in_a_callables_error_is_kept_as_a_terminal_shows_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 [P] Reads\n- [ ] T002 [P] Works\n")
+    name = os.fsdecode(b"caf\xe9.csv")  # as os.listdir() gives a non-UTF-8 name
+
+    def read() -> None:
+        print("reading", name)
+        raise RuntimeError(f"{name} is empty")
+
+    handle = taskexec_nb.load(path).run(
+        callables={"T001": read, "T002": lambda: None},
+        writeback=False,
+        state_dir=tmp_path / "state",
+    )
+    frame = handle.status().set_index("id")
+    assert frame.loc["T001", "error"] == "RuntimeError: caf\ufffd.csv is empty"
+    assert frame.loc["T002", "status"] == "completed"
+    with sqlite3.connect(tmp_path / "state" / "state.db") as db:
+        (error,) = db.execute("SELECT error FROM tasks WHERE task_id = 'T001'").fetchone()
+    assert error == "RuntimeError: caf\ufffd.csv is empty"
+    report = handle.report()
+    report.export("html", tmp_path / "r.html")
+    assert "caf\ufffd.csv is empty" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_a_retry_waits_for_the_timed_out_attempts_thread(tmp_path: Path) -> None:
+    active: list[int] = []
+    peak: list[int] = []
+    lock = threading.Lock()
+
+    def slow() -> None:
+        with lock:
+            active.append(1)
+            peak.append(len(active))
+        time.sleep(0.6)
+        with lock:
+            active.pop()
+
+    executor = CallableExecutor({"T003": slow})
+    first = make_attempt(tmp_path / "a", task_from(CALL_TASK), timeout=0.2)
+    second = make_attempt(tmp_path / "b", task_from(CALL_TASK), timeout=5)
+    # The same task of the same file: a thread left running is known by those two.
+    same_task = dataclasses.replace(second.ctx, tasks_file=first.ctx.tasks_file)
+
+    async def both() -> tuple[TaskStatus, TaskStatus]:
+        one = await executor.run(first.ctx)
+        two = await executor.run(same_task)
+        return one.status, two.status
+
+    assert asyncio.run(both()) == (TaskStatus.TIMED_OUT, TaskStatus.COMPLETED)
+    assert peak == [1, 1]  # never two copies at once
+    assert "waiting for the previous attempt's thread" in second.log().decode()

@@ -5,17 +5,28 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from conftest import md
+from helpers import (
+    COUNTED_TASKS,
+    _set_runner,
+    _sigkilled_runner,
+    latest_run,
+    write_tasks,
+)
 
 import taskexec_nb
+from taskexec_nb.cli import main
 from taskexec_nb.errors import RunInProgressError, UsageError
 from taskexec_nb.run import liveruns
+from taskexec_nb.store import StateStore
 
 TWO = md(
     """\
@@ -225,3 +236,131 @@ def test_a_torn_registry_file_counts_as_no_runs(tmp_path: Path, runtime: Path) -
     assert [e["run_id"] for e in json.loads(again.read_text())] == ["R2"]
     liveruns.unregister(again, "R2")
     assert not again.exists()
+
+
+def test_runs_and_status_tell_a_dead_runner_from_a_live_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, run_id = _sigkilled_runner(tmp_path)
+    state = str(tmp_path / ".taskexec")
+    assert main(["runs", "--state-dir", state]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith(run_id)]
+    assert row and row[0].split()[1] == "interrupted"
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "interrupted" and doc["recorded_status"] == "running"
+    assert doc["runner_alive"] is False
+    assert main(["status", "--state-dir", state]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert (
+        f"its runner is gone: resume it with taskexec run {path.resolve()} --resume {run_id}"
+        in first
+    )
+    # The hint is true: the run resumes (the sweep ends the orphaned sleep first).
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume", run_id]) == 0
+
+
+def test_a_reused_runner_pid_does_not_keep_a_dead_run_alive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from taskexec_nb._procfs import process_identity, runner_alive
+
+    path, run_id = _sigkilled_runner(tmp_path)
+    me = process_identity(os.getpid())
+    assert me is not None and me == process_identity(os.getpid())
+    # The recorded pid now belongs to another process (here: this one).
+    _set_runner(tmp_path, run_id, pid=os.getpid(), runner=me.rsplit(":", 1)[0] + ":1")
+    assert runner_alive(latest_run(tmp_path)) is False
+    assert main(["runs", "--state-dir", str(tmp_path / ".taskexec")]) == 0
+    assert f"{run_id} interrupted" in " ".join(capsys.readouterr().out.split())
+    _set_runner(tmp_path, run_id, runner=me)  # the very process: alive
+    assert runner_alive(latest_run(tmp_path)) is True
+    assert main(["run", str(path), "--resume", run_id]) == 2
+    assert "is still running" in capsys.readouterr().err
+    _set_runner(tmp_path, run_id, runner=me.rsplit(":", 1)[0] + ":1")
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume", run_id]) == 0
+    assert latest_run(tmp_path)["status"] == "completed"
+
+
+def test_a_run_on_another_host_is_not_judged_from_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, run_id = _sigkilled_runner(tmp_path)
+    _set_runner(tmp_path, run_id, host="build-agent-7", pid=4242)
+    state = str(tmp_path / ".taskexec")
+    capsys.readouterr()
+    assert main(["status", "--state-dir", state]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert f"run {run_id}: running" in first
+    assert "(its runner, pid 4242, is on host build-agent-7: not checked here)" in first
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "running" and doc["runner_alive"] is None
+    assert main(["run", str(path), "--resume", run_id]) == 2
+    err = capsys.readouterr().err
+    assert f"run {run_id} is marked running by its runner on host build-agent-7" in err
+    assert f"--resume {run_id} --takeover" in err
+    with pytest.raises(UsageError, match="on host build-agent-7"):
+        taskexec_nb.load(path).run(resume=run_id)
+    # A new run here leaves it be (the sweep does not mark it interrupted).
+    other = write_tasks(tmp_path, COUNTED_TASKS, name="other.md")
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(other)]) == 0
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        assert store.run(run_id)["status"] == "running"
+    assert main(["run", str(path), "--takeover"]) == 2
+    assert "--takeover goes with --resume" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="takeover= goes with resume="):
+        taskexec_nb.load(path).run(takeover=True)
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    assert main(["run", str(path), "--resume", run_id, "--takeover"]) == 0
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        run = store.run(run_id)
+        attempts = store.attempts(run_id)
+    assert run["status"] == "completed" and run["pid"] == os.getpid()
+    # The attempt the other host's runner left is closed, at its last recorded moment.
+    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "cancelled"), (2, "completed")]
+    assert attempts[0]["finished"] - attempts[0]["started"] < 1.0
+
+
+def test_an_older_versions_runner_record_falls_back_to_the_pid() -> None:
+    from taskexec_nb._procfs import process_identity, runner_alive
+
+    me = process_identity(os.getpid())
+    assert me is not None and me.split(":", 1)[0] == str(os.getpid())
+    # An older taskexec resumed the run: a new pid, the identity of the one before.
+    run = {"pid": os.getpid(), "host": socket.gethostname(), "runner": "1:boot:1"}
+    assert runner_alive(run) is True
+    assert runner_alive({**run, "runner": f"{os.getpid()}:boot:1"}) is False
+
+
+def test_a_dead_runners_attempt_ends_when_it_was_last_seen(tmp_path: Path) -> None:
+    path, run_id = _sigkilled_runner(tmp_path)
+    time.sleep(1.5)  # the run sits dead before the resume finds it
+    path.write_text(path.read_text().replace("sleep 30", "true"))
+    handle = taskexec_nb.load(path).run(resume=run_id)
+    report = handle.report()
+    first = report.attempts.set_index(["id", "attempt"]).loc[("T001", 1)]
+    assert first["status"] == "cancelled"
+    assert first["duration"] < 1.0  # not the 1.5 s wait
+    assert report.summary["task_time"] <= report.summary["wall_time"] + 0.01
+
+
+def test_status_of_a_dead_runner_shows_no_task_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _run_id = _sigkilled_runner(tmp_path)
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("T001"))
+    assert row.split()[1] == "interrupted"
+    assert "(1 interrupted)" in "\n".join(lines) and "running" not in row
+    assert main(["status", "--state-dir", state, "--json"]) == 0
+    (task,) = json.loads(capsys.readouterr().out)["tasks"]
+    assert task["status"] == "interrupted" and task["recorded_status"] == "running"
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["counts"] == {"interrupted": 1}

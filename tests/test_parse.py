@@ -406,3 +406,20 @@ def test_a_heading_after_the_phases_that_is_no_final_step_is_no_phase() -> None:
     text = "## Phase 1: Setup\n\n- [ ] T001 Set up\n\n## Notes\n\n- [ ] T002 Tidy up\n"
     assert parse_text(text).task("T002").phase.kind == "other"
     assert parse_text(text).task("T002").phase.title == "(no phase)"
+@pytest.mark.parametrize("marker", ["[P]", "[ P ]", "[P ]", "[ P]", "[  P  ]"])
+def test_the_parallel_marker_with_spaces_inside_is_still_parallel(marker: str) -> None:
+    tf = parse_text(
+        f"## Phase 1: X\n\n- [ ] T001 {marker} First\n- [ ] T002 {marker} [US1] Second\n"
+    )
+    first, second = tf.tasks
+    assert (first.parallel, second.parallel) == (True, True)
+    assert (first.description, second.description) == ("First", "Second")
+    assert second.stories == ("US1",)
+    # Parallel tasks of a phase are not ordered one after the other.
+    assert build_graph(tf).deps == {"T001": [], "T002": []}
+
+
+def test_a_p_inside_other_brackets_is_not_the_parallel_marker() -> None:
+    tf = parse_text("## Phase 1: X\n\n- [ ] T001 Read [ PDF ] files\n- [ ] T002 Then this\n")
+    assert [t.parallel for t in tf.tasks] == [False, False]
+    assert build_graph(tf).deps == {"T001": [], "T002": ["T001"]}

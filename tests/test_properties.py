@@ -554,14 +554,15 @@ def test_tx002_names_the_first_bad_byte(data: bytes) -> None:
     if bad_line is None or data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return  # decodable, or UTF-16 (reported at line 1 without a byte)
     diag = next(d for d in check_bytes(data).diagnostics if d.code == "TX002")
+    # The message names the byte and its offset: they must be the first bad byte's.
     m = BAD_BYTE_RE.search(diag.message)
-    if m:  # the message names the byte and its offset: they must be the first bad byte's
-        first = first_bad_byte(data)
-        assert first is not None
-        named = (int(m.group("offset")), int(m.group("byte"), 16))
-        assert named == (first, data[first]), (
-            f"{diag.message!r}: the first bad byte is 0x{data[first]:02x} at offset {first}"
-        )
+    assert m, diag.message
+    first = first_bad_byte(data)
+    assert first is not None
+    named = (int(m.group("offset")), int(m.group("byte"), 16))
+    assert named == (first, data[first]), (
+        f"{diag.message!r}: the first bad byte is 0x{data[first]:02x} at offset {first}"
+    )
     assert diag.line == bad_line, f"TX002 at line {diag.line}, first bad byte is on {bad_line}"
 
 

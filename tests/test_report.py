@@ -10,6 +10,7 @@ really did: their log files, their sleeps, the DAG written in the tasks.md.
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import itertools
 import json
@@ -31,11 +32,15 @@ import plotly.graph_objects as go
 import pytest
 import xmlschema
 from conftest import FIXTURES, line_of
+from helpers import (
+    _sigkilled_runner,
+    write_tasks,
+)
 
 import taskexec_nb
 from taskexec_nb.cli import main
 from taskexec_nb.errors import ReportError
-from taskexec_nb.events import EventKind
+from taskexec_nb.events import EventKind, RunStatus
 from taskexec_nb.figures import (
     STYLES,
     alt_text,
@@ -205,10 +210,12 @@ def cancel_run(tmp_path_factory: pytest.TempPathFactory) -> Ran:
     async def body() -> Any:
         handle = await plan.arun(writeback=False, max_workers=1, kill_grace=0.5)
         deadline = time.monotonic() + 10
-        while not list((folder / ".taskexec" / "logs").glob("*/T001.1.log")):
+        while not any(
+            "begun" in log.read_text()
+            for log in (folder / ".taskexec" / "logs").glob("*/T001.1.log")
+        ):
             assert time.monotonic() < deadline, "T001 never started"
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
         handle.cancel()
         await asyncio.wait_for(handle.wait(), 20)
         return handle
@@ -1658,3 +1665,136 @@ def test_rollup_and_the_status_table_group_alike_missing_keys_and_no_rows() -> N
     empty = rollup(frame.iloc[:0], "phase")
     assert empty.empty and str(empty["phase"].dtype) == "string"
     assert str(empty["total"].dtype) == "float64" and str(empty["done"].dtype) == "int64"
+def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(
+        tmp_path,
+        "## Phase 1: X\n\n"
+        '- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
+        '- [ ] T002 Broken\n  - taskexec: run="exit 4"\n'
+        '- [ ] T003 Fine\n  - taskexec: run="true"\n',
+    )
+    handle = taskexec_nb.load(path, mode="explicit").run()
+    frame = handle.status().set_index("id")
+    assert frame["allowed"].to_dict() == {"T001": True, "T002": False, "T003": False}
+    assert list(frame["status"]) == ["failed", "failed", "completed"]  # filters still work
+    assert "1 failed (allowed)" in repr(handle)
+    state = str(tmp_path / ".taskexec")
+    capsys.readouterr()
+    assert main(["status", "--state-dir", state]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["T001"].split()[1:3] == ["failed", "(allowed)"]
+    assert rows["T002"].split()[1:3] == ["failed", "1"]
+    assert main(["runs", "--state-dir", state, "--json"]) == 0
+    counts = json.loads(capsys.readouterr().out)[0]["counts"]
+    assert counts == {"completed": 1, "failed": 1, "failed (allowed)": 1}
+    report = handle.report()
+    assert report.tasks.set_index("id")["allowed"].to_dict() == frame["allowed"].to_dict()
+    assert report.summary["allowed_failures"] == 1
+    assert "**T001** failed (allowed): attempt 1: exit code 3" in report.to_markdown()
+    assert "1 completed, 2 failed (1 allowed)" in report.to_markdown()
+    suite = ET.fromstring(report.to_junit()).find("testsuite")
+    assert suite is not None
+    assert (suite.get("failures"), suite.get("skipped")) == ("1", "1")
+    cases = {c.get("name", "").split()[0]: c for c in suite.iter("testcase")}
+    skipped = cases["T001"].find("skipped")
+    assert skipped is not None and skipped.get("message") == (
+        "failed (allowed): attempt 1: exit code 3"
+    )
+    assert cases["T002"].find("failure") is not None
+    page = report.to_html()
+    assert page is not None and page.count("<td>failed (allowed)</td>") == 2  # both tables
+    # A resume runs the failures again: the mark goes with the old result.
+    path.write_text(path.read_text().replace('run="exit 3"', 'run="true"'))
+    again = taskexec_nb.load(path, mode="explicit").run(resume=True)
+    assert again.status().set_index("id")["allowed"].to_dict()["T001"] is False
+    assert again.report().tasks.set_index("id")["allowed"].to_dict()["T001"] is False
+
+
+def test_reports_of_a_dead_runners_run_read_as_status_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, run_id = _sigkilled_runner(tmp_path)
+    state = str(tmp_path / ".taskexec")
+    assert main(["status", "--state-dir", state, "--json"]) == 0
+    shown = {t["task_id"]: t["status"] for t in json.loads(capsys.readouterr().out)["tasks"]}
+    assert shown == {"T001": "interrupted"}
+    assert main(["report", "--state-dir", state, "--format", "md"]) == 0
+    text = capsys.readouterr().out
+    assert f"# Run {run_id}: interrupted" in text
+    assert "- Tasks: 1; 1 interrupted" in text
+    assert "| T001 | Phase 1: X |  | interrupted |" in text
+    assert main(["report", "--state-dir", state, "--format", "junit"]) == 0
+    case = ET.fromstring(capsys.readouterr().out).find(".//testcase")
+    assert case is not None
+    assert [(c.tag, c.get("message")) for c in case] == [("skipped", "interrupted")]
+    assert main(["report", "--state-dir", state, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["id"], r["status"]) for r in rows] == [("T001", "interrupted")]
+
+
+def test_a_resumed_runs_wall_time_leaves_out_the_wait_before_the_resume(tmp_path: Path) -> None:
+    path = write_tasks(tmp_path)  # T003 fails until ./fixed exists
+    plan = taskexec_nb.load(path)
+    start = time.perf_counter()
+    first = plan.run(max_workers=1)
+    first_took = time.perf_counter() - start
+    assert first.result is not None and first.result.value == "failed"
+    time.sleep(2.0)  # the run sits failed, then is resumed
+    (tmp_path / "fixed").touch()
+    start = time.perf_counter()
+    again = taskexec_nb.load(path).run(resume=True)
+    second_took = time.perf_counter() - start
+    summary = again.report().summary
+    assert summary["status"] == "completed"
+    assert 0 < summary["wall_time"] <= first_took + second_took  # not + 2 s
+    assert summary["parallelism"] == pytest.approx(summary["task_time"] / summary["wall_time"])
+
+
+def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> None:
+    path = write_tasks(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Flaky\n  - taskexec: run="exit 3" allow_failure=yes\n'
+        '- [ ] T002 Broken\n  - taskexec: run="test -e fixed"\n',
+    )
+    assert taskexec_nb.load(path).run().result is RunStatus.FAILED  # T002 fails
+    path.write_text(path.read_text().replace("- [ ] T001", "- [x] T001"))
+    (tmp_path / "fixed").touch()
+    again = taskexec_nb.load(path).run(resume=True)
+    tasks = again.report().tasks.set_index("id")
+    assert tasks.loc["T001", "status"] == "skipped" and not tasks.loc["T001", "allowed"]
+    assert again.report().summary["allowed_failures"] == 0
+    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
+        assert store.runs()[0]["counts"] == {"completed": 1, "skipped": 1}
+
+
+@pytest.mark.parametrize("fmt", ["html", "junit", "csv", "json", "md", "parquet"])
+def test_a_report_path_that_cannot_be_written_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    path = write_tasks(tmp_path)
+    assert main(["run", str(path)]) == 1
+    state = ["--state-dir", str(tmp_path / ".taskexec"), "--format", fmt]
+    missing = tmp_path / "nosuchdir" / "r.out"
+    assert main(["report", *state, "-o", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: cannot write the report: there is no folder {missing.parent}" in err
+    assert "Traceback" not in err
+    assert main(["report", *state, "-o", str(tmp_path)]) == 2
+    assert "it is a folder (give a file name)" in capsys.readouterr().err
+
+
+def test_report_refuses_an_unknown_suffix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_tasks(tmp_path)
+    assert main(["run", str(path)]) == 1
+    state = str(tmp_path / ".taskexec")
+    assert main(["report", "--state-dir", state, "-o", str(tmp_path / "x.pdf")]) == 2
+    assert "no report format for '.pdf'" in capsys.readouterr().err
+    assert not (tmp_path / "x.pdf").exists()
+    assert (
+        main(["report", "--state-dir", state, "-o", str(tmp_path / "x.pdf"), "--format", "md"]) == 0
+    )
+    assert (tmp_path / "x.pdf").read_text().startswith("#")

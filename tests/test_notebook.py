@@ -1,17 +1,13 @@
-"""Notebook tasks: cell output in the log, a failure named by its cell, kernels checked first."""
+"""Notebook tasks: cell output in the log, a failure named by its cell, kernel metadata read."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
-import pytest
-from test_engine import rows_by_id, store_of, write
+from helpers import opened_store, rows_by_id, write_md
 
 import taskexec_nb
-from taskexec_nb.errors import UsageError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import Outcome
 from taskexec_nb.executors.notebook import _notebook_error, notebook_kernelspec
@@ -42,14 +38,14 @@ def project(tmp_path: Path, kernel: str = "python3") -> Path:
     notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
     notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
     (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
-    return write(tmp_path, TASKS)
+    return write_md(tmp_path, TASKS)
 
 
 def test_cell_output_is_logged_and_a_failure_names_its_cell(tmp_path: Path) -> None:
     plan = taskexec_nb.load(project(tmp_path))
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=3)
     assert handle.result.value == "failed"
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
     assert rows["T001"]["status"] == "completed"
     assert "ok cell output 1" in Path(rows["T001"]["log_path"]).read_text()
@@ -61,40 +57,6 @@ def test_cell_output_is_logged_and_a_failure_names_its_cell(tmp_path: Path) -> N
     # Papermill's own failure (a file it cannot read) is named from its traceback.
     assert rows["T003"]["status"] == "failed"
     assert rows["T003"]["error"].startswith("papermill failed: NotJSONError: ")
-
-
-def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_starts(
-    tmp_path: Path,
-) -> None:
-    plan = taskexec_nb.load(project(tmp_path))
-    with pytest.raises(UsageError) as raised:
-        plan.run(
-            state_dir=tmp_path / "state",
-            writeback=False,
-            executors={"notebook": {"kernel": "no-such-kernel"}},
-        )
-    message = str(raised.value)
-    assert "executors.notebook.kernel names Jupyter kernel 'no-such-kernel'" in message
-    assert "and T001, T002, T003 would run with it" in message
-    assert "python3" in message  # what is installed
-    assert not (tmp_path / "state" / "logs").exists()  # nothing ran
-
-
-def test_a_notebooks_own_kernel_that_is_not_installed_is_named_with_its_task(
-    tmp_path: Path,
-) -> None:
-    tasks = project(tmp_path, kernel="ir")
-    result = subprocess.run(
-        [sys.executable, "-m", "taskexec_nb.cli", "run", str(tasks), "--no-writeback"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 2, result.stderr
-    assert "the notebook of T001 names Jupyter kernel 'ir'" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / ".taskexec" / "logs").exists()
 
 
 def test_papermill_errors_are_read_from_the_last_traceback_line(tmp_path: Path) -> None:
@@ -138,11 +100,11 @@ def test_notebooks_without_language_or_kernel_metadata_run_in_the_default_kernel
     bare = nbformat.read(tmp_path / "bare.ipynb", as_version=4)
     bare.metadata = nbformat.NotebookNode()
     nbformat.write(bare, tmp_path / "bare.ipynb")
-    plan = taskexec_nb.load(write(tmp_path, BARE_TASKS))
+    plan = taskexec_nb.load(write_md(tmp_path, BARE_TASKS))
     # One at a time: two kernels starting at once can race for a port (a Jupyter
     # limitation, seen as "Kernel died before replying to kernel_info").
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=1)
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
     assert handle.result.value == "completed", {k: r["error"] for k, r in rows.items()}
     assert "named ran 2" in rows["T001"]["tail"]

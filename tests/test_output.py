@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine import rows_by_id, store_of, wait_until, write
+from helpers import opened_store, rows_by_id, wait_until, write_md
 
 import taskexec_nb
 from taskexec_nb.events import Event, EventKind
@@ -67,7 +67,7 @@ def test_concurrent_callables_each_get_only_their_own_prints(tmp_path: Path) -> 
         await speaker()
 
     recorder = Recorder()
-    plan = taskexec_nb.load(write(tmp_path, TWO), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, TWO), mode="explicit")
     original = sys.stdout, sys.stderr
     handle = plan.run(
         max_workers=2,
@@ -82,7 +82,7 @@ def test_concurrent_callables_each_get_only_their_own_prints(tmp_path: Path) -> 
         "T001": [f"async {i}" for i in range(5)] + ["async warning"],
         "T002": [f"thread {i}" for i in range(5)],
     }
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         rows = rows_by_id(store, handle.run_id)
     for task_id, lines in expected.items():
         assert log_of(tmp_path, handle.run_id, task_id).splitlines() == lines
@@ -98,13 +98,13 @@ def test_a_traceback_follows_what_the_callable_printed(tmp_path: Path) -> None:
         raise ValueError("step 2 broke")
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, callables={"T001": fails})
     assert handle.result.value == "failed"
     log = log_of(tmp_path, handle.run_id, "T001")
     assert log.startswith("step 1 done\nTraceback (most recent call last):\n")
     assert log.rstrip().endswith("ValueError: step 2 broke")
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         row = rows_by_id(store, handle.run_id)["T001"]
     assert row["error"] == "ValueError: step 2 broke"
     assert row["tail"].splitlines()[-1] == "ValueError: step 2 broke"
@@ -119,7 +119,7 @@ def test_a_secret_a_callable_prints_is_masked(tmp_path: Path) -> None:
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
     recorder = Recorder()
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
     handle = plan.run(
         state_dir=tmp_path / "state",
         writeback=False,
@@ -131,7 +131,7 @@ def test_a_secret_a_callable_prints_is_masked(tmp_path: Path) -> None:
     log = log_of(tmp_path, handle.run_id, "T001")
     assert log.startswith("token is ") and secret not in log
     assert all(secret not in text for _, text in recorder.output("T001"))
-    with store_of(tmp_path) as store:
+    with opened_store(tmp_path) as store:
         assert secret not in rows_by_id(store, handle.run_id)["T001"]["tail"]
 
 
@@ -146,7 +146,7 @@ def test_prints_outside_the_attempts_and_in_observers_are_not_captured(
             print(f"observer saw {event.data['text'].strip()}")
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
     handle = plan.run(
         state_dir=tmp_path / "state",
         writeback=False,
@@ -169,7 +169,7 @@ def test_a_thread_left_running_by_a_timeout_still_logs_what_it_prints(tmp_path: 
         print("after the timeout")
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
     handle = plan.run(
         state_dir=tmp_path / "state", writeback=False, timeout=0.2, callables={"T001": slow}
     )
@@ -196,7 +196,7 @@ def test_the_callables_own_redirect_wins_inside_it(tmp_path: Path) -> None:
         print("to the log again")
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, callables={"T001": redirects})
     assert handle.result.value == "completed"
     assert mine.getvalue() == "to my buffer\n"
@@ -252,7 +252,7 @@ def test_binary_writes_to_the_buffer_are_captured_like_prints(tmp_path: Path) ->
 
     text = TWO.replace("- [ ] T002 [P] Threaded speaker\n", "")
     recorder = Recorder()
-    plan = taskexec_nb.load(write(tmp_path, text), mode="explicit")
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
     handle = plan.run(
         state_dir=tmp_path / "state",
         writeback=False,

@@ -1,31 +1,137 @@
-"""Checkbox write-back (byte-exact, atomic, never clobbering) and the SQLite state store."""
+"""Checkbox write-back: byte-exact, atomic, never clobbering, and what a run ticks."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import signal
-import sqlite3
 import stat
 import subprocess
 import sys
-import textwrap
-import time
-from contextlib import closing, suppress
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import group_members, md
+from conftest import md
+from helpers import (
+    MARK,
+    MIXED,
+    _write,
+    block,
+    counts,
+    linux_only,
+    ran,
+    wait_running,
+    write_md,
+    write_tasks,
+)
 
 import taskexec_nb
-from taskexec_nb.errors import StoreError, UsageError
-from taskexec_nb.events import Event, EventKind, EventRecorder, RunStatus
+from taskexec_nb.cli import main
+from taskexec_nb.events import EventKind, EventRecorder, RunStatus
 from taskexec_nb.run.writeback import CheckboxWriter, digest, line_span, only_ticked, tick
-from taskexec_nb.store import SCHEMA_VERSION, StateStore
+from taskexec_nb.store import StateStore
 
-# -- helpers ------------------------------------------------------------------------------
+GATED = f"""## Phase 1: Setup
+
+- [ ] T001 Always works
+{MARK}- [ ] T002 Needs the gate
+{block("test -f gate", 'touch "ran/$TASKEXEC_TASK_ID"')}- [ ] T003 After T002 (depends on T002)
+{MARK}"""
+
+
+@linux_only
+def test_resuming_with_the_same_plan_ticks_after_its_own_earlier_ticks(tmp_path: Path) -> None:
+    path = write_md(tmp_path, GATED)
+    (tmp_path / "ran").mkdir()
+    plan = taskexec_nb.load(path, mode="explicit")
+    first = plan.run(state_dir=tmp_path / "state")
+    assert first.result is RunStatus.FAILED
+    text = path.read_text()
+    assert "[X] T001" in text and "[ ] T002" in text
+    (tmp_path / "gate").touch()
+    second = plan.run(state_dir=tmp_path / "state", resume=first.run_id)
+    assert second.result is RunStatus.COMPLETED
+    assert second.notices == []
+    assert path.read_text() == GATED.replace("[ ]", "[X]")
+    assert ran(tmp_path) == {"T001", "T002", "T003"}
+
+
+@linux_only
+def test_a_box_not_ticked_because_the_file_changed_is_in_the_notices(tmp_path: Path) -> None:
+    edit = block('echo "<!-- edited while running -->" >> tasks.md')
+    path = write_md(tmp_path, f"- [ ] T001 Edits its own tasks.md\n{edit}")
+    handle = taskexec_nb.load(path).run(state_dir=tmp_path / "state")
+    assert handle.result is RunStatus.COMPLETED
+    assert any("changed on disk" in n and "T001" in n for n in handle.notices), handle.notices
+    assert "[ ] T001" in path.read_text()  # nothing clobbered
+
+
+def test_heading_tasks_get_a_notice_that_they_are_not_ticked(tmp_path: Path) -> None:
+    text = "## Phase 1: X\n\n### T001 — A heading task\n\n  - taskexec: run=true\n"
+    path = write_tasks(tmp_path, text)
+    handle = taskexec_nb.load(path).run()
+    assert handle.result.value == "completed"
+    assert any("T001: written as headings, not checkboxes" in n for n in handle.notices)
+    assert path.read_text() == text
+    quiet = taskexec_nb.load(path).run(writeback=False)
+    assert not any("headings" in n for n in quiet.notices)
+
+
+def test_table_row_tasks_are_named_as_table_rows_in_that_notice(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "heading_and_table_tasks.md"
+    path = write_tasks(tmp_path, fixture.read_text())
+    handle = taskexec_nb.load(path).run(no_action="skip")
+    notes = [n for n in handle.notices if "not checkboxes" in n]
+    assert len(notes) == 1
+    assert notes[0].startswith(
+        "T001, T002, T003, T004: written as headings and table rows, not checkboxes"
+    )
+    tables = taskexec_nb.load(path).run(no_action="skip", only=["T004"])
+    assert any(n.startswith("T004: written as table rows, not") for n in tables.notices)
+
+
+def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path: Path) -> None:
+    path = write_tasks(tmp_path)
+    plan = taskexec_nb.load(path)
+    first = plan.run(max_workers=1)
+    assert counts(tmp_path) == ["T001", "T002"]
+    frame = plan.to_frame().set_index("id")
+    assert frame.loc["T001", "status"] == "done" and frame.loc["T003", "status"] == "pending"
+    (tmp_path / "fixed").touch()
+    second = plan.run(max_workers=1)
+    assert second.run_id != first.run_id
+    assert second.selection == ["T003", "T004"]
+    assert counts(tmp_path) == ["T001", "T002", "T003", "T004"]
+    assert plan.to_run == ()
+    assert not any("nothing to run" in n for n in first.notices + second.notices)
+    third = plan.run(max_workers=1)
+    assert third.selection == [] and counts(tmp_path) == ["T001", "T002", "T003", "T004"]
+    assert f"nothing to run in {path}: the selected tasks are done (ticked)" in third.notices[0]
+
+
+def test_ticking_through_a_symlink_changes_the_file_it_points_to(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    target = write_tasks(
+        tmp_path / "real", "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n"
+    )
+    link = tmp_path / "link.md"
+    link.symlink_to(target)
+    assert main(["run", str(link)]) == 0
+    assert link.is_symlink()
+    assert "- [X] T001" in target.read_text()
+
+
+def test_a_completed_heading_task_is_done_for_its_plan(tmp_path: Path) -> None:
+    text = '## Phase 1: X\n\n### T001 — A heading task\n\n  - taskexec: run="echo x >> h.txt"\n'
+    plan = taskexec_nb.load(write_tasks(tmp_path, text))
+    first = plan.run()
+    assert any("a new run of the file (not a resume) runs them again" in n for n in first.notices)
+    assert plan.run().selection == []
+    assert (tmp_path / "h.txt").read_text() == "x\n"
+    assert plan.to_frame().set_index("id").loc["T001", "status"] == "done"
+
 
 _EOL = re.compile(rb"\r\n|\r|\n")
 
@@ -56,9 +162,8 @@ def _diff(a: bytes, b: bytes) -> list[int]:
     return [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
 
 
-# -- tick: byte-exact ---------------------------------------------------------------------
-
 LF = b"# Tasks\n\n## Phase 1\n\n- [ ] T001 First\n- [ ] T002 Second\n\nText after.\n"
+
 
 TICK_CASES = {
     "lf": (LF, "T002"),
@@ -203,9 +308,6 @@ def test_line_span_counts_lf_crlf_and_cr() -> None:
     assert line_span(data, 5) is None
 
 
-# -- CheckboxWriter -----------------------------------------------------------------------
-
-
 @pytest.mark.parametrize("mode", [0o640, 0o755, 0o600])
 def test_writer_replaces_atomically_and_keeps_the_mode(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "tasks.md"
@@ -267,39 +369,6 @@ def test_writer_reports_a_wrong_line_and_a_missing_file(tmp_path: Path) -> None:
     message = writer.tick("T001", 2)
     assert message is not None and "T001" in message and str(path) in message
     assert not path.exists()
-
-
-# -- write-back through a real run --------------------------------------------------------
-
-MIXED = md(
-    """\
-    # Tasks: demo
-
-    ## Phase 1: Setup
-
-    - [ ] T001 Write hello
-      ~~~bash
-      echo hello-T001
-      echo T001 >> effects.log
-      ~~~
-    - [ ] T002 [P] Fail on purpose
-      ~~~bash
-      echo oops-T002 >&2
-      exit 3
-      ~~~
-    - [ ] T003 [P] Write world
-      ~~~bash
-      echo world-T003
-      echo T003 >> effects.log
-      ~~~
-    """
-)
-
-
-def _write(tmp_path: Path, text: str = MIXED) -> Path:
-    path = tmp_path / "tasks.md"
-    path.write_bytes(text.encode())
-    return path
 
 
 def _ticked(data: bytes, *task_ids: str) -> bytes:
@@ -558,446 +627,6 @@ def test_run_does_not_clobber_a_file_edited_after_load(tmp_path: Path) -> None:
     assert [e["task_id"] for e in stored] == [first.task_id, None]
 
 
-# -- the state store ----------------------------------------------------------------------
-
-
-def test_store_records_a_real_run(tmp_path: Path) -> None:
-    path = _write(tmp_path)
-    recorder = EventRecorder()
-    handle = taskexec_nb.load(path).run(max_workers=2, observers=[recorder], kill_grace=0.5)
-    db = tmp_path / ".taskexec" / "state.db"
-    assert db.is_file()
-
-    with closing(sqlite3.connect(db)) as raw:
-        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"meta", "runs", "tasks", "attempts", "events"} <= tables
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        assert version == (str(SCHEMA_VERSION),)
-
-    with closing(StateStore(db)) as store:
-        run = store.run(handle.run_id)
-        assert run["status"] == "failed"
-        assert run["tasks_file"] == str(path.resolve())
-        assert run["pid"] == os.getpid()
-        assert run["finished"] is not None and run["finished"] >= run["started"]
-
-        tasks = {t["task_id"]: t for t in store.tasks(handle.run_id)}
-        assert list(tasks) == ["T001", "T002", "T003"]
-        assert {k: t["status"] for k, t in tasks.items()} == {
-            "T001": "completed",
-            "T002": "failed",
-            "T003": "completed",
-        }
-        assert {k: t["attempt"] for k, t in tasks.items()} == {"T001": 1, "T002": 1, "T003": 1}
-        assert {k: t["exit_code"] for k, t in tasks.items()} == {"T001": 0, "T002": 3, "T003": 0}
-        assert tasks["T001"]["tail"] == "hello-T001"
-        assert tasks["T003"]["tail"] == "world-T003"
-        assert tasks["T002"]["stderr_tail"] == "oops-T002"
-        assert "3" in (tasks["T002"]["error"] or "")
-        for task_id, t in tasks.items():
-            log = Path(t["log_path"])
-            assert log.is_file(), task_id
-            assert t["finished"] >= t["started"]
-        assert "hello-T001" in Path(tasks["T001"]["log_path"]).read_text()
-        assert "oops-T002" in Path(tasks["T002"]["log_path"]).read_text()
-        records = store.task_records(handle.run_id)
-        assert (
-            records["T002"].status == "failed" and records["T002"].error == tasks["T002"]["error"]
-        )
-
-        attempts = store.attempts(handle.run_id)
-        assert sorted(
-            (a["task_id"], a["attempt"], a["status"], a["exit_code"]) for a in attempts
-        ) == [
-            ("T001", 1, "completed", 0),
-            ("T002", 1, "failed", 3),
-            ("T003", 1, "completed", 0),
-        ]
-        for a in attempts:
-            assert isinstance(a["pgid"], int) and a["pgid"] > 1
-            assert a["finished"] is not None
-            assert a["log_path"] == tasks[a["task_id"]]["log_path"]
-        assert len({a["pgid"] for a in attempts}) == 3
-
-        events = store.events(handle.run_id)
-        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
-        assert "task_output" not in {e["kind"] for e in events}
-        assert "task_output" in recorder.kinds()  # the output happened, it is just not stored
-        expected = [
-            (e.kind.value, e.task_id, e.status)
-            for e in recorder.events
-            if e.kind is not EventKind.TASK_OUTPUT
-        ]
-        assert [(e["kind"], e["task_id"], e["status"]) for e in events] == expected
-        assert events[0]["kind"] == "run_started" and events[-1]["kind"] == "run_finished"
-        assert events[-1]["data"]["counts"] == {"completed": 2, "failed": 1}
-        times = [e["time"] for e in events]
-        assert times == sorted(times)
-
-
-def test_store_lists_runs_newest_first_and_names_recent_runs(tmp_path: Path) -> None:
-    path = _write(tmp_path)
-    first = taskexec_nb.load(path).run(max_workers=2)
-    time.sleep(0.01)
-    second = taskexec_nb.load(path).run(max_workers=2)  # only the failed T002 is left
-    assert first.run_id != second.run_id
-    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        runs = store.runs()
-        assert [r["run_id"] for r in runs] == [second.run_id, first.run_id]
-        assert runs[0]["counts"] == {"failed": 1}
-        assert runs[1]["counts"] == {"completed": 2, "failed": 1}
-        assert store.latest_run() == second.run_id
-        assert store.latest_run(str(path.resolve())) == second.run_id
-        assert store.runs(str(tmp_path / "other.md")) == []
-        assert store.latest_run(str(tmp_path / "other.md")) is None
-
-        with pytest.raises(StoreError) as info:
-            store.run("no-such-run")
-        message = str(info.value)
-        assert "no-such-run" in message
-        assert first.run_id in message and second.run_id in message
-
-    # Resuming an unknown run fails the same way, before running anything.
-    with pytest.raises(UsageError, match="resume: no run 'no-such-run'") as info:
-        taskexec_nb.load(path).run(resume="no-such-run")
-    assert second.run_id in str(info.value)
-    assert (tmp_path / "effects.log").read_text().split() == ["T001", "T003"]
-
-
-def test_store_on_an_empty_database_says_so(tmp_path: Path) -> None:
-    with closing(StateStore(tmp_path / "state" / "state.db")) as store:
-        assert store.runs() == []
-        assert store.latest_run() is None
-        with pytest.raises(StoreError, match="none yet"):
-            store.run("x")
-
-
-_DEAD_RUNNER = textwrap.dedent(
-    """
-    import os, subprocess, sys
-    from taskexec_nb.events import Event, EventKind
-    from taskexec_nb.store import StateStore
-
-    store = StateStore(sys.argv[1])
-    rows = [dict(task_id=t, def_hash="h" + t, line=n, phase="Phase 1", story=None,
-                 description="d") for n, t in enumerate(["T001", "T002", "T003"], 1)]
-    store.create_run("dead-run", sys.argv[2], "template", {}, ["T001", "T002", "T003"], rows)
-    # A task process carries its run's ID, as every real one does (the sweep checks it).
-    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL,
-                               env={**os.environ, "TASKEXEC_RUN_ID": "dead-run"})
-    store(Event(EventKind.TASK_STARTED, "dead-run", "T001", 1, "running", {"log_path": "l"}))
-    store.record_pgid("dead-run", "T001", 1, sleeper.pid)
-    store(Event(EventKind.TASK_STARTED, "dead-run", "T002", 1, "running", {"log_path": "l"}))
-    store.record_pgid("dead-run", "T002", 1, 999999)
-    store(Event(EventKind.TASK_FINISHED, "dead-run", "T002", 1, "completed", {"exit_code": 0}))
-    store(Event(EventKind.TASK_STARTED, "dead-run", "T003", 1, "running", {"log_path": "l"}))
-    store.close()
-    print(os.getpid(), sleeper.pid, flush=True)
-    os._exit(0)  # dies like a killed runner: nothing cleaned up, the sleeper left behind
-    """
-)
-
-
-def test_orphans_are_attempts_of_a_dead_runner(tmp_path: Path) -> None:
-    db = tmp_path / ".taskexec" / "state.db"
-    out = subprocess.run(
-        [sys.executable, "-c", _DEAD_RUNNER, str(db), str(tmp_path / "tasks.md")],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    dead_pid, sleeper = (int(x) for x in out.split())
-    try:
-        assert group_members(sleeper) == [sleeper]
-        with closing(StateStore(db)) as store:
-            # A run of a live runner (this process) with a running attempt is no orphan.
-            store.create_run(
-                "live-run",
-                "x.md",
-                "template",
-                {},
-                ["T001"],
-                [
-                    dict(
-                        task_id="T001", def_hash="h", line=1, phase="P", story=None, description="d"
-                    )
-                ],
-            )
-            store(Event(EventKind.TASK_STARTED, "live-run", "T001", 1, "running", {}))
-            store.record_pgid("live-run", "T001", 1, os.getpgid(0))
-
-            orphans = store.orphans()
-            # T002 finished and T003 never got a process group: only T001 is an orphan.
-            assert [
-                (o["run_id"], o["task_id"], o["attempt"], o["pgid"], o["pid"]) for o in orphans
-            ] == [("dead-run", "T001", 1, sleeper, dead_pid)]
-            store.close_orphan("dead-run", "T001", 1)
-            store.mark_interrupted("dead-run")
-            assert store.orphans() == []
-            assert store.run("dead-run")["status"] == "interrupted"
-            attempt = next(a for a in store.attempts("dead-run") if a["task_id"] == "T001")
-            assert attempt["status"] == "cancelled" and attempt["finished"] is not None
-            assert store.run("live-run")["status"] == "running"
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(sleeper, signal.SIGKILL)
-
-
-def test_a_new_run_ends_the_processes_a_dead_runner_left(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path,
-        md("""\
-        # Tasks
-
-        - [ ] T001 Something
-          - taskexec: run="true"
-        """),
-    )
-    db = tmp_path / ".taskexec" / "state.db"
-    out = subprocess.run(
-        [sys.executable, "-c", _DEAD_RUNNER, str(db), str(path.resolve())],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    _, sleeper = (int(x) for x in out.split())
-    try:
-        assert group_members(sleeper) == [sleeper]
-        recorder = EventRecorder()
-        handle = taskexec_nb.load(path).run(max_workers=1, observers=[recorder])
-        assert handle.result is RunStatus.COMPLETED
-        deadline = time.monotonic() + 2
-        while group_members(sleeper) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert group_members(sleeper) == []
-        assert any(str(sleeper) in n and "dead-run" in n for n in handle.notices)
-        warnings = [
-            str(e.data.get("warning")) for e in recorder.events if e.kind is EventKind.NOTICE
-        ]
-        assert any(str(sleeper) in w for w in warnings)
-        with closing(StateStore(db)) as store:
-            assert store.run("dead-run")["status"] == "interrupted"
-            assert store.orphans() == []
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(sleeper, signal.SIGKILL)
-
-
-# -- task definition hash and resume ------------------------------------------------------
-
-HASHED = md(
-    """\
-    # Tasks
-
-    ## Phase 1: Setup
-
-    - [ ] T001 [P] Write the first file
-      ~~~bash
-      echo T001 >> effects.log
-      ~~~
-    - [ ] T002 [P] Needs the flag file
-      ~~~bash
-      test -e flag
-      echo T002 >> effects.log
-      ~~~
-    - [ ] T003 [P] Write the third file
-      ~~~bash
-      echo T003 >> effects.log
-      ~~~
-    """
-)
-
-
-def _effects(folder: Path) -> list[str]:
-    log = folder / "effects.log"
-    return log.read_text().split() if log.exists() else []
-
-
-def test_resume_reruns_a_completed_task_whose_definition_changed(tmp_path: Path) -> None:
-    # Write-back off: the boxes stay open, so only the store decides what a resume skips.
-    path = _write(tmp_path, HASHED)
-    first = taskexec_nb.load(path).run(max_workers=2, writeback=False)
-    assert first.result is RunStatus.FAILED
-    assert sorted(_effects(tmp_path)) == ["T001", "T003"]
-
-    path.write_text(HASHED.replace("Write the first file", "Write the first file, edited"))
-    (tmp_path / "flag").write_text("")
-    recorder = EventRecorder()
-    second = taskexec_nb.load(path).run(
-        max_workers=2, writeback=False, resume=first.run_id, observers=[recorder]
-    )
-    assert second.run_id == first.run_id
-    assert second.result is RunStatus.COMPLETED
-    assert sorted(second.selection) == ["T001", "T002"]
-    assert sorted(_effects(tmp_path)) == ["T001", "T001", "T002", "T003"]
-    expected = f"T001 changed since run {first.run_id} completed it: it runs again"
-    assert second.notices == [expected]
-    assert [e.data.get("warning") for e in recorder.events if e.kind is EventKind.NOTICE] == [
-        expected
-    ]
-    with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        records = store.task_records(first.run_id)
-        assert {k: (r.status, r.attempt) for k, r in records.items()} == {
-            "T001": ("completed", 2),
-            "T002": ("completed", 2),
-            "T003": ("completed", 1),
-        }
-        assert store.run(first.run_id)["status"] == "completed"
-        assert sorted((a["task_id"], a["attempt"]) for a in store.attempts(first.run_id)) == [
-            ("T001", 1),
-            ("T001", 2),
-            ("T002", 1),
-            ("T002", 2),
-            ("T003", 1),
-        ]
-
-    # Resuming again with nothing changed runs nothing.
-    third = taskexec_nb.load(path).run(max_workers=2, writeback=False, resume=first.run_id)
-    assert third.result is RunStatus.COMPLETED
-    assert third.selection == []
-    assert third.notices == []
-    assert sorted(_effects(tmp_path)) == ["T001", "T001", "T002", "T003"]
-
-
-def test_resume_does_not_rerun_unchanged_completed_tasks(tmp_path: Path) -> None:
-    path = _write(tmp_path, HASHED)
-    first = taskexec_nb.load(path).run(max_workers=2, writeback=False)
-    assert first.result is RunStatus.FAILED
-    (tmp_path / "flag").write_text("")
-    # An edit elsewhere in the file (not in any task) changes no task's hash.
-    path.write_text(HASHED + "\n## Notes\n\nSomething unrelated.\n")
-    second = taskexec_nb.load(path).run(max_workers=2, writeback=False, resume=first.run_id)
-    assert second.result is RunStatus.COMPLETED
-    assert second.selection == ["T002"]
-    assert second.notices == []
-    assert sorted(_effects(tmp_path)) == ["T001", "T002", "T003"]
-
-
-def test_a_store_from_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
-    raw = sqlite3.connect(db)
-    raw.executescript(
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
-        "INSERT INTO meta VALUES ('schema_version', '1');"
-        "CREATE TABLE tasks (run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT,"
-        " status TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL,"
-        " exit_code INTEGER, signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT,"
-        " stderr_tail TEXT, log_path TEXT, line INTEGER, phase TEXT, story TEXT,"
-        " description TEXT, PRIMARY KEY (run_id, task_id));"
-        "INSERT INTO tasks (run_id, task_id, status) VALUES ('old', 'T001', 'completed');"
-    )
-    raw.commit()
-    raw.close()
-    store = StateStore(db)
-    try:
-        rows = store.tasks("old")
-        assert rows[0]["deps"] is None and rows[0]["status"] == "completed"
-    finally:
-        store.close()
-    raw = sqlite3.connect(db)
-    version = raw.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    raw.close()
-    assert version == (str(SCHEMA_VERSION),)
-
-
-# -- group commits: saved before a dependent starts, and within SAVE_DELAY otherwise ------
-
-CHAINS = md(
-    """\
-    # Tasks
-
-    ## Phase 1: Chains
-
-    - [ ] T001 [P] First a
-      - taskexec: run="true"
-    - [ ] T002 [P] First b
-      - taskexec: run="true"
-    - [ ] T003 [P] First c
-      - taskexec: run="true"
-    - [ ] T004 [P] Second a (depends on T001, T002)
-      - taskexec: run="true"
-    - [ ] T005 [P] Second b (depends on T002, T003)
-      - taskexec: run="true"
-    - [ ] T006 [P] Third (depends on T004, T005)
-      - taskexec: run="true"
-    - [ ] T007 [P] Alone
-      - taskexec: run="true"
-    """
-)
-
-
-def _saved_statuses(db: Path) -> dict[str, str]:
-    """Task statuses as another process sees them (committed rows only)."""
-    with closing(sqlite3.connect(db)) as raw:
-        return dict(raw.execute("SELECT task_id, status FROM tasks").fetchall())
-
-
-def test_a_task_starts_only_after_its_prerequisites_finishes_are_saved(tmp_path: Path) -> None:
-    path = _write(tmp_path, CHAINS)
-    plan = taskexec_nb.load(path)
-    db = tmp_path / ".taskexec" / "state.db"
-    seen: dict[str, dict[str, str]] = {}
-
-    def at_start(event: Event) -> None:
-        if event.kind is EventKind.TASK_STARTED and event.task_id:
-            seen[event.task_id] = _saved_statuses(db)
-
-    handle = plan.run(max_workers=2, writeback=False, observers=[at_start])
-    assert handle.result is RunStatus.COMPLETED
-    assert set(seen) == {f"T00{i}" for i in range(1, 8)}
-    for task_id, saved in seen.items():
-        for dep in plan.depends_on(task_id):
-            assert saved[dep] == "completed", (task_id, dep, saved)
-
-
-def test_a_finish_is_saved_within_the_save_delay_while_the_run_goes_on(tmp_path: Path) -> None:
-    from taskexec_nb.store import SAVE_DELAY
-
-    path = _write(
-        tmp_path,
-        md(
-            """\
-            # Tasks
-
-            - [ ] T001 [P] Quick
-              - taskexec: run="true"
-            - [ ] T002 [P] Slow
-              - taskexec: run="sleep 30"
-            """
-        ),
-    )
-    db = tmp_path / ".taskexec" / "state.db"
-
-    async def scenario() -> tuple[str, RunStatus]:
-        finished = asyncio.Event()
-
-        def on_event(event: Event) -> None:
-            if event.kind is EventKind.TASK_FINISHED and event.task_id == "T001":
-                finished.set()
-
-        handle = await taskexec_nb.load(path).arun(
-            max_workers=2, writeback=False, observers=[on_event]
-        )
-        await asyncio.wait_for(finished.wait(), 10)
-        deadline = time.monotonic() + SAVE_DELAY + 2.0
-        status = _saved_statuses(db).get("T001", "")
-        while status != "completed" and time.monotonic() < deadline:
-            await asyncio.sleep(SAVE_DELAY / 5)
-            status = _saved_statuses(db).get("T001", "")
-        running = _saved_statuses(db).get("T002", "")
-        handle.cancel()
-        return f"{status}/{running}", await handle.wait()
-
-    seen, final = asyncio.run(scenario())
-    assert seen == "completed/running"  # saved while T002 still runs: no commit waited for it
-    assert final is RunStatus.CANCELLED
-
-
 @pytest.mark.parametrize(
     ("before", "after", "expected"),
     [
@@ -1100,7 +729,7 @@ def test_overlapping_cli_runs_of_disjoint_selections_both_tick(tmp_path: Path) -
     path.write_text(OVERLAP)
     cli = [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)]
     slow = subprocess.Popen([*cli, "--only", "T001"], cwd=tmp_path, stderr=subprocess.PIPE)
-    time.sleep(0.5)
+    wait_running(tmp_path)  # the second run starts while T001 of the first runs
     quick = subprocess.run([*cli, "--only", "T003"], cwd=tmp_path, capture_output=True)
     _, slow_err = slow.communicate(timeout=60)
     assert quick.returncode == 0 and slow.returncode == 0, (quick.stderr, slow_err)
@@ -1163,3 +792,24 @@ def _stat_owned_by(uid: int, real: Any) -> Any:
         return st
 
     return fake
+
+
+def test_an_edit_saved_while_a_tick_is_written_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tasks.md"
+    data = b"# T\n- [ ] T001 a\n"
+    path.write_bytes(data)
+    writer = CheckboxWriter(path, digest(data))
+    real_fsync = os.fsync
+
+    def edit_meanwhile(fd: int) -> None:
+        real_fsync(fd)
+        with open(path, "ab") as f:
+            f.write(b"- [ ] T002 added meanwhile\n")
+
+    monkeypatch.setattr(os, "fsync", edit_meanwhile)
+    message = writer.tick("T001", 2)
+    assert message is not None and "changed on disk while T001" in message
+    assert path.read_bytes() == data + b"- [ ] T002 added meanwhile\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]

@@ -1,0 +1,127 @@
+"""Pre-flight checks: what a run refuses before anything runs (resources, agent, kernels)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import line_of
+from helpers import (
+    MARK,
+    block,
+    linux_only,
+    opened_store,
+    ran,
+    run_async,
+    write_md,
+)
+
+import taskexec_nb
+from taskexec_nb import UsageError
+
+
+@linux_only
+def test_a_task_needing_more_than_exists_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    text = f"- [ ] T001 Harmless\n{MARK}- [ ] T002 Train big\n  - taskexec: needs=gpu:2\n{MARK}"
+    path = write_md(tmp_path, text)
+    plan = taskexec_nb.load(path)
+    line = line_of(text, "needs=gpu:2")
+    with pytest.raises(UsageError) as info:
+        plan.run(resources={"gpu": 1}, state_dir=tmp_path / "state")
+    message = str(info.value)
+    assert "T002" in message and "gpu" in message
+    assert f"{path}:{line}" in message
+    assert "T001" not in message
+    with pytest.raises(UsageError, match="T002 needs gpu=2 but the run has gpu=0"):
+        plan.run(state_dir=tmp_path / "state")
+
+    async def main() -> None:
+        with pytest.raises(UsageError, match="gpu"):
+            await plan.arun(resources={"gpu": 1}, state_dir=tmp_path / "state")
+
+    run_async(main)
+    assert ran(tmp_path) == set()
+
+
+NO_ACTION = f"""## Phase 1: Think, then do
+
+- [ ] T001 Think about the design of the parser
+- [ ] T002 Then write notes.txt
+{block("echo done > notes.txt")}"""
+
+
+@linux_only
+def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: Path) -> None:
+    plan = taskexec_nb.load(write_md(tmp_path, NO_ACTION))
+    with pytest.raises(UsageError, match=r"no agent_command is set, but .* no_action=agent"):
+        plan.run(no_action="agent", state_dir=tmp_path / "state")
+    with opened_store(tmp_path) as store:
+        assert store.runs() == []  # refused before a run was recorded
+
+
+TASKS = """\
+# Tasks
+
+## Phase 1: Notebooks
+
+- [ ] T001 [P] Good notebook
+  - taskexec: notebook=ok.ipynb
+- [ ] T002 [P] Failing notebook
+  - taskexec: notebook=fail.ipynb
+- [ ] T003 [P] Broken notebook file
+  - taskexec: notebook=broken.ipynb
+"""
+
+
+def notebook(path: Path, *cells: str, kernel: str = "python3") -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nbformat.write(nb, path)
+
+
+def project(tmp_path: Path, kernel: str = "python3") -> Path:
+    notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
+    notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
+    (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
+    return write_md(tmp_path, TASKS)
+
+
+def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    plan = taskexec_nb.load(project(tmp_path))
+    with pytest.raises(UsageError) as raised:
+        plan.run(
+            state_dir=tmp_path / "state",
+            writeback=False,
+            executors={"notebook": {"kernel": "no-such-kernel"}},
+        )
+    message = str(raised.value)
+    assert "executors.notebook.kernel names Jupyter kernel 'no-such-kernel'" in message
+    assert "and T001, T002, T003 would run with it" in message
+    assert "python3" in message  # what is installed
+    assert not (tmp_path / "state" / "logs").exists()  # nothing ran
+
+
+def test_a_notebooks_own_kernel_that_is_not_installed_is_named_with_its_task(
+    tmp_path: Path,
+) -> None:
+    tasks = project(tmp_path, kernel="ir")
+    result = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(tasks), "--no-writeback"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "the notebook of T001 names Jupyter kernel 'ir'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / ".taskexec" / "logs").exists()
