@@ -441,7 +441,14 @@ class _Heading:
     end: int = -1  # 0-based exclusive end of its section
 
 
-class _Parser:
+class _Reader:
+    """The first pass: markdown-it's tokens to task sites, phases, headings and fences.
+
+    What a person sees on the page, each with its line: the places a task is
+    written (list items, headings, table rows), their boxes, the phases and the
+    sections; :class:`_Parser` then builds the tasks from them.
+    """
+
     def __init__(self, text: str, path: str) -> None:
         self.text = text
         self.path = path
@@ -470,35 +477,6 @@ class _Parser:
         self.diags.append(Diagnostic(code, sev, msg, self.path, line, hint, task_id))
 
     # -- walk
-    def run(self, newline: str, bom: bool) -> TaskFile:
-        tokens = parser_markdown(self.text.startswith("-")).parse(self.text)
-        self._walk(tokens)
-        self._close_sections()
-        self._body_boxes()
-        if self.cancel_boxes:
-            self._cancel_legend()
-        tasks = self._build_tasks()
-        statements = self._read_statements()
-        if not tasks and not any(d.is_error for d in self.diags):
-            self.diag(
-                "TX003",
-                Severity.ERROR,
-                "no tasks found",
-                None,
-                "tasks are lines like '- [ ] T001 Do something' (see README)",
-            )
-        self.diags.sort(key=lambda d: (d.line or 0, d.code))
-        return TaskFile(
-            self.path,
-            tuple(tasks),
-            tuple(self.phases),
-            tuple(statements),
-            tuple(self.diags),
-            newline,
-            bom,
-            len(self.lines),
-        )
-
     def _walk(self, tokens: list[Any]) -> None:
         phase_stack: list[tuple[int, Phase]] = []  # (heading level, phase)
         phase_level = 0  # the level of the last phase heading
@@ -853,6 +831,40 @@ class _Parser:
             )
 
     # -- sites to tasks
+
+
+class _Parser(_Reader):
+    """The second pass: task sites to tasks (definitions, mentions, bodies, actions)."""
+
+    def run(self, newline: str, bom: bool) -> TaskFile:
+        tokens = parser_markdown(self.text.startswith("-")).parse(self.text)
+        self._walk(tokens)
+        self._close_sections()
+        self._body_boxes()
+        if self.cancel_boxes:
+            self._cancel_legend()
+        tasks = self._build_tasks()
+        statements = self._read_statements()
+        if not tasks and not any(d.is_error for d in self.diags):
+            self.diag(
+                "TX003",
+                Severity.ERROR,
+                "no tasks found",
+                None,
+                "tasks are lines like '- [ ] T001 Do something' (see README)",
+            )
+        self.diags.sort(key=lambda d: (d.line or 0, d.code))
+        return TaskFile(
+            self.path,
+            tuple(tasks),
+            tuple(self.phases),
+            tuple(statements),
+            tuple(self.diags),
+            newline,
+            bom,
+            len(self.lines),
+        )
+
     def _build_tasks(self) -> list[Task]:
         owned = self._owned_lines()
         fence_lines: set[int] = set()
