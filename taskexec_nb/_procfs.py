@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 
 def process_alive(pid: int) -> bool:
@@ -57,24 +57,43 @@ def process_identity(pid: int) -> str | None:
     return f"{pid}:{boot}:{start}"
 
 
-def runner_alive(run: Mapping[str, Any]) -> bool | None:
+class RunnerFields(Protocol):
+    """What :func:`runner_alive` reads of a stored run (or orphaned attempt)."""
+
+    @property
+    def pid(self) -> int | None:
+        """The runner's pid."""
+
+    @property
+    def host(self) -> str | None:
+        """The runner's host."""
+
+    @property
+    def runner(self) -> str | None:
+        """The runner's process identity."""
+
+
+def runner_alive(run: Mapping[str, Any] | RunnerFields) -> bool | None:
     """Whether the runner process recorded for a run still runs.
 
     Args:
-        run: The run's row (``pid``, ``host`` and ``runner``, the process identity).
+        run: The run's record or row (``pid``, ``host`` and ``runner``, the
+            process identity).
 
     Returns:
         True or False; None for a runner on another host, which this machine
         cannot check. A pid now held by another process (pids are reused) is False.
     """
-    pid = run.get("pid")
+    if isinstance(run, Mapping):
+        pid, host, recorded = run.get("pid"), run.get("host"), run.get("runner")
+    else:
+        pid, host, recorded = run.pid, run.host, run.runner
     if not pid:
         return False
-    if run.get("host") and run["host"] != socket.gethostname():
+    if host and host != socket.gethostname():
         return None
     if not process_alive(pid):
         return False
-    recorded = run.get("runner")
     # An identity of another pid was left by an older version that resumed the run
     # without recording one: the pid alone is all there is to go on then.
     if recorded and recorded.split(":", 1)[0] == str(pid):

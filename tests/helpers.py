@@ -24,7 +24,7 @@ from typing import IO, Any
 import pytest
 from conftest import md
 
-from taskexec_nb.store import StateStore
+from taskexec_nb.store import RunRecord, StateStore
 
 # Tests that read processes through /proc.
 linux_only = pytest.mark.skipif(
@@ -140,8 +140,15 @@ def opened_store(tmp_path: Path) -> Iterator[StateStore]:
         yield store
 
 
+def run_record(run_id: str, settings: str | None) -> RunRecord:
+    """A run as the store reads it, with only its ID and recorded settings set."""
+    return RunRecord(
+        run_id, "tasks.md", None, "failed", None, None, None, None, settings, None, None, None, None
+    )
+
+
 def rows_by_id(store: StateStore, run_id: str) -> dict[str, dict[str, Any]]:
-    return {r["task_id"]: r for r in store.tasks(run_id)}
+    return {r.task_id: r.as_dict() for r in store.tasks(run_id)}
 
 
 def statuses(handle: Any) -> dict[str, str]:
@@ -211,7 +218,7 @@ def task_status(folder: Path, task_id: str) -> str | None:
         return None  # the runner has not made its store yet
     with closing(StateStore(path)) as store:
         run_id = store.latest_run()
-        rows = {t["task_id"]: t["status"] for t in store.tasks(run_id)} if run_id else {}
+        rows = {t.task_id: t.status for t in store.tasks(run_id)} if run_id else {}
     return rows.get(task_id)
 
 
@@ -224,7 +231,7 @@ def latest_run(folder: Path) -> dict[str, object]:
     with closing(StateStore(folder / ".taskexec" / "state.db")) as store:
         run_id = store.latest_run()
         assert run_id is not None
-        return store.run(run_id)
+        return store.run(run_id).as_dict()
 
 
 def _sigkilled_runner(tmp_path: Path) -> tuple[Path, str]:

@@ -371,7 +371,7 @@ def test_the_whole_chain_end_to_end_through_the_cli(tmp_path: Path) -> None:
     with closing(StateStore(tasks.parent / ".taskexec" / "state.db")) as store:
         run_id = store.latest_run()
         assert run_id is not None
-        recorded = json.loads(store.run(run_id)["settings"])
+        recorded = json.loads(store.run(run_id).settings)
     assert recorded["retries"] == 4
     assert recorded["config"]["profile"] == "ci"
     assert recorded["config"]["sources"]["retries"] == "--retries"

@@ -195,7 +195,7 @@ def test_a_real_runs_stored_event_json_is_each_events_mapping_form(tmp_path: Pat
     # Read back, each stored event equals the live one: a store reads as typed events.
     store = StateStore(handle.store_path, readonly=True)
     try:
-        assert [Event.from_dict(r) for r in store.events(handle.run_id)] == live
+        assert [Event.from_dict(r.as_dict()) for r in store.events(handle.run_id)] == live
     finally:
         store.close()
     skipped = next(e for e in live if e.task_id == "T004" and e.kind is EventKind.TASK_FINISHED)

@@ -182,7 +182,7 @@ def test_a_task_between_retries_says_which_attempt_it_waits_for(tmp_path: Path) 
 
             def stored() -> str | None:
                 with closing(StateStore(state, readonly=True)) as store:
-                    return str(store.tasks(handle.run_id)[0]["waiting_on"])
+                    return str(store.tasks(handle.run_id)[0].waiting_on)
 
             assert await asyncio.to_thread(wait_until, lambda: stored() == "attempt 2, in 30 s", 5)
             handle.cancel()

@@ -156,7 +156,7 @@ def test_example_runs_to_the_end_and_ticks_every_box(tmp_path: Path) -> None:
     assert kinds[-2:] == ["task_finished", "task_ticked"]
     store = StateStore(work / ".taskexec" / "state.db")
     assert store.latest_run() == handle.run_id
-    assert {t["status"] for t in store.tasks(handle.run_id)} == {"completed"}
+    assert {t.status for t in store.tasks(handle.run_id)} == {"completed"}
     store.close()
     # Everything is ticked now: a second load has nothing to run.
     assert taskexec_nb.load(work / "tasks.md").to_run == ()

@@ -90,19 +90,19 @@ def test_a_real_run_feeds_task_and_attempt_rows(tmp_path: Path) -> None:
     # The same as the store says.
     store = StateStore(handle.store_path, readonly=True)
     try:
-        stored = {r["task_id"]: r for r in store.tasks(handle.run_id)}
+        stored = {r.task_id: r for r in store.tasks(handle.run_id)}
         for row in snap.tasks:
             s = stored[row.id]
             assert (row.status, row.attempt, row.start, row.end, row.error, row.exit_code) == (
-                s["status"],
-                s["attempt"],
-                s["started"],
-                s["finished"],
-                s["error"],
-                s["exit_code"],
+                s.status,
+                s.attempt,
+                s.started,
+                s.finished,
+                s.error,
+                s.exit_code,
             )
         stored_attempts = [
-            (a["task_id"], a["attempt"], a["status"], a["started"], a["finished"], a["log_path"])
+            (a.task_id, a.attempt, a.status, a.started, a.finished, a.log_path)
             for a in store.attempts(handle.run_id)
         ]
     finally:

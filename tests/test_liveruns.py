@@ -309,7 +309,7 @@ def test_a_run_on_another_host_is_not_judged_from_here(
     (tmp_path / "fixed").touch()
     assert main(["run", str(other)]) == 0
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        assert store.run(run_id)["status"] == "running"
+        assert store.run(run_id).status == "running"
     assert main(["run", str(path), "--takeover"]) == 2
     assert "--takeover goes with --resume" in capsys.readouterr().err
     with pytest.raises(UsageError, match="takeover= goes with resume="):
@@ -319,10 +319,10 @@ def test_a_run_on_another_host_is_not_judged_from_here(
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
         run = store.run(run_id)
         attempts = store.attempts(run_id)
-    assert run["status"] == "completed" and run["pid"] == os.getpid()
+    assert run.status == "completed" and run.pid == os.getpid()
     # The attempt the other host's runner left is closed, at its last recorded moment.
-    assert [(a["attempt"], a["status"]) for a in attempts] == [(1, "cancelled"), (2, "completed")]
-    assert attempts[0]["finished"] - attempts[0]["started"] < 1.0
+    assert [(a.attempt, a.status) for a in attempts] == [(1, "cancelled"), (2, "completed")]
+    assert attempts[0].finished - attempts[0].started < 1.0
 
 
 def test_an_older_versions_runner_record_falls_back_to_the_pid() -> None:

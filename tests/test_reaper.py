@@ -45,7 +45,7 @@ def test_the_sweep_ends_only_groups_of_the_dead_run(tmp_path: Path) -> None:
         assert stranger.poll() is None  # the stranger was left alone
         assert not any("ended process group" in n for n in handle.notices)
         with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-            assert store.run(run_id)["status"] == "interrupted"
+            assert store.run(run_id).status == "interrupted"
     finally:
         stranger.kill()
         stranger.wait()
@@ -101,7 +101,7 @@ def test_a_new_run_ends_the_processes_a_dead_runner_left(tmp_path: Path) -> None
         ]
         assert any(str(sleeper) in w for w in warnings)
         with closing(StateStore(db)) as store:
-            assert store.run("dead-run")["status"] == "interrupted"
+            assert store.run("dead-run").status == "interrupted"
             assert store.orphans() == []
     finally:
         with suppress(ProcessLookupError):

@@ -1239,7 +1239,7 @@ def test_cli_status_watch_follows_a_running_run(tmp_path: Path) -> None:
     assert "BY STORY" in snapshots[-1]
     assert "\x1b[" not in out  # not a TTY: no redraw codes
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        finished = store.run(handle.run_id)["finished"]
+        finished = store.run(handle.run_id).finished
     assert finished <= ended <= finished + 5  # it stopped once the run had ended
 
 
@@ -1766,7 +1766,7 @@ def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> N
     assert tasks.loc["T001", "status"] == "skipped" and not tasks.loc["T001", "allowed"]
     assert again.report().summary["allowed_failures"] == 0
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        assert store.runs()[0]["counts"] == {"completed": 1, "skipped": 1}
+        assert store.runs()[0].counts == {"completed": 1, "skipped": 1}
 
 
 @pytest.mark.parametrize("fmt", ["html", "junit", "csv", "json", "md", "parquet"])

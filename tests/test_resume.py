@@ -28,6 +28,7 @@ from helpers import (
     _write,
     counts,
     latest_run,
+    run_record,
     spawn_cli,
     wait_running,
     write_tasks,
@@ -60,7 +61,7 @@ def test_resume_of_an_ended_run_is_refused_while_a_newer_run_runs_its_tasks(
             assert f"run {live['run_id']} of {path.resolve()} is still running" in err
             assert "would run them twice" in err and "T001" in err
         with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-            assert store.run(str(ended))["status"] == "failed"  # left as it was
+            assert store.run(str(ended)).status == "failed"  # left as it was
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -110,9 +111,9 @@ def test_a_run_claimed_by_another_runner_is_not_reopened(tmp_path: Path) -> None
     handle = taskexec_nb.load(path).run(max_workers=1)
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
         assert store.reopen_run(handle.run_id, {}, []) is True  # this process claims it
-        assert store.run(handle.run_id)["status"] == "running"
+        assert store.run(handle.run_id).status == "running"
         assert store.reopen_run(handle.run_id, {}, []) is False  # a second claim fails
-        assert store.run(handle.run_id)["pid"] == os.getpid()
+        assert store.run(handle.run_id).pid == os.getpid()
 
 
 def test_resume_of_a_run_of_another_file_is_refused(
@@ -214,9 +215,9 @@ def test_a_takeover_claims_only_the_run_as_it_was_seen(tmp_path: Path) -> None:
         seen = store.run(run_id)
         _set_runner(tmp_path, run_id, pid=4343)  # another takeover got there first
         assert not store.reopen_run(run_id, {}, [], takeover=seen)
-        assert store.run(run_id)["pid"] == 4343
+        assert store.run(run_id).pid == 4343
         assert store.reopen_run(run_id, {}, [], takeover=store.run(run_id))
-        assert store.run(run_id)["pid"] == os.getpid()
+        assert store.run(run_id).pid == os.getpid()
 
 
 def test_resume_settles_the_rows_of_tasks_it_leaves_out(tmp_path: Path) -> None:
@@ -230,12 +231,12 @@ def test_resume_settles_the_rows_of_tasks_it_leaves_out(tmp_path: Path) -> None:
     again = taskexec_nb.load(path).run(resume=first.run_id)
     assert any("T005: pending in" in n and "not part of run" in n for n in again.notices)
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        rows = {t["task_id"]: t for t in store.tasks(first.run_id)}
+        rows = {t.task_id: t for t in store.tasks(first.run_id)}
     assert set(rows) == {"T001", "T003", "T004"}  # T002 is gone from the file
-    assert rows["T003"]["status"] == "completed" and rows["T003"]["error"] is None
-    assert rows["T003"]["finished"] - rows["T003"]["started"] < 1.0
-    assert rows["T004"]["status"] == "skipped"
-    assert "marked done in" in rows["T004"]["error"] and "outside run" in rows["T004"]["error"]
+    assert rows["T003"].status == "completed" and rows["T003"].error is None
+    assert rows["T003"].finished - rows["T003"].started < 1.0
+    assert rows["T004"].status == "skipped"
+    assert "marked done in" in rows["T004"].error and "outside run" in rows["T004"].error
 
 
 def test_resume_before_the_file_gets_a_hint(
@@ -307,8 +308,8 @@ def test_resume_reruns_a_completed_task_whose_definition_changed(tmp_path: Path)
             "T002": ("completed", 2),
             "T003": ("completed", 1),
         }
-        assert store.run(first.run_id)["status"] == "completed"
-        assert sorted((a["task_id"], a["attempt"]) for a in store.attempts(first.run_id)) == [
+        assert store.run(first.run_id).status == "completed"
+        assert sorted((a.task_id, a.attempt) for a in store.attempts(first.run_id)) == [
             ("T001", 1),
             ("T001", 2),
             ("T002", 1),
@@ -587,9 +588,9 @@ def crash_trial(tmp_path: Path, seed: int) -> None:
             if run_id is None:
                 run_id = store.latest_run()
             attempts = store.attempts(run_id) if run_id else []
-            statuses = {t["task_id"]: t["status"] for t in store.tasks(run_id)} if run_id else {}
-            run_status = store.run(run_id)["status"] if run_id else None
-        pgids = {a["pgid"] for a in attempts if a["pgid"]}
+            statuses = {t.task_id: t.status for t in store.tasks(run_id)} if run_id else {}
+            run_status = store.run(run_id).status if run_id else None
+        pgids = {a.pgid for a in attempts if a.pgid}
 
         if killed:
             assert proc.returncode == -signal.SIGKILL
@@ -623,13 +624,11 @@ def crash_trial(tmp_path: Path, seed: int) -> None:
     # The store and the file agree that everything is done.
     with closing(store_of(tmp_path)) as store:
         assert run_id is not None
-        assert store.run(run_id)["status"] == "completed", context()
+        assert store.run(run_id).status == "completed", context()
         tasks = store.tasks(run_id)
-        assert {t["task_id"]: t["status"] for t in tasks} == dict.fromkeys(IDS, "completed"), (
-            context()
-        )
+        assert {t.task_id: t.status for t in tasks} == dict.fromkeys(IDS, "completed"), context()
         assert store.orphans() == [], context()
-        assert [r["run_id"] for r in store.runs()] == [run_id]  # resumes continue the one run
+        assert [r.run_id for r in store.runs()] == [run_id]  # resumes continue the one run
     assert path.read_bytes() == ticked(text), context()
 
     # Nothing of the run is left, and no task's child ever outlived its task.
@@ -715,9 +714,9 @@ def test_killed_around_the_tick_the_resume_makes_store_and_file_agree(
     # Whatever the kill interrupted, the file and the store end up saying the same thing.
     assert path.read_text() == _TWO_TASKS.replace("- [ ]", "- [X]")
     with closing(store_of(tmp_path)) as store:
-        statuses = {t["task_id"]: t["status"] for t in store.tasks(run_id)}
+        statuses = {t.task_id: t.status for t in store.tasks(run_id)}
         assert statuses == {"T001": "completed", "T002": "completed"}
-        assert store.run(run_id)["status"] == "completed"
+        assert store.run(run_id).status == "completed"
 
 
 def records(folder: Path, run_id: str) -> dict[str, tuple[str, bool]]:
@@ -840,15 +839,13 @@ def test_the_resume_notice_says_what_an_unset_setting_means() -> None:
 
     now = RunSettings(no_action="fail", timeout=5)
     stored = '{"no_action": null, "timeout": null}'
-    kept, notice = resumed_settings(now, {"run_id": "r1", "settings": stored}, {})
+    kept, notice = resumed_settings(now, run_record("r1", stored), {})
     assert (kept.no_action, kept.timeout) == (None, None)
     assert notice is not None and "null" not in notice
     assert 'no_action=not set, default skip (now "fail")' in notice
     assert "timeout=not set, no limit (now 5)" in notice
     with_agent = RunSettings(agent_command=["my-agent"])
-    _, notice = resumed_settings(
-        with_agent, {"run_id": "r2", "settings": '{"no_action": "fail"}'}, {}
-    )
+    _, notice = resumed_settings(with_agent, run_record("r2", '{"no_action": "fail"}'), {})
     assert notice is not None
     assert 'no_action="fail" (now not set, default agent)' in notice
 
@@ -858,11 +855,11 @@ def test_settings_recorded_unreadable_or_no_longer_valid_are_not_kept() -> None:
     from taskexec_nb.settings import RunSettings
 
     now = RunSettings(max_workers=2)
-    assert resumed_settings(now, {"run_id": "r", "settings": "{not json"}, {}) == (now, None)
+    assert resumed_settings(now, run_record("r", "{not json"), {}) == (now, None)
     bad = '{"max_workers": 0, "retries": 1}'  # recorded by a version that allowed it
-    assert resumed_settings(now, {"run_id": "r", "settings": bad}, {}) == (now, None)
+    assert resumed_settings(now, run_record("r", bad), {}) == (now, None)
     good = '{"max_workers": 3, "retries": 1, "timeout": null}'
-    kept, note = resumed_settings(now, {"run_id": "r", "settings": good}, {"retries": 0})
+    kept, note = resumed_settings(now, run_record("r", good), {"retries": 0})
     assert (kept.max_workers, kept.retries) == (3, 0)
     assert note == (
         "resume keeps the settings run r started with: max_workers=3 (now 2); "

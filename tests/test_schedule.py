@@ -104,7 +104,7 @@ def test_every_task_starts_after_all_its_dependencies_finished(tmp_path: Path, m
         rows = rows_by_id(store, handle.run_id)
         assert {r["status"] for r in rows.values()} == {"completed"}
         assert all(r["started"] <= r["finished"] for r in rows.values())
-        assert store.run(handle.run_id)["status"] == "completed"
+        assert store.run(handle.run_id).status == "completed"
 
 
 FOUR_PARALLEL = "## Phase 1: Parallel\n\n" + "".join(
@@ -201,7 +201,7 @@ def test_a_failure_skips_its_dependents_and_other_stories_complete(tmp_path: Pat
         assert "about to fail" in rows["T002"]["stderr_tail"]
         assert "T002" in rows["T003"]["error"]
         assert rows["T003"]["started"] is None
-        assert store.run(handle.run_id)["status"] == "failed"
+        assert store.run(handle.run_id).status == "failed"
         log = Path(rows["T002"]["log_path"])
         assert "about to fail" in log.read_text()
 
@@ -248,9 +248,7 @@ def test_retries_run_the_task_again_until_it_succeeds(
     assert ran(tmp_path) == ({"T002"} if final == "completed" else set())
     with opened_store(tmp_path) as store:
         stored = [
-            (a["attempt"], a["status"])
-            for a in store.attempts(handle.run_id)
-            if a["task_id"] == "T001"
+            (a.attempt, a.status) for a in store.attempts(handle.run_id) if a.task_id == "T001"
         ]
         expected = ["failed"] * (attempts - 1) + [final]
         assert stored == list(zip(range(1, attempts + 1), expected, strict=True))
@@ -377,7 +375,7 @@ def test_timeout_kills_children_and_grandchildren(
         assert rows["T001"]["status"] == "timed_out"
         assert rows["T001"]["signal"] in (9, 15)
         (attempt,) = store.attempts(handle.run_id)
-        assert attempt["pgid"] == pids["leader"]
+        assert attempt.pgid == pids["leader"]
 
 
 @linux_only
@@ -558,7 +556,7 @@ def test_cancel_stops_the_running_task_and_cancels_the_rest(
         assert errs["T001"] == "cancelled"
         assert errs["T002"] == errs["T003"] == reason
         with opened_store(tmp_path) as store:
-            assert store.run(handle.run_id)["status"] == result.value
+            assert store.run(handle.run_id).status == result.value
             rows = rows_by_id(store, handle.run_id)
             assert {r["status"] for r in rows.values()} == {"cancelled"}
 
@@ -619,9 +617,9 @@ def test_resources_queue_tasks_until_capacity_is_free(tmp_path: Path) -> None:
     ]
     assert all(row["waiting_on"] is None for row in handle.snapshot())
     with opened_store(tmp_path) as store:
-        assert all(r["waiting_on"] is None for r in store.tasks(handle.run_id))
-        queued_rows = [e for e in store.events(handle.run_id) if e["kind"] == "task_queued"]
-        assert [e["data"].get("waiting_on") for e in queued_rows] == [None, None, None, "gpu"]
+        assert all(r.waiting_on is None for r in store.tasks(handle.run_id))
+        queued_rows = [e for e in store.events(handle.run_id) if e.kind == "task_queued"]
+        assert [e.data.get("waiting_on") for e in queued_rows] == [None, None, None, "gpu"]
 
 
 @linux_only
@@ -713,7 +711,7 @@ def test_no_action_default_is_skip_and_blocks_dependents(tmp_path: Path) -> None
     assert "incomplete" in repr(handle)
     assert any(n.startswith("run incomplete: T001 not run") for n in handle.notices)
     with opened_store(tmp_path) as store:
-        assert store.run(handle.run_id)["status"] == "incomplete"
+        assert store.run(handle.run_id).status == "incomplete"
     assert handle.report().summary["status"] == "incomplete"
     # never reported done, never ticked
     assert "- [ ] T001" in (tmp_path / "tasks.md").read_text()
@@ -900,7 +898,7 @@ def test_a_two_task_chain_emits_exactly_these_events(tmp_path: Path) -> None:
     assert all(e.data["exit_code"] == 0 for e in finished)
     with opened_store(tmp_path) as store:
         stored = store.events(handle.run_id)
-        assert [(e["kind"], e["task_id"], e["status"]) for e in stored] == _summary(recorder.events)
+        assert [(e.kind, e.task_id, e.status) for e in stored] == _summary(recorder.events)
 
 
 @linux_only

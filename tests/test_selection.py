@@ -68,7 +68,7 @@ def test_selection_runs_exactly_the_chosen_tasks(
     assert ran(tmp_path) == set(expected)
     assert [row["id"] for row in handle.snapshot()] == expected
     with opened_store(tmp_path) as store:
-        assert [r["task_id"] for r in store.tasks(handle.run_id)] == expected
+        assert [r.task_id for r in store.tasks(handle.run_id)] == expected
 
 
 @linux_only

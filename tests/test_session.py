@@ -211,7 +211,7 @@ def test_ctrl_c_during_a_blocking_run_interrupts_it(tmp_path: Path) -> None:
     with opened_store(tmp_path) as store:
         run_id = store.latest_run()
         assert run_id is not None
-        assert store.run(run_id)["status"] == "interrupted"
+        assert store.run(run_id).status == "interrupted"
         assert rows_by_id(store, run_id)["T001"]["status"] == "cancelled"
 
 

@@ -45,7 +45,7 @@ def test_an_older_store_learns_its_allowed_failures_from_the_events(tmp_path: Pa
     with closing(sqlite3.connect(db_path)) as db, db:
         db.execute("ALTER TABLE tasks DROP COLUMN allowed")  # as version 2 left it
     with closing(StateStore(db_path)) as store:
-        allowed = {t["task_id"]: t["allowed"] for t in store.tasks(handle.run_id)}
+        allowed = {t.task_id: t.allowed for t in store.tasks(handle.run_id)}
     assert allowed == {"T001": True, "T002": False}
 
 
@@ -101,62 +101,58 @@ def test_store_records_a_real_run(tmp_path: Path) -> None:
 
     with closing(StateStore(db)) as store:
         run = store.run(handle.run_id)
-        assert run["status"] == "failed"
-        assert run["tasks_file"] == str(path.resolve())
-        assert run["pid"] == os.getpid()
-        assert run["finished"] is not None and run["finished"] >= run["started"]
+        assert run.status == "failed"
+        assert run.tasks_file == str(path.resolve())
+        assert run.pid == os.getpid()
+        assert run.finished is not None and run.finished >= run.started
 
-        tasks = {t["task_id"]: t for t in store.tasks(handle.run_id)}
+        tasks = {t.task_id: t for t in store.tasks(handle.run_id)}
         assert list(tasks) == ["T001", "T002", "T003"]
-        assert {k: t["status"] for k, t in tasks.items()} == {
+        assert {k: t.status for k, t in tasks.items()} == {
             "T001": "completed",
             "T002": "failed",
             "T003": "completed",
         }
-        assert {k: t["attempt"] for k, t in tasks.items()} == {"T001": 1, "T002": 1, "T003": 1}
-        assert {k: t["exit_code"] for k, t in tasks.items()} == {"T001": 0, "T002": 3, "T003": 0}
-        assert tasks["T001"]["tail"] == "hello-T001"
-        assert tasks["T003"]["tail"] == "world-T003"
-        assert tasks["T002"]["stderr_tail"] == "oops-T002"
-        assert "3" in (tasks["T002"]["error"] or "")
+        assert {k: t.attempt for k, t in tasks.items()} == {"T001": 1, "T002": 1, "T003": 1}
+        assert {k: t.exit_code for k, t in tasks.items()} == {"T001": 0, "T002": 3, "T003": 0}
+        assert tasks["T001"].tail == "hello-T001"
+        assert tasks["T003"].tail == "world-T003"
+        assert tasks["T002"].stderr_tail == "oops-T002"
+        assert "3" in (tasks["T002"].error or "")
         for task_id, t in tasks.items():
-            log = Path(t["log_path"])
+            log = Path(t.log_path)
             assert log.is_file(), task_id
-            assert t["finished"] >= t["started"]
-        assert "hello-T001" in Path(tasks["T001"]["log_path"]).read_text()
-        assert "oops-T002" in Path(tasks["T002"]["log_path"]).read_text()
+            assert t.finished >= t.started
+        assert "hello-T001" in Path(tasks["T001"].log_path).read_text()
+        assert "oops-T002" in Path(tasks["T002"].log_path).read_text()
         records = store.task_records(handle.run_id)
-        assert (
-            records["T002"].status == "failed" and records["T002"].error == tasks["T002"]["error"]
-        )
+        assert records["T002"].status == "failed" and records["T002"].error == tasks["T002"].error
 
         attempts = store.attempts(handle.run_id)
-        assert sorted(
-            (a["task_id"], a["attempt"], a["status"], a["exit_code"]) for a in attempts
-        ) == [
+        assert sorted((a.task_id, a.attempt, a.status, a.exit_code) for a in attempts) == [
             ("T001", 1, "completed", 0),
             ("T002", 1, "failed", 3),
             ("T003", 1, "completed", 0),
         ]
         for a in attempts:
-            assert isinstance(a["pgid"], int) and a["pgid"] > 1
-            assert a["finished"] is not None
-            assert a["log_path"] == tasks[a["task_id"]]["log_path"]
-        assert len({a["pgid"] for a in attempts}) == 3
+            assert isinstance(a.pgid, int) and a.pgid > 1
+            assert a.finished is not None
+            assert a.log_path == tasks[a.task_id].log_path
+        assert len({a.pgid for a in attempts}) == 3
 
         events = store.events(handle.run_id)
-        assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
-        assert "task_output" not in {e["kind"] for e in events}
+        assert [e.seq for e in events] == sorted(e.seq for e in events)
+        assert "task_output" not in {e.kind for e in events}
         assert "task_output" in recorder.kinds()  # the output happened, it is just not stored
         expected = [
             (e.kind.value, e.task_id, e.status)
             for e in recorder.events
             if e.kind is not EventKind.TASK_OUTPUT
         ]
-        assert [(e["kind"], e["task_id"], e["status"]) for e in events] == expected
-        assert events[0]["kind"] == "run_started" and events[-1]["kind"] == "run_finished"
-        assert events[-1]["data"]["counts"] == {"completed": 2, "failed": 1}
-        times = [e["time"] for e in events]
+        assert [(e.kind, e.task_id, e.status) for e in events] == expected
+        assert events[0].kind == "run_started" and events[-1].kind == "run_finished"
+        assert events[-1].data["counts"] == {"completed": 2, "failed": 1}
+        times = [e.time for e in events]
         assert times == sorted(times)
 
 
@@ -168,9 +164,9 @@ def test_store_lists_runs_newest_first_and_names_recent_runs(tmp_path: Path) -> 
     assert first.run_id != second.run_id
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
         runs = store.runs()
-        assert [r["run_id"] for r in runs] == [second.run_id, first.run_id]
-        assert runs[0]["counts"] == {"failed": 1}
-        assert runs[1]["counts"] == {"completed": 2, "failed": 1}
+        assert [r.run_id for r in runs] == [second.run_id, first.run_id]
+        assert runs[0].counts == {"failed": 1}
+        assert runs[1].counts == {"completed": 2, "failed": 1}
         assert store.latest_run() == second.run_id
         assert store.latest_run(str(path.resolve())) == second.run_id
         assert store.runs(str(tmp_path / "other.md")) == []
@@ -228,16 +224,16 @@ def test_orphans_are_attempts_of_a_dead_runner(tmp_path: Path) -> None:
 
             orphans = store.orphans()
             # T002 finished and T003 never got a process group: only T001 is an orphan.
-            assert [
-                (o["run_id"], o["task_id"], o["attempt"], o["pgid"], o["pid"]) for o in orphans
-            ] == [("dead-run", "T001", 1, sleeper, dead_pid)]
+            assert [(o.run_id, o.task_id, o.attempt, o.pgid, o.pid) for o in orphans] == [
+                ("dead-run", "T001", 1, sleeper, dead_pid)
+            ]
             store.close_orphan("dead-run", "T001", 1)
             store.mark_interrupted("dead-run")
             assert store.orphans() == []
-            assert store.run("dead-run")["status"] == "interrupted"
-            attempt = next(a for a in store.attempts("dead-run") if a["task_id"] == "T001")
-            assert attempt["status"] == "cancelled" and attempt["finished"] is not None
-            assert store.run("live-run")["status"] == "running"
+            assert store.run("dead-run").status == "interrupted"
+            attempt = next(a for a in store.attempts("dead-run") if a.task_id == "T001")
+            assert attempt.status == "cancelled" and attempt.finished is not None
+            assert store.run("live-run").status == "running"
     finally:
         with suppress(ProcessLookupError):
             os.killpg(sleeper, signal.SIGKILL)
@@ -261,7 +257,7 @@ def test_a_store_from_schema_1_gains_the_new_columns(tmp_path: Path) -> None:
     store = StateStore(db)
     try:
         rows = store.tasks("old")
-        assert rows[0]["deps"] is None and rows[0]["status"] == "completed"
+        assert rows[0].deps is None and rows[0].status == "completed"
     finally:
         store.close()
     raw = sqlite3.connect(db)
@@ -523,7 +519,7 @@ def test_a_store_whose_shared_memory_file_cannot_be_made_is_still_read(tmp_path:
     store = StateStore(db, readonly=True)
     try:
         assert store.latest_run() == run.run_id
-        assert [t["status"] for t in store.tasks(run.run_id)] == ["completed", "completed"]
+        assert [t.status for t in store.tasks(run.run_id)] == ["completed", "completed"]
     finally:
         store.close()
     report = ExecutionReport.load(tmp_path / ".taskexec")
@@ -553,7 +549,7 @@ def test_a_read_of_an_older_store_upgrades_it_once(tmp_path: Path) -> None:
     store = StateStore(db, readonly=True)
     try:
         assert store.task_records("old")["T001"].ticked is False
-        assert store.runs()[0]["counts"] == {"completed": 1}
+        assert store.runs()[0].counts == {"completed": 1}
     finally:
         store.close()
     with pytest.raises(StoreError, match="does not exist"):
@@ -598,5 +594,5 @@ def test_the_store_writes_text_with_lone_surrogates_as_replacement_characters(
     bad = os.fsdecode(b"\xff")
     store(Event(EventKind.TASK_QUEUED, "r1", task_id=f"T{bad}", data={"waiting_on": bad}))
     store.commit()
-    assert [e["task_id"] for e in store.events("r1")][-1] == "T\ufffd"
+    assert [e.task_id for e in store.events("r1")][-1] == "T\ufffd"
     store.close()

@@ -623,8 +623,8 @@ def test_run_does_not_clobber_a_file_edited_after_load(tmp_path: Path) -> None:
     assert handle.notices[-2:] == [first.data["warning"], summary.data["warning"]]
     # The notices are part of the run's record too.
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
-        stored = [e for e in store.events(handle.run_id) if e["kind"] == "notice"]
-    assert [e["task_id"] for e in stored] == [first.task_id, None]
+        stored = [e for e in store.events(handle.run_id) if e.kind == "notice"]
+    assert [e.task_id for e in stored] == [first.task_id, None]
 
 
 @pytest.mark.parametrize(

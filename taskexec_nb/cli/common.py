@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.report.runs import state_dir_default
+
+if TYPE_CHECKING:
+    from taskexec_nb.store import StateStore
 
 
 def add_state_dir(parser: Any) -> None:
@@ -41,7 +44,7 @@ def tasks_file_here(given: str | None = None) -> Path | None:
     return tasks if tasks.is_file() else None
 
 
-def open_store(state_dir: str | None, tasks_file: Path | None = None) -> Any:
+def open_store(state_dir: str | None, tasks_file: Path | None = None) -> StateStore:
     """The state store, read-only.
 
     Args:
@@ -64,7 +67,7 @@ def open_store(state_dir: str | None, tasks_file: Path | None = None) -> Any:
     return StateStore(path, readonly=True)
 
 
-def pick_run(store: Any, run_id: str | None, tasks_file: Path | None = None) -> str:
+def pick_run(store: StateStore, run_id: str | None, tasks_file: Path | None = None) -> str:
     """The run asked for, else the latest of ``tasks_file`` (as ``report`` picks it).
 
     Args:

@@ -180,15 +180,15 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
             args.file, config.settings, args.resume, takeover=args.takeover, given=arguments
         )
         run = resumed.run
-        if args.mode is not None and run["mode"] and args.mode != run["mode"]:
+        if args.mode is not None and run.mode and args.mode != run.mode:
             raise ResumeError(
-                f"--mode {args.mode}: run {resumed.run_id} used --mode {run['mode']}; "
+                f"--mode {args.mode}: run {resumed.run_id} used --mode {run.mode}; "
                 "a resume keeps its run's mode (leave --mode out)",
                 reason="other_mode",
                 run_id=resumed.run_id,
                 tasks_file=str(Path(args.file).resolve()),
             )
-        mode = run["mode"] or mode  # the run's mode, whatever the config says now
+        mode = run.mode or mode  # the run's mode, whatever the config says now
     try:
         plan = taskexec_nb.load(args.file, mode=mode)
     except ValidationError as exc:

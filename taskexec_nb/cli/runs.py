@@ -35,10 +35,10 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     """
     store = open_store(args.state_dir, tasks_file_here())
     try:
-        runs = store.runs()
+        records = store.runs()
     finally:
         store.close()
-    runs = [with_runner(r) for r in runs]
+    runs = [with_runner(r) for r in records]
     if args.json:
         print(json.dumps([plain(r) for r in runs], indent=2, default=str), file=out)
         return EXIT_OK

@@ -86,7 +86,7 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     try:
         run_id = pick_run(store, args.run, tasks_file)
         run = with_runner(store.run(run_id))
-        tasks = store.tasks(run_id)
+        records = store.tasks(run_id)
     finally:
         store.close()
     from taskexec_nb.report.status import status_text
@@ -94,7 +94,8 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     if "recorded_status" in run:
         from taskexec_nb.store import as_gone
 
-        tasks = [as_gone(t) for t in tasks]
+        records = [as_gone(t) for t in records]
+    tasks = [t.as_dict() for t in records]
     active = run["status"] in ("running", "paused")
     if args.json:
         doc = {"run": plain(run), "tasks": [plain(t) for t in tasks]}

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import ReportError
+
+if TYPE_CHECKING:
+    from taskexec_nb.store import RunRecord
 
 JSON_COLUMNS = frozenset({"settings", "selection", "deps", "artifacts"})
 """Store columns holding JSON text."""
@@ -32,24 +35,25 @@ def plain(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def with_runner(run: dict[str, Any]) -> dict[str, Any]:
-    """A run row whose status says ``interrupted`` if it claims to run but its runner is gone.
+def with_runner(run: RunRecord) -> dict[str, Any]:
+    """A run's row whose status says ``interrupted`` if it claims to run but its runner is gone.
 
     Args:
-        run: The run's row in the store (with ``counts`` when read by ``StateStore.runs``).
+        run: The run's record in the store (with ``counts`` when read by ``StateStore.runs``).
 
     Returns:
-        A copy with ``runner_alive`` (None: on another host, not checked) and, for a
-        run whose runner is gone, the status it now has (``recorded_status``: the
-        recorded one) and its task counts as they now stand.
+        The run as a row (:meth:`~taskexec_nb.store.RunRecord.as_dict`) with
+        ``runner_alive`` (None: on another host, not checked) and, for a run whose
+        runner is gone, the status it now has (``recorded_status``: the recorded
+        one) and its task counts as they now stand.
     """
     from taskexec_nb._procfs import runner_alive
     from taskexec_nb.store import GONE_STATUS
 
-    out = dict(run)
+    out = run.as_dict()
     out["runner_alive"] = runner_alive(run)  # None: on another host, not checked
-    if run["status"] in ("running", "paused") and out["runner_alive"] is False:
-        out["recorded_status"] = run["status"]
+    if run.status in ("running", "paused") and out["runner_alive"] is False:
+        out["recorded_status"] = run.status
         out["status"] = "interrupted"
         if "counts" in out:
             counts: dict[str, int] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from taskexec_nb.report.summary import (
     compare_rows,
     summarize,
 )
-from taskexec_nb.store import StateStore, as_gone
+from taskexec_nb.store import RunRecord, StateStore, as_gone
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,10 +161,10 @@ class ExecutionReport:
                 raise ReportError(str(exc)) from None
             tasks, attempts = store.tasks(run_id), store.attempts(run_id)
             if _runner_died(run):  # as the next run will record it, and as status shows it
-                run = {**run, "status": "interrupted"}
+                run = replace(run, status="interrupted")
                 tasks = [as_gone(t) for t in tasks]
                 attempts = [as_gone(a) for a in attempts]
-            made = cls(run, tasks, attempts)
+            made = cls(run.as_dict(), [t.as_dict() for t in tasks], [a.as_dict() for a in attempts])
             made._store_path = path
             return made
         finally:
@@ -245,7 +246,7 @@ class ExecutionReport:
         elif self._store_path is not None:
             store = StateStore(self._store_path, readonly=True)
             try:
-                stored = list(store.events(self.run_id))
+                stored = [e.as_dict() for e in store.events(self.run_id)]
             finally:
                 store.close()
         rows = [
@@ -642,10 +643,10 @@ def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _runner_died(run: Mapping[str, Any]) -> bool:
+def _runner_died(run: RunRecord) -> bool:
     """A run still marked running or paused whose runner process (on this host) is gone."""
     from taskexec_nb._procfs import runner_alive
 
-    if run.get("status") not in ("running", "paused"):
+    if run.status not in ("running", "paused"):
         return False
     return runner_alive(run) is False

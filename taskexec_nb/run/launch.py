@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.events import Observer
@@ -30,6 +30,7 @@ from taskexec_nb.settings import RunSettings
 if TYPE_CHECKING:
     from taskexec_nb.config import Config
     from taskexec_nb.plan import ExecutionPlan
+    from taskexec_nb.store import RunRecord
 
 StartMode = Literal["block", "thread", "loop", "none"]
 """How :func:`start_run` starts the run.
@@ -58,14 +59,14 @@ class Resumed:
             from the configuration's now (None: none differ).
     """
 
-    run: Mapping[str, Any]
+    run: RunRecord
     settings: RunSettings
     kept: str | None = None
 
     @property
     def run_id(self) -> str:
         """The resumed run's ID."""
-        return str(self.run["run_id"])
+        return self.run.run_id
 
 
 def find_resumed(

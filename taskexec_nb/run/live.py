@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from taskexec_nb.plan import ExecutionPlan
-    from taskexec_nb.store import StateStore
+    from taskexec_nb.store import StateStore, TaskRecord
 
 TAIL_LINES = 20
 """Lines of a running task's output kept as its live tail."""
@@ -175,14 +175,14 @@ class RunModel:
             events = []
             for row in db.events(run_id):
                 try:
-                    events.append(Event.from_dict(row))
+                    events.append(Event.from_dict(row.as_dict()))
                 except ValueError:  # a kind this version does not know
                     continue
         finally:
             if own:
                 db.close()
         model = cls.from_events(
-            events, ((r["task_id"], r["phase"], r["story"], r["description"]) for r in rows)
+            events, ((r.task_id, r.phase, r.story, r.description) for r in rows)
         )
         model._settle_resumed(rows, events)
         return model
@@ -224,30 +224,30 @@ class RunModel:
 
         store = StateStore(path, readonly=True)
         try:
-            rows = [r for r in store.tasks(run_id) if r["task_id"] not in rerun]
+            rows = [r for r in store.tasks(run_id) if r.task_id not in rerun]
             attempts = store.attempts(run_id)  # this session's are replayed over them
         finally:
             store.close()
         with self._lock:
             for r in rows:
-                self._tasks[r["task_id"]] = _stored_row(r)
+                self._tasks[r.task_id] = _stored_row(r)
             for a in attempts:
-                key = (a["task_id"], a["attempt"])
+                key = (a.task_id, a.attempt)
                 self._attempts[key] = AttemptRow(
-                    a["task_id"],
-                    a["attempt"],
-                    a["status"],
-                    a["started"],
-                    a["finished"],
+                    a.task_id,
+                    a.attempt,
+                    a.status,
+                    a.started,
+                    a.finished,
                     None,
-                    a["exit_code"],
-                    a["signal"],
-                    a["error"],
-                    a["log_path"],
+                    a.exit_code,
+                    a.signal,
+                    a.error,
+                    a.log_path,
                 )
             self._version += 1
 
-    def _settle_resumed(self, rows: Sequence[dict[str, Any]], events: Sequence[Event]) -> None:
+    def _settle_resumed(self, rows: Sequence[TaskRecord], events: Sequence[Event]) -> None:
         """After a replay: tasks without events since a resume's start read as stored."""
         starts = [i for i, e in enumerate(events) if e.kind is EventKind.RUN_STARTED]
         if len(starts) < 2:
@@ -255,8 +255,8 @@ class RunModel:
         touched = {e.task_id for e in events[starts[-1] :] if e.task_id}
         with self._lock:
             for r in rows:
-                if r["task_id"] not in touched:
-                    self._tasks[r["task_id"]] = _stored_row(r)
+                if r.task_id not in touched:
+                    self._tasks[r.task_id] = _stored_row(r)
 
     # -- taking events in --------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -554,23 +554,22 @@ def _ended(data: TaskRetrying | TaskFinished) -> dict[str, Any]:
     return out
 
 
-def _stored_row(r: dict[str, Any]) -> TaskRow:
-    tail = r.get("tail")
+def _stored_row(r: TaskRecord) -> TaskRow:
     return TaskRow(
-        r["task_id"],
-        r.get("phase"),
-        r.get("story"),
-        r.get("description"),
-        r["status"],
-        bool(r.get("allowed")),
-        r.get("attempt") or 0,
-        r.get("started"),
-        r.get("finished"),
-        r.get("waiting_on"),
-        r.get("error"),
-        r.get("exit_code"),
-        _last_line((tail or "").splitlines()),
-        tail,
-        r.get("log_path"),
-        bool(r.get("ticked")),
+        r.task_id,
+        r.phase,
+        r.story,
+        r.description,
+        r.status,
+        r.allowed,
+        r.attempt or 0,
+        r.started,
+        r.finished,
+        r.waiting_on,
+        r.error,
+        r.exit_code,
+        _last_line((r.tail or "").splitlines()),
+        r.tail,
+        r.log_path,
+        r.ticked,
     )

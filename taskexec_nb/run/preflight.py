@@ -16,7 +16,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from taskexec_nb.agentcmd import AGENT_FLAG_EXAMPLE, AGENT_TOML_EXAMPLE
 from taskexec_nb.config import resolve_task
@@ -36,7 +36,7 @@ from taskexec_nb.run.attempt import task_cwd
 from taskexec_nb.run.resume import task_hash
 from taskexec_nb.run.selection import listed, select_tasks
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import TaskRecord
+from taskexec_nb.store import RunRecord, TaskRecord
 
 if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
@@ -135,7 +135,7 @@ class Preflight:
     def choose(
         self,
         requested: Sequence[str] | None,
-        run: Mapping[str, Any] | None,
+        run: RunRecord | None,
         previous: Mapping[str, TaskRecord],
     ) -> Choice:
         """The tasks to run: the selection given, a resumed run's own, or every pending one.
@@ -400,14 +400,14 @@ class Preflight:
 
     def _stored_selection(
         self,
-        run: Mapping[str, Any],
+        run: RunRecord,
         previous: Mapping[str, TaskRecord],
         notices: list[str],
         removed: list[str],
         left_out: dict[str, str],
     ) -> list[str]:
         """A resumed run's own selection, less tasks gone from the file or done by hand."""
-        stored = json.loads(run["selection"] or "[]")
+        stored = json.loads(run.selection or "[]")
         removed += [t for t in stored if t not in self.plan]
         if removed:
             notices.append(

@@ -16,7 +16,7 @@ from taskexec_nb.errors import ResumeError, ResumeRunningError, StoreError, Usag
 from taskexec_nb.events import RunStatus
 from taskexec_nb.model import Task
 from taskexec_nb.settings import KEPT_ON_RESUME, RunSettings
-from taskexec_nb.store import StateStore
+from taskexec_nb.store import RunRecord, StateStore
 
 
 def task_hash(task: Task) -> str:
@@ -40,7 +40,7 @@ def task_hash(task: Task) -> str:
 
 def find_run(
     tasks_file: str | Path, state_dir: Path, resume: str | bool, *, takeover: bool = False
-) -> dict[str, Any]:
+) -> RunRecord:
     """The recorded run that a resume continues, checked to be resumable.
 
     Args:
@@ -81,7 +81,7 @@ def find_run(
 
 
 def resumed_settings(
-    settings: RunSettings, run: Mapping[str, Any], arguments: Mapping[str, Any]
+    settings: RunSettings, run: RunRecord, arguments: Mapping[str, Any]
 ) -> tuple[RunSettings, str | None]:
     """The settings a resume runs with: the run's own for how it runs, unless given again.
 
@@ -102,7 +102,7 @@ def resumed_settings(
     from types import MappingProxyType
 
     try:
-        stored = json.loads(run.get("settings") or "{}")
+        stored = json.loads(run.settings or "{}")
     except ValueError:
         return settings, None  # an unreadable record: nothing to keep
     given = {name for name, value in arguments.items() if value is not None}
@@ -129,7 +129,7 @@ def resumed_settings(
         f"{name}={_setting(name, kept)} (now {_setting(name, settings)})" for name in changes
     )
     return kept, (
-        f"resume keeps the settings run {run['run_id']} started with: {shown}; give a "
+        f"resume keeps the settings run {run.run_id} started with: {shown}; give a "
         "setting again to change it"
     )
 
@@ -144,7 +144,7 @@ def _setting(name: str, settings: RunSettings) -> str:
     return json.dumps(dict(value) if isinstance(value, Mapping) else value)
 
 
-def run_row(store: StateStore, run_id: str) -> dict[str, Any]:
+def run_row(store: StateStore, run_id: str) -> RunRecord:
     """A run to resume, from the store.
 
     Args:
@@ -164,7 +164,7 @@ def run_row(store: StateStore, run_id: str) -> dict[str, Any]:
 
 
 def check_resumable(
-    run: Mapping[str, Any], tasks_file: str, mode: str | None = None, *, takeover: bool = False
+    run: RunRecord, tasks_file: str, mode: str | None = None, *, takeover: bool = False
 ) -> None:
     """Refuse to resume a run of another file, of another mode, or one still running.
 
@@ -180,40 +180,40 @@ def check_resumable(
             ``other_file``, ``other_mode`` or ``other_host``).
         ResumeRunningError: If the run's runner is still alive.
     """
-    run_id = run["run_id"]
-    if run["tasks_file"] != tasks_file:
+    run_id = run.run_id
+    if run.tasks_file != tasks_file:
         raise ResumeError(
-            f"resume: run {run_id} ran {run['tasks_file']}, not {tasks_file}; "
+            f"resume: run {run_id} ran {run.tasks_file}, not {tasks_file}; "
             "resume it with that file, or leave the run ID out for this file's latest run",
             reason="other_file",
             run_id=run_id,
             tasks_file=tasks_file,
         )
-    if mode is not None and run["mode"] and run["mode"] != mode:
+    if mode is not None and run.mode and run.mode != mode:
         raise ResumeError(
-            f"resume: run {run_id} used dependency mode {run['mode']!r}, this plan {mode!r}; "
-            f"load the plan with mode={run['mode']!r} (taskexec run: leave --mode out)",
+            f"resume: run {run_id} used dependency mode {run.mode!r}, this plan {mode!r}; "
+            f"load the plan with mode={run.mode!r} (taskexec run: leave --mode out)",
             reason="other_mode",
             run_id=run_id,
             tasks_file=tasks_file,
         )
-    if run["status"] not in ACTIVE:
+    if run.status not in ACTIVE:
         return
     alive = runner_alive(run)
     if alive:
         raise still_running(run)
     if alive is None and not takeover:
         raise ResumeError(
-            f"resume: run {run_id} is marked {run['status']} by its runner on host "
-            f"{run['host']} (pid {run['pid']}), which cannot be checked from here; resume it "
+            f"resume: run {run_id} is marked {run.status} by its runner on host "
+            f"{run.host} (pid {run.pid}), which cannot be checked from here; resume it "
             f"there, or, if that runner is gone, take the run over: taskexec run "
-            f"{shlex.quote(str(run['tasks_file']))} --resume {run_id} --takeover "
+            f"{shlex.quote(str(run.tasks_file))} --resume {run_id} --takeover "
             "(plan.run(resume=..., takeover=True))",
             reason="other_host",
             run_id=run_id,
             tasks_file=tasks_file,
-            pid=run["pid"],
-            host=run["host"],
+            pid=run.pid,
+            host=run.host,
         )
 
 
@@ -224,24 +224,25 @@ LIVE_HERE: set[str] = set()
 """Runs this process is running now (a run it left marked running after an error is not)."""
 
 
-def stale_here(run: Mapping[str, Any]) -> bool:
+def stale_here(run: RunRecord | Mapping[str, Any]) -> bool:
     """Whether a run marked running belongs to this process, which no longer runs it.
 
     Args:
-        run: The run's row (its ``pid``, ``host`` and ``run_id``).
+        run: The run's record, or its entry among the live runs (its ``pid``,
+            ``host`` and ``run_id``).
 
     Returns:
         True when this process on this host started it and it is not live here
         (e.g. a notebook whose earlier run was interrupted).
     """
-    return (
-        run["pid"] == os.getpid()
-        and run["host"] == socket.gethostname()
-        and run["run_id"] not in LIVE_HERE
-    )
+    if isinstance(run, RunRecord):
+        pid, host, run_id = run.pid, run.host, run.run_id
+    else:
+        pid, host, run_id = run["pid"], run["host"], run["run_id"]
+    return pid == os.getpid() and host == socket.gethostname() and run_id not in LIVE_HERE
 
 
-def still_running(run: Mapping[str, Any]) -> ResumeRunningError:
+def still_running(run: RunRecord) -> ResumeRunningError:
     """The error for a resume of a run whose runner is alive.
 
     Args:
@@ -250,12 +251,12 @@ def still_running(run: Mapping[str, Any]) -> ResumeRunningError:
     Returns:
         The error, naming the run and how to stop it.
     """
-    run_id, pid = run["run_id"], run["pid"]
+    run_id, pid = run.run_id, run.pid
     return ResumeRunningError(
         f"resume: run {run_id} is still running (runner pid {pid}); wait for it to end, or "
         f"stop it first (Ctrl-C in its terminal, or kill {pid}): its tasks would run twice",
         run_id=run_id,
         pid=pid,
-        host=run.get("host"),
-        tasks_file=run.get("tasks_file"),
+        host=run.host,
+        tasks_file=run.tasks_file,
     )

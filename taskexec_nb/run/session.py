@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
 from taskexec_nb.errors import ResumeError, RunInProgressError, UsageError
@@ -42,7 +42,7 @@ from taskexec_nb.run.schedule import Scheduler
 from taskexec_nb.run.selection import listed as _listed
 from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import StateStore, TaskRecord
+from taskexec_nb.store import RunRecord, StateStore, TaskRecord
 
 if TYPE_CHECKING:
     from taskexec_nb.config import Config
@@ -84,19 +84,19 @@ def sweep(store: StateStore) -> list[str]:
     notices: list[str] = []
     dead: set[str] = set()
     for orphan in store.orphans():
-        if end_process_group(orphan["pgid"], orphan["run_id"]):
+        if end_process_group(orphan.pgid, orphan.run_id):
             notices.append(
-                f"ended process group {orphan['pgid']} left by run {orphan['run_id']} "
-                f"({orphan['task_id']}, attempt {orphan['attempt']})"
+                f"ended process group {orphan.pgid} left by run {orphan.run_id} "
+                f"({orphan.task_id}, attempt {orphan.attempt})"
             )
-        store.close_orphan(orphan["run_id"], orphan["task_id"], orphan["attempt"])
-        store.mark_interrupted(orphan["run_id"])
-        dead.add(orphan["run_id"])
+        store.close_orphan(orphan.run_id, orphan.task_id, orphan.attempt)
+        store.mark_interrupted(orphan.run_id)
+        dead.add(orphan.run_id)
     for run in store.runs():
         # runner_alive None: on another host, not ours to say
-        if run["status"] in ACTIVE and (runner_alive(run) is False or stale_here(run)):
-            store.mark_interrupted(run["run_id"])
-            dead.add(run["run_id"])
+        if run.status in ACTIVE and (runner_alive(run) is False or stale_here(run)):
+            store.mark_interrupted(run.run_id)
+            dead.add(run.run_id)
     # What left its group (setsid, a daemon) is found by the run's marker.
     for run_id, count in sorted(end_marked(dead).items()):
         notices.append(
@@ -120,7 +120,7 @@ def prune_logs(store: StateStore, log_root: Path, keep: int | None, run_id: str)
     """
     if keep is None:
         return None
-    runs = [r["run_id"] for r in store.runs()]
+    runs = [r.run_id for r in store.runs()]
     old = [r for r in runs[keep:] if r != run_id]
     removed = 0
     for old_id in old:
@@ -486,21 +486,21 @@ class RunSession:
             RunInProgressError: Naming the live run, its pid and the shared tasks.
         """
         for run in store.runs(self.tasks_file):
-            if run["run_id"] == self.run_id:
+            if run.run_id == self.run_id:
                 continue  # the run being resumed: checked on its own
-            if run["status"] not in ACTIVE or runner_alive(run) is not True:
+            if run.status not in ACTIVE or runner_alive(run) is not True:
                 continue  # ended; dead (swept); or on another host (cannot be checked)
-            theirs = set(json.loads(run["selection"] or "[]"))
+            theirs = set(json.loads(run.selection or "[]"))
             shared = [t for t in selection if t in theirs]
             if shared:
                 raise RunInProgressError(
-                    f"run {run['run_id']} of {self.tasks_file} is still running (runner pid "
-                    f"{run['pid']}) and also runs {_listed(shared, 3)}: a second run "
+                    f"run {run.run_id} of {self.tasks_file} is still running (runner pid "
+                    f"{run.pid}) and also runs {_listed(shared, 3)}: a second run "
                     "would run them twice. Wait for it to end or stop it, or select other "
                     "tasks (--only / only=)",
-                    run_id=run["run_id"],
-                    pid=run["pid"],
-                    host=run["host"],
+                    run_id=run.run_id,
+                    pid=run.pid,
+                    host=run.host,
                     tasks_file=self.tasks_file,
                     tasks=shared,
                 )
@@ -522,7 +522,7 @@ class RunSession:
                 f"for: {exc}"
             )
 
-    def _resumed_run(self, store: StateStore) -> dict[str, Any] | None:
+    def _resumed_run(self, store: StateStore) -> RunRecord | None:
         """The run being resumed, checked (None for a new run)."""
         if not self.resumed:
             return None
@@ -542,7 +542,7 @@ class RunSession:
         Raises:
             UsageError: Where a start would fail.
         """
-        run: dict[str, Any] | None = None
+        run: RunRecord | None = None
         previous: dict[str, TaskRecord] = {}
         if self.resumed:
             if not self.store_path.is_file():

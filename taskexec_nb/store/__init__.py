@@ -11,12 +11,25 @@ Whether a run's recorded runner still runs is :mod:`taskexec_nb._procfs`'s.
 """
 
 from taskexec_nb.store.db import SAVE_DELAY, SCHEMA_VERSION, StateStore
-from taskexec_nb.store.records import GONE_STATUS, TaskRecord, as_gone, shown_status
+from taskexec_nb.store.records import (
+    GONE_STATUS,
+    AttemptRecord,
+    EventRecord,
+    OrphanRecord,
+    RunRecord,
+    TaskRecord,
+    as_gone,
+    shown_status,
+)
 
 __all__ = [
     "GONE_STATUS",
     "SAVE_DELAY",
     "SCHEMA_VERSION",
+    "AttemptRecord",
+    "EventRecord",
+    "OrphanRecord",
+    "RunRecord",
     "StateStore",
     "TaskRecord",
     "as_gone",

@@ -26,7 +26,15 @@ from taskexec_nb._procfs import process_identity, runner_alive
 from taskexec_nb.errors import StoreError
 from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
 from taskexec_nb.store.recorder import Batch, Recorder, execute
-from taskexec_nb.store.records import TaskRecord, shown_status
+from taskexec_nb.store.records import (
+    AttemptRecord,
+    EventRecord,
+    OrphanRecord,
+    RunRecord,
+    TaskRecord,
+    record_of,
+    shown_status,
+)
 
 SCHEMA_VERSION = 4
 
@@ -347,7 +355,7 @@ class StateStore:
         tasks: Iterable[Mapping[str, Any]],
         removed: Iterable[str] = (),
         left_out: Mapping[str, str] | None = None,
-        takeover: Mapping[str, Any] | None = None,
+        takeover: RunRecord | None = None,
     ) -> bool:
         """Mark a run as running again (resume); reset unfinished tasks to pending.
 
@@ -387,7 +395,7 @@ class StateStore:
                     RunStatus.RUNNING.value,
                     RunStatus.PAUSED.value,
                     takeover is not None,
-                    *(takeover.get(k) if takeover else None for k in ("host", "pid", "runner")),
+                    *((takeover.host, takeover.pid, takeover.runner) if takeover else (None,) * 3),
                 ),
             ).rowcount
             if claimed:
@@ -436,50 +444,50 @@ class StateStore:
             self._commit_soon()
 
     # -- reading
-    def runs(self, tasks_file: str | None = None) -> list[dict[str, Any]]:
+    def runs(self, tasks_file: str | None = None) -> list[RunRecord]:
         """Runs, newest first, with task counts by status (``failed (allowed)`` apart).
 
         Args:
             tasks_file: Only the runs of this tasks file; None for every run in the store.
 
         Returns:
-            One row per run (the ``runs`` table's columns), each with a ``counts``
-            mapping of shown status to number of tasks.
+            One record per run (the ``runs`` table's columns), each with ``counts``:
+            shown status to number of tasks.
         """
         query = "SELECT * FROM runs" + (" WHERE tasks_file = ?" if tasks_file else "")
-        rows = self._rows(
+        names, rows = self._select(
             query + " ORDER BY started DESC, rowid DESC", (tasks_file,) if tasks_file else ()
         )
-        for row in rows:
-            counts = self._rows(
+        runs = []
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            _, counts = self._select(
                 "SELECT status, allowed, COUNT(*) AS n FROM tasks WHERE run_id = ?"
                 " GROUP BY status, allowed",
                 (row["run_id"],),
             )
-            row["counts"] = {shown_status(c["status"], c["allowed"]): c["n"] for c in counts}
-        return rows
+            row["counts"] = {shown_status(status, allowed): n for status, allowed, n in counts}
+            runs.append(RunRecord(**row))
+        return runs
 
-    def run(self, run_id: str) -> dict[str, Any]:
-        """One run's row.
+    def run(self, run_id: str) -> RunRecord:
+        """One run's record.
 
         Args:
             run_id: The run's ID.
 
         Returns:
-            The run's row of the ``runs`` table, by column name.
+            The run's row of the ``runs`` table.
 
         Raises:
             StoreError: If there is no such run (the message lists recent ones).
         """
-        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        names, rows = self._select("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if not rows:
-            recent = [
-                r["run_id"]
-                for r in self._rows("SELECT run_id FROM runs ORDER BY started DESC LIMIT 5", ())
-            ]
-            known = ", ".join(recent) if recent else "none yet"
+            _, recent = self._select("SELECT run_id FROM runs ORDER BY started DESC LIMIT 5", ())
+            known = ", ".join(r[0] for r in recent) if recent else "none yet"
             raise StoreError(f"no run {run_id!r} in {self.path} (recent runs: {known})")
-        return rows[0]
+        return record_of(RunRecord, names, rows[0])
 
     def latest_run(self, tasks_file: str | None = None) -> str | None:
         """The newest run's ID (of one tasks file, if given).
@@ -491,21 +499,25 @@ class StateStore:
             The ID of the run started last, or None if the store has no such run.
         """
         runs = self.runs(tasks_file)
-        return runs[0]["run_id"] if runs else None
+        return runs[0].run_id if runs else None
 
-    def tasks(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's task rows, in file order (``allowed`` and ``ticked`` as booleans).
+    def tasks(self, run_id: str) -> list[TaskRecord]:
+        """A run's tasks, in file order (``allowed`` and ``ticked`` as booleans).
 
         Args:
             run_id: The run's ID.
 
         Returns:
-            One row per task of the run, by column name; empty for an unknown run.
+            One record per task of the run; empty for an unknown run.
         """
-        rows = self._rows("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
-        for row in rows:
-            row["allowed"], row["ticked"] = bool(row["allowed"]), bool(row["ticked"])
-        return rows
+        names, rows = self._select("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
+        allowed, ticked = names.index("allowed"), names.index("ticked")
+        records = []
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
+            row["allowed"], row["ticked"] = bool(values[allowed]), bool(values[ticked])
+            records.append(TaskRecord(**row))
+        return records
 
     def task_records(self, run_id: str) -> dict[str, TaskRecord]:
         """A run's tasks by ID.
@@ -514,66 +526,57 @@ class StateStore:
             run_id: The run's ID.
 
         Returns:
-            Each task's stored state (status, attempt, definition hash, error, times,
-            ticked and allowed) keyed by task ID; empty for an unknown run.
+            Each task's stored record keyed by task ID; empty for an unknown run.
         """
-        return {
-            r["task_id"]: TaskRecord(
-                r["task_id"],
-                r["status"],
-                r["attempt"],
-                r["def_hash"],
-                r["error"],
-                r["started"],
-                r["finished"],
-                bool(r["ticked"]),
-                bool(r["allowed"]),
-            )
-            for r in self.tasks(run_id)
-        }
+        return {r.task_id: r for r in self.tasks(run_id)}
 
-    def attempts(self, run_id: str) -> list[dict[str, Any]]:
+    def attempts(self, run_id: str) -> list[AttemptRecord]:
         """A run's attempts, in start order.
 
         Args:
             run_id: The run's ID.
 
         Returns:
-            One row per attempt (the ``attempts`` table's columns), ordered by start
+            One record per attempt (the ``attempts`` table's columns), ordered by start
             time, then task ID and attempt number.
         """
-        return self._rows(
+        names, rows = self._select(
             "SELECT * FROM attempts WHERE run_id = ? ORDER BY started, task_id, attempt", (run_id,)
         )
+        return [record_of(AttemptRecord, names, values) for values in rows]
 
-    def events(self, run_id: str) -> list[dict[str, Any]]:
+    def events(self, run_id: str) -> list[EventRecord]:
         """A run's stored events, in order.
 
         Args:
             run_id: The run's ID.
 
         Returns:
-            One row per event in the order they were emitted, with ``data`` decoded
+            One record per event in the order they were emitted, with ``data`` decoded
             from JSON (an empty dict when the event had none).
         """
-        rows = self._rows("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
-        for row in rows:
+        names, rows = self._select("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+        records = []
+        for values in rows:
+            row = dict(zip(names, values, strict=True))
             row["data"] = json.loads(row["data"]) if row["data"] else {}
-        return rows
+            records.append(EventRecord(**row))
+        return records
 
-    def orphans(self) -> list[dict[str, Any]]:
+    def orphans(self) -> list[OrphanRecord]:
         """Attempts still marked running whose runner process is gone.
 
         Returns:
-            One row per such attempt: its run, task, attempt number and process group,
-            with the dead runner's pid, host and identity.
+            One record per such attempt: its run, task, attempt number and process
+            group, with the dead runner's pid, host and identity.
         """
-        rows = self._rows(
+        names, rows = self._select(
             "SELECT a.run_id, a.task_id, a.attempt, a.pgid, r.pid, r.host, r.runner FROM attempts a"
             " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL",
             (),
         )
-        return [r for r in rows if runner_alive(r) is False]
+        orphans = [record_of(OrphanRecord, names, values) for values in rows]
+        return [r for r in orphans if runner_alive(r) is False]
 
     def close_orphan(self, run_id: str, task_id: str, attempt: int) -> None:
         """Mark an orphaned attempt as cancelled (its runner died).
@@ -617,8 +620,10 @@ class StateStore:
                 ),
             )
 
-    def _rows(self, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def _select(
+        self, query: str, params: tuple[Any, ...]
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names and rows a query reads (after committing what is buffered)."""
         self.commit()
         cur = self._db.execute(query, params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return [d[0] for d in cur.description], cur.fetchall()
