@@ -32,7 +32,7 @@ from taskexec_nb.store.records import (
     OrphanRecord,
     RunRecord,
     TaskRecord,
-    record_of,
+    records_of,
     shown_status,
 )
 
@@ -487,7 +487,7 @@ class StateStore:
             _, recent = self._select("SELECT run_id FROM runs ORDER BY started DESC LIMIT 5", ())
             known = ", ".join(r[0] for r in recent) if recent else "none yet"
             raise StoreError(f"no run {run_id!r} in {self.path} (recent runs: {known})")
-        return record_of(RunRecord, names, rows[0])
+        return records_of(RunRecord, names, [dict(zip(names, rows[0], strict=True))])[0]
 
     def latest_run(self, tasks_file: str | None = None) -> str | None:
         """The newest run's ID (of one tasks file, if given).
@@ -511,13 +511,10 @@ class StateStore:
             One record per task of the run; empty for an unknown run.
         """
         names, rows = self._select("SELECT * FROM tasks WHERE run_id = ? ORDER BY line", (run_id,))
-        allowed, ticked = names.index("allowed"), names.index("ticked")
-        records = []
-        for values in rows:
-            row = dict(zip(names, values, strict=True))
-            row["allowed"], row["ticked"] = bool(values[allowed]), bool(values[ticked])
-            records.append(TaskRecord(**row))
-        return records
+        dicts = [dict(zip(names, values, strict=True)) for values in rows]
+        for row in dicts:
+            row["allowed"], row["ticked"] = bool(row["allowed"]), bool(row["ticked"])
+        return records_of(TaskRecord, names, dicts)
 
     def task_records(self, run_id: str) -> dict[str, TaskRecord]:
         """A run's tasks by ID.
@@ -543,7 +540,7 @@ class StateStore:
         names, rows = self._select(
             "SELECT * FROM attempts WHERE run_id = ? ORDER BY started, task_id, attempt", (run_id,)
         )
-        return [record_of(AttemptRecord, names, values) for values in rows]
+        return records_of(AttemptRecord, names, (dict(zip(names, v, strict=True)) for v in rows))
 
     def events(self, run_id: str) -> list[EventRecord]:
         """A run's stored events, in order.
@@ -556,12 +553,10 @@ class StateStore:
             from JSON (an empty dict when the event had none).
         """
         names, rows = self._select("SELECT * FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
-        records = []
-        for values in rows:
-            row = dict(zip(names, values, strict=True))
+        dicts = [dict(zip(names, values, strict=True)) for values in rows]
+        for row in dicts:
             row["data"] = json.loads(row["data"]) if row["data"] else {}
-            records.append(EventRecord(**row))
-        return records
+        return records_of(EventRecord, names, dicts)
 
     def orphans(self) -> list[OrphanRecord]:
         """Attempts still marked running whose runner process is gone.
@@ -575,7 +570,7 @@ class StateStore:
             " JOIN runs r USING (run_id) WHERE a.finished IS NULL AND a.pgid IS NOT NULL",
             (),
         )
-        orphans = [record_of(OrphanRecord, names, values) for values in rows]
+        orphans = records_of(OrphanRecord, names, (dict(zip(names, v, strict=True)) for v in rows))
         return [r for r in orphans if runner_alive(r) is False]
 
     def close_orphan(self, run_id: str, task_id: str, attempt: int) -> None:

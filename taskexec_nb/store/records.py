@@ -9,18 +9,27 @@ are built from).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from taskexec_nb.events import TaskStatus
 
 
-def _as_dict(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """The record's fields as a dict, in column order."""
-    return {name: getattr(record, name) for name in names}
+def _as_dict(record: Any, optional: str | None = None) -> dict[str, Any]:
+    """A record's fields as a dict, in column order, ``optional`` left out when None.
+
+    A record's ``__dict__`` holds its fields in their order (its ``__init__`` sets
+    them so, and :func:`records_of` fills it in column order): copying it is
+    what keeps a 10,000-task report as quick as reading plain rows.
+    """
+    row = dict(record.__dict__)
+    if optional is not None and row.get(optional) is None:
+        row.pop(optional, None)
+    return row
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RunRecord:
     """One run, as stored (a row of the ``runs`` table)."""
 
@@ -49,13 +58,10 @@ class RunRecord:
         Returns:
             The columns in table order, then ``counts`` if the record has them.
         """
-        row = _as_dict(self, _RUN_COLUMNS)
-        if self.counts is not None:
-            row["counts"] = self.counts
-        return row
+        return _as_dict(self, "counts")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TaskRecord:
     """One task of a run, as stored (a row of the ``tasks`` table)."""
 
@@ -92,10 +98,10 @@ class TaskRecord:
         Returns:
             The columns in table order, then ``recorded_status`` if the record has one.
         """
-        return _with_recorded(_as_dict(self, _TASK_COLUMNS), self.recorded_status)
+        return _as_dict(self, "recorded_status")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AttemptRecord:
     """One attempt of a task, as stored (a row of the ``attempts`` table)."""
 
@@ -123,10 +129,10 @@ class AttemptRecord:
         Returns:
             The columns in table order, then ``recorded_status`` if the record has one.
         """
-        return _with_recorded(_as_dict(self, _ATTEMPT_COLUMNS), self.recorded_status)
+        return _as_dict(self, "recorded_status")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventRecord:
     """One stored event (a row of the ``events`` table, ``data`` decoded)."""
 
@@ -146,10 +152,10 @@ class EventRecord:
         Returns:
             The columns in table order.
         """
-        return _as_dict(self, _EVENT_COLUMNS)
+        return _as_dict(self)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class OrphanRecord:
     """An attempt still marked running whose runner is gone, with that runner."""
 
@@ -167,7 +173,7 @@ class OrphanRecord:
         Returns:
             The fields in order.
         """
-        return _as_dict(self, _ORPHAN_COLUMNS)
+        return _as_dict(self)
 
 
 def _columns(cls: type) -> tuple[str, ...]:
@@ -179,12 +185,14 @@ _TASK_COLUMNS = _columns(TaskRecord)
 _ATTEMPT_COLUMNS = _columns(AttemptRecord)
 _EVENT_COLUMNS = _columns(EventRecord)
 _ORPHAN_COLUMNS = _columns(OrphanRecord)
-
-
-def _with_recorded(row: dict[str, Any], recorded: str | None) -> dict[str, Any]:
-    if recorded is not None:
-        row["recorded_status"] = recorded
-    return row
+_COLUMNS_OF: dict[type, tuple[str, ...]] = {
+    RunRecord: _RUN_COLUMNS,
+    TaskRecord: _TASK_COLUMNS,
+    AttemptRecord: _ATTEMPT_COLUMNS,
+    EventRecord: _EVENT_COLUMNS,
+    OrphanRecord: _ORPHAN_COLUMNS,
+}
+"""The ``tasks`` table's columns, in order: :class:`TaskRecord`'s fields."""
 
 
 def shown_status(status: str, allowed: Any = None) -> str:
@@ -229,15 +237,22 @@ def as_gone(row: _Row) -> _Row:
 _R = TypeVar("_R", RunRecord, TaskRecord, AttemptRecord, EventRecord, OrphanRecord)
 
 
-def record_of(cls: type[_R], names: list[str], values: tuple[Any, ...]) -> _R:
-    """A record from a row of its table.
+def records_of(cls: type[_R], names: list[str], rows: Iterable[dict[str, Any]]) -> list[_R]:
+    """Records from rows of their table, by column name.
 
     Args:
         cls: The record class, whose fields are the table's columns.
-        names: The row's column names.
-        values: The row's values.
+        names: The rows' column names.
+        rows: The rows, each a dict by column name (the record takes it over).
 
     Returns:
-        The record.
+        One record per row.
     """
-    return cls(**dict(zip(names, values, strict=True)))
+    if tuple(names) != _COLUMNS_OF[cls]:  # not the schema's order: checked by __init__
+        return [cls(**row) for row in rows]
+    records = []
+    for row in rows:  # the fields as they are: a record's __dict__, without its __init__
+        record = object.__new__(cls)
+        object.__setattr__(record, "__dict__", row)
+        records.append(record)
+    return records
