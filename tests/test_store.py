@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -596,3 +598,51 @@ def test_the_store_writes_text_with_lone_surrogates_as_replacement_characters(
     store.commit()
     assert [e.task_id for e in store.events("r1")][-1] == "T\ufffd"
     store.close()
+
+
+def test_the_readers_records_read_as_the_tables_rows(tmp_path: Path) -> None:
+    from taskexec_nb.store import OrphanRecord, as_gone
+
+    path = write_tasks(
+        tmp_path,
+        '- [ ] T001 One\n  - taskexec: run="echo hi"\n- [ ] T002 Two\n  - taskexec: run=true\n',
+    )
+    handle = taskexec_nb.load(path).run()
+    db_path = tmp_path / ".taskexec" / "state.db"
+    with closing(sqlite3.connect(db_path)) as db:
+        db.row_factory = sqlite3.Row
+        raw = {
+            table: [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY rowid")]
+            for table in ("runs", "tasks", "attempts", "events")
+        }
+    with closing(StateStore(db_path, readonly=True)) as store:
+        run, tasks = store.run(handle.run_id), store.tasks(handle.run_id)
+        attempts, events = store.attempts(handle.run_id), store.events(handle.run_id)
+        (listed,) = store.runs()
+    # Same keys in the same order as the columns, the same values (booleans and JSON decoded).
+    assert [list(run.as_dict().items())] == [list(r.items()) for r in raw["runs"]]
+    assert list(listed.as_dict()) == [*raw["runs"][0], "counts"]
+    assert listed.counts == {"completed": 2}
+    for table, records in (("tasks", tasks), ("attempts", attempts)):
+        assert [list(r.as_dict()) for r in records] == [list(r) for r in raw[table]]
+    assert [t.as_dict()["allowed"] for t in tasks] == [False, False]
+    assert [e.as_dict() for e in events] == [
+        {**r, "data": json.loads(r["data"]) if r["data"] else {}} for r in raw["events"]
+    ]
+    # A record is frozen; as_gone gives a new one with the recorded status kept apart.
+    with pytest.raises(AttributeError):
+        tasks[0].status = "running"  # type: ignore[misc]
+    running = as_gone(dataclasses.replace(tasks[0], status="running"))
+    assert (running.status, running.recorded_status) == ("interrupted", "running")
+    assert list(running.as_dict())[-2:] == ["ticked", "recorded_status"]
+    assert as_gone(tasks[0]) is tasks[0] and "recorded_status" not in tasks[0].as_dict()
+    orphan = OrphanRecord("r", "T001", 1, 42, 7, "host", None)
+    assert list(orphan.as_dict()) == [
+        "run_id",
+        "task_id",
+        "attempt",
+        "pgid",
+        "pid",
+        "host",
+        "runner",
+    ]
