@@ -102,11 +102,12 @@ class ExecutionReport:
     """One run as stored: tables, summary, figures and exports.
 
     Args:
-        run: The run's row (``StateStore.run``).
-        tasks: Its task rows (``StateStore.tasks``).
-        attempts: Its attempt rows (``StateStore.attempts``).
-        events: Its events (``StateStore.events``); None reads them from the
-            store on first use (a report loaded with :meth:`load`) or has none.
+        run: The run's row (``StateStore.run(...).as_dict()``).
+        tasks: Its task rows (each ``TaskRecord.as_dict()`` of ``StateStore.tasks``).
+        attempts: Its attempt rows (of ``StateStore.attempts``, the same way).
+        events: Its events (of ``StateStore.events``, the same way); None reads
+            them from the store on first use (a report loaded with :meth:`load`)
+            or has none.
     """
 
     def __init__(

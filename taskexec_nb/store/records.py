@@ -192,7 +192,7 @@ _COLUMNS_OF: dict[type, tuple[str, ...]] = {
     EventRecord: _EVENT_COLUMNS,
     OrphanRecord: _ORPHAN_COLUMNS,
 }
-"""The ``tasks`` table's columns, in order: :class:`TaskRecord`'s fields."""
+"""Each record's columns, in order (its fields but ``counts`` and ``recorded_status``)."""
 
 
 def shown_status(status: str, allowed: Any = None) -> str:
