@@ -84,6 +84,7 @@ def bench_a() -> tuple[str, bool]:
     from taskexec_nb.run.preflight import resolve_tasks
     from taskexec_nb.run.schedule import Scheduler
     from taskexec_nb.settings import RunSettings
+    from taskexec_nb.store import SAVE_DELAY
 
     n = 10_000
     text = "# Tasks\n\n## Phase 1: All\n\n" + "".join(
@@ -113,6 +114,7 @@ def bench_a() -> tuple[str, bool]:
             run_id="bench",
             tasks=resolve_tasks(plan, plan.to_run, settings),
             log_dir=Path(tmp) / "logs",
+            save_delay=SAVE_DELAY,
         )
         start = time.perf_counter()
         asyncio.run(scheduler.run())

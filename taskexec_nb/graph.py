@@ -208,12 +208,7 @@ def topological_order(deps: Mapping[str, Sequence[str]], ids: Sequence[str]) -> 
     position = {node: i for i, node in enumerate(ids)}
     if all(position[dep] < i for i, node in enumerate(ids) for dep in deps[node]):
         return list(ids)  # every edge points back in the file: file order is the order
-    missing = {node: len(deps[node]) for node in ids}
-    dependents: dict[str, list[str]] = {node: [] for node in ids}
-    for node in ids:
-        for dep in deps[node]:
-            dependents[dep].append(node)
-    heap = [position[n] for n in ids if missing[n] == 0]
+    missing, dependents, heap = _kahn_start(deps, ids, position)
     order: list[str] = []
     while heap:
         node = ids[heapq.heappop(heap)]
@@ -223,6 +218,25 @@ def topological_order(deps: Mapping[str, Sequence[str]], ids: Sequence[str]) -> 
             if missing[nxt] == 0:
                 heapq.heappush(heap, position[nxt])
     return order
+
+
+def _kahn_start(
+    deps: Mapping[str, Sequence[str]], ids: Sequence[str], position: Mapping[str, int]
+) -> tuple[dict[str, int], dict[str, list[str]], list[int]]:
+    """A topological sort's start: what each node still waits for, who waits for it, the ready.
+
+    Returns:
+        Node to its number of prerequisites not placed yet; node to the nodes that wait
+        for it (file order); and a heap of the positions of the nodes that wait for none.
+    """
+    missing = {node: len(deps[node]) for node in ids}
+    dependents: dict[str, list[str]] = {node: [] for node in ids}
+    for node in ids:
+        for dep in deps[node]:
+            dependents[dep].append(node)
+    heap = [position[n] for n in ids if missing[n] == 0]
+    heapq.heapify(heap)
+    return missing, dependents, heap
 
 
 def order_breaking_cycles(
@@ -243,13 +257,7 @@ def order_breaking_cycles(
         The order of every node, and the ``(task, prerequisite)`` edges left out.
     """
     position = {node: i for i, node in enumerate(ids)}
-    missing = {node: len(deps[node]) for node in ids}
-    dependents: dict[str, list[str]] = {node: [] for node in ids}
-    for node in ids:
-        for dep in deps[node]:
-            dependents[dep].append(node)
-    heap = [position[n] for n in ids if missing[n] == 0]
-    heapq.heapify(heap)
+    missing, dependents, heap = _kahn_start(deps, ids, position)
     placed: set[str] = set()
     dropped: set[tuple[str, str]] = set()
     order: list[str] = []

@@ -1798,3 +1798,16 @@ def test_report_refuses_an_unknown_suffix(
         main(["report", "--state-dir", state, "-o", str(tmp_path / "x.pdf"), "--format", "md"]) == 0
     )
     assert (tmp_path / "x.pdf").read_text().startswith("#")
+
+
+def test_the_report_package_serves_its_names_on_first_use() -> None:
+    import importlib
+
+    from taskexec_nb.report import summary, tables
+
+    package = importlib.import_module("taskexec_nb.report")  # the module, not report()
+    assert package.STATUSES is summary.STATUSES
+    assert package.FINAL_FAILURES is summary.FINAL_FAILURES
+    assert package.ExecutionReport is tables.ExecutionReport
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        package.nothing_here  # noqa: B018

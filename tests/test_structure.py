@@ -183,6 +183,18 @@ def test_the_package_has_no_import_cycle() -> None:
     )
 
 
+def test_the_scheduler_imports_neither_config_nor_store() -> None:
+    # Issue 20: the scheduler takes resolved tasks, a tracker and a path; the session
+    # that owns the store passes it what it needs (durable, save_delay).
+    graph = import_graph()
+    wrong = [
+        f"{e.target} ({e.where})"
+        for e in graph["taskexec_nb.run.schedule"]
+        if e.target.split(".")[:2] in (["taskexec_nb", "config"], ["taskexec_nb", "store"])
+    ]
+    assert not wrong, "run/schedule.py imports " + ", ".join(wrong)
+
+
 def graph_of(sources: dict[str, str]) -> dict[str, list[Edge]]:
     known = set(sources)
     graph = {}

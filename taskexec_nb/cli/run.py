@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.config.flags import FLAGS as _FLAGS
+from taskexec_nb.config.flags import table_items
 from taskexec_nb.errors import ResumeError, UsageError, ValidationError
 from taskexec_nb.exitcodes import (
     EXIT_INCOMPLETE,
@@ -59,21 +60,6 @@ def add_parser(sub: Any, modes: list[str]) -> None:
     )
     add_setting_flags(run)  # one flag per setting declared with flags on RunSettings
     run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
-
-
-def _resources(items: list[str] | None) -> dict[str, float] | None:
-    if not items:
-        return None
-    out: dict[str, float] = {}
-    for item in items:
-        name, sep, amount = item.partition("=")
-        try:
-            if not sep or not name.strip():
-                raise ValueError
-            out[name.strip()] = float(amount)
-        except ValueError:
-            raise UsageError(f"--resource {item!r}: write NAME=AMOUNT, e.g. gpu=1") from None
-    return out
 
 
 def _agent_command(text: str | None) -> list[str] | None:
@@ -148,7 +134,7 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         "backoff": args.backoff,
         "kill_grace": args.kill_grace,
         "allow_failure": args.allow_failure,
-        "resources": _resources(args.resource),
+        "resources": table_items(_FLAGS["resources"], args.resource),
         "no_action": args.no_action,
         "agent_command": _agent_command(args.agent_command),
         "agent_context": args.agent_context,

@@ -1,9 +1,10 @@
 """The terminal view of a run: a live line on a TTY, plain lines otherwise.
 
-It is an observer of the event stream. Events only update counters; on a TTY
-a :class:`~taskexec_nb.run.batching.Ticker` thread redraws the status line at a
-fixed rate, so rendering never slows the run. Failures, retries and notices are printed as
-permanent lines as they happen.
+It is an observer of the event stream. Events only update its
+:class:`~taskexec_nb.run.live.RunModel` (output lines are not taken in: the view
+shows none); on a TTY a :class:`~taskexec_nb.run.batching.Ticker` thread redraws
+the status line from the model's snapshot at a fixed rate, so rendering never slows
+the run. Failures, retries and notices are printed as permanent lines as they happen.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import threading
 import time
 from typing import TextIO
 
-from taskexec_nb.events import Event, EventKind, TaskStatus
+from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
 from taskexec_nb.run.batching import Ticker
+from taskexec_nb.run.live import RunModel
+from taskexec_nb.run.rows import RunSnapshot
 
 _MARK = {
     TaskStatus.COMPLETED.value: "ok",
@@ -24,6 +27,7 @@ _MARK = {
     TaskStatus.CANCELLED.value: "cancelled",
 }
 _ALLOWED = ":allowed"  # suffix of the count key of a failure under allow_failure
+_FINAL = frozenset(s.value for s in TaskStatus if s.finished)
 
 
 def _mark(key: str) -> str:
@@ -42,6 +46,10 @@ class TerminalView:
         live: Redraw a status line in place (default: when ``stream`` is a TTY).
         verbose: Also print a line when a task starts or succeeds.
         rate: Redraws per second in live mode.
+
+    Attributes:
+        model: The run's tasks as this view has seen its events (what the
+            status line and the summary are drawn from).
     """
 
     def __init__(
@@ -57,9 +65,7 @@ class TerminalView:
         self.live = stream.isatty() if live is None else live
         self.verbose = verbose or not self.live
         self.interval = 1.0 / rate
-        self.counts: dict[str, int] = {}
-        self.running: dict[str, float] = {}
-        self.paused = False
+        self.model = RunModel()
         self._lock = threading.Lock()
         self._ticker = Ticker(self._redraw, self.interval, name="taskexec-terminal")
         self._line_len = 0
@@ -71,33 +77,27 @@ class TerminalView:
             return
         lines: list[str] = []
         with self._lock:
+            self.model(event)
             if kind is EventKind.RUN_STARTED:
                 self.total = int(event.data.get("tasks", self.total))
                 lines.append(f"run {event.run_id}: {self.total} task(s)")
                 if self.live:
                     self._ticker.start()
             elif kind is EventKind.TASK_STARTED and event.task_id:
-                self.running[event.task_id] = event.time
                 if self.verbose:
                     lines.append(f"  {'start':<9} {event.task_id} (attempt {event.attempt})")
             elif kind is EventKind.TASK_RETRYING and event.task_id:
-                self.running.pop(event.task_id, None)
                 delay = event.data.get("delay", 0)
                 lines.append(
                     f"  {'retry':<9} {event.task_id} after attempt {event.attempt}: "
                     f"{event.data.get('error')} (next in {delay:g} s)"
                 )
             elif kind is EventKind.TASK_FINISHED and event.task_id and event.status:
-                self.running.pop(event.task_id, None)
-                key = event.status + (_ALLOWED if event.data.get("allowed") else "")
-                self.counts[key] = self.counts.get(key, 0) + 1
                 if self.verbose or event.status != TaskStatus.COMPLETED.value:
                     lines.append(self._finished_line(event))
             elif kind is EventKind.RUN_PAUSED:
-                self.paused = True
                 lines.append("paused")
             elif kind is EventKind.RUN_RESUMED:
-                self.paused = False
                 lines.append("resumed")
             elif kind is EventKind.NOTICE:
                 note = event.data.get("warning") or event.data.get("error")
@@ -126,15 +126,23 @@ class TerminalView:
                 text += f"\n            log: {log}"
         return text
 
-    def summary(self) -> str:
+    def summary(self, snapshot: RunSnapshot | None = None) -> str:
         """Counts by status, e.g. ``7/8 finished: 7 ok, 1 FAILED``.
+
+        Args:
+            snapshot: Draw from this snapshot of :attr:`model` (default: take one now).
 
         Returns:
             How many tasks finished out of the run's total, with the count of each
             status.
         """
-        done = sum(self.counts.values())
-        parts = [f"{n} {_mark(s)}" for s, n in sorted(self.counts.items())]
+        counts: dict[str, int] = {}
+        for row in (snapshot or self.model.snapshot()).tasks:
+            if row.status in _FINAL:
+                key = row.status + (_ALLOWED if row.allowed else "")
+                counts[key] = counts.get(key, 0) + 1
+        done = sum(counts.values())
+        parts = [f"{n} {_mark(s)}" for s, n in sorted(counts.items())]
         return f"{done}/{self.total} finished" + (": " + ", ".join(parts) if parts else "")
 
     def status_line(self) -> str:
@@ -144,11 +152,21 @@ class TerminalView:
             The line, cut with ``...`` to fit the terminal's width.
         """
         now = time.time()
-        running = sorted(self.running.items(), key=lambda kv: kv[1])
+        snap = self.model.snapshot()
+        began = {(a.task_id, a.attempt): a.start for a in snap.attempts}
+        # Each running (or suspended) task since its latest attempt's start, first first.
+        running = sorted(
+            (
+                (row.id, began.get((row.id, row.attempt)) or 0.0)
+                for row in snap.tasks
+                if row.status in (TaskStatus.RUNNING.value, TaskStatus.PAUSED.value)
+            ),
+            key=lambda kv: kv[1],
+        )
         shown = ", ".join(f"{tid} {now - t0:.0f}s" for tid, t0 in running[:4])
         more = f" +{len(running) - 4}" if len(running) > 4 else ""
-        state = " [paused]" if self.paused else ""
-        line = f"{self.summary()}{state} | running: {shown or '-'}{more}"
+        state = " [paused]" if snap.status == RunStatus.PAUSED.value else ""
+        line = f"{self.summary(snap)}{state} | running: {shown or '-'}{more}"
         width = self.width() - 1  # never the last column: some terminals wrap there
         return line if len(line) <= width else line[: max(0, width - 3)] + "..."
 

@@ -90,7 +90,7 @@ def cli_arguments(args: argparse.Namespace) -> dict[str, Any]:
         if raw is None:
             out[name] = None
         elif spec.kind.table:
-            out[name] = _items(spec, raw)
+            out[name] = table_items(spec.flag, raw)
         elif isinstance(spec.kind, OneOrMany):
             out[name] = [s for group in raw for s in group.split(",")]
         elif isinstance(spec.kind, Argv):
@@ -105,8 +105,19 @@ def cli_arguments(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _items(spec: Setting, items: list[str]) -> dict[str, float] | None:
-    """``NAME=AMOUNT`` values of a repeatable table flag (``--resource gpu=1``)."""
+def table_items(flag: str, items: list[str] | None) -> dict[str, float] | None:
+    """``NAME=AMOUNT`` values of a repeatable table flag (``--resource gpu=1``).
+
+    Args:
+        flag: The flag as messages name it, e.g. ``--resource``.
+        items: The values as given, one per use of the flag (None or empty: not given).
+
+    Returns:
+        Amounts by name, or None when the flag was not given.
+
+    Raises:
+        UsageError: For a value that is not ``NAME=AMOUNT``, naming the flag and the value.
+    """
     if not items:
         return None
     out: dict[str, float] = {}
@@ -117,5 +128,5 @@ def _items(spec: Setting, items: list[str]) -> dict[str, float] | None:
                 raise ValueError
             out[name.strip()] = float(amount)
         except ValueError:
-            raise UsageError(f"{spec.flag} {item!r}: write NAME=AMOUNT, e.g. gpu=1") from None
+            raise UsageError(f"{flag} {item!r}: write NAME=AMOUNT, e.g. gpu=1") from None
     return out

@@ -7,7 +7,7 @@ See :mod:`taskexec_nb.report` for what a report holds; the exports are in
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -446,12 +446,9 @@ class ExecutionReport:
         Raises:
             ReportError: If ``path`` cannot be written.
         """
-        from taskexec_nb.report.formats import csv_text, write_csv
+        from taskexec_nb.report.formats import csv_text
 
-        if path is None:
-            return csv_text(self)
-        write_csv(self, Path(path))
-        return None
+        return self._text_or_file("csv", csv_text, path)
 
     def to_dict(self) -> dict[str, Any]:
         """Run, settings, summary, tasks and attempts as JSON-ready data.
@@ -481,9 +478,15 @@ class ExecutionReport:
         """
         from taskexec_nb.report.formats import json_text
 
+        return self._text_or_file("json", json_text, path)
+
+    def _text_or_file(
+        self, fmt: str, text: Callable[[ExecutionReport], str], path: str | Path | None
+    ) -> str | None:
+        """``text(self)`` without ``path``; else the report exported as ``fmt`` to ``path``."""
         if path is None:
-            return json_text(self)
-        self.export("json", path)
+            return text(self)
+        self.export(fmt, path)
         return None
 
     def to_parquet(self, path: str | Path) -> None:

@@ -461,21 +461,20 @@ class RunModel:
         Returns:
             The frame.
         """
-        import pandas as pd
-
-        rows = (snapshot or self.snapshot()).tasks
-        names = [f.name for f in dataclasses.fields(TaskRow)]
-        frame = pd.DataFrame([dataclasses.astuple(r) for r in rows], columns=names)
-        frame.insert(names.index("end") + 1, "duration", [r.duration for r in rows])
-        frame["allowed"] = frame["allowed"].astype(bool)
-        frame["ticked"] = frame["ticked"].astype(bool)
-        frame["attempt"] = frame["attempt"].astype("int64")
-        frame["exit_code"] = frame["exit_code"].astype("Int64")
-        _typed(frame, ("start", "end"), ("duration",))
-        for col in ("id", "phase", "story", "title", "status", "waiting_on", "error"):
-            frame[col] = frame[col].astype("string")
-        for col in ("last_line", "tail", "log_path"):
-            frame[col] = frame[col].astype("string")
+        frame = _rows_frame(
+            TaskRow,
+            (snapshot or self.snapshot()).tasks,
+            {
+                "allowed": bool,
+                "ticked": bool,
+                "attempt": "int64",
+                "exit_code": "Int64",
+                **dict.fromkeys(
+                    ("id", "phase", "story", "title", "status", "waiting_on", "error"), "string"
+                ),
+                **dict.fromkeys(("last_line", "tail", "log_path"), "string"),
+            },
+        )
         return frame.set_index("id")
 
     def attempts_frame(self, snapshot: RunSnapshot | None = None) -> pd.DataFrame:
@@ -490,19 +489,15 @@ class RunModel:
         Returns:
             The frame.
         """
-        import pandas as pd
-
-        rows = (snapshot or self.snapshot()).attempts
-        names = [f.name for f in dataclasses.fields(AttemptRow)]
-        frame = pd.DataFrame([dataclasses.astuple(r) for r in rows], columns=names)
-        frame.insert(names.index("end") + 1, "duration", [r.duration for r in rows])
-        frame["attempt"] = frame["attempt"].astype("int64")
-        for col in ("exit_code", "signal"):
-            frame[col] = frame[col].astype("Int64")
-        _typed(frame, ("start", "end"), ("duration",))
-        for col in ("task_id", "status", "executor", "error", "log_path"):
-            frame[col] = frame[col].astype("string")
-        return frame
+        return _rows_frame(
+            AttemptRow,
+            (snapshot or self.snapshot()).attempts,
+            {
+                "attempt": "int64",
+                **dict.fromkeys(("exit_code", "signal"), "Int64"),
+                **dict.fromkeys(("task_id", "status", "executor", "error", "log_path"), "string"),
+            },
+        )
 
     def progress(self, by: str = "phase", snapshot: RunSnapshot | None = None) -> pd.DataFrame:
         """Done/total, percent and counts by status per phase or story (file order).
@@ -520,6 +515,27 @@ class RunModel:
         from taskexec_nb.report import rollup
 
         return rollup(self.tasks_frame(snapshot), by)
+
+
+def _rows_frame(
+    row_type: type[TaskRow] | type[AttemptRow],
+    rows: Sequence[TaskRow] | Sequence[AttemptRow],
+    dtypes: dict[str, Any],
+) -> pd.DataFrame:
+    """A frame of rows: one column per field, ``duration`` after ``end``, typed columns.
+
+    ``start`` and ``end`` become UTC timestamps and ``duration`` seconds (float);
+    the other columns take the dtype ``dtypes`` gives them, in that order.
+    """
+    import pandas as pd
+
+    names = [f.name for f in dataclasses.fields(row_type)]
+    frame = pd.DataFrame([dataclasses.astuple(r) for r in rows], columns=names)
+    frame.insert(names.index("end") + 1, "duration", [r.duration for r in rows])
+    for col, dtype in dtypes.items():
+        frame[col] = frame[col].astype(dtype)
+    _typed(frame, ("start", "end"), ("duration",))
+    return frame
 
 
 def _typed(frame: pd.DataFrame, stamps: Sequence[str], seconds: Sequence[str]) -> None:

@@ -38,7 +38,6 @@ from taskexec_nb.run.attempt import (
 )
 from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import SAVE_DELAY
 from taskexec_nb.tracker import ReadyTracker
 
 if TYPE_CHECKING:
@@ -134,6 +133,9 @@ class Scheduler:
         extra_env: Variables added to every task's environment (the reaper's marker).
         durable: Awaited after tasks finish and before their boxes are ticked or
             their dependents start (the state store's commit).
+        save_delay: Seconds finishes may wait to be made durable and ticked together
+            (the state store's :data:`~taskexec_nb.store.SAVE_DELAY`; 0: after each
+            turn of the loop).
     """
 
     def __init__(
@@ -153,6 +155,7 @@ class Scheduler:
         on_process_end: Callable[[int], None] | None = None,
         extra_env: Mapping[str, str] | None = None,
         durable: Callable[[], Awaitable[None]] | None = None,
+        save_delay: float = 0.0,
     ) -> None:
         self.plan = plan
         self.settings = settings
@@ -166,6 +169,7 @@ class Scheduler:
         self.on_process = on_process
         self.on_process_end = on_process_end
         self.durable = durable
+        self.save_delay = save_delay
         self._ticks: list[Task] = []
         self._to_tick = list(to_tick)
         self._deps: dict[str, tuple[str, ...]] = {}  # the tracker's, once the run starts
@@ -367,7 +371,7 @@ class Scheduler:
                     status = TaskStatus.CANCELLED if fut.cancelled() else fut.result()
                     self._finished(running.pop(fut), status, tracker)
                 if self._unsaved_since is not None and (
-                    asyncio.get_running_loop().time() - self._unsaved_since >= SAVE_DELAY
+                    asyncio.get_running_loop().time() - self._unsaved_since >= self.save_delay
                 ):
                     await self._settle()
             await self._settle()
@@ -383,7 +387,7 @@ class Scheduler:
         """Make the finishes so far durable, then tick their boxes.
 
         Called before a task whose prerequisite's finish is not saved yet starts,
-        within :data:`SAVE_DELAY` of a finish, and at the end: one commit covers
+        within :attr:`save_delay` of a finish, and at the end: one commit covers
         many finishes.
         """
         self._unsaved.clear()
@@ -650,7 +654,7 @@ class Scheduler:
         if self._unsaved_since is None:
             loop = asyncio.get_running_loop()
             self._unsaved_since = loop.time()
-            loop.call_later(SAVE_DELAY, self._poke)
+            loop.call_later(self.save_delay, self._poke)
 
     def _emit(
         self,

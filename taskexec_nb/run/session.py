@@ -42,7 +42,7 @@ from taskexec_nb.run.schedule import Scheduler
 from taskexec_nb.run.selection import listed as _listed
 from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
-from taskexec_nb.store import RunRecord, StateStore, TaskRecord
+from taskexec_nb.store import SAVE_DELAY, RunRecord, StateStore, TaskRecord
 
 if TYPE_CHECKING:
     from taskexec_nb.config import Config
@@ -374,6 +374,7 @@ class RunSession:
                 on_process_end=reaper.remove,
                 extra_env=reaper.env,
                 durable=store.durable,
+                save_delay=SAVE_DELAY,
             )
             try:
                 self.result = await self.scheduler.run()
