@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from conftest import md
+from conftest import md, procs
 
 from taskexec_nb.store import RunRecord, StateStore
 
@@ -344,3 +344,52 @@ def ignores_sigterm(pid: int) -> bool:
         if line.startswith("SigIgn:"):
             return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
     return False
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def leftovers(pgids: set[int], tasks_file: Path) -> list[str]:
+    """Live processes in one of ``pgids``, or started for a task of ``tasks_file``.
+
+    Zombies do not count: they run nothing (their parent, the killed runner, is gone).
+    """
+    marker = b"TASKEXEC_TASKS_FILE=" + str(tasks_file.resolve()).encode()
+    found = []
+    for pid, state, pgrp in procs():
+        if state == "Z" or pid == os.getpid():
+            continue
+        if pgrp in pgids or marker in _environ(pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                cmd = "?"
+            found.append(f"pid {pid} pgrp {pgrp} state {state}: {cmd.strip()}")
+    return found
+
+
+def wait_gone(pgids: set[int], tasks_file: Path, within: float, settle: float = 0.2) -> list[str]:
+    """Poll until nothing is left for ``settle`` seconds (returns []) or ``within`` seconds pass.
+
+    The quiet period catches a process that a dying runner forked but that had not
+    exec'd the task yet (it does not look like a task's process for a moment).
+    """
+    deadline = time.monotonic() + within
+    quiet_since: float | None = None
+    while True:
+        left = leftovers(pgids, tasks_file)
+        now = time.monotonic()
+        if left:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        if quiet_since is not None and now - quiet_since >= settle:
+            return []
+        if now >= deadline:
+            return left
+        time.sleep(0.02)

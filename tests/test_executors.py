@@ -35,9 +35,10 @@ from conftest import (
     ExecutorContract,
     contract_body,
     group_members,
-    procs,
 )
 from helpers import (
+    leftovers,
+    wait_gone,
     wait_until,
 )
 from nbformat.v4 import new_code_cell, new_notebook
@@ -1649,55 +1650,6 @@ def test_every_builtin_executor_has_a_contract_subclass() -> None:
     assert tested == set(BUILTIN_NAMES)
 
 
-def _environ(pid: int) -> list[bytes]:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def leftovers(pgids: set[int], tasks_file: Path) -> list[str]:
-    """Live processes in one of ``pgids``, or started for a task of ``tasks_file``.
-
-    Zombies do not count: they run nothing (their parent, the killed runner, is gone).
-    """
-    marker = b"TASKEXEC_TASKS_FILE=" + str(tasks_file.resolve()).encode()
-    found = []
-    for pid, state, pgrp in procs():
-        if state == "Z" or pid == os.getpid():
-            continue
-        if pgrp in pgids or marker in _environ(pid):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                cmd = "?"
-            found.append(f"pid {pid} pgrp {pgrp} state {state}: {cmd.strip()}")
-    return found
-
-
-def wait_gone(pgids: set[int], tasks_file: Path, within: float, settle: float = 0.2) -> list[str]:
-    """Poll until nothing is left for ``settle`` seconds (returns []) or ``within`` seconds pass.
-
-    The quiet period catches a process that a dying runner forked but that had not
-    exec'd the task yet (it does not look like a task's process for a moment).
-    """
-    deadline = time.monotonic() + within
-    quiet_since: float | None = None
-    while True:
-        left = leftovers(pgids, tasks_file)
-        now = time.monotonic()
-        if left:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = now
-        if quiet_since is not None and now - quiet_since >= settle:
-            return []
-        if now >= deadline:
-            return left
-        time.sleep(0.02)
-
-
 def kill_leftovers(tasks_file: Path) -> None:
     """End whatever a failed test left running (so it cannot disturb the next one)."""
     for line in leftovers(set(), tasks_file):
@@ -1825,6 +1777,7 @@ def test_a_notebook_timeout_ends_its_kernel_and_what_its_cells_started(tmp_path:
 
 
 # --- edge cases of callables, output, shell, notebook and agent executors -------------------------
+
 
 def test_a_plain_callable_returning_a_coroutine_has_it_awaited(tmp_path: Path) -> None:
     done: list[str] = []
