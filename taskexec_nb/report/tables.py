@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.errors import ReportError
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.graph import critical_path
@@ -259,7 +260,7 @@ class ExecutionReport:
         frame = pd.DataFrame.from_records(
             rows, columns=["seq", "time", "kind", "id", "attempt", "status", "data"]
         )
-        frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+        frame["time"] = utc_stamps(frame["time"])
         return frame
 
     @cached_property
@@ -640,10 +641,9 @@ def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> p
 
 
 def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
 
     for col in ("start", "end"):
-        frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+        frame[col] = utc_stamps(frame[col])
     for col in ("exit_code", "signal"):
         frame[col] = frame[col].astype("Int64")
     return frame

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import EventBus, Observer, RunStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.run.live import RunModel
@@ -318,8 +319,7 @@ class RunHandle:
         frame["attempt"] = frame["attempt"].astype("int64")
         frame["duration"] = frame["duration"].astype("float64")
         for col in ("start", "end"):
-            stamps = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
-            frame[col] = stamps.astype("datetime64[us, UTC]")
+            frame[col] = utc_stamps(frame[col])
         for col in ("id", "phase", "story", "status", "waiting_on", "error"):
             frame[col] = frame[col].astype("string")  # missing text is <NA>, as in Int64
         return frame

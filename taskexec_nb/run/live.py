@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import (
     Event,
     EventBus,
@@ -539,11 +540,9 @@ def _rows_frame(
 
 
 def _typed(frame: pd.DataFrame, stamps: Sequence[str], seconds: Sequence[str]) -> None:
-    import pandas as pd
 
     for col in stamps:
-        times = pd.to_datetime(frame[col].astype("float64"), unit="s", utc=True)
-        frame[col] = times.astype("datetime64[us, UTC]")
+        frame[col] = utc_stamps(frame[col])
     for col in seconds:
         frame[col] = frame[col].astype("float64")
 
