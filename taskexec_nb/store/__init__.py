@@ -1,7 +1,9 @@
 """The embedded state store: runs, tasks, attempts and events in one SQLite file (WAL).
 
-* :mod:`~taskexec_nb.store.db`: :class:`StateStore`: the connection, schema and
-  upgrades of older stores, locking and busy retries, the run rows, the readers;
+* :mod:`~taskexec_nb.store.db`: :class:`StateStore`: commits, locking, the run
+  rows, the readers;
+* :mod:`~taskexec_nb.store.schema`: the schema, and opening a store: created,
+  upgraded from an older version, or only read, with busy retries;
 * :mod:`~taskexec_nb.store.recorder`: the observer part: events turned into
   buffered writes, committed together;
 * :mod:`~taskexec_nb.store.records`: what the readers return, and how a stored

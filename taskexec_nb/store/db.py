@@ -35,36 +35,9 @@ from taskexec_nb.store.records import (
     records_of,
     shown_status,
 )
+from taskexec_nb.store.schema import SCHEMA_VERSION, connect
 
-SCHEMA_VERSION = 4
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY, tasks_file TEXT NOT NULL, mode TEXT, status TEXT NOT NULL,
-    started REAL, finished REAL, pid INTEGER, host TEXT, settings TEXT, selection TEXT,
-    runner TEXT, elapsed REAL, resumed REAL
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL, task_id TEXT NOT NULL, def_hash TEXT, status TEXT NOT NULL,
-    attempt INTEGER NOT NULL DEFAULT 0, started REAL, finished REAL, exit_code INTEGER,
-    signal INTEGER, error TEXT, waiting_on TEXT, tail TEXT, stderr_tail TEXT, log_path TEXT,
-    line INTEGER, phase TEXT, story TEXT, description TEXT, deps TEXT, allowed INTEGER,
-    ticked INTEGER,
-    PRIMARY KEY (run_id, task_id)
-);
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT NOT NULL, task_id TEXT NOT NULL, attempt INTEGER NOT NULL, status TEXT NOT NULL,
-    started REAL, finished REAL, exit_code INTEGER, signal INTEGER, error TEXT, log_path TEXT,
-    pgid INTEGER, tail TEXT, stderr_tail TEXT, artifacts TEXT,
-    PRIMARY KEY (run_id, task_id, attempt)
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, time REAL NOT NULL,
-    kind TEXT NOT NULL, task_id TEXT, attempt INTEGER, status TEXT, data TEXT
-);
-CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
-"""
+__all__ = ["SAVE_DELAY", "SCHEMA_VERSION", "StateStore"]
 
 SAVE_DELAY = 0.05
 """Seconds within which buffered writes are committed (``taskexec status`` sees them then)."""
@@ -82,18 +55,6 @@ _LAST_SEEN = (
     "MAX(COALESCE(started, 0), COALESCE((SELECT MAX(e.time) FROM events e"
     " WHERE e.run_id = attempts.run_id), started, 0))"
 )
-# Failures under allow_failure recorded before the column: their last finish event says so.
-_ALLOWED_FROM_EVENTS = (
-    "UPDATE tasks SET allowed = 1 WHERE status IN ('failed', 'timed_out') AND (SELECT CASE"
-    " WHEN json_valid(e.data) THEN json_extract(e.data, '$.allowed') END FROM events e"
-    " WHERE e.run_id = tasks.run_id AND e.task_id = tasks.task_id AND e.kind = 'task_finished'"
-    " ORDER BY e.seq DESC LIMIT 1) = 1"
-)
-# Columns added since version 1, with their types (added to an older store on open).
-_ADDED_COLUMNS = {
-    "tasks": {"deps": "TEXT", "allowed": "INTEGER", "ticked": "INTEGER"},
-    "runs": {"runner": "TEXT", "elapsed": "REAL", "resumed": "REAL"},
-}
 
 
 def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -108,10 +69,6 @@ def _task_row(run_id: str, t: Mapping[str, Any]) -> tuple[Any, ...]:
         t["description"],
         json.dumps(list(t.get("deps") or [])),
     )
-
-
-_BUSY_SECONDS = 30.0
-"""How long a connection waits for another one's write to end."""
 
 
 class StateStore:
@@ -129,96 +86,10 @@ class StateStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        upgrade = ""
-        try:
-            if not (readonly and self._open_readonly()):
-                if readonly:
-                    upgrade = " (written by an older taskexec, it is upgraded on first open)"
-                self._open_writable()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"{self.path}: cannot open the state store: {self._why(exc)}{upgrade}"
-            ) from None
+        self._db = connect(self.path, readonly)
         self._dirty = False
         self._recorder = Recorder()
         self._flush: asyncio.TimerHandle | None = None
-
-    def _open_writable(self) -> None:
-        """Open (creating or upgrading) the store, waiting out other openers.
-
-        SQLite's busy timeout does not cover every wait: a connection that must
-        turn its read lock into a write lock while another does the same (two
-        runners creating one store at the same moment) is told "locked" at
-        once. Such an open is tried again, for as long as the busy timeout.
-        """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + _BUSY_SECONDS
-        pause = 0.005
-        while True:
-            self._db = sqlite3.connect(
-                str(self.path), check_same_thread=False, timeout=_BUSY_SECONDS
-            )
-            try:
-                self._prepare()
-                return
-            except sqlite3.OperationalError as exc:
-                self._db.close()
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
-
-    def _prepare(self) -> None:
-        """WAL mode, the schema, and the columns later versions added."""
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        for table, columns in _ADDED_COLUMNS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-                    if (table, name) == ("tasks", "allowed"):
-                        self._db.execute(_ALLOWED_FROM_EVENTS)
-        self._db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
-        self._db.commit()
-
-    def _open_readonly(self) -> bool:
-        """Open without writing; False if the store is older and must be upgraded first."""
-        if not self.path.is_file():
-            what = "is not a file" if self.path.exists() else "does not exist"
-            raise FileNotFoundError(f"{self.path} {what}")
-        uri = self.path.resolve().as_uri()
-        try:
-            db = sqlite3.connect(
-                f"{uri}?mode=ro", uri=True, check_same_thread=False, timeout=_BUSY_SECONDS
-            )
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.OperationalError:
-            # A WAL store whose folder we may not write (no -shm file can be made): read it
-            # as a file that does not change; a runner writing it meanwhile is not seen.
-            db = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if version is None or int(version[0]) < SCHEMA_VERSION:
-            db.close()
-            return False  # older columns: upgraded by a writable open (or an error saying so)
-        self._db = db
-        return True
-
-    def _why(self, exc: BaseException) -> str:
-        """Why the store cannot be opened, in words that say what to change."""
-        folder = self.path.parent
-        if isinstance(exc, FileExistsError) or (folder.exists() and not folder.is_dir()):
-            return f"{folder} is a file, not a folder (the state_dir must be a folder)"
-        if isinstance(exc, PermissionError) or (
-            folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK)
-        ):
-            return f"permission denied: this user may not write in {folder} ({exc})"
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            return f"permission denied: this user may not write {self.path} ({exc})"
-        return str(exc)
 
     def close(self) -> None:
         """Commit and close."""
