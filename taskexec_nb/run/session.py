@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import shutil
 import threading
@@ -20,26 +19,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taskexec_nb._procfs import end_marked, end_process_group, runner_alive
-from taskexec_nb.errors import ResumeError, RunInProgressError, UsageError
+from taskexec_nb.errors import ResumeError, UsageError
 from taskexec_nb.events import Event, EventBus, EventKind, Notice, Observer, RunStatus, TaskStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
 from taskexec_nb.model import Task
 from taskexec_nb.run import liveruns
+from taskexec_nb.run.claim import recorded_settings, refuse_overlap, sweep, task_rows
 from taskexec_nb.run.live import RunModel
 from taskexec_nb.run.preflight import Preflight
 from taskexec_nb.run.reaper import Reaper
-from taskexec_nb.run.resume import (
-    ACTIVE,
-    LIVE_HERE,
-    check_resumable,
-    run_row,
-    stale_here,
-    still_running,
-    task_hash,
-)
+from taskexec_nb.run.resume import LIVE_HERE, check_resumable, run_row, stale_here, still_running
 from taskexec_nb.run.schedule import Scheduler
-from taskexec_nb.run.selection import listed as _listed
 from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.store import SAVE_DELAY, RunRecord, StateStore, TaskRecord
@@ -70,40 +60,6 @@ def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
         ``state_dir`` if set, else ``.taskexec`` beside the tasks.md.
     """
     return settings.state_dir or Path(tasks_file).resolve().parent / ".taskexec"
-
-
-def sweep(store: StateStore) -> list[str]:
-    """End processes left by runners that died, and mark their runs interrupted.
-
-    Args:
-        store: The state store.
-
-    Returns:
-        Notices naming what was ended.
-    """
-    notices: list[str] = []
-    dead: set[str] = set()
-    for orphan in store.orphans():
-        if end_process_group(orphan.pgid, orphan.run_id):
-            notices.append(
-                f"ended process group {orphan.pgid} left by run {orphan.run_id} "
-                f"({orphan.task_id}, attempt {orphan.attempt})"
-            )
-        store.close_orphan(orphan.run_id, orphan.task_id, orphan.attempt)
-        store.mark_interrupted(orphan.run_id)
-        dead.add(orphan.run_id)
-    for run in store.runs():
-        # runner_alive None: on another host, not ours to say
-        if run.status in ACTIVE and (runner_alive(run) is False or stale_here(run)):
-            store.mark_interrupted(run.run_id)
-            dead.add(run.run_id)
-    # What left its group (setsid, a daemon) is found by the run's marker.
-    for run_id, count in sorted(end_marked(dead).items()):
-        notices.append(
-            f"ended {count} process{'es' if count > 1 else ''} left by run {run_id} "
-            "outside its recorded process groups"
-        )
-    return notices
 
 
 def prune_logs(store: StateStore, log_root: Path, keep: int | None, run_id: str) -> str | None:
@@ -355,6 +311,13 @@ class RunSession:
                 )
 
             def started(task_id: str, attempt: int, pgid: int) -> None:
+                """Watch a task's new process group and record it at once.
+
+                Args:
+                    task_id: The task.
+                    attempt: Its attempt's number.
+                    pgid: The process group the attempt started.
+                """
                 assert reaper is not None
                 reaper.add(pgid)
                 store.record_pgid(self.run_id, task_id, attempt, pgid)
@@ -414,28 +377,8 @@ class RunSession:
         self._to_tick = choice.to_tick
         self.selection = selection = choice.selection
         self._tasks = choice.tasks
-        rows = []
-        for task_id in selection:
-            task = self.plan[task_id]
-            rows.append(
-                {
-                    "task_id": task_id,
-                    "def_hash": task_hash(task),
-                    "line": task.line,
-                    "phase": task.phase.label,
-                    "story": task.story,
-                    "description": task.description,
-                    "deps": self.plan.depends_on(task_id),
-                }
-            )
-        settings = self.settings.to_dict()  # secrets masked
-        if self.config is not None:
-            settings["config"] = {
-                "file": str(self.config.file) if self.config.file else None,
-                "profile": self.config.profile,
-                "mode": self.config.mode,
-                "sources": dict(self.config.sources),
-            }
+        rows = task_rows(self.plan, selection)
+        settings = recorded_settings(self.settings, self.config)
         if run is not None:
             LIVE_HERE.add(self.run_id)
             with store.claim():  # as a start: no other live run of these tasks
@@ -486,25 +429,7 @@ class RunSession:
         Raises:
             RunInProgressError: Naming the live run, its pid and the shared tasks.
         """
-        for run in store.runs(self.tasks_file):
-            if run.run_id == self.run_id:
-                continue  # the run being resumed: checked on its own
-            if run.status not in ACTIVE or runner_alive(run) is not True:
-                continue  # ended; dead (swept); or on another host (cannot be checked)
-            theirs = set(json.loads(run.selection or "[]"))
-            shared = [t for t in selection if t in theirs]
-            if shared:
-                raise RunInProgressError(
-                    f"run {run.run_id} of {self.tasks_file} is still running (runner pid "
-                    f"{run.pid}) and also runs {_listed(shared, 3)}: a second run "
-                    "would run them twice. Wait for it to end or stop it, or select other "
-                    "tasks (--only / only=)",
-                    run_id=run.run_id,
-                    pid=run.pid,
-                    host=run.host,
-                    tasks_file=self.tasks_file,
-                    tasks=shared,
-                )
+        refuse_overlap(store, self.tasks_file, self.run_id, selection)
 
     def _register(self, selection: Sequence[str]) -> None:
         """Register the run with this machine's live runs of its tasks.md (any state folder).
