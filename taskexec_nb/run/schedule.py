@@ -2,8 +2,10 @@
 
 The scheduler asks the plan's :class:`~taskexec_nb.tracker.ReadyTracker` for
 ready tasks, starts them within ``max_workers`` and the resource capacities,
-and reports every state change as an event. It never renders anything and
-never writes the store itself: those are observers.
+and reports every state change as an event (its
+:class:`~taskexec_nb.run.ledger.RunLedger` keeps the task states and emits
+those). It never renders anything and never writes the store itself: those are
+observers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb.events import Event, EventBus, EventKind, RunStatus, TaskStatus
+from taskexec_nb.events import EventBus, EventKind, RunStatus, TaskStatus
 from taskexec_nb.executors import (
     ExecutorRegistry,
     Outcome,
@@ -26,16 +28,8 @@ from taskexec_nb.executors import (
     notebook_fallback,
 )
 from taskexec_nb.model import Task
-from taskexec_nb.run.attempt import (
-    FAILED,
-    Attempts,
-    TaskState,
-    allows_failure,
-    final_status,
-    incomplete_note,
-    outcome_data,
-    written_log,
-)
+from taskexec_nb.run.attempt import FAILED, Attempts, allows_failure
+from taskexec_nb.run.ledger import RunLedger
 from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.tracker import ReadyTracker
@@ -173,11 +167,13 @@ class Scheduler:
         self._ticks: list[Task] = []
         self._to_tick = list(to_tick)
         self._deps: dict[str, tuple[str, ...]] = {}  # the tracker's, once the run starts
-        self._unsaved: set[str] = set()  # finished since the last durable()
-        self._unsaved_since: float | None = None
-        self.states = {tid: TaskState(tid) for tid in self.selection}
         # Each task with the config file's overrides applied under its own annotation.
         self.tasks = dict(tasks)
+        # The tasks' states and the events that report them.
+        self._book = RunLedger(
+            run_id, bus, self.tasks, settings, save_delay=save_delay, poke=self._poke
+        )
+        self.states = self._book.states
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
         self._paused = False
@@ -200,7 +196,7 @@ class Scheduler:
             tasks_file=Path(plan.path),
             log_dir=log_dir,
             registry=registry,
-            emit=self._emit,
+            emit=self._book.emit,
             extra_env=extra_env,
             on_process=lambda task_id, attempt, pgid: self._process_started(task_id, attempt, pgid),
             on_process_end=lambda pgid: self._process_ended(pgid),
@@ -238,10 +234,10 @@ class Scheduler:
                 if control.suspended:
                     self.states[task_id].status = TaskStatus.PAUSED
                     suspended.append(task_id)
-        self._emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, **data)
+        self._book.emit(EventKind.RUN_PAUSED, status=RunStatus.PAUSED.value, **data)
         for task_id, state in self.states.items():  # nothing starts now, whatever it waited on
             if state.status is TaskStatus.QUEUED and state.waiting_on != PAUSED_WAIT:
-                self._queued(task_id, PAUSED_WAIT)
+                self._book.queued(task_id, PAUSED_WAIT)
         self._poke()
 
     def resume(self) -> None:
@@ -255,7 +251,7 @@ class Scheduler:
             if control.suspended:
                 control.resume()
                 self.states[task_id].status = TaskStatus.RUNNING
-        self._emit(EventKind.RUN_RESUMED, status=RunStatus.RUNNING.value)
+        self._book.emit(EventKind.RUN_RESUMED, status=RunStatus.RUNNING.value)
         self._poke()
 
     def cancel(self, interrupted: bool = False) -> None:
@@ -274,7 +270,7 @@ class Scheduler:
         self._interrupted = interrupted
         if self._controls:
             again = " (interrupt again to kill them now)" if interrupted else ""
-            self._emit(
+            self._book.emit(
                 EventKind.NOTICE,
                 info=f"stopping: {len(self._controls)} running task(s) get SIGTERM, then "
                 f"SIGKILL after {self.settings.kill_grace:g} s{again}",
@@ -299,7 +295,9 @@ class Scheduler:
         if not self._cancelled:
             return
         if self._controls:
-            self._emit(EventKind.NOTICE, info=f"killing {len(self._controls)} running task(s) now")
+            self._book.emit(
+                EventKind.NOTICE, info=f"killing {len(self._controls)} running task(s) now"
+            )
         for control in self._controls.values():
             control.signal(signal.SIGKILL)
 
@@ -330,12 +328,19 @@ class Scheduler:
         self._deps = tracker.deps
         for task_id in self._to_tick:  # their finishes were saved in an earlier session
             self._tick(self.plan[task_id])
-        self._emit(EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection))
+        self._book.emit(
+            EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection)
+        )
         ready: list[str] = []
         running: dict[asyncio.Future[Any], str] = {}
         ended: collections.deque[asyncio.Future[Any]] = collections.deque()
 
         def on_done(fut: asyncio.Future[Any]) -> None:
+            """Hand an attempt's end to the loop (from the future's done callback).
+
+            Args:
+                fut: The task's future, done.
+            """
             ended.append(fut)
             self._poke()
 
@@ -370,9 +375,7 @@ class Scheduler:
                     # An attempt the loop cancelled (at its shutdown) ends cancelled.
                     status = TaskStatus.CANCELLED if fut.cancelled() else fut.result()
                     self._finished(running.pop(fut), status, tracker)
-                if self._unsaved_since is not None and (
-                    asyncio.get_running_loop().time() - self._unsaved_since >= self.save_delay
-                ):
+                if self._book.save_due():
                     await self._settle()
             await self._settle()
         finally:
@@ -390,8 +393,7 @@ class Scheduler:
         within :attr:`save_delay` of a finish, and at the end: one commit covers
         many finishes.
         """
-        self._unsaved.clear()
-        self._unsaved_since = None
+        self._book.mark_saved()
         if self.durable is not None:
             await self.durable()
         ticks, self._ticks = self._ticks, []
@@ -402,17 +404,9 @@ class Scheduler:
         """Report newly ready tasks as queued (waiting for a worker when none is free)."""
         free = self._capacity.free
         for n, task_id in enumerate(task_ids):
-            self._queued(
+            self._book.queued(
                 task_id, PAUSED_WAIT if self._paused else "a worker" if n >= free else None
             )
-
-    def _queued(self, task_id: str, waiting: str | None) -> None:
-        """Record a task as queued, waiting on ``waiting`` (None: on nothing)."""
-        state = self.states[task_id]
-        state.status, state.waiting_on = TaskStatus.QUEUED, waiting
-        self._emit(
-            EventKind.TASK_QUEUED, task_id, status=TaskStatus.QUEUED.value, waiting_on=waiting
-        )
 
     async def _dispatch(
         self,
@@ -446,7 +440,7 @@ class Scheduler:
                 break
             task = self.tasks[task_id]
             waiting = self._capacity.waiting_on(task)
-            if waiting is None and not self._unsaved.isdisjoint(self._deps[task_id]):
+            if waiting is None and not self._book.unsaved.isdisjoint(self._deps[task_id]):
                 blocked = True  # a prerequisite's finish must be saved first
             elif waiting is None:
                 self._capacity.reserve(task, +1)
@@ -455,7 +449,7 @@ class Scheduler:
                 running[fut] = task_id
                 continue
             elif self.states[task_id].waiting_on != waiting:
-                self._queued(task_id, waiting)
+                self._book.queued(task_id, waiting)
             keep.append(task_id)
         ready[:] = keep
         return blocked
@@ -479,7 +473,7 @@ class Scheduler:
         self._retrying[task.id] = waiting
         self._readmit()
         if not waiting.done():  # readmitted when a task ends and gives its worker back
-            self._queued(task.id, self._capacity.waiting_on(task))
+            self._book.queued(task.id, self._capacity.waiting_on(task))
         return await waiting
 
     def _finished(self, task_id: str, status: TaskStatus, tracker: ReadyTracker) -> None:
@@ -489,17 +483,7 @@ class Scheduler:
         ok = status is TaskStatus.COMPLETED or allowed
         # After a cancel, dependents are not skipped: the run's end records them cancelled.
         for skipped in tracker.done(task_id, ok or self._cancelled):
-            root = tracker.skipped[skipped]
-            reason = f"prerequisite {root} {self.states[root].status.value}"
-            data: dict[str, Any] = {"reason": reason, "blocked_by": root}
-            if "no_action" in self.states[root].extra:
-                # Not run for want of an agent upstream: no failure, the run is incomplete.
-                self.states[skipped].extra["unrun"] = True
-                data["unrun"] = True
-                if self._has_no_action(skipped):  # nothing to run here either
-                    self.states[skipped].extra["no_action"] = True
-                    data["no_action"] = True
-            self._finish_task(skipped, TaskStatus.SKIPPED, **data)
+            self._book.skip(skipped, tracker.skipped[skipped], self._has_no_action)
         if not ok and status is not TaskStatus.CANCELLED and self.settings.fail_fast:
             # The first failure stopped the run: later ones do not take its place.
             self._stop_reason = (
@@ -507,32 +491,11 @@ class Scheduler:
             )
 
     def _finish_run(self) -> RunStatus:
-        for state in self.states.values():
-            if state.status.finished:
-                continue
-            if self._cancelled:
-                self._finish_task(
-                    state.task_id,
-                    TaskStatus.CANCELLED,
-                    reason="interrupted" if self._interrupted else "run cancelled",
-                )
-            else:
-                reason = self._stop_reason or "not started"
-                self._finish_task(state.task_id, TaskStatus.SKIPPED, reason=reason)
-        statuses = [s.status for s in self.states.values()]
-        if self._cancelled:
-            final = RunStatus.INTERRUPTED if self._interrupted else RunStatus.CANCELLED
-        else:
-            final = final_status(self.states, self.tasks, self.settings)
-        if final is RunStatus.INCOMPLETE:
-            self._emit(EventKind.NOTICE, warning=incomplete_note(self.states, self.settings))
+        final = self._book.close(self._cancelled, self._interrupted, self._stop_reason)
         self.status = final
         if self.writer is not None and (left := self.writer.summary()):
-            self._emit(EventKind.NOTICE, warning=left)
-        counts: dict[str, int] = {}
-        for st in statuses:
-            counts[st.value] = counts.get(st.value, 0) + 1
-        self._emit(EventKind.RUN_FINISHED, status=final.value, counts=counts)
+            self._book.emit(EventKind.NOTICE, warning=left)
+        self._book.emit(EventKind.RUN_FINISHED, status=final.value, counts=self._book.counts())
         return final
 
     def _has_no_action(self, task_id: str) -> bool:
@@ -546,14 +509,16 @@ class Scheduler:
         missing = missing_notebook(task, self._attempts.cwd(task))
         if missing is not None and executor is not self.registry.callables:
             policy = self.settings.effective_no_action
-            self._emit(EventKind.NOTICE, task.id, warning=notebook_fallback(task, missing, policy))
+            self._book.emit(
+                EventKind.NOTICE, task.id, warning=notebook_fallback(task, missing, policy)
+            )
         if executor is None:
             status = final or TaskStatus.FAILED
             data: dict[str, Any] = {"reason": reason, "error": reason}
             if status is TaskStatus.SKIPPED:
                 data["no_action"] = True
                 self.states[task.id].extra["no_action"] = True
-            self._finish_task(task.id, status, None, None, **data)
+            self._book.finish(task.id, status, None, None, **data)
             return status
         retries = task.params.retries if task.params.retries is not None else self.settings.retries
         backoff = task.params.backoff if task.params.backoff is not None else self.settings.backoff
@@ -571,10 +536,10 @@ class Scheduler:
                 )
             except asyncio.CancelledError:  # by the event loop: its processes were ended
                 ended = Outcome(TaskStatus.CANCELLED, error="cancelled (interrupted)")
-                self._finish_task(task.id, TaskStatus.CANCELLED, attempt, ended)
+                self._book.finish(task.id, TaskStatus.CANCELLED, attempt, ended)
                 raise
             if outcome.status is TaskStatus.COMPLETED:
-                self._finish_task(task.id, TaskStatus.COMPLETED, attempt, outcome)
+                self._book.finish(task.id, TaskStatus.COMPLETED, attempt, outcome)
                 self._ticks.append(task)  # ticked once the finish is durable
                 return TaskStatus.COMPLETED
             last = i == retries or self._stop_reason is not None  # fail-fast: no new attempt
@@ -585,23 +550,10 @@ class Scheduler:
                     outcome = dataclasses.replace(
                         outcome, status=TaskStatus.CANCELLED, error=f"cancelled ({why})"
                     )
-                self._finish_task(task.id, outcome.status, attempt, outcome)
+                self._book.finish(task.id, outcome.status, attempt, outcome)
                 return outcome.status
             delay = backoff * (2**i)
-            waiting = f"attempt {attempt + 1}, in {delay:g} s"
-            self._emit(
-                EventKind.TASK_RETRYING,
-                task.id,
-                attempt,
-                TaskStatus.QUEUED.value,
-                attempt_status=outcome.status.value,
-                delay=delay,
-                waiting_on=waiting,
-                log_path=written_log(self.states[task.id]),
-                **outcome_data(outcome),
-            )
-            self.states[task.id].status = TaskStatus.QUEUED
-            self.states[task.id].waiting_on = waiting
+            self._book.retrying(task.id, attempt, outcome, delay)
             # Waiting out the backoff is not work: its worker and resources serve others.
             self._capacity.reserve(task, -1)
             self._poke()
@@ -613,7 +565,7 @@ class Scheduler:
             if self._cancelled:
                 if not readmitted:
                     self._capacity.reserve(task, +1)  # as if held: the task's end gives it back
-                self._finish_task(task.id, TaskStatus.CANCELLED, attempt, outcome)
+                self._book.finish(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -627,48 +579,4 @@ class Scheduler:
 
     def _tick(self, task: Task) -> None:
         if self.writer is not None:
-            tick(self.writer, task, self._emit)
-
-    def _finish_task(
-        self,
-        task_id: str,
-        status: TaskStatus,
-        attempt: int | None = None,
-        outcome: Outcome | None = None,
-        **data: Any,
-    ) -> None:
-        state = self.states[task_id]
-        state.status = status
-        state.waiting_on = None
-        if outcome is not None:
-            state.error, state.exit_code = outcome.error, outcome.exit_code
-            data.update(outcome_data(outcome))
-            data["log_path"] = written_log(state)
-        elif "reason" in data:
-            state.error = data["reason"]
-        state.allowed = status in FAILED and allows_failure(self.tasks[task_id], self.settings)
-        if state.allowed:
-            data["allowed"] = True  # allow_failure: the run does not fail for it
-        self._emit(EventKind.TASK_FINISHED, task_id, attempt, status.value, **data)
-        self._unsaved.add(task_id)
-        if self._unsaved_since is None:
-            loop = asyncio.get_running_loop()
-            self._unsaved_since = loop.time()
-            loop.call_later(self.save_delay, self._poke)
-
-    def _emit(
-        self,
-        kind: EventKind,
-        task_id: str | None = None,
-        attempt: int | None = None,
-        status: str | None = None,
-        **data: Any,
-    ) -> None:
-        event = Event(kind, self.run_id, task_id, attempt, status, data)
-        if task_id is not None and task_id in self.states:
-            state = self.states[task_id]
-            if kind is EventKind.TASK_STARTED and state.started is None:
-                state.started = event.time
-            elif kind is EventKind.TASK_FINISHED:
-                state.finished = event.time
-        self.bus.emit(event)
+            tick(self.writer, task, self._book.emit)
