@@ -238,42 +238,60 @@ def one_concept(tree: ast.Module) -> bool:
     return any(line.strip().startswith(ONE_CONCEPT_MARKER) for line in docstring.splitlines())
 
 
-def docstring_lines(node: ast.AST) -> int:
-    """Lines taken by the docstrings in ``node`` (its own and those of what it defines)."""
-    total = 0
-    for inner in ast.walk(node):
-        if isinstance(inner, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            first = inner.body[0] if inner.body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                total += (first.end_lineno or first.lineno) - first.lineno + 1
-    return total
+# Sizes count every line as it is in the file: code, comments, blank lines and docstrings
+# (as the project's before-stop hook counts them). A class counts from its first
+# decorator to its last line.
+
+# Temporary: these two are being split below the limits on another branch (the
+# "figures" helper, issue 20). Empty this set once that branch is merged; the gate fails
+# while it lists something that is no longer too long. Nothing else belongs here.
+PENDING_SPLITS = frozenset({"taskexec_nb/plan.py:ExecutionPlan", "taskexec_nb/report/tables.py"})
 
 
-# Sizes count code, comments and blank lines but not docstrings: the docstring gate
-# below asks for Args:/Returns: sections, and documenting a function must not push
-# its class over the size limit.
+def module_lines(text: str) -> int:
+    """Lines of a module's source, as an editor numbers them."""
+    return len(text.splitlines())
 
 
-def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
-    too_long = []
-    one_concept_modules = []
+def class_lines(node: ast.ClassDef) -> int:
+    """Lines of a class, from its first decorator (or ``class``) to its last line."""
+    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    return (node.end_lineno or node.lineno) - start + 1
+
+
+def oversized() -> tuple[dict[str, str], list[str]]:
+    """Modules and classes over the limits, and the modules that say they are one concept.
+
+    Returns:
+        Each too long module or class by ``file`` or ``file:Class`` (as
+        :data:`PENDING_SPLITS` names them), with a line saying its size; and the
+        files whose docstring has a ``One concept:`` line.
+    """
+    too_long: dict[str, str] = {}
+    one_concept_modules: list[str] = []
     for path in module_files().values():
         text = path.read_text(encoding="utf-8")
         tree = ast.parse(text)
-        total = len(text.splitlines())
-        lines = total - docstring_lines(tree)
         declared = one_concept(tree)
         if declared:
             one_concept_modules.append(relative(path))
+        lines = module_lines(text)
         if lines > MAX_MODULE_LINES and not declared:
-            too_long.append(f"  {relative(path)}: {lines} lines ({total} with docstrings)")
-    assert not too_long, (
-        f"modules over {MAX_MODULE_LINES} lines (docstrings aside) whose docstring has no "
-        f"'{ONE_CONCEPT_MARKER}' line:\n" + "\n".join(too_long)
+            too_long[relative(path)] = f"  {relative(path)}: {lines} lines"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and class_lines(node) > MAX_CLASS_LINES:
+                too_long[f"{relative(path)}:{node.name}"] = (
+                    f"  {relative(path)}:{node.lineno} {node.name}: {class_lines(node)} lines"
+                )
+    return too_long, one_concept_modules
+
+
+def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
+    too_long, one_concept_modules = oversized()
+    modules = [v for k, v in too_long.items() if ":" not in k and k not in PENDING_SPLITS]
+    assert not modules, (
+        f"modules over {MAX_MODULE_LINES} lines (docstrings included) whose docstring has no "
+        f"'{ONE_CONCEPT_MARKER}' line:\n" + "\n".join(modules)
     )
     assert len(one_concept_modules) <= 1, (
         f"at most one module may say '{ONE_CONCEPT_MARKER}': {one_concept_modules}"
@@ -281,31 +299,31 @@ def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
 
 
 def test_no_class_is_too_long() -> None:
-    too_long = []
-    for path in module_files().values():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef):
-                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                total = (node.end_lineno or node.lineno) - start + 1
-                lines = total - docstring_lines(node)
-                if lines > MAX_CLASS_LINES:
-                    too_long.append(
-                        f"  {relative(path)}:{node.lineno} {node.name}: {lines} lines "
-                        f"({total} with docstrings)"
-                    )
-    assert not too_long, f"classes over {MAX_CLASS_LINES} lines (docstrings aside):\n" + "\n".join(
-        too_long
+    too_long, _ = oversized()
+    classes = [v for k, v in too_long.items() if ":" in k and k not in PENDING_SPLITS]
+    assert not classes, f"classes over {MAX_CLASS_LINES} lines (docstrings included):\n" + (
+        "\n".join(classes)
     )
 
 
-def test_sizes_leave_docstrings_out() -> None:
+def test_the_pending_splits_are_still_too_long() -> None:
+    # A split that is done leaves the set: the gate then holds for it too.
+    too_long, _ = oversized()
+    done = sorted(PENDING_SPLITS - set(too_long))
+    assert not done, f"within the limits now, remove them from PENDING_SPLITS: {done}"
+
+
+def test_sizes_count_docstrings_comments_and_decorators() -> None:
     source = (
+        "import dataclasses\n\n\n@dataclasses.dataclass\n"
         'class A:\n    """Doc\n\n    more.\n    """\n\n'
-        '    def f(self):\n        """F."""\n        return 1\n'
+        '    # a comment\n    def f(self):\n        """F."""\n        return 1\n'
     )
     tree = ast.parse(source)
-    assert docstring_lines(tree) == 5
-    assert docstring_lines(tree.body[0]) == 5
+    assert module_lines(source) == 14
+    node = tree.body[1]
+    assert isinstance(node, ast.ClassDef)
+    assert class_lines(node) == 11
 
 
 # ---------------------------------------------------------------------------
