@@ -5,7 +5,8 @@ runners that died left running and marks their runs interrupted;
 :func:`refuse_overlap` refuses the start while another live runner runs any
 of the same tasks; and the run is recorded with :func:`task_rows` and
 :func:`recorded_settings`. :class:`~taskexec_nb.run.session.RunSession` calls
-them, inside the store's claim, so two runners starting at the same moment
+them; it refuses an overlap and records the run under one hold of the store's
+write lock (``StateStore.claim``), so two runners starting at the same moment
 cannot both find the tasks free.
 """
 
