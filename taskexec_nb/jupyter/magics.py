@@ -24,11 +24,18 @@ import html
 import keyword
 import os
 import shlex
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from IPython.core.completer import (
+    CompletionContext,
+    SimpleCompletion,
+    SimpleMatcherResult,
+    context_matcher,
+)
 from IPython.core.error import TryNext
 from IPython.core.error import UsageError as MagicUsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -132,6 +139,7 @@ def _parsers() -> dict[str, _Parser]:
     )
     p.add_argument("plan", nargs="?", metavar="PLAN", help="the plan's name (default: plan)")
     add_run_options(p, skip=("mode",))  # the plan is loaded already, in its mode
+    p.add_argument("--mode", help=argparse.SUPPRESS)  # read only to say where it goes
     _output(p, "run")
     p = new(
         "tasks_status",
@@ -409,6 +417,11 @@ class TaskMagics(Magics):
         from taskexec_nb.run.selection import CLI_NAMES
 
         args = self._args("run_tasks", line)
+        if args.mode is not None:
+            PARSERS["run_tasks"].error(
+                f"--mode {args.mode}: the mode is chosen when the plan is loaded "
+                f"(%load_tasks FILE --mode {args.mode})"
+            )
         plan = self._plan_named(args.plan)
         options = run_options(
             args, None if plan.path == "<string>" else plan.path, profile=plan.profile
@@ -653,14 +666,15 @@ def _when_started(handle: RunHandle, action: Callable[[], None]) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # a run on a thread: it starts at once
-        deadline = time.monotonic() + 10
-        while handle.model is None and not handle.done and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _started_on_thread(handle)
         action()
         return
 
     async def later() -> None:
-        await handle.started()
+        try:
+            await handle.started()
+        except TaskexecError:  # it could not start: `await run` says why
+            return
         action()
 
     task = loop.create_task(later())
@@ -671,34 +685,52 @@ def _when_started(handle: RunHandle, action: Callable[[], None]) -> None:
 _PENDING: set[asyncio.Task[None]] = set()
 
 
+def _started_on_thread(handle: RunHandle, within: float = 10.0) -> None:
+    """Wait until a run started on a thread runs (its ``run_started``), or has ended."""
+    from taskexec_nb.events import EventKind
+
+    started = threading.Event()
+
+    def seen(event: Any) -> None:
+        if event.kind is EventKind.RUN_STARTED:
+            started.set()
+
+    stop = handle.subscribe(seen)
+    try:
+        deadline = time.monotonic() + within
+        while not started.wait(0.01) and not handle.done and time.monotonic() < deadline:
+            pass
+    finally:
+        stop()
+
+
 # --- completion, loading --------------------------------------------------------------------
 
 
-def complete_path(shell: Any, event: Any) -> list[str]:
-    """Tab completion for ``%load_tasks``: folders and ``.md`` files, modes after ``--mode``.
+def path_candidates(line: str) -> tuple[str, list[str]]:
+    """What Tab offers on a ``%load_tasks`` line: folders and ``.md`` files, modes after ``--mode``.
 
     Args:
-        shell: The IPython shell.
-        event: The completion event (its ``line`` and ``symbol``).
+        line: The line up to the cursor.
 
     Returns:
-        The candidates for the word being completed.
+        The word being completed, and its candidates (whole words).
 
     Raises:
-        TryNext: After ``--profile`` or ``-o`` (no candidates here).
+        TryNext: After ``--profile`` or ``-o`` (nothing to offer here).
     """
     try:
-        words = shlex.split(event.line)
+        words = shlex.split(line)
     except ValueError:  # an open quote: complete what follows it
-        words = event.line.split()
-    current = "" if event.line.endswith(" ") or len(words) < 2 else words[-1]
+        words = line.split()
+    current = "" if line.endswith(" ") or len(words) < 2 else words[-1]
     before = words[-1] if current == "" and words else (words[-2] if len(words) > 1 else "")
     if before == "--mode":
-        return list(MODES)
+        return current, [m for m in MODES if m.startswith(current)]
     if before in ("--profile", "-o", "--output"):
         raise TryNext
     if current.startswith("-"):
-        return ["--mode", "--profile", "-o", "--output"]
+        return current, [o for o in ("--mode", "--profile", "--output") if o.startswith(current)]
     expanded = os.path.expanduser(current)
     found = []
     for path in sorted(glob.glob(glob.escape(expanded) + "*")):
@@ -707,7 +739,34 @@ def complete_path(shell: Any, event: Any) -> list[str]:
             found.append(shown + "/")
         elif path.endswith(".md"):
             found.append(shown)
-    return found
+    return current, found
+
+
+@context_matcher()  # type: ignore[untyped-decorator]
+def path_matcher(context: CompletionContext) -> SimpleMatcherResult:
+    """IPython's completion on a ``%load_tasks`` line: its candidates only (no Python names).
+
+    Args:
+        context: The completion's context (the line up to the cursor, the token).
+
+    Returns:
+        The candidates, suppressing IPython's other matchers; nothing on other lines.
+    """
+    line = context.text_until_cursor
+    nothing: SimpleMatcherResult = {"completions": [], "suppress": False}
+    if line.split(None, 1)[:1] != ["%load_tasks"]:
+        return nothing
+    try:
+        current, found = path_candidates(line)
+    except TryNext:
+        return nothing
+    if not context.token.endswith(current):
+        return nothing
+    return {
+        "completions": [SimpleCompletion(f, type="path") for f in found],
+        "matched_fragment": current,
+        "suppress": True,
+    }
 
 
 def load(ipython: InteractiveShell) -> None:
@@ -717,9 +776,9 @@ def load(ipython: InteractiveShell) -> None:
         ipython: The shell (``%load_ext taskexec_nb`` passes it).
     """
     ipython.register_magics(TaskMagics)
-    ipython.set_hook(  # type: ignore[no-untyped-call]
-        "complete_command", complete_path, str_key="%load_tasks"
-    )
+    matchers = ipython.Completer.custom_matchers
+    if path_matcher not in matchers:
+        matchers.append(path_matcher)
 
 
 def unload(ipython: InteractiveShell) -> None:
@@ -733,12 +792,9 @@ def unload(ipython: InteractiveShell) -> None:
     for kind, names in TaskMagics.magics.items():
         for name in names:
             manager.magics[kind].pop(name, None)
-    hooks = ipython.strdispatchers.get("complete_command")
-    chain = hooks.strs.get("%load_tasks") if hooks is not None else None
-    if chain is not None:
-        chain.chain = [
-            (p, f) for p, f in chain.chain if getattr(f, "__func__", f) is not complete_path
-        ]
+    matchers = ipython.Completer.custom_matchers
+    if path_matcher in matchers:
+        matchers.remove(path_matcher)
 
 
 for _name, _parser in PARSERS.items():
