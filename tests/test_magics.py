@@ -19,6 +19,7 @@ from conftest import md
 from helpers import Executed, Kernel, wait_until
 
 import taskexec_nb
+from taskexec_nb.jupyter.magics import DAG_LIMIT
 
 GOOD = md(
     """\
@@ -111,7 +112,8 @@ def test_load_tasks_binds_the_plan_and_shows_counts_the_plan_and_its_dag(
     done = kernel.run("%load_tasks tasks.md")
     assert done.ok and not done.stderr, done
     text = done.text()
-    assert f"plan = 4 tasks in 2 phase(s) from {here / 'tasks.md'}" in text
+    assert f"plan = the plan of {here / 'tasks.md'}: 4 task(s)" in text
+    assert f"4 tasks in 2 phase(s) from {here / 'tasks.md'}, mode template" in text
     # Counts per phase and per story, as tables (HTML with a caption, text elsewhere).
     assert "Tasks per phase" in text and "Phase 1: Setup" in text and "Phase 2: Join" in text
     assert "Tasks per story" in text and "US1" in text and "US2" in text
@@ -123,11 +125,31 @@ def test_load_tasks_binds_the_plan_and_shows_counts_the_plan_and_its_dag(
     assert kernel.value("type(plan).__name__, plan.ok, len(plan)") == ("ExecutionPlan", True, 4)
 
 
+def test_the_dag_of_a_big_plan_is_drawn_when_asked(kernel: Kernel, here: Path) -> None:
+    (here / "big.md").write_text(steps(DAG_LIMIT + 1, 0))
+    (here / "small.md").write_text(steps(3, 0))
+
+    def dags(line: str) -> tuple[int, str]:
+        done = kernel.run(line)
+        assert done.ok, done
+        drawn = sum("application/vnd.plotly.v1+json" in b for b in done.bundles)
+        note = [line for line in done.text().splitlines() if "DAG not drawn" in line]
+        return drawn, "".join(note)
+
+    assert dags("%load_tasks big.md") == (
+        0,
+        f"DAG not drawn ({DAG_LIMIT + 1} tasks, over {DAG_LIMIT}): --dag draws it",
+    )
+    assert dags("%load_tasks big.md --dag") == (1, "")
+    assert dags("%load_tasks small.md") == (1, "")
+    assert dags("%load_tasks small.md --no-dag") == (0, "DAG not drawn (--no-dag): --dag draws it")
+
+
 def test_load_tasks_binds_another_name_with_o_and_takes_mode(kernel: Kernel, here: Path) -> None:
     (here / "tasks.md").write_text(GOOD)
     done = kernel.run("%load_tasks tasks.md --mode explicit -o other")
     assert done.ok, done
-    assert "other = 4 tasks" in done.text() and "mode explicit" in done.text()
+    assert "other = the plan of" in done.text() and "mode explicit" in done.text()
     assert kernel.value("other.mode.value") == "explicit"
 
 
@@ -161,7 +183,7 @@ def test_tasks_cell_magic_loads_the_cell_and_runs_it_in_the_notebook_folder(
 ) -> None:
     done = kernel.run("%%tasks -o cell\n" + GOOD)
     assert done.ok, done
-    assert "cell = 4 tasks in 2 phase(s) from <string>" in done.text()
+    assert "cell = the plan of <string>: 4 task(s)" in done.text()
     started = kernel.run("%run_tasks cell -o cell_run")
     assert started.ok, started
     assert kernel.run("await cell_run").result == "<RunStatus.COMPLETED: 'completed'>"

@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+DAG_LIMIT = 300
+"""Plans of more tasks show no DAG unless asked (``--dag``): a 1,000-task DAG takes longer
+to draw than the rest of ``%load_tasks`` together, and reads as a blur at a notebook's width."""
+
 
 # --- arguments ------------------------------------------------------------------------------
 
@@ -90,6 +94,11 @@ def _output(parser: _Parser, default: str | None) -> None:
 
 def _config(parser: _Parser) -> None:
     parser.add_argument(
+        "--dag",
+        action=argparse.BooleanOptionalAction,
+        help=f"draw the DAG (default: for plans of at most {DAG_LIMIT} tasks)",
+    )
+    parser.add_argument(
         "--mode", choices=MODES, help="dependency mode (default: from the config, else template)"
     )
     parser.add_argument(
@@ -113,7 +122,7 @@ def _parsers() -> dict[str, _Parser]:
 
     p = new(
         "load_tasks",
-        "%load_tasks FILE [--mode M] [--profile P] [-o NAME]",
+        "%load_tasks FILE [--mode M] [--profile P] [--[no-]dag] [-o NAME]",
         "Load, validate and plan a tasks.md; bind the plan and show its summary: counts per "
         "phase and story, problems with their lines and hints, the plan table and the DAG. "
         "A relative FILE is read from the notebook's folder.",
@@ -123,7 +132,7 @@ def _parsers() -> dict[str, _Parser]:
     _output(p, "plan")
     p = new(
         "tasks",
-        "%%tasks [--mode M] [--profile P] [-o NAME]",
+        "%%tasks [--mode M] [--profile P] [--[no-]dag] [-o NAME]",
         "Load a tasks.md written in the cell, as %load_tasks does a file. Its runs keep their "
         "state in .taskexec in the notebook's folder, and its tasks run there.",
     )
@@ -301,14 +310,15 @@ def diagnostics_table(plan: ExecutionPlan) -> Table | None:
     return Table(caption, ["line", "severity", "code", "task", "message", "hint"], rows)
 
 
-def show_plan(plan: ExecutionPlan, name: str) -> None:
+def show_plan(plan: ExecutionPlan, name: str, dag: bool | None = None) -> None:
     """Display what ``%load_tasks`` shows: the summary, counts, problems, the plan and its DAG.
 
     Args:
         plan: The plan.
         name: The name it is bound to.
+        dag: Draw the DAG (None: when the plan has at most :data:`DAG_LIMIT` tasks).
     """
-    show(Table(f"{name} = {plan.summary()}", [], []))
+    show(Table(f"{name} = the plan of {plan.path}: {len(plan)} task(s)", [], []))
     for table in _counts(plan) if len(plan) else []:
         show(table)
     problems = diagnostics_table(plan)
@@ -317,7 +327,11 @@ def show_plan(plan: ExecutionPlan, name: str) -> None:
     if not len(plan):
         return
     show(plan)
-    show(_dag(plan))
+    if dag or (dag is None and len(plan) <= DAG_LIMIT):
+        show(_dag(plan))
+    else:
+        why = f"{len(plan)} tasks, over {DAG_LIMIT}" if dag is None else "--no-dag"
+        show(Table(f"DAG not drawn ({why}): --dag draws it", [], []))
 
 
 def _dag(plan: ExecutionPlan) -> Any:
@@ -376,7 +390,7 @@ class TaskMagics(Magics):
         # Kept absolute: a later %cd changes neither the file its runs tick nor their state.
         path = os.path.abspath(os.path.expanduser(args.file))
         plan = load(path, args.mode, profile=args.profile, strict=False)
-        self._loaded(plan, args.output)
+        self._loaded(plan, args)
 
     @cell_magic
     @_reported
@@ -397,12 +411,12 @@ class TaskMagics(Magics):
             mode = mode or resolve(None, profile=args.profile).mode
         plan = loads(cell, mode, strict=False)
         plan.profile = args.profile
-        self._loaded(plan, args.output)
+        self._loaded(plan, args)
 
-    def _loaded(self, plan: ExecutionPlan, name: str) -> None:
+    def _loaded(self, plan: ExecutionPlan, args: argparse.Namespace) -> None:
         self.plan = plan
-        self._bind(name, plan)
-        show_plan(plan, name)
+        self._bind(args.output, plan)
+        show_plan(plan, args.output, args.dag)
 
     @line_magic
     @_reported
