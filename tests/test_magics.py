@@ -191,6 +191,29 @@ def test_tasks_cell_magic_loads_the_cell_and_runs_it_in_the_notebook_folder(
     assert (here / ".taskexec" / "state.db").is_file()  # state beside the notebook's work
 
 
+def test_a_cell_plan_is_resumed_from_the_notebook_folder(kernel: Kernel, here: Path) -> None:
+    flaky = GOOD.replace('run="echo b > out/b.txt"', 'run="test -e go && echo b > out/b.txt"')
+    flaky = flaky.replace('run="echo a > out/a.txt"', 'run="echo a >> out/a.txt"')
+    assert kernel.run("%%tasks -o cell\n" + flaky).ok
+    assert kernel.run("%run_tasks cell\nawait run").result == "<RunStatus.FAILED: 'failed'>"
+    first = kernel.value("run.run_id")
+    (here / "go").touch()
+    resumed = kernel.run("%run_tasks cell --resume\nawait run")
+    assert resumed.result == "<RunStatus.COMPLETED: 'completed'>", resumed
+    assert kernel.value("run.run_id, run.resumed") == (first, True)
+    assert (here / "out" / "ab.txt").read_text() == "a\nb\n"  # T002 had completed: run once
+
+
+def test_a_second_run_of_the_same_tasks_is_refused_by_its_cell(kernel: Kernel, here: Path) -> None:
+    (here / "tasks.md").write_text(steps(1, 30))
+    assert kernel.run("%load_tasks tasks.md\n%run_tasks").ok
+    assert wait_until(lambda: (here / "started-T001").exists())
+    lines = usage_error(kernel.run("%run_tasks -o second"))
+    assert lines[0].startswith("UsageError: %run_tasks: ") and "T001" in lines[0], lines
+    assert kernel.value("'second' in globals(), run.done") == (False, False)
+    assert kernel.run("%cancel_tasks\nawait run").result == "<RunStatus.CANCELLED: 'cancelled'>"
+
+
 def test_tasks_cell_with_errors_shows_them(kernel: Kernel, here: Path) -> None:
     done = kernel.run("%%tasks\n" + BAD)
     assert done.ok and not done.errors, done
