@@ -9,6 +9,8 @@ A few fast checks use an in-process IPython shell (a terminal's: no event loop).
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,7 +304,10 @@ def test_run_tasks_returns_at_once_and_await_run_waits_for_the_end(
     done = kernel.run("%run_tasks -j 1")
     assert done.ok and not done.stderr, done
     assert time.monotonic() - began < 1.0  # the three tasks take 1.2 s
-    assert any("RunHandle" in b.get("text/plain", "") for b in done.bundles)  # shown
+    assert any(  # the handle is shown: as text, or as the dashboard where widgets are
+        "RunHandle" in b.get("text/plain", "") or "application/vnd.jupyter.widget-view+json" in b
+        for b in done.bundles
+    )
     assert kernel.value("run.done") is False  # the user keeps working
     status = kernel.run("%tasks_status")
     assert status.ok and "running" in status.stdout and status.result is not None
@@ -437,6 +442,12 @@ def test_unload_removes_the_magics_and_a_new_load_has_no_run(kernel: Kernel, her
     assert kernel.run("%load_ext taskexec_nb").ok
     for magic in ("tasks_status", "pause_tasks", "resume_tasks", "cancel_tasks"):
         one_line_error(kernel.run(f"%{magic}"), f"%{magic}: no run started here yet")
+
+
+def test_importing_the_package_loads_no_ipython() -> None:
+    code = "import sys, taskexec_nb; print(sorted(m for m in sys.modules if 'IPython' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 # --- in process: a terminal's IPython (no event loop: the run starts on a thread) -------------

@@ -168,7 +168,15 @@ def state_line(handle: RunHandle) -> str:
     Returns:
         E.g. ``run 20260101-120000-ab12 paused: 3 completed, 1 running, 6 pending``.
     """
-    return repr(handle).removeprefix("<RunHandle ").removesuffix(">").join(("run ", ""))
+    from taskexec_nb.store import shown_status
+
+    counts: dict[str, int] = {}
+    for row in handle.snapshot():
+        shown = shown_status(row["status"], row["allowed"])
+        counts[shown] = counts.get(shown, 0) + 1
+    state = handle.result.value if handle.result else ("paused" if handle.paused else "running")
+    text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return f"run {handle.run_id} {state}: {text or 'no tasks'}"
 
 
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
