@@ -377,6 +377,7 @@ def test_pause_lets_the_running_task_end_and_starts_no_other(kernel: Kernel, her
     assert "running" not in kernel.value("list(run.status()['status'])")
     assert not (here / "started-T002").exists()
     assert kernel.run("%resume_tasks").ok
+    assert "is not paused: nothing to resume" in kernel.run("%resume_tasks").stdout
     assert kernel.run("await run").result == "<RunStatus.COMPLETED: 'completed'>"
 
 
@@ -424,6 +425,17 @@ def test_report_and_runs_of_the_last_and_a_named_run(kernel: Kernel, here: Path)
     assert kernel.value("str(past['started'].dtype), bool(past['duration'].ge(0).all())") == (
         "datetime64[us, UTC]",
         True,
+    )
+
+
+def test_runs_of_a_file_never_run_are_an_empty_table(kernel: Kernel, here: Path) -> None:
+    (here / "tasks.md").write_text(GOOD)
+    (here / "other.md").write_text(GOOD)
+    assert kernel.run("%load_tasks tasks.md\n%run_tasks --only T001\nawait run").ok
+    assert kernel.run("%tasks_runs --tasks other.md -o none").ok
+    assert kernel.value("len(none), list(none.columns)[:5]") == (
+        0,
+        ["status", "started", "finished", "mode", "tasks"],
     )
 
 

@@ -241,9 +241,10 @@ class TaskMagics(Magics):
         from taskexec_nb.run.options import check_tasks_file
 
         args = self._args("load_tasks", line)
-        check_tasks_file(args.file)
+        given = os.path.expanduser(args.file)
+        check_tasks_file(given)
         # Kept absolute: a later %cd changes neither the file its runs tick nor their state.
-        path = os.path.abspath(os.path.expanduser(args.file))
+        path = os.path.abspath(given)
         plan = load(path, args.mode, profile=args.profile, strict=False)
         self._loaded(plan, args)
 
@@ -403,6 +404,9 @@ class TaskMagics(Magics):
         """
         self._args("resume_tasks", line)
         handle = self._active("resume_tasks", "resume")
+        if handle.model is not None and not handle.paused:
+            print(f"run {handle.run_id} is not paused: nothing to resume")
+            return
         _when_started(handle, handle.resume)
         print(f"run {handle.run_id} resumed")
 
@@ -470,8 +474,6 @@ class TaskMagics(Magics):
 
         args = self._args("tasks_runs", line)
         state_dir, tasks, _ = self._store_of(args)
-        if args.tasks is None and args.state_dir is None and self.run is None:
-            tasks = None if self.plan is None else self.plan.path
         frame = runs_frame(runs(tasks, state_dir))
         self._bind(args.output, frame)
         return frame
