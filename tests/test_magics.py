@@ -506,6 +506,16 @@ def test_tasks_runs_with_no_plan_lists_every_run_of_the_folder(shell: Any, tmp_p
     assert sorted(Path(f).name for f in frame["tasks_file"]) == ["a.md", "b.md"]
 
 
+def test_store_magics_read_the_runs_of_the_last_plan_loaded(shell: Any, tmp_path: Path) -> None:
+    shell.run_cell_magic("tasks", "-o cell", GOOD)
+    shell.user_ns["cell"].run(writeback=False)  # through the API: no run of the magics
+    frame = shell.run_line_magic("tasks_runs", "")
+    assert list(frame["tasks_file"]) == [str(tmp_path / "<string>")]
+    assert list(frame["status"]) == ["completed"] and list(frame["completed"]) == [4]
+    shell.run_line_magic("tasks_report", "-o df")
+    assert sorted(shell.user_ns["df"].reset_index()["id"]) == ["T001", "T002", "T003", "T004"]
+
+
 def completions(shell: Any, line: str) -> list[str]:
     from IPython.core.completer import provisionalcompleter
 
