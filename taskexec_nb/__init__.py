@@ -19,6 +19,8 @@ The engine's ready-task tracker is reached through :meth:`ExecutionPlan.tracker`
 (``start``/``done``), not something a notebook drives.
 """
 
+from typing import Any
+
 from taskexec_nb.api import load, loads, parse, validate
 from taskexec_nb.errors import (
     AgentNotConfiguredError,
@@ -59,6 +61,31 @@ from taskexec_nb.validate import Validation
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext taskexec_nb``: register the magics (``%load_tasks``, ``%run_tasks``...).
+
+    IPython is imported here, on first use, not by ``import taskexec_nb``.
+
+    Args:
+        ipython: The IPython shell.
+    """
+    from taskexec_nb.jupyter import magics
+
+    magics.load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext taskexec_nb``: remove the magics again.
+
+    Args:
+        ipython: The IPython shell.
+    """
+    from taskexec_nb.jupyter import magics
+
+    magics.unload(ipython)
+
+
 __all__ = [
     "Action",
     "ActionKind",
@@ -94,9 +121,11 @@ __all__ = [
     "ValidationError",
     "__version__",
     "load",
+    "load_ipython_extension",
     "loads",
     "parse",
     "report",
     "runs",
+    "unload_ipython_extension",
     "validate",
 ]

@@ -953,8 +953,8 @@ def test_the_readme_lists_every_key_a_config_file_takes() -> None:
 def test_every_flagged_setting_has_its_option_and_its_help(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskexec_nb.cli.run import _FLAGS
     from taskexec_nb.config.flags import FLAGGED
+    from taskexec_nb.config.flags import FLAGS as _FLAGS
 
     monkeypatch.setenv("COLUMNS", "500")  # no line breaks inside a help text
 

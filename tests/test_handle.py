@@ -106,6 +106,22 @@ def test_join_on_the_loop_an_arun_runs_on_is_refused_and_wait_works(tmp_path: Pa
     assert asyncio.run(main()) == "completed"
 
 
+def test_awaiting_the_handle_waits_for_the_end_of_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text("# T\n\n## Phase 1: A\n\n- [ ] T001 Sleeps\n- [ ] T002 Then\n")
+
+    async def main() -> tuple[str, bool, str]:
+        handle = await taskexec_nb.load(path).arun(
+            callables={"T*": lambda: time.sleep(0.1)},
+            writeback=False,
+            state_dir=tmp_path / "state",
+        )
+        status = await handle  # as `await run` in a notebook
+        return status.value, handle.done, str(handle.status()["status"].tolist())
+
+    assert asyncio.run(main()) == ("completed", True, "['completed', 'completed']")
+
+
 SLOW_THEN_MORE = md(
     """\
     ## Phase 1: X

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from taskexec_nb.config.flags import FLAGS as _FLAGS
-from taskexec_nb.config.flags import table_items
-from taskexec_nb.errors import ResumeError, UsageError, ValidationError
+from taskexec_nb.errors import UsageError, ValidationError
 from taskexec_nb.exitcodes import (
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
@@ -33,7 +30,7 @@ def add_parser(sub: Any, modes: list[str]) -> None:
         modes: The dependency modes (``--mode`` takes its words from the setting's
             declaration, the same list).
     """
-    from taskexec_nb.config.flags import add_setting_flags
+    from taskexec_nb.run.options import add_run_options
 
     run = sub.add_parser(
         "run",
@@ -42,60 +39,8 @@ def add_parser(sub: Any, modes: list[str]) -> None:
         "tasks.md: parallel where independent, resumable, ticking [X] on success.",
     )
     run.add_argument("file", nargs="?", help="the tasks.md file")
-    run.add_argument(
-        "--profile", metavar="NAME", help="config profile (default: $TASKEXEC_PROFILE)"
-    )
-    run.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
-    run.add_argument(
-        "--resume",
-        nargs="?",
-        const="",
-        metavar="RUN",
-        help="continue a run (default: the latest run of this file)",
-    )
-    run.add_argument(
-        "--takeover",
-        action="store_true",
-        help="with --resume: take over a run marked running on another host whose runner is gone",
-    )
-    add_setting_flags(run)  # one flag per setting declared with flags on RunSettings
+    add_run_options(run)  # shared with %run_tasks: --profile, --dry-run, --resume, settings
     run.add_argument("-v", "--verbose", action="store_true", help="a line per task start and end")
-
-
-def _agent_command(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            value = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--agent-command: not a JSON list: {exc}") from None
-        if not isinstance(value, list):
-            raise UsageError("--agent-command: the JSON must be a list of strings")
-        return [str(v) for v in value]
-    try:
-        return shlex.split(stripped)
-    except ValueError as exc:
-        raise UsageError(f"--agent-command: {exc}") from None
-
-
-def _tasks_file(name: str) -> None:
-    """Refuse a tasks.md argument that is not a regular file, saying what it is."""
-    import os
-    import stat
-
-    try:
-        mode = os.stat(name).st_mode
-    except FileNotFoundError:
-        broken = " (a broken symbolic link)" if os.path.islink(name) else ""
-        raise UsageError(f"{name}: no such file{broken}") from None
-    except OSError as exc:  # e.g. a symlink loop, a permission
-        raise UsageError(f"{name}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(mode):
-        raise UsageError(f"{name}: is a folder; give the tasks.md file in it")
-    if not stat.S_ISREG(mode):
-        raise UsageError(f"{name}: not a regular file (a tasks.md is read, then ticked in place)")
 
 
 def command(args: argparse.Namespace, out: TextIO) -> int:
@@ -110,8 +55,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     """
     import taskexec_nb
     from taskexec_nb.cli.terminal import TerminalView
-    from taskexec_nb.config import resolve
-    from taskexec_nb.run.launch import RunRequest, find_resumed, start, start_run
+    from taskexec_nb.run.launch import RunRequest, start, start_run
+    from taskexec_nb.run.options import check_tasks_file, run_options
     from taskexec_nb.run.selection import CLI_NAMES
 
     if args.file is None:
@@ -121,60 +66,11 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
                 f"write the file first, e.g. taskexec run {shlex.quote(args.resume)} --resume"
             )
         raise UsageError("run: give the tasks.md file, e.g. taskexec run tasks.md")
-    _tasks_file(args.file)
-    only = None
-    if args.only is not None:
-        only = [s for group in args.only for s in group.split(",")]
-    arguments = {
-        "mode": args.mode,
-        "max_workers": args.max_workers,
-        "fail_fast": args.fail_fast,
-        "timeout": args.timeout,
-        "retries": args.retries,
-        "backoff": args.backoff,
-        "kill_grace": args.kill_grace,
-        "allow_failure": args.allow_failure,
-        "resources": table_items(_FLAGS["resources"], args.resource),
-        "no_action": args.no_action,
-        "agent_command": _agent_command(args.agent_command),
-        "agent_context": args.agent_context,
-        "writeback": args.writeback,
-        "state_dir": str(Path(args.state_dir).resolve()) if args.state_dir else None,
-        "only": only,
-        "from_task": args.from_task,
-        "until": args.until,
-    }
-    config = resolve(args.file, profile=args.profile, arguments=arguments, argument_names=_FLAGS)
+    check_tasks_file(args.file)
+    options = run_options(args, args.file)
+    config, resumed, mode = options.config, options.resumed, options.mode
     for warning in config.warnings:
         print(f"taskexec: warning: {warning}", file=sys.stderr)
-    mode = config.mode
-    resumed = None
-    if args.takeover and args.resume is None:
-        raise UsageError("--takeover goes with --resume (it takes over a run to continue it)")
-    if args.resume is not None:
-        given = [
-            f
-            for f, v in (("--only", only), ("--from", args.from_task), ("--until", args.until))
-            if v is not None
-        ]
-        if given:
-            raise UsageError(
-                f"--resume continues the run's own selection: leave out {', '.join(given)} "
-                "(or start a new run with them)"
-            )
-        resumed = find_resumed(
-            args.file, config.settings, args.resume, takeover=args.takeover, given=arguments
-        )
-        run = resumed.run
-        if args.mode is not None and run.mode and args.mode != run.mode:
-            raise ResumeError(
-                f"--mode {args.mode}: run {resumed.run_id} used --mode {run.mode}; "
-                "a resume keeps its run's mode (leave --mode out)",
-                reason="other_mode",
-                run_id=resumed.run_id,
-                tasks_file=str(Path(args.file).resolve()),
-            )
-        mode = run.mode or mode  # the run's mode, whatever the config says now
     try:
         plan = taskexec_nb.load(args.file, mode=mode)
     except ValidationError as exc:
@@ -230,26 +126,11 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
 
 def _dry_run(plan: ExecutionPlan, handle: RunHandle, out: TextIO) -> int:
     """What ``taskexec run --dry-run`` prints: the tasks a start would run, by wave."""
-    selection = handle.preview()
-    settings = handle.settings
-    for note in handle.notices:
-        print(f"taskexec: note: {note}", file=sys.stderr)
-    what = f"resume of run {handle.run_id}" if handle.resumed else "dry run"
-    print(
-        f"{what}: {len(selection)} task(s) would run with max_workers={settings.max_workers}, "
-        f"no_action={settings.effective_no_action}",
-        file=out,
-    )
-    if settings.agent_command:
-        from taskexec_nb.agentcmd import agent_command_form
+    from taskexec_nb.run.options import dry_run_lines
 
-        print(f"agent command: {agent_command_form(settings.agent_command)}", file=out)
-    for i, ids in enumerate(plan.waves_of(selection)):
-        print(f"wave {i}:", file=out)
-        for tid in ids:
-            task = plan[tid]
-            kind = task.action.kind.value
-            if kind == "none":
-                kind = f"none -> {settings.effective_no_action}"
-            print(f"  {tid:<8} {kind:<16} {task.description[:70]}", file=out)
+    notes, lines = dry_run_lines(plan, handle)
+    for note in notes:
+        print(f"taskexec: note: {note}", file=sys.stderr)
+    for line in lines:
+        print(line, file=out)
     return EXIT_OK

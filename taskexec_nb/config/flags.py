@@ -9,7 +9,7 @@ choice with its words, a table or a list repeatable.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -48,13 +48,16 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{exc}: {exc.hint}") from None
 
 
-def add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    """Add every flagged setting's option to ``taskexec run``'s parser.
+def add_setting_flags(parser: argparse.ArgumentParser, *, skip: Collection[str] = ()) -> None:
+    """Add every flagged setting's option to ``taskexec run``'s parser (or ``%run_tasks``'s).
 
     Args:
         parser: The ``run`` subcommand's parser.
+        skip: Settings not to add a flag for (their value reads as not given).
     """
     for name, spec in FLAGGED.items():
+        if name in skip:
+            continue
         options: dict[str, Any] = {"dest": spec.dest or name, "help": spec.help}
         if spec.metavar:
             options["metavar"] = spec.metavar
@@ -86,7 +89,7 @@ def cli_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name, spec in FLAGGED.items():
-        raw = getattr(args, spec.dest or name)
+        raw = getattr(args, spec.dest or name, None)  # None: not given, or no such flag
         if raw is None:
             out[name] = None
         elif spec.kind.table:

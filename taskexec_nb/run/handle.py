@@ -7,7 +7,7 @@ the run's machinery is its :class:`~taskexec_nb.run.session.RunSession`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,6 +231,14 @@ class RunHandle:
             asyncio.CancelledError: When the wait was cancelled (after the run ended).
         """
         return await self._session.wait()
+
+    def __await__(self) -> Generator[Any, None, RunStatus]:
+        """``await handle``: the same as ``await handle.wait()`` (a notebook's ``await run``).
+
+        Returns:
+            An iterator for ``await``; the await gives the run's final status.
+        """
+        return self.wait().__await__()
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
         """Block until the run ends (for runs on another thread); None on timeout.
