@@ -1,0 +1,196 @@
+"""What a plan shows: its table, summary line, reprs and JSON form (a mixin of the plan).
+
+:class:`PlanViews` holds the views of :class:`~taskexec_nb.plan.ExecutionPlan`;
+the plan itself keeps the dependencies, the order and the runs. Nothing here
+changes the plan.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
+
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _Plan(Protocol):
+        """What the views read from the plan."""
+
+        mode: DependencyMode
+        diagnostics: tuple[Diagnostic, ...]
+        _deps: dict[str, list[str]]
+        _explicit: dict[str, list[str]]
+        _levels: dict[str, int]
+
+        @property
+        def path(self) -> str: ...
+        @property
+        def tasks(self) -> tuple[Task, ...]: ...
+        @property
+        def errors(self) -> tuple[Diagnostic, ...]: ...
+        @property
+        def to_run(self) -> tuple[str, ...]: ...
+        @property
+        def waves(self) -> list[list[str]]: ...
+        def critical_path(self, durations: Mapping[str, float] | None = None) -> list[str]:
+            """The longest chain of pending tasks.
+
+            Args:
+                durations: Expected seconds per task ID.
+            """
+            ...
+
+        def to_frame(self) -> pd.DataFrame: ...
+        def summary(self) -> str: ...
+        def __len__(self) -> int: ...
+
+
+class PlanViews:
+    """The table, text and JSON views of an execution plan (mixed into ``ExecutionPlan``)."""
+
+    def to_frame(self: _Plan) -> pd.DataFrame:
+        """One row per task: id, phase, story, parallel, status, dependencies, files, action, line.
+
+        Returns:
+            A DataFrame in file order.
+        """
+        import pandas as pd
+
+        rows = [_row(self, t) for t in self.tasks]
+        columns = [
+            "id",
+            "phase",
+            "phase_title",
+            "story",
+            "parallel",
+            "status",
+            "depends_on",
+            "explicit_deps",
+            "files",
+            "action",
+            "wave",
+            "line",
+            "description",
+        ]
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["wave"] = frame["wave"].astype("Int64")
+        return frame
+
+    def summary(self: _Plan) -> str:
+        """One line: tasks, phases, mode, what will run, waves and the critical path.
+
+        Returns:
+            The line, ending with the error count when the plan cannot run.
+        """
+        n_done = sum(1 for t in self.tasks if t.state is TaskState.DONE)
+        n_cancel = sum(1 for t in self.tasks if t.state is TaskState.CANCELLED)
+        phases = len({t.phase.index for t in self.tasks})
+        return (
+            f"{len(self)} tasks in {phases} phase(s) from {self.path}, mode {self.mode.value}: "
+            f"{len(self.to_run)} to run in {len(self.waves)} wave(s), {n_done} done, "
+            f"{n_cancel} cancelled; critical path {len(self.critical_path())} task(s)"
+            + (f"; {len(self.errors)} error(s), so it cannot run" if self.errors else "")
+        )
+
+    def __repr__(self: _Plan) -> str:
+        lines = [f"<ExecutionPlan {self.summary()}>"]
+        for i, wave in enumerate(self.waves[:10]):
+            shown = ", ".join(wave[:12]) + (f", … (+{len(wave) - 12})" if len(wave) > 12 else "")
+            lines.append(f"  wave {i}: {shown}")
+        if len(self.waves) > 10:
+            lines.append(f"  … {len(self.waves) - 10} more wave(s)")
+        lines.extend(f"  {d.format()}" for d in self.errors)
+        return "\n".join(lines)
+
+    def _repr_html_(self: _Plan) -> str:
+        frame = self.to_frame()[
+            [
+                "id",
+                "phase",
+                "story",
+                "parallel",
+                "status",
+                "depends_on",
+                "action",
+                "wave",
+                "line",
+                "description",
+            ]
+        ]
+        for col in ("depends_on",):
+            frame[col] = frame[col].map(", ".join)
+        table = frame.to_html(index=False, max_rows=60, border=0, na_rep="")
+        errors = "".join(f"<li>{html.escape(d.format())}</li>" for d in self.errors)
+        return (
+            f'<div class="taskexec-plan"><p><strong>Execution plan</strong>: '
+            f"{html.escape(self.summary())}</p>"
+            + (f'<ul class="taskexec-errors">{errors}</ul>' if errors else "")
+            + f"{table}</div>"
+        )
+
+    def to_dict(self: _Plan) -> dict[str, Any]:
+        """A JSON-ready description of the plan (what ``taskexec plan --json`` prints).
+
+        Returns:
+            The file, mode, tasks, waves, critical path and diagnostics, as JSON types.
+        """
+        return {
+            "file": self.path,
+            "mode": self.mode.value,
+            "tasks": [_json_task(self, t) for t in self.tasks],
+            "waves": self.waves,
+            "critical_path": self.critical_path(),
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }
+
+
+def _row(plan: _Plan, t: Task) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "phase": t.phase.number or "",
+        "phase_title": t.phase.title,
+        "story": t.story,
+        "parallel": t.parallel,
+        "status": t.state.value,
+        "depends_on": list(plan._deps[t.id]),
+        "explicit_deps": list(plan._explicit[t.id]),
+        "files": list(t.files),
+        "action": t.action.kind.value,
+        "wave": plan._levels.get(t.id),
+        "line": t.line,
+        "description": t.description,
+    }
+
+
+def _json_task(plan: _Plan, t: Task) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "line": t.line,
+        "end_line": t.end_line,
+        "form": t.form.value,
+        "checked": t.checked,
+        "cancelled": t.cancelled,
+        "status": t.state.value,
+        "parallel": t.parallel,
+        "story": t.story,
+        "stories": list(t.stories),
+        "tags": list(t.tags),
+        "phase": t.phase.number,
+        "phase_title": t.phase.title,
+        "section": t.section,
+        "description": t.description,
+        "files": list(t.files),
+        "explicit_deps": list(plan._explicit[t.id]),
+        "depends_on": list(plan._deps[t.id]),
+        "action": t.action.kind.value,
+        "params": t.params.as_dict(),
+        "wave": plan._levels.get(t.id),
+    }
