@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from taskexec_nb._columns import by_task, set_phase
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 
 if TYPE_CHECKING:
@@ -57,10 +58,14 @@ class PlanViews:
     """The table, text and JSON views of an execution plan (mixed into ``ExecutionPlan``)."""
 
     def to_frame(self: _Plan) -> pd.DataFrame:
-        """One row per task: id, phase, story, parallel, status, dependencies, files, action, line.
+        """One row per task, indexed by task ID (``id``), in file order.
+
+        Columns: phase (the heading's number, an ordered categorical in file order),
+        phase_title, story, parallel, status, depends_on, explicit_deps, files,
+        action, wave (``Int64``, missing for tasks that do not run), line, description.
 
         Returns:
-            A DataFrame in file order.
+            The DataFrame.
         """
         import pandas as pd
 
@@ -68,7 +73,6 @@ class PlanViews:
         columns = [
             "id",
             "phase",
-            "phase_title",
             "story",
             "parallel",
             "status",
@@ -82,7 +86,8 @@ class PlanViews:
         ]
         frame = pd.DataFrame(rows, columns=columns)
         frame["wave"] = frame["wave"].astype("Int64")
-        return frame
+        set_phase(frame, [_phase_key(t) for t in self.tasks], [t.phase.title for t in self.tasks])
+        return by_task(frame)
 
     def summary(self: _Plan) -> str:
         """One line: tasks, phases, mode, what will run, waves and the critical path.
@@ -113,7 +118,6 @@ class PlanViews:
     def _repr_html_(self: _Plan) -> str:
         frame = self.to_frame()[
             [
-                "id",
                 "phase",
                 "story",
                 "parallel",
@@ -127,7 +131,7 @@ class PlanViews:
         ]
         for col in ("depends_on",):
             frame[col] = frame[col].map(", ".join)
-        table = frame.to_html(index=False, max_rows=60, border=0, na_rep="")
+        table = frame.to_html(max_rows=60, border=0, na_rep="")
         errors = "".join(f"<li>{html.escape(d.format())}</li>" for d in self.errors)
         return (
             f'<div class="taskexec-plan"><p><strong>Execution plan</strong>: '
@@ -156,7 +160,6 @@ def _row(plan: _Plan, t: Task) -> dict[str, Any]:
     return {
         "id": t.id,
         "phase": t.phase.number or "",
-        "phase_title": t.phase.title,
         "story": t.story,
         "parallel": t.parallel,
         "status": t.state.value,
@@ -194,3 +197,8 @@ def _json_task(plan: _Plan, t: Task) -> dict[str, Any]:
         "params": t.params.as_dict(),
         "wave": plan._levels.get(t.id),
     }
+
+
+def _phase_key(t: Task) -> str:
+    """The ``phase`` cell: the heading's number, or an unnumbered phase's title."""
+    return t.phase.number or t.phase.title

@@ -105,10 +105,11 @@ def test_tracker_on_a_selection(fixtures: Path) -> None:
 def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
     plan = taskexec_nb.load(fixtures / "diamond.md")
     frame = plan.to_frame()
-    assert list(frame["id"]) == ["T001", "T002", "T003", "T004"]
+    assert frame.index.name == "id"
+    assert list(frame.index) == ["T001", "T002", "T003", "T004"]
     for column in (
-        "id",
         "phase",
+        "phase_title",
         "story",
         "parallel",
         "status",
@@ -118,7 +119,7 @@ def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
         "line",
     ):
         assert column in frame.columns
-    row = frame.set_index("id").loc["T004"]
+    row = frame.loc["T004"]
     assert sorted(row["depends_on"]) == ["T002", "T003"]
     assert row["explicit_deps"] == ["T002", "T003"]
     assert (row["action"], row["line"], row["phase"], row["status"]) == (
@@ -128,7 +129,7 @@ def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
         "pending",
     )
     assert list(frame["wave"]) == [0, 1, 1, 2]
-    assert frame.set_index("id").loc["T002", "files"] == ["src/left.py"]
+    assert frame.loc["T002", "files"] == ["src/left.py"]
 
 
 def test_reprs_and_json(fixtures: Path) -> None:

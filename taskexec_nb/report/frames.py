@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from taskexec_nb._columns import by_task, set_phase_from_labels
 from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.errors import ReportError
 from taskexec_nb.events import TaskStatus
@@ -93,7 +94,8 @@ def attempts_frame(
         for a in attempt_rows
     ]
     frame = pd.DataFrame.from_records(rows, columns=ATTEMPT_COLUMNS)
-    return _with_times(frame)
+    set_phase_from_labels(frame, (r["phase"] for r in task_rows))
+    return by_task(_with_times(frame))
 
 
 def tasks_frame(
@@ -141,7 +143,8 @@ def tasks_frame(
             )
         )
     frame = pd.DataFrame.from_records(rows, columns=TASK_COLUMNS)
-    return _with_times(frame)
+    set_phase_from_labels(frame)
+    return by_task(_with_times(frame))
 
 
 def events_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -214,7 +217,7 @@ def errors_frame(task_rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     )
     for col in ("exit_code", "signal"):
         frame[col] = frame[col].astype("Int64")
-    return frame
+    return by_task(frame)
 
 
 def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
@@ -226,8 +229,8 @@ def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
         by: ``phase`` or ``story``.
 
     Returns:
-        One row per group (file order): the group, done, total, percent, and a
-        column per status.
+        One row per group (file order): the group (and ``phase_title`` by phase,
+        when the table has it), done, total, percent, and a column per status.
 
     Raises:
         ReportError: If ``by`` is not a column.
@@ -248,6 +251,9 @@ def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
             "total": pd.Series(totals, dtype="int64" if groups else "float64"),
         }
     )
+    if by == "phase" and "phase_title" in frame.columns:  # the phase's title beside its number
+        titles = dict(zip(frame["phase"].astype(str), frame["phase_title"], strict=True))
+        out.insert(1, "phase_title", pd.Series([titles.get(k) for k in groups], dtype="string"))
     out["percent"] = (100.0 * out["done"] / out["total"]).round(1)
     for status in STATUSES:
         out[status] = pd.Series([s.count(status) for s in groups.values()], dtype="int64")
@@ -264,6 +270,7 @@ def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
 
     for col in ("start", "end"):
         frame[col] = utc_stamps(frame[col])
+    frame["duration"] = frame["duration"].astype("float64")  # NaN until it ends
     for col in ("exit_code", "signal"):
         frame[col] = frame[col].astype("Int64")
     return frame

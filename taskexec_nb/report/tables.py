@@ -182,9 +182,11 @@ class ExecutionReport:
 
     @cached_property
     def _durations(self) -> dict[str, float]:
+        """Seconds per task that ended (a task that never did has none: NaN in the tables)."""
         return {
-            r["task_id"]: (r["finished"] - r["started"]) if r["started"] and r["finished"] else 0.0
+            r["task_id"]: r["finished"] - r["started"]
             for r in self._task_rows
+            if r["started"] and r["finished"]
         }
 
     @cached_property
@@ -243,15 +245,18 @@ class ExecutionReport:
         return compare(self, other, threshold)
 
     # -- figures -----------------------------------------------------------------------------
-    def gantt(self, group_by: str = "phase") -> go.Figure:
+    def gantt(self, group_by: str = "phase", *, figure: go.Figure | None = None) -> go.Figure:
         """A Gantt timeline: one bar per attempt (see :func:`taskexec_nb.figures.gantt`).
 
         Args:
             group_by: The lanes: ``phase``, ``story`` or any other column of :attr:`tasks`.
+            figure: A figure to redraw in place (a ``plotly.graph_objects.FigureWidget``
+                shown in a notebook updates where it is).
 
         Returns:
-            The Plotly figure; an attempt still going on is drawn up to the run's end,
-            or to now while the run goes on.
+            The Plotly figure (``figure`` when given); an attempt still going on is
+            drawn up to the run's end, or to now while the run goes on, and a task
+            that never started has a marker in its row.
 
         Raises:
             ReportError: If ``group_by`` is not a column of :attr:`tasks`.
@@ -270,31 +275,46 @@ class ExecutionReport:
         # An attempt without an end is drawn up to the run's end, or to now while it runs.
         now = pd.Timestamp(finished, unit="s", tz="UTC") if finished else None
         return gantt(
-            self.attempts, self.tasks, group_by=group_by, title=self._title("Timeline"), now=now
+            self.attempts,
+            self.tasks,
+            group_by=group_by,
+            title=self._title("Timeline"),
+            now=now,
+            figure=figure,
         )
 
-    def dag(self) -> go.Figure:
+    def dag(self, *, figure: go.Figure | None = None) -> go.Figure:
         """The run's dependency graph by status, critical path highlighted.
 
+        Args:
+            figure: A figure to redraw in place (e.g. a ``FigureWidget``).
+
         Returns:
-            The Plotly figure: one node per task, coloured by its status.
+            The Plotly figure: one node per task, by its status's colour and shape.
         """
         from taskexec_nb.figures import dag
 
-        return dag(self.tasks, title=self._title("Dependencies"), critical=self.critical_path)
+        return dag(
+            self.tasks,
+            title=self._title("Dependencies"),
+            critical=self.critical_path,
+            figure=figure,
+        )
 
-    def progress_figure(self, by: str = "phase") -> go.Figure:
+    def progress_figure(self, by: str = "phase", *, figure: go.Figure | None = None) -> go.Figure:
         """Progress per phase or story as a bar chart.
 
         Args:
             by: ``phase`` or ``story`` (see :meth:`progress`).
+            figure: A figure to redraw in place (e.g. a ``FigureWidget``).
 
         Returns:
             The Plotly figure: one bar per group, split by status.
         """
         from taskexec_nb.figures import progress
 
-        return progress(self.progress(by), by=by, title=self._title(f"Progress by {by}"))
+        title = self._title(f"Progress by {by}")
+        return progress(self.progress(by), by=by, title=title, figure=figure)
 
     def _title(self, what: str) -> str:
         return f"{what} of run {self.run_id} ({self.run.get('status')})"
