@@ -22,6 +22,7 @@ from taskexec_nb.planview import PlanViews
 from taskexec_nb.run.launch import RunRequest, StartMode, start_run
 from taskexec_nb.run.writeback import only_ticked
 from taskexec_nb.tracker import ReadyTracker
+from taskexec_nb.validate import Diagnostics
 
 if TYPE_CHECKING:
     from taskexec_nb.run.handle import RunHandle
@@ -51,7 +52,7 @@ class ExecutionPlan(PlanViews):
         self.file_data = taskfile.data
         self.mode = mode
         self.profile: str | None = None  # the config profile it was loaded with
-        self.diagnostics = tuple(diagnostics)
+        self.diagnostics = Diagnostics(diagnostics)  # a tuple that shows itself as a table
         self._tasks = {t.id: t for t in taskfile.tasks}
         # The plan owns the graph's lists from here on; accessors hand out tuples.
         self._deps = graph.deps

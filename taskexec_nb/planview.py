@@ -8,15 +8,18 @@ changes the plan.
 from __future__ import annotations
 
 import html
+import statistics
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb._columns import by_task, set_phase
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     import pandas as pd
+    import plotly.graph_objects as go
 
 
 if TYPE_CHECKING:
@@ -26,7 +29,10 @@ if TYPE_CHECKING:
         """What the views read from the plan."""
 
         mode: DependencyMode
-        diagnostics: tuple[Diagnostic, ...]
+
+        @property
+        def diagnostics(self) -> tuple[Diagnostic, ...]: ...
+
         _deps: dict[str, list[str]]
         _explicit: dict[str, list[str]]
         _levels: dict[str, int]
@@ -46,6 +52,14 @@ if TYPE_CHECKING:
 
             Args:
                 durations: Expected seconds per task ID.
+            """
+            ...
+
+        def effective_deps(self, chosen: Iterable[str]) -> dict[str, tuple[str, ...]]:
+            """What each chosen task waits for among the chosen ones.
+
+            Args:
+                chosen: The task IDs that will run.
             """
             ...
 
@@ -140,6 +154,92 @@ class PlanViews:
             + f"{table}</div>"
         )
 
+    def dag(self: _Plan, *, figure: go.Figure | None = None) -> go.Figure:
+        """The plan's dependency graph: layers by wave, phases banded, the critical path in bold.
+
+        Args:
+            figure: A figure to redraw in place (e.g. a ``FigureWidget``).
+
+        Returns:
+            The Plotly figure: one node per task, by its state (pending, done or
+            cancelled, each its own marker shape and legend entry).
+        """
+        from taskexec_nb.figures import dag
+
+        frame = _figure_frame(self)
+        title = f"Dependencies of {Path(self.path).name} (plan)"
+        return dag(frame, title=title, critical=self.critical_path(), figure=figure)
+
+    def gantt(
+        self: _Plan,
+        group_by: str = "phase",
+        *,
+        state_dir: str | Path | None = None,
+        figure: go.Figure | None = None,
+    ) -> go.Figure:
+        """An estimated timeline of the pending tasks, with unlimited workers.
+
+        Each task starts when what it waits for has ended; it takes the median of
+        what it took in the latest runs of this file in the state folder, else the
+        median of the tasks that have one, else one second.
+
+        Args:
+            group_by: The lanes: ``phase`` or ``story``.
+            state_dir: Where past runs are (default: the configured state folder,
+                else ``.taskexec`` beside the tasks.md).
+            figure: A figure to redraw in place (e.g. a ``FigureWidget``).
+
+        Returns:
+            The Plotly figure: one hollow bar per pending task, on a time axis from
+            the start (h:m:s); its text alternative says where the durations came from.
+
+        Raises:
+            UsageError: If ``group_by`` is neither ``phase`` nor ``story``.
+        """
+        import pandas as pd
+
+        from taskexec_nb.errors import UsageError
+        from taskexec_nb.figures import gantt
+        from taskexec_nb.report.runs import past_durations
+
+        if group_by not in ("phase", "story"):
+            raise UsageError(f"gantt(group_by={group_by!r}): use phase or story")
+        known = past_durations(self.path, state_dir)
+        default = statistics.median(known.values()) if known else 1.0
+        deps = self.effective_deps(self.to_run)
+        start: dict[str, float] = {}
+        end: dict[str, float] = {}
+        for tid in deps:  # in run order: prerequisites first
+            start[tid] = max((end[d] for d in deps[tid]), default=0.0)
+            end[tid] = start[tid] + known.get(tid, default)
+        frame = _figure_frame(self).loc[list(self.to_run)]
+        zero = pd.Timestamp(0, tz="UTC")
+        attempts = frame[["phase", "phase_title", "story"]].assign(
+            attempt=1,
+            status="pending",
+            start=[zero + pd.Timedelta(seconds=start[t]) for t in frame.index],
+            end=[zero + pd.Timedelta(seconds=end[t]) for t in frame.index],
+            exit_code=None,
+            error=None,
+        )
+        fig = gantt(
+            attempts,
+            frame,
+            group_by=group_by,
+            title=f"Estimated timeline of {Path(self.path).name} (plan)",
+            figure=figure,
+        )
+        fig.update_xaxes(tickformat="%H:%M:%S", title_text="estimated time from the start")
+        timed = len(set(known) & set(start))
+        fig.layout.meta = {
+            "alt": (
+                f"Estimated timeline of {len(start)} pending tasks in {len(self.waves)} "
+                f"waves, with unlimited workers: {max(end.values(), default=0.0):.1f} s. "
+                f"Durations: {timed} from past runs, the others {default:.1f} s each."
+            )
+        }
+        return fig
+
     def to_dict(self: _Plan) -> dict[str, Any]:
         """A JSON-ready description of the plan (what ``taskexec plan --json`` prints).
 
@@ -202,3 +302,11 @@ def _json_task(plan: _Plan, t: Task) -> dict[str, Any]:
 def _phase_key(t: Task) -> str:
     """The ``phase`` cell: the heading's number, or an unnumbered phase's title."""
     return t.phase.number or t.phase.title
+
+
+def _figure_frame(plan: _Plan) -> pd.DataFrame:
+    """The plan's table as the figures read it: states as run statuses, the critical path."""
+    frame = plan.to_frame()
+    frame["status"] = frame["status"].map({"done": "completed"}).fillna(frame["status"])
+    frame["critical"] = frame.index.isin(plan.critical_path())
+    return frame

@@ -1692,6 +1692,8 @@ def test_rollup_and_the_status_table_group_alike_missing_keys_and_no_rows() -> N
     empty = rollup(frame.iloc[:0], "phase")
     assert empty.empty and str(empty["phase"].dtype) == "string"
     assert str(empty["total"].dtype) == "float64" and str(empty["done"].dtype) == "int64"
+
+
 def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1838,3 +1840,94 @@ def test_the_report_package_serves_its_names_on_first_use() -> None:
     assert package.ExecutionReport is tables.ExecutionReport
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         package.nothing_here  # noqa: B018
+
+
+# --- 9. tables and figures as a notebook user reads them ---------------------------------------
+
+STAMP = "datetime64[us, UTC]"
+
+
+def test_every_task_table_is_indexed_by_task_id_with_one_phase_and_time_type(
+    fail_run: Ran, compared: Compared
+) -> None:
+    rep, handle = fail_run.report, fail_run.handle
+    plan = taskexec_nb.load(fail_run.folder / "tasks.md")
+    live = handle.model.tasks_frame()
+    tables = {
+        "plan.to_frame()": plan.to_frame(),
+        "status()": handle.status(),
+        "model.tasks_frame()": live,
+        "report.tasks": rep.tasks,
+        "report.attempts": rep.attempts,
+        "report.errors": rep.errors,
+        "compare()": compared.a.compare(compared.b),
+    }
+    for name, frame in tables.items():
+        assert frame.index.name == "id", name
+        assert "id" not in frame.columns, name
+    ids = ["T001", "T002", "T003", "T004"]
+    for name in ("plan.to_frame()", "status()", "model.tasks_frame()", "report.tasks"):
+        frame = tables[name]
+        assert list(frame.index) == ids, name
+        # The same phase everywhere: the number, ordered as in the file; the title beside it.
+        assert frame["phase"].dtype == pd.CategoricalDtype(["1", "2", "3"], ordered=True), name
+        assert list(frame["phase"]) == ["1", "2", "2", "3"], name
+        assert list(frame["phase_title"]) == ["Setup", "Branches", "Branches", "Join"], name
+        assert list(frame.columns).index("phase_title") == list(frame.columns).index("phase") + 1
+        assert list(frame.sort_values("phase", ascending=False).index)[-1] == "T001", name
+    for name, frame in tables.items():
+        for col in ("start", "end"):
+            if col in frame:
+                assert str(frame[col].dtype) == STAMP, (name, col)
+    assert str(rep.events["time"].dtype) == STAMP
+    assert str(handle.model.attempts_frame()["start"].dtype) == STAMP
+    # A task that never ran has no duration: NaN, not 0.0.
+    for name in ("status()", "model.tasks_frame()", "report.tasks"):
+        assert tables[name]["duration"].dtype == "float64", name
+        assert pd.isna(tables[name].loc["T004", "duration"]), name
+    assert pd.isna(rep.attempts["duration"]).sum() == 0  # every attempt ended
+
+
+def test_compare_gives_nan_for_a_task_that_did_not_end_in_a_run(fail_run: Ran) -> None:
+    rep = fail_run.report
+    diff = rep.compare(rep)
+    assert diff["duration_a"].dtype == "float64"
+    assert pd.isna(diff.loc["T004", "duration_a"]) and pd.isna(diff.loc["T004", "duration_b"])
+    assert diff.loc["T001", "duration_a"] > 0
+
+
+def test_the_gantt_of_a_failed_run_shows_the_tasks_that_never_started(fail_run: Ran) -> None:
+    fig = fail_run.report.gantt()
+    never = next(t for t in fig.data if t.name == "skipped, never started")
+    assert never.type == "scatter" and never.marker.symbol == STYLES["skipped"].symbol
+    groups, labels = never.y
+    assert [label.split()[0] for label in labels] == ["T004"]
+    assert list(groups) == ["Phase 3: Join"]
+    assert list(never.text) == ["skipped (never started)"]
+    assert "1 never started: 1 skipped" in fig.layout.meta["alt"]
+    order = fig.data[0]  # the invisible trace that orders the rows: T004 has one
+    assert [label.split()[0] for label in order.y[1]] == ["T001", "T002", "T003", "T004"]
+
+
+def test_report_figures_update_a_figure_widget_in_place(retry_run: Ran, fail_run: Ran) -> None:
+    widget = go.FigureWidget()
+    rep = retry_run.report
+    assert rep.gantt(figure=widget) is widget  # the README's in-place update
+    assert sum(len(t.x) for t in status_traces(widget)) == 5
+    assert fail_run.report.gantt(group_by="story", figure=widget) is widget
+    assert "grouped by story" in widget.layout.meta["alt"]
+    dag_widget = go.FigureWidget()
+    assert rep.dag(figure=dag_widget) is dag_widget
+    assert sorted(node_ids(dag_widget).values()) == ["T001", "T002", "T003", "T004"]
+    bars = go.FigureWidget()
+    assert rep.progress_figure("phase", figure=bars) is bars
+    assert list(bars.data[0].y) == ["Phase 1: Setup", "Phase 2: Branches", "Phase 3: Join"]
+
+
+def test_report_figures_have_the_legend_above_and_fit_the_notebook(fail_run: Ran) -> None:
+    rep = fail_run.report
+    for fig in (rep.gantt(), rep.dag(), rep.progress_figure()):
+        legend = fig.layout.legend
+        assert legend.orientation == "h" and legend.y > 1 and legend.yanchor == "bottom"
+        assert fig.layout.width is None or fig.layout.width <= 1000
+        assert fig.layout.meta["alt"]

@@ -103,7 +103,10 @@ def dag(
     on_path = set(critical)
     path_edges = set(itertools.pairwise(critical))
     pos = layout_positions(ids, deps)
-    big = len(ids) > 120
+    levels = int(max((p[0] for p in pos.values()), default=0)) + 1
+    # Labels and full-size nodes while each layer has room for them in MAX_WIDTH.
+    big = len(ids) > 120 or levels > 20
+    node_size = max(4, min(9 if big else 14, (MAX_WIDTH - 100) // levels))
     edge_x: list[float | None] = []
     edge_y: list[float | None] = []
     crit_x: list[float | None] = []
@@ -168,7 +171,7 @@ def dag(
                 marker={
                     "symbol": st.symbol,
                     "color": st.color,
-                    "size": 9 if big else 14,
+                    "size": node_size,
                     "line": {
                         "color": CRITICAL_COLOR,
                         "width": [3 if t in on_path else 1 for t in members],

@@ -10,7 +10,6 @@ from taskexec_nb.figures.style import (
     BACKGROUND,
     FONT,
     LONG,
-    MAX_HEIGHT,
     STYLES,
     _counts_text,
     _finish,
@@ -251,12 +250,13 @@ def _never_started(unstarted: pd.DataFrame, desc: Mapping[str, str]) -> list[Any
 def _timeline_layout(title: str, alt: str, n_rows: int, xaxis: dict[str, Any]) -> dict[str, Any]:
     """A Gantt's layout: rows as tall as they can be read, the time axis on top, legend above.
 
-    Up to 60 rows are 24 px each, more are 16 px (and at most 2,400 px in all); the
-    width is left to the notebook (``autosize``), and a chart that long also has
-    its time axis below the rows.
+    Up to 60 rows are 24 px each, up to 150 are 16 px, more are 13 px (labels in
+    10 px type); the width is left to the notebook (``autosize``), and a chart of
+    more than :data:`LONG` rows has its time axis below the rows too, so one is in
+    sight wherever the notebook is scrolled to.
     """
-    per_row = 24 if n_rows <= 60 else 16
-    height = max(320, min(per_row * max(1, n_rows) + 190, MAX_HEIGHT))
+    per_row = 24 if n_rows <= 60 else 16 if n_rows <= 150 else 13
+    height = max(320, per_row * max(1, n_rows) + 190)
     layout = _layout(title, alt, height)
     layout["margin"] = {"l": 10, "r": 10, "t": 150, "b": 40}
     plot_height = height - 150 - 40
@@ -264,7 +264,12 @@ def _timeline_layout(title: str, alt: str, n_rows: int, xaxis: dict[str, Any]) -
     layout.update(
         barmode="overlay",
         xaxis={**xaxis, "side": "top", "gridcolor": "#D9D9D9", "automargin": True},
-        yaxis={"autorange": "reversed", "title": {"text": ""}, "automargin": True},
+        yaxis={
+            "autorange": "reversed",
+            "title": {"text": ""},
+            "automargin": True,
+            "tickfont": {"size": 12 if n_rows <= 60 else 10},
+        },
         bargap=0.25,
     )
     if n_rows > LONG:  # a long chart: the time axis under the rows too

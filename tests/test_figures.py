@@ -1,0 +1,134 @@
+"""Figures in a notebook: sizes of large plans, status shapes, text alternatives, outputs.
+
+The figures are drawn from real plans (the largest file of the real corpus) and
+shown by a real kernel (nbclient), as a notebook user sees them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import plotly.graph_objects as go
+import pytest
+from conftest import corpus_files
+from nbclient import NotebookClient
+
+import taskexec_nb
+from taskexec_nb.figures import MAX_WIDTH, STYLES, dag
+from taskexec_nb.jupyter.figure import PLOTLY_MIME, Figure, figure_outputs, static_html
+
+
+def largest_real_plan() -> taskexec_nb.ExecutionPlan:
+    """The real corpus's file with the most tasks, planned (errors and all)."""
+    files = corpus_files()
+    if not files:
+        pytest.skip("the real corpus is absent (set TASKEXEC_CORPUS)")
+    plans = [taskexec_nb.load(f, strict=False) for f in files]
+    return max(plans, key=len)
+
+
+def legend_is_above(fig: go.Figure) -> bool:
+    legend = fig.layout.legend
+    return legend.orientation == "h" and legend.yanchor == "bottom" and legend.y > 1
+
+
+def test_a_large_real_plans_dag_fits_a_notebook_with_phases_labelled() -> None:
+    plan = largest_real_plan()
+    assert len(plan) >= 150
+    fig = plan.dag()
+    assert fig.layout.width <= MAX_WIDTH == 1000  # was 4,520 px for a 150-task file
+    assert legend_is_above(fig)  # not clipped at the right of a wide plot
+    phases = list(dict.fromkeys(str(p) for p in plan.to_frame()["phase"]))
+    labels = [a.text for a in fig.layout.annotations]
+    assert len(labels) == len(phases)  # each phase's layers are labelled at the top
+    assert [label.split()[0] for label in labels] == phases
+    assert all(a.yref == "paper" and a.y == 1 for a in fig.layout.annotations)
+    assert len(fig.layout.shapes) == (len(phases) + 1) // 2  # every other phase banded
+    nodes = fig.data[2:]
+    assert sum(len(t.x) for t in nodes) == len(plan)
+    assert all(t.marker.size * (max(t.x) + 1) <= MAX_WIDTH for t in nodes)
+    assert f"{len(plan)} tasks" in fig.layout.meta["alt"]
+
+
+def test_a_large_real_plans_gantt_keeps_its_time_axis_and_legend_in_sight() -> None:
+    plan = largest_real_plan()
+    fig = plan.gantt()
+    rows = len(plan.to_run)
+    assert fig.layout.width is None  # the notebook's width (autosize)
+    assert fig.layout.xaxis.side == "top"  # the axis is above the first rows
+    assert fig.layout.xaxis2.side == "bottom" and fig.layout.xaxis2.matches == "x"
+    assert fig.data[0].xaxis == "x2"  # an axis with a trace on it is drawn
+    assert legend_is_above(fig)
+    plot_height = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert plot_height / rows >= 12  # each row stays readable
+    assert fig.layout.yaxis.tickfont.size == 10
+    bars = [t for t in fig.data[1:] if t.type == "bar"]
+    assert sum(len(t.x) for t in bars) == rows
+
+
+def test_each_status_has_its_own_shape_and_words_not_only_a_colour() -> None:
+    statuses = ["completed", "pending", "running", "failed", "skipped", "cancelled"]
+    frame = {
+        "id": [f"T{i:03d}" for i in range(len(statuses))],
+        "status": statuses,
+        "depends_on": [[] for _ in statuses],
+        "description": statuses,
+    }
+    import pandas as pd
+
+    fig = dag(pd.DataFrame(frame).set_index("id"))
+    nodes = {t.name: t for t in fig.data[2:]}
+    assert set(nodes) == {STYLES[s].label for s in statuses}
+    symbols = [t.marker.symbol for t in nodes.values()]
+    assert len(set(symbols)) == len(symbols)
+    for status in statuses:
+        assert list(nodes[STYLES[status].label].text) == [frame["id"][statuses.index(status)]]
+    # In a Gantt, a pending (estimated) bar is hollow and a completed one solid: they differ
+    # by fill, not only by colour; the other statuses by pattern.
+    from taskexec_nb.figures.gantt import _bar_marker
+
+    pending, completed = _bar_marker("pending"), _bar_marker("completed")
+    assert pending["color"] == "#FFFFFF" and pending["line"]["width"] >= 2
+    assert completed["color"] == STYLES["completed"].color
+    patterns = {s: _bar_marker(s).get("pattern", {}).get("shape") for s in statuses}
+    shapes = [(patterns[s], _bar_marker(s)["color"] == "#FFFFFF") for s in statuses]
+    assert len(set(shapes)) == len(shapes)
+
+
+def test_a_figure_brings_its_text_alternative_and_a_static_fallback(tmp_path: Path) -> None:
+    plan = taskexec_nb.load(Path(__file__).parent / "fixtures" / "diamond.md")
+    fig = plan.dag()
+    assert isinstance(fig, Figure) and isinstance(fig, go.Figure)
+    alt = fig.layout.meta["alt"]
+    plot, caption = figure_outputs(fig)
+    assert set(plot) == {PLOTLY_MIME, "text/html", "text/plain"}
+    assert plot[PLOTLY_MIME]["layout"]["meta"]["alt"] == alt
+    assert plot[PLOTLY_MIME]["config"]["displaylogo"] is False
+    assert f'role="figure" aria-label="{alt}"' in plot["text/html"].replace("&gt;", ">")
+    assert "<noscript>" in plot["text/html"]
+    assert alt in plot["text/plain"]
+    assert alt.replace("→", "&#8594;") in caption["text/html"] or alt in caption["text/html"]
+    assert caption["text/plain"] == alt
+    assert static_html(fig).startswith('<div class="taskexec-figure" role="figure"')
+
+
+def test_figures_executed_in_a_notebook_keep_the_caption_and_fallback(tmp_path: Path) -> None:
+    """nbclient runs a real kernel: each figure leaves its plot, a fallback and its caption."""
+    fixture = Path(__file__).parent / "fixtures" / "diamond.md"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(f"import taskexec_nb\nplan = taskexec_nb.load({str(fixture)!r})"),
+        nbformat.v4.new_code_cell("plan.dag()"),
+        nbformat.v4.new_code_cell("plan.gantt()"),
+    ]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {}}).execute()
+    for cell in nb.cells[1:]:
+        outputs = cell.outputs
+        assert [o.output_type for o in outputs] == ["display_data", "display_data"]
+        plot, caption = outputs
+        assert {PLOTLY_MIME, "text/html", "text/plain"} <= set(plot.data)
+        assert 'role="figure" aria-label="' in plot.data["text/html"]
+        alt = plot.data[PLOTLY_MIME]["layout"]["meta"]["alt"]
+        assert caption.data["text/plain"] == alt
+        assert "taskexec-figure-caption" in caption.data["text/html"]
