@@ -1931,3 +1931,15 @@ def test_report_figures_have_the_legend_above_and_fit_the_notebook(fail_run: Ran
         assert legend.orientation == "h" and legend.y > 1 and legend.yanchor == "bottom"
         assert fig.layout.width is None or fig.layout.width <= 1000
         assert fig.layout.meta["alt"]
+
+
+def test_the_live_models_frames_draw_the_same_gantt_as_the_report(fail_run: Ran) -> None:
+    model, rep = fail_run.handle.model, fail_run.report
+    end = rep.tasks["end"].max()
+    live = gantt(model.attempts_frame(), model.tasks_frame(), now=end)
+    stored = rep.gantt()
+    assert [t.name for t in status_traces(live)] == [t.name for t in status_traces(stored)]
+    for a, b in zip(status_traces(live), status_traces(stored), strict=True):
+        assert list(a.y[0]) == list(b.y[0])  # lanes by phase, from the tasks' rows
+        assert list(a.y[1]) == list(b.y[1])  # task IDs and titles
+        assert list(a.text) == list(b.text)

@@ -45,11 +45,13 @@ def gantt(
     legend above the plot, and the width follows the notebook's.
 
     Args:
-        attempts: One row per attempt (``report.attempts``, indexed by task ID or
-            with an ``id`` column): attempt, status, start, end, duration,
-            exit_code, error, phase, story.
-        tasks: One row per task (``report.tasks``), for descriptions, order and the
-            tasks that never started.
+        attempts: One row per attempt (``report.attempts``, indexed by task ID;
+            or a live model's ``attempts_frame()``, with ``task_id``): attempt,
+            status, start, end, exit_code, error, and the ``group_by`` column
+            (else the task's).
+        tasks: One row per task (``report.tasks``, or a live model's
+            ``tasks_frame()``), for descriptions, order, groups and the tasks
+            that never started.
         group_by: ``phase`` or ``story``.
         title: The figure's title.
         figure: A figure (or ``FigureWidget``) to update in place instead of a new one.
@@ -68,6 +70,9 @@ def gantt(
         now = pd.Timestamp.now(tz="UTC")
     rows = _with_ids(attempts)
     rows = rows[rows["start"].notna()].copy()
+    for col in (group_by, "phase_title"):  # attempts that do not say: their task's
+        if col not in rows and col in tasks:
+            rows[col] = rows["id"].map(dict(zip(tasks["id"], tasks[col], strict=True)))
     rows["end_shown"] = rows["end"].fillna(now)
     rows["group"] = _groups(rows, group_by)
     rows["order"] = rows["id"].map(order).fillna(len(order))

@@ -210,10 +210,20 @@ def _finish(figure: go.Figure | None, traces: list[Any], layout: dict[str, Any])
 
 
 def _with_ids(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table with its task IDs as an ``id`` column (tables are indexed by them)."""
-    if "id" in frame.columns:
-        return frame
-    return frame.rename_axis("id").reset_index()
+    """The table with its task IDs as an ``id`` column and its text as ``description``.
+
+    The tables are indexed by task ID; a live run model's attempts name it in
+    ``task_id`` and its tasks' text is ``title``.
+    """
+    if "id" not in frame.columns:
+        frame = (
+            frame.rename(columns={"task_id": "id"})
+            if "task_id" in frame.columns
+            else frame.rename_axis("id").reset_index()
+        )
+    if "description" not in frame.columns and "title" in frame.columns:
+        frame = frame.rename(columns={"title": "description"})
+    return frame
 
 
 def _phase_label(number: str, title: object) -> str:
