@@ -132,3 +132,32 @@ def test_figures_executed_in_a_notebook_keep_the_caption_and_fallback(tmp_path: 
         alt = plot.data[PLOTLY_MIME]["layout"]["meta"]["alt"]
         assert caption.data["text/plain"] == alt
         assert "taskexec-figure-caption" in caption.data["text/html"]
+
+
+def test_a_figure_without_a_text_alternative_is_named_by_its_title() -> None:
+    titled = Figure(layout={"title": {"text": "Some plot"}})
+    plot, caption = figure_outputs(titled)
+    assert plot["text/plain"] == caption["text/plain"] == "Some plot"
+    assert 'aria-label="Some plot"' in plot["text/html"]
+    bare, _ = figure_outputs(go.Figure())
+    assert bare["text/plain"] == "figure"
+
+
+def test_an_unnumbered_or_untitled_phase_is_named_as_its_heading() -> None:
+    import pandas as pd
+
+    from taskexec_nb.figures import progress
+
+    rollup = pd.DataFrame(
+        {
+            "phase": ["1", "Polish"],
+            "phase_title": [None, "Polish"],
+            "done": [1, 0],
+            "total": [1, 1],
+            "percent": [100.0, 0.0],
+            "completed": [1, 0],
+            "pending": [0, 1],
+        }
+    )
+    fig = progress(rollup)
+    assert list(fig.data[0].y) == ["Phase 1", "Polish"]

@@ -361,3 +361,13 @@ def test_plan_diagnostics_display_as_a_table(tmp_path: Path) -> None:
     assert "<td>TX102</td>" in page and "<td>2</td>" in page
     assert repr(diagnostics).startswith("<Diagnostics: 1 error(s)")
     assert "bad.md:2: error TX102" in repr(diagnostics)
+
+
+def test_plan_gantt_ignores_a_state_folder_it_cannot_read(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text('## Phase 1: X\n\n- [ ] T001 Go\n  - taskexec: run="true"\n', encoding="utf-8")
+    broken = tmp_path / "state"
+    broken.mkdir()
+    (broken / "state.db").write_bytes(b"this is not a database" * 100)
+    fig = taskexec_nb.load(path).gantt(state_dir=broken)
+    assert "0 from past runs, the others 1.0 s each" in fig.layout.meta["alt"]
