@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,12 +71,14 @@ def set_phase_from_labels(frame: pd.DataFrame, order: Iterable[str | None] = ())
         frame: The table (changed in place).
         order: Phase labels in file order (default: their order in the table).
     """
-    parts = [split_phase(None if _absent(v) else str(v)) for v in frame["phase"]]
+    labels = frame["phase"].tolist()
+    split = {v: split_phase(v) for v in set(labels) if isinstance(v, str)}  # few distinct
+    parts = [split.get(v, (None, None)) if isinstance(v, str) else (None, None) for v in labels]
     set_phase(
         frame,
         [p[0] for p in parts],
         [p[1] for p in parts],
-        [split_phase(label)[0] for label in order],
+        [split_phase(label)[0] for label in dict.fromkeys(order)],
     )
 
 
@@ -90,9 +92,3 @@ def by_task(frame: pd.DataFrame) -> pd.DataFrame:
         The same rows, indexed by task ID.
     """
     return frame.set_index("id")
-
-
-def _absent(value: Any) -> bool:
-    import pandas as pd
-
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
