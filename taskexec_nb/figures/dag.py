@@ -203,14 +203,19 @@ def dag(
         width=min(MAX_WIDTH, max(600, int((depth + 1) * (60 if big else 110)) + 200)),
     )
     if "phase" in tasks:
-        layout["shapes"], layout["annotations"] = _phase_bands(tasks, pos)
+        px_per_layer = (layout["width"] - 20) / (depth + 1)
+        layout["shapes"], layout["annotations"] = _phase_bands(tasks, pos, px_per_layer)
     return _finish(figure, traces, layout)
 
 
 def _phase_bands(
-    tasks: pd.DataFrame, pos: Mapping[str, tuple[float, float]]
+    tasks: pd.DataFrame, pos: Mapping[str, tuple[float, float]], px_per_layer: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A shaded band over each phase's layers (every other one), labelled with its number."""
+    """A shaded band over each phase's layers (every other one), labelled at its left.
+
+    The label is the phase's number and as much of its title as the band has room
+    for (about 6 px a character); the whole title is its hover text.
+    """
     titles = (
         dict(zip(tasks["phase"].astype(str), tasks["phase_title"], strict=True))
         if "phase_title" in tasks
@@ -239,15 +244,19 @@ def _phase_bands(
                 }
             )
         title = titles.get(phase)
-        label = phase if not title or title == phase else f"{phase} {_short(str(title), 14)}"
+        room = int((hi - lo) * px_per_layer / 6) - len(phase) - 1
+        label = phase
+        if title and title != phase and room >= 4:
+            label = f"{phase} {_short(str(title), room)}"
         notes.append(
             {
-                "x": (lo + hi) / 2,
+                "x": lo,
+                "xanchor": "left",
                 "y": 1,
                 "xref": "x",
                 "yref": "paper",
                 "yanchor": "bottom",
-                "text": html.escape(label if len(spans) <= 12 else phase),
+                "text": html.escape(label),
                 "hovertext": html.escape(f"Phase {phase}: {title}" if title else phase),
                 "showarrow": False,
                 "font": {"size": 10, "color": FONT["color"]},

@@ -23,6 +23,8 @@ from taskexec_nb.figures.style import (
     text_color,
 )
 
+GROUP_WIDTH = 28
+
 if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
@@ -133,15 +135,22 @@ def gantt(
 
 
 def _groups(frame: pd.DataFrame, group_by: str) -> list[str]:
-    """Each row's lane: its group's value (``Phase 2: Branches`` by phase), else ``(none)``."""
+    """Each row's lane: its group's value (``Phase 2: Branches`` by phase), else ``(none)``.
+
+    A lane's name is cut to :data:`GROUP_WIDTH` characters, so the rows' labels leave
+    the time axis most of the width.
+    """
     if group_by not in frame:
         return ["(none)"] * len(frame)
     if group_by == "phase" and "phase_title" in frame:
         return [
-            _phase_label(str(p), t) if _present(p) and str(p) else "(none)"
+            _short(_phase_label(str(p), t), GROUP_WIDTH) if _present(p) and str(p) else "(none)"
             for p, t in zip(frame["phase"], frame["phase_title"], strict=True)
         ]
-    return [str(v) if _present(v) and str(v) else "(none)" for v in frame[group_by]]
+    return [
+        _short(str(v), GROUP_WIDTH) if _present(v) and str(v) else "(none)"
+        for v in frame[group_by]
+    ]
 
 
 def _bar_marker(status: str) -> dict[str, Any]:
