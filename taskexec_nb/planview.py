@@ -229,7 +229,7 @@ class PlanViews:
             title=f"Estimated timeline of {Path(self.path).name} (plan)",
             figure=figure,
         )
-        fig.update_xaxes(tickformat="%H:%M:%S", title_text="estimated time from the start")
+        fig.update_xaxes(tickformat="%H:%M:%S")  # time from the start
         timed = len(set(known) & set(start))
         fig.layout.meta = {
             "alt": (

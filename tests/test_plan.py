@@ -331,6 +331,7 @@ def test_plan_gantt_estimates_from_the_waves_then_from_past_runs(tmp_path: Path)
     (bar,) = bars
     # No past run: one second each; T002 and T003 (a wave) start when T001 ends.
     assert list(bar.x) == [1000.0, 1000.0, 1000.0]
+    assert list(bar.text) == ["pending"] * 3  # an estimate, not an attempt
     starts = [pd.Timestamp(b).timestamp() for b in bar.base]
     assert starts == [0.0, 1.0, 1.0]
     assert "0 from past runs, the others 1.0 s each" in first.layout.meta["alt"]

@@ -1931,6 +1931,9 @@ def test_report_figures_have_the_legend_above_and_fit_the_notebook(fail_run: Ran
         assert legend.orientation == "h" and legend.y > 1 and legend.yanchor == "bottom"
         assert fig.layout.width is None or fig.layout.width <= 1000
         assert fig.layout.meta["alt"]
+        # The title sits at the top of the figure, under the modebar and above the legend.
+        title = fig.layout.title
+        assert (title.yref, title.y, title.yanchor, title.pad.t) == ("container", 1, "top", 34)
 
 
 def test_the_live_models_frames_draw_the_same_gantt_as_the_report(fail_run: Ran) -> None:

@@ -130,7 +130,7 @@ def gantt(
         + longest
         + never
     )
-    layout = _timeline_layout(title, alt, n_tasks, {"type": "date", "title": {"text": "time"}})
+    layout = _timeline_layout(title, alt, n_tasks, {"type": "date"})
     return _finish(figure, traces, layout)
 
 
@@ -148,8 +148,7 @@ def _groups(frame: pd.DataFrame, group_by: str) -> list[str]:
             for p, t in zip(frame["phase"], frame["phase_title"], strict=True)
         ]
     return [
-        _short(str(v), GROUP_WIDTH) if _present(v) and str(v) else "(none)"
-        for v in frame[group_by]
+        _short(str(v), GROUP_WIDTH) if _present(v) and str(v) else "(none)" for v in frame[group_by]
     ]
 
 
@@ -201,7 +200,7 @@ def _attempt_bars(rows: pd.DataFrame, desc: Mapping[str, str]) -> list[Any]:
             )
         ]
         text = [
-            f"{st.label} #{a}" if a > 1 or status != "completed" else st.label
+            f"{st.label} #{a}" if a > 1 or status not in ("completed", "pending") else st.label
             for a in part["attempt"]
         ]
         traces.append(
@@ -274,7 +273,7 @@ def _timeline_layout(title: str, alt: str, n_rows: int, xaxis: dict[str, Any]) -
     layout = _layout(title, alt, height)
     layout["margin"] = {"l": 10, "r": 10, "t": 150, "b": 40}
     plot_height = height - 150 - 40
-    layout["legend"] = _legend_above(plot_height, 50)
+    layout["legend"] = _legend_above(plot_height, 62)  # over two-line date ticks
     layout.update(
         barmode="overlay",
         xaxis={**xaxis, "side": "top", "gridcolor": "#D9D9D9", "automargin": True},

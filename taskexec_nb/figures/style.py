@@ -147,7 +147,15 @@ def to_html_fragment(fig: go.Figure, include_plotlyjs: bool = True) -> str:
 
 def _layout(title: str, alt: str, height: int) -> dict[str, Any]:
     return {
-        "title": {"text": title, "x": 0.01},
+        # The title at the top of the figure, the legend under it: never on each other.
+        "title": {
+            "text": title,
+            "x": 0.01,
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 34},  # under the modebar of a narrow figure
+        },
         "meta": {"alt": alt},
         "height": height,
         "paper_bgcolor": BACKGROUND,
