@@ -86,7 +86,7 @@ def test_each_status_has_its_own_shape_and_words_not_only_a_colour() -> None:
         assert list(nodes[STYLES[status].label].text) == [frame["id"][statuses.index(status)]]
     # In a Gantt, a pending (estimated) bar is hollow and a completed one solid: they differ
     # by fill, not only by colour; the other statuses by pattern.
-    from taskexec_nb.figures.gantt import _bar_marker
+    from taskexec_nb.figures.style import _bar_marker
 
     pending, completed = _bar_marker("pending"), _bar_marker("completed")
     assert pending["color"] == "#FFFFFF" and pending["line"]["width"] >= 2
@@ -161,3 +161,27 @@ def test_an_unnumbered_or_untitled_phase_is_named_as_its_heading() -> None:
     )
     fig = progress(rollup)
     assert list(fig.data[0].y) == ["Phase 1", "Polish"]
+
+
+def test_progress_tells_pending_from_completed_by_fill_and_keeps_its_words_readable() -> None:
+    import pandas as pd
+
+    from taskexec_nb.figures import FONT, contrast, progress
+
+    rollup = pd.DataFrame(
+        {
+            "phase": ["1"],
+            "phase_title": ["Setup"],
+            "done": [1],
+            "total": [3],
+            "percent": [33.3],
+            "completed": [1],
+            "pending": [2],
+        }
+    )
+    bars = {t.name: t for t in progress(rollup).data}
+    assert bars["pending"].marker.color == "#FFFFFF"  # hollow: a shape of its own
+    assert bars["completed"].marker.color == STYLES["completed"].color
+    assert list(bars["pending"].text) == ["2 pending"]
+    assert contrast(bars["pending"].textfont.color, "#FFFFFF") >= 4.5  # not white on white
+    assert bars["pending"].textfont.color == FONT["color"]

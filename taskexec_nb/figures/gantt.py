@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.figures.style import (
-    BACKGROUND,
     FONT,
     LONG,
     STYLES,
+    _bar_marker,
+    _bar_text_color,
     _counts_text,
     _finish,
     _layout,
@@ -20,7 +21,6 @@ from taskexec_nb.figures.style import (
     _short,
     _with_ids,
     style,
-    text_color,
 )
 
 GROUP_WIDTH = 28
@@ -152,23 +152,6 @@ def _groups(frame: pd.DataFrame, group_by: str) -> list[str]:
     ]
 
 
-def _bar_marker(status: str) -> dict[str, Any]:
-    """A bar's look: colour, outline and pattern; a pending bar is hollow (its own shape)."""
-    st = style(status)
-    if status == "pending":
-        return {"color": BACKGROUND, "line": {"color": st.color, "width": 2}}
-    return {
-        "color": st.color,
-        "line": {"color": "#1A1A1A", "width": 0.5},
-        "pattern": {
-            "shape": st.pattern,
-            "fgcolor": text_color(st.color),
-            "size": 6,
-            "solidity": 0.25,
-        },
-    }
-
-
 def _attempt_bars(rows: pd.DataFrame, desc: Mapping[str, str]) -> list[Any]:
     """One bar trace per status: each attempt from its start to its end (or ``end_shown``)."""
     import plotly.graph_objects as go
@@ -213,7 +196,7 @@ def _attempt_bars(rows: pd.DataFrame, desc: Mapping[str, str]) -> list[Any]:
                 text=text,
                 textposition="inside",
                 insidetextanchor="start",
-                textfont={"color": FONT["color"] if status == "pending" else text_color(st.color)},
+                textfont={"color": _bar_text_color(status)},
                 hovertext=hover,
                 hoverinfo="text",
                 marker=_bar_marker(status),

@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from taskexec_nb.figures.style import (
     FONT,
+    _bar_marker,
+    _bar_text_color,
     _finish,
     _layout,
     _legend_above,
     _phase_label,
     style,
-    text_color,
 )
 
 if TYPE_CHECKING:
@@ -70,13 +71,9 @@ def progress(
                 y=groups,
                 text=[f"{v} {st.label}" if v else "" for v in values],
                 textposition="inside",
-                textfont={"color": text_color(st.color)},
+                textfont={"color": _bar_text_color(status)},
                 hovertemplate="%{y}: %{x} " + st.label + "<extra></extra>",
-                marker={
-                    "color": st.color,
-                    "line": {"color": "#1A1A1A", "width": 0.5},
-                    "pattern": {"shape": st.pattern, "fgcolor": text_color(st.color), "size": 6},
-                },
+                marker=_bar_marker(status),  # a pending bar is hollow, the others patterned
             )
         )
     notes = [

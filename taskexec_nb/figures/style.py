@@ -239,3 +239,25 @@ def _phase_label(number: str, title: object) -> str:
     if not _present(title) or not str(title):
         return f"Phase {number}"
     return str(title) if str(title) == number else f"Phase {number}: {title}"
+
+
+def _bar_marker(status: str) -> dict[str, Any]:
+    """A bar's look: colour, outline and pattern; a pending bar is hollow (its own shape)."""
+    st = style(status)
+    if status == "pending":
+        return {"color": BACKGROUND, "line": {"color": st.color, "width": 2}}
+    return {
+        "color": st.color,
+        "line": {"color": "#1A1A1A", "width": 0.5},
+        "pattern": {
+            "shape": st.pattern,
+            "fgcolor": text_color(st.color),
+            "size": 6,
+            "solidity": 0.25,
+        },
+    }
+
+
+def _bar_text_color(status: str) -> str:
+    """Text on a bar: black or white on its colour; the page's on a hollow (pending) bar."""
+    return FONT["color"] if status == "pending" else text_color(style(status).color)
