@@ -185,3 +185,20 @@ def test_progress_tells_pending_from_completed_by_fill_and_keeps_its_words_reada
     assert list(bars["pending"].text) == ["2 pending"]
     assert contrast(bars["pending"].textfont.color, "#FFFFFF") >= 4.5  # not white on white
     assert bars["pending"].textfont.color == FONT["color"]
+
+
+def test_plan_figures_redraw_a_figure_widget_in_place() -> None:
+    plan = taskexec_nb.load(Path(__file__).parent / "fixtures" / "diamond.md")
+    widget = go.FigureWidget()
+    assert plan.gantt(figure=widget) is widget
+    assert widget.layout.xaxis.tickformat == "%H:%M:%S"
+    assert widget.layout.meta["alt"].startswith("Estimated timeline of 4 pending tasks")
+    assert plan.dag(figure=widget) is widget  # the same widget, now the graph
+    assert sorted(t for trace in widget.data[2:] for t in trace.text) == [
+        "T001",
+        "T002",
+        "T003",
+        "T004",
+    ]
+    assert widget.layout.xaxis.type is None  # no date axis left over from the Gantt
+    assert widget.layout.xaxis.visible is False

@@ -210,7 +210,7 @@ def _finish(figure: go.Figure | None, traces: list[Any], layout: dict[str, Any])
             figure.data = ()
             for trace in traces:
                 figure.add_trace(trace)
-            figure.update_layout(**layout)
+            figure.layout = layout  # the whole layout: nothing left of what it drew before
         return figure
     from taskexec_nb.jupyter.figure import Figure
 
