@@ -18,7 +18,9 @@ with the notebook. Everything else is plotly's ``go.Figure``: ``fig.show()``,
 
 from __future__ import annotations
 
+import hashlib
 import html
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -28,6 +30,7 @@ import plotly.io as pio
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 CONFIG = {"displaylogo": False, "responsive": True}
+_SHOWN = itertools.count(1)  # figures shown by this process, for their div IDs
 
 
 class Figure(go.Figure):  # type: ignore[misc]
@@ -99,7 +102,11 @@ def static_html(fig: go.Figure, alt: str | None = None) -> str:
         from its CDN) and, for a viewer that runs no script, the text in a ``noscript``.
     """
     alt = alt_of(fig) if alt is None else alt
-    inner = fig.to_html(full_html=False, include_plotlyjs="cdn", config=CONFIG)
+    # A div ID from the figure and the order of display, not a random one: a notebook
+    # run again (nbval, papermill) gives the same output.
+    digest = hashlib.sha1(pio.to_json(fig, validate=False).encode()).hexdigest()[:12]
+    div_id = f"taskexec-figure-{next(_SHOWN)}-{digest}"
+    inner = fig.to_html(full_html=False, include_plotlyjs="cdn", config=CONFIG, div_id=div_id)
     return (
         f'<div class="taskexec-figure" role="figure" aria-label="{html.escape(alt)}">'
         f"{inner}<noscript><p>{html.escape(alt)}</p></noscript></div>"
