@@ -86,7 +86,7 @@ def bench_gantt() -> tuple[str, bool]:
                     orientation="h",
                     base=[s.isoformat() for s in attempts["start"]],
                     x=list(attempts["duration"] * 1000),
-                    y=list(attempts["id"]),
+                    y=list(attempts.index),
                 )
             )
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import html
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taskexec_nb.errors import UsageError, ValidationError
 from taskexec_nb.events import Observer
@@ -19,13 +18,13 @@ from taskexec_nb.executors import TaskFunction
 from taskexec_nb.graph import Graph, critical_path, layers, order_breaking_cycles
 from taskexec_nb.model import DependencyMode, Diagnostic, Task, TaskState
 from taskexec_nb.parse import TaskFile
+from taskexec_nb.planview import PlanViews
 from taskexec_nb.run.launch import RunRequest, StartMode, start_run
 from taskexec_nb.run.writeback import only_ticked
 from taskexec_nb.tracker import ReadyTracker
+from taskexec_nb.validate import Diagnostics
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from taskexec_nb.run.handle import RunHandle
     from taskexec_nb.settings import RunSettings
 
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 # --- the plan -------------------------------------------------------------------------------
 
 
-class ExecutionPlan:
+class ExecutionPlan(PlanViews):
     """A validated tasks.md with its dependencies: what will run, in which order.
 
     Build one with :func:`taskexec_nb.load`. The plan never runs anything; the
@@ -53,7 +52,7 @@ class ExecutionPlan:
         self.file_data = taskfile.data
         self.mode = mode
         self.profile: str | None = None  # the config profile it was loaded with
-        self.diagnostics = tuple(diagnostics)
+        self.diagnostics = Diagnostics(diagnostics)  # a tuple that shows itself as a table
         self._tasks = {t.id: t for t in taskfile.tasks}
         # The plan owns the graph's lists from here on; accessors hand out tuples.
         self._deps = graph.deps
@@ -466,144 +465,6 @@ class ExecutionPlan:
             "loop",
         )
         return await start_run(request).started()
-
-    # -- views
-    def to_frame(self) -> pd.DataFrame:
-        """One row per task: id, phase, story, parallel, status, dependencies, files, action, line.
-
-        Returns:
-            A DataFrame in file order.
-        """
-        import pandas as pd
-
-        rows = [self._row(t) for t in self.tasks]
-        columns = [
-            "id",
-            "phase",
-            "phase_title",
-            "story",
-            "parallel",
-            "status",
-            "depends_on",
-            "explicit_deps",
-            "files",
-            "action",
-            "wave",
-            "line",
-            "description",
-        ]
-        frame = pd.DataFrame(rows, columns=columns)
-        frame["wave"] = frame["wave"].astype("Int64")
-        return frame
-
-    def _row(self, t: Task) -> dict[str, Any]:
-        return {
-            "id": t.id,
-            "phase": t.phase.number or "",
-            "phase_title": t.phase.title,
-            "story": t.story,
-            "parallel": t.parallel,
-            "status": t.state.value,
-            "depends_on": list(self._deps[t.id]),
-            "explicit_deps": list(self._explicit[t.id]),
-            "files": list(t.files),
-            "action": t.action.kind.value,
-            "wave": self._levels.get(t.id),
-            "line": t.line,
-            "description": t.description,
-        }
-
-    def summary(self) -> str:
-        """One line: tasks, phases, mode, what will run, waves and the critical path.
-
-        Returns:
-            The line, ending with the error count when the plan cannot run.
-        """
-        n_done = sum(1 for t in self.tasks if t.state is TaskState.DONE)
-        n_cancel = sum(1 for t in self.tasks if t.state is TaskState.CANCELLED)
-        phases = len({t.phase.index for t in self.tasks})
-        return (
-            f"{len(self)} tasks in {phases} phase(s) from {self.path}, mode {self.mode.value}: "
-            f"{len(self.to_run)} to run in {len(self.waves)} wave(s), {n_done} done, "
-            f"{n_cancel} cancelled; critical path {len(self.critical_path())} task(s)"
-            + (f"; {len(self.errors)} error(s), so it cannot run" if self.errors else "")
-        )
-
-    def __repr__(self) -> str:
-        lines = [f"<ExecutionPlan {self.summary()}>"]
-        for i, wave in enumerate(self.waves[:10]):
-            shown = ", ".join(wave[:12]) + (f", … (+{len(wave) - 12})" if len(wave) > 12 else "")
-            lines.append(f"  wave {i}: {shown}")
-        if len(self.waves) > 10:
-            lines.append(f"  … {len(self.waves) - 10} more wave(s)")
-        lines.extend(f"  {d.format()}" for d in self.errors)
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        frame = self.to_frame()[
-            [
-                "id",
-                "phase",
-                "story",
-                "parallel",
-                "status",
-                "depends_on",
-                "action",
-                "wave",
-                "line",
-                "description",
-            ]
-        ]
-        for col in ("depends_on",):
-            frame[col] = frame[col].map(", ".join)
-        table = frame.to_html(index=False, max_rows=60, border=0, na_rep="")
-        errors = "".join(f"<li>{html.escape(d.format())}</li>" for d in self.errors)
-        return (
-            f'<div class="taskexec-plan"><p><strong>Execution plan</strong>: '
-            f"{html.escape(self.summary())}</p>"
-            + (f'<ul class="taskexec-errors">{errors}</ul>' if errors else "")
-            + f"{table}</div>"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description of the plan (what ``taskexec plan --json`` prints).
-
-        Returns:
-            The file, mode, tasks, waves, critical path and diagnostics, as JSON types.
-        """
-        return {
-            "file": self.path,
-            "mode": self.mode.value,
-            "tasks": [self._json_task(t) for t in self.tasks],
-            "waves": self.waves,
-            "critical_path": self.critical_path(),
-            "diagnostics": [d.to_dict() for d in self.diagnostics],
-        }
-
-    def _json_task(self, t: Task) -> dict[str, Any]:
-        return {
-            "id": t.id,
-            "line": t.line,
-            "end_line": t.end_line,
-            "form": t.form.value,
-            "checked": t.checked,
-            "cancelled": t.cancelled,
-            "status": t.state.value,
-            "parallel": t.parallel,
-            "story": t.story,
-            "stories": list(t.stories),
-            "tags": list(t.tags),
-            "phase": t.phase.number,
-            "phase_title": t.phase.title,
-            "section": t.section,
-            "description": t.description,
-            "files": list(t.files),
-            "explicit_deps": list(self._explicit[t.id]),
-            "depends_on": list(self._deps[t.id]),
-            "action": t.action.kind.value,
-            "params": t.params.as_dict(),
-            "wave": self._levels.get(t.id),
-        }
 
 
 def _grouped(levels: Mapping[str, int], task_ids: Iterable[str]) -> list[list[str]]:

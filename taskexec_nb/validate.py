@@ -28,11 +28,17 @@ TX115   warning   a re-listing whose box disagrees, or a range line naming no ta
 from __future__ import annotations
 
 import difflib
+import html
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from taskexec_nb.graph import Graph, build_graph, parse_mode
 from taskexec_nb.model import ActionKind, DependencyMode, Diagnostic, Severity, Task, TaskState
 from taskexec_nb.parse import TaskFile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NO_ACTION_EFFECT = (
     "running hands each one to the no-action policy (setting no_action: 'agent' sends the "
@@ -41,7 +47,96 @@ NO_ACTION_EFFECT = (
 )
 
 
-@dataclass(frozen=True)
+DIAGNOSTIC_COLUMNS = ["line", "severity", "code", "task_id", "message", "hint", "file"]
+SHOWN = 200  # rows a notebook shows of a long list of diagnostics (to_frame() has them all)
+
+
+class Diagnostics(tuple[Diagnostic, ...]):
+    """The diagnostics of a file: a tuple that shows itself as a table.
+
+    In a notebook it is an HTML table (line, severity, code, task, message, hint)
+    under a one-line count; its ``repr`` is a count and one line per diagnostic,
+    and :meth:`to_frame` gives the table as a DataFrame.
+    """
+
+    def __new__(cls, items: Iterable[Diagnostic] = ()) -> Diagnostics:  # noqa: D102
+        return super().__new__(cls, items)
+
+    def counts(self) -> str:
+        """``2 error(s), 1 warning(s)``: how many of each severity there are.
+
+        Returns:
+            The phrase, ``no diagnostics`` when there is none.
+        """
+        found: dict[str, int] = {}
+        for d in self:
+            found[d.severity.value] = found.get(d.severity.value, 0) + 1
+        return ", ".join(f"{n} {kind}(s)" for kind, n in found.items()) or "no diagnostics"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per diagnostic, in file order: line, severity, code, task, message, hint.
+
+        Returns:
+            The DataFrame (``line`` is ``Int64``: missing for a file-wide problem).
+        """
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            [
+                (d.line, d.severity.value, d.code, d.task_id, d.message, d.hint, d.file)
+                for d in self
+            ],
+            columns=DIAGNOSTIC_COLUMNS,
+        )
+        frame["line"] = frame["line"].astype("Int64")
+        return frame
+
+    def __repr__(self) -> str:
+        lines = [f"<Diagnostics: {self.counts()}>"]
+        lines += [d.format() for d in self[:SHOWN]]
+        if len(self) > SHOWN:
+            lines.append(f"… {len(self) - SHOWN} more (to_frame() has them all)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return diagnostics_html(self)
+
+
+def diagnostics_html(diagnostics: Diagnostics, head: str = "Diagnostics") -> str:
+    """The diagnostics as an HTML table with a caption that counts them.
+
+    Args:
+        diagnostics: The diagnostics.
+        head: What the caption calls them.
+
+    Returns:
+        A ``table`` (its first :data:`SHOWN` rows), or a line saying there are none.
+    """
+    caption = html.escape(f"{head}: {diagnostics.counts()}")
+    if not diagnostics:
+        return f'<p class="taskexec-diagnostics">{caption}</p>'
+    heads = ("Line", "Severity", "Code", "Task", "Message", "Hint")
+    head_row = "".join(f'<th scope="col">{h}</th>' for h in heads)
+    rows = []
+    for d in diagnostics[:SHOWN]:
+        cells = (d.line, d.severity.value, d.code, d.task_id, d.message, d.hint)
+        rows.append(
+            "<tr>"
+            + "".join(f"<td>{html.escape('' if c is None else str(c))}</td>" for c in cells)
+            + "</tr>"
+        )
+    more = (
+        f"<p>… {len(diagnostics) - SHOWN} more (to_frame() has them all)</p>"
+        if len(diagnostics) > SHOWN
+        else ""
+    )
+    return (
+        f'<table class="taskexec-diagnostics"><caption>{caption}</caption>'
+        f"<thead><tr>{head_row}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    )
+
+
+@dataclass(frozen=True, repr=False)
 class Validation:
     """The outcome of validating a parsed file.
 
@@ -72,6 +167,32 @@ class Validation:
         """Whether there is no error."""
         return not self.errors
 
+    def to_frame(self) -> pd.DataFrame:
+        """The diagnostics as a DataFrame (see :meth:`Diagnostics.to_frame`).
+
+        Returns:
+            One row per diagnostic, in file order.
+        """
+        return Diagnostics(self.diagnostics).to_frame()
+
+    def __repr__(self) -> str:
+        state = "valid" if self.ok else "not valid"
+        shown = repr(Diagnostics(self.diagnostics)).split("\n", 1)
+        rest = f"\n{shown[1]}" if len(shown) > 1 else ""
+        return (
+            f"<Validation of {self.taskfile.path}: {len(self.taskfile.tasks)} task(s), "
+            f"mode {self.mode.value}, {state}; {Diagnostics(self.diagnostics).counts()}>{rest}"
+        )
+
+    def _repr_html_(self) -> str:
+        state = "valid" if self.ok else "not valid: it cannot run until the errors are fixed"
+        return (
+            f'<div class="taskexec-validation"><p><strong>{html.escape(self.taskfile.path)}'
+            f"</strong>: {len(self.taskfile.tasks)} task(s), mode {self.mode.value}, {state}</p>"
+            + diagnostics_html(Diagnostics(self.diagnostics))
+            + "</div>"
+        )
+
 
 def validate_taskfile(tf: TaskFile, mode: str | DependencyMode = "template") -> Validation:
     """Run every check on a parsed file.
@@ -92,7 +213,7 @@ def validate_taskfile(tf: TaskFile, mode: str | DependencyMode = "template") -> 
     found += _executors(tf)
     found += _cancelled_deps(tf, graph)
     found.sort(key=lambda d: (d.line or 0, d.code, d.message))
-    return Validation(tf, graph, tuple(found), dep_mode)
+    return Validation(tf, graph, Diagnostics(found), dep_mode)
 
 
 def _same_file_parallel(tf: TaskFile) -> list[Diagnostic]:

@@ -998,7 +998,7 @@ def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
 
 def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None:
     handle = taskexec_nb.load(write_tasks(tmp_path)).run(max_workers=1)
-    frame = handle.status().set_index("id")
+    frame = handle.status()
     for col in ("story", "waiting_on", "error"):
         assert str(frame[col].dtype) == "string"
     assert frame["error"].isna().tolist() == [True, True, False, False]

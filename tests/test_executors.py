@@ -1959,7 +1959,7 @@ def test_an_undecodable_file_name_in_a_callables_error_is_kept_as_a_terminal_sho
         writeback=False,
         state_dir=tmp_path / "state",
     )
-    frame = handle.status().set_index("id")
+    frame = handle.status()
     assert frame.loc["T001", "error"] == "RuntimeError: caf\ufffd.csv is empty"
     assert frame.loc["T002", "status"] == "completed"
     with sqlite3.connect(tmp_path / "state" / "state.db") as db:

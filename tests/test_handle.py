@@ -46,9 +46,10 @@ def test_status_frame_shows_what_happened(tmp_path: Path) -> None:
     )
     handle = taskexec_nb.load(write_md(tmp_path, text)).run(state_dir=tmp_path / "state")
     frame = handle.status()
+    assert frame.index.name == "id"
     assert list(frame.columns) == [
-        "id",
         "phase",
+        "phase_title",
         "story",
         "status",
         "allowed",
@@ -59,16 +60,17 @@ def test_status_frame_shows_what_happened(tmp_path: Path) -> None:
         "waiting_on",
         "error",
     ]
-    assert list(frame["id"]) == ["T001", "T002", "T003", "T004"]
-    assert list(frame["phase"]) == [
-        "Phase 1: Setup",
-        *["Phase 3: User Story 1 - Things (Priority: P1)"] * 3,
+    assert list(frame.index) == ["T001", "T002", "T003", "T004"]
+    assert list(frame["phase"]) == ["1", "3", "3", "3"]
+    assert list(frame["phase_title"]) == [
+        "Setup",
+        *["User Story 1 - Things (Priority: P1)"] * 3,
     ]
     assert list(frame["story"].fillna("")) == ["", "US1", "US1", "US1"]
     assert list(frame["status"]) == ["completed", "completed", "failed", "skipped"]
     assert list(frame["attempt"]) == [1, 3, 1, 0]
     assert str(frame["start"].dt.tz) == "UTC"
-    rows = frame.set_index("id")
+    rows = frame
     t1 = times(tmp_path)["T001"]
     assert rows.loc["T001", "start"].timestamp() <= t1[0]
     assert rows.loc["T001", "end"].timestamp() >= t1[1]
@@ -151,16 +153,16 @@ def test_queued_tasks_wait_on_the_resume_while_paused(tmp_path: Path) -> None:
         async with running(plan, max_workers=1, writeback=False) as handle:
             assert await asyncio.to_thread(
                 wait_until,
-                lambda: handle.status().set_index("id").loc["T001", "status"] == "running",
+                lambda: handle.status().loc["T001", "status"] == "running",
                 20,
             )
-            frame = handle.status().set_index("id")
+            frame = handle.status()
             assert frame.loc["T002", "waiting_on"] == "a worker"
             handle.pause()
             await until(
-                lambda: handle.status().set_index("id").loc["T002", "waiting_on"] == PAUSED_WAIT
+                lambda: handle.status().loc["T002", "waiting_on"] == PAUSED_WAIT
             )
-            frame = handle.status().set_index("id")
+            frame = handle.status()
             assert frame.loc["T002", "status"] == "queued"
             assert frame.loc["T002", "waiting_on"] == PAUSED_WAIT
             handle.cancel()
@@ -186,12 +188,12 @@ def test_a_task_between_retries_says_which_attempt_it_waits_for(tmp_path: Path) 
             assert await asyncio.to_thread(
                 wait_until,
                 lambda: (
-                    str(handle.status().set_index("id").loc["T001", "waiting_on"])
+                    str(handle.status().loc["T001", "waiting_on"])
                     == "attempt 2, in 30 s"
                 ),
                 20,
             )
-            assert handle.status().set_index("id").loc["T001", "status"] == "queued"
+            assert handle.status().loc["T001", "status"] == "queued"
             from contextlib import closing
 
             from taskexec_nb.store import StateStore

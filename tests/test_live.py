@@ -431,10 +431,10 @@ def test_a_suspending_pause_shows_paused_only_the_tasks_it_could_suspend(tmp_pat
             handle.pause(suspend=True)
             while "paused" not in handle.status()["status"].tolist():
                 await asyncio.sleep(0.02)
-            paused = dict(zip(handle.status()["id"], handle.status()["status"], strict=True))
+            paused = handle.status()["status"].to_dict()
             shown = repr(handle)
             handle.resume()
-            resumed = dict(zip(handle.status()["id"], handle.status()["status"], strict=True))
+            resumed = handle.status()["status"].to_dict()
         finally:
             (tmp_path / "go").touch()
             go.set()

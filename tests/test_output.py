@@ -176,7 +176,7 @@ def test_a_thread_left_running_by_a_timeout_still_logs_what_it_prints(tmp_path: 
     # The run ended at its timeout, not when the thread returned (it is still blocked).
     assert not release.is_set()
     assert handle.result.value == "failed"
-    assert handle.status().set_index("id").loc["T001", "status"] == "timed_out"
+    assert handle.status().loc["T001", "status"] == "timed_out"
     assert log_of(tmp_path, handle.run_id, "T001") == "before\n"
     release.set()
     # What the thread prints after that still goes to the attempt's log.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import taskexec_nb
@@ -105,10 +106,11 @@ def test_tracker_on_a_selection(fixtures: Path) -> None:
 def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
     plan = taskexec_nb.load(fixtures / "diamond.md")
     frame = plan.to_frame()
-    assert list(frame["id"]) == ["T001", "T002", "T003", "T004"]
+    assert frame.index.name == "id"
+    assert list(frame.index) == ["T001", "T002", "T003", "T004"]
     for column in (
-        "id",
         "phase",
+        "phase_title",
         "story",
         "parallel",
         "status",
@@ -118,7 +120,7 @@ def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
         "line",
     ):
         assert column in frame.columns
-    row = frame.set_index("id").loc["T004"]
+    row = frame.loc["T004"]
     assert sorted(row["depends_on"]) == ["T002", "T003"]
     assert row["explicit_deps"] == ["T002", "T003"]
     assert (row["action"], row["line"], row["phase"], row["status"]) == (
@@ -128,7 +130,7 @@ def test_to_frame_has_one_row_per_task(fixtures: Path) -> None:
         "pending",
     )
     assert list(frame["wave"]) == [0, 1, 1, 2]
-    assert frame.set_index("id").loc["T002", "files"] == ["src/left.py"]
+    assert frame.loc["T002", "files"] == ["src/left.py"]
 
 
 def test_reprs_and_json(fixtures: Path) -> None:
@@ -277,3 +279,96 @@ def test_a_graph_with_a_cycle_and_no_error_saying_so_is_refused(fixtures: Path) 
         ExecutionPlan(tf, build_graph(tf), DependencyMode.TEMPLATE)
     plan = taskexec_nb.load(fixtures / "cycle.md", strict=False)
     assert plan.waves == [["T004"], ["T007"]]
+
+
+# --- tables and figures of a plan in a notebook -------------------------------------------------
+
+
+def test_phases_sort_in_file_order_with_their_titles_apart() -> None:
+    text = (
+        "".join(f"## Phase {n}: Part {n}\n\n- [ ] T{n:03d} Step {n}\n\n" for n in range(1, 12))
+        + "## Polish\n\n- [ ] T099 Tidy up\n"
+    )
+    frame = taskexec_nb.loads(text, path="eleven.md").to_frame()
+    assert frame["phase"].cat.ordered
+    ordered = frame.sort_values("phase", ascending=False)
+    assert list(ordered["phase"])[:3] == ["Polish", "11", "10"]  # not "9" after "11"
+    assert list(frame.loc[["T009", "T010", "T099"], "phase_title"]) == [
+        "Part 9",
+        "Part 10",
+        "Polish",
+    ]
+    groups = frame.groupby("phase", observed=True).size().index.tolist()
+    assert groups[-3:] == ["10", "11", "Polish"]
+
+
+def test_plan_dag_draws_the_plans_states_by_shape(fixtures: Path, tmp_path: Path) -> None:
+    text = (fixtures / "diamond.md").read_text().replace("- [ ] T001", "- [x] T001")
+    plan = taskexec_nb.loads(text, path=str(tmp_path / "tasks.md"))
+    fig = plan.dag()
+    nodes = {t.name: list(t.text) for t in fig.data[2:]}
+    assert nodes == {"completed": ["T001"], "pending": ["T002", "T003", "T004"]}
+    symbols = {t.name: t.marker.symbol for t in fig.data[2:]}
+    assert symbols["completed"] != symbols["pending"]
+    assert "(plan)" in fig.layout.title.text
+    assert "3 pending" in fig.layout.meta["alt"] and "1 completed" in fig.layout.meta["alt"]
+    assert [a.text.split()[0] for a in fig.layout.annotations] == ["1", "2", "3"]
+
+
+def test_plan_gantt_estimates_from_the_waves_then_from_past_runs(tmp_path: Path) -> None:
+    text = (
+        '## Phase 1: Setup\n\n- [ ] T001 Slow start\n  - taskexec: run="sleep 0.6"\n\n'
+        "## Phase 2: Work\n\n"
+        '- [ ] T002 [P] Quick\n  - taskexec: run="true"\n'
+        '- [ ] T003 [P] Medium\n  - taskexec: run="sleep 0.3"\n'
+    )
+    path = tmp_path / "tasks.md"
+    path.write_text(text, encoding="utf-8")
+    plan = taskexec_nb.load(path)
+    first = plan.gantt()
+    bars = [t for t in first.data[1:] if t.type == "bar"]
+    assert [t.name for t in bars] == ["pending"]
+    (bar,) = bars
+    # No past run: one second each; T002 and T003 (a wave) start when T001 ends.
+    assert list(bar.x) == [1000.0, 1000.0, 1000.0]
+    assert list(bar.text) == ["pending"] * 3  # an estimate, not an attempt
+    starts = [pd.Timestamp(b).timestamp() for b in bar.base]
+    assert starts == [0.0, 1.0, 1.0]
+    assert "0 from past runs, the others 1.0 s each" in first.layout.meta["alt"]
+    assert first.layout.xaxis.tickformat == "%H:%M:%S"
+    assert plan.run(writeback=False).result.value == "completed"
+    again = taskexec_nb.load(path).gantt()
+    (bar,) = [t for t in again.data[1:] if t.type == "bar"]
+    took = dict(zip([y.split()[0] for y in bar.y[1]], bar.x, strict=True))
+    assert 600 <= took["T001"] < 600 + 3000  # measured, not one second
+    assert took["T002"] < took["T003"] < took["T001"]
+    assert "3 from past runs" in again.layout.meta["alt"]
+    with pytest.raises(UsageError, match="use phase or story"):
+        plan.gantt("owner")
+
+
+def test_plan_diagnostics_display_as_a_table(tmp_path: Path) -> None:
+    text = "## Phase 1: X\n- [ ] T001 First (depends on T009)\n- [ ] T002 Second <b>\n"
+    plan = taskexec_nb.loads(text, path="bad.md", strict=False)
+    diagnostics = plan.diagnostics
+    assert isinstance(diagnostics, tuple) and len(diagnostics) >= 1
+    frame = diagnostics.to_frame()
+    assert list(frame.columns) == ["line", "severity", "code", "task_id", "message", "hint", "file"]
+    assert frame["line"].dtype == "Int64"
+    first = frame.iloc[0]
+    assert (first["code"], first["line"], first["task_id"]) == ("TX102", 2, "T001")
+    page = diagnostics._repr_html_()
+    assert page.startswith('<table class="taskexec-diagnostics"><caption>Diagnostics: ')
+    assert "<td>TX102</td>" in page and "<td>2</td>" in page
+    assert repr(diagnostics).startswith("<Diagnostics: 1 error(s)")
+    assert "bad.md:2: error TX102" in repr(diagnostics)
+
+
+def test_plan_gantt_ignores_a_state_folder_it_cannot_read(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text('## Phase 1: X\n\n- [ ] T001 Go\n  - taskexec: run="true"\n', encoding="utf-8")
+    broken = tmp_path / "state"
+    broken.mkdir()
+    (broken / "state.db").write_bytes(b"this is not a database" * 100)
+    fig = taskexec_nb.load(path).gantt(state_dir=broken)
+    assert "0 from past runs, the others 1.0 s each" in fig.layout.meta["alt"]

@@ -256,18 +256,36 @@ def seconds(ts: pd.Timestamp) -> float:
 
 
 def by_id(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    return {row["id"]: row for row in frame.to_dict("records")}
+    """Task ID -> row, of a table indexed by task ID (the tables' index)."""
+    assert frame.index.name == "id"
+    return dict(zip(frame.index, frame.to_dict("records"), strict=True))
 
 
 def attempt_rows(rep: ExecutionReport) -> dict[tuple[str, int], dict[str, Any]]:
-    return {(row["id"], int(row["attempt"])): row for row in rep.attempts.to_dict("records")}
+    frame = rep.attempts
+    assert frame.index.name == "id"
+    rows = frame.to_dict("records")
+    return {(tid, int(row["attempt"])): row for tid, row in zip(frame.index, rows, strict=True)}
 
 
-def expected_rollup(rep: ExecutionReport, by: str) -> dict[str, tuple[int, int, float]]:
-    """Group -> (done, total, percent), counted here from the task statuses."""
+def phase_of(row: dict[str, Any]) -> str:
+    """A row's phase as its heading's label: its number and title (``Phase 2: Branches``)."""
+    return f"Phase {row['phase']}: {row['phase_title']}"
+
+
+def expected_rollup(
+    rep: ExecutionReport, by: str, labels: bool = False
+) -> dict[str, tuple[int, int, float]]:
+    """Group -> (done, total, percent), counted here from the task statuses.
+
+    With ``labels``, a phase is named by its heading's label (``Phase 2: Branches``), as
+    ``taskexec status`` prints it; else by its number, as the tables hold it.
+    """
     groups: dict[str, list[str]] = {}
     for row in rep.tasks.to_dict("records"):
         key = row[by] if not missing(row[by]) and row[by] else "(none)"
+        if labels and by == "phase":
+            key = phase_of(row)
         groups.setdefault(key, []).append(row["status"])
     return {
         g: (s.count("completed"), len(s), round(100.0 * s.count("completed") / len(s), 1))
@@ -322,9 +340,10 @@ def check_log(path: Any, *needles: str) -> None:
 def test_retry_diamond_task_table(retry_run: Ran) -> None:
     rep = retry_run.report
     tasks = rep.tasks
+    assert tasks.index.name == "id"
     assert list(tasks.columns) == [
-        "id",
         "phase",
+        "phase_title",
         "story",
         "description",
         "status",
@@ -344,11 +363,11 @@ def test_retry_diamond_task_table(retry_run: Ran) -> None:
         "line",
         "critical",
     ]
-    assert list(tasks["id"]) == ["T001", "T002", "T003", "T004"]  # file order
+    assert list(tasks.index) == ["T001", "T002", "T003", "T004"]  # file order
     rows = by_id(tasks)
     att = attempt_rows(rep)
     for tid, row in rows.items():
-        assert row["phase"] == PHASES[tid]
+        assert phase_of(row) == PHASES[tid]
         assert (missing(row["story"]) and STORIES[tid] is None) or row["story"] == STORIES[tid]
         assert row["description"] == DESCRIPTIONS[tid]
         assert row["status"] == "completed"
@@ -393,8 +412,8 @@ def test_retry_diamond_task_table(retry_run: Ran) -> None:
 
 def test_retry_diamond_attempt_table(retry_run: Ran) -> None:
     rep = retry_run.report
+    assert rep.attempts.index.name == "id"
     assert list(rep.attempts.columns) == [
-        "id",
         "attempt",
         "status",
         "start",
@@ -406,6 +425,7 @@ def test_retry_diamond_attempt_table(retry_run: Ran) -> None:
         "stderr_tail",
         "log_path",
         "phase",
+        "phase_title",
         "story",
     ]
     att = attempt_rows(rep)
@@ -429,7 +449,7 @@ def test_retry_diamond_attempt_table(retry_run: Ran) -> None:
             assert missing(row["error"])
             assert missing(row["stderr_tail"]) or row["stderr_tail"] == ""
         assert Path(row["log_path"]).name == f"{tid}.{n}.log"
-        assert row["phase"] == PHASES[tid]
+        assert phase_of(row) == PHASES[tid]
         assert (missing(row["story"]) and STORIES[tid] is None) or row["story"] == STORIES[tid]
     check_log(att[("T003", 1)]["log_path"], "boom")
     assert "right-out" not in Path(att[("T003", 1)]["log_path"]).read_text()
@@ -531,7 +551,7 @@ def test_failing_diamond_tables(fail_run: Ran) -> None:
     for tid, r in rows.items():
         assert list(r["depends_on"]) == DIAMOND_DEPS[tid]
         assert r["line"] == line_of(fail_run.text, f"] {tid} ")
-        assert r["phase"] == PHASES[tid]
+        assert phase_of(r) == PHASES[tid]
     assert {t: bool(r["critical"]) for t, r in rows.items()} == {
         "T001": True,
         "T002": True,
@@ -571,7 +591,7 @@ def test_timed_out_task(timeout_run: Ran) -> None:
     check_log(hang["log_path"], "started")
     assert rows["T002"]["status"] == "completed" and not rows["T002"]["timed_out"]
     errors = rep.errors
-    assert list(errors["id"]) == ["T001"]
+    assert list(errors.index) == ["T001"]
     err = errors.iloc[0]
     assert err["status"] == "timed_out" and bool(err["timed_out"])
     assert "timed out" in err["failure_point"] and "attempt 1" in err["failure_point"]
@@ -590,8 +610,8 @@ def test_errors_table(fail_run: Ran, retry_run: Ran) -> None:
     assert retry_run.report.errors.empty
     assert "failure_point" in retry_run.report.errors.columns
     errors = fail_run.report.errors
+    assert errors.index.name == "id"
     assert list(errors.columns) == [
-        "id",
         "status",
         "allowed",
         "attempts",
@@ -629,7 +649,7 @@ def test_events_in_order(retry_run: Ran, fail_run: Ran) -> None:
         assert ev["status"].iloc[-1] == ran.report.summary["status"]
         final = ev[ev["kind"] == "task_finished"]
         assert dict(zip(final["id"], final["status"], strict=True)) == dict(
-            zip(ran.report.tasks["id"], ran.report.tasks["status"], strict=True)
+            zip(ran.report.tasks.index, ran.report.tasks["status"], strict=True)
         )
     ev = retry_run.report.events
 
@@ -676,16 +696,18 @@ def test_progress_rollups(fail_run: Ran, retry_run: Ran, by: str) -> None:
         cols = [by, "done", "total", "percent"]
         pd.testing.assert_frame_equal(live[cols], got[cols], check_dtype=False)
     fail = fail_run.report.progress("phase").set_index("phase")
-    assert fail.loc["Phase 2: Branches", "percent"] == 50.0
-    assert fail.loc["Phase 3: Join", "skipped"] == 1
+    assert fail.loc["2", "percent"] == 50.0
+    assert fail.loc["3", "skipped"] == 1
+    assert list(fail["phase_title"]) == ["Setup", "Branches", "Join"]  # beside the number
 
 
 def test_run_handle_status_matches_the_report(retry_run: Ran, fail_run: Ran) -> None:
     for ran in (retry_run, fail_run):
         live = ran.handle.status()
+        assert live.index.name == "id"
         assert list(live.columns) == [
-            "id",
             "phase",
+            "phase_title",
             "story",
             "status",
             "allowed",
@@ -697,10 +719,12 @@ def test_run_handle_status_matches_the_report(retry_run: Ran, fail_run: Ran) -> 
             "error",
         ]
         stored = ran.report.tasks
-        assert list(live["id"]) == list(stored["id"])
+        assert list(live.index) == list(stored.index)
         assert list(live["status"]) == list(stored["status"])
         assert list(live["attempt"]) == list(stored["attempts"])
         assert list(live["phase"]) == list(stored["phase"])
+        assert list(live["phase_title"]) == list(stored["phase_title"])
+        assert live["phase"].dtype == stored["phase"].dtype  # the same ordered categories
         for a, b in zip(live["duration"], stored["duration"], strict=True):
             assert (missing(a) and missing(b)) or a == pytest.approx(b, abs=1e-3)
         assert ran.handle.report().run_id == ran.handle.run_id
@@ -712,8 +736,8 @@ def test_run_handle_status_matches_the_report(retry_run: Ran, fail_run: Ran) -> 
 def test_compare_two_real_runs(compared: Compared) -> None:
     a, b = compared.a, compared.b
     assert a.run_id != b.run_id
-    sa = dict(zip(a.tasks["id"], a.tasks["status"], strict=True))
-    sb = dict(zip(b.tasks["id"], b.tasks["status"], strict=True))
+    sa = dict(zip(a.tasks.index, a.tasks["status"], strict=True))
+    sb = dict(zip(b.tasks.index, b.tasks["status"], strict=True))
     assert sa == {
         "T001": "failed",
         "T002": "completed",
@@ -729,15 +753,15 @@ def test_compare_two_real_runs(compared: Compared) -> None:
         "T005": "completed",
     }
     diff = compare(a, b)
+    assert diff.index.name == "id"
     assert list(diff.columns) == [
-        "id",
         "status_a",
         "status_b",
         "duration_a",
         "duration_b",
         "change",
     ]
-    assert dict(zip(diff["id"], diff["change"], strict=True)) == {
+    assert dict(zip(diff.index, diff["change"], strict=True)) == {
         "T001": "fixed",
         "T002": "newly failing",
         "T003": "slower",
@@ -745,8 +769,8 @@ def test_compare_two_real_runs(compared: Compared) -> None:
         "T005": "same",
     }
     rows = by_id(diff)
-    da = dict(zip(a.tasks["id"], a.tasks["duration"], strict=True))
-    db = dict(zip(b.tasks["id"], b.tasks["duration"], strict=True))
+    da = dict(zip(a.tasks.index, a.tasks["duration"], strict=True))
+    db = dict(zip(b.tasks.index, b.tasks["duration"], strict=True))
     for tid, row in rows.items():
         assert row["status_a"] == sa[tid] and row["status_b"] == sb[tid]
         assert row["duration_a"] == pytest.approx(da[tid])
@@ -754,7 +778,7 @@ def test_compare_two_real_runs(compared: Compared) -> None:
     assert rows["T003"]["duration_b"] - rows["T003"]["duration_a"] > 0.4
     assert rows["T004"]["duration_a"] - rows["T004"]["duration_b"] > 0.4
     back = b.compare(a)
-    assert dict(zip(back["id"], back["change"], strict=True)) == {
+    assert dict(zip(back.index, back["change"], strict=True)) == {
         "T001": "newly failing",
         "T002": "fixed",
         "T003": "faster",
@@ -763,7 +787,7 @@ def test_compare_two_real_runs(compared: Compared) -> None:
     }
     # A huge threshold makes the duration changes not count.
     calm = compare(a, b, threshold=100.0)
-    assert set(calm[calm["id"].isin(["T003", "T004"])]["change"]) == {"same"}
+    assert set(calm.loc[["T003", "T004"]]["change"]) == {"same"}
 
 
 def _fake(run_id: str, statuses: dict[str, str]) -> ExecutionReport:
@@ -796,7 +820,7 @@ def test_compare_added_removed_and_status_changes() -> None:
     a = _fake("A", {"T1": "completed", "T2": "completed", "T3": "skipped", "T4": "timed_out"})
     b = _fake("B", {"T1": "completed", "T3": "cancelled", "T4": "failed", "T9": "completed"})
     diff = compare(a, b)
-    assert dict(zip(diff["id"], diff["change"], strict=True)) == {
+    assert dict(zip(diff.index, diff["change"], strict=True)) == {
         "T1": "same",
         "T2": "removed",
         "T3": "status changed",
@@ -815,9 +839,9 @@ def test_csv_export(fail_run: Ran, tmp_path: Path) -> None:
     rep.to_csv(out)
     back = pd.read_csv(out)
     assert len(back) == len(rep.tasks) == 4
-    assert list(back["id"]) == list(rep.tasks["id"])
+    assert list(back["id"]) == list(rep.tasks.index)
     assert list(back["status"]) == list(rep.tasks["status"])
-    assert list(back.columns) == list(rep.tasks.columns)
+    assert list(back.columns) == ["id", *rep.tasks.columns]  # the index is the first column
     assert list(back["depends_on"].fillna("")) == ["", "T001", "T001", "T002, T003"]
     text = rep.to_csv()
     assert isinstance(text, str)
@@ -846,7 +870,7 @@ def test_parquet_export(fail_run: Ran, tmp_path: Path) -> None:
     out = tmp_path / "r.parquet"
     rep.to_parquet(out)
     back = pd.read_parquet(out)
-    assert list(back["id"]) == list(rep.tasks["id"])
+    assert list(back["id"]) == list(rep.tasks.index)
     assert list(back["status"]) == list(rep.tasks["status"])
     assert [list(d) for d in back["depends_on"]] == [DIAMOND_DEPS[t] for t in back["id"]]
     assert list(back["critical"]) == list(rep.tasks["critical"])
@@ -865,7 +889,7 @@ def test_markdown_export(fail_run: Ran) -> None:
     assert any(line.strip() == "boom" for line in lines)
     table = [line for line in lines if re.match(r"\| T00\d \|", line)]
     assert len(table) == 4
-    for line, row in zip(table, rep.tasks.to_dict("records"), strict=True):
+    for line, row in zip(table, rep.tasks.reset_index().to_dict("records"), strict=True):
         cells = [c.strip() for c in line.strip("|").split(" | ")]
         assert cells[0] == row["id"] and cells[3] == row["status"]
         assert cells[4] == str(row["attempts"])
@@ -983,8 +1007,8 @@ def test_junit_export_is_valid_and_counts_match(
     text = rep.to_junit()
     xmlschema.XMLSchema(str(SCHEMA)).validate(text)
     root = ET.fromstring(text)
-    tasks = rep.tasks.to_dict("records")
-    phases = list(dict.fromkeys(t["phase"] for t in tasks))
+    tasks = rep.tasks.reset_index().to_dict("records")
+    phases = list(dict.fromkeys(phase_of(t) for t in tasks))
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == phases
     outcome = {
@@ -996,7 +1020,7 @@ def test_junit_export_is_valid_and_counts_match(
     }
     seen = []
     for suite in suites:
-        mine = [t for t in tasks if t["phase"] == suite.get("name")]
+        mine = [t for t in tasks if phase_of(t) == suite.get("name")]
         statuses = [t["status"] for t in mine]
         assert suite.get("tests") == str(len(mine))
         assert suite.get("failures") == str(statuses.count("failed"))
@@ -1013,7 +1037,7 @@ def test_junit_export_is_valid_and_counts_match(
                 body = case[0].text or ""
                 assert f"log: {task['log_path']}" in body
             seen.append(task["id"])
-    assert sorted(seen) == sorted(rep.tasks["id"])
+    assert sorted(seen) == sorted(rep.tasks.index)
     if which == "cancel":
         assert set(rep.tasks["status"]) == {"cancelled"}
     if which == "fail":
@@ -1082,7 +1106,7 @@ def test_cli_report_to_a_file(
     elif fmt == "md":
         assert out.read_text(encoding="utf-8") == rep.to_markdown()
     else:
-        assert list(pd.read_parquet(out)["id"]) == list(rep.tasks["id"])
+        assert list(pd.read_parquet(out)["id"]) == list(rep.tasks.index)
 
 
 def test_cli_report_to_stdout_and_errors(
@@ -1149,7 +1173,7 @@ def test_cli_status_rollups(fail_run: Ran, capsys: pytest.CaptureFixture[str]) -
     phase_part = lines[lines.index("BY PHASE") + 1 : lines.index("BY STORY")]
     story_part = lines[lines.index("BY STORY") + 1 :]
     for part, by in ((phase_part, "phase"), (story_part, "story")):
-        want = expected_rollup(rep, by)  # tasks without a story count under "(none)"
+        want = expected_rollup(rep, by, labels=True)  # tasks without a story: "(none)"
         assert len(part) == len(want)
         for line, (group, (done, total, pct)) in zip(part, want.items(), strict=True):
             assert re.match(rf"\s+{re.escape(group)}\s+{done}/{total}\s+{pct:.1f}%", line), line
@@ -1295,8 +1319,9 @@ def test_gantt_updates_a_figure_in_place(retry_run: Ran, fail_run: Ran) -> None:
     fig = go.Figure()
     same = gantt(fail_run.report.attempts, fail_run.report.tasks, figure=fig, title="first")
     assert same is fig
-    assert [t.name for t in status_traces(fig)] == ["completed", "failed"]
-    assert sum(len(t.x) for t in status_traces(fig)) == 4
+    names = [t.name for t in status_traces(fig)]
+    assert names == ["completed", "failed", "skipped, never started"]  # T004 has its row
+    assert sum(len(t.x) for t in status_traces(fig)[:2]) == 4
     again = gantt(retry_run.report.attempts, retry_run.report.tasks, figure=fig, title="second")
     assert again is fig
     assert sum(len(t.x) for t in status_traces(fig)) == 5
@@ -1370,14 +1395,16 @@ def test_dag_highlights_the_critical_path_in_path_order(tmp_path: Path) -> None:
 def test_progress_figure(fail_run: Ran) -> None:
     rep = fail_run.report
     fig = rep.progress_figure("phase")
-    want = expected_rollup(rep, "phase")
+    want = expected_rollup(rep, "phase", labels=True)  # "Phase 2: Branches", as the file
     present = [s for s in ("completed", "failed", "skipped") if s in set(rep.tasks["status"])]
     assert [t.name for t in fig.data] == [STYLES[s].label for s in present]
     for trace, status in zip(fig.data, present, strict=True):
         assert list(trace.y) == list(want)
         counts = [
             sum(
-                1 for r in rep.tasks.to_dict("records") if r["phase"] == g and r["status"] == status
+                1
+                for r in rep.tasks.to_dict("records")
+                if phase_of(r) == g and r["status"] == status
             )
             for g in want
         ]
@@ -1457,7 +1484,7 @@ def test_gantt_draws_a_running_attempt_up_to_now(tmp_path: Path) -> None:
     loaded = time.time()
     thread.join(30)
     assert rep.run["status"] == "running"
-    started = rep.attempts.set_index("id").loc["T002", "start"]
+    started = rep.attempts.loc["T002", "start"]
     running_for = loaded - seconds(started)
     assert running_for >= 0.4
     fig = rep.gantt()
@@ -1581,10 +1608,10 @@ def test_junit_stays_valid_xml_with_colour_codes_and_control_characters(tmp_path
     report = handle.report()
     # The tail is the text as a terminal showed it: no colour codes or control characters
     # (the log keeps the raw bytes).
-    assert report.tasks.loc[0, "stderr_tail"] == "red  bell"
+    assert report.tasks["stderr_tail"].iloc[0] == "red  bell"
     assert (
         b"\x1b[31mred\x1b[0m \x01\x02 bell\x07"
-        in Path(report.tasks.loc[0, "log_path"]).read_bytes()
+        in Path(report.tasks["log_path"].iloc[0]).read_bytes()
     )
     xml = report.to_junit()
     assert "\x1b" not in xml and "\x01" not in xml and "\x07" not in xml
@@ -1665,6 +1692,8 @@ def test_rollup_and_the_status_table_group_alike_missing_keys_and_no_rows() -> N
     empty = rollup(frame.iloc[:0], "phase")
     assert empty.empty and str(empty["phase"].dtype) == "string"
     assert str(empty["total"].dtype) == "float64" and str(empty["done"].dtype) == "int64"
+
+
 def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1676,7 +1705,7 @@ def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
         '- [ ] T003 Fine\n  - taskexec: run="true"\n',
     )
     handle = taskexec_nb.load(path, mode="explicit").run()
-    frame = handle.status().set_index("id")
+    frame = handle.status()
     assert frame["allowed"].to_dict() == {"T001": True, "T002": False, "T003": False}
     assert list(frame["status"]) == ["failed", "failed", "completed"]  # filters still work
     assert "1 failed (allowed)" in repr(handle)
@@ -1690,7 +1719,7 @@ def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
     counts = json.loads(capsys.readouterr().out)[0]["counts"]
     assert counts == {"completed": 1, "failed": 1, "failed (allowed)": 1}
     report = handle.report()
-    assert report.tasks.set_index("id")["allowed"].to_dict() == frame["allowed"].to_dict()
+    assert report.tasks["allowed"].to_dict() == frame["allowed"].to_dict()
     assert report.summary["allowed_failures"] == 1
     assert "**T001** failed (allowed): attempt 1: exit code 3" in report.to_markdown()
     assert "1 completed, 2 failed (1 allowed)" in report.to_markdown()
@@ -1708,8 +1737,8 @@ def test_an_allowed_failure_stays_marked_in_the_store_and_the_reports(
     # A resume runs the failures again: the mark goes with the old result.
     path.write_text(path.read_text().replace('run="exit 3"', 'run="true"'))
     again = taskexec_nb.load(path, mode="explicit").run(resume=True)
-    assert again.status().set_index("id")["allowed"].to_dict()["T001"] is False
-    assert again.report().tasks.set_index("id")["allowed"].to_dict()["T001"] is False
+    assert again.status()["allowed"].to_dict()["T001"] is False
+    assert again.report().tasks["allowed"].to_dict()["T001"] is False
 
 
 def test_reports_of_a_dead_runners_run_read_as_status_does(
@@ -1762,7 +1791,7 @@ def test_a_hand_ticked_allowed_failure_is_no_longer_allowed(tmp_path: Path) -> N
     path.write_text(path.read_text().replace("- [ ] T001", "- [x] T001"))
     (tmp_path / "fixed").touch()
     again = taskexec_nb.load(path).run(resume=True)
-    tasks = again.report().tasks.set_index("id")
+    tasks = again.report().tasks
     assert tasks.loc["T001", "status"] == "skipped" and not tasks.loc["T001", "allowed"]
     assert again.report().summary["allowed_failures"] == 0
     with closing(StateStore(tmp_path / ".taskexec" / "state.db")) as store:
@@ -1811,3 +1840,109 @@ def test_the_report_package_serves_its_names_on_first_use() -> None:
     assert package.ExecutionReport is tables.ExecutionReport
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         package.nothing_here  # noqa: B018
+
+
+# --- 9. tables and figures as a notebook user reads them ---------------------------------------
+
+STAMP = "datetime64[us, UTC]"
+
+
+def test_every_task_table_is_indexed_by_task_id_with_one_phase_and_time_type(
+    fail_run: Ran, compared: Compared
+) -> None:
+    rep, handle = fail_run.report, fail_run.handle
+    plan = taskexec_nb.load(fail_run.folder / "tasks.md")
+    live = handle.model.tasks_frame()
+    tables = {
+        "plan.to_frame()": plan.to_frame(),
+        "status()": handle.status(),
+        "model.tasks_frame()": live,
+        "report.tasks": rep.tasks,
+        "report.attempts": rep.attempts,
+        "report.errors": rep.errors,
+        "compare()": compared.a.compare(compared.b),
+    }
+    for name, frame in tables.items():
+        assert frame.index.name == "id", name
+        assert "id" not in frame.columns, name
+    ids = ["T001", "T002", "T003", "T004"]
+    for name in ("plan.to_frame()", "status()", "model.tasks_frame()", "report.tasks"):
+        frame = tables[name]
+        assert list(frame.index) == ids, name
+        # The same phase everywhere: the number, ordered as in the file; the title beside it.
+        assert frame["phase"].dtype == pd.CategoricalDtype(["1", "2", "3"], ordered=True), name
+        assert list(frame["phase"]) == ["1", "2", "2", "3"], name
+        assert list(frame["phase_title"]) == ["Setup", "Branches", "Branches", "Join"], name
+        assert list(frame.columns).index("phase_title") == list(frame.columns).index("phase") + 1
+        assert list(frame.sort_values("phase", ascending=False).index)[-1] == "T001", name
+    for name, frame in tables.items():
+        for col in ("start", "end"):
+            if col in frame:
+                assert str(frame[col].dtype) == STAMP, (name, col)
+    assert str(rep.events["time"].dtype) == STAMP
+    assert str(handle.model.attempts_frame()["start"].dtype) == STAMP
+    # A task that never ran has no duration: NaN, not 0.0.
+    for name in ("status()", "model.tasks_frame()", "report.tasks"):
+        assert tables[name]["duration"].dtype == "float64", name
+        assert pd.isna(tables[name].loc["T004", "duration"]), name
+    assert pd.isna(rep.attempts["duration"]).sum() == 0  # every attempt ended
+
+
+def test_compare_gives_nan_for_a_task_that_did_not_end_in_a_run(fail_run: Ran) -> None:
+    rep = fail_run.report
+    diff = rep.compare(rep)
+    assert diff["duration_a"].dtype == "float64"
+    assert pd.isna(diff.loc["T004", "duration_a"]) and pd.isna(diff.loc["T004", "duration_b"])
+    assert diff.loc["T001", "duration_a"] > 0
+
+
+def test_the_gantt_of_a_failed_run_shows_the_tasks_that_never_started(fail_run: Ran) -> None:
+    fig = fail_run.report.gantt()
+    never = next(t for t in fig.data if t.name == "skipped, never started")
+    assert never.type == "scatter" and never.marker.symbol == STYLES["skipped"].symbol
+    groups, labels = never.y
+    assert [label.split()[0] for label in labels] == ["T004"]
+    assert list(groups) == ["Phase 3: Join"]
+    assert list(never.text) == ["skipped (never started)"]
+    assert "1 never started: 1 skipped" in fig.layout.meta["alt"]
+    order = fig.data[0]  # the invisible trace that orders the rows: T004 has one
+    assert [label.split()[0] for label in order.y[1]] == ["T001", "T002", "T003", "T004"]
+
+
+def test_report_figures_update_a_figure_widget_in_place(retry_run: Ran, fail_run: Ran) -> None:
+    widget = go.FigureWidget()
+    rep = retry_run.report
+    assert rep.gantt(figure=widget) is widget  # the README's in-place update
+    assert sum(len(t.x) for t in status_traces(widget)) == 5
+    assert fail_run.report.gantt(group_by="story", figure=widget) is widget
+    assert "grouped by story" in widget.layout.meta["alt"]
+    dag_widget = go.FigureWidget()
+    assert rep.dag(figure=dag_widget) is dag_widget
+    assert sorted(node_ids(dag_widget).values()) == ["T001", "T002", "T003", "T004"]
+    bars = go.FigureWidget()
+    assert rep.progress_figure("phase", figure=bars) is bars
+    assert list(bars.data[0].y) == ["Phase 1: Setup", "Phase 2: Branches", "Phase 3: Join"]
+
+
+def test_report_figures_have_the_legend_above_and_fit_the_notebook(fail_run: Ran) -> None:
+    rep = fail_run.report
+    for fig in (rep.gantt(), rep.dag(), rep.progress_figure()):
+        legend = fig.layout.legend
+        assert legend.orientation == "h" and legend.y > 1 and legend.yanchor == "bottom"
+        assert fig.layout.width is None or fig.layout.width <= 1000
+        assert fig.layout.meta["alt"]
+        # The title sits at the top of the figure, under the modebar and above the legend.
+        title = fig.layout.title
+        assert (title.yref, title.y, title.yanchor, title.pad.t) == ("container", 1, "top", 34)
+
+
+def test_the_live_models_frames_draw_the_same_gantt_as_the_report(fail_run: Ran) -> None:
+    model, rep = fail_run.handle.model, fail_run.report
+    end = rep.tasks["end"].max()
+    live = gantt(model.attempts_frame(), model.tasks_frame(), now=end)
+    stored = rep.gantt()
+    assert [t.name for t in status_traces(live)] == [t.name for t in status_traces(stored)]
+    for a, b in zip(status_traces(live), status_traces(stored), strict=True):
+        assert list(a.y[0]) == list(b.y[0])  # lanes by phase, from the tasks' rows
+        assert list(a.y[1]) == list(b.y[1])  # task IDs and titles
+        assert list(a.text) == list(b.text)

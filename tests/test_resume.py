@@ -825,7 +825,7 @@ def test_a_resumed_runs_status_shows_what_it_did_before_the_resume(tmp_path: Pat
     first = taskexec_nb.load(path).run(max_workers=1)
     (tmp_path / "fixed").touch()
     again = taskexec_nb.load(path).run(resume=first.run_id, max_workers=1)
-    frame = again.status().set_index("id")
+    frame = again.status()
     assert list(frame.index) == ["T001", "T002", "T003", "T004"]
     assert list(frame["status"]) == ["completed"] * 4
     assert list(frame["attempt"]) == [1, 1, 2, 1]  # T001 and T002 as the first session left them

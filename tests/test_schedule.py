@@ -326,10 +326,10 @@ def test_a_cancel_during_a_backoff_ends_the_waiting_task(tmp_path: Path) -> None
         handle = await taskexec_nb.load(write_md(tmp_path, text)).arun(
             state_dir=tmp_path / "state", writeback=False
         )
-        await until(lambda: handle.status().loc[0, "waiting_on"] is not None)
+        await until(lambda: handle.status().loc["T001", "waiting_on"] is not None)
         handle.cancel()
         assert (await asyncio.wait_for(handle.wait(), 10)).value == "cancelled"
-        assert handle.status().loc[0, "status"] == "cancelled"
+        assert handle.status().loc["T001", "status"] == "cancelled"
 
     run_async(body)
 

@@ -831,3 +831,36 @@ def test_an_agent_program_that_is_not_there_is_refused_even_by_a_dry_run(
     argv = ["run", str(path), "--dry-run", "--agent-command", f"{sys.executable} -c pass"]
     assert main(argv) == 0
     assert "T001" in capsys.readouterr().out
+
+
+def test_a_validation_shows_itself_as_a_short_text_and_a_table(corpus: Path) -> None:
+    path = max(corpus.glob("*.md"), key=lambda p: p.stat().st_size)  # the longest real file
+    result = taskexec_nb.validate(path)
+    text = repr(result)
+    assert len(text) < 5_000  # it was the dataclass's repr: the whole file, 170,000 characters
+    assert text.startswith(f"<Validation of {path}: {len(result.taskfile.tasks)} task(s)")
+    assert all(d.format() in text for d in result.diagnostics[:5])
+    page = result._repr_html_()
+    assert page.startswith('<div class="taskexec-validation">') and len(page) < 50_000
+    assert page.count("<tr>") == len(result.diagnostics) + 1  # the head and one per diagnostic
+    frame = result.to_frame()
+    assert len(frame) == len(result.diagnostics)
+    assert list(frame["code"]) == [d.code for d in result.diagnostics]
+    assert result.diagnostics.to_frame().equals(frame)
+
+
+def test_a_long_list_of_diagnostics_shows_its_first_rows_and_says_how_many_more() -> None:
+    text = "## Phase 1: X\n" + "".join(
+        f"- [ ] T{n:03d} Step (depends on T9{n:02d})\n" for n in range(1, 260)
+    )
+    result = validate_taskfile(parse_text(text, "long.md"))
+    n = len(result.diagnostics)
+    assert n > 250 and len(only(result, "TX102")) == 259
+    page = result.diagnostics._repr_html_()
+    assert page.count("<tr>") == 201 and f"… {n - 200} more (to_frame() has them all)" in page
+    assert f"… {n - 200} more" in repr(result.diagnostics)
+    assert len(result.diagnostics.to_frame()) == n
+    empty = taskexec_nb.loads('## Phase 1: X\n- [ ] T001 Go\n  - taskexec: run="true"\n')
+    assert empty.diagnostics._repr_html_() == (
+        '<p class="taskexec-diagnostics">Diagnostics: no diagnostics</p>'
+    )

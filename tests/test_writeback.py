@@ -97,7 +97,7 @@ def test_a_second_run_of_one_plan_does_not_rerun_what_the_first_ticked(tmp_path:
     plan = taskexec_nb.load(path)
     first = plan.run(max_workers=1)
     assert counts(tmp_path) == ["T001", "T002"]
-    frame = plan.to_frame().set_index("id")
+    frame = plan.to_frame()
     assert frame.loc["T001", "status"] == "done" and frame.loc["T003", "status"] == "pending"
     (tmp_path / "fixed").touch()
     second = plan.run(max_workers=1)
@@ -130,7 +130,7 @@ def test_a_completed_heading_task_is_done_for_its_plan(tmp_path: Path) -> None:
     assert any("a new run of the file (not a resume) runs them again" in n for n in first.notices)
     assert plan.run().selection == []
     assert (tmp_path / "h.txt").read_text() == "x\n"
-    assert plan.to_frame().set_index("id").loc["T001", "status"] == "done"
+    assert plan.to_frame().loc["T001", "status"] == "done"
 
 
 _EOL = re.compile(rb"\r\n|\r|\n")

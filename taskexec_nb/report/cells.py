@@ -11,8 +11,8 @@ if TYPE_CHECKING:
 
 
 def _flat(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose list cells are comma-joined text (for CSV and HTML)."""
-    out = frame.copy()
+    """A copy whose list cells are comma-joined text, the task ID a column (for CSV and HTML)."""
+    out = _flat_index(frame)
     for col in out.columns:
         if out[col].dtype == object and any(isinstance(v, list) for v in out[col]):
             out[col] = [", ".join(v) if isinstance(v, list) else v for v in out[col]]
@@ -28,7 +28,7 @@ def _shown(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
-    for rec in frame.to_dict("records"):
+    for rec in _flat_index(frame).to_dict("records"):
         clean = {}
         for k, v in rec.items():
             if _missing(v):
@@ -54,3 +54,10 @@ def _missing(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+def _flat_index(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with a named index (the task ID) as its first column, as exports write it."""
+    if frame.index.name is None:
+        return frame.copy()
+    return frame.reset_index()

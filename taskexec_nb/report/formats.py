@@ -106,7 +106,8 @@ def write_parquet(rep: ExecutionReport, path: Path) -> None:
     Raises:
         ReportError: If ``path`` cannot be written.
     """
-    frame = rep.tasks.copy()
+    frame = rep.tasks.reset_index()
+    frame["phase"] = frame["phase"].astype("string")
     frame["depends_on"] = [list(d) for d in frame["depends_on"]]
     with _writing(path):
         frame.to_parquet(path, index=False)
@@ -142,7 +143,7 @@ def markdown(rep: ExecutionReport) -> str:
     failing = errors[errors["status"].isin(FINAL_FAILURES)]
     if len(failing):
         lines += ["## Failures", ""]
-        for row in failing.to_dict("records"):
+        for row in failing.reset_index().to_dict("records"):
             shown = shown_status(row["status"], row["allowed"])
             lines.append(f"- **{row['id']}** {shown}: {row['failure_point']}")
             if row["log_path"]:

@@ -121,3 +121,43 @@ def runs(
     finally:
         store.close()
     return [plain(with_runner(r)) for r in rows]
+
+
+def past_durations(
+    tasks_file: str | Path, state_dir: str | Path | None = None, last: int = 5
+) -> dict[str, float]:
+    """What each task took when it completed, over the latest runs of a tasks.md (median).
+
+    Args:
+        tasks_file: The tasks.md whose runs to read.
+        state_dir: The state folder (default: the configured one, else ``.taskexec``
+            beside ``tasks_file``).
+        last: How many of its latest runs to read.
+
+    Returns:
+        Task ID -> seconds, for the tasks that completed in those runs; empty when
+        there is no store or no run there.
+    """
+    import statistics
+
+    from taskexec_nb.errors import StoreError
+    from taskexec_nb.store import StateStore
+
+    if state_dir is None:
+        state_dir = state_dir_default(Path(tasks_file))
+    path = Path(state_dir) / "state.db"
+    if not path.is_file():
+        return {}
+    seen: dict[str, list[float]] = {}
+    try:
+        store = StateStore(path, readonly=True)
+        try:
+            for run in store.runs(str(Path(tasks_file).resolve()))[:last]:
+                for t in store.tasks(run.run_id):
+                    if t.status == "completed" and t.started and t.finished:
+                        seen.setdefault(t.task_id, []).append(t.finished - t.started)
+        finally:
+            store.close()
+    except StoreError:  # a store that cannot be read gives no estimate, not an error
+        return {}
+    return {tid: statistics.median(values) for tid, values in seen.items()}

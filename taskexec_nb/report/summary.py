@@ -102,7 +102,8 @@ def compare_rows(
         threshold: Relative change in duration (and at least 0.1 s) that counts.
 
     Returns:
-        One row per task in either run: id, status and duration in each, and ``change``.
+        One row per task in either run, indexed by task ID: status and duration in
+        each (NaN when it did not end there), and ``change``.
     """
     import pandas as pd
 
@@ -116,9 +117,12 @@ def compare_rows(
         sa = ra["status"] if ra else None
         sb = rb["status"] if rb else None
         rows.append((tid, sa, sb, da, db, _change(sa, sb, da, db, threshold)))
-    return pd.DataFrame.from_records(
+    frame = pd.DataFrame.from_records(
         rows, columns=["id", "status_a", "status_b", "duration_a", "duration_b", "change"]
     )
+    for col in ("duration_a", "duration_b"):  # NaN where a task did not run or end
+        frame[col] = frame[col].astype("float64")
+    return frame.set_index("id")
 
 
 def _change(

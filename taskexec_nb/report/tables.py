@@ -13,17 +13,20 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.errors import ReportError
-from taskexec_nb.events import TaskStatus
 from taskexec_nb.graph import critical_path
 from taskexec_nb.report.cells import _records
-from taskexec_nb.report.status import by_group
+from taskexec_nb.report.frames import (
+    ATTEMPT_COLUMNS,
+    TASK_COLUMNS,
+    attempts_frame,
+    errors_frame,
+    events_frame,
+    rollup,
+    tasks_frame,
+)
 from taskexec_nb.report.summary import (
-    STATUSES,
-    _allowed,
     _counts_text,
-    _failure_point,
     compare_rows,
     summarize,
 )
@@ -33,43 +36,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-TASK_COLUMNS = [
-    "id",
-    "phase",
-    "story",
-    "description",
-    "status",
-    "allowed",
-    "attempts",
-    "start",
-    "end",
-    "duration",
-    "exit_code",
-    "signal",
-    "timed_out",
-    "error",
-    "stderr_tail",
-    "log_path",
-    "depends_on",
-    "waiting_on",
-    "line",
-    "critical",
-]
-ATTEMPT_COLUMNS = [
-    "id",
-    "attempt",
-    "status",
-    "start",
-    "end",
-    "duration",
-    "exit_code",
-    "signal",
-    "error",
-    "stderr_tail",
-    "log_path",
-    "phase",
-    "story",
-]
+# The table builders live in .frames; their public names are served here too.
+__all__ = ["ATTEMPT_COLUMNS", "TASK_COLUMNS", "ExecutionReport", "compare", "report", "rollup"]
 
 
 def report(
@@ -178,73 +146,17 @@ class ExecutionReport:
     @cached_property
     def attempts(self) -> pd.DataFrame:
         """One row per attempt: id, attempt, status, start, end, duration, exit code, ..."""
-        import pandas as pd
-
-        phase = {r["task_id"]: r["phase"] for r in self._task_rows}
-        story = {r["task_id"]: r["story"] for r in self._task_rows}
-        rows = [
-            (
-                a["task_id"],
-                a["attempt"],
-                a["status"],
-                a["started"],
-                a["finished"],
-                (a["finished"] - a["started"]) if a["started"] and a["finished"] else None,
-                a["exit_code"],
-                a["signal"],
-                a["error"],
-                a["stderr_tail"],
-                a["log_path"],
-                phase.get(a["task_id"]),
-                story.get(a["task_id"]),
-            )
-            for a in self._attempt_rows
-        ]
-        frame = pd.DataFrame.from_records(rows, columns=ATTEMPT_COLUMNS)
-        return _with_times(frame)
+        return attempts_frame(self._task_rows, self._attempt_rows)
 
     @cached_property
     def tasks(self) -> pd.DataFrame:
         """One row per task of the run, in file order (see the module docstring)."""
-        import pandas as pd
-
-        critical = set(self.critical_path)
-        rows = []
-        for r in self._task_rows:
-            start, end = r["started"], r["finished"]
-            rows.append(
-                (
-                    r["task_id"],
-                    r["phase"],
-                    r["story"],
-                    r["description"],
-                    r["status"],
-                    _allowed(r),
-                    r["attempt"],
-                    start,
-                    end,
-                    (end - start) if start and end else None,
-                    r["exit_code"],
-                    r["signal"],
-                    r["status"] == TaskStatus.TIMED_OUT.value,
-                    r["error"],
-                    r["stderr_tail"],
-                    r["log_path"],
-                    self._deps.get(r["task_id"], []),
-                    r["waiting_on"],
-                    r["line"],
-                    r["task_id"] in critical,
-                )
-            )
-        frame = pd.DataFrame.from_records(rows, columns=TASK_COLUMNS)
-        return _with_times(frame)
+        return tasks_frame(self._task_rows, self._deps, set(self.critical_path))
 
     @cached_property
     def events(self) -> pd.DataFrame:
         """The stored events: seq, time, kind, id, attempt, status, data."""
-        import pandas as pd
-
-        stored: list[Mapping[str, Any]] = []
+        stored: Sequence[Mapping[str, Any]] = []
         if self._event_rows is not None:
             stored = self._event_rows
         elif self._store_path is not None:
@@ -253,59 +165,12 @@ class ExecutionReport:
                 stored = [e.as_dict() for e in store.events(self.run_id)]
             finally:
                 store.close()
-        rows = [
-            (e["seq"], e["time"], e["kind"], e["task_id"], e["attempt"], e["status"], e["data"])
-            for e in stored
-        ]
-        frame = pd.DataFrame.from_records(
-            rows, columns=["seq", "time", "kind", "id", "attempt", "status", "data"]
-        )
-        frame["time"] = utc_stamps(frame["time"])
-        return frame
+        return events_frame(stored)
 
     @cached_property
     def errors(self) -> pd.DataFrame:
         """Each task that did not complete: how and where it ended, stderr's last lines, the log."""
-        import pandas as pd
-
-        rows = []
-        for r in self._task_rows:
-            if r["status"] in (TaskStatus.COMPLETED.value, TaskStatus.PENDING.value):
-                continue
-            rows.append(
-                (
-                    r["task_id"],
-                    r["status"],
-                    _allowed(r),
-                    r["attempt"],
-                    r["exit_code"],
-                    r["signal"],
-                    r["status"] == TaskStatus.TIMED_OUT.value,
-                    _failure_point(r),
-                    r["error"],
-                    r["stderr_tail"],
-                    r["log_path"],
-                )
-            )
-        frame = pd.DataFrame.from_records(
-            rows,
-            columns=[
-                "id",
-                "status",
-                "allowed",
-                "attempts",
-                "exit_code",
-                "signal",
-                "timed_out",
-                "failure_point",
-                "error",
-                "stderr_tail",
-                "log_path",
-            ],
-        )
-        for col in ("exit_code", "signal"):
-            frame[col] = frame[col].astype("Int64")
-        return frame
+        return errors_frame(self._task_rows)
 
     @cached_property
     def _deps(self) -> dict[str, list[str]]:
@@ -317,9 +182,11 @@ class ExecutionReport:
 
     @cached_property
     def _durations(self) -> dict[str, float]:
+        """Seconds per task that ended (a task that never did has none: NaN in the tables)."""
         return {
-            r["task_id"]: (r["finished"] - r["started"]) if r["started"] and r["finished"] else 0.0
+            r["task_id"]: r["finished"] - r["started"]
             for r in self._task_rows
+            if r["started"] and r["finished"]
         }
 
     @cached_property
@@ -378,15 +245,18 @@ class ExecutionReport:
         return compare(self, other, threshold)
 
     # -- figures -----------------------------------------------------------------------------
-    def gantt(self, group_by: str = "phase") -> go.Figure:
+    def gantt(self, group_by: str = "phase", *, figure: go.Figure | None = None) -> go.Figure:
         """A Gantt timeline: one bar per attempt (see :func:`taskexec_nb.figures.gantt`).
 
         Args:
             group_by: The lanes: ``phase``, ``story`` or any other column of :attr:`tasks`.
+            figure: A figure to redraw in place (a ``plotly.graph_objects.FigureWidget``
+                shown in a notebook updates where it is).
 
         Returns:
-            The Plotly figure; an attempt still going on is drawn up to the run's end,
-            or to now while the run goes on.
+            The Plotly figure (``figure`` when given); an attempt still going on is
+            drawn up to the run's end, or to now while the run goes on, and a task
+            that never started has a marker in its row.
 
         Raises:
             ReportError: If ``group_by`` is not a column of :attr:`tasks`.
@@ -405,31 +275,46 @@ class ExecutionReport:
         # An attempt without an end is drawn up to the run's end, or to now while it runs.
         now = pd.Timestamp(finished, unit="s", tz="UTC") if finished else None
         return gantt(
-            self.attempts, self.tasks, group_by=group_by, title=self._title("Timeline"), now=now
+            self.attempts,
+            self.tasks,
+            group_by=group_by,
+            title=self._title("Timeline"),
+            now=now,
+            figure=figure,
         )
 
-    def dag(self) -> go.Figure:
+    def dag(self, *, figure: go.Figure | None = None) -> go.Figure:
         """The run's dependency graph by status, critical path highlighted.
 
+        Args:
+            figure: A figure to redraw in place (e.g. a ``FigureWidget``).
+
         Returns:
-            The Plotly figure: one node per task, coloured by its status.
+            The Plotly figure: one node per task, by its status's colour and shape.
         """
         from taskexec_nb.figures import dag
 
-        return dag(self.tasks, title=self._title("Dependencies"), critical=self.critical_path)
+        return dag(
+            self.tasks,
+            title=self._title("Dependencies"),
+            critical=self.critical_path,
+            figure=figure,
+        )
 
-    def progress_figure(self, by: str = "phase") -> go.Figure:
+    def progress_figure(self, by: str = "phase", *, figure: go.Figure | None = None) -> go.Figure:
         """Progress per phase or story as a bar chart.
 
         Args:
             by: ``phase`` or ``story`` (see :meth:`progress`).
+            figure: A figure to redraw in place (e.g. a ``FigureWidget``).
 
         Returns:
             The Plotly figure: one bar per group, split by status.
         """
         from taskexec_nb.figures import progress
 
-        return progress(self.progress(by), by=by, title=self._title(f"Progress by {by}"))
+        title = self._title(f"Progress by {by}")
+        return progress(self.progress(by), by=by, title=title, figure=figure)
 
     def _title(self, what: str) -> str:
         return f"{what} of run {self.run_id} ({self.run.get('status')})"
@@ -571,49 +456,6 @@ class ExecutionReport:
 # --- helpers used by the report and the live status ----------------------------------------
 
 
-def rollup(frame: pd.DataFrame, by: str = "phase") -> pd.DataFrame:
-    """Done/total and percent per phase or story, with counts by status.
-
-    Args:
-        frame: A table with ``status`` and the ``by`` column (``run.status()``
-            or ``report.tasks``).
-        by: ``phase`` or ``story``.
-
-    Returns:
-        One row per group (file order): the group, done, total, percent, and a
-        column per status.
-
-    Raises:
-        ReportError: If ``by`` is not a column.
-    """
-    import pandas as pd
-
-    if by not in frame.columns:
-        raise ReportError(f"cannot roll up by {by!r}: use phase or story")
-    groups = by_group(frame[by].tolist(), frame["status"].tolist())
-    keys: Any = list(groups)
-    if not groups:  # the dtypes of no rows: a text column keeps its type, others read as numbers
-        keys = pd.Series([], dtype=frame[by].dtype if _is_text(frame[by]) else "float64")
-    totals = [len(statuses) for statuses in groups.values()]  # statuses of every kind count
-    out = pd.DataFrame(
-        {
-            by: keys,
-            "done": pd.Series([s.count("completed") for s in groups.values()], dtype="int64"),
-            "total": pd.Series(totals, dtype="int64" if groups else "float64"),
-        }
-    )
-    out["percent"] = (100.0 * out["done"] / out["total"]).round(1)
-    for status in STATUSES:
-        out[status] = pd.Series([s.count(status) for s in groups.values()], dtype="int64")
-    return out
-
-
-def _is_text(column: pd.Series) -> bool:
-    import pandas as pd
-
-    return isinstance(column.dtype, pd.StringDtype)
-
-
 def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> pd.DataFrame:
     """What changed between two runs, task by task.
 
@@ -638,15 +480,6 @@ def compare(a: ExecutionReport, b: ExecutionReport, threshold: float = 0.2) -> p
                 f"got {type(given).__name__}"
             )
     return compare_rows(a._task_rows, b._task_rows, a._durations, b._durations, threshold)
-
-
-def _with_times(frame: pd.DataFrame) -> pd.DataFrame:
-
-    for col in ("start", "end"):
-        frame[col] = utc_stamps(frame[col])
-    for col in ("exit_code", "signal"):
-        frame[col] = frame[col].astype("Int64")
-    return frame
 
 
 def _runner_died(run: RunRecord) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from taskexec_nb._columns import by_task, set_phase_from_labels
 from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import EventBus, Observer, RunStatus
 from taskexec_nb.executors import ExecutorRegistry, TaskFunction
@@ -293,7 +294,10 @@ class RunHandle:
         return rows
 
     def status(self) -> pd.DataFrame:
-        """A DataFrame snapshot: one row per task of the run (see :meth:`snapshot`).
+        """A DataFrame snapshot: one row per task of the run, indexed by ID (see :meth:`snapshot`).
+
+        ``phase`` is the heading's number (ordered in file order), ``phase_title``
+        its title, as in the plan's table and the report's.
 
         Text columns have pandas' ``string`` dtype: a missing story, wait or error
         is ``<NA>`` (test with ``isna()``); ``start``/``end`` are UTC timestamps;
@@ -328,9 +332,10 @@ class RunHandle:
         frame["duration"] = frame["duration"].astype("float64")
         for col in ("start", "end"):
             frame[col] = utc_stamps(frame[col])
-        for col in ("id", "phase", "story", "status", "waiting_on", "error"):
+        for col in ("id", "story", "status", "waiting_on", "error"):
             frame[col] = frame[col].astype("string")  # missing text is <NA>, as in Int64
-        return frame
+        set_phase_from_labels(frame, (t.phase.label for t in self.plan.tasks))
+        return by_task(frame)
 
     def progress(self, by: str = "phase") -> pd.DataFrame:
         """Roll-up of :meth:`status` per phase or story: done/total, percent, counts.

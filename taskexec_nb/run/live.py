@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskexec_nb._columns import set_phase_from_labels
 from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import (
     Event,
@@ -451,10 +452,10 @@ class RunModel:
     def tasks_frame(self, snapshot: RunSnapshot | None = None) -> pd.DataFrame:
         """The tasks as a DataFrame indexed by task ID (``id``).
 
-        Columns: phase, story, title, status, allowed, attempt, start, end (UTC
-        timestamps), duration (seconds, NaN when not ended), waiting_on, error,
-        exit_code (``Int64``), last_line, tail, log_path, ticked. Missing text
-        is ``<NA>``.
+        Columns: phase (number) and phase_title as in ``status()``, story, title,
+        status, allowed, attempt, start, end (UTC timestamps), duration (seconds,
+        NaN when not ended), waiting_on, error, exit_code (``Int64``), last_line,
+        tail, log_path, ticked. Missing text is ``<NA>``.
 
         Args:
             snapshot: Draw from this snapshot (default: take one now).
@@ -476,6 +477,7 @@ class RunModel:
                 **dict.fromkeys(("last_line", "tail", "log_path"), "string"),
             },
         )
+        set_phase_from_labels(frame)
         return frame.set_index("id")
 
     def attempts_frame(self, snapshot: RunSnapshot | None = None) -> pd.DataFrame:
