@@ -242,11 +242,6 @@ def one_concept(tree: ast.Module) -> bool:
 # (as the project's before-stop hook counts them). A class counts from its first
 # decorator to its last line.
 
-# Temporary: these two are being split below the limits on another branch (the
-# "figures" helper, issue 20). Empty this set once that branch is merged; the gate fails
-# while it lists something that is no longer too long. Nothing else belongs here.
-PENDING_SPLITS = frozenset({"taskexec_nb/plan.py:ExecutionPlan", "taskexec_nb/report/tables.py"})
-
 
 def module_lines(text: str) -> int:
     """Lines of a module's source, as an editor numbers them."""
@@ -263,9 +258,8 @@ def oversized() -> tuple[dict[str, str], list[str]]:
     """Modules and classes over the limits, and the modules that say they are one concept.
 
     Returns:
-        Each too long module or class by ``file`` or ``file:Class`` (as
-        :data:`PENDING_SPLITS` names them), with a line saying its size; and the
-        files whose docstring has a ``One concept:`` line.
+        Each too long module or class by ``file`` or ``file:Class``, with a line
+        saying its size; and the files whose docstring has a ``One concept:`` line.
     """
     too_long: dict[str, str] = {}
     one_concept_modules: list[str] = []
@@ -288,7 +282,7 @@ def oversized() -> tuple[dict[str, str], list[str]]:
 
 def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
     too_long, one_concept_modules = oversized()
-    modules = [v for k, v in too_long.items() if ":" not in k and k not in PENDING_SPLITS]
+    modules = [v for k, v in too_long.items() if ":" not in k]
     assert not modules, (
         f"modules over {MAX_MODULE_LINES} lines (docstrings included) whose docstring has no "
         f"'{ONE_CONCEPT_MARKER}' line:\n" + "\n".join(modules)
@@ -300,17 +294,10 @@ def test_no_module_is_too_long_unless_it_says_it_is_one_concept() -> None:
 
 def test_no_class_is_too_long() -> None:
     too_long, _ = oversized()
-    classes = [v for k, v in too_long.items() if ":" in k and k not in PENDING_SPLITS]
+    classes = [v for k, v in too_long.items() if ":" in k]
     assert not classes, f"classes over {MAX_CLASS_LINES} lines (docstrings included):\n" + (
         "\n".join(classes)
     )
-
-
-def test_the_pending_splits_are_still_too_long() -> None:
-    # A split that is done leaves the set: the gate then holds for it too.
-    too_long, _ = oversized()
-    done = sorted(PENDING_SPLITS - set(too_long))
-    assert not done, f"within the limits now, remove them from PENDING_SPLITS: {done}"
 
 
 def test_sizes_count_docstrings_comments_and_decorators() -> None:
