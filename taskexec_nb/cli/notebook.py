@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.exitcodes import EXIT_INCOMPLETE, EXIT_OK, EXIT_TASKS_FAILED, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from taskexec_nb.errors import NotebookError
 
 _USAGE_ERRORS = ("ValidationError", "UsageError", "ConfigError", "ReportError", "ResumeError")
 """Errors of the kernel that mean bad input: the command exits 2, as ``taskexec run`` does."""
@@ -78,10 +81,23 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         )
     except NotebookError as exc:
         print(f"taskexec: error: {exc}", file=sys.stderr)
-        if exc.ename in _USAGE_ERRORS:
-            return EXIT_USAGE
-        if exc.ename == "RunFailedError" and " ended incomplete:" in exc.evalue:
-            return EXIT_INCOMPLETE
-        return EXIT_TASKS_FAILED
+        return exit_code(exc)
     print(f"wrote the executed notebook to {written}", file=out)
     return EXIT_OK
+
+
+def exit_code(error: NotebookError) -> int:
+    """The exit code for a notebook that stopped at a cell's error.
+
+    Args:
+        error: The error.
+
+    Returns:
+        2 when the kernel's error is bad input (a tasks.md that does not validate, a
+        bad setting), 3 when the run ended incomplete, else 1.
+    """
+    if error.ename in _USAGE_ERRORS:
+        return EXIT_USAGE
+    if error.ename == "RunFailedError" and " ended incomplete:" in error.evalue:
+        return EXIT_INCOMPLETE
+    return EXIT_TASKS_FAILED

@@ -252,8 +252,30 @@ def run_notebook(
         values["tasks"] = str(Path(tasks).resolve())
     if values.get("html_report"):
         values["html_report"] = str(Path(values["html_report"]).resolve())
+    _check_kernel(source, kernel)
     _execute(source, target, values, kernel=kernel, cwd=cwd, progress=progress)
     return target
+
+
+def _check_kernel(source: Path, kernel: str | None) -> None:
+    """Refuse a kernel that is not installed, before papermill writes anything."""
+    import json
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    if kernel is None:
+        try:
+            metadata = json.loads(source.read_text(encoding="utf-8")).get("metadata", {})
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"notebook {source}: not a notebook ({exc})") from None
+        kernel = str(metadata.get("kernelspec", {}).get("name") or "python3")
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise UsageError(
+            f"{source.name}: no Jupyter kernel named {kernel!r} here "
+            "(pip install ipykernel, or give another kernel)"
+        ) from None
 
 
 def _first_lines(text: str) -> str:
@@ -278,7 +300,6 @@ def _execute(
 ) -> None:
     """Run papermill; its execution error becomes a :class:`NotebookError`."""
     import papermill
-    from jupyter_client.kernelspec import NoSuchKernel
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -299,9 +320,4 @@ def _execute(
             cell=exc.cell_index,
             ename=str(exc.ename),
             evalue=str(exc.evalue),
-        ) from None
-    except NoSuchKernel as exc:
-        raise UsageError(
-            f"{source.name}: no Jupyter kernel named {exc.name!r} here "
-            "(pip install ipykernel, or give another kernel)"
         ) from None
