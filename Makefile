@@ -47,7 +47,7 @@ SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "the browser test needs $(CHROMIUM) (Debian's chromium package), and there is no apt-get here"; exit 1; }
 	$(SUDO) apt-get update -qq
-	$(SUDO) $(APT_INSTALL) chromium
+	$(SUDO) $(APT_INSTALL) chromium fonts-liberation
 
 $(AXE): package.json package-lock.json
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) npm; }
