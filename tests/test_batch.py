@@ -222,6 +222,43 @@ def test_run_notebook_reports_a_past_run_without_running_again(
     assert "broken on purpose" in everything
 
 
+def test_run_notebook_runs_another_notebook_with_its_own_parameters(tmp_path: Path) -> None:
+    notebook = tmp_path / "mine.ipynb"
+    cells = [
+        {"cell_type": "code", "source": "size = 1", "metadata": {"tags": ["parameters"]}},
+        {"cell_type": "code", "source": "print('size', size)", "metadata": {}},
+        {"cell_type": "code", "source": "if size > 2:\n    raise ValueError()", "metadata": {}},
+    ]
+    for i, cell in enumerate(cells):
+        cell.update(id=f"cell-{i}", outputs=[], execution_count=None)
+    notebook.write_text(
+        json.dumps(
+            {
+                "cells": cells,
+                "metadata": {
+                    "kernelspec": {
+                        "name": "python3",
+                        "display_name": "Python 3",
+                        "language": "python",
+                    }
+                },
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
+    out = tmp_path / "out.ipynb"
+    # not the report notebook's parameters: passed as they are, no tasks.md given
+    with pytest.raises(NotebookError) as info:
+        batch.run_notebook(None, out, {"size": 3}, notebook=notebook, cwd=tmp_path)
+    assert str(info.value) == (
+        f"mine.ipynb stopped at cell [4]: ValueError; the executed notebook, with the error, "
+        f"is {out}"
+    )
+    assert (info.value.ename, info.value.evalue, info.value.output) == ("ValueError", "", str(out))
+    assert "size 3" in _text(_cells(out)[2])  # after the parameters and the injected values
+
+
 def test_run_notebook_refuses_bad_input_before_starting_a_kernel(
     example: Path, tmp_path: Path
 ) -> None:

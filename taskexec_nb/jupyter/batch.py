@@ -313,8 +313,10 @@ def _execute(
         )
     except PapermillExecutionError as exc:
         where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index}"
+        message = _first_lines(str(exc.evalue))
+        error = f"{exc.ename}: {message}" if message else str(exc.ename)
         raise NotebookError(
-            f"{source.name} stopped at {where}: {exc.ename}: {_first_lines(str(exc.evalue))}; "
+            f"{source.name} stopped at {where}: {error}; "
             f"the executed notebook, with the error, is {target}",
             output=str(target),
             cell=exc.cell_index,
