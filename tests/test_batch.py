@@ -359,6 +359,31 @@ def test_the_parameters_cell_declares_every_parameter_with_its_default() -> None
     assert declared == batch.PARAMETERS
 
 
+def test_nbval_checks_the_stored_outputs_of_the_report_notebook(tmp_path: Path) -> None:
+    # A copy of notebooks/ (with the sanitising rules and conftest) where one stored output
+    # of the report notebook says something the notebook does not print: nbval fails there.
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in ("conftest.py", "nbval_sanitize.cfg"):
+        shutil.copy(ROOT / "notebooks" / name, folder / name)
+    shutil.copytree(EXAMPLE, tmp_path / "examples")
+    notebook = json.loads(batch.notebook_path().read_text())
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    index, problems = next((i, c) for i, c in enumerate(code) if "report.errors" in _source(c))
+    assert problems["outputs"][0]["text"] == ["no problems: every task completed\n"]
+    problems["outputs"][0]["text"] = ["no problems: every task was skipped\n"]
+    (folder / "report.ipynb").write_text(json.dumps(notebook))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval",
+         "--nbval-sanitize-with", str(folder / "nbval_sanitize.cfg"), str(folder)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout
+    failed = re.findall(r"^FAILED \S+::(Cell \d+)", proc.stdout, re.MULTILINE)
+    assert failed == [f"Cell {index}"], proc.stdout
+    assert "every task was skipped" in proc.stdout
+
+
 # -- Binder --------------------------------------------------------------------------------------
 
 
