@@ -82,13 +82,13 @@ typecheck: setup
 NBVAL := --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 unit: setup browser-setup
 	mkdir -p build
-	TASKEXEC_BROWSER_REQUIRED=1 $(BIN)/pytest --cov --cov-report=term-missing --cov-report=json:build/coverage.json tests
+	TASKEXEC_BROWSER_REQUIRED=1 TASKEXEC_CHROMIUM=$(CHROMIUM) $(BIN)/pytest --cov --cov-report=term-missing --cov-report=json:build/coverage.json tests
 	$(BIN)/python scripts/check_coverage.py build/coverage.json --min 90
 	$(BIN)/pytest -p no:cacheprovider $(NBVAL) notebooks
 
 # The same tests on Python 3.10 (coverage and lint are measured once, on the default Python).
 unit310: $(STAMP310) browser-setup
-	TASKEXEC_BROWSER_REQUIRED=1 $(VENV310)/bin/pytest -q -p no:cacheprovider tests
+	TASKEXEC_BROWSER_REQUIRED=1 TASKEXEC_CHROMIUM=$(CHROMIUM) $(VENV310)/bin/pytest -q -p no:cacheprovider tests
 
 notebooks: setup
 	$(BIN)/python scripts/refresh_notebooks.py
