@@ -88,9 +88,9 @@ def test_a_missing_browser_fails_under_make_test_and_skips_elsewhere(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
-    monkeypatch.delenv("TASKEXEC_BROWSER_REQUIRED", raising=False)
+    monkeypatch.setattr(browser, "REQUIRED", False)
     with pytest.raises(pytest.skip.Exception, match=r"no-chromium \(apt-get install chromium\)"):
         require_browser()
-    monkeypatch.setenv("TASKEXEC_BROWSER_REQUIRED", "1")
+    monkeypatch.setattr(browser, "REQUIRED", True)
     with pytest.raises(pytest.fail.Exception, match="make browser-setup installs them"):
         require_browser()
