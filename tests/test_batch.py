@@ -259,6 +259,31 @@ def test_run_notebook_runs_another_notebook_with_its_own_parameters(tmp_path: Pa
     assert "size 3" in _text(_cells(out)[2])  # after the parameters and the injected values
 
 
+def test_a_kernel_that_dies_still_leaves_the_notebook_and_one_error(tmp_path: Path) -> None:
+    notebook = tmp_path / "dies.ipynb"
+    cells = [
+        {"cell_type": "code", "source": "print('before')"},
+        {"cell_type": "code", "source": "import os\nos._exit(1)"},
+    ]
+    for i, cell in enumerate(cells):
+        cell.update(id=f"cell-{i}", metadata={}, outputs=[], execution_count=None)
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.write_text(
+        json.dumps(
+            {"cells": cells, "metadata": {"kernelspec": kernelspec}, "nbformat": 4,
+             "nbformat_minor": 5}
+        )
+    )  # fmt: skip
+    out = tmp_path / "out.ipynb"
+    with pytest.raises(NotebookError) as info:
+        batch.run_notebook(None, out, notebook=notebook, cwd=tmp_path)
+    assert info.value.ename == "DeadKernelError"
+    assert info.value.cell is None
+    assert str(info.value).startswith("dies.ipynb stopped: DeadKernelError: ")
+    assert str(info.value).endswith(f"; the executed notebook, up to there, is {out}")
+    assert "before" in _text(_cells(out)[0])
+
+
 def test_run_notebook_refuses_bad_input_before_starting_a_kernel(
     example: Path, tmp_path: Path
 ) -> None:

@@ -300,6 +300,7 @@ def _execute(
 ) -> None:
     """Run papermill; its execution error becomes a :class:`NotebookError`."""
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -322,4 +323,16 @@ def _execute(
             cell=exc.cell_index,
             ename=str(exc.ename),
             evalue=str(exc.evalue),
+        ) from None
+    except (DeadKernelError, CellTimeoutError) as exc:
+        # The kernel died (a cell ended its process, memory ran out) or a cell never
+        # finished: papermill has written the notebook up to there all the same.
+        ename = type(exc).__name__
+        raise NotebookError(
+            f"{source.name} stopped: {ename}: {_first_lines(str(exc))}; "
+            f"the executed notebook, up to there, is {target}",
+            output=str(target),
+            cell=None,
+            ename=ename,
+            evalue=str(exc),
         ) from None
