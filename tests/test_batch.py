@@ -11,17 +11,24 @@ import ast
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import gone, wait_pid, wait_until
 
 import taskexec_nb
 from taskexec_nb.cli.notebook import exit_code
 from taskexec_nb.errors import NotebookError, RunFailedError, UsageError
-from taskexec_nb.exitcodes import EXIT_INCOMPLETE, EXIT_TASKS_FAILED, EXIT_USAGE
+from taskexec_nb.exitcodes import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_TASKS_FAILED,
+    EXIT_USAGE,
+)
 from taskexec_nb.jupyter import batch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +176,34 @@ def test_a_tasks_file_that_does_not_validate_exits_2_naming_its_line(tmp_path: P
     assert [e[1] for e in _errors(out)] == ["ValidationError"]
 
 
+def test_sigterm_interrupts_the_run_in_the_kernel_and_writes_the_notebook(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.md"
+    tasks.write_text(
+        "## Phase 1: Setup\n\n"
+        '- [ ] T001 Slow\n  - taskexec: run="echo $$ > pid.txt; exec sleep 60"\n'
+        '- [ ] T002 After\n  - taskexec: run="true"\n'
+    )
+    out = tmp_path / "stopped.ipynb"
+    command = [sys.executable, "-m", "taskexec_nb.cli", "notebook", str(tasks), "-o", str(out)]
+    with subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert wait_until(lambda: (tmp_path / "pid.txt").exists(), timeout=120)
+            task = wait_pid(tmp_path / "pid.txt")
+            proc.send_signal(signal.SIGTERM)  # a CI job's timeout
+            assert proc.wait(60) == EXIT_INTERRUPTED
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        stderr = proc.stderr.read() if proc.stderr else ""
+    (line,) = [x for x in stderr.splitlines() if x.startswith("taskexec:")]
+    assert "KeyboardInterrupt: run " in line and "interrupted" in line, line
+    assert line.endswith(f"the executed notebook, with the error, is {out}")
+    assert wait_until(lambda: gone(task), timeout=10), "the task outlived the run"
+    assert [e[1] for e in _errors(out)] == ["KeyboardInterrupt"]
+    run = taskexec_nb.runs(tasks)[0]
+    assert run["status"] == "interrupted"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -199,6 +234,7 @@ def test_exit_codes_follow_the_error_the_kernel_raised() -> None:
     assert exit_code(error("RunFailedError", "run R ended incomplete: 2 task(s)")) == (
         EXIT_INCOMPLETE
     )
+    assert exit_code(error("KeyboardInterrupt", "run R interrupted")) == EXIT_INTERRUPTED
     assert exit_code(error("ZeroDivisionError")) == EXIT_TASKS_FAILED
 
 

@@ -6,7 +6,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from taskexec_nb.exitcodes import EXIT_INCOMPLETE, EXIT_OK, EXIT_TASKS_FAILED, EXIT_USAGE
+from taskexec_nb.exitcodes import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASKS_FAILED,
+    EXIT_USAGE,
+)
 
 if TYPE_CHECKING:
     from taskexec_nb.errors import NotebookError
@@ -60,7 +66,7 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     Returns:
         The exit code: 0 when every cell ran, 1 when the run failed (or another
         cell's error), 3 when it is incomplete, 2 for bad input (a missing file, a
-        bad parameter, a tasks.md that does not validate).
+        bad parameter, a tasks.md that does not validate), 130 when interrupted.
     """
     from taskexec_nb.errors import NotebookError, UsageError
     from taskexec_nb.jupyter.batch import run_notebook
@@ -94,10 +100,13 @@ def exit_code(error: NotebookError) -> int:
 
     Returns:
         2 when the kernel's error is bad input (a tasks.md that does not validate, a
-        bad setting), 3 when the run ended incomplete, else 1.
+        bad setting), 3 when the run ended incomplete, 130 when it was interrupted
+        (Ctrl-C, SIGTERM, SIGHUP), else 1.
     """
     if error.ename in _USAGE_ERRORS:
         return EXIT_USAGE
+    if error.ename == "KeyboardInterrupt":
+        return EXIT_INTERRUPTED
     if error.ename == "RunFailedError" and " ended incomplete:" in error.evalue:
         return EXIT_INCOMPLETE
     return EXIT_TASKS_FAILED

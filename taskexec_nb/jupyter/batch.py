@@ -15,11 +15,16 @@ tested here rather than in notebook code.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import NotebookError, RunFailedError, UsageError
@@ -289,6 +294,51 @@ def _first_lines(text: str) -> str:
     return lines[0]
 
 
+def _recorded(kernels: list[Any]) -> type[Any]:
+    """A kernel manager class that adds each manager it makes to ``kernels``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class RecordedKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            kernels.append(self)
+
+    return RecordedKernelManager
+
+
+@contextlib.contextmanager
+def _interrupting(kernels: list[Any]) -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP interrupt the kernel's cell, as Ctrl-C does a terminal.
+
+    The cell running the tasks gets ``KeyboardInterrupt``: ``plan.run()`` stops the run
+    (saved, resumable) and the notebook stops there, written with the error. A second
+    signal raises ``KeyboardInterrupt`` here at once. Outside the main thread, where
+    signals cannot be caught, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGHUP"):
+        signals.append(signal.SIGHUP)
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) > 1 or not kernels:
+            raise KeyboardInterrupt
+        for manager in kernels:
+            with contextlib.suppress(Exception):
+                os.killpg(manager.provisioner.pgid, signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _execute(
     source: Path,
     target: Path,
@@ -303,15 +353,18 @@ def _execute(
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    kernels: list[Any] = []
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(target),
-            parameters=values,
-            kernel_name=kernel,
-            cwd=str(cwd) if cwd is not None else None,
-            progress_bar=progress,
-        )
+        with _interrupting(kernels):
+            papermill.execute_notebook(
+                str(source),
+                str(target),
+                parameters=values,
+                kernel_name=kernel,
+                cwd=str(cwd) if cwd is not None else None,
+                progress_bar=progress,
+                kernel_manager_class=_recorded(kernels),
+            )
     except PapermillExecutionError as exc:
         where = f"cell [{exc.exec_count}]" if exc.exec_count else f"cell {exc.cell_index}"
         message = _first_lines(str(exc.evalue))
