@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +205,26 @@ def test_sigterm_interrupts_the_run_in_the_kernel_and_writes_the_notebook(tmp_pa
     assert [e[1] for e in _errors(out)] == ["KeyboardInterrupt"]
     run = taskexec_nb.runs(tasks)[0]
     assert run["status"] == "interrupted"
+
+
+def test_a_signal_before_the_kernel_starts_stops_at_once_and_handlers_come_back() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), batch._interrupting([]):
+        assert signal.getsignal(signal.SIGTERM) is not before
+        os.kill(os.getpid(), signal.SIGTERM)  # no kernel to interrupt yet
+        time.sleep(5)  # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) is before
+    # in another thread signals cannot be caught: nothing is installed
+    seen: list[object] = []
+
+    def enter() -> None:
+        with batch._interrupting([]):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    worker = threading.Thread(target=enter)
+    worker.start()
+    worker.join()
+    assert seen == [before]
 
 
 @pytest.mark.parametrize(
