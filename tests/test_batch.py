@@ -140,6 +140,13 @@ def test_notebook_command_runs_the_tasks_and_renders_the_whole_report(
     figures = [o for c in cells for o in _outputs(c) if plotly in o.get("data", {})]
     assert len(figures) == 3
     assert page.read_text().startswith("<!DOCTYPE html>")
+    # again: every box is ticked now, so no empty run is made; the latest run is reported
+    again = tmp_path / "again.ipynb"
+    assert _cli(str(example), "-o", str(again), cwd=tmp_path).returncode == 0
+    assert [r["run_id"] for r in taskexec_nb.runs(example)] == [run["run_id"]]
+    text = "\n".join(_text(c) for c in _cells(again))
+    assert "nothing to run: every task is done; the latest run is reported" in text
+    assert f"run {run['run_id']} of tasks.md: completed" in text
 
 
 def test_a_failing_run_still_writes_the_notebook_showing_where_it_failed(
