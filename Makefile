@@ -2,7 +2,8 @@
 #   make run    set up, then validate, plan and run the example tasks.md (the main job)
 #   make test   set up, then ruff, mypy --strict, pytest with coverage >= 90% in total and
 #               for every module, the notebooks executed by nbval, and pytest again on
-#               Python 3.10 (the oldest version pyproject accepts)
+#               Python 3.10 (the oldest version pyproject accepts); before the tests it
+#               installs what the real-browser test needs (make browser-setup)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,7 +15,7 @@ PY310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) $(
 VENV310 ?= .venv310
 STAMP310 := $(VENV310)/.installed-stamp
 
-.PHONY: setup run test lint typecheck unit unit310 bench figures clean
+.PHONY: setup run test lint typecheck unit unit310 browser-setup notebooks bench figures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,28 @@ $(STAMP310): pyproject.toml
 	$(VENV310)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV310)/bin/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP310)
+
+# What the real-browser test (tests/test_browser.py) needs beyond the dev extras (which bring
+# Playwright's Python package and JupyterLab): Debian's chromium, which Playwright drives
+# through its executable path (never `playwright install`: it downloads a browser of its
+# own from a host other than the package registries), and axe-core from npm, at the
+# version package-lock.json pins. apt runs only when /usr/bin/chromium is missing.
+CHROMIUM ?= /usr/bin/chromium
+AXE := node_modules/axe-core/axe.min.js
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the browser test needs $(CHROMIUM) (Debian's chromium package), and there is no apt-get here"; exit 1; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) $(APT_INSTALL) chromium fonts-liberation
+
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) $(APT_INSTALL) npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(AXE)
+
+browser-setup: $(CHROMIUM) $(AXE)
 
 # The example runs in a scratch copy (build/example/), so the repository's copy keeps
 # its unticked boxes and no state.
@@ -52,15 +75,23 @@ typecheck: setup
 	$(BIN)/mypy --strict taskexec_nb
 
 # Coverage is >= 90% for the whole package (fail_under) and for every module (check_coverage).
-unit: setup
+# The notebooks run under nbval, each cell's output checked against the one stored in the
+# notebook once notebooks/nbval_sanitize.cfg has replaced what varies (times, run IDs,
+# paths, durations); `make notebooks` stores new outputs after a deliberate change.
+# Under make test the browser test fails, not skips, when chromium or axe-core is missing.
+NBVAL := --nbval --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+unit: setup browser-setup
 	mkdir -p build
-	$(BIN)/pytest --cov --cov-report=term-missing --cov-report=json:build/coverage.json tests
+	TASKEXEC_BROWSER_REQUIRED=1 TASKEXEC_CHROMIUM=$(CHROMIUM) $(BIN)/pytest --cov --cov-report=term-missing --cov-report=json:build/coverage.json tests
 	$(BIN)/python scripts/check_coverage.py build/coverage.json --min 90
-	$(BIN)/pytest --nbval-lax notebooks
+	$(BIN)/pytest -p no:cacheprovider $(NBVAL) notebooks
 
 # The same tests on Python 3.10 (coverage and lint are measured once, on the default Python).
-unit310: $(STAMP310)
-	$(VENV310)/bin/pytest -q -p no:cacheprovider tests
+unit310: $(STAMP310) browser-setup
+	TASKEXEC_BROWSER_REQUIRED=1 TASKEXEC_CHROMIUM=$(CHROMIUM) $(VENV310)/bin/pytest -q -p no:cacheprovider tests
+
+notebooks: setup
+	$(BIN)/python scripts/refresh_notebooks.py
 
 test: lint typecheck unit unit310
 

@@ -11,6 +11,8 @@ error (which run is in the way, which resource is short)::
     ├── ValidationError          a tasks.md with error diagnostics
     ├── StoreError               the state store cannot be opened or read
     ├── AnnotationError          a bad ``taskexec:`` annotation (also a ValueError)
+    ├── RunFailedError           a run did not complete where it had to (the report notebook)
+    ├── NotebookError            a notebook run through papermill stopped at a cell's error
     └── UsageError               a bad argument, or a run that cannot start now
         ├── ConfigError          a config file, profile, variable or argument
         ├── ReportError          a report that cannot be made
@@ -353,3 +355,62 @@ class KernelNotFoundError(UsageError):
         self.tasks = tuple(tasks)
         self.installed = tuple(installed)
         self.configured = configured
+
+
+class RunFailedError(TaskexecError):
+    """A run did not complete where a completed run was required.
+
+    The report notebook (``taskexec notebook``) ends with this error when its run
+    did not complete, after rendering the report, so a batch job fails.
+
+    Attributes:
+        run_id: The run.
+        status: Its status (``failed``, ``incomplete``, ``interrupted``...).
+        tasks: The tasks that did not complete (failed, timed out, skipped, not started).
+    """
+
+    def __init__(self, message: str, *, run_id: str, status: str, tasks: Sequence[str]) -> None:
+        """Build the error.
+
+        Args:
+            message: The message, naming the run, its status and its failed tasks.
+            run_id: See :attr:`run_id`.
+            status: See :attr:`status`.
+            tasks: See :attr:`tasks`.
+        """
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+        self.tasks = tuple(tasks)
+
+
+class NotebookError(TaskexecError):
+    """A notebook run through papermill stopped at a cell's error.
+
+    The executed notebook is written all the same, with the outputs up to the
+    error and the error in the cell that raised it.
+
+    Attributes:
+        output: The executed notebook's path.
+        cell: The index (from 0) of the code cell that raised, None if not known.
+        ename: The error's class name in the kernel (e.g. ``RunFailedError``).
+        evalue: The error's message.
+    """
+
+    def __init__(
+        self, message: str, *, output: str, cell: int | None, ename: str, evalue: str
+    ) -> None:
+        """Build the error.
+
+        Args:
+            message: The message, naming the cell, the error and the executed notebook.
+            output: See :attr:`output`.
+            cell: See :attr:`cell`.
+            ename: See :attr:`ename`.
+            evalue: See :attr:`evalue`.
+        """
+        super().__init__(message)
+        self.output = output
+        self.cell = cell
+        self.ename = ename
+        self.evalue = evalue

@@ -108,6 +108,17 @@ def test_every_error_is_under_the_package_root() -> None:
     assert issubclass(ResumeRunningError, RunInProgressError)
 
 
+def test_the_batch_errors_are_under_the_root_and_not_usage_errors() -> None:
+    # A run that did not complete, or a notebook cell's error, is not a bad argument.
+    for cls in (taskexec_nb.RunFailedError, taskexec_nb.NotebookError):
+        assert issubclass(cls, TaskexecError), cls
+        assert not issubclass(cls, UsageError), cls
+        assert cls.__module__ == "taskexec_nb.errors", cls
+    failed = taskexec_nb.RunFailedError("run R ended failed", run_id="R", status="failed",
+                                        tasks=["T002"])  # fmt: skip
+    assert (failed.run_id, failed.status, failed.tasks) == ("R", "failed", ("T002",))
+
+
 def test_a_bad_duration_is_an_annotation_error_under_the_root_and_a_value_error() -> None:
     with pytest.raises(TaskexecError) as info:
         parse_duration("soon")

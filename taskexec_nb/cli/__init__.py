@@ -3,6 +3,7 @@
 * :mod:`.validate`, :mod:`.plan`: read a tasks.md (``taskexec validate``, ``plan``);
 * :mod:`.run`: ``taskexec run`` (with :mod:`.terminal`, the live view of a run);
 * :mod:`.status`, :mod:`.runs`, :mod:`.report`: read the state store;
+* :mod:`.notebook`: ``taskexec notebook`` (the report notebook, through papermill);
 * :mod:`.config`: ``taskexec config show``;
 * :mod:`.common`: what the store-reading commands share.
 
@@ -27,7 +28,7 @@ from taskexec_nb.model import DependencyMode
 
 def _parser() -> argparse.ArgumentParser:
     """The ``taskexec`` parser, with every command's subparser, in help order."""
-    from taskexec_nb.cli import config, plan, report, run, runs, status, validate
+    from taskexec_nb.cli import config, notebook, plan, report, run, runs, status, validate
 
     parser = argparse.ArgumentParser(
         prog="taskexec",
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_parser(sub)
     runs.add_parser(sub)
     report.add_parser(sub)
+    notebook.add_parser(sub)
     config.add_parser(sub)
     return parser
 
@@ -56,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    from taskexec_nb.cli import config, plan, report, run, runs, status, validate
+    from taskexec_nb.cli import config, notebook, plan, report, run, runs, status, validate
 
     commands = {
         "validate": validate.command,
@@ -65,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "status": status.command,
         "runs": runs.command,
         "report": report.command,
+        "notebook": notebook.command,
         "config": config.command,
     }
     parser = _parser()
