@@ -17,7 +17,6 @@ from typing import Any
 import browser
 import pytest
 from browser import (
-    PLOTLY,
     axe_scan,
     cell_errors,
     figure_names,
@@ -55,33 +54,17 @@ def test_the_outputs_have_no_wcag_21_aa_violation(quickstart: Any) -> None:
     assert result["violations"] == []
 
 
-@pytest.mark.xfail(
-    reason="issue 21 (tables and figures): a figure's text alternative does not reach "
-    "JupyterLab yet (no aria-label or named role around the plotly output); strict, so "
-    "this marker goes when it does",
-    strict=True,
-)
-def test_each_figure_has_an_accessible_name(quickstart: Any) -> None:
+def test_each_figure_is_named_by_its_text_alternative(quickstart: Any) -> None:
+    # The name on the plot is the text of the caption shown beside it.
     names = figure_names(quickstart)
-    assert len(names) >= 2  # the Gantt and the DAG
-    assert all(names), names
-
-
-def test_an_author_name_around_a_figure_is_found(quickstart: Any) -> None:
-    # What the check above looks for, given by hand: a named figure role around the plot.
-    quickstart.evaluate(
-        """(sel) => { const out = document.querySelector(sel).parentElement;
-          out.setAttribute('role', 'figure'); out.setAttribute('aria-label', 'Timeline'); }""",
-        PLOTLY,
+    captions = quickstart.evaluate(
+        """() => Array.from(document.querySelectorAll('.taskexec-figure-caption'))
+              .map((p) => p.textContent)"""
     )
-    try:
-        assert figure_names(quickstart)[0] == "Timeline"
-    finally:
-        quickstart.evaluate(
-            """(sel) => { const out = document.querySelector(sel).parentElement;
-              out.removeAttribute('role'); out.removeAttribute('aria-label'); }""",
-            PLOTLY,
-        )
+    assert len(names) >= 2  # the Gantt and the DAG
+    assert len(captions) == len(names)
+    for name, caption in zip(names, captions, strict=True):
+        assert name and caption.endswith(name), (name, caption)
 
 
 def test_a_missing_browser_fails_under_make_test_and_skips_elsewhere(

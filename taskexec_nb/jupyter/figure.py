@@ -84,10 +84,25 @@ def figure_outputs(fig: go.Figure) -> tuple[dict[str, Any], dict[str, str]]:
         "text/html": (
             '<p class="taskexec-figure-caption" role="note">'
             f"<strong>{html.escape(title or 'Figure')}.</strong> {html.escape(alt)}</p>"
+            + _LABEL_SCRIPT.replace("__ALT__", json.dumps(alt).replace("</", "<\\/"))
         ),
         "text/plain": alt,
     }
     return plot, caption
+
+
+# JupyterLab draws the plot with plotly's own renderer, whose container has no name;
+# the caption's script (run where outputs are trusted: a notebook executed in this
+# session) names the plot output just before it. Viewers that run no script show
+# the caption, which carries the same text.
+_LABEL_SCRIPT = (
+    "<script>(function (s) {"
+    " var child = s && s.closest ? s.closest('.jp-OutputArea-child') : null;"
+    " var prev = child ? child.previousElementSibling : null;"
+    " var out = prev ? prev.querySelector('.jp-OutputArea-output') : null;"
+    " if (out) { out.setAttribute('role', 'figure'); out.setAttribute('aria-label', __ALT__); }"
+    "})(document.currentScript);</script>"
+)
 
 
 def static_html(fig: go.Figure, alt: str | None = None) -> str:
