@@ -7,9 +7,11 @@ the run's machinery is its :class:`~taskexec_nb.run.session.RunSession`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import asyncio
+import sys
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import EventBus, Observer, RunStatus
@@ -24,8 +26,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from taskexec_nb.config import Config
+    from taskexec_nb.jupyter.dashboard import Dashboard
     from taskexec_nb.plan import ExecutionPlan
     from taskexec_nb.report import ExecutionReport
+
+WAKE_PERIOD = 0.1
+"""Seconds between wake-ups of the event loop while a run is awaited.
+
+A notebook kernel's interrupt (SIGINT) is handled only when its loop's thread runs
+Python code; a loop idle in ``select`` while one long task runs would not notice it
+until that task ended. Waking it this often lets the interrupt stop the run at once.
+"""
 
 
 class RunHandle:
@@ -70,6 +81,7 @@ class RunHandle:
             observers=observers,
             config=config,
         )
+        self._dashboard: Dashboard | None = None
 
     # -- what it is ----------------------------------------------------------------------
     @property
@@ -220,9 +232,11 @@ class RunHandle:
         interrupt, Ctrl-C under ``asyncio.run``, ``task.cancel()``) interrupts
         the run as Ctrl-C does :meth:`~taskexec_nb.plan.ExecutionPlan.run`: its
         running tasks are stopped, it is recorded ``interrupted`` (resumable), and
-        the cancellation goes on once that is done. A second cancel meanwhile
-        kills the running tasks at once. To wait with a time limit without
-        stopping the run, shield it: ``asyncio.wait_for(asyncio.shield(run.wait()), t)``.
+        the cancellation goes on once that is done, as a ``CancelledError`` saying
+        so: ``run ID interrupted: ...; resume it with plan.arun(resume='ID')``. A
+        second cancel meanwhile kills the running tasks at once. To wait with a
+        time limit without stopping the run, shield it:
+        ``asyncio.wait_for(asyncio.shield(run.wait()), t)``. ``await run`` is the same.
 
         Returns:
             The run's final status.
@@ -230,7 +244,26 @@ class RunHandle:
         Raises:
             asyncio.CancelledError: When the wait was cancelled (after the run ended).
         """
-        return await self._session.wait()
+        waker = asyncio.ensure_future(_wake(WAKE_PERIOD))
+        try:
+            return await self._session.wait()
+        except asyncio.CancelledError as exc:
+            if self.result is RunStatus.INTERRUPTED and not exc.args:
+                raise asyncio.CancelledError(
+                    f"run {self.run_id} interrupted: its running tasks were stopped and its "
+                    f"state saved; resume it with plan.arun(resume={self.run_id!r})"
+                ) from None
+            raise
+        finally:
+            waker.cancel()
+
+    def __await__(self) -> Generator[Any, None, RunStatus]:
+        """``await run``: wait for the end of the run, as :meth:`wait` does.
+
+        Returns:
+            An iterator for ``await``, giving the run's final status.
+        """
+        return self.wait().__await__()
 
     def join(self, timeout: float | None = None) -> RunStatus | None:
         """Block until the run ends (for runs on another thread); None on timeout.
@@ -358,6 +391,64 @@ class RunHandle:
         text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return f"<RunHandle {self.run_id} {state}: {text or 'no tasks'}>"
 
+    # -- in a notebook -------------------------------------------------------------------
+    def dashboard(self) -> Dashboard:
+        """The run's live dashboard (ipywidgets): progress, controls, a live Gantt and DAG.
+
+        The same one each time (until its Retry-failed button binds it to the
+        resumed run). Displaying the handle in a notebook shows it.
+
+        Returns:
+            The :class:`~taskexec_nb.jupyter.dashboard.Dashboard`.
+        """
+        if self._dashboard is None:
+            from taskexec_nb.jupyter.dashboard import Dashboard
+
+            self._dashboard = Dashboard(self)
+        return self._dashboard
+
+    def _ipython_display_(self) -> None:
+        """Show the dashboard in a notebook (IPython's display hook); the repr elsewhere."""
+        from taskexec_nb.jupyter.dashboard import display_run
+
+        display_run(self)
+
+    def retry_failed(self) -> RunHandle:
+        """Start a resumed run of this ended run: what did not complete runs again.
+
+        The failed tasks, and those skipped or cancelled because of them, run again
+        with this run's settings, through the one start path (``resume=`` of
+        :meth:`~taskexec_nb.plan.ExecutionPlan.arun`): on the running event loop
+        when called there (a notebook's button), else on a worker thread.
+
+        Returns:
+            The resumed run's handle (same run ID), starting.
+
+        Raises:
+            UsageError: If this run has not ended, or cannot be resumed.
+        """
+        from taskexec_nb.errors import UsageError
+        from taskexec_nb.run.launch import RunRequest, start_run
+
+        if not self.done:
+            raise UsageError(f"run {self.run_id} is still going: retry it once it has ended")
+        try:
+            asyncio.get_running_loop()
+            mode: Literal["loop", "thread"] = "loop"
+        except RuntimeError:
+            mode = "thread"
+        functions = self.registry.callables.functions
+        return start_run(
+            RunRequest(
+                self.plan,
+                self.settings,
+                resume=self.run_id,
+                callables=functions or None,
+                observers=self._session.observers,
+                start=mode,
+            )
+        )
+
     # -- starting ------------------------------------------------------------------------
     def preview(self) -> list[str]:
         """What starting this run would run, without running or recording anything.
@@ -386,10 +477,18 @@ class RunHandle:
         Returns:
             This handle, finished.
 
+        In a notebook kernel the cell shows the run's progress as it goes (no buttons:
+        the kernel is busy and cannot take their clicks; it says so).
+
         Raises:
             KeyboardInterrupt: After the run was interrupted and its state saved.
         """
-        self._session.run_blocking()
+        shown = _blocking_display(self)
+        try:
+            self._session.run_blocking()
+        finally:
+            if shown is not None:
+                shown.close()
         return self
 
     async def start(self) -> RunHandle:
@@ -416,3 +515,18 @@ class RunHandle:
         """
         await self._session.started()
         return self
+
+
+async def _wake(period: float) -> None:
+    """Wake the event loop every ``period`` seconds (see :data:`WAKE_PERIOD`)."""
+    while True:
+        await asyncio.sleep(period)
+
+
+def _blocking_display(handle: RunHandle) -> Any:
+    """In a notebook kernel: show a blocking run's progress (None elsewhere)."""
+    if "ipykernel" not in sys.modules:  # a terminal, a script: nothing changes
+        return None
+    from taskexec_nb.jupyter.dashboard import show_blocking
+
+    return show_blocking(handle)
