@@ -393,3 +393,110 @@ def wait_gone(pgids: set[int], tasks_file: Path, within: float, settle: float = 
         if now >= deadline:
             return left
         time.sleep(0.02)
+
+
+# --- a real Jupyter kernel, driven as a front end drives it ----------------------------------
+
+
+class Executed:
+    """What one execute request gave: the reply and the iopub messages of its cell."""
+
+    def __init__(self, code: str, reply: dict[str, Any], outputs: list[tuple[str, Any]]) -> None:
+        self.code = code
+        self.reply = reply  # the execute_reply's content
+        self.outputs = outputs  # (msg_type, content) of the cell's iopub messages, in order
+
+    @property
+    def ok(self) -> bool:
+        return self.reply["status"] == "ok"
+
+    def stream(self, name: str) -> str:
+        return "".join(c["text"] for t, c in self.outputs if t == "stream" and c["name"] == name)
+
+    @property
+    def stdout(self) -> str:
+        return self.stream("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self.stream("stderr")
+
+    @property
+    def bundles(self) -> list[dict[str, Any]]:
+        """The data of each display_data and execute_result, in order."""
+        return [c["data"] for t, c in self.outputs if t in ("display_data", "execute_result")]
+
+    @property
+    def result(self) -> str | None:
+        """The execute_result's text/plain (None: the cell had no result)."""
+        found = [c["data"] for t, c in self.outputs if t == "execute_result"]
+        return found[-1].get("text/plain") if found else None
+
+    def text(self, mime: str = "text/plain") -> str:
+        return "\n".join(b[mime] for b in self.bundles if mime in b)
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """The cell's ``error`` messages: a traceback shown to the user."""
+        return [c for t, c in self.outputs if t == "error"]
+
+    def __repr__(self) -> str:
+        return f"<Executed {self.code!r}: {self.reply.get('status')} {self.outputs!r:.2000}>"
+
+
+class Kernel:
+    """A real IPython kernel (the python3 kernelspec of this environment) in ``cwd``.
+
+    It gets the environment of the tests without TASKEXEC_* settings, and shuts down
+    gracefully (so coverage of its process is saved).
+    """
+
+    def __init__(self, cwd: Path) -> None:
+        from jupyter_client.manager import KernelManager
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TASKEXEC_")}
+        self.cwd = cwd
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(cwd=str(cwd), env=env)
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=120)
+
+    def run(self, code: str, timeout: float = 60) -> Executed:
+        """Execute a cell; wait for its reply and for the kernel to go idle."""
+        msg_id = self.client.execute(code)
+        outputs: list[tuple[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.client.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            if kind not in ("status", "execute_input"):
+                outputs.append((kind, msg["content"]))
+        while True:
+            reply = self.client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return Executed(code, reply["content"], outputs)
+
+    def value(self, expression: str) -> Any:
+        """The value of a Python expression in the kernel (through its repr)."""
+        import ast
+
+        done = self.run(f"print(repr(({expression})))")
+        assert done.ok, done
+        return ast.literal_eval(done.stdout.strip())
+
+    def complete(self, code: str) -> list[str]:
+        """The kernel's completions at the end of ``code``."""
+        msg_id = self.client.complete(code, len(code))
+        while True:
+            reply = self.client.get_shell_msg(timeout=30)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return list(reply["content"]["matches"])
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel()  # gracefully: the kernel's coverage data is written

@@ -142,7 +142,7 @@ class Dashboard:
         self.message = ""
         self.draws = 0
         self._lock = threading.RLock()
-        self._displays: list[tuple[Any, contextvars.Context]] = []
+        self._displays: list[Any] = []  # IPython display handles, updated at the end
         self._unsubscribe: Callable[[], None] | None = None
         self._batched: Batched | None = None
         self._deps: dict[str, tuple[str, ...]] | None = None
@@ -242,7 +242,9 @@ class Dashboard:
         if handle is not self.handle:
             return
         try:
-            self.refresh()
+            # In no cell's context: what it sends goes with the cell running now (a
+            # kernel's fallback), not the one that started the run (the run's task's).
+            contextvars.Context().run(self.refresh)
         except Exception as exc:  # a drawing error is shown, never kills the timer
             self.notice.value = f"<p>dashboard error: {summary._e(repr(exc))}</p>"
             return
@@ -422,7 +424,7 @@ class Dashboard:
         return summary.summary_html(self.snapshot(), run_id=self.handle.run_id, note=self.note)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        """The widget, the static HTML summary next to it, and the run's repr.
+        """The widget, the static HTML summary next to it, and the summary's line as text.
 
         Args:
             **kwargs: IPython's ``include``/``exclude`` (all is given).
@@ -431,8 +433,10 @@ class Dashboard:
             The mimebundle.
         """
         data: dict[str, Any] = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        data["text/plain"] = repr(self.handle)
-        data["text/html"] = self.static_html()
+        snap = self.snapshot()
+        rid = self.handle.run_id
+        data["text/plain"] = f"Run {rid}: {summary.overview(snap).text()}"
+        data["text/html"] = summary.summary_html(snap, run_id=rid, note=self.note)
         return data
 
     def show(self) -> None:
@@ -442,7 +446,7 @@ class Dashboard:
         shown = display(  # type: ignore[no-untyped-call]
             self._repr_mimebundle_(), raw=True, display_id=True
         )
-        self._displays.append((shown, contextvars.copy_context()))
+        self._displays.append(shown)
 
     _ipython_display_ = show
 
@@ -451,6 +455,5 @@ class Dashboard:
         if not self._displays:
             return
         bundle = self._repr_mimebundle_()
-        for shown, context in self._displays:
-            # In the displaying cell's context: its output, whatever thread this is.
-            context.copy().run(shown.update, bundle, raw=True)
+        for shown in self._displays:
+            shown.update(bundle, raw=True)

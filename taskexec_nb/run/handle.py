@@ -258,10 +258,10 @@ class RunHandle:
             waker.cancel()
 
     def __await__(self) -> Generator[Any, None, RunStatus]:
-        """``await run``: wait for the end of the run, as :meth:`wait` does.
+        """``await handle``: the same as ``await handle.wait()`` (a notebook's ``await run``).
 
         Returns:
-            An iterator for ``await``, giving the run's final status.
+            An iterator for ``await``; the await gives the run's final status.
         """
         return self.wait().__await__()
 
