@@ -122,6 +122,7 @@ class Dashboard:
         handle: The run shown (the resumed one after a retry).
         widget: The whole dashboard (CSS class ``te-dashboard``).
         draws: How many times it has redrawn.
+        figure_draws: How many times it has redrawn a live figure.
         message: The last thing a button did, or the error it met.
     """
 
@@ -141,6 +142,7 @@ class Dashboard:
         self.note = None if controls else CONTROLS_NOTE
         self.message = ""
         self.draws = 0
+        self.figure_draws = 0
         self._lock = threading.RLock()
         self._displays: list[Any] = []  # IPython display handles, updated at the end
         self._unsubscribe: Callable[[], None] | None = None
@@ -356,6 +358,7 @@ class Dashboard:
         cost = time.perf_counter() - started
         self._figure_due[index] = now + max(self.figure_interval, cost / FIGURE_DUTY)
         self._figure_version[index] = snap.version
+        self.figure_draws += 1
 
     # -- controls ----------------------------------------------------------------------------
     def _say(self, text: str) -> None:
