@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -492,3 +493,61 @@ def test_interrupting_the_kernel_while_awaiting_a_run_stops_it_resumably(
     assert resumed.ok, resumed
     assert kernel.value("again.result.value") == "completed"
     assert counts(tmp_path) == ["T001", "T001", "T002"]
+
+
+def test_retry_on_the_event_loop_starts_the_resumed_run_there(tmp_path: Path) -> None:
+    (tmp_path / "go").touch()
+    plan = taskexec_nb.load(write_tasks(tmp_path, LIVE))
+
+    async def body() -> None:
+        run = await plan.arun(writeback=False)
+        assert (await run).value == "failed"
+        dash = run.dashboard()
+        (tmp_path / "fixed").touch()
+        dash.buttons["retry"].click()  # as a kernel runs a click: on its loop
+        again = dash.handle
+        assert again is not run and again.run_id == run.run_id
+        assert (await again).value == "completed"
+        assert dash._starting is not None and dash._starting.done()
+        assert dash.message == f"retrying the failed tasks of run {run.run_id}"
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+    assert sorted(counts(tmp_path)) == ["T001", "T002", "T003"]
+
+
+def click(kernel: Kernel, comm_id: str) -> None:
+    """Click a button as a front end does: a ``click`` event on the button's comm."""
+    client = kernel.client
+    message = client.session.msg(
+        "comm_msg",
+        {"comm_id": comm_id, "data": {"method": "custom", "content": {"event": "click"}}},
+    )
+    client.shell_channel.send(message)
+
+
+def test_in_a_kernel_the_buttons_take_a_front_end_s_clicks(kernel: Kernel, tmp_path: Path) -> None:
+    write_tasks(tmp_path, GATED)
+    started = kernel.run(
+        "import taskexec_nb\nplan = taskexec_nb.load('tasks.md')\n"
+        "run = await plan.arun(writeback=False)"
+    )
+    assert started.ok, started
+    assert wait_until(lambda: counts(tmp_path) == ["T001"], 30)
+    shown = kernel.run("run")
+    buttons = {}
+    for kind, content in shown.outputs:
+        state = content.get("data", {}).get("state", {}) if kind == "comm_open" else {}
+        if state.get("_model_name") == "ButtonModel":
+            buttons[state["description"]] = content["comm_id"]
+    assert set(buttons) == {"Pause", "Resume", "Cancel", "Retry failed"}
+    click(kernel, buttons["Pause"])
+    assert wait_until(lambda: kernel.value("run.paused"), 10)
+    (tmp_path / "go1").touch()
+    assert wait_until(lambda: "1/3 done" in kernel.value("run.dashboard().header.value"), 10)
+    assert "state: paused" in kernel.value("run.dashboard().header.value")
+    assert counts(tmp_path) == ["T001"]  # paused: T002 does not start
+    click(kernel, buttons["Resume"])
+    assert wait_until(lambda: counts(tmp_path) == ["T001", "T002"], 10)
+    click(kernel, buttons["Cancel"])
+    assert wait_until(lambda: kernel.value("run.done"), 30)
+    assert kernel.value("run.result.value") == "cancelled"
