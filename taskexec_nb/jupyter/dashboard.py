@@ -23,11 +23,12 @@ busy kernel cannot take their clicks) and says how to get them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from taskexec_nb.errors import TaskexecError
@@ -387,35 +388,72 @@ class Dashboard:
             for name in ("pause", "resume", "cancel"):
                 self.buttons[name].disabled = True
 
-    def retry(self) -> RunHandle | None:
+    def retry(self, timeout: float = 60.0) -> RunHandle | None:
         """Resume the ended run so its failed tasks run again, and show that run.
 
-        What the Retry-failed button does: :meth:`RunHandle.retry_failed
-        <taskexec_nb.run.handle.RunHandle.retry_failed>`, then :meth:`bind`.
+        What the Retry-failed button does: ``plan.arun(settings, resume=RUN)`` with
+        the run's own settings, callables and observers (the one start path): the
+        failed tasks, and those skipped or cancelled because of them, run again. On
+        the running event loop when there is one (a kernel's, where clicks arrive):
+        the dashboard shows the resumed run once it has started. Elsewhere on a new
+        thread with its own loop, once it has started.
+
+        Args:
+            timeout: Without a running loop: seconds to wait for the start at most.
 
         Returns:
-            The resumed run's handle, or None if it could not start (the reason is
-            in :attr:`message`).
+            The resumed run's handle when started here without a loop; None on the
+            loop (see :attr:`handle` once started) or when it could not start (the
+            reason is in :attr:`message`).
         """
-        try:
-            handle = self.handle.retry_failed()
-        except TaskexecError as exc:
-            self._say(f"retry not started: {exc}")
+        old = self.handle
+        if not old.done:
+            self._say(f"retry not started: run {old.run_id} is still going")
             return None
-        self._say(f"retrying the failed tasks of run {handle.run_id}")
-        self.bind(handle)
+        resumed = old.plan.arun(
+            old.settings,
+            resume=old.run_id,
+            callables=old.registry.callables.functions or None,
+            observers=old.observers,
+        )
+        self._say(f"retrying the failed tasks of run {old.run_id}")
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return handle
-        self._starting = asyncio.ensure_future(self._report_start(handle))
-        return handle
+            pass
+        else:
+            self._starting = asyncio.ensure_future(self._bind_when_started(resumed))
+            return None
+        started: concurrent.futures.Future[RunHandle] = concurrent.futures.Future()
 
-    async def _report_start(self, handle: RunHandle) -> None:
+        async def run_it() -> None:
+            try:
+                handle = await resumed
+            except BaseException as exc:
+                started.set_exception(exc)
+                return
+            started.set_result(handle)
+            await handle.wait()
+
+        thread = threading.Thread(
+            target=asyncio.run, args=(run_it(),), name=f"taskexec-retry-{old.run_id}", daemon=True
+        )
+        thread.start()
         try:
-            await handle.started()
+            handle = started.result(timeout)
         except TaskexecError as exc:
             self._say(f"retry not started: {exc}")
+            return None
+        self.bind(handle)
+        return handle
+
+    async def _bind_when_started(self, resumed: Awaitable[RunHandle]) -> None:
+        try:
+            handle = await resumed
+        except TaskexecError as exc:
+            self._say(f"retry not started: {exc}")
+            return
+        self.bind(handle)
 
     # -- display -----------------------------------------------------------------------------
     def static_html(self) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import EventBus, Observer, RunStatus
@@ -138,6 +138,11 @@ class RunHandle:
     def bus(self) -> EventBus:
         """Where the run's events go."""
         return self._session.bus
+
+    @property
+    def observers(self) -> list[Observer]:
+        """The extra event observers the run was started with."""
+        return list(self._session.observers)
 
     @property
     def registry(self) -> ExecutorRegistry:
@@ -395,8 +400,7 @@ class RunHandle:
     def dashboard(self) -> Dashboard:
         """The run's live dashboard (ipywidgets): progress, controls, a live Gantt and DAG.
 
-        The same one each time (until its Retry-failed button binds it to the
-        resumed run). Displaying the handle in a notebook shows it.
+        The same one each time. Displaying the handle in a notebook shows it.
 
         Returns:
             The :class:`~taskexec_nb.jupyter.dashboard.Dashboard`.
@@ -412,42 +416,6 @@ class RunHandle:
         from taskexec_nb.jupyter.dashboard import display_run
 
         display_run(self)
-
-    def retry_failed(self) -> RunHandle:
-        """Start a resumed run of this ended run: what did not complete runs again.
-
-        The failed tasks, and those skipped or cancelled because of them, run again
-        with this run's settings, through the one start path (``resume=`` of
-        :meth:`~taskexec_nb.plan.ExecutionPlan.arun`): on the running event loop
-        when called there (a notebook's button), else on a worker thread.
-
-        Returns:
-            The resumed run's handle (same run ID), starting.
-
-        Raises:
-            UsageError: If this run has not ended, or cannot be resumed.
-        """
-        from taskexec_nb.errors import UsageError
-        from taskexec_nb.run.launch import RunRequest, start_run
-
-        if not self.done:
-            raise UsageError(f"run {self.run_id} is still going: retry it once it has ended")
-        try:
-            asyncio.get_running_loop()
-            mode: Literal["loop", "thread"] = "loop"
-        except RuntimeError:
-            mode = "thread"
-        functions = self.registry.callables.functions
-        return start_run(
-            RunRequest(
-                self.plan,
-                self.settings,
-                resume=self.run_id,
-                callables=functions or None,
-                observers=self._session.observers,
-                start=mode,
-            )
-        )
 
     # -- starting ------------------------------------------------------------------------
     def preview(self) -> list[str]:
