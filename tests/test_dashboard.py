@@ -255,7 +255,8 @@ def test_the_gantt_and_dag_tabs_are_live_figures_updated_in_place(tmp_path: Path
         assert {"running", "failed"} <= names
         caption = dash._captions[1].value
         assert "Timeline of 2 attempts of 2 tasks" in caption
-        assert gantt.tooltip and gantt.tooltip in caption  # its accessible name, shown
+        assert f"Timeline of run {handle.run_id}" == gantt.layout.title.text
+        assert gantt.tooltip is None  # the front end would fail on it (no description)
         (tmp_path / "go").touch()
         assert handle.join(30) is not None
         assert redrawn(dash, lambda d: "completed" in {t.name for t in d.figure(1).data})

@@ -352,10 +352,8 @@ class Dashboard:
                 self._deps = self.handle.plan.effective_deps([r.id for r in snap.tasks])
             livefigs.dag(snap, self._deps, fig, title=f"Dependencies of {name}")
         alt = alt_text(fig)
-        fig.tooltip = alt  # the plot's accessible name (its title attribute)
-        self._captions[
-            index
-        ].value = f"<p class='te-caption-text' id='te-caption-{index}'>{summary._e(alt)}</p>"
+        # No tooltip on the plot: ipywidgets' front end reads a description it lacks.
+        self._captions[index].value = f"<p class='te-caption-text'>{summary._e(alt)}</p>"
         cost = time.perf_counter() - started
         self._figure_due[index] = now + max(self.figure_interval, cost / FIGURE_DUTY)
         self._figure_version[index] = snap.version
