@@ -557,3 +557,40 @@ def test_in_a_kernel_the_buttons_take_a_front_end_s_clicks(kernel: Kernel, tmp_p
     click(kernel, buttons["Cancel"])
     assert wait_until(lambda: kernel.value("run.done"), 30)
     assert kernel.value("run.result.value") == "cancelled"
+
+
+def test_a_notebook_run_by_papermill_keeps_the_final_static_summary(tmp_path: Path) -> None:
+    import nbformat
+    import papermill
+
+    write_tasks(tmp_path, LIVE)
+    (tmp_path / "go").touch()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import taskexec_nb\nplan = taskexec_nb.load('tasks.md')\n"
+            "run = await plan.arun(writeback=False)\nrun"
+        ),
+        nbformat.v4.new_code_cell("await run"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill.execute_notebook(
+        str(tmp_path / "in.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
+    done = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    (shown,) = [o for o in done.cells[0].outputs if o.output_type == "display_data"]
+    # What a viewer without widgets shows: the run's end, not its start.
+    page = shown.data["text/html"]
+    assert "<p class='te-status' role='status'>state: failed</p>" in page
+    assert "3/3 done · 1 failed · 1 skipped" in page and "oops-T002" in page
+    assert "<svg " in page and "<figcaption>" in page
+    assert "state: failed · 3/3 done" in shown.data["text/plain"]
+    assert WIDGET_VIEW in shown.data

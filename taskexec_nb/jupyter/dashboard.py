@@ -489,10 +489,25 @@ class Dashboard:
 
     _ipython_display_ = show
 
-    def _update_displays(self) -> None:
-        """Give every display of the dashboard the run's final static summary."""
+    def _update_displays(self, again: bool = True) -> None:
+        """Give every display of the dashboard the run's final static summary.
+
+        The update goes out with the cell running now; when the run ended between
+        two cells, a front end that takes updates only during a cell (papermill's)
+        gets it from the next cell: it is sent once more when that one starts.
+        """
         if not self._displays:
             return
         bundle = self._repr_mimebundle_()
         for shown in self._displays:
             shown.update(bundle, raw=True)
+        if again and in_kernel():
+            from IPython import get_ipython
+
+            events = get_ipython().events
+
+            def resend(*_info: object) -> None:
+                events.unregister("pre_run_cell", resend)
+                self._update_displays(again=False)
+
+            events.register("pre_run_cell", resend)
