@@ -246,7 +246,7 @@ def test_the_gantt_and_dag_tabs_are_live_figures_updated_in_place(tmp_path: Path
     try:
         assert redrawn(dash, lambda d: "step two" in d.running.value)
         assert dash.tabs is not None
-        assert list(dash.tabs.titles) == ["Overview", "Timeline (Gantt)", "Dependencies (DAG)"]
+        assert list(dash.tabs.titles) == ["Overview", "Timeline", "Dependencies"]
         dash.tabs.selected_index = 1  # drawn at once
         gantt = dash.figure(1)
         assert dash.tabs.children[1].children[1] is gantt
@@ -257,6 +257,11 @@ def test_the_gantt_and_dag_tabs_are_live_figures_updated_in_place(tmp_path: Path
         assert "Timeline of 2 attempts of 2 tasks" in caption
         assert f"Timeline of run {handle.run_id}" == gantt.layout.title.text
         assert gantt.tooltip is None  # the front end would fail on it (no description)
+        panel = dash.tabs.children[1]
+        assert "te-figure-panel" in panel._dom_classes
+        label = panel.children[2]
+        assert label.label in caption and label.label.startswith("Timeline of 2 attempts")
+        assert "aria-label" in label._esm and ".te-figure-panel" in label._esm
         (tmp_path / "go").touch()
         assert handle.join(30) is not None
         assert redrawn(dash, lambda d: "completed" in {t.name for t in d.figure(1).data})

@@ -57,7 +57,7 @@ FIGURE_DUTY = 0.05
 END_TRIES = 100
 """Redraws 50 ms apart that wait for the live model to have the run's end."""
 
-_TABS = ("Overview", "Timeline (Gantt)", "Dependencies (DAG)")
+_TABS = ("Overview", "Timeline", "Dependencies")
 _GANTT, _DAG = 1, 2
 
 
@@ -153,6 +153,7 @@ class Dashboard:
         self._starting: asyncio.Future[None] | None = None  # a retry starting on the loop
         self._figures: dict[int, go.FigureWidget] = {}
         self._captions: dict[int, ipywidgets.HTML] = {}
+        self._labels: dict[int, Any] = {}  # each figure panel's accessible name
         self._figure_due: dict[int, float] = {}
         self._figure_version: dict[int, int] = {}
 
@@ -187,7 +188,11 @@ class Dashboard:
             self.buttons["cancel"].on_click(lambda _b: self.cancel())
             self.buttons["retry"].on_click(lambda _b: self.retry())
             parts.append(w.HBox(list(self.buttons.values())).add_class("te-controls"))
-            boxes = [overview, w.VBox().add_class("te-gantt"), w.VBox().add_class("te-dag")]
+            boxes = [
+                overview,
+                w.VBox().add_class("te-gantt").add_class("te-figure-panel"),
+                w.VBox().add_class("te-dag").add_class("te-figure-panel"),
+            ]
             self.tabs: w.Tab | None = w.Tab(children=boxes, titles=_TABS).add_class("te-tabs")
             self.tabs.observe(self._tab_changed, names="selected_index")
             parts.append(self.tabs)
@@ -324,11 +329,14 @@ class Dashboard:
             import ipywidgets as w
             import plotly.graph_objects as go
 
+            from .livefigs import figure_label
+
             fig = self._figures[index] = go.FigureWidget()
             fig.add_class("te-figure")
             caption = self._captions[index] = w.HTML().add_class("te-caption")
+            label = self._labels[index] = figure_label()
             assert self.tabs is not None
-            self.tabs.children[index].children = (caption, fig)
+            self.tabs.children[index].children = (caption, fig, label)
         return fig
 
     def _draw_figure(self, index: int, snap: RunSnapshot, force: bool = False) -> None:
@@ -352,7 +360,9 @@ class Dashboard:
                 self._deps = self.handle.plan.effective_deps([r.id for r in snap.tasks])
             livefigs.dag(snap, self._deps, fig, title=f"Dependencies of {name}")
         alt = alt_text(fig)
-        # No tooltip on the plot: ipywidgets' front end reads a description it lacks.
+        # The panel's accessible name (no tooltip on the plot: ipywidgets' front end
+        # would read a description it lacks).
+        self._labels[index].label = alt
         self._captions[index].value = f"<p class='te-caption-text'>{summary._e(alt)}</p>"
         cost = time.perf_counter() - started
         self._figure_due[index] = now + max(self.figure_interval, cost / FIGURE_DUTY)

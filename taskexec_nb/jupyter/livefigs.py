@@ -9,6 +9,7 @@ when a figure is wanted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -108,3 +109,55 @@ def refill(target: go.Figure, source: go.Figure) -> go.Figure:
         target.add_traces(list(source.data))
         target.update_layout(**layout)
     return target
+
+
+# The label's front end: it names the panel around it (caption + plot) as a figure.
+# ``role="figure"`` keeps the plot's own controls reachable (``role="img"`` would hide
+# them); the panel is found by its class once the label is on the page.
+_LABEL_ESM = """
+function render({ model, el }) {
+  el.style.display = "none";
+  const apply = () => {
+    const panel = el.closest(".te-figure-panel");
+    if (!panel) { return false; }
+    panel.setAttribute("role", "figure");
+    panel.setAttribute("aria-label", model.get("label"));
+    return true;
+  };
+  let tries = 0;
+  const retry = () => { if (!apply() && tries++ < 100) { setTimeout(retry, 50); } };
+  retry();
+  model.on("change:label", apply);
+}
+export default { render };
+"""
+
+
+@functools.cache
+def _label_class() -> type[Any]:
+    import anywidget
+    import traitlets
+
+    class FigureLabel(anywidget.AnyWidget):
+        """Gives the figure panel it sits in an accessible name (``aria-label``)."""
+
+        _esm = _LABEL_ESM
+        label = traitlets.Unicode("").tag(sync=True)
+
+    return FigureLabel
+
+
+def figure_label(label: str = "") -> Any:
+    """An invisible widget that names the ``.te-figure-panel`` it is put in.
+
+    ipywidgets cannot set ``aria-label`` on a plot's element; this widget's front
+    end sets ``role="figure"`` and ``aria-label`` on its panel (the plot and its
+    caption), so a screen reader names the live figure by its text alternative.
+
+    Args:
+        label: The accessible name (a figure's text alternative).
+
+    Returns:
+        The widget (set its ``label`` to rename the panel).
+    """
+    return _label_class()(label=label)

@@ -279,7 +279,7 @@ def failures_html(snapshot: RunSnapshot) -> str:
         items.append(
             f"<li><strong>{_e(r.id)}</strong> {_e(style(r.status).label)}{allowed}: "
             f"{_e(r.error or 'no error recorded')}"
-            + (f"<pre aria-label='last output of {_e(r.id)}'>{_e(tail)}</pre>" if tail else "")
+            + (f"<div>last output:</div><pre>{_e(tail)}</pre>" if tail else "")
             + (f"<div>log: <code>{_e(r.log_path)}</code></div>" if r.log_path else "")
             + "</li>"
         )
