@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from taskexec_nb.events import TaskStatus
-from taskexec_nb.figures import STYLES, style, text_color
+from taskexec_nb.figures import style, text_color
 from taskexec_nb.run.rows import RunSnapshot, TaskRow
 
 FAILED = frozenset({TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value})
@@ -321,7 +321,6 @@ def progress_svg(snapshot: RunSnapshot, by: str = "phase", width: int = 560) -> 
     """
     rows = groups(snapshot.tasks, by)
     row_h, label_h, pad = 18, 16, 6
-    height = len(rows) * (row_h + label_h + pad) + pad
     parts = []
     y = pad
     for g in rows:
@@ -348,17 +347,29 @@ def progress_svg(snapshot: RunSnapshot, by: str = "phase", width: int = 560) -> 
                 )
             x += w
         y += row_h + pad
+    # The legend: a swatch and the word for each status drawn.
+    x = 0.0
+    for status in [*_SEGMENTS, *sorted({s for g in rows for s in g.counts} - set(_SEGMENTS))]:
+        if not any(g.counts.get(status) for g in rows):
+            continue
+        st = style(status)
+        parts.append(
+            f"<rect x='{x:.0f}' y='{y}' width='12' height='12' fill='{st.color}' "
+            f"stroke='#1A1A1A' stroke-width='0.5'/><text x='{x + 16:.0f}' y='{y + 11}' "
+            f"font-size='12' fill='#1A1A1A'>{_e(st.label)}</text>"
+        )
+        x += 28 + 7 * len(st.label)
+    height = y + 12 + pad
     ov = overview(snapshot)
     alt = f"Progress by {by}: {ov.done} of {ov.total} tasks done, " + "; ".join(
         f"{g.name} {g.text()}" for g in rows
     )
-    legend = ", ".join(f"{STYLES[s].label} ({STYLES[s].color})" for s in _SEGMENTS if s in STYLES)
     return (
         f"<figure class='te-figure te-static-figure' aria-label='{_e(alt)}'>"
         f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='{_e(alt)}' "
         f"width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
         f"style='background:#FFFFFF'><title>{_e(alt)}</title>{''.join(parts)}</svg>"
-        f"<figcaption>{_e(alt)}. Colours: {_e(legend)}.</figcaption></figure>"
+        f"<figcaption>{_e(alt)}.</figcaption></figure>"
     )
 
 
