@@ -101,6 +101,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_report.py
 	$(BIN)/python benchmarks/bench_magics.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 # PNGs of the report figures for a 50- and a 500-task run (needs kaleido and Chromium).
 figures: setup

@@ -7,6 +7,8 @@ the run's machinery is its :class:`~taskexec_nb.run.session.RunSession`.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +27,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from taskexec_nb.config import Config
+    from taskexec_nb.jupyter.dashboard import Dashboard
     from taskexec_nb.plan import ExecutionPlan
     from taskexec_nb.report import ExecutionReport
+
+WAKE_PERIOD = 0.1
+"""Seconds between wake-ups of the event loop while a run is awaited.
+
+A notebook kernel's interrupt (SIGINT) is handled only when its loop's thread runs
+Python code; a loop idle in ``select`` while one long task runs would not notice it
+until that task ended. Waking it this often lets the interrupt stop the run at once.
+"""
 
 
 class RunHandle:
@@ -71,6 +82,7 @@ class RunHandle:
             observers=observers,
             config=config,
         )
+        self._dashboard: Dashboard | None = None
 
     # -- what it is ----------------------------------------------------------------------
     @property
@@ -127,6 +139,11 @@ class RunHandle:
     def bus(self) -> EventBus:
         """Where the run's events go."""
         return self._session.bus
+
+    @property
+    def observers(self) -> list[Observer]:
+        """The extra event observers the run was started with."""
+        return list(self._session.observers)
 
     @property
     def registry(self) -> ExecutorRegistry:
@@ -221,9 +238,11 @@ class RunHandle:
         interrupt, Ctrl-C under ``asyncio.run``, ``task.cancel()``) interrupts
         the run as Ctrl-C does :meth:`~taskexec_nb.plan.ExecutionPlan.run`: its
         running tasks are stopped, it is recorded ``interrupted`` (resumable), and
-        the cancellation goes on once that is done. A second cancel meanwhile
-        kills the running tasks at once. To wait with a time limit without
-        stopping the run, shield it: ``asyncio.wait_for(asyncio.shield(run.wait()), t)``.
+        the cancellation goes on once that is done, as a ``CancelledError`` saying
+        so: ``run ID interrupted: ...; resume it with plan.arun(resume='ID')``. A
+        second cancel meanwhile kills the running tasks at once. To wait with a
+        time limit without stopping the run, shield it:
+        ``asyncio.wait_for(asyncio.shield(run.wait()), t)``. ``await run`` is the same.
 
         Returns:
             The run's final status.
@@ -231,7 +250,18 @@ class RunHandle:
         Raises:
             asyncio.CancelledError: When the wait was cancelled (after the run ended).
         """
-        return await self._session.wait()
+        waker = asyncio.ensure_future(_wake(WAKE_PERIOD))
+        try:
+            return await self._session.wait()
+        except asyncio.CancelledError as exc:
+            if self.result is RunStatus.INTERRUPTED and not exc.args:
+                raise asyncio.CancelledError(
+                    f"run {self.run_id} interrupted: its running tasks were stopped and its "
+                    f"state saved; resume it with plan.arun(resume={self.run_id!r})"
+                ) from None
+            raise
+        finally:
+            waker.cancel()
 
     def __await__(self) -> Generator[Any, None, RunStatus]:
         """``await handle``: the same as ``await handle.wait()`` (a notebook's ``await run``).
@@ -371,6 +401,27 @@ class RunHandle:
         text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return f"<RunHandle {self.run_id} {state}: {text or 'no tasks'}>"
 
+    # -- in a notebook -------------------------------------------------------------------
+    def dashboard(self) -> Dashboard:
+        """The run's live dashboard (ipywidgets): progress, controls, a live Gantt and DAG.
+
+        The same one each time. Displaying the handle in a notebook shows it.
+
+        Returns:
+            The :class:`~taskexec_nb.jupyter.dashboard.Dashboard`.
+        """
+        if self._dashboard is None:
+            from taskexec_nb.jupyter.dashboard import Dashboard
+
+            self._dashboard = Dashboard(self)
+        return self._dashboard
+
+    def _ipython_display_(self) -> None:
+        """Show the dashboard in a notebook (IPython's display hook); the repr elsewhere."""
+        from taskexec_nb.jupyter.dashboard import display_run
+
+        display_run(self)
+
     # -- starting ------------------------------------------------------------------------
     def preview(self) -> list[str]:
         """What starting this run would run, without running or recording anything.
@@ -399,10 +450,18 @@ class RunHandle:
         Returns:
             This handle, finished.
 
+        In a notebook kernel the cell shows the run's progress as it goes (no buttons:
+        the kernel is busy and cannot take their clicks; it says so).
+
         Raises:
             KeyboardInterrupt: After the run was interrupted and its state saved.
         """
-        self._session.run_blocking()
+        shown = _blocking_display(self)
+        try:
+            self._session.run_blocking()
+        finally:
+            if shown is not None:
+                shown.close()
         return self
 
     async def start(self) -> RunHandle:
@@ -429,3 +488,18 @@ class RunHandle:
         """
         await self._session.started()
         return self
+
+
+async def _wake(period: float) -> None:
+    """Wake the event loop every ``period`` seconds (see :data:`WAKE_PERIOD`)."""
+    while True:
+        await asyncio.sleep(period)
+
+
+def _blocking_display(handle: RunHandle) -> Any:
+    """In a notebook kernel: show a blocking run's progress (None elsewhere)."""
+    if "ipykernel" not in sys.modules:  # a terminal, a script: nothing changes
+        return None
+    from taskexec_nb.jupyter.dashboard import show_blocking
+
+    return show_blocking(handle)
