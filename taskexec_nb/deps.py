@@ -171,6 +171,17 @@ def _alternation(paths: list[list[str]]) -> str:
         node[""] = {}
 
     def emit(node: dict[str, Any]) -> str:
+        """The regex for the sequences below one node of the prefix tree.
+
+        Args:
+            node: Each next piece mapped to its own subtree; the key ``""`` marks
+                that a sequence may end here.
+
+        Returns:
+            The pieces that follow ``node``, as a group of alternatives where
+            they branch (with an empty alternative where a sequence ends), or
+            ``""`` at a leaf.
+        """
         alts = [piece + emit(child) for piece, child in node.items() if piece]
         if not alts:
             return ""

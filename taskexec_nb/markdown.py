@@ -104,6 +104,18 @@ def _dispatch_main_chain(ruler: Any, keyed: dict[str, Any], raw: dict[str, Any])
     table = raw.get("table") if "table" in head else None
 
     def dispatch(state: Any, start: int, end: int, silent: bool) -> bool:
+        """Try the dispatched rules at one line, each only where it can match.
+
+        Args:
+            state: markdown-it's block state (the source, each line's marks and the tokens).
+            start: The line the rule is tried at.
+            end: The line after the block's last (the end of the text or of a container).
+            silent: Only say whether a block starts here, adding no tokens (as when
+                markdown-it checks whether a paragraph is interrupted).
+
+        Returns:
+            Whether one of them matched (the first to match in the chain's order wins).
+        """
         src = state.src
         if start == 0 and front_matter is not None and front_matter(state, start, end, silent):
             return True
@@ -125,6 +137,19 @@ def _dispatch_main_chain(ruler: Any, keyed: dict[str, Any], raw: dict[str, Any])
 
 def _first_char_guard(fn: Any, chars: str) -> Any:
     def guarded(state: Any, start: int, end: int, silent: bool) -> Any:
+        """Call the block rule ``fn`` only where the line starts with one of ``chars``.
+
+        Args:
+            state: markdown-it's block state (the source, each line's marks and the tokens).
+            start: The line the rule is tried at.
+            end: The line after the block's last (the end of the text or of a container).
+            silent: Only say whether a block starts here, adding no tokens (as when
+                markdown-it checks whether a paragraph is interrupted).
+
+        Returns:
+            False where the line is blank or starts with another character,
+            else what ``fn`` returns (whether it matched).
+        """
         pos = state.bMarks[start] + state.tShift[start]
         if pos >= state.eMarks[start] or state.src[pos] not in chars:
             return False
@@ -135,6 +160,20 @@ def _first_char_guard(fn: Any, chars: str) -> Any:
 
 def _hr_guard(fn: Any) -> Any:
     def guarded(state: Any, start: int, end: int, silent: bool) -> Any:
+        """Call the thematic-break rule ``fn`` only where the line can be one.
+
+        Args:
+            state: markdown-it's block state (the source, each line's marks and the tokens).
+            start: The line the rule is tried at.
+            end: The line after the block's last (the end of the text or of a container).
+            silent: Only say whether a block starts here, adding no tokens (as when
+                markdown-it checks whether a paragraph is interrupted).
+
+        Returns:
+            False where the line's first three characters are not one marker
+            (``*``, ``-`` or ``_``) with spaces or tabs between, else what ``fn``
+            returns (whether it matched).
+        """
         # A thematic break is 3+ of one marker, spaces allowed between: "- [ ] T001"
         # (a list item) fails on its third character, "---" and "- - -" pass.
         pos = state.bMarks[start] + state.tShift[start]
@@ -148,6 +187,19 @@ def _hr_guard(fn: Any) -> Any:
 
 def _table_guard(fn: Any) -> Any:
     def guarded(state: Any, start: int, end: int, silent: bool) -> Any:
+        """Call the table rule ``fn`` only where the next line can be a delimiter row.
+
+        Args:
+            state: markdown-it's block state (the source, each line's marks and the tokens).
+            start: The line the rule is tried at.
+            end: The line after the block's last (the end of the text or of a container).
+            silent: Only say whether a block starts here, adding no tokens (as when
+                markdown-it checks whether a paragraph is interrupted).
+
+        Returns:
+            False where there is no next line in the block or it does not start
+            with ``|``, ``-`` or ``:``, else what ``fn`` returns (whether it matched).
+        """
         nxt = start + 1  # a table needs a delimiter row, starting with | - or :
         if nxt >= end:
             return False

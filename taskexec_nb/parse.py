@@ -474,6 +474,16 @@ class _Reader:
         hint: str | None = None,
         task_id: str | None = None,
     ) -> None:
+        """Record a diagnostic about this file.
+
+        Args:
+            code: The diagnostic's code (``TX...``, listed in the README).
+            sev: Its severity.
+            msg: What is wrong, in one sentence.
+            line: The 1-based line it is on, or None for the whole file.
+            hint: How to fix it, or None.
+            task_id: The task concerned, when there is one.
+        """
         self.diags.append(Diagnostic(code, sev, msg, self.path, line, hint, task_id))
 
     # -- walk
@@ -837,6 +847,17 @@ class _Parser(_Reader):
     """The second pass: task sites to tasks (definitions, mentions, bodies, actions)."""
 
     def run(self, newline: str, bom: bool) -> TaskFile:
+        """Parse the text: both passes, then the file-level checks.
+
+        Args:
+            newline: The line ending the file uses (CRLF or LF), recorded only: the
+                text parsed has LF line endings.
+            bom: Whether the file started with a UTF-8 byte order mark (recorded only).
+
+        Returns:
+            The parsed file: its tasks, phases and statements, and every parse
+            diagnostic sorted by line then code (TX003 when it has no task).
+        """
         tokens = parser_markdown(self.text.startswith("-")).parse(self.text)
         self._walk(tokens)
         self._close_sections()

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
             Args:
                 durations: Expected seconds per task ID.
+
+            Returns:
+                Task IDs in run order (empty when nothing is pending).
             """
             ...
 
@@ -60,6 +63,9 @@ if TYPE_CHECKING:
 
             Args:
                 chosen: The task IDs that will run.
+
+            Returns:
+                Each chosen task's prerequisites among them, in run order.
             """
             ...
 

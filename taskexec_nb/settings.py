@@ -378,7 +378,17 @@ class RunSettings:
         from taskexec_nb.secrets import mask_env
 
         def shown(env: Mapping[str, str]) -> dict[str, str]:
-            # An override's variables are masked with the run's own: its secrets may appear.
+            """Environment variables as the view shows them.
+
+            An override's variables are masked with the run's own: its secrets may appear.
+
+            Args:
+                env: The run's ``env`` or one override's, name to value.
+
+            Returns:
+                The same names and values, masked as :func:`mask_env` does (with
+                the run's variables and ``secrets`` in view) unless ``masked`` is false.
+            """
             if not masked:
                 return dict(env)
             both = mask_env({**self.env, **env}, self.secrets)

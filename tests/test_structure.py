@@ -353,7 +353,9 @@ def test_the_importtime_reader_sees_nested_imports() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Docstrings: Google-style Args:/Returns: on every public function and method
+# Docstrings: Google-style Args:/Returns: on every public function and method, and on
+# every function with parameters whose name does not start with "_" (nested ones and
+# methods of private classes included), as the before-stop hook counts them
 
 SECTION = re.compile(r"^(\s*)([A-Z][A-Za-z ]*):\s*$")
 ENTRY = re.compile(r"^\s*(\*{0,2}\w+)\s*(\([^)]*\))?\s*:")
@@ -391,20 +393,36 @@ def is_public_module(name: str) -> bool:
     return not any(part.startswith("_") for part in name.split("."))
 
 
-def public_functions(
-    tree: ast.Module,
+def documented_functions(
+    tree: ast.Module, public_module: bool = True
 ) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
-    """Public functions and public classes' public methods: (node, is_method)."""
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            if not node.name.startswith("_"):
-                yield node, False
-        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            for item in node.body:
-                if isinstance(
-                    item, ast.FunctionDef | ast.AsyncFunctionDef
-                ) and not item.name.startswith("_"):
-                    yield item, True
+    """The functions whose docstring the gate checks: (node, is_method).
+
+    Those not named with a leading underscore that are either public API (a public
+    module's functions, and its public classes' methods), or take parameters
+    anywhere: nested functions, methods of private classes and of classes inside
+    functions, functions of private modules (what the before-stop hook counts).
+    """
+
+    def walk(
+        parent: ast.AST, scope: str, api: bool
+    ) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]]:
+        # scope: "module", "class" or "function", what a def directly under it is in;
+        # an if, try, with or loop does not change it.
+        for node in ast.iter_child_nodes(parent):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                is_method = scope == "class"
+                public = not node.name.startswith("_")
+                if public and (api or documented_parameters(node, is_method)):
+                    yield node, is_method
+                yield from walk(node, "function", False)
+            elif isinstance(node, ast.ClassDef):
+                public_class = api and scope == "module" and not node.name.startswith("_")
+                yield from walk(node, "class", public_class)
+            else:
+                yield from walk(node, scope, api)
+
+    yield from walk(tree, "module", public_module)
 
 
 def decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
@@ -461,22 +479,22 @@ def docstring_problems(node: ast.FunctionDef | ast.AsyncFunctionDef, is_method: 
 def test_every_public_function_documents_its_arguments_and_result() -> None:
     missing = []
     for name, path in module_files().items():
-        if not is_public_module(name):
-            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node, is_method in public_functions(tree):
+        for node, is_method in documented_functions(tree, is_public_module(name)):
             for problem in docstring_problems(node, is_method):
                 missing.append(f"  {relative(path)}:{node.lineno} {node.name}: {problem}")
     assert not missing, (
-        f"{len(missing)} public functions whose docstring lacks a Google-style section:\n"
-        + "\n".join(missing)
+        f"{len(missing)} functions (public, or not named _ and with parameters) whose "
+        "docstring lacks a Google-style section:\n" + "\n".join(missing)
     )
 
 
 def problems_of(source: str) -> list[str]:
     tree = ast.parse(source)
     return [
-        p for node, is_method in public_functions(tree) for p in docstring_problems(node, is_method)
+        p
+        for node, is_method in documented_functions(tree)
+        for p in docstring_problems(node, is_method)
     ]
 
 
@@ -529,6 +547,74 @@ class Box:
         '    """Each.\n\n    Args:\n        n: How many.\n    """\n'
     )
     assert problems_of(generator) == ["no Yields: section (yields from Iterator[int])"]
+
+
+def named_problems(source: str, public_module: bool = True) -> list[str]:
+    tree = ast.parse(source)
+    return [
+        f"{node.name}: {p}"
+        for node, is_method in documented_functions(tree, public_module)
+        for p in docstring_problems(node, is_method)
+    ]
+
+
+def test_the_docstring_check_reaches_nested_functions_and_private_classes() -> None:
+    nested = '''
+def outer(n: int) -> int:
+    """Outer.
+
+    Args:
+        n: How many.
+
+    Returns:
+        The count.
+    """
+
+    def count(item: str) -> int:
+        return len(item)
+
+    def reset() -> None:
+        pass
+
+    def _local(item: str) -> int:
+        return 0
+
+    return count("x")
+'''
+    assert named_problems(nested) == ["count: no docstring"]
+    docstring = '        """Count.\n\n        Args:\n            item: What.\n        """\n'
+    documented = nested.replace("        return len(item)", docstring + "        return len(item)")
+    assert named_problems(documented) == ["count: no Returns: section (returns int)"]
+    private_class = '''
+class _Box:
+    def put(self, item: str) -> None:
+        """Put."""
+
+    def size(self) -> int:
+        return 0
+
+    @staticmethod
+    def make(size: int) -> None:
+        """Make.
+
+        Args:
+            size: How big.
+        """
+
+        class Inner:
+            def get(self, key: str) -> None:
+                pass
+
+            def clear(self) -> None:
+                pass
+'''
+    assert named_problems(private_class) == [
+        "put: no Args: section (for item)",
+        "get: no docstring",
+    ]
+    module = "def run(path: str) -> None:\n    pass\n\n\ndef main() -> None:\n    pass\n"
+    assert named_problems(module) == ["run: no docstring", "main: no docstring"]
+    assert named_problems(module, public_module=False) == ["run: no docstring"]
 
 
 def test_the_importtime_reader_names_a_heavy_import() -> None:

@@ -157,7 +157,19 @@ class _Layers:
     sources: dict[str, str] = field(default_factory=dict)
 
     def apply(self, data: Mapping[str, Any], source: Any) -> None:
-        """Put ``data`` on top; ``source(key)`` names where each key came from."""
+        """Put ``data`` on top of the layers below, noting where each value came from.
+
+        A ``None`` value leaves the key as it was. ``secrets`` add to the names
+        already marked, and a table setting (``env``, ``resources``...) is merged
+        key by key; any other setting is replaced.
+
+        Args:
+            data: This layer's settings by name (a config file's table, the
+                environment's or the caller's arguments).
+            source: Called as ``source(key, sub)`` to name where a setting came from
+                (a file and line, an environment variable, an argument); ``sub`` is
+                the key inside a table setting, or None for the setting as a whole.
+        """
         for key, value in data.items():
             if value is None:
                 continue

@@ -160,6 +160,15 @@ def resolve_task(task: Task, settings: RunSettings) -> ResolvedTask:
     resolved = task if params is task.params else replace(task, params=params)
 
     def own(name: str) -> Any:
+        """One execution setting: the task's own (overrides applied), else the run's.
+
+        Args:
+            name: The setting, an attribute of both the task's parameters and
+                the run settings (``timeout``, ``retries``, ``backoff``, ``allow_failure``).
+
+        Returns:
+            The task's value, or the run's where the task leaves it unset (None).
+        """
         value = getattr(params, name)
         return getattr(settings, name) if value is None else value
 

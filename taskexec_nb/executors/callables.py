@@ -219,9 +219,27 @@ class _ThreadProcesses:
         self.abandoned = False
 
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` for the worker thread: notes the thread, and cleans up if abandoned."""
+        """``fn`` for the worker thread: notes the thread, and cleans up if abandoned.
+
+        Args:
+            fn: The callable the attempt's worker thread runs.
+
+        Returns:
+            A function taking ``fn``'s positional arguments that records the
+            thread's native ID (whose child processes :meth:`abandon` signals),
+            calls ``fn`` and returns its result, and SIGKILLs what the thread
+            still has running when it returns if the attempt was abandoned.
+        """
 
         def run(*args: Any) -> Any:
+            """Call ``fn`` on this thread, noting the thread and cleaning up if abandoned.
+
+            Args:
+                *args: The positional arguments for ``fn``.
+
+            Returns:
+                What ``fn`` returns (what it raises propagates).
+            """
             self.tid = threading.get_native_id()
             try:
                 return fn(*args)
@@ -259,6 +277,11 @@ def _leave_running(key: tuple[str, str], thread: concurrent.futures.Future[Any])
     """Remember an abandoned attempt's thread until it returns."""
 
     def returned(_: concurrent.futures.Future[Any]) -> None:
+        """Forget the thread once it has returned, unless a newer one took its key.
+
+        Args:
+            _: The thread's future, now done (its outcome is not read here).
+        """
         with _LEFT_LOCK:
             if _LEFT_RUNNING.get(key) is thread:
                 del _LEFT_RUNNING[key]
@@ -334,6 +357,12 @@ async def _until(job: asyncio.Future[Any], ctx: AttemptContext, timeout: float |
     wake: asyncio.Future[None] = loop.create_future()
 
     def poke(*_: object) -> None:
+        """Wake the wait: the job is done, a stop was requested or the timeout passed.
+
+        Args:
+            *_: Whatever the caller passes (the done job from its callback,
+                nothing from a stop request or the timer), ignored.
+        """
         if not wake.done():
             wake.set_result(None)
 

@@ -167,6 +167,12 @@ class ProcessControl:
         wake: asyncio.Future[None] = loop.create_future()
 
         def poke(*_: object) -> None:
+            """Wake the wait to look again: exit, a stop request or the timer.
+
+            Args:
+                *_: Whatever the caller passes (the done ``exited`` future from
+                    its callback, nothing from a stop request or the timer), ignored.
+            """
             if not wake.done():
                 wake.set_result(None)
 

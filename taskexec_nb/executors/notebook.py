@@ -200,6 +200,15 @@ def _mask_notebook(path: Path, mask: Callable[[str], str]) -> None:
         return  # papermill left no complete notebook: nothing readable to mask
 
     def walk(obj: Any) -> Any:
+        """A copy of one JSON value with secrets masked in every string inside it.
+
+        Args:
+            obj: A value of the notebook's JSON: a string, list, object or scalar.
+
+        Returns:
+            The value with each string masked, lists and objects rebuilt around
+            their masked items (keys kept as they are), other scalars unchanged.
+        """
         if isinstance(obj, str):
             return mask(obj)
         if isinstance(obj, list):

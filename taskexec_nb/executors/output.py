@@ -40,6 +40,11 @@ class _LazyLog:
         self.file: BinaryIO | None = None
 
     def write(self, data: bytes) -> None:
+        """Append to the log, creating it (and its directory) on the first write.
+
+        Args:
+            data: Output bytes, already masked, written unbuffered.
+        """
         if self.file is None:
             try:
                 self.file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - see __exit__
@@ -63,6 +68,15 @@ class _Tail:
         self.lines: collections.deque[str] = collections.deque(maxlen=max(1, n))
 
     def text(self, partials: Sequence[str] = ()) -> str:
+        """The tail as text, unfinished last lines included.
+
+        Args:
+            partials: The unfinished last line of each stream feeding this tail,
+                as shown (an empty one is left out); they count as its last lines.
+
+        Returns:
+            The last ``n`` lines joined by newlines (no newline at the end).
+        """
         lines = list(self.lines) + [p for p in partials if p]
         return "\n".join(lines[-(self.lines.maxlen or 1) :])
 
@@ -110,13 +124,33 @@ class _Stream:
         self.masker = masker.stream() if masker else None
 
     def mask(self, chunk: bytes, final: bool = False) -> bytes:
-        """The chunk with secrets masked (a possible secret's start waits for more)."""
+        """The chunk with secrets masked (a possible secret's start waits for more).
+
+        Args:
+            chunk: Raw bytes read from the stream or written to it.
+            final: The stream has ended: also release what the masker held back.
+
+        Returns:
+            The bytes safe to pass on now: masked, without a trailing part that
+            may still turn out to be a secret (unless ``final``).
+        """
         if self.masker is None:
             return chunk
         out = self.masker.feed(chunk)
         return out + self.masker.close() if final else out
 
     def feed(self, chunk: bytes, final: bool = False) -> str:
+        """Decode a masked chunk and put its complete lines on the tails.
+
+        Args:
+            chunk: Masked bytes, as :meth:`mask` returns them (a UTF-8 character
+                may be split across two chunks).
+            final: The stream has ended: a character still cut off decodes as U+FFFD.
+
+        Returns:
+            The chunk's text as written (newlines and escapes kept), for the
+            output events; empty when the chunk only starts a character.
+        """
         text = self._decoder.decode(chunk, final)
         if text:
             *complete, rest = text.split("\n")
@@ -278,7 +312,18 @@ class _Redirect:
         self._original = original
 
     def write(self, text: str) -> int:
-        """Write to the current attempt's output, or to the original stream."""
+        """Write to the current attempt's output, or to the original stream.
+
+        Args:
+            text: What was printed.
+
+        Returns:
+            The number of characters taken (what the original stream returns
+            outside an attempt).
+
+        Raises:
+            TypeError: In an attempt, for anything but a ``str`` (as a real stream).
+        """
         output = _ATTEMPT.get()
         if output is None:
             return self._original.write(text)
@@ -288,7 +333,11 @@ class _Redirect:
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
-        """Write each line."""
+        """Write each line, as :meth:`write` does (no newlines are added).
+
+        Args:
+            lines: The strings to write, in order.
+        """
         for line in lines:
             self.write(line)
 
@@ -323,7 +372,14 @@ class _BinaryRedirect:
         self._original = original
 
     def write(self, data: bytes) -> int:
-        """Write to the current attempt's output, or to the original stream's buffer."""
+        """Write to the current attempt's output, or to the original stream's buffer.
+
+        Args:
+            data: Bytes, a bytearray or any buffer of bytes (UTF-8 in an attempt).
+
+        Returns:
+            The number of bytes taken.
+        """
         output = _ATTEMPT.get()
         if output is None:
             return int(self._original.buffer.write(data))
@@ -384,6 +440,14 @@ def in_thread(fn: Callable[..., Any]) -> Callable[..., Any]:
     _install()
 
     def run(*args: Any) -> Any:
+        """Call ``fn``, then end this thread's hold on the capture.
+
+        Args:
+            *args: The positional arguments for ``fn``.
+
+        Returns:
+            What ``fn`` returns (what it raises propagates).
+        """
         try:
             return fn(*args)
         finally:

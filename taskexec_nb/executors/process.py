@@ -57,14 +57,27 @@ class _Watcher:
 
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> _Watcher:
-        """The loop's watcher."""
+        """The loop's watcher, made on first use and kept while the loop lives.
+
+        Args:
+            loop: The running event loop.
+
+        Returns:
+            The one watcher of ``loop``.
+        """
         watcher = cls._by_loop.get(loop)
         if watcher is None:
             watcher = cls._by_loop[loop] = cls(loop)
         return watcher
 
     def add(self, fd: int, handler: Callable[[], None]) -> None:
-        """Call ``handler`` whenever ``fd`` is readable (or at its end)."""
+        """Call ``handler`` whenever ``fd`` is readable (or at its end).
+
+        Args:
+            fd: An open descriptor: a pipe's read end or a pidfd.
+            handler: Called with no arguments on the loop's thread, once per
+                readiness, until :meth:`remove`.
+        """
         loop = self._loop()
         assert loop is not None
         if self._epoll is None:
@@ -76,7 +89,11 @@ class _Watcher:
         self._handlers[fd] = handler
 
     def remove(self, fd: int) -> None:
-        """Stop watching ``fd`` (before it is closed)."""
+        """Stop watching ``fd`` (before it is closed); one not watched is ignored.
+
+        Args:
+            fd: A descriptor given to :meth:`add`.
+        """
         loop = self._loop()
         if self._epoll is None:
             if loop is not None:
@@ -138,6 +155,18 @@ class _Child:
         log: _LazyLog,
     ) -> _Child:
         """Start ``argv`` in a new session with its output on two pipes.
+
+        Args:
+            ctx: The attempt (its working folder, environment and output observer).
+            argv: The command and its arguments (no shell).
+            stdin_data: Bytes fed to the process's stdin, then closed; None gives
+                it ``/dev/null``.
+            streams: The attempt's stdout and stderr streams, which mask and split
+                what each pipe carries.
+            log: The attempt's log, which gets the masked output of both pipes.
+
+        Returns:
+            The started child, its pipes and its exit watched on the loop.
 
         Raises:
             OSError: If the process cannot be started or watched (nothing is left running).
@@ -242,7 +271,13 @@ class _Child:
             self._drained.set_result(None)
 
     async def drained(self, grace: float) -> None:
-        """Wait for the end of both outputs (closing them after ``grace`` s if still held)."""
+        """Wait for the end of both outputs (closing them after ``grace`` s if still held).
+
+        Args:
+            grace: Seconds to wait for the pipes to end once the process has
+                exited (``kill_grace``); only a process that left the task's
+                group can hold them open that long.
+        """
         if self._streams:
             self._drained = self.loop.create_future()
             # Only a process that left the task's group can still hold them open.

@@ -53,6 +53,15 @@ def layout_positions(
         if level:
 
             def barycenter(t: str) -> float:
+                """Where a task sits in its layer: the mean height of its prerequisites.
+
+                Args:
+                    t: A task ID of this layer.
+
+                Returns:
+                    The mean y of its prerequisites already placed (in earlier
+                    layers), or 0.0 when none is.
+                """
                 ys = [pos[d][1] for d in deps.get(t, ()) if d in pos]
                 return sum(ys) / len(ys) if ys else 0.0
 

@@ -69,10 +69,28 @@ class _Parser(argparse.ArgumentParser):
         self.magic, self.line = magic, usage
 
     def error(self, message: str) -> NoReturn:
+        """Raise a bad argument as the magic's one-line usage error (argparse calls this).
+
+        Args:
+            message: What argparse found wrong (an unknown option, a missing value...).
+
+        Raises:
+            MagicUsageError: Always, with the magic's usage line and its ``?`` help.
+        """
         raise MagicUsageError(f"%{self.magic}: {message}; usage: {self.line} (%{self.magic}?)")
 
     def read(self, line: str) -> argparse.Namespace:
-        """The magic's line, read like a shell's (quotes for spaces)."""
+        """The magic's line, read like a shell's (quotes for spaces).
+
+        Args:
+            line: The text after the magic's name.
+
+        Returns:
+            The parsed arguments.
+
+        Raises:
+            MagicUsageError: For unbalanced quotes or arguments the magic does not take.
+        """
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -111,11 +129,12 @@ def _parsers() -> dict[str, _Parser]:
 
     made: dict[str, _Parser] = {}
 
-    def new(magic: str, usage: str, description: str) -> _Parser:
+    def _new(magic: str, usage: str, description: str) -> _Parser:
+        """A magic's parser (prog, usage line, ``?`` help), kept in ``made`` by name."""
         made[magic] = _Parser(magic, usage, description)
         return made[magic]
 
-    p = new(
+    p = _new(
         "load_tasks",
         "%load_tasks FILE [--mode M] [--profile P] [--[no-]dag] [-o NAME]",
         "Load, validate and plan a tasks.md; bind the plan and show its summary: counts per "
@@ -125,7 +144,7 @@ def _parsers() -> dict[str, _Parser]:
     p.add_argument("file", metavar="FILE", help="the tasks.md file (Tab completes paths)")
     _config(p)
     _output(p, "plan")
-    p = new(
+    p = _new(
         "tasks",
         "%%tasks [--mode M] [--profile P] [--[no-]dag] [-o NAME]",
         "Load a tasks.md written in the cell, as %load_tasks does a file. Its runs keep their "
@@ -133,7 +152,7 @@ def _parsers() -> dict[str, _Parser]:
     )
     _config(p)
     _output(p, "plan")
-    p = new(
+    p = _new(
         "run_tasks",
         "%run_tasks [PLAN] [-j N] [--dry-run] [--resume [RUN]] [--only SEL] [--from TASK] "
         "[--until TASK] [other taskexec run options] [-o NAME]",
@@ -145,26 +164,26 @@ def _parsers() -> dict[str, _Parser]:
     add_run_options(p, skip=("mode",))  # the plan is loaded already, in its mode
     p.add_argument("--mode", help=argparse.SUPPRESS)  # read only to say where it goes
     _output(p, "run")
-    p = new(
+    p = _new(
         "tasks_status",
         "%tasks_status [--by phase|story]",
         "The live status of the run started by %run_tasks: one row per task (or per group).",
     )
     p.add_argument("--by", choices=("phase", "story"), help="done/total per phase or story")
-    p = new(
+    p = _new(
         "pause_tasks",
         "%pause_tasks [--suspend]",
         "Pause the run started by %run_tasks: no new task starts.",
     )
     p.add_argument("--suspend", action="store_true", help="also suspend the running tasks")
-    new("resume_tasks", "%resume_tasks", "Continue the paused run started by %run_tasks.")
-    new(
+    _new("resume_tasks", "%resume_tasks", "Continue the paused run started by %run_tasks.")
+    _new(
         "cancel_tasks",
         "%cancel_tasks",
         "Cancel the run started by %run_tasks: running tasks are stopped, the rest recorded "
         "as cancelled.",
     )
-    p = new(
+    p = _new(
         "tasks_report",
         "%tasks_report [RUN] [--tasks FILE] [--state-dir DIR] [-o NAME]",
         "Show the report of a run (default: the last one): its summary and its task table.",
@@ -172,7 +191,7 @@ def _parsers() -> dict[str, _Parser]:
     p.add_argument("run", nargs="?", metavar="RUN", help="run ID (default: the latest)")
     _store(p)
     _output(p, None)
-    p = new(
+    p = _new(
         "tasks_runs",
         "%tasks_runs [--tasks FILE] [--state-dir DIR] [-o NAME]",
         "The runs recorded in the state store, newest first, as a DataFrame.",
@@ -190,13 +209,13 @@ def _reported(fn: _F) -> _F:
     """Show the package's own errors as one-line usage errors, not tracebacks."""
 
     @functools.wraps(fn)
-    def wrapper(self: TaskMagics, *args: Any) -> Any:
+    def _wrapper(self: TaskMagics, *args: Any) -> Any:
         try:
             return fn(self, *args)
         except TaskexecError as exc:
             raise MagicUsageError(f"%{fn.__name__}: {exc}") from None
 
-    return wrapper  # type: ignore[return-value]
+    return _wrapper  # type: ignore[return-value]
 
 
 # --- the magics -----------------------------------------------------------------------------
@@ -513,6 +532,11 @@ def _started_on_thread(handle: RunHandle, within: float = 10.0) -> None:
     started = threading.Event()
 
     def seen(event: Any) -> None:
+        """Note the run's start when its ``run_started`` event arrives.
+
+        Args:
+            event: One of the run's events, replayed or new, on any thread.
+        """
         if event.kind is EventKind.RUN_STARTED:
             started.set()
 

@@ -373,6 +373,16 @@ def final_status(
     """
 
     def counts_as_failure(state: TaskState) -> bool:
+        """Whether one task's end makes the run fail.
+
+        Args:
+            state: A finished task's live state.
+
+        Returns:
+            True for a failed or timed-out task whose failure is not allowed,
+            and for a task skipped other than for want of an action (a
+            dependency failed); False otherwise.
+        """
         if state.status in FAILED:
             return not allows_failure(tasks[state.task_id], settings)
         if state.status is TaskStatus.SKIPPED:

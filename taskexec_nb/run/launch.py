@@ -301,7 +301,14 @@ class _Selectors:
         return (self.only, self.from_task, self.until)
 
     def or_from(self, config: Config) -> _Selectors:
-        """Each selector not given, from the configuration."""
+        """Each selector not given, from the configuration.
+
+        Args:
+            config: The resolved configuration (its ``only``, ``from_task`` and ``until``).
+
+        Returns:
+            The selectors given here, the configuration's where one is None.
+        """
         return _Selectors(
             config.only if self.only is None else self.only,
             config.from_task if self.from_task is None else self.from_task,
