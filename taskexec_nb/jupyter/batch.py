@@ -324,6 +324,15 @@ def _interrupting(kernels: list[Any]) -> Iterator[None]:
     received: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        """Interrupt the kernels' cells on the first signal; stop the command on the second.
+
+        Args:
+            signum: The signal received (SIGINT, SIGTERM or SIGHUP).
+            frame: The interrupted frame (unused).
+
+        Raises:
+            KeyboardInterrupt: On a second signal, or when no kernel is running yet.
+        """
         received.append(signum)
         if len(received) > 1 or not kernels:
             raise KeyboardInterrupt

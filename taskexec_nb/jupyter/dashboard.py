@@ -517,6 +517,11 @@ class Dashboard:
             events = get_ipython().events
 
             def resend(*_info: object) -> None:
+                """Send the final summary again, once, as the next cell starts.
+
+                Args:
+                    *_info: IPython's ``pre_run_cell`` arguments (unused).
+                """
                 events.unregister("pre_run_cell", resend)
                 self._update_displays(again=False)
 
