@@ -250,8 +250,10 @@ JS_KERNEL_IDLE = """() => { const d = document.querySelector('.jp-Dialog');
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
   return !!k && k.status === 'idle'; }"""
 
-JS_RUN_ALL = """() => { window.__te_done = null;
-  window.jupyterapp.commands.execute('notebook:run-all-cells')
+JS_RUN = """([cmd, active]) => { window.__te_done = null;
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  if (active !== null) nb.activeCellIndex = active < 0 ? nb.widgets.length + active : active;
+  window.jupyterapp.commands.execute(cmd)
     .then(r => { window.__te_done = {ok: r}; }, e => { window.__te_done = {err: String(e)}; }); }"""
 
 JS_CELL_ERRORS = """() => { const errs = [];
@@ -336,14 +338,27 @@ def run_all(page: Any) -> None:
 
     Args:
         page: The page (of :func:`open_lab`).
+    """
+    run_cells(page, "notebook:run-all-cells")
+
+
+def run_cells(page: Any, command: str, active: int | None = None) -> None:
+    """Run cells with one of JupyterLab's commands; wait until they ran and the kernel idles.
+
+    Args:
+        page: The page (of :func:`open_lab`).
+        command: ``notebook:run-all-cells``, ``notebook:run-all-above`` (the cells
+            above the active one), ``notebook:run-cell`` (the active one)...
+        active: The cell to make active first (negative counts from the end), or
+            None to leave it.
 
     Raises:
-        RuntimeError: If JupyterLab's run-all command failed.
+        RuntimeError: If the command failed.
     """
-    page.evaluate(JS_RUN_ALL)
+    page.evaluate(JS_RUN, [command, active])
     done = page.wait_for_function("() => window.__te_done", polling=100).json_value()
     if "err" in done:
-        raise RuntimeError(f"notebook:run-all-cells failed: {done['err']}")
+        raise RuntimeError(f"{command} failed: {done['err']}")
     page.wait_for_function(JS_KERNEL_IDLE, polling=100)
 
 

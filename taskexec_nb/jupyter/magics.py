@@ -476,7 +476,7 @@ class TaskMagics(Magics):
         report = ExecutionReport.load(state_dir, run_id, tasks_file=tasks)
         show(report)
         self._bind(args.output, report.tasks)
-        show(report.tasks)
+        show(report.tasks, f"Tasks of run {report.run_id}")
 
     @line_magic
     @_reported

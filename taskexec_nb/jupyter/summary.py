@@ -24,13 +24,35 @@ DAG_LIMIT = 300
 to draw than the rest of ``%load_tasks`` together, and reads as a blur at a notebook's width."""
 
 
-def show(value: Any) -> None:
+def show(value: Any, label: str | None = None) -> None:
     """Display a value in the cell's output (IPython's ``display``, typed).
 
     Args:
         value: What to show; its richest representation is used.
+        label: For a DataFrame, its accessible name: it is shown by :func:`show_frame`.
     """
+    if label is not None:
+        show_frame(value, label)
+        return
     _display(value)  # type: ignore[no-untyped-call]
+
+
+def show_frame(frame: pd.DataFrame, label: str) -> None:
+    """Display a DataFrame that may be wider than the notebook, reachable by keyboard.
+
+    A wide table scrolls sideways; a scrolling region must take the keyboard's focus
+    and have a name (WCAG 2.1: keyboard access), which pandas' own HTML lacks.
+
+    Args:
+        frame: The table.
+        label: Its accessible name (what the table is).
+    """
+    table = frame._repr_html_()  # type: ignore[operator]  # pandas' notebook HTML
+    page = (
+        f'<div class="te-table" role="region" tabindex="0" aria-label="{html.escape(label)}" '
+        f'style="overflow-x: auto">{table}</div>'
+    )
+    _display({"text/html": page, "text/plain": repr(frame)}, raw=True)  # type: ignore[no-untyped-call]
 
 
 class Table:
