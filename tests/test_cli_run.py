@@ -660,7 +660,7 @@ def test_a_run_that_skipped_work_nothing_could_run_is_incomplete_and_exits_3(
     assert 'failures="0" errors="0" skipped="1"' in junit  # each phase: T001, then T003
     assert '<skipped message="no action (no_action=skip): not run, not done" />' in junit
     assert '<skipped message="prerequisite T001 skipped" />' in junit
-    assert "T003,Phase 2: Build,,Write three,skipped," in (tmp_path / "r.csv").read_text()
+    assert "T003,2,Build,,Write three,skipped," in (tmp_path / "r.csv").read_text()
     # Once an agent is connected, the resume runs what was not run, and the run completes.
     agent = [sys.executable, "-c", "open('agent.txt', 'w').write('{id}')"]
     resumed = _cli(tmp_path, "run", "tasks.md", "--resume", "--agent-command", json.dumps(agent))
