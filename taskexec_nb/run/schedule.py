@@ -109,9 +109,10 @@ class Scheduler:
         extra_env: Variables added to every task's environment (the reaper's marker).
         durable: Awaited after tasks finish and before their boxes are ticked or
             their dependents start (the state store's commit).
-        save_delay: Seconds finishes may wait to be made durable and ticked together
-            (the state store's :data:`~taskexec_nb.store.SAVE_DELAY`; 0: after each
-            turn of the loop).
+        save_delay: Seconds finishes may wait to be made durable together (the state
+            store's :data:`~taskexec_nb.store.SAVE_DELAY`; 0: after each turn of the
+            loop); their boxes are then ticked together too
+            (:class:`~taskexec_nb.run.ticking.PendingTicks`).
     """
 
     def __init__(

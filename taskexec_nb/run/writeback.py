@@ -11,7 +11,9 @@ written and the conflict is reported instead, unless all that changed is boxes
 ticked (by another run of the same file, or by hand): then the tick goes on top
 of those. The check is made again just before the replace, so only an edit saved
 in the microseconds between that check and the rename could be lost (POSIX has no
-compare-and-swap for files).
+compare-and-swap for files). :meth:`CheckboxWriter.tick_many` ticks many boxes in
+one read, one check and one write (a run's ticks, written together by
+:class:`~taskexec_nb.run.ticking.PendingTicks`).
 """
 
 from __future__ import annotations
