@@ -403,7 +403,10 @@ def main() -> int:
         for key in args.only.split(","):
             rounds = 1 if key == "mem" and not args.full else args.rounds
             parts[key.strip()](timed, res, rounds)
-    res.say(f"({time.perf_counter() - started:.0f} s in all; {res.missed} goal(s) missed)")
+    res.say(
+        f"({time.perf_counter() - started:.0f} s in all, load average now "
+        f"{os.getloadavg()[0]:.1f}; {res.missed} goal(s) missed)"
+    )
     return 1 if res.missed and not args.no_fail else 0
 
 
