@@ -180,46 +180,68 @@ def test_pending_ticks_wait_their_window_and_a_slow_write_widens_it(tmp_path: Pa
     assert path.read_bytes().count(b"- [X] ") == 3
 
 
+def start_runner(path: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A real `taskexec run` of ``path`` (-j 2), its output to runner.log beside it."""
+    with (path.parent / "runner.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "taskexec_nb.cli", "run", str(path), "-j", "2", *args],
+            cwd=path.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def completed(store_path: Path) -> set[str]:
+    """The tasks the latest run in the store says completed."""
+    with suppress(StoreError), closing(StateStore(store_path, readonly=True)) as store:
+        run_id = store.latest_run()
+        records = store.task_records(run_id) if run_id else {}
+        return {t for t, r in records.items() if r.status == "completed"}
+    return set()  # the store is not made yet, or not set up yet
+
+
+def caught_between_writes(runner: subprocess.Popen[bytes], path: Path) -> set[str]:
+    """Stop ``runner`` (SIGSTOP) with finishes in the store whose boxes wait for their write.
+
+    Returns:
+        What the store says completed then (the runner is left stopped).
+    """
+    store_path = path.parent / ".taskexec" / "state.db"
+    assert wait_until(lambda: bool(completed(store_path)) or runner.poll() is not None, 60)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and runner.poll() is None:
+        os.kill(runner.pid, signal.SIGSTOP)
+        done = completed(store_path)
+        on_file = ticked_ids(path.read_text())
+        assert on_file <= done  # a box is ticked only after the store has its finish
+        if done - on_file:
+            return done
+        os.kill(runner.pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the run ended before it could be caught between writes")
+
+
+def end(runner: subprocess.Popen[bytes], path: Path) -> None:
+    """Kill what a test left running (the runner, its tasks)."""
+    if runner.poll() is None:
+        with suppress(ProcessLookupError):
+            os.kill(runner.pid, signal.SIGKILL)
+        runner.wait()
+    for line in leftovers(set(), path):
+        with suppress(ProcessLookupError):
+            os.kill(int(line.split()[1]), signal.SIGKILL)
+
+
 @linux_only
 def test_a_runner_killed_between_writes_loses_no_tick_the_store_has(tmp_path: Path) -> None:
     text = layered(300, '"echo $TASKEXEC_TASK_ID >> effects.log"')
     path = tmp_path / "tasks.md"
     path.write_text(text)
     store_path = tmp_path / ".taskexec" / "state.db"
-    cli = [sys.executable, "-m", "taskexec_nb.cli", "run", str(path), "-j", "2"]
-    with (tmp_path / "runner.log").open("wb") as log:
-        runner = subprocess.Popen(
-            [*cli, "--mode", "explicit"],
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def completed() -> set[str]:
-        with suppress(StoreError), closing(StateStore(store_path, readonly=True)) as store:
-            run_id = store.latest_run()
-            records = store.task_records(run_id) if run_id else {}
-            return {t for t, r in records.items() if r.status == "completed"}
-        return set()  # the store is not made yet, or not set up yet
-
+    runner = start_runner(path, "--mode", "explicit")
     try:
-        assert wait_until(lambda: bool(completed()) or runner.poll() is not None, 60)
-        # Freeze the runner (SIGSTOP) until it is caught with tasks whose finishes are in
-        # the store but whose boxes wait for their write; then SIGKILL it there.
-        done: set[str] = set()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and runner.poll() is None:
-            os.kill(runner.pid, signal.SIGSTOP)
-            done = completed()
-            on_file = ticked_ids(path.read_text())
-            assert on_file <= done  # a box is ticked only after the store has its finish
-            if done - on_file:
-                break
-            os.kill(runner.pid, signal.SIGCONT)
-            time.sleep(0.01)
-        assert runner.poll() is None, "the run ended before it could be caught between writes"
-        assert done - ticked_ids(path.read_text())
+        done = caught_between_writes(runner, path)
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(timeout=10)
         with closing(StateStore(store_path, readonly=True)) as store:
@@ -230,10 +252,8 @@ def test_a_runner_killed_between_writes_loses_no_tick_the_store_has(tmp_path: Pa
         effects = collections.Counter((tmp_path / "effects.log").read_text().split())
         # The resume ticks what the store says completed (without running it again) and
         # runs the rest.
-        resumed = subprocess.run(
-            [*cli, "--resume", run_id], cwd=tmp_path, capture_output=True, timeout=120
-        )
-        assert resumed.returncode == 0, resumed.stderr
+        resumed = start_runner(path, "--resume", run_id)
+        assert resumed.wait(timeout=120) == 0, (tmp_path / "runner.log").read_text()
         assert path.read_text() == text.replace("- [ ]", "- [X]")
         final = collections.Counter((tmp_path / "effects.log").read_text().split())
         assert set(final) == {f"T{i:04d}" for i in range(1, 301)}
@@ -244,10 +264,21 @@ def test_a_runner_killed_between_writes_loses_no_tick_the_store_has(tmp_path: Pa
             assert store.run(run_id).status == "completed"
             assert all(r.ticked for r in store.task_records(run_id).values())
     finally:
-        if runner.poll() is None:
-            with suppress(ProcessLookupError):
-                os.kill(runner.pid, signal.SIGKILL)
-            runner.wait()
-        for line in leftovers(set(), path):
-            with suppress(ProcessLookupError):
-                os.kill(int(line.split()[1]), signal.SIGKILL)
+        end(runner, path)
+
+
+@linux_only
+def test_an_interrupted_run_writes_the_ticks_still_waiting(tmp_path: Path) -> None:
+    text = layered(300, '"true"')
+    path = tmp_path / "tasks.md"
+    path.write_text(text)
+    runner = start_runner(path, "--mode", "explicit")
+    try:
+        caught_between_writes(runner, path)
+        os.kill(runner.pid, signal.SIGTERM)  # as Ctrl-C: the run stops, resumable
+        os.kill(runner.pid, signal.SIGCONT)
+        assert runner.wait(timeout=60) == 130, (tmp_path / "runner.log").read_text()
+        done = completed(tmp_path / ".taskexec" / "state.db")
+        assert done and ticked_ids(path.read_text()) == done  # every box, none more
+    finally:
+        end(runner, path)
