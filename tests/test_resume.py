@@ -607,18 +607,20 @@ _KILL_AROUND_TICK = textwrap.dedent(
     import taskexec_nb
     from taskexec_nb.run.writeback import CheckboxWriter
 
-    original = CheckboxWriter.tick
+    original = CheckboxWriter.tick_many
 
-    def tick(self, task_id, line, *rest):
-        # T001 finished with exit code 0: die just before or just after its box is ticked.
-        if task_id == "T001" and sys.argv[2] == "before":
+    def tick_many(self, boxes):
+        # T001 finished with exit code 0: die just before or just after the write that
+        # ticks its box (ticks are written together: every write goes through here).
+        ticks_t001 = any(box[0] == "T001" for box in boxes)
+        if ticks_t001 and sys.argv[2] == "before":
             os.kill(os.getpid(), signal.SIGKILL)
-        result = original(self, task_id, line, *rest)
-        if task_id == "T001":
+        result = original(self, boxes)
+        if ticks_t001:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    CheckboxWriter.tick = tick
+    CheckboxWriter.tick_many = tick_many
     taskexec_nb.load(sys.argv[1]).run(max_workers=1, kill_grace=0.5)
     """
 )
@@ -633,9 +635,10 @@ _TWO_TASKS = textwrap.dedent(
     - [ ] T001 First
       - taskexec: run="echo T001 >> effects.log"
     - [ ] T002 Second
-      - taskexec: run="echo T002 >> effects.log"
+      - taskexec: run="sleep 1; echo T002 >> effects.log"
     """
 )
+"""T002 outlasts the tick window: T001's box is written on its own, while T002 runs."""
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

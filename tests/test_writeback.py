@@ -26,11 +26,20 @@ from helpers import (
     write_md,
     write_tasks,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import taskexec_nb
 from taskexec_nb.cli import main
 from taskexec_nb.events import EventKind, EventRecorder, RunStatus
-from taskexec_nb.run.writeback import CheckboxWriter, digest, line_span, only_ticked, tick
+from taskexec_nb.run.writeback import (
+    CheckboxWriter,
+    digest,
+    line_index,
+    line_span,
+    only_ticked,
+    tick,
+)
 from taskexec_nb.store import StateStore
 
 GATED = f"""## Phase 1: Setup
@@ -813,3 +822,91 @@ def test_an_edit_saved_while_a_tick_is_written_is_kept(
     assert message is not None and "changed on disk while T001" in message
     assert path.read_bytes() == data + b"- [ ] T002 added meanwhile\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]
+
+
+@given(st.lists(st.sampled_from([b"a", b"- [ ] T001 x", b"\n", b"\r", b"\r\n", b" "]), max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_line_index_says_what_line_span_says_of_every_line(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    spans = line_index(data)
+    for line in range(1, data.count(b"\n") + data.count(b"\r") + 4):
+        assert spans(line) == line_span(data, line), (data, line)
+
+
+MANY = b"# T\r\n- [ ] T001 a\r\n- [x] T002 b\r\n- [/] T003 c\r\n| [ ] | T004 | d |\r\n- [ ] T005 e"
+
+
+def test_tick_many_ticks_every_box_in_one_replace(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_bytes(MANY)
+    inode = path.stat().st_ino
+    writer = CheckboxWriter(path, digest(MANY), MANY)
+    boxes = [("T005", 6, None), ("T001", 2, None), ("T002", 3, None), ("T003", 4, None)]
+    assert writer.tick_many([*boxes, ("T004", 5, None)]) == [None] * 5
+    assert path.read_bytes() == (
+        b"# T\r\n- [X] T001 a\r\n- [x] T002 b\r\n- [X] T003 c\r\n| [X] | T004 | d |\r\n- [X] T005 e"
+    )
+    assert path.stat().st_ino != inode  # one atomic replace
+    assert writer.ticked == ["T005", "T001", "T002", "T003", "T004"]
+    assert writer.data == path.read_bytes() and writer.expected == digest(writer.data)
+    assert writer.tick_many([]) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]
+
+
+def test_tick_many_ticks_the_boxes_it_finds_and_says_which_it_did_not(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_bytes(MANY)
+    writer = CheckboxWriter(path, digest(MANY), MANY)
+    first, missing = writer.tick_many([("T001", 2, None), ("T009", 3, None)])
+    assert first is None
+    assert missing == f"{path}:3: no checkbox of T009 there; it was not ticked"
+    assert path.read_bytes() == _ticked(MANY, "T001")
+    assert writer.ticked == ["T001"] and writer.unticked == []
+
+
+def test_tick_many_on_a_file_edited_meanwhile_writes_nothing_and_says_so_for_each(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_bytes(MANY)
+    writer = CheckboxWriter(path, digest(MANY), MANY)
+    edited = MANY + b"\r\n- [ ] T006 added by hand\r\n"
+    path.write_bytes(edited)
+    whys = writer.tick_many([("T001", 2, None), ("T005", 6, None)])
+    assert whys == [
+        f"{path} changed on disk since it was loaded; {task_id} was not ticked (nothing was "
+        "overwritten): reload the file or tick it by hand"
+        for task_id in ("T001", "T005")
+    ]
+    assert path.read_bytes() == edited
+    assert writer.unticked == ["T001", "T005"] and writer.ticked == []
+    assert not writer.quiet("T001") and writer.quiet("T005")  # the first tells, the rest wait
+    summary = writer.summary()
+    assert summary is not None and "2 completed task(s) were not ticked: T001, T005" in summary
+
+
+def test_tick_many_reports_a_file_it_cannot_read_or_write_for_every_box(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskexec_nb.run import writeback
+
+    path = tmp_path / "tasks.md"
+    path.write_bytes(MANY)
+    writer = CheckboxWriter(path, digest(MANY), MANY)
+
+    def disk_full(*args: Any, **kwargs: Any) -> bool:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writeback, "_atomic_write", disk_full)  # ENOSPC cannot be staged here
+    whys = writer.tick_many([("T001", 2, None), ("T009", 2, None)])
+    assert whys == [
+        f"{path}: cannot write to tick T001: No space left on device",
+        f"{path}:2: no checkbox of T009 there; it was not ticked",
+    ]
+    monkeypatch.undo()
+    path.unlink()
+    whys = writer.tick_many([("T001", 2, None), ("T005", 6, None)])
+    assert whys == [
+        f"{path}: cannot read to tick {t}: No such file or directory" for t in ("T001", "T005")
+    ]
+    assert writer.ticked == []

@@ -30,6 +30,7 @@ from taskexec_nb.executors import (
 from taskexec_nb.model import Task
 from taskexec_nb.run.attempt import FAILED, Attempts, allows_failure
 from taskexec_nb.run.ledger import RunLedger
+from taskexec_nb.run.ticking import PendingTicks
 from taskexec_nb.run.writeback import CheckboxWriter
 from taskexec_nb.settings import RunSettings
 from taskexec_nb.tracker import ReadyTracker
@@ -87,25 +88,6 @@ class Capacity:
             self.in_use[name] = self.in_use.get(name, 0) + sign * amount
 
 
-def tick(writer: CheckboxWriter, task: Task, emit: Callable[..., None]) -> None:
-    """Tick a completed task's box; a tick refused is a notice (once per reason).
-
-    Args:
-        writer: The run's checkbox writer.
-        task: The completed task.
-        emit: The scheduler's event emitter.
-    """
-    if task.box_line is None:
-        return
-    conflict = writer.tick(task.id, task.box_line, task.line)
-    if not conflict:
-        emit(EventKind.TASK_TICKED, task.id)
-    elif writer.quiet(task.id):
-        pass  # the same reason again: the run's end sums these up in one notice
-    else:
-        emit(EventKind.NOTICE, task.id, warning=conflict)
-
-
 class Scheduler:
     """Runs the selected tasks of a plan once (see the module docstring).
 
@@ -127,9 +109,10 @@ class Scheduler:
         extra_env: Variables added to every task's environment (the reaper's marker).
         durable: Awaited after tasks finish and before their boxes are ticked or
             their dependents start (the state store's commit).
-        save_delay: Seconds finishes may wait to be made durable and ticked together
-            (the state store's :data:`~taskexec_nb.store.SAVE_DELAY`; 0: after each
-            turn of the loop).
+        save_delay: Seconds finishes may wait to be made durable together (the state
+            store's :data:`~taskexec_nb.store.SAVE_DELAY`; 0: after each turn of the
+            loop); their boxes are then ticked together too
+            (:class:`~taskexec_nb.run.ticking.PendingTicks`).
     """
 
     def __init__(
@@ -173,6 +156,8 @@ class Scheduler:
         self._book = RunLedger(
             run_id, bus, self.tasks, settings, save_delay=save_delay, poke=self._poke
         )
+        # Boxes of durable finishes, written together (one write per window, and at the end).
+        self._pending = PendingTicks(writer, self._book.emit, self._poke) if writer else None
         self.states = self._book.states
         self.status = RunStatus.RUNNING
         self._controls: dict[str, ProcessControl] = {}
@@ -326,8 +311,9 @@ class Scheduler:
         self._cancel_event = asyncio.Event()
         tracker = self.plan.tracker(self.selection)
         self._deps = tracker.deps
-        for task_id in self._to_tick:  # their finishes were saved in an earlier session
-            self._tick(self.plan[task_id])
+        if self._pending is not None:  # their finishes were saved in an earlier session
+            self._pending.add(self.plan[task_id] for task_id in self._to_tick)
+            self._pending.flush()
         self._book.emit(
             EventKind.RUN_STARTED, status=RunStatus.RUNNING.value, tasks=len(self.selection)
         )
@@ -377,6 +363,8 @@ class Scheduler:
                     self._finished(running.pop(fut), status, tracker)
                 if self._book.save_due():
                     await self._settle()
+                if self._pending is not None and self._pending.due():
+                    self._pending.flush()
             await self._settle()
         finally:
             for fut in running:
@@ -387,7 +375,7 @@ class Scheduler:
         return final
 
     async def _settle(self) -> None:
-        """Make the finishes so far durable, then tick their boxes.
+        """Make the finishes so far durable, then queue their boxes to be ticked.
 
         Called before a task whose prerequisite's finish is not saved yet starts,
         within :attr:`save_delay` of a finish, and at the end: one commit covers
@@ -397,8 +385,8 @@ class Scheduler:
         if self.durable is not None:
             await self.durable()
         ticks, self._ticks = self._ticks, []
-        for task in ticks:
-            self._tick(task)
+        if self._pending is not None:
+            self._pending.add(ticks)
 
     def _announce(self, task_ids: Sequence[str]) -> None:
         """Report newly ready tasks as queued (waiting for a worker when none is free)."""
@@ -493,6 +481,8 @@ class Scheduler:
     def _finish_run(self) -> RunStatus:
         final = self._book.close(self._cancelled, self._interrupted, self._stop_reason)
         self.status = final
+        if self._pending is not None:
+            self._pending.flush()  # the ticks still waiting for their window
         if self.writer is not None and (left := self.writer.summary()):
             self._book.emit(EventKind.NOTICE, warning=left)
         self._book.emit(EventKind.RUN_FINISHED, status=final.value, counts=self._book.counts())
@@ -506,6 +496,8 @@ class Scheduler:
     # -- one task -----------------------------------------------------------------------------
     async def _run_task(self, task: Task) -> TaskStatus:
         executor, final, reason = self._attempts.route(task)
+        if self._pending is not None and executor is self.registry.get("agent"):
+            self._pending.flush()  # an agent reads tasks.md: the work done so far is ticked
         missing = missing_notebook(task, self._attempts.cwd(task))
         if missing is not None and executor is not self.registry.callables:
             policy = self.settings.effective_no_action
@@ -576,7 +568,3 @@ class Scheduler:
     def _process_ended(self, pgid: int) -> None:
         if self.on_process_end is not None:
             self.on_process_end(pgid)
-
-    def _tick(self, task: Task) -> None:
-        if self.writer is not None:
-            tick(self.writer, task, self._book.emit)

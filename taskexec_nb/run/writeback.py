@@ -11,18 +11,21 @@ written and the conflict is reported instead, unless all that changed is boxes
 ticked (by another run of the same file, or by hand): then the tick goes on top
 of those. The check is made again just before the replace, so only an edit saved
 in the microseconds between that check and the rename could be lost (POSIX has no
-compare-and-swap for files).
+compare-and-swap for files). :meth:`CheckboxWriter.tick_many` ticks many boxes in
+one read, one check and one write (a run's ticks, written together by
+:class:`~taskexec_nb.run.ticking.PendingTicks`).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # A box at the start of a list item, a heading (### [ ] T005) or a table row's first cell
@@ -90,7 +93,49 @@ def tick(data: bytes, line: int, task_id: str, task_line: int | None = None) -> 
         The new bytes (unchanged if already ticked), or None if that line does not
         hold ``task_id``'s checkbox.
     """
-    span = line_span(data, line)
+    pos = _box_mark(data, functools.partial(line_span, data), line, task_id, task_line)
+    if pos is None:
+        return None
+    if data[pos : pos + 1] in (b"x", b"X"):
+        return data
+    return data[:pos] + b"X" + data[pos + 1 :]
+
+
+Spans = Callable[[int], tuple[int, int] | None]
+"""A file's line spans by 1-based line number (:func:`line_span`, or :func:`line_index`)."""
+
+
+def line_index(data: bytes) -> Spans:
+    """What :func:`line_span` says of every line of ``data``, found in one pass.
+
+    A tick changes no line end, so the index of a file holds for it ticked too.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        A function of the 1-based line number giving its span, as :func:`line_span`.
+    """
+    lines = data.splitlines(keepends=True)  # bytes end lines at LF, CRLF and CR only
+    starts = list(itertools.accumulate(map(len, lines), initial=0))
+    last_ended = not lines or lines[-1].endswith((b"\n", b"\r"))
+
+    def span(line: int) -> tuple[int, int] | None:
+        at = line - 1
+        if 0 <= at < len(lines):
+            return starts[at], starts[at] + len(lines[at].rstrip(b"\r\n"))
+        if at == len(lines) and last_ended:  # the empty line after a last line end
+            return len(data), len(data)
+        return None
+
+    return span
+
+
+def _box_mark(
+    data: bytes, spans: Spans, line: int, task_id: str, task_line: int | None
+) -> int | None:
+    """Offset of the mark inside ``task_id``'s box at ``line`` (see :func:`tick`), or None."""
+    span = spans(line)
     if span is None:
         return None
     start, end = span
@@ -103,17 +148,13 @@ def tick(data: bytes, line: int, task_id: str, task_line: int | None = None) -> 
         # Not this task's own box: it may still be the box in its heading's body.
         if task_line is None or task_line == line or _OWN_ID_RE.match(text, m.end()):
             return None
-        if not _heading_names(data, task_line, task_id):
+        if not _heading_names(data, spans(task_line), task_id):
             return None
-    if m.group(2) in b"xX":
-        return data
-    pos = start + m.start(2)
-    return data[:pos] + b"X" + data[pos + 1 :]
+    return start + m.start(2)
 
 
-def _heading_names(data: bytes, line: int, task_id: str) -> bool:
-    """Whether ``line`` is a heading whose first task ID is ``task_id``."""
-    span = line_span(data, line)
+def _heading_names(data: bytes, span: tuple[int, int] | None, task_id: str) -> bool:
+    """Whether the line at ``span`` is a heading whose first task ID is ``task_id``."""
     if span is None:
         return False
     text = data[span[0] : span[1]]
@@ -175,6 +216,9 @@ def read_only(path: Path) -> str | None:
     return f"{path} is read-only (mode {mode[1:]}; no write permission for you)"
 
 
+Box = tuple[str, int, int | None]
+"""A task's box: (task ID, 1-based line of the box, line of the task's heading or None)."""
+
 _ATTEMPTS = 5
 """How often a tick is tried again when other runs keep ticking the same file."""
 
@@ -214,7 +258,7 @@ class CheckboxWriter:
         return task_id in self.unticked[1:] or task_id in self.left[1:]
 
     def tick(self, task_id: str, line: int, task_line: int | None = None) -> str | None:
-        """Tick one task's box.
+        """Tick one task's box (:meth:`tick_many` with one box).
 
         Args:
             task_id: The task.
@@ -224,27 +268,47 @@ class CheckboxWriter:
         Returns:
             None when ticked (or already ticked); otherwise why nothing was written.
         """
+        return self.tick_many([(task_id, line, task_line)])[0]
+
+    def tick_many(self, boxes: Sequence[Box]) -> list[str | None]:
+        """Tick several tasks' boxes in one write: one read, one check, one replace.
+
+        The file is read and checked once for all of them, and written once, under
+        the same rules as a single tick: a file changed on disk (other than by boxes
+        ticked meanwhile) gets none of them, and says so for each.
+
+        Args:
+            boxes: (task ID, 1-based line of its box, line of its heading when the
+                box is in its body, else None) of each task.
+
+        Returns:
+            For each box, in order: None when ticked (or already ticked); otherwise
+            why it was not.
+        """
+        if not boxes:
+            return []
+        ids = [box[0] for box in boxes]
         locked = read_only(self.path)
         if locked is not None:
-            self.left.append(task_id)
-            return (
+            self.left.extend(ids)
+            return [
                 f"{locked}: its boxes are left as they are; {task_id} and the tasks this run "
                 "completes after it are not ticked (their results are in the state store); "
                 "make it writable (chmod u+w) to have them ticked"
-            )
+                for task_id in ids
+            ]
         raced = False
         for _ in range(_ATTEMPTS):
             try:
                 data = self.path.read_bytes()
             except OSError as exc:
-                return f"{self.path}: cannot read to tick {task_id}: {exc.strerror or exc}"
+                why = exc.strerror or exc
+                return [f"{self.path}: cannot read to tick {task_id}: {why}" for task_id in ids]
             if digest(data) != self.expected:
                 if not (self.data and only_ticked(self.data, data)):
                     break
                 self._accept(data)  # only boxes ticked meanwhile: tick on top of them
-            new = tick(data, line, task_id, task_line)
-            if new is None:
-                return f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
+            new, missing = self._marked(data, boxes)
             if new != data:
                 try:
                     # Checked again just before the replace: an edit saved while the new
@@ -252,21 +316,45 @@ class CheckboxWriter:
                     write = _write_in_place if _linked(self.path) else _atomic_write
                     written = write(self.path, new, functools.partial(_same, self.path, data))
                 except OSError as exc:
-                    return f"{self.path}: cannot write to tick {task_id}: {exc.strerror or exc}"
+                    why = exc.strerror or exc
+                    return [
+                        missing[n] or f"{self.path}: cannot write to tick {task_id}: {why}"
+                        for n, task_id in enumerate(ids)
+                    ]
                 if not written:
                     raced = True
                     continue  # read again: another tick is not a conflict, an edit is
             self._accept(new)
-            self.ticked.append(task_id)
-            return None
-        self.unticked.append(task_id)
-        when = (
-            f"while {task_id} was being ticked; it" if raced else f"since it was loaded; {task_id}"
-        )
-        return (
-            f"{self.path} changed on disk {when} was not ticked (nothing was overwritten): "
-            "reload the file or tick it by hand"
-        )
+            self.ticked.extend(t for t, why in zip(ids, missing, strict=True) if why is None)
+            return missing
+        self.unticked.extend(ids)
+        return [
+            f"{self.path} changed on disk "
+            + (
+                f"while {task_id} was being ticked; it"
+                if raced
+                else f"since it was loaded; {task_id}"
+            )
+            + " was not ticked (nothing was overwritten): reload the file or tick it by hand"
+            for task_id in ids
+        ]
+
+    def _marked(self, data: bytes, boxes: Sequence[Box]) -> tuple[bytes, list[str | None]]:
+        """``data`` with every box found ticked, and why each one not found was not."""
+        new = bytearray(data)
+        spans = line_index(data)
+        missing: list[str | None] = []
+        for task_id, line, task_line in boxes:
+            pos = _box_mark(data, spans, line, task_id, task_line)
+            if pos is None:
+                missing.append(
+                    f"{self.path}:{line}: no checkbox of {task_id} there; it was not ticked"
+                )
+                continue
+            if new[pos] not in b"xX":
+                new[pos] = ord("X")
+            missing.append(None)
+        return bytes(new), missing
 
     def _accept(self, data: bytes) -> None:
         self.expected = digest(data)
