@@ -121,6 +121,14 @@ def line_index(data: bytes) -> Spans:
     last_ended = not lines or lines[-1].endswith((b"\n", b"\r"))
 
     def span(line: int) -> tuple[int, int] | None:
+        """The byte span of a line's text, its line end left out.
+
+        Args:
+            line: The 1-based line number.
+
+        Returns:
+            ``(start, end)`` offsets in ``data``, or None past the file's last line.
+        """
         at = line - 1
         if 0 <= at < len(lines):
             return starts[at], starts[at] + len(lines[at].rstrip(b"\r\n"))
