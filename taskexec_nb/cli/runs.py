@@ -9,7 +9,6 @@ from typing import Any, TextIO
 from taskexec_nb.cli.common import add_state_dir, open_store, tasks_file_here
 from taskexec_nb.exitcodes import EXIT_OK
 from taskexec_nb.report.runs import plain, with_runner
-from taskexec_nb.report.status import _when
 
 
 def add_parser(sub: Any) -> None:
@@ -33,6 +32,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     Returns:
         The exit code.
     """
+    from taskexec_nb.report.status import _when
+
     store = open_store(args.state_dir, tasks_file_here())
     try:
         records = store.runs()

@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.exitcodes import EXIT_OK, EXIT_USAGE
-from taskexec_nb.model import Diagnostic, Severity
-from taskexec_nb.validate import Validation, validate_taskfile
+from taskexec_nb.model import Severity
+
+if TYPE_CHECKING:
+    from taskexec_nb.model import DependencyMode, Diagnostic
+    from taskexec_nb.parse import TaskFile
+    from taskexec_nb.validate import Validation
 
 
 def add_parser(sub: Any, modes: list[str]) -> None:
@@ -48,6 +52,21 @@ def add_file_parser(sub: Any, name: str, help_text: str, modes: list[str]) -> An
     cmd.add_argument("--profile", metavar="NAME", help="config profile (for its mode)")
     cmd.add_argument("--json", action="store_true", help="print JSON for tools")
     return cmd
+
+
+def validate_taskfile(taskfile: TaskFile, mode: str | DependencyMode) -> Validation:
+    """:func:`taskexec_nb.validate.validate_taskfile`, imported when a command reads a file.
+
+    Args:
+        taskfile: The parsed file.
+        mode: The dependency mode.
+
+    Returns:
+        The validation.
+    """
+    from taskexec_nb.validate import validate_taskfile as validated
+
+    return validated(taskfile, mode)
 
 
 def check(args: argparse.Namespace) -> Validation:
