@@ -32,9 +32,25 @@ is a task ID and not a letter.
 _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 """Han, kana and Hangul: written without spaces, so an ID may touch them (``依赖T007和T008``)."""
 
-_ID = rf"\**(?:{ID_PATTERN})\**(?!(?-i:[^\W{_CJK}]))"  # (?-i:): no case folding of 40k letters
+_CJK_RANGES = tuple((ord(_CJK[i]), ord(_CJK[i + 2])) for i in range(0, len(_CJK), 3))
+
+
+def _is_cjk(text: str) -> bool:
+    """Whether ``text`` starts with a character of :data:`_CJK` (no regex to compile)."""
+    return bool(text) and any(lo <= ord(text[0]) <= hi for lo, hi in _CJK_RANGES)
+
+
+_ID = rf"\**(?:{ID_PATTERN})\**"
+_ID_END = rf"(?!(?-i:[^\W{_CJK}]))"  # (?-i:): no case folding of 40k letters
+"""After an ID: no letter or digit, unless it is Han, kana or Hangul.
+
+The class of 40,000 letters takes ``re`` milliseconds to compile each time a pattern
+has it, so a list of IDs has it once, after its last ID: a separator, a note or a
+range after any other ID starts with a space, a sign or a CJK character, which it
+allows anyway, or (a range's ``to``, ``a``, ``bis``...) with a letter that
+``(?![tabà])`` refuses where the full check would."""
 _RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
-_ITEM = rf"{_ID}(?:{_RANGE_SEP}{_ID})?"
+_ITEM = rf"{_ID}(?:(?![tabà]){_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
     r"(?:\s*[,，、；]\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
     r"\s*(?:[&+/·・･]|和|及|与|與|と|과|와)\s*)"
@@ -44,7 +60,7 @@ _TASK_WORD = (
     r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrns]|ie))\s+)?"
     r"(?:t(?:asks?|are(?:as?|fas?)|âches?)|aufgaben?)\s+|(?:任[务務]|タスク|작업)\s*)?"
 )
-_ID_LIST = rf"{_TASK_WORD}{_ITEM}{_ITEM_NOTE}(?:{_LIST_SEP}{_ITEM}{_ITEM_NOTE})*"
+_ID_LIST = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*{_ID_END}{_ITEM_NOTE}"
 
 DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
     "en": (
@@ -149,7 +165,7 @@ def _tokens(phrase: str, ending: bool = True) -> list[str]:
     """A table phrase as regex pieces: one per letter, one per space, then its colon."""
     words = phrase.rstrip(":").lower().split()
     out = [r"\s+" if ch == " " else re.escape(ch) for ch in " ".join(words)]
-    if not re.match(f"[{_CJK}]", out[0]):
+    if not _is_cjk(out[0]):
         out[0] = r"(?<![\w-])" + out[0]  # a Latin phrase starts a word
     if ending:
         out.append(r"\**\s*[:：]" if phrase.endswith(":") else r"\**\s*[:：]?")

@@ -306,3 +306,46 @@ def test_a_dependency_column_is_read_in_other_languages(header: str) -> None:
         """
     )
     assert build_graph(parse_text(text), "explicit").explicit["T002"] == ["T001"]
+
+
+# --- the cost of compiling the patterns ------------------------------------------------------
+
+
+def test_a_list_of_ids_checks_the_cjk_class_once() -> None:
+    # Each copy of the 40,000-letter class costs re milliseconds to compile.
+    from taskexec_nb import deps
+
+    assert deps._ID_LIST.count(deps._CJK) == 1
+    assert deps._BEFORE_RE.pattern.count(deps._CJK) == 2  # two lists
+    for pattern in deps._TRIGGER_RES.values():
+        assert pattern.pattern.count(deps._CJK) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "refs"),
+    [
+        ("depends on T001至T003", [("T001", "T003")]),
+        ("depends on T001**to T003", [("T001", None)]),  # "to" touching the ID: no range
+        ("depends on T001 to T003", [("T001", "T003")]),
+        ("depends on T001abc", []),
+        ("depends on T001和T002", [("T001", None), ("T002", None)]),
+        ("depends on T001 (setup), T002", [("T001", None), ("T002", None)]),
+        ("depends on T001éT002", []),
+    ],
+)
+def test_an_id_ends_where_no_letter_but_a_cjk_one_follows(
+    text: str, refs: list[tuple[str, str | None]]
+) -> None:
+    assert find_phrases(text) == refs
+
+
+def test_the_cjk_check_by_code_point_agrees_with_the_class() -> None:
+    import re
+
+    from taskexec_nb import deps
+
+    cjk = re.compile(f"[{deps._CJK}]")
+    for code in range(0x10000):
+        char = chr(code)
+        assert deps._is_cjk(char) is bool(cjk.match(char)), hex(code)
+    assert deps._is_cjk("") is False
