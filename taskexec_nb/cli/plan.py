@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from taskexec_nb.plan import ExecutionPlan
 
 
+HELP = "print the execution plan of a tasks.md"
+"""What ``taskexec --help`` says ``plan`` does."""
+
+
 def add_parser(sub: Any, modes: list[str]) -> None:
     """Register ``plan`` on the CLI's subparsers.
 
@@ -21,7 +25,7 @@ def add_parser(sub: Any, modes: list[str]) -> None:
         sub: The CLI's subparsers.
         modes: The dependency modes ``--mode`` takes.
     """
-    add_file_parser(sub, "plan", "print the execution plan of a tasks.md", modes)
+    add_file_parser(sub, "plan", HELP, modes)
 
 
 def command(args: argparse.Namespace, out: TextIO) -> int:

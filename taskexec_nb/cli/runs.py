@@ -10,6 +10,9 @@ from taskexec_nb.cli.common import add_state_dir, open_store, tasks_file_here
 from taskexec_nb.exitcodes import EXIT_OK
 from taskexec_nb.report.runs import plain, with_runner
 
+HELP = "list runs"
+"""What ``taskexec --help`` says ``runs`` does."""
+
 
 def add_parser(sub: Any) -> None:
     """Register ``runs`` on the CLI's subparsers.
@@ -17,7 +20,7 @@ def add_parser(sub: Any) -> None:
     Args:
         sub: The CLI's subparsers.
     """
-    runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
+    runs = sub.add_parser("runs", help=HELP, description="List the runs in the state store.")
     add_state_dir(runs)
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
 

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from taskexec_nb.validate import Validation
 
 
+HELP = "check a tasks.md and print every problem"
+"""What ``taskexec --help`` says ``validate`` does."""
+
+
 def add_parser(sub: Any, modes: list[str]) -> None:
     """Register ``validate`` on the CLI's subparsers.
 
@@ -25,9 +29,9 @@ def add_parser(sub: Any, modes: list[str]) -> None:
         sub: The CLI's subparsers.
         modes: The dependency modes ``--mode`` takes.
     """
-    add_file_parser(
-        sub, "validate", "check a tasks.md and print every problem", modes
-    ).add_argument("--strict", action="store_true", help="treat warnings as errors (exit 2)")
+    add_file_parser(sub, "validate", HELP, modes).add_argument(
+        "--strict", action="store_true", help="treat warnings as errors (exit 2)"
+    )
 
 
 def add_file_parser(sub: Any, name: str, help_text: str, modes: list[str]) -> Any:
