@@ -69,6 +69,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_report.py
+	$(BIN)/python benchmarks/bench_startup.py --with-memory
 
 # PNGs of the report figures for a 50- and a 500-task run (needs kaleido and Chromium).
 figures: setup
