@@ -60,7 +60,8 @@ _TASK_WORD = (
     r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrns]|ie))\s+)?"
     r"(?:t(?:asks?|are(?:as?|fas?)|âches?)|aufgaben?)\s+|(?:任[务務]|タスク|작업)\s*)?"
 )
-_ID_LIST = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*{_ID_END}{_ITEM_NOTE}"
+_ID_LIST_OPEN = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*"
+_ID_LIST = rf"{_ID_LIST_OPEN}{_ID_END}{_ITEM_NOTE}"
 
 DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
     "en": (
@@ -225,12 +226,11 @@ def _phrase_re(phrases: list[str]) -> LazyPattern:
 _ALL_PHRASES = sorted({p for ps in DEPENDENCY_PHRASES.values() for p in ps})
 _PHRASE_RE = _phrase_re(_ALL_PHRASES)
 _BY_TRIGGER = _triggers(_ALL_PHRASES)
-_TRIGGER_RES = {word: _phrase_re(ps) for word, ps in _BY_TRIGGER.items()}
 _ENGLISH_WORDS = tuple(
-    w for w in _TRIGGER_RES if any(p.lower().startswith(w) for p in DEPENDENCY_PHRASES["en"])
+    w for w in _BY_TRIGGER if any(p.lower().startswith(w) for p in DEPENDENCY_PHRASES["en"])
 )
-_ASCII_WORDS = tuple(w for w in _TRIGGER_RES if any(p.isascii() for p in _BY_TRIGGER[w]))
-_ALL_WORDS = tuple(_TRIGGER_RES)
+_ASCII_WORDS = tuple(w for w in _BY_TRIGGER if any(p.isascii() for p in _BY_TRIGGER[w]))
+_ALL_WORDS = tuple(_BY_TRIGGER)
 _UPPER_ID_RE = re.compile(r"T-?[A-Z]*\d")
 _LABEL_WORDS = _alternation([_tokens(p, ending=False) for p in _ALL_PHRASES])
 _LABEL_RE = LazyPattern(
@@ -320,12 +320,13 @@ def find_phrases(text: str) -> list[Ref]:
     found: list[tuple[int, str]] = []
     if len(low) != len(text):  # lower() changed some lengths: positions would not line up
         found = [(m.start(), m.group("list")) for m in _PHRASE_RE.finditer(text)]
-    else:  # try the phrase only where a keyword starts, instead of at every position
+    else:  # try the phrases only where a keyword starts, instead of at every position
+        # Only the phrases of that keyword can match there (no keyword starts another):
+        # one pattern for all, as each pattern compiles the list's CJK class again.
         for word in hits:
-            pattern = _TRIGGER_RES[word]
             pos = low.find(word)
             while pos != -1:
-                m = pattern.match(text, pos)
+                m = _PHRASE_RE.match(text, pos)
                 if m:
                     found.append((pos, m.group("list")))
                 pos = low.find(word, pos + 1)
@@ -355,6 +356,9 @@ def _suffix_phrases(text: str) -> list[Ref]:
 # --- statements in a dependencies section -------------------------------------------------
 
 _GROUP = rf"(?:{_ID_LIST})"
+_SPACED_GROUP = rf"(?:{_ID_LIST_OPEN}{_ITEM_NOTE})"
+"""A list of IDs that a space or a note follows (``T001 before ...``): its last ID's end
+needs no check (see :data:`_ID_END`)."""
 _NOTE = r"(?:\s*\([^()]*\))?"
 _ARROW = r"\s*(?:→|->|-->|⟶|=>)\s*"
 _PTAG = r"(?:\s*\[P\])?"
@@ -364,14 +368,14 @@ _CHAIN_RE = LazyPattern(
     re.IGNORECASE,
 )
 _BEFORE_RE = LazyPattern(
-    rf"^(?P<a>{_GROUP}){_NOTE}\s+(?:(?:must|should|has\s+to|have\s+to)\s+"
+    rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+(?:(?:must|should|has\s+to|have\s+to)\s+"
     r"(?:complete|finish|be\s+done|be\s+completed|run|happen|land)\s+|"
     r"(?:completes?|runs?|comes?|goes|lands?)\s+)?"
     rf"before\s+(?P<b>{_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
 _AFTER_RE = LazyPattern(
-    rf"^(?P<b>{_GROUP}){_NOTE}\s+(?:depends\s+on|requires|needs|must\s+wait\s+for|"
+    rf"^(?P<b>{_SPACED_GROUP}){_NOTE}\s+(?:depends\s+on|requires|needs|must\s+wait\s+for|"
     r"(?:is\s+|are\s+)?blocked\s+by|(?:can\s+|must\s+|only\s+)?(?:starts?|runs?|begins?)\s+after|"
     rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_GROUP}){_NOTE}$",
     re.IGNORECASE,
@@ -390,7 +394,7 @@ _OTHER_AFTER_RE = LazyPattern(
 )
 """``T019 依赖 T017、T018``, ``T010 depende de T009``: the phrases of DEPENDENCY_PHRASES."""
 _BLOCKS_RE = LazyPattern(
-    rf"^(?P<a>{_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_GROUP}){_NOTE}$", re.IGNORECASE
+    rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_GROUP}){_NOTE}$", re.IGNORECASE
 )
 _LEAD_RE = re.compile(
     r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*[:：]?|[\w .()/-]{1,40}[:：])?\s*"

@@ -316,8 +316,9 @@ def test_a_list_of_ids_checks_the_cjk_class_once() -> None:
     from taskexec_nb import deps
 
     assert deps._ID_LIST.count(deps._CJK) == 1
-    assert deps._BEFORE_RE.pattern.count(deps._CJK) == 2  # two lists
-    for pattern in deps._TRIGGER_RES.values():
+    assert deps._PHRASE_RE.pattern.count(deps._CJK) == 1  # one pattern for every phrase
+    # Two lists, the first followed by a space: its end needs no check.
+    for pattern in (deps._BEFORE_RE, deps._AFTER_RE, deps._BLOCKS_RE):
         assert pattern.pattern.count(deps._CJK) == 1
 
 
