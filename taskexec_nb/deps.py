@@ -17,6 +17,7 @@ person reading the file would agree):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from taskexec_nb._lazyre import LazyPattern
@@ -62,6 +63,63 @@ _TASK_WORD = (
 )
 _ID_LIST_OPEN = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*"
 _ID_LIST = rf"{_ID_LIST_OPEN}{_ID_END}{_ITEM_NOTE}"
+_SPACED_LIST = rf"{_ID_LIST_OPEN}{_ITEM_NOTE}"
+"""A list of IDs followed by a space, a sign, a CJK character or the end (``T001 before``,
+``T001、T002 之后``): the end of its last ID needs no check (see :data:`_ID_END`)."""
+
+
+def _ends_an_id(text: str, at: int) -> bool:
+    """Whether :data:`_ID_END` holds at ``at``: no letter or digit there but a CJK one."""
+    if at >= len(text):
+        return True
+    char = text[at]
+    return not (char.isalnum() or char == "_") or _is_cjk(char)
+
+
+class _ListAtEnd:
+    """A pattern ending with a list of IDs, the end of its last ID checked in Python.
+
+    :meth:`match` tries the pattern without :data:`_ID_END` (no CJK class to compile)
+    and checks the end of the last ID itself: the first match the regex engine finds
+    that passes the check is the full pattern's match, so only when it fails is the
+    full pattern compiled and tried. :meth:`finditer` uses the full pattern.
+
+    Args:
+        head: What comes before the list (``(?P<list>...)`` follows it).
+        flags: ``re`` flags.
+    """
+
+    def __init__(self, head: str, flags: int) -> None:
+        self.pattern = rf"{head}(?P<list>{_ID_LIST})"
+        self._open = LazyPattern(rf"{head}(?P<list>{_ID_LIST_OPEN}(?P<id_end>){_ITEM_NOTE})", flags)
+        self._full = LazyPattern(self.pattern, flags)
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        """As ``re.Pattern.match`` of the full pattern.
+
+        Args:
+            text: The text.
+            pos: Where to start.
+
+        Returns:
+            The match, or None.
+        """
+        m = self._open.match(text, pos)
+        if m is None or _ends_an_id(text, m.end("id_end")):
+            return m
+        return self._full.match(text, pos)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """As ``re.Pattern.finditer`` of the full pattern.
+
+        Args:
+            text: The text.
+
+        Returns:
+            The matches, in order.
+        """
+        return self._full.finditer(text)
+
 
 DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
     "en": (
@@ -218,9 +276,9 @@ def _triggers(phrases: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _phrase_re(phrases: list[str]) -> LazyPattern:
+def _phrase_re(phrases: list[str]) -> _ListAtEnd:
     keyword = _alternation([_tokens(p) for p in phrases])
-    return LazyPattern(rf"{keyword}\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+    return _ListAtEnd(rf"{keyword}\s*", re.IGNORECASE)
 
 
 _ALL_PHRASES = sorted({p for ps in DEPENDENCY_PHRASES.values() for p in ps})
@@ -237,7 +295,7 @@ _LABEL_RE = LazyPattern(
     rf"^\s*(?:[-*+]\s+)?\**\s*{_LABEL_WORDS}\s*\**\s*[:：]\s*\**\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_LIST_START_RE = LazyPattern(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
+_LIST_START_RE = _ListAtEnd("", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
 )
@@ -247,7 +305,8 @@ _SUFFIX_QUICK_WORDS = tuple(_triggers(_ALL_SUFFIXES))
 _SUFFIX_WORDS = _alternation(
     [[re.escape(c) if c != " " else r"\s*" for c in p] for p in _ALL_SUFFIXES]
 )
-_SUFFIX_RE = LazyPattern(rf"(?P<list>{_ID_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
+_SUFFIX_LIST = _SPACED_LIST if all(_is_cjk(w) for w in _ALL_SUFFIXES) else _ID_LIST
+_SUFFIX_RE = LazyPattern(rf"(?P<list>{_SUFFIX_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
 _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
@@ -356,14 +415,12 @@ def _suffix_phrases(text: str) -> list[Ref]:
 # --- statements in a dependencies section -------------------------------------------------
 
 _GROUP = rf"(?:{_ID_LIST})"
-_SPACED_GROUP = rf"(?:{_ID_LIST_OPEN}{_ITEM_NOTE})"
-"""A list of IDs that a space or a note follows (``T001 before ...``): its last ID's end
-needs no check (see :data:`_ID_END`)."""
+_SPACED_GROUP = rf"(?:{_SPACED_LIST})"
 _NOTE = r"(?:\s*\([^()]*\))?"
 _ARROW = r"\s*(?:→|->|-->|⟶|=>)\s*"
 _PTAG = r"(?:\s*\[P\])?"
 _CHAIN_RE = LazyPattern(
-    rf"^(?P<chain>{_GROUP}{_PTAG}{_NOTE}(?:{_ARROW}{_GROUP}{_PTAG}{_NOTE})+)"
+    rf"^(?P<chain>{_SPACED_GROUP}{_PTAG}{_NOTE}(?:{_ARROW}{_GROUP}{_PTAG}{_NOTE})+)"
     r"(?:\s*(?:must\s+be\s+|are\s+|is\s+|run\s+)?sequential(?:ly)?)?$",
     re.IGNORECASE,
 )
@@ -371,13 +428,13 @@ _BEFORE_RE = LazyPattern(
     rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+(?:(?:must|should|has\s+to|have\s+to)\s+"
     r"(?:complete|finish|be\s+done|be\s+completed|run|happen|land)\s+|"
     r"(?:completes?|runs?|comes?|goes|lands?)\s+)?"
-    rf"before\s+(?P<b>{_GROUP}){_NOTE}$",
+    rf"before\s+(?P<b>{_SPACED_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
 _AFTER_RE = LazyPattern(
     rf"^(?P<b>{_SPACED_GROUP}){_NOTE}\s+(?:depends\s+on|requires|needs|must\s+wait\s+for|"
     r"(?:is\s+|are\s+)?blocked\s+by|(?:can\s+|must\s+|only\s+)?(?:starts?|runs?|begins?)\s+after|"
-    rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_GROUP}){_NOTE}$",
+    rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_SPACED_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
 _OTHER_AFTER_WORDS = _alternation(
@@ -390,17 +447,18 @@ _OTHER_AFTER_WORDS = _alternation(
     ]
 )
 _OTHER_AFTER_RE = LazyPattern(
-    rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_GROUP}){_NOTE}$", re.IGNORECASE
+    rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_SPACED_GROUP}){_NOTE}$",
+    re.IGNORECASE,
 )
 """``T019 依赖 T017、T018``, ``T010 depende de T009``: the phrases of DEPENDENCY_PHRASES."""
 _BLOCKS_RE = LazyPattern(
-    rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_GROUP}){_NOTE}$", re.IGNORECASE
+    rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_SPACED_GROUP}){_NOTE}$", re.IGNORECASE
 )
 _LEAD_RE = re.compile(
     r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*[:：]?|[\w .()/-]{1,40}[:：])?\s*"
 )
 _CLAUSE_SPLIT_RE = re.compile(r"[;；。]|\s[—–]\s|\.\s+(?=[A-Z])")
-_LIST_ONLY_RE = LazyPattern(rf"^{_GROUP}$", re.IGNORECASE)
+_LIST_ONLY_RE = LazyPattern(rf"^{_SPACED_GROUP}$", re.IGNORECASE)
 _HAS_ID_RE = re.compile(ID_PATTERN)
 
 _HAS_ARROW_RE = re.compile(_ARROW)

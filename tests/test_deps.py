@@ -317,9 +317,25 @@ def test_a_list_of_ids_checks_the_cjk_class_once() -> None:
 
     assert deps._ID_LIST.count(deps._CJK) == 1
     assert deps._PHRASE_RE.pattern.count(deps._CJK) == 1  # one pattern for every phrase
-    # Two lists, the first followed by a space: its end needs no check.
-    for pattern in (deps._BEFORE_RE, deps._AFTER_RE, deps._BLOCKS_RE):
-        assert pattern.pattern.count(deps._CJK) == 1
+    # ... and matched first without it, the end of its last ID checked in Python.
+    assert deps._CJK not in deps._PHRASE_RE._open.pattern
+    # Lists followed by a space, a note or the end need no check.
+    for pattern in (deps._BEFORE_RE, deps._AFTER_RE, deps._BLOCKS_RE, deps._LIST_ONLY_RE):
+        assert deps._CJK not in pattern.pattern
+    assert deps._CHAIN_RE.pattern.count(deps._CJK) == 1  # the last list may touch "sequential"
+
+
+def test_a_phrase_whose_list_ends_in_a_letter_is_matched_as_the_full_pattern_would() -> None:
+    from taskexec_nb import deps
+
+    for text in ("after T001abc", "after T001, T002x", "after T001和", "after T001_", "after T1"):
+        full = deps._PHRASE_RE._full.match(text)
+        fast = deps._PHRASE_RE.match(text)
+        assert (full and (full.span(), full.group("list"))) == (
+            fast and (fast.span(), fast.group("list"))
+        ), text
+    assert deps._ends_an_id("T1", 2) and deps._ends_an_id("T1和", 2)
+    assert not deps._ends_an_id("T1x", 2) and not deps._ends_an_id("T1_", 2)
 
 
 @pytest.mark.parametrize(
