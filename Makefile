@@ -96,7 +96,7 @@ notebooks: setup
 test: lint typecheck unit unit310
 
 # Every benchmark runs, even after one misses a goal; the target fails at the end if any did.
-BENCHES := bench_load bench_engine bench_report bench_magics bench_dashboard bench_cli
+BENCHES := bench_load bench_engine bench_report bench_startup bench_magics bench_dashboard bench_cli
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@failed=""; for b in $(BENCHES); do \

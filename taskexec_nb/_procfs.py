@@ -234,6 +234,19 @@ def _environs() -> Iterator[tuple[int, set[bytes]]]:
         yield pid, set(_environ(pid).split(b"\0"))
 
 
+def marked_processes(variable: str) -> list[int]:
+    """Every other process whose environment has ``variable`` (``NAME=value``), exactly.
+
+    Args:
+        variable: The environment item, e.g. ``TASKEXEC_RUNNER=<token>``.
+
+    Returns:
+        Their process IDs (none where /proc does not say).
+    """
+    marker = b"\0" + variable.encode() + b"\0"
+    return [pid for pid in _pids() if marker in _environ(pid) + b"\0"]
+
+
 def _kill(pid: int, sig: int = signal.SIGKILL) -> bool:
     """Send ``sig`` (SIGKILL) to ``pid`` if it still runs (a zombie does not); whether it did."""
     if not process_alive(pid):

@@ -24,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from taskexec_nb._lazyre import LazyPattern
 from taskexec_nb.errors import AnnotationError
 from taskexec_nb.model import Action, ActionKind, ExecParams
 
-ANNOTATION_RE = re.compile(
+ANNOTATION_RE = LazyPattern(
     r"^\s*(?:[-*+]\s+)?(?:<!--\s*)?`?taskexec\s*:\s*(?P<rest>.*?)`?\s*(?:-->)?\s*$",
     re.IGNORECASE,
 )
@@ -47,11 +48,11 @@ KEYS: dict[str, str] = {
     "param.NAME": "a notebook parameter, e.g. param.epochs=3",
 }
 
-_DURATION_RE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
+_DURATION_RE = LazyPattern(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
 _DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESOURCE_RE = re.compile(r"^[A-Za-z_][\w-]*$")
+_NAME_RE = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESOURCE_RE = LazyPattern(r"^[A-Za-z_][\w-]*$")
 _TRUE = {"yes", "true", "on", "1", "y"}
 _FALSE = {"no", "false", "off", "0", "n"}
 
@@ -295,7 +296,7 @@ def _apply_one(builder: AnnotationBuilder, key: str, value: str, line: int) -> N
 
 
 _IDENTIFIERS = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
-_CALLABLE_RE = re.compile(rf"{_IDENTIFIERS}:{_IDENTIFIERS}")
+_CALLABLE_RE = LazyPattern(rf"{_IDENTIFIERS}:{_IDENTIFIERS}")
 
 
 def _normal_key(key: str) -> str:

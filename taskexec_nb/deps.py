@@ -17,6 +17,7 @@ person reading the file would agree):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from taskexec_nb._lazyre import LazyPattern
@@ -32,9 +33,25 @@ is a task ID and not a letter.
 _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 """Han, kana and Hangul: written without spaces, so an ID may touch them (``依赖T007和T008``)."""
 
-_ID = rf"\**(?:{ID_PATTERN})\**(?!(?-i:[^\W{_CJK}]))"  # (?-i:): no case folding of 40k letters
+_CJK_RANGES = tuple((ord(_CJK[i]), ord(_CJK[i + 2])) for i in range(0, len(_CJK), 3))
+
+
+def _is_cjk(text: str) -> bool:
+    """Whether ``text`` starts with a character of :data:`_CJK` (no regex to compile)."""
+    return bool(text) and any(lo <= ord(text[0]) <= hi for lo, hi in _CJK_RANGES)
+
+
+_ID = rf"\**(?:{ID_PATTERN})\**"
+_ID_END = rf"(?!(?-i:[^\W{_CJK}]))"  # (?-i:): no case folding of 40k letters
+"""After an ID: no letter or digit, unless it is Han, kana or Hangul.
+
+The class of 40,000 letters takes ``re`` milliseconds to compile each time a pattern
+has it, so a list of IDs has it once, after its last ID: a separator, a note or a
+range after any other ID starts with a space, a sign or a CJK character, which it
+allows anyway, or (a range's ``to``, ``a``, ``bis``...) with a letter that
+``(?![tabà])`` refuses where the full check would."""
 _RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
-_ITEM = rf"{_ID}(?:{_RANGE_SEP}{_ID})?"
+_ITEM = rf"{_ID}(?:(?![tabà]){_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
     r"(?:\s*[,，、；]\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
     r"\s*(?:[&+/·・･]|和|及|与|與|と|과|와)\s*)"
@@ -44,7 +61,65 @@ _TASK_WORD = (
     r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrns]|ie))\s+)?"
     r"(?:t(?:asks?|are(?:as?|fas?)|âches?)|aufgaben?)\s+|(?:任[务務]|タスク|작업)\s*)?"
 )
-_ID_LIST = rf"{_TASK_WORD}{_ITEM}{_ITEM_NOTE}(?:{_LIST_SEP}{_ITEM}{_ITEM_NOTE})*"
+_ID_LIST_OPEN = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*"
+_ID_LIST = rf"{_ID_LIST_OPEN}{_ID_END}{_ITEM_NOTE}"
+_SPACED_LIST = rf"{_ID_LIST_OPEN}{_ITEM_NOTE}"
+"""A list of IDs followed by a space, a sign, a CJK character or the end (``T001 before``,
+``T001、T002 之后``): the end of its last ID needs no check (see :data:`_ID_END`)."""
+
+
+def _ends_an_id(text: str, at: int) -> bool:
+    """Whether :data:`_ID_END` holds at ``at``: no letter or digit there but a CJK one."""
+    if at >= len(text):
+        return True
+    char = text[at]
+    return not (char.isalnum() or char == "_") or _is_cjk(char)
+
+
+class _ListAtEnd:
+    """A pattern ending with a list of IDs, the end of its last ID checked in Python.
+
+    :meth:`match` tries the pattern without :data:`_ID_END` (no CJK class to compile)
+    and checks the end of the last ID itself: the first match the regex engine finds
+    that passes the check is the full pattern's match, so only when it fails is the
+    full pattern compiled and tried. :meth:`finditer` uses the full pattern.
+
+    Args:
+        head: What comes before the list (``(?P<list>...)`` follows it).
+        flags: ``re`` flags.
+    """
+
+    def __init__(self, head: str, flags: int) -> None:
+        self.pattern = rf"{head}(?P<list>{_ID_LIST})"
+        self._open = LazyPattern(rf"{head}(?P<list>{_ID_LIST_OPEN}(?P<id_end>){_ITEM_NOTE})", flags)
+        self._full = LazyPattern(self.pattern, flags)
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        """As ``re.Pattern.match`` of the full pattern.
+
+        Args:
+            text: The text.
+            pos: Where to start.
+
+        Returns:
+            The match, or None.
+        """
+        m = self._open.match(text, pos)
+        if m is None or _ends_an_id(text, m.end("id_end")):
+            return m
+        return self._full.match(text, pos)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        """As ``re.Pattern.finditer`` of the full pattern.
+
+        Args:
+            text: The text.
+
+        Returns:
+            The matches, in order.
+        """
+        return self._full.finditer(text)
+
 
 DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
     "en": (
@@ -149,7 +224,7 @@ def _tokens(phrase: str, ending: bool = True) -> list[str]:
     """A table phrase as regex pieces: one per letter, one per space, then its colon."""
     words = phrase.rstrip(":").lower().split()
     out = [r"\s+" if ch == " " else re.escape(ch) for ch in " ".join(words)]
-    if not re.match(f"[{_CJK}]", out[0]):
+    if not _is_cjk(out[0]):
         out[0] = r"(?<![\w-])" + out[0]  # a Latin phrase starts a word
     if ending:
         out.append(r"\**\s*[:：]" if phrase.endswith(":") else r"\**\s*[:：]?")
@@ -212,27 +287,26 @@ def _triggers(phrases: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def _phrase_re(phrases: list[str]) -> LazyPattern:
+def _phrase_re(phrases: list[str]) -> _ListAtEnd:
     keyword = _alternation([_tokens(p) for p in phrases])
-    return LazyPattern(rf"{keyword}\s*(?P<list>{_ID_LIST})", re.IGNORECASE)
+    return _ListAtEnd(rf"{keyword}\s*", re.IGNORECASE)
 
 
 _ALL_PHRASES = sorted({p for ps in DEPENDENCY_PHRASES.values() for p in ps})
 _PHRASE_RE = _phrase_re(_ALL_PHRASES)
 _BY_TRIGGER = _triggers(_ALL_PHRASES)
-_TRIGGER_RES = {word: _phrase_re(ps) for word, ps in _BY_TRIGGER.items()}
 _ENGLISH_WORDS = tuple(
-    w for w in _TRIGGER_RES if any(p.lower().startswith(w) for p in DEPENDENCY_PHRASES["en"])
+    w for w in _BY_TRIGGER if any(p.lower().startswith(w) for p in DEPENDENCY_PHRASES["en"])
 )
-_ASCII_WORDS = tuple(w for w in _TRIGGER_RES if any(p.isascii() for p in _BY_TRIGGER[w]))
-_ALL_WORDS = tuple(_TRIGGER_RES)
+_ASCII_WORDS = tuple(w for w in _BY_TRIGGER if any(p.isascii() for p in _BY_TRIGGER[w]))
+_ALL_WORDS = tuple(_BY_TRIGGER)
 _UPPER_ID_RE = re.compile(r"T-?[A-Z]*\d")
 _LABEL_WORDS = _alternation([_tokens(p, ending=False) for p in _ALL_PHRASES])
 _LABEL_RE = LazyPattern(
     rf"^\s*(?:[-*+]\s+)?\**\s*{_LABEL_WORDS}\s*\**\s*[:：]\s*\**\s*(?P<rest>.*)$",
     re.IGNORECASE,
 )
-_LIST_START_RE = LazyPattern(rf"(?P<list>{_ID_LIST})", re.IGNORECASE)
+_LIST_START_RE = _ListAtEnd("", re.IGNORECASE)
 _ITEM_RE = re.compile(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
 )
@@ -242,7 +316,8 @@ _SUFFIX_QUICK_WORDS = tuple(_triggers(_ALL_SUFFIXES))
 _SUFFIX_WORDS = _alternation(
     [[re.escape(c) if c != " " else r"\s*" for c in p] for p in _ALL_SUFFIXES]
 )
-_SUFFIX_RE = LazyPattern(rf"(?P<list>{_ID_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
+_SUFFIX_LIST = _SPACED_LIST if all(_is_cjk(w) for w in _ALL_SUFFIXES) else _ID_LIST
+_SUFFIX_RE = LazyPattern(rf"(?P<list>{_SUFFIX_LIST})\s*{_SUFFIX_WORDS}", re.IGNORECASE)
 _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
@@ -315,12 +390,13 @@ def find_phrases(text: str) -> list[Ref]:
     found: list[tuple[int, str]] = []
     if len(low) != len(text):  # lower() changed some lengths: positions would not line up
         found = [(m.start(), m.group("list")) for m in _PHRASE_RE.finditer(text)]
-    else:  # try the phrase only where a keyword starts, instead of at every position
+    else:  # try the phrases only where a keyword starts, instead of at every position
+        # Only the phrases of that keyword can match there (no keyword starts another):
+        # one pattern for all, as each pattern compiles the list's CJK class again.
         for word in hits:
-            pattern = _TRIGGER_RES[word]
             pos = low.find(word)
             while pos != -1:
-                m = pattern.match(text, pos)
+                m = _PHRASE_RE.match(text, pos)
                 if m:
                     found.append((pos, m.group("list")))
                 pos = low.find(word, pos + 1)
@@ -350,25 +426,26 @@ def _suffix_phrases(text: str) -> list[Ref]:
 # --- statements in a dependencies section -------------------------------------------------
 
 _GROUP = rf"(?:{_ID_LIST})"
+_SPACED_GROUP = rf"(?:{_SPACED_LIST})"
 _NOTE = r"(?:\s*\([^()]*\))?"
 _ARROW = r"\s*(?:→|->|-->|⟶|=>)\s*"
 _PTAG = r"(?:\s*\[P\])?"
 _CHAIN_RE = LazyPattern(
-    rf"^(?P<chain>{_GROUP}{_PTAG}{_NOTE}(?:{_ARROW}{_GROUP}{_PTAG}{_NOTE})+)"
+    rf"^(?P<chain>{_SPACED_GROUP}{_PTAG}{_NOTE}(?:{_ARROW}{_GROUP}{_PTAG}{_NOTE})+)"
     r"(?:\s*(?:must\s+be\s+|are\s+|is\s+|run\s+)?sequential(?:ly)?)?$",
     re.IGNORECASE,
 )
 _BEFORE_RE = LazyPattern(
-    rf"^(?P<a>{_GROUP}){_NOTE}\s+(?:(?:must|should|has\s+to|have\s+to)\s+"
+    rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+(?:(?:must|should|has\s+to|have\s+to)\s+"
     r"(?:complete|finish|be\s+done|be\s+completed|run|happen|land)\s+|"
     r"(?:completes?|runs?|comes?|goes|lands?)\s+)?"
-    rf"before\s+(?P<b>{_GROUP}){_NOTE}$",
+    rf"before\s+(?P<b>{_SPACED_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
 _AFTER_RE = LazyPattern(
-    rf"^(?P<b>{_GROUP}){_NOTE}\s+(?:depends\s+on|requires|needs|must\s+wait\s+for|"
+    rf"^(?P<b>{_SPACED_GROUP}){_NOTE}\s+(?:depends\s+on|requires|needs|must\s+wait\s+for|"
     r"(?:is\s+|are\s+)?blocked\s+by|(?:can\s+|must\s+|only\s+)?(?:starts?|runs?|begins?)\s+after|"
-    rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_GROUP}){_NOTE}$",
+    rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_SPACED_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
 _OTHER_AFTER_WORDS = _alternation(
@@ -381,17 +458,18 @@ _OTHER_AFTER_WORDS = _alternation(
     ]
 )
 _OTHER_AFTER_RE = LazyPattern(
-    rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_GROUP}){_NOTE}$", re.IGNORECASE
+    rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_SPACED_GROUP}){_NOTE}$",
+    re.IGNORECASE,
 )
 """``T019 依赖 T017、T018``, ``T010 depende de T009``: the phrases of DEPENDENCY_PHRASES."""
 _BLOCKS_RE = LazyPattern(
-    rf"^(?P<a>{_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_GROUP}){_NOTE}$", re.IGNORECASE
+    rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_SPACED_GROUP}){_NOTE}$", re.IGNORECASE
 )
 _LEAD_RE = re.compile(
     r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*[:：]?|[\w .()/-]{1,40}[:：])?\s*"
 )
 _CLAUSE_SPLIT_RE = re.compile(r"[;；。]|\s[—–]\s|\.\s+(?=[A-Z])")
-_LIST_ONLY_RE = LazyPattern(rf"^{_GROUP}$", re.IGNORECASE)
+_LIST_ONLY_RE = LazyPattern(rf"^{_SPACED_GROUP}$", re.IGNORECASE)
 _HAS_ID_RE = re.compile(ID_PATTERN)
 
 _HAS_ARROW_RE = re.compile(_ARROW)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb import annotations as ann
+from taskexec_nb._lazyre import LazyPattern
 from taskexec_nb.deps import ID_PATTERN, find_phrases, id_key, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
@@ -51,13 +52,13 @@ _TASK_START = (
     rf"(?P<id>{ID_PATTERN})(?!\w)(?P<post>{_EMPH}){_SEP}"
     rf"(?P<tags>(?:\[[^\[\]\n]{{1,40}}\](?!\(){_SEP})*)(?P<rest>.*)$"
 )
-_TASK_START_RE = re.compile("^" + _TASK_START, re.DOTALL)
-_CHECKBOX_TASK_RE = re.compile(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
-_BRACKET_RE = re.compile(r"\[([^\[\]\n]{1,40})\](?!\()")
-_STORY_RE = re.compile(r"^US\d+[A-Za-z0-9-]*$")
-_STORY_TAG_RE = re.compile(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
-_ONLY_MARKERS_RE = re.compile(r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][\s:.–—~*_-]*)*")
-_LOOSE_P_RE = re.compile(r"\[\s+P\s*\]|\[\s*P\s+\]")
+_TASK_START_RE = LazyPattern("^" + _TASK_START, re.DOTALL)
+_CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
+_BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
+_STORY_RE = LazyPattern(r"^US\d+[A-Za-z0-9-]*$")
+_STORY_TAG_RE = LazyPattern(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
+_ONLY_MARKERS_RE = LazyPattern(r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][\s:.–—~*_-]*)*")
+_LOOSE_P_RE = LazyPattern(r"\[\s+P\s*\]|\[\s*P\s+\]")
 PHASE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("Phase",),
     "zh-Hans": ("阶段",),
@@ -78,12 +79,18 @@ A heading is a phase when it starts with one of these words and a number
 """
 
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+_CJK_RANGES = tuple((ord(_CJK_CHARS[i]), ord(_CJK_CHARS[i + 2])) for i in range(0, 9, 3))
 _PHASE_WORD_SET = {w for ws in PHASE_WORDS.values() for w in ws}
-_PHASE_RE = re.compile(
+_CJK_PHASE_WORDS = {
+    w for w in _PHASE_WORD_SET if any(lo <= ord(w[0]) <= hi for lo, hi in _CJK_RANGES)
+}
+"""The phase words written without a space before the number (``阶段1``); checked by
+code point, as a class of 40,000 letters takes ``re`` milliseconds to compile."""
+_PHASE_RE = LazyPattern(
     r"^[^\w]*(?:(?:"
-    + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if not re.match(f"[{_CJK_CHARS}]", w)))
+    + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET - _CJK_PHASE_WORDS))
     + r")\s+|(?:"
-    + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET if re.match(f"[{_CJK_CHARS}]", w)))
+    + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
     + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?!(?-i:[^\W{_CJK_CHARS}]))"
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
     re.IGNORECASE,
@@ -125,13 +132,13 @@ prerequisites (``| Depends on |``, ``| 依赖 |``, ``| Dependencias |``), by lan
 the place to extend."""
 
 
-def _words_re(table: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+def _words_re(table: dict[str, tuple[str, ...]]) -> LazyPattern:
     words = sorted({w for ws in table.values() for w in ws}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(w).replace(r"\ ", r"\s*") for w in words), re.I)
+    return LazyPattern("|".join(re.escape(w).replace(r"\ ", r"\s*") for w in words), re.I)
 
 
 _DEP_SECTION_RE = _words_re(DEPENDENCY_SECTION_WORDS)
-_STORY_PHASE_RE = re.compile(
+_STORY_PHASE_RE = LazyPattern(
     r"(?:user\s+story|用户故事|用戶故事|使用者故事|ユーザーストーリー|사용자\s*스토리|"
     r"historia\s+de\s+usuario|história\s+de\s+usuário|(?:récit|histoire)\s+utilisateur|"
     r"benutzergeschichte|пользовательская\s+история|قصة\s+المستخدم)\s*(\d+)|\bUS\s?(\d+)\b",
@@ -225,12 +232,12 @@ extend. They make a phase's kind polish, and a heading with no phase word and nu
 (``## 最终验证``, ``## Verificación final``) at the level of the file's phase headings,
 after them, is the last phase, unnumbered. So is a polish title there (``## Polish``)."""
 PHASE_KIND_WORDS["polish"] += tuple(w for ws in FINAL_PHASE_WORDS.values() for w in ws)
-_FINAL_RE = re.compile("|".join(PHASE_KIND_WORDS["polish"]))
-_PHASE_KIND_RES = [(kind, re.compile("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
+_FINAL_RE = LazyPattern("|".join(PHASE_KIND_WORDS["polish"]))
+_PHASE_KIND_RES = [(kind, LazyPattern("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
 _TABLE_DEP_HEADER_RE = _words_re(DEPENDENCY_COLUMN_WORDS)
-_TABLE_PARALLEL_HEADER_RE = re.compile(r"parallel|\[P\]", re.IGNORECASE)
+_TABLE_PARALLEL_HEADER_RE = LazyPattern(r"parallel|\[P\]", re.IGNORECASE)
 _TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
-_INLINE_TAG_RE = re.compile(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
+_INLINE_TAG_RE = LazyPattern(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
 _BOX_STATES.update({"~": (False, True), "-": (False, True)})
@@ -238,14 +245,14 @@ _BOX_STATES.update({"~": (False, True), "-": (False, True)})
 ``[x]``/``[X]`` done, ``[~]``/``[-]`` cancelled. ``[P]`` where the box goes marks a
 pending parallel task with no box; any other symbol is reported (TX113)."""
 _PARALLEL_BOX = "P"
-_RANGE_END_RE = re.compile(rf"[*_~]*(?P<end>{ID_PATTERN})(?!\w)")
-_NOTE_RE = re.compile(r"\([^()\n]*\)")
-_SEE_RE = re.compile(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|below)\b", re.I)
+_RANGE_END_RE = LazyPattern(rf"[*_~]*(?P<end>{ID_PATTERN})(?!\w)")
+_NOTE_RE = LazyPattern(r"\([^()\n]*\)")
+_SEE_RE = LazyPattern(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|below)\b", re.I)
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
-_LEAD_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\][ \t]*")
-_CELL_BOX_RE = re.compile(r"\[(?P<box>[^\]\n])\]")
-_PLACEHOLDER_RE = re.compile(r"\[[^\]\n]\][ \t]+[*_~]*(?P<id>T(?:X{2,}|#{2,}|\?{2,}))(?![\w#?])")
-_STEP_CELL_RE = re.compile(r"\**\d+[.)]?\**")
+_LEAD_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\][ \t]*")
+_CELL_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\]")
+_PLACEHOLDER_RE = LazyPattern(r"\[[^\]\n]\][ \t]+[*_~]*(?P<id>T(?:X{2,}|#{2,}|\?{2,}))(?![\w#?])")
+_STEP_CELL_RE = LazyPattern(r"\**\d+[.)]?\**")
 
 
 @dataclass(frozen=True, slots=True)

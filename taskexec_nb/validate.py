@@ -276,7 +276,7 @@ def _missing_notebooks(tf: TaskFile) -> list[Diagnostic]:
     """
     from pathlib import Path
 
-    from taskexec_nb.executors import missing_notebook
+    from taskexec_nb.executors.inferred import missing_notebook
 
     source = Path(tf.path)
     if not source.is_file():

@@ -635,5 +635,20 @@ def test_help_import_time_has_no_pandas(tmp_path: Path) -> None:
     proc = _proc([sys.executable, "-X", "importtime", "-m", "taskexec_nb.cli", "--help"], tmp_path)
     assert proc.returncode == 0
     imported = {ln.rsplit("|", 1)[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
-    assert "taskexec_nb.plan" in imported  # the report was read
+    assert "taskexec_nb.cli.run" in imported  # the report was read
     assert not {m for m in imported if m.split(".")[0] in HEAVY}
+
+
+def test_a_command_line_declares_only_its_commands_options() -> None:
+    from taskexec_nb.cli import COMMANDS, _parser
+
+    light = _parser(declared=["validate"])
+    assert light.format_help() == _parser().format_help()  # every command, its help
+    args = light.parse_args(["validate", "x.md", "--strict", "--mode", "explicit"])
+    assert (args.file, args.strict, args.mode) == ("x.md", True, "explicit")
+    assert light.parse_args(["run"]).command == "run"  # listed, its options not declared
+    with pytest.raises(SystemExit):
+        light.parse_args(["run", "--jobs", "2"])
+    full = _parser()
+    assert full.parse_args(["run", "x.md", "--jobs", "2"]).max_workers == 2
+    assert set(COMMANDS) <= set(full.format_help().split())

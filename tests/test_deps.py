@@ -306,3 +306,63 @@ def test_a_dependency_column_is_read_in_other_languages(header: str) -> None:
         """
     )
     assert build_graph(parse_text(text), "explicit").explicit["T002"] == ["T001"]
+
+
+# --- the cost of compiling the patterns ------------------------------------------------------
+
+
+def test_a_list_of_ids_checks_the_cjk_class_once() -> None:
+    # Each copy of the 40,000-letter class costs re milliseconds to compile.
+    from taskexec_nb import deps
+
+    assert deps._ID_LIST.count(deps._CJK) == 1
+    assert deps._PHRASE_RE.pattern.count(deps._CJK) == 1  # one pattern for every phrase
+    # ... and matched first without it, the end of its last ID checked in Python.
+    assert deps._CJK not in deps._PHRASE_RE._open.pattern
+    # Lists followed by a space, a note or the end need no check.
+    for pattern in (deps._BEFORE_RE, deps._AFTER_RE, deps._BLOCKS_RE, deps._LIST_ONLY_RE):
+        assert deps._CJK not in pattern.pattern
+    assert deps._CHAIN_RE.pattern.count(deps._CJK) == 1  # the last list may touch "sequential"
+
+
+def test_a_phrase_whose_list_ends_in_a_letter_is_matched_as_the_full_pattern_would() -> None:
+    from taskexec_nb import deps
+
+    for text in ("after T001abc", "after T001, T002x", "after T001和", "after T001_", "after T1"):
+        full = deps._PHRASE_RE._full.match(text)
+        fast = deps._PHRASE_RE.match(text)
+        assert (full and (full.span(), full.group("list"))) == (
+            fast and (fast.span(), fast.group("list"))
+        ), text
+    assert deps._ends_an_id("T1", 2) and deps._ends_an_id("T1和", 2)
+    assert not deps._ends_an_id("T1x", 2) and not deps._ends_an_id("T1_", 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "refs"),
+    [
+        ("depends on T001至T003", [("T001", "T003")]),
+        ("depends on T001**to T003", [("T001", None)]),  # "to" touching the ID: no range
+        ("depends on T001 to T003", [("T001", "T003")]),
+        ("depends on T001abc", []),
+        ("depends on T001和T002", [("T001", None), ("T002", None)]),
+        ("depends on T001 (setup), T002", [("T001", None), ("T002", None)]),
+        ("depends on T001éT002", []),
+    ],
+)
+def test_an_id_ends_where_no_letter_but_a_cjk_one_follows(
+    text: str, refs: list[tuple[str, str | None]]
+) -> None:
+    assert find_phrases(text) == refs
+
+
+def test_the_cjk_check_by_code_point_agrees_with_the_class() -> None:
+    import re
+
+    from taskexec_nb import deps
+
+    cjk = re.compile(f"[{deps._CJK}]")
+    for code in range(0x10000):
+        char = chr(code)
+        assert deps._is_cjk(char) is bool(cjk.match(char)), hex(code)
+    assert deps._is_cjk("") is False

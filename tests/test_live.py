@@ -450,3 +450,20 @@ def test_a_suspending_pause_shows_paused_only_the_tasks_it_could_suspend(tmp_pat
     assert " paused: " in shown and "1 paused, 1 running" in shown
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert kinds.count("task_finished") == 2
+
+
+def test_a_model_takes_its_events_in_when_read_and_output_in_order() -> None:
+    model = RunModel([("T001", "Setup", None, "Task 1")])
+    model(Event(EventKind.RUN_STARTED, "R1", status="running", data={"tasks": 1}))
+    model(Event(EventKind.TASK_STARTED, "R1", "T001", 1, status="running", data={}))
+    assert len(model._pending) == 2  # queued: a model nobody reads costs no more
+    assert model.version == 2
+    # Output is taken in at once (a tail, not every chunk kept), after what came before.
+    model(Event(EventKind.TASK_OUTPUT, "R1", "T001", 1, data=TaskOutput("stdout", "one\ntwo\n")))
+    assert model._pending == []
+    model(Event(EventKind.TASK_FINISHED, "R1", "T001", 1, status="completed", data={}))
+    row = model.task("T001")
+    assert (row.status, row.attempt, row.last_line) == ("completed", 1, "two")
+    snap = model.snapshot()
+    assert snap.status == "running" and snap.version == 4
+    assert [a.status for a in snap.attempts] == ["completed"]

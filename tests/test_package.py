@@ -104,3 +104,35 @@ def test_runs_lists_a_files_runs_newest_first_as_the_cli_does(
     assert main(["runs", "--state-dir", str(state), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(json.dumps(taskexec_nb.runs(state_dir=state), default=str))
+
+
+def test_the_names_import_on_first_use_and_the_functions_keep_their_names() -> None:
+    code = (
+        "import json, sys, taskexec_nb\n"
+        "engine = [m for m in ('taskexec_nb.plan', 'taskexec_nb.parse', 'asyncio') "
+        "if m in sys.modules]\n"
+        "import taskexec_nb.parse, taskexec_nb.validate, taskexec_nb.report.runs\n"
+        "funcs = [getattr(taskexec_nb, n).__module__ for n in ('parse', 'validate', 'report')]\n"
+        "taskexec_nb.parse = len  # set by hand: kept\n"
+        "print(json.dumps([engine, funcs, taskexec_nb.parse is len, 'load' in dir(taskexec_nb)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    engine, funcs, kept, listed = json.loads(done.stdout)
+    assert engine == []  # nothing of the engine at import
+    assert funcs == ["taskexec_nb.api", "taskexec_nb.api", "taskexec_nb.report.tables"]
+    assert kept and listed
+
+
+def test_the_packages_say_which_names_they_do_not_have() -> None:
+    import taskexec_nb.config
+    import taskexec_nb.executors
+
+    for package in (taskexec_nb, taskexec_nb.config, taskexec_nb.executors):
+        with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+            package.Nope  # noqa: B018
+    assert taskexec_nb.TaskFile.__name__ == "TaskFile"
+    assert taskexec_nb.Validation.__name__ == "Validation"
+    assert taskexec_nb.config.CONFIG_FILE and taskexec_nb.config.Override
+    assert taskexec_nb.executors.notebook_fallback and taskexec_nb.executors.TaskFunction

@@ -398,3 +398,42 @@ def test_a_resume_after_runner_and_watchdog_died_ends_a_detached_process(tmp_pat
         if daemon:
             with suppress(ProcessLookupError):
                 os.kill(daemon, signal.SIGKILL)
+
+
+def test_reaper_closed_with_nothing_left_returns_without_waiting_for_it() -> None:
+    reaper = Reaper(0.2)
+    pgid = _dead_pid()
+    reaper.add(pgid)
+    reaper.remove(pgid)
+    reaper.close()  # at once: its interpreter has not even started
+    assert reaper._proc.returncode is None
+    assert reaper._proc.wait(timeout=10) == 0  # it exits on its own (and is waited for)
+
+
+def test_reaper_closed_normally_ends_a_marked_process_before_returning() -> None:
+    reaper = Reaper(0.2)
+    left = _marked_sleeper("R-left", reaper.token)  # left its group: never watched
+    try:
+        reaper.close()
+        assert reaper._proc.returncode == 0  # waited for
+        assert left.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        left.kill()
+        left.wait()
+
+
+def test_marked_processes_match_the_whole_variable() -> None:
+    from taskexec_nb._procfs import marked_processes
+
+    token = f"{os.getpid()}-feedbeef"
+    exact = _marked_sleeper("R-x", token)
+    longer = _marked_sleeper("R-x", token + "00")
+    try:
+        found = marked_processes(f"TASKEXEC_RUNNER={token}")
+        assert exact.pid in found
+        assert longer.pid not in found
+        assert os.getpid() not in found
+    finally:
+        for p in (exact, longer):
+            p.kill()
+            p.wait()

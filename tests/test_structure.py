@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -350,6 +351,101 @@ def test_the_importtime_reader_sees_nested_imports() -> None:
         check=True,
     )
     assert {"json", "json.decoder"} <= imported_by_importtime(done.stderr)
+
+
+NOTEBOOK_STACK = (
+    "IPython",
+    "ipywidgets",
+    "ipykernel",
+    "papermill",
+    "nbformat",
+    "nbclient",
+    "jupyter_client",
+    "anywidget",
+)
+"""Libraries only a notebook, or a notebook task, needs."""
+
+ENGINE = (
+    "asyncio",
+    "sqlite3",
+    "taskexec_nb.plan",
+    "taskexec_nb.store",
+    "taskexec_nb.executors.base",
+    "taskexec_nb.run",
+)
+"""What only running (and the commands that read the state store) needs."""
+
+NEVER_ON_THE_COMMAND_LINE = (*HEAVY_IMPORTS, *NOTEBOOK_STACK, "importlib.metadata")
+"""No command imports these unless a setting or a task needs them (``importlib.metadata``:
+only for an executor that is not built in)."""
+
+COMMAND_TASKS = """# Tasks: imports
+
+## Phase 1: Setup
+
+- [ ] T001 Make the build folder
+  - taskexec: run="mkdir -p build"
+- [ ] T002 [P] Write the sample in build/a.txt (depends on T001)
+  ```bash
+  echo a > build/a.txt
+  ```
+"""
+
+
+def command_imports(cwd: Path, *args: str) -> set[str]:
+    """What ``taskexec ARGS`` imports, as a whole process in ``cwd`` (not under coverage)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS_")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", f"{PACKAGE}.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return imported_by_importtime(done.stderr)
+
+
+def among(imported: set[str], unwanted: tuple[str, ...]) -> list[str]:
+    """The imported modules that are, or are inside, one of ``unwanted``."""
+    return sorted(
+        name for name in imported if any(name == u or name.startswith(u + ".") for u in unwanted)
+    )
+
+
+def test_help_imports_neither_the_engine_nor_the_parser(tmp_path: Path) -> None:
+    imported = command_imports(tmp_path, "--help")
+    assert f"{PACKAGE}.cli.run" in imported  # every command's parser is built
+    unwanted = (
+        *NEVER_ON_THE_COMMAND_LINE,
+        *ENGINE,
+        "markdown_it",
+        f"{PACKAGE}.parse",
+        f"{PACKAGE}.config.layering",
+    )
+    assert among(imported, unwanted) == []
+
+
+def test_validate_imports_the_parser_but_not_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "tasks.md").write_text(COMMAND_TASKS, encoding="utf-8")
+    imported = command_imports(tmp_path, "validate", "tasks.md")
+    assert {f"{PACKAGE}.parse", f"{PACKAGE}.validate", "markdown_it"} <= imported
+    assert among(imported, (*NEVER_ON_THE_COMMAND_LINE, *ENGINE)) == []
+    assert "tomllib" not in imported  # no config file to read
+
+
+def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: Path) -> None:
+    (tmp_path / "tasks.md").write_text(COMMAND_TASKS, encoding="utf-8")
+    imported = command_imports(tmp_path, "run", "tasks.md")
+    assert (tmp_path / "build" / "a.txt").is_file()  # it ran
+    assert {f"{PACKAGE}.run.session", "asyncio", "sqlite3"} <= imported
+    assert among(imported, NEVER_ON_THE_COMMAND_LINE) == []
+
+
+def test_among_names_a_module_and_what_is_inside_it() -> None:
+    imported = {"asyncio", "asyncio.events", "asynciox", "json"}
+    assert among(imported, ("asyncio",)) == ["asyncio", "asyncio.events"]
 
 
 # ---------------------------------------------------------------------------

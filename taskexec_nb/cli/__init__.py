@@ -18,16 +18,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from taskexec_nb import __version__
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
 from taskexec_nb.model import DependencyMode
 
+COMMANDS = ("validate", "plan", "run", "status", "runs", "report", "notebook", "config")
+"""The commands, in the order ``taskexec --help`` lists them."""
 
-def _parser() -> argparse.ArgumentParser:
-    """The ``taskexec`` parser, with every command's subparser, in help order."""
+
+def _parser(declared: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The ``taskexec`` parser, with every command's subparser, in help order.
+
+    Args:
+        declared: The commands whose options are declared (default: all). The others
+            are listed by name and help, as ``taskexec --help`` shows them: a command
+            line names one command, and declaring ``run``'s flags reads every setting.
+
+    Returns:
+        The parser.
+    """
     from taskexec_nb.cli import config, notebook, plan, report, run, runs, status, validate
 
     parser = argparse.ArgumentParser(
@@ -38,14 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"taskexec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modes = [m.value for m in DependencyMode]
-    validate.add_parser(sub, modes)
-    plan.add_parser(sub, modes)
-    run.add_parser(sub, modes)
-    status.add_parser(sub)
-    runs.add_parser(sub)
-    report.add_parser(sub)
-    notebook.add_parser(sub)
-    config.add_parser(sub)
+    modules = (validate, plan, run, status, runs, report, notebook, config)
+    for name, module in zip(COMMANDS, modules, strict=True):
+        if declared is not None and name not in declared:
+            sub.add_parser(name, help=module.HELP)
+        elif module in (validate, plan, run):
+            module.add_parser(sub, modes)
+        else:
+            module.add_parser(sub)
     return parser
 
 
@@ -70,8 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notebook": notebook.command,
         "config": config.command,
     }
-    parser = _parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(declared=words[:1])
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -10,6 +10,9 @@ from typing import Any, TextIO
 from taskexec_nb.errors import UsageError
 from taskexec_nb.exitcodes import EXIT_OK
 
+HELP = "show the effective configuration"
+"""What ``taskexec --help`` says ``config`` does."""
+
 
 def add_parser(sub: Any) -> None:
     """Register ``config`` (with ``show``) on the CLI's subparsers.
@@ -19,7 +22,7 @@ def add_parser(sub: Any) -> None:
     """
     config = sub.add_parser(
         "config",
-        help="show the effective configuration",
+        help=HELP,
         description="Work with the configuration (taskexec.toml or [tool.taskexec]).",
     )
     actions = config.add_subparsers(dest="config_command", metavar="ACTION")

@@ -21,6 +21,10 @@ _USAGE_ERRORS = ("ValidationError", "UsageError", "ConfigError", "ReportError", 
 """Errors of the kernel that mean bad input: the command exits 2, as ``taskexec run`` does."""
 
 
+HELP = "run a tasks.md in the report notebook (papermill)"
+"""What ``taskexec --help`` says ``notebook`` does."""
+
+
 def add_parser(sub: Any) -> None:
     """Register ``notebook`` on the CLI's subparsers.
 
@@ -29,7 +33,7 @@ def add_parser(sub: Any) -> None:
     """
     notebook = sub.add_parser(
         "notebook",
-        help="run a tasks.md in the report notebook (papermill)",
+        help=HELP,
         description="Run a tasks.md through the report notebook with papermill, and write "
         "the executed notebook: the plan, the run's summary, progress, problems, task "
         "and attempt tables and figures. A run that does not complete, or a cell that "

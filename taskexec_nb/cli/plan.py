@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.cli.validate import add_file_parser, check, print_diagnostics
 from taskexec_nb.exitcodes import EXIT_OK, EXIT_USAGE
-from taskexec_nb.plan import ExecutionPlan
+
+if TYPE_CHECKING:
+    from taskexec_nb.plan import ExecutionPlan
+
+
+HELP = "print the execution plan of a tasks.md"
+"""What ``taskexec --help`` says ``plan`` does."""
 
 
 def add_parser(sub: Any, modes: list[str]) -> None:
@@ -19,7 +25,7 @@ def add_parser(sub: Any, modes: list[str]) -> None:
         sub: The CLI's subparsers.
         modes: The dependency modes ``--mode`` takes.
     """
-    add_file_parser(sub, "plan", "print the execution plan of a tasks.md", modes)
+    add_file_parser(sub, "plan", HELP, modes)
 
 
 def command(args: argparse.Namespace, out: TextIO) -> int:
@@ -35,6 +41,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     Returns:
         The exit code.
     """
+    from taskexec_nb.plan import ExecutionPlan
+
     result = check(args)
     plan = ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
     if args.json:

@@ -10,6 +10,9 @@ from typing import Any, TextIO
 from taskexec_nb.errors import UsageError
 from taskexec_nb.exitcodes import EXIT_OK
 
+HELP = "write the report of a run"
+"""What ``taskexec --help`` says ``report`` does."""
+
 
 def add_parser(sub: Any) -> None:
     """Register ``report`` on the CLI's subparsers.
@@ -22,7 +25,7 @@ def add_parser(sub: Any) -> None:
 
     report = sub.add_parser(
         "report",
-        help="write the report of a run",
+        help=HELP,
         description="Write the report of a run: html (self-contained, with figures), junit "
         "(for CI), csv, json, md or parquet. Without RUN: the latest run of the tasks.md in "
         "the current folder (or the latest run in the store).",

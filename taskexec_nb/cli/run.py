@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from taskexec_nb.run.handle import RunHandle
 
 
+HELP = "run a tasks.md"
+"""What ``taskexec --help`` says ``run`` does."""
+
+
 def add_parser(sub: Any, modes: list[str]) -> None:
     """Register ``run`` on the CLI's subparsers.
 
@@ -34,7 +38,7 @@ def add_parser(sub: Any, modes: list[str]) -> None:
 
     run = sub.add_parser(
         "run",
-        help="run a tasks.md",
+        help=HELP,
         description="Run the pending tasks of a "
         "tasks.md: parallel where independent, resumable, ticking [X] on success.",
     )

@@ -9,7 +9,9 @@ from typing import Any, TextIO
 from taskexec_nb.cli.common import add_state_dir, open_store, tasks_file_here
 from taskexec_nb.exitcodes import EXIT_OK
 from taskexec_nb.report.runs import plain, with_runner
-from taskexec_nb.report.status import _when
+
+HELP = "list runs"
+"""What ``taskexec --help`` says ``runs`` does."""
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +20,7 @@ def add_parser(sub: Any) -> None:
     Args:
         sub: The CLI's subparsers.
     """
-    runs = sub.add_parser("runs", help="list runs", description="List the runs in the state store.")
+    runs = sub.add_parser("runs", help=HELP, description="List the runs in the state store.")
     add_state_dir(runs)
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
 
@@ -33,6 +35,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     Returns:
         The exit code.
     """
+    from taskexec_nb.report.status import _when
+
     store = open_store(args.state_dir, tasks_file_here())
     try:
         records = store.runs()

@@ -13,6 +13,9 @@ from taskexec_nb.errors import UsageError
 from taskexec_nb.exitcodes import EXIT_OK
 from taskexec_nb.report.runs import plain, with_runner
 
+HELP = "show the state of a run"
+"""What ``taskexec --help`` says ``status`` does."""
+
 
 def add_parser(sub: Any) -> None:
     """Register ``status`` on the CLI's subparsers.
@@ -22,7 +25,7 @@ def add_parser(sub: Any) -> None:
     """
     status = sub.add_parser(
         "status",
-        help="show the state of a run",
+        help=HELP,
         description="Show one row per task of a run, from the state store.",
     )
     status.add_argument("run", nargs="?", help="run ID (default: the latest)")

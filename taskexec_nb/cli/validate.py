@@ -6,12 +6,20 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from taskexec_nb.errors import TaskexecError
 from taskexec_nb.exitcodes import EXIT_OK, EXIT_USAGE
-from taskexec_nb.model import Diagnostic, Severity
-from taskexec_nb.validate import Validation, validate_taskfile
+from taskexec_nb.model import Severity
+
+if TYPE_CHECKING:
+    from taskexec_nb.model import DependencyMode, Diagnostic
+    from taskexec_nb.parse import TaskFile
+    from taskexec_nb.validate import Validation
+
+
+HELP = "check a tasks.md and print every problem"
+"""What ``taskexec --help`` says ``validate`` does."""
 
 
 def add_parser(sub: Any, modes: list[str]) -> None:
@@ -21,9 +29,9 @@ def add_parser(sub: Any, modes: list[str]) -> None:
         sub: The CLI's subparsers.
         modes: The dependency modes ``--mode`` takes.
     """
-    add_file_parser(
-        sub, "validate", "check a tasks.md and print every problem", modes
-    ).add_argument("--strict", action="store_true", help="treat warnings as errors (exit 2)")
+    add_file_parser(sub, "validate", HELP, modes).add_argument(
+        "--strict", action="store_true", help="treat warnings as errors (exit 2)"
+    )
 
 
 def add_file_parser(sub: Any, name: str, help_text: str, modes: list[str]) -> Any:
@@ -48,6 +56,21 @@ def add_file_parser(sub: Any, name: str, help_text: str, modes: list[str]) -> An
     cmd.add_argument("--profile", metavar="NAME", help="config profile (for its mode)")
     cmd.add_argument("--json", action="store_true", help="print JSON for tools")
     return cmd
+
+
+def validate_taskfile(taskfile: TaskFile, mode: str | DependencyMode) -> Validation:
+    """:func:`taskexec_nb.validate.validate_taskfile`, imported when a command reads a file.
+
+    Args:
+        taskfile: The parsed file.
+        mode: The dependency mode.
+
+    Returns:
+        The validation.
+    """
+    from taskexec_nb.validate import validate_taskfile as validated
+
+    return validated(taskfile, mode)
 
 
 def check(args: argparse.Namespace) -> Validation:

@@ -16,11 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the tomli backport, same API (pyproject installs it on 3.10)
-    import tomli as tomllib
-
 from taskexec_nb.errors import ConfigError
 
 CONFIG_FILE = "taskexec.toml"
@@ -118,6 +113,11 @@ def read_config(path: str | Path) -> ConfigFile:
     Raises:
         ConfigError: If the file cannot be read or is not valid TOML.
     """
+    if sys.version_info >= (3, 11):  # imported here: most runs have no config file to read
+        import tomllib
+    else:  # pragma: no cover - the tomli backport, same API (pyproject installs it on 3.10)
+        import tomli as tomllib
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -1,6 +1,7 @@
 """The notebook executor (papermill).
 
-Also how a notebook only a task's description names is found, or found missing.
+Also what a task does when a notebook only its description names is missing
+(:mod:`~taskexec_nb.executors.inferred` finds it, or finds it missing).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome, executor_option
+from taskexec_nb.executors.inferred import inferred_notebook
 from taskexec_nb.executors.process import run_process
 from taskexec_nb.model import ActionKind, Task
 
@@ -222,46 +224,6 @@ def _mask_notebook(path: Path, mask: Callable[[str], str]) -> None:
         path.write_text(json.dumps(masked, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def inferred_notebook(task: Task) -> str | None:
-    """The notebook a task runs only because its description names it.
-
-    ``Run notebooks/eda.ipynb`` makes a notebook task without a ``notebook=``
-    line; such an action has no line of its own (an explicit one has).
-
-    Args:
-        task: The task.
-
-    Returns:
-        The notebook's path as written, or None (no notebook, or an explicit one).
-    """
-    action = task.action
-    if action.kind is ActionKind.NOTEBOOK and action.line is None and action.target:
-        return action.target
-    return None
-
-
-def missing_notebook(task: Task, cwd: Path) -> Path | None:
-    """A notebook named only in the description that does not exist in ``cwd``.
-
-    Prose such as "Create notebooks/eda.ipynb" names a notebook the task makes;
-    when it is not there as the task starts, the task is one without an action
-    (the no-action policy decides), not a notebook task that fails. An explicit
-    ``notebook=``, or ``executor=notebook``, still fails when it is missing.
-
-    Args:
-        task: The task.
-        cwd: Its working folder.
-
-    Returns:
-        The path looked for, or None (it exists, or the notebook is explicit).
-    """
-    target = inferred_notebook(task)
-    if target is None or task.params.executor:
-        return None
-    path = cwd / target
-    return None if path.is_file() else path
-
-
 _POLICY_EFFECT = {
     "agent": "hands it to the agent",
     "skip": "skips it (not done)",
@@ -274,7 +236,7 @@ def notebook_fallback(task: Task, path: Path, policy: str, *, starting: bool = T
 
     Args:
         task: The task.
-        path: The notebook looked for (:func:`missing_notebook`).
+        path: The notebook looked for (:func:`~taskexec_nb.executors.inferred.missing_notebook`).
         policy: The effective ``no_action`` policy.
         starting: Whether the task starts now (else the run is about to start,
             and an earlier task may still create the notebook).

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from taskexec_nb.errors import UsageError
 from taskexec_nb.executors.agent import AgentExecutor
 from taskexec_nb.executors.base import Executor
 from taskexec_nb.executors.callables import CallableExecutor, TaskFunction
-from taskexec_nb.executors.notebook import NotebookExecutor, missing_notebook
+from taskexec_nb.executors.inferred import missing_notebook
+from taskexec_nb.executors.notebook import NotebookExecutor
 from taskexec_nb.executors.shell import PythonExecutor, ShellExecutor
 from taskexec_nb.model import Task
 
@@ -34,6 +35,23 @@ EXECUTOR_OPTIONS: dict[str, tuple[str, ...]] = {
 """Options the built-in executors take from the ``executors`` setting."""
 
 _BY_KIND = {kind: executor.name for executor in BUILTINS for kind in executor.kinds}
+
+
+def entry_points(*, group: str) -> Any:
+    """The installed entry points of ``group`` (``importlib.metadata``, imported here).
+
+    Reading the installed packages' metadata is slow to import and to scan, and a
+    run whose tasks use only the built-in executors never needs it.
+
+    Args:
+        group: The entry-point group.
+
+    Returns:
+        Its entry points.
+    """
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
 
 
 class ExecutorRegistry:
@@ -105,7 +123,7 @@ class ExecutorRegistry:
             cwd: The task's working folder as its attempt starts; given, a
                 notebook only the description names (no ``notebook=``) that is
                 not there makes the task one without an action
-                (:func:`~taskexec_nb.executors.notebook.missing_notebook`).
+                (:func:`~taskexec_nb.executors.inferred.missing_notebook`).
 
         Returns:
             The executor, or None.

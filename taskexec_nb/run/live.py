@@ -101,6 +101,7 @@ class RunModel:
         self._partial: dict[str, str] = {}  # a running task's unfinished output line
         self._lines: dict[str, collections.deque[str]] = {}
         self._notices: list[str] = []
+        self._pending: list[Event] = []  # taken in when the model is next read
         self.run_id: str | None = None
         self._status = _PENDING
         self._started: float | None = None
@@ -231,6 +232,7 @@ class RunModel:
         finally:
             store.close()
         with self._lock:
+            self._drain()
             for r in rows:
                 self._tasks[r.task_id] = _stored_row(r)
             for a in attempts:
@@ -256,6 +258,7 @@ class RunModel:
             return
         touched = {e.task_id for e in events[starts[-1] :] if e.task_id}
         with self._lock:
+            self._drain()
             for r in rows:
                 if r.task_id not in touched:
                     self._tasks[r.task_id] = _stored_row(r)
@@ -270,32 +273,52 @@ class RunModel:
         with self._lock:
             self._version += 1
             self.run_id = event.run_id
-            data = event.data
-            if isinstance(data, TaskOutput):
-                self._output(event, data)
-            elif event.task_id is not None and event.kind is not EventKind.NOTICE:
-                self._task_event(event, event.task_id)
-            elif isinstance(data, RunStarted):
-                self._status = event.status or _RUNNING
-                self._started = self._started or event.time
-                self._finished = None
-            elif isinstance(data, RunPaused):
-                self._status = event.status or _PAUSED
-                if data.suspended is not None:  # only what the scheduler could suspend
-                    for task_id in data.suspended:
-                        row = self._tasks.get(task_id)
-                        if row is not None and row.status == _RUNNING:
-                            self._tasks[task_id] = dataclasses.replace(row, status=_PAUSED)
-                elif data.suspend:
-                    self._all(_RUNNING, _PAUSED)
-            elif event.kind is EventKind.RUN_RESUMED:
-                self._status = event.status or _RUNNING
-                self._all(_PAUSED, _RUNNING)
-            elif event.kind is EventKind.RUN_FINISHED:
-                self._status = event.status or self._status
-                self._finished = event.time
-            if isinstance(data, Notice) and data.text and data.text not in self._notices:
-                self._notices.append(data.text)
+            if isinstance(event.data, TaskOutput):  # taken at once: a tail, not every chunk
+                self._drain()
+                self._take(event)
+            else:
+                self._pending.append(event)
+
+    def _drain(self) -> None:
+        """Take in the events kept since the last read (call it holding the lock).
+
+        Events are only queued as they come, and taken in, in order, when the model
+        is read: a model nobody reads (a terminal run's, whose view has its own)
+        costs the run nothing per event.
+        """
+        if self._pending:
+            pending, self._pending = self._pending, []
+            for event in pending:
+                self._take(event)
+
+    def _take(self, event: Event) -> None:
+        """Take one event in: the rows it changes."""
+        data = event.data
+        if isinstance(data, TaskOutput):
+            self._output(event, data)
+        elif event.task_id is not None and event.kind is not EventKind.NOTICE:
+            self._task_event(event, event.task_id)
+        elif isinstance(data, RunStarted):
+            self._status = event.status or _RUNNING
+            self._started = self._started or event.time
+            self._finished = None
+        elif isinstance(data, RunPaused):
+            self._status = event.status or _PAUSED
+            if data.suspended is not None:  # only what the scheduler could suspend
+                for task_id in data.suspended:
+                    row = self._tasks.get(task_id)
+                    if row is not None and row.status == _RUNNING:
+                        self._tasks[task_id] = dataclasses.replace(row, status=_PAUSED)
+            elif data.suspend:
+                self._all(_RUNNING, _PAUSED)
+        elif event.kind is EventKind.RUN_RESUMED:
+            self._status = event.status or _RUNNING
+            self._all(_PAUSED, _RUNNING)
+        elif event.kind is EventKind.RUN_FINISHED:
+            self._status = event.status or self._status
+            self._finished = event.time
+        if isinstance(data, Notice) and data.text and data.text not in self._notices:
+            self._notices.append(data.text)
 
     def _all(self, old: str, new: str) -> None:
         for task_id, row in self._tasks.items():
@@ -399,6 +422,7 @@ class RunModel:
             A frozen snapshot.
         """
         with self._lock:
+            self._drain()
             return RunSnapshot(
                 self.run_id,
                 self._status,
@@ -431,6 +455,7 @@ class RunModel:
             KeyError: If the model knows no such task.
         """
         with self._lock:
+            self._drain()
             return self._tasks[task_id]
 
     def attempts(self) -> list[AttemptRow]:

@@ -14,6 +14,9 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
+
+from taskexec_nb._procfs import marked_processes
 
 _BATCH_SECONDS = 0.05
 
@@ -93,6 +96,7 @@ class Reaper:
             close_fds=True,
         )
         self.pid = self._proc.pid
+        self._watched: set[int] = set()
         self._lines: list[str] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -126,6 +130,7 @@ class Reaper:
         Args:
             pgid: The process group to end if this process dies before it does.
         """
+        self._watched.add(pgid)
         self._send(f"+{pgid}")
 
     def remove(self, pgid: int) -> None:
@@ -134,6 +139,7 @@ class Reaper:
         Args:
             pgid: A process group given to :meth:`add`.
         """
+        self._watched.discard(pgid)
         self._send(f"-{pgid}")
 
     @property
@@ -142,12 +148,21 @@ class Reaper:
         return {"TASKEXEC_RUNNER": self.token}
 
     def close(self) -> None:
-        """End the watchdog after a normal finish (it has nothing left to end)."""
+        """End the watchdog after a normal finish.
+
+        It then ends what is left: the groups still watched and every process that
+        carries this runner's mark. When there is one, this waits until it is done;
+        with none, the watchdog has nothing to do and exits on its own, and the run
+        does not wait for its interpreter to finish starting.
+        """
         if self._timer is not None:
             self._timer.cancel()
         self._flush()
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             self._proc.stdin.close()
+        if not self._watched and not marked_processes(f"TASKEXEC_RUNNER={self.token}"):
+            threading.Thread(target=self._proc.wait, name="taskexec-reaper", daemon=True).start()
+            return
         try:
             # A process that left the task's group ignoring SIGTERM takes the grace period.
             self._proc.wait(timeout=self.grace + 5)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import os
 import shutil
 import threading
 import time
@@ -46,7 +46,7 @@ def new_run_id() -> str:
         The local start time to the second, then 4 random hex digits (so two runs
         started in the same second differ).
     """
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + secrets.token_hex(2)
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime()) + "-" + os.urandom(2).hex()
 
 
 def state_dir_for(tasks_file: str | Path, settings: RunSettings) -> Path:
