@@ -254,7 +254,8 @@ def test_the_gantt_and_dag_tabs_are_live_figures_updated_in_place(tmp_path: Path
         names = {t.name for t in gantt.data}
         assert {"running", "failed"} <= names
         caption = dash._captions[1].value
-        assert "Timeline of 2 attempts of 2 tasks" in caption
+        assert "Timeline of 2 attempts of 3 tasks" in caption  # T003 never started
+        assert "1 never started: 1 skipped" in caption
         assert f"Timeline of run {handle.run_id}" == gantt.layout.title.text
         assert gantt.tooltip is None  # the front end would fail on it (no description)
         panel = dash.tabs.children[1]
