@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus, printable
+from taskexec_nb.events import Event, EventKind, Payload, RunStatus, TaskStatus, printable
 
 # Events after which the store commits at once.
 _DURABLE = frozenset(
@@ -23,6 +23,8 @@ _JSON = json.JSONEncoder(default=str)  # one encoder for every event (dumps make
 
 
 def _encode(data: Mapping[str, Any]) -> str:
+    if isinstance(data, Payload):
+        return _JSON.encode(data.to_dict())
     return _JSON.encode(data if type(data) is dict else dict(data))
 
 
