@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +21,8 @@ _BUFFER_LIMIT = 5000
 _JSON = json.JSONEncoder(default=str)  # one encoder for every event (dumps makes one per call)
 
 
-def _encode(data: Mapping[str, Any]) -> str:
-    if isinstance(data, Payload):
-        return _JSON.encode(data.to_dict())
-    return _JSON.encode(data if type(data) is dict else dict(data))
+def _encode(data: Payload) -> str:
+    return _JSON.encode(data.to_dict())
 
 
 Statement = tuple[str, tuple[Any, ...]]
