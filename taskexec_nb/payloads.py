@@ -66,9 +66,24 @@ class Payload(Mapping[str, Any]):
         object.__setattr__(self, "_keys", tuple(n for n in names if n in kept))
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._given:
+        if key not in (self._keys or ()):
             raise KeyError(key)
         return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A key's value, or ``default`` when the payload does not hold it.
+
+        The same as :meth:`Mapping.get`, without its ``try``/``KeyError``: the
+        store's recorder reads several keys of every event.
+
+        Args:
+            key: The key.
+            default: What a key not held gives.
+
+        Returns:
+            The value, or ``default``.
+        """
+        return getattr(self, key) if key in (self._keys or ()) else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._given)

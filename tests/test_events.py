@@ -92,6 +92,10 @@ def test_a_payload_built_from_a_mapping_is_that_mapping_keys_order_and_nones() -
     assert "log_path" not in retried and retried.log_path is None
     with pytest.raises(KeyError):
         retried["log_path"]
+    # get() reads the keys given only: a field not given is the default, not its attribute.
+    assert retried.get("log_path", "not given") == "not given" and retried.get("delay") == 0.5
+    assert data.get("reason", "not given") == "r" and data.get("tail") is None
+    assert queued.get("waiting_on", "not given") is None
     assert not payload(EventKind.TASK_TICKED, {})  # empty: the store keeps NULL for it
 
 

@@ -5,6 +5,9 @@ It is an observer of the event stream. Events only update its
 shows none); on a TTY a :class:`~taskexec_nb.run.batching.Ticker` thread redraws
 the status line from the model's snapshot at a fixed rate, so rendering never slows
 the run. Failures, retries and notices are printed as permanent lines as they happen.
+The end-of-run summary counts the final statuses the view kept as events came: it
+never reads the model, so a plain (non-TTY) run's model, which nothing else reads,
+never takes its events in (the model only queues them until read).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import threading
 import time
 from typing import TextIO
 
-from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus
+from taskexec_nb.events import Event, EventKind, RunStatus, TaskFinished, TaskStatus
 from taskexec_nb.run.batching import Ticker
 from taskexec_nb.run.live import RunModel
 from taskexec_nb.run.rows import RunSnapshot
@@ -28,6 +31,13 @@ _MARK = {
 }
 _ALLOWED = ":allowed"  # suffix of the count key of a failure under allow_failure
 _FINAL = frozenset(s.value for s in TaskStatus if s.finished)
+# The status a task event sets when it carries none (as the model's rows read it).
+_TASK_STATUS = {
+    EventKind.TASK_QUEUED: TaskStatus.QUEUED.value,
+    EventKind.TASK_STARTED: TaskStatus.RUNNING.value,
+    EventKind.TASK_RETRYING: TaskStatus.QUEUED.value,
+    EventKind.TASK_FINISHED: None,
+}
 
 
 def _mark(key: str) -> str:
@@ -69,6 +79,8 @@ class TerminalView:
         self._lock = threading.Lock()
         self._ticker = Ticker(self._redraw, self.interval, name="taskexec-terminal")
         self._line_len = 0
+        # Each task's latest (status, allowed), as the model's row has them: the summary.
+        self._statuses: dict[str, tuple[str | None, bool]] = {}
 
     def __call__(self, event: Event) -> None:
         """Observer entry point."""
@@ -78,6 +90,8 @@ class TerminalView:
         lines: list[str] = []
         with self._lock:
             self.model(event)
+            if event.task_id is not None and kind in _TASK_STATUS:
+                self._track(event, event.task_id)
             if kind is EventKind.RUN_STARTED:
                 self.total = int(event.data.get("tasks", self.total))
                 lines.append(f"run {event.run_id}: {self.total} task(s)")
@@ -110,6 +124,16 @@ class TerminalView:
         if kind is EventKind.RUN_FINISHED:
             self._ticker.stop()
 
+    def _track(self, event: Event, task_id: str) -> None:
+        """Keep a task's status and allowed flag as the model's row sets them."""
+        status, allowed = self._statuses.get(task_id, (None, False))
+        data = event.data
+        if isinstance(data, TaskFinished):
+            status, allowed = event.status or status, bool(data.allowed)
+        else:
+            status = event.status or _TASK_STATUS[event.kind]
+        self._statuses[task_id] = (status, allowed)
+
     def _finished_line(self, event: Event) -> str:
         status = event.status or ""
         mark = _mark(status + (_ALLOWED if event.data.get("allowed") else ""))
@@ -130,16 +154,23 @@ class TerminalView:
         """Counts by status, e.g. ``7/8 finished: 7 ok, 1 FAILED``.
 
         Args:
-            snapshot: Draw from this snapshot of :attr:`model` (default: take one now).
+            snapshot: Draw from this snapshot of :attr:`model` (default: the
+                statuses this view kept from the events so far, the same counts
+                without taking the events into the model).
 
         Returns:
             How many tasks finished out of the run's total, with the count of each
             status.
         """
+        rows: list[tuple[str | None, bool]]
+        if snapshot is not None:
+            rows = [(row.status, row.allowed) for row in snapshot.tasks]
+        else:
+            rows = list(self._statuses.values())
         counts: dict[str, int] = {}
-        for row in (snapshot or self.model.snapshot()).tasks:
-            if row.status in _FINAL:
-                key = row.status + (_ALLOWED if row.allowed else "")
+        for status, allowed in rows:
+            if status in _FINAL:
+                key = (status or "") + (_ALLOWED if allowed else "")
                 counts[key] = counts.get(key, 0) + 1
         done = sum(counts.values())
         parts = [f"{n} {_mark(s)}" for s, n in sorted(counts.items())]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskexec_nb.events import Event, EventKind, RunStatus, TaskStatus, printable
+from taskexec_nb.events import Event, EventKind, Payload, RunStatus, TaskStatus, printable
 
 # Events after which the store commits at once.
 _DURABLE = frozenset(
@@ -22,8 +21,8 @@ _BUFFER_LIMIT = 5000
 _JSON = json.JSONEncoder(default=str)  # one encoder for every event (dumps makes one per call)
 
 
-def _encode(data: Mapping[str, Any]) -> str:
-    return _JSON.encode(data if type(data) is dict else dict(data))
+def _encode(data: Payload) -> str:
+    return _JSON.encode(data.to_dict())
 
 
 Statement = tuple[str, tuple[Any, ...]]
