@@ -433,6 +433,8 @@ def test_validate_imports_the_parser_but_not_the_engine(tmp_path: Path) -> None:
     assert {f"{PACKAGE}.parse", f"{PACKAGE}.validate", "markdown_it"} <= imported
     assert among(imported, (*NEVER_ON_THE_COMMAND_LINE, *ENGINE)) == []
     assert "tomllib" not in imported  # no config file to read
+    # Nor the settings' declarations and checks: nothing but the defaults is configured.
+    assert among(imported, (f"{PACKAGE}.config.layering", f"{PACKAGE}.settings")) == []
 
 
 def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: Path) -> None:
