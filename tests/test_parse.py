@@ -406,6 +406,8 @@ def test_a_heading_after_the_phases_that_is_no_final_step_is_no_phase() -> None:
     text = "## Phase 1: Setup\n\n- [ ] T001 Set up\n\n## Notes\n\n- [ ] T002 Tidy up\n"
     assert parse_text(text).task("T002").phase.kind == "other"
     assert parse_text(text).task("T002").phase.title == "(no phase)"
+
+
 @pytest.mark.parametrize("marker", ["[P]", "[ P ]", "[P ]", "[ P]", "[  P  ]"])
 def test_the_parallel_marker_with_spaces_inside_is_still_parallel(marker: str) -> None:
     tf = parse_text(
@@ -423,3 +425,13 @@ def test_a_p_inside_other_brackets_is_not_the_parallel_marker() -> None:
     tf = parse_text("## Phase 1: X\n\n- [ ] T001 Read [ PDF ] files\n- [ ] T002 Then this\n")
     assert [t.parallel for t in tf.tasks] == [False, False]
     assert build_graph(tf).deps == {"T001": [], "T002": ["T001"]}
+
+
+def test_a_read_file_has_the_sha256_of_its_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    data = "\ufeff# Tasks: é\n\n## Phase 1: Setup\n\n- [ ] T001 Make it\n".encode()
+    (tmp_path / "tasks.md").write_bytes(data)
+    tf = parse_file(tmp_path / "tasks.md")
+    assert tf.digest == hashlib.sha256(data).hexdigest()
+    assert tf.data == data and [t.id for t in tf.tasks] == ["T001"]

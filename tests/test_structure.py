@@ -435,6 +435,7 @@ def test_validate_imports_the_parser_but_not_the_engine(tmp_path: Path) -> None:
     assert "tomllib" not in imported  # no config file to read
     # Nor the settings' declarations and checks: nothing but the defaults is configured.
     assert among(imported, (f"{PACKAGE}.config.layering", f"{PACKAGE}.settings")) == []
+    assert "hashlib" not in imported  # OpenSSL's loading: the file's digest needs none
 
 
 def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: Path) -> None:
