@@ -423,6 +423,7 @@ def test_help_imports_neither_the_engine_nor_the_parser(tmp_path: Path) -> None:
         "markdown_it",
         f"{PACKAGE}.parse",
         f"{PACKAGE}.config.layering",
+        "json",
     )
     assert among(imported, unwanted) == []
 
@@ -436,6 +437,7 @@ def test_validate_imports_the_parser_but_not_the_engine(tmp_path: Path) -> None:
     # Nor the settings' declarations and checks: nothing but the defaults is configured.
     assert among(imported, (f"{PACKAGE}.config.layering", f"{PACKAGE}.settings")) == []
     assert "hashlib" not in imported  # OpenSSL's loading: the file's digest needs none
+    assert "json" not in imported  # only --json prints it
 
 
 def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: Path) -> None:

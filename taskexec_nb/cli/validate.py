@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -155,6 +154,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         }
         if form:
             doc["agent_command"] = form
+        import json
+
         print(json.dumps(doc, indent=2, ensure_ascii=False), file=out)
     else:
         print_diagnostics(result.diagnostics, out)
