@@ -22,12 +22,23 @@ from typing import Any
 
 from taskexec_nb._lazyre import LazyPattern
 
-ID_PATTERN = r"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?"
-"""A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
+_UPPER = r"(?:[A-HJ-RT-Z]|I|S|(?!))"
+_LOWER = r"(?:[a-hj-rt-z]|i|s|(?!))"
+"""``[A-Z]`` and ``[a-z]``, cheaper to compile where case does not matter.
 
-A hyphen and one capital letter (``T083-B``) is part of the ID, in any context
-(even where the rest is read case-blind); ``T003-T005`` stays a range, as ``T005``
-is a task ID and not a letter.
+Read case-blind, ``[a-z]`` is also ``ı`` and ``ſ`` (``i`` and ``s`` in Turkish and
+old print), and ``re`` compiles such a class into a table of 65,536 entries (about
+0.1 ms, for each ID of every pattern). ``i`` and ``s`` alone are two letters each;
+``(?!)``, which never matches, keeps ``re`` from merging them back into the class.
+"""
+
+ID_PATTERN = rf"T(?:-{_UPPER}+)?\d+(?:\.\d+)?{_LOWER}?(?-i:-[A-Z](?!\w))?"
+r"""A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
+
+That is ``T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?``, its letter classes
+written as :data:`_UPPER` and :data:`_LOWER`. A hyphen and one capital letter
+(``T083-B``) is part of the ID, in any context (even where the rest is read
+case-blind); ``T003-T005`` stays a range, as ``T005`` is a task ID and not a letter.
 """
 
 _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -50,15 +61,25 @@ has it, so a list of IDs has it once, after its last ID: a separator, a note or 
 range after any other ID starts with a space, a sign or a CJK character, which it
 allows anyway, or (a range's ``to``, ``a``, ``bis``...) with a letter that
 ``(?![tabà])`` refuses where the full check would."""
-_RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
+_NOTE_TEXT = r"[(（](?:(?![（）])[^()\n])*[)）]"
+"""A note in parentheses, ``(...)`` or ``（...）``, on one line.
+
+The ID lists' pieces have no character class that mixes ASCII with other characters
+in more than two runs (``[,，、；]``): ``re`` compiles each such class, every time a
+pattern has it, into a table of 65,536 entries (about 0.2 ms). They are written as
+alternatives instead, with ``(?!)`` (which never matches) among them where ``re``
+would merge single characters back into a class, and as a lookahead in a note."""
+_RANGE_SEP = (
+    r"\s*(?:-|–|—|〜|～|至|到|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
+)
 _ITEM = rf"{_ID}(?:(?![tabà]){_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
-    r"(?:\s*[,，、；]\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
-    r"\s*(?:[&+/·・･]|和|及|与|與|と|과|와)\s*)"
+    r"(?:\s*(?:[,，]|、|；|(?!))\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
+    r"\s*(?:[&+/·]|・|･|和|及|与|與|と|과|와|(?!))\s*)"
 )
-_ITEM_NOTE = r"(?:\s*[(（][^()（）\n]*[)）])?"
+_ITEM_NOTE = rf"(?:\s*{_NOTE_TEXT})?"
 _TASK_WORD = (
-    r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrns]|ie))\s+)?"
+    r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrn]|es|ie))\s+)?"
     r"(?:t(?:asks?|are(?:as?|fas?)|âches?)|aufgaben?)\s+|(?:任[务務]|タスク|작업)\s*)?"
 )
 _ID_LIST_OPEN = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*"
@@ -321,7 +342,7 @@ _SUFFIX_RE = LazyPattern(rf"(?P<list>{_SUFFIX_LIST})\s*{_SUFFIX_WORDS}", re.IGNO
 _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
-_NOTE_RE = re.compile(r"[(（][^()（）\n]*[)）]")
+_NOTE_RE = re.compile(_NOTE_TEXT)
 
 Ref = tuple[str, "str | None"]
 """A dependency reference: (first ID, last ID of a range or None)."""
