@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb import annotations as ann
-from taskexec_nb._lazyre import LazyPattern
+from taskexec_nb._lazyre import EndChecked, LazyPattern
 from taskexec_nb.deps import ID_PATTERN, find_phrases, id_key, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
@@ -85,15 +85,30 @@ _CJK_PHASE_WORDS = {
 }
 """The phase words written without a space before the number (``阶段1``); checked by
 code point, as a class of 40,000 letters takes ``re`` milliseconds to compile."""
-_PHASE_RE = LazyPattern(
+
+
+def _number_ends(text: str, at: int) -> bool:
+    """Whether a phase number ends at ``at``: no letter or digit follows, unless a CJK one."""
+    if at >= len(text):
+        return True
+    char = text[at]
+    return not (char.isalnum() or char == "_") or any(
+        lo <= ord(char) <= hi for lo, hi in _CJK_RANGES
+    )
+
+
+_PHASE_RE = EndChecked(
     r"^[^\w]*(?:(?:"
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET - _CJK_PHASE_WORDS))
     + r")\s+|(?:"
     + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
-    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?!(?-i:[^\W{_CJK_CHARS}]))"
+    + r")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N)){end}"
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
+    rf"(?!(?-i:[^\W{_CJK_CHARS}]))",
+    _number_ends,
     re.IGNORECASE,
 )
+"""A phase heading; the class of 40,000 letters after its number is checked in Python."""
 DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("dependenc", "execution order", "critical path"),
     "zh-Hans": ("依赖", "执行顺序", "关键路径"),

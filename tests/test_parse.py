@@ -435,3 +435,37 @@ def test_a_read_file_has_the_sha256_of_its_bytes(tmp_path: Path) -> None:
     tf = parse_file(tmp_path / "tasks.md")
     assert tf.digest == hashlib.sha256(data).hexdigest()
     assert tf.data == data and [t.id for t in tf.tasks] == ["T001"]
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "Phase 1: Setup",
+        "Phase 2a - Core",
+        "Phase 1.2xy rest",
+        "Phase 3abc",
+        "Phase 4_",
+        "Phase N: Polish",
+        "Phase Nx",
+        "阶段 1：设置",
+        "阶段1设置",
+        "フェーズ3",
+        "Fase 2: Fundacional",
+        "**Phase 5**: Done",
+        "Phase 6é",
+        "Phase 7 é",
+        "Phase",
+        "Phases 1-3",
+    ],
+)
+def test_a_phase_heading_reads_as_its_full_pattern_with_the_cjk_class(heading: str) -> None:
+    import re
+    import sys
+
+    parse = sys.modules["taskexec_nb.parse"]
+    assert parse._CJK_CHARS not in parse._PHASE_RE._open.pattern  # checked in Python first
+    ours = parse._PHASE_RE.match(heading)
+    theirs = re.compile(parse._PHASE_RE.pattern, re.IGNORECASE).match(heading)
+    assert (ours and (ours.span(), ours.group("num", "title"))) == (
+        theirs and (theirs.span(), theirs.group("num", "title"))
+    )
