@@ -17,13 +17,15 @@ class LazyPattern:
     """A ``re.Pattern`` stand-in that compiles its pattern the first time it is used.
 
     Args:
-        pattern: The regular expression.
+        pattern: The regular expression, or a function that writes it (called once,
+            when the pattern or its text is first needed: a pattern built from
+            tables then costs nothing until it is used).
         flags: ``re`` flags.
     """
 
     __slots__ = ("_compiled", "_flags", "_pattern")
 
-    def __init__(self, pattern: str, flags: int = 0) -> None:
+    def __init__(self, pattern: str | Callable[[], str], flags: int = 0) -> None:
         self._pattern = pattern
         self._flags = flags
         self._compiled: re.Pattern[str] | None = None
@@ -36,7 +38,7 @@ class LazyPattern:
             The ``re.Pattern``.
         """
         if self._compiled is None:
-            self._compiled = re.compile(self._pattern, self._flags)
+            self._compiled = re.compile(self.pattern, self._flags)
         return self._compiled
 
     @property
@@ -44,8 +46,10 @@ class LazyPattern:
         """The pattern's source text.
 
         Returns:
-            The regular expression as given.
+            The regular expression as given (written now if a function was given).
         """
+        if not isinstance(self._pattern, str):
+            self._pattern = self._pattern()
         return self._pattern
 
     def match(self, string: str, pos: int = 0) -> re.Match[str] | None:

@@ -513,6 +513,31 @@ def test_the_dependency_patterns_match_as_the_ones_with_classes_did() -> None:
             assert found == [(m.span(), m.groups()) for m in theirs.finditer(text)], text
 
 
+def test_importing_the_reader_compiles_only_the_hot_patterns_and_writes_no_alternation() -> None:
+    # A file without dependency words (a one-task run) pays for none of the rest.
+    import subprocess
+
+    code = (
+        "import re, taskexec_nb._lazyre as lazy\n"
+        "compiled = []\n"
+        "real = re._compile\n"
+        "re._compile = lambda p, f: compiled.append(p) or real(p, f)\n"
+        "import taskexec_nb.deps as deps\n"
+        "written = [p for p in (deps._LABEL_RE, deps._OTHER_AFTER_RE, deps._PHRASE_RE._open)"
+        " if isinstance(p._pattern, str)]\n"
+        "print(len(compiled), len(written))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "0"]  # an ID's sort key and the quick look for an ID
+    from taskexec_nb import deps
+
+    assert deps._LABEL_RE.match("- **Depends on**: T001").group("rest") == "T001"  # type: ignore[union-attr]
+    assert find_phrases("依赖 T007、T008") == [("T007", None), ("T008", None)]
+    assert read_statement("T019 依赖 T017、T018") == [
+        ([("T017", None), ("T018", None)], [("T019", None)])
+    ]
+
+
 def test_a_phrase_whose_list_ends_in_a_letter_is_matched_as_the_full_pattern_would() -> None:
     from taskexec_nb import deps
 
