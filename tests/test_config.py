@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import md
+from conftest import compiled_on_import, md
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -1529,3 +1529,8 @@ def test_arguments_given_as_paths_and_tuples_are_checked_as_written(root: Path) 
     assert config.settings.agent_command == ("a", "b")
     msg = config_error(tasks, arguments={"agent_command": ("a", 3)})
     assert msg == "argument agent_command: agent_command.1: input should be a valid string (got 3)"
+
+
+def test_reading_no_config_file_compiles_no_pattern() -> None:
+    # validate and run look for a config file every time; most projects have none.
+    assert compiled_on_import("taskexec_nb.config.files", ("taskexec_nb.errors",)) == []

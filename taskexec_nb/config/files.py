@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb._lazyre import LazyPattern
 from taskexec_nb.errors import ConfigError
 
 CONFIG_FILE = "taskexec.toml"
@@ -190,8 +191,8 @@ def read_config(path: str | Path) -> ConfigFile:
     return ConfigFile(path, data, prefix, _key_lines(text), present)
 
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(
+_HEADER = LazyPattern(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = LazyPattern(
     r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
 )
 
