@@ -23,6 +23,7 @@ from typing import Any
 
 from taskexec_nb import annotations as ann
 from taskexec_nb._lazyre import EndChecked, LazyPattern
+from taskexec_nb._sha import sha256_hex
 from taskexec_nb.deps import ID_PATTERN, find_phrases, id_key, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
@@ -361,23 +362,7 @@ def parse_file(path: str | Path) -> TaskFile:
             hint="check the path and that it is a readable file",
         )
         return TaskFile(name, (), (), (), (diag,))
-    return dataclasses.replace(parse_bytes(data, name), digest=_sha256_hex(data), data=data)
-
-
-def _sha256_hex(data: bytes) -> str:
-    """The SHA-256 of ``data`` in hex, without importing :mod:`hashlib`.
-
-    ``hashlib`` loads OpenSSL (about 2 ms of every ``taskexec validate``); CPython's own
-    SHA-256 module gives the same digest, and a file's few kilobytes hash as fast.
-    """
-    try:
-        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython 3.10, 3.11
-    except ImportError:  # pragma: no cover - CPython 3.12 renamed it; other Pythons
-        try:
-            from _sha2 import sha256  # type: ignore[import-not-found]
-        except ImportError:
-            from hashlib import sha256
-    return str(sha256(data).hexdigest())
+    return dataclasses.replace(parse_bytes(data, name), digest=sha256_hex(data), data=data)
 
 
 def parse_bytes(data: bytes, path: str = "<string>") -> TaskFile:

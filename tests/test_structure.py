@@ -447,6 +447,7 @@ def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: 
     assert {f"{PACKAGE}.run.session", "asyncio", "sqlite3"} <= imported
     assert among(imported, NEVER_ON_THE_COMMAND_LINE) == []
     assert "statistics" not in imported  # with fractions and decimal: only a Gantt needs it
+    assert "hashlib" not in imported  # digests of the file, the run's options and its name
 
 
 def test_among_names_a_module_and_what_is_inside_it() -> None:
