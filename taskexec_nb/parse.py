@@ -46,7 +46,11 @@ PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
 _PLAIN_FENCES = frozenset({"", "text", "txt", "plain", "plaintext"})
 
 _EMPH = r"(?:~~|\*\*|__|\*|_)*"
-_SEP = r"[\s:.–—~*_-]*"
+_SEP_CHAR = r"(?:[\s:.~*_-]|–|—|(?!))"
+r"""One character between an ID and its text: ``[\s:.–—~*_-]``, written so that ``re``
+compiles no 65,536-entry table for it (``(?!)`` never matches: it keeps the dashes
+out of the class)."""
+_SEP = rf"{_SEP_CHAR}*"
 _TASK_START = (
     rf"(?P<pre>{_EMPH})\s*(?P<lead>(?:\[[^\]\n]{{1,30}}\]\s*)*)(?P<pre2>{_EMPH})"
     rf"(?P<id>{ID_PATTERN})(?!\w)(?P<post>{_EMPH}){_SEP}"
@@ -57,7 +61,7 @@ _CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re
 _BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = LazyPattern(r"^US\d+[A-Za-z0-9-]*$")
 _STORY_TAG_RE = LazyPattern(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
-_ONLY_MARKERS_RE = LazyPattern(r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][\s:.–—~*_-]*)*")
+_ONLY_MARKERS_RE = LazyPattern(rf"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\]{_SEP})*")
 _LOOSE_P_RE = LazyPattern(r"\[\s+P\s*\]|\[\s*P\s+\]")
 PHASE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("Phase",),

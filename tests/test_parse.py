@@ -469,3 +469,19 @@ def test_a_phase_heading_reads_as_its_full_pattern_with_the_cjk_class(heading: s
     assert (ours and (ours.span(), ours.group("num", "title"))) == (
         theirs and (theirs.span(), theirs.group("num", "title"))
     )
+
+
+def test_the_separator_after_an_id_is_the_class_it_was_and_compiles_without_a_big_table() -> None:
+    import re
+    import sys
+
+    parse = sys.modules["taskexec_nb.parse"]
+    for flags in (0, re.DOTALL):
+        ours = re.compile(parse._SEP_CHAR, flags)
+        theirs = re.compile(r"[\s:.–—~*_-]", flags)
+        for code in range(0x10000):
+            char = chr(code)
+            assert bool(ours.fullmatch(char)) == bool(theirs.fullmatch(char)), code
+    assert "–—" not in parse._TASK_START_RE.pattern  # the dashes are not in one class
+    line = parse._TASK_START_RE.match("T001 – [P] — Build it")
+    assert line is not None and (line.group("tags"), line.group("rest")) == ("[P] — ", "Build it")
