@@ -49,7 +49,7 @@ KEYS: dict[str, str] = {
 }
 
 _DURATION_RE = LazyPattern(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
-_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_PART_RE = LazyPattern(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _NAME_RE = LazyPattern(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESOURCE_RE = LazyPattern(r"^[A-Za-z_][\w-]*$")
@@ -76,7 +76,8 @@ def parse_duration(text: str) -> float:
         value = -1.0
         if _DURATION_RE.match(clean):
             value = sum(
-                float(num) * _UNIT_SECONDS[unit] for num, unit in _DURATION_PART_RE.findall(clean)
+                float(num) * _UNIT_SECONDS[unit]
+                for num, unit in _DURATION_PART_RE.compiled.findall(clean)
             )
     if not math.isfinite(value) or value < 0:
         raise AnnotationError(

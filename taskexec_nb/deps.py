@@ -17,17 +17,28 @@ person reading the file would agree):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from taskexec_nb._lazyre import LazyPattern
 
-ID_PATTERN = r"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?"
-"""A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
+_UPPER = r"(?:[A-HJ-RT-Z]|I|S|(?!))"
+_LOWER = r"(?:[a-hj-rt-z]|i|s|(?!))"
+"""``[A-Z]`` and ``[a-z]``, cheaper to compile where case does not matter.
 
-A hyphen and one capital letter (``T083-B``) is part of the ID, in any context
-(even where the rest is read case-blind); ``T003-T005`` stays a range, as ``T005``
-is a task ID and not a letter.
+Read case-blind, ``[a-z]`` is also ``ı`` and ``ſ`` (``i`` and ``s`` in Turkish and
+old print), and ``re`` compiles such a class into a table of 65,536 entries (about
+0.1 ms, for each ID of every pattern). ``i`` and ``s`` alone are two letters each;
+``(?!)``, which never matches, keeps ``re`` from merging them back into the class.
+"""
+
+ID_PATTERN = rf"T(?:-{_UPPER}+)?\d+(?:\.\d+)?{_LOWER}?(?-i:-[A-Z](?!\w))?"
+r"""A task ID: ``T001``, ``T007a``, ``T011.5``, ``T-C001``, ``T083-B``.
+
+That is ``T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?-i:-[A-Z](?!\w))?``, its letter classes
+written as :data:`_UPPER` and :data:`_LOWER`. A hyphen and one capital letter
+(``T083-B``) is part of the ID, in any context (even where the rest is read
+case-blind); ``T003-T005`` stays a range, as ``T005`` is a task ID and not a letter.
 """
 
 _CJK = "\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -50,15 +61,25 @@ has it, so a list of IDs has it once, after its last ID: a separator, a note or 
 range after any other ID starts with a space, a sign or a CJK character, which it
 allows anyway, or (a range's ``to``, ``a``, ``bis``...) with a letter that
 ``(?![tabà])`` refuses where the full check would."""
-_RANGE_SEP = r"\s*(?:[-–—〜～至到]|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
+_NOTE_TEXT = r"[(（](?:(?![（）])[^()\n])*[)）]"
+"""A note in parentheses, ``(...)`` or ``（...）``, on one line.
+
+The ID lists' pieces have no character class that mixes ASCII with other characters
+in more than two runs (``[,，、；]``): ``re`` compiles each such class, every time a
+pattern has it, into a table of 65,536 entries (about 0.2 ms). They are written as
+alternatives instead, with ``(?!)`` (which never matches) among them where ``re``
+would merge single characters back into a class, and as a lookahead in a note."""
+_RANGE_SEP = (
+    r"\s*(?:-|–|—|〜|～|至|到|\.\.|(?<!~)~(?!~)|\b(?:th(?:rough|ru)|to|a|à|até|bis)(?!\w))\s*"
+)
 _ITEM = rf"{_ID}(?:(?![tabà]){_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
-    r"(?:\s*[,，、；]\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
-    r"\s*(?:[&+/·・･]|和|及|与|與|と|과|와)\s*)"
+    r"(?:\s*(?:[,，]|、|；|(?!))\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
+    r"\s*(?:[&+/·]|・|･|和|及|与|與|と|과|와|(?!))\s*)"
 )
-_ITEM_NOTE = r"(?:\s*[(（][^()（）\n]*[)）])?"
+_ITEM_NOTE = rf"(?:\s*{_NOTE_TEXT})?"
 _TASK_WORD = (
-    r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrns]|ie))\s+)?"
+    r"(?:(?:(?:the|l[ao]s?|les|[ao]s?|d(?:[aou]|[ao]s|e[lrn]|es|ie))\s+)?"
     r"(?:t(?:asks?|are(?:as?|fas?)|âches?)|aufgaben?)\s+|(?:任[务務]|タスク|작업)\s*)?"
 )
 _ID_LIST_OPEN = rf"{_TASK_WORD}{_ITEM}(?:{_ITEM_NOTE}{_LIST_SEP}{_ITEM})*"
@@ -85,14 +106,37 @@ class _ListAtEnd:
     full pattern compiled and tried. :meth:`finditer` uses the full pattern.
 
     Args:
-        head: What comes before the list (``(?P<list>...)`` follows it).
+        head: What comes before the list (``(?P<list>...)`` follows it), or a function
+            that writes it when a pattern is first needed.
         flags: ``re`` flags.
     """
 
-    def __init__(self, head: str, flags: int) -> None:
-        self.pattern = rf"{head}(?P<list>{_ID_LIST})"
-        self._open = LazyPattern(rf"{head}(?P<list>{_ID_LIST_OPEN}(?P<id_end>){_ITEM_NOTE})", flags)
-        self._full = LazyPattern(self.pattern, flags)
+    def __init__(self, head: str | Callable[[], str], flags: int) -> None:
+        self._head = head
+        self._open = LazyPattern(
+            lambda: rf"{self.head}(?P<list>{_ID_LIST_OPEN}(?P<id_end>){_ITEM_NOTE})", flags
+        )
+        self._full = LazyPattern(lambda: rf"{self.head}(?P<list>{_ID_LIST})", flags)
+
+    @property
+    def head(self) -> str:
+        """What comes before the list (written now if a function was given).
+
+        Returns:
+            The regular expression of the pattern's head.
+        """
+        if not isinstance(self._head, str):
+            self._head = self._head()
+        return self._head
+
+    @property
+    def pattern(self) -> str:
+        """The full pattern's text.
+
+        Returns:
+            The regular expression, with the check of the last ID's end.
+        """
+        return self._full.pattern
 
     def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
         """As ``re.Pattern.match`` of the full pattern.
@@ -288,8 +332,8 @@ def _triggers(phrases: list[str]) -> dict[str, list[str]]:
 
 
 def _phrase_re(phrases: list[str]) -> _ListAtEnd:
-    keyword = _alternation([_tokens(p) for p in phrases])
-    return _ListAtEnd(rf"{keyword}\s*", re.IGNORECASE)
+    """The phrases followed by a list of IDs; the alternation is written on first use."""
+    return _ListAtEnd(lambda: rf"{_alternation([_tokens(p) for p in phrases])}\s*", re.IGNORECASE)
 
 
 _ALL_PHRASES = sorted({p for ps in DEPENDENCY_PHRASES.values() for p in ps})
@@ -301,13 +345,16 @@ _ENGLISH_WORDS = tuple(
 _ASCII_WORDS = tuple(w for w in _BY_TRIGGER if any(p.isascii() for p in _BY_TRIGGER[w]))
 _ALL_WORDS = tuple(_BY_TRIGGER)
 _UPPER_ID_RE = re.compile(r"T-?[A-Z]*\d")
-_LABEL_WORDS = _alternation([_tokens(p, ending=False) for p in _ALL_PHRASES])
 _LABEL_RE = LazyPattern(
-    rf"^\s*(?:[-*+]\s+)?\**\s*{_LABEL_WORDS}\s*\**\s*[:：]\s*\**\s*(?P<rest>.*)$",
+    lambda: (
+        r"^\s*(?:[-*+]\s+)?\**\s*"
+        + _alternation([_tokens(p, ending=False) for p in _ALL_PHRASES])
+        + r"\s*\**\s*[:：]\s*\**\s*(?P<rest>.*)$"
+    ),
     re.IGNORECASE,
 )
 _LIST_START_RE = _ListAtEnd("", re.IGNORECASE)
-_ITEM_RE = re.compile(
+_ITEM_RE = LazyPattern(
     rf"\**(?P<a>{ID_PATTERN})\**(?:{_RANGE_SEP}\**(?P<b>{ID_PATTERN})\**)?", re.IGNORECASE
 )
 
@@ -321,7 +368,7 @@ _SUFFIX_RE = LazyPattern(rf"(?P<list>{_SUFFIX_LIST})\s*{_SUFFIX_WORDS}", re.IGNO
 _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
-_NOTE_RE = re.compile(r"[(（][^()（）\n]*[)）]")
+_NOTE_RE = LazyPattern(_NOTE_TEXT)
 
 Ref = tuple[str, "str | None"]
 """A dependency reference: (first ID, last ID of a range or None)."""
@@ -448,31 +495,36 @@ _AFTER_RE = LazyPattern(
     rf"(?:must\s+)?(?:come|run|happen)s?\s+after|after)\s+(?P<a>{_SPACED_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
-_OTHER_AFTER_WORDS = _alternation(
-    [
-        _tokens(p, ending=False)
-        for lang, phrases in DEPENDENCY_PHRASES.items()
-        if lang != "en"
-        for p in phrases
-        if not p.endswith(":")
-    ]
-)
+
+
+def _other_after_words() -> str:
+    return _alternation(
+        [
+            _tokens(p, ending=False)
+            for lang, phrases in DEPENDENCY_PHRASES.items()
+            if lang != "en"
+            for p in phrases
+            if not p.endswith(":")
+        ]
+    )
+
+
 _OTHER_AFTER_RE = LazyPattern(
-    rf"^(?P<b>{_GROUP}){_NOTE}\s*{_OTHER_AFTER_WORDS}\s*(?P<a>{_SPACED_GROUP}){_NOTE}$",
+    lambda: rf"^(?P<b>{_GROUP}){_NOTE}\s*{_other_after_words()}\s*(?P<a>{_SPACED_GROUP}){_NOTE}$",
     re.IGNORECASE,
 )
 """``T019 依赖 T017、T018``, ``T010 depende de T009``: the phrases of DEPENDENCY_PHRASES."""
 _BLOCKS_RE = LazyPattern(
     rf"^(?P<a>{_SPACED_GROUP}){_NOTE}\s+blocks\s+(?P<b>{_SPACED_GROUP}){_NOTE}$", re.IGNORECASE
 )
-_LEAD_RE = re.compile(
+_LEAD_RE = LazyPattern(
     r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\*\*[^*]{1,60}\*\*\s*[:：]?|[\w .()/-]{1,40}[:：])?\s*"
 )
-_CLAUSE_SPLIT_RE = re.compile(r"[;；。]|\s[—–]\s|\.\s+(?=[A-Z])")
+_CLAUSE_SPLIT_RE = LazyPattern(r"[;；。]|\s[—–]\s|\.\s+(?=[A-Z])")
 _LIST_ONLY_RE = LazyPattern(rf"^{_SPACED_GROUP}$", re.IGNORECASE)
-_HAS_ID_RE = re.compile(ID_PATTERN)
+_HAS_ID_RE = LazyPattern(ID_PATTERN)
 
-_HAS_ARROW_RE = re.compile(_ARROW)
+_HAS_ARROW_RE = LazyPattern(_ARROW)
 
 _STATEMENT_RES: tuple[tuple[tuple[str, ...], LazyPattern], ...] = (
     (("before",), _BEFORE_RE),

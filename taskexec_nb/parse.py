@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb import annotations as ann
-from taskexec_nb._lazyre import LazyPattern
+from taskexec_nb._lazyre import EndChecked, LazyPattern
+from taskexec_nb._sha import sha256_hex
 from taskexec_nb.deps import ID_PATTERN, find_phrases, id_key, id_list, read_statement
 from taskexec_nb.markdown import parser_markdown
 from taskexec_nb.model import (
@@ -46,7 +46,11 @@ PYTHON_LANGUAGES = frozenset({"python", "py", "python3"})
 _PLAIN_FENCES = frozenset({"", "text", "txt", "plain", "plaintext"})
 
 _EMPH = r"(?:~~|\*\*|__|\*|_)*"
-_SEP = r"[\s:.–—~*_-]*"
+_SEP_CHAR = r"(?:[\s:.~*_-]|–|—|(?!))"
+r"""One character between an ID and its text: ``[\s:.–—~*_-]``, written so that ``re``
+compiles no 65,536-entry table for it (``(?!)`` never matches: it keeps the dashes
+out of the class)."""
+_SEP = rf"{_SEP_CHAR}*"
 _TASK_START = (
     rf"(?P<pre>{_EMPH})\s*(?P<lead>(?:\[[^\]\n]{{1,30}}\]\s*)*)(?P<pre2>{_EMPH})"
     rf"(?P<id>{ID_PATTERN})(?!\w)(?P<post>{_EMPH}){_SEP}"
@@ -57,7 +61,7 @@ _CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re
 _BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = LazyPattern(r"^US\d+[A-Za-z0-9-]*$")
 _STORY_TAG_RE = LazyPattern(r"\[\s*(US\d+[A-Za-z0-9-]*(?:\s*,\s*US\d+[A-Za-z0-9-]*)*)\s*\]")
-_ONLY_MARKERS_RE = LazyPattern(r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][\s:.–—~*_-]*)*")
+_ONLY_MARKERS_RE = LazyPattern(rf"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\]{_SEP})*")
 _LOOSE_P_RE = LazyPattern(r"\[\s+P\s*\]|\[\s*P\s+\]")
 PHASE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("Phase",),
@@ -86,15 +90,30 @@ _CJK_PHASE_WORDS = {
 }
 """The phase words written without a space before the number (``阶段1``); checked by
 code point, as a class of 40,000 letters takes ``re`` milliseconds to compile."""
-_PHASE_RE = LazyPattern(
+
+
+def _number_ends(text: str, at: int) -> bool:
+    """Whether a phase number ends at ``at``: no letter or digit follows, unless a CJK one."""
+    if at >= len(text):
+        return True
+    char = text[at]
+    return not (char.isalnum() or char == "_") or any(
+        lo <= ord(char) <= hi for lo, hi in _CJK_RANGES
+    )
+
+
+_PHASE_RE = EndChecked(
     r"^[^\w]*(?:(?:"
     + "|".join(sorted(re.escape(w) for w in _PHASE_WORD_SET - _CJK_PHASE_WORDS))
     + r")\s+|(?:"
     + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
-    + rf")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N))(?!(?-i:[^\W{_CJK_CHARS}]))"
+    + r")\s*)(?P<num>\d+(?:\.\d+)*[a-z]?|(?-i:N)){end}"
     r"\s*(?:[:：.．、–—-]+\s*)?(?P<title>.*)$",
+    rf"(?!(?-i:[^\W{_CJK_CHARS}]))",
+    _number_ends,
     re.IGNORECASE,
 )
+"""A phase heading; the class of 40,000 letters after its number is checked in Python."""
 DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("dependenc", "execution order", "critical path"),
     "zh-Hans": ("依赖", "执行顺序", "关键路径"),
@@ -347,9 +366,7 @@ def parse_file(path: str | Path) -> TaskFile:
             hint="check the path and that it is a readable file",
         )
         return TaskFile(name, (), (), (), (diag,))
-    return dataclasses.replace(
-        parse_bytes(data, name), digest=hashlib.sha256(data).hexdigest(), data=data
-    )
+    return dataclasses.replace(parse_bytes(data, name), digest=sha256_hex(data), data=data)
 
 
 def parse_bytes(data: bytes, path: str = "<string>") -> TaskFile:

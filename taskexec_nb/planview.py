@@ -8,7 +8,6 @@ changes the plan.
 from __future__ import annotations
 
 import html
-import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,6 +201,8 @@ class PlanViews:
         Raises:
             UsageError: If ``group_by`` is neither ``phase`` nor ``story``.
         """
+        import statistics
+
         import pandas as pd
 
         from taskexec_nb.errors import UsageError

@@ -40,6 +40,34 @@ def corpus_files() -> list[Path]:
 FENCE = "```"
 
 
+def compiled_on_import(module: str, after: tuple[str, ...] = ()) -> list[str]:
+    """The regular expressions a fresh process compiles while importing ``module``.
+
+    Args:
+        module: The module to import.
+        after: Modules imported first (what they compile is not counted).
+
+    Returns:
+        The patterns compiled, in order.
+    """
+    import subprocess
+    import sys
+
+    code = (
+        f"import re, json, {', '.join(('taskexec_nb', *after))}\n"
+        "compiled = []\n"
+        "real = re._compile\n"
+        "re._compile = lambda p, f: compiled.append(str(p)) or real(p, f)\n"
+        f"import {module}\n"
+        "print(json.dumps(compiled))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import json
+
+    found: list[str] = json.loads(done.stdout)
+    return found
+
+
 def md(text: str) -> str:
     """Dedent a tasks.md snippet; ``~~~`` stands for a backtick fence."""
     return textwrap.dedent(text).replace("~~~", FENCE)

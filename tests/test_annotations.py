@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FENCE, line_of, md
+from conftest import FENCE, compiled_on_import, line_of, md
 
 import taskexec_nb
 from taskexec_nb import ActionKind, Severity
@@ -707,3 +707,11 @@ def test_annotation_after_a_fence_is_read() -> None:
     tf = parse(text)
     assert tf.task("T001").params.timeout == 120
     assert tf.task("T001").action.code == "echo hi\n"
+
+
+def test_importing_the_annotation_reader_compiles_no_pattern_and_durations_still_read() -> None:
+    after = ("difflib", "shlex", "taskexec_nb.model", "taskexec_nb.errors", "taskexec_nb._lazyre")
+    assert compiled_on_import("taskexec_nb.annotations", after) == []
+    from taskexec_nb.annotations import parse_duration
+
+    assert parse_duration("1h30m") == 5400.0 and parse_duration("250ms") == 0.25

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import md
+from conftest import compiled_on_import, md
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -527,6 +527,51 @@ def test_executor_options_reach_the_executors(tmp_path: Path) -> None:
 # --- the CLI and the API --------------------------------------------------------------------
 
 
+def test_nothing_configured_only_where_resolve_gives_the_defaults(tmp_path: Path) -> None:
+    from taskexec_nb.config.files import DEFAULT_MODE, nothing_configured
+
+    for name in ("bare", "toml", "pyproject"):
+        (tmp_path / name).mkdir()
+    bare = project(tmp_path / "bare")
+    assert nothing_configured(bare, environ={"TASKEXEC_CORPUS": "x", "PATH": "/bin"})
+    defaults = resolve(bare, environ={"TASKEXEC_CORPUS": "x"})
+    assert (defaults.mode, defaults.warnings, defaults.file) == (DEFAULT_MODE, (), None)
+    assert defaults.settings == RunSettings().with_overrides(overrides=())
+    assert defaults.settings.agent_command is None
+    # Any other layer may set something: a config file, a profile, a TASKEXEC_ variable.
+    assert not nothing_configured(project(tmp_path / "toml", "retries = 1\n"), environ={})
+    piped = project(tmp_path / "pyproject")
+    (tmp_path / "pyproject" / "pyproject.toml").write_text("[tool.taskexec]\nretries = 1\n")
+    assert not nothing_configured(piped, environ={})
+    (tmp_path / "pyproject" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    assert nothing_configured(piped, environ={})  # a pyproject without the table is not one
+    assert not nothing_configured(bare, "ci", environ={})
+    assert not nothing_configured(bare, environ={"TASKEXEC_PROFILE": "ci"})
+    assert not nothing_configured(bare, environ={"TASKEXEC_MAX_WORKRS": "2"})
+
+
+def test_validate_reads_variables_and_profiles_without_a_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = project(tmp_path)
+    assert main(["validate", str(tasks)]) == 0
+    assert "warning: environment" not in capsys.readouterr().err
+    monkeypatch.setenv("TASKEXEC_MAX_WORKRS", "2")
+    assert main(["validate", str(tasks)]) == 0
+    err = capsys.readouterr().err
+    assert "TASKEXEC_MAX_WORKRS is not a setting; did you mean TASKEXEC_MAX_WORKERS?" in err
+    monkeypatch.delenv("TASKEXEC_MAX_WORKRS")
+    monkeypatch.setenv("TASKEXEC_MODE", "explicit")
+    monkeypatch.setenv("TASKEXEC_AGENT_COMMAND", "my-agent --prompt {prompt}")
+    assert main(["validate", str(tasks)]) == 0
+    assert "agent command: argv (no shell)" in capsys.readouterr().out
+    monkeypatch.delenv("TASKEXEC_MODE")
+    monkeypatch.delenv("TASKEXEC_AGENT_COMMAND")
+    monkeypatch.setenv("TASKEXEC_PROFILE", "ci")
+    assert main(["validate", str(tasks)]) == 2
+    assert "profile 'ci' (from TASKEXEC_PROFILE) was asked for" in capsys.readouterr().err
+
+
 def test_config_show_prints_values_and_sources(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -949,6 +994,7 @@ def test_the_readme_lists_every_key_a_config_file_takes() -> None:
 
 
 # --- the CLI flags, derived from the settings -----------------------------------------------------
+
 
 def test_every_flagged_setting_has_its_option_and_its_help(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -1483,3 +1529,8 @@ def test_arguments_given_as_paths_and_tuples_are_checked_as_written(root: Path) 
     assert config.settings.agent_command == ("a", "b")
     msg = config_error(tasks, arguments={"agent_command": ("a", 3)})
     assert msg == "argument agent_command: agent_command.1: input should be a valid string (got 3)"
+
+
+def test_reading_no_config_file_compiles_no_pattern() -> None:
+    # validate and run look for a config file every time; most projects have none.
+    assert compiled_on_import("taskexec_nb.config.files", ("taskexec_nb.errors",)) == []

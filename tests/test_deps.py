@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from typing import Any
+
 import pytest
 from conftest import md
 
@@ -323,6 +327,215 @@ def test_a_list_of_ids_checks_the_cjk_class_once() -> None:
     for pattern in (deps._BEFORE_RE, deps._AFTER_RE, deps._BLOCKS_RE, deps._LIST_ONLY_RE):
         assert deps._CJK not in pattern.pattern
     assert deps._CHAIN_RE.pattern.count(deps._CJK) == 1  # the last list may touch "sequential"
+
+
+def _big_classes(pattern: str, flags: int) -> int:
+    """How many character classes ``re`` compiles into its 65,536-entry table (CPython 3.11+).
+
+    A class whose characters (and, read case-blind, their lower-case forms and the
+    letters that fold with them) make more than two runs, one beyond Latin-1.
+    """
+    from re import _casefix, _parser  # type: ignore[attr-defined]
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    count = 0
+
+    def chars_of(items: list[Any], blind: bool) -> set[int]:
+        chars: set[int] = set()
+        for op, av in items:
+            span = [av] if op is c.LITERAL else range(av[0], av[1] + 1) if op is c.RANGE else []
+            for code in span:
+                chars.add(code)
+                low = chr(code).lower()
+                if blind and len(low) == 1:
+                    chars.add(ord(low))
+                    chars.update(_casefix._EXTRA_CASES.get(ord(low), ()))
+        return chars
+
+    def walk(items: list[Any], blind: bool) -> None:
+        nonlocal count
+        for op, av in items:
+            if op is c.IN:
+                chars = sorted(chars_of(av, blind))
+                runs = sum(1 for i, ch in enumerate(chars) if i == 0 or ch != chars[i - 1] + 1)
+                count += runs > 2 and chars[-1] >= 256
+            elif op is c.BRANCH:
+                for branch in av[1]:
+                    walk(branch, blind)
+            elif op is c.SUBPATTERN:
+                walk(av[3], (blind or bool(av[1] & re.I)) and not av[2] & re.I)
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                walk(av[2], blind)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                walk(av[1], blind)
+
+    walk(list(_parser.parse(pattern, flags)), bool(flags & re.I))
+    return count
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="re's compiler modules as in 3.11+")
+def test_the_id_lists_have_no_class_compiled_into_a_big_table_but_the_cjk_check() -> None:
+    # Each such class costs re about 0.2 ms to compile, in every pattern that has it.
+    from taskexec_nb import deps
+
+    lazy = [
+        deps._LABEL_RE,
+        deps._BEFORE_RE,
+        deps._AFTER_RE,
+        deps._BLOCKS_RE,
+        deps._LIST_ONLY_RE,
+        deps._SUFFIX_RE,
+        deps._CHAIN_RE,
+        deps._OTHER_AFTER_RE,
+        deps._PHRASE_RE._open,
+        deps._PHRASE_RE._full,
+        deps._LIST_START_RE._open,
+        deps._LIST_START_RE._full,
+    ]
+    patterns = [(p.pattern, re.I) for p in lazy] + [(deps._ITEM_RE.pattern, re.I)]
+    patterns += [(deps._NOTE_RE.pattern, 0), (deps.ID_PATTERN, 0), (deps.ID_PATTERN, re.I)]
+    for pattern, flags in patterns:
+        allowed = pattern.count(deps._CJK)  # the end of a list's last ID, once
+        if pattern == deps._LABEL_RE.pattern:
+            allowed = 1  # a branch of the phrases' words: d, s (and ſ)
+        assert _big_classes(pattern, flags) <= allowed, pattern[:80]
+    assert _big_classes("[-–—〜～至到]", 0) == 1 and _big_classes("[a-z]", re.I) == 1
+
+
+# What the ID lists' pieces were, with classes: they read the same now.
+_CLASSES = {
+    r"(?:[A-HJ-RT-Z]|I|S|(?!))": "[A-Z]",
+    r"(?:[a-hj-rt-z]|i|s|(?!))": "[a-z]",
+    r"\s*(?:-|–|—|〜|～|至|到|\.\.|": r"\s*(?:[-–—〜～至到]|\.\.|",
+    r"(?:\s*(?:[,，]|、|；|(?!))\s*": r"(?:\s*[,，、；]\s*",
+    r"\s*(?:[&+/·]|・|･|和|及|与|與|と|과|와|(?!))\s*)": (
+        r"\s*(?:[&+/·・･]|和|及|与|與|と|과|와)\s*)"
+    ),
+    r"[(（](?:(?![（）])[^()\n])*[)）]": r"[(（][^()（）\n]*[)）]",
+    r"d(?:[aou]|[ao]s|e[lrn]|es|ie)": r"d(?:[aou]|[ao]s|e[lrns]|ie)",
+}
+
+
+def _as_classes(pattern: str) -> str:
+    for piece, cls in _CLASSES.items():
+        pattern = pattern.replace(piece, cls)
+    return pattern
+
+
+def test_the_letter_classes_match_every_character_as_a_z_does() -> None:
+    from taskexec_nb import deps
+
+    for flags in (0, re.I):
+        for piece in (deps._UPPER, deps._LOWER):
+            ours = re.compile(piece, flags)
+            theirs = re.compile(_as_classes(piece), flags)
+            assert _as_classes(piece) != piece
+            for code in range(0x10000):
+                char = chr(code)
+                assert bool(ours.fullmatch(char)) == bool(theirs.fullmatch(char)), (piece, code)
+
+
+def test_the_dependency_patterns_match_as_the_ones_with_classes_did() -> None:
+    import random
+
+    from taskexec_nb import deps
+
+    pieces = ["T001", "T2", "t003", "T-C001", "T083-B", "T011.5", "T007a", "T007ſ", "T00ı", "Tİ1"]
+    pieces += [
+        " ",
+        ", ",
+        "，",
+        "、",
+        "；",
+        " and ",
+        " y ",
+        "&",
+        "+",
+        "/",
+        "·",
+        "・",
+        "･",
+        "和",
+        "과",
+    ]
+    pieces += ["-", "–", "—", "〜", "～", "至", "到", "..", "~", " to ", " through ", " bis "]
+    pieces += ["(", ")", "（", "）", "(setup)", "（准备）", "\n", "x", "é", "K", "S", "ſ", "ı"]
+    pieces += ["depends on ", "after ", "before ", " must complete before ", " blocks "]
+    pieces += [
+        "Dependencies: ",
+        "**Depends on**: ",
+        "依赖 ",
+        " 之后",
+        "the tasks ",
+        "des tâches ",
+        "dies ",
+    ]
+    pieces += ["→", " -> ", "[P]", " depende de ", "：", "**", "dels ", "DES ", "tasks "]
+    rng = random.Random(22)
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 9))) for _ in range(6000)]
+    ids, seps = pieces[:10], [*pieces[10:40], "(setup)", "（准备）", " (x), "]
+    links = [" before ", " must complete before ", " depends on ", " → ", " -> ", " blocks "]
+    links += [" 依赖 ", " depende de ", " after ", " requires "]
+
+    def id_list() -> str:
+        out = rng.choice(["", "", "tasks ", "the tasks ", "任务", "des tâches "]) + rng.choice(ids)
+        for _ in range(rng.randint(0, 3)):
+            out += rng.choice(seps) + rng.choice(ids)
+        return out
+
+    for _ in range(6000):
+        text = id_list() + rng.choice(links) + id_list() + rng.choice(["", "", " 之后", "x", "."])
+        if rng.random() < 0.3:
+            at = rng.randint(0, len(text))
+            text = text[:at] + rng.choice(pieces) + text[at:]
+        texts.append(text)
+    lazy = [
+        deps._BEFORE_RE,
+        deps._AFTER_RE,
+        deps._BLOCKS_RE,
+        deps._LIST_ONLY_RE,
+        deps._SUFFIX_RE,
+        deps._CHAIN_RE,
+        deps._OTHER_AFTER_RE,
+        deps._PHRASE_RE._open,
+        deps._LIST_START_RE._open,
+    ]
+    patterns = [(p.pattern, re.I) for p in lazy] + [(deps._ITEM_RE.pattern, re.I)]
+    patterns += [(deps._NOTE_RE.pattern, 0), (deps.ID_PATTERN, 0)]
+    for pattern, flags in patterns:
+        ours, theirs = re.compile(pattern, flags), re.compile(_as_classes(pattern), flags)
+        assert ours.pattern != theirs.pattern
+        for text in texts:
+            for at in (0, len(text) // 2):
+                a, b = ours.match(text, at), theirs.match(text, at)
+                assert (a and (a.span(), a.groups())) == (b and (b.span(), b.groups())), text
+            found = [(m.span(), m.groups()) for m in ours.finditer(text)]
+            assert found == [(m.span(), m.groups()) for m in theirs.finditer(text)], text
+
+
+def test_importing_the_reader_compiles_only_the_hot_patterns_and_writes_no_alternation() -> None:
+    # A file without dependency words (a one-task run) pays for none of the rest.
+    import subprocess
+
+    code = (
+        "import re, taskexec_nb._lazyre as lazy\n"
+        "compiled = []\n"
+        "real = re._compile\n"
+        "re._compile = lambda p, f: compiled.append(p) or real(p, f)\n"
+        "import taskexec_nb.deps as deps\n"
+        "written = [p for p in (deps._LABEL_RE, deps._OTHER_AFTER_RE, deps._PHRASE_RE._open)"
+        " if isinstance(p._pattern, str)]\n"
+        "print(len(compiled), len(written))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["2", "0"]  # an ID's sort key and the quick look for an ID
+    from taskexec_nb import deps
+
+    assert deps._LABEL_RE.match("- **Depends on**: T001").group("rest") == "T001"  # type: ignore[union-attr]
+    assert find_phrases("依赖 T007、T008") == [("T007", None), ("T008", None)]
+    assert read_statement("T019 依赖 T017、T018") == [
+        ([("T017", None), ("T018", None)], [("T019", None)])
+    ]
 
 
 def test_a_phrase_whose_list_ends_in_a_letter_is_matched_as_the_full_pattern_would() -> None:

@@ -159,9 +159,7 @@ def test_queued_tasks_wait_on_the_resume_while_paused(tmp_path: Path) -> None:
             frame = handle.status()
             assert frame.loc["T002", "waiting_on"] == "a worker"
             handle.pause()
-            await until(
-                lambda: handle.status().loc["T002", "waiting_on"] == PAUSED_WAIT
-            )
+            await until(lambda: handle.status().loc["T002", "waiting_on"] == PAUSED_WAIT)
             frame = handle.status()
             assert frame.loc["T002", "status"] == "queued"
             assert frame.loc["T002", "waiting_on"] == PAUSED_WAIT
@@ -187,10 +185,7 @@ def test_a_task_between_retries_says_which_attempt_it_waits_for(tmp_path: Path) 
         async with running(plan, writeback=False) as handle:
             assert await asyncio.to_thread(
                 wait_until,
-                lambda: (
-                    str(handle.status().loc["T001", "waiting_on"])
-                    == "attempt 2, in 30 s"
-                ),
+                lambda: str(handle.status().loc["T001", "waiting_on"]) == "attempt 2, in 30 s",
                 20,
             )
             assert handle.status().loc["T001", "status"] == "queued"

@@ -73,9 +73,7 @@ def test_start_loop_runs_on_the_callers_event_loop(tmp_path: Path) -> None:
 def test_a_resume_found_first_runs_with_the_settings_the_run_kept(tmp_path: Path) -> None:
     plan = taskexec_nb.load(tasks_file(tmp_path))
     first = plan.run(only=["T001"], state_dir=str(tmp_path / "state"), writeback=False, retries=2)
-    resumed = find_resumed(
-        plan.path, settings(tmp_path), first.run_id, given={"max_workers": None}
-    )
+    resumed = find_resumed(plan.path, settings(tmp_path), first.run_id, given={"max_workers": None})
     assert resumed.run_id == first.run_id and resumed.settings.retries == 2
     assert resumed.kept is not None and "retries=2 (now 0)" in resumed.kept
     handle = start_run(RunRequest(plan, resumed=resumed))

@@ -415,8 +415,8 @@ def test_report_and_runs_of_the_last_and_a_named_run(kernel: Kernel, here: Path)
     assert f"<ExecutionReport {last} completed: 3 completed>" in report.text()
     assert "<section" in report.text("text/html")  # the summary, then the task table
     # The task table is wider than a notebook: it scrolls in a named, focusable region.
-    assert (
-        f'role="region" tabindex="0" aria-label="Tasks of run {last}"' in report.text("text/html")
+    assert f'role="region" tabindex="0" aria-label="Tasks of run {last}"' in report.text(
+        "text/html"
     )
     assert kernel.value("type(df).__name__, sorted(df.reset_index()['id'])") == (
         "DataFrame",

@@ -406,6 +406,8 @@ def test_a_heading_after_the_phases_that_is_no_final_step_is_no_phase() -> None:
     text = "## Phase 1: Setup\n\n- [ ] T001 Set up\n\n## Notes\n\n- [ ] T002 Tidy up\n"
     assert parse_text(text).task("T002").phase.kind == "other"
     assert parse_text(text).task("T002").phase.title == "(no phase)"
+
+
 @pytest.mark.parametrize("marker", ["[P]", "[ P ]", "[P ]", "[ P]", "[  P  ]"])
 def test_the_parallel_marker_with_spaces_inside_is_still_parallel(marker: str) -> None:
     tf = parse_text(
@@ -423,3 +425,63 @@ def test_a_p_inside_other_brackets_is_not_the_parallel_marker() -> None:
     tf = parse_text("## Phase 1: X\n\n- [ ] T001 Read [ PDF ] files\n- [ ] T002 Then this\n")
     assert [t.parallel for t in tf.tasks] == [False, False]
     assert build_graph(tf).deps == {"T001": [], "T002": ["T001"]}
+
+
+def test_a_read_file_has_the_sha256_of_its_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    data = "\ufeff# Tasks: é\n\n## Phase 1: Setup\n\n- [ ] T001 Make it\n".encode()
+    (tmp_path / "tasks.md").write_bytes(data)
+    tf = parse_file(tmp_path / "tasks.md")
+    assert tf.digest == hashlib.sha256(data).hexdigest()
+    assert tf.data == data and [t.id for t in tf.tasks] == ["T001"]
+
+
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "Phase 1: Setup",
+        "Phase 2a - Core",
+        "Phase 1.2xy rest",
+        "Phase 3abc",
+        "Phase 4_",
+        "Phase N: Polish",
+        "Phase Nx",
+        "阶段 1：设置",
+        "阶段1设置",
+        "フェーズ3",
+        "Fase 2: Fundacional",
+        "**Phase 5**: Done",
+        "Phase 6é",
+        "Phase 7 é",
+        "Phase",
+        "Phases 1-3",
+    ],
+)
+def test_a_phase_heading_reads_as_its_full_pattern_with_the_cjk_class(heading: str) -> None:
+    import re
+    import sys
+
+    parse = sys.modules["taskexec_nb.parse"]
+    assert parse._CJK_CHARS not in parse._PHASE_RE._open.pattern  # checked in Python first
+    ours = parse._PHASE_RE.match(heading)
+    theirs = re.compile(parse._PHASE_RE.pattern, re.IGNORECASE).match(heading)
+    assert (ours and (ours.span(), ours.group("num", "title"))) == (
+        theirs and (theirs.span(), theirs.group("num", "title"))
+    )
+
+
+def test_the_separator_after_an_id_is_the_class_it_was_and_compiles_without_a_big_table() -> None:
+    import re
+    import sys
+
+    parse = sys.modules["taskexec_nb.parse"]
+    for flags in (0, re.DOTALL):
+        ours = re.compile(parse._SEP_CHAR, flags)
+        theirs = re.compile(r"[\s:.–—~*_-]", flags)
+        for code in range(0x10000):
+            char = chr(code)
+            assert bool(ours.fullmatch(char)) == bool(theirs.fullmatch(char)), code
+    assert "–—" not in parse._TASK_START_RE.pattern  # the dashes are not in one class
+    line = parse._TASK_START_RE.match("T001 – [P] — Build it")
+    assert line is not None and (line.group("tags"), line.group("rest")) == ("[P] — ", "Build it")

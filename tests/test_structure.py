@@ -423,6 +423,7 @@ def test_help_imports_neither_the_engine_nor_the_parser(tmp_path: Path) -> None:
         "markdown_it",
         f"{PACKAGE}.parse",
         f"{PACKAGE}.config.layering",
+        "json",
     )
     assert among(imported, unwanted) == []
 
@@ -433,6 +434,10 @@ def test_validate_imports_the_parser_but_not_the_engine(tmp_path: Path) -> None:
     assert {f"{PACKAGE}.parse", f"{PACKAGE}.validate", "markdown_it"} <= imported
     assert among(imported, (*NEVER_ON_THE_COMMAND_LINE, *ENGINE)) == []
     assert "tomllib" not in imported  # no config file to read
+    # Nor the settings' declarations and checks: nothing but the defaults is configured.
+    assert among(imported, (f"{PACKAGE}.config.layering", f"{PACKAGE}.settings")) == []
+    assert "hashlib" not in imported  # OpenSSL's loading: the file's digest needs none
+    assert "json" not in imported  # only --json prints it
 
 
 def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: Path) -> None:
@@ -441,6 +446,8 @@ def test_a_run_with_the_defaults_imports_no_heavy_or_notebook_library(tmp_path: 
     assert (tmp_path / "build" / "a.txt").is_file()  # it ran
     assert {f"{PACKAGE}.run.session", "asyncio", "sqlite3"} <= imported
     assert among(imported, NEVER_ON_THE_COMMAND_LINE) == []
+    assert "statistics" not in imported  # with fractions and decimal: only a Gantt needs it
+    assert "hashlib" not in imported  # digests of the file, the run's options and its name
 
 
 def test_among_names_a_module_and_what_is_inside_it() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +58,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"{args.file}: no such file")
     config = resolve(args.file, profile=args.profile)
     if args.json:
+        import json
+
         print(json.dumps(show_dict(config), indent=2, default=str), file=out)
     else:
         print(show_text(config), file=out)

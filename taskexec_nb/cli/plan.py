@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -46,6 +45,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     result = check(args)
     plan = ExecutionPlan(result.taskfile, result.graph, result.mode, result.diagnostics)
     if args.json:
+        import json
+
         print(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False), file=out)
     elif not plan.tasks:  # nothing read (no file, not UTF-8, no tasks): no table to show
         print_diagnostics(result.diagnostics, sys.stderr)

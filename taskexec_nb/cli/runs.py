@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any, TextIO
 
 from taskexec_nb.cli.common import add_state_dir, open_store, tasks_file_here
@@ -44,6 +43,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         store.close()
     runs = [with_runner(r) for r in records]
     if args.json:
+        import json
+
         print(json.dumps([plain(r) for r in runs], indent=2, default=str), file=out)
         return EXIT_OK
     print(f"{'RUN':<22} {'STATUS':<12} {'STARTED':<20} TASKS", file=out)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 from typing import Any, TextIO
@@ -102,5 +101,7 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
     active = run["status"] in ("running", "paused")
     if args.json:
         doc = {"run": plain(run), "tasks": [plain(t) for t in tasks]}
+        import json
+
         return json.dumps(doc, indent=indent, default=str), active
     return status_text(run, tasks), active

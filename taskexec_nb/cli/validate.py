@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -85,16 +84,20 @@ def check(args: argparse.Namespace) -> Validation:
     Raises:
         ConfigError: If the configuration is wrong.
     """
+    from taskexec_nb.config.files import DEFAULT_MODE, nothing_configured
     from taskexec_nb.parse import parse_file
 
     mode = args.mode
     if mode is None or args.profile is not None:
-        from taskexec_nb.config import resolve
+        if nothing_configured(args.file, args.profile):
+            mode = mode or DEFAULT_MODE  # no file, profile or variable: settings not loaded
+        else:
+            from taskexec_nb.config import resolve
 
-        config = resolve(args.file, profile=args.profile)
-        for warning in config.warnings:
-            print(f"taskexec: warning: {warning}", file=sys.stderr)
-        mode = mode or config.mode
+            config = resolve(args.file, profile=args.profile)
+            for warning in config.warnings:
+                print(f"taskexec: warning: {warning}", file=sys.stderr)
+            mode = mode or config.mode
     return validate_taskfile(parse_file(args.file), mode)
 
 
@@ -114,13 +117,18 @@ def print_diagnostics(diags: Sequence[Diagnostic], out: TextIO) -> None:
 
 def _agent_form(args: argparse.Namespace) -> str | None:
     """How the configured ``agent_command`` runs (None: none is set, or no config reads)."""
-    from taskexec_nb.agentcmd import agent_command_form
-    from taskexec_nb.config import resolve
+    from taskexec_nb.config.files import nothing_configured
 
     try:
+        if nothing_configured(args.file, args.profile):
+            return None  # the defaults have no agent command
+        from taskexec_nb.config import resolve
+
         command = resolve(args.file, profile=args.profile).settings.agent_command
     except TaskexecError:  # a bad config: _check reported it, or --mode made it unneeded
         return None
+    from taskexec_nb.agentcmd import agent_command_form
+
     return agent_command_form(command) if command else None
 
 
@@ -146,6 +154,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         }
         if form:
             doc["agent_command"] = form
+        import json
+
         print(json.dumps(doc, indent=2, ensure_ascii=False), file=out)
     else:
         print_diagnostics(result.diagnostics, out)

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from taskexec_nb.config.files import (
         CONFIG_FILE,
+        ENV_PREFIX,
+        PROFILE_VAR,
         PYPROJECT,
         ConfigFile,
         find_config,
         read_config,
     )
     from taskexec_nb.config.layering import (
-        ENV_PREFIX,
-        PROFILE_VAR,
         SCALAR_SETTINGS,
         Config,
         resolve,
@@ -67,9 +67,17 @@ def __getattr__(name: str) -> Any:
         AttributeError: If the package has no such name.
     """
     module: ModuleType
-    if name in ("CONFIG_FILE", "PYPROJECT", "ConfigFile", "find_config", "read_config"):
+    if name in (
+        "CONFIG_FILE",
+        "ENV_PREFIX",
+        "PROFILE_VAR",
+        "PYPROJECT",
+        "ConfigFile",
+        "find_config",
+        "read_config",
+    ):
         from taskexec_nb.config import files as module
-    elif name in ("ENV_PREFIX", "PROFILE_VAR", "SCALAR_SETTINGS", "Config", "resolve"):
+    elif name in ("SCALAR_SETTINGS", "Config", "resolve"):
         from taskexec_nb.config import layering as module
     elif name in ("Override", "ResolvedTask", "apply_overrides", "resolve_task"):
         from taskexec_nb.config import overrides as module

@@ -16,10 +16,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taskexec_nb._lazyre import LazyPattern
 from taskexec_nb.errors import ConfigError
 
 CONFIG_FILE = "taskexec.toml"
 PYPROJECT = "pyproject.toml"
+ENV_PREFIX = "TASKEXEC_"
+PROFILE_VAR = "TASKEXEC_PROFILE"
+DEFAULT_MODE = "template"
+"""The dependency mode when nothing sets one."""
+
+RESERVED_VARS = frozenset(
+    {
+        "TASKEXEC_PROFILE",
+        "TASKEXEC_RUN_ID",
+        "TASKEXEC_TASK_ID",
+        "TASKEXEC_ATTEMPT",
+        "TASKEXEC_TASKS_FILE",
+        "TASKEXEC_RUNNER",
+        "TASKEXEC_CORPUS",
+    }
+)
+"""Variables the runner itself sets for tasks (and the test suite's corpus path): never
+read as settings, never warned about."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,36 @@ class ConfigFile:
             else:
                 parts.append(p)
         return ".".join(parts)
+
+
+def nothing_configured(
+    tasks_file: str | Path, profile: str | None = None, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Whether no layer but the defaults could set anything for a tasks.md.
+
+    True when no profile is asked for (argument or ``TASKEXEC_PROFILE``), no other
+    ``TASKEXEC_*`` variable is set and there is no config file: then
+    :func:`~taskexec_nb.config.layering.resolve` gives the default settings, the
+    mode :data:`DEFAULT_MODE` and no warning, and a command that needs no more
+    than those need not load the settings' checks.
+
+    Args:
+        tasks_file: The tasks.md (its folder is where the search starts).
+        profile: The profile given as an argument, if any.
+        environ: The environment (default: ``os.environ``).
+
+    Returns:
+        Whether the configuration is the defaults.
+
+    Raises:
+        ConfigError: If a candidate config file is not valid TOML.
+    """
+    environ = os.environ if environ is None else environ
+    if profile or environ.get(PROFILE_VAR):
+        return False
+    if any(v.startswith(ENV_PREFIX) and v not in RESERVED_VARS for v in environ):
+        return False
+    return find_config(tasks_file) is None
 
 
 def find_config(start: str | Path) -> ConfigFile | None:
@@ -142,8 +191,8 @@ def read_config(path: str | Path) -> ConfigFile:
     return ConfigFile(path, data, prefix, _key_lines(text), present)
 
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(
+_HEADER = LazyPattern(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = LazyPattern(
     r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
 )
 

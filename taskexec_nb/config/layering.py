@@ -36,7 +36,11 @@ from taskexec_nb.agentcmd import agent_template_problems
 from taskexec_nb.config.checks import FileSettings, check_file, check_values, guess, plain
 from taskexec_nb.config.files import (
     CONFIG_FILE,
+    DEFAULT_MODE,
+    ENV_PREFIX,
+    PROFILE_VAR,
     PYPROJECT,
+    RESERVED_VARS,
     ConfigFile,
     find_config,
     read_config,
@@ -48,22 +52,6 @@ from taskexec_nb.kinds import TextError
 from taskexec_nb.model import ExecParams, Task
 from taskexec_nb.settings import SETTINGS, RunSettings, unknown_names
 
-ENV_PREFIX = "TASKEXEC_"
-PROFILE_VAR = "TASKEXEC_PROFILE"
-
-# Variables the runner itself sets for tasks (and the test suite's corpus path):
-# never read as settings, never warned about.
-_RESERVED_VARS = frozenset(
-    {
-        "TASKEXEC_PROFILE",
-        "TASKEXEC_RUN_ID",
-        "TASKEXEC_TASK_ID",
-        "TASKEXEC_ATTEMPT",
-        "TASKEXEC_TASKS_FILE",
-        "TASKEXEC_RUNNER",
-        "TASKEXEC_CORPUS",
-    }
-)
 # Settings that are not RunSettings fields.
 _SELECTION = ("only", "from_task", "until")
 
@@ -93,7 +81,7 @@ class Config:
     """
 
     settings: RunSettings
-    mode: str = "template"
+    mode: str = DEFAULT_MODE
     only: tuple[str, ...] | None = None
     from_task: str | None = None
     until: str | None = None
@@ -319,7 +307,7 @@ def _from_environ(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]
     values: dict[str, Any] = {}
     warnings = []
     for var, raw in sorted(environ.items()):
-        if not var.startswith(ENV_PREFIX) or var in _RESERVED_VARS:
+        if not var.startswith(ENV_PREFIX) or var in RESERVED_VARS:
             continue
         name = var[len(ENV_PREFIX) :].lower()
         if name in _MERGED:
@@ -420,7 +408,7 @@ def _build(
 ) -> Config:
     values = dict(layers.values)
     values.pop("env_file", None)
-    mode = str(values.pop("mode", "template"))
+    mode = str(values.pop("mode", DEFAULT_MODE))
     only = values.pop("only", None)
     from_task = values.pop("from_task", None)
     until = values.pop("until", None)

@@ -7,7 +7,6 @@ text are decoded. No heavy library is imported here.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ def plain(row: dict[str, Any]) -> dict[str, Any]:
     Returns:
         A copy with :data:`JSON_COLUMNS` decoded.
     """
+    import json
+
     return {
         k: json.loads(v) if k in JSON_COLUMNS and isinstance(v, str) and v else v
         for k, v in row.items()

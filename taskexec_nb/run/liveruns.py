@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import socket
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb._procfs import process_identity, runner_alive
+from taskexec_nb._sha import sha256_hex
 from taskexec_nb.errors import RunInProgressError
 
 Entry = dict[str, Any]
@@ -75,7 +75,7 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _entries_file(folder: Path, tasks_file: str) -> Path:
-    key = hashlib.sha256(os.fsencode(tasks_file)).hexdigest()[:32]
+    key = sha256_hex(os.fsencode(tasks_file))[:32]
     return folder / f"{key}.json"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from taskexec_nb._procfs import runner_alive
+from taskexec_nb._sha import sha256_hex
 from taskexec_nb.errors import ResumeError, ResumeRunningError, StoreError, UsageError
 from taskexec_nb.events import RunStatus
 from taskexec_nb.model import Task
@@ -35,7 +35,7 @@ def task_hash(task: Task) -> str:
         "action": [task.action.kind.value, task.action.code, task.action.target],
         "params": task.params.as_dict(),
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return sha256_hex(json.dumps(doc, sort_keys=True, default=str).encode())[:16]
 
 
 def find_run(

@@ -19,7 +19,6 @@ one read, one check and one write (a run's ticks, written together by
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import os
 import re
@@ -27,6 +26,8 @@ import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from taskexec_nb._sha import sha256_hex
 
 # A box at the start of a list item, a heading (### [ ] T005) or a table row's first cell
 # (| [ ] | T004 |, or a row written without its leading pipe).
@@ -48,7 +49,7 @@ def digest(data: bytes) -> str:
     Returns:
         The 64 hex digits of the digest.
     """
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
 
 
 def line_span(data: bytes, line: int) -> tuple[int, int] | None:
