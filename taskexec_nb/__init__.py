@@ -244,6 +244,11 @@ class _Package(types.ModuleType):
 
     @parse.setter
     def parse(self, value: Any) -> None:
+        """Keep a value set by hand as ``parse`` (not the module the import system sets).
+
+        Args:
+            value: What is set.
+        """
         self._set("parse", value)
 
     @property
@@ -259,6 +264,11 @@ class _Package(types.ModuleType):
 
     @validate.setter
     def validate(self, value: Any) -> None:
+        """Keep a value set by hand as ``validate`` (not the module the import system sets).
+
+        Args:
+            value: What is set.
+        """
         self._set("validate", value)
 
     @property
@@ -274,6 +284,11 @@ class _Package(types.ModuleType):
 
     @report.setter
     def report(self, value: Any) -> None:
+        """Keep a value set by hand as ``report`` (not the module the import system sets).
+
+        Args:
+            value: What is set.
+        """
         self._set("report", value)
 
 
