@@ -500,3 +500,38 @@ class Kernel:
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel()  # gracefully: the kernel's coverage data is written
+
+
+# Notebook tasks (test_notebook, test_preflight).
+NOTEBOOK_TASKS = """\
+# Tasks
+
+## Phase 1: Notebooks
+
+- [ ] T001 [P] Good notebook
+  - taskexec: notebook=ok.ipynb
+- [ ] T002 [P] Failing notebook
+  - taskexec: notebook=fail.ipynb
+- [ ] T003 [P] Broken notebook file
+  - taskexec: notebook=broken.ipynb
+"""
+
+
+def write_notebook(path: Path, *cells: str, kernel: str = "python3") -> None:
+    """A notebook with a ``parameters`` cell (``x = 1``), then ``cells``, for ``kernel``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nbformat.write(nb, path)
+
+
+def notebook_project(tmp_path: Path, kernel: str = "python3") -> Path:
+    """:data:`NOTEBOOK_TASKS` beside a good, a failing and a broken notebook."""
+    write_notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
+    failing = "print('hello from cell')\nraise ValueError('cell boom')"
+    write_notebook(tmp_path / "fail.ipynb", failing)
+    (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
+    return write_md(tmp_path, NOTEBOOK_TASKS)

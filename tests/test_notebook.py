@@ -5,44 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from helpers import opened_store, rows_by_id, write_md
+from helpers import notebook_project, opened_store, rows_by_id, write_md, write_notebook
 
 import taskexec_nb
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import Outcome
 from taskexec_nb.executors.notebook import _notebook_error, notebook_kernelspec
 
-TASKS = """\
-# Tasks
-
-## Phase 1: Notebooks
-
-- [ ] T001 [P] Good notebook
-  - taskexec: notebook=ok.ipynb
-- [ ] T002 [P] Failing notebook
-  - taskexec: notebook=fail.ipynb
-- [ ] T003 [P] Broken notebook file
-  - taskexec: notebook=broken.ipynb
-"""
-
-
-def notebook(path: Path, *cells: str, kernel: str = "python3") -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
-    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
-    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    nbformat.write(nb, path)
-
-
-def project(tmp_path: Path, kernel: str = "python3") -> Path:
-    notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
-    notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
-    (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
-    return write_md(tmp_path, TASKS)
-
 
 def test_cell_output_is_logged_and_a_failure_names_its_cell(tmp_path: Path) -> None:
-    plan = taskexec_nb.load(project(tmp_path))
+    plan = taskexec_nb.load(notebook_project(tmp_path))
     handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=3)
     assert handle.result.value == "failed"
     with opened_store(tmp_path) as store:
@@ -92,11 +64,11 @@ def test_notebooks_without_language_or_kernel_metadata_run_in_the_default_kernel
 ) -> None:
     # Papermill alone refuses both: "No language found in notebook" and "No kernel name
     # found in notebook". Jupyter itself opens them in the python3 kernel.
-    notebook(tmp_path / "named.ipynb", "print('named ran', x)")
+    write_notebook(tmp_path / "named.ipynb", "print('named ran', x)")
     named = nbformat.read(tmp_path / "named.ipynb", as_version=4)
     del named.metadata["kernelspec"]["language"]
     nbformat.write(named, tmp_path / "named.ipynb")
-    notebook(tmp_path / "bare.ipynb", "print('bare ran', x)")
+    write_notebook(tmp_path / "bare.ipynb", "print('bare ran', x)")
     bare = nbformat.read(tmp_path / "bare.ipynb", as_version=4)
     bare.metadata = nbformat.NotebookNode()
     nbformat.write(bare, tmp_path / "bare.ipynb")
@@ -112,7 +84,7 @@ def test_notebooks_without_language_or_kernel_metadata_run_in_the_default_kernel
 
 
 def test_notebook_kernelspec_reads_name_and_language_where_given(tmp_path: Path) -> None:
-    notebook(tmp_path / "full.ipynb")
+    write_notebook(tmp_path / "full.ipynb")
     bare = nbformat.v4.new_notebook()
     nbformat.write(bare, tmp_path / "bare.ipynb")
     info = nbformat.v4.new_notebook(metadata={"language_info": {"name": "R"}})

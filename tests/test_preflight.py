@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 from conftest import line_of
 from helpers import (
     MARK,
     block,
     linux_only,
+    notebook_project,
     opened_store,
     ran,
     run_async,
@@ -64,39 +64,10 @@ def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: P
         assert store.runs() == []  # refused before a run was recorded
 
 
-TASKS = """\
-# Tasks
-
-## Phase 1: Notebooks
-
-- [ ] T001 [P] Good notebook
-  - taskexec: notebook=ok.ipynb
-- [ ] T002 [P] Failing notebook
-  - taskexec: notebook=fail.ipynb
-- [ ] T003 [P] Broken notebook file
-  - taskexec: notebook=broken.ipynb
-"""
-
-
-def notebook(path: Path, *cells: str, kernel: str = "python3") -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
-    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
-    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    nbformat.write(nb, path)
-
-
-def project(tmp_path: Path, kernel: str = "python3") -> Path:
-    notebook(tmp_path / "ok.ipynb", "print('ok cell output', x)", kernel=kernel)
-    notebook(tmp_path / "fail.ipynb", "print('hello from cell')\nraise ValueError('cell boom')")
-    (tmp_path / "broken.ipynb").write_text("this is not a notebook\n")
-    return write_md(tmp_path, TASKS)
-
-
 def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_starts(
     tmp_path: Path,
 ) -> None:
-    plan = taskexec_nb.load(project(tmp_path))
+    plan = taskexec_nb.load(notebook_project(tmp_path))
     with pytest.raises(UsageError) as raised:
         plan.run(
             state_dir=tmp_path / "state",
@@ -113,7 +84,7 @@ def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_start
 def test_a_notebooks_own_kernel_that_is_not_installed_is_named_with_its_task(
     tmp_path: Path,
 ) -> None:
-    tasks = project(tmp_path, kernel="ir")
+    tasks = notebook_project(tmp_path, kernel="ir")
     result = subprocess.run(
         [sys.executable, "-m", "taskexec_nb.cli", "run", str(tasks), "--no-writeback"],
         capture_output=True,
