@@ -146,21 +146,22 @@ def test_frames_are_indexed_by_task_id_with_stable_dtypes(tmp_path: Path) -> Non
     assert empty["status"].tolist() == ["pending"] * 4
     assert empty["duration"].isna().all() and str(empty["start"].dtype) == "datetime64[us, UTC]"
     assert model.attempts_frame().empty
-    plan.run(state_dir=tmp_path / "state", observers=[model])
+    handle = plan.run(state_dir=tmp_path / "state", observers=[model])
     frame = model.tasks_frame()
     assert frame.dtypes.equals(empty.dtypes)
     assert frame.loc["T003", "exit_code"] == 4 and pd.isna(frame.loc["T004", "exit_code"])
     assert frame.loc["T001", "duration"] >= 0.2
     attempts = model.attempts_frame()
-    assert list(attempts.columns[:6]) == [
-        "task_id",
-        "attempt",
-        "status",
-        "start",
-        "end",
-        "duration",
-    ]
+    assert attempts.index.name == "id" and list(attempts.index) == ["T001", "T002", "T002", "T003"]
+    assert list(attempts.columns[:5]) == ["attempt", "status", "start", "end", "duration"]
     assert len(attempts) == 4 and str(attempts["exit_code"].dtype) == "Int64"
+    # The same index, phase and story columns as the stored report's attempts.
+    stored = handle.report().attempts
+    assert attempts.index.equals(stored.index)
+    cols = ["phase", "phase_title", "story"]
+    pd.testing.assert_frame_equal(
+        attempts[cols], stored[cols], check_dtype=False, check_index_type=False
+    )
     with pytest.raises(taskexec_nb.TaskexecError, match="cannot roll up by 'owner'"):
         model.progress("owner")
 

@@ -48,7 +48,7 @@ def gantt(
 
     Args:
         attempts: One row per attempt (``report.attempts``, indexed by task ID;
-            or a live model's ``attempts_frame()``, with ``task_id``): attempt,
+            or a live model's ``attempts_frame()``, indexed alike): attempt,
             status, start, end, exit_code, error, and the ``group_by`` column
             (else the task's).
         tasks: One row per task (``report.tasks``, or a live model's

@@ -35,11 +35,7 @@ def frames(model: RunModel, snapshot: RunSnapshot) -> tuple[pd.DataFrame, pd.Dat
         per task with ``id``, ``description``, ``status``, ``duration``, ``phase``, ``story``.
     """
     tasks = model.tasks_frame(snapshot).reset_index().rename(columns={"title": "description"})
-    attempts = model.attempts_frame(snapshot).rename(columns={"task_id": "id"})
-    where = tasks.set_index("id")
-    attempts["phase"] = attempts["id"].map(where["phase"])
-    attempts["story"] = attempts["id"].map(where["story"])
-    return attempts, tasks
+    return model.attempts_frame(snapshot).reset_index(), tasks
 
 
 def gantt(

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from taskexec_nb._columns import set_phase_from_labels
+from taskexec_nb._columns import by_task, set_phase_from_labels
 from taskexec_nb._stamps import utc_stamps
 from taskexec_nb.events import (
     Event,
@@ -508,8 +508,10 @@ class RunModel:
     def attempts_frame(self, snapshot: RunSnapshot | None = None) -> pd.DataFrame:
         """The attempts as a DataFrame (one row per attempt, in start order: a Gantt's bars).
 
-        Columns: task_id, attempt, status, start, end (UTC timestamps), duration
-        (NaN while running), executor, exit_code and signal (``Int64``), error, log_path.
+        Indexed by task ID (``id``) as ``report.attempts`` is. Columns: attempt,
+        status, start, end (UTC timestamps), duration (NaN while running), executor,
+        exit_code and signal (``Int64``), error, log_path, and the task's phase
+        (number, ordered as in the file), phase_title and story.
 
         Args:
             snapshot: Draw from this snapshot (default: take one now).
@@ -517,15 +519,25 @@ class RunModel:
         Returns:
             The frame.
         """
-        return _rows_frame(
+        import pandas as pd
+
+        snap = snapshot or self.snapshot()
+        frame = _rows_frame(
             AttemptRow,
-            (snapshot or self.snapshot()).attempts,
+            snap.attempts,
             {
                 "attempt": "int64",
                 **dict.fromkeys(("exit_code", "signal"), "Int64"),
                 **dict.fromkeys(("task_id", "status", "executor", "error", "log_path"), "string"),
             },
         )
+        tasks = {t.id: t for t in snap.tasks}
+        frame["phase"] = [getattr(tasks.get(i), "phase", None) for i in frame["task_id"]]
+        frame["story"] = pd.Series(
+            [getattr(tasks.get(i), "story", None) for i in frame["task_id"]], dtype="string"
+        )
+        set_phase_from_labels(frame, (t.phase for t in snap.tasks))
+        return by_task(frame.rename(columns={"task_id": "id"}))
 
     def progress(self, by: str = "phase", snapshot: RunSnapshot | None = None) -> pd.DataFrame:
         """Done/total, percent and counts by status per phase or story (file order).
