@@ -1070,6 +1070,20 @@ def test_report_function_finds_the_latest_run(retry_run: Ran) -> None:
     assert repr(rep) == f"<ExecutionReport {rep.run_id} completed: 4 completed>"
 
 
+def test_report_of_a_path_reads_that_file_or_store(
+    retry_run: Ran, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no store here: a path must not be read as a run ID
+    folder, want = retry_run.folder, retry_run.handle.run_id
+    state = folder / ".taskexec"
+    for given in (folder / "tasks.md", folder, state, state / "state.db", str(state)):
+        assert report(given).run_id == want, given
+    with pytest.raises(ReportError, match=r"missing/tasks.md: no such file or folder"):
+        report("missing/tasks.md")
+    with pytest.raises(ReportError, match="no state store"):
+        report(str(tmp_path))  # a folder without a store says so
+
+
 # --- 5. the CLI ----------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ See :mod:`taskexec_nb.report` for what a report holds; the exports are in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -41,7 +42,7 @@ __all__ = ["ATTEMPT_COLUMNS", "TASK_COLUMNS", "ExecutionReport", "compare", "rep
 
 
 def report(
-    run_id: str | None = None,
+    run_id: str | os.PathLike[str] | None = None,
     *,
     state_dir: str | Path | None = None,
     tasks_file: str | Path | None = None,
@@ -50,7 +51,9 @@ def report(
 
     Args:
         run_id: The run (default: the latest run of ``tasks_file``, else the
-            latest in the store).
+            latest in the store). A path instead (a tasks.md, a state folder, a
+            folder holding ``.taskexec``, or a ``state.db``) reports that file's or
+            store's latest run.
         state_dir: The state folder (default: ``.taskexec`` beside ``tasks_file``,
             else in the current folder).
         tasks_file: The tasks.md whose runs to look at.
@@ -59,12 +62,38 @@ def report(
         The report.
 
     Raises:
-        ReportError: If there is no store or no such run.
+        ReportError: If there is no store or no such run, or ``run_id`` names a
+            path that does not exist.
     """
+    given = None if run_id is None else os.fspath(run_id)
+    if given is not None and state_dir is None and tasks_file is None and _is_path(given):
+        state_dir, tasks_file = _report_source(Path(given))
+        given = None
     if state_dir is None:
         base = Path(tasks_file).resolve().parent if tasks_file else Path.cwd()
         state_dir = base / ".taskexec"
-    return ExecutionReport.load(state_dir, run_id, tasks_file=tasks_file)
+    return ExecutionReport.load(state_dir, given, tasks_file=tasks_file)
+
+
+def _is_path(text: str) -> bool:
+    """Whether a "run ID" is a path: run IDs have no slash and no file suffix."""
+    return "/" in text or os.sep in text or text.endswith((".md", ".db")) or Path(text).exists()
+
+
+def _report_source(path: Path) -> tuple[Path | None, Path | None]:
+    """``(state_dir, tasks_file)`` for ``report(path)``: a state folder, its store, or a tasks.md.
+
+    Raises:
+        ReportError: If ``path`` does not exist.
+    """
+    if path.is_dir():
+        return (path if (path / "state.db").is_file() else path / ".taskexec"), None
+    if path.is_file():
+        return (path.parent, None) if path.suffix == ".db" else (None, path)
+    raise ReportError(
+        f"{path}: no such file or folder (report() takes a run ID, a tasks.md, "
+        "a state folder or its state.db)"
+    )
 
 
 class ExecutionReport:
