@@ -31,6 +31,33 @@ def test_cell_output_is_logged_and_a_failure_names_its_cell(tmp_path: Path) -> N
     assert rows["T003"]["error"].startswith("papermill failed: NotJSONError: ")
 
 
+def test_parallel_notebook_kernels_talk_over_ipc_not_tcp_ports(tmp_path: Path) -> None:
+    transport = (
+        "import json\nfrom ipykernel.connect import get_connection_info\n"
+        "info = json.loads(get_connection_info())\n"
+        "print('transport', info['transport'], 'ip', info['ip'])"
+    )
+    lines = ["# Tasks", "", "## Phase 1: Notebooks", ""]
+    for n in range(1, 4):  # started together: over TCP their kernels can pick the same ports
+        write_notebook(tmp_path / f"nb{n}.ipynb", transport)
+        lines += [f"- [ ] T00{n} [P] Notebook {n}", f"  - taskexec: notebook=nb{n}.ipynb"]
+    write_md(tmp_path, "\n".join(lines) + "\n")
+    plan = taskexec_nb.load(tmp_path / "tasks.md")
+    handle = plan.run(state_dir=tmp_path / "state", writeback=False, max_workers=3)
+    assert handle.result.value == "completed"
+    with opened_store(tmp_path) as store:
+        rows = rows_by_id(store, handle.run_id)
+    prefixes = set()
+    for task_id, row in rows.items():
+        log = Path(row["log_path"]).read_text()
+        assert "transport ipc ip " in log, (task_id, log)
+        assert "without encryption" not in log  # ipykernel's warning for TCP kernels
+        prefixes.add(log.split("transport ipc ip ")[1].split()[0])
+    assert len(prefixes) == 3  # a socket path of its own for each kernel
+    for prefix in prefixes:  # removed when the kernel shut down
+        assert not list(Path(prefix).parent.glob(Path(prefix).name + "-*"))
+
+
 def test_papermill_errors_are_read_from_the_last_traceback_line(tmp_path: Path) -> None:
     def failed(stderr: str) -> Outcome:
         return Outcome(TaskStatus.FAILED, exit_code=1, error="exit code 1", stderr_tail=stderr)

@@ -64,7 +64,7 @@ class NotebookExecutor:
         argv = [
             sys.executable,
             "-m",
-            "papermill",
+            "taskexec_nb.executors.kernels",  # papermill's command line, kernels over IPC
             str(source),
             str(output),
             "-y",

@@ -295,10 +295,10 @@ def _first_lines(text: str) -> str:
 
 
 def _recorded(kernels: list[Any]) -> type[Any]:
-    """A kernel manager class that adds each manager it makes to ``kernels``."""
-    from jupyter_client.manager import AsyncKernelManager
+    """A kernel manager class (over IPC) that adds each manager it makes to ``kernels``."""
+    from taskexec_nb.executors.kernels import ipc_kernel_manager
 
-    class RecordedKernelManager(AsyncKernelManager):
+    class RecordedKernelManager(ipc_kernel_manager()):  # type: ignore[misc]
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             kernels.append(self)
