@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import nbformat
+import pytest
 from helpers import notebook_project, opened_store, rows_by_id, write_md, write_notebook
 
 import taskexec_nb
@@ -122,3 +124,19 @@ def test_notebook_kernelspec_reads_name_and_language_where_given(tmp_path: Path)
     assert notebook_kernelspec(tmp_path / "info.ipynb") == (None, "R")
     assert notebook_kernelspec(tmp_path / "text.ipynb") is None
     assert notebook_kernelspec(tmp_path / "missing.ipynb") is None
+
+
+def test_kernel_sockets_fall_back_to_the_temporary_folder_when_the_path_is_too_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskexec_nb.executors.kernels import ipc_kernel_manager, socket_prefix
+
+    short = tmp_path / "rt"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(short))
+    first, second = socket_prefix(), socket_prefix()
+    assert Path(first).parent == short and first != second  # one name per kernel
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / ("x" * 120)))
+    assert Path(socket_prefix()).parent == Path(tempfile.gettempdir())  # a socket path <= 107
+    manager = ipc_kernel_manager()
+    assert manager().transport == "ipc"
+    assert manager(transport="tcp").transport == "tcp"  # what the caller asks for wins
