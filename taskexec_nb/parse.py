@@ -807,13 +807,18 @@ class _Reader:
         """Give a heading task without a box the box of its body's first list item.
 
         ``### T001: Title`` then ``- [x] **Description**: ...``: the item's box is the
-        task's, unless the first item is a task of its own or other items at its
-        level in the section have boxes too (a checklist of steps, not the task's state).
+        task's, unless the first item is a task of its own (or a nested heading
+        task's) or other items at its level, before the next heading, have boxes too
+        (a checklist of steps, not the task's state). A sub-heading's checklist
+        (``#### Acceptance criteria``) does not count against it.
         """
         headings = [s for s in self.sites if s.form is TaskForm.HEADING and s.box < 0]
         if not headings or not self.items:
             return
-        task_lines = sorted(s.line for s in self.sites if s.form is TaskForm.CHECKBOX)
+        task_lines = sorted(
+            s.line for s in self.sites if s.form is TaskForm.CHECKBOX or s.form is TaskForm.HEADING
+        )
+        heading_lines = [h.line for h in self.headings]
         item_lines = [it[0] for it in self.items]
         for site in headings:
             lo = bisect.bisect_left(item_lines, site.body_start)
@@ -825,7 +830,12 @@ class _Reader:
                 continue
             t = bisect.bisect_left(task_lines, site.body_start)
             if t < len(task_lines) and task_lines[t] < line:
-                continue  # the section's first item is a task of its own
+                continue  # the section's first item is a task's own (a nested heading's)
+            # Its list ends at the next heading: a sub-heading's checklist
+            # ("#### Acceptance criteria") is not a sibling of the task's own box.
+            h = bisect.bisect_right(heading_lines, line)
+            if h < len(heading_lines) and heading_lines[h] < site.body_end:
+                hi = bisect.bisect_left(item_lines, heading_lines[h])
             if any(it[1] == level and it[2] for it in self.items[lo + 1 : hi]):
                 continue  # several boxes: a checklist of steps
             site.checked, struck = _BOX_STATES[symbol]

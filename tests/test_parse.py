@@ -129,6 +129,27 @@ def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box(after: 
     assert tf.task("T002").done
 
 
+@pytest.mark.parametrize(
+    ("below", "box_line"),
+    [
+        # A sub-heading's checklist is not a second box beside the task's own.
+        ("#### Criterios de aceptación\n\n- [x] exporta CSV\n- [ ] exporta JSON\n", 7),
+        # A heading task nested in the section keeps its own box.
+        ("#### T003 Escribir pruebas\n1. [X] Descripción: pruebas unitarias\n", 7),
+    ],
+)
+def test_a_heading_tasks_body_box_is_read_above_a_sub_heading(below: str, box_line: int) -> None:
+    text = (
+        "# Tareas\n\n### T002 - Configurar CI\n\nTexto del paso.\n\n"
+        "* [x] **Descripción**: configurar GitHub Actions\n* **Depende de**: T001\n\n" + below
+    )
+    tf = parse_text(text)
+    t2 = tf.task("T002")
+    assert (t2.checked, t2.state, t2.box_line) == (True, TaskState.DONE, box_line)
+    if "T003" in below:
+        assert (tf.task("T003").checked, tf.task("T003").box_line) == (True, 11)
+
+
 # --- box symbols beyond [ ] and [x] ------------------------------------------------------------
 
 
