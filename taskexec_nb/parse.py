@@ -57,6 +57,10 @@ _TASK_START = (
     rf"(?P<tags>(?:\[[^\[\]\n]{{1,40}}\](?!\(){_SEP})*)(?P<rest>.*)$"
 )
 _TASK_START_RE = LazyPattern("^" + _TASK_START, re.DOTALL)
+_TASK_START_AT_RE = LazyPattern(_TASK_START, re.DOTALL)
+_LOOSE_BOX_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\](?=[ \t]*[*_~]*T)")
+"""A box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``), right before an ID."""
+_LOOSE_CELL_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\]")
 _CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = LazyPattern(r"^US\d+[A-Za-z0-9-]*$")
@@ -578,6 +582,10 @@ class _Reader:
             self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
+        if not start and (after_box := self._loose_box(content, tokens[i].map[0])):
+            # [ x ], [] or [x]T009: reported (TX113), and the task is kept, with no box.
+            self.sites.append(self._boxless_item(tokens, i, after_box, phase_stack, section))
+            return
         if not start and (placeholder := _PLACEHOLDER_RE.match(content)):
             self.diag(
                 "TX117",
@@ -647,15 +655,74 @@ class _Reader:
         self.ranges.append((start.group("id"), end.group("end"), line, box))
         return True
 
-    def _unknown_box(self, symbol: str, task_id: str, line: int) -> None:
+    def _unknown_box(self, symbol: str, task_id: str, line: int, written: str = "") -> None:
+        what = (
+            f"box {written!r} is not a checkbox (one symbol between the brackets, then a space)"
+            if written
+            else f"unknown box [{symbol}]"
+        )
         self.diag(
             "TX113",
             Severity.ERROR,
-            f"{task_id}: unknown box [{symbol}]: it is neither done nor pending "
-            f"(boxes read: {_KNOWN_BOXES})",
+            f"{task_id}: {what}: it is neither done nor pending (boxes read: {_KNOWN_BOXES})",
             line + 1,
             "write [x] if the task is done, [ ] if it is to run, [~] if it is cancelled",
             task_id,
+        )
+
+    def _loose_box(self, text: str, line: int) -> re.Match[str] | None:
+        """Report a task written after a box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``).
+
+        Args:
+            text: The item's, heading's or cell's text, from its start.
+            line: The 0-based line it is on.
+
+        Returns:
+            The task's start after the box (its ID and text), or None when the
+            text does not start with such a box and a task ID.
+        """
+        box = _LOOSE_BOX_RE.match(text)
+        if box is None or (box.end() == 3 and text[3:4] in (" ", "\t")):
+            return None  # none, or a checkbox: [x] and a space
+        start = _TASK_START_AT_RE.match(text, box.end())
+        if start is None or start.group("lead"):
+            return None
+        self._unknown_box("", start.group("id"), line, text[: start.end("id")])
+        return start
+
+    def _boxless_item(
+        self,
+        tokens: list[Any],
+        i: int,
+        start: re.Match[str],
+        phase_stack: list[tuple[int, Phase]],
+        section: str | None,
+    ) -> _Site:
+        """The site of a list item task whose box cannot be read (reported already)."""
+        content = tokens[i + 2].content
+        item_start, item_end = tokens[i].map
+        pre, lead, pre2, task_id, post, tags, rest = start.groups()
+        return _Site(
+            task_id,
+            TaskForm.CHECKBOX,
+            item_start,
+            self.lines[item_start],
+            content[start.start("pre") :].replace("\n", " "),
+            rest.replace("\n", " "),
+            lead,
+            tags,
+            None,
+            "~~" in pre + pre2 + post,
+            self._current_phase(phase_stack),
+            section,
+            tokens[i + 1].map[1],
+            item_end,
+            0,
+            [],
+            False,
+            [],
+            (item_start, item_end),
+            -1,
         )
 
     def _heading_task(
@@ -667,6 +734,9 @@ class _Reader:
         section: str | None,
     ) -> None:
         start = _TASK_START_RE.match(text)
+        loose = start is None or (bool(start.group("lead")) and not start.group("pre"))
+        if loose and (after_box := self._loose_box(text, line)):
+            start = after_box  # ### [ x ] T005: reported; the task is kept, with no box
         if not start or self._range_listing(start, line):
             return
         emph = start.group("pre") + start.group("pre2") + start.group("post")
@@ -753,8 +823,12 @@ class _Reader:
         # The row's box: a first cell that is only a box (| [x] | T004 | ...), or a box
         # written before the ID in its cell (| [x] T004 | ...).
         mark = _CELL_BOX_RE.fullmatch(cells[0]) if col == 1 else None
+        if col == 1 and mark is None and _LOOSE_CELL_RE.fullmatch(cells[0]):
+            self._unknown_box("", start.group("id"), line, cells[0])  # | [ x ] | T004 |
         if col == 0 and start.group("lead") and not start.group("pre"):
             mark = _LEAD_BOX_RE.match(start.group("lead"))
+            if mark is None:
+                self._loose_box(cells[0], line)  # | [ x ] T004 |
         checked, struck = (
             _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
         )

@@ -216,6 +216,31 @@ def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str
     assert _codes(tf, "TX102") == []  # T003's dependency still names a task
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- [ x ] T002 Spaced inside the box",
+        "* [] **T002**: Empty box",
+        "1. [x]T002 No space after the box",
+        "### [ x ] T002 Heading with a spaced box",
+        "## []T002 Heading with an empty box",
+        "| Hecho | ID | Tarea |\n|---|---|---|\n| [ x ] | T002 | Spaced box cell |",
+        "| Hecho | ID | Tarea |\n|---|---|---|\n| [] | T002 | Empty box cell |",
+        "| Tarea | Notas |\n|---|---|\n| [ X ] T002 | Spaced box before the ID |",
+    ],
+)
+def test_a_box_that_is_not_a_checkbox_is_an_error_and_the_task_is_kept(text: str) -> None:
+    source = f"# Tasks\n\n- [ ] T001 First\n\n{text}\n\n- [ ] T003 Last (depends on T002)\n"
+    tf = parse_text(source, "tasks.md")
+    (error,) = _codes(tf, "TX113")
+    assert error.severity is Severity.ERROR and error.task_id == "T002"
+    assert error.line == source.split("\n").index(text.split("\n")[-1]) + 1
+    assert "is not a checkbox" in error.message and "[x]" in (error.hint or "")
+    assert tf.ids == ("T001", "T002", "T003")
+    assert tf.task("T002").box_line is None  # nothing to tick in a box not read
+    assert _codes(tf, "TX102") == []
+
+
 # --- re-listings are mentions ------------------------------------------------------------------
 
 
