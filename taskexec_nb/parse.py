@@ -816,10 +816,15 @@ class _Reader:
             for col, m in enumerate(_TASK_START_RE.match(c) for c in cells[:2])
             if m and not (m.group("tags") + m.group("rest")).strip(" *~_")
         ]
-        if not found:
-            return
+        in_cell = not found
+        if in_cell:
+            # | [ ] | T001 Write the reader | or | [x] T001 Write the reader |: with a box,
+            # the ID and the task's text may share a cell.
+            found = _boxed_text_cell(cells)
+            if not found or self._range_listing(found[0][1], line):
+                return
         col, start = found[0]
-        rest = [c for c in cells[col + 1 :] if c]
+        rest = [start.group("rest")] if in_cell else [c for c in cells[col + 1 :] if c]
         # The row's box: a first cell that is only a box (| [x] | T004 | ...), or a box
         # written before the ID in its cell (| [x] T004 | ...).
         mark = _CELL_BOX_RE.fullmatch(cells[0]) if col == 1 else None
@@ -844,7 +849,7 @@ class _Reader:
             head_text=" ".join(rest[:1]),
             after_id=" ".join(rest[:1]),
             lead="",
-            tags="",
+            tags=start.group("tags") if in_cell else "",
             checked=checked,
             cancelled="~~" in start.group("pre") or struck,
             phase=self._current_phase(phase_stack),
@@ -1334,6 +1339,22 @@ def _definitions(sites: list[_Site]) -> list[_Site]:
     if any(s.form is TaskForm.CHECKBOX or s.box >= 0 for s in sites):
         return [s for s in sites if s.form is not TaskForm.TABLE or s.box >= 0]
     return [s for s in sites if not s.summary] or sites
+
+
+def _boxed_text_cell(cells: list[str]) -> list[tuple[int, re.Match[str]]]:
+    """A task whose ID and text share a cell, after a box: ``| [ ] | T001 Do it |``.
+
+    Returns:
+        ``[(column of the ID, its task start)]``, or ``[]`` when the row is not so.
+    """
+    if len(cells) > 1 and _LOOSE_CELL_RE.fullmatch(cells[0]):
+        start = _TASK_START_RE.match(cells[1])
+        if start and not start.group("lead") and not start.group("pre"):
+            return [(1, start)]
+    start = _TASK_START_RE.match(cells[0]) if cells else None
+    if start and not start.group("pre") and _LOOSE_CELL_RE.match(start.group("lead")):
+        return [(0, start)]
+    return []
 
 
 def _site_state(site: _Site) -> str:

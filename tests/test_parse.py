@@ -11,6 +11,7 @@ from taskexec_nb.deps import id_key
 from taskexec_nb.graph import build_graph
 from taskexec_nb.model import Diagnostic, Severity, TaskForm, TaskState
 from taskexec_nb.parse import TaskFile, parse_file, parse_text
+from taskexec_nb.run.writeback import tick
 from taskexec_nb.validate import validate_taskfile
 
 
@@ -70,6 +71,45 @@ def test_a_box_before_the_id_in_its_cell_is_the_rows_box() -> None:
     text = "# Tasks\n\n| Task | Notes |\n|---|---|\n| [x] T001 | Time the reader |\n"
     task = parse_text(text).task("T001")
     assert (task.checked, task.box_line, task.description) == (True, 5, "Time the reader")
+
+
+@pytest.mark.parametrize(
+    ("table", "state"),
+    [
+        ("| Hecho | Tarea |\n|:-:|---|\n|  [x]  | T002 Escribir el lector [P] |", TaskState.DONE),
+        (
+            "| Tarea | Notas |\n|---|---|\n| [ ] T002 Escribir el lector [P] | pronto |",
+            TaskState.PENDING,
+        ),
+        (
+            "| Hecho | Tarea |\n|---|---|\n| [~] | T002 Escribir el lector [P] |",
+            TaskState.CANCELLED,
+        ),
+    ],
+)
+def test_a_boxed_row_whose_id_shares_its_cell_with_the_text_is_a_task(
+    table: str, state: TaskState
+) -> None:
+    text = f"# Tareas\n\n{table}\n\n- [ ] T003 Publicar\n"
+    tf = parse_text(text)
+    assert tf.ids == ("T002", "T003")
+    t2 = tf.task("T002")
+    assert (t2.form, t2.state, t2.box_line) == (TaskForm.TABLE, state, 5)
+    assert (t2.description, t2.parallel) == ("Escribir el lector", True)
+    if state is TaskState.PENDING:  # ticked in place on success, every other byte kept
+        data = text.replace("\n", "\r\n").encode()
+        ticked = tick(data, 5, "T002")
+        assert ticked == data.replace(b"| [ ] T002", b"| [X] T002")
+
+
+def test_a_boxed_row_with_a_range_in_its_text_cell_is_a_mention() -> None:
+    text = (
+        "# T\n\n- [x] T205 A\n- [x] T206 B\n\n"
+        "| Hecho | Tarea |\n|---|---|\n| [x] | T205-T206 Adaptadores |\n"
+    )
+    tf = parse_text(text)
+    assert tf.ids == ("T205", "T206")
+    assert _codes(tf, "TX101") == [] and _codes(tf, "TX115") == []
 
 
 def test_a_heading_reads_the_box_before_its_id(fixtures: Path) -> None:
