@@ -269,8 +269,22 @@ _BOX_STATES.update({"~": (False, True), "-": (False, True)})
 pending parallel task with no box; any other symbol is reported (TX113)."""
 _PARALLEL_BOX = "P"
 _RANGE_END_RE = LazyPattern(rf"[*_~]*(?P<end>{ID_PATTERN})(?!\w)")
-_NOTE_RE = LazyPattern(r"\([^()\n]*\)")
-_SEE_RE = LazyPattern(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|below)\b", re.I)
+_NOTE_RE = LazyPattern(r"\([^()\n]*\)|（[^（）\n]*）")
+SEE_ABOVE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": (r"\bsee\s+(?:above|below)\b", r"\b(?:as|details?)\s+(?:above|below)\b"),
+    "zh-Hans": ("见上", "见下", "参见上文", "同上", "详见上", "详见下"),
+    "zh-Hant": ("見上", "見下", "參見上文", "同上", "詳見上", "詳見下"),
+    "ja": ("上記参照", "上記を参照", "下記参照", "下記を参照", "前述"),
+    "ko": (r"위\s*참조", r"아래\s*참조", r"위와\s*같음"),
+    "es": (r"\b(?:ver|véase|vea)\s+(?:arriba|abajo)\b", r"\bcomo\s+(?:arriba|antes)\b"),
+    "pt": (r"\b(?:ver|veja)\s+(?:acima|abaixo)\b", r"\bcomo\s+acima\b"),
+    "fr": (r"\bvoir\s+(?:ci-dessus|ci-dessous|plus\s+haut)", r"\bcf\.?\s+ci-dessus"),
+    "de": (r"\bsiehe\s+(?:oben|unten)\b", r"\bwie\s+oben\b", r"\bs\.\s*o\."),
+}
+"""What a re-listing says to point at the task's definition (``(see above)``, ``（见上文）``,
+``siehe oben``), by language (regular expressions, case-blind): the place to extend. A
+later listing of an ID that says so is a mention, whatever its other text."""
+_SEE_RE = LazyPattern(lambda: "|".join(w for ws in SEE_ABOVE_WORDS.values() for w in ws), re.I)
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\]")

@@ -313,6 +313,27 @@ def test_two_listings_of_different_pending_work_stay_a_duplicate_naming_both_lin
 
 
 @pytest.mark.parametrize(
+    "recap",
+    [
+        "- [ ] T205（见上文）",
+        "- [ ] T205 见上",
+        "- [ ] T205: 上記参照",
+        "- [ ] T205 위 참조",
+        "- [ ] T205: ver arriba",
+        "- [ ] T205 (veja acima)",
+        "- [ ] T205 — voir ci-dessus",
+        "- [ ] T205: siehe oben",
+        "- [ ] T205 Adaptador SQLite（详见上节）",
+    ],
+)
+def test_a_recap_that_points_above_in_another_language_is_a_mention(recap: str) -> None:
+    text = f"# Tasks\n\n- [ ] T205 Write the SQLite adapter\n\n## Resumen\n\n{recap}\n"
+    tf = parse_text(text)
+    assert _codes(tf, "TX101") == []
+    assert tf.task("T205").description == "Write the SQLite adapter"
+
+
+@pytest.mark.parametrize(
     ("range_line", "warned"),
     [
         ("- [x] T030.2~T030.3: Function ports", None),
