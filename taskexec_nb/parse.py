@@ -71,7 +71,7 @@ PHASE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("Phase",),
     "zh-Hans": ("阶段",),
     "zh-Hant": ("階段",),
-    "ja": ("フェーズ",),
+    "ja": ("フェーズ", "段階"),
     "ko": ("단계",),
     "es": ("Fase", "Etapa"),
     "pt": ("Fase", "Etapa"),
@@ -83,7 +83,9 @@ PHASE_WORDS: dict[str, tuple[str, ...]] = {
 """The word of a phase heading (``## Phase 3: ...``), by language: the place to extend.
 
 A heading is a phase when it starts with one of these words and a number
-(``## 阶段 1：设置``, ``## Fase 2: Fundacional``, ``## フェーズ3``).
+(``## 阶段 1：设置``, ``## Fase 2: Fundacional``, ``## フェーズ3``); a word in Han,
+kana or Hangul may also follow its number (``## 第1阶段``, ``## 1단계``) or be followed
+by Chinese numerals (``## 阶段三``).
 """
 
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
@@ -118,6 +120,60 @@ _PHASE_RE = EndChecked(
     re.IGNORECASE,
 )
 """A phase heading; the class of 40,000 letters after its number is checked in Python."""
+_CJK_NUMERALS = "〇零一二三四五六七八九十"
+_ORDINAL_PHASE_RE = LazyPattern(
+    lambda: (
+        r"^[^\w]*(?:(?:第|제)\s*(?P<num>\d+|["
+        + _CJK_NUMERALS
+        + r"]+)|(?P<num2>\d+))\s*(?:"
+        + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
+        + r")|^[^\w]*(?:"
+        + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
+        + r")\s*(?P<num3>["
+        + _CJK_NUMERALS
+        + r"]+)(?=$|[\s:：.．、–—-])"
+    )
+)
+"""The number before the phase word (``第1阶段``, ``第一阶段``, ``1단계``, ``제2단계``,
+``第3段階``), or a Chinese numeral after it (``阶段三``)."""
+
+
+def _cjk_number(text: str) -> str:
+    """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits."""
+    if text.isdigit():
+        return text if text.isascii() else str(int(text))  # full-width digits as ASCII
+    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
+    if "十" not in text:
+        return "".join(str(digits[c]) for c in text)
+    tens, _, ones = text.partition("十")
+    return str((digits[tens] if tens else 1) * 10 + (digits[ones] if ones else 0))
+
+
+def _phase_heading(text: str) -> tuple[str | None, str] | None:
+    """The number and title of a phase heading, or None when the heading is not one.
+
+    Args:
+        text: A heading's text (``Phase 3: User Story 1``, ``阶段 1：设置``, ``第2阶段``).
+
+    Returns:
+        ``(number, title)``: the number as written in digits (None for the template's
+        ``Phase N``), the title after it; None for any other heading.
+    """
+    plain = text.replace("**", "")
+    m = _PHASE_RE.match(plain)
+    if m:
+        number = None if m.group("num") == "N" else m.group("num")  # the template's "Phase N"
+        return number, m.group("title").strip().strip("*").strip()
+    if not any(w in plain for w in _CJK_PHASE_WORDS):
+        return None
+    o = _ORDINAL_PHASE_RE.match(plain)
+    if o is None:
+        return None
+    number = _cjk_number(o.group("num") or o.group("num2") or o.group("num3"))
+    title = plain[o.end() :].lstrip().lstrip(":：.．、–—-").strip().strip("*").strip()
+    return number, title
+
+
 DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("dependenc", "execution order", "critical path"),
     "zh-Hans": ("依赖", "执行顺序", "关键路径"),
@@ -553,9 +609,9 @@ class _Reader:
                 while phase_stack and phase_stack[-1][0] >= level:
                     phase_stack.pop()
                 self.headings.append(_Heading(line, level, text))
-                m = _PHASE_RE.match(text.replace("**", ""))
-                if m:
-                    phase_stack.append((level, self._new_phase(m, text, line)))
+                found = _phase_heading(text)
+                if found:
+                    phase_stack.append((level, self._new_phase(*found, text, line)))
                     phase_level = level
                 elif level == phase_level and not phase_stack and _FINAL_RE.search(text.lower()):
                     # "## 最终验证" after "## 阶段 5: ...": the last phase, unnumbered.
@@ -577,10 +633,8 @@ class _Reader:
             self.phases.append(self._implicit)
         return self._implicit
 
-    def _new_phase(self, m: re.Match[str], heading: str, line: int) -> Phase:
-        title = m.group("title").strip().strip("*").strip()
+    def _new_phase(self, number: str | None, title: str, heading: str, line: int) -> Phase:
         kind, story = _phase_kind(title)
-        number = None if m.group("num") == "N" else m.group("num")  # the template's "Phase N"
         phase = Phase(len(self.phases), number, title, heading, line + 1, kind, story)
         self.phases.append(phase)
         return phase
@@ -1311,7 +1365,7 @@ class _Parser(_Reader):
         fence_marks = {ln for f in self.fences for ln in (f[0], f[1] - 1)}
         seen: set[int] = set()
         for h in self.headings:
-            if not _DEP_SECTION_RE.search(h.text) or _PHASE_RE.match(h.text):
+            if not _DEP_SECTION_RE.search(h.text) or _phase_heading(h.text):
                 continue
             for ln in range(h.line + 1, h.end):
                 if ln in seen or ln in task_lines or ln in skip or ln in fence_marks:

@@ -545,6 +545,35 @@ def test_a_read_file_has_the_sha256_of_its_bytes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("heading", "number", "title", "kind"),
+    [
+        ("第1阶段：设置", "1", "设置", "setup"),
+        ("第 2 阶段 - 核心", "2", "核心", "other"),
+        ("第三阶段：用户故事 1", "3", "用户故事 1", "story"),
+        ("阶段十二：收尾", "12", "收尾", "polish"),
+        ("第二十階段 完善", "20", "完善", "polish"),
+        ("1단계: 설정", "1", "설정", "setup"),
+        ("제2단계 - 기초", "2", "기초", "foundational"),
+        ("第3段階：仕上げ", "3", "仕上げ", "polish"),
+        ("段階 4: セットアップ", "4", "セットアップ", "setup"),
+    ],
+)
+def test_a_phase_heading_with_its_number_before_the_word_or_in_numerals(
+    heading: str, number: str, title: str, kind: str
+) -> None:
+    text = f"# 任务\n\n## {heading}\n\n- [ ] T001 做事\n\n## 其他\n\n- [ ] T002 别的\n"
+    phase = parse_text(text).task("T001").phase
+    assert (phase.number, phase.title, phase.kind) == (number, title, kind)
+
+
+@pytest.mark.parametrize("heading", ["阶段性总结", "第一印象", "阶段三个目标"])
+def test_a_heading_that_only_contains_a_phase_word_is_no_phase(heading: str) -> None:
+    text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
+    phases = parse_text(text).phases
+    assert [p.number for p in phases if p.number] == ["1"]
+
+
+@pytest.mark.parametrize(
     "heading",
     [
         "Phase 1: Setup",
