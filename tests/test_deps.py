@@ -35,6 +35,21 @@ def test_dependency_field_inside_a_field_list_or_label(text: str, expected: list
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T150 Add test (deps: T001)", ["T001"]),
+        ("T150 Add test {type: test, depends_on: T002, owner: ana}", ["T002"]),
+        ("T150 Add test (Blocked-by: T003 | Size: S)", ["T003"]),
+        ("T150 Add test (Prereq: T004)", ["T004"]),
+        ("T150 Add test [Prereqs: T005, T006]", ["T005", "T006"]),
+        ("- **Depends-On**: T007", ["T007"]),
+    ],
+)
+def test_short_field_names_of_a_dependency_field_are_read(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "T150 Add test (Type: test; Blocks: T099; Skills: pytest)",
