@@ -135,6 +135,20 @@ def test_dependency_phrases_in_other_languages(text: str, expected: list[str]) -
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T010 实现服务（依赖任务：T001）", ["T001"]),
+        ("- 依赖任务: T001, T002", ["T001", "T002"]),
+        ("- **依賴任務**：T003", ["T003"]),
+        ("T010 テスト（依存タスク: T004）", ["T004"]),
+        ("- 의존 작업: T005", ["T005"]),
+    ],
+)
+def test_a_dependent_tasks_label_in_other_languages(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "T010 依赖 Setup 完成后再开始",  # the word, then no task ID
