@@ -892,9 +892,15 @@ class _Reader:
             if not found or self._range_listing(found[0][1], line):
                 return
         col, start = found[0]
-        rest = [start.group("rest")] if in_cell else [c for c in cells[col + 1 :] if c]
-        # The row's box: a first cell that is only a box (| [x] | T004 | ...), or a box
-        # written before the ID in its cell (| [x] T004 | ...).
+        after = cells[col + 1 :]
+        rest = (
+            [start.group("rest")]
+            if in_cell
+            else [c for c in after if c and not _CELL_BOX_RE.fullmatch(c)]
+        )
+        # The row's box: a first cell that is only a box (| [x] | T004 | ...), a box
+        # written before the ID in its cell (| [x] T004 | ...), or else a status cell
+        # after the ID that is only a box (| T004 | Write the test | [x] |).
         mark = _CELL_BOX_RE.fullmatch(cells[0]) if col == 1 else None
         if col == 1 and mark is None and _LOOSE_CELL_RE.fullmatch(cells[0]):
             self._unknown_box("", start.group("id"), line, cells[0])  # | [ x ] | T004 |
@@ -902,6 +908,15 @@ class _Reader:
             mark = _LEAD_BOX_RE.match(start.group("lead"))
             if mark is None:
                 self._loose_box(cells[0], line)  # | [ x ] T004 |
+        if mark is None and not in_cell and not (col == 1 and _LOOSE_CELL_RE.fullmatch(cells[0])):
+            mark = next(
+                (
+                    m
+                    for m in map(_CELL_BOX_RE.fullmatch, after)
+                    if m and m.group("box") in _BOX_STATES
+                ),
+                None,
+            )
         checked, struck = (
             _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
         )

@@ -112,6 +112,45 @@ def test_a_boxed_row_with_a_range_in_its_text_cell_is_a_mention() -> None:
     assert _codes(tf, "TX101") == [] and _codes(tf, "TX115") == []
 
 
+@pytest.mark.parametrize(
+    ("table", "state", "description"),
+    [
+        (
+            "| ID | Tarea | Estado |\n|---|---|:-:|\n| T002 | Escribir el lector | [x] |",
+            TaskState.DONE,
+            "Escribir el lector",
+        ),
+        (
+            "| ID | Estado | Tarea |\n|---|---|---|\n| T002 | [ ] | Escribir el lector |",
+            TaskState.PENDING,
+            "Escribir el lector",
+        ),
+        (
+            "| # | ID | Tarea | Hecho |\n|---|---|---|---|\n| 2 | T002 | Escribir | [X] |",
+            TaskState.DONE,
+            "Escribir",
+        ),
+        (
+            "| ID | Tarea | Estado |\n|---|---|---|\n| T002 | Escribir el lector | [-] |",
+            TaskState.CANCELLED,
+            "Escribir el lector",
+        ),
+    ],
+)
+def test_a_status_cell_after_the_id_is_the_rows_box(
+    table: str, state: TaskState, description: str
+) -> None:
+    tf = parse_text(f"# Tareas\n\n{table}\n")
+    t2 = tf.task("T002")
+    assert (t2.state, t2.box_line, t2.description) == (state, 5, description)
+
+
+def test_a_parallel_cell_is_not_a_status_box() -> None:
+    text = "# T\n\n| ID | P | Task |\n|---|---|---|\n| T002 | [P] | Write |\n"
+    t2 = parse_text(text).task("T002")
+    assert (t2.state, t2.box_line, t2.description) == (TaskState.PENDING, None, "Write")
+
+
 def test_a_heading_reads_the_box_before_its_id(fixtures: Path) -> None:
     tf = parse_file(fixtures / "boxed_rows_and_headings.md")
     t5, t8 = tf.task("T005"), tf.task("T008")
