@@ -1432,8 +1432,9 @@ def _boxed_text_cell(cells: list[str]) -> list[tuple[int, re.Match[str]]]:
     """
     if len(cells) > 1 and _LOOSE_CELL_RE.fullmatch(cells[0]):
         start = _TASK_START_RE.match(cells[1])
-        if start and not start.group("lead") and not start.group("pre"):
-            return [(1, start)]
+        lead = _LOOSE_CELL_RE.match(start.group("lead")) if start else None
+        if start and not start.group("pre") and (lead is None or lead.group() == "[P]"):
+            return [(1, start)]  # | [ ] | T001 ... | or | [ ] | [P] T001 ... |
     start = _TASK_START_RE.match(cells[0]) if cells else None
     if start and not start.group("pre") and _LOOSE_CELL_RE.match(start.group("lead")):
         return [(0, start)]

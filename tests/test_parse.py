@@ -85,6 +85,7 @@ def test_a_box_before_the_id_in_its_cell_is_the_rows_box() -> None:
             "| Hecho | Tarea |\n|---|---|\n| [~] | T002 Escribir el lector [P] |",
             TaskState.CANCELLED,
         ),
+        ("| Hecho | Tarea |\n|---|---|\n| [X] | [P] T002 Escribir el lector |", TaskState.DONE),
     ],
 )
 def test_a_boxed_row_whose_id_shares_its_cell_with_the_text_is_a_task(
@@ -318,6 +319,20 @@ def test_a_box_that_is_not_a_checkbox_is_an_error_and_the_task_is_kept(text: str
     assert tf.ids == ("T001", "T002", "T003")
     assert tf.task("T002").box_line is None  # nothing to tick in a box not read
     assert _codes(tf, "TX102") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- [] Todo: write the docs",
+        "### [ x ] Todo list",
+        "| Hecho | Tarea |\n|---|---|\n| [x] | Todo: the docs |",
+    ],
+)
+def test_a_box_before_text_that_is_no_task_is_neither_a_task_nor_an_error(text: str) -> None:
+    tf = parse_text(f"# Tasks\n\n- [ ] T001 First\n\n{text}\n")
+    assert tf.ids == ("T001",)
+    assert [d.code for d in tf.diagnostics if d.is_error] == []
 
 
 # --- re-listings are mentions ------------------------------------------------------------------
