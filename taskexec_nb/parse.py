@@ -138,10 +138,17 @@ _ORDINAL_PHASE_RE = LazyPattern(
 ``第3段階``), or a Chinese numeral after it (``阶段三``)."""
 
 
+def _ascii_digits(text: str) -> str:
+    """A phase number's digits in ASCII (``١``, ``１`` are ``1``), so ``phase:1`` selects it."""
+    if text.isascii():
+        return text
+    return "".join(str(int(c)) if c.isdecimal() else c for c in text)
+
+
 def _cjk_number(text: str) -> str:
     """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits."""
-    if text.isdigit():
-        return text if text.isascii() else str(int(text))  # full-width digits as ASCII
+    if text.isdecimal():
+        return _ascii_digits(text)
     digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
     if "十" not in text:
         return "".join(str(digits[c]) for c in text)
@@ -162,7 +169,7 @@ def _phase_heading(text: str) -> tuple[str | None, str] | None:
     plain = text.replace("**", "")
     m = _PHASE_RE.match(plain)
     if m:
-        number = None if m.group("num") == "N" else m.group("num")  # the template's "Phase N"
+        number = None if m.group("num") == "N" else _ascii_digits(m.group("num"))  # "Phase N"
         return number, m.group("title").strip().strip("*").strip()
     if not any(w in plain for w in _CJK_PHASE_WORDS):
         return None

@@ -620,6 +620,20 @@ def test_a_phase_heading_with_its_number_before_the_word_or_in_numerals(
     assert (phase.number, phase.title, phase.kind) == (number, title, kind)
 
 
+@pytest.mark.parametrize(
+    ("heading", "number"),
+    [
+        ("المرحلة ٢: التنفيذ", "2"),
+        ("フェーズ１２：仕上げ", "12"),
+        ("阶段 ３.１：设置", "3.1"),
+        ("第１阶段", "1"),
+    ],
+)
+def test_a_phase_number_in_other_digits_is_read_in_ascii(heading: str, number: str) -> None:
+    text = f"# Tasks\n\n## {heading}\n\n- [ ] T001 Do it\n"
+    assert parse_text(text).task("T001").phase.number == number
+
+
 @pytest.mark.parametrize("heading", ["阶段性总结", "第一印象", "阶段三个目标"])
 def test_a_heading_that_only_contains_a_phase_word_is_no_phase(heading: str) -> None:
     text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
