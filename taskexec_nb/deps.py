@@ -76,7 +76,7 @@ _RANGE_SEP = (
 )
 _ITEM = rf"{_ID}(?:(?![tabà]){_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
-    r"(?:\s*(?:[,，]|、|；|(?!))\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
+    r"(?:\s*(?:[,，]|、|；|(?!))\s*(?:(?:and|y|e|et|und|и)\s+)?|\s+(?:and|y|e|et|und|и|및)\s+|"
     r"\s*(?:[&+/·]|・|･|和|及|与|與|と|과|와|(?!))\s*)"
 )
 _ITEM_NOTE = rf"(?:\s*{_NOTE_TEXT})?"

@@ -114,6 +114,15 @@ DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
         "Voraussetzungen:",
         "Voraussetzung:",
     ),
+    "ru": (
+        "зависит от",
+        "после",
+        "требует",
+        "блокируется",
+        "Зависимости:",
+        "Зависимость:",
+        "Предусловия:",
+    ),
 }
 """The words that introduce a task's dependencies, by language: the place to extend.
 

@@ -196,6 +196,7 @@ DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
         "reihenfolge der ausführung",
         "kritischer pfad",
     ),
+    "ru": ("зависимост", "порядок выполнения", "критический путь"),
 }
 """Words (lower case; a space matches any spaces) in the heading of a dependencies
 section, by language: the place to extend. Under such a heading (``## Dependencies &
@@ -212,6 +213,7 @@ DEPENDENCY_COLUMN_WORDS: dict[str, tuple[str, ...]] = {
     "pt": ("dependência", "depende de", "requisito"),
     "fr": ("dépendance", "dépend de", "prérequis"),
     "de": ("abhängig", "voraussetzung"),
+    "ru": ("зависим", "зависит", "предуслови"),
 }
 """Words (lower case) in a table's column header that make the column the row's
 prerequisites (``| Depends on |``, ``| 依赖 |``, ``| Dependencias |``), by language:

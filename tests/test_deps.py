@@ -166,6 +166,27 @@ def test_prose_in_other_languages_adds_nothing(text: str) -> None:
     assert find_phrases(text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T010 Итог (зависит от T018)", ["T018"]),
+        ("T010 Тесты, после T001 и T002", ["T001", "T002"]),
+        ("- **Зависимости**: T003, T004", ["T003", "T004"]),
+        ("T010 Развернуть (Тип: релиз; Предусловия: T005)", ["T005"]),
+        ("T010 Требует T006", ["T006"]),
+    ],
+)
+def test_dependency_phrases_in_russian(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+def test_russian_prose_and_statements() -> None:
+    assert find_phrases("T010 Обновить зависимости проекта") == []
+    assert read_statement("- T019 зависит от T017 и T018") == [
+        ([("T017", None), ("T018", None)], [("T019", None)])
+    ]
+
+
 def test_dependency_words_live_in_one_table_by_language() -> None:
     assert {"en", "zh-Hans", "zh-Hant", "ja", "ko", "es", "pt", "fr", "de"} <= set(
         DEPENDENCY_PHRASES
@@ -303,6 +324,7 @@ def test_statements_in_other_languages(
         "## Abhängigkeiten",
         "## 执行顺序",
         "## Orden de ejecución",
+        "## Зависимости и порядок выполнения",
     ],
 )
 def test_a_dependencies_section_is_found_by_its_heading_in_other_languages(heading: str) -> None:
@@ -325,7 +347,7 @@ def test_a_dependencies_section_is_found_by_its_heading_in_other_languages(headi
 
 
 @pytest.mark.parametrize(
-    "header", ["依赖", "依賴", "依存", "의존성", "Dependencias", "Dependências"]
+    "header", ["依赖", "依賴", "依存", "의존성", "Dependencias", "Dependências", "Зависит от"]
 )
 def test_a_dependency_column_is_read_in_other_languages(header: str) -> None:
     text = md(
