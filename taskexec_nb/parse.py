@@ -758,7 +758,7 @@ class _Reader:
             The task's start after the box (its ID and text), or None when the
             text does not start with such a box and a task ID.
         """
-        box = _LOOSE_BOX_RE.match(text)
+        box = _LOOSE_BOX_RE.match(text) if text[:1] == "[" else None
         if box is None or (box.end() == 3 and text[3:4] in (" ", "\t")):
             return None  # none, or a checkbox: [x] and a space
         start = _TASK_START_AT_RE.match(text, box.end())
