@@ -349,6 +349,32 @@ SEE_ABOVE_WORDS: dict[str, tuple[str, ...]] = {
 """What a re-listing says to point at the task's definition (``(see above)``, ``（见上文）``,
 ``siehe oben``), by language (regular expressions, case-blind): the place to extend. A
 later listing of an ID that says so is a mention, whatever its other text."""
+IN_PROGRESS_WORDS: dict[str, tuple[str, ...]] = {
+    "en": (
+        r"in[\s-]progress",
+        r"\bwip\b",
+        r"\bongoing\b",
+        r"\bdoing\b",
+        r"\bstarted\b",
+        r"\bpartial(?:ly)?\b",
+        r"\bworking\b",
+    ),
+    "zh": ("进行中", "進行中", "处理中", "處理中", "部分完成"),
+    "ja": ("作業中", "対応中", "実施中"),
+    "ko": (r"진행\s*중",),
+    "es": (r"\ben\s+(?:curso|progreso|proceso)\b",),
+    "pt": (r"\bem\s+(?:andamento|progresso)\b",),
+    "fr": (r"\ben\s+cours\b",),
+    "de": (r"\bin\s+(?:arbeit|bearbeitung)\b", r"\bbegonnen\b"),
+    "ru": (r"в\s+(?:процессе|работе)",),
+}
+"""What a legend says for a box that means work in progress (``[~] in progress``,
+``[~] 进行中``), by language (regular expressions, case-blind): the place to extend.
+``[~]`` and ``[-]`` are read as cancelled; a legend that says they mean work in
+progress gets a warning (TX114), since those tasks would silently never run."""
+_IN_PROGRESS_RE = LazyPattern(
+    lambda: "|".join(w for ws in IN_PROGRESS_WORDS.values() for w in ws), re.I
+)
 _SEE_RE = LazyPattern(lambda: "|".join(w for ws in SEE_ABOVE_WORDS.values() for w in ws), re.I)
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\][ \t]*")
@@ -661,7 +687,8 @@ class _Reader:
         start = _CHECKBOX_TASK_RE.match(content)
         if not start and (after_box := self._loose_box(content, tokens[i].map[0])):
             # [ x ], [] or [x]T009: reported (TX113), and the task is kept, with no box.
-            self.sites.append(self._boxless_item(tokens, i, after_box, phase_stack, section))
+            phase = self._current_phase(phase_stack)
+            self.sites.append(_boxless_item(self.lines, tokens, i, after_box, phase, section))
             return
         if not start and (placeholder := _PLACEHOLDER_RE.match(content)):
             self.diag(
@@ -766,41 +793,6 @@ class _Reader:
             return None
         self._unknown_box("", start.group("id"), line, text[: start.end("id")])
         return start
-
-    def _boxless_item(
-        self,
-        tokens: list[Any],
-        i: int,
-        start: re.Match[str],
-        phase_stack: list[tuple[int, Phase]],
-        section: str | None,
-    ) -> _Site:
-        """The site of a list item task whose box cannot be read (reported already)."""
-        content = tokens[i + 2].content
-        item_start, item_end = tokens[i].map
-        pre, lead, pre2, task_id, post, tags, rest = start.groups()
-        return _Site(
-            task_id,
-            TaskForm.CHECKBOX,
-            item_start,
-            self.lines[item_start],
-            content[start.start("pre") :].replace("\n", " "),
-            rest.replace("\n", " "),
-            lead,
-            tags,
-            None,
-            "~~" in pre + pre2 + post,
-            self._current_phase(phase_stack),
-            section,
-            tokens[i + 1].map[1],
-            item_end,
-            0,
-            [],
-            False,
-            [],
-            (item_start, item_end),
-            -1,
-        )
 
     def _heading_task(
         self,
@@ -1025,22 +1017,34 @@ class _Reader:
         task_lines = {s.line for s in self.sites} | {s.box for s in self.sites}
         for symbol in dict.fromkeys(sym for sym, _, _ in self.cancel_boxes):
             written = f"[{symbol}]"
-            if any(
-                written in text
+            legends = [
+                (ln, text)
                 for ln, text in enumerate(self.lines)
-                if ln not in task_lines and "[" in text
-            ):
+                if ln not in task_lines and "[" in text and written in text
+            ]
+            # What each legend says the box means: its text up to the next box.
+            meanings = [(ln, text.split(written, 1)[1].split("[", 1)[0]) for ln, text in legends]
+            progress = [ln for ln, said in meanings if _IN_PROGRESS_RE.search(said)]
+            if legends and not progress:
                 continue
             tasks = [(tid, ln) for sym, tid, ln in self.cancel_boxes if sym == symbol]
             shown = ", ".join(f"{tid} (line {ln + 1})" for tid, ln in tasks[:5])
             more = f" and {len(tasks) - 5} more" if len(tasks) > 5 else ""
+            why = (
+                f"the legend at line {progress[0] + 1} says {written} means work in progress"
+                if progress
+                else f"the file has no legend saying what {written} means"
+            )
             self.diag(
                 "TX114",
                 Severity.WARNING,
                 f"{len(tasks)} task(s) have a {written} box, read as cancelled, so they will "
-                f"not run: {shown}{more}; the file has no legend saying what {written} means",
+                f"not run: {shown}{more}; {why}",
                 tasks[0][1] + 1,
-                f"if {written} means in progress here, write [/] or [ ]; if it means "
+                "write [/] for work in progress, in the tasks and the legend (it runs, "
+                "and is ticked [X] on success)"
+                if progress
+                else f"if {written} means in progress here, write [/] or [ ]; if it means "
                 f"cancelled, add a legend line such as '{written} = cancelled'",
                 tasks[0][0],
             )
@@ -1431,6 +1435,54 @@ def _definitions(sites: list[_Site]) -> list[_Site]:
     if any(s.form is TaskForm.CHECKBOX or s.box >= 0 for s in sites):
         return [s for s in sites if s.form is not TaskForm.TABLE or s.box >= 0]
     return [s for s in sites if not s.summary] or sites
+
+
+def _boxless_item(
+    lines: list[str],
+    tokens: list[Any],
+    i: int,
+    start: re.Match[str],
+    phase: Phase,
+    section: str | None,
+) -> _Site:
+    """The site of a list item task whose box cannot be read (reported already).
+
+    Args:
+        lines: The file's lines.
+        tokens: markdown-it's tokens; ``tokens[i]`` opens the list item.
+        i: The item's token.
+        start: The task's start (ID, tags, text) in the item's first paragraph.
+        phase: The phase the item is in.
+        section: The heading text of its section, if any.
+
+    Returns:
+        A checkbox site with no box.
+    """
+    content = tokens[i + 2].content
+    item_start, item_end = tokens[i].map
+    pre, lead, pre2, task_id, post, tags, rest = start.groups()
+    return _Site(
+        task_id,
+        TaskForm.CHECKBOX,
+        item_start,
+        lines[item_start],
+        content[start.start("pre") :].replace("\n", " "),
+        rest.replace("\n", " "),
+        lead,
+        tags,
+        None,
+        "~~" in pre + pre2 + post,
+        phase,
+        section,
+        tokens[i + 1].map[1],
+        item_end,
+        0,
+        [],
+        False,
+        [],
+        (item_start, item_end),
+        -1,
+    )
 
 
 def _boxed_text_cell(cells: list[str]) -> list[tuple[int, re.Match[str]]]:

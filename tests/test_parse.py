@@ -277,6 +277,25 @@ def test_a_legend_line_explains_the_box(fixtures: Path, legend: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "legend",
+    [
+        "Legend: `[ ]` todo, `[~]` in progress, `[x]` done\n",
+        "**图例**：[x] 已完成，[~] 进行中，[ ] 未开始\n",
+        "- [~] = en curso\n- [-] = cancelada\n",
+    ],
+)
+def test_a_legend_saying_the_cancelling_box_means_in_progress_is_warned_about(
+    legend: str,
+) -> None:
+    text = f"# Tasks\n\n{legend}\n## Phase 1\n\n- [x] T001 Done\n- [~] T002 Half-way\n"
+    (d,) = _codes(parse_text(text), "TX114")
+    assert (d.severity, d.line, d.task_id) == (Severity.WARNING, text.count("\n"), "T002")
+    assert "read as cancelled, so they will not run: T002" in d.message
+    assert "the legend at line 3 says [~] means work in progress" in d.message
+    assert "[/]" in (d.hint or "")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "- [>] T002 Deferred to the next release",
