@@ -272,6 +272,11 @@ _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
 _NOTE_RE = LazyPattern(_NOTE_TEXT)
+_BRACKETED_RE = LazyPattern(
+    rf"\[\s*(?P<list>{_ITEM}(?:{_LIST_SEP}{_ITEM})*)\s*\](?:\([^()\s]*\))?", re.IGNORECASE
+)
+"""IDs in brackets, a list (``[T001, T002]``) or a link to a task (``[T003](#t003)``):
+the IDs are read as if written bare."""
 
 Ref = tuple[str, "str | None"]
 """A dependency reference: (first ID, last ID of a range or None)."""
@@ -333,6 +338,9 @@ def find_phrases(text: str) -> list[Ref]:
     hits = [w for w in words if w in low]
     if not hits:
         return _suffix_phrases(text)
+    if "[" in text:  # depends_on: [T001, T002], depends on [T003](#t003-build-the-api)
+        text = _BRACKETED_RE.sub(r"\g<list>", text)
+        low = text.lower()
     label = _LABEL_RE.match(text)
     if label:
         start = _LIST_START_RE.match(label.group("rest"))

@@ -50,6 +50,19 @@ def test_short_field_names_of_a_dependency_field_are_read(text: str, expected: l
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T150 Add test (depends_on: [T001, T002])", ["T001", "T002"]),
+        ("- **Depends on**: [T003](#t003-build-the-api), [T004](tasks.md#t004)", ["T003", "T004"]),
+        ("T150 Add test, depends on [T001-T003]", ["T001-T003"]),
+        ("- **依赖**：[T005、T006]", ["T005", "T006"]),
+    ],
+)
+def test_ids_in_brackets_or_links_after_a_dependency_word(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "T150 Add test (Type: test; Blocks: T099; Skills: pytest)",
