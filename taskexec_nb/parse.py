@@ -324,7 +324,7 @@ _FINAL_RE = LazyPattern("|".join(PHASE_KIND_WORDS["polish"]))
 _PHASE_KIND_RES = [(kind, LazyPattern("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
 _TABLE_DEP_HEADER_RE = _words_re(DEPENDENCY_COLUMN_WORDS)
 _TABLE_PARALLEL_HEADER_RE = LazyPattern(r"parallel|\[P\]", re.IGNORECASE)
-_TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
+_TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "[x]", "✓", "✔", "✅"})
 _INLINE_TAG_RE = LazyPattern(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
@@ -910,14 +910,7 @@ class _Reader:
             if mark is None:
                 self._loose_box(cells[0], line)  # | [ x ] T004 |
         if mark is None and not in_cell and not (col == 1 and _LOOSE_CELL_RE.fullmatch(cells[0])):
-            mark = next(
-                (
-                    m
-                    for m in map(_CELL_BOX_RE.fullmatch, after)
-                    if m and m.group("box") in _BOX_STATES
-                ),
-                None,
-            )
+            mark = self._status_cell(after, headers[col + 1 :], start.group("id"), line)
         checked, struck = (
             _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
         )
@@ -950,6 +943,39 @@ class _Reader:
             elif _TABLE_PARALLEL_HEADER_RE.search(header) and value.lower() in _TRUTHY_CELL:
                 site.parallel_cell = True
         self.sites.append(site)
+
+    def _status_cell(
+        self, after: list[str], heads: list[str], task_id: str, line: int
+    ) -> re.Match[str] | None:
+        """The row's status box: its last cell after the ID that is only a box.
+
+        A box under a ``Parallel`` or ``[P]`` header marks the task parallel instead.
+        The last box cell is the one a success ticks (the writer finds it the same
+        way), so a status box before another box cell is reported (TX113).
+        """
+        boxes = [
+            (at, m)
+            for at, m in enumerate(map(_CELL_BOX_RE.fullmatch, after))
+            if m and m.group("box") in _BOX_STATES
+        ]
+        status = [
+            m
+            for at, m in boxes
+            if not (at < len(heads) and _TABLE_PARALLEL_HEADER_RE.search(heads[at]))
+        ]
+        if not status or status[-1] is boxes[-1][1]:
+            return status[-1] if status else None
+        self.diag(
+            "TX113",
+            Severity.ERROR,
+            f"{task_id}: its status box comes before another box cell in the row, where a "
+            "success would be ticked: done or not cannot be kept",
+            line + 1,
+            "make the status column the row's last column of boxes, or write the other "
+            "column's boxes as yes/no",
+            task_id,
+        )
+        return None
 
     def _close_sections(self) -> None:
         """Give each heading (and heading task) the end line of its section."""

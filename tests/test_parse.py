@@ -146,6 +146,28 @@ def test_a_status_cell_after_the_id_is_the_rows_box(
     assert (t2.state, t2.box_line, t2.description) == (state, 5, description)
 
 
+def test_a_box_under_a_parallel_header_marks_the_task_parallel_not_done() -> None:
+    text = (
+        "# T\n\n| ID | Task | Parallel | Done |\n|---|---|---|---|\n"
+        "| T001 | Write | [x] | [ ] |\n| T002 | Read | [ ] | [x] |\n"
+    )
+    tf = parse_text(text)
+    got = {t.id: (t.state, t.parallel, t.box_line) for t in tf.tasks}
+    assert got == {"T001": (TaskState.PENDING, True, 5), "T002": (TaskState.DONE, False, 6)}
+    # The success of T001 ticks its Done cell, the row's last box cell.
+    data = text.encode()
+    assert tick(data, 5, "T001") == data.replace(b"[x] | [ ] |", b"[x] | [X] |")
+
+
+def test_a_status_box_before_another_box_cell_is_an_error() -> None:
+    text = "# T\n\n| ID | Done | Task | [P] |\n|---|---|---|---|\n| T003 | [x] | Ship | [x] |\n"
+    tf = parse_text(text)
+    (d,) = _codes(tf, "TX113")
+    assert (d.severity, d.line, d.task_id) == (Severity.ERROR, 5, "T003")
+    assert "status box comes before another box cell" in d.message
+    assert tf.task("T003").box_line is None and tf.task("T003").parallel
+
+
 def test_a_parallel_cell_is_not_a_status_box() -> None:
     text = "# T\n\n| ID | P | Task |\n|---|---|---|\n| T002 | [P] | Write |\n"
     t2 = parse_text(text).task("T002")

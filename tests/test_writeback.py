@@ -660,6 +660,7 @@ def test_run_does_not_clobber_a_file_edited_after_load(tmp_path: Path) -> None:
         (b"| T002 | b | [ ] |\n", b"| T002 | c | [X] |\n", False),
         (b"| T002 | b | [~] |\n", b"| T002 | b | [X] |\n", False),
         (b"| a | b | [ ] |\n", b"| a | b | [X] |\n", False),  # no task in the row
+        (b"| T002 | [ ] | [ ] |\n", b"| T002 | [X] | [ ] |\n", False),  # not the last box
     ],
 )
 def test_only_ticked_accepts_boxes_ticked_and_nothing_else(

@@ -167,14 +167,14 @@ def _box_mark(
 
 
 def _status_cell(text: bytes) -> tuple[int, bytes] | None:
-    """The offset of the mark in a table row's status cell, and the row's first ID, or None."""
+    """The offset of the mark in a table row's last box cell, and the row's first ID, or None."""
     if not _ROW_RE.match(text):
         return None
     first = _FIRST_ID_RE.search(text)
-    cell = _STATUS_CELL_RE.search(text, first.end()) if first else None
-    if first is None or cell is None or cell.group(1) in (b"~", b"-"):
+    cells = list(_STATUS_CELL_RE.finditer(text, first.end())) if first else []
+    if first is None or not cells or cells[-1].group(1) in (b"~", b"-"):
         return None
-    return cell.start(1), first.group()
+    return cells[-1].start(1), first.group()  # the last box cell, as the parser reads it
 
 
 def _heading_names(data: bytes, span: tuple[int, int] | None, task_id: str) -> bool:
