@@ -7,7 +7,8 @@ person reading the file would agree):
   ``requires T008-T010``, ``blocked by T078–T080``, ``T002 through T005``,
   label lines such as ``**Depends on**: T001, T002`` and the same in other
   languages (``依赖 T007、T008``, ``depende de T003``) in a task's text. The
-  words are in :data:`DEPENDENCY_PHRASES` and :data:`DEPENDENCY_SUFFIXES`.
+  words are in :data:`DEPENDENCY_PHRASES` and :data:`DEPENDENCY_SUFFIXES`
+  (defined in :mod:`taskexec_nb.depwords`, the place to extend).
 * :func:`read_statement` reads one line of a "Dependencies & Execution Order"
   section when, clause by clause, it is nothing but a dependency statement:
   ``T006 before T007``, ``T013-T029 must complete before T030-T075``,
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from taskexec_nb._lazyre import LazyPattern
+from taskexec_nb.depwords import DEPENDENCY_PHRASES, DEPENDENCY_SUFFIXES
 
 _UPPER = r"(?:[A-HJ-RT-Z]|I|S|(?!))"
 _LOWER = r"(?:[a-hj-rt-z]|i|s|(?!))"
@@ -74,7 +76,7 @@ _RANGE_SEP = (
 )
 _ITEM = rf"{_ID}(?:(?![tabà]){_RANGE_SEP}{_ID})?"
 _LIST_SEP = (
-    r"(?:\s*(?:[,，]|、|；|(?!))\s*(?:(?:and|y|e|et|und)\s+)?|\s+(?:and|y|e|et|und|및)\s+|"
+    r"(?:\s*(?:[,，]|、|；|(?!))\s*(?:(?:and|y|e|et|und|и)\s+)?|\s+(?:and|y|e|et|und|и|및)\s+|"
     r"\s*(?:[&+/·]|・|･|和|及|与|與|と|과|와|(?!))\s*)"
 )
 _ITEM_NOTE = rf"(?:\s*{_NOTE_TEXT})?"
@@ -163,105 +165,6 @@ class _ListAtEnd:
             The matches, in order.
         """
         return self._full.finditer(text)
-
-
-DEPENDENCY_PHRASES: dict[str, tuple[str, ...]] = {
-    "en": (
-        "depends on",
-        "depend on",
-        "dependent on",
-        "dependency on",
-        "blocked by",
-        "requires",
-        "required",
-        "after",
-        "needs",
-        "dependencies:",
-        "dependency:",
-        "depends:",
-        "prerequisites:",
-        "prerequisite:",
-    ),
-    "zh-Hans": ("依赖于", "依赖", "依赖项", "前置任务", "前置条件", "前置", "需要先完成", "受阻于"),
-    "zh-Hant": ("依賴於", "依賴", "依賴項", "前置任務", "前置條件", "需要先完成", "受阻於"),
-    "ja": ("依存関係", "依存先", "依存", "前提条件", "前提タスク", "前提", "先行タスク"),
-    "ko": ("의존성", "의존", "선행 작업", "선행 조건", "선행 태스크", "선행"),
-    "es": (
-        "depende de",
-        "dependencias:",
-        "dependencia:",
-        "requiere",
-        "después de",
-        "bloqueado por",
-        "bloqueada por",
-        "necesita",
-        "prerrequisitos:",
-        "requisitos previos:",
-    ),
-    "pt": (
-        "depende de",
-        "depende da",
-        "depende do",
-        "depende das",
-        "depende dos",
-        "dependências:",
-        "dependência:",
-        "requer",
-        "após",
-        "depois de",
-        "bloqueado por",
-        "bloqueada por",
-        "pré-requisitos:",
-    ),
-    "fr": (
-        "dépend de",
-        "dépend des",
-        "dépendances:",
-        "dépendance:",
-        "après",
-        "nécessite",
-        "requiert",
-        "bloqué par",
-        "bloquée par",
-        "prérequis:",
-    ),
-    "de": (
-        "abhängig von",
-        "hängt ab von",
-        "hängt von",
-        "Abhängigkeiten:",
-        "Abhängigkeit:",
-        "nach",
-        "benötigt",
-        "erfordert",
-        "blockiert durch",
-        "Voraussetzungen:",
-        "Voraussetzung:",
-    ),
-}
-"""The words that introduce a task's dependencies, by language: the place to extend.
-
-A phrase counts only when task IDs follow it (``after T003``, ``依赖 T007、T008``,
-``depende de T003 y T004``; the IDs may be bold, a list or a range). A phrase
-ending in ``:`` is a label, which counts only with its colon (``:`` or ``：``):
-``Dependencies: T055, T149``, also inside a field list such as
-``(Type: test; Dependencies: T055; Skills: ...)``. Spaces in a phrase match any
-run of spaces; case does not matter; a phrase in Latin letters must start a
-word, one in Han, kana or Hangul need not. Every phrase also reads as a label
-line (``**Depends on**: T001, T002``, ``- **依賴**：T103``).
-"""
-
-DEPENDENCY_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "zh-Hans": ("之后", "完成后", "完成之后"),
-    "zh-Hant": ("之後", "完成後", "完成之後"),
-    "ja": ("に依存", "の後", "の完了後", "完了後"),
-    "ko": ("에 의존", "이후", "완료 후", "후에"),
-}
-"""Words that follow the IDs they depend on, by language (``T001、T002 に依存``,
-``T003 이후``, ``在 T004 之后``): the place to extend for languages that put the
-verb last. IDs that start the text are the task's own and do not count
-(``T005 之后...`` on task T005's line).
-"""
 
 
 def _tokens(phrase: str, ending: bool = True) -> list[str]:
@@ -369,6 +272,11 @@ _BARE_START = " \t*_~"
 """What may come before a task's own ID at the start of its text."""
 
 _NOTE_RE = LazyPattern(_NOTE_TEXT)
+_BRACKETED_RE = LazyPattern(
+    rf"\[\s*(?P<list>{_ITEM}(?:{_LIST_SEP}{_ITEM})*)\s*\](?:\([^()\s]*\))?", re.IGNORECASE
+)
+"""IDs in brackets, a list (``[T001, T002]``) or a link to a task (``[T003](#t003)``):
+the IDs are read as if written bare."""
 
 Ref = tuple[str, "str | None"]
 """A dependency reference: (first ID, last ID of a range or None)."""
@@ -430,6 +338,9 @@ def find_phrases(text: str) -> list[Ref]:
     hits = [w for w in words if w in low]
     if not hits:
         return _suffix_phrases(text)
+    if "[" in text:  # depends_on: [T001, T002], depends on [T003](#t003-build-the-api)
+        text = _BRACKETED_RE.sub(r"\g<list>", text)
+        low = text.lower()
     label = _LABEL_RE.match(text)
     if label:
         start = _LIST_START_RE.match(label.group("rest"))

@@ -57,6 +57,10 @@ _TASK_START = (
     rf"(?P<tags>(?:\[[^\[\]\n]{{1,40}}\](?!\(){_SEP})*)(?P<rest>.*)$"
 )
 _TASK_START_RE = LazyPattern("^" + _TASK_START, re.DOTALL)
+_TASK_START_AT_RE = LazyPattern(_TASK_START, re.DOTALL)
+_LOOSE_BOX_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\](?=[ \t]*[*_~]*T)")
+"""A box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``), right before an ID."""
+_LOOSE_CELL_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\]")
 _CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
 _STORY_RE = LazyPattern(r"^US\d+[A-Za-z0-9-]*$")
@@ -67,7 +71,7 @@ PHASE_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("Phase",),
     "zh-Hans": ("阶段",),
     "zh-Hant": ("階段",),
-    "ja": ("フェーズ",),
+    "ja": ("フェーズ", "段階"),
     "ko": ("단계",),
     "es": ("Fase", "Etapa"),
     "pt": ("Fase", "Etapa"),
@@ -79,7 +83,9 @@ PHASE_WORDS: dict[str, tuple[str, ...]] = {
 """The word of a phase heading (``## Phase 3: ...``), by language: the place to extend.
 
 A heading is a phase when it starts with one of these words and a number
-(``## 阶段 1：设置``, ``## Fase 2: Fundacional``, ``## フェーズ3``).
+(``## 阶段 1：设置``, ``## Fase 2: Fundacional``, ``## フェーズ3``); a word in Han,
+kana or Hangul may also follow its number (``## 第1阶段``, ``## 1단계``) or be followed
+by Chinese numerals (``## 阶段三``).
 """
 
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
@@ -114,6 +120,67 @@ _PHASE_RE = EndChecked(
     re.IGNORECASE,
 )
 """A phase heading; the class of 40,000 letters after its number is checked in Python."""
+_CJK_NUMERALS = "〇零一二三四五六七八九十"
+_ORDINAL_PHASE_RE = LazyPattern(
+    lambda: (
+        r"^[^\w]*(?:(?:第|제)\s*(?P<num>\d+|["
+        + _CJK_NUMERALS
+        + r"]+)|(?P<num2>\d+))\s*(?:"
+        + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
+        + r")|^[^\w]*(?:"
+        + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
+        + r")\s*(?P<num3>["
+        + _CJK_NUMERALS
+        + r"]+)(?=$|[\s:：.．、–—-])"
+    )
+)
+"""The number before the phase word (``第1阶段``, ``第一阶段``, ``1단계``, ``제2단계``,
+``第3段階``), or a Chinese numeral after it (``阶段三``)."""
+
+
+def _ascii_digits(text: str) -> str:
+    """A phase number's digits in ASCII (``١``, ``１`` are ``1``), so ``phase:1`` selects it."""
+    if text.isascii():
+        return text
+    return "".join(str(int(c)) if c.isdecimal() else c for c in text)
+
+
+def _cjk_number(text: str) -> str:
+    """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits."""
+    if text.isdecimal():
+        return _ascii_digits(text)
+    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
+    if "十" not in text:
+        return "".join(str(digits[c]) for c in text)
+    tens, _, ones = text.partition("十")
+    return str((digits[tens] if tens else 1) * 10 + (digits[ones] if ones else 0))
+
+
+def _phase_heading(text: str) -> tuple[str | None, str] | None:
+    """The number and title of a phase heading, or None when the heading is not one.
+
+    Args:
+        text: A heading's text (``Phase 3: User Story 1``, ``阶段 1：设置``, ``第2阶段``).
+
+    Returns:
+        ``(number, title)``: the number as written in digits (None for the template's
+        ``Phase N``), the title after it; None for any other heading.
+    """
+    plain = text.replace("**", "")
+    m = _PHASE_RE.match(plain)
+    if m:
+        number = None if m.group("num") == "N" else _ascii_digits(m.group("num"))  # "Phase N"
+        return number, m.group("title").strip().strip("*").strip()
+    if not any(w in plain for w in _CJK_PHASE_WORDS):
+        return None
+    o = _ORDINAL_PHASE_RE.match(plain)
+    if o is None:
+        return None
+    number = _cjk_number(o.group("num") or o.group("num2") or o.group("num3"))
+    title = plain[o.end() :].lstrip().lstrip(":：.．、–—-").strip().strip("*").strip()
+    return number, title
+
+
 DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
     "en": ("dependenc", "execution order", "critical path"),
     "zh-Hans": ("依赖", "执行顺序", "关键路径"),
@@ -129,6 +196,7 @@ DEPENDENCY_SECTION_WORDS: dict[str, tuple[str, ...]] = {
         "reihenfolge der ausführung",
         "kritischer pfad",
     ),
+    "ru": ("зависимост", "порядок выполнения", "критический путь"),
 }
 """Words (lower case; a space matches any spaces) in the heading of a dependencies
 section, by language: the place to extend. Under such a heading (``## Dependencies &
@@ -145,6 +213,7 @@ DEPENDENCY_COLUMN_WORDS: dict[str, tuple[str, ...]] = {
     "pt": ("dependência", "depende de", "requisito"),
     "fr": ("dépendance", "dépend de", "prérequis"),
     "de": ("abhängig", "voraussetzung"),
+    "ru": ("зависим", "зависит", "предуслови"),
 }
 """Words (lower case) in a table's column header that make the column the row's
 prerequisites (``| Depends on |``, ``| 依赖 |``, ``| Dependencias |``), by language:
@@ -255,7 +324,7 @@ _FINAL_RE = LazyPattern("|".join(PHASE_KIND_WORDS["polish"]))
 _PHASE_KIND_RES = [(kind, LazyPattern("|".join(ws))) for kind, ws in PHASE_KIND_WORDS.items()]
 _TABLE_DEP_HEADER_RE = _words_re(DEPENDENCY_COLUMN_WORDS)
 _TABLE_PARALLEL_HEADER_RE = LazyPattern(r"parallel|\[P\]", re.IGNORECASE)
-_TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "✓", "✔", "✅"})
+_TRUTHY_CELL = frozenset({"[p]", "p", "yes", "y", "true", "x", "[x]", "✓", "✔", "✅"})
 _INLINE_TAG_RE = LazyPattern(r"\[(?:P|US\d+[A-Za-z0-9-]*)\]")
 _WALKED = frozenset({"list_item_open", "fence", "heading_open", "table_open"})
 _BOX_STATES = {" ": (False, False), "x": (True, False), "X": (True, False), "/": (False, False)}
@@ -265,8 +334,48 @@ _BOX_STATES.update({"~": (False, True), "-": (False, True)})
 pending parallel task with no box; any other symbol is reported (TX113)."""
 _PARALLEL_BOX = "P"
 _RANGE_END_RE = LazyPattern(rf"[*_~]*(?P<end>{ID_PATTERN})(?!\w)")
-_NOTE_RE = LazyPattern(r"\([^()\n]*\)")
-_SEE_RE = LazyPattern(r"\bsee\s+(?:above|below)\b|\b(?:as|details?)\s+(?:above|below)\b", re.I)
+_NOTE_RE = LazyPattern(r"\([^()\n]*\)|（[^（）\n]*）")
+SEE_ABOVE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": (r"\bsee\s+(?:above|below)\b", r"\b(?:as|details?)\s+(?:above|below)\b"),
+    "zh-Hans": ("见上", "见下", "参见上文", "同上", "详见上", "详见下"),
+    "zh-Hant": ("見上", "見下", "參見上文", "同上", "詳見上", "詳見下"),
+    "ja": ("上記参照", "上記を参照", "下記参照", "下記を参照", "前述"),
+    "ko": (r"위\s*참조", r"아래\s*참조", r"위와\s*같음"),
+    "es": (r"\b(?:ver|véase|vea)\s+(?:arriba|abajo)\b", r"\bcomo\s+(?:arriba|antes)\b"),
+    "pt": (r"\b(?:ver|veja)\s+(?:acima|abaixo)\b", r"\bcomo\s+acima\b"),
+    "fr": (r"\bvoir\s+(?:ci-dessus|ci-dessous|plus\s+haut)", r"\bcf\.?\s+ci-dessus"),
+    "de": (r"\bsiehe\s+(?:oben|unten)\b", r"\bwie\s+oben\b", r"\bs\.\s*o\."),
+}
+"""What a re-listing says to point at the task's definition (``(see above)``, ``（见上文）``,
+``siehe oben``), by language (regular expressions, case-blind): the place to extend. A
+later listing of an ID that says so is a mention, whatever its other text."""
+IN_PROGRESS_WORDS: dict[str, tuple[str, ...]] = {
+    "en": (
+        r"in[\s-]progress",
+        r"\bwip\b",
+        r"\bongoing\b",
+        r"\bdoing\b",
+        r"\bstarted\b",
+        r"\bpartial(?:ly)?\b",
+        r"\bworking\b",
+    ),
+    "zh": ("进行中", "進行中", "处理中", "處理中", "部分完成"),
+    "ja": ("作業中", "対応中", "実施中"),
+    "ko": (r"진행\s*중",),
+    "es": (r"\ben\s+(?:curso|progreso|proceso)\b",),
+    "pt": (r"\bem\s+(?:andamento|progresso)\b",),
+    "fr": (r"\ben\s+cours\b",),
+    "de": (r"\bin\s+(?:arbeit|bearbeitung)\b", r"\bbegonnen\b"),
+    "ru": (r"в\s+(?:процессе|работе)",),
+}
+"""What a legend says for a box that means work in progress (``[~] in progress``,
+``[~] 进行中``), by language (regular expressions, case-blind): the place to extend.
+``[~]`` and ``[-]`` are read as cancelled; a legend that says they mean work in
+progress gets a warning (TX114), since those tasks would silently never run."""
+_IN_PROGRESS_RE = LazyPattern(
+    lambda: "|".join(w for ws in IN_PROGRESS_WORDS.values() for w in ws), re.I
+)
+_SEE_RE = LazyPattern(lambda: "|".join(w for ws in SEE_ABOVE_WORDS.values() for w in ws), re.I)
 _KNOWN_BOXES = "[ ], [x], [X], [~], [-], [/] or [P]"
 _LEAD_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\][ \t]*")
 _CELL_BOX_RE = LazyPattern(r"\[(?P<box>[^\]\n])\]")
@@ -535,9 +644,9 @@ class _Reader:
                 while phase_stack and phase_stack[-1][0] >= level:
                     phase_stack.pop()
                 self.headings.append(_Heading(line, level, text))
-                m = _PHASE_RE.match(text.replace("**", ""))
-                if m:
-                    phase_stack.append((level, self._new_phase(m, text, line)))
+                found = _phase_heading(text)
+                if found:
+                    phase_stack.append((level, self._new_phase(*found, text, line)))
                     phase_level = level
                 elif level == phase_level and not phase_stack and _FINAL_RE.search(text.lower()):
                     # "## 最终验证" after "## 阶段 5: ...": the last phase, unnumbered.
@@ -559,10 +668,8 @@ class _Reader:
             self.phases.append(self._implicit)
         return self._implicit
 
-    def _new_phase(self, m: re.Match[str], heading: str, line: int) -> Phase:
-        title = m.group("title").strip().strip("*").strip()
+    def _new_phase(self, number: str | None, title: str, heading: str, line: int) -> Phase:
         kind, story = _phase_kind(title)
-        number = None if m.group("num") == "N" else m.group("num")  # the template's "Phase N"
         phase = Phase(len(self.phases), number, title, heading, line + 1, kind, story)
         self.phases.append(phase)
         return phase
@@ -578,6 +685,11 @@ class _Reader:
             self.items.append((tokens[i].map[0], tokens[i].level, ""))
             return
         start = _CHECKBOX_TASK_RE.match(content)
+        if not start and (after_box := self._loose_box(content, tokens[i].map[0])):
+            # [ x ], [] or [x]T009: reported (TX113), and the task is kept, with no box.
+            phase = self._current_phase(phase_stack)
+            self.sites.append(_boxless_item(self.lines, tokens, i, after_box, phase, section))
+            return
         if not start and (placeholder := _PLACEHOLDER_RE.match(content)):
             self.diag(
                 "TX117",
@@ -647,16 +759,40 @@ class _Reader:
         self.ranges.append((start.group("id"), end.group("end"), line, box))
         return True
 
-    def _unknown_box(self, symbol: str, task_id: str, line: int) -> None:
+    def _unknown_box(self, symbol: str, task_id: str, line: int, written: str = "") -> None:
+        what = (
+            f"box {written!r} is not a checkbox (one symbol between the brackets, then a space)"
+            if written
+            else f"unknown box [{symbol}]"
+        )
         self.diag(
             "TX113",
             Severity.ERROR,
-            f"{task_id}: unknown box [{symbol}]: it is neither done nor pending "
-            f"(boxes read: {_KNOWN_BOXES})",
+            f"{task_id}: {what}: it is neither done nor pending (boxes read: {_KNOWN_BOXES})",
             line + 1,
             "write [x] if the task is done, [ ] if it is to run, [~] if it is cancelled",
             task_id,
         )
+
+    def _loose_box(self, text: str, line: int) -> re.Match[str] | None:
+        """Report a task written after a box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``).
+
+        Args:
+            text: The item's, heading's or cell's text, from its start.
+            line: The 0-based line it is on.
+
+        Returns:
+            The task's start after the box (its ID and text), or None when the
+            text does not start with such a box and a task ID.
+        """
+        box = _LOOSE_BOX_RE.match(text) if text[:1] == "[" else None
+        if box is None or (box.end() == 3 and text[3:4] in (" ", "\t")):
+            return None  # none, or a checkbox: [x] and a space
+        start = _TASK_START_AT_RE.match(text, box.end())
+        if start is None or start.group("lead"):
+            return None
+        self._unknown_box("", start.group("id"), line, text[: start.end("id")])
+        return start
 
     def _heading_task(
         self,
@@ -667,6 +803,9 @@ class _Reader:
         section: str | None,
     ) -> None:
         start = _TASK_START_RE.match(text)
+        loose = start is None or (bool(start.group("lead")) and not start.group("pre"))
+        if loose and (after_box := self._loose_box(text, line)):
+            start = after_box  # ### [ x ] T005: reported; the task is kept, with no box
         if not start or self._range_listing(start, line):
             return
         emph = start.group("pre") + start.group("pre2") + start.group("post")
@@ -746,15 +885,32 @@ class _Reader:
             for col, m in enumerate(_TASK_START_RE.match(c) for c in cells[:2])
             if m and not (m.group("tags") + m.group("rest")).strip(" *~_")
         ]
-        if not found:
-            return
+        in_cell = not found
+        if in_cell:
+            # | [ ] | T001 Write the reader | or | [x] T001 Write the reader |: with a box,
+            # the ID and the task's text may share a cell.
+            found = _boxed_text_cell(cells)
+            if not found or self._range_listing(found[0][1], line):
+                return
         col, start = found[0]
-        rest = [c for c in cells[col + 1 :] if c]
-        # The row's box: a first cell that is only a box (| [x] | T004 | ...), or a box
-        # written before the ID in its cell (| [x] T004 | ...).
+        after = cells[col + 1 :]
+        rest = (
+            [start.group("rest")]
+            if in_cell
+            else [c for c in after if c and not _CELL_BOX_RE.fullmatch(c)]
+        )
+        # The row's box: a first cell that is only a box (| [x] | T004 | ...), a box
+        # written before the ID in its cell (| [x] T004 | ...), or else a status cell
+        # after the ID that is only a box (| T004 | Write the test | [x] |).
         mark = _CELL_BOX_RE.fullmatch(cells[0]) if col == 1 else None
+        if col == 1 and mark is None and _LOOSE_CELL_RE.fullmatch(cells[0]):
+            self._unknown_box("", start.group("id"), line, cells[0])  # | [ x ] | T004 |
         if col == 0 and start.group("lead") and not start.group("pre"):
             mark = _LEAD_BOX_RE.match(start.group("lead"))
+            if mark is None:
+                self._loose_box(cells[0], line)  # | [ x ] T004 |
+        if mark is None and not in_cell and not (col == 1 and _LOOSE_CELL_RE.fullmatch(cells[0])):
+            mark = self._status_cell(after, headers[col + 1 :], start.group("id"), line)
         checked, struck = (
             _BOX_STATES.get(mark.group("box"), (None, False)) if mark else (None, False)
         )
@@ -770,7 +926,7 @@ class _Reader:
             head_text=" ".join(rest[:1]),
             after_id=" ".join(rest[:1]),
             lead="",
-            tags="",
+            tags=start.group("tags") if in_cell else "",
             checked=checked,
             cancelled="~~" in start.group("pre") or struck,
             phase=self._current_phase(phase_stack),
@@ -787,6 +943,39 @@ class _Reader:
             elif _TABLE_PARALLEL_HEADER_RE.search(header) and value.lower() in _TRUTHY_CELL:
                 site.parallel_cell = True
         self.sites.append(site)
+
+    def _status_cell(
+        self, after: list[str], heads: list[str], task_id: str, line: int
+    ) -> re.Match[str] | None:
+        """The row's status box: its last cell after the ID that is only a box.
+
+        A box under a ``Parallel`` or ``[P]`` header marks the task parallel instead.
+        The last box cell is the one a success ticks (the writer finds it the same
+        way), so a status box before another box cell is reported (TX113).
+        """
+        boxes = [
+            (at, m)
+            for at, m in enumerate(map(_CELL_BOX_RE.fullmatch, after))
+            if m and m.group("box") in _BOX_STATES
+        ]
+        status = [
+            m
+            for at, m in boxes
+            if not (at < len(heads) and _TABLE_PARALLEL_HEADER_RE.search(heads[at]))
+        ]
+        if not status or status[-1] is boxes[-1][1]:
+            return status[-1] if status else None
+        self.diag(
+            "TX113",
+            Severity.ERROR,
+            f"{task_id}: its status box comes before another box cell in the row, where a "
+            "success would be ticked: done or not cannot be kept",
+            line + 1,
+            "make the status column the row's last column of boxes, or write the other "
+            "column's boxes as yes/no",
+            task_id,
+        )
+        return None
 
     def _close_sections(self) -> None:
         """Give each heading (and heading task) the end line of its section."""
@@ -807,13 +996,18 @@ class _Reader:
         """Give a heading task without a box the box of its body's first list item.
 
         ``### T001: Title`` then ``- [x] **Description**: ...``: the item's box is the
-        task's, unless the first item is a task of its own or other items at its
-        level in the section have boxes too (a checklist of steps, not the task's state).
+        task's, unless the first item is a task of its own (or a nested heading
+        task's) or other items at its level, before the next heading, have boxes too
+        (a checklist of steps, not the task's state). A sub-heading's checklist
+        (``#### Acceptance criteria``) does not count against it.
         """
         headings = [s for s in self.sites if s.form is TaskForm.HEADING and s.box < 0]
         if not headings or not self.items:
             return
-        task_lines = sorted(s.line for s in self.sites if s.form is TaskForm.CHECKBOX)
+        task_lines = sorted(
+            s.line for s in self.sites if s.form is TaskForm.CHECKBOX or s.form is TaskForm.HEADING
+        )
+        heading_lines = [h.line for h in self.headings]
         item_lines = [it[0] for it in self.items]
         for site in headings:
             lo = bisect.bisect_left(item_lines, site.body_start)
@@ -825,7 +1019,12 @@ class _Reader:
                 continue
             t = bisect.bisect_left(task_lines, site.body_start)
             if t < len(task_lines) and task_lines[t] < line:
-                continue  # the section's first item is a task of its own
+                continue  # the section's first item is a task's own (a nested heading's)
+            # Its list ends at the next heading: a sub-heading's checklist
+            # ("#### Acceptance criteria") is not a sibling of the task's own box.
+            h = bisect.bisect_right(heading_lines, line)
+            if h < len(heading_lines) and heading_lines[h] < site.body_end:
+                hi = bisect.bisect_left(item_lines, heading_lines[h])
             if any(it[1] == level and it[2] for it in self.items[lo + 1 : hi]):
                 continue  # several boxes: a checklist of steps
             site.checked, struck = _BOX_STATES[symbol]
@@ -844,22 +1043,34 @@ class _Reader:
         task_lines = {s.line for s in self.sites} | {s.box for s in self.sites}
         for symbol in dict.fromkeys(sym for sym, _, _ in self.cancel_boxes):
             written = f"[{symbol}]"
-            if any(
-                written in text
+            legends = [
+                (ln, text)
                 for ln, text in enumerate(self.lines)
-                if ln not in task_lines and "[" in text
-            ):
+                if ln not in task_lines and "[" in text and written in text
+            ]
+            # What each legend says the box means: its text up to the next box.
+            meanings = [(ln, text.split(written, 1)[1].split("[", 1)[0]) for ln, text in legends]
+            progress = [ln for ln, said in meanings if _IN_PROGRESS_RE.search(said)]
+            if legends and not progress:
                 continue
             tasks = [(tid, ln) for sym, tid, ln in self.cancel_boxes if sym == symbol]
             shown = ", ".join(f"{tid} (line {ln + 1})" for tid, ln in tasks[:5])
             more = f" and {len(tasks) - 5} more" if len(tasks) > 5 else ""
+            why = (
+                f"the legend at line {progress[0] + 1} says {written} means work in progress"
+                if progress
+                else f"the file has no legend saying what {written} means"
+            )
             self.diag(
                 "TX114",
                 Severity.WARNING,
                 f"{len(tasks)} task(s) have a {written} box, read as cancelled, so they will "
-                f"not run: {shown}{more}; the file has no legend saying what {written} means",
+                f"not run: {shown}{more}; {why}",
                 tasks[0][1] + 1,
-                f"if {written} means in progress here, write [/] or [ ]; if it means "
+                "write [/] for work in progress, in the tasks and the legend (it runs, "
+                "and is ticked [X] on success)"
+                if progress
+                else f"if {written} means in progress here, write [/] or [ ]; if it means "
                 f"cancelled, add a legend line such as '{written} = cancelled'",
                 tasks[0][0],
             )
@@ -1208,7 +1419,7 @@ class _Parser(_Reader):
         fence_marks = {ln for f in self.fences for ln in (f[0], f[1] - 1)}
         seen: set[int] = set()
         for h in self.headings:
-            if not _DEP_SECTION_RE.search(h.text) or _PHASE_RE.match(h.text):
+            if not _DEP_SECTION_RE.search(h.text) or _phase_heading(h.text):
                 continue
             for ln in range(h.line + 1, h.end):
                 if ln in seen or ln in task_lines or ln in skip or ln in fence_marks:
@@ -1250,6 +1461,71 @@ def _definitions(sites: list[_Site]) -> list[_Site]:
     if any(s.form is TaskForm.CHECKBOX or s.box >= 0 for s in sites):
         return [s for s in sites if s.form is not TaskForm.TABLE or s.box >= 0]
     return [s for s in sites if not s.summary] or sites
+
+
+def _boxless_item(
+    lines: list[str],
+    tokens: list[Any],
+    i: int,
+    start: re.Match[str],
+    phase: Phase,
+    section: str | None,
+) -> _Site:
+    """The site of a list item task whose box cannot be read (reported already).
+
+    Args:
+        lines: The file's lines.
+        tokens: markdown-it's tokens; ``tokens[i]`` opens the list item.
+        i: The item's token.
+        start: The task's start (ID, tags, text) in the item's first paragraph.
+        phase: The phase the item is in.
+        section: The heading text of its section, if any.
+
+    Returns:
+        A checkbox site with no box.
+    """
+    content = tokens[i + 2].content
+    item_start, item_end = tokens[i].map
+    pre, lead, pre2, task_id, post, tags, rest = start.groups()
+    return _Site(
+        task_id,
+        TaskForm.CHECKBOX,
+        item_start,
+        lines[item_start],
+        content[start.start("pre") :].replace("\n", " "),
+        rest.replace("\n", " "),
+        lead,
+        tags,
+        None,
+        "~~" in pre + pre2 + post,
+        phase,
+        section,
+        tokens[i + 1].map[1],
+        item_end,
+        0,
+        [],
+        False,
+        [],
+        (item_start, item_end),
+        -1,
+    )
+
+
+def _boxed_text_cell(cells: list[str]) -> list[tuple[int, re.Match[str]]]:
+    """A task whose ID and text share a cell, after a box: ``| [ ] | T001 Do it |``.
+
+    Returns:
+        ``[(column of the ID, its task start)]``, or ``[]`` when the row is not so.
+    """
+    if len(cells) > 1 and _LOOSE_CELL_RE.fullmatch(cells[0]):
+        start = _TASK_START_RE.match(cells[1])
+        lead = _LOOSE_CELL_RE.match(start.group("lead")) if start else None
+        if start and not start.group("pre") and (lead is None or lead.group() == "[P]"):
+            return [(1, start)]  # | [ ] | T001 ... | or | [ ] | [P] T001 ... |
+    start = _TASK_START_RE.match(cells[0]) if cells else None
+    if start and not start.group("pre") and _LOOSE_CELL_RE.match(start.group("lead")):
+        return [(0, start)]
+    return []
 
 
 def _site_state(site: _Site) -> str:

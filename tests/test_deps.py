@@ -35,6 +35,34 @@ def test_dependency_field_inside_a_field_list_or_label(text: str, expected: list
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T150 Add test (deps: T001)", ["T001"]),
+        ("T150 Add test {type: test, depends_on: T002, owner: ana}", ["T002"]),
+        ("T150 Add test (Blocked-by: T003 | Size: S)", ["T003"]),
+        ("T150 Add test (Prereq: T004)", ["T004"]),
+        ("T150 Add test [Prereqs: T005, T006]", ["T005", "T006"]),
+        ("- **Depends-On**: T007", ["T007"]),
+    ],
+)
+def test_short_field_names_of_a_dependency_field_are_read(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T150 Add test (depends_on: [T001, T002])", ["T001", "T002"]),
+        ("- **Depends on**: [T003](#t003-build-the-api), [T004](tasks.md#t004)", ["T003", "T004"]),
+        ("T150 Add test, depends on [T001-T003]", ["T001-T003"]),
+        ("- **依赖**：[T005、T006]", ["T005", "T006"]),
+    ],
+)
+def test_ids_in_brackets_or_links_after_a_dependency_word(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "T150 Add test (Type: test; Blocks: T099; Skills: pytest)",
@@ -120,6 +148,20 @@ def test_dependency_phrases_in_other_languages(text: str, expected: list[str]) -
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T010 实现服务（依赖任务：T001）", ["T001"]),
+        ("- 依赖任务: T001, T002", ["T001", "T002"]),
+        ("- **依賴任務**：T003", ["T003"]),
+        ("T010 テスト（依存タスク: T004）", ["T004"]),
+        ("- 의존 작업: T005", ["T005"]),
+    ],
+)
+def test_a_dependent_tasks_label_in_other_languages(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "T010 依赖 Setup 完成后再开始",  # the word, then no task ID
@@ -135,6 +177,27 @@ def test_dependency_phrases_in_other_languages(text: str, expected: list[str]) -
 )
 def test_prose_in_other_languages_adds_nothing(text: str) -> None:
     assert find_phrases(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("T010 Итог (зависит от T018)", ["T018"]),
+        ("T010 Тесты, после T001 и T002", ["T001", "T002"]),
+        ("- **Зависимости**: T003, T004", ["T003", "T004"]),
+        ("T010 Развернуть (Тип: релиз; Предусловия: T005)", ["T005"]),
+        ("T010 Требует T006", ["T006"]),
+    ],
+)
+def test_dependency_phrases_in_russian(text: str, expected: list[str]) -> None:
+    assert _starts(text) == expected
+
+
+def test_russian_prose_and_statements() -> None:
+    assert find_phrases("T010 Обновить зависимости проекта") == []
+    assert read_statement("- T019 зависит от T017 и T018") == [
+        ([("T017", None), ("T018", None)], [("T019", None)])
+    ]
 
 
 def test_dependency_words_live_in_one_table_by_language() -> None:
@@ -274,6 +337,7 @@ def test_statements_in_other_languages(
         "## Abhängigkeiten",
         "## 执行顺序",
         "## Orden de ejecución",
+        "## Зависимости и порядок выполнения",
     ],
 )
 def test_a_dependencies_section_is_found_by_its_heading_in_other_languages(heading: str) -> None:
@@ -296,7 +360,7 @@ def test_a_dependencies_section_is_found_by_its_heading_in_other_languages(headi
 
 
 @pytest.mark.parametrize(
-    "header", ["依赖", "依賴", "依存", "의존성", "Dependencias", "Dependências"]
+    "header", ["依赖", "依賴", "依存", "의존성", "Dependencias", "Dependências", "Зависит от"]
 )
 def test_a_dependency_column_is_read_in_other_languages(header: str) -> None:
     text = md(

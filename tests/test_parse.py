@@ -11,6 +11,7 @@ from taskexec_nb.deps import id_key
 from taskexec_nb.graph import build_graph
 from taskexec_nb.model import Diagnostic, Severity, TaskForm, TaskState
 from taskexec_nb.parse import TaskFile, parse_file, parse_text
+from taskexec_nb.run.writeback import tick
 from taskexec_nb.validate import validate_taskfile
 
 
@@ -72,6 +73,107 @@ def test_a_box_before_the_id_in_its_cell_is_the_rows_box() -> None:
     assert (task.checked, task.box_line, task.description) == (True, 5, "Time the reader")
 
 
+@pytest.mark.parametrize(
+    ("table", "state"),
+    [
+        ("| Hecho | Tarea |\n|:-:|---|\n|  [x]  | T002 Escribir el lector [P] |", TaskState.DONE),
+        (
+            "| Tarea | Notas |\n|---|---|\n| [ ] T002 Escribir el lector [P] | pronto |",
+            TaskState.PENDING,
+        ),
+        (
+            "| Hecho | Tarea |\n|---|---|\n| [~] | T002 Escribir el lector [P] |",
+            TaskState.CANCELLED,
+        ),
+        ("| Hecho | Tarea |\n|---|---|\n| [X] | [P] T002 Escribir el lector |", TaskState.DONE),
+    ],
+)
+def test_a_boxed_row_whose_id_shares_its_cell_with_the_text_is_a_task(
+    table: str, state: TaskState
+) -> None:
+    text = f"# Tareas\n\n{table}\n\n- [ ] T003 Publicar\n"
+    tf = parse_text(text)
+    assert tf.ids == ("T002", "T003")
+    t2 = tf.task("T002")
+    assert (t2.form, t2.state, t2.box_line) == (TaskForm.TABLE, state, 5)
+    assert (t2.description, t2.parallel) == ("Escribir el lector", True)
+    if state is TaskState.PENDING:  # ticked in place on success, every other byte kept
+        data = text.replace("\n", "\r\n").encode()
+        ticked = tick(data, 5, "T002")
+        assert ticked == data.replace(b"| [ ] T002", b"| [X] T002")
+
+
+def test_a_boxed_row_with_a_range_in_its_text_cell_is_a_mention() -> None:
+    text = (
+        "# T\n\n- [x] T205 A\n- [x] T206 B\n\n"
+        "| Hecho | Tarea |\n|---|---|\n| [x] | T205-T206 Adaptadores |\n"
+    )
+    tf = parse_text(text)
+    assert tf.ids == ("T205", "T206")
+    assert _codes(tf, "TX101") == [] and _codes(tf, "TX115") == []
+
+
+@pytest.mark.parametrize(
+    ("table", "state", "description"),
+    [
+        (
+            "| ID | Tarea | Estado |\n|---|---|:-:|\n| T002 | Escribir el lector | [x] |",
+            TaskState.DONE,
+            "Escribir el lector",
+        ),
+        (
+            "| ID | Estado | Tarea |\n|---|---|---|\n| T002 | [ ] | Escribir el lector |",
+            TaskState.PENDING,
+            "Escribir el lector",
+        ),
+        (
+            "| # | ID | Tarea | Hecho |\n|---|---|---|---|\n| 2 | T002 | Escribir | [X] |",
+            TaskState.DONE,
+            "Escribir",
+        ),
+        (
+            "| ID | Tarea | Estado |\n|---|---|---|\n| T002 | Escribir el lector | [-] |",
+            TaskState.CANCELLED,
+            "Escribir el lector",
+        ),
+    ],
+)
+def test_a_status_cell_after_the_id_is_the_rows_box(
+    table: str, state: TaskState, description: str
+) -> None:
+    tf = parse_text(f"# Tareas\n\n{table}\n")
+    t2 = tf.task("T002")
+    assert (t2.state, t2.box_line, t2.description) == (state, 5, description)
+
+
+def test_a_box_under_a_parallel_header_marks_the_task_parallel_not_done() -> None:
+    text = (
+        "# T\n\n| ID | Task | Parallel | Done |\n|---|---|---|---|\n"
+        "| T001 | Write | [x] | [ ] |\n| T002 | Read | [ ] | [x] |\n"
+    )
+    tf = parse_text(text)
+    got = {t.id: (t.state, t.parallel, t.box_line) for t in tf.tasks}
+    assert got == {"T001": (TaskState.PENDING, True, 5), "T002": (TaskState.DONE, False, 6)}
+    # The success of T001 ticks its Done cell, the row's last box cell.
+    data = text.encode()
+    assert tick(data, 5, "T001") == data.replace(b"[x] | [ ] |", b"[x] | [X] |")
+
+
+def test_a_status_box_before_another_box_cell_is_an_error() -> None:
+    text = "# T\n\n| ID | Done | Task | [P] |\n|---|---|---|---|\n| T003 | [x] | Ship | [x] |\n"
+    tf = parse_text(text)
+    (d,) = _codes(tf, "TX113")
+    assert (d.severity, d.line, d.task_id) == (Severity.ERROR, 5, "T003")
+    assert "status box comes before another box cell" in d.message
+    assert tf.task("T003").box_line is None and tf.task("T003").parallel
+
+
+def test_a_parallel_cell_is_not_a_status_box() -> None:
+    text = "# T\n\n| ID | P | Task |\n|---|---|---|\n| T002 | [P] | Write |\n"
+    t2 = parse_text(text).task("T002")
+    assert (t2.state, t2.box_line, t2.description) == (TaskState.PENDING, None, "Write")
+
+
 def test_a_heading_reads_the_box_before_its_id(fixtures: Path) -> None:
     tf = parse_file(fixtures / "boxed_rows_and_headings.md")
     t5, t8 = tf.task("T005"), tf.task("T008")
@@ -129,6 +231,27 @@ def test_a_heading_task_whose_first_item_is_a_task_does_not_take_its_box(after: 
     assert tf.task("T002").done
 
 
+@pytest.mark.parametrize(
+    ("below", "box_line"),
+    [
+        # A sub-heading's checklist is not a second box beside the task's own.
+        ("#### Criterios de aceptación\n\n- [x] exporta CSV\n- [ ] exporta JSON\n", 7),
+        # A heading task nested in the section keeps its own box.
+        ("#### T003 Escribir pruebas\n1. [X] Descripción: pruebas unitarias\n", 7),
+    ],
+)
+def test_a_heading_tasks_body_box_is_read_above_a_sub_heading(below: str, box_line: int) -> None:
+    text = (
+        "# Tareas\n\n### T002 - Configurar CI\n\nTexto del paso.\n\n"
+        "* [x] **Descripción**: configurar GitHub Actions\n* **Depende de**: T001\n\n" + below
+    )
+    tf = parse_text(text)
+    t2 = tf.task("T002")
+    assert (t2.checked, t2.state, t2.box_line) == (True, TaskState.DONE, box_line)
+    if "T003" in below:
+        assert (tf.task("T003").checked, tf.task("T003").box_line) == (True, 11)
+
+
 # --- box symbols beyond [ ] and [x] ------------------------------------------------------------
 
 
@@ -176,6 +299,25 @@ def test_a_legend_line_explains_the_box(fixtures: Path, legend: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "legend",
+    [
+        "Legend: `[ ]` todo, `[~]` in progress, `[x]` done\n",
+        "**图例**：[x] 已完成，[~] 进行中，[ ] 未开始\n",
+        "- [~] = en curso\n- [-] = cancelada\n",
+    ],
+)
+def test_a_legend_saying_the_cancelling_box_means_in_progress_is_warned_about(
+    legend: str,
+) -> None:
+    text = f"# Tasks\n\n{legend}\n## Phase 1\n\n- [x] T001 Done\n- [~] T002 Half-way\n"
+    (d,) = _codes(parse_text(text), "TX114")
+    assert (d.severity, d.line, d.task_id) == (Severity.WARNING, text.count("\n"), "T002")
+    assert "read as cancelled, so they will not run: T002" in d.message
+    assert "the legend at line 3 says [~] means work in progress" in d.message
+    assert "[/]" in (d.hint or "")
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "- [>] T002 Deferred to the next release",
@@ -193,6 +335,45 @@ def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str
     assert "unknown box" in error.message and "[x]" in (error.hint or "")
     assert tf.ids == ("T001", "T002", "T003")
     assert _codes(tf, "TX102") == []  # T003's dependency still names a task
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- [ x ] T002 Spaced inside the box",
+        "* [] **T002**: Empty box",
+        "1. [x]T002 No space after the box",
+        "### [ x ] T002 Heading with a spaced box",
+        "## []T002 Heading with an empty box",
+        "| Hecho | ID | Tarea |\n|---|---|---|\n| [ x ] | T002 | Spaced box cell |",
+        "| Hecho | ID | Tarea |\n|---|---|---|\n| [] | T002 | Empty box cell |",
+        "| Tarea | Notas |\n|---|---|\n| [ X ] T002 | Spaced box before the ID |",
+    ],
+)
+def test_a_box_that_is_not_a_checkbox_is_an_error_and_the_task_is_kept(text: str) -> None:
+    source = f"# Tasks\n\n- [ ] T001 First\n\n{text}\n\n- [ ] T003 Last (depends on T002)\n"
+    tf = parse_text(source, "tasks.md")
+    (error,) = _codes(tf, "TX113")
+    assert error.severity is Severity.ERROR and error.task_id == "T002"
+    assert error.line == source.split("\n").index(text.split("\n")[-1]) + 1
+    assert "is not a checkbox" in error.message and "[x]" in (error.hint or "")
+    assert tf.ids == ("T001", "T002", "T003")
+    assert tf.task("T002").box_line is None  # nothing to tick in a box not read
+    assert _codes(tf, "TX102") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- [] Todo: write the docs",
+        "### [ x ] Todo list",
+        "| Hecho | Tarea |\n|---|---|\n| [x] | Todo: the docs |",
+    ],
+)
+def test_a_box_before_text_that_is_no_task_is_neither_a_task_nor_an_error(text: str) -> None:
+    tf = parse_text(f"# Tasks\n\n- [ ] T001 First\n\n{text}\n")
+    assert tf.ids == ("T001",)
+    assert [d.code for d in tf.diagnostics if d.is_error] == []
 
 
 # --- re-listings are mentions ------------------------------------------------------------------
@@ -224,6 +405,27 @@ def test_two_listings_of_different_pending_work_stay_a_duplicate_naming_both_lin
     (d,) = _codes(parse_text(text), "TX101")
     assert (d.severity, d.line) == (Severity.ERROR, 7)
     assert "first defined at line 3" in d.message and "different work" in d.message
+
+
+@pytest.mark.parametrize(
+    "recap",
+    [
+        "- [ ] T205（见上文）",
+        "- [ ] T205 见上",
+        "- [ ] T205: 上記参照",
+        "- [ ] T205 위 참조",
+        "- [ ] T205: ver arriba",
+        "- [ ] T205 (veja acima)",
+        "- [ ] T205 — voir ci-dessus",
+        "- [ ] T205: siehe oben",
+        "- [ ] T205 Adaptador SQLite（详见上节）",
+    ],
+)
+def test_a_recap_that_points_above_in_another_language_is_a_mention(recap: str) -> None:
+    text = f"# Tasks\n\n- [ ] T205 Write the SQLite adapter\n\n## Resumen\n\n{recap}\n"
+    tf = parse_text(text)
+    assert _codes(tf, "TX101") == []
+    assert tf.task("T205").description == "Write the SQLite adapter"
 
 
 @pytest.mark.parametrize(
@@ -435,6 +637,49 @@ def test_a_read_file_has_the_sha256_of_its_bytes(tmp_path: Path) -> None:
     tf = parse_file(tmp_path / "tasks.md")
     assert tf.digest == hashlib.sha256(data).hexdigest()
     assert tf.data == data and [t.id for t in tf.tasks] == ["T001"]
+
+
+@pytest.mark.parametrize(
+    ("heading", "number", "title", "kind"),
+    [
+        ("第1阶段：设置", "1", "设置", "setup"),
+        ("第 2 阶段 - 核心", "2", "核心", "other"),
+        ("第三阶段：用户故事 1", "3", "用户故事 1", "story"),
+        ("阶段十二：收尾", "12", "收尾", "polish"),
+        ("第二十階段 完善", "20", "完善", "polish"),
+        ("1단계: 설정", "1", "설정", "setup"),
+        ("제2단계 - 기초", "2", "기초", "foundational"),
+        ("第3段階：仕上げ", "3", "仕上げ", "polish"),
+        ("段階 4: セットアップ", "4", "セットアップ", "setup"),
+    ],
+)
+def test_a_phase_heading_with_its_number_before_the_word_or_in_numerals(
+    heading: str, number: str, title: str, kind: str
+) -> None:
+    text = f"# 任务\n\n## {heading}\n\n- [ ] T001 做事\n\n## 其他\n\n- [ ] T002 别的\n"
+    phase = parse_text(text).task("T001").phase
+    assert (phase.number, phase.title, phase.kind) == (number, title, kind)
+
+
+@pytest.mark.parametrize(
+    ("heading", "number"),
+    [
+        ("المرحلة ٢: التنفيذ", "2"),
+        ("フェーズ１２：仕上げ", "12"),
+        ("阶段 ３.１：设置", "3.1"),
+        ("第１阶段", "1"),
+    ],
+)
+def test_a_phase_number_in_other_digits_is_read_in_ascii(heading: str, number: str) -> None:
+    text = f"# Tasks\n\n## {heading}\n\n- [ ] T001 Do it\n"
+    assert parse_text(text).task("T001").phase.number == number
+
+
+@pytest.mark.parametrize("heading", ["阶段性总结", "第一印象", "阶段三个目标"])
+def test_a_heading_that_only_contains_a_phase_word_is_no_phase(heading: str) -> None:
+    text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
+    phases = parse_text(text).phases
+    assert [p.number for p in phases if p.number] == ["1"]
 
 
 @pytest.mark.parametrize(

@@ -268,6 +268,12 @@ BOX_PLACES = {
     "bold-heading-id": (b"## [ ] **T005**: Title\n", 1, "T005"),
     "in-progress": (b"- [/] **T4.2**: Write the memory backend\n", 1, "T4.2"),
     "in-progress-row": (b"| [/] | T004 | Write |\n", 1, "T004"),
+    "table-status-cell": (
+        b"| ID | Task | Done |\n|---|---|---|\n| T004 | Write | [ ] |\n",
+        3,
+        "T004",
+    ),
+    "status-cell-no-end-pipe": (b"| ID | Estado\r\n|---|---\r\n| T004 |  [ ]\r\n", 3, "T004"),
 }
 
 
@@ -650,6 +656,11 @@ def test_run_does_not_clobber_a_file_edited_after_load(tmp_path: Path) -> None:
         (b"- [ ] T001 a\n", b"- [ ] T001 a\r\n", False),  # line ending changed
         (b"- [/] T001 a\n| [ ] | T002 |\n", b"- [X] T001 a\n| [x] | T002 |\n", True),
         (b"- [x] T001 a\n", b"- [/] T001 a\n", False),  # a done box back in progress
+        (b"| T002 | b | [ ] |\r\n", b"| T002 | b | [X] |\r\n", True),  # a status cell
+        (b"| T002 | b | [ ] |\n", b"| T002 | c | [X] |\n", False),
+        (b"| T002 | b | [~] |\n", b"| T002 | b | [X] |\n", False),
+        (b"| a | b | [ ] |\n", b"| a | b | [X] |\n", False),  # no task in the row
+        (b"| T002 | [ ] | [ ] |\n", b"| T002 | [X] | [ ] |\n", False),  # not the last box
     ],
 )
 def test_only_ticked_accepts_boxes_ticked_and_nothing_else(

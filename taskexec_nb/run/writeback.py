@@ -35,6 +35,9 @@ _BOX_RE = re.compile(
     rb"^((?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*"
     rb"(?:(?:[-*+]|\d+[.)])[ \t]+|\#{1,6}[ \t]+|\|[ \t]*|(?=\[.\][ \t]*\|)))\[([ xX/])\]"
 )
+# A table row's status cell after the task's ID (| T004 | Write the test | [ ] |).
+_ROW_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*(?:>[ \t]*)*\|")
+_STATUS_CELL_RE = re.compile(rb"\|[ \t]*\[([ xX/~-])\][ \t]*(?=\||[\r\n]*$)")
 _HEADING_RE = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]{0,3}#{1,6}[ \t]")
 _OWN_ID_RE = re.compile(rb"[ \t]*[*_~]*(?:\[[^\]\n]{1,30}\][ \t]*)*[*_~]*T(?:-[A-Z]+)?\d")
 _FIRST_ID_RE = re.compile(rb"T(?:-[A-Z]+)?\d+(?:\.\d+)?[a-z]?(?:-[A-Z])?(?![\w.])")
@@ -151,7 +154,8 @@ def _box_mark(
     text = data[start:end]
     m = _BOX_RE.match(text)
     if m is None:
-        return None
+        status = _status_cell(text)
+        return start + status[0] if status and status[1] == task_id.encode() else None
     first = _FIRST_ID_RE.search(text, m.end())
     if first is None or first.group() != task_id.encode():
         # Not this task's own box: it may still be the box in its heading's body.
@@ -160,6 +164,17 @@ def _box_mark(
         if not _heading_names(data, spans(task_line), task_id):
             return None
     return start + m.start(2)
+
+
+def _status_cell(text: bytes) -> tuple[int, bytes] | None:
+    """The offset of the mark in a table row's last box cell, and the row's first ID, or None."""
+    if not _ROW_RE.match(text):
+        return None
+    first = _FIRST_ID_RE.search(text)
+    cells = list(_STATUS_CELL_RE.finditer(text, first.end())) if first else []
+    if first is None or not cells or cells[-1].group(1) in (b"~", b"-"):
+        return None
+    return cells[-1].start(1), first.group()  # the last box cell, as the parser reads it
 
 
 def _heading_names(data: bytes, span: tuple[int, int] | None, task_id: str) -> bool:
@@ -190,9 +205,10 @@ def only_ticked(before: bytes, after: bytes) -> bool:
         if was == now:
             continue
         m = _BOX_RE.match(was)
-        if m is None or m.group(2) not in (b" ", b"/"):
+        status = None if m else _status_cell(was)
+        pos = m.start(2) if m else status[0] if status else -1
+        if pos < 0 or was[pos : pos + 1] not in (b" ", b"/"):
             return False
-        pos = m.start(2)
         if now[pos : pos + 1] not in (b"x", b"X") or (now[:pos], now[pos + 1 :]) != (
             was[:pos],
             was[pos + 1 :],
