@@ -597,6 +597,41 @@ def test_status_runs_and_report_of_a_linked_tasks_file_find_its_run(tmp_path: Pa
     assert not (work / ".taskexec").exists()
 
 
+def test_status_and_report_take_a_tasks_md_where_the_run_id_goes(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        text = f'# Tasks\n\n- [ ] T001 Step of {name}\n  - taskexec: run="true"\n'
+        (folder / "tasks.md").write_text(text, encoding="utf-8")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", *argv],
+            cwd=tmp_path,  # no tasks.md here: each command is told which one
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    ids = {}
+    for name in ("a", "b"):
+        ran = cli("run", f"{name}/tasks.md")
+        assert ran.returncode == 0, ran.stderr
+        status = cli("status", f"{name}/tasks.md", "--json")
+        assert status.returncode == 0, status.stderr
+        run = json.loads(status.stdout)["run"]
+        assert run["tasks_file"] == str(tmp_path / name / "tasks.md")
+        ids[name] = run["run_id"]
+    report = cli("report", "a/tasks.md", "-f", "json")
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["run"]["run_id"] == ids["a"]
+    missing = cli("status", "c/tasks.md")
+    assert missing.returncode == 2 and "c/tasks.md: no such file" in missing.stderr
+    both = cli("report", "a/tasks.md", "--tasks", "b/tasks.md")
+    assert both.returncode == 2 and "not with --tasks" in both.stderr
+
+
 UNRUN = md(
     """\
     # Tasks

@@ -44,6 +44,31 @@ def tasks_file_here(given: str | None = None) -> Path | None:
     return tasks if tasks.is_file() else None
 
 
+def run_or_tasks(run: str | None, tasks: str | None = None) -> tuple[str | None, Path | None]:
+    """Read ``status``/``report``'s RUN argument, which may name a tasks.md instead.
+
+    Run IDs have no slash and no ``.md`` suffix, so a RUN that is a file or looks
+    like a path is the tasks.md whose latest run is meant.
+
+    Args:
+        run: The RUN argument, if given.
+        tasks: ``--tasks``, if the command has it and it was given.
+
+    Returns:
+        ``(run ID or None, tasks.md or None)``, the tasks.md as
+        :func:`tasks_file_here` finds it.
+
+    Raises:
+        UsageError: If the file named does not exist, or both a file and
+            ``--tasks`` are given.
+    """
+    if run and (Path(run).is_file() or run.endswith(".md") or "/" in run):
+        if tasks:
+            raise UsageError(f"{run}: give a run ID, or the tasks.md once (not with --tasks)")
+        return None, tasks_file_here(run)
+    return run, tasks_file_here(tasks)
+
+
 def open_store(state_dir: str | None, tasks_file: Path | None = None) -> StateStore:
     """The state store, read-only.
 

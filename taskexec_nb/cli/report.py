@@ -30,7 +30,11 @@ def add_parser(sub: Any) -> None:
         "(for CI), csv, json, md or parquet. Without RUN: the latest run of the tasks.md in "
         "the current folder (or the latest run in the store).",
     )
-    report.add_argument("run", nargs="?", help="run ID (default: the latest)")
+    report.add_argument(
+        "run",
+        nargs="?",
+        help="run ID, or a tasks.md for its latest run (default: the latest of ./tasks.md)",
+    )
     report.add_argument(
         "--format",
         "-f",
@@ -54,7 +58,7 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     Returns:
         The exit code.
     """
-    from taskexec_nb.cli.common import tasks_file_here
+    from taskexec_nb.cli.common import run_or_tasks
     from taskexec_nb.report import ExecutionReport
     from taskexec_nb.report.formats import FORMATS, SUFFIXES
     from taskexec_nb.report.runs import state_dir_default
@@ -71,9 +75,9 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         fmt = SUFFIXES.get(suffix, "md")
     if fmt == "parquet" and not args.output:
         raise UsageError("--format parquet needs -o FILE (Parquet is binary)")
-    tasks_file = tasks_file_here(args.tasks)
+    run, tasks_file = run_or_tasks(args.run, args.tasks)
     state_dir = args.state_dir or state_dir_default(tasks_file)
-    report = ExecutionReport.load(state_dir, args.run, tasks_file=tasks_file)
+    report = ExecutionReport.load(state_dir, run, tasks_file=tasks_file)
     if args.output:
         report.export(fmt, args.output)
         print(f"wrote {fmt} report of run {report.run_id} to {args.output}", file=sys.stderr)

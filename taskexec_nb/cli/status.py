@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any, TextIO
 
-from taskexec_nb.cli.common import add_state_dir, open_store, pick_run, tasks_file_here
+from taskexec_nb.cli.common import add_state_dir, open_store, pick_run, run_or_tasks
 from taskexec_nb.errors import UsageError
 from taskexec_nb.exitcodes import EXIT_OK
 from taskexec_nb.report.runs import plain, with_runner
@@ -27,7 +27,11 @@ def add_parser(sub: Any) -> None:
         help=HELP,
         description="Show one row per task of a run, from the state store.",
     )
-    status.add_argument("run", nargs="?", help="run ID (default: the latest)")
+    status.add_argument(
+        "run",
+        nargs="?",
+        help="run ID, or a tasks.md for its latest run (default: the latest of ./tasks.md)",
+    )
     add_state_dir(status)
     status.add_argument("--json", action="store_true", help="print JSON for tools")
     status.add_argument(
@@ -83,10 +87,10 @@ _RUNNING_FOR = re.compile(r" +\d+\+ ")  # the SECONDS of a task still running
 
 def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, bool]:
     """The run's status as text or JSON, and whether the run is still going."""
-    tasks_file = tasks_file_here()
+    given, tasks_file = run_or_tasks(args.run)
     store = open_store(args.state_dir, tasks_file)
     try:
-        run_id = pick_run(store, args.run, tasks_file)
+        run_id = pick_run(store, given, tasks_file)
         run = with_runner(store.run(run_id))
         records = store.tasks(run_id)
     finally:
