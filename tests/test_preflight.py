@@ -64,6 +64,31 @@ def test_no_action_agent_without_a_command_is_refused_before_running(tmp_path: P
         assert store.runs() == []  # refused before a run was recorded
 
 
+def test_no_action_agent_without_a_command_gives_the_working_agent_example(
+    tmp_path: Path,
+) -> None:
+    import shlex
+
+    from taskexec_nb.agentcmd import AGENT_EXAMPLE
+
+    one = write_md(tmp_path, "- [ ] T001 Decide the file layout\n")
+    with pytest.raises(UsageError) as info:
+        taskexec_nb.load(one).run(no_action="agent", state_dir=tmp_path / "state")
+    message = str(info.value)
+    assert "T001 has no action and no_action=agent" in message
+    # The example is the one the hint before a run gives: a real agent's command line,
+    # as a flag and as a taskexec.toml line, not a made-up program.
+    flag = message.split("--agent-command ", 1)[1].split("'", 2)[1]
+    assert shlex.split(flag) == list(AGENT_EXAMPLE)
+    assert "agent_command = [" + ", ".join(f'"{a}"' for a in AGENT_EXAMPLE) + "]" in message
+    assert "my-agent" not in message
+    two = tmp_path / "two"
+    two.mkdir()
+    text = "- [ ] T001 Decide the layout\n- [ ] T002 Name the modules\n"
+    with pytest.raises(UsageError, match="T001, T002 have no action and no_action=agent"):
+        taskexec_nb.load(write_md(two, text)).run(no_action="agent", state_dir=two / "state")
+
+
 def test_a_configured_kernel_that_is_not_installed_stops_the_run_before_it_starts(
     tmp_path: Path,
 ) -> None:

@@ -325,9 +325,11 @@ class Preflight:
             if chosen:
                 why.append(f"{listed(chosen)} set executor=agent")
             if by_policy:
-                why.append(f"{listed(by_policy)} have no action and no_action=agent")
+                have = "has" if len(by_policy) == 1 else "have"
+                why.append(f"{listed(by_policy)} {have} no action and no_action=agent")
             fix = (
-                "set one, e.g. --agent-command 'my-agent --prompt {prompt}' or agent_command=[...]"
+                f"set one, e.g. {AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in taskexec.toml "
+                "(plan.run(agent_command=[...]) in Python)"
             )
             if by_policy:
                 fix += ", or give the tasks without an action no_action=skip"
