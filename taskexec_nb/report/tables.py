@@ -321,7 +321,7 @@ class ExecutionReport:
 
     # -- exports ------------------------------------------------------------------------------
     def to_csv(self, path: str | Path | None = None) -> str | None:
-        """The tasks table as CSV (returned as text when no path is given).
+        """The tasks table as CSV, the run's status last (text when no path is given).
 
         Args:
             path: Where to write it.
@@ -376,7 +376,7 @@ class ExecutionReport:
         return None
 
     def to_parquet(self, path: str | Path) -> None:
-        """The tasks table as Parquet (needs pyarrow).
+        """The tasks table as Parquet (needs pyarrow), the run's status last.
 
         Args:
             path: Where to write it.
