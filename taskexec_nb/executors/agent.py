@@ -38,7 +38,8 @@ def feature_context(tasks_file: str | Path) -> str:
     (:data:`FEATURE_DOCUMENTS`) and of the project's constitution
     (``.specify/memory/constitution.md`` in the tasks.md's folder or the
     nearest folder above it that has one, up to the project root: the first
-    folder with ``.git``). Only what exists is named.
+    folder with ``.git`` or ``.specify``, as spec-kit finds it). Only what
+    exists is named.
 
     Args:
         tasks_file: The tasks.md.
@@ -60,8 +61,8 @@ def feature_context(tasks_file: str | Path) -> str:
         if constitution.is_file():
             lines.append(f"Project constitution (its principles bind the work): {constitution}")
             break
-        if (candidate / ".git").exists():
-            break
+        if (candidate / ".git").exists() or (candidate / ".specify").is_dir():
+            break  # the project's root: a constitution above it is another project's
     return "\n".join(lines)
 
 
