@@ -903,6 +903,28 @@ def test_the_table_exports_of_an_incomplete_run_say_it_is_incomplete(tmp_path: P
     assert list(pd.read_parquet(tmp_path / "r.parquet")["run_status"]) == ["incomplete"] * 2
 
 
+@linux_only
+def test_the_markdown_report_of_an_incomplete_run_lists_what_was_not_run_and_why(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "## Etapa 1: Dados\n\n- [ ] T001 Rever o esquema à mão\n"
+        f"- [ ] T002 Contar linhas (depende de T001)\n{block('echo 3')}"
+        f"- [ ] T003 [P] Listar colunas\n{block('echo id')}"
+    )
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
+    rep = plan.run(state_dir=tmp_path / "state", writeback=False).report()
+    lines = rep.to_markdown().splitlines()
+    assert lines[0] == f"# Run {rep.run_id}: incomplete"
+    section = lines[lines.index("## Not run") :]
+    assert section[2:4] == [
+        "- **T001** skipped: no action (no_action=skip): not run, not done",
+        "- **T002** skipped: prerequisite T001 skipped",
+    ]
+    assert not any("T003" in line for line in section[:5])  # it ran
+    assert "## Failures" not in lines
+
+
 def test_markdown_export(fail_run: Ran) -> None:
     rep = fail_run.report
     text = rep.to_markdown()

@@ -135,7 +135,7 @@ def write_parquet(rep: ExecutionReport, path: Path) -> None:
 
 
 def markdown(rep: ExecutionReport) -> str:
-    """A Markdown summary: counts, times, critical path, failures and the task table.
+    """A Markdown summary: counts, times, critical path, failures, what did not run, tasks.
 
     Args:
         rep: The report.
@@ -175,6 +175,14 @@ def markdown(rep: ExecutionReport) -> str:
                 fence = "`" * max(3, longest + 1)  # the tail is shown, never rendered
                 tail = "\n".join(f"  {x}" for x in [fence, *last, fence])
                 lines.append(tail)
+        lines.append("")
+    skipped = errors[errors["status"] == "skipped"]
+    if len(skipped):  # not done: for want of an action, a failed prerequisite, fail-fast
+        lines += ["## Not run", ""]
+        lines += [
+            f"- **{row['id']}** skipped: {row['failure_point']}"
+            for row in skipped.reset_index().to_dict("records")
+        ]
         lines.append("")
     lines += ["## Tasks", ""]
     header = ["ID", "Phase", "Story", "Status", "Attempts", "Seconds", "Description"]

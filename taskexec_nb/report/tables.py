@@ -387,7 +387,7 @@ class ExecutionReport:
         self.export("parquet", path)
 
     def to_markdown(self) -> str:
-        """A Markdown summary: counts, times, critical path, failures and the task table.
+        """A Markdown summary: counts, times, critical path, failures, what did not run, tasks.
 
         Returns:
             The Markdown text (what the ``md`` report format writes).
