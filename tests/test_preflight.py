@@ -106,6 +106,16 @@ def test_a_task_whose_only_action_is_a_notebook_not_made_yet_gets_the_agent_hint
     first = handle.notices[0]
     assert first.startswith("T001 has no action and no agent is connected"), handle.notices
     assert AGENT_TOML_EXAMPLE in first
+    # With no_action=agent (and no agent), it fails as it starts, which both notes say.
+    handle = taskexec_nb.load(path).run(
+        state_dir=tmp_path / "state", writeback=False, no_action="agent"
+    )
+    assert handle.result is taskexec_nb.RunStatus.FAILED
+    assert handle.notices[0].startswith(
+        "T001 has no action and no agent is connected: it fails (no_action=agent)"
+    )
+    error = handle.status().loc["T001", "error"]
+    assert error.startswith("no agent_command is configured") and AGENT_TOML_EXAMPLE in error
     # Once the notebook exists, the task has an action: no hint.
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "eda.ipynb").write_text(

@@ -294,7 +294,7 @@ class Preflight:
             return []
         policy = self.settings.effective_no_action
         one = len(bare) == 1
-        if policy == "fail":
+        if policy in ("fail", "agent"):  # agent: handed to an agent_command that is not set
             fate = "it fails" if one else "they fail"
         else:
             fate = f"{'it is' if one else 'they are'} skipped, not done, and the run is incomplete"
