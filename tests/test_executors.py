@@ -888,6 +888,25 @@ def test_feature_context_stops_at_the_project_root(tmp_path: Path) -> None:
     assert feature_context(tasks).startswith("Project constitution")
 
 
+def test_feature_context_stops_at_a_project_root_without_git(tmp_path: Path) -> None:
+    # A spec-kit project made without git (specify init --no-git) has .specify but no
+    # .git: its root is where .specify is, and a constitution above it is another
+    # project's, even while this project has none of its own yet.
+    outer = speckit_feature(tmp_path / "outer", [])
+    inner = outer.parent / "nested-project"
+    (inner / ".specify" / "templates").mkdir(parents=True)
+    feature = inner / "specs" / "002-y"
+    feature.mkdir(parents=True)
+    (feature / "tasks.md").write_text("- [ ] T001 x\n", encoding="utf-8")
+    assert feature_context(feature / "tasks.md") == ""
+    memory = inner / ".specify" / "memory"
+    memory.mkdir()
+    (memory / "constitution.md").write_text("# Ours\n", encoding="utf-8")
+    assert feature_context(feature / "tasks.md") == (
+        f"Project constitution (its principles bind the work): {memory / 'constitution.md'}"
+    )
+
+
 NESTED_TASK = """\
 - [ ] T010 [US1] Build the parser in src/parse.py
   - Read the grammar:

@@ -34,6 +34,9 @@ import xmlschema
 from conftest import FIXTURES, line_of
 from helpers import (
     _sigkilled_runner,
+    block,
+    linux_only,
+    write_md,
     write_tasks,
 )
 
@@ -841,7 +844,9 @@ def test_csv_export(fail_run: Ran, tmp_path: Path) -> None:
     assert len(back) == len(rep.tasks) == 4
     assert list(back["id"]) == list(rep.tasks.index)
     assert list(back["status"]) == list(rep.tasks["status"])
-    assert list(back.columns) == ["id", *rep.tasks.columns]  # the index is the first column
+    # The index is the first column; the run's status, which the tasks table lacks, the last.
+    assert list(back.columns) == ["id", *rep.tasks.columns, "run_status"]
+    assert set(back["run_status"]) == {"failed"}
     assert list(back["depends_on"].fillna("")) == ["", "T001", "T001", "T002, T003"]
     text = rep.to_csv()
     assert isinstance(text, str)
@@ -874,6 +879,50 @@ def test_parquet_export(fail_run: Ran, tmp_path: Path) -> None:
     assert list(back["status"]) == list(rep.tasks["status"])
     assert [list(d) for d in back["depends_on"]] == [DIAMOND_DEPS[t] for t in back["id"]]
     assert list(back["critical"]) == list(rep.tasks["critical"])
+    assert list(back.columns) == ["id", *rep.tasks.columns, "run_status"]
+    assert set(back["run_status"]) == {"failed"}
+
+
+@linux_only
+def test_the_table_exports_of_an_incomplete_run_say_it_is_incomplete(tmp_path: Path) -> None:
+    # CSV and Parquet hold the tasks table alone: without the run's status, an
+    # incomplete run's file would read like a finished one with a few skips.
+    text = (
+        "## Fase 1: Datos\n\n- [ ] T001 [P] Revisar el esquema a mano\n"
+        f"- [ ] T002 [P] Contar filas\n{block('echo 3')}"
+    )
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
+    rep = plan.run(state_dir=tmp_path / "state", writeback=False).report()
+    assert rep.summary["status"] == "incomplete"
+    back = pd.read_csv(io.StringIO(str(rep.to_csv())))
+    assert list(zip(back["id"], back["status"], back["run_status"], strict=True)) == [
+        ("T001", "skipped", "incomplete"),
+        ("T002", "completed", "incomplete"),
+    ]
+    rep.to_parquet(tmp_path / "r.parquet")
+    assert list(pd.read_parquet(tmp_path / "r.parquet")["run_status"]) == ["incomplete"] * 2
+
+
+@linux_only
+def test_the_markdown_report_of_an_incomplete_run_lists_what_was_not_run_and_why(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "## Etapa 1: Dados\n\n- [ ] T001 Rever o esquema à mão\n"
+        f"- [ ] T002 Contar linhas (depende de T001)\n{block('echo 3')}"
+        f"- [ ] T003 [P] Listar colunas\n{block('echo id')}"
+    )
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
+    rep = plan.run(state_dir=tmp_path / "state", writeback=False).report()
+    lines = rep.to_markdown().splitlines()
+    assert lines[0] == f"# Run {rep.run_id}: incomplete"
+    section = lines[lines.index("## Not run") :]
+    assert section[2:4] == [
+        "- **T001** skipped: no action (no_action=skip): not run, not done",
+        "- **T002** skipped: prerequisite T001 skipped",
+    ]
+    assert not any("T003" in line for line in section[:5])  # it ran
+    assert "## Failures" not in lines
 
 
 def test_markdown_export(fail_run: Ran) -> None:

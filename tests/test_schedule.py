@@ -728,6 +728,22 @@ def test_a_failure_makes_a_run_with_unrun_tasks_failed_not_incomplete(tmp_path: 
 
 
 @linux_only
+def test_fail_fast_does_not_stop_on_a_task_skipped_for_want_of_an_action(tmp_path: Path) -> None:
+    # One worker: the task without an action ends first, before the other two start.
+    text = (
+        "- [ ] T001 [P] Sketch the API on paper\n"
+        f"- [ ] T002 [P] Write a.txt\n{block('echo a > a.txt')}"
+        f"- [ ] T003 [P] Write b.txt\n{block('echo b > b.txt')}"
+    )
+    plan = taskexec_nb.load(write_md(tmp_path, text), mode="explicit")
+    handle = plan.run(max_workers=1, fail_fast=True, state_dir=tmp_path / "state")
+    # Nothing failed: the tasks that can run do, and the run is incomplete, not failed.
+    assert statuses(handle) == {"T001": "skipped", "T002": "completed", "T003": "completed"}
+    assert (tmp_path / "a.txt").exists() and (tmp_path / "b.txt").exists()
+    assert handle.result is RunStatus.INCOMPLETE
+
+
+@linux_only
 def test_no_action_fail_fails_the_task(tmp_path: Path) -> None:
     handle = taskexec_nb.load(write_md(tmp_path, NO_ACTION)).run(
         no_action="fail", state_dir=tmp_path / "state"

@@ -810,7 +810,7 @@ def test_agent_tasks_without_agent_command_are_named_with_the_right_advice(
     with pytest.raises(UsageError) as info:
         plan.run(no_action="agent", state_dir=tmp_path / "state")
     message = str(info.value)
-    assert "T001 set executor=agent; T002 have no action and no_action=agent" in message
+    assert "T001 set executor=agent; T002 has no action and no_action=agent" in message
     assert "give the tasks without an action no_action=skip" in message
 
 

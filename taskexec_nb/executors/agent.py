@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from taskexec_nb.agentcmd import agent_template_problems, shell_script
+from taskexec_nb.agentcmd import (
+    AGENT_FLAG_EXAMPLE,
+    AGENT_TOML_EXAMPLE,
+    agent_template_problems,
+    shell_script,
+)
 from taskexec_nb.events import TaskStatus
 from taskexec_nb.executors.base import AttemptContext, Outcome
 from taskexec_nb.executors.process import run_process
@@ -38,7 +43,8 @@ def feature_context(tasks_file: str | Path) -> str:
     (:data:`FEATURE_DOCUMENTS`) and of the project's constitution
     (``.specify/memory/constitution.md`` in the tasks.md's folder or the
     nearest folder above it that has one, up to the project root: the first
-    folder with ``.git``). Only what exists is named.
+    folder with ``.git`` or ``.specify``, as spec-kit finds it). Only what
+    exists is named.
 
     Args:
         tasks_file: The tasks.md.
@@ -60,8 +66,8 @@ def feature_context(tasks_file: str | Path) -> str:
         if constitution.is_file():
             lines.append(f"Project constitution (its principles bind the work): {constitution}")
             break
-        if (candidate / ".git").exists():
-            break
+        if (candidate / ".git").exists() or (candidate / ".specify").is_dir():
+            break  # the project's root: a constitution above it is another project's
     return "\n".join(lines)
 
 
@@ -180,8 +186,8 @@ class AgentExecutor:
         template = ctx.settings.agent_command
         if not template:
             message = (
-                "no agent_command is configured; set agent_command to an argv such as "
-                "['my-agent', '--prompt', '{prompt}'], or no_action='skip'"
+                f"no agent_command is configured; set one, e.g. {AGENT_FLAG_EXAMPLE}, or "
+                f"{AGENT_TOML_EXAMPLE} in taskexec.toml, or no_action='skip'"
             )
             return Outcome(TaskStatus.FAILED, error=message, tail=message, stderr_tail=message)
         # RunSettings refused a bad template already (agent_template_problems).

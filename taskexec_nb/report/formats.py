@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from taskexec_nb.errors import ReportError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from taskexec_nb.report.tables import ExecutionReport
 
 
@@ -53,8 +55,26 @@ class Format:
             _write(path, self.text(rep))
 
 
+def _with_run_status(rep: ExecutionReport, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (a task table with its ID as a column) with the run's status last.
+
+    CSV and Parquet hold the tasks table alone; without this column the file of
+    an ``incomplete`` run (tasks skipped for want of an action) reads like a
+    finished one.
+
+    Args:
+        rep: The report.
+        frame: Its tasks table, flattened for the format.
+
+    Returns:
+        ``frame`` with a ``run_status`` column.
+    """
+    frame["run_status"] = str(rep.summary["status"])
+    return frame
+
+
 def csv_text(rep: ExecutionReport) -> str:
-    """The tasks table as CSV (list cells comma-joined).
+    """The tasks table as CSV (list cells comma-joined), the run's status last.
 
     Args:
         rep: The report.
@@ -64,7 +84,7 @@ def csv_text(rep: ExecutionReport) -> str:
     """
     from taskexec_nb.report.cells import _flat
 
-    return str(_flat(rep.tasks).to_csv(index=False))
+    return str(_with_run_status(rep, _flat(rep.tasks)).to_csv(index=False))
 
 
 def write_csv(rep: ExecutionReport, path: Path) -> None:
@@ -79,7 +99,7 @@ def write_csv(rep: ExecutionReport, path: Path) -> None:
     """
     from taskexec_nb.report.cells import _flat
 
-    frame = _flat(rep.tasks)
+    frame = _with_run_status(rep, _flat(rep.tasks))
     with _writing(path):
         frame.to_csv(path, index=False)
 
@@ -97,7 +117,7 @@ def json_text(rep: ExecutionReport) -> str:
 
 
 def write_parquet(rep: ExecutionReport, path: Path) -> None:
-    """The tasks table as Parquet (needs pyarrow).
+    """The tasks table as Parquet (needs pyarrow), the run's status last.
 
     Args:
         rep: The report.
@@ -109,12 +129,13 @@ def write_parquet(rep: ExecutionReport, path: Path) -> None:
     frame = rep.tasks.reset_index()
     frame["phase"] = frame["phase"].astype("string")
     frame["depends_on"] = [list(d) for d in frame["depends_on"]]
+    frame = _with_run_status(rep, frame)
     with _writing(path):
         frame.to_parquet(path, index=False)
 
 
 def markdown(rep: ExecutionReport) -> str:
-    """A Markdown summary: counts, times, critical path, failures and the task table.
+    """A Markdown summary: counts, times, critical path, failures, what did not run, tasks.
 
     Args:
         rep: The report.
@@ -154,6 +175,14 @@ def markdown(rep: ExecutionReport) -> str:
                 fence = "`" * max(3, longest + 1)  # the tail is shown, never rendered
                 tail = "\n".join(f"  {x}" for x in [fence, *last, fence])
                 lines.append(tail)
+        lines.append("")
+    skipped = errors[errors["status"] == "skipped"]
+    if len(skipped):  # not done: for want of an action, a failed prerequisite, fail-fast
+        lines += ["## Not run", ""]
+        lines += [
+            f"- **{row['id']}** skipped: {row['failure_point']}"
+            for row in skipped.reset_index().to_dict("records")
+        ]
         lines.append("")
     lines += ["## Tasks", ""]
     header = ["ID", "Phase", "Story", "Status", "Attempts", "Seconds", "Description"]

@@ -350,7 +350,7 @@ class ExecutionReport:
 
     # -- exports ------------------------------------------------------------------------------
     def to_csv(self, path: str | Path | None = None) -> str | None:
-        """The tasks table as CSV (returned as text when no path is given).
+        """The tasks table as CSV, the run's status last (text when no path is given).
 
         Args:
             path: Where to write it.
@@ -405,7 +405,7 @@ class ExecutionReport:
         return None
 
     def to_parquet(self, path: str | Path) -> None:
-        """The tasks table as Parquet (needs pyarrow).
+        """The tasks table as Parquet (needs pyarrow), the run's status last.
 
         Args:
             path: Where to write it.
@@ -416,7 +416,7 @@ class ExecutionReport:
         self.export("parquet", path)
 
     def to_markdown(self) -> str:
-        """A Markdown summary: counts, times, critical path, failures and the task table.
+        """A Markdown summary: counts, times, critical path, failures, what did not run, tasks.
 
         Returns:
             The Markdown text (what the ``md`` report format writes).

@@ -205,13 +205,14 @@ class Preflight:
         effective = {t: resolved[t] for t in selection}
         routes = self._routes(effective)
         self._check_agent(effective, routes)
-        notices[:0] = self._agent_hint(routes)
         tasks_dir = Path(self.plan.path).resolve().parent
         self._check_kernels(effective, routes, tasks_dir)
+        unmade = []  # notebook tasks whose notebook, named in prose, does not exist yet
         for task_id, task in effective.items():
             folder = task_cwd(tasks_dir, self.settings, task)
             missing = missing_notebook(task, folder)
             if missing is not None and routes.get(task_id) is self.registry.get("notebook"):
+                unmade.append(task_id)
                 policy = self.settings.effective_no_action
                 notices.append(notebook_fallback(task, missing, policy, starting=False))
             if (task.params.cwd or self.settings.cwd) and not folder.is_dir():
@@ -220,6 +221,8 @@ class Preflight:
                     f"{task_id}: its working folder {folder} {what}: unless an earlier task "
                     "makes it one, the task fails"
                 )
+        # First: such a notebook task, unless an earlier task makes it, has no action either.
+        notices[:0] = self._agent_hint(routes, unmade)
         headings = [t for t in selection if self.plan[t].box_line is None]
         if headings and self.settings.writeback:
             forms = sorted({self.plan[t].form for t in headings}, key=list(TaskForm).index)
@@ -273,21 +276,25 @@ class Preflight:
                 routes[task_id] = self.registry.for_task(task)
         return routes
 
-    def _agent_hint(self, routes: Mapping[str, Executor | None]) -> list[str]:
+    def _agent_hint(
+        self, routes: Mapping[str, Executor | None], unmade: Sequence[str] = ()
+    ) -> list[str]:
         """How to connect an agent, when tasks have no action and no agent_command is set.
 
         Args:
             routes: Each selected task's executor (None: it has no action).
+            unmade: Notebook tasks whose notebook, named only in their description,
+                does not exist yet (no action as they start, unless a task makes it).
 
         Returns:
             One notice, or none.
         """
-        bare = [task_id for task_id, executor in routes.items() if executor is None]
+        bare = [t for t, executor in routes.items() if executor is None or t in unmade]
         if not bare or self.settings.agent_command:
             return []
         policy = self.settings.effective_no_action
         one = len(bare) == 1
-        if policy == "fail":
+        if policy in ("fail", "agent"):  # agent: handed to an agent_command that is not set
             fate = "it fails" if one else "they fail"
         else:
             fate = f"{'it is' if one else 'they are'} skipped, not done, and the run is incomplete"
@@ -325,9 +332,11 @@ class Preflight:
             if chosen:
                 why.append(f"{listed(chosen)} set executor=agent")
             if by_policy:
-                why.append(f"{listed(by_policy)} have no action and no_action=agent")
+                have = "has" if len(by_policy) == 1 else "have"
+                why.append(f"{listed(by_policy)} {have} no action and no_action=agent")
             fix = (
-                "set one, e.g. --agent-command 'my-agent --prompt {prompt}' or agent_command=[...]"
+                f"set one, e.g. {AGENT_FLAG_EXAMPLE}, or {AGENT_TOML_EXAMPLE} in taskexec.toml "
+                "(plan.run(agent_command=[...]) in Python)"
             )
             if by_policy:
                 fix += ", or give the tasks without an action no_action=skip"

@@ -28,7 +28,7 @@ from taskexec_nb.executors import (
     notebook_fallback,
 )
 from taskexec_nb.model import Task
-from taskexec_nb.run.attempt import FAILED, Attempts, allows_failure
+from taskexec_nb.run.attempt import FAILED, Attempts, allows_failure, unrun
 from taskexec_nb.run.ledger import RunLedger
 from taskexec_nb.run.ticking import PendingTicks
 from taskexec_nb.run.writeback import CheckboxWriter
@@ -472,7 +472,9 @@ class Scheduler:
         # After a cancel, dependents are not skipped: the run's end records them cancelled.
         for skipped in tracker.done(task_id, ok or self._cancelled):
             self._book.skip(skipped, tracker.skipped[skipped], self._has_no_action)
-        if not ok and status is not TaskStatus.CANCELLED and self.settings.fail_fast:
+        # A task skipped for want of an action did not fail: fail-fast lets the rest run.
+        failed = not ok and status is not TaskStatus.CANCELLED and not unrun(self.states[task_id])
+        if failed and self.settings.fail_fast:
             # The first failure stopped the run: later ones do not take its place.
             self._stop_reason = (
                 self._stop_reason or f"not started: fail-fast after {task_id} {status.value}"
