@@ -1042,6 +1042,25 @@ def test_status_text_columns_mark_missing_values_one_way(tmp_path: Path) -> None
     assert frame["story"].isna().tolist() == [True, False, False, False]
 
 
+def test_status_of_a_failed_run_gives_the_command_that_resumes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = '## Phase 1: X\n\n- [ ] T001 Check\n  - taskexec: run="test -f fixed"\n'
+    path = write_tasks(tmp_path, text)
+    assert main(["run", str(path)]) == 1
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("resume: taskexec run ") and "--resume" in line
+    (tmp_path / "fixed").touch()
+    command = shlex.split(line.split("  (")[0].removeprefix("resume: "))
+    assert main(command[1:]) == 0  # the printed command, as given, resumes and completes
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    assert "resume:" not in capsys.readouterr().out  # a completed run has nothing left
+
+
 def test_nothing_pending_is_not_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

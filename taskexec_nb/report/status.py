@@ -101,4 +101,13 @@ def status_text(run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> s
         )
     elif run["status"] in ("running", "paused") and run.get("runner_alive") is None:
         lines[0] += f"  (its runner, pid {run['pid']}, is on host {run['host']}: not checked here)"
+    elif run["status"] in _RESUMABLE:
+        lines.append(
+            f"resume: taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id}"
+            "  (runs what did not complete; completed tasks are kept)"
+        )
     return "\n".join(lines)
+
+
+_RESUMABLE = ("failed", "incomplete", "interrupted", "cancelled")
+"""Run statuses whose runs ``--resume`` continues (a completed one has nothing left)."""
