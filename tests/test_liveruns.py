@@ -131,6 +131,44 @@ def test_two_cli_runs_with_different_state_folders_do_not_both_run_a_task(
     assert not list(runtime.glob("*.json"))  # the last run out leaves nothing behind
 
 
+def test_a_run_through_another_hard_link_of_the_file_is_refused(
+    tmp_path: Path, runtime: Path
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(TWO, encoding="utf-8")
+    elsewhere = tmp_path / "copy"
+    elsewhere.mkdir()
+    linked = elsewhere / "tareas.md"  # the same file under another name and folder
+    os.link(path, linked)
+    first = _start_slow(path, tmp_path / "state-a")
+    try:
+        # Its own default state folder (copy/.taskexec), another path: the same file.
+        second = _cli("run", str(linked), cwd=elsewhere)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"of {path} is still running (runner pid {first.pid}" in second.stderr
+        assert "also runs T001" in second.stderr
+        dry = _cli("run", "tareas.md", "--dry-run", cwd=elsewhere)
+        assert dry.returncode == 2 and "also runs T001" in dry.stderr
+        assert (tmp_path / "effects.log").read_text() == "T001\n"  # T001 ran once
+        # Disjoint tasks may still run side by side.
+        other = _cli("run", str(linked), "--only", "T002", cwd=elsewhere)
+        assert other.returncode == 0, other.stderr
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+    # Another file that only has the same task IDs is no obstacle.
+    unrelated = elsewhere / "tasks.md"
+    unrelated.write_text(TWO.replace("sleep 30", "true"), encoding="utf-8")
+    (tmp_path / "effects.log").unlink()
+    first = _start_slow(path, tmp_path / "state-a")
+    try:
+        done = _cli("run", str(unrelated), "--only", "T001", "--no-writeback", cwd=elsewhere)
+        assert done.returncode == 0, done.stderr
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+
+
 def test_a_run_ended_by_sigterm_unregisters(tmp_path: Path, runtime: Path) -> None:
     path = tmp_path / "tasks.md"
     path.write_text(TWO, encoding="utf-8")

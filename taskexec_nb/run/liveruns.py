@@ -9,7 +9,9 @@ state folder and its selected tasks. A start whose tasks overlap those of a live
 run of the same file is refused; disjoint selections may run side by side. An
 entry of a runner that is gone is dropped when found. Reading and writing the
 entries is serialised by a lock file, so two starts at the same moment cannot
-both find the tasks free.
+both find the tasks free. A tasks.md with other hard links is one file under
+each of its names: a start also looks at the live runs registered under another
+path that is the same file now (:func:`os.path.samefile`).
 """
 
 from __future__ import annotations
@@ -99,6 +101,22 @@ def _write(path: Path, entries: list[Entry]) -> None:
     os.replace(tmp, path)
 
 
+def _linked_entries(folder: Path, tasks_file: str, own: Path) -> list[Entry]:
+    """Entries registered under another path that is now the same file (a hard link)."""
+    found: list[Entry] = []
+    for path in sorted(folder.glob("*.json")):
+        if path == own:
+            continue
+        for entry in _read(path):
+            other = entry.get("tasks_file")
+            if not isinstance(other, str) or other == tasks_file:
+                continue
+            with contextlib.suppress(OSError):
+                if os.path.samefile(other, tasks_file):
+                    found.append(entry)
+    return found
+
+
 def _live(entries: list[Entry], stale: Callable[[Mapping[str, Any]], bool]) -> list[Entry]:
     """The entries whose runner still runs on this machine (the registry is per machine)."""
     return [e for e in entries if runner_alive(e) is True and not stale(e)]
@@ -134,6 +152,8 @@ def check(
 ) -> None:
     """Refuse a run whose tasks a live run of the same file runs, registering nothing.
 
+    The same file is its real path, or another name of it (a hard link).
+
     Args:
         tasks_file: The tasks.md's real path.
         run_id: The run (its own entry, when resumed, is no obstacle).
@@ -146,8 +166,10 @@ def check(
         OSError: If the registry folder cannot be used.
     """
     folder = runtime_dir()
+    own = _entries_file(folder, tasks_file)
     with _locked(folder):
-        _refuse(_live(_read(_entries_file(folder, tasks_file)), stale), run_id, selection)
+        entries = _read(own) + _linked_entries(folder, tasks_file, own)
+        _refuse(_live(entries, stale), run_id, selection)
 
 
 def register(
@@ -159,7 +181,8 @@ def register(
 ) -> Path:
     """Register a starting run, unless a live run of the same file runs any of its tasks.
 
-    Entries of runners that are gone are dropped on the way.
+    The same file is its real path, or another name of it (a hard link). Entries of
+    runners that are gone are dropped on the way.
 
     Args:
         tasks_file: The tasks.md's real path.
@@ -179,7 +202,8 @@ def register(
     path = _entries_file(folder, tasks_file)
     with _locked(folder):
         entries = _live(_read(path), stale)
-        _refuse(entries, run_id, selection)
+        linked = _live(_linked_entries(folder, tasks_file, path), stale)
+        _refuse(entries + linked, run_id, selection)
         entries = [e for e in entries if e.get("run_id") != run_id]
         entries.append(
             {
