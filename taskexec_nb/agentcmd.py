@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Sequence
@@ -29,54 +30,92 @@ _SHELL_RE = re.compile(r"(?:sh|ash|bash|dash|ksh|mksh|zsh)(?:-?\d+(?:\.\d+)*)?")
 """A POSIX-family shell's program name, with an optional version: ``bash``, ``bash5``, ``ksh93``."""
 
 
+_COMMAND_OPTION_PROGRAMS = frozenset({"su", "runuser", "script", "flock"})
+"""Programs whose ``-c``/``--command`` value is run by a shell: ``script -qc "cmd" /dev/null``."""
+
+_SSH_VALUE_FLAGS = "BbcDEeFIiJLlmOopQRSWw"
+"""The ssh options that take a value (``-p 22``, ``-i key``, ``-o Opt=v``)."""
+
+
 @dataclass(frozen=True)
 class ShellScript:
-    """Where an ``agent_command`` runs a shell script: ``bash -c SCRIPT [$0 $1 ...]``.
+    """Where an ``agent_command`` hands a shell a script: ``bash -c SCRIPT [$0 $1 ...]``.
 
     Attributes:
         index: The position of the script (the element after the ``-c``-carrying flag).
-        shell: The shell's program name as written (its basename), e.g. ``bash``.
-        flag: The flag that carries ``c``, e.g. ``-c`` or ``-lc``.
+        shell: The program that runs it, by its basename as written, e.g. ``bash``.
+        flag: The flag that carries ``c``, e.g. ``-c`` or ``-lc`` (``ssh``: empty).
+        count: How many elements from ``index`` on are shell code: 1, or for
+            ``ssh HOST CMD...`` every element after the host (ssh joins them
+            into one command line for the remote shell).
     """
 
     index: int
     shell: str
     flag: str
+    count: int = 1
+
+    def covers(self, index: int) -> bool:
+        """Whether the template's element at ``index`` is shell code.
+
+        Args:
+            index: A position in the template.
+
+        Returns:
+            True for the script's element(s).
+        """
+        return self.index <= index < self.index + self.count
+
+    def describe(self) -> str:
+        """The form in words, e.g. ``bash -c`` or ``ssh (remote shell)``.
+
+        Returns:
+            The program and its flag.
+        """
+        return f"{self.shell} {self.flag}" if self.flag else f"{self.shell} (remote shell)"
 
 
 def shell_script(template: Sequence[str]) -> ShellScript | None:
-    """Whether an ``agent_command`` runs a shell with a ``-c`` script, and where the script is.
+    """Whether an ``agent_command`` hands a shell a script, and where the script is.
 
-    The rule: the program (after ``env`` and its options and ``NAME=VALUE``
-    words, if it starts with ``env``) is a POSIX-family shell by its basename
-    (sh, ash, bash, dash, ksh, mksh, zsh, optionally with a version:
-    ``bash5``, ``ksh93``), and one of its short option words carries ``c``
-    (``-c``, ``-lc``, ``-ec``). The script is the first word after the
-    options; later words are the script's ``$0``, ``$1``...
+    The rule, wherever the program stands in the argv (first, or after
+    wrappers such as ``env NAME=VALUE``, ``timeout 600``, ``nice -n 5``,
+    ``sudo -u agent``, ``setsid``, ``flock FILE``, ``docker exec CONTAINER``
+    or a script of yours that runs its arguments):
+
+    * a POSIX-family shell by its basename (sh, ash, bash, dash, ksh, mksh,
+      zsh, optionally with a version: ``bash5``, ``ksh93``), one of whose
+      short option words carries ``c`` (``-c``, ``-lc``, ``-ec``): the script
+      is the first word after its options; later words are its ``$0``, ``$1``...;
+    * ``su``, ``runuser``, ``script`` or ``flock`` with ``-c``/``--command``
+      (``script -qc CMD /dev/null``): the option's value is run by a shell;
+    * ``ssh [options] HOST CMD...``: ssh joins the words after the host into
+      one command line for the remote login shell, so they are all script.
 
     Args:
         template: The argv template.
 
     Returns:
-        Where the script is, or None for a plain argv.
+        Where the first such script is, or None for a plain argv.
     """
-    n, i = len(template), 0
-    if n and os.path.basename(template[0]) == "env":
-        i = 1
-        while i < n:
-            word = template[i]
-            if word in ("-u", "--unset", "-C", "--chdir"):
-                i += 2
-            elif word == "--":
-                i += 1
-                break
-            elif word.startswith("-") or "=" in word.lstrip("="):
-                i += 1
-            else:
-                break
-    if i >= n or not _SHELL_RE.fullmatch(os.path.basename(template[i])):
-        return None
-    shell, j, flag = os.path.basename(template[i]), i + 1, None
+    for k, word in enumerate(template):
+        program = os.path.basename(word)
+        if _SHELL_RE.fullmatch(program):
+            found = _shell_c(template, k)
+        elif program in _COMMAND_OPTION_PROGRAMS:
+            found = _command_option(template, k)
+        elif program == "ssh":
+            found = _ssh_command(template, k)
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _shell_c(template: Sequence[str], k: int) -> ShellScript | None:
+    """``sh [options] -c SCRIPT``, the shell at ``k``."""
+    n, j, flag = len(template), k + 1, None
     while j < n:
         word = template[j]
         if word in ("--", "-"):
@@ -92,7 +131,48 @@ def shell_script(template: Sequence[str]) -> ShellScript | None:
             break
     if flag is None or j >= n:
         return None
-    return ShellScript(j, shell, flag)
+    return ShellScript(j, os.path.basename(template[k]), flag)
+
+
+def _command_option(template: Sequence[str], k: int) -> ShellScript | None:
+    """``su USER -c CMD``, ``script -qc CMD FILE``, ``flock FILE -c CMD``: the program at ``k``."""
+    program = os.path.basename(template[k])
+    positional, j = 0, k + 1
+    while j < len(template):
+        word = template[j]
+        j += 1
+        if word == "--":
+            return None
+        if word.startswith("--command="):
+            return ShellScript(j - 1, program, "--command")
+        is_group = word[:1] == "-" and word[1:].isalpha() and word.endswith("c")
+        if word == "--command" or is_group:
+            return ShellScript(j, program, word) if j < len(template) else None
+        if program == "flock":  # flock [options] FILE -c CMD, or FILE CMD ARGS (argv)
+            if word in ("-w", "-E", "--wait", "--timeout", "--conflict-exit-code"):
+                j += 1
+            elif not word.startswith("-"):
+                positional += 1
+                if positional > 1:
+                    return None
+    return None
+
+
+def _ssh_command(template: Sequence[str], k: int) -> ShellScript | None:
+    """``ssh [options] HOST CMD...``, ssh at ``k``: every word after the host."""
+    n, j = len(template), k + 1
+    while j < n and template[j].startswith("-") and template[j] != "-":
+        word = template[j]
+        j += 1
+        if word == "--":
+            break
+        for at, letter in enumerate(word[1:], start=1):
+            if letter in _SSH_VALUE_FLAGS:
+                j += 0 if word[at + 1 :] else 1  # -p22 or -p 22
+                break
+    if j + 1 >= n:
+        return None  # no host, or no command: an interactive login
+    return ShellScript(j + 1, "ssh", "", n - j - 1)
 
 
 def agent_command_form(template: Sequence[str]) -> str:
@@ -107,7 +187,7 @@ def agent_command_form(template: Sequence[str]) -> str:
     found = shell_script(template)
     if found is None:
         return "argv (no shell)"
-    return f"shell script via {found.shell} {found.flag}; placeholders are shell-quoted"
+    return f"shell script via {found.describe()}; placeholders are shell-quoted"
 
 
 def _unsafe_in_script(script: str) -> list[tuple[str, str]]:
@@ -209,11 +289,15 @@ def agent_template_problems(template: Sequence[str]) -> list[str]:
             for name in unknown
         )
         if script is not None and index == script.index and not unknown:
+            code = " ".join(template[index : index + script.count])
+            unsafe: list[tuple[str, str]] = []
+            with contextlib.suppress(ValueError):  # a later element's bad brace: told above
+                unsafe = _unsafe_in_script(code)
             problems.extend(
-                f"agent_command: {{{name}}} is {why} in the {script.shell} {script.flag} "
-                f"script {element!r}: write it as a bare word (e.g. my-agent {{{name}}}); "
+                f"agent_command: {{{name}}} is {why} in the {script.describe()} "
+                f"script {code!r}: write it as a bare word (e.g. my-agent {{{name}}}); "
                 "taskexec shell-quotes the value so the task text stays one word"
-                for name, why in _unsafe_in_script(element)
+                for name, why in unsafe
             )
     return problems
 

@@ -24,6 +24,19 @@ from taskexec_nb.settings import RunSettings
         (["bash", "--noprofile", "--rcfile", "x", "-o", "pipefail", "-c", "a"], (7, "bash", "-c")),
         (["bash", "-c", "-e", "a"], (3, "bash", "-c")),
         (["bash", "-c", "--", "a"], (3, "bash", "-c")),
+        # Behind wrappers that run the rest of the argv.
+        (["timeout", "600", "bash", "-c", "a"], (4, "bash", "-c")),
+        (["nice", "-n", "5", "sh", "-c", "a"], (5, "sh", "-c")),
+        (["sudo", "-u", "agent", "bash", "-lc", "a"], (5, "bash", "-lc")),
+        (["docker", "exec", "-i", "box", "sh", "-c", "a"], (6, "sh", "-c")),
+        (["./with-venv.sh", "zsh", "-c", "a"], (3, "zsh", "-c")),
+        (["runuser", "-u", "agent", "--", "sh", "-c", "a"], (6, "sh", "-c")),
+        (["flock", "/tmp/lock", "bash", "-c", "a"], (4, "bash", "-c")),
+        # Programs whose -c/--command value a shell runs.
+        (["script", "-qc", "a", "/dev/null"], (2, "script", "-qc")),
+        (["su", "agent", "-c", "a"], (3, "su", "-c")),
+        (["runuser", "-l", "agent", "--command=a"], (3, "runuser", "--command")),
+        (["flock", "-w", "5", "/tmp/lock", "-c", "a"], (5, "flock", "-c")),
     ],
 )
 def test_a_shell_with_a_c_script_is_recognised(
@@ -48,6 +61,10 @@ def test_a_shell_with_a_c_script_is_recognised(
         ["bashful", "-c", "a"],
         ["bash", "+c", "a"],
         ["env", "my-agent", "-c", "a"],
+        ["flock", "/tmp/lock", "my-agent", "-c", "a"],  # my-agent's -c, not flock's
+        ["runuser", "-u", "agent", "--", "my-agent", "-c", "a"],
+        ["ssh", "box"],  # an interactive login: no command
+        ["my-agent", "--transport", "ssh", "{prompt}"],
     ],
 )
 def test_other_commands_are_plain_argv(template: list[str]) -> None:
@@ -92,6 +109,28 @@ def test_placeholders_outside_the_script_are_not_checked_for_quotes() -> None:
     # $0 and $1 are argv: quotes there are the agent's own business.
     assert agent_template_problems(["bash", "-c", "a", "'{description}'"]) == []
     assert agent_template_problems(["my-agent", '"{description}"']) == []
+
+
+def test_ssh_runs_every_word_after_the_host_in_the_remote_shell() -> None:
+    template = ["ssh", "-p", "22", "-i", "key", "-tt", "box", "cd repo &&", "my-agent", "{id}"]
+    found = shell_script(template)
+    assert found is not None
+    assert (found.index, found.count, found.shell) == (7, 3, "ssh")
+    assert [found.covers(i) for i in (6, 7, 9, 10)] == [False, True, True, False]
+    assert agent_command_form(template) == (
+        "shell script via ssh (remote shell); placeholders are shell-quoted"
+    )
+    # Quotes opened in one word and closed in another are one script.
+    problems = agent_template_problems(["ssh", "box", "my-agent '", "{description}", "'"])
+    assert len(problems) == 1
+    assert "{description} is inside single quotes in the ssh (remote shell) script" in problems[0]
+
+
+def test_a_placeholder_in_quotes_behind_a_wrapper_is_refused() -> None:
+    problems = agent_template_problems(["timeout", "60", "sh", "-c", "a '{description}'"])
+    assert len(problems) == 1 and "inside single quotes in the sh -c script" in problems[0]
+    problems = agent_template_problems(["script", "-qc", 'a "{prompt}"', "/dev/null"])
+    assert len(problems) == 1 and "inside double quotes in the script -qc script" in problems[0]
 
 
 def test_env_split_string_is_refused() -> None:
