@@ -250,11 +250,103 @@ def _unsafe_in_script(script: str) -> list[tuple[str, str]]:
     return out
 
 
+_INERT = ("id", "story")
+"""Placeholders whose values are letters, digits, ``.`` and ``-`` only (a task ID is
+``T083-B``, a story ``US2``): inert as code too, so not refused where they would be run."""
+
+_CODE_OPTIONS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+    (re.compile(r"(?:python|pypy)[\d.]*"), "c", ()),
+    (re.compile(r"node(?:js)?|bun"), "ep", ("--eval", "--print")),
+    (re.compile(r"perl[\d.]*|ruby[\d.]*|lua[\d.]*|Rscript|osascript"), "eE", ()),
+    (re.compile(r"php[\d.]*"), "r", ()),
+    (re.compile(r"fish|t?csh"), "c", ("--command",)),
+    (re.compile(r"pwsh|powershell(?:\.exe)?", re.IGNORECASE), "c", ("-command",)),
+)
+"""Interpreters whose option takes code as a string (``python -c CODE``): (program
+pattern, short option letters that end an option group before the code, long options)."""
+
+
+def _code_strings(template: Sequence[str]) -> list[tuple[int, str]]:
+    """Elements that another interpreter runs as code: (index, ``python -c``-like form)."""
+    found = []
+    for k, word in enumerate(template):
+        program = os.path.basename(word)
+        for pattern, letters, long_options in _CODE_OPTIONS:
+            if not pattern.fullmatch(program):
+                continue
+            for j in range(k + 1, len(template) - 1):
+                option = template[j]
+                if not option.startswith("-") or option == "--":
+                    break
+                short = option[1:].isalpha() and option[-1] in letters and option[1] != "-"
+                if short or option.lower() in long_options:
+                    found.append((j + 1, f"{program} {option}"))
+                    break
+    return found
+
+
+def _run_again(script: str) -> list[tuple[str, str]]:
+    """Placeholders that a command inside a shell script hands to a shell once more.
+
+    ``bash -c "ssh box my-agent {description}"``: bash sees one quoted word, and
+    ssh's remote shell parses it again. Such a command is found as
+    :func:`shell_script` finds one in an argv, and ``eval``.
+
+    Returns:
+        (placeholder, the command that runs it again) pairs.
+    """
+    import shlex
+    import string
+
+    marks: dict[str, str] = {}
+    text = []
+    for literal, name, _, _ in string.Formatter().parse(script):
+        text.append(literal)
+        if name is not None:
+            mark = f"TASKEXECFIELD{len(marks)}X"
+            marks[mark] = name
+            text.append(mark)
+    if not marks:
+        return []
+    lexer = shlex.shlex("".join(text), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return []  # unbalanced quotes: the shell refuses it anyway
+    commands: list[list[str]] = [[]]
+    for token in tokens:
+        if token and all(ch in "();<>|&" for ch in token):
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    out: list[tuple[str, str]] = []
+    for words in commands:
+        if words and words[0] == "eval":
+            again, by = range(1, len(words)), "eval"
+        else:
+            inner = shell_script(words)
+            if inner is None:
+                continue
+            again, by = range(inner.index, inner.index + inner.count), inner.describe()
+        for i in again:
+            out.extend(
+                (name, by)
+                for mark, name in marks.items()
+                if mark in words[i] and name not in _INERT
+            )
+    return out
+
+
 def agent_template_problems(template: Sequence[str]) -> list[str]:
     """What is wrong with an ``agent_command`` template.
 
-    Unknown fields, stray braces, and in a shell's ``-c`` script a placeholder
-    where its shell-quoted value would not stay one word (inside quotes, ...).
+    Unknown fields, stray braces; in a shell's ``-c`` script a placeholder where
+    its shell-quoted value would not stay one word (inside quotes, ...), or that
+    a command in the script hands to a shell again (``ssh``, ``sh -c``,
+    ``eval``); a placeholder in the code string of another interpreter
+    (``python -c``, ``node -e``, ``perl -e``, ``fish -c``...), which taskexec
+    cannot quote for.
 
     Args:
         template: The argv template.
@@ -298,6 +390,28 @@ def agent_template_problems(template: Sequence[str]) -> list[str]:
                 f"script {code!r}: write it as a bare word (e.g. my-agent {{{name}}}); "
                 "taskexec shell-quotes the value so the task text stays one word"
                 for name, why in unsafe
+            )
+            if not unsafe:
+                with contextlib.suppress(ValueError):
+                    unsafe = _run_again(code)
+                problems.extend(
+                    f"agent_command: {{{name}}} would be run as shell code again by the "
+                    f"{by} inside the {script.describe()} script {code!r} (taskexec quotes "
+                    "it for one shell): make that command the agent_command itself "
+                    '(e.g. ["ssh", "box", "my-agent", "{' + name + '}"]): taskexec then '
+                    "quotes the value for the shell that runs it"
+                    for name, by in unsafe
+                )
+    for index, form in _code_strings(template):
+        with contextlib.suppress(ValueError):  # a bad brace: told above
+            names = [f for _, f, _, _ in string.Formatter().parse(template[index]) if f]
+            problems.extend(
+                f"agent_command: {{{name}}} is in the code that {form} runs "
+                f"({template[index]!r}): taskexec cannot quote task text for it; pass the "
+                f"value as an argument of its own after the code (e.g. {form} CODE "
+                f"{{{name}}}, the code reading its first argument)"
+                for name in names
+                if name not in _INERT
             )
     return problems
 

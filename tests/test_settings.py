@@ -133,6 +133,68 @@ def test_a_placeholder_in_quotes_behind_a_wrapper_is_refused() -> None:
     assert len(problems) == 1 and "inside double quotes in the script -qc script" in problems[0]
 
 
+@pytest.mark.parametrize(
+    ("script", "by"),
+    [
+        ("ssh box my-agent {description}", "ssh (remote shell)"),
+        ("cd /src && sudo -u agent sh -c {description}", "sh -c"),
+        ("eval {description}", "eval"),
+        ("timeout 60 su agent -c {prompt}", "su -c"),
+    ],
+)
+def test_a_placeholder_a_command_in_the_script_runs_again_is_refused(script: str, by: str) -> None:
+    problems = agent_template_problems(["bash", "-c", script])
+    assert len(problems) == 1
+    assert f"would be run as shell code again by the {by} inside the bash -c script" in problems[0]
+    with pytest.raises(UsageError, match="make that command the agent_command itself"):
+        RunSettings(agent_command=["bash", "-c", script])
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "my-agent {description} | tee log; ssh box true",  # ssh gets no task text
+        "ssh box my-agent --task {id}",  # an ID is letters, digits, . and -
+        "my-agent -c {prompt}",
+    ],
+)
+def test_a_script_that_hands_no_task_text_on_is_fine(script: str) -> None:
+    assert agent_template_problems(["bash", "-c", script]) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "form"),
+    [
+        (["python3", "-c", "import x; x.run('{description}')"], "python3 -c"),
+        (["timeout", "60", "python", "-Bc", "print({prompt!r})"], "python -Bc"),
+        (["node", "-e", "run(`{prompt}`)"], "node -e"),
+        (["node", "--eval", "run('{files}')"], "node --eval"),
+        (["perl", "-le", "print q({description})"], "perl -le"),
+        (["ruby", "-e", "puts '{phase}'"], "ruby -e"),
+        (["fish", "-c", "my-agent {description}"], "fish -c"),
+        (["pwsh", "-Command", "my-agent {description}"], "pwsh -Command"),
+    ],
+)
+def test_task_text_in_another_interpreters_code_is_refused(template: list[str], form: str) -> None:
+    problems = agent_template_problems(template)
+    assert len(problems) == 1
+    assert f"is in the code that {form} runs" in problems[0]
+    assert "pass the value as an argument of its own after the code" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        ["python3", "-c", "import sys; print(sys.argv[1])", "{description}"],
+        ["python3", "-c", "open('agent.txt', 'w').write('{id}')"],  # an ID is inert
+        ["python3", "agent.py", "-c", "{prompt}"],  # agent.py's -c
+        ["perl", "agent.pl", "{description}"],
+    ],
+)
+def test_task_text_as_an_interpreters_argument_is_fine(template: list[str]) -> None:
+    assert agent_template_problems(template) == []
+
+
 def test_env_split_string_is_refused() -> None:
     problems = agent_template_problems(["env", "-S", "bash -c 'a {description}'"])
     assert problems and "env -S is not supported" in problems[0]
