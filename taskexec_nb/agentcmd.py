@@ -30,8 +30,17 @@ _SHELL_RE = re.compile(r"(?:sh|ash|bash|dash|ksh|mksh|zsh)(?:-?\d+(?:\.\d+)*)?")
 """A POSIX-family shell's program name, with an optional version: ``bash``, ``bash5``, ``ksh93``."""
 
 
-_COMMAND_OPTION_PROGRAMS = frozenset({"su", "runuser", "script", "flock"})
-"""Programs whose ``-c``/``--command`` value is run by a shell: ``script -qc "cmd" /dev/null``."""
+_COMMAND_OPTION_PROGRAMS: dict[str, tuple[str, ...]] = {
+    "su": ("-c", "--command"),
+    "runuser": ("-c", "--command"),
+    "script": ("-c", "--command"),
+    "flock": ("-c", "--command"),
+    "vagrant": ("-c", "--command"),  # vagrant ssh -c CMD
+    "gcloud": ("--command",),  # gcloud compute ssh HOST --command CMD
+    "nix-shell": ("--run", "--command"),
+}
+"""Programs whose option's value is run by a shell (``script -qc "cmd" /dev/null``), and
+those options (``-c`` also ends a group of short flags: ``-qc``)."""
 
 _SSH_VALUE_FLAGS = "BbcDEeFIiJLlmOopQRSWw"
 """The ssh options that take a value (``-p 22``, ``-i key``, ``-o Opt=v``)."""
@@ -87,8 +96,10 @@ def shell_script(template: Sequence[str]) -> ShellScript | None:
       zsh, optionally with a version: ``bash5``, ``ksh93``), one of whose
       short option words carries ``c`` (``-c``, ``-lc``, ``-ec``): the script
       is the first word after its options; later words are its ``$0``, ``$1``...;
-    * ``su``, ``runuser``, ``script`` or ``flock`` with ``-c``/``--command``
-      (``script -qc CMD /dev/null``): the option's value is run by a shell;
+    * ``su``, ``runuser``, ``script``, ``flock`` or ``vagrant`` with
+      ``-c``/``--command`` (``script -qc CMD /dev/null``), ``gcloud`` with
+      ``--command``, ``nix-shell`` with ``--run``/``--command``: the option's
+      value is run by a shell;
     * ``ssh [options] HOST CMD...``: ssh joins the words after the host into
       one command line for the remote login shell, so they are all script.
 
@@ -135,7 +146,7 @@ def _shell_c(template: Sequence[str], k: int) -> ShellScript | None:
 
 
 def _command_option(template: Sequence[str], k: int) -> ShellScript | None:
-    """``su USER -c CMD``, ``script -qc CMD FILE``, ``flock FILE -c CMD``: the program at ``k``."""
+    """``su USER -c CMD``, ``script -qc CMD FILE``, ``nix-shell --run CMD``: the program at k."""
     program = os.path.basename(template[k])
     positional, j = 0, k + 1
     while j < len(template):
@@ -143,10 +154,12 @@ def _command_option(template: Sequence[str], k: int) -> ShellScript | None:
         j += 1
         if word == "--":
             return None
-        if word.startswith("--command="):
-            return ShellScript(j - 1, program, "--command")
-        is_group = word[:1] == "-" and word[1:].isalpha() and word.endswith("c")
-        if word == "--command" or is_group:
+        options = _COMMAND_OPTION_PROGRAMS[program]
+        inline = [o for o in options if o.startswith("--") and word.startswith(o + "=")]
+        if inline:
+            return ShellScript(j - 1, program, inline[0])
+        is_group = "-c" in options and word[1:].isalpha() and word[:1] == "-" and word[-1] == "c"
+        if word in options or is_group:
             return ShellScript(j, program, word) if j < len(template) else None
         if program == "flock":  # flock [options] FILE -c CMD, or FILE CMD ARGS (argv)
             if word in ("-w", "-E", "--wait", "--timeout", "--conflict-exit-code"):

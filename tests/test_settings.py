@@ -37,6 +37,10 @@ from taskexec_nb.settings import RunSettings
         (["su", "agent", "-c", "a"], (3, "su", "-c")),
         (["runuser", "-l", "agent", "--command=a"], (3, "runuser", "--command")),
         (["flock", "-w", "5", "/tmp/lock", "-c", "a"], (5, "flock", "-c")),
+        (["vagrant", "ssh", "-c", "a"], (3, "vagrant", "-c")),
+        (["gcloud", "compute", "ssh", "vm", "--command", "a"], (5, "gcloud", "--command")),
+        (["nix-shell", "--pure", "--run", "a"], (3, "nix-shell", "--run")),
+        (["nix-shell", "--command=a"], (1, "nix-shell", "--command")),
     ],
 )
 def test_a_shell_with_a_c_script_is_recognised(
@@ -64,6 +68,8 @@ def test_a_shell_with_a_c_script_is_recognised(
         ["flock", "/tmp/lock", "my-agent", "-c", "a"],  # my-agent's -c, not flock's
         ["runuser", "-u", "agent", "--", "my-agent", "-c", "a"],
         ["ssh", "box"],  # an interactive login: no command
+        ["nix-shell", "-c", "a"],  # not an option of nix-shell's that runs a script
+        ["nix-shell", "-p", "nodejs"],  # an interactive shell: no script
         ["my-agent", "--transport", "ssh", "{prompt}"],
     ],
 )
