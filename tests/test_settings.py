@@ -123,6 +123,8 @@ def test_ssh_runs_every_word_after_the_host_in_the_remote_shell() -> None:
     assert found is not None
     assert (found.index, found.count, found.shell) == (7, 3, "ssh")
     assert [found.covers(i) for i in (6, 7, 9, 10)] == [False, True, True, False]
+    after_dashes = shell_script(["ssh", "-oBatchMode=yes", "--", "box", "my-agent", "{id}"])
+    assert after_dashes is not None and (after_dashes.index, after_dashes.count) == (4, 2)
     assert agent_command_form(template) == (
         "shell script via ssh (remote shell); placeholders are shell-quoted"
     )
@@ -162,6 +164,7 @@ def test_a_placeholder_a_command_in_the_script_runs_again_is_refused(script: str
         "my-agent {description} | tee log; ssh box true",  # ssh gets no task text
         "ssh box my-agent --task {id}",  # an ID is letters, digits, . and -
         "my-agent -c {prompt}",
+        "my-agent {description} 'unclosed",  # the shell refuses it, saying so
     ],
 )
 def test_a_script_that_hands_no_task_text_on_is_fine(script: str) -> None:
