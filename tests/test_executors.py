@@ -808,7 +808,7 @@ SHELL_HOSTILE = (
         ["env", "FOO=1", "bash", "-o", "pipefail", "-c"],
         ["timeout", "60", "bash", "-c"],
         ["nice", "-n", "5", "sh", "-lc"],
-        ["setsid", "dash", "-c"],
+        ["setsid", "-w", "dash", "-c"],  # -w: wait (a group leader forks)
         ["zsh", "-c"],
         ["ksh", "-ec"],
     ],
@@ -819,7 +819,7 @@ SHELL_HOSTILE = (
         "env-assign-bash-o-c",
         "timeout-bash-c",
         "nice-sh-lc",
-        "setsid-dash-c",
+        "setsid-w-dash-c",
         "zsh-c",
         "ksh-ec",
     ],
