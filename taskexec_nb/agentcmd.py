@@ -267,16 +267,58 @@ _INERT = ("id", "story")
 """Placeholders whose values are letters, digits, ``.`` and ``-`` only (a task ID is
 ``T083-B``, a story ``US2``): inert as code too, so not refused where they would be run."""
 
-_CODE_OPTIONS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
-    (re.compile(r"(?:python|pypy)[\d.]*"), "c", ()),
-    (re.compile(r"node(?:js)?|bun"), "ep", ("--eval", "--print")),
-    (re.compile(r"perl[\d.]*|ruby[\d.]*|lua[\d.]*|Rscript|osascript"), "eE", ()),
-    (re.compile(r"php[\d.]*"), "r", ()),
-    (re.compile(r"fish|t?csh"), "c", ("--command",)),
-    (re.compile(r"pwsh|powershell(?:\.exe)?", re.IGNORECASE), "c", ("-command",)),
+
+@dataclass(frozen=True)
+class _Interpreter:
+    """How an interpreter's options hand it code as a string (``python -c CODE``).
+
+    Attributes:
+        program: Its program names.
+        code: Short options whose value is code (``c``: ``-c CODE``, ``-Bc CODE``,
+            ``-cCODE``).
+        long_code: Long options whose value is code (``--eval``).
+        values: Short options (letters) whose value follows, attached or as the next
+            word (``-W ignore``, ``-Wignore``).
+        attached: Short options whose value can only be attached (``-Mstrict``).
+        stop: Options after which the rest are arguments (``-m module``).
+        long_values: Long options whose value is the next word (``--require x``).
+        exact: Short option words whose value is code, for an interpreter that
+            does not group its flags (node's ``-e``, ``-p``, ``-pe``).
+    """
+
+    program: re.Pattern[str]
+    code: str
+    long_code: tuple[str, ...] = ()
+    values: str = ""
+    attached: str = ""
+    stop: str = ""
+    long_values: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+
+
+_INTERPRETERS = (
+    _Interpreter(re.compile(r"(?:python|pypy)[\d.]*"), "c", values="WXQ", stop="m"),
+    _Interpreter(
+        re.compile(r"node(?:js)?|bun"),
+        "",
+        ("--eval", "--print"),
+        values="rC",
+        long_values=("--require", "--import", "--loader", "--conditions"),
+        exact=("-e", "-p", "-pe", "-ep"),
+    ),
+    _Interpreter(re.compile(r"perl[\d.]*"), "eE", values="I", attached="MmxidCDV"),
+    _Interpreter(re.compile(r"ruby[\d.]*"), "e", values="IrEC", attached="WTKxF"),
+    _Interpreter(re.compile(r"lua(?:jit)?[\d.]*"), "e", values="l"),
+    _Interpreter(re.compile(r"Rscript"), "e"),
+    _Interpreter(re.compile(r"osascript"), "e", values="ls"),
+    _Interpreter(re.compile(r"php[\d.]*"), "rBRE", values="cdz"),
+    _Interpreter(re.compile(r"fish"), "cC", ("--command", "--init-command")),
+    _Interpreter(re.compile(r"t?csh"), "c"),
 )
-"""Interpreters whose option takes code as a string (``python -c CODE``): (program
-pattern, short option letters that end an option group before the code, long options)."""
+"""The interpreters whose code strings taskexec cannot quote task text for."""
+
+_PWSH_RE = re.compile(r"pwsh|powershell(?:\.exe)?", re.IGNORECASE)
+"""PowerShell, whose ``-Command`` (any prefix down to ``-c``) takes code."""
 
 
 def _code_strings(template: Sequence[str]) -> list[tuple[int, str]]:
@@ -284,18 +326,57 @@ def _code_strings(template: Sequence[str]) -> list[tuple[int, str]]:
     found = []
     for k, word in enumerate(template):
         program = os.path.basename(word)
-        for pattern, letters, long_options in _CODE_OPTIONS:
-            if not pattern.fullmatch(program):
-                continue
+        if _PWSH_RE.fullmatch(program):
             for j in range(k + 1, len(template) - 1):
-                option = template[j]
-                if not option.startswith("-") or option == "--":
+                option = template[j].lower()
+                if option in ("-f", "-file"):
+                    break  # a script file: the rest are its arguments
+                if len(option) > 1 and ("-command".startswith(option) or option == "-cwa"):
+                    found.append((j + 1, f"{program} {template[j]}"))
                     break
-                short = option[1:].isalpha() and option[-1] in letters and option[1] != "-"
-                if short or option.lower() in long_options:
-                    found.append((j + 1, f"{program} {option}"))
-                    break
+            continue
+        for interpreter in _INTERPRETERS:
+            if interpreter.program.fullmatch(program):
+                at = _code_option(template, k, interpreter)
+                found.extend([at] if at is not None else [])
     return found
+
+
+def _code_option(
+    template: Sequence[str], k: int, interpreter: _Interpreter
+) -> tuple[int, str] | None:
+    """The code element of the interpreter at ``k``, and its form (``python -c``)."""
+    program = os.path.basename(template[k])
+    n, j = len(template), k + 1
+    while j < n:
+        option = template[j]
+        j += 1
+        if option in ("-", "--") or not option.startswith("-"):
+            return None  # a script file (or stdin): the rest are its arguments
+        if option.startswith("--"):
+            name = option.split("=")[0]
+            if name in interpreter.long_code:
+                if "=" in option:
+                    return j - 1, f"{program} {name}"
+                return (j, f"{program} {option}") if j < n else None
+            j += 1 if option in interpreter.long_values else 0
+            continue
+        if option in interpreter.exact:
+            return (j, f"{program} {option}") if j < n else None
+        for at, letter in enumerate(option[1:], start=1):
+            rest = option[at + 1 :]
+            if letter in interpreter.code:
+                if rest:  # -cCODE
+                    return j - 1, f"{program} {option[: at + 1]}"
+                return (j, f"{program} {option}") if j < n else None
+            if letter in interpreter.stop:
+                return None
+            if letter in interpreter.values:
+                j += 0 if rest else 1
+                break
+            if letter in interpreter.attached or not letter.isalpha():
+                break
+    return None
 
 
 def _run_again(script: str) -> list[tuple[str, str]]:

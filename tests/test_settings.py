@@ -182,6 +182,19 @@ def test_a_script_that_hands_no_task_text_on_is_fine(script: str) -> None:
         (["ruby", "-e", "puts '{phase}'"], "ruby -e"),
         (["fish", "-c", "my-agent {description}"], "fish -c"),
         (["pwsh", "-Command", "my-agent {description}"], "pwsh -Command"),
+        # Options before the code, with their values; code attached to its option.
+        (["python3", "-W", "ignore", "-c", "x('{description}')"], "python3 -c"),
+        (["python3", "-cprint('{description}')"], "python3 -c"),
+        (["perl", "-Mfeature=say", "-E", "say q({description})"], "perl -E"),
+        (["ruby", "-E", "UTF-8", "-rjson", "-e", "p '{description}'"], "ruby -e"),
+        (["node", "-r", "ts-node/register", "-pe", "'{description}'"], "node -pe"),
+        (["node", "--eval=run('{description}')"], "node --eval"),
+        (["node", "--require", "x", "--print", "'{description}'"], "node --print"),
+        (["perl", "-Mstrict", "-0777", "-ne", "print q({description})"], "perl -ne"),
+        (["php", "-d", "x=1", "-R", "echo '{description}';"], "php -R"),
+        (["lua", "-l", "socket", "-e", "print('{description}')"], "lua -e"),
+        (["pwsh", "-ExecutionPolicy", "Bypass", "-c", "agent {description}"], "pwsh -c"),
+        (["osascript", "-l", "JavaScript", "-e", "run('{description}')"], "osascript -e"),
     ],
 )
 def test_task_text_in_another_interpreters_code_is_refused(template: list[str], form: str) -> None:
@@ -198,6 +211,11 @@ def test_task_text_in_another_interpreters_code_is_refused(template: list[str], 
         ["python3", "-c", "open('agent.txt', 'w').write('{id}')"],  # an ID is inert
         ["python3", "agent.py", "-c", "{prompt}"],  # agent.py's -c
         ["perl", "agent.pl", "{description}"],
+        ["python3", "-m", "agent", "-c", "{description}"],  # the module's -c
+        ["node", "agent.js", "-e", "{description}"],
+        ["pwsh", "-File", "agent.ps1", "-c", "{description}"],
+        ["php", "-c", "php.ini", "agent.php", "{description}"],  # php's -c is its ini file
+        ["ruby", "-e", "p ARGV", "{description}"],
     ],
 )
 def test_task_text_as_an_interpreters_argument_is_fine(template: list[str]) -> None:
