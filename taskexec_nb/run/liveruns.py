@@ -9,7 +9,9 @@ state folder and its selected tasks. A start whose tasks overlap those of a live
 run of the same file is refused; disjoint selections may run side by side. An
 entry of a runner that is gone is dropped when found. Reading and writing the
 entries is serialised by a lock file, so two starts at the same moment cannot
-both find the tasks free. A tasks.md with other hard links is one file under
+both find the tasks free. A start also reads the folders this user's runs
+use in another environment (the temporary folder's without
+``XDG_RUNTIME_DIR``, ``/run/user/UID`` with it). A tasks.md with other hard links is one file under
 each of its names: a start also looks at the live runs registered under another
 path that is the same file now (:func:`os.path.samefile`).
 """
@@ -55,14 +57,52 @@ def runtime_dir() -> Path:
         folder = Path(tempfile.gettempdir()) / f"taskexec-{os.geteuid()}"
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=0o700)
-    info = folder.lstat()
-    if (
-        not stat.S_ISDIR(info.st_mode)
-        or info.st_uid != os.geteuid()
-        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    ):
+    if not _yours(folder):
         raise OSError(f"{folder} is not a folder of yours that only you may write")
     return folder
+
+
+def _yours(folder: Path) -> bool:
+    """Whether ``folder`` is a folder of this user's that only they may write."""
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def _other_folders(primary: Path) -> list[Path]:
+    """The registry folders this user's runs in another environment use, that exist.
+
+    A run started where ``XDG_RUNTIME_DIR`` is not set (cron, a container's
+    shell) registers in the temporary folder; one started in a login session, in
+    ``/run/user/UID``. Each start reads both (and ``/tmp``'s), so neither misses
+    the other; it registers only in its own.
+    """
+    uid = os.geteuid()
+    candidates = [
+        Path(tempfile.gettempdir()) / f"taskexec-{uid}",
+        Path("/tmp") / f"taskexec-{uid}",  # the default temporary folder
+        Path("/run/user") / str(uid) / "taskexec",
+    ]
+    others: list[Path] = []
+    for folder in candidates:
+        if folder != primary and folder not in others and _yours(folder):
+            others.append(folder)
+    return others
+
+
+def _elsewhere(primary: Path, tasks_file: str) -> list[Entry]:
+    """Runs of the file registered in :func:`_other_folders` (read without their lock)."""
+    found: list[Entry] = []
+    for folder in _other_folders(primary):
+        own = _entries_file(folder, tasks_file)
+        found += _read(own) + _linked_entries(folder, tasks_file, own)
+    return found
 
 
 @contextlib.contextmanager
@@ -169,6 +209,7 @@ def check(
     own = _entries_file(folder, tasks_file)
     with _locked(folder):
         entries = _read(own) + _linked_entries(folder, tasks_file, own)
+        entries += _elsewhere(folder, tasks_file)
         _refuse(_live(entries, stale), run_id, selection)
 
 
@@ -202,7 +243,8 @@ def register(
     path = _entries_file(folder, tasks_file)
     with _locked(folder):
         entries = _live(_read(path), stale)
-        linked = _live(_linked_entries(folder, tasks_file, path), stale)
+        linked = _linked_entries(folder, tasks_file, path) + _elsewhere(folder, tasks_file)
+        linked = _live(linked, stale)
         _refuse(entries + linked, run_id, selection)
         entries = [e for e in entries if e.get("run_id") != run_id]
         entries.append(
