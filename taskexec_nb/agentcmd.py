@@ -3,6 +3,10 @@
 ``agent_command`` is a run setting (:mod:`taskexec_nb.settings` checks it with
 :func:`agent_template_problems`); the agent executor builds the command with
 :func:`shell_script`, and the CLI shows its form with :func:`agent_command_form`.
+Task text reaches a shell only where :func:`shell_script` finds one (then it is
+shell-quoted); a placeholder that a shell would not keep one word, that a command
+in the script hands to a shell again, or that lands in another interpreter's code
+string is refused.
 """
 
 from __future__ import annotations
