@@ -213,7 +213,9 @@ def _unsafe_in_script(script: str) -> list[tuple[str, str]]:
     A quoted value is one inert word where a word may start: not inside quotes
     or backticks, not after a backslash or ``$`` (``$'...'`` is ANSI-C quoting), not
     in a comment (the value's newline would end it), not in a here-document
-    (where ``$(...)`` runs even inside single quotes).
+    (where ``$(...)`` runs even inside single quotes), not in an arithmetic
+    expression (``$(( ))``, ``(( ))``: bash runs the ``$(...)`` of a quoted
+    array subscript, ``'a[$(cmd)]'``, there).
 
     Args:
         script: The script element of the template.
@@ -225,6 +227,7 @@ def _unsafe_in_script(script: str) -> list[tuple[str, str]]:
 
     state = ""  # "'", '"', "`", "#" (a comment) or "" (plain)
     heredoc = False
+    arithmetic = 0  # open (( or $((
     previous = "\n"
     out: list[tuple[str, str]] = []
     for literal, name, _, _ in string.Formatter().parse(script):
@@ -246,6 +249,12 @@ def _unsafe_in_script(script: str) -> list[tuple[str, str]]:
                 state = "#"
             elif ch == "<" and previous == "<":
                 heredoc = True
+            elif ch == "(" and previous == "(":
+                arithmetic += 1
+                ch = ""  # a third ( does not open another
+            elif ch == ")" and previous == ")" and arithmetic:
+                arithmetic -= 1
+                ch = ""
             previous = ch
         if name is None:
             continue
@@ -261,6 +270,8 @@ def _unsafe_in_script(script: str) -> list[tuple[str, str]]:
             why = "after $"
         elif why is None and heredoc:
             why = "in a here-document"
+        elif why is None and arithmetic:
+            why = "in an arithmetic expression (( ))"
         if why:
             out.append((name, why))
         previous = "x"  # the value is a word

@@ -88,6 +88,8 @@ def test_other_commands_are_plain_argv(template: list[str]) -> None:
         ("my-agent ${description}", "after $"),
         ("my-agent x # {description}", "in a comment"),
         ("cat <<EOF\n{description}\nEOF", "in a here-document"),
+        ("my-agent --n $(( {description} + 1 ))", "in an arithmetic expression (( ))"),
+        ("(( {description} > 2 )) && my-agent", "in an arithmetic expression (( ))"),
     ],
 )
 def test_a_placeholder_that_would_not_stay_one_word_is_refused(script: str, why: str) -> None:
@@ -105,6 +107,7 @@ def test_a_placeholder_that_would_not_stay_one_word_is_refused(script: str, why:
         "my-agent --task={description} 'literal' \"$HOME\" && echo done",
         "my-agent 'it''s' \\' {id} # comment after",
         "cd /tmp; my-agent {prompt}",
+        "n=$(( 1 + 2 )); (cd src && my-agent {prompt}); ((n++)) || my-agent {id}",
     ],
 )
 def test_bare_placeholders_in_a_script_are_fine(script: str) -> None:
