@@ -429,6 +429,9 @@ class Argv(Kind):
             except ValueError as exc:
                 message = f"cannot split {value!r} like a shell line: {exc}"
                 return value, [Problem((), message, value)]
+        elif not isinstance(value, list | tuple):
+            either = "must be a list of strings or one string (a command line)"
+            return value, [Problem((), either, value, either)]
         value, problems = _text_list(value, lax)
         if not problems and not value:
             problems = [Problem((), "must not be empty", given)]

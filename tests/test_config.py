@@ -234,6 +234,13 @@ def test_agent_command_in_the_file_may_be_a_shell_line(tmp_path: Path) -> None:
     empty = project(tmp_path / "empty", 'agent_command = "  "\n')
     with pytest.raises(ConfigError, match="agent_command: must not be empty"):
         resolve(empty, environ={})
+    (tmp_path / "number").mkdir()
+    number = project(tmp_path / "number", "agent_command = 42\n")
+    with pytest.raises(ConfigError) as err:
+        resolve(number, environ={})
+    assert "taskexec.toml:1: agent_command: must be a list of strings or one string" in str(
+        err.value
+    )
 
 
 def test_every_scalar_setting_is_readable_from_the_environment() -> None:

@@ -806,8 +806,23 @@ SHELL_HOSTILE = (
         ["bash", "--noprofile", "-ec"],
         ["/usr/bin/env", "sh", "-c"],
         ["env", "FOO=1", "bash", "-o", "pipefail", "-c"],
+        ["timeout", "60", "bash", "-c"],
+        ["nice", "-n", "5", "sh", "-lc"],
+        ["setsid", "-w", "dash", "-c"],  # -w: wait (a group leader forks)
+        ["zsh", "-c"],
+        ["ksh", "-ec"],
     ],
-    ids=["bash-c", "bash-ec", "env-sh-c", "env-assign-bash-o-c"],
+    ids=[
+        "bash-c",
+        "bash-ec",
+        "env-sh-c",
+        "env-assign-bash-o-c",
+        "timeout-bash-c",
+        "nice-sh-lc",
+        "setsid-w-dash-c",
+        "zsh-c",
+        "ksh-ec",
+    ],
 )
 def test_a_shell_wrapped_agent_gets_the_task_text_as_one_inert_word(
     tmp_path: Path, wrapper: list[str]
@@ -836,6 +851,56 @@ def test_a_shell_wrapped_agent_gets_the_task_text_as_one_inert_word(
     # After the script, $0 and $1 are handed over as written: no quotes added.
     argv, _ = agent_argv(template, task, "t.md")
     assert argv[-2:] == ["zero", text]
+
+
+FAKE_SSH = """\
+#!/bin/sh
+# ssh as the remote end sees it: options, the host, then the words joined into one
+# command line for the login shell.
+while [ "${1#-}" != "$1" ]; do
+  case $1 in -p|-i|-l|-o) shift ;; esac
+  shift
+done
+shift
+exec sh -c "$*"
+"""
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["script -qec SCRIPT /dev/null", "flock LOCK -c SCRIPT", "ssh -p 22 box SCRIPT"],
+)
+def test_programs_that_hand_a_string_to_a_shell_get_the_task_text_quoted(
+    tmp_path: Path, form: str
+) -> None:
+    program = form.split()[0]
+    if shutil.which(program) is None and program != "ssh":
+        pytest.skip(f"{program} is not here")
+    victim = tmp_path / "pwned"
+    script = tmp_path / "fake_agent.py"
+    script.write_text(FAKE_AGENT, encoding="utf-8")
+    agent = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+    task = annotated_task("executor=agent", "T007", "placeholder")
+    text = SHELL_HOSTILE.format(victim=victim)
+    task = dataclasses.replace(task, description=text)
+    env = {**os.environ, "FAKE_AGENT_OUT": str(tmp_path / "agent.json")}
+    # {prompt} in the script: nothing on stdin (script's terminal would never end it).
+    words = {"LOCK": str(tmp_path / "lock"), "SCRIPT": f"{agent} {{id}} {{description}} {{prompt}}"}
+    template = [words.get(word, word) for word in form.split()]
+    if program == "ssh":  # no sshd here: a stand-in that does what the remote end does
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "ssh").write_text(FAKE_SSH, encoding="utf-8")
+        (bin_dir / "ssh").chmod(0o755)
+        template = [str(bin_dir / "ssh"), "-p", "22", "box", agent, "{id}", "{description}"]
+        template.append("{prompt}")
+    settings = RunSettings(agent_command=template)
+    attempt = make_attempt(tmp_path, task, settings=settings, env=env, timeout=30)
+    outcome = run_with(attempt, AgentExecutor())
+    assert outcome.status is TaskStatus.COMPLETED, outcome
+    assert not victim.exists()
+    prompt = agent_prompt(task, str(attempt.ctx.tasks_file))
+    assert agent_record(tmp_path)["argv"] == ["T007", text, prompt]
 
 
 def test_a_shell_script_agent_command_needs_its_placeholders_bare() -> None:

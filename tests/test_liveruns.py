@@ -131,6 +131,88 @@ def test_two_cli_runs_with_different_state_folders_do_not_both_run_a_task(
     assert not list(runtime.glob("*.json"))  # the last run out leaves nothing behind
 
 
+def test_a_run_through_another_hard_link_of_the_file_is_refused(
+    tmp_path: Path, runtime: Path
+) -> None:
+    path = tmp_path / "tasks.md"
+    path.write_text(TWO, encoding="utf-8")
+    elsewhere = tmp_path / "copy"
+    elsewhere.mkdir()
+    linked = elsewhere / "tareas.md"  # the same file under another name and folder
+    os.link(path, linked)
+    first = _start_slow(path, tmp_path / "state-a")
+    try:
+        # Its own default state folder (copy/.taskexec), another path: the same file.
+        second = _cli("run", str(linked), cwd=elsewhere)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"of {path} is still running (runner pid {first.pid}" in second.stderr
+        assert "also runs T001" in second.stderr
+        dry = _cli("run", "tareas.md", "--dry-run", cwd=elsewhere)
+        assert dry.returncode == 2 and "also runs T001" in dry.stderr
+        assert (tmp_path / "effects.log").read_text() == "T001\n"  # T001 ran once
+        # Disjoint tasks may still run side by side.
+        other = _cli("run", str(linked), "--only", "T002", cwd=elsewhere)
+        assert other.returncode == 0, other.stderr
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+    # Another file that only has the same task IDs is no obstacle.
+    unrelated = elsewhere / "tasks.md"
+    unrelated.write_text(TWO.replace("sleep 30", "true"), encoding="utf-8")
+    (tmp_path / "effects.log").unlink()
+    first = _start_slow(path, tmp_path / "state-a")
+    try:
+        done = _cli("run", str(unrelated), "--only", "T001", "--no-writeback", cwd=elsewhere)
+        assert done.returncode == 0, done.stderr
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+
+
+def test_runs_started_with_and_without_xdg_runtime_dir_see_each_other(
+    tmp_path: Path, runtime: Path
+) -> None:
+    # A cron job (no XDG_RUNTIME_DIR: the temporary folder's registry) and a login
+    # session (XDG_RUNTIME_DIR set) run the same file with their own state folders.
+    path = tmp_path / "tasks.md"
+    path.write_text(TWO, encoding="utf-8")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    cron = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    cron["TMPDIR"] = str(temp)
+    cli = [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)]
+    first = subprocess.Popen(
+        [*cli, "--only", "T001", "--state-dir", str(tmp_path / "state-a")],
+        cwd=tmp_path,
+        env=cron,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not (tmp_path / "effects.log").exists():
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.05)
+        assert list((temp / f"taskexec-{os.geteuid()}").glob("*.json"))  # not in runtime
+        session = {**os.environ, "TMPDIR": str(temp), "XDG_RUNTIME_DIR": str(runtime.parent)}
+        second = subprocess.run(
+            [*cli, "--state-dir", str(tmp_path / "state-b")],
+            cwd=tmp_path,
+            env=session,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"runner pid {first.pid}, state folder {tmp_path / 'state-a'}" in second.stderr
+        assert (tmp_path / "effects.log").read_text() == "T001\n"
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+
+
 def test_a_run_ended_by_sigterm_unregisters(tmp_path: Path, runtime: Path) -> None:
     path = tmp_path / "tasks.md"
     path.write_text(TWO, encoding="utf-8")

@@ -24,6 +24,23 @@ from taskexec_nb.settings import RunSettings
         (["bash", "--noprofile", "--rcfile", "x", "-o", "pipefail", "-c", "a"], (7, "bash", "-c")),
         (["bash", "-c", "-e", "a"], (3, "bash", "-c")),
         (["bash", "-c", "--", "a"], (3, "bash", "-c")),
+        # Behind wrappers that run the rest of the argv.
+        (["timeout", "600", "bash", "-c", "a"], (4, "bash", "-c")),
+        (["nice", "-n", "5", "sh", "-c", "a"], (5, "sh", "-c")),
+        (["sudo", "-u", "agent", "bash", "-lc", "a"], (5, "bash", "-lc")),
+        (["docker", "exec", "-i", "box", "sh", "-c", "a"], (6, "sh", "-c")),
+        (["./with-venv.sh", "zsh", "-c", "a"], (3, "zsh", "-c")),
+        (["runuser", "-u", "agent", "--", "sh", "-c", "a"], (6, "sh", "-c")),
+        (["flock", "/tmp/lock", "bash", "-c", "a"], (4, "bash", "-c")),
+        # Programs whose -c/--command value a shell runs.
+        (["script", "-qc", "a", "/dev/null"], (2, "script", "-qc")),
+        (["su", "agent", "-c", "a"], (3, "su", "-c")),
+        (["runuser", "-l", "agent", "--command=a"], (3, "runuser", "--command")),
+        (["flock", "-w", "5", "/tmp/lock", "-c", "a"], (5, "flock", "-c")),
+        (["vagrant", "ssh", "-c", "a"], (3, "vagrant", "-c")),
+        (["gcloud", "compute", "ssh", "vm", "--command", "a"], (5, "gcloud", "--command")),
+        (["nix-shell", "--pure", "--run", "a"], (3, "nix-shell", "--run")),
+        (["nix-shell", "--command=a"], (1, "nix-shell", "--command")),
     ],
 )
 def test_a_shell_with_a_c_script_is_recognised(
@@ -48,6 +65,12 @@ def test_a_shell_with_a_c_script_is_recognised(
         ["bashful", "-c", "a"],
         ["bash", "+c", "a"],
         ["env", "my-agent", "-c", "a"],
+        ["flock", "/tmp/lock", "my-agent", "-c", "a"],  # my-agent's -c, not flock's
+        ["runuser", "-u", "agent", "--", "my-agent", "-c", "a"],
+        ["ssh", "box"],  # an interactive login: no command
+        ["nix-shell", "-c", "a"],  # not an option of nix-shell's that runs a script
+        ["nix-shell", "-p", "nodejs"],  # an interactive shell: no script
+        ["my-agent", "--transport", "ssh", "{prompt}"],
     ],
 )
 def test_other_commands_are_plain_argv(template: list[str]) -> None:
@@ -65,6 +88,8 @@ def test_other_commands_are_plain_argv(template: list[str]) -> None:
         ("my-agent ${description}", "after $"),
         ("my-agent x # {description}", "in a comment"),
         ("cat <<EOF\n{description}\nEOF", "in a here-document"),
+        ("my-agent --n $(( {description} + 1 ))", "in an arithmetic expression (( ))"),
+        ("(( {description} > 2 )) && my-agent", "in an arithmetic expression (( ))"),
     ],
 )
 def test_a_placeholder_that_would_not_stay_one_word_is_refused(script: str, why: str) -> None:
@@ -82,6 +107,7 @@ def test_a_placeholder_that_would_not_stay_one_word_is_refused(script: str, why:
         "my-agent --task={description} 'literal' \"$HOME\" && echo done",
         "my-agent 'it''s' \\' {id} # comment after",
         "cd /tmp; my-agent {prompt}",
+        "n=$(( 1 + 2 )); (cd src && my-agent {prompt}); ((n++)) || my-agent {id}",
     ],
 )
 def test_bare_placeholders_in_a_script_are_fine(script: str) -> None:
@@ -92,6 +118,111 @@ def test_placeholders_outside_the_script_are_not_checked_for_quotes() -> None:
     # $0 and $1 are argv: quotes there are the agent's own business.
     assert agent_template_problems(["bash", "-c", "a", "'{description}'"]) == []
     assert agent_template_problems(["my-agent", '"{description}"']) == []
+
+
+def test_ssh_runs_every_word_after_the_host_in_the_remote_shell() -> None:
+    template = ["ssh", "-p", "22", "-i", "key", "-tt", "box", "cd repo &&", "my-agent", "{id}"]
+    found = shell_script(template)
+    assert found is not None
+    assert (found.index, found.count, found.shell) == (7, 3, "ssh")
+    assert [found.covers(i) for i in (6, 7, 9, 10)] == [False, True, True, False]
+    after_dashes = shell_script(["ssh", "-oBatchMode=yes", "--", "box", "my-agent", "{id}"])
+    assert after_dashes is not None and (after_dashes.index, after_dashes.count) == (4, 2)
+    assert agent_command_form(template) == (
+        "shell script via ssh (remote shell); placeholders are shell-quoted"
+    )
+    # Quotes opened in one word and closed in another are one script.
+    problems = agent_template_problems(["ssh", "box", "my-agent '", "{description}", "'"])
+    assert len(problems) == 1
+    assert "{description} is inside single quotes in the ssh (remote shell) script" in problems[0]
+
+
+def test_a_placeholder_in_quotes_behind_a_wrapper_is_refused() -> None:
+    problems = agent_template_problems(["timeout", "60", "sh", "-c", "a '{description}'"])
+    assert len(problems) == 1 and "inside single quotes in the sh -c script" in problems[0]
+    problems = agent_template_problems(["script", "-qc", 'a "{prompt}"', "/dev/null"])
+    assert len(problems) == 1 and "inside double quotes in the script -qc script" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("script", "by"),
+    [
+        ("ssh box my-agent {description}", "ssh (remote shell)"),
+        ("cd /src && sudo -u agent sh -c {description}", "sh -c"),
+        ("eval {description}", "eval"),
+        ("timeout 60 su agent -c {prompt}", "su -c"),
+    ],
+)
+def test_a_placeholder_a_command_in_the_script_runs_again_is_refused(script: str, by: str) -> None:
+    problems = agent_template_problems(["bash", "-c", script])
+    assert len(problems) == 1
+    assert f"would be run as shell code again by the {by} inside the bash -c script" in problems[0]
+    with pytest.raises(UsageError, match="make that command the agent_command itself"):
+        RunSettings(agent_command=["bash", "-c", script])
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "my-agent {description} | tee log; ssh box true",  # ssh gets no task text
+        "ssh box my-agent --task {id}",  # an ID is letters, digits, . and -
+        "my-agent -c {prompt}",
+        "my-agent {description} 'unclosed",  # the shell refuses it, saying so
+    ],
+)
+def test_a_script_that_hands_no_task_text_on_is_fine(script: str) -> None:
+    assert agent_template_problems(["bash", "-c", script]) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "form"),
+    [
+        (["python3", "-c", "import x; x.run('{description}')"], "python3 -c"),
+        (["timeout", "60", "python", "-Bc", "print({prompt!r})"], "python -Bc"),
+        (["node", "-e", "run(`{prompt}`)"], "node -e"),
+        (["node", "--eval", "run('{files}')"], "node --eval"),
+        (["perl", "-le", "print q({description})"], "perl -le"),
+        (["ruby", "-e", "puts '{phase}'"], "ruby -e"),
+        (["fish", "-c", "my-agent {description}"], "fish -c"),
+        (["pwsh", "-Command", "my-agent {description}"], "pwsh -Command"),
+        # Options before the code, with their values; code attached to its option.
+        (["python3", "-W", "ignore", "-c", "x('{description}')"], "python3 -c"),
+        (["python3", "-cprint('{description}')"], "python3 -c"),
+        (["perl", "-Mfeature=say", "-E", "say q({description})"], "perl -E"),
+        (["ruby", "-E", "UTF-8", "-rjson", "-e", "p '{description}'"], "ruby -e"),
+        (["node", "-r", "ts-node/register", "-pe", "'{description}'"], "node -pe"),
+        (["node", "--eval=run('{description}')"], "node --eval"),
+        (["node", "--require", "x", "--print", "'{description}'"], "node --print"),
+        (["perl", "-Mstrict", "-0777", "-ne", "print q({description})"], "perl -ne"),
+        (["php", "-d", "x=1", "-R", "echo '{description}';"], "php -R"),
+        (["lua", "-l", "socket", "-e", "print('{description}')"], "lua -e"),
+        (["pwsh", "-ExecutionPolicy", "Bypass", "-c", "agent {description}"], "pwsh -c"),
+        (["osascript", "-l", "JavaScript", "-e", "run('{description}')"], "osascript -e"),
+    ],
+)
+def test_task_text_in_another_interpreters_code_is_refused(template: list[str], form: str) -> None:
+    problems = agent_template_problems(template)
+    assert len(problems) == 1
+    assert f"is in the code that {form} runs" in problems[0]
+    assert "pass the value as an argument of its own after the code" in problems[0]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        ["python3", "-c", "import sys; print(sys.argv[1])", "{description}"],
+        ["python3", "-c", "open('agent.txt', 'w').write('{id}')"],  # an ID is inert
+        ["python3", "agent.py", "-c", "{prompt}"],  # agent.py's -c
+        ["perl", "agent.pl", "{description}"],
+        ["python3", "-m", "agent", "-c", "{description}"],  # the module's -c
+        ["node", "agent.js", "-e", "{description}"],
+        ["pwsh", "-File", "agent.ps1", "-c", "{description}"],
+        ["php", "-c", "php.ini", "agent.php", "{description}"],  # php's -c is its ini file
+        ["ruby", "-e", "p ARGV", "{description}"],
+    ],
+)
+def test_task_text_as_an_interpreters_argument_is_fine(template: list[str]) -> None:
+    assert agent_template_problems(template) == []
 
 
 def test_env_split_string_is_refused() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -482,6 +483,37 @@ def test_read_only_tasks_file_is_not_ticked_and_the_run_says_why_once(
         "(their results are in the state store)"
     )
     assert handle.notices[-2:] == [first, last]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to be a user without the right to write another's file",
+)
+def test_someone_elses_read_only_tasks_file_names_its_owner_not_chmod(tmp_path: Path) -> None:
+    # Root without the capabilities that let it write and chmod any file: a user's view.
+    path = _write(tmp_path, THREE_OK)
+    tmp_path.chmod(0o777)  # the folder (and its .taskexec) may be written; the file not
+    os.chown(path, 65534, 65534)
+    path.chmod(0o644)
+    drop = "-dac_override,-dac_read_search,-fowner,-chown"
+    done = subprocess.run(
+        [
+            *("setpriv", f"--bounding-set={drop}", "--inh-caps=-all"),
+            *(sys.executable, "-m", "taskexec_nb.cli", "run", str(path)),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[X]" not in path.read_text() and path.stat().st_uid == 65534
+    lines = (done.stdout + done.stderr).splitlines()
+    why = next(line for line in lines if "is read-only (mode" in line)
+    assert "no write permission for you" in why
+    assert "it belongs to " in why and "(uid 65534): to have them ticked, its owner" in why
+    assert "make it writable (chmod u+w)" not in why
 
 
 def test_read_only_rule_follows_the_permission_bits(tmp_path: Path) -> None:

@@ -146,7 +146,7 @@ def agent_argv(
     argv: list[str] = []
     used_prompt = False
     for index, element in enumerate(template):
-        in_script = script is not None and index == script.index
+        in_script = script is not None and script.covers(index)
         argv.append(element.format_map(quoted if in_script else values))
         used_prompt = used_prompt or any(
             field == "prompt" for _, field, _, _ in string.Formatter().parse(element)

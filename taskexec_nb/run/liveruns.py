@@ -9,7 +9,11 @@ state folder and its selected tasks. A start whose tasks overlap those of a live
 run of the same file is refused; disjoint selections may run side by side. An
 entry of a runner that is gone is dropped when found. Reading and writing the
 entries is serialised by a lock file, so two starts at the same moment cannot
-both find the tasks free.
+both find the tasks free. A start also reads the folders this user's runs
+use in another environment (the temporary folder's without
+``XDG_RUNTIME_DIR``, ``/run/user/UID`` with it). A tasks.md with other hard links is one file under
+each of its names: a start also looks at the live runs registered under another
+path that is the same file now (:func:`os.path.samefile`).
 """
 
 from __future__ import annotations
@@ -53,14 +57,52 @@ def runtime_dir() -> Path:
         folder = Path(tempfile.gettempdir()) / f"taskexec-{os.geteuid()}"
     with contextlib.suppress(FileExistsError):
         folder.mkdir(mode=0o700)
-    info = folder.lstat()
-    if (
-        not stat.S_ISDIR(info.st_mode)
-        or info.st_uid != os.geteuid()
-        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    ):
+    if not _yours(folder):
         raise OSError(f"{folder} is not a folder of yours that only you may write")
     return folder
+
+
+def _yours(folder: Path) -> bool:
+    """Whether ``folder`` is a folder of this user's that only they may write."""
+    try:
+        info = folder.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def _other_folders(primary: Path) -> list[Path]:
+    """The registry folders this user's runs in another environment use, that exist.
+
+    A run started where ``XDG_RUNTIME_DIR`` is not set (cron, a container's
+    shell) registers in the temporary folder; one started in a login session, in
+    ``/run/user/UID``. Each start reads both (and ``/tmp``'s), so neither misses
+    the other; it registers only in its own.
+    """
+    uid = os.geteuid()
+    candidates = [
+        Path(tempfile.gettempdir()) / f"taskexec-{uid}",
+        Path("/tmp") / f"taskexec-{uid}",  # the default temporary folder
+        Path("/run/user") / str(uid) / "taskexec",
+    ]
+    others: list[Path] = []
+    for folder in candidates:
+        if folder != primary and folder not in others and _yours(folder):
+            others.append(folder)
+    return others
+
+
+def _elsewhere(primary: Path, tasks_file: str) -> list[Entry]:
+    """Runs of the file registered in :func:`_other_folders` (read without their lock)."""
+    found: list[Entry] = []
+    for folder in _other_folders(primary):
+        own = _entries_file(folder, tasks_file)
+        found += _read(own) + _linked_entries(folder, tasks_file, own)
+    return found
 
 
 @contextlib.contextmanager
@@ -99,6 +141,22 @@ def _write(path: Path, entries: list[Entry]) -> None:
     os.replace(tmp, path)
 
 
+def _linked_entries(folder: Path, tasks_file: str, own: Path) -> list[Entry]:
+    """Entries registered under another path that is now the same file (a hard link)."""
+    found: list[Entry] = []
+    for path in sorted(folder.glob("*.json")):
+        if path == own:
+            continue
+        for entry in _read(path):
+            other = entry.get("tasks_file")
+            if not isinstance(other, str) or other == tasks_file:
+                continue
+            with contextlib.suppress(OSError):
+                if os.path.samefile(other, tasks_file):
+                    found.append(entry)
+    return found
+
+
 def _live(entries: list[Entry], stale: Callable[[Mapping[str, Any]], bool]) -> list[Entry]:
     """The entries whose runner still runs on this machine (the registry is per machine)."""
     return [e for e in entries if runner_alive(e) is True and not stale(e)]
@@ -134,6 +192,8 @@ def check(
 ) -> None:
     """Refuse a run whose tasks a live run of the same file runs, registering nothing.
 
+    The same file is its real path, or another name of it (a hard link).
+
     Args:
         tasks_file: The tasks.md's real path.
         run_id: The run (its own entry, when resumed, is no obstacle).
@@ -146,8 +206,11 @@ def check(
         OSError: If the registry folder cannot be used.
     """
     folder = runtime_dir()
+    own = _entries_file(folder, tasks_file)
     with _locked(folder):
-        _refuse(_live(_read(_entries_file(folder, tasks_file)), stale), run_id, selection)
+        entries = _read(own) + _linked_entries(folder, tasks_file, own)
+        entries += _elsewhere(folder, tasks_file)
+        _refuse(_live(entries, stale), run_id, selection)
 
 
 def register(
@@ -159,7 +222,8 @@ def register(
 ) -> Path:
     """Register a starting run, unless a live run of the same file runs any of its tasks.
 
-    Entries of runners that are gone are dropped on the way.
+    The same file is its real path, or another name of it (a hard link). Entries of
+    runners that are gone are dropped on the way.
 
     Args:
         tasks_file: The tasks.md's real path.
@@ -179,7 +243,9 @@ def register(
     path = _entries_file(folder, tasks_file)
     with _locked(folder):
         entries = _live(_read(path), stale)
-        _refuse(entries, run_id, selection)
+        linked = _linked_entries(folder, tasks_file, path) + _elsewhere(folder, tasks_file)
+        linked = _live(linked, stale)
+        _refuse(entries + linked, run_id, selection)
         entries = [e for e in entries if e.get("run_id") != run_id]
         entries.append(
             {

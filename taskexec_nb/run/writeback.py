@@ -241,6 +241,26 @@ def read_only(path: Path) -> str | None:
     return f"{path} is read-only (mode {mode[1:]}; no write permission for you)"
 
 
+def _make_writable(path: Path) -> str:
+    """How to make a read-only tasks.md writable: ``chmod u+w`` if it is yours, else whose it is."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        owner = os.geteuid()
+    if owner == os.geteuid():
+        return "make it writable (chmod u+w) to have them ticked"
+    try:
+        import pwd
+
+        name = f"{pwd.getpwuid(owner).pw_name} (uid {owner})"
+    except (ImportError, KeyError):
+        name = f"uid {owner}"
+    return (
+        f"it belongs to {name}: to have them ticked, its owner may let you write it, "
+        "or run a copy of your own"
+    )
+
+
 Box = tuple[str, int, int | None]
 """A task's box: (task ID, 1-based line of the box, line of the task's heading or None)."""
 
@@ -319,7 +339,7 @@ class CheckboxWriter:
             return [
                 f"{locked}: its boxes are left as they are; {task_id} and the tasks this run "
                 "completes after it are not ticked (their results are in the state store); "
-                "make it writable (chmod u+w) to have them ticked"
+                f"{_make_writable(self.path)}"
                 for task_id in ids
             ]
         raced = False
