@@ -574,6 +574,24 @@ class _Heading:
     end: int = -1  # 0-based exclusive end of its section
 
 
+def _cut_at_annotation(start: re.Match[str], para: list[int]) -> tuple[str, str, int]:
+    """An item's text, its text after the ID and its body's start, cut at an annotation line.
+
+    ``- [ ] T001 Build`` then ``  taskexec: run=make`` on the next line: Markdown
+    joins the two into the item's first paragraph (its lines ``para``), but a
+    reader sees the task's text and its annotation, so the annotation starts the body.
+    """
+    content, rest = start.string, start.group("rest")
+    if "\n" not in rest or "taskexec" not in rest.lower():
+        return content, rest, para[1]
+    lines = content.split("\n")
+    for k in range(1, len(lines)):
+        if ann.ANNOTATION_RE.match(lines[k]):
+            cut = len("\n".join(lines[:k]))
+            return content[:cut], content[start.start("rest") : cut], para[0] + k
+    return content, rest, para[1]
+
+
 class _Reader:
     """The first pass: markdown-it's tokens to task sites, phases, headings and fences.
 
@@ -705,8 +723,8 @@ class _Reader:
             self.items.append((tokens[i].map[0], tokens[i].level, symbol))
             return
         item_start, item_end = tokens[i].map
-        para_end = tokens[i + 1].map[1]
         mark, pre, lead, pre2, task_id, post, tags, rest = start.groups()
+        content, rest, para_end = _cut_at_annotation(start, tokens[i + 1].map)
         emph = pre + pre2 + post
         state = _BOX_STATES.get(mark)
         if state is None:  # [P] in the box's place, or a symbol we do not know: no box

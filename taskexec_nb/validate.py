@@ -260,7 +260,8 @@ def _no_action(tf: TaskFile) -> list[Diagnostic]:
             f"{len(bare)} task(s) have no action: {shown}{more}; {NO_ACTION_EFFECT}",
             tf.path,
             bare[0].line,
-            "add a ```bash or ```python block under a task, or a 'taskexec: run=...' line",
+            "add a ```bash or ```python block under a task, or a line 'taskexec: run=...' "
+            "under it (as a nested item or an indented line)",
             bare[0].id,
         )
     ]

@@ -227,6 +227,30 @@ def test_annotation_on_a_heading_task() -> None:
     assert task.params.line == line_of(text, "taskexec:")
 
 
+def test_an_indented_annotation_line_right_under_an_item_is_its_annotation() -> None:
+    # Markdown joins the line to the item's first paragraph; a reader sees an annotation.
+    text = md(
+        """\
+        # Tasks
+
+        - [ ] T001 Say hi (depends on T002)
+          taskexec: run="echo hi" retries=2
+        - [ ] T002 [P] Wrap the text
+          over two lines
+          <!-- taskexec: run="echo 2" -->
+        - [ ] T003 Mention taskexec: in the text, not at a line's start
+        """
+    )
+    tf = parse(text)
+    assert not tf.diagnostics
+    first, second, third = tf.tasks
+    assert (first.action.kind, first.action.code) == (ActionKind.COMMAND, "echo hi")
+    assert first.params.retries == 2 and first.params.line == line_of(text, "taskexec: run")
+    assert first.description == "Say hi (depends on T002)"
+    assert (second.action.code, second.description) == ("echo 2", "Wrap the text over two lines")
+    assert third.action.kind is ActionKind.NONE
+
+
 # --- durations -------------------------------------------------------------------------------
 
 
