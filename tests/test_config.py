@@ -591,8 +591,10 @@ def test_config_show_prints_values_and_sources(
     assert lines["retries"].endswith("environment TASKEXEC_RETRIES")
     assert lines["env.API_TOKEN"].split()[1] == MASK and "tok-123456" not in out
     assert lines["env.HOST"].split()[1] == "h"
+    assert lines["agent_command"].split()[1:3] == ["(not", "set)"] and "null" not in out
     assert main(["config", "show", str(tasks), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    assert doc["settings"]["agent_command"]["value"] is None
     assert doc["settings"]["max_workers"] == {"value": 2, "source": f"{tmp_path}/taskexec.toml:1"}
     assert doc["env"]["API_TOKEN"]["value"] == MASK
     monkeypatch.chdir(tasks.parent)

@@ -35,6 +35,7 @@ from conftest import (
     ExecutorContract,
     contract_body,
     group_members,
+    md,
 )
 from helpers import (
     leftovers,
@@ -1022,6 +1023,25 @@ def test_agent_prompt_names_the_task_and_forbids_ticking() -> None:
     assert "User story: US2" in prompt
     assert "Files: src/app/cli.py" in prompt
     assert "Do not edit the checkboxes" in prompt
+
+
+def test_agent_prompt_details_leave_out_the_runners_annotations() -> None:
+    text = md(
+        """\
+        - [ ] T001 Add the parser
+          - taskexec: executor=agent timeout=30m
+          - Read the spec in spec.md
+            - keep the nested indent
+          <!-- taskexec: retries=1 -->
+        - [ ] T002 Only annotated
+          - taskexec: executor=agent
+        """
+    )
+    first, second = parse_text(text, "t.md").tasks
+    prompt = agent_prompt(first, "t.md")
+    assert "Details:\n  - Read the spec in spec.md\n    - keep the nested indent" in prompt
+    assert "taskexec" not in prompt.replace("from t.md", "")
+    assert "Details:" not in agent_prompt(second, "t.md")  # nothing left to detail
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,8 @@ def show_text(config: Config) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "(not set)"  # a table for people; --json keeps null
     if isinstance(value, str):
         return value
     return json.dumps(value, default=str)

@@ -94,8 +94,9 @@ def agent_prompt(task: Task, tasks_file: str, context: str = "") -> str:
         lines.append(f"User story: {task.story}")
     if task.files:
         lines.append("Files: " + ", ".join(task.files))
-    if task.body.strip():
-        lines += ["Details:", task.body.strip("\n").rstrip()]
+    details = _details(task.body)
+    if details:
+        lines += ["Details:", details]
     if context:
         lines.append(context)
     lines.append(
@@ -103,6 +104,18 @@ def agent_prompt(task: Task, tasks_file: str, context: str = "") -> str:
         "the task runner ticks them after verifying the result."
     )
     return "\n".join(lines)
+
+
+def _details(body: str) -> str:
+    """A task's body for the agent: its lines as written, without ``taskexec:`` annotations.
+
+    The annotations are for the runner (``executor=agent``, timeouts, env); an
+    agent reading them would take them for part of the work.
+    """
+    from taskexec_nb.annotations import ANNOTATION_RE
+
+    kept = [line for line in body.split("\n") if not ANNOTATION_RE.match(line)]
+    return "\n".join(kept).strip("\n").rstrip() if any(k.strip() for k in kept) else ""
 
 
 def agent_argv(
