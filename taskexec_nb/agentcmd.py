@@ -522,7 +522,23 @@ def agent_template_problems(template: Sequence[str]) -> list[str]:
                 for name in names
                 if name not in _INERT
             )
+    if template and os.path.basename(template[0]) == "setsid" and not _setsid_waits(template):
+        problems.append(
+            "agent_command: a bare setsid forks and returns at once (each task leads its own "
+            "process group), so the task would count as done while the agent still works: "
+            "write setsid -w (--wait), or leave setsid out"
+        )
     return problems
+
+
+def _setsid_waits(template: Sequence[str]) -> bool:
+    """Whether ``setsid``'s options (before its command) include ``-w``/``--wait``."""
+    for word in template[1:]:
+        if not word.startswith("-") or word == "--":
+            return False
+        if word == "--wait" or (not word.startswith("--") and "w" in word[1:]):
+            return True
+    return False
 
 
 AGENT_EXAMPLE = ("claude", "-p", "--permission-mode", "acceptEdits", "{prompt}")

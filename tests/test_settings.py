@@ -300,3 +300,26 @@ def test_run_settings_keep_good_values_as_given() -> None:
     assert s.timeout == 30 and isinstance(s.timeout, int)
     assert s.state_dir == Path("x") and s.shell == Path("/bin/bash")
     assert RunSettings(kill_grace="250ms").kill_grace == 0.25  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("template", "refused"),
+    [
+        (["setsid", "my-agent", "{prompt}"], True),
+        (["/usr/bin/setsid", "-f", "my-agent", "{prompt}"], True),
+        (["setsid", "--", "my-agent", "-w", "{prompt}"], True),  # the agent's own -w
+        (["setsid", "-w", "my-agent", "{prompt}"], False),
+        (["setsid", "--wait", "my-agent", "{prompt}"], False),
+        (["setsid", "-cw", "my-agent", "{prompt}"], False),
+        (["timeout", "60", "my-agent", "{prompt}"], False),
+    ],
+)
+def test_a_bare_setsid_agent_command_is_refused(template: list[str], refused: bool) -> None:
+    # Each task leads its own process group, so setsid forks, exits 0 at once, and the
+    # task would count as done while the agent still works.
+    problems = agent_template_problems(template)
+    assert bool(problems) is refused
+    if refused:
+        assert "write setsid -w" in problems[0]
+        with pytest.raises(UsageError, match="a bare setsid forks and returns at once"):
+            RunSettings(agent_command=template)
