@@ -184,6 +184,53 @@ def test_ctrl_c_in_asyncio_run_awaiting_an_arun_records_it_interrupted(tmp_path:
     assert ran(tmp_path) == {"T002", "T003"}
 
 
+CTRL_C_IN_AN_ATTEMPT = """
+import asyncio, sys
+import taskexec_nb
+import taskexec_nb.executors.shell as shell
+
+original = shell.ShellExecutor.run
+
+async def run(self, ctx):
+    if ctx.task.id == "T002":  # a Ctrl-C landing while the attempt starts its process
+        raise KeyboardInterrupt
+    return await original(self, ctx)
+
+shell.ShellExecutor.run = run
+
+async def main():
+    run = await taskexec_nb.load(sys.argv[1]).arun(kill_grace=0.5)
+    await run.wait()
+
+try:
+    asyncio.run(main())
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_raised_inside_an_attempt_records_the_run_interrupted(tmp_path: Path) -> None:
+    # On Python 3.10 a Ctrl-C is raised wherever the loop is, e.g. inside subprocess.Popen
+    # of a starting attempt; before, the run stayed 'running' with that task 'running'.
+    text = "".join(f'- [ ] T00{n} Step {n}\n  - taskexec: run="true"\n' for n in (1, 2, 3))
+    path = write_md(tmp_path, text)
+    proc = subprocess.run(
+        [sys.executable, "-c", CTRL_C_IN_AN_ATTEMPT, str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 130, proc.stderr
+    run, tasks, _ = stored_now(tmp_path / ".taskexec" / "state.db")
+    assert run == "interrupted", proc.stderr
+    assert tasks == {"T001": "completed", "T002": "cancelled", "T003": "cancelled"}
+    assert "never retrieved" not in proc.stderr
+    resumed = taskexec_nb.load(path).run(resume=True)
+    assert resumed.result is RunStatus.COMPLETED
+
+
 @linux_only
 def test_ctrl_c_during_a_blocking_run_interrupts_it(tmp_path: Path) -> None:
     text = f"- [ ] T001 Long\n{block('echo $$ > leader.pid', 'sleep 30')}"

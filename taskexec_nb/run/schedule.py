@@ -331,6 +331,7 @@ class Scheduler:
             self._poke()
 
         cancels = 0  # of this coroutine, by the event loop (asyncio.run's Ctrl-C, shutdown)
+        interrupt: BaseException | None = None  # a Ctrl-C raised inside an attempt
         try:
             while True:
                 new = tracker.get_ready()
@@ -358,8 +359,15 @@ class Scheduler:
                 self._wake.clear()
                 while ended:
                     fut = ended.popleft()
-                    # An attempt the loop cancelled (at its shutdown) ends cancelled.
-                    status = TaskStatus.CANCELLED if fut.cancelled() else fut.result()
+                    try:
+                        # An attempt the loop cancelled (at its shutdown) ends cancelled.
+                        status = TaskStatus.CANCELLED if fut.cancelled() else fut.result()
+                    except (KeyboardInterrupt, SystemExit) as exc:
+                        # A Ctrl-C that landed while the attempt's own code ran on the loop
+                        # (starting its process, say): the run is interrupted, as by a Ctrl-C
+                        # anywhere else, and the interrupt goes on once that is recorded.
+                        status, interrupt = TaskStatus.CANCELLED, interrupt or exc
+                        self.cancel(interrupted=True)
                     self._finished(running.pop(fut), status, tracker)
                 if self._book.save_due():
                     await self._settle()
@@ -372,6 +380,8 @@ class Scheduler:
         final = self._finish_run()
         if cancels:
             raise asyncio.CancelledError
+        if interrupt is not None:
+            raise interrupt
         return final
 
     async def _settle(self) -> None:
