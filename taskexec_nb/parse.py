@@ -145,14 +145,20 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(int(c)) if c.isdecimal() else c for c in text)
 
 
-def _cjk_number(text: str) -> str:
-    """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits."""
+def _cjk_number(text: str) -> str | None:
+    """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits.
+
+    Returns:
+        The digits, or None for numerals that are no number (``十十``, ``三二十``).
+    """
     if text.isdecimal():
         return _ascii_digits(text)
     digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
-    if "十" not in text:
+    tens, ten, ones = text.partition("十")
+    if not ten:
         return "".join(str(digits[c]) for c in text)
-    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or ones == "十":
+        return None
     return str((digits[tens] if tens else 1) * 10 + (digits[ones] if ones else 0))
 
 
@@ -177,6 +183,8 @@ def _phase_heading(text: str) -> tuple[str | None, str] | None:
     if o is None:
         return None
     number = _cjk_number(o.group("num") or o.group("num2") or o.group("num3"))
+    if number is None:
+        return None
     title = plain[o.end() :].lstrip().lstrip(":：.．、–—-").strip().strip("*").strip()
     return number, title
 

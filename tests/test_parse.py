@@ -661,6 +661,14 @@ def test_a_phase_heading_with_its_number_before_the_word_or_in_numerals(
     assert (phase.number, phase.title, phase.kind) == (number, title, kind)
 
 
+@pytest.mark.parametrize("heading", ["阶段十十：收尾", "第三二十阶段", "第十一十阶段 完善"])
+def test_a_phase_heading_whose_numerals_are_not_a_number_is_no_phase(heading: str) -> None:
+    text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
+    tf = parse_text(text)
+    assert [p.number for p in tf.phases if p.number] == ["1"]
+    assert tf.task("T002").description == "别的"
+
+
 @pytest.mark.parametrize(
     ("heading", "number"),
     [
