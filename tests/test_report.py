@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -2009,3 +2010,22 @@ def test_the_live_models_frames_draw_the_same_gantt_as_the_report(fail_run: Ran)
         assert list(a.y[0]) == list(b.y[0])  # lanes by phase, from the tasks' rows
         assert list(a.y[1]) == list(b.y[1])  # task IDs and titles
         assert list(a.text) == list(b.text)
+
+
+def test_the_resume_line_of_a_status_read_with_state_dir_names_that_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run kept in a store of its own: the printed command must find it there.
+    monkeypatch.chdir(tmp_path)
+    text = '## Phase 1: X\n\n- [ ] T001 Check\n  - taskexec: run="test -f fixed"\n'
+    path = write_tasks(tmp_path, text)
+    store = tmp_path / "elsewhere" / "state"
+    assert main(["run", str(path), "--state-dir", str(store)]) == 1
+    capsys.readouterr()
+    assert main(["status", "--state-dir", str(store)]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("resume: taskexec run ")
+    (tmp_path / "fixed").touch()
+    command = shlex.split(line.split("  (")[0].removeprefix("resume: "))
+    assert main(command[1:]) == 0  # the printed command, as given, resumes and completes
+    assert not (tmp_path / ".taskexec").exists()  # in that store, not one beside the file
