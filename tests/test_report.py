@@ -2029,3 +2029,19 @@ def test_the_resume_line_of_a_status_read_with_state_dir_names_that_store(
     command = shlex.split(line.split("  (")[0].removeprefix("resume: "))
     assert main(command[1:]) == 0  # the printed command, as given, resumes and completes
     assert not (tmp_path / ".taskexec").exists()  # in that store, not one beside the file
+
+
+def test_report_of_a_tasks_md_reads_the_store_its_config_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # taskexec.toml's state_dir: report() finds the run where `taskexec report` does.
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    (tmp_path / "taskexec.toml").write_text('state_dir = "build/state"\n', encoding="utf-8")
+    assert main(["run", str(path)]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "build" / "state" / "state.db").is_file()
+    run_id = taskexec_nb.runs(path)[0]["run_id"]
+    assert taskexec_nb.report(path).run_id == run_id
+    assert taskexec_nb.report(tasks_file=path).run_id == run_id
+    monkeypatch.chdir(tmp_path)
+    assert taskexec_nb.report().run_id == run_id
