@@ -1235,7 +1235,9 @@ def test_cli_status_rollups(fail_run: Ran, capsys: pytest.CaptureFixture[str]) -
     assert lines[0].startswith(f"run {rep.run_id}: failed")
     assert "BY PHASE" in lines and "BY STORY" in lines
     phase_part = lines[lines.index("BY PHASE") + 1 : lines.index("BY STORY")]
-    story_part = lines[lines.index("BY STORY") + 1 :]
+    # A failed run's status ends with the command that resumes it, after the roll-ups.
+    assert lines[-1].startswith("resume: taskexec run ") and f"--resume {rep.run_id}" in lines[-1]
+    story_part = lines[lines.index("BY STORY") + 1 : -1]
     for part, by in ((phase_part, "phase"), (story_part, "story")):
         want = expected_rollup(rep, by, labels=True)  # tasks without a story: "(none)"
         assert len(part) == len(want)
