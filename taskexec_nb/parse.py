@@ -58,8 +58,11 @@ _TASK_START = (
 )
 _TASK_START_RE = LazyPattern("^" + _TASK_START, re.DOTALL)
 _TASK_START_AT_RE = LazyPattern(_TASK_START, re.DOTALL)
-_LOOSE_BOX_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\](?=[ \t]*[*_~]*T)")
-"""A box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``), right before an ID."""
+_LEAD_TAGS = r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][ \t]*)*"
+_LOOSE_BOX_RE = LazyPattern(rf"\[[ \t]*[^\]\s]?[ \t]*\](?=[ \t]*{_LEAD_TAGS}[*_~]*T)")
+"""A box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``), right before an ID (or the
+``[P]``/``[US1]`` tags before it)."""
+_LEAD_TAGS_RE = LazyPattern(_LEAD_TAGS)
 _LOOSE_CELL_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\]")
 _CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
@@ -815,8 +818,8 @@ class _Reader:
         if box is None or (box.end() == 3 and text[3:4] in (" ", "\t")):
             return None  # none, or a checkbox: [x] and a space
         start = _TASK_START_AT_RE.match(text, box.end())
-        if start is None or start.group("lead"):
-            return None
+        if start is None or not _LEAD_TAGS_RE.fullmatch(start.group("lead")):
+            return None  # no ID, or a link or note before it
         self._unknown_box("", start.group("id"), line, text[: start.end("id")])
         return start
 

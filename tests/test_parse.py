@@ -348,6 +348,9 @@ def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str
         "| Hecho | ID | Tarea |\n|---|---|---|\n| [ x ] | T002 | Spaced box cell |",
         "| Hecho | ID | Tarea |\n|---|---|---|\n| [] | T002 | Empty box cell |",
         "| Tarea | Notas |\n|---|---|\n| [ X ] T002 | Spaced box before the ID |",
+        "- [ x ] [P] T002 Spaced box, then a tag before the ID",
+        "- [][US1] T002 Empty box, then a story tag",
+        "### [ x ] [P] T002 Heading with a spaced box and a tag",
     ],
 )
 def test_a_box_that_is_not_a_checkbox_is_an_error_and_the_task_is_kept(text: str) -> None:
