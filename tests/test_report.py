@@ -1132,6 +1132,11 @@ def test_report_of_a_path_reads_that_file_or_store(
         report("missing/tasks.md")
     with pytest.raises(ReportError, match="no state store"):
         report(str(tmp_path))  # a folder without a store says so
+    # A store file by another name is not read as the state.db beside it.
+    (tmp_path / "state.db").write_bytes((state / "state.db").read_bytes())
+    (tmp_path / "backup.db").write_bytes(b"")
+    with pytest.raises(ReportError, match=r"backup.db: report\(\) reads a store's state.db"):
+        report(tmp_path / "backup.db")
 
 
 # --- 5. the CLI ----------------------------------------------------------------------------

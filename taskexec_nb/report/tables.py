@@ -86,10 +86,16 @@ def _report_source(path: Path) -> tuple[Path | None, Path | None]:
     """``(state_dir, tasks_file)`` for ``report(path)``: a state folder, its store, or a tasks.md.
 
     Raises:
-        ReportError: If ``path`` does not exist.
+        ReportError: If ``path`` does not exist, or is a ``.db`` file not named
+            ``state.db``.
     """
     if path.is_dir():
         return (path if (path / "state.db").is_file() else path / ".taskexec"), None
+    if path.is_file() and path.suffix == ".db" and path.name != "state.db":
+        raise ReportError(
+            f"{path}: report() reads a store's state.db (its folder, or that file), "
+            "not a database of another name"
+        )
     if path.is_file():
         return (path.parent, None) if path.suffix == ".db" else (None, path)
     raise ReportError(
