@@ -128,9 +128,11 @@ _ORDINAL_PHASE_RE = LazyPattern(
     lambda: (
         r"^[^\w]*(?:(?:第|제)\s*(?P<num>\d+|["
         + _CJK_NUMERALS
-        + r"]+)|(?P<num2>\d+))\s*(?:"
+        + r"]+)\s*(?:"
         + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
-        + r")|^[^\w]*(?:"
+        + r")|(?P<num2>\d+)\s*(?:"
+        + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
+        + r")(?=$|[\s:：.．、–—-]))|^[^\w]*(?:"
         + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
         + r")\s*(?P<num3>["
         + _CJK_NUMERALS
@@ -138,7 +140,9 @@ _ORDINAL_PHASE_RE = LazyPattern(
     )
 )
 """The number before the phase word (``第1阶段``, ``第一阶段``, ``1단계``, ``제2단계``,
-``第3段階``), or a Chinese numeral after it (``阶段三``)."""
+``第3段階``), or a Chinese numeral after it (``阶段三``). A bare number before the word
+counts only when the word ends the heading's number part (``1단계: 설정``): ``3段階の
+移行計画`` (a three-stage plan) and ``2단계별 가이드`` (a step-by-step guide) are no phase."""
 
 
 def _ascii_digits(text: str) -> str:

@@ -686,7 +686,9 @@ def test_a_phase_number_in_other_digits_is_read_in_ascii(heading: str, number: s
     assert parse_text(text).task("T001").phase.number == number
 
 
-@pytest.mark.parametrize("heading", ["阶段性总结", "第一印象", "阶段三个目标"])
+@pytest.mark.parametrize(
+    "heading", ["阶段性总结", "第一印象", "阶段三个目标", "3段階の移行計画", "2단계별 가이드"]
+)
 def test_a_heading_that_only_contains_a_phase_word_is_no_phase(heading: str) -> None:
     text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
     phases = parse_text(text).phases
