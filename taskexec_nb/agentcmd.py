@@ -522,13 +522,60 @@ def agent_template_problems(template: Sequence[str]) -> list[str]:
                 for name in names
                 if name not in _INERT
             )
-    if template and os.path.basename(template[0]) == "setsid" and not _setsid_waits(template):
+    at = _exec_in_place(template)
+    if (
+        at < len(template)
+        and os.path.basename(template[at]) == "setsid"
+        and not _setsid_waits(template[at:])
+    ):
         problems.append(
             "agent_command: a bare setsid forks and returns at once (each task leads its own "
             "process group), so the task would count as done while the agent still works: "
             "write setsid -w (--wait), or leave setsid out"
         )
     return problems
+
+
+_IN_PLACE_WRAPPERS: dict[str, tuple[str, ...]] = {
+    "env": ("-u", "--unset", "-C", "--chdir"),
+    "nice": ("-n", "--adjustment"),
+    "nohup": (),
+    "ionice": ("-c", "--class", "-n", "--classdata"),
+    "stdbuf": ("-i", "-o", "-e", "--input", "--output", "--error"),
+}
+"""Programs that run their command in their own process (exec), so it stays the task's
+process group leader, and their options that take the next word as a value."""
+
+
+def _exec_in_place(template: Sequence[str]) -> int:
+    """The index of the program that runs as the task's process, after ``env``, ``nice``...
+
+    ``env A=1 setsid agent``: env execs setsid in its own process, the group's leader.
+
+    Args:
+        template: The argv template.
+
+    Returns:
+        The index of the first word that is not such a wrapper, its option or
+        (for ``env``) a ``NAME=VALUE``; ``len(template)`` if there is none.
+    """
+    i, n = 0, len(template)
+    while i < n and os.path.basename(template[i]) in _IN_PLACE_WRAPPERS:
+        valued = _IN_PLACE_WRAPPERS[os.path.basename(template[i])]
+        env = os.path.basename(template[i]) == "env"
+        i += 1
+        while i < n:
+            word = template[i]
+            if word == "--":
+                i += 1
+                break
+            if word in valued:
+                i += 2
+            elif (word.startswith("-") and word != "-") or (env and "=" in word.lstrip("=")):
+                i += 1
+            else:
+                break
+    return i
 
 
 def _setsid_waits(template: Sequence[str]) -> bool:

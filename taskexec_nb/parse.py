@@ -58,8 +58,11 @@ _TASK_START = (
 )
 _TASK_START_RE = LazyPattern("^" + _TASK_START, re.DOTALL)
 _TASK_START_AT_RE = LazyPattern(_TASK_START, re.DOTALL)
-_LOOSE_BOX_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\](?=[ \t]*[*_~]*T)")
-"""A box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``), right before an ID."""
+_LEAD_TAGS = r"(?:\[(?:P|US\d+[A-Za-z0-9-]*)\][ \t]*)*"
+_LOOSE_BOX_RE = LazyPattern(rf"\[[ \t]*[^\]\s]?[ \t]*\](?=[ \t]*{_LEAD_TAGS}[*_~]*T)")
+"""A box a checkbox is not (``[ x ]``, ``[]``, ``[x]T009``), right before an ID (or the
+``[P]``/``[US1]`` tags before it)."""
+_LEAD_TAGS_RE = LazyPattern(_LEAD_TAGS)
 _LOOSE_CELL_RE = LazyPattern(r"\[[ \t]*[^\]\s]?[ \t]*\]")
 _CHECKBOX_TASK_RE = LazyPattern(r"^\[(?P<box>[^\]\n])\][ \t]+" + _TASK_START, re.DOTALL)
 _BRACKET_RE = LazyPattern(r"\[([^\[\]\n]{1,40})\](?!\()")
@@ -125,9 +128,11 @@ _ORDINAL_PHASE_RE = LazyPattern(
     lambda: (
         r"^[^\w]*(?:(?:第|제)\s*(?P<num>\d+|["
         + _CJK_NUMERALS
-        + r"]+)|(?P<num2>\d+))\s*(?:"
+        + r"]+)\s*(?:"
         + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
-        + r")|^[^\w]*(?:"
+        + r")|(?P<num2>\d+)\s*(?:"
+        + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
+        + r")(?=$|[\s:：.．、–—-]))|^[^\w]*(?:"
         + "|".join(sorted(re.escape(w) for w in _CJK_PHASE_WORDS))
         + r")\s*(?P<num3>["
         + _CJK_NUMERALS
@@ -135,7 +140,9 @@ _ORDINAL_PHASE_RE = LazyPattern(
     )
 )
 """The number before the phase word (``第1阶段``, ``第一阶段``, ``1단계``, ``제2단계``,
-``第3段階``), or a Chinese numeral after it (``阶段三``)."""
+``第3段階``), or a Chinese numeral after it (``阶段三``). A bare number before the word
+counts only when the word ends the heading's number part (``1단계: 설정``): ``3段階の
+移行計画`` (a three-stage plan) and ``2단계별 가이드`` (a step-by-step guide) are no phase."""
 
 
 def _ascii_digits(text: str) -> str:
@@ -145,14 +152,20 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(int(c)) if c.isdecimal() else c for c in text)
 
 
-def _cjk_number(text: str) -> str:
-    """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits."""
+def _cjk_number(text: str) -> str | None:
+    """A phase number written in digits or Chinese numerals (``十二`` is ``12``) as digits.
+
+    Returns:
+        The digits, or None for numerals that are no number (``十十``, ``三二十``).
+    """
     if text.isdecimal():
         return _ascii_digits(text)
     digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0}
-    if "十" not in text:
+    tens, ten, ones = text.partition("十")
+    if not ten:
         return "".join(str(digits[c]) for c in text)
-    tens, _, ones = text.partition("十")
+    if len(tens) > 1 or len(ones) > 1 or ones == "十":
+        return None
     return str((digits[tens] if tens else 1) * 10 + (digits[ones] if ones else 0))
 
 
@@ -177,6 +190,8 @@ def _phase_heading(text: str) -> tuple[str | None, str] | None:
     if o is None:
         return None
     number = _cjk_number(o.group("num") or o.group("num2") or o.group("num3"))
+    if number is None:
+        return None
     title = plain[o.end() :].lstrip().lstrip(":：.．、–—-").strip().strip("*").strip()
     return number, title
 
@@ -807,8 +822,8 @@ class _Reader:
         if box is None or (box.end() == 3 and text[3:4] in (" ", "\t")):
             return None  # none, or a checkbox: [x] and a space
         start = _TASK_START_AT_RE.match(text, box.end())
-        if start is None or start.group("lead"):
-            return None
+        if start is None or not _LEAD_TAGS_RE.fullmatch(start.group("lead")):
+            return None  # no ID, or a link or note before it
         self._unknown_box("", start.group("id"), line, text[: start.end("id")])
         return start
 

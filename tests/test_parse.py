@@ -348,6 +348,9 @@ def test_an_unknown_box_is_an_error_with_its_line_and_the_task_is_kept(text: str
         "| Hecho | ID | Tarea |\n|---|---|---|\n| [ x ] | T002 | Spaced box cell |",
         "| Hecho | ID | Tarea |\n|---|---|---|\n| [] | T002 | Empty box cell |",
         "| Tarea | Notas |\n|---|---|\n| [ X ] T002 | Spaced box before the ID |",
+        "- [ x ] [P] T002 Spaced box, then a tag before the ID",
+        "- [][US1] T002 Empty box, then a story tag",
+        "### [ x ] [P] T002 Heading with a spaced box and a tag",
     ],
 )
 def test_a_box_that_is_not_a_checkbox_is_an_error_and_the_task_is_kept(text: str) -> None:
@@ -661,6 +664,14 @@ def test_a_phase_heading_with_its_number_before_the_word_or_in_numerals(
     assert (phase.number, phase.title, phase.kind) == (number, title, kind)
 
 
+@pytest.mark.parametrize("heading", ["阶段十十：收尾", "第三二十阶段", "第十一十阶段 完善"])
+def test_a_phase_heading_whose_numerals_are_not_a_number_is_no_phase(heading: str) -> None:
+    text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
+    tf = parse_text(text)
+    assert [p.number for p in tf.phases if p.number] == ["1"]
+    assert tf.task("T002").description == "别的"
+
+
 @pytest.mark.parametrize(
     ("heading", "number"),
     [
@@ -675,7 +686,9 @@ def test_a_phase_number_in_other_digits_is_read_in_ascii(heading: str, number: s
     assert parse_text(text).task("T001").phase.number == number
 
 
-@pytest.mark.parametrize("heading", ["阶段性总结", "第一印象", "阶段三个目标"])
+@pytest.mark.parametrize(
+    "heading", ["阶段性总结", "第一印象", "阶段三个目标", "3段階の移行計画", "2단계별 가이드"]
+)
 def test_a_heading_that_only_contains_a_phase_word_is_no_phase(heading: str) -> None:
     text = f"# 任务\n\n## 阶段 1：设置\n\n- [ ] T001 做事\n\n## {heading}\n\n- [ ] T002 别的\n"
     phases = parse_text(text).phases

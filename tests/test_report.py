@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import re
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -1131,6 +1132,11 @@ def test_report_of_a_path_reads_that_file_or_store(
         report("missing/tasks.md")
     with pytest.raises(ReportError, match="no state store"):
         report(str(tmp_path))  # a folder without a store says so
+    # A store file by another name is not read as the state.db beside it.
+    (tmp_path / "state.db").write_bytes((state / "state.db").read_bytes())
+    (tmp_path / "backup.db").write_bytes(b"")
+    with pytest.raises(ReportError, match=r"backup.db: report\(\) reads a store's state.db"):
+        report(tmp_path / "backup.db")
 
 
 # --- 5. the CLI ----------------------------------------------------------------------------
@@ -1234,7 +1240,9 @@ def test_cli_status_rollups(fail_run: Ran, capsys: pytest.CaptureFixture[str]) -
     assert lines[0].startswith(f"run {rep.run_id}: failed")
     assert "BY PHASE" in lines and "BY STORY" in lines
     phase_part = lines[lines.index("BY PHASE") + 1 : lines.index("BY STORY")]
-    story_part = lines[lines.index("BY STORY") + 1 :]
+    # A failed run's status ends with the command that resumes it, after the roll-ups.
+    assert lines[-1].startswith("resume: taskexec run ") and f"--resume {rep.run_id}" in lines[-1]
+    story_part = lines[lines.index("BY STORY") + 1 : -1]
     for part, by in ((phase_part, "phase"), (story_part, "story")):
         want = expected_rollup(rep, by, labels=True)  # tasks without a story: "(none)"
         assert len(part) == len(want)
@@ -2009,3 +2017,38 @@ def test_the_live_models_frames_draw_the_same_gantt_as_the_report(fail_run: Ran)
         assert list(a.y[0]) == list(b.y[0])  # lanes by phase, from the tasks' rows
         assert list(a.y[1]) == list(b.y[1])  # task IDs and titles
         assert list(a.text) == list(b.text)
+
+
+def test_the_resume_line_of_a_status_read_with_state_dir_names_that_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run kept in a store of its own: the printed command must find it there.
+    monkeypatch.chdir(tmp_path)
+    text = '## Phase 1: X\n\n- [ ] T001 Check\n  - taskexec: run="test -f fixed"\n'
+    path = write_tasks(tmp_path, text)
+    store = tmp_path / "elsewhere" / "state"
+    assert main(["run", str(path), "--state-dir", str(store)]) == 1
+    capsys.readouterr()
+    assert main(["status", "--state-dir", str(store)]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("resume: taskexec run ")
+    (tmp_path / "fixed").touch()
+    command = shlex.split(line.split("  (")[0].removeprefix("resume: "))
+    assert main(command[1:]) == 0  # the printed command, as given, resumes and completes
+    assert not (tmp_path / ".taskexec").exists()  # in that store, not one beside the file
+
+
+def test_report_of_a_tasks_md_reads_the_store_its_config_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # taskexec.toml's state_dir: report() finds the run where `taskexec report` does.
+    path = write_tasks(tmp_path, "## Phase 1: X\n\n- [ ] T001 A\n  - taskexec: run=true\n")
+    (tmp_path / "taskexec.toml").write_text('state_dir = "build/state"\n', encoding="utf-8")
+    assert main(["run", str(path)]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "build" / "state" / "state.db").is_file()
+    run_id = taskexec_nb.runs(path)[0]["run_id"]
+    assert taskexec_nb.report(path).run_id == run_id
+    assert taskexec_nb.report(tasks_file=path).run_id == run_id
+    monkeypatch.chdir(tmp_path)
+    assert taskexec_nb.report().run_id == run_id

@@ -312,6 +312,14 @@ def test_run_settings_keep_good_values_as_given() -> None:
         (["setsid", "--wait", "my-agent", "{prompt}"], False),
         (["setsid", "-cw", "my-agent", "{prompt}"], False),
         (["timeout", "60", "my-agent", "{prompt}"], False),
+        # env, nice, nohup... exec setsid in the task's own process, the group's leader.
+        (["env", "A=1", "setsid", "my-agent", "{prompt}"], True),
+        (["/usr/bin/env", "-u", "X", "--", "setsid", "my-agent", "{prompt}"], True),
+        (["nice", "-n", "5", "setsid", "my-agent", "{prompt}"], True),
+        (["nohup", "env", "A=1", "setsid", "-f", "my-agent", "{prompt}"], True),
+        (["env", "A=1", "setsid", "-w", "my-agent", "{prompt}"], False),
+        (["timeout", "60", "setsid", "my-agent", "{prompt}"], False),  # timeout forks it
+        (["env", "A=1", "my-agent", "setsid", "{prompt}"], False),
     ],
 )
 def test_a_bare_setsid_agent_command_is_refused(template: list[str], refused: bool) -> None:

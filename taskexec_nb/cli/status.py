@@ -108,4 +108,7 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
         import json
 
         return json.dumps(doc, indent=indent, default=str), active
-    return status_text(run, tasks), active
+    from pathlib import Path
+
+    store_dir = str(Path(args.state_dir).resolve()) if args.state_dir else None
+    return status_text(run, tasks, store_dir), active

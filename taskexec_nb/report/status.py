@@ -35,13 +35,17 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def status_text(run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
+def status_text(
+    run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], state_dir: str | None = None
+) -> str:
     """The task status table of a run and its roll-ups by phase and story (``taskexec status``).
 
     Args:
         run: The run's row, with ``recorded_status`` and ``runner_alive`` when
             ``status`` checked its runner.
         tasks: Its task rows, in file order.
+        state_dir: The store it was read from, when given on the command line
+            (``--state-dir``): the resume command names it, to find the run there.
 
     Returns:
         The text, one line per task then one per phase and story.
@@ -94,18 +98,18 @@ def status_text(run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> s
                 f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
                 + (f"  ({extra})" if extra else "")
             )
+    resume = f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id}"
+    if state_dir is not None:
+        resume += f" --state-dir {shlex.quote(state_dir)}"
     if "recorded_status" in run:
         lines[0] += (
             f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "
-            f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id})"
+            f"{resume})"
         )
     elif run["status"] in ("running", "paused") and run.get("runner_alive") is None:
         lines[0] += f"  (its runner, pid {run['pid']}, is on host {run['host']}: not checked here)"
     elif run["status"] in _RESUMABLE:
-        lines.append(
-            f"resume: taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id}"
-            "  (runs what did not complete; completed tasks are kept)"
-        )
+        lines.append(f"resume: {resume}  (runs what did not complete; completed tasks are kept)")
     return "\n".join(lines)
 
 

@@ -54,8 +54,9 @@ def report(
             latest in the store). A path instead (a tasks.md, a state folder, a
             folder holding ``.taskexec``, or a ``state.db``) reports that file's or
             store's latest run.
-        state_dir: The state folder (default: ``.taskexec`` beside ``tasks_file``,
-            else in the current folder).
+        state_dir: The state folder (default: the one ``taskexec.toml`` sets
+            (``state_dir``), else ``.taskexec`` beside ``tasks_file``, else in the
+            current folder).
         tasks_file: The tasks.md whose runs to look at.
 
     Returns:
@@ -69,9 +70,10 @@ def report(
     if given is not None and state_dir is None and tasks_file is None and _is_path(given):
         state_dir, tasks_file = _report_source(Path(given))
         given = None
-    if state_dir is None:
-        base = Path(tasks_file).resolve().parent if tasks_file else Path.cwd()
-        state_dir = base / ".taskexec"
+    if state_dir is None:  # as `taskexec report` finds it: configured, else .taskexec
+        from taskexec_nb.report.runs import state_dir_default
+
+        state_dir = Path(state_dir_default(Path(tasks_file) if tasks_file else None)).absolute()
     return ExecutionReport.load(state_dir, given, tasks_file=tasks_file)
 
 
@@ -84,10 +86,16 @@ def _report_source(path: Path) -> tuple[Path | None, Path | None]:
     """``(state_dir, tasks_file)`` for ``report(path)``: a state folder, its store, or a tasks.md.
 
     Raises:
-        ReportError: If ``path`` does not exist.
+        ReportError: If ``path`` does not exist, or is a ``.db`` file not named
+            ``state.db``.
     """
     if path.is_dir():
         return (path if (path / "state.db").is_file() else path / ".taskexec"), None
+    if path.is_file() and path.suffix == ".db" and path.name != "state.db":
+        raise ReportError(
+            f"{path}: report() reads a store's state.db (its folder, or that file), "
+            "not a database of another name"
+        )
     if path.is_file():
         return (path.parent, None) if path.suffix == ".db" else (None, path)
     raise ReportError(
