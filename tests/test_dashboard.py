@@ -665,3 +665,31 @@ def test_a_notebook_whose_last_cell_awaits_the_run_keeps_its_end(tmp_path: Path)
     assert "state: failed · 1/3 done · 1 failed · 1 skipped" in shown.data["text/plain"]
     page = shown.data["text/html"]
     assert "<p class='te-status' role='status'>state: failed</p>" in page and "oops-T002" in page
+
+
+def test_an_incomplete_run_shows_its_end(kernel: Kernel, tmp_path: Path) -> None:
+    # T002 has no action: skipped, the run ends incomplete; the dashboard says it ended.
+    write_tasks(
+        tmp_path,
+        md(
+            """\
+            ## Phase 1: Half
+
+            - [ ] T001 Has an action
+              - taskexec: run="true"
+            - [ ] T002 Has none
+            """
+        ),
+    )
+    assert kernel.run("%load_ext taskexec_nb").ok
+    assert kernel.run("%load_tasks tasks.md --no-dag").ok
+    started = kernel.run("%run_tasks --no-writeback")
+    assert started.ok, started
+    waited = kernel.run("await run")
+    assert waited.ok and waited.result == "<RunStatus.INCOMPLETE: 'incomplete'>", waited
+    updates = [c for t, c in waited.outputs if t == "update_display_data"]
+    assert updates, waited.outputs
+    assert updates[-1]["data"]["text/plain"].endswith(
+        "state: incomplete · 1/2 done · 0 failed · 1 skipped · elapsed 0:00"
+    )
+    assert "ETA" not in kernel.value("run.dashboard().header.value")

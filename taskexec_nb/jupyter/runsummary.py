@@ -20,14 +20,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from taskexec_nb.events import TaskStatus
+from taskexec_nb.events import RunStatus, TaskStatus
 from taskexec_nb.figures import style, text_color
 from taskexec_nb.run.rows import RunSnapshot, TaskRow
 
 FAILED = frozenset({TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value})
 FINISHED = frozenset(s.value for s in TaskStatus if s.finished)
-ENDED_RUN = frozenset({"completed", "failed", "cancelled", "interrupted"})
-"""Run statuses after which nothing more happens."""
+ENDED_RUN = frozenset(s.value for s in RunStatus) - {"running", "paused"}
+"""Run statuses after which nothing more happens (``incomplete`` among them)."""
 SHOWN_FAILURES = 20
 """Failures listed in full (the rest are counted)."""
 TAIL_SHOWN = 8
