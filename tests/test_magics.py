@@ -438,6 +438,34 @@ def test_report_and_runs_of_the_last_and_a_named_run(kernel: Kernel, here: Path)
     )
 
 
+def test_runs_of_a_resumed_run_give_its_working_time_and_when_it_was_resumed(
+    kernel: Kernel, here: Path
+) -> None:
+    # T002 fails; 2 s later the run is resumed and completes. Its duration is the time
+    # it worked, as its report's wall time (not the pause between), and "resumed" a time.
+    (here / "tasks.md").write_text(
+        GOOD.replace('run="echo b > out/b.txt"', 'run="test -e ok && echo b > out/b.txt"')
+    )
+    assert kernel.run("%load_tasks tasks.md --no-dag\n%run_tasks --no-writeback").ok
+    assert kernel.value("(await run).value") == "failed"
+    time.sleep(2)
+    (here / "ok").touch()
+    assert kernel.run("%run_tasks --resume --no-writeback").ok
+    assert kernel.value("(await run).value") == "completed"
+    assert kernel.run(
+        "import taskexec_nb\n%tasks_runs -o past\nrep = taskexec_nb.report(run.run_id)"
+    ).ok
+    row = "past.iloc[0]"
+    assert kernel.value(f"str(past['resumed'].dtype), bool({row}.resumed > {row}.started)") == (
+        "datetime64[us, UTC]",
+        True,
+    )
+    gap = kernel.value(f"({row}.finished - {row}.started).total_seconds()")
+    duration, wall = kernel.value(f"float({row}.duration), rep.summary['wall_time']")
+    assert gap >= 2 and duration < gap - 1.5, (gap, duration)
+    assert abs(duration - wall) < 0.01, (duration, wall)
+
+
 def test_runs_of_a_file_never_run_are_an_empty_table(kernel: Kernel, here: Path) -> None:
     (here / "tasks.md").write_text(GOOD)
     (here / "other.md").write_text(GOOD)
