@@ -61,12 +61,13 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, magic: str, usage: str, description: str) -> None:
         super().__init__(
-            prog=f"%{magic}",
+            prog=usage.split()[0],
             usage=usage.replace("%", "%%"),
             description=description,
             add_help=False,
         )
         self.magic, self.line = magic, usage
+        self.called = usage.split()[0]  # as typed: %load_tasks, %%tasks
 
     def error(self, message: str) -> NoReturn:
         """Raise a bad argument as the magic's one-line usage error (argparse calls this).
@@ -77,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
         Raises:
             MagicUsageError: Always, with the magic's usage line and its ``?`` help.
         """
-        raise MagicUsageError(f"%{self.magic}: {message}; usage: {self.line} (%{self.magic}?)")
+        raise MagicUsageError(f"{self.called}: {message}; usage: {self.line} ({self.called}?)")
 
     def read(self, line: str) -> argparse.Namespace:
         """The magic's line, read like a shell's (quotes for spaces).
@@ -213,7 +214,7 @@ def _reported(fn: _F) -> _F:
         try:
             return fn(self, *args)
         except TaskexecError as exc:
-            raise MagicUsageError(f"%{fn.__name__}: {exc}") from None
+            raise MagicUsageError(f"{PARSERS[fn.__name__].called}: {exc}") from None
 
     return _wrapper  # type: ignore[return-value]
 
@@ -445,13 +446,15 @@ class TaskMagics(Magics):
             "recorded as cancelled"
         )
 
-    def _store_of(self, args: argparse.Namespace) -> tuple[Path, str | None, str | None]:
+    def _store_of(
+        self, magic: str, args: argparse.Namespace
+    ) -> tuple[Path, str | None, str | None]:
         """The state folder, tasks.md and run a store-reading magic looks at."""
         from taskexec_nb.report.runs import state_dir_default
 
         tasks = args.tasks
         if tasks is not None and not Path(tasks).is_file():
-            raise MagicUsageError(f"--tasks {tasks}: no such file")
+            raise MagicUsageError(f"%{magic}: --tasks {tasks}: no such file")
         run_id: str | None = getattr(args, "run", None)
         if tasks is None and args.state_dir is None and self.run is not None:
             handle = self.run
@@ -472,7 +475,7 @@ class TaskMagics(Magics):
         from taskexec_nb.report import ExecutionReport
 
         args = self._args("tasks_report", line)
-        state_dir, tasks, run_id = self._store_of(args)
+        state_dir, tasks, run_id = self._store_of("tasks_report", args)
         report = ExecutionReport.load(state_dir, run_id, tasks_file=tasks)
         show(report)
         self._bind(args.output, report.tasks)
@@ -492,7 +495,7 @@ class TaskMagics(Magics):
         from taskexec_nb.report.runs import runs
 
         args = self._args("tasks_runs", line)
-        state_dir, tasks, _ = self._store_of(args)
+        state_dir, tasks, _ = self._store_of("tasks_runs", args)
         frame = runs_frame(runs(tasks, state_dir))
         self._bind(args.output, frame)
         return frame
