@@ -374,6 +374,25 @@ def test_pause_in_the_starting_cell_acts_once_the_run_has_started(
     assert len(list(here.glob("started-*"))) == 3
 
 
+def test_status_in_the_starting_cell_says_the_run_has_not_started(
+    kernel: Kernel, here: Path
+) -> None:
+    # The run starts once the cell ends: no "running: no tasks" and empty table before.
+    (here / "tasks.md").write_text(steps(3, 0.1))
+    done = kernel.run("%load_tasks tasks.md --no-dag\n%run_tasks --no-writeback\n%tasks_status")
+    assert done.ok, done
+    run_id = kernel.value("run.run_id")
+    assert done.stdout == (
+        f"run {run_id} has not started yet (it starts once this cell ends): "
+        "%tasks_status in a later cell lists its tasks\n"
+    ), done.stdout
+    assert done.result is None
+    assert kernel.run("await run").ok
+    later = kernel.run("%tasks_status")
+    assert later.stdout.startswith(f"run {run_id} completed: 3 completed"), later.stdout
+    assert kernel.value("len(_)") == 3
+
+
 def test_pause_lets_the_running_task_end_and_starts_no_other(kernel: Kernel, here: Path) -> None:
     (here / "tasks.md").write_text(steps(3, 0.5))
     assert kernel.run("%load_tasks tasks.md\n%run_tasks -j 1").ok

@@ -386,17 +386,27 @@ class TaskMagics(Magics):
 
     @line_magic
     @_reported
-    def tasks_status(self, line: str) -> pd.DataFrame:
+    def tasks_status(self, line: str) -> pd.DataFrame | None:
         """``%tasks_status [--by phase|story]``: the live status of the run.
+
+        In the cell that starts the run, the run has not started yet (it starts
+        once the cell ends, on the kernel's loop): that is said instead.
 
         Args:
             line: The magic's arguments.
 
         Returns:
-            One row per task of the run (or per phase or story with ``--by``).
+            One row per task of the run (or per phase or story with ``--by``);
+            None before the run has started.
         """
         args = self._args("tasks_status", line)
         handle = self._current("tasks_status")
+        if handle.model is None and not handle.done:
+            print(
+                f"run {handle.run_id} has not started yet (it starts once this cell ends): "
+                "%tasks_status in a later cell lists its tasks"
+            )
+            return None
         print(state_line(handle))
         return handle.progress(args.by) if args.by else handle.status()
 
