@@ -301,6 +301,29 @@ def test_load_tasks_paths_tab_complete(kernel: Kernel, here: Path) -> None:
     }
 
 
+def completed(kernel: Kernel, line: str) -> list[str]:
+    """The lines a front end makes of each completion at the end of ``line``."""
+    msg_id = kernel.client.complete(line, len(line))
+    while True:
+        reply = kernel.client.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            start = reply["content"]["cursor_start"]
+            return [line[:start] + m for m in reply["content"]["matches"]]
+
+
+def test_tab_quotes_paths_with_spaces_so_the_line_reads_them(kernel: Kernel, here: Path) -> None:
+    (here / "my specs" / "001").mkdir(parents=True)
+    (here / "my specs" / "001" / "my tasks.md").write_text(GOOD)
+    assert completed(kernel, "%load_tasks my") == ["%load_tasks 'my specs/'"]
+    assert completed(kernel, "%load_tasks 'my specs/'") == ["%load_tasks 'my specs/001/'"]
+    assert completed(kernel, "%load_tasks 'my specs/001/m") == [
+        "%load_tasks 'my specs/001/my tasks.md'"
+    ]
+    assert completed(kernel, "%load_tasks my\\ specs/0") == ["%load_tasks 'my specs/001/'"]
+    done = kernel.run(completed(kernel, "%load_tasks 'my specs/001/m")[0] + " --no-dag")
+    assert done.ok and f"plan = the plan of {here / 'my specs/001/my tasks.md'}" in done.text()
+
+
 # --- %run_tasks and the run's controls ---------------------------------------------------------
 
 
@@ -595,5 +618,5 @@ def test_completion_after_profile_and_o_is_left_to_ipython(shell: Any) -> None:
         with pytest.raises(TryNext):
             path_candidates(line)
     assert path_candidates("%load_tasks t.md --m") == ("--m", ["--mode"])
-    assert path_candidates("%load_tasks 'no such") == ("such", [])
+    assert path_candidates("%load_tasks 'no such") == ("'no such", [])
     assert completions(shell, "tasks = 1; ta") != ["tasks.md"]  # not the magic's line

@@ -571,33 +571,85 @@ def path_candidates(line: str) -> tuple[str, list[str]]:
     Args:
         line: The line up to the cursor.
 
+    A path with a space or another shell character is offered quoted
+    (``'my specs/'``), as the line is read like a shell's; a word typed quoted or
+    with backslashes is read so too.
+
     Returns:
-        The word being completed, and its candidates (whole words).
+        The word being completed as typed (what a candidate replaces), and its
+        candidates (whole words).
 
     Raises:
-        TryNext: After ``--profile`` or ``-o`` (nothing to offer here).
+        TryNext: After ``--profile`` or ``-o``, or on the magic's name (nothing to
+            offer here).
     """
+    raw, current = _last_word(line)
     try:
-        words = shlex.split(line)
-    except ValueError:  # an open quote: complete what follows it
+        words = shlex.split(line[: len(line) - len(raw)])
+    except ValueError:  # cannot happen: the open quote, if any, is in the last word
         words = line.split()
-    current = "" if line.endswith(" ") or len(words) < 2 else words[-1]
-    before = words[-1] if current == "" and words else (words[-2] if len(words) > 1 else "")
+    if not words:  # the magic's own name: IPython completes it
+        raise TryNext
+    before = words[-1] if len(words) > 1 else ""
     if before == "--mode":
-        return current, [m for m in MODES if m.startswith(current)]
+        return raw, [m for m in MODES if m.startswith(current)]
     if before in ("--profile", "-o", "--output"):
         raise TryNext
     if current.startswith("-"):
-        return current, [o for o in ("--mode", "--profile", "--output") if o.startswith(current)]
+        return raw, [o for o in ("--mode", "--profile", "--output") if o.startswith(current)]
     expanded = os.path.expanduser(current)
     found = []
     for path in sorted(glob.glob(glob.escape(expanded) + "*")):
         shown = current + path[len(expanded) :]
         if os.path.isdir(path):
-            found.append(shown + "/")
+            found.append(_quoted(shown + "/"))
         elif path.endswith(".md"):
-            found.append(shown)
-    return current, found
+            found.append(_quoted(shown))
+    return raw, found
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./~_-")
+
+
+def _quoted(path: str) -> str:
+    """A path as the line must hold it: quoted when it has a space or another shell character."""
+    return path if all(c in _PLAIN for c in path) else shlex.quote(path)
+
+
+def _last_word(line: str) -> tuple[str, str]:
+    """The last word of a magic's line as typed (quotes, backslashes) and as it reads.
+
+    Args:
+        line: The line up to the cursor.
+
+    Returns:
+        The word as typed (``'my sp``; empty after a space) and its value (``my sp``).
+    """
+    start: int | None = None
+    quote = ""
+    escaped = False
+    for i, c in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"':
+                escaped = True
+        elif c.isspace():
+            start = None
+        else:
+            start = i if start is None else start
+            if c in "'\"":
+                quote = c
+            elif c == "\\":
+                escaped = True
+    raw = "" if start is None else line[start:]
+    try:
+        (value,) = shlex.split(raw + quote + ("\\" if escaped else "")) or [""]
+    except ValueError:
+        value = raw
+    return raw, value
 
 
 @context_matcher()  # type: ignore[untyped-decorator]
@@ -615,14 +667,12 @@ def path_matcher(context: CompletionContext) -> SimpleMatcherResult:
     if line.split(None, 1)[:1] != ["%load_tasks"]:
         return nothing
     try:
-        current, found = path_candidates(line)
+        typed, found = path_candidates(line)
     except TryNext:
-        return nothing
-    if not context.token.endswith(current):
         return nothing
     return {
         "completions": [SimpleCompletion(f, type="path") for f in found],
-        "matched_fragment": current,
+        "matched_fragment": typed,
         "suppress": True,
     }
 
