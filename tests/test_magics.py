@@ -619,4 +619,7 @@ def test_completion_after_profile_and_o_is_left_to_ipython(shell: Any) -> None:
             path_candidates(line)
     assert path_candidates("%load_tasks t.md --m") == ("--m", ["--mode"])
     assert path_candidates("%load_tasks 'no such") == ("'no such", [])
+    assert path_candidates('%load_tasks "no \\"such\\') == ('"no \\"such\\', [])
+    assert path_candidates("%load_tasks no\\") == ("no\\", [])
+    assert path_candidates('%load_tasks a.md -o x --mode "st') == ('"st', ["stories"])
     assert completions(shell, "tasks = 1; ta") != ["tasks.md"]  # not the magic's line

@@ -584,10 +584,7 @@ def path_candidates(line: str) -> tuple[str, list[str]]:
             offer here).
     """
     raw, current = _last_word(line)
-    try:
-        words = shlex.split(line[: len(line) - len(raw)])
-    except ValueError:  # cannot happen: the open quote, if any, is in the last word
-        words = line.split()
+    words = shlex.split(line[: len(line) - len(raw)])  # quotes closed: an open one is in raw
     if not words:  # the magic's own name: IPython completes it
         raise TryNext
     before = words[-1] if len(words) > 1 else ""
@@ -645,11 +642,8 @@ def _last_word(line: str) -> tuple[str, str]:
             elif c == "\\":
                 escaped = True
     raw = "" if start is None else line[start:]
-    try:
-        (value,) = shlex.split(raw + quote + ("\\" if escaped else "")) or [""]
-    except ValueError:
-        value = raw
-    return raw, value
+    closed = shlex.split(raw + ("\\" if escaped else "") + quote)  # one word (or none)
+    return raw, "".join(closed)
 
 
 @context_matcher()  # type: ignore[untyped-decorator]
