@@ -612,7 +612,7 @@ def test_unload_removes_the_path_completion(shell: Any, tmp_path: Path) -> None:
 def test_completion_after_profile_and_o_is_left_to_ipython(shell: Any) -> None:
     from IPython.core.error import TryNext
 
-    from taskexec_nb.jupyter.magics import path_candidates
+    from taskexec_nb.jupyter.completion import path_candidates
 
     for line in ("%load_tasks t.md --profile ", "%load_tasks t.md -o "):
         with pytest.raises(TryNext):
