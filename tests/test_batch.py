@@ -186,6 +186,23 @@ def test_a_tasks_file_that_does_not_validate_exits_2_naming_its_line(tmp_path: P
     assert [e[1] for e in _errors(out)] == ["ValidationError"]
 
 
+def test_a_file_done_by_hand_and_never_run_says_there_is_no_run_to_report(
+    tmp_path: Path,
+) -> None:
+    # Every box ticked by hand, no run recorded: nothing to run and no run to report.
+    done = tmp_path / "tasks.md"
+    done.write_text("## Phase 1: Setup\n- [x] T001 First\n- [X] T002 Second\n")
+    out = tmp_path / "done.ipynb"
+    proc = _cli(str(done), "-o", str(out), cwd=tmp_path)
+    assert proc.returncode == EXIT_USAGE
+    (line,) = _stderr_lines(proc)
+    assert (
+        f"ReportError: nothing to run in {done}: every task is done (ticked), and no run "
+        "of it is recorded to report" in line
+    ), line
+    assert "untick a task to run it" in line and str(out) in line
+
+
 def test_sigterm_interrupts_the_run_in_the_kernel_and_writes_the_notebook(tmp_path: Path) -> None:
     tasks = tmp_path / "tasks.md"
     tasks.write_text(

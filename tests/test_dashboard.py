@@ -119,7 +119,7 @@ def test_the_dashboard_shows_a_real_run_as_it_goes(tmp_path: Path) -> None:
         # T001 runs and says its last line; T002 failed with its tail; T003 skipped.
         assert redrawn(dash, lambda d: "step two" in d.running.value), dash.running.value
         assert redrawn(
-            dash, lambda d: "2/3 done · 1 failed · 1 skipped · 1 running" in d.header.value
+            dash, lambda d: "0/3 done · 1 failed · 1 skipped · 1 running" in d.header.value
         )
         assert redrawn(dash, lambda d: "oops-T002" in d.failures.value)  # drawn last
         assert status_of(dash) == "state: running"
@@ -131,11 +131,11 @@ def test_the_dashboard_shows_a_real_run_as_it_goes(tmp_path: Path) -> None:
         assert "log: <code>" in dash.failures.value
         header = dash.header.value
         assert "ETA " in header and "elapsed 0:" in header
-        assert "aria-label='Run progress: 2 of 3 tasks done'" in header
+        assert "aria-label='Run progress: 0 of 3 tasks done'" in header
         # Per phase and per story, in words.
         groups = dash.groups.value
-        assert "Phase 1: Setup</th>" in groups and "1/2 done: 1 running, 1 failed" in groups
-        assert "Phase 2: Story</th>" in groups and "1/1 done: 1 skipped" in groups
+        assert "Phase 1: Setup</th>" in groups and "0/2 done: 1 running, 1 failed" in groups
+        assert "Phase 2: Story</th>" in groups and "0/1 done: 1 skipped" in groups
         assert "<caption>Progress by story</caption>" in groups and "US1</th>" in groups
         assert redrawn(dash, lambda d: enabled(d) == {"pause", "cancel"})
         # The timer redraws (the elapsed time goes on), from the run's live model.
@@ -145,7 +145,7 @@ def test_the_dashboard_shows_a_real_run_as_it_goes(tmp_path: Path) -> None:
         assert handle.join(30) is not None
         assert redrawn(dash, lambda d: status_of(d) == "state: failed")
         assert redrawn(dash, lambda d: d.running.value == "")
-        assert "3/3 done · 1 failed · 1 skipped · elapsed" in dash.header.value
+        assert "1/3 done · 1 failed · 1 skipped · elapsed" in dash.header.value
         assert "ETA" not in dash.header.value
         assert redrawn(dash, lambda d: enabled(d) == {"retry"})
     finally:
@@ -293,13 +293,13 @@ def test_the_display_carries_a_static_summary_next_to_the_widget(tmp_path: Path)
     page = bundle["text/html"]
     assert page.startswith("<section class='te-dashboard te-static'")
     assert "<p class='te-status' role='status'>state: failed</p>" in page
-    assert "3/3 done · 1 failed · 1 skipped" in page
+    assert "1/3 done · 1 failed · 1 skipped" in page
     assert "exit code 3" in page and "oops-T002" in page
     # The static figure: an SVG with an accessible name, a caption, counts in words.
     assert "<svg " in page and "role='img'" in page
     figure = re.search(r"<figure class='te-figure te-static-figure' aria-label='([^']+)'", page)
-    assert figure and "Progress by phase: 3 of 3 tasks done" in figure.group(1)
-    assert "<figcaption>" in page and "Phase 1: Setup 2/2 done: 1 completed, 1 failed" in page
+    assert figure and "Progress by phase: 1 of 3 tasks done" in figure.group(1)
+    assert "<figcaption>" in page and "Phase 1: Setup 1/2 done: 1 completed, 1 failed" in page
     assert "running" not in page.split("<figure")[0].lower().replace("state: failed", "")
 
 
@@ -325,6 +325,10 @@ def test_the_summary_says_status_in_words_and_escapes_what_tasks_print() -> None
         "1/2 done: 1 completed, 1 pending",
         "0/2 done: 1 running, 1 pending",
     ]
+    # A failed or skipped task is not done, but counts as finished for the ETA.
+    ended = (*rows[:3], TaskRow("T004", "Phase 2", None, "d", "failed", start=6.0, end=7.0))
+    ov = summary.overview(RunSnapshot("r1", "running", 0.0, None, 3, ended, (), ()), now=20.0)
+    assert (ov.done, ov.failed, ov.eta) == (1, 1, 20.0)  # 20 s for 2 finished, 2 to go
     assert summary.clock(3725) == "1:02:05"
     with pytest.raises(ValueError, match="'phase' or 'story'"):
         summary.groups(rows, "owner")
@@ -424,6 +428,34 @@ def test_in_a_kernel_a_run_displays_as_the_live_dashboard(kernel: Kernel, tmp_pa
         f"Run {kernel.value('run.run_id')}: state: completed"
     )
     assert kernel.value("run.result.value") == "completed"
+
+
+def test_done_counts_completed_tasks_as_run_progress_and_the_report_do(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    # T002 fails and T003, after it, is skipped: 1 task of 3 is done, as run.progress()
+    # and the report's figure say; the run's end is not "3/3 done".
+    write_tasks(tmp_path, LIVE)
+    (tmp_path / "go").touch()
+    assert kernel.run("%load_ext taskexec_nb").ok
+    assert kernel.run("%load_tasks tasks.md --no-dag").ok
+    started = kernel.run("%run_tasks --no-writeback")
+    assert started.ok, started
+    waited = kernel.run("await run")
+    assert waited.ok, waited
+    assert kernel.value("int(run.progress()['done'].sum())") == 1
+    header = kernel.value("run.dashboard().header.value")
+    assert "1/3 done · 1 failed · 1 skipped · elapsed" in header, header
+    assert "aria-label='Run progress: 1 of 3 tasks done'" in header
+    groups = kernel.value("run.dashboard().groups.value")
+    assert "1/2 done: 1 completed, 1 failed" in groups and "0/1 done: 1 skipped" in groups
+    updates = [c for t, c in waited.outputs if t == "update_display_data"]
+    page = updates[-1]["data"]["text/html"]
+    assert "1/3 done · 1 failed · 1 skipped" in page
+    assert "Progress by phase: 1 of 3 tasks done" in page
+    assert updates[-1]["data"]["text/plain"].endswith(
+        "state: failed · 1/3 done · 1 failed · 1 skipped · elapsed 0:00"
+    )
 
 
 def test_a_blocking_run_in_a_kernel_shows_progress_without_buttons(
@@ -596,7 +628,68 @@ def test_a_notebook_run_by_papermill_keeps_the_final_static_summary(tmp_path: Pa
     # What a viewer without widgets shows: the run's end, not its start.
     page = shown.data["text/html"]
     assert "<p class='te-status' role='status'>state: failed</p>" in page
-    assert "3/3 done · 1 failed · 1 skipped" in page and "oops-T002" in page
+    assert "1/3 done · 1 failed · 1 skipped" in page and "oops-T002" in page
     assert "<svg " in page and "<figcaption>" in page
-    assert "state: failed · 3/3 done" in shown.data["text/plain"]
+    assert "state: failed · 1/3 done" in shown.data["text/plain"]
     assert WIDGET_VIEW in shown.data
+
+
+def test_a_notebook_whose_last_cell_awaits_the_run_keeps_its_end(tmp_path: Path) -> None:
+    # %run_tasks shows the dashboard; the last cell awaits the run. The end must go out
+    # with that cell: papermill drops what comes after the last cell.
+    import nbformat
+    import papermill
+
+    write_tasks(tmp_path, LIVE)
+    (tmp_path / "go").touch()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext taskexec_nb\n%load_tasks tasks.md --no-dag"),
+        nbformat.v4.new_code_cell("%run_tasks --no-writeback"),
+        nbformat.v4.new_code_cell("await run"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    papermill.execute_notebook(
+        str(tmp_path / "in.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
+    done = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    (shown,) = [o for o in done.cells[1].outputs if o.output_type == "display_data"]
+    assert "state: failed · 1/3 done · 1 failed · 1 skipped" in shown.data["text/plain"]
+    page = shown.data["text/html"]
+    assert "<p class='te-status' role='status'>state: failed</p>" in page and "oops-T002" in page
+
+
+def test_an_incomplete_run_shows_its_end(kernel: Kernel, tmp_path: Path) -> None:
+    # T002 has no action: skipped, the run ends incomplete; the dashboard says it ended.
+    write_tasks(
+        tmp_path,
+        md(
+            """\
+            ## Phase 1: Half
+
+            - [ ] T001 Has an action
+              - taskexec: run="true"
+            - [ ] T002 Has none
+            """
+        ),
+    )
+    assert kernel.run("%load_ext taskexec_nb").ok
+    assert kernel.run("%load_tasks tasks.md --no-dag").ok
+    started = kernel.run("%run_tasks --no-writeback")
+    assert started.ok, started
+    waited = kernel.run("await run")
+    assert waited.ok and waited.result == "<RunStatus.INCOMPLETE: 'incomplete'>", waited
+    updates = [c for t, c in waited.outputs if t == "update_display_data"]
+    assert updates, waited.outputs
+    assert updates[-1]["data"]["text/plain"].endswith(
+        "state: incomplete · 1/2 done · 0 failed · 1 skipped · elapsed 0:00"
+    )
+    assert "ETA" not in kernel.value("run.dashboard().header.value")

@@ -239,7 +239,9 @@ def test_tasks_cell_with_errors_shows_them(kernel: Kernel, here: Path) -> None:
         ("%load_tasks tasks.md --mode nope", "argument --mode: invalid choice: 'nope'"),
         ("%load_tasks tasks.md -o 1x", "-o 1x: not a Python name"),
         ('%load_tasks "tasks.md', "cannot read the arguments: No closing quotation"),
-        ("%%tasks --nope\n- [ ] T001 x", "%tasks: unrecognized arguments: --nope"),
+        ("%%tasks --nope\n- [ ] T001 x", "%%tasks: unrecognized arguments: --nope"),
+        ("%%tasks --profile\n- [ ] T001 x", "(%%tasks?)"),
+        ("%%tasks --profile none\n- [ ] T001 x", "%%tasks: profile 'none' was asked for"),
         ("%run_tasks -j many", "argument -j/--jobs: invalid int value: 'many'"),
         ("%run_tasks --mode stories", "the mode is chosen when the plan is loaded"),
         ("%run_tasks --timeout soon", "argument --timeout:"),
@@ -255,7 +257,8 @@ def test_tasks_cell_with_errors_shows_them(kernel: Kernel, here: Path) -> None:
         ("%resume_tasks later", "%resume_tasks: unrecognized arguments: later"),
         ("%cancel_tasks -f", "%cancel_tasks: unrecognized arguments: -f"),
         ("%tasks_report --tasks", "argument --tasks: expected one argument"),
-        ("%tasks_report --tasks nope.md", "--tasks nope.md: no such file"),
+        ("%tasks_report --tasks nope.md", "%tasks_report: --tasks nope.md: no such file"),
+        ("%tasks_runs --tasks nope.md", "%tasks_runs: --tasks nope.md: no such file"),
         ("%tasks_runs extra", "%tasks_runs: unrecognized arguments: extra"),
     ],
 )
@@ -296,6 +299,29 @@ def test_load_tasks_paths_tab_complete(kernel: Kernel, here: Path) -> None:
         "stories",
         "explicit",
     }
+
+
+def completed(kernel: Kernel, line: str) -> list[str]:
+    """The lines a front end makes of each completion at the end of ``line``."""
+    msg_id = kernel.client.complete(line, len(line))
+    while True:
+        reply = kernel.client.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            start = reply["content"]["cursor_start"]
+            return [line[:start] + m for m in reply["content"]["matches"]]
+
+
+def test_tab_quotes_paths_with_spaces_so_the_line_reads_them(kernel: Kernel, here: Path) -> None:
+    (here / "my specs" / "001").mkdir(parents=True)
+    (here / "my specs" / "001" / "my tasks.md").write_text(GOOD)
+    assert completed(kernel, "%load_tasks my") == ["%load_tasks 'my specs/'"]
+    assert completed(kernel, "%load_tasks 'my specs/'") == ["%load_tasks 'my specs/001/'"]
+    assert completed(kernel, "%load_tasks 'my specs/001/m") == [
+        "%load_tasks 'my specs/001/my tasks.md'"
+    ]
+    assert completed(kernel, "%load_tasks my\\ specs/0") == ["%load_tasks 'my specs/001/'"]
+    done = kernel.run(completed(kernel, "%load_tasks 'my specs/001/m")[0] + " --no-dag")
+    assert done.ok and f"plan = the plan of {here / 'my specs/001/my tasks.md'}" in done.text()
 
 
 # --- %run_tasks and the run's controls ---------------------------------------------------------
@@ -371,6 +397,25 @@ def test_pause_in_the_starting_cell_acts_once_the_run_has_started(
     assert len(list(here.glob("started-*"))) == 3
 
 
+def test_status_in_the_starting_cell_says_the_run_has_not_started(
+    kernel: Kernel, here: Path
+) -> None:
+    # The run starts once the cell ends: no "running: no tasks" and empty table before.
+    (here / "tasks.md").write_text(steps(3, 0.1))
+    done = kernel.run("%load_tasks tasks.md --no-dag\n%run_tasks --no-writeback\n%tasks_status")
+    assert done.ok, done
+    run_id = kernel.value("run.run_id")
+    assert done.stdout == (
+        f"run {run_id} has not started yet (it starts once this cell ends): "
+        "%tasks_status in a later cell lists its tasks\n"
+    ), done.stdout
+    assert done.result is None
+    assert kernel.run("await run").ok
+    later = kernel.run("%tasks_status")
+    assert later.stdout.startswith(f"run {run_id} completed: 3 completed"), later.stdout
+    assert kernel.value("len(_)") == 3
+
+
 def test_pause_lets_the_running_task_end_and_starts_no_other(kernel: Kernel, here: Path) -> None:
     (here / "tasks.md").write_text(steps(3, 0.5))
     assert kernel.run("%load_tasks tasks.md\n%run_tasks -j 1").ok
@@ -436,6 +481,34 @@ def test_report_and_runs_of_the_last_and_a_named_run(kernel: Kernel, here: Path)
         "datetime64[us, UTC]",
         True,
     )
+
+
+def test_runs_of_a_resumed_run_give_its_working_time_and_when_it_was_resumed(
+    kernel: Kernel, here: Path
+) -> None:
+    # T002 fails; 2 s later the run is resumed and completes. Its duration is the time
+    # it worked, as its report's wall time (not the pause between), and "resumed" a time.
+    (here / "tasks.md").write_text(
+        GOOD.replace('run="echo b > out/b.txt"', 'run="test -e ok && echo b > out/b.txt"')
+    )
+    assert kernel.run("%load_tasks tasks.md --no-dag\n%run_tasks --no-writeback").ok
+    assert kernel.value("(await run).value") == "failed"
+    time.sleep(2)
+    (here / "ok").touch()
+    assert kernel.run("%run_tasks --resume --no-writeback").ok
+    assert kernel.value("(await run).value") == "completed"
+    assert kernel.run(
+        "import taskexec_nb\n%tasks_runs -o past\nrep = taskexec_nb.report(run.run_id)"
+    ).ok
+    row = "past.iloc[0]"
+    assert kernel.value(f"str(past['resumed'].dtype), bool({row}.resumed > {row}.started)") == (
+        "datetime64[us, UTC]",
+        True,
+    )
+    gap = kernel.value(f"({row}.finished - {row}.started).total_seconds()")
+    duration, wall = kernel.value(f"float({row}.duration), rep.summary['wall_time']")
+    assert gap >= 2 and duration < gap - 1.5, (gap, duration)
+    assert abs(duration - wall) < 0.01, (duration, wall)
 
 
 def test_runs_of_a_file_never_run_are_an_empty_table(kernel: Kernel, here: Path) -> None:
@@ -539,11 +612,14 @@ def test_unload_removes_the_path_completion(shell: Any, tmp_path: Path) -> None:
 def test_completion_after_profile_and_o_is_left_to_ipython(shell: Any) -> None:
     from IPython.core.error import TryNext
 
-    from taskexec_nb.jupyter.magics import path_candidates
+    from taskexec_nb.jupyter.completion import path_candidates
 
     for line in ("%load_tasks t.md --profile ", "%load_tasks t.md -o "):
         with pytest.raises(TryNext):
             path_candidates(line)
     assert path_candidates("%load_tasks t.md --m") == ("--m", ["--mode"])
-    assert path_candidates("%load_tasks 'no such") == ("such", [])
+    assert path_candidates("%load_tasks 'no such") == ("'no such", [])
+    assert path_candidates('%load_tasks "no \\"such\\') == ('"no \\"such\\', [])
+    assert path_candidates("%load_tasks no\\") == ("no\\", [])
+    assert path_candidates('%load_tasks a.md -o x --mode "st') == ('"st', ["stories"])
     assert completions(shell, "tasks = 1; ta") != ["tasks.md"]  # not the magic's line

@@ -9,8 +9,8 @@ so a batch job fails. :func:`run_notebook` (and ``taskexec notebook``) runs it;
 the executed notebook is written whether or not a cell failed.
 
 The notebook's cells call the helpers below (:func:`tasks_path`,
-:func:`run_arguments`, :func:`check_completed`), so what they do is typed and
-tested here rather than in notebook code.
+:func:`run_arguments`, :func:`nothing_to_run`, :func:`check_completed`), so what
+they do is typed and tested here rather than in notebook code.
 """
 
 from __future__ import annotations
@@ -173,6 +173,35 @@ def run_arguments(
     if profile:
         arguments["profile"] = profile
     return arguments
+
+
+def nothing_to_run(tasks_md: Path) -> str:
+    """Every task of ``tasks_md`` is done: say so, and report its latest run instead.
+
+    Args:
+        tasks_md: The tasks.md, every task of which is done (ticked) or cancelled.
+
+    Returns:
+        ``"latest"``: the run to report.
+
+    Raises:
+        ReportError: If no run of it is recorded (its boxes were ticked by hand):
+            there is nothing to run and no run to report.
+    """
+    from taskexec_nb.errors import ReportError
+    from taskexec_nb.report.runs import runs
+
+    try:
+        recorded = runs(tasks_md)
+    except ReportError:  # no state store at all
+        recorded = []
+    if not recorded:
+        raise ReportError(
+            f"nothing to run in {tasks_md}: every task is done (ticked), and no run of it is "
+            "recorded to report; untick a task to run it"
+        )
+    print("nothing to run: every task is done; the latest run is reported")
+    return "latest"
 
 
 def check_completed(report: ExecutionReport) -> None:

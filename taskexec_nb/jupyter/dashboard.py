@@ -240,6 +240,26 @@ class Dashboard:
                 self._batched.close()
         self.refresh()
 
+    def awaited(self, handle: RunHandle) -> None:
+        """Draw the end of ``handle``'s run now, as ``await handle`` returns.
+
+        The timer would draw it up to an interval later, after the cell awaiting
+        the run has ended: a front end that takes updates only during a cell
+        (papermill's, nbconvert's) would then keep the run's first summary when
+        that cell is the notebook's last. Drawn here, the final summary goes out
+        with the awaiting cell. A dashboard that follows another run (Retry
+        failed) is left alone, and a drawing error is shown in the dashboard.
+
+        Args:
+            handle: The run that ended.
+        """
+        if handle is not self.handle:
+            return
+        try:
+            self.refresh()
+        except Exception as exc:  # never turns the end of a run into an error
+            self.notice.value = f"<p>dashboard error: {summary._e(repr(exc))}</p>"
+
     # -- drawing -----------------------------------------------------------------------------
     def _tick(self, handle: RunHandle, events: list[Event], tries: int = 0) -> None:
         """A redraw from the timer (or the run's end); not for a run no longer shown.

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import glob
 import keyword
 import os
 import shlex
@@ -30,17 +29,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from IPython.core.completer import (
-    CompletionContext,
-    SimpleCompletion,
-    SimpleMatcherResult,
-    context_matcher,
-)
-from IPython.core.error import TryNext
 from IPython.core.error import UsageError as MagicUsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from taskexec_nb.errors import TaskexecError
+from taskexec_nb.jupyter.completion import path_matcher
 from taskexec_nb.jupyter.summary import DAG_LIMIT, runs_frame, show, show_plan, state_line
 from taskexec_nb.settings import MODES
 
@@ -61,12 +54,13 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, magic: str, usage: str, description: str) -> None:
         super().__init__(
-            prog=f"%{magic}",
+            prog=usage.split()[0],
             usage=usage.replace("%", "%%"),
             description=description,
             add_help=False,
         )
         self.magic, self.line = magic, usage
+        self.called = usage.split()[0]  # as typed: %load_tasks, %%tasks
 
     def error(self, message: str) -> NoReturn:
         """Raise a bad argument as the magic's one-line usage error (argparse calls this).
@@ -77,7 +71,7 @@ class _Parser(argparse.ArgumentParser):
         Raises:
             MagicUsageError: Always, with the magic's usage line and its ``?`` help.
         """
-        raise MagicUsageError(f"%{self.magic}: {message}; usage: {self.line} (%{self.magic}?)")
+        raise MagicUsageError(f"{self.called}: {message}; usage: {self.line} ({self.called}?)")
 
     def read(self, line: str) -> argparse.Namespace:
         """The magic's line, read like a shell's (quotes for spaces).
@@ -213,7 +207,7 @@ def _reported(fn: _F) -> _F:
         try:
             return fn(self, *args)
         except TaskexecError as exc:
-            raise MagicUsageError(f"%{fn.__name__}: {exc}") from None
+            raise MagicUsageError(f"{PARSERS[fn.__name__].called}: {exc}") from None
 
     return _wrapper  # type: ignore[return-value]
 
@@ -385,17 +379,27 @@ class TaskMagics(Magics):
 
     @line_magic
     @_reported
-    def tasks_status(self, line: str) -> pd.DataFrame:
+    def tasks_status(self, line: str) -> pd.DataFrame | None:
         """``%tasks_status [--by phase|story]``: the live status of the run.
+
+        In the cell that starts the run, the run has not started yet (it starts
+        once the cell ends, on the kernel's loop): that is said instead.
 
         Args:
             line: The magic's arguments.
 
         Returns:
-            One row per task of the run (or per phase or story with ``--by``).
+            One row per task of the run (or per phase or story with ``--by``);
+            None before the run has started.
         """
         args = self._args("tasks_status", line)
         handle = self._current("tasks_status")
+        if handle.model is None and not handle.done:
+            print(
+                f"run {handle.run_id} has not started yet (it starts once this cell ends): "
+                "%tasks_status in a later cell lists its tasks"
+            )
+            return None
         print(state_line(handle))
         return handle.progress(args.by) if args.by else handle.status()
 
@@ -445,13 +449,15 @@ class TaskMagics(Magics):
             "recorded as cancelled"
         )
 
-    def _store_of(self, args: argparse.Namespace) -> tuple[Path, str | None, str | None]:
+    def _store_of(
+        self, magic: str, args: argparse.Namespace
+    ) -> tuple[Path, str | None, str | None]:
         """The state folder, tasks.md and run a store-reading magic looks at."""
         from taskexec_nb.report.runs import state_dir_default
 
         tasks = args.tasks
         if tasks is not None and not Path(tasks).is_file():
-            raise MagicUsageError(f"--tasks {tasks}: no such file")
+            raise MagicUsageError(f"%{magic}: --tasks {tasks}: no such file")
         run_id: str | None = getattr(args, "run", None)
         if tasks is None and args.state_dir is None and self.run is not None:
             handle = self.run
@@ -472,7 +478,7 @@ class TaskMagics(Magics):
         from taskexec_nb.report import ExecutionReport
 
         args = self._args("tasks_report", line)
-        state_dir, tasks, run_id = self._store_of(args)
+        state_dir, tasks, run_id = self._store_of("tasks_report", args)
         report = ExecutionReport.load(state_dir, run_id, tasks_file=tasks)
         show(report)
         self._bind(args.output, report.tasks)
@@ -492,7 +498,7 @@ class TaskMagics(Magics):
         from taskexec_nb.report.runs import runs
 
         args = self._args("tasks_runs", line)
-        state_dir, tasks, _ = self._store_of(args)
+        state_dir, tasks, _ = self._store_of("tasks_runs", args)
         frame = runs_frame(runs(tasks, state_dir))
         self._bind(args.output, frame)
         return frame
@@ -549,69 +555,7 @@ def _started_on_thread(handle: RunHandle, within: float = 10.0) -> None:
         stop()
 
 
-# --- completion, loading --------------------------------------------------------------------
-
-
-def path_candidates(line: str) -> tuple[str, list[str]]:
-    """What Tab offers on a ``%load_tasks`` line: folders and ``.md`` files, modes after ``--mode``.
-
-    Args:
-        line: The line up to the cursor.
-
-    Returns:
-        The word being completed, and its candidates (whole words).
-
-    Raises:
-        TryNext: After ``--profile`` or ``-o`` (nothing to offer here).
-    """
-    try:
-        words = shlex.split(line)
-    except ValueError:  # an open quote: complete what follows it
-        words = line.split()
-    current = "" if line.endswith(" ") or len(words) < 2 else words[-1]
-    before = words[-1] if current == "" and words else (words[-2] if len(words) > 1 else "")
-    if before == "--mode":
-        return current, [m for m in MODES if m.startswith(current)]
-    if before in ("--profile", "-o", "--output"):
-        raise TryNext
-    if current.startswith("-"):
-        return current, [o for o in ("--mode", "--profile", "--output") if o.startswith(current)]
-    expanded = os.path.expanduser(current)
-    found = []
-    for path in sorted(glob.glob(glob.escape(expanded) + "*")):
-        shown = current + path[len(expanded) :]
-        if os.path.isdir(path):
-            found.append(shown + "/")
-        elif path.endswith(".md"):
-            found.append(shown)
-    return current, found
-
-
-@context_matcher()  # type: ignore[untyped-decorator]
-def path_matcher(context: CompletionContext) -> SimpleMatcherResult:
-    """IPython's completion on a ``%load_tasks`` line: its candidates only (no Python names).
-
-    Args:
-        context: The completion's context (the line up to the cursor, the token).
-
-    Returns:
-        The candidates, suppressing IPython's other matchers; nothing on other lines.
-    """
-    line = context.text_until_cursor
-    nothing: SimpleMatcherResult = {"completions": [], "suppress": False}
-    if line.split(None, 1)[:1] != ["%load_tasks"]:
-        return nothing
-    try:
-        current, found = path_candidates(line)
-    except TryNext:
-        return nothing
-    if not context.token.endswith(current):
-        return nothing
-    return {
-        "completions": [SimpleCompletion(f, type="path") for f in found],
-        "matched_fragment": current,
-        "suppress": True,
-    }
+# --- loading ---------------------------------------------------------------------------------
 
 
 def load(ipython: InteractiveShell) -> None:

@@ -4,6 +4,7 @@ Pure functions of a :class:`~taskexec_nb.run.rows.RunSnapshot` (no ipywidgets, n
 pandas), cheap enough to redraw a 1,000-task run several times a second:
 
 - :func:`overview`: done/total, failed, skipped, running, elapsed and ETA;
+  done means completed, as in ``run.progress()``, the report and ``taskexec status``;
 - :func:`groups`: the same per phase or per story;
 - :func:`summary_html`: the whole summary as static HTML (CSS classes ``te-*``),
   with a static SVG figure of the progress per phase: what a front end without
@@ -19,14 +20,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from taskexec_nb.events import TaskStatus
+from taskexec_nb.events import RunStatus, TaskStatus
 from taskexec_nb.figures import style, text_color
 from taskexec_nb.run.rows import RunSnapshot, TaskRow
 
 FAILED = frozenset({TaskStatus.FAILED.value, TaskStatus.TIMED_OUT.value})
 FINISHED = frozenset(s.value for s in TaskStatus if s.finished)
-ENDED_RUN = frozenset({"completed", "failed", "cancelled", "interrupted"})
-"""Run statuses after which nothing more happens."""
+ENDED_RUN = frozenset(s.value for s in RunStatus) - {"running", "paused"}
+"""Run statuses after which nothing more happens (``incomplete`` among them)."""
 SHOWN_FAILURES = 20
 """Failures listed in full (the rest are counted)."""
 TAIL_SHOWN = 8
@@ -40,8 +41,8 @@ class Overview:
     Attributes:
         state: The run's status (``running``, ``paused``, ``completed``...).
         total: Tasks in the run.
-        done: Tasks that reached a final status.
-        completed: Tasks completed.
+        done: Tasks completed (as ``done`` in ``run.progress()`` and the report).
+        completed: Tasks completed (the same as ``done``).
         failed: Tasks failed or timed out (allowed failures included).
         skipped: Tasks skipped.
         cancelled: Tasks cancelled.
@@ -102,7 +103,7 @@ class Group:
     Attributes:
         name: The phase label or story (``(none)`` for tasks without a story).
         total: Its tasks.
-        done: Those that reached a final status.
+        done: Those completed (as ``done`` in ``run.progress()``).
         counts: Tasks by status, in first-seen order.
     """
 
@@ -112,7 +113,7 @@ class Group:
     counts: dict[str, int] = field(default_factory=dict)
 
     def text(self) -> str:
-        """``3/4 done: 2 completed, 1 failed, 1 running``.
+        """``2/4 done: 2 completed, 1 failed, 1 running``.
 
         Returns:
             The counts in words.
@@ -139,8 +140,9 @@ def clock(seconds: float) -> str:
 def overview(snapshot: RunSnapshot, now: float | None = None) -> Overview:
     """The run's overall progress now.
 
-    The ETA is the time the finished tasks took, per task, times the tasks left:
-    unknown until a task has finished.
+    ``done`` counts the completed tasks (a failed or skipped task is not done). The
+    ETA is the time the finished tasks (completed, failed, skipped...) took, per
+    task, times the tasks not finished: unknown until a task has finished.
 
     Args:
         snapshot: The run.
@@ -153,17 +155,18 @@ def overview(snapshot: RunSnapshot, now: float | None = None) -> Overview:
     counts: dict[str, int] = {}
     for row in snapshot.tasks:
         counts[row.status] = counts.get(row.status, 0) + 1
-    done = sum(n for s, n in counts.items() if s in FINISHED)
+    finished = sum(n for s, n in counts.items() if s in FINISHED)
+    completed = counts.get(TaskStatus.COMPLETED.value, 0)
     total = len(snapshot.tasks)
     start = snapshot.started
     end = snapshot.finished if snapshot.finished is not None else now
     elapsed = max(0.0, end - start) if start is not None else 0.0
-    eta = elapsed / done * (total - done) if done and start is not None else None
+    eta = elapsed / finished * (total - finished) if finished and start is not None else None
     return Overview(
         state=snapshot.status,
         total=total,
-        done=done,
-        completed=counts.get(TaskStatus.COMPLETED.value, 0),
+        done=completed,
+        completed=completed,
         failed=sum(counts.get(s, 0) for s in FAILED),
         skipped=counts.get(TaskStatus.SKIPPED.value, 0),
         cancelled=counts.get(TaskStatus.CANCELLED.value, 0),
@@ -195,7 +198,7 @@ def groups(rows: Iterable[TaskRow], by: str = "phase") -> list[Group]:
         if group is None:
             group = out[name] = Group(name)
         group.total += 1
-        group.done += row.status in FINISHED
+        group.done += row.status == TaskStatus.COMPLETED.value
         group.counts[row.status] = group.counts.get(row.status, 0) + 1
     return list(out.values())
 

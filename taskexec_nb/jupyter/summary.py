@@ -204,6 +204,10 @@ def state_line(handle: RunHandle) -> str:
 def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Past runs as a table: status, times, mode, task counts by status, the file.
 
+    ``started``, ``finished`` and ``resumed`` (when the run was last resumed) are
+    UTC timestamps; ``duration`` is the seconds the run worked, as its report's
+    ``wall_time``: a resumed run's sessions without the time between them.
+
     Args:
         rows: The runs as :func:`~taskexec_nb.report.runs.runs` returns them.
 
@@ -233,7 +237,9 @@ def runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     ]
     columns = ["run_id", "status", "started", "finished", "mode", "tasks", *counted]
     frame = pd.DataFrame(records, columns=[*columns, "resumed", "tasks_file"])
-    for col in ("started", "finished"):
+    before = pd.Series([float(row.get("elapsed") or 0.0) for row in rows], dtype="float64")
+    for col in ("started", "finished", "resumed"):
         frame[col] = utc_stamps(frame[col])
-    frame["duration"] = (frame["finished"] - frame["started"]).dt.total_seconds()
+    session = frame["resumed"].fillna(frame["started"])  # the last session's start
+    frame["duration"] = before + (frame["finished"] - session).dt.total_seconds()
     return frame.set_index("run_id")

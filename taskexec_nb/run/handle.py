@@ -252,7 +252,10 @@ class RunHandle:
         """
         waker = asyncio.ensure_future(_wake(WAKE_PERIOD))
         try:
-            return await self._session.wait()
+            status = await self._session.wait()
+            if self._dashboard is not None:  # its end goes out with the awaiting cell
+                self._dashboard.awaited(self)
+            return status
         except asyncio.CancelledError as exc:
             if self.result is RunStatus.INTERRUPTED and not exc.args:
                 raise asyncio.CancelledError(
