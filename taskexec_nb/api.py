@@ -130,7 +130,9 @@ def loads(
     Args:
         text: The Markdown text (bytes are read as UTF-8, as a file is).
         mode: Dependency mode.
-        path: Name used in diagnostics.
+        path: Name used in diagnostics, and the plan's identity in the state store
+            (its runs, what ``resume`` continues); in angle brackets, as
+            ``<cell build>``, it names no file.
         strict: False: return the plan even with errors (see :func:`load`).
 
     Returns:

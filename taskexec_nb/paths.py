@@ -1,4 +1,4 @@
-"""Finding the file paths a task's description names."""
+"""Paths: the file paths a task's description names, and the names of plans with no file."""
 
 from __future__ import annotations
 
@@ -52,3 +52,15 @@ def files_in(description: str) -> tuple[str, ...]:
             if candidate and _PATH_RE.fullmatch(candidate) and _looks_like_path(candidate, False):
                 found.append(candidate)
     return tuple(dict.fromkeys(found)) if found else ()
+
+
+def is_text_path(path: str) -> bool:
+    """Whether a plan's path names text with no file (``<string>``, ``<cell plan>``).
+
+    Args:
+        path: A plan's ``path``.
+
+    Returns:
+        True for a name in angle brackets, as ``taskexec_nb.loads`` plans have.
+    """
+    return path.startswith("<") and path.endswith(">")

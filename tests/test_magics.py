@@ -191,7 +191,7 @@ def test_tasks_cell_magic_loads_the_cell_and_runs_it_in_the_notebook_folder(
 ) -> None:
     done = kernel.run("%%tasks -o cell\n" + GOOD)
     assert done.ok, done
-    assert "cell = the plan of <string>: 4 task(s)" in done.text()
+    assert "cell = the plan of <cell cell>: 4 task(s)" in done.text()
     started = kernel.run("%run_tasks cell -o cell_run")
     assert started.ok, started
     assert kernel.run("await cell_run").result == "<RunStatus.COMPLETED: 'completed'>"
@@ -212,6 +212,24 @@ def test_a_cell_plan_is_resumed_from_the_notebook_folder(kernel: Kernel, here: P
     assert (here / "out" / "ab.txt").read_text() == "a\nb\n"  # T002 had completed: run once
 
 
+def test_two_cell_plans_keep_their_own_runs(kernel: Kernel, here: Path) -> None:
+    one = '# Tasks\n\n- [ ] T001 One\n  - taskexec: run="test -e go-{0} && echo {0} >> {0}.txt"\n'
+    assert kernel.run("%%tasks -o a\n" + one.format("a")).ok
+    assert kernel.run("%%tasks -o b\n" + one.format("b")).ok
+    assert kernel.run("%run_tasks b -o rb\nawait rb").result == "<RunStatus.FAILED: 'failed'>"
+    assert kernel.run("%run_tasks a -o ra\nawait ra").result == "<RunStatus.FAILED: 'failed'>"
+    (here / "go-b").touch()
+    # b's --resume continues b's run (before, every cell was "<string>": it took a's, the latest)
+    resumed = kernel.run("%run_tasks b --resume -o rb2\nawait rb2")
+    assert resumed.result == "<RunStatus.COMPLETED: 'completed'>", resumed
+    assert kernel.value("rb2.run_id == rb.run_id, rb2.run_id != ra.run_id") == (True, True)
+    assert (here / "b.txt").read_text() == "b\n" and not (here / "a.txt").exists()
+    runs = kernel.value(
+        "sorted({r['tasks_file'] for r in __import__('taskexec_nb').runs(state_dir='.taskexec')})"
+    )
+    assert [Path(r).name for r in runs] == ["<cell a>", "<cell b>"]
+
+
 def test_a_second_run_of_the_same_tasks_is_refused_by_its_cell(kernel: Kernel, here: Path) -> None:
     (here / "tasks.md").write_text(steps(1, 30))
     assert kernel.run("%load_tasks tasks.md\n%run_tasks").ok
@@ -225,7 +243,7 @@ def test_a_second_run_of_the_same_tasks_is_refused_by_its_cell(kernel: Kernel, h
 def test_tasks_cell_with_errors_shows_them(kernel: Kernel, here: Path) -> None:
     done = kernel.run("%%tasks\n" + BAD)
     assert done.ok and not done.errors, done
-    assert "<string>" in done.text() and "TX102" in done.text()
+    assert "<cell plan>" in done.text() and "TX102" in done.text()
 
 
 # --- bad arguments: one line each, naming the magic and its usage -----------------------------
@@ -587,7 +605,7 @@ def test_store_magics_read_the_runs_of_the_last_plan_loaded(shell: Any, tmp_path
     shell.run_cell_magic("tasks", "-o cell", GOOD)
     shell.user_ns["cell"].run(writeback=False)  # through the API: no run of the magics
     frame = shell.run_line_magic("tasks_runs", "")
-    assert list(frame["tasks_file"]) == [str(tmp_path / "<string>")]
+    assert list(frame["tasks_file"]) == [str(tmp_path / "<cell cell>")]
     assert list(frame["status"]) == ["completed"] and list(frame["completed"]) == [4]
     shell.run_line_magic("tasks_report", "-o df")
     assert sorted(shell.user_ns["df"].reset_index()["id"]) == ["T001", "T002", "T003", "T004"]

@@ -278,7 +278,9 @@ class TaskMagics(Magics):
             from taskexec_nb.config import resolve
 
             mode = mode or resolve(None, profile=args.profile).mode
-        plan = loads(cell, mode, strict=False)
+        # Each cell's plan is its own in the store (its runs, what --resume continues),
+        # by the name it is bound to: two %%tasks cells do not share runs.
+        plan = loads(cell, mode, f"<cell {args.output}>", strict=False)
         plan.profile = args.profile
         self._loaded(plan, args)
 
@@ -306,9 +308,7 @@ class TaskMagics(Magics):
                 f"(%load_tasks FILE --mode {args.mode})"
             )
         plan = self._plan_named(args.plan)
-        options = run_options(
-            args, None if plan.path == "<string>" else plan.path, profile=plan.profile
-        )
+        options = run_options(args, plan.path, profile=plan.profile)
         for warning in options.config.warnings:
             print(f"taskexec: warning: {warning}")
         request = RunRequest(

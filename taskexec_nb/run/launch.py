@@ -231,9 +231,10 @@ def _assemble(request: RunRequest) -> RunHandle:
     else:
         if config is None:
             from taskexec_nb.config import resolve
+            from taskexec_nb.paths import is_text_path
 
             config = resolve(
-                None if plan.path == "<string>" else plan.path,
+                None if is_text_path(plan.path) else plan.path,
                 profile=request.profile or plan.profile,
                 arguments=request.overrides,
             )

@@ -104,8 +104,9 @@ def run_options(
 
     Args:
         args: Options read by a parser set up with :func:`add_run_options`.
-        tasks_file: The tasks.md (None: text with no file; the configuration is
-            searched from the current folder).
+        tasks_file: The tasks.md, or a text plan's name in angle brackets
+            (``<cell plan>``; None: ``<string>``): for text, the configuration is
+            searched from the current folder.
         profile: The profile when ``--profile`` is not given (a plan's own).
 
     Returns:
@@ -117,11 +118,12 @@ def run_options(
         ConfigError: For a bad configuration.
     """
     from taskexec_nb.config import resolve
+    from taskexec_nb.paths import is_text_path
     from taskexec_nb.run.launch import find_resumed
 
     arguments = cli_arguments(args)
     config = resolve(
-        tasks_file,
+        None if tasks_file is None or is_text_path(tasks_file) else tasks_file,
         profile=args.profile or profile,
         arguments=arguments,
         argument_names=FLAGS,
