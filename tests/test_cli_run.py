@@ -1185,3 +1185,33 @@ def test_a_second_interrupt_says_it_kills_now(tmp_path: Path) -> None:
     assert time.monotonic() - start < 4
     assert proc.returncode == 130, err
     assert "killing 1 running task(s) now" in err
+
+
+def test_a_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path) -> None:
+    # nohup (or a shell's `trap '' HUP`) starts the runner with SIGHUP ignored, so
+    # that closing the terminal does not end it: the run must not take SIGHUP back.
+    path = write_tasks(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 1.5"\n'
+        '- [ ] T002 Then this\n  - taskexec: run="echo ok > done.txt"\n',
+    )
+    proc = subprocess.Popen(
+        ["nohup", sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started")
+            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping:" not in err
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+    assert "- [X] T002" in path.read_text()
