@@ -1215,3 +1215,49 @@ def test_a_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path) 
     assert "stopping:" not in err
     assert (tmp_path / "done.txt").read_text() == "ok\n"
     assert "- [X] T002" in path.read_text()
+
+
+def test_the_resume_commands_printed_name_a_state_dir_given_to_the_run(tmp_path: Path) -> None:
+    # A run kept in a state folder of its own (--state-dir) is only found there: the
+    # resume command printed when it is interrupted, and by status, must say where.
+    path = write_tasks(tmp_path, SLOW_THEN_MORE)
+    state = tmp_path / "ci state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path), "--state-dir", str(state)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started") for p in (state / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    printed = err.splitlines()[-1].split("resume with: ")[1]
+    assert f"--state-dir {shlex.quote(str(state))}" in printed
+    status = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "status", "--state-dir", str(state)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shown = status.splitlines()[-1].split("resume: ")[1].split("  (")[0]
+    assert shown.startswith("taskexec run ")
+    assert f"--state-dir {shlex.quote(str(state))}" in shown
+    # The command shown works as shown (T001 made quick meanwhile).
+    path.write_text(SLOW_THEN_MORE.replace("sleep 30", "true"), encoding="utf-8")
+    argv = shlex.split(shown)
+    done = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", *argv[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "done.txt").read_text() == "ok\n"

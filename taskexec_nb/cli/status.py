@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from taskexec_nb.cli.common import add_state_dir, open_store, pick_run, run_or_tasks
@@ -108,4 +109,4 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
         import json
 
         return json.dumps(doc, indent=indent, default=str), active
-    return status_text(run, tasks), active
+    return status_text(run, tasks, Path(store.path).parent), active

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from taskexec_nb.store import shown_status
@@ -35,13 +35,19 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def status_text(run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
+def status_text(
+    run: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
+    state_dir: str | Path | None = None,
+) -> str:
     """The task status table of a run and its roll-ups by phase and story (``taskexec status``).
 
     Args:
         run: The run's row, with ``recorded_status`` and ``runner_alive`` when
             ``status`` checked its runner.
         tasks: Its task rows, in file order.
+        state_dir: The folder of the store the run was read from: the resume
+            command shown names it when a plain run of the file would not find it.
 
     Returns:
         The text, one line per task then one per phase and story.
@@ -94,18 +100,18 @@ def status_text(run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> s
                 f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
                 + (f"  ({extra})" if extra else "")
             )
+    from taskexec_nb.run.resume import resume_command
+
+    resume = resume_command(run["tasks_file"], run_id, state_dir)
     if "recorded_status" in run:
         lines[0] += (
             f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "
-            f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id})"
+            f"{resume})"
         )
     elif run["status"] in ("running", "paused") and run.get("runner_alive") is None:
         lines[0] += f"  (its runner, pid {run['pid']}, is on host {run['host']}: not checked here)"
     elif run["status"] in _RESUMABLE:
-        lines.append(
-            f"resume: taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id}"
-            "  (runs what did not complete; completed tasks are kept)"
-        )
+        lines.append(f"resume: {resume}  (runs what did not complete; completed tasks are kept)")
     return "\n".join(lines)
 
 
