@@ -1261,3 +1261,43 @@ def test_the_resume_commands_printed_name_a_state_dir_given_to_the_run(tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "done.txt").read_text() == "ok\n"
+
+
+def test_boxes_left_by_an_edit_during_the_run_are_ticked_by_the_resume_it_names(
+    tmp_path: Path,
+) -> None:
+    # A task (an agent, say) edits tasks.md while the run goes: the boxes are left
+    # alone, and the run's last word says how to tick them without running the tasks
+    # again (a new run would run them again).
+    text = md(
+        """\
+        ## Phase 1: X
+
+        - [ ] T001 Leave a note in the tasks file
+          - taskexec: run="echo '<!-- note -->' >> tasks.md"
+        - [ ] T002 Then this
+          - taskexec: run="echo two >> out.txt"
+        """
+    )
+    path = write_tasks(tmp_path, text)
+    first = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", "tasks.md"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "2 completed task(s) were not ticked: T001, T002" in first.stderr
+    assert "reload the file" not in first.stderr
+    run_id = str(latest_run(tmp_path)["run_id"])
+    command = f"taskexec run tasks.md --resume {run_id}"
+    assert command in first.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", *shlex.split(command)[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert path.read_text() == text.replace("[ ]", "[X]") + "<!-- note -->\n"
+    assert (tmp_path / "out.txt").read_text() == "two\n"  # ticked, not run again

@@ -485,10 +485,18 @@ class Scheduler:
         self.status = final
         if self._pending is not None:
             self._pending.flush()  # the ticks still waiting for their window
-        if self.writer is not None and (left := self.writer.summary()):
+        if self.writer is not None and (left := self.writer.summary(self._resume_command)):
             self._book.emit(EventKind.NOTICE, warning=left)
         self._book.emit(EventKind.RUN_FINISHED, status=final.value, counts=self._book.counts())
         return final
+
+    def _resume_command(self) -> str:
+        """The command that resumes this run (it ticks the boxes a file edit left)."""
+        from taskexec_nb.run.resume import resume_command
+        from taskexec_nb.run.session import state_dir_for
+
+        state_dir = state_dir_for(self.plan.path, self.settings)
+        return resume_command(self.plan.path, self.run_id, state_dir)
 
     def _has_no_action(self, task_id: str) -> bool:
         """Whether the no-action policy would skip this task (it has nothing to run)."""
