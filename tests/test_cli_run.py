@@ -124,6 +124,22 @@ def test_failure_exits_1_and_shows_the_error(
     assert "- [ ] T001" in path.read_text()
 
 
+def test_a_failed_run_ends_with_the_command_that_resumes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CI log shows the failure; the next step (fix, then resume) is named there too,
+    # as it is for an interrupted or incomplete run.
+    path = write(tmp_path, FAILING)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    run_id = str(latest_run(tmp_path)["run_id"])
+    command = f"taskexec run {path} --resume {run_id}"
+    assert err.splitlines()[-1].startswith(f"failed; once fixed, resume with: {command}")
+    path.write_text(FAILING.replace("exit 4", "true"))
+    assert main(shlex.split(command)[1:]) == 0
+    assert (tmp_path / "never.txt").read_text() == "never\n"
+
+
 def test_dry_run_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, TASKS + "- [ ] T004 No action here\n")
     assert main(["run", str(path), "--dry-run", "--only", "T002,T004"]) == 0

@@ -123,6 +123,12 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         else:
             print(f"incomplete; once an agent is connected, resume with: {resume}", file=sys.stderr)
         return EXIT_INCOMPLETE
+    resume = resume_command(args.file, handle.run_id, handle.state_dir)
+    print(
+        f"failed; once fixed, resume with: {resume}  (runs what did not complete; "
+        "completed tasks are kept)",
+        file=sys.stderr,
+    )
     return EXIT_TASKS_FAILED
 
 
