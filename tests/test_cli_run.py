@@ -648,6 +648,39 @@ def test_status_and_report_take_a_tasks_md_where_the_run_id_goes(tmp_path: Path)
     assert both.returncode == 2 and "not with --tasks" in both.stderr
 
 
+
+def test_runs_takes_a_tasks_md_as_status_and_report_do(tmp_path: Path) -> None:
+    # From a folder without tasks.md, `taskexec runs specs/a/tasks.md` lists that file's
+    # runs from the store beside it, and only those (another file's run shares it).
+    folder = tmp_path / "specs" / "a"
+    folder.mkdir(parents=True)
+    step = '# Tasks\n\n- [ ] T001 Step\n  - taskexec: run="true"\n'
+    (folder / "tasks.md").write_text(step, encoding="utf-8")
+    (folder / "other.md").write_text(step, encoding="utf-8")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    for name in ("tasks.md", "other.md"):
+        ran = cli("run", f"specs/a/{name}")
+        assert ran.returncode == 0, ran.stderr
+    runs = cli("runs", "specs/a/tasks.md", "--json")
+    assert runs.returncode == 0, runs.stderr
+    assert [r["tasks_file"] for r in json.loads(runs.stdout)] == [str(folder / "tasks.md")]
+    table = cli("runs", "specs/a/other.md")
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == 2 and "1 completed" in table.stdout
+    missing = cli("runs", "specs/b/tasks.md")
+    assert missing.returncode == 2 and "specs/b/tasks.md: no such file" in missing.stderr
+
+
 UNRUN = md(
     """\
     # Tasks
