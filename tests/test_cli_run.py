@@ -644,6 +644,11 @@ def test_status_and_report_take_a_tasks_md_where_the_run_id_goes(tmp_path: Path)
     assert json.loads(report.stdout)["run"]["run_id"] == ids["a"]
     missing = cli("status", "c/tasks.md")
     assert missing.returncode == 2 and "c/tasks.md: no such file" in missing.stderr
+    # The folder instead of the file in it: said so, not taken for a run ID.
+    for argv in (["status", "a"], ["report", "a/"], ["report", "--tasks", "a"], ["runs", "a"]):
+        folder = cli(*argv)
+        assert folder.returncode == 2, argv
+        assert f"{argv[-1]}: is a folder; give the tasks.md file in it" in folder.stderr, argv
     both = cli("report", "a/tasks.md", "--tasks", "b/tasks.md")
     assert both.returncode == 2 and "not with --tasks" in both.stderr
 
