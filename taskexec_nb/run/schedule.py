@@ -493,10 +493,9 @@ class Scheduler:
     def _resume_command(self) -> str:
         """The command that resumes this run (it ticks the boxes a file edit left)."""
         from taskexec_nb.run.resume import resume_command
-        from taskexec_nb.run.session import state_dir_for
 
-        state_dir = state_dir_for(self.plan.path, self.settings)
-        return resume_command(self.plan.path, self.run_id, state_dir)
+        # No state_dir: the store is beside the file, where a plain resume finds it.
+        return resume_command(self.plan.path, self.run_id, self.settings.state_dir)
 
     def _has_no_action(self, task_id: str) -> bool:
         """Whether the no-action policy would skip this task (it has nothing to run)."""
