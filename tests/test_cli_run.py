@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from taskexec_nb.cli import main
 from taskexec_nb.cli.terminal import TerminalView
 from taskexec_nb.config import find_config
 from taskexec_nb.events import Event, EventKind
+from taskexec_nb.store import StateStore
 
 TASKS = md(
     """\
@@ -1355,3 +1357,36 @@ def test_boxes_left_by_an_edit_during_the_run_are_ticked_by_the_resume_it_names(
     assert again.returncode == 0, again.stderr
     assert path.read_text() == text.replace("[ ]", "[X]") + "<!-- note -->\n"
     assert (tmp_path / "out.txt").read_text() == "two\n"  # ticked, not run again
+
+
+def test_a_task_stopped_by_ctrl_c_says_it_was_interrupted(tmp_path: Path) -> None:
+    # The running task and the one waiting to retry both end because of the Ctrl-C:
+    # their detail says so (not a bare "cancelled", nor the earlier attempt's failure
+    # as if it were why they stopped).
+    text = md(
+        """\
+        ## Phase 1: X
+
+        - [ ] T001 Slow
+          - taskexec: run="echo started; sleep 30"
+        - [ ] T002 [P] Flaky
+          - taskexec: run="exit 3" retries=2 backoff=60
+        """
+    )
+
+    def tasks() -> dict[str, dict[str, object]]:
+        with closing(StateStore(tmp_path / ".taskexec" / "state.db", readonly=True)) as store:
+            run_id = store.latest_run()
+            assert run_id is not None
+            return {t.task_id: t.as_dict() for t in store.tasks(run_id)}
+
+    proc = _started_runner(tmp_path, text.replace("- [ ] T001", "- [ ] T001 [P]"))
+    assert wait_until(lambda: "attempt 2" in str(tasks()["T002"]["waiting_on"]), 30)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "cancelled T001: interrupted\n" in err
+    assert "cancelled T002: interrupted while waiting to retry (attempt 1: exit code 3)" in err
+    errors = {task_id: t["error"] for task_id, t in tasks().items()}
+    assert errors["T001"] == "interrupted"
+    assert errors["T002"] == "interrupted while waiting to retry (attempt 1: exit code 3)"

@@ -545,7 +545,10 @@ class Scheduler:
                 return TaskStatus.COMPLETED
             last = i == retries or self._stop_reason is not None  # fail-fast: no new attempt
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:
-                if self._cancelled and outcome.status is not TaskStatus.CANCELLED:
+                if self._interrupted and outcome.error == "cancelled":
+                    # Stopped by Ctrl-C or SIGTERM: say so, as the tasks not started do.
+                    outcome = dataclasses.replace(outcome, error="interrupted")
+                elif self._cancelled and outcome.status is not TaskStatus.CANCELLED:
                     # It ended on its own as the run was cancelled: say both.
                     why = outcome.error or outcome.status.value
                     outcome = dataclasses.replace(
@@ -566,6 +569,12 @@ class Scheduler:
             if self._cancelled:
                 if not readmitted:
                     self._capacity.reserve(task, +1)  # as if held: the task's end gives it back
+                # Why it stopped is the cancel; the failed attempt is what it waited after.
+                why = "interrupted" if self._interrupted else "run cancelled"
+                failure = outcome.error or outcome.status.value
+                outcome = dataclasses.replace(
+                    outcome, error=f"{why} while waiting to retry (attempt {attempt}: {failure})"
+                )
                 self._book.finish(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
         raise AssertionError("unreachable")  # pragma: no cover
