@@ -1390,3 +1390,24 @@ def test_a_task_stopped_by_ctrl_c_says_it_was_interrupted(tmp_path: Path) -> Non
     errors = {task_id: t["error"] for task_id, t in tasks().items()}
     assert errors["T001"] == "interrupted"
     assert errors["T002"] == "interrupted while waiting to retry (attempt 1: exit code 3)"
+
+
+@pytest.mark.parametrize("interval", ["inf", "1e300", "nan", "0"])
+def test_watch_refuses_an_interval_it_cannot_sleep(tmp_path: Path, interval: str) -> None:
+    path = write_tasks(tmp_path, SLOW)
+    proc = spawn_cli("run", str(path))
+    try:
+        wait_running(tmp_path)
+        watch = subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", "status", "--watch", "--interval", interval],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert watch.returncode == 2, watch.stderr
+    assert "Traceback" not in watch.stderr
+    assert f"--interval {float(interval):g}: give a number of seconds above 0" in watch.stderr
