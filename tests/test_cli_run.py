@@ -1411,3 +1411,44 @@ def test_watch_refuses_an_interval_it_cannot_sleep(tmp_path: Path, interval: str
     assert watch.returncode == 2, watch.stderr
     assert "Traceback" not in watch.stderr
     assert f"--interval {float(interval):g}: give a number of seconds above 0" in watch.stderr
+
+
+def test_a_relative_agent_program_is_found_from_where_it_was_written(tmp_path: Path) -> None:
+    # taskexec.toml at the project root names ./scripts/agent.sh, as a path from there;
+    # the tasks.md is in specs/001, where the agent runs: the program is still found,
+    # whichever folder taskexec is started from. A --agent-command path is from the
+    # folder it was typed in.
+    (tmp_path / ".git").mkdir()
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    agent = scripts / "agent.sh"
+    agent.write_text('#!/bin/sh\necho "$1 by $0" >> agent.log\n', encoding="utf-8")
+    agent.chmod(0o755)
+    feature = tmp_path / "specs" / "001"
+    feature.mkdir(parents=True)
+    tasks = feature / "tasks.md"
+    text = "## Phase 1: X\n\n- [ ] T001 First\n- [ ] T002 Second\n"
+    (tmp_path / "taskexec.toml").write_text(
+        'agent_command = ["./scripts/agent.sh", "{id}"]\n', encoding="utf-8"
+    )
+
+    def run(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+        tasks.write_text(text, encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", "run", *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    for cwd, argv in (
+        (tmp_path, ["specs/001/tasks.md"]),
+        (feature, ["tasks.md"]),
+        (tmp_path, ["specs/001/tasks.md", "--agent-command", "scripts/agent.sh {id}"]),
+    ):
+        done = run(cwd, *argv)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert "- [X] T002" in tasks.read_text()
+    lines = (feature / "agent.log").read_text().splitlines()
+    assert lines == [f"T00{n} by {agent}" for n in (1, 2)] * 3
