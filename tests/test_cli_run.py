@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ from taskexec_nb.cli import main
 from taskexec_nb.cli.terminal import TerminalView
 from taskexec_nb.config import find_config
 from taskexec_nb.events import Event, EventKind
+from taskexec_nb.store import StateStore
 
 TASKS = md(
     """\
@@ -122,6 +124,22 @@ def test_failure_exits_1_and_shows_the_error(
     assert "skipped   T002: prerequisite T001 failed" in err
     assert not (tmp_path / "never.txt").exists()
     assert "- [ ] T001" in path.read_text()
+
+
+def test_a_failed_run_ends_with_the_command_that_resumes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A CI log shows the failure; the next step (fix, then resume) is named there too,
+    # as it is for an interrupted or incomplete run.
+    path = write(tmp_path, FAILING)
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    run_id = str(latest_run(tmp_path)["run_id"])
+    command = f"taskexec run {path} --resume {run_id}"
+    assert err.splitlines()[-1].startswith(f"failed; once fixed, resume with: {command}")
+    path.write_text(FAILING.replace("exit 4", "true"))
+    assert main(shlex.split(command)[1:]) == 0
+    assert (tmp_path / "never.txt").read_text() == "never\n"
 
 
 def test_dry_run_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -628,8 +646,46 @@ def test_status_and_report_take_a_tasks_md_where_the_run_id_goes(tmp_path: Path)
     assert json.loads(report.stdout)["run"]["run_id"] == ids["a"]
     missing = cli("status", "c/tasks.md")
     assert missing.returncode == 2 and "c/tasks.md: no such file" in missing.stderr
+    # The folder instead of the file in it: said so, not taken for a run ID.
+    for argv in (["status", "a"], ["report", "a/"], ["report", "--tasks", "a"], ["runs", "a"]):
+        folder = cli(*argv)
+        assert folder.returncode == 2, argv
+        assert f"{argv[-1]}: is a folder; give the tasks.md file in it" in folder.stderr, argv
     both = cli("report", "a/tasks.md", "--tasks", "b/tasks.md")
     assert both.returncode == 2 and "not with --tasks" in both.stderr
+
+
+
+def test_runs_takes_a_tasks_md_as_status_and_report_do(tmp_path: Path) -> None:
+    # From a folder without tasks.md, `taskexec runs specs/a/tasks.md` lists that file's
+    # runs from the store beside it, and only those (another file's run shares it).
+    folder = tmp_path / "specs" / "a"
+    folder.mkdir(parents=True)
+    step = '# Tasks\n\n- [ ] T001 Step\n  - taskexec: run="true"\n'
+    (folder / "tasks.md").write_text(step, encoding="utf-8")
+    (folder / "other.md").write_text(step, encoding="utf-8")
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    for name in ("tasks.md", "other.md"):
+        ran = cli("run", f"specs/a/{name}")
+        assert ran.returncode == 0, ran.stderr
+    runs = cli("runs", "specs/a/tasks.md", "--json")
+    assert runs.returncode == 0, runs.stderr
+    assert [r["tasks_file"] for r in json.loads(runs.stdout)] == [str(folder / "tasks.md")]
+    table = cli("runs", "specs/a/other.md")
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == 2 and "1 completed" in table.stdout
+    missing = cli("runs", "specs/b/tasks.md")
+    assert missing.returncode == 2 and "specs/b/tasks.md: no such file" in missing.stderr
 
 
 UNRUN = md(
@@ -1185,3 +1241,214 @@ def test_a_second_interrupt_says_it_kills_now(tmp_path: Path) -> None:
     assert time.monotonic() - start < 4
     assert proc.returncode == 130, err
     assert "killing 1 running task(s) now" in err
+
+
+def test_a_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path) -> None:
+    # nohup (or a shell's `trap '' HUP`) starts the runner with SIGHUP ignored, so
+    # that closing the terminal does not end it: the run must not take SIGHUP back.
+    path = write_tasks(
+        tmp_path,
+        '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 1.5"\n'
+        '- [ ] T002 Then this\n  - taskexec: run="echo ok > done.txt"\n',
+    )
+    proc = subprocess.Popen(
+        ["nohup", sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started")
+            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopping:" not in err
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+    assert "- [X] T002" in path.read_text()
+
+
+def test_the_resume_commands_printed_name_a_state_dir_given_to_the_run(tmp_path: Path) -> None:
+    # A run kept in a state folder of its own (--state-dir) is only found there: the
+    # resume command printed when it is interrupted, and by status, must say where.
+    path = write_tasks(tmp_path, SLOW_THEN_MORE)
+    state = tmp_path / "ci state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path), "--state-dir", str(state)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_until(
+        lambda: any(
+            p.read_text().startswith("started") for p in (state / "logs").glob("*/T001.1.log")
+        ),
+        30,
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    printed = err.splitlines()[-1].split("resume with: ")[1]
+    assert f"--state-dir {shlex.quote(str(state))}" in printed
+    status = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "status", "--state-dir", str(state)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    shown = status.splitlines()[-1].split("resume: ")[1].split("  (")[0]
+    assert shown.startswith("taskexec run ")
+    assert f"--state-dir {shlex.quote(str(state))}" in shown
+    # The command shown works as shown (T001 made quick meanwhile).
+    path.write_text(SLOW_THEN_MORE.replace("sleep 30", "true"), encoding="utf-8")
+    argv = shlex.split(shown)
+    done = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", *argv[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+
+
+def test_boxes_left_by_an_edit_during_the_run_are_ticked_by_the_resume_it_names(
+    tmp_path: Path,
+) -> None:
+    # A task (an agent, say) edits tasks.md while the run goes: the boxes are left
+    # alone, and the run's last word says how to tick them without running the tasks
+    # again (a new run would run them again).
+    text = md(
+        """\
+        ## Phase 1: X
+
+        - [ ] T001 Leave a note in the tasks file
+          - taskexec: run="echo '<!-- note -->' >> tasks.md"
+        - [ ] T002 Then this
+          - taskexec: run="echo two >> out.txt"
+        """
+    )
+    path = write_tasks(tmp_path, text)
+    first = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", "run", "tasks.md"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "2 completed task(s) were not ticked: T001, T002" in first.stderr
+    assert "reload the file" not in first.stderr
+    run_id = str(latest_run(tmp_path)["run_id"])
+    command = f"taskexec run tasks.md --resume {run_id}"
+    assert command in first.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "taskexec_nb.cli", *shlex.split(command)[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert path.read_text() == text.replace("[ ]", "[X]") + "<!-- note -->\n"
+    assert (tmp_path / "out.txt").read_text() == "two\n"  # ticked, not run again
+
+
+def test_a_task_stopped_by_ctrl_c_says_it_was_interrupted(tmp_path: Path) -> None:
+    # The running task and the one waiting to retry both end because of the Ctrl-C:
+    # their detail says so (not a bare "cancelled", nor the earlier attempt's failure
+    # as if it were why they stopped).
+    text = md(
+        """\
+        ## Phase 1: X
+
+        - [ ] T001 Slow
+          - taskexec: run="echo started; sleep 30"
+        - [ ] T002 [P] Flaky
+          - taskexec: run="exit 3" retries=2 backoff=60
+        """
+    )
+
+    def tasks() -> dict[str, dict[str, object]]:
+        with closing(StateStore(tmp_path / ".taskexec" / "state.db", readonly=True)) as store:
+            run_id = store.latest_run()
+            assert run_id is not None
+            return {t.task_id: t.as_dict() for t in store.tasks(run_id)}
+
+    proc = _started_runner(tmp_path, text.replace("- [ ] T001", "- [ ] T001 [P]"))
+    assert wait_until(lambda: "attempt 2" in str(tasks()["T002"]["waiting_on"]), 30)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "cancelled T001: interrupted\n" in err
+    assert "cancelled T002: interrupted while waiting to retry (attempt 1: exit code 3)" in err
+    errors = {task_id: t["error"] for task_id, t in tasks().items()}
+    assert errors["T001"] == "interrupted"
+    assert errors["T002"] == "interrupted while waiting to retry (attempt 1: exit code 3)"
+
+
+@pytest.mark.parametrize("interval", ["inf", "1e300", "nan", "0"])
+def test_watch_refuses_an_interval_it_cannot_sleep(tmp_path: Path, interval: str) -> None:
+    path = write_tasks(tmp_path, SLOW)
+    proc = spawn_cli("run", str(path))
+    try:
+        wait_running(tmp_path)
+        watch = subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", "status", "--watch", "--interval", interval],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert watch.returncode == 2, watch.stderr
+    assert "Traceback" not in watch.stderr
+    assert f"--interval {float(interval):g}: give a number of seconds above 0" in watch.stderr
+
+
+def test_a_relative_agent_program_is_found_from_where_it_was_written(tmp_path: Path) -> None:
+    # taskexec.toml at the project root names ./scripts/agent.sh, as a path from there;
+    # the tasks.md is in specs/001, where the agent runs: the program is still found,
+    # whichever folder taskexec is started from. A --agent-command path is from the
+    # folder it was typed in.
+    (tmp_path / ".git").mkdir()
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    agent = scripts / "agent.sh"
+    agent.write_text('#!/bin/sh\necho "$1 by $0" >> agent.log\n', encoding="utf-8")
+    agent.chmod(0o755)
+    feature = tmp_path / "specs" / "001"
+    feature.mkdir(parents=True)
+    tasks = feature / "tasks.md"
+    text = "## Phase 1: X\n\n- [ ] T001 First\n- [ ] T002 Second\n"
+    (tmp_path / "taskexec.toml").write_text(
+        'agent_command = ["./scripts/agent.sh", "{id}"]\n', encoding="utf-8"
+    )
+
+    def run(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+        tasks.write_text(text, encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "taskexec_nb.cli", "run", *argv],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    for cwd, argv in (
+        (tmp_path, ["specs/001/tasks.md"]),
+        (feature, ["tasks.md"]),
+        (tmp_path, ["specs/001/tasks.md", "--agent-command", "scripts/agent.sh {id}"]),
+    ):
+        done = run(cwd, *argv)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert "- [X] T002" in tasks.read_text()
+    lines = (feature / "agent.log").read_text().splitlines()
+    assert lines == [f"T00{n} by {agent}" for n in (1, 2)] * 3

@@ -211,6 +211,24 @@ def test_agent_context_is_a_setting_everywhere(
     )
 
 
+def test_a_relative_agent_program_is_made_absolute_from_where_it_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = project(tmp_path, 'agent_command = "./bin/agent --fast {id}"\n')
+    settings = resolve(tasks, environ={}).settings
+    assert settings.agent_command == (str(tmp_path / "bin" / "agent"), "--fast", "{id}")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env = {"TASKEXEC_AGENT_COMMAND": '["tools/agent", "{id}"]'}
+    from_env = resolve(tasks, environ=env).settings
+    assert from_env.agent_command == (str(elsewhere / "tools" / "agent"), "{id}")
+    # A bare name is looked up on PATH; an absolute path stays as written.
+    for argv in (["claude", "-p", "{prompt}"], ["/opt/agent", "{id}"]):
+        given = resolve(tasks, environ={}, arguments={"agent_command": argv}).settings
+        assert given.agent_command == tuple(argv)
+
+
 def test_agent_command_in_the_file_may_be_a_shell_line(tmp_path: Path) -> None:
     tasks = project(
         tmp_path,

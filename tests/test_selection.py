@@ -92,6 +92,23 @@ def test_unknown_selectors_are_usage_errors(
 
 
 @pytest.mark.parametrize(
+    ("selector", "meant"),
+    [("T4", "T004"), ("t04", "T004"), ("T14", "T014"), ("us1", "US1"), ("US01", "US1")],
+)
+def test_a_selector_written_without_its_zeros_or_case_suggests_that_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], selector: str, meant: str
+) -> None:
+    # T4 is T004 (not T014, which spells closer), us1 is US1.
+    ids = ["T001", "T004", "T010", "T014", "T040"]
+    lines = [f"- [ ] {i} [US1] Step {i}\n" if i == "T001" else f"- [ ] {i} Step\n" for i in ids]
+    path = tmp_path / "tasks.md"
+    path.write_text("## Phase 1: X\n\n" + "".join(lines), encoding="utf-8")
+    assert main(["run", str(path), "--only", selector, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"--only {selector}: matches no task (did you mean {meant}?)" in err
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--from", "T004", "--until", "T002"], "--from T004 comes after --until T002"),

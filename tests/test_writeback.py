@@ -918,7 +918,8 @@ def test_tick_many_on_a_file_edited_meanwhile_writes_nothing_and_says_so_for_eac
     whys = writer.tick_many([("T001", 2, None), ("T005", 6, None)])
     assert whys == [
         f"{path} changed on disk since it was loaded; {task_id} was not ticked (nothing was "
-        "overwritten): reload the file or tick it by hand"
+        "overwritten): tick it by hand, or resume the run once it ends (a resume ticks the "
+        "tasks it completed, without running them again)"
         for task_id in ("T001", "T005")
     ]
     assert path.read_bytes() == edited

@@ -36,9 +36,11 @@ def tasks_file_here(given: str | None = None) -> Path | None:
         followed as a run follows it: its store is beside the file it points to.
 
     Raises:
-        UsageError: If ``given`` is not a file.
+        UsageError: If ``given`` is a folder, or not a file.
     """
     tasks = Path(given) if given else Path("tasks.md")
+    if given and tasks.is_dir():
+        raise UsageError(f"{given}: is a folder; give the tasks.md file in it")
     if given and not tasks.is_file():
         raise UsageError(f"{given}: no such file")
     return tasks if tasks.is_file() else None
@@ -47,8 +49,8 @@ def tasks_file_here(given: str | None = None) -> Path | None:
 def run_or_tasks(run: str | None, tasks: str | None = None) -> tuple[str | None, Path | None]:
     """Read ``status``/``report``'s RUN argument, which may name a tasks.md instead.
 
-    Run IDs have no slash and no ``.md`` suffix, so a RUN that is a file or looks
-    like a path is the tasks.md whose latest run is meant.
+    Run IDs have no slash and no ``.md`` suffix, so a RUN that is a file or a
+    folder, or looks like a path, is the tasks.md whose latest run is meant.
 
     Args:
         run: The RUN argument, if given.
@@ -59,10 +61,10 @@ def run_or_tasks(run: str | None, tasks: str | None = None) -> tuple[str | None,
         :func:`tasks_file_here` finds it.
 
     Raises:
-        UsageError: If the file named does not exist, or both a file and
-            ``--tasks`` are given.
+        UsageError: If the file named does not exist or is a folder, or both a
+            file and ``--tasks`` are given.
     """
-    if run and (Path(run).is_file() or run.endswith(".md") or "/" in run):
+    if run and (Path(run).exists() or run.endswith(".md") or "/" in run):
         if tasks:
             raise UsageError(f"{run}: give a run ID, or the tasks.md once (not with --tasks)")
         return None, tasks_file_here(run)

@@ -61,6 +61,7 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     from taskexec_nb.cli.terminal import TerminalView
     from taskexec_nb.run.launch import RunRequest, start, start_run
     from taskexec_nb.run.options import check_tasks_file, run_options
+    from taskexec_nb.run.resume import resume_command
     from taskexec_nb.run.selection import CLI_NAMES
 
     if args.file is None:
@@ -105,11 +106,8 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
         # as Ctrl-C does: running tasks are ended and the run can be resumed.
         start(handle, "block", stop_signals=True)
     except KeyboardInterrupt:
-        print(
-            f"interrupted; resume with: taskexec run {shlex.quote(args.file)} "
-            f"--resume {handle.run_id}",
-            file=sys.stderr,
-        )
+        resume = resume_command(args.file, handle.run_id, handle.state_dir)
+        print(f"interrupted; resume with: {resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(f"state: {handle.store_path}  logs: {handle.log_dir}", file=out)
     from taskexec_nb.events import RunStatus
@@ -119,12 +117,18 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     if handle.result in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
         return EXIT_INTERRUPTED
     if handle.result is RunStatus.INCOMPLETE:
-        resume = f"taskexec run {shlex.quote(args.file)} --resume {handle.run_id}"
+        resume = resume_command(args.file, handle.run_id, handle.state_dir)
         if handle.settings.agent_command:  # kept from no_action=skip: say agent this time
             print(f"incomplete; resume with: {resume} --no-action agent", file=sys.stderr)
         else:
             print(f"incomplete; once an agent is connected, resume with: {resume}", file=sys.stderr)
         return EXIT_INCOMPLETE
+    resume = resume_command(args.file, handle.run_id, handle.state_dir)
+    print(
+        f"failed; once fixed, resume with: {resume}  (runs what did not complete; "
+        "completed tasks are kept)",
+        file=sys.stderr,
+    )
     return EXIT_TASKS_FAILED
 
 

@@ -20,6 +20,13 @@ def add_parser(sub: Any) -> None:
         sub: The CLI's subparsers.
     """
     runs = sub.add_parser("runs", help=HELP, description="List the runs in the state store.")
+    runs.add_argument(
+        "tasks",
+        nargs="?",
+        metavar="tasks.md",
+        help="only this tasks.md's runs, its store found beside it (as status and report "
+        "find it; default: every run in the store of ./tasks.md)",
+    )
     add_state_dir(runs)
     runs.add_argument("--json", action="store_true", help="print JSON for tools")
 
@@ -36,9 +43,10 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     """
     from taskexec_nb.report.status import _when
 
-    store = open_store(args.state_dir, tasks_file_here())
+    tasks_file = tasks_file_here(args.tasks)
+    store = open_store(args.state_dir, tasks_file)
     try:
-        records = store.runs()
+        records = store.runs(str(tasks_file.resolve()) if args.tasks and tasks_file else None)
     finally:
         store.close()
     runs = [with_runner(r) for r in records]

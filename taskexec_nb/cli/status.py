@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from taskexec_nb.cli.common import add_state_dir, open_store, pick_run, run_or_tasks
@@ -57,8 +58,11 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     Returns:
         The exit code.
     """
-    if not args.interval > 0:
-        raise UsageError(f"--interval {args.interval:g}: give a number of seconds above 0")
+    if not 0 < args.interval <= _MAX_INTERVAL:  # also nan, and inf, which sleep() refuses
+        raise UsageError(
+            f"--interval {args.interval:g}: give a number of seconds above 0, "
+            f"at most {_MAX_INTERVAL:g} (a day)"
+        )
     if not args.watch:
         print(_status_render(args, indent=2)[0], file=out)
         return EXIT_OK
@@ -81,6 +85,9 @@ def command(args: argparse.Namespace, out: TextIO) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
 
+
+_MAX_INTERVAL = 86400.0
+"""The longest ``--watch`` period taken (a day): ``time.sleep`` refuses huge ones."""
 
 _RUNNING_FOR = re.compile(r" +\d+\+ ")  # the SECONDS of a task still running
 
@@ -108,7 +115,4 @@ def _status_render(args: argparse.Namespace, indent: int | None) -> tuple[str, b
         import json
 
         return json.dumps(doc, indent=indent, default=str), active
-    from pathlib import Path
-
-    store_dir = str(Path(args.state_dir).resolve()) if args.state_dir else None
-    return status_text(run, tasks, store_dir), active
+    return status_text(run, tasks, Path(store.path).parent), active

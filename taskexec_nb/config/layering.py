@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -228,10 +229,13 @@ def resolve(
             _apply_file_layer(layers, cf, data, ("profiles", name))
     env_values, env_warnings = _from_environ(environ)
     warnings += env_warnings
+    # A relative program path in a variable or an argument is from the current folder.
+    _anchor_agent_program(env_values, Path.cwd())
     layers.apply(env_values, lambda k, sub: f"environment {ENV_PREFIX}{k.upper()}")
     names = dict(argument_names or {})
     given = {k: v for k, v in (arguments or {}).items() if v is not None}
     _check_arguments(given, names)
+    _anchor_agent_program(given, Path.cwd())
     layers.apply(given, lambda k, sub: names.get(k, f"argument {k}"))
     return _build(layers, cf, chosen, overrides, tuple(warnings))
 
@@ -250,12 +254,39 @@ def _apply_file_layer(
     for key in ("state_dir", "log_dir", "cwd"):
         if key in data:
             data[key] = str((cf.path.parent / data[key]).resolve())
+    _anchor_agent_program(data, cf.path.parent)
     for name, given in (data.get("executors") or {}).items():
         for path, problem in _executor_problems(name, given):
             loc = (*table, "executors", *path)
             raise ConfigError(f"{cf.where(loc)}: {cf.key(loc)}: {problem}")
     suffix = f" (profile {table[1]})" if table else ""
     layers.apply(data, lambda k, sub: cf.where((*table, k, sub) if sub else (*table, k)) + suffix)
+
+
+def _anchor_agent_program(data: dict[str, Any], base: Path) -> None:
+    """Make a relative program path of ``data``'s ``agent_command`` absolute from ``base``.
+
+    The agent runs in its task's working folder (the tasks.md's, or ``cwd=``), not
+    where its command was written: ``./scripts/agent.sh`` in a project's
+    ``taskexec.toml`` means the one beside that file, and in ``--agent-command``
+    the one in the folder it was typed in. Only a program written as a path (with a
+    ``/``) is one; a bare name is looked up on ``PATH``, as ever.
+
+    Args:
+        data: A layer's settings by name; its ``agent_command`` (a list, or a line
+            split like a shell's) is replaced in place when its program is relative.
+        base: The folder the path is from (the config file's, or the current one).
+    """
+    argv = data.get("agent_command")
+    try:
+        words = shlex.split(argv) if isinstance(argv, str) else argv
+    except ValueError:  # an unclosed quote: the value's check says so
+        return
+    if not isinstance(words, list | tuple) or not words or not isinstance(words[0], str):
+        return
+    program = words[0]
+    if "/" in program and not os.path.isabs(program) and "{" not in program:
+        data["agent_command"] = [os.path.normpath(base / program), *words[1:]]
 
 
 def _profile_chain(

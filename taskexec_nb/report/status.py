@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from taskexec_nb.store import shown_status
@@ -36,7 +36,9 @@ def _when(ts: float | None) -> str:
 
 
 def status_text(
-    run: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]], state_dir: str | None = None
+    run: Mapping[str, Any],
+    tasks: Sequence[Mapping[str, Any]],
+    state_dir: str | Path | None = None,
 ) -> str:
     """The task status table of a run and its roll-ups by phase and story (``taskexec status``).
 
@@ -44,8 +46,8 @@ def status_text(
         run: The run's row, with ``recorded_status`` and ``runner_alive`` when
             ``status`` checked its runner.
         tasks: Its task rows, in file order.
-        state_dir: The store it was read from, when given on the command line
-            (``--state-dir``): the resume command names it, to find the run there.
+        state_dir: The folder of the store the run was read from: the resume
+            command shown names it when a plain run of the file would not find it.
 
     Returns:
         The text, one line per task then one per phase and story.
@@ -98,9 +100,9 @@ def status_text(
                 f"  {name[:40]:<40} {done:>4}/{len(statuses):<4} {pct:5.1f}%"
                 + (f"  ({extra})" if extra else "")
             )
-    resume = f"taskexec run {shlex.quote(run['tasks_file'])} --resume {run_id}"
-    if state_dir is not None:
-        resume += f" --state-dir {shlex.quote(state_dir)}"
+    from taskexec_nb.run.resume import resume_command
+
+    resume = resume_command(run["tasks_file"], run_id, state_dir)
     if "recorded_status" in run:
         lines[0] += (
             f"  (recorded {run['recorded_status']}, but its runner is gone: resume it with "

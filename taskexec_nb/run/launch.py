@@ -177,7 +177,8 @@ def start(handle: RunHandle, mode: StartMode, *, stop_signals: bool = False) -> 
         mode: How to start it (see :data:`StartMode`).
         stop_signals: With ``block``: SIGTERM (a CI job's timeout, kill) and SIGHUP
             (the terminal closed) stop the run as Ctrl-C does: its running tasks
-            are ended and it can be resumed.
+            are ended and it can be resumed. One this process ignores (``nohup``
+            ignores SIGHUP) stays ignored.
 
     Raises:
         KeyboardInterrupt: For ``block``, when interrupted.
@@ -190,8 +191,15 @@ def start(handle: RunHandle, mode: StartMode, *, stop_signals: bool = False) -> 
         if not stop_signals:
             handle.run_blocking()
             return
-        previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-        for sig in STOP_SIGNALS:
+        # A signal the runner was started with ignored stays ignored: nohup (or
+        # `trap '' HUP`) ignores SIGHUP so that closing the terminal does not end
+        # the run.
+        previous = {
+            sig: handler
+            for sig in STOP_SIGNALS
+            if (handler := signal.getsignal(sig)) != signal.SIG_IGN
+        }
+        for sig in previous:
             signal.signal(sig, _raise_interrupt)
         try:
             handle.run_blocking()

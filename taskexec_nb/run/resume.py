@@ -224,6 +224,34 @@ LIVE_HERE: set[str] = set()
 """Runs this process is running now (a run it left marked running after an error is not)."""
 
 
+def resume_command(tasks_file: str | Path, run_id: str, state_dir: str | Path | None = None) -> str:
+    """The ``taskexec run`` command line that resumes a run, as printed to the user.
+
+    Args:
+        tasks_file: The run's tasks.md, as the command should name it.
+        run_id: The run's ID.
+        state_dir: The folder of the run's state store. When a plain run of
+            ``tasks_file`` would not find the store there (it came from
+            ``--state-dir``, a profile or ``TASKEXEC_STATE_DIR``), the command
+            names it with ``--state-dir``: the run is only found in its own store.
+
+    Returns:
+        The command, shell-quoted.
+    """
+    command = f"taskexec run {shlex.quote(str(tasks_file))} --resume {run_id}"
+    if state_dir is not None:
+        from taskexec_nb.report.runs import state_dir_default
+
+        where = Path(state_dir).resolve()
+        try:
+            found = Path(state_dir_default(Path(tasks_file))).resolve()
+        except (OSError, UsageError):  # a config file that no longer reads: say where
+            found = None
+        if where != found:
+            command += f" --state-dir {shlex.quote(str(where))}"
+    return command
+
+
 def stale_here(run: RunRecord | Mapping[str, Any]) -> bool:
     """Whether a run marked running belongs to this process, which no longer runs it.
 

@@ -495,10 +495,17 @@ class Scheduler:
         self.status = final
         if self._pending is not None:
             self._pending.flush()  # the ticks still waiting for their window
-        if self.writer is not None and (left := self.writer.summary()):
+        if self.writer is not None and (left := self.writer.summary(self._resume_command)):
             self._book.emit(EventKind.NOTICE, warning=left)
         self._book.emit(EventKind.RUN_FINISHED, status=final.value, counts=self._book.counts())
         return final
+
+    def _resume_command(self) -> str:
+        """The command that resumes this run (it ticks the boxes a file edit left)."""
+        from taskexec_nb.run.resume import resume_command
+
+        # No state_dir: the store is beside the file, where a plain resume finds it.
+        return resume_command(self.plan.path, self.run_id, self.settings.state_dir)
 
     def _has_no_action(self, task_id: str) -> bool:
         """Whether the no-action policy would skip this task (it has nothing to run)."""
@@ -548,7 +555,10 @@ class Scheduler:
                 return TaskStatus.COMPLETED
             last = i == retries or self._stop_reason is not None  # fail-fast: no new attempt
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:
-                if self._cancelled and outcome.status is not TaskStatus.CANCELLED:
+                if self._interrupted and outcome.error == "cancelled":
+                    # Stopped by Ctrl-C or SIGTERM: say so, as the tasks not started do.
+                    outcome = dataclasses.replace(outcome, error="interrupted")
+                elif self._cancelled and outcome.status is not TaskStatus.CANCELLED:
                     # It ended on its own as the run was cancelled: say both.
                     why = outcome.error or outcome.status.value
                     outcome = dataclasses.replace(
@@ -569,6 +579,12 @@ class Scheduler:
             if self._cancelled:
                 if not readmitted:
                     self._capacity.reserve(task, +1)  # as if held: the task's end gives it back
+                # Why it stopped is the cancel; the failed attempt is what it waited after.
+                why = "interrupted" if self._interrupted else "run cancelled"
+                failure = outcome.error or outcome.status.value
+                outcome = dataclasses.replace(
+                    outcome, error=f"{why} while waiting to retry (attempt {attempt}: {failure})"
+                )
                 self._book.finish(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
         raise AssertionError("unreachable")  # pragma: no cover

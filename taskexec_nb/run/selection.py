@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -132,10 +133,18 @@ def _matches(plan: ExecutionPlan, option: str, sel: str) -> set[str]:
         known = ", ".join(f"phase:{p.number or p.title}" for p in phases.values()) or "none"
         raise UsageError(f"{_said(option, sel)}: no such phase; the phases are {known}")
     names = [t.id for t in plan.tasks] + sorted({s for t in plan.tasks for s in t.stories})
-    close = difflib.get_close_matches(sel, names, n=1)
+    # The same name but for case and leading zeros (T4 for T004, us1 for US1) is meant
+    # before one that only spells closer (T014).
+    same = [n for n in names if _spelling(n) == _spelling(sel)]
+    close = same or difflib.get_close_matches(sel, names, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     kinds = "a task ID, a story such as US1 or a phase such as phase:3"
     raise UsageError(f"{_said(option, sel)}: matches no task{hint}; give {kinds}")
+
+
+def _spelling(name: str) -> str:
+    """A task ID or story as compared for a suggestion: upper case, numbers without zeros."""
+    return re.sub(r"\d+", lambda m: str(int(m.group())), name.upper())
 
 
 def _said(option: str, value: str | None) -> str:

@@ -380,7 +380,8 @@ class CheckboxWriter:
                 if raced
                 else f"since it was loaded; {task_id}"
             )
-            + " was not ticked (nothing was overwritten): reload the file or tick it by hand"
+            + " was not ticked (nothing was overwritten): tick it by hand, or resume the run"
+            " once it ends (a resume ticks the tasks it completed, without running them again)"
             for task_id in ids
         ]
 
@@ -406,8 +407,13 @@ class CheckboxWriter:
         if self.data:
             self.data = data
 
-    def summary(self) -> str | None:
+    def summary(self, resume: Callable[[], str] | None = None) -> str | None:
         """The run's last word on boxes left unticked, when more than one was of a kind.
+
+        Args:
+            resume: Makes the command that resumes the run, named as the way to tick
+                the boxes left because the file changed (a new run would run them
+                again); called only then.
 
         Returns:
             A line for the boxes left because the file changed, and one for those left
@@ -419,7 +425,8 @@ class CheckboxWriter:
             lines.append(
                 f"{self.path} changed on disk during the run: {len(self.unticked)} completed "
                 f"task(s) were not ticked: {_names(self.unticked)} (nothing was overwritten; "
-                "their results are in the state store): tick them by hand, or reload the file"
+                "their results are in the state store): tick them by hand, or resume the run, "
+                "which ticks them without running them again" + (f": {resume()}" if resume else "")
             )
         if len(self.left) > 1:
             lines.append(
