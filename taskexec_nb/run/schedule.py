@@ -555,15 +555,7 @@ class Scheduler:
                 return TaskStatus.COMPLETED
             last = i == retries or self._stop_reason is not None  # fail-fast: no new attempt
             if outcome.status is TaskStatus.CANCELLED or self._cancelled or last:
-                if self._interrupted and outcome.error == "cancelled":
-                    # Stopped by Ctrl-C or SIGTERM: say so, as the tasks not started do.
-                    outcome = dataclasses.replace(outcome, error="interrupted")
-                elif self._cancelled and outcome.status is not TaskStatus.CANCELLED:
-                    # It ended on its own as the run was cancelled: say both.
-                    why = outcome.error or outcome.status.value
-                    outcome = dataclasses.replace(
-                        outcome, status=TaskStatus.CANCELLED, error=f"cancelled ({why})"
-                    )
+                outcome = _as_stopped(outcome, self._cancelled, self._interrupted)
                 self._book.finish(task.id, outcome.status, attempt, outcome)
                 return outcome.status
             delay = backoff * (2**i)
@@ -579,12 +571,7 @@ class Scheduler:
             if self._cancelled:
                 if not readmitted:
                     self._capacity.reserve(task, +1)  # as if held: the task's end gives it back
-                # Why it stopped is the cancel; the failed attempt is what it waited after.
-                why = "interrupted" if self._interrupted else "run cancelled"
-                failure = outcome.error or outcome.status.value
-                outcome = dataclasses.replace(
-                    outcome, error=f"{why} while waiting to retry (attempt {attempt}: {failure})"
-                )
+                outcome = _as_stopped_waiting(outcome, attempt, self._interrupted)
                 self._book.finish(task.id, TaskStatus.CANCELLED, attempt, outcome)
                 return TaskStatus.CANCELLED
         raise AssertionError("unreachable")  # pragma: no cover
@@ -596,3 +583,26 @@ class Scheduler:
     def _process_ended(self, pgid: int) -> None:
         if self.on_process_end is not None:
             self.on_process_end(pgid)
+
+
+def _as_stopped(outcome: Outcome, cancelled: bool, interrupted: bool) -> Outcome:
+    """How an attempt's end reads when the run was stopped as it ended.
+
+    Stopped by Ctrl-C or SIGTERM, it says so, as the tasks not started do; ended
+    on its own as the run was cancelled, it says both.
+    """
+    if interrupted and outcome.error == "cancelled":
+        return dataclasses.replace(outcome, error="interrupted")
+    if cancelled and outcome.status is not TaskStatus.CANCELLED:
+        why = outcome.error or outcome.status.value
+        return dataclasses.replace(outcome, status=TaskStatus.CANCELLED, error=f"cancelled ({why})")
+    return outcome
+
+
+def _as_stopped_waiting(outcome: Outcome, attempt: int, interrupted: bool) -> Outcome:
+    """A task stopped while waiting to retry: why it stopped, and the attempt it waited after."""
+    why = "interrupted" if interrupted else "run cancelled"
+    failure = outcome.error or outcome.status.value
+    return dataclasses.replace(
+        outcome, error=f"{why} while waiting to retry (attempt {attempt}: {failure})"
+    )
