@@ -231,6 +231,30 @@ def test_sigterm_interrupts_the_run_in_the_kernel_and_writes_the_notebook(tmp_pa
     assert run["status"] == "interrupted"
 
 
+def test_a_notebook_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path) -> None:
+    # nohup starts the command with SIGHUP ignored: closing the terminal must not stop it.
+    tasks = tmp_path / "tasks.md"
+    tasks.write_text(
+        "## Phase 1: Setup\n\n"
+        '- [ ] T001 Slow\n  - taskexec: run="touch started; sleep 2"\n'
+        '- [ ] T002 After\n  - taskexec: run="echo ok > done.txt"\n'
+    )
+    out = tmp_path / "kept.ipynb"
+    command = ["nohup", sys.executable, "-m", "taskexec_nb.cli", "notebook", str(tasks)]
+    with subprocess.Popen(
+        [*command, "-o", str(out)], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert wait_until(lambda: (tmp_path / "started").exists(), timeout=120)
+            proc.send_signal(signal.SIGHUP)  # the terminal closes
+            assert proc.wait(120) == 0, proc.stderr.read() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+    assert taskexec_nb.runs(tasks)[0]["status"] == "completed"
+
+
 def test_a_signal_before_the_kernel_starts_stops_at_once_and_handlers_come_back() -> None:
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), batch._interrupting([]):

@@ -350,6 +350,8 @@ def _interrupting(kernels: list[Any]) -> Iterator[None]:
     signals = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP"):
         signals.append(signal.SIGHUP)
+    # One the command started with ignored (nohup: SIGHUP) stays ignored.
+    signals = [sig for sig in signals if signal.getsignal(sig) != signal.SIG_IGN]
     received: list[int] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
