@@ -436,6 +436,7 @@ def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_terminal_signals,
     )
     # The task has said it started: the interrupt reaches a running task.
     assert wait_until(
@@ -653,7 +654,6 @@ def test_status_and_report_take_a_tasks_md_where_the_run_id_goes(tmp_path: Path)
         assert f"{argv[-1]}: is a folder; give the tasks.md file in it" in folder.stderr, argv
     both = cli("report", "a/tasks.md", "--tasks", "b/tasks.md")
     assert both.returncode == 2 and "not with --tasks" in both.stderr
-
 
 
 def test_runs_takes_a_tasks_md_as_status_and_report_do(tmp_path: Path) -> None:
@@ -1072,6 +1072,7 @@ def test_a_second_ctrl_c_kills_without_the_grace_period(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "TASKEXEC_KILL_GRACE": "60"},
+        preexec_fn=_terminal_signals,
     )
     pid = wait_pid(tmp_path / "pid")  # written after the trap is set
     proc.send_signal(signal.SIGINT)
@@ -1191,6 +1192,16 @@ SLOW_THEN_MORE = md(
 )
 
 
+def _terminal_signals() -> None:
+    """In the runner before it starts: the stop signals as a terminal leaves them.
+
+    A test run started with ``nohup`` or in the background ignores SIGHUP (or
+    SIGINT), and a runner keeps ignoring what it starts with ignored.
+    """
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _started_runner(tmp_path: Path, text: str = SLOW_THEN_MORE) -> subprocess.Popen[str]:
     path = write_tasks(tmp_path, text)
     proc = subprocess.Popen(
@@ -1199,6 +1210,7 @@ def _started_runner(tmp_path: Path, text: str = SLOW_THEN_MORE) -> subprocess.Po
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_terminal_signals,
     )
     assert wait_until(
         lambda: any(
@@ -1216,7 +1228,12 @@ def test_a_stop_signal_says_it_is_stopping_and_leaves_a_resumable_run(
 ) -> None:
     proc = _started_runner(tmp_path)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert (
         "stopping: 1 running task(s) get SIGTERM, then SIGKILL after 5 s "
