@@ -616,6 +616,31 @@ def test_status_runs_and_report_of_a_linked_tasks_file_find_its_run(tmp_path: Pa
     assert not (work / ".taskexec").exists()
 
 
+def test_the_latest_run_is_the_one_resumed_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI job that resumes an older run, then writes JUnit, reports the run it resumed.
+    monkeypatch.chdir(tmp_path)
+    text = '## Phase 1: X\n\n- [ ] T001 Check\n  - taskexec: run="test -f fixed"\n'
+    path = write_tasks(tmp_path, text)
+    ids = []
+    for _ in range(2):  # two failed runs: the second started later
+        assert main(["run", str(path)]) == 1
+        capsys.readouterr()
+        assert main(["status", "--json"]) == 0
+        ids.append(json.loads(capsys.readouterr().out)["run"]["run_id"])
+    older, newer = ids
+    assert older != newer
+    (tmp_path / "fixed").touch()
+    assert main(["run", str(path), "--resume", older]) == 0
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["run_id"] == older
+    assert main(["report", "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["run_id"] == older
+    assert taskexec_nb.report().run_id == older
+
+
 def test_status_and_report_take_a_tasks_md_where_the_run_id_goes(tmp_path: Path) -> None:
     for name in ("a", "b"):
         folder = tmp_path / name

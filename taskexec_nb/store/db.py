@@ -361,16 +361,22 @@ class StateStore:
         return records_of(RunRecord, names, [dict(zip(names, rows[0], strict=True))])[0]
 
     def latest_run(self, tasks_file: str | None = None) -> str | None:
-        """The newest run's ID (of one tasks file, if given).
+        """The latest run's ID (of one tasks file, if given): the one started or resumed last.
+
+        After ``--resume`` of an older run, that run is the one ``status``,
+        ``report`` and a plain ``--resume`` mean, not a newer run it outlived.
 
         Args:
             tasks_file: Only the runs of this tasks file; None for any run.
 
         Returns:
-            The ID of the run started last, or None if the store has no such run.
+            The ID of the run started or resumed last (of two at the same moment,
+            the one started later), or None if the store has no such run.
         """
-        runs = self.runs(tasks_file)
-        return runs[0].run_id if runs else None
+        runs = self.runs(tasks_file)  # newest start first: max() keeps the first of a tie
+        if not runs:
+            return None
+        return max(runs, key=lambda r: max(r.started or 0.0, r.resumed or 0.0)).run_id
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         """A run's tasks, in file order (``allowed`` and ``ticked`` as booleans).
