@@ -429,23 +429,8 @@ def test_ctrl_c_interrupts_and_the_run_resumes(tmp_path: Path) -> None:
           ~~~
         """
     )
-    path = write(tmp_path, text)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_terminal_signals,
-    )
-    # The task has said it started: the interrupt reaches a running task.
-    assert wait_until(
-        lambda: any(
-            p.read_text().startswith("started")
-            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
-        ),
-        30,
-    )
+    proc = _started_runner(tmp_path, text)  # T001 said it started: the interrupt reaches it
+    path = tmp_path / "tasks.md"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -1227,10 +1212,13 @@ def _terminal_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _started_runner(tmp_path: Path, text: str = SLOW_THEN_MORE) -> subprocess.Popen[str]:
+def _started_runner(
+    tmp_path: Path, text: str = SLOW_THEN_MORE, wrapper: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """``taskexec run`` of ``text`` (through ``wrapper``, e.g. nohup), once T001 said it started."""
     path = write_tasks(tmp_path, text)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
+        [*wrapper, sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -1288,25 +1276,12 @@ def test_a_second_interrupt_says_it_kills_now(tmp_path: Path) -> None:
 def test_a_run_under_nohup_keeps_going_when_the_terminal_closes(tmp_path: Path) -> None:
     # nohup (or a shell's `trap '' HUP`) starts the runner with SIGHUP ignored, so
     # that closing the terminal does not end it: the run must not take SIGHUP back.
-    path = write_tasks(
-        tmp_path,
+    text = (
         '## Phase 1: X\n\n- [ ] T001 Slow\n  - taskexec: run="echo started; sleep 1.5"\n'
-        '- [ ] T002 Then this\n  - taskexec: run="echo ok > done.txt"\n',
+        '- [ ] T002 Then this\n  - taskexec: run="echo ok > done.txt"\n'
     )
-    proc = subprocess.Popen(
-        ["nohup", sys.executable, "-m", "taskexec_nb.cli", "run", str(path)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert wait_until(
-        lambda: any(
-            p.read_text().startswith("started")
-            for p in (tmp_path / ".taskexec" / "logs").glob("*/T001.1.log")
-        ),
-        30,
-    )
+    proc = _started_runner(tmp_path, text, wrapper=("nohup",))
+    path = tmp_path / "tasks.md"
     proc.send_signal(signal.SIGHUP)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
